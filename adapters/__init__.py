@@ -1,0 +1,1 @@
+"""Adapters: driven (memory, local, aws, validation) and driving (cli, mcp)."""

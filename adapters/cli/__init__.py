@@ -1,0 +1,1 @@
+"""The ``toolrt`` command line."""

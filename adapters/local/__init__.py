@@ -1,0 +1,1 @@
+"""Local adapters: SQLite repository, file artifact store, bubblewrap/subprocess sandbox."""

@@ -1,0 +1,1 @@
+"""The MCP server: every visible tool as an MCP tool, plus management tools."""

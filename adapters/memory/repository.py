@@ -1,0 +1,109 @@
+"""A dict-backed ToolRepository: fast, thread-safe, gone with the process."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, Tool
+from toolrt.ports import ToolQuery
+
+
+def matches(tool: Tool, query: ToolQuery) -> bool:
+    """True when ``tool`` satisfies every field of ``query`` (shared by in-process filters)."""
+    if query.owner is not None and tool.owner != query.owner:
+        return False
+    if query.visible_to is not None and not tool.can_discover(query.visible_to):
+        return False
+    if query.status is not None and tool.status is not query.status:
+        return False
+    if query.name is not None and tool.name != query.name:
+        return False
+    if query.tag is not None and query.tag not in tool.definition.tags:
+        return False
+    if query.text is not None:
+        needle = query.text.lower()
+        if needle not in tool.name.lower() and needle not in tool.definition.description.lower():
+            return False
+    return True
+
+
+class InMemoryToolRepository:
+    """Keeps tools, references and executions in dicts under one lock."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._tools: dict[str, Tool] = {}
+        self._executions: dict[str, Execution] = {}
+
+    def add(self, tool: Tool) -> None:
+        with self._lock:
+            if tool.tool_id in self._tools:
+                raise ConflictError(f"tool id {tool.tool_id!r} already exists")
+            self._check_name(tool)
+            self._tools[tool.tool_id] = tool
+
+    def get(self, tool_id: str) -> Tool:
+        with self._lock:
+            try:
+                return self._tools[tool_id]
+            except KeyError:
+                raise NotFoundError("tool", tool_id) from None
+
+    def save(self, tool: Tool) -> None:
+        with self._lock:
+            stored = self.get(tool.tool_id)
+            if stored.record_version != tool.record_version - 1:
+                raise ConflictError(
+                    f"tool {tool.tool_id!r} changed concurrently (stored record version "
+                    f"{stored.record_version}, update based on {tool.record_version - 1}); re-read and retry"
+                )
+            self._check_name(tool)
+            self._tools[tool.tool_id] = tool
+
+    def delete(self, tool_id: str) -> None:
+        with self._lock:
+            if self._tools.pop(tool_id, None) is None:
+                raise NotFoundError("tool", tool_id)
+
+    def list(self, query: ToolQuery) -> Sequence[Tool]:
+        with self._lock:
+            found = sorted(
+                (t for t in self._tools.values() if matches(t, query)), key=lambda t: (t.name, t.tool_id)
+            )
+        return found[: query.limit]
+
+    def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:
+        with self._lock:
+            return [t for t in self._tools.values() if code_hash in t.code_hashes]
+
+    def references(self, code_hash: CodeHash) -> frozenset[str]:
+        with self._lock:
+            return frozenset(
+                t.tool_id for t in self._tools.values() if t.is_active and code_hash in t.code_hashes
+            )
+
+    def record_execution(self, execution: Execution) -> None:
+        with self._lock:
+            self._executions[execution.execution_id] = execution
+
+    def get_execution(self, execution_id: str) -> Execution:
+        with self._lock:
+            try:
+                return self._executions[execution_id]
+            except KeyError:
+                raise NotFoundError("execution", execution_id) from None
+
+    def _check_name(self, tool: Tool) -> None:
+        if not tool.is_active:
+            return
+        for other in self._tools.values():
+            if (
+                other.tool_id != tool.tool_id
+                and other.is_active
+                and other.owner == tool.owner
+                and other.name == tool.name
+            ):
+                raise ConflictError(
+                    f"agent {tool.owner!r} already has an active tool named {tool.name!r} ({other.tool_id})"
+                )

@@ -1,0 +1,1 @@
+"""Code validators: syntax, security and compliance rules for Python, JavaScript and TypeScript."""

@@ -1,0 +1,86 @@
+"""Small builders of domain objects for the contract suites and tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from toolrt.domain import (
+    Artifact,
+    CodeHash,
+    Execution,
+    ExecutionMetrics,
+    ExecutionStatus,
+    Language,
+    Tool,
+    ToolDefinition,
+    ValidationReport,
+    Visibility,
+)
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def definition(name: str = "add", code: str | None = None, **changes: Any) -> ToolDefinition:
+    """A valid Python definition; ``code`` defaults to a small adder unique to ``name``."""
+    fields: dict[str, Any] = {
+        "name": name,
+        "description": f"{name}: adds two numbers",
+        "language": Language.PYTHON,
+        "code": code if code is not None else f"def handler(a, b):\n    # {name}\n    return a + b\n",
+        "input_schema": {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a", "b"],
+        },
+    }
+    fields.update(changes)
+    return ToolDefinition(**fields)
+
+
+def tool(
+    tool_id: str = "tool-1",
+    owner: str = "agent-a",
+    name: str = "add",
+    code: str | None = None,
+    visibility: Visibility = Visibility.PRIVATE,
+    now: datetime = T0,
+) -> Tool:
+    """A new active tool at version 1."""
+    return Tool.create(
+        tool_id=tool_id,
+        owner=owner,
+        definition=definition(name, code),
+        now=now,
+        visibility=visibility,
+    )
+
+
+def artifact(code: str = "def handler():\n    return 1", language: Language = Language.PYTHON) -> Artifact:
+    """An artifact for ``code`` with an empty report."""
+    return Artifact(
+        code_hash=CodeHash.of(language.value, code),
+        language=language,
+        code=code,
+        entrypoint="handler",
+        report=ValidationReport(policy_version="test-1"),
+        created_at=T0,
+    )
+
+
+def execution(
+    execution_id: str = "exec-1", tool_id: str = "tool-1", status: ExecutionStatus = ExecutionStatus.SUCCEEDED
+) -> Execution:
+    """A finished execution record."""
+    return Execution(
+        execution_id=execution_id,
+        tool_id=tool_id,
+        version=1,
+        caller="agent-a",
+        status=status,
+        created_at=T0,
+        finished_at=T0 + timedelta(milliseconds=5),
+        output={"sum": 3},
+        stdout="hello\n",
+        metrics=ExecutionMetrics(wall_ms=5.0, cpu_ms=3.0, max_rss_kb=1000, exit_code=0),
+    )

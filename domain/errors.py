@@ -1,0 +1,79 @@
+"""The toolrt error family: one base, one subclass per kind of failure a caller can act on."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from toolrt.domain.validation import ValidationReport
+
+
+class ToolRuntimeError(Exception):
+    """Base of every error toolrt raises on purpose. ``retryable`` says whether trying again may help."""
+
+    retryable: bool = False
+
+
+class ValidationError(ToolRuntimeError):
+    """A tool definition, its code or call parameters broke a rule; ``report`` lists every finding."""
+
+    def __init__(self, message: str, report: ValidationReport | None = None) -> None:
+        from toolrt.domain.validation import ValidationReport
+
+        self.report = report if report is not None else ValidationReport()
+        detail = self.report.summary()
+        super().__init__(f"{message}: {detail}" if detail and detail not in message else message)
+
+
+class RegistrationError(ToolRuntimeError):
+    """Registration failed after validation (for example the gateway refused); nothing was kept."""
+
+    def __init__(self, message: str, *, tool_name: str = "", step: str = "") -> None:
+        self.tool_name = tool_name
+        self.step = step
+        super().__init__(message)
+
+
+class ExecutionError(ToolRuntimeError):
+    """A tool could not be executed at all (as opposed to a tool that ran and failed)."""
+
+
+class StorageError(ToolRuntimeError):
+    """A store could not read or write; ``backend`` names it."""
+
+    def __init__(self, message: str, *, backend: str = "") -> None:
+        self.backend = backend
+        super().__init__(f"{backend}: {message}" if backend else message)
+
+
+class NotFoundError(ToolRuntimeError):
+    """No such tool, version, artifact or execution."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind = kind
+        self.key = key
+        super().__init__(f"{kind} {key!r} not found")
+
+
+class OwnershipError(ToolRuntimeError):
+    """The agent is not allowed to do this to a tool it does not own (or cannot see)."""
+
+    def __init__(self, agent_id: str, tool_id: str, action: str) -> None:
+        self.agent_id = agent_id
+        self.tool_id = tool_id
+        self.action = action
+        super().__init__(f"agent {agent_id!r} may not {action} tool {tool_id!r}")
+
+
+class ConflictError(ToolRuntimeError):
+    """A concurrent change or a uniqueness rule won: re-read and try again, or pick another name."""
+
+
+class LimitExceededError(ToolRuntimeError):
+    """A request asked for more than the configured maxima (size, timeout, memory, ...)."""
+
+
+class TransientError(ToolRuntimeError):
+    """A backend failed in a way that may pass (throttling, a 5xx, a busy database): retry later."""
+
+    retryable = True

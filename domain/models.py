@@ -1,0 +1,384 @@
+"""Tool definitions, tools with their version history, and content-addressed artifacts."""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from toolrt.domain.errors import NotFoundError, ValidationError
+from toolrt.domain.hashing import CodeHash
+from toolrt.domain.validation import Finding, Severity, ValidationReport
+
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+ENTRYPOINT_PATTERN = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]{0,127}$")
+MAX_DESCRIPTION_CHARS = 4096
+MAX_TAGS = 32
+
+
+class Language(str, enum.Enum):
+    """The languages a tool may be written in."""
+
+    PYTHON = "python"
+    JAVASCRIPT = "javascript"
+    TYPESCRIPT = "typescript"
+
+
+class ToolStatus(str, enum.Enum):
+    """Whether a tool can be discovered and executed."""
+
+    ACTIVE = "active"
+    INACTIVE = "inactive"
+
+
+class Visibility(str, enum.Enum):
+    """Who may use a tool besides its owner.
+
+    ``private``: the owner only. ``shared``: any agent that knows the tool id may execute it.
+    ``public``: any agent may also discover it in listings.
+    """
+
+    PRIVATE = "private"
+    SHARED = "shared"
+    PUBLIC = "public"
+
+
+def _definition_error(rule: str, message: str, hint: str = "") -> ValidationError:
+    finding = Finding(rule, Severity.ERROR, message, hint=hint)
+    return ValidationError("invalid tool definition", ValidationReport((finding,)))
+
+
+def _positive_or_none(kind: type, what: str) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+            raise _definition_error(
+                f"definition.limits.{attribute.name}",
+                f"limits.{attribute.name} must be a positive {what}, got {value!r}",
+            )
+        if isinstance(value, float) and not math.isfinite(value):
+            raise _definition_error(
+                f"definition.limits.{attribute.name}",
+                f"limits.{attribute.name} must be finite, got {value!r}",
+            )
+
+    return check
+
+
+def _to_float_or_none(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+@attrs.frozen
+class Limits:
+    """Resource limits a tool asks for; ``None`` means the runtime's default.
+
+    The runtime caps every value at its configured maximum before the sandbox starts.
+    """
+
+    timeout_s: float | None = attrs.field(
+        default=None, converter=_to_float_or_none, validator=_positive_or_none((int, float), "number")
+    )
+    memory_mb: int | None = attrs.field(default=None, validator=_positive_or_none(int, "integer"))
+    max_output_bytes: int | None = attrs.field(
+        default=None, validator=_positive_or_none(int, "integer")
+    )
+
+
+def _to_limits(value: Any) -> Limits:
+    if value is None:
+        return Limits()
+    if isinstance(value, Limits):
+        return value
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"timeout_s", "memory_mb", "max_output_bytes"}
+        if unknown:
+            raise _definition_error(
+                "definition.limits",
+                f"unknown limit(s): {', '.join(sorted(unknown))}",
+                "use timeout_s, memory_mb and max_output_bytes",
+            )
+        return Limits(**value)
+    raise _definition_error("definition.limits", f"limits must be an object, got {type(value).__name__}")
+
+
+def _to_language(value: Any) -> Language:
+    if isinstance(value, Language):
+        return value
+    try:
+        return Language(str(value).lower())
+    except ValueError:
+        raise _definition_error(
+            "definition.language",
+            f"unknown language {value!r}",
+            "use one of: python, javascript, typescript",
+        ) from None
+
+
+def _to_tags(value: Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        value = [value]
+    return tuple(sorted({str(tag) for tag in value}))
+
+
+@attrs.frozen(hash=False)
+class ToolDefinition:
+    """What an agent hands toolrt: code, its entrypoint and the JSON Schema of its parameters.
+
+    Construction checks the structure (name, language, entrypoint, schema shape, limits) and raises
+    :class:`ValidationError` with every problem found; the code itself is checked by a
+    ``CodeValidator`` at registration.
+    """
+
+    name: str
+    description: str
+    language: Language = attrs.field(converter=_to_language)
+    code: str
+    input_schema: dict[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
+    entrypoint: str = "handler"
+    output_schema: dict[str, Any] | None = None
+    limits: Limits = attrs.field(default=None, converter=_to_limits)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_to_tags)
+
+    def __attrs_post_init__(self) -> None:
+        findings = list(_structure_findings(self))
+        if findings:
+            raise ValidationError(
+                f"invalid tool definition {self.name!r}", ValidationReport(tuple(findings))
+            )
+
+    @property
+    def code_hash(self) -> CodeHash:
+        """The content address of this definition's code."""
+        return CodeHash.of(self.language.value, self.code)
+
+    def same_code(self, other: ToolDefinition) -> bool:
+        """True when both run the same (normalized) code in the same language."""
+        return self.code_hash == other.code_hash
+
+    def same_interface(self, other: ToolDefinition) -> bool:
+        """True when callers see no difference: schemas, entrypoint and limits match."""
+        return (
+            self.input_schema == other.input_schema
+            and self.output_schema == other.output_schema
+            and self.entrypoint == other.entrypoint
+            and self.limits == other.limits
+        )
+
+
+def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
+    def err(rule: str, message: str, hint: str = "") -> Finding:
+        return Finding(rule, Severity.ERROR, message, hint=hint)
+
+    if not isinstance(d.name, str) or not NAME_PATTERN.match(d.name):
+        yield err(
+            "definition.name",
+            f"invalid tool name {d.name!r}",
+            "start with a letter; then letters, digits, '_' or '-'; at most 64 characters",
+        )
+    if not isinstance(d.description, str):
+        yield err("definition.description", "description must be a string")
+    elif len(d.description) > MAX_DESCRIPTION_CHARS:
+        yield err(
+            "definition.description",
+            f"description is {len(d.description)} characters, at most {MAX_DESCRIPTION_CHARS} allowed",
+        )
+    if not isinstance(d.code, str) or not d.code.strip():
+        yield err("definition.code", "code is empty", "pass the tool's source code as a string")
+    if not isinstance(d.entrypoint, str) or not ENTRYPOINT_PATTERN.match(d.entrypoint):
+        yield err(
+            "definition.entrypoint",
+            f"invalid entrypoint {d.entrypoint!r}",
+            "name a top-level function, for example 'handler'",
+        )
+    yield from _schema_shape_findings("input_schema", d.input_schema, required=True)
+    if d.output_schema is not None:
+        yield from _schema_shape_findings("output_schema", d.output_schema, required=False)
+    if len(d.tags) > MAX_TAGS:
+        yield err("definition.tags", f"{len(d.tags)} tags given, at most {MAX_TAGS} allowed")
+    for tag in d.tags:
+        if not NAME_PATTERN.match(tag):
+            yield err("definition.tags", f"invalid tag {tag!r}", "tags follow the tool name rules")
+
+
+def _schema_shape_findings(field: str, schema: Any, *, required: bool) -> Iterable[Finding]:
+    rule = f"definition.{field}"
+    if not isinstance(schema, dict):
+        yield Finding(
+            rule,
+            Severity.ERROR,
+            f"{field} must be a JSON Schema object, got {type(schema).__name__}",
+            hint='for example {"type": "object", "properties": {"x": {"type": "number"}}}',
+        )
+        return
+    if required and schema.get("type") != "object":
+        yield Finding(
+            rule,
+            Severity.ERROR,
+            f'{field} must describe an object (its "type" must be "object"), got {schema.get("type")!r}',
+            hint="tool parameters are passed as one JSON object of named values",
+        )
+
+
+@attrs.frozen(hash=False)
+class ToolVersion:
+    """One immutable version of a tool: its definition and the hash of its code."""
+
+    number: int
+    code_hash: CodeHash
+    definition: ToolDefinition
+    created_at: datetime
+
+
+@attrs.frozen(hash=False)
+class Tool:
+    """A registered tool: owner, status, visibility and its whole version history.
+
+    ``record_version`` is the optimistic-concurrency counter: every saved change increments it by
+    one, and a repository refuses a save whose predecessor is not the stored record.
+    """
+
+    tool_id: str
+    owner: str
+    name: str
+    status: ToolStatus = attrs.field(converter=ToolStatus)
+    visibility: Visibility = attrs.field(converter=Visibility)
+    current_version: int
+    versions: tuple[ToolVersion, ...] = attrs.field(converter=tuple)
+    created_at: datetime
+    updated_at: datetime
+    gateway_ref: str | None = None
+    record_version: int = 1
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        tool_id: str,
+        owner: str,
+        definition: ToolDefinition,
+        now: datetime,
+        visibility: Visibility = Visibility.PRIVATE,
+    ) -> Tool:
+        """A new active tool whose version 1 is ``definition``."""
+        version = ToolVersion(1, definition.code_hash, definition, now)
+        return cls(
+            tool_id=tool_id,
+            owner=owner,
+            name=definition.name,
+            status=ToolStatus.ACTIVE,
+            visibility=visibility,
+            current_version=1,
+            versions=(version,),
+            created_at=now,
+            updated_at=now,
+        )
+
+    @property
+    def current(self) -> ToolVersion:
+        """The version in force."""
+        return self.version(self.current_version)
+
+    @property
+    def definition(self) -> ToolDefinition:
+        """The definition in force."""
+        return self.current.definition
+
+    @property
+    def code_hash(self) -> CodeHash:
+        """The code hash of the version in force."""
+        return self.current.code_hash
+
+    @property
+    def latest_version(self) -> int:
+        """The highest version number ever created."""
+        return max(v.number for v in self.versions)
+
+    @property
+    def code_hashes(self) -> frozenset[CodeHash]:
+        """Every code hash in the history: the artifacts this tool keeps alive while it is active."""
+        return frozenset(v.code_hash for v in self.versions)
+
+    @property
+    def is_active(self) -> bool:
+        """True when the tool can be discovered and executed."""
+        return self.status is ToolStatus.ACTIVE
+
+    def version(self, number: int) -> ToolVersion:
+        """Version ``number``, or :class:`NotFoundError`."""
+        for v in self.versions:
+            if v.number == number:
+                return v
+        raise NotFoundError("version", f"{self.tool_id}@{number}")
+
+    def is_owned_by(self, agent_id: str) -> bool:
+        """True when ``agent_id`` owns this tool."""
+        return self.owner == agent_id
+
+    def can_execute(self, agent_id: str) -> bool:
+        """The owner always; anyone for shared and public tools; nobody while inactive."""
+        return self.is_active and (
+            self.owner == agent_id or self.visibility is not Visibility.PRIVATE
+        )
+
+    def can_discover(self, agent_id: str) -> bool:
+        """Listed to its owner, and to everyone when public."""
+        return self.owner == agent_id or self.visibility is Visibility.PUBLIC
+
+    def with_version(self, definition: ToolDefinition, now: datetime) -> Tool:
+        """A new current version holding ``definition``."""
+        number = self.latest_version + 1
+        version = ToolVersion(number, definition.code_hash, definition, now)
+        return self._changed(
+            now, versions=self.versions + (version,), current_version=number, name=definition.name
+        )
+
+    def with_current(self, number: int, now: datetime) -> Tool:
+        """Version ``number`` (which must exist) back in force."""
+        v = self.version(number)
+        return self._changed(now, current_version=v.number, name=v.definition.name)
+
+    def with_visibility(self, visibility: Visibility, now: datetime) -> Tool:
+        """The same tool with a new visibility."""
+        return self._changed(now, visibility=visibility)
+
+    def with_gateway_ref(self, ref: str | None, now: datetime) -> Tool:
+        """The same tool published under ``ref`` (``None``: not published)."""
+        return self._changed(now, gateway_ref=ref)
+
+    def deactivated(self, now: datetime) -> Tool:
+        """The tool, inactive and unpublished."""
+        return self._changed(now, status=ToolStatus.INACTIVE, gateway_ref=None)
+
+    def _changed(self, now: datetime, **changes: Any) -> Tool:
+        return attrs.evolve(self, updated_at=now, record_version=self.record_version + 1, **changes)
+
+
+@attrs.frozen
+class Artifact:
+    """Validated code stored once under its content address and shared by every tool that uses it.
+
+    ``code`` is the normalized code. Which tools reference an artifact is kept by the tool
+    repository, next to the tool records, so that both change in one transaction.
+    """
+
+    code_hash: CodeHash
+    language: Language = attrs.field(converter=Language)
+    code: str
+    entrypoint: str
+    report: ValidationReport
+    created_at: datetime
+
+    def with_report(self, report: ValidationReport) -> Artifact:
+        """The same code with a newer validation report (a new policy version)."""
+        return attrs.evolve(self, report=report)

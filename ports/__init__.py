@@ -1,0 +1,26 @@
+"""Driven ports: the Protocols the toolrt core needs from the outside world."""
+
+from toolrt.ports.artifacts import ArtifactStore
+from toolrt.ports.gateway import GatewayHealth, ToolGateway
+from toolrt.ports.metrics import EventPublisher, MetricsSink
+from toolrt.ports.repository import ToolQuery, ToolRepository
+from toolrt.ports.sandbox import CancelSignal, Sandbox, SandboxRequest, SandboxResult
+from toolrt.ports.system import Clock, IdGenerator
+from toolrt.ports.validator import CodeValidator
+
+__all__ = [
+    "ArtifactStore",
+    "CancelSignal",
+    "Clock",
+    "CodeValidator",
+    "EventPublisher",
+    "GatewayHealth",
+    "IdGenerator",
+    "MetricsSink",
+    "Sandbox",
+    "SandboxRequest",
+    "SandboxResult",
+    "ToolGateway",
+    "ToolQuery",
+    "ToolRepository",
+]

@@ -1,0 +1,33 @@
+"""The artifact store port: validated code under its content address."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+from toolrt.domain import Artifact, CodeHash, ValidationReport
+
+
+@runtime_checkable
+class ArtifactStore(Protocol):
+    """Content-addressed, create-only storage of artifacts.
+
+    Rules (``toolrt.contracts.artifact_store``): ``put`` of an existing hash keeps the stored artifact
+    and returns ``False``; ``get`` verifies the content against its hash and raises ``StorageError``
+    on a mismatch; ``delete`` of a missing hash is a no-op.
+    """
+
+    def get(self, code_hash: CodeHash) -> Artifact | None:
+        """The artifact, or ``None`` when no artifact has this hash."""
+
+    def put(self, artifact: Artifact) -> bool:
+        """Store ``artifact`` unless its hash is present; ``True`` when this call created it."""
+
+    def replace_report(self, code_hash: CodeHash, report: ValidationReport) -> Artifact:
+        """Store a newer validation report for existing code (``NotFoundError`` if absent)."""
+
+    def delete(self, code_hash: CodeHash) -> None:
+        """Remove the artifact, if present."""
+
+    def hashes(self) -> Iterable[CodeHash]:
+        """Every stored hash (for repair and garbage collection)."""

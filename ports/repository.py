@@ -1,0 +1,70 @@
+"""The tool repository port: tool records, artifact references and execution records."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from toolrt.domain import CodeHash, Execution, Tool, ToolStatus
+
+
+@attrs.frozen
+class ToolQuery:
+    """Which tools to list. Every field narrows; ``None`` means any.
+
+    ``visible_to`` keeps the tools that agent owns plus the public ones; ``text`` matches name or
+    description (case-insensitive substring); ``tag`` requires the current version to carry it.
+    """
+
+    owner: str | None = None
+    visible_to: str | None = None
+    status: ToolStatus | None = ToolStatus.ACTIVE
+    name: str | None = None
+    tag: str | None = None
+    text: str | None = None
+    limit: int = 1000
+
+
+@runtime_checkable
+class ToolRepository(Protocol):
+    """Stores tools and, in the same atomic step, which tools reference which artifact.
+
+    Rules every adapter keeps (``toolrt.contracts.repository`` checks them):
+
+    - ``add`` creates; a second tool with the same id, or an active tool with the same owner and
+      name, raises ``ConflictError``.
+    - ``save`` replaces the stored record only when its ``record_version`` is exactly one less than
+      the given tool's; otherwise ``ConflictError`` (never a lost update).
+    - An *active* tool references every code hash of its version history; an inactive or deleted tool
+      references none. ``references(h)`` is always exactly the set of tools referencing ``h``, and
+      changes atomically with the record.
+    """
+
+    def add(self, tool: Tool) -> None:
+        """Create ``tool`` and its artifact references."""
+
+    def get(self, tool_id: str) -> Tool:
+        """The stored tool, or ``NotFoundError``."""
+
+    def save(self, tool: Tool) -> None:
+        """Replace the stored record (optimistic concurrency on ``record_version``)."""
+
+    def delete(self, tool_id: str) -> None:
+        """Remove the record and its references; ``NotFoundError`` if absent."""
+
+    def list(self, query: ToolQuery) -> Sequence[Tool]:
+        """Tools matching ``query``, ordered by name then tool id."""
+
+    def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:
+        """Every tool (any status) with ``code_hash`` anywhere in its history."""
+
+    def references(self, code_hash: CodeHash) -> frozenset[str]:
+        """Ids of the tools that currently reference ``code_hash``."""
+
+    def record_execution(self, execution: Execution) -> None:
+        """Insert or replace an execution record (keyed by ``execution_id``)."""
+
+    def get_execution(self, execution_id: str) -> Execution:
+        """The stored execution, or ``NotFoundError``."""

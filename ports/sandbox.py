@@ -1,0 +1,75 @@
+"""The sandbox port: run one tool call in isolation under limits."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+from toolrt.domain import ExecutionFailure, ExecutionMetrics, ExecutionStatus, IsolationLevel, Language
+
+
+@attrs.frozen
+class SandboxRequest:
+    """Everything a sandbox needs for one call. ``params`` is JSON data, never spliced into code.
+
+    Limits here are final: the application has already applied defaults and capped them.
+    """
+
+    execution_id: str
+    language: Language
+    code: str
+    entrypoint: str
+    params: dict[str, Any]
+    timeout_s: float
+    memory_mb: int
+    max_output_bytes: int
+
+
+@attrs.frozen
+class SandboxResult:
+    """What came back: a final status, the JSON output, bounded streams, a failure and metrics."""
+
+    status: ExecutionStatus
+    output: Any = None
+    stdout: str = ""
+    stderr: str = ""
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+    error: ExecutionFailure | None = None
+    metrics: ExecutionMetrics = attrs.field(factory=ExecutionMetrics)
+
+
+@runtime_checkable
+class CancelSignal(Protocol):
+    """Set by the caller to stop an execution; ``threading.Event`` is one."""
+
+    def is_set(self) -> bool:
+        """True once cancellation was asked for."""
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block up to ``timeout`` seconds for cancellation; True if it was asked for."""
+
+
+@runtime_checkable
+class Sandbox(Protocol):
+    """Runs tool code. Never raises for what the tool did: failures come back in the result.
+
+    Rules (``toolrt.contracts.sandbox``): a return value comes back as ``output``; an exception in
+    the tool gives ``failed`` with its type and message; exceeding ``timeout_s`` gives
+    ``timed_out``; a set cancel signal gives ``cancelled``; output beyond ``max_output_bytes`` is
+    cut and flagged. It raises ``ExecutionError`` only when it cannot run anything at all.
+    """
+
+    @property
+    def isolation(self) -> IsolationLevel:
+        """The isolation this sandbox gives on this machine."""
+
+    def supports(self, language: Language) -> bool:
+        """True when this sandbox can run ``language`` here."""
+
+    def run(self, request: SandboxRequest, cancel: CancelSignal | None = None) -> SandboxResult:
+        """Run one call to completion (or timeout, kill or cancellation)."""
+
+    def close(self) -> None:
+        """Release workers, sessions and temporary files."""

@@ -1,0 +1,23 @@
+"""The code validator port."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from toolrt.domain import ToolDefinition, ValidationReport
+
+
+@runtime_checkable
+class CodeValidator(Protocol):
+    """Checks a tool's code (syntax, security, compliance) and reports every finding.
+
+    It never raises for bad code: problems are findings. ``policy_version`` identifies the rules in
+    force; an artifact validated under another policy version is validated again.
+    """
+
+    @property
+    def policy_version(self) -> str:
+        """Identifies the policy (rules and settings) this validator applies."""
+
+    def validate(self, definition: ToolDefinition) -> ValidationReport:
+        """Every finding for ``definition``'s code."""

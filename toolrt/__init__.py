@@ -1,0 +1,1 @@
+"""toolrt: a dynamic tool runtime for AI agents."""

@@ -1,0 +1,131 @@
+"""Runtime settings: keyword arguments first, then ``TOOLRT_*`` environment variables, then defaults."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from toolrt.domain import ToolRuntimeError
+
+PROFILES = ("memory", "local", "aws")
+_BACKEND_CHOICES = (None, *PROFILES)
+
+
+class SettingsError(ToolRuntimeError):
+    """A setting has an unknown name or an unusable value."""
+
+
+def _one_of(choices: tuple[Any, ...]) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value not in choices:
+            shown = ", ".join(str(c) for c in choices if c is not None)
+            raise SettingsError(f"setting {attribute.name}={value!r} is not one of: {shown}")
+
+    return check
+
+
+def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value <= 0:
+        raise SettingsError(f"setting {attribute.name} must be positive, got {value!r}")
+
+
+@attrs.frozen
+class Settings:
+    """Everything toolrt can be configured with. Each field ``x`` may also come from ``TOOLRT_X``.
+
+    ``profile`` picks every adapter at once; ``repository``, ``artifacts``, ``sandbox`` and
+    ``gateway`` override one port each (``toolrt.connect("aws", sandbox="local")``).
+    """
+
+    profile: str = attrs.field(default="local", validator=_one_of(PROFILES))
+    repository: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
+    artifacts: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
+    sandbox: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
+    gateway: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
+    data_dir: Path = attrs.field(default=Path(".toolrt"), converter=Path)
+
+    # Execution limits: a tool's own limits fall back to the defaults and are capped by the maxima.
+    default_timeout_s: float = attrs.field(default=30.0, validator=_positive)
+    max_timeout_s: float = attrs.field(default=300.0, validator=_positive)
+    default_memory_mb: int = attrs.field(default=256, validator=_positive)
+    max_memory_mb: int = attrs.field(default=2048, validator=_positive)
+    default_max_output_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
+    max_output_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
+    # Long executions: how often and how many times wait() polls before giving up.
+    poll_interval_s: float = attrs.field(default=1.0, validator=_positive)
+    poll_max_attempts: int = attrs.field(default=60, validator=_positive)
+    max_concurrent_executions: int = attrs.field(default=8, validator=_positive)
+
+    # Validation: security rules can be switched off for trusted code (syntax is always checked).
+    security_checks: bool = True
+    validation_policy: str = "default"
+
+    # Local sandbox: "auto" uses bubblewrap when it works and falls back to process isolation;
+    # "strict" refuses to run without namespaces.
+    isolation: str = attrs.field(default="auto", validator=_one_of(("auto", "strict")))
+    sandbox_workers: int = attrs.field(default=2, validator=_positive)
+
+    # AWS
+    aws_region: str = "us-east-1"
+    aws_endpoint_url: str | None = None
+    dynamodb_table: str = "toolrt"
+    s3_bucket: str = "toolrt-artifacts"
+    gateway_id: str | None = None
+    gateway_lambda_arn: str | None = None
+    code_interpreter_id: str = "aws.codeinterpreter.v1"
+
+    log_level: str = "info"
+
+    def backend(self, port: str) -> str:
+        """The backend (``memory``, ``local`` or ``aws``) chosen for ``port``."""
+        override = getattr(self, port)
+        return str(override) if override is not None else self.profile
+
+    @classmethod
+    def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build settings from ``overrides``, then ``TOOLRT_*`` variables of ``environ``, then defaults.
+
+        Unknown keyword names and unparseable environment values raise :class:`SettingsError`.
+        """
+        overrides = dict(overrides or {})
+        environ = os.environ if environ is None else environ
+        fields = {f.name: f for f in attrs.fields(cls)}
+        unknown = set(overrides) - set(fields)
+        if unknown:
+            raise SettingsError(
+                f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}"
+            )
+        values: dict[str, Any] = {}
+        for name, field in fields.items():
+            if name in overrides and overrides[name] is not None:
+                values[name] = overrides[name]
+                continue
+            raw = environ.get(f"TOOLRT_{name.upper()}")
+            if raw is not None and raw != "":
+                values[name] = _parse_env(name, raw, field.default)
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise SettingsError(f"invalid settings: {exc}") from exc
+
+
+def _parse_env(name: str, raw: str, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            lowered = raw.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if isinstance(default, int):
+            return int(raw)
+        if isinstance(default, float):
+            return float(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable TOOLRT_{name.upper()}={raw!r} is not a valid {type(default).__name__}") from None
+    return raw
