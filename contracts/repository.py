@@ -137,7 +137,10 @@ class ToolRepositoryContract:
         t3 = b.tool("t3", owner="b", name="gamma")
         repo.add(t3)
         repo.save(t3.deactivated(b.T0))
-        ids = lambda q: [t.tool_id for t in repo.list(q)]  # noqa: E731
+
+        def ids(query: ToolQuery) -> list[str]:
+            return [t.tool_id for t in repo.list(query)]
+
         assert ids(ToolQuery(owner="a")) == ["t1"]
         assert ids(ToolQuery(visible_to="a")) == ["t1", "t2"]
         assert ids(ToolQuery(owner="b")) == ["t2"]

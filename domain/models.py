@@ -53,11 +53,15 @@ def _definition_error(rule: str, message: str, hint: str = "") -> ValidationErro
     return ValidationError("invalid tool definition", ValidationReport((finding,)))
 
 
-def _positive_or_none(kind: type, what: str) -> Any:
+def _is_positive(value: Any) -> bool:
+    return bool(value > 0)
+
+
+def _positive_or_none(kind: type | tuple[type, ...], what: str) -> Any:
     def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
         if value is None:
             return
-        if isinstance(value, bool) or not isinstance(value, kind) or value <= 0:
+        if isinstance(value, bool) or not isinstance(value, kind) or not _is_positive(value):
             raise _definition_error(
                 f"definition.limits.{attribute.name}",
                 f"limits.{attribute.name} must be a positive {what}, got {value!r}",
@@ -240,6 +244,10 @@ class ToolVersion:
     created_at: datetime
 
 
+def _to_versions(versions: Iterable[ToolVersion]) -> tuple[ToolVersion, ...]:
+    return tuple(versions)
+
+
 @attrs.frozen(hash=False)
 class Tool:
     """A registered tool: owner, status, visibility and its whole version history.
@@ -254,7 +262,7 @@ class Tool:
     status: ToolStatus = attrs.field(converter=ToolStatus)
     visibility: Visibility = attrs.field(converter=Visibility)
     current_version: int
-    versions: tuple[ToolVersion, ...] = attrs.field(converter=tuple)
+    versions: tuple[ToolVersion, ...] = attrs.field(converter=_to_versions)
     created_at: datetime
     updated_at: datetime
     gateway_ref: str | None = None

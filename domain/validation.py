@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 import attrs
 
@@ -37,11 +38,15 @@ class Finding:
         return f"[{self.severity.value}] {self.rule_id}: {where}{self.message}{hint}"
 
 
+def _to_findings(findings: Iterable[Finding]) -> tuple[Finding, ...]:
+    return tuple(findings)
+
+
 @attrs.frozen
 class ValidationReport:
     """All findings for one piece of code under one policy version."""
 
-    findings: tuple[Finding, ...] = attrs.field(default=(), converter=tuple)
+    findings: tuple[Finding, ...] = attrs.field(default=(), converter=_to_findings)
     policy_version: str = ""
 
     @property

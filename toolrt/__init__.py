@@ -1,1 +1,92 @@
-"""toolrt: a dynamic tool runtime for AI agents."""
+"""toolrt: a dynamic tool runtime for AI agents.
+
+``toolrt.connect(profile, **settings)`` gives a :class:`ToolRuntime`; everything else a user of the
+library needs is re-exported here.
+"""
+
+from toolrt.application import (
+    AsyncToolRuntime,
+    Deregistration,
+    ExecutionPolicy,
+    Registration,
+    ToolRuntime,
+    ToolStatusReport,
+    Update,
+)
+from toolrt.bootstrap import connect
+from toolrt.domain import (
+    Artifact,
+    CodeHash,
+    ConflictError,
+    Execution,
+    ExecutionError,
+    ExecutionStatus,
+    Finding,
+    IsolationLevel,
+    Language,
+    LimitExceededError,
+    Limits,
+    NotFoundError,
+    OwnershipError,
+    RegistrationError,
+    Severity,
+    StorageError,
+    Tool,
+    ToolDefinition,
+    ToolRuntimeError,
+    ToolStatus,
+    ToolVersion,
+    TransientError,
+    ValidationError,
+    ValidationReport,
+    Visibility,
+)
+from toolrt.settings import Settings, SettingsError
+
+__version__ = "0.1.0"
+
+
+def connect_async(profile: str | None = None, **settings: object) -> AsyncToolRuntime:
+    """The asyncio twin of :func:`connect`."""
+    return AsyncToolRuntime(connect(profile, **settings))
+
+
+__all__ = [
+    "Artifact",
+    "AsyncToolRuntime",
+    "CodeHash",
+    "ConflictError",
+    "Deregistration",
+    "Execution",
+    "ExecutionError",
+    "ExecutionPolicy",
+    "ExecutionStatus",
+    "Finding",
+    "IsolationLevel",
+    "Language",
+    "LimitExceededError",
+    "Limits",
+    "NotFoundError",
+    "OwnershipError",
+    "Registration",
+    "RegistrationError",
+    "Settings",
+    "SettingsError",
+    "Severity",
+    "StorageError",
+    "Tool",
+    "ToolDefinition",
+    "ToolRuntime",
+    "ToolRuntimeError",
+    "ToolStatus",
+    "ToolStatusReport",
+    "ToolVersion",
+    "TransientError",
+    "Update",
+    "ValidationError",
+    "ValidationReport",
+    "Visibility",
+    "__version__",
+    "connect",
+    "connect_async",
+]

@@ -1,0 +1,36 @@
+"""toolrt use cases and the ToolRuntime facade. Depends on the domain and the ports only."""
+
+from toolrt.application.deregister_tool import Deregistration, DeregisterTool, DeregisterToolRequest
+from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest, check_params
+from toolrt.application.policy import ExecutionPolicy
+from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
+from toolrt.application.register_tool import Registration, RegisterTool, RegisterToolRequest
+from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
+from toolrt.application.runtime import AsyncToolRuntime, RuntimePorts, ToolRuntime, to_definition
+from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
+
+__all__ = [
+    "AsyncToolRuntime",
+    "Deregistration",
+    "DeregisterTool",
+    "DeregisterToolRequest",
+    "ExecuteTool",
+    "ExecuteToolRequest",
+    "ExecutionPolicy",
+    "GetToolStatus",
+    "ListTools",
+    "ListVersions",
+    "Registration",
+    "RegisterTool",
+    "RegisterToolRequest",
+    "RollbackTool",
+    "RollbackToolRequest",
+    "RuntimePorts",
+    "ToolRuntime",
+    "ToolStatusReport",
+    "Update",
+    "UpdateTool",
+    "UpdateToolRequest",
+    "check_params",
+    "to_definition",
+]

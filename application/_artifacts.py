@@ -1,0 +1,114 @@
+"""Shared steps of the use cases that bring code in: validate once per policy, store once per hash."""
+
+from __future__ import annotations
+
+import attrs
+import jsonschema
+
+from toolrt.domain import (
+    Artifact,
+    ArtifactCreated,
+    CodeHash,
+    Finding,
+    Severity,
+    ToolDefinition,
+    ValidationError,
+    ValidationReport,
+    normalize_code,
+)
+from toolrt.ports import ArtifactStore, Clock, CodeValidator, EventPublisher, MetricsSink, ToolRepository
+
+
+@attrs.frozen
+class PreparedCode:
+    """The artifact a definition's code resolved to, and how."""
+
+    artifact: Artifact
+    cache_hit: bool
+    created: bool
+
+
+def check_schemas(definition: ToolDefinition) -> None:
+    """Raise ValidationError when input_schema or output_schema is not a valid JSON Schema."""
+    findings = []
+    for field in ("input_schema", "output_schema"):
+        schema = getattr(definition, field)
+        if schema is None:
+            continue
+        try:
+            jsonschema.validators.validator_for(schema).check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            path = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+            findings.append(
+                Finding(
+                    f"definition.{field}",
+                    Severity.ERROR,
+                    f"{field} is not a valid JSON Schema at {path}: {exc.message}",
+                    hint="see https://json-schema.org/understanding-json-schema/",
+                )
+            )
+    if findings:
+        raise ValidationError(f"invalid tool definition {definition.name!r}", ValidationReport(tuple(findings)))
+
+
+class CodeIntake:
+    """Finds or creates the artifact for a definition's code.
+
+    Rules: a stored artifact validated under the current policy version is reused without calling
+    the validator (a cache hit); one validated under another policy is validated again and its report
+    replaced; new code is validated and stored only when the report has no errors.
+    """
+
+    def __init__(
+        self,
+        repository: ToolRepository,
+        artifacts: ArtifactStore,
+        validator: CodeValidator,
+        clock: Clock,
+        metrics: MetricsSink,
+        events: EventPublisher,
+    ) -> None:
+        self._repository = repository
+        self._artifacts = artifacts
+        self._validator = validator
+        self._clock = clock
+        self._metrics = metrics
+        self._events = events
+
+    def prepare(self, definition: ToolDefinition) -> PreparedCode:
+        """The artifact for ``definition``'s code; ValidationError when the code has errors."""
+        code_hash = definition.code_hash
+        stored = self._artifacts.get(code_hash)
+        if stored is not None and stored.report.policy_version == self._validator.policy_version:
+            self._metrics.increment("artifact_cache", result="hit")
+            return PreparedCode(stored, cache_hit=True, created=False)
+        self._metrics.increment("artifact_cache", result="miss" if stored is None else "stale_policy")
+        report = self._validator.validate(definition)
+        if not report.ok:
+            raise ValidationError(f"code of tool {definition.name!r} failed validation", report)
+        if stored is not None:
+            return PreparedCode(self._artifacts.replace_report(code_hash, report), False, False)
+        artifact = Artifact(
+            code_hash=code_hash,
+            language=definition.language,
+            code=normalize_code(definition.code),
+            entrypoint=definition.entrypoint,
+            report=report,
+            created_at=self._clock.now(),
+        )
+        created = self._artifacts.put(artifact)
+        if created:
+            self._events.publish(ArtifactCreated(self._clock.now(), str(code_hash)))
+        return PreparedCode(artifact, cache_hit=False, created=created)
+
+    def ensure_present(self, artifact: Artifact) -> None:
+        """Put ``artifact`` back if a concurrent deregistration removed it after we referenced it."""
+        if self._artifacts.get(artifact.code_hash) is None:
+            self._artifacts.put(artifact)
+
+    def release_if_unreferenced(self, code_hash: CodeHash) -> bool:
+        """Delete the artifact when no tool references it; True when deleted."""
+        if self._repository.references(code_hash):
+            return False
+        self._artifacts.delete(code_hash)
+        return True

@@ -1,0 +1,56 @@
+"""Shared steps of the use cases that change an existing tool."""
+
+from __future__ import annotations
+
+import attrs
+import structlog
+
+from toolrt.domain import NotFoundError, OwnershipError, RegistrationError, Tool
+from toolrt.ports import Clock, ToolGateway, ToolRepository
+
+log = structlog.get_logger()
+
+
+def owned_tool(repository: ToolRepository, agent_id: str, tool_id: str, action: str) -> Tool:
+    """The tool, if ``agent_id`` owns it: NotFoundError or OwnershipError otherwise."""
+    tool = repository.get(tool_id)
+    if not tool.is_owned_by(agent_id):
+        raise OwnershipError(agent_id, tool_id, action)
+    return tool
+
+
+def active_owned_tool(repository: ToolRepository, agent_id: str, tool_id: str, action: str) -> Tool:
+    """Like :func:`owned_tool`, and the tool must be active (NotFoundError otherwise)."""
+    tool = owned_tool(repository, agent_id, tool_id, action)
+    if not tool.is_active:
+        raise NotFoundError("active tool", tool_id)
+    return tool
+
+
+def save_and_sync(repository: ToolRepository, gateway: ToolGateway, clock: Clock, before: Tool, after: Tool) -> Tool:
+    """Store ``after`` and publish it; if publishing fails, put ``before``'s content back in force
+    and raise RegistrationError.
+
+    Returns the stored tool. The restoring save keeps the record version moving forward, so a
+    concurrent reader never sees an older record version again.
+    """
+    repository.save(after)
+    if after.gateway_ref is None:
+        return after
+    try:
+        gateway.update(after)
+    except Exception as failure:
+        restored = attrs.evolve(before, updated_at=clock.now(), record_version=after.record_version + 1)
+        try:
+            repository.save(restored)
+        except Exception as exc:
+            log.error("restoring the previous version failed", tool_id=after.tool_id, error=str(exc))
+        error = RegistrationError(
+            f"publishing the change to tool {before.name!r} failed; version {before.current_version} "
+            f"stays in force: {failure}",
+            tool_name=before.name,
+            step="gateway.update",
+        )
+        error.retryable = bool(getattr(failure, "retryable", False))
+        raise error from failure
+    return after

@@ -1,0 +1,89 @@
+"""Read-side use cases: a tool's status, listings and version history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import attrs
+
+from toolrt.domain import CodeHash, NotFoundError, Tool, ToolStatus, ToolVersion, Visibility
+from toolrt.ports import ArtifactStore, ToolQuery, ToolRepository
+
+
+@attrs.frozen
+class ToolStatusReport:
+    """What a caller needs to know about one tool now."""
+
+    tool_id: str
+    name: str
+    owner: str
+    status: ToolStatus
+    visibility: Visibility
+    current_version: int
+    latest_version: int
+    code_hash: CodeHash
+    published: bool
+    gateway_ref: str | None
+    artifact_stored: bool
+    shared_by: int
+    updated_at: datetime
+
+
+class GetToolStatus:
+    """Report a tool's status.
+
+    Business rules: any caller may ask about a tool it can discover or execute; others get
+    NotFoundError, so that private tools do not reveal their existence.
+    """
+
+    def __init__(self, repository: ToolRepository, artifacts: ArtifactStore) -> None:
+        self._repository = repository
+        self._artifacts = artifacts
+
+    def execute(self, tool_id: str, agent_id: str | None = None) -> ToolStatusReport:
+        tool = self._repository.get(tool_id)
+        if agent_id is not None and not (tool.can_discover(agent_id) or tool.can_execute(agent_id)):
+            raise NotFoundError("tool", tool_id)
+        return ToolStatusReport(
+            tool_id=tool.tool_id,
+            name=tool.name,
+            owner=tool.owner,
+            status=tool.status,
+            visibility=tool.visibility,
+            current_version=tool.current_version,
+            latest_version=tool.latest_version,
+            code_hash=tool.code_hash,
+            published=tool.gateway_ref is not None,
+            gateway_ref=tool.gateway_ref,
+            artifact_stored=self._artifacts.get(tool.code_hash) is not None,
+            shared_by=len(self._repository.references(tool.code_hash)),
+            updated_at=tool.updated_at,
+        )
+
+
+class ListTools:
+    """List or discover tools.
+
+    Business rules: ``agent_id`` narrows to what that agent may discover (its own tools and public
+    ones); without it the listing is the runtime owner's unrestricted view.
+    """
+
+    def __init__(self, repository: ToolRepository) -> None:
+        self._repository = repository
+
+    def execute(self, query: ToolQuery) -> Sequence[Tool]:
+        return self._repository.list(query)
+
+
+class ListVersions:
+    """A tool's version history, oldest first. Same visibility rule as GetToolStatus."""
+
+    def __init__(self, repository: ToolRepository) -> None:
+        self._repository = repository
+
+    def execute(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
+        tool = self._repository.get(tool_id)
+        if agent_id is not None and not (tool.can_discover(agent_id) or tool.can_execute(agent_id)):
+            raise NotFoundError("tool", tool_id)
+        return sorted(tool.versions, key=lambda v: v.number)

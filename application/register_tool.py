@@ -1,0 +1,198 @@
+"""RegisterTool: bring a new tool in, validated, stored once, recorded and published."""
+
+from __future__ import annotations
+
+import time
+
+import attrs
+import structlog
+
+from toolrt.application._artifacts import CodeIntake, check_schemas
+from toolrt.application.policy import ExecutionPolicy
+from toolrt.domain import (
+    ArtifactReused,
+    CodeHash,
+    RegistrationError,
+    Tool,
+    ToolDefinition,
+    ToolRegistered,
+    ToolRuntimeError,
+    ValidationError,
+    ValidationReport,
+    Visibility,
+)
+from toolrt.ports import (
+    ArtifactStore,
+    Clock,
+    CodeValidator,
+    EventPublisher,
+    IdGenerator,
+    MetricsSink,
+    ToolGateway,
+    ToolRepository,
+)
+
+log = structlog.get_logger()
+
+
+@attrs.frozen
+class RegisterToolRequest:
+    """An agent asks for ``definition`` to become a tool it owns."""
+
+    agent_id: str
+    definition: ToolDefinition
+    visibility: Visibility = attrs.field(default=Visibility.PRIVATE, converter=Visibility)
+
+
+@attrs.frozen(hash=False)
+class Registration:
+    """The outcome: the new tool, its code hash, whether validation was skipped, and the report."""
+
+    tool: Tool
+    code_hash: CodeHash
+    cache_hit: bool
+    report: ValidationReport
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def tool_id(self) -> str:
+        """The new tool's id."""
+        return self.tool.tool_id
+
+    @property
+    def version(self) -> int:
+        """Always 1 for a new tool."""
+        return self.tool.current_version
+
+
+def check_agent(agent_id: str) -> None:
+    """Reject an empty or blank agent id."""
+    if not isinstance(agent_id, str) or not agent_id.strip():
+        raise ValidationError(f"agent_id must be a non-empty string, got {agent_id!r}")
+
+
+class RegisterTool:
+    """Register a tool.
+
+    Business rules:
+    - the definition's structure and its JSON Schemas are checked before anything is stored;
+    - code is hashed; stored code validated under the current policy is reused and *not* validated
+      again (a cache hit); new code is validated and blocks registration on any error finding;
+    - an agent cannot have two active tools with one name (ConflictError);
+    - the tool record is created, then published to the gateway; if publishing fails, the record
+      and any artifact this call created are removed and RegistrationError is raised: nothing stays.
+    """
+
+    def __init__(
+        self,
+        repository: ToolRepository,
+        artifacts: ArtifactStore,
+        validator: CodeValidator,
+        gateway: ToolGateway,
+        clock: Clock,
+        ids: IdGenerator,
+        metrics: MetricsSink,
+        events: EventPublisher,
+        policy: ExecutionPolicy,
+    ) -> None:
+        self._repository = repository
+        self._gateway = gateway
+        self._clock = clock
+        self._ids = ids
+        self._metrics = metrics
+        self._events = events
+        self._policy = policy
+        self._intake = CodeIntake(repository, artifacts, validator, clock, metrics, events)
+
+    def execute(self, request: RegisterToolRequest) -> Registration:
+        started = time.perf_counter()
+        definition = request.definition
+        bound = log.bind(agent_id=request.agent_id, tool_name=definition.name)
+        try:
+            registration = self._register(request)
+        except ToolRuntimeError as exc:
+            self._metrics.increment("registrations", outcome="failure")
+            self._metrics.increment("errors", type=type(exc).__name__, operation="register")
+            bound.info("tool registration refused", error=str(exc), error_type=type(exc).__name__)
+            raise
+        elapsed = (time.perf_counter() - started) * 1000
+        self._metrics.increment("registrations", outcome="success")
+        self._metrics.observe("registration_ms", elapsed, cache="hit" if registration.cache_hit else "miss")
+        bound.info(
+            "tool registered",
+            tool_id=registration.tool_id,
+            code_hash=registration.code_hash.short,
+            cache_hit=registration.cache_hit,
+            ms=round(elapsed, 3),
+        )
+        return registration
+
+    def _register(self, request: RegisterToolRequest) -> Registration:
+        check_agent(request.agent_id)
+        definition = request.definition
+        check_schemas(definition)
+        prepared = self._intake.prepare(definition)
+        now = self._clock.now()
+        tool = Tool.create(
+            tool_id=self._ids.new_id("tool"),
+            owner=request.agent_id,
+            definition=definition,
+            now=now,
+            visibility=request.visibility,
+        )
+        try:
+            self._repository.add(tool)
+        except Exception:
+            if prepared.created:
+                self._intake.release_if_unreferenced(prepared.artifact.code_hash)
+            raise
+        # A concurrent deregistration may have removed the artifact between lookup and reference.
+        self._intake.ensure_present(prepared.artifact)
+        published = self._publish(tool, prepared.created)
+        if prepared.cache_hit:
+            self._events.publish(ArtifactReused(now, str(tool.code_hash), tool.tool_id))
+        self._events.publish(
+            ToolRegistered(now, tool.tool_id, request.agent_id, tool.name, str(tool.code_hash), prepared.cache_hit)
+        )
+        return Registration(
+            tool=published,
+            code_hash=tool.code_hash,
+            cache_hit=prepared.cache_hit,
+            report=prepared.artifact.report,
+            warnings=tuple(self._policy.capped(definition.limits)),
+        )
+
+    def _publish(self, tool: Tool, artifact_created: bool) -> Tool:
+        ref: str | None = None
+        try:
+            ref = self._gateway.register(tool)
+            published = tool.with_gateway_ref(ref, self._clock.now())
+            self._repository.save(published)
+            return published
+        except Exception as exc:
+            self._roll_back(tool, ref, artifact_created)
+            step = "gateway.register" if ref is None else "repository.save"
+            error = RegistrationError(
+                f"publishing tool {tool.name!r} failed at {step}; registration rolled back: {exc}",
+                tool_name=tool.name,
+                step=step,
+            )
+            error.retryable = bool(getattr(exc, "retryable", False))
+            raise error from exc
+
+    def _roll_back(self, tool: Tool, ref: str | None, artifact_created: bool) -> None:
+        bound = log.bind(tool_id=tool.tool_id, agent_id=tool.owner)
+        if ref is not None:
+            try:
+                self._gateway.deregister(tool.with_gateway_ref(ref, self._clock.now()))
+            except Exception as exc:  # keep rolling back; report what stayed behind
+                bound.warning("rollback: gateway deregistration failed", error=str(exc))
+        try:
+            self._repository.delete(tool.tool_id)
+        except Exception as exc:
+            bound.warning("rollback: tool record removal failed", error=str(exc))
+        if artifact_created:
+            try:
+                self._intake.release_if_unreferenced(tool.code_hash)
+            except Exception as exc:
+                bound.warning("rollback: artifact removal failed", error=str(exc))

@@ -1,0 +1,320 @@
+"""The ToolRuntime facade: every use case behind one object, for embedding toolrt in an application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from toolrt.application.deregister_tool import Deregistration, DeregisterTool, DeregisterToolRequest
+from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
+from toolrt.application.policy import ExecutionPolicy
+from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
+from toolrt.application.register_tool import Registration, RegisterTool, RegisterToolRequest
+from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
+from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
+from toolrt.domain import (
+    Execution,
+    Finding,
+    Language,
+    Severity,
+    Tool,
+    ToolDefinition,
+    ToolStatus,
+    ToolVersion,
+    ValidationError,
+    ValidationReport,
+    Visibility,
+)
+from toolrt.ports import (
+    ArtifactStore,
+    Clock,
+    CodeValidator,
+    EventPublisher,
+    IdGenerator,
+    MetricsSink,
+    Sandbox,
+    ToolGateway,
+    ToolQuery,
+    ToolRepository,
+)
+
+_DEFINITION_FIELDS = {f.name for f in attrs.fields(ToolDefinition)}
+
+DefinitionLike = ToolDefinition | Mapping[str, Any]
+
+
+@attrs.frozen
+class RuntimePorts:
+    """The adapters a runtime runs on (the container builds this per profile)."""
+
+    repository: ToolRepository
+    artifacts: ArtifactStore
+    validator: CodeValidator
+    sandbox: Sandbox
+    gateway: ToolGateway
+    clock: Clock
+    ids: IdGenerator
+    metrics: MetricsSink
+    events: EventPublisher
+
+
+def to_definition(data: DefinitionLike, validator: CodeValidator | None = None) -> ToolDefinition:
+    """A ToolDefinition from a definition or a plain mapping (as read from JSON or YAML).
+
+    A Python tool given without ``input_schema`` gets one inferred from its entrypoint's type hints
+    and docstring, when the validator can. Unknown or missing fields raise ValidationError.
+    """
+    if isinstance(data, ToolDefinition):
+        return data
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"a tool definition must be a mapping, got {type(data).__name__}")
+    fields = dict(data)
+    unknown = sorted(set(fields) - _DEFINITION_FIELDS)
+    missing = sorted({"name", "description", "language", "code"} - set(fields))
+    findings = [
+        Finding("definition.unknown_field", Severity.ERROR, f"unknown field {name!r}", hint=f"known fields: {', '.join(sorted(_DEFINITION_FIELDS))}")
+        for name in unknown
+    ] + [Finding("definition.missing_field", Severity.ERROR, f"missing required field {name!r}") for name in missing]
+    if findings:
+        raise ValidationError("invalid tool definition", ValidationReport(tuple(findings)))
+    if "input_schema" not in fields and validator is not None:
+        try:
+            language = Language(str(fields["language"]).lower())
+        except ValueError:
+            language = None
+        if language is not None and isinstance(fields["code"], str):
+            inferred = validator.infer_input_schema(language, fields["code"], str(fields.get("entrypoint", "handler")))
+            if inferred is not None:
+                fields["input_schema"] = inferred
+    try:
+        return ToolDefinition(**fields)
+    except TypeError as exc:
+        raise ValidationError(f"invalid tool definition: {exc}") from exc
+
+
+class ToolRuntime:
+    """Register, update, execute and withdraw tools; the one object an embedding application needs.
+
+    Build it with ``toolrt.connect(...)``; close it (or use ``with``) to stop sandboxes and pools.
+    """
+
+    def __init__(self, ports: RuntimePorts, policy: ExecutionPolicy | None = None, profile: str = "custom") -> None:
+        self.ports = ports
+        self.policy = policy or ExecutionPolicy()
+        self.profile = profile
+        p = ports
+        self._register = RegisterTool(p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.ids, p.metrics, p.events, self.policy)
+        self._update = UpdateTool(p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, p.events)
+        self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
+        self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
+        self._execute = ExecuteTool(p.repository, p.sandbox, p.clock, p.ids, p.metrics, p.events, self.policy)
+        self._status = GetToolStatus(p.repository, p.artifacts)
+        self._list = ListTools(p.repository)
+        self._versions = ListVersions(p.repository)
+        self._closed = False
+
+    # -- writing -------------------------------------------------------------------------------
+    def register_tool(self, agent_id: str, definition: DefinitionLike, visibility: Visibility | str = Visibility.PRIVATE) -> Registration:
+        """Register a new tool owned by ``agent_id``. See :class:`RegisterTool` for the rules."""
+        return self._register.execute(RegisterToolRequest(agent_id, to_definition(definition, self.ports.validator), Visibility(visibility)))
+
+    def update_tool(
+        self,
+        agent_id: str,
+        tool_id: str,
+        definition: DefinitionLike | None = None,
+        visibility: Visibility | str | None = None,
+    ) -> Update:
+        """Give a tool a new version and/or visibility. See :class:`UpdateTool`."""
+        parsed = None if definition is None else to_definition(definition, self.ports.validator)
+        return self._update.execute(UpdateToolRequest(agent_id, tool_id, parsed, visibility))  # type: ignore[arg-type]
+
+    def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
+        """Withdraw a tool; ``purge`` deletes its record too. See :class:`DeregisterTool`."""
+        return self._deregister.execute(DeregisterToolRequest(agent_id, tool_id, purge))
+
+    def rollback_tool(self, agent_id: str, tool_id: str, version: int) -> Tool:
+        """Put ``version`` of a tool back in force. See :class:`RollbackTool`."""
+        return self._rollback.execute(RollbackToolRequest(agent_id, tool_id, version))
+
+    # -- executing -----------------------------------------------------------------------------
+    def execute_tool(self, agent_id: str, tool_id: str, params: Mapping[str, Any] | None = None, version: int | None = None) -> Execution:
+        """Run a tool now and return the finished execution. See :class:`ExecuteTool`."""
+        return self._execute.execute(ExecuteToolRequest(agent_id, tool_id, _params(params), version))
+
+    def start_execution(self, agent_id: str, tool_id: str, params: Mapping[str, Any] | None = None, version: int | None = None) -> Execution:
+        """Check the call and run it in the background; returns the pending execution."""
+        return self._execute.start(ExecuteToolRequest(agent_id, tool_id, _params(params), version))
+
+    def execution_status(self, execution_id: str) -> Execution:
+        """An execution as last recorded."""
+        return self._execute.status(execution_id)
+
+    def cancel_execution(self, agent_id: str, execution_id: str) -> Execution:
+        """Ask a background execution to stop."""
+        return self._execute.cancel(agent_id, execution_id)
+
+    def wait_execution(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
+        """Wait for a background execution (the configured poll interval and attempts by default)."""
+        return self._execute.wait(execution_id, poll_interval_s, max_attempts)
+
+    # -- reading -------------------------------------------------------------------------------
+    def get_tool(self, tool_id: str) -> Tool:
+        """The stored tool with its whole history."""
+        return self.ports.repository.get(tool_id)
+
+    def get_tool_status(self, tool_id: str, agent_id: str | None = None) -> ToolStatusReport:
+        """A tool's status; with ``agent_id``, only if that agent may see the tool."""
+        return self._status.execute(tool_id, agent_id)
+
+    def list_tools(
+        self,
+        agent_id: str | None = None,
+        *,
+        owner: str | None = None,
+        status: ToolStatus | str | None = ToolStatus.ACTIVE,
+        name: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        limit: int = 1000,
+    ) -> Sequence[Tool]:
+        """Tools ``agent_id`` may discover (all tools without it), narrowed by the other filters."""
+        query = ToolQuery(
+            owner=owner,
+            visible_to=agent_id,
+            status=None if status is None else ToolStatus(status),
+            name=name,
+            tag=tag,
+            text=text,
+            limit=limit,
+        )
+        return self._list.execute(query)
+
+    def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
+        """A tool's versions, oldest first."""
+        return self._versions.execute(tool_id, agent_id)
+
+    def metrics(self) -> dict[str, Any]:
+        """A plain-dict snapshot of every counter and timing recorded so far."""
+        return self.ports.metrics.snapshot()
+
+    def health(self) -> dict[str, Any]:
+        """Which profile runs, how isolated executions are, and whether the gateway is usable."""
+        gateway = self.ports.gateway.health()
+        return {
+            "profile": self.profile,
+            "isolation": self.ports.sandbox.isolation.value,
+            "gateway_ok": gateway.ok,
+            "gateway_detail": gateway.detail,
+            "policy_version": self.ports.validator.policy_version,
+        }
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Stop background executions, sandboxes and stores. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._execute.close()
+        for part in (self.ports.sandbox, self.ports.validator, self.ports.repository, self.ports.artifacts, self.ports.gateway):
+            close = getattr(part, "close", None)
+            if callable(close):
+                close()
+
+    def __enter__(self) -> ToolRuntime:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    if params is None:
+        return {}
+    if isinstance(params, Mapping):
+        return dict(params)
+    return params  # type: ignore[unreachable]  # check_params reports the wrong type
+
+
+class AsyncToolRuntime:
+    """The asyncio twin of :class:`ToolRuntime`: the same methods as coroutines.
+
+    Blocking work runs in worker threads (``asyncio.to_thread``), so the event loop stays free
+    while a tool executes.
+    """
+
+    def __init__(self, runtime: ToolRuntime) -> None:
+        self.sync = runtime
+
+    async def register_tool(self, agent_id: str, definition: DefinitionLike, visibility: Visibility | str = Visibility.PRIVATE) -> Registration:
+        """See :meth:`ToolRuntime.register_tool`."""
+        return await asyncio.to_thread(self.sync.register_tool, agent_id, definition, visibility)
+
+    async def update_tool(self, agent_id: str, tool_id: str, definition: DefinitionLike | None = None, visibility: Visibility | str | None = None) -> Update:
+        """See :meth:`ToolRuntime.update_tool`."""
+        return await asyncio.to_thread(self.sync.update_tool, agent_id, tool_id, definition, visibility)
+
+    async def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
+        """See :meth:`ToolRuntime.deregister_tool`."""
+        return await asyncio.to_thread(self.sync.deregister_tool, agent_id, tool_id, purge)
+
+    async def rollback_tool(self, agent_id: str, tool_id: str, version: int) -> Tool:
+        """See :meth:`ToolRuntime.rollback_tool`."""
+        return await asyncio.to_thread(self.sync.rollback_tool, agent_id, tool_id, version)
+
+    async def execute_tool(self, agent_id: str, tool_id: str, params: Mapping[str, Any] | None = None, version: int | None = None) -> Execution:
+        """See :meth:`ToolRuntime.execute_tool`."""
+        return await asyncio.to_thread(self.sync.execute_tool, agent_id, tool_id, params, version)
+
+    async def start_execution(self, agent_id: str, tool_id: str, params: Mapping[str, Any] | None = None, version: int | None = None) -> Execution:
+        """See :meth:`ToolRuntime.start_execution`."""
+        return await asyncio.to_thread(self.sync.start_execution, agent_id, tool_id, params, version)
+
+    async def execution_status(self, execution_id: str) -> Execution:
+        """See :meth:`ToolRuntime.execution_status`."""
+        return await asyncio.to_thread(self.sync.execution_status, execution_id)
+
+    async def cancel_execution(self, agent_id: str, execution_id: str) -> Execution:
+        """See :meth:`ToolRuntime.cancel_execution`."""
+        return await asyncio.to_thread(self.sync.cancel_execution, agent_id, execution_id)
+
+    async def wait_execution(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
+        """Poll with ``asyncio.sleep`` so the loop is never blocked."""
+        interval = poll_interval_s if poll_interval_s is not None else self.sync.policy.poll_interval_s
+        attempts = max_attempts if max_attempts is not None else self.sync.policy.poll_max_attempts
+        execution = await self.execution_status(execution_id)
+        for _ in range(attempts):
+            if execution.status.is_final:
+                break
+            await asyncio.sleep(interval)
+            execution = await self.execution_status(execution_id)
+        return execution
+
+    async def get_tool_status(self, tool_id: str, agent_id: str | None = None) -> ToolStatusReport:
+        """See :meth:`ToolRuntime.get_tool_status`."""
+        return await asyncio.to_thread(self.sync.get_tool_status, tool_id, agent_id)
+
+    async def list_tools(self, agent_id: str | None = None, **filters: Any) -> Sequence[Tool]:
+        """See :meth:`ToolRuntime.list_tools`."""
+        return await asyncio.to_thread(lambda: self.sync.list_tools(agent_id, **filters))
+
+    async def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
+        """See :meth:`ToolRuntime.list_versions`."""
+        return await asyncio.to_thread(self.sync.list_versions, tool_id, agent_id)
+
+    def metrics(self) -> dict[str, Any]:
+        """See :meth:`ToolRuntime.metrics` (in memory: no thread needed)."""
+        return self.sync.metrics()
+
+    async def close(self) -> None:
+        """See :meth:`ToolRuntime.close`."""
+        await asyncio.to_thread(self.sync.close)
+
+    async def __aenter__(self) -> AsyncToolRuntime:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,132 @@
+"""UpdateTool: a new version of a tool, or new visibility; the old version stays in force on failure."""
+
+from __future__ import annotations
+
+import attrs
+import structlog
+
+from toolrt.application._artifacts import CodeIntake, check_schemas
+from toolrt.application._tools import active_owned_tool, save_and_sync
+from toolrt.domain import (
+    Tool,
+    ToolDefinition,
+    ToolRuntimeError,
+    ToolUpdated,
+    ValidationError,
+    ValidationReport,
+    Visibility,
+)
+from toolrt.ports import (
+    ArtifactStore,
+    Clock,
+    CodeValidator,
+    EventPublisher,
+    MetricsSink,
+    ToolGateway,
+    ToolRepository,
+)
+
+log = structlog.get_logger()
+
+
+def _to_visibility(value: object) -> Visibility | None:
+    return None if value is None else Visibility(value)
+
+
+@attrs.frozen
+class UpdateToolRequest:
+    """The owner asks for a new definition and/or a new visibility."""
+
+    agent_id: str
+    tool_id: str
+    definition: ToolDefinition | None = None
+    visibility: Visibility | None = attrs.field(default=None, converter=_to_visibility)
+
+
+@attrs.frozen(hash=False)
+class Update:
+    """The tool after the update; ``new_version`` is False when nothing in the definition changed."""
+
+    tool: Tool
+    new_version: bool
+    new_code: bool
+    cache_hit: bool
+    report: ValidationReport
+
+    @property
+    def version(self) -> int:
+        """The version now in force."""
+        return self.tool.current_version
+
+
+class UpdateTool:
+    """Update a tool.
+
+    Business rules:
+    - only the owner may update, and only an active tool;
+    - a definition that differs from the current one becomes a new version; an identical one
+      changes nothing;
+    - only code not already validated under the current policy is validated;
+    - the gateway is told about the new version; if that fails, the previous version is put back in
+      force, artifacts created for the new code are released, and RegistrationError is raised.
+    """
+
+    def __init__(
+        self,
+        repository: ToolRepository,
+        artifacts: ArtifactStore,
+        validator: CodeValidator,
+        gateway: ToolGateway,
+        clock: Clock,
+        metrics: MetricsSink,
+        events: EventPublisher,
+    ) -> None:
+        self._repository = repository
+        self._gateway = gateway
+        self._clock = clock
+        self._metrics = metrics
+        self._events = events
+        self._intake = CodeIntake(repository, artifacts, validator, clock, metrics, events)
+
+    def execute(self, request: UpdateToolRequest) -> Update:
+        bound = log.bind(agent_id=request.agent_id, tool_id=request.tool_id)
+        try:
+            update = self._update(request)
+        except ToolRuntimeError as exc:
+            self._metrics.increment("updates", outcome="failure")
+            self._metrics.increment("errors", type=type(exc).__name__, operation="update")
+            bound.info("tool update refused", error=str(exc), error_type=type(exc).__name__)
+            raise
+        self._metrics.increment("updates", outcome="success" if update.new_version else "unchanged")
+        bound.info("tool updated", version=update.version, new_code=update.new_code)
+        return update
+
+    def _update(self, request: UpdateToolRequest) -> Update:
+        if request.definition is None and request.visibility is None:
+            raise ValidationError("an update needs a definition, a visibility, or both")
+        before = active_owned_tool(self._repository, request.agent_id, request.tool_id, "update")
+        now = self._clock.now()
+        after = before
+        if request.visibility is not None and request.visibility is not before.visibility:
+            after = after.with_visibility(request.visibility, now)
+        definition = request.definition
+        if definition is None or definition == before.definition:
+            if after is before:
+                return Update(before, False, False, False, ValidationReport())
+            stored = save_and_sync(self._repository, self._gateway, self._clock, before, after)
+            return Update(stored, False, False, False, ValidationReport())
+
+        check_schemas(definition)
+        new_code = definition.code_hash not in before.code_hashes
+        prepared = self._intake.prepare(definition)
+        after = after.with_version(definition, now)
+        try:
+            stored = save_and_sync(self._repository, self._gateway, self._clock, before, after)
+        except Exception:
+            if prepared.created:
+                self._intake.release_if_unreferenced(definition.code_hash)
+            raise
+        self._intake.ensure_present(prepared.artifact)
+        self._events.publish(ToolUpdated(now, before.tool_id, request.agent_id, stored.current_version, new_code))
+        return Update(stored, True, new_code, prepared.cache_hit, prepared.artifact.report)
+

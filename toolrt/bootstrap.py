@@ -1,0 +1,199 @@
+"""The dependency-injector containers: one provider per port, a Selector per profile.
+
+Adapters are imported inside their factory functions, so that a profile only needs its own optional
+dependencies (boto3 for ``aws``, the mcp SDK for ``serve``) and nothing is done at import time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from dependency_injector import containers, providers
+
+from toolrt.adapters.memory import (
+    InMemoryArtifactStore,
+    InMemoryMetrics,
+    InMemoryToolRepository,
+    InProcessGateway,
+    RecordingEventPublisher,
+    SystemClock,
+    UuidIdGenerator,
+)
+from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
+from toolrt.settings import Settings
+
+log = structlog.get_logger()
+
+
+# -- factories for adapters with optional dependencies or settings -------------------------------
+def _sqlite_repository(settings: Settings) -> Any:
+    from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return SqliteToolRepository(settings.data_dir / "toolrt.sqlite")
+
+
+def _file_artifacts(settings: Settings) -> Any:
+    from toolrt.adapters.local.file_artifacts import FileArtifactStore
+
+    return FileArtifactStore(settings.data_dir / "artifacts")
+
+
+def _subprocess_sandbox(settings: Settings) -> Any:
+    from toolrt.adapters.local.sandbox import SubprocessSandbox
+
+    return SubprocessSandbox(isolation=settings.isolation, workers=settings.sandbox_workers)
+
+
+def _validator(settings: Settings) -> Any:
+    from toolrt.adapters.validation import build_validator
+
+    if not settings.security_checks:
+        log.warning("security checks are off: only syntax and compliance rules apply to new code")
+    return build_validator(settings.validation_policy, security_checks=settings.security_checks)
+
+
+def _aws_clients(settings: Settings) -> Any:
+    from toolrt.adapters.aws.clients import AwsClients
+
+    return AwsClients.create(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+
+
+def _dynamodb_repository(settings: Settings, clients: Any) -> Any:
+    from toolrt.adapters.aws.dynamodb_repository import DynamoDbToolRepository
+
+    return DynamoDbToolRepository(clients.dynamodb, settings.dynamodb_table)
+
+
+def _s3_artifacts(settings: Settings, clients: Any) -> Any:
+    from toolrt.adapters.aws.s3_artifacts import S3ArtifactStore
+
+    return S3ArtifactStore(clients.s3, settings.s3_bucket)
+
+
+def _agentcore_gateway(settings: Settings, clients: Any) -> Any:
+    from toolrt.adapters.aws.gateway import AgentCoreGateway
+
+    return AgentCoreGateway(clients.agentcore_control, settings.gateway_id, settings.gateway_lambda_arn)
+
+
+def _code_interpreter(settings: Settings, clients: Any) -> Any:
+    from toolrt.adapters.aws.code_interpreter import AgentCoreCodeInterpreterSandbox
+
+    return AgentCoreCodeInterpreterSandbox(clients.agentcore, settings.code_interpreter_id)
+
+
+def _local_gateway(settings: Settings) -> Any:
+    # The MCP server reads published tools from this in-process registry and hears its changes.
+    return InProcessGateway()
+
+
+def _policy(settings: Settings) -> ExecutionPolicy:
+    return ExecutionPolicy(
+        default_timeout_s=settings.default_timeout_s,
+        max_timeout_s=settings.max_timeout_s,
+        default_memory_mb=settings.default_memory_mb,
+        max_memory_mb=settings.max_memory_mb,
+        default_max_output_bytes=settings.default_max_output_bytes,
+        max_output_bytes=settings.max_output_bytes,
+        poll_interval_s=settings.poll_interval_s,
+        poll_max_attempts=settings.poll_max_attempts,
+        max_concurrent_executions=settings.max_concurrent_executions,
+    )
+
+
+# -- containers ------------------------------------------------------------------------------
+class SystemContainer(containers.DeclarativeContainer):
+    """Time, ids, metrics and events: the same on every profile."""
+
+    clock = providers.Singleton(SystemClock)
+    ids = providers.Singleton(UuidIdGenerator)
+    metrics = providers.Singleton(InMemoryMetrics)
+    events = providers.Singleton(RecordingEventPublisher)
+
+
+class AwsContainer(containers.DeclarativeContainer):
+    """boto3 clients, built only when an AWS adapter is selected."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    clients = providers.Singleton(_aws_clients, settings)
+
+
+class AdaptersContainer(containers.DeclarativeContainer):
+    """One Selector per port, keyed by the backend the settings choose for it."""
+
+    config = providers.Configuration()
+    settings = providers.Dependency(instance_of=Settings)
+    aws = providers.Container(AwsContainer, settings=settings)
+
+    repository = providers.Selector(
+        config.repository,
+        memory=providers.Singleton(InMemoryToolRepository),
+        local=providers.Singleton(_sqlite_repository, settings),
+        aws=providers.Singleton(_dynamodb_repository, settings, aws.clients),
+    )
+    artifacts = providers.Selector(
+        config.artifacts,
+        memory=providers.Singleton(InMemoryArtifactStore),
+        local=providers.Singleton(_file_artifacts, settings),
+        aws=providers.Singleton(_s3_artifacts, settings, aws.clients),
+    )
+    sandbox = providers.Selector(
+        config.sandbox,
+        memory=providers.Singleton(_subprocess_sandbox, settings),
+        local=providers.Singleton(_subprocess_sandbox, settings),
+        aws=providers.Singleton(_code_interpreter, settings, aws.clients),
+    )
+    gateway = providers.Selector(
+        config.gateway,
+        memory=providers.Singleton(InProcessGateway),
+        local=providers.Singleton(_local_gateway, settings),
+        aws=providers.Singleton(_agentcore_gateway, settings, aws.clients),
+    )
+    validator = providers.Singleton(_validator, settings)
+
+
+class RuntimeContainer(containers.DeclarativeContainer):
+    """The whole application: settings in, a ToolRuntime out."""
+
+    config = providers.Configuration()
+    settings = providers.Dependency(instance_of=Settings)
+    system = providers.Container(SystemContainer)
+    adapters = providers.Container(AdaptersContainer, settings=settings, config=config)
+
+    ports = providers.Singleton(
+        RuntimePorts,
+        repository=adapters.repository,
+        artifacts=adapters.artifacts,
+        validator=adapters.validator,
+        sandbox=adapters.sandbox,
+        gateway=adapters.gateway,
+        clock=system.clock,
+        ids=system.ids,
+        metrics=system.metrics,
+        events=system.events,
+    )
+    policy = providers.Singleton(_policy, settings)
+    runtime = providers.Singleton(ToolRuntime, ports=ports, policy=policy, profile=settings.provided.profile)
+
+
+def build_container(settings: Settings) -> RuntimeContainer:
+    """A container wired for ``settings``: each port's backend is the profile's or its override."""
+    container = RuntimeContainer(settings=settings)
+    container.config.from_dict({port: settings.backend(port) for port in ("repository", "artifacts", "sandbox", "gateway")})
+    return container
+
+
+def connect(profile: str | None = None, **settings: Any) -> ToolRuntime:
+    """A ToolRuntime on ``profile`` (``memory``, ``local`` or ``aws``; default: ``TOOLRT_PROFILE`` or local).
+
+    Keyword arguments are :class:`~toolrt.settings.Settings` fields and win over ``TOOLRT_*``
+    environment variables. ``toolrt.connect("aws", sandbox="local")`` overrides one port's backend.
+    """
+    if profile is not None:
+        settings["profile"] = profile
+    resolved = Settings.load(settings)
+    runtime: ToolRuntime = build_container(resolved).runtime()
+    log.debug("toolrt connected", profile=resolved.profile, **{p: resolved.backend(p) for p in ("repository", "artifacts", "sandbox", "gateway")})
+    return runtime
