@@ -1,0 +1,33 @@
+"""Small timing helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+
+def measure(fn: Callable[[int], object], n: int, warmup: int = 3) -> list[float]:
+    """Call ``fn(i)`` ``warmup`` times unmeasured, then ``n`` times; milliseconds per call."""
+    for i in range(warmup):
+        fn(-1 - i)
+    times = []
+    for i in range(n):
+        started = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - started) * 1000)
+    return times
+
+
+def p(times: list[float], q: float) -> float:
+    """The q-th percentile (0-100) of ``times``."""
+    if len(times) == 1:
+        return times[0]
+    return statistics.quantiles(times, n=100, method="inclusive")[max(0, min(98, int(q) - 1))]
+
+
+def row(label: str, times: list[float], baseline_p50: float | None = None) -> str:
+    """One aligned line: p50, p95, calls per second, and the ratio to a baseline's p50."""
+    p50 = statistics.median(times)
+    ratio = f"  x{p50 / baseline_p50:6.2f} of baseline" if baseline_p50 else ""
+    return f"{label:<44} p50 {p50:9.3f} ms   p95 {p(times, 95):9.3f} ms   {1000 / p50 if p50 else 0:9.1f}/s{ratio}"
