@@ -48,8 +48,13 @@ _TRANSIENT_REASONS = frozenset({"ThrottlingError", "TransactionConflict", "Provi
 
 
 def error_code(exc: ClientError) -> str:
-    """The service's error code of ``exc`` (``ThrottlingException``, ``NoSuchKey``, ...)."""
-    return str(exc.response.get("Error", {}).get("Code", ""))
+    """The service's error code of ``exc`` (``ThrottlingException``, ``NoSuchKey``, ...).
+
+    Exceptions inside event streams name their type in camel case (``throttlingException``);
+    the first letter is raised so both spellings compare equal.
+    """
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code[:1].upper() + code[1:]
 
 
 def http_status(exc: ClientError) -> int:
