@@ -26,7 +26,7 @@ import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
 from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
-from toolrt.adapters.aws.serialization import av, converter, from_item, to_item
+from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool
 from toolrt.ports import ToolQuery
 
@@ -244,9 +244,9 @@ class DynamoDbToolRepository:
                 "sk": "EXEC",
                 "tool_id": execution.tool_id,
                 "status": execution.status.value,
-                "body": converter.unstructure(execution),
             }
         )
+        item.update(encode_body(converter.unstructure(execution)))
         self._call("put_item", f"execution {execution.execution_id}", TableName=self._table, Item=item)
 
     def get_execution(self, execution_id: str) -> Execution:
@@ -260,14 +260,14 @@ class DynamoDbToolRepository:
         if "Item" not in response:
             raise NotFoundError("execution", execution_id)
         try:
-            return converter.structure(from_item(response["Item"])["body"], Execution)
+            return converter.structure(decode_body(response["Item"]), Execution)
         except Exception as exc:
             raise StorageError(f"execution {execution_id} is unreadable: {exc}", backend=BACKEND) from exc
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def _record_item(self, tool: Tool) -> dict[str, Any]:
-        return to_item(
+        item = to_item(
             {
                 "pk": f"TOOL#{tool.tool_id}",
                 "sk": "TOOL",
@@ -279,16 +279,16 @@ class DynamoDbToolRepository:
                 "status": tool.status.value,
                 "visibility": tool.visibility.value,
                 "record_version": tool.record_version,
-                "body": converter.unstructure(tool),
             }
         )
+        item.update(encode_body(converter.unstructure(tool)))
+        return item
 
     def _tool_from_item(self, item: dict[str, Any]) -> Tool:
-        data = from_item(item)
         try:
-            return converter.structure(data["body"], Tool)
+            return converter.structure(decode_body(item), Tool)
         except Exception as exc:
-            raise StorageError(f"tool record {data.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
+            raise StorageError(f"tool record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
 
     def _get_tool(self, tool_id: str) -> Tool | None:
         response = self._call(

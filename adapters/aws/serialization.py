@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -40,7 +41,8 @@ def from_dynamo_value(value: Any) -> Any:
     """Plain JSON data back from DynamoDB: integral Decimals as int, others as float."""
     if isinstance(value, Decimal):
         exponent = value.as_tuple().exponent
-        return int(value) if isinstance(exponent, int) and exponent >= 0 else float(value)
+        # Integers are written with exponent 0; a float (even 1e+16 or 2.0) never is.
+        return int(value) if exponent == 0 else float(value)
     if isinstance(value, dict):
         return {k: from_dynamo_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set)):
@@ -62,3 +64,23 @@ def av(value: Any) -> dict[str, Any]:
     """One attribute value (for expression values and keys)."""
     result: dict[str, Any] = dict(_serializer.serialize(to_dynamo_value(value)))
     return result
+
+
+def encode_body(data: Any) -> dict[str, Any]:
+    """Item attributes holding ``data``: a native map (``body``) when DynamoDB can represent every
+    number in it, else a JSON string (``body_json``).
+
+    DynamoDB numbers hold 38 significant digits between 1E-130 and 9.9E+125; JSON from agents
+    (outputs, schemas) may go beyond, and must still round-trip exactly.
+    """
+    try:
+        return {"body": _serializer.serialize(to_dynamo_value(data))}
+    except (ArithmeticError, TypeError, ValueError):
+        return {"body_json": {"S": json.dumps(data, ensure_ascii=False)}}
+
+
+def decode_body(item: dict[str, Any]) -> Any:
+    """The data :func:`encode_body` stored in ``item``."""
+    if "body_json" in item:
+        return json.loads(item["body_json"]["S"])
+    return from_dynamo_value(_deserializer.deserialize(item["body"]))
