@@ -142,3 +142,28 @@ def test_lambda_router_needs_the_tool_name(event: dict[str, Any]) -> None:
 
     with pytest.raises(NotFoundError, match="bedrockAgentCoreToolName"):
         name_of(Ctx())
+
+
+def test_cloudformation_table_matches_provisioning() -> None:
+    """The CloudFormation template declares the same keys and indexes that provision() creates."""
+    from pathlib import Path
+
+    import yaml
+
+    from toolrt.adapters.aws.repository import table_definition
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    for tag in ("!Ref", "!GetAtt", "!Sub"):
+        Loader.add_constructor(tag, lambda loader, node: loader.construct_scalar(node))
+    template = yaml.load(
+        (Path(__file__).parents[3] / "deploy" / "cloudformation.yaml").read_text(), Loader=Loader  # noqa: S506
+    )
+    table = template["Resources"]["ToolTable"]["Properties"]
+    expected = table_definition("toolrt")
+    assert table["KeySchema"] == expected["KeySchema"]
+    assert table["AttributeDefinitions"] == expected["AttributeDefinitions"]
+    assert [(g["IndexName"], g["KeySchema"], g["Projection"]) for g in table["GlobalSecondaryIndexes"]] == [
+        (g["IndexName"], g["KeySchema"], g["Projection"]) for g in expected["GlobalSecondaryIndexes"]
+    ]
