@@ -1,1 +1,19 @@
-"""AWS adapters: DynamoDB, S3, AgentCore Gateway and Code Interpreter."""
+"""The AWS adapters: DynamoDB, S3, AgentCore Gateway and Code Interpreter, CloudWatch metrics."""
+
+from toolrt.adapters.aws.artifacts import S3ArtifactStore
+from toolrt.adapters.aws.clients import AwsClients, make_clients, retry_config
+from toolrt.adapters.aws.gateway import AgentCoreGateway, to_openapi
+from toolrt.adapters.aws.provision import ProvisionResult, provision
+from toolrt.adapters.aws.repository import DynamoDbToolRepository
+
+__all__ = [
+    "AgentCoreGateway",
+    "AwsClients",
+    "DynamoDbToolRepository",
+    "ProvisionResult",
+    "S3ArtifactStore",
+    "make_clients",
+    "provision",
+    "retry_config",
+    "to_openapi",
+]

@@ -1,0 +1,137 @@
+"""An S3 ArtifactStore: ``artifacts/{code_hash}.json``, create-only, verified against its hash on read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from toolrt.adapters.aws.errors import error_code, http_status, translate
+from toolrt.adapters.aws.serialization import converter
+from toolrt.domain import Artifact, CodeHash, ConflictError, NotFoundError, StorageError, ValidationReport
+
+BACKEND = "s3"
+PREFIX = "artifacts/"
+
+
+class S3ArtifactStore:
+    """Keeps each artifact as one JSON object named by its code hash.
+
+    Writes are create-only (``If-None-Match: *``), so two registrations racing on the same code
+    store it once and both see the first copy. Report replacement is conditioned on the ETag read
+    (``If-Match``), so a concurrent replacement is a ``ConflictError`` rather than a lost update.
+    """
+
+    def __init__(self, client: Any, bucket: str, prefix: str = PREFIX) -> None:
+        self._client = client
+        self._bucket = bucket
+        self._prefix = prefix
+
+    def get(self, code_hash: CodeHash) -> Artifact | None:
+        found = self._read(code_hash)
+        return found[0] if found is not None else None
+
+    def put(self, artifact: Artifact) -> bool:
+        try:
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=self._key(artifact.code_hash),
+                Body=self._encode(artifact),
+                ContentType="application/json",
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            # 412: the object exists. 409: a concurrent conditional write to the same key is in flight;
+            # either way another writer stored this content, and content addressing makes it equal.
+            if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or http_status(exc) in (409, 412):
+                return False
+            raise self._translate(exc, "put_object", artifact.code_hash) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "put_object", artifact.code_hash) from exc
+        return True
+
+    def replace_report(self, code_hash: CodeHash, report: ValidationReport) -> Artifact:
+        found = self._read(code_hash)
+        if found is None:
+            raise NotFoundError("artifact", str(code_hash))
+        artifact, etag = found
+        updated = artifact.with_report(report)
+        try:
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=self._key(code_hash),
+                Body=self._encode(updated),
+                ContentType="application/json",
+                IfMatch=etag,
+            )
+        except ClientError as exc:
+            if error_code(exc) == "PreconditionFailed" or http_status(exc) == 412:
+                raise ConflictError(f"artifact {code_hash} changed while its report was replaced; retry") from exc
+            raise self._translate(exc, "put_object", code_hash) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "put_object", code_hash) from exc
+        return updated
+
+    def delete(self, code_hash: CodeHash) -> None:
+        try:
+            self._client.delete_object(Bucket=self._bucket, Key=self._key(code_hash))
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchKey":
+                return
+            raise self._translate(exc, "delete_object", code_hash) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "delete_object", code_hash) from exc
+
+    def hashes(self) -> Iterable[CodeHash]:
+        found: list[CodeHash] = []
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=self._prefix):
+                for obj in page.get("Contents", []):
+                    name = obj["Key"][len(self._prefix) :].removesuffix(".json")
+                    try:
+                        found.append(CodeHash(name))
+                    except ValueError:
+                        continue  # not an artifact (a stray object under the prefix)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(
+                exc, backend=BACKEND, operation="list_objects_v2", resource=f"s3://{self._bucket}/{self._prefix}",
+                kind="bucket",
+            ) from exc
+        return found
+
+    def _read(self, code_hash: CodeHash) -> tuple[Artifact, str] | None:
+        key = self._key(code_hash)
+        try:
+            response = self._client.get_object(Bucket=self._bucket, Key=key)
+            body = response["Body"].read()
+        except ClientError as exc:
+            if error_code(exc) == "NoSuchKey":
+                return None
+            raise self._translate(exc, "get_object", code_hash) from exc
+        except BotoCoreError as exc:
+            raise self._translate(exc, "get_object", code_hash) from exc
+        try:
+            artifact = converter.structure(json.loads(body.decode("utf-8")), Artifact)
+        except Exception as exc:
+            raise StorageError(f"s3://{self._bucket}/{key} is not a readable artifact: {exc}", backend=BACKEND) from exc
+        actual = CodeHash.of(artifact.language.value, artifact.code)
+        if actual != code_hash or artifact.code_hash != code_hash:
+            raise StorageError(
+                f"s3://{self._bucket}/{key} does not match its hash (content hashes to {actual})", backend=BACKEND
+            )
+        return artifact, str(response["ETag"])
+
+    def _key(self, code_hash: CodeHash) -> str:
+        return f"{self._prefix}{code_hash}.json"
+
+    @staticmethod
+    def _encode(artifact: Artifact) -> bytes:
+        return json.dumps(converter.unstructure(artifact), ensure_ascii=False, sort_keys=True).encode("utf-8")
+
+    def _translate(self, exc: BaseException, operation: str, code_hash: CodeHash) -> Exception:
+        return translate(
+            exc, backend=BACKEND, operation=operation, resource=f"s3://{self._bucket}/{self._key(code_hash)}",
+            kind="artifact",
+        )

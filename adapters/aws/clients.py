@@ -1,0 +1,123 @@
+"""A boto3 session and client factory with explicit retry configuration, shared by the AWS adapters."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_MAX_ATTEMPTS = 5
+
+
+def retry_config(max_attempts: int = DEFAULT_MAX_ATTEMPTS, *, path_style: bool = False) -> Config:
+    """botocore ``standard`` retries (throttling, 5xx, transient network errors) with ``max_attempts``."""
+    return Config(
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        connect_timeout=5,
+        read_timeout=60,
+        s3={"addressing_style": "path"} if path_style else None,
+    )
+
+
+class AwsClients:
+    """Creates and caches one boto3 client per service for one region, credentials and endpoint.
+
+    ``endpoint_url`` points every client at a moto server or LocalStack; S3 then uses path-style
+    addressing because bucket sub-domains of 127.0.0.1 do not resolve. Nothing connects until a
+    client makes its first call.
+    """
+
+    def __init__(
+        self,
+        region: str,
+        endpoint_url: str | None = None,
+        *,
+        aws_access_key_id: str | None = None,
+        aws_secret_access_key: str | None = None,
+        aws_session_token: str | None = None,
+        profile_name: str | None = None,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self.region = region
+        self.endpoint_url = endpoint_url
+        self.max_attempts = max_attempts
+        self._session_args = {
+            "region_name": region,
+            "aws_access_key_id": aws_access_key_id,
+            "aws_secret_access_key": aws_secret_access_key,
+            "aws_session_token": aws_session_token,
+            "profile_name": profile_name,
+        }
+        self._lock = threading.Lock()
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+
+    @property
+    def session(self) -> boto3.Session:
+        """The boto3 session (created on first use)."""
+        with self._lock:
+            if self._session is None:
+                args: dict[str, Any] = {k: v for k, v in self._session_args.items() if v}
+                self._session = boto3.Session(**args)
+            return self._session
+
+    def client(self, service: str) -> Any:
+        """The cached client for ``service`` (``dynamodb``, ``s3``, ``bedrock-agentcore``, ...)."""
+        # Typed as Any: the stubs overload client() per literal service name, and ours is a variable.
+        session: Any = self.session
+        with self._lock:
+            if service not in self._clients:
+                config = retry_config(self.max_attempts, path_style=service == "s3" and bool(self.endpoint_url))
+                self._clients[service] = session.client(
+                    service, region_name=self.region, endpoint_url=self.endpoint_url, config=config
+                )
+            return self._clients[service]
+
+    @property
+    def dynamodb(self) -> Any:
+        """The DynamoDB client."""
+        return self.client("dynamodb")
+
+    @property
+    def s3(self) -> Any:
+        """The S3 client."""
+        return self.client("s3")
+
+    @property
+    def agentcore_control(self) -> Any:
+        """The AgentCore control-plane client (gateways and targets)."""
+        return self.client("bedrock-agentcore-control")
+
+    @property
+    def agentcore(self) -> Any:
+        """The AgentCore data-plane client (Code Interpreter sessions)."""
+        return self.client("bedrock-agentcore")
+
+    @property
+    def cloudwatch(self) -> Any:
+        """The CloudWatch client (``put_metric_data``)."""
+        return self.client("cloudwatch")
+
+
+def make_clients(
+    region: str,
+    endpoint_url: str | None = None,
+    *,
+    aws_access_key_id: str | None = None,
+    aws_secret_access_key: str | None = None,
+    aws_session_token: str | None = None,
+    profile_name: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> AwsClients:
+    """An :class:`AwsClients` factory; credentials default to boto3's usual chain."""
+    return AwsClients(
+        region,
+        endpoint_url,
+        aws_access_key_id=aws_access_key_id,
+        aws_secret_access_key=aws_secret_access_key,
+        aws_session_token=aws_session_token,
+        profile_name=profile_name,
+        max_attempts=max_attempts,
+    )

@@ -1,0 +1,124 @@
+"""Translation of boto3/botocore failures into the toolrt error family."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from toolrt.domain import (
+    ConflictError,
+    NotFoundError,
+    RegistrationError,
+    StorageError,
+    ToolRuntimeError,
+    TransientError,
+)
+
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "LimitExceededException",
+        "TransactionInProgressException",
+        "InternalServerError",
+        "InternalServerException",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+    }
+)
+NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchKey", "NotFound", "NoSuchBucket", "404"})
+CONFLICT_CODES = frozenset({"ConditionalCheckFailedException", "PreconditionFailed", "ConflictException"})
+_TRANSIENT_REASONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
+
+
+def error_code(exc: ClientError) -> str:
+    """The service's error code of ``exc`` (``ThrottlingException``, ``NoSuchKey``, ...).
+
+    Exceptions inside event streams name their type in camel case (``throttlingException``);
+    the first letter is raised so both spellings compare equal.
+    """
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code[:1].upper() + code[1:]
+
+
+def http_status(exc: ClientError) -> int:
+    """The HTTP status of the failed call, 0 when unknown."""
+    return int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+
+
+def cancellation_codes(exc: ClientError) -> list[str]:
+    """Per-item reasons of a cancelled DynamoDB transaction (``None`` items become ``"None"``)."""
+    reasons: list[Any] = exc.response.get("CancellationReasons", []) or []
+    return [str(r.get("Code", "None")) for r in reasons]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for throttling, 5xx and network failures: trying again later may succeed."""
+    if isinstance(exc, (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectTimeoutError)):
+        return True
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        if code in THROTTLING_CODES or http_status(exc) >= 500 or http_status(exc) == 429:
+            return True
+        if code == "TransactionCanceledException":
+            reasons = set(cancellation_codes(exc))
+            return bool(reasons & _TRANSIENT_REASONS) and "ConditionalCheckFailed" not in reasons
+    return False
+
+
+def translate(
+    exc: BaseException,
+    *,
+    backend: str,
+    operation: str,
+    resource: str,
+    kind: str = "resource",
+    gateway: bool = False,
+) -> ToolRuntimeError:
+    """The toolrt error for ``exc`` raised by ``operation`` on ``resource`` of ``backend``.
+
+    Throttling, 5xx and network failures become :class:`TransientError`; failed conditions
+    :class:`ConflictError`; missing resources :class:`NotFoundError` (``kind`` names what was
+    missing); everything else :class:`StorageError`, or :class:`RegistrationError` for the gateway.
+    """
+    where = f"{operation} on {resource}"
+    if isinstance(exc, ToolRuntimeError):
+        return exc
+    if is_transient(exc):
+        return TransientError(f"{backend}: {where} failed temporarily ({_describe(exc)}); retry later")
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        if code in CONFLICT_CODES or (
+            code == "TransactionCanceledException" and "ConditionalCheckFailed" in cancellation_codes(exc)
+        ):
+            return ConflictError(f"{backend}: {where} lost a conditional check ({_describe(exc)})")
+        if code in NOT_FOUND_CODES or http_status(exc) == 404:
+            return NotFoundError(kind, resource)
+    if gateway:
+        return RegistrationError(f"{backend}: {where} failed: {_describe(exc)}", step=operation)
+    return StorageError(f"{where} failed: {_describe(exc)}", backend=backend)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        message = exc.response.get("Error", {}).get("Message", "") or str(exc)
+        return f"{error_code(exc)}: {message}"
+    if isinstance(exc, BotoCoreError):
+        return f"{type(exc).__name__}: {exc}"
+    return f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,137 @@
+"""The Lambda function behind every gateway target: routes a tool call to the tool and runs it.
+
+AgentCore Gateway invokes the target's Lambda with the tool's arguments as the event and the tool
+name, ``{target}___{tool}``, in ``context.client_context.custom["bedrockAgentCoreToolName"]``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+
+from toolrt.adapters.aws.gateway import split_gateway_tool_name
+from toolrt.domain import ExecutionStatus, Language, NotFoundError, ToolRuntimeError
+from toolrt.ports import ArtifactStore, Sandbox, SandboxRequest, ToolRepository
+
+log = structlog.get_logger()
+
+TOOL_NAME_KEY = "bedrockAgentCoreToolName"
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MEMORY_MB = 256
+DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024
+
+
+def gateway_tool_name(context: Any) -> str:
+    """The ``{target}___{tool}`` name AgentCore put in the invocation's client context."""
+    client_context = getattr(context, "client_context", None)
+    custom = getattr(client_context, "custom", None) if client_context is not None else None
+    if isinstance(custom, Mapping) and custom.get(TOOL_NAME_KEY):
+        return str(custom[TOOL_NAME_KEY])
+    raise NotFoundError("gateway tool name in the invocation context", TOOL_NAME_KEY)
+
+
+class LambdaRouter:
+    """Looks the called tool up, loads its artifact and runs it through ``sandbox``.
+
+    Returns plain JSON for the gateway: the tool's output on success, else
+    ``{"error": {"type", "message"}, "status"}``; ``max_timeout_s`` caps a tool's own timeout.
+    """
+
+    def __init__(
+        self,
+        repository: ToolRepository,
+        artifacts: ArtifactStore,
+        sandbox: Sandbox,
+        *,
+        default_timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_timeout_s: float = 300.0,
+        default_memory_mb: int = DEFAULT_MEMORY_MB,
+        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+    ) -> None:
+        self._repository = repository
+        self._artifacts = artifacts
+        self._sandbox = sandbox
+        self._default_timeout_s = default_timeout_s
+        self._max_timeout_s = max_timeout_s
+        self._default_memory_mb = default_memory_mb
+        self._max_output_bytes = max_output_bytes
+
+    def __call__(self, event: Any, context: Any) -> dict[str, Any] | Any:
+        name = gateway_tool_name(context)
+        tool_id, tool_name = split_gateway_tool_name(name)
+        execution_id = f"exec-{uuid.uuid4().hex}"
+        bound = log.bind(tool_id=tool_id, execution_id=execution_id, gateway_tool=name)
+        try:
+            tool = self._repository.get(tool_id)
+            if not tool.is_active or tool.name != tool_name:
+                raise NotFoundError("active tool", name)
+            version = tool.current
+            artifact = self._artifacts.get(version.code_hash)
+            if artifact is None:
+                raise NotFoundError("artifact", str(version.code_hash))
+            limits = version.definition.limits
+            request = SandboxRequest(
+                execution_id=execution_id,
+                language=Language(artifact.language),
+                code=artifact.code,
+                entrypoint=version.definition.entrypoint,
+                params=dict(event) if isinstance(event, Mapping) else {},
+                timeout_s=min(limits.timeout_s or self._default_timeout_s, self._max_timeout_s),
+                memory_mb=limits.memory_mb or self._default_memory_mb,
+                max_output_bytes=min(limits.max_output_bytes or self._max_output_bytes, self._max_output_bytes),
+            )
+            started = time.monotonic()
+            result = self._sandbox.run(request)
+        except ToolRuntimeError as exc:
+            bound.warning("router.failed", error=str(exc), error_type=type(exc).__name__)
+            return {"status": "failed", "error": {"type": type(exc).__name__, "message": str(exc)}}
+        bound.info("router.executed", status=result.status.value, wall_ms=(time.monotonic() - started) * 1000)
+        if result.status is ExecutionStatus.SUCCEEDED:
+            return result.output
+        error = result.error
+        return {
+            "status": result.status.value,
+            "error": {"type": error.type if error else result.status.value, "message": error.message if error else ""},
+            "stderr": result.stderr,
+        }
+
+
+_router: LambdaRouter | None = None
+_router_lock = threading.Lock()
+
+
+def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRouter:
+    """A router over DynamoDB, S3 and Code Interpreter configured by ``TOOLRT_*`` variables."""
+    from toolrt.adapters.aws.artifacts import S3ArtifactStore
+    from toolrt.adapters.aws.clients import make_clients
+    from toolrt.adapters.aws.repository import DynamoDbToolRepository
+    from toolrt.adapters.aws.sandbox import DEFAULT_CODE_INTERPRETER, AgentCoreCodeInterpreterSandbox
+
+    env = os.environ if environ is None else environ
+    region = env.get("TOOLRT_AWS_REGION") or env.get("AWS_REGION") or "us-east-1"
+    clients = make_clients(region, env.get("TOOLRT_AWS_ENDPOINT_URL") or None)
+    return LambdaRouter(
+        DynamoDbToolRepository(clients.dynamodb, env.get("TOOLRT_DYNAMODB_TABLE", "toolrt")),
+        S3ArtifactStore(clients.s3, env.get("TOOLRT_S3_BUCKET", "toolrt-artifacts")),
+        AgentCoreCodeInterpreterSandbox(
+            clients.agentcore, env.get("TOOLRT_CODE_INTERPRETER_ID", DEFAULT_CODE_INTERPRETER)
+        ),
+        default_timeout_s=float(env.get("TOOLRT_DEFAULT_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
+        max_timeout_s=float(env.get("TOOLRT_MAX_TIMEOUT_S", 300.0)),
+    )
+
+
+def handler(event: Any, context: Any, *, factory: Callable[[], LambdaRouter] = build_router_from_env) -> Any:
+    """The Lambda entry point: the router is built on the first call and reused while warm."""
+    global _router
+    with _router_lock:
+        if _router is None:
+            _router = factory()
+        router = _router
+    return router(event, context)

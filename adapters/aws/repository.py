@@ -1,0 +1,395 @@
+"""A DynamoDB ToolRepository: one table, conditional writes, references changed in one transaction.
+
+Items of the single table (``pk``, ``sk``):
+
+- ``TOOL#{id}`` / ``TOOL``: the tool record (``body``), ``record_version`` for optimistic
+  concurrency, and ``gsi1pk = OWNER#{owner}`` / ``gsi1sk = {name}#{id}`` for the by-agent index.
+- ``TOOL#{id}`` / ``USE#{hash}``: one per code hash in the tool's history (any status), with
+  ``gsi2pk = HASH#{hash}`` for the by-code-hash index (``find_by_code_hash``).
+- ``HASH#{hash}`` / ``REF#{id}``: one per hash an *active* tool references. Kept in the main table so
+  that ``references`` is a strongly consistent query: deleting an artifact depends on it.
+- ``NAME#{owner}#{name}`` / ``NAME``: held by the owner's active tool of that name (uniqueness).
+- ``EXEC#{id}`` / ``EXEC``: execution records.
+
+Every change to a tool is one ``TransactWriteItems`` with a fresh ``ClientRequestToken``: botocore's
+retries resend the same token, so a call whose first attempt committed is not applied twice.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
+from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
+from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool
+from toolrt.ports import ToolQuery
+
+log = structlog.get_logger()
+
+BACKEND = "dynamodb"
+OWNER_INDEX = "gsi1"
+HASH_INDEX = "gsi2"
+# TransactWriteItems takes at most 100 items: record + name + 2 per distinct hash (+ removals).
+MAX_TRANSACTION_ITEMS = 100
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """The ``create_table`` arguments for the repository's table (used by provisioning)."""
+    return {
+        "TableName": table_name,
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk")
+        ],
+        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": OWNER_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "gsi1pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            },
+            {
+                "IndexName": HASH_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "gsi2pk", "KeyType": "HASH"},
+                    {"AttributeName": "pk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+        ],
+    }
+
+
+def _tool_key(tool_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"TOOL#{tool_id}"}, "sk": {"S": "TOOL"}}
+
+
+def _name_key(owner: str, name: str) -> dict[str, Any]:
+    return {"pk": {"S": f"NAME#{owner}#{name}"}, "sk": {"S": "NAME"}}
+
+
+def _ref_key(code_hash: CodeHash, tool_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"HASH#{code_hash}"}, "sk": {"S": f"REF#{tool_id}"}}
+
+
+def _use_key(tool_id: str, code_hash: CodeHash) -> dict[str, Any]:
+    return {"pk": {"S": f"TOOL#{tool_id}"}, "sk": {"S": f"USE#{code_hash}"}}
+
+
+def _referenced(tool: Tool | None) -> frozenset[CodeHash]:
+    return tool.code_hashes if tool is not None and tool.is_active else frozenset()
+
+
+def matches(tool: Tool, query: ToolQuery) -> bool:
+    """True when ``tool`` satisfies every field of ``query``."""
+    if query.owner is not None and tool.owner != query.owner:
+        return False
+    if query.visible_to is not None and not tool.can_discover(query.visible_to):
+        return False
+    if query.status is not None and tool.status is not query.status:
+        return False
+    if query.name is not None and tool.name != query.name:
+        return False
+    if query.tag is not None and query.tag not in tool.definition.tags:
+        return False
+    if query.text is not None:
+        needle = query.text.lower()
+        if needle not in tool.name.lower() and needle not in tool.definition.description.lower():
+            return False
+    return True
+
+
+class DynamoDbToolRepository:
+    """Stores tools, artifact references and executions in one DynamoDB table.
+
+    ``client`` is a boto3 DynamoDB client (see :func:`toolrt.adapters.aws.clients.make_clients`);
+    the table must exist (``toolrt aws provision`` creates it, see :func:`table_definition`).
+    """
+
+    def __init__(self, client: Any, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # -- tools -----------------------------------------------------------------------------------
+
+    def add(self, tool: Tool) -> None:
+        ops: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._record_item(tool),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        ]
+        if tool.is_active:
+            ops.append(self._claim_name(tool))
+        ops += [self._put_ref(h, tool.tool_id) for h in sorted(_referenced(tool))]
+        ops += [self._put_use(tool.tool_id, h) for h in sorted(tool.code_hashes)]
+        self._transact("add", tool.tool_id, ops, self._explain_add(tool))
+
+    def get(self, tool_id: str) -> Tool:
+        tool = self._get_tool(tool_id)
+        if tool is None:
+            raise NotFoundError("tool", tool_id)
+        return tool
+
+    def save(self, tool: Tool) -> None:
+        stored = self.get(tool.tool_id)
+        expected = tool.record_version - 1
+        if stored.record_version != expected:
+            raise self._stale(tool.tool_id, stored.record_version, expected)
+        ops: list[dict[str, Any]] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._record_item(tool),
+                    "ConditionExpression": "record_version = :expected",
+                    "ExpressionAttributeValues": {":expected": av(expected)},
+                }
+            }
+        ]
+        same_name = stored.is_active and tool.is_active and (stored.owner, stored.name) == (tool.owner, tool.name)
+        if stored.is_active and not same_name:
+            ops.append(self._release_name(stored))
+        if tool.is_active and not same_name:
+            ops.append(self._claim_name(tool))
+        old_refs, new_refs = _referenced(stored), _referenced(tool)
+        ops += [self._put_ref(h, tool.tool_id) for h in sorted(new_refs - old_refs)]
+        ops += [self._delete(_ref_key(h, tool.tool_id)) for h in sorted(old_refs - new_refs)]
+        ops += [self._put_use(tool.tool_id, h) for h in sorted(tool.code_hashes - stored.code_hashes)]
+        ops += [self._delete(_use_key(tool.tool_id, h)) for h in sorted(stored.code_hashes - tool.code_hashes)]
+        self._transact("save", tool.tool_id, ops, self._explain_save(tool, expected))
+
+    def delete(self, tool_id: str) -> None:
+        stored = self.get(tool_id)
+        ops: list[dict[str, Any]] = [
+            {
+                "Delete": {
+                    "TableName": self._table,
+                    "Key": _tool_key(tool_id),
+                    "ConditionExpression": "record_version = :expected",
+                    "ExpressionAttributeValues": {":expected": av(stored.record_version)},
+                }
+            }
+        ]
+        if stored.is_active:
+            ops.append(self._release_name(stored))
+        ops += [self._delete(_ref_key(h, tool_id)) for h in sorted(_referenced(stored))]
+        ops += [self._delete(_use_key(tool_id, h)) for h in sorted(stored.code_hashes)]
+
+        def explain(codes: list[str]) -> Exception:
+            return ConflictError(f"tool {tool_id!r} changed while it was being deleted; re-read and retry")
+
+        self._transact("delete", tool_id, ops, explain)
+
+    def list(self, query: ToolQuery) -> Sequence[Tool]:
+        if query.owner is not None:
+            items = self._paginate(
+                "query",
+                f"index {OWNER_INDEX} owner {query.owner}",
+                IndexName=OWNER_INDEX,
+                KeyConditionExpression="gsi1pk = :owner",
+                ExpressionAttributeValues={":owner": av(f"OWNER#{query.owner}")},
+            )
+        else:
+            items = self._paginate(
+                "scan",
+                "tool records",
+                FilterExpression="sk = :record",
+                ExpressionAttributeValues={":record": av("TOOL")},
+            )
+        tools = (self._tool_from_item(item) for item in items)
+        found = sorted((t for t in tools if matches(t, query)), key=lambda t: (t.name, t.tool_id))
+        return found[: query.limit]
+
+    def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:
+        items = self._paginate(
+            "query",
+            f"index {HASH_INDEX} hash {code_hash}",
+            IndexName=HASH_INDEX,
+            KeyConditionExpression="gsi2pk = :hash",
+            ExpressionAttributeValues={":hash": av(f"HASH#{code_hash}")},
+        )
+        tool_ids = sorted({item["pk"]["S"].removeprefix("TOOL#") for item in items})
+        tools = (self._get_tool(tool_id) for tool_id in tool_ids)
+        # The index is eventually consistent: keep only tools whose stored history has the hash.
+        return [t for t in tools if t is not None and code_hash in t.code_hashes]
+
+    def references(self, code_hash: CodeHash) -> frozenset[str]:
+        items = self._paginate(
+            "query",
+            f"references of {code_hash}",
+            ConsistentRead=True,
+            KeyConditionExpression="pk = :hash AND begins_with(sk, :ref)",
+            ExpressionAttributeValues={":hash": av(f"HASH#{code_hash}"), ":ref": av("REF#")},
+        )
+        return frozenset(item["sk"]["S"].removeprefix("REF#") for item in items)
+
+    # -- executions ------------------------------------------------------------------------------
+
+    def record_execution(self, execution: Execution) -> None:
+        item = to_item(
+            {
+                "pk": f"EXEC#{execution.execution_id}",
+                "sk": "EXEC",
+                "tool_id": execution.tool_id,
+                "status": execution.status.value,
+            }
+        )
+        item.update(encode_body(converter.unstructure(execution)))
+        self._call("put_item", f"execution {execution.execution_id}", TableName=self._table, Item=item)
+
+    def get_execution(self, execution_id: str) -> Execution:
+        response = self._call(
+            "get_item",
+            f"execution {execution_id}",
+            TableName=self._table,
+            Key={"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": "EXEC"}},
+            ConsistentRead=True,
+        )
+        if "Item" not in response:
+            raise NotFoundError("execution", execution_id)
+        try:
+            return converter.structure(decode_body(response["Item"]), Execution)
+        except Exception as exc:
+            raise StorageError(f"execution {execution_id} is unreadable: {exc}", backend=BACKEND) from exc
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _record_item(self, tool: Tool) -> dict[str, Any]:
+        item = to_item(
+            {
+                "pk": f"TOOL#{tool.tool_id}",
+                "sk": "TOOL",
+                "gsi1pk": f"OWNER#{tool.owner}",
+                "gsi1sk": f"{tool.name}#{tool.tool_id}",
+                "tool_id": tool.tool_id,
+                "owner": tool.owner,
+                "name": tool.name,
+                "status": tool.status.value,
+                "visibility": tool.visibility.value,
+                "record_version": tool.record_version,
+            }
+        )
+        item.update(encode_body(converter.unstructure(tool)))
+        return item
+
+    def _tool_from_item(self, item: dict[str, Any]) -> Tool:
+        try:
+            return converter.structure(decode_body(item), Tool)
+        except Exception as exc:
+            raise StorageError(f"tool record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
+
+    def _get_tool(self, tool_id: str) -> Tool | None:
+        response = self._call(
+            "get_item", f"tool {tool_id}", TableName=self._table, Key=_tool_key(tool_id), ConsistentRead=True
+        )
+        return self._tool_from_item(response["Item"]) if "Item" in response else None
+
+    def _claim_name(self, tool: Tool) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {**_name_key(tool.owner, tool.name), "tool_id": {"S": tool.tool_id}},
+                "ConditionExpression": "attribute_not_exists(pk) OR tool_id = :id",
+                "ExpressionAttributeValues": {":id": av(tool.tool_id)},
+            }
+        }
+
+    def _release_name(self, tool: Tool) -> dict[str, Any]:
+        return {
+            "Delete": {
+                "TableName": self._table,
+                "Key": _name_key(tool.owner, tool.name),
+                "ConditionExpression": "attribute_not_exists(pk) OR tool_id = :id",
+                "ExpressionAttributeValues": {":id": av(tool.tool_id)},
+            }
+        }
+
+    def _put_ref(self, code_hash: CodeHash, tool_id: str) -> dict[str, Any]:
+        item = {**_ref_key(code_hash, tool_id), "tool_id": {"S": tool_id}}
+        return {"Put": {"TableName": self._table, "Item": item}}
+
+    def _put_use(self, tool_id: str, code_hash: CodeHash) -> dict[str, Any]:
+        item = {**_use_key(tool_id, code_hash), "gsi2pk": {"S": f"HASH#{code_hash}"}}
+        return {"Put": {"TableName": self._table, "Item": item}}
+
+    def _delete(self, key: dict[str, Any]) -> dict[str, Any]:
+        return {"Delete": {"TableName": self._table, "Key": key}}
+
+    def _explain_add(self, tool: Tool) -> Any:
+        def explain(codes: list[str]) -> Exception:
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return ConflictError(f"tool id {tool.tool_id!r} already exists")
+            return ConflictError(f"agent {tool.owner!r} already has an active tool named {tool.name!r}")
+
+        return explain
+
+    def _explain_save(self, tool: Tool, expected: int) -> Any:
+        def explain(codes: list[str]) -> Exception:
+            if codes and codes[0] == "ConditionalCheckFailed":
+                return ConflictError(
+                    f"tool {tool.tool_id!r} changed concurrently (update based on record version "
+                    f"{expected}); re-read and retry"
+                )
+            return ConflictError(f"agent {tool.owner!r} already has an active tool named {tool.name!r}")
+
+        return explain
+
+    @staticmethod
+    def _stale(tool_id: str, stored: int, expected: int) -> ConflictError:
+        return ConflictError(
+            f"tool {tool_id!r} changed concurrently (stored record version {stored}, update based on "
+            f"{expected}); re-read and retry"
+        )
+
+    def _transact(
+        self, operation: str, tool_id: str, ops: builtins.list[dict[str, Any]], explain: Any
+    ) -> None:
+        if len(ops) > MAX_TRANSACTION_ITEMS:
+            raise StorageError(
+                f"{operation} of tool {tool_id!r} needs {len(ops)} items in one transaction, at most "
+                f"{MAX_TRANSACTION_ITEMS} allowed (too many distinct code versions)",
+                backend=BACKEND,
+            )
+        try:
+            self._client.transact_write_items(TransactItems=ops, ClientRequestToken=str(uuid.uuid4()))
+        except ClientError as exc:
+            codes = cancellation_codes(exc)
+            if error_code(exc) == "TransactionCanceledException" and "ConditionalCheckFailed" in codes:
+                raise explain(codes) from exc
+            raise translate(
+                exc, backend=BACKEND, operation=f"{operation} (TransactWriteItems)", resource=f"tool {tool_id!r}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise translate(exc, backend=BACKEND, operation=operation, resource=f"tool {tool_id!r}") from exc
+        log.debug("dynamodb.transaction", operation=operation, tool_id=tool_id, items=len(ops))
+
+    def _call(self, method: str, resource: str, **kwargs: Any) -> Any:
+        try:
+            return getattr(self._client, method)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(
+                exc, backend=BACKEND, operation=method, resource=f"{resource} in table {self._table}", kind="table"
+            ) from exc
+
+    def _paginate(self, method: str, resource: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        try:
+            pages = self._client.get_paginator(method).paginate(TableName=self._table, **kwargs)
+            for page in pages:
+                yield from page.get("Items", [])
+        except (ClientError, BotoCoreError) as exc:
+            raise translate(
+                exc, backend=BACKEND, operation=method, resource=f"{resource} in table {self._table}", kind="table"
+            ) from exc
+

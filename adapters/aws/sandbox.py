@@ -1,0 +1,343 @@
+"""A Sandbox on AgentCore Code Interpreter: remote sessions, a fixed harness, parameters as data.
+
+The tool's code and parameters travel base64-encoded inside a fixed harness program (the base64
+alphabet cannot end a string literal, so nothing a caller sends is ever read as code). The harness
+prints one result line after a per-call random marker; everything else on stdout is the tool's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import structlog
+from botocore.exceptions import BotoCoreError, ClientError
+
+from toolrt.adapters.aws.errors import is_transient, translate
+from toolrt.domain import (
+    ExecutionError,
+    ExecutionFailure,
+    ExecutionMetrics,
+    ExecutionStatus,
+    IsolationLevel,
+    Language,
+    TransientError,
+)
+from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
+
+log = structlog.get_logger()
+
+BACKEND = "agentcore-code-interpreter"
+DEFAULT_CODE_INTERPRETER = "aws.codeinterpreter.v1"
+
+
+class SandboxUnavailable(ExecutionError, TransientError):
+    """The code interpreter could not run anything now (throttled, 5xx): nothing ran; retry later."""
+
+
+_PYTHON_HARNESS = '''\
+import base64 as _tb, json as _tj, inspect as _ti, traceback as _tt
+def _toolrt_main():
+    _in = _tj.loads(_tb.b64decode("{payload}").decode("utf-8"))
+    _ns = {{"__name__": "__toolrt_tool__"}}
+    try:
+        exec(compile(_in["code"], "<tool>", "exec"), _ns)
+        _out = _ns[_in["entrypoint"]](**_in["params"])
+        if _ti.isawaitable(_out):
+            import asyncio as _ta, concurrent.futures as _tf
+            async def _await(_aw):
+                return await _aw
+            # A notebook kernel may already run an event loop in this thread: await in a fresh one.
+            with _tf.ThreadPoolExecutor(1) as _pool:
+                _out = _pool.submit(_ta.run, _await(_out)).result()
+        _res = {{"ok": True, "output": _out}}
+    except BaseException as _e:
+        _res = {{"ok": False, "type": type(_e).__name__, "message": str(_e), "traceback": _tt.format_exc()}}
+    try:
+        _line = _tj.dumps(_res, ensure_ascii=False)
+    except (TypeError, ValueError) as _e:
+        _line = _tj.dumps({{"ok": False, "type": "TypeError", "message": "result is not JSON-serializable: " + str(_e)}})
+    print("\\n{marker}" + _line, flush=True)
+_toolrt_main()
+'''
+
+_JS_HARNESS = '''\
+{code}
+;(async () => {{
+  const __toolrtDecode = (s) => new TextDecoder().decode(Uint8Array.from(atob(s), (c) => c.charCodeAt(0)));
+  const __toolrtIn = JSON.parse(__toolrtDecode("{payload}"));
+  let __toolrtRes;
+  try {{
+    const __mod = (typeof module !== "undefined" && module && module.exports) || {{}};
+    const __fn = typeof {entrypoint} === "function" ? {entrypoint} : (__mod.{entrypoint} ?? __mod.default);
+    if (typeof __fn !== "function") throw new TypeError("entrypoint {entrypoint} is not a function");
+    __toolrtRes = {{ ok: true, output: await __fn(__toolrtIn.params) }};
+  }} catch (e) {{
+    __toolrtRes = {{ ok: false, type: (e && e.name) || "Error", message: String((e && e.message) ?? e), traceback: String((e && e.stack) || "") }};
+  }}
+  console.log("\\n{marker}" + JSON.stringify(__toolrtRes === undefined ? null : __toolrtRes));
+}})();
+'''
+
+_EXPORT = re.compile(r"^(\s*)export\s+(default\s+)?", re.MULTILINE)
+_ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):\s?(.*)$", re.MULTILINE)
+
+
+def build_program(request: SandboxRequest, marker: str) -> str:
+    """The program sent to ``executeCode`` for ``request``; ``marker`` prefixes the result line."""
+    if request.language is Language.PYTHON:
+        payload = {"code": request.code, "entrypoint": request.entrypoint, "params": request.params}
+        encoded = base64.b64encode(json.dumps(payload).encode("utf-8")).decode("ascii")
+        return _PYTHON_HARNESS.format(payload=encoded, marker=marker)
+    encoded = base64.b64encode(json.dumps({"params": request.params}).encode("utf-8")).decode("ascii")
+    # The entrypoint is a validated identifier (ENTRYPOINT_PATTERN); `export` is dropped so that the
+    # three forms agents write (plain, module.exports, export function) all define a callable.
+    return _JS_HARNESS.format(
+        code=_EXPORT.sub(r"\1", request.code), payload=encoded, marker=marker, entrypoint=request.entrypoint
+    )
+
+
+@attrs.define
+class _Session:
+    session_id: str
+    started: float
+    calls: int = 0
+
+
+class AgentCoreCodeInterpreterSandbox:
+    """Runs tool calls in AgentCore Code Interpreter sessions.
+
+    ``client`` is a ``bedrock-agentcore`` client. Sessions are reused for up to ``max_calls_per_session``
+    calls and ``session_ttl_s`` seconds (each call clears the interpreter's context); a session that
+    timed out or was cancelled is stopped, which kills what runs in it. ``close()`` stops them all.
+    """
+
+    def __init__(
+        self,
+        client: Any,
+        code_interpreter_id: str = DEFAULT_CODE_INTERPRETER,
+        *,
+        session_timeout_s: int = 900,
+        session_ttl_s: float = 600.0,
+        max_calls_per_session: int = 100,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client = client
+        self._interpreter = code_interpreter_id
+        self._session_timeout_s = session_timeout_s
+        self._session_ttl_s = session_ttl_s
+        self._max_calls = max_calls_per_session
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._idle: list[_Session] = []
+        self._closed = False
+
+    @property
+    def isolation(self) -> IsolationLevel:
+        return IsolationLevel.REMOTE
+
+    def supports(self, language: Language) -> bool:
+        return language in (Language.PYTHON, Language.JAVASCRIPT, Language.TYPESCRIPT)
+
+    def run(self, request: SandboxRequest, cancel: CancelSignal | None = None) -> SandboxResult:
+        bound = log.bind(execution_id=request.execution_id, language=request.language.value)
+        if self._closed:
+            raise ExecutionError(f"{BACKEND}: sandbox is closed; execution {request.execution_id} not started")
+        if cancel is not None and cancel.is_set():
+            return SandboxResult(ExecutionStatus.CANCELLED, metrics=self._metrics(0.0, None))
+        session = self._checkout()
+        marker = f"__toolrt_result_{secrets.token_hex(8)}__"
+        program = build_program(request, marker)
+        outcome: dict[str, Any] = {}
+        done = threading.Event()
+
+        def invoke() -> None:
+            try:
+                outcome["result"] = self._invoke(session, request.language, program)
+            except BaseException as exc:  # handed to the waiting thread
+                outcome["error"] = exc
+            finally:
+                done.set()
+
+        started = self._monotonic()
+        worker = threading.Thread(target=invoke, name=f"toolrt-ci-{request.execution_id}", daemon=True)
+        worker.start()
+        deadline = started + request.timeout_s
+        stopped_by: ExecutionStatus | None = None
+        while not done.is_set():
+            if cancel is not None and cancel.is_set():
+                stopped_by = ExecutionStatus.CANCELLED
+                break
+            remaining = deadline - self._monotonic()
+            if remaining <= 0:
+                stopped_by = ExecutionStatus.TIMED_OUT
+                break
+            done.wait(min(0.05, remaining))
+        wall_ms = max((self._monotonic() - started) * 1000.0, 0.001)
+        if stopped_by is not None:
+            # Stopping the session is what kills the running code remotely.
+            self._stop(session)
+            bound.info("code_interpreter.stopped", status=stopped_by.value, session_id=session.session_id)
+            limit = "timeout_s" if stopped_by is ExecutionStatus.TIMED_OUT else None
+            return SandboxResult(stopped_by, metrics=self._metrics(wall_ms, None, limit))
+        if "error" in outcome:
+            self._stop(session)
+            raise self._error(outcome["error"], request)
+        self._checkin(session)
+        return self._result(outcome["result"], request, marker, wall_ms)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            sessions, self._idle = self._idle, []
+        for session in sessions:
+            self._stop(session)
+
+    # -- sessions --------------------------------------------------------------------------------
+
+    def _checkout(self) -> _Session:
+        now = self._monotonic()
+        expired: list[_Session] = []
+        chosen: _Session | None = None
+        with self._lock:
+            while self._idle:
+                candidate = self._idle.pop()
+                if candidate.calls < self._max_calls and now - candidate.started < self._session_ttl_s:
+                    chosen = candidate
+                    break
+                expired.append(candidate)
+        for session in expired:
+            self._stop(session)
+        if chosen is not None:
+            return chosen
+        try:
+            response = self._client.start_code_interpreter_session(
+                codeInterpreterIdentifier=self._interpreter,
+                name=f"toolrt-{secrets.token_hex(6)}",
+                sessionTimeoutSeconds=self._session_timeout_s,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise self._error(exc, None, "start_code_interpreter_session") from exc
+        log.debug("code_interpreter.session_started", session_id=response["sessionId"])
+        return _Session(str(response["sessionId"]), now)
+
+    def _checkin(self, session: _Session) -> None:
+        with self._lock:
+            if not self._closed:
+                self._idle.append(session)
+                return
+        self._stop(session)
+
+    def _stop(self, session: _Session) -> None:
+        try:
+            self._client.stop_code_interpreter_session(
+                codeInterpreterIdentifier=self._interpreter, sessionId=session.session_id
+            )
+        except (ClientError, BotoCoreError) as exc:
+            # Sessions also end on their own timeout; a failed stop only delays that.
+            log.warning("code_interpreter.stop_failed", session_id=session.session_id, error=str(exc))
+
+    # -- invocation ------------------------------------------------------------------------------
+
+    def _invoke(self, session: _Session, language: Language, program: str) -> dict[str, Any]:
+        session.calls += 1
+        response = self._client.invoke_code_interpreter(
+            codeInterpreterIdentifier=self._interpreter,
+            sessionId=session.session_id,
+            name="executeCode",
+            arguments={"code": program, "language": language.value, "clearContext": True},
+        )
+        merged: dict[str, Any] = {"content": [], "structuredContent": {}, "isError": False}
+        for event in response["stream"]:
+            result = event.get("result")
+            if result is None:
+                continue
+            merged["content"].extend(result.get("content", []))
+            structured = result.get("structuredContent") or {}
+            for key in ("stdout", "stderr"):
+                if key in structured:
+                    merged["structuredContent"][key] = merged["structuredContent"].get(key, "") + structured[key]
+            for key in ("exitCode", "executionTime", "taskStatus"):
+                if key in structured:
+                    merged["structuredContent"][key] = structured[key]
+            merged["isError"] = merged["isError"] or bool(result.get("isError"))
+        return merged
+
+    def _result(self, merged: dict[str, Any], request: SandboxRequest, marker: str, wall_ms: float) -> SandboxResult:
+        structured = merged["structuredContent"]
+        if "stdout" in structured or "stderr" in structured:
+            stdout, stderr = str(structured.get("stdout", "")), str(structured.get("stderr", ""))
+        else:
+            stdout = "".join(str(c.get("text", "")) for c in merged["content"] if c.get("type") == "text")
+            stderr = ""
+        exit_code = structured.get("exitCode")
+        if structured.get("executionTime") is not None:
+            wall_ms = float(structured["executionTime"]) * 1000.0 or wall_ms
+        payload: Any = None
+        kept: list[str] = []
+        for line in stdout.split("\n"):
+            if line.startswith(marker):
+                payload = line[len(marker) :]
+            else:
+                kept.append(line)
+        stdout = "\n".join(kept).rstrip("\n") + ("\n" if kept and any(kept) else "")
+        out, out_cut = _bounded(stdout, request.max_output_bytes)
+        err, err_cut = _bounded(stderr, request.max_output_bytes)
+        metrics = self._metrics(wall_ms, exit_code)
+        common: dict[str, Any] = {"stdout": out, "stderr": err, "stdout_truncated": out_cut, "stderr_truncated": err_cut}
+        if payload is None:
+            return SandboxResult(ExecutionStatus.FAILED, error=_failure_from_stderr(stderr, exit_code), metrics=metrics, **common)
+        if len(payload.encode("utf-8")) > request.max_output_bytes:
+            return SandboxResult(
+                ExecutionStatus.FAILED,
+                error=ExecutionFailure("OutputTooLarge", f"the result exceeds {request.max_output_bytes} bytes"),
+                metrics=attrs.evolve(metrics, limit="max_output_bytes"),
+                **common,
+            )
+        try:
+            result = json.loads(payload)
+        except ValueError:
+            return SandboxResult(
+                ExecutionStatus.FAILED, error=ExecutionFailure("HarnessError", "unreadable result line"), metrics=metrics, **common
+            )
+        if result.get("ok"):
+            return SandboxResult(ExecutionStatus.SUCCEEDED, output=result.get("output"), metrics=metrics, **common)
+        failure = ExecutionFailure(str(result.get("type", "Error")), str(result.get("message", "")), str(result.get("traceback", "")))
+        return SandboxResult(ExecutionStatus.FAILED, error=failure, metrics=metrics, **common)
+
+    def _metrics(self, wall_ms: float, exit_code: Any, limit: str | None = None) -> ExecutionMetrics:
+        return ExecutionMetrics(
+            wall_ms=wall_ms,
+            exit_code=int(exit_code) if isinstance(exit_code, (int, float)) else None,
+            isolation=IsolationLevel.REMOTE,
+            limit=limit,
+        )
+
+    def _error(self, exc: BaseException, request: SandboxRequest | None, operation: str = "invoke_code_interpreter") -> Exception:
+        what = f"execution {request.execution_id}" if request is not None else "a session"
+        error = translate(exc, backend=BACKEND, operation=operation, resource=f"code interpreter {self._interpreter}")
+        if is_transient(exc):
+            return SandboxUnavailable(f"{error}; {what} did not run")
+        return ExecutionError(f"{error}; {what} did not run")
+
+
+def _bounded(text: str, limit: int) -> tuple[str, bool]:
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text, False
+    return data[:limit].decode("utf-8", errors="ignore"), True
+
+
+def _failure_from_stderr(stderr: str, exit_code: Any) -> ExecutionFailure:
+    found = _ERROR_LINE.findall(stderr)
+    if found:
+        kind, message = found[-1]
+        return ExecutionFailure(kind.rsplit(".", 1)[-1], message, stderr)
+    return ExecutionFailure("HarnessError", f"the code interpreter returned no result (exit code {exit_code})", stderr)

@@ -1,0 +1,135 @@
+"""An HTTP-level stand-in for AgentCore Code Interpreter that runs programs in local subprocesses.
+
+It answers botocore's real requests (validated against the service model before they are sent)
+with real wire responses: JSON bodies, error headers and ``application/vnd.amazon.eventstream``
+frames, which botocore's own parsers decode. Queued faults let tests inject throttling and 5xx.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import struct
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from botocore.awsrequest import AWSResponse
+
+from toolrt.adapters.node import find_node
+
+
+def _header(name: str, value: str) -> bytes:
+    raw_name, raw_value = name.encode(), value.encode()
+    return struct.pack("B", len(raw_name)) + raw_name + b"\x07" + struct.pack(">H", len(raw_value)) + raw_value
+
+
+def event_frame(headers: dict[str, str], payload: dict[str, Any]) -> bytes:
+    """One event-stream message: prelude, CRC, headers, JSON payload, message CRC."""
+    head = b"".join(_header(k, v) for k, v in headers.items())
+    body = json.dumps(payload).encode()
+    total = 12 + len(head) + len(body) + 4
+    prelude = struct.pack(">II", total, len(head))
+    prelude += struct.pack(">I", binascii.crc32(prelude) & 0xFFFFFFFF)
+    message = prelude + head + body
+    return message + struct.pack(">I", binascii.crc32(message) & 0xFFFFFFFF)
+
+
+def result_event(result: dict[str, Any]) -> bytes:
+    return event_frame({":message-type": "event", ":event-type": "result", ":content-type": "application/json"}, result)
+
+
+def exception_event(kind: str, message: str) -> bytes:
+    headers = {":message-type": "exception", ":exception-type": kind, ":content-type": "application/json"}
+    return event_frame(headers, {"message": message})
+
+
+class _Raw:
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, *args: Any, **kwargs: Any) -> Iterator[bytes]:
+        yield self._data
+
+    def read(self, *args: Any, **kwargs: Any) -> bytes:
+        return self._data
+
+
+class FakeCodeInterpreter:
+    """Register on a ``bedrock-agentcore`` client; ``faults`` is a list of (operation, status, code)."""
+
+    def __init__(self, client: Any) -> None:
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.faults: list[tuple[str, int, str]] = []
+        self.stream_faults: list[str] = []
+        self.sessions: dict[str, subprocess.Popen[bytes] | None] = {}
+        self.stopped: list[str] = []
+        self._lock = threading.Lock()
+        client.meta.events.register("before-send.bedrock-agentcore", self._send)
+
+    def _send(self, request: Any, **kwargs: Any) -> AWSResponse:
+        operation = kwargs["event_name"].rsplit(".", 1)[-1]
+        body = json.loads(request.body or b"{}") if request.body else {}
+        with self._lock:
+            self.requests.append((operation, body))
+            fault = next((f for f in self.faults if f[0] == operation), None)
+            if fault is not None:
+                self.faults.remove(fault)
+        if fault is not None:
+            _, status, code = fault
+            return self._response(request, status, {"message": f"injected {code}"}, {"x-amzn-ErrorType": code})
+        query = parse_qs(urlsplit(request.url).query)
+        if operation == "StartCodeInterpreterSession":
+            sid = uuid.uuid4().hex
+            self.sessions[sid] = None
+            return self._response(request, 200, {"codeInterpreterIdentifier": "aws.codeinterpreter.v1", "sessionId": sid, "createdAt": time.time()})
+        if operation == "StopCodeInterpreterSession":
+            sid = query["sessionId"][0]
+            self.stopped.append(sid)
+            proc = self.sessions.pop(sid, None)
+            if proc is not None:
+                proc.kill()
+            return self._response(request, 200, {"codeInterpreterIdentifier": "aws.codeinterpreter.v1", "sessionId": sid, "lastUpdatedAt": time.time()})
+        if operation == "InvokeCodeInterpreter":
+            sid = request.headers.get("x-amzn-code-interpreter-session-id", b"")
+            sid = sid.decode() if isinstance(sid, bytes) else str(sid)
+            if self.stream_faults:
+                kind = self.stream_faults.pop(0)
+                return self._stream(request, exception_event(kind, f"injected {kind}"))
+            return self._stream(request, result_event(self._execute(sid, body["arguments"])))
+        return self._response(request, 400, {"message": f"unsupported {operation}"}, {"x-amzn-ErrorType": "ValidationException"})
+
+    def _execute(self, sid: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        language, code = arguments["language"], arguments["code"]
+        if language == "python":
+            argv = [sys.executable, "-c", code]
+        else:
+            node = find_node()
+            assert node is not None, "node is needed to run javascript in the fake interpreter"
+            argv = [str(node), "-e", code]
+        started = time.monotonic()
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.sessions[sid] = proc
+        out, err = proc.communicate()
+        elapsed = time.monotonic() - started
+        stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        return {
+            "content": [{"type": "text", "text": stdout}],
+            "structuredContent": {"stdout": stdout, "stderr": stderr, "exitCode": proc.returncode, "executionTime": elapsed},
+            "isError": proc.returncode != 0,
+        }
+
+    @staticmethod
+    def _response(request: Any, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> AWSResponse:
+        all_headers = {"Content-Type": "application/json", "x-amzn-RequestId": uuid.uuid4().hex, **(headers or {})}
+        return AWSResponse(request.url, status, all_headers, _Raw(json.dumps(body).encode()))
+
+    @staticmethod
+    def _stream(request: Any, data: bytes) -> AWSResponse:
+        headers = {"Content-Type": "application/vnd.amazon.eventstream", "x-amzn-RequestId": uuid.uuid4().hex}
+        return AWSResponse(request.url, 200, headers, _Raw(data))

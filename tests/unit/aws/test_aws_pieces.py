@@ -1,0 +1,169 @@
+"""Pure pieces of the AWS profile: schema conversions, names, Decimal round trips and EMF lines."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from toolrt.adapters.aws.gateway import (
+    gateway_tool_name,
+    split_gateway_tool_name,
+    target_name,
+    to_openapi,
+    to_schema_definition,
+    tool_id_of_target,
+)
+from toolrt.adapters.aws.metrics import CloudWatchEmfMetrics
+from toolrt.adapters.aws.serialization import converter, decode_body, encode_body, from_item, to_item
+from toolrt.contracts import builders as b
+from toolrt.domain import Execution, ExecutionMetrics, Tool
+from toolrt.ports import MetricsSink
+
+dynamo_floats = st.floats(-1e125, 1e125, allow_nan=False).filter(lambda f: f == 0 or abs(f) > 1e-120)
+any_floats = st.floats(allow_nan=False, allow_infinity=False)
+
+
+def _json(floats: st.SearchStrategy[float]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        st.none() | st.booleans() | st.integers(-(2**53), 2**53) | floats | st.text(max_size=10),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(min_size=1, max_size=5), inner, max_size=4),
+        max_leaves=12,
+    )
+
+
+json_values = _json(any_floats)
+dynamo_json = _json(dynamo_floats)
+
+
+@given(json_values)
+def test_any_json_body_round_trips(value: Any) -> None:
+    """Any JSON document (even numbers DynamoDB cannot hold) is stored and read back equal."""
+    assert decode_body(encode_body(value)) == value
+
+
+@given(dynamo_json)
+def test_json_survives_the_dynamodb_number_format(value: Any) -> None:
+    """Floats, integers and nested JSON stored in DynamoDB come back equal."""
+    assert from_item(to_item({"v": value}))["v"] == value
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "x"]), json_values, max_size=3), st.floats(0, 1e6))
+def test_tool_and_execution_records_round_trip(output: dict[str, Any], wall_ms: float) -> None:
+    """Tools and executions with nested schemas and float metrics round-trip through DynamoDB items."""
+    tool = b.tool().with_version(
+        b.definition(input_schema={"type": "object", "properties": {"n": {"type": "number", "minimum": 0.5}}}), b.T0
+    )
+    assert converter.structure(decode_body(encode_body(converter.unstructure(tool))), Tool) == tool
+    e = Execution("e1", "t1", 1, "a", "succeeded", b.T0, output=output, metrics=ExecutionMetrics(wall_ms=wall_ms))
+    assert converter.structure(decode_body(encode_body(converter.unstructure(e))), Execution) == e
+
+
+@given(st.text(min_size=1, max_size=12) | st.from_regex(r"tool-[0-9a-f]{32}", fullmatch=True))
+def test_target_names_map_back_to_tool_ids(tool_id: str) -> None:
+    """Any short tool id gives a valid target name from which the Lambda router recovers the id."""
+    name = target_name(tool_id)
+    assert len(name) <= 100 and all(c.isalnum() and c.isascii() or c == "-" for c in name)
+    assert tool_id_of_target(name) == tool_id
+
+
+def test_gateway_tool_names_follow_the_target_convention() -> None:
+    """Agents see target___tool, and the router splits it back."""
+    tool = b.tool("tool-abc", name="add_numbers")
+    assert gateway_tool_name(tool) == "tool-abc___add_numbers"
+    assert split_gateway_tool_name("tool-abc___add_numbers") == ("tool-abc", "add_numbers")
+
+
+def test_inline_schema_keeps_structure_and_describes_the_rest() -> None:
+    """The gateway's restricted schema keeps types, properties, required and items; bounds go to descriptions."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "n": {"type": ["integer", "null"], "minimum": 1},
+            "tags": {"type": "array", "items": {"type": "string", "enum": ["a", "b"]}},
+            "any": {},
+        },
+        "required": ["n", "missing"],
+    }
+    assert to_schema_definition(schema) == {
+        "type": "object",
+        "properties": {
+            "n": {"type": "integer", "description": "minimum: 1"},
+            "tags": {"type": "array", "items": {"type": "string", "description": "enum: ['a', 'b']"}},
+            "any": {"type": "string"},
+        },
+        "required": ["n"],
+    }
+
+
+def test_openapi_export_is_openapi_3() -> None:
+    """A tool exports as an OpenAPI 3.0 document with its parameters as the request body."""
+    tool = b.tool().with_version(
+        b.definition(input_schema={"type": "object", "properties": {"x": {"type": ["string", "null"], "const": "k"}}}),
+        b.T0,
+    )
+    doc = to_openapi(tool)
+    assert doc["openapi"].startswith("3.0")
+    body = doc["paths"]["/tools/add"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["x"] == {"type": "string", "nullable": True, "enum": ["k"]}
+    assert doc["info"]["version"] == "2"
+
+
+def test_emf_metrics_write_cloudwatch_lines_and_keep_a_snapshot() -> None:
+    """Each observation is one EMF JSON line; the snapshot has the in-memory sink's shape."""
+    lines: list[str] = []
+    metrics = CloudWatchEmfMetrics(write=lines.append, clock=lambda: 1.5)
+    assert isinstance(metrics, MetricsSink)
+    metrics.increment("executions", status="succeeded")
+    metrics.observe("wall_ms", 12.5, tool="add")
+    metrics.observe("wall_ms", 7.5, tool="add")
+    first = json.loads(lines[0])
+    assert first["_aws"]["CloudWatchMetrics"][0] == {
+        "Namespace": "toolrt", "Dimensions": [["status"]], "Metrics": [{"Name": "executions", "Unit": "Count"}]
+    }
+    assert first["executions"] == 1 and first["status"] == "succeeded" and first["_aws"]["Timestamp"] == 1500
+    assert json.loads(lines[1])["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == "Milliseconds"
+    snap = metrics.snapshot()
+    assert snap["counters"] == {"executions|status=succeeded": 1}
+    assert snap["timings"]["wall_ms|tool=add"] == {"count": 2, "sum": 20.0, "min": 7.5, "max": 12.5, "mean": 10.0}
+
+
+@pytest.mark.parametrize("event", [{}, {"a": 1}])
+def test_lambda_router_needs_the_tool_name(event: dict[str, Any]) -> None:
+    """A call without AgentCore's tool name in the client context is refused clearly."""
+    from toolrt.adapters.aws.lambda_router import gateway_tool_name as name_of
+    from toolrt.domain import NotFoundError
+
+    class Ctx:
+        client_context = None
+
+    with pytest.raises(NotFoundError, match="bedrockAgentCoreToolName"):
+        name_of(Ctx())
+
+
+def test_cloudformation_table_matches_provisioning() -> None:
+    """The CloudFormation template declares the same keys and indexes that provision() creates."""
+    from pathlib import Path
+
+    import yaml
+
+    from toolrt.adapters.aws.repository import table_definition
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    for tag in ("!Ref", "!GetAtt", "!Sub"):
+        Loader.add_constructor(tag, lambda loader, node: loader.construct_scalar(node))
+    template = yaml.load(
+        (Path(__file__).parents[3] / "deploy" / "cloudformation.yaml").read_text(), Loader=Loader  # noqa: S506
+    )
+    table = template["Resources"]["ToolTable"]["Properties"]
+    expected = table_definition("toolrt")
+    assert table["KeySchema"] == expected["KeySchema"]
+    assert table["AttributeDefinitions"] == expected["AttributeDefinitions"]
+    assert [(g["IndexName"], g["KeySchema"], g["Projection"]) for g in table["GlobalSecondaryIndexes"]] == [
+        (g["IndexName"], g["KeySchema"], g["Projection"]) for g in expected["GlobalSecondaryIndexes"]
+    ]
