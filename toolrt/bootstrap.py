@@ -21,7 +21,7 @@ from toolrt.adapters.memory import (
     UuidIdGenerator,
 )
 from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
-from toolrt.settings import Settings
+from toolrt.settings import Settings, SettingsError
 
 log = structlog.get_logger()
 
@@ -55,31 +55,36 @@ def _validator(settings: Settings) -> Any:
 
 
 def _aws_clients(settings: Settings) -> Any:
-    from toolrt.adapters.aws.clients import AwsClients
+    from toolrt.adapters.aws import make_clients
 
-    return AwsClients.create(region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    return make_clients(settings.aws_region, settings.aws_endpoint_url)
 
 
 def _dynamodb_repository(settings: Settings, clients: Any) -> Any:
-    from toolrt.adapters.aws.dynamodb_repository import DynamoDbToolRepository
+    from toolrt.adapters.aws import DynamoDbToolRepository
 
     return DynamoDbToolRepository(clients.dynamodb, settings.dynamodb_table)
 
 
 def _s3_artifacts(settings: Settings, clients: Any) -> Any:
-    from toolrt.adapters.aws.s3_artifacts import S3ArtifactStore
+    from toolrt.adapters.aws import S3ArtifactStore
 
     return S3ArtifactStore(clients.s3, settings.s3_bucket)
 
 
 def _agentcore_gateway(settings: Settings, clients: Any) -> Any:
-    from toolrt.adapters.aws.gateway import AgentCoreGateway
+    from toolrt.adapters.aws import AgentCoreGateway
 
+    if not settings.gateway_id or not settings.gateway_lambda_arn:
+        raise SettingsError(
+            "the aws gateway needs gateway_id and gateway_lambda_arn (TOOLRT_GATEWAY_ID, "
+            "TOOLRT_GATEWAY_LAMBDA_ARN); `toolrt aws provision` creates a gateway and prints its id"
+        )
     return AgentCoreGateway(clients.agentcore_control, settings.gateway_id, settings.gateway_lambda_arn)
 
 
 def _code_interpreter(settings: Settings, clients: Any) -> Any:
-    from toolrt.adapters.aws.code_interpreter import AgentCoreCodeInterpreterSandbox
+    from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
 
     return AgentCoreCodeInterpreterSandbox(clients.agentcore, settings.code_interpreter_id)
 

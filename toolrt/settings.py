@@ -76,6 +76,7 @@ class Settings:
     s3_bucket: str = "toolrt-artifacts"
     gateway_id: str | None = None
     gateway_lambda_arn: str | None = None
+    gateway_role_arn: str | None = None
     code_interpreter_id: str = "aws.codeinterpreter.v1"
 
     log_level: str = "info"

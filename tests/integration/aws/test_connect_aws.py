@@ -1,0 +1,71 @@
+"""toolrt.connect("aws") end to end over HTTP against a moto server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import pytest
+
+import toolrt
+from tests.integration.aws.conftest import LAMBDA_ARN, REGION, ROLE_ARN
+from toolrt.contracts import builders as b
+
+pytestmark = pytest.mark.aws
+
+
+def _provisioned(endpoint: str) -> tuple[toolrt.ToolRuntime, object]:
+    from toolrt.adapters.aws import make_clients, provision
+
+    clients = make_clients(REGION, endpoint)
+    result = provision(
+        dynamodb=clients.dynamodb, s3=clients.s3, agentcore_control=clients.agentcore_control, gateway_role_arn=ROLE_ARN, region=REGION
+    )
+    rt = toolrt.connect(
+        "aws",
+        sandbox="local",
+        aws_region=REGION,
+        aws_endpoint_url=endpoint,
+        gateway_id=result.gateway_id,
+        gateway_lambda_arn=LAMBDA_ARN,
+        security_checks=True,
+    )
+    return rt, clients
+
+
+def test_register_list_execute_update_deregister(aws_endpoint: str) -> None:
+    """The whole lifecycle runs on DynamoDB, S3 and AgentCore Gateway, executing in the local sandbox."""
+    rt, clients = _provisioned(aws_endpoint)
+    with rt:
+        reg = rt.register_tool("agent-a", b.definition())
+        twin = rt.register_tool("agent-b", b.definition("plus"))
+        assert not reg.cache_hit and rt.get_tool_status(reg.tool_id).published
+        assert [t.tool_id for t in rt.list_tools("agent-a")] == [reg.tool_id]
+        result = rt.execute_tool("agent-a", reg.tool_id, {"a": 2, "b": 3})
+        assert result.ok and result.output == 5
+        assert rt.execution_status(result.execution_id).output == 5
+        upd = rt.update_tool("agent-a", reg.tool_id, b.definition(code="def handler(a, b):\n    return a * b\n"))
+        assert upd.version == 2
+        assert rt.execute_tool("agent-a", reg.tool_id, {"a": 2, "b": 3}).output == 6
+        assert len(clients.agentcore_control.list_gateway_targets(gatewayIdentifier=rt.ports.gateway.gateway_id)["items"]) == 2
+        gone = rt.deregister_tool("agent-a", reg.tool_id, purge=True)
+        assert gone.clean and gone.deleted_artifacts == (upd.tool.code_hash,)
+        assert rt.list_tools("agent-a") == []
+        assert twin.cache_hit is False or twin.code_hash != reg.code_hash
+        keys = [o["Key"] for o in clients.s3.list_objects_v2(Bucket="toolrt-artifacts").get("Contents", [])]
+        assert keys == [f"artifacts/{twin.code_hash}.json"]
+
+
+def test_gateway_failure_rolls_back_dynamodb_and_s3(aws_endpoint: str) -> None:
+    """A gateway that refuses the target leaves no DynamoDB record, reference or S3 artifact."""
+    rt, clients = _provisioned(aws_endpoint)
+    with rt:
+        clients.agentcore_control.delete_gateway(gatewayIdentifier=rt.ports.gateway.gateway_id)
+        with pytest.raises(toolrt.RegistrationError, match="rolled back"):
+            rt.register_tool("agent-a", b.definition())
+        assert rt.list_tools(status=None) == []
+        assert rt.ports.repository.references(b.definition().code_hash) == frozenset()
+        assert clients.s3.list_objects_v2(Bucket="toolrt-artifacts").get("KeyCount", 0) == 0
+
+
+def test_missing_gateway_settings_are_a_clear_error(aws_endpoint: str) -> None:
+    """Connecting to AWS without a gateway id says which settings are missing."""
+    with pytest.raises(toolrt.SettingsError, match="gateway_id"):
+        toolrt.connect("aws", aws_endpoint_url=aws_endpoint, sandbox="memory")

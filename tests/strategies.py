@@ -1,0 +1,133 @@
+"""Hypothesis strategies for every stored domain type."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hypothesis import strategies as st
+
+from toolrt.domain import (
+    NAME_PATTERN,
+    Artifact,
+    CodeHash,
+    Execution,
+    ExecutionFailure,
+    ExecutionMetrics,
+    ExecutionStatus,
+    Finding,
+    IsolationLevel,
+    Language,
+    Limits,
+    Severity,
+    Tool,
+    ToolDefinition,
+    ToolStatus,
+    ToolVersion,
+    ValidationReport,
+    Visibility,
+)
+
+names = st.from_regex(NAME_PATTERN, fullmatch=True)
+text = st.text(max_size=40)
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False, width=32) | text
+json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12)
+
+findings = st.builds(
+    Finding,
+    rule_id=names,
+    severity=st.sampled_from(list(Severity)),
+    message=text,
+    line=st.integers(0, 10_000),
+    column=st.integers(0, 500),
+    hint=text,
+)
+reports = st.builds(ValidationReport, findings=st.lists(findings, max_size=3).map(tuple), policy_version=text)
+limits = st.builds(
+    Limits,
+    timeout_s=st.none() | st.floats(0.001, 300),
+    memory_mb=st.none() | st.integers(1, 4096),
+    max_output_bytes=st.none() | st.integers(1, 2**24),
+)
+schemas = st.builds(
+    lambda props, required: {"type": "object", "properties": props, "required": required},
+    st.dictionaries(names, st.sampled_from([{"type": "number"}, {"type": "string", "maxLength": 5}, {"type": "array", "items": {"type": "integer"}}, {"minimum": 0.5}]), max_size=3),
+    st.lists(names, max_size=2, unique=True),
+)
+codes = st.text(min_size=1, max_size=80).filter(lambda c: c.strip())
+definitions = st.builds(
+    ToolDefinition,
+    name=names,
+    description=text,
+    language=st.sampled_from(list(Language)),
+    code=codes,
+    input_schema=schemas,
+    entrypoint=st.sampled_from(["handler", "main", "run_it"]),
+    output_schema=st.none() | st.just({"type": "number"}),
+    limits=limits,
+    tags=st.lists(names, max_size=3).map(tuple),
+)
+
+
+@st.composite
+def tools(draw: st.DrawFn) -> Tool:
+    """A tool with 1-3 versions, any status and visibility."""
+    defs = draw(st.lists(definitions, min_size=1, max_size=3))
+    created = draw(moments)
+    versions = tuple(ToolVersion(i + 1, d.code_hash, d, created) for i, d in enumerate(defs))
+    current = draw(st.integers(1, len(versions)))
+    return Tool(
+        tool_id=draw(names),
+        owner=draw(names),
+        name=versions[current - 1].definition.name,
+        status=draw(st.sampled_from(list(ToolStatus))),
+        visibility=draw(st.sampled_from(list(Visibility))),
+        current_version=current,
+        versions=versions,
+        created_at=created,
+        updated_at=draw(moments),
+        gateway_ref=draw(st.none() | names),
+        record_version=draw(st.integers(1, 10**6)),
+    )
+
+
+@st.composite
+def artifacts(draw: st.DrawFn) -> Artifact:
+    """An artifact whose hash matches its code."""
+    language = draw(st.sampled_from(list(Language)))
+    code = draw(codes)
+    return Artifact(
+        code_hash=CodeHash.of(language.value, code),
+        language=language,
+        code=code,
+        entrypoint="handler",
+        report=draw(reports),
+        created_at=draw(moments),
+    )
+
+
+executions = st.builds(
+    Execution,
+    execution_id=names,
+    tool_id=names,
+    version=st.integers(1, 100),
+    caller=names,
+    status=st.sampled_from(list(ExecutionStatus)),
+    created_at=moments,
+    finished_at=st.none() | moments,
+    output=json_values,
+    stdout=text,
+    stderr=text,
+    stdout_truncated=st.booleans(),
+    stderr_truncated=st.booleans(),
+    error=st.none() | st.builds(ExecutionFailure, type=names, message=text, traceback=text),
+    metrics=st.builds(
+        ExecutionMetrics,
+        wall_ms=st.floats(0, 1e6),
+        cpu_ms=st.floats(0, 1e6),
+        max_rss_kb=st.integers(0, 10**8),
+        exit_code=st.none() | st.integers(-64, 255),
+        isolation=st.sampled_from(list(IsolationLevel)),
+        limit=st.none() | st.sampled_from(["memory", "cpu", "output"]),
+    ),
+)
