@@ -48,7 +48,6 @@ def test_register_list_execute_update_deregister(aws_endpoint: str) -> None:
         gone = rt.deregister_tool("agent-a", reg.tool_id, purge=True)
         assert gone.clean and gone.deleted_artifacts == (upd.tool.code_hash,)
         assert rt.list_tools("agent-a") == []
-        assert twin.cache_hit is False or twin.code_hash != reg.code_hash
         keys = [o["Key"] for o in clients.s3.list_objects_v2(Bucket="toolrt-artifacts").get("Contents", [])]
         assert keys == [f"artifacts/{twin.code_hash}.json"]
 
