@@ -1,0 +1,191 @@
+"""``toolrt doctor``: what this machine offers toolrt, and what toolrt will do with it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from toolrt.adapters.cli.output import jsonable
+from toolrt.adapters.node import find_node
+from toolrt.settings import Settings
+
+
+@attrs.frozen
+class Check:
+    """One thing checked: ``state`` is ok, warn or fail."""
+
+    name: str
+    state: str
+    detail: str
+
+
+@attrs.define
+class DoctorReport:
+    """Every check, and what toolrt will do on this machine."""
+
+    checks: list[Check] = attrs.field(factory=list)
+    plan: list[str] = attrs.field(factory=list)
+    repair: dict[str, Any] | None = None
+
+    @property
+    def failed(self) -> bool:
+        """True when a check failed (toolrt cannot work as configured)."""
+        return any(c.state == "fail" for c in self.checks)
+
+    def add(self, name: str, state: str, detail: str) -> None:
+        self.checks.append(Check(name, state, detail))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": not self.failed, "checks": [attrs.asdict(c) for c in self.checks], "plan": self.plan, "repair": self.repair}
+
+
+def run_doctor(connect: Callable[..., Any], profile: str | None, overrides: Mapping[str, Any], *, repair: bool = False) -> DoctorReport:
+    """Run every check; ``repair`` also repairs the store when the repair use case is available."""
+    report = DoctorReport()
+    settings = Settings.load({**overrides, "profile": profile} if profile else dict(overrides))
+    _python(report)
+    report.add("profile", "ok", f"{settings.profile} (repository {settings.backend('repository')}, artifacts {settings.backend('artifacts')}, sandbox {settings.backend('sandbox')}, gateway {settings.backend('gateway')})")
+    uses_disk = "local" in (settings.backend("repository"), settings.backend("artifacts"))
+    if uses_disk:
+        _data_dir(report, settings.data_dir)
+    _sqlite(report, settings.data_dir if uses_disk else None)
+    _sandbox(report)
+    _node(report)
+    rt = _runtime(report, connect, profile, overrides)
+    if rt is not None:
+        try:
+            if repair:
+                _repair(report, rt)
+        finally:
+            rt.close()
+    if uses_disk:
+        report.plan.append(f"tools and artifacts are kept under {settings.data_dir.resolve()}")
+    return report
+
+
+def _python(report: DoctorReport) -> None:
+    version = platform.python_version()
+    state = "ok" if sys.version_info >= (3, 11) else "fail"
+    report.add("python", state, f"{version} at {sys.executable}")
+
+
+def _data_dir(report: DoctorReport, data_dir: Path) -> None:
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".doctor-", delete=True) as probe:
+            probe.write(b"ok")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as exc:
+        report.add("data dir", "fail", f"{data_dir.resolve()} is not writable: {exc.strerror or exc}")
+        return
+    report.add("data dir", "ok", f"{data_dir.resolve()} is writable")
+
+
+def _sqlite(report: DoctorReport, data_dir: Path | None) -> None:
+    version = sqlite3.sqlite_version
+    state = "ok" if sqlite3.sqlite_version_info >= (3, 35) else "warn"
+    where = data_dir if data_dir is not None and data_dir.is_dir() else Path(tempfile.gettempdir())
+    try:
+        with tempfile.TemporaryDirectory(dir=where, prefix=".doctor-sqlite-") as tmp:
+            conn = sqlite3.connect(Path(tmp) / "probe.sqlite")
+            try:
+                mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            finally:
+                conn.close()
+    except (OSError, sqlite3.Error) as exc:
+        report.add("sqlite", "fail", f"SQLite {version}: cannot open a database in {where}: {exc}")
+        return
+    if mode.lower() != "wal":
+        report.add("sqlite", "warn", f"SQLite {version}: WAL journal not available here (got {mode}); concurrent writers will wait longer")
+    else:
+        report.add("sqlite", state, f"SQLite {version}, WAL journal works in {where}")
+
+
+def _sandbox(report: DoctorReport) -> None:
+    try:
+        from toolrt.adapters.local.sandbox import probe_environment  # type: ignore[attr-defined]
+    except ImportError:
+        report.add("sandbox", "fail", "the local sandbox (toolrt.adapters.local.sandbox) is not installed: tools cannot run locally")
+        report.plan.append("local executions are unavailable until the sandbox module is installed")
+        return
+    try:
+        probe = probe_environment()
+    except Exception as exc:  # a probe that breaks is itself a finding, not a crash of doctor
+        report.add("sandbox", "fail", f"probing the sandbox failed: {type(exc).__name__}: {exc}")
+        return
+    facts = jsonable(probe)
+    if not isinstance(facts, dict):
+        facts = {"result": facts}
+    isolation = facts.get("isolation") or facts.get("level")
+    for key, value in sorted(facts.items()):
+        if isinstance(value, (dict, list)):
+            continue
+        report.add(f"sandbox: {key}", _state_of(key, value), str(value))
+    if isolation:
+        report.plan.append(f"tools run in a subprocess sandbox with {isolation} isolation")
+
+
+def _state_of(key: str, value: Any) -> str:
+    # A missing capability weakens isolation but toolrt falls back: warn, not fail.
+    if value is False or value is None:
+        return "warn"
+    return "ok"
+
+
+def _node(report: DoctorReport) -> None:
+    node = find_node()
+    if node is None:
+        report.add("node", "warn", "no Node.js found (install toolrt[js]): JavaScript and TypeScript tools cannot run")
+        report.plan.append("only Python tools can run (no Node.js)")
+        return
+    try:
+        version = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        report.add("node", "warn", f"{node} does not run: {exc}")
+        return
+    major = int(version.lstrip("v").split(".")[0]) if version.startswith("v") and version[1:2].isdigit() else 0
+    state = "ok" if major >= 22 else "warn"
+    report.add("node", state, f"{version} at {node}")
+    report.plan.append(f"JavaScript and TypeScript tools run with Node.js {version}")
+
+
+def _runtime(report: DoctorReport, connect: Callable[..., Any], profile: str | None, overrides: Mapping[str, Any]) -> Any:
+    try:
+        rt = connect(profile, **overrides)
+        health = rt.health()
+    except ImportError as exc:
+        report.add("runtime", "fail", f"cannot build the runtime: a component is not installed: {exc}")
+        return None
+    except Exception as exc:
+        report.add("runtime", "fail", f"cannot build the runtime: {type(exc).__name__}: {exc}")
+        return None
+    detail = f"profile {health['profile']}, isolation {health['isolation']}, validation policy {health['policy_version']}, gateway: {health['gateway_detail']}"
+    report.add("runtime", "ok" if health["gateway_ok"] else "warn", detail)
+    report.plan.append(f"executions are isolated at level {health['isolation']!r}; code is validated under policy {health['policy_version']!r}")
+    return rt
+
+
+def _repair(report: DoctorReport, rt: Any) -> None:
+    try:
+        from toolrt.application.repair_store import RepairStore  # type: ignore[import-not-found]
+    except ImportError:
+        report.add("repair", "fail", "store repair is not available in this install (toolrt.application.repair_store is missing)")
+        return
+    try:
+        outcome = RepairStore(rt.ports.repository, rt.ports.artifacts).execute()
+    except Exception as exc:
+        report.add("repair", "fail", f"repair failed: {type(exc).__name__}: {exc}")
+        return
+    repaired = jsonable(outcome)
+    report.repair = repaired if isinstance(repaired, dict) else {"result": repaired}
+    report.add("repair", "ok", f"store repaired: {report.repair}")

@@ -1,0 +1,198 @@
+"""Reading tool files: a documented Python file, or a ``tool.yaml``/``tool.json`` checked by its JSON Schema."""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import json
+from collections.abc import Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import attrs
+import jsonschema
+import yaml
+
+from toolrt.domain import Finding, NotFoundError, Severity, ValidationError, ValidationReport, Visibility
+
+PYTHON_SUFFIXES = (".py",)
+DATA_SUFFIXES = (".yaml", ".yml", ".json")
+_CODE_SUFFIXES = {".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".ts": "typescript", ".mts": "typescript"}
+
+
+@attrs.frozen
+class ToolFile:
+    """A tool definition read from ``path`` (a plain mapping: the runtime infers a missing schema)."""
+
+    path: Path
+    definition: dict[str, Any]
+    visibility: Visibility | None = None
+
+    @property
+    def name(self) -> str:
+        """The tool's name as the file gives it."""
+        return str(self.definition["name"])
+
+
+@functools.cache
+def tool_file_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of ``tool.yaml``/``tool.json`` files, shipped in toolrt.contracts."""
+    text = resources.files("toolrt.contracts").joinpath("schemas/tool.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def load_tool_file(path: Path | str, *, name: str | None = None, entrypoint: str | None = None) -> ToolFile:
+    """Read one tool file; ``name`` and ``entrypoint`` override what the file says.
+
+    Raises NotFoundError for a missing file and ValidationError (naming the file, and the JSON path
+    or line of each problem) for a malformed one.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError("tool file", str(path))
+    suffix = path.suffix.lower()
+    if suffix in PYTHON_SUFFIXES:
+        tool = _python_tool(path, entrypoint)
+    elif suffix in DATA_SUFFIXES:
+        tool = _data_tool(path)
+        if entrypoint:
+            tool.definition["entrypoint"] = entrypoint
+    elif suffix in _CODE_SUFFIXES:
+        raise _file_error(
+            path,
+            "file.format",
+            f"a {_CODE_SUFFIXES[suffix]} file does not say its parameters",
+            hint=f"write a tool.yaml next to it with language: {_CODE_SUFFIXES[suffix]}, code_file: {path.name} and an input_schema",
+        )
+    else:
+        raise _file_error(path, "file.format", f"unknown tool file type {suffix or '(none)'!r}", hint="use .py, .yaml, .yml or .json")
+    if name:
+        tool.definition["name"] = name
+    return tool
+
+
+def _file_error(path: Path, rule: str, message: str, *, line: int = 0, column: int = 0, hint: str = "") -> ValidationError:
+    finding = Finding(rule, Severity.ERROR, message, line, column, hint)
+    return ValidationError(f"{path}: {message}", ValidationReport((finding,)))
+
+
+# -- Python files ----------------------------------------------------------------------------
+def _python_tool(path: Path, entrypoint: str | None) -> ToolFile:
+    code = _read_text(path)
+    try:
+        module = ast.parse(code, filename=str(path))
+    except SyntaxError as exc:
+        raise _file_error(path, "syntax.python", f"line {exc.lineno}: {exc.msg}", line=exc.lineno or 0, column=exc.offset or 0) from None
+    functions = {node.name: node for node in module.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    chosen = entrypoint or _default_entrypoint(functions)
+    if chosen is None or chosen not in functions:
+        wanted = chosen or "handler"
+        public = ", ".join(n for n in functions if not n.startswith("_")) or "none"
+        raise _file_error(
+            path,
+            "definition.entrypoint",
+            f"no top-level function {wanted!r} (functions found: {public})",
+            hint="name the function handler, or pass --entrypoint",
+        )
+    description = _summary(ast.get_docstring(functions[chosen])) or _summary(ast.get_docstring(module))
+    if not description:
+        raise _file_error(
+            path,
+            "definition.description",
+            f"neither {chosen}() nor the module has a docstring to describe the tool",
+            line=functions[chosen].lineno,
+            hint="start the function with a docstring saying what the tool does",
+        )
+    definition: dict[str, Any] = {
+        "name": path.stem,
+        "description": description,
+        "language": "python",
+        "code": code,
+        "entrypoint": chosen,
+    }
+    return ToolFile(path, definition)
+
+
+def _default_entrypoint(functions: Mapping[str, ast.AST]) -> str | None:
+    # "handler" is the contract; a file with a single public function means that one.
+    if "handler" in functions:
+        return "handler"
+    public = [n for n in functions if not n.startswith("_")]
+    return public[0] if len(public) == 1 else None
+
+
+def _summary(docstring: str | None) -> str:
+    """The docstring's text before its first section (``Args:``, ``Returns:``, ...)."""
+    if not docstring:
+        return ""
+    kept: list[str] = []
+    for line in inspect.cleandoc(docstring).splitlines():
+        if line.strip().rstrip(":").lower() in ("args", "arguments", "parameters", "params", "returns", "return", "raises", "yields", "example", "examples"):
+            break
+        kept.append(line)
+    return "\n".join(kept).strip()
+
+
+# -- YAML / JSON files -----------------------------------------------------------------------
+def _data_tool(path: Path) -> ToolFile:
+    text = _read_text(path)
+    data = _parse(path, text)
+    errors = sorted(jsonschema.Draft202012Validator(tool_file_schema()).iter_errors(data), key=lambda e: (list(e.absolute_path), e.message))
+    if errors:
+        findings = tuple(_schema_finding(error) for error in errors)
+        raise ValidationError(f"{path}: not a valid tool file", ValidationReport(findings))
+    definition = dict(data)
+    visibility = definition.pop("visibility", None)
+    code_file = definition.pop("code_file", None)
+    if code_file is not None:
+        source = (path.parent / code_file).resolve()
+        if not source.is_file():
+            raise _file_error(path, "file.code_file", f"at $.code_file: {code_file!r} does not exist (looked in {path.parent})")
+        definition["code"] = _read_text(source)
+    return ToolFile(path, definition, None if visibility is None else Visibility(visibility))
+
+
+def _parse(path: Path, text: str) -> Any:
+    if path.suffix.lower() == ".json":
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise _file_error(path, "file.json", f"line {exc.lineno}, column {exc.colno}: {exc.msg}", line=exc.lineno, column=exc.colno) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else 0
+        column = mark.column + 1 if mark is not None else 0
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise _file_error(path, "file.yaml", f"line {line}, column {column}: {problem}", line=line, column=column) from None
+
+
+def _schema_finding(error: jsonschema.ValidationError) -> Finding:
+    where = json_path(error.absolute_path)
+    message = error.message
+    if error.validator == "oneOf" and not error.absolute_path:
+        message = "give exactly one of code and code_file"
+    elif error.validator == "additionalProperties":
+        message = f"{error.message}; see the tool file schema for the known fields"
+    return Finding(f"file.schema.{error.validator}", Severity.ERROR, f"at {where}: {message}")
+
+
+def json_path(parts: Any) -> str:
+    """``$.limits.timeout_s`` / ``$.tags[2]`` for a jsonschema error path."""
+    out = "$"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return out
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise _file_error(path, "file.encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise _file_error(path, "file.read", f"cannot be read: {exc.strerror}") from None

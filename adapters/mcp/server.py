@@ -1,0 +1,348 @@
+"""The toolrt MCP server: every tool an agent can see becomes an MCP tool, plus tools to manage them.
+
+Tool names. A tool is listed under its own name. When two visible tools share a name (an agent's own
+``add`` and another agent's public ``add``), the agent's own tool keeps the plain name and the
+others are listed as ``<owner>__<name>`` (characters outside ``[A-Za-z0-9_-]`` in the owner become
+``_``); a tool named like a management tool is always listed as ``<owner>__<name>``. The mapping
+depends only on the tools visible to the caller, so it is the same on every listing.
+
+Agent identity. Over stdio the configured agent (``toolrt --agent``) is the caller. Over HTTP a
+request names its agent in the ``X-Toolrt-Agent`` header, falling back to the configured agent;
+when bearer tokens are configured (``toolrt serve --token TOKEN=AGENT``), every request must carry
+``Authorization: Bearer TOKEN`` and acts as that token's agent (the header is then ignored).
+
+Changes. Registering, updating, rolling back or deregistering a tool sends
+``notifications/tools/list_changed``: on each open connection of the handshake era, and as a
+``tools_list_changed`` event on ``subscriptions/listen`` streams of 2026-era clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import mcp_types as types
+import structlog
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel import Server
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.models import InitializationOptions
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from toolrt.adapters.cli.lookup import resolve_tool
+from toolrt.adapters.cli.output import (
+    deregistration_view,
+    execution_view,
+    jsonable,
+    registration_view,
+    tool_view,
+    update_view,
+    version_view,
+)
+from toolrt.application import ToolRuntime
+from toolrt.domain import Language, Tool, ToolRuntimeError, ValidationError, Visibility
+
+log = structlog.get_logger()
+
+AGENT_HEADER = "x-toolrt-agent"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+_DEFINITION_PROPERTIES: dict[str, Any] = {
+    "name": {"type": "string", "description": "Tool name: a letter, then letters, digits, '_' or '-' (at most 64)."},
+    "description": {"type": "string", "description": "What the tool does, for agents that discover it."},
+    "language": {"enum": [lang.value for lang in Language]},
+    "code": {"type": "string", "description": "Source code defining the entrypoint function."},
+    "entrypoint": {"type": "string", "description": "Function to call (default handler)."},
+    "input_schema": {"type": "object", "description": "JSON Schema (type object) of the parameters; inferred from type hints for Python when omitted."},
+    "output_schema": {"type": "object", "description": "JSON Schema of the returned value."},
+    "limits": {
+        "type": "object",
+        "properties": {"timeout_s": {"type": "number"}, "memory_mb": {"type": "integer"}, "max_output_bytes": {"type": "integer"}},
+        "additionalProperties": False,
+    },
+    "tags": {"type": "array", "items": {"type": "string"}},
+    "visibility": {"enum": [v.value for v in Visibility], "description": "private (default), shared or public."},
+}
+_TOOL_REF = {"type": "string", "description": "The tool's id, or its name as listed."}
+
+MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
+    types.Tool(
+        name="register_tool",
+        description="Register a new tool you own from its code and parameter schema. The new tool appears in the tool list.",
+        input_schema={"type": "object", "properties": _DEFINITION_PROPERTIES, "required": ["name", "description", "language", "code"], "additionalProperties": False},
+    ),
+    types.Tool(
+        name="update_tool",
+        description="Give one of your tools a new version: pass the fields that change (code, description, schemas, limits, tags) and/or a visibility.",
+        input_schema={"type": "object", "properties": {"tool": _TOOL_REF, **_DEFINITION_PROPERTIES}, "required": ["tool"], "additionalProperties": False},
+    ),
+    types.Tool(
+        name="deregister_tool",
+        description="Withdraw one of your tools; purge also deletes its record and history.",
+        input_schema={"type": "object", "properties": {"tool": _TOOL_REF, "purge": {"type": "boolean", "default": False}}, "required": ["tool"], "additionalProperties": False},
+    ),
+    types.Tool(
+        name="list_versions",
+        description="List a tool's versions, oldest first, with the one in force.",
+        input_schema={"type": "object", "properties": {"tool": _TOOL_REF}, "required": ["tool"], "additionalProperties": False},
+    ),
+    types.Tool(
+        name="rollback_tool",
+        description="Put an earlier version of one of your tools back in force.",
+        input_schema={"type": "object", "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}}, "required": ["tool", "version"], "additionalProperties": False},
+    ),
+)
+MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
+
+
+def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, Tool]:
+    """The MCP name of each tool visible to ``agent_id`` (see the module docstring for the rule)."""
+    by_name: dict[str, list[Tool]] = {}
+    for tool in tools:
+        by_name.setdefault(tool.name, []).append(tool)
+    named: dict[str, Tool] = {}
+    for name, group in sorted(by_name.items()):
+        for tool in sorted(group, key=lambda t: (t.owner, t.tool_id)):
+            plain_ok = name not in MANAGEMENT_NAMES and (len(group) == 1 or tool.owner == agent_id)
+            candidate = name if plain_ok else f"{_UNSAFE.sub('_', tool.owner)}__{name}"
+            if candidate in named:
+                candidate = f"{candidate}__{tool.tool_id[-8:]}"
+            named[candidate] = tool
+    return named
+
+
+def _error(message: str) -> types.CallToolResult:
+    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
+
+
+def _success(data: Any) -> types.CallToolResult:
+    value = jsonable(data)
+    return types.CallToolResult(
+        content=[types.TextContent(text=json.dumps(value, ensure_ascii=False))],
+        structured_content=value if isinstance(value, dict) else None,
+    )
+
+
+def _describe(exc: ToolRuntimeError) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, ValidationError) and exc.report.findings:
+        text += "\n" + "\n".join(str(f) for f in exc.report.findings)
+    return text
+
+
+class _Server(Server[Any]):
+    """The low-level server, advertising that its tool list changes."""
+
+    def create_initialization_options(
+        self,
+        notification_options: NotificationOptions | None = None,
+        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+        extensions: dict[str, dict[str, Any]] | None = None,
+    ) -> InitializationOptions:
+        return super().create_initialization_options(notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions)
+
+
+class ToolrtMcpServer:
+    """Serves a ToolRuntime's tools over MCP (stdio or streamable HTTP); see the module docstring."""
+
+    def __init__(self, runtime: ToolRuntime, *, default_agent: str = "mcp", tokens: Mapping[str, str] | None = None, name: str = "toolrt") -> None:
+        self.runtime = runtime
+        self.default_agent = default_agent
+        self.tokens = dict(tokens or {})
+        self.bus = InMemorySubscriptionBus()
+        # Handshake-era connections, to push list_changed on their standalone stream.
+        self._connections: dict[int, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.server = _Server(
+            name,
+            version=_version(),
+            instructions="Tools registered in toolrt. Use register_tool to add your own; the list changes as tools come and go.",
+            on_list_tools=self._list_tools,
+            on_call_tool=self._call_tool,
+            on_subscriptions_listen=ListenHandler(self.bus),
+        )
+        subscribe: Callable[[Callable[[], None]], None] | None = getattr(runtime.ports.gateway, "subscribe", None)
+        self._gateway_notifies = callable(subscribe)
+        if subscribe is not None and callable(subscribe):
+            subscribe(self._on_gateway_change)
+
+    # -- transports ----------------------------------------------------------------------------
+    def run_stdio(self) -> None:
+        """Serve one client over stdin/stdout until it disconnects."""
+        anyio.run(self.serve_stdio)
+
+    async def serve_stdio(self) -> None:
+        """Serve one client over stdin/stdout (async)."""
+        from mcp.server.stdio import stdio_server
+
+        async with stdio_server() as (read_stream, write_stream):
+            await self.server.run(read_stream, write_stream, self.server.create_initialization_options())
+
+    def http_app(self, host: str = "127.0.0.1") -> Any:
+        """The streamable HTTP ASGI app (served at ``/mcp``)."""
+        return self.server.streamable_http_app(host=host)
+
+    def run_http(self, host: str = "127.0.0.1", port: int = 8765) -> None:
+        """Serve streamable HTTP on ``host:port`` until interrupted."""
+        import uvicorn
+
+        uvicorn.run(self.http_app(host), host=host, port=port, log_level="warning")
+
+    # -- identity ------------------------------------------------------------------------------
+    def agent_for(self, ctx: ServerRequestContext[Any, Any]) -> str:
+        """The agent a request acts for: token, header, or the configured agent."""
+        headers = getattr(ctx.request, "headers", None)
+        if headers is None:
+            return self.default_agent
+        if self.tokens:
+            auth = str(headers.get("authorization", ""))
+            scheme, _, token = auth.partition(" ")
+            agent = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+            if agent is None:
+                raise ValidationError("this server requires 'Authorization: Bearer <token>' with one of its configured tokens")
+            return agent
+        return str(headers.get(AGENT_HEADER) or self.default_agent)
+
+    # -- handlers ------------------------------------------------------------------------------
+    async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        self._remember(ctx)
+        try:
+            agent = self.agent_for(ctx)
+        except ValidationError as exc:
+            raise MCPError(types.INVALID_REQUEST, str(exc)) from None
+        named = await anyio.to_thread.run_sync(self._visible, agent)
+        listed = [
+            types.Tool(name=name, description=tool.definition.description, input_schema=dict(tool.definition.input_schema))
+            for name, tool in named.items()
+        ]
+        return types.ListToolsResult(tools=[*MANAGEMENT_TOOLS, *listed])
+
+    async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+        self._remember(ctx)
+        arguments = dict(params.arguments or {})
+        try:
+            agent = self.agent_for(ctx)
+            if params.name in MANAGEMENT_NAMES:
+                result = await anyio.to_thread.run_sync(self._manage, agent, params.name, arguments)
+                if not self._gateway_notifies:
+                    await self.broadcast()
+                return _success(result)
+            return await self._execute(agent, params.name, arguments)
+        except ToolRuntimeError as exc:
+            return _error(_describe(exc))
+        except Exception as exc:  # a tool call must never take the server down
+            log.exception("mcp tool call failed", tool=params.name)
+            return _error(f"internal error: {type(exc).__name__}: {exc}")
+
+    async def _execute(self, agent: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        named = await anyio.to_thread.run_sync(self._visible, agent)
+        tool = named.get(name)
+        if tool is None:
+            return _error(f"unknown tool {name!r}: not among the tools visible to agent {agent!r} (list the tools again)")
+        execution = await anyio.to_thread.run_sync(self.runtime.execute_tool, agent, tool.tool_id, arguments)
+        if not execution.ok:
+            error = execution.error
+            reason = f"{error.type}: {error.message}" if error else "no detail"
+            text = f"tool {name!r} {execution.status.value}: {reason}"
+            if execution.stderr:
+                text += f"\nstderr:\n{execution.stderr[-2000:]}"
+            return _error(text)
+        output = jsonable(execution.output)
+        return types.CallToolResult(
+            content=[types.TextContent(text=json.dumps(output, ensure_ascii=False))],
+            structured_content=output if isinstance(output, dict) else None,
+        )
+
+    def _visible(self, agent: str) -> dict[str, Tool]:
+        return mcp_names(list(self.runtime.list_tools(agent)), agent)
+
+    def _manage(self, agent: str, action: str, args: dict[str, Any]) -> Any:
+        rt = self.runtime
+        if action == "register_tool":
+            visibility = args.pop("visibility", None) or Visibility.PRIVATE
+            return registration_view(rt.register_tool(agent, args, visibility))
+        tool = self._resolve(agent, str(args.pop("tool", "")))
+        if action == "update_tool":
+            visibility = args.pop("visibility", None)
+            definition = None
+            if args:
+                merged = jsonable(tool.definition)
+                if "code" in args and "input_schema" not in args and tool.definition.language is Language.PYTHON:
+                    merged.pop("input_schema", None)  # new Python code: infer its schema afresh
+                merged.update(args)
+                definition = merged
+            return update_view(rt.update_tool(agent, tool.tool_id, definition, visibility))
+        if action == "deregister_tool":
+            return deregistration_view(rt.deregister_tool(agent, tool.tool_id, bool(args.get("purge", False))))
+        if action == "list_versions":
+            history = rt.list_versions(tool.tool_id, agent)
+            return {"tool_id": tool.tool_id, "name": tool.name, "current_version": tool.current_version, "versions": [version_view(v) for v in history]}
+        if action == "rollback_tool":
+            version = args.get("version")
+            if not isinstance(version, int) or isinstance(version, bool):
+                raise ValidationError(f"version must be an integer, got {version!r}")
+            return tool_view(rt.rollback_tool(agent, tool.tool_id, version))
+        raise ValidationError(f"unknown management tool {action!r}")
+
+    def _resolve(self, agent: str, ref: str) -> Tool:
+        if not ref:
+            raise ValidationError("missing 'tool': pass the tool's id or its listed name")
+        named = self._visible(agent)
+        if ref in named:
+            return named[ref]
+        return resolve_tool(self.runtime, agent, ref, include_inactive=True)
+
+    # -- list_changed --------------------------------------------------------------------------
+    def _remember(self, ctx: ServerRequestContext[Any, Any]) -> None:
+        self._loop = asyncio.get_running_loop()
+        if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            return  # 2026-era clients hear changes on subscriptions/listen
+        connection = getattr(ctx.session, "_connection", None)
+        key = id(connection if connection is not None else ctx.session)
+        if key in self._connections:
+            return
+        self._connections[key] = ctx.session
+        exit_stack = getattr(connection, "exit_stack", None)
+        if exit_stack is not None:
+            exit_stack.callback(self._connections.pop, key, None)
+
+    def _on_gateway_change(self) -> None:
+        # Called by the gateway in whichever thread changed it (a worker thread of this server, or
+        # an embedding application's thread): hand the broadcast to the server's event loop.
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            loop.create_task(self.broadcast())
+        else:
+            asyncio.run_coroutine_threadsafe(self.broadcast(), loop)
+
+    async def broadcast(self) -> None:
+        """Tell every connected client that the tool list changed."""
+        for key, session in list(self._connections.items()):
+            try:
+                await session.send_tool_list_changed()
+            except Exception as exc:  # a gone client must not stop the others hearing about it
+                log.debug("list_changed not delivered", error=str(exc))
+                self._connections.pop(key, None)
+        await self.bus.publish(ToolsListChanged())
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("toolrt")
+    except PackageNotFoundError:
+        return "0"

@@ -1,0 +1,229 @@
+"""The MCP server driven by the mcp SDK's own client, over streamable HTTP and stdio."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+import structlog
+import uvicorn
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from tests.e2e.harness import SharedRuntimes
+from toolrt.adapters.mcp.server import ToolrtMcpServer, mcp_names
+from toolrt.application import ToolRuntime
+
+ADD = {
+    "name": "add",
+    "description": "Add two numbers.",
+    "language": "python",
+    "code": "def handler(a: float, b: float) -> float:\n    return a + b\n",
+    "input_schema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]},
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class HttpServer:
+    """A ToolrtMcpServer served by uvicorn in a thread on a free loopback port."""
+
+    def __init__(self, rt: ToolRuntime, **options: Any) -> None:
+        self.rt = rt
+        self.mcp = ToolrtMcpServer(rt, default_agent="fallback-agent", **options)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.uvicorn = uvicorn.Server(uvicorn.Config(self.mcp.http_app(), host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.uvicorn.run, name="mcp-http", daemon=True)
+
+    def __enter__(self) -> HttpServer:
+        self.thread.start()
+        for _ in range(600):  # started is set once the socket listens
+            if self.uvicorn.started or not self.thread.is_alive():
+                break
+            time.sleep(0.05)
+        assert self.uvicorn.started, "the MCP HTTP server did not start"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.uvicorn.should_exit = True
+        self.thread.join(timeout=30)
+
+    def client(self, *, headers: dict[str, str] | None = None, mode: str = "legacy", on_message: Callable[[Any], Awaitable[None]] | None = None) -> Client:
+        transport = streamable_http_client(self.url, http_client=create_mcp_http_client(headers=headers or {}))
+        return Client(transport, mode=mode, message_handler=on_message)
+
+
+@pytest.fixture
+def http(runtimes: SharedRuntimes) -> Iterator[HttpServer]:
+    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime()) as server:
+        yield server
+
+
+def _text(result: types.CallToolResult) -> str:
+    return " ".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+def test_list_and_call_tools_with_names_disambiguated(http: HttpServer) -> None:
+    """Each visible tool is an MCP tool; a name clash lists the other agent's tool as owner__name."""
+    http.rt.register_tool("alice", ADD)
+    http.rt.register_tool("bob", ADD, "public")
+    http.rt.register_tool("bob", {**ADD, "name": "secret"})  # private to bob: not listed for alice
+
+    async def scenario() -> None:
+        async with http.client(headers={"X-Toolrt-Agent": "alice"}) as client:
+            listed = await client.list_tools()
+            names = {t.name for t in listed.tools}
+            assert {"add", "bob__add", "register_tool", "update_tool", "deregister_tool", "list_versions", "rollback_tool"} == names
+            add = next(t for t in listed.tools if t.name == "add")
+            assert add.description == "Add two numbers." and add.input_schema["required"] == ["a", "b"]
+            result = await client.call_tool("add", {"a": 1, "b": 2})
+            assert not result.is_error and result.structured_content == {"echo": {"a": 1, "b": 2}}
+            theirs = await client.call_tool("bob__add", {"a": 1, "b": 2})
+            assert not theirs.is_error
+
+    anyio.run(scenario)
+
+
+def test_register_over_mcp_sends_list_changed_and_the_new_tool_runs(http: HttpServer) -> None:
+    """An agent registers its own tool over MCP, hears tools/list_changed, and calls the new tool."""
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async def scenario() -> None:
+        async with http.client(headers={"X-Toolrt-Agent": "carol"}, on_message=on_message) as client:
+            before = {t.name for t in (await client.list_tools()).tools}
+            assert "add" not in before
+            reg = await client.call_tool("register_tool", {**ADD, "visibility": "public"})
+            assert not reg.is_error, _text(reg)
+            assert reg.structured_content is not None and reg.structured_content["version"] == 1
+            with anyio.fail_after(30):
+                await changed.wait()
+            after = {t.name for t in (await client.list_tools()).tools}
+            assert "add" in after
+            run = await client.call_tool("add", {"a": 2, "b": 3})
+            assert not run.is_error and run.structured_content == {"echo": {"a": 2, "b": 3}}
+            upd = await client.call_tool("update_tool", {"tool": "add", "description": "Adds."})
+            assert not upd.is_error and upd.structured_content is not None and upd.structured_content["version"] == 2
+            versions = await client.call_tool("list_versions", {"tool": "add"})
+            assert versions.structured_content is not None and [v["version"] for v in versions.structured_content["versions"]] == [1, 2]
+            back = await client.call_tool("rollback_tool", {"tool": "add", "version": 1})
+            assert not back.is_error and back.structured_content is not None and back.structured_content["version"] == 1
+            gone = await client.call_tool("deregister_tool", {"tool": "add"})
+            assert not gone.is_error
+            assert "add" not in {t.name for t in (await client.list_tools()).tools}
+
+    anyio.run(scenario)
+    assert [t.owner for t in http.rt.list_tools(status=None)] == ["carol"]
+
+
+def test_tool_errors_come_back_as_is_error(http: HttpServer) -> None:
+    """Bad params, unknown tools, someone else's tool and invalid code are MCP tool errors, not crashes."""
+    strict = {**ADD, "name": "strict", "input_schema": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}
+    http.rt.register_tool("dave", strict, "public")
+
+    async def scenario() -> None:
+        async with http.client(headers={"X-Toolrt-Agent": "erin"}) as client:
+            bad_params = await client.call_tool("strict", {"x": "seven"})
+            assert bad_params.is_error and "ValidationError" in _text(bad_params)
+            unknown = await client.call_tool("nope", {})
+            assert unknown.is_error and "unknown tool 'nope'" in _text(unknown)
+            theirs = await client.call_tool("update_tool", {"tool": "strict", "description": "mine now"})
+            assert theirs.is_error and "may not update" in _text(theirs)
+            rejected = await client.call_tool("register_tool", {**ADD, "code": "forbidden = 1\ndef handler():\n    return 1\n"})
+            assert rejected.is_error and "security.fake" in _text(rejected)
+            still = await client.list_tools()
+            assert "strict" in {t.name for t in still.tools}
+
+    anyio.run(scenario)
+
+
+def test_bearer_tokens_map_to_agents(runtimes: SharedRuntimes) -> None:
+    """With tokens configured, the bearer token decides the agent, and requests without one are refused."""
+    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), tokens={"t-frank": "frank"}) as server:
+        server.rt.register_tool("frank", ADD)
+
+        async def scenario() -> None:
+            async with server.client(headers={"Authorization": "Bearer t-frank", "X-Toolrt-Agent": "someone"}) as client:
+                assert "add" in {t.name for t in (await client.list_tools()).tools}
+            async with server.client(headers={"X-Toolrt-Agent": "frank"}) as client:
+                refused = await client.call_tool("add", {"a": 1, "b": 1})
+                assert refused.is_error and "Bearer" in _text(refused)
+
+        anyio.run(scenario)
+
+
+def test_modern_clients_hear_changes_on_subscriptions_listen(http: HttpServer) -> None:
+    """A 2026-era client subscribed with listen(tools_list_changed=True) hears a registration."""
+
+    async def scenario() -> None:
+        async with http.client(headers={"X-Toolrt-Agent": "gina"}, mode="auto") as client:
+            async with client.listen(tools_list_changed=True) as subscription:
+                reg = await client.call_tool("register_tool", ADD)
+                assert not reg.is_error, _text(reg)
+                with anyio.fail_after(30):
+                    async for _event in subscription:
+                        break
+            assert "add" in {t.name for t in (await client.list_tools()).tools}
+
+    anyio.run(scenario)
+
+
+def test_name_mapping_is_deterministic() -> None:
+    """Names map the same way whatever order the tools come in."""
+    rt = SharedRuntimes().runtime()
+    a = rt.register_tool("me", ADD).tool
+    b = rt.register_tool("you", ADD, "public").tool
+    c = rt.register_tool("they", {**ADD, "name": "register_tool"}, "public").tool
+    forward = mcp_names([a, b, c], "me")
+    assert forward == mcp_names([c, b, a], "me")
+    assert {name: t.owner for name, t in forward.items()} == {"add": "me", "you__add": "you", "they__register_tool": "they"}
+    assert set(mcp_names([a, b], "stranger")) == {"me__add", "you__add"}
+
+
+def test_stdio_server_as_a_subprocess(tmp_path: Path) -> None:
+    """toolrt serve over stdio: list, register over MCP, hear list_changed, call the new tool."""
+    pytest.importorskip("toolrt.adapters.local.sandbox", reason="toolrt serve builds the product runtime, which needs the local sandbox module")
+    script = Path(sys.executable).parent / "toolrt"
+    env = {**os.environ, "TOOLRT_DATA_DIR": str(tmp_path)}
+    params = StdioServerParameters(command=str(script), args=["--profile", "memory", "--agent", "stdio-agent", "serve"], env=env)
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async def scenario() -> None:
+        async with Client(params, mode="legacy", message_handler=on_message) as client:
+            assert "register_tool" in {t.name for t in (await client.list_tools()).tools}
+            reg = await client.call_tool("register_tool", ADD)
+            assert not reg.is_error, _text(reg)
+            with anyio.fail_after(60):
+                await changed.wait()
+            run = await client.call_tool("add", {"a": 2, "b": 3})
+            assert not run.is_error, _text(run)
+            assert _text(run) == "5"
+            failing = await client.call_tool("register_tool", {**ADD, "name": "boom", "code": "def handler(a: float, b: float) -> float:\n    return a / b\n"})
+            assert not failing.is_error, _text(failing)
+            crashed = await client.call_tool("boom", {"a": 1, "b": 0})
+            assert crashed.is_error and "ZeroDivisionError" in _text(crashed)
+
+    anyio.run(scenario)

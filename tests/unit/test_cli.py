@@ -1,0 +1,185 @@
+"""The toolrt CLI: commands, --json output, exit codes, on the memory adapters with the fake sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from typer.testing import CliRunner, Result
+
+from tests.e2e.harness import EXAMPLES, SharedRuntimes
+from toolrt.adapters.cli.lookup import parse_params
+from toolrt.adapters.cli.main import build_app
+from toolrt.domain import ValidationError
+
+
+@pytest.fixture
+def runtimes() -> SharedRuntimes:
+    return SharedRuntimes()
+
+
+def cli(runtimes: SharedRuntimes, *args: str) -> Result:
+    with structlog.testing.capture_logs():
+        return CliRunner().invoke(build_app(runtimes), list(args))
+
+
+def cli_json(runtimes: SharedRuntimes, *args: str) -> Any:
+    result = cli(runtimes, "--json", *args)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    return json.loads(result.stdout)
+
+
+def test_register_python_file_names_and_describes_the_tool(runtimes: SharedRuntimes) -> None:
+    """A Python file registers under its stem, described by its entrypoint's docstring summary."""
+    reg = cli_json(runtimes, "register", str(EXAMPLES / "python" / "add.py"))
+    assert reg["ok"] and reg["name"] == "add" and reg["version"] == 1 and reg["cache_hit"] is False
+    shown = cli_json(runtimes, "show", "add")
+    assert shown["description"] == "Add two numbers and return their sum."
+    assert shown["definition"]["entrypoint"] == "handler" and shown["definition"]["language"] == "python"
+
+
+def test_register_several_files_then_the_same_code_again_is_a_cache_hit(runtimes: SharedRuntimes) -> None:
+    """Several files register at once; the same code registered by another agent reuses the stored artifact."""
+    files = [str(EXAMPLES / "python" / "add.py"), str(EXAMPLES / "javascript" / "slugify.yaml"), str(EXAMPLES / "typescript" / "temperature.json")]
+    results = cli_json(runtimes, "register", *files)
+    assert [r["name"] for r in results] == ["add", "slugify", "temperature"]
+    assert all(r["ok"] for r in results)
+    again = cli_json(runtimes, "--agent", "someone-else", "register", files[0])
+    assert again["cache_hit"] is True
+    listed = cli_json(runtimes, "list")
+    assert {t["name"]: t["visibility"] for t in listed} == {"add": "private", "slugify": "public", "temperature": "public"}
+
+
+def test_invoke_with_key_value_and_json_params(runtimes: SharedRuntimes) -> None:
+    """invoke passes key=value pairs (JSON values parsed) or one JSON object to the tool."""
+    cli_json(runtimes, "register", str(EXAMPLES / "python" / "add.py"))
+    run = cli_json(runtimes, "invoke", "add", "a=2", "b=3.5")
+    assert run["status"] == "succeeded" and run["output"] == {"echo": {"a": 2, "b": 3.5}}
+    run = cli_json(runtimes, "invoke", "add", '{"a": 1, "b": 2}')
+    assert run["output"] == {"echo": {"a": 1, "b": 2}}
+    plain = cli(runtimes, "invoke", "add", "a=1")
+    assert plain.exit_code == 0 and json.loads(plain.stdout) == {"echo": {"a": 1}}
+
+
+def test_update_versions_rollback_and_deregister(runtimes: SharedRuntimes) -> None:
+    """An update creates version 2, rollback restores 1, deregister --purge removes the tool."""
+    cli_json(runtimes, "register", str(EXAMPLES / "python" / "word_stats.py"))
+    upd = cli_json(runtimes, "update", str(EXAMPLES / "python" / "word_stats_v2.py"), "--name", "word_stats")
+    assert upd["version"] == 2 and upd["new_version"] and upd["new_code"]
+    history = cli_json(runtimes, "versions", "word_stats")
+    assert [(v["version"], v["current"]) for v in history["versions"]] == [(1, False), (2, True)]
+    back = cli_json(runtimes, "rollback", "word_stats", "1")
+    assert back["version"] == 1
+    vis = cli_json(runtimes, "update", "--tool", "word_stats", "--visibility", "public")
+    assert vis["visibility"] == "public" and vis["new_version"] is False
+    gone = cli_json(runtimes, "deregister", "word_stats", "--purge")
+    assert gone["purged"] is True and gone["problems"] == []
+    assert cli_json(runtimes, "list") == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (("invoke", "missing"), 2, "tool 'missing' not found"),
+        (("invoke", "add", "not-a-pair"), 2, "is not key=value"),
+        (("register", "nowhere.py"), 2, "tool file 'nowhere.py' not found"),
+        (("rollback", "add", "9"), 2, "not found"),
+    ],
+)
+def test_user_errors_exit_2_with_one_line(runtimes: SharedRuntimes, args: tuple[str, ...], code: int, words: str) -> None:
+    """Mistakes in the input exit with 2 and one clear line on stderr."""
+    cli_json(runtimes, "register", str(EXAMPLES / "python" / "add.py"))
+    result = cli(runtimes, *args)
+    assert result.exit_code == code
+    assert words in result.stderr and result.stderr.strip().count("\n") == 0
+
+
+def test_ownership_is_a_user_error(runtimes: SharedRuntimes) -> None:
+    """Another agent may not update a public tool it does not own: exit code 2."""
+    cli_json(runtimes, "register", str(EXAMPLES / "javascript" / "slugify.yaml"))
+    result = cli(runtimes, "--agent", "mallory", "update", "--tool", "slugify", "--visibility", "private")
+    assert result.exit_code == 2 and "may not update" in result.stderr
+
+
+def test_validation_findings_with_verbose_and_in_json(runtimes: SharedRuntimes, tmp_path: Path) -> None:
+    """A rejected tool exits 2; -v lists every finding, --json carries them as data."""
+    bad = tmp_path / "bad.py"
+    bad.write_text('"""Uses the forbidden word."""\n\ndef handler(x: int) -> int:\n    """Return x."""\n    return x  # forbidden\n')
+    quiet = cli(runtimes, "register", str(bad))
+    assert quiet.exit_code == 2 and "security.fake" in quiet.stderr and "-v" in quiet.stderr
+    loud = cli(runtimes, "-v", "register", str(bad))
+    assert "[error] security.fake: line 1, col 1: uses the forbidden word" in loud.stderr
+    data = cli(runtimes, "--json", "register", str(bad))
+    payload = json.loads(data.stdout)
+    assert data.exit_code == 2 and payload["ok"] is False
+    assert payload["error"]["type"] == "ValidationError" and payload["error"]["findings"][0]["rule_id"] == "security.fake"
+
+
+def test_failed_execution_exits_1(runtimes: SharedRuntimes) -> None:
+    """A tool that fails when it runs is a failure (exit 1), not a user error."""
+    from toolrt.domain import ExecutionFailure, ExecutionStatus
+    from toolrt.ports import SandboxResult
+
+    cli_json(runtimes, "register", str(EXAMPLES / "python" / "add.py"))
+    runtimes.sandbox.run = lambda request, cancel=None: SandboxResult(ExecutionStatus.FAILED, error=ExecutionFailure("ZeroDivisionError", "division by zero"))  # type: ignore[method-assign]
+    result = cli(runtimes, "invoke", "add", "a=1", "b=0")
+    assert result.exit_code == 1 and "ZeroDivisionError: division by zero" in result.stderr
+
+
+def test_global_options_reach_the_runtime_factory(runtimes: SharedRuntimes, tmp_path: Path) -> None:
+    """--profile and --data-dir are what the CLI asks toolrt.connect for."""
+    cli_json(runtimes, "--profile", "memory", "--data-dir", str(tmp_path), "list")
+    assert runtimes.calls[-1] == ("memory", {"data_dir": tmp_path})
+
+
+def test_demo_twice_reuses_the_first_runs_tools(runtimes: SharedRuntimes) -> None:
+    """The demo registers, runs, shares and updates; a second run finds its tools instead of failing."""
+    first = cli_json(runtimes, "demo")
+    actions = [(s["action"], s["agent"], s["tool"]) for s in first["steps"]]
+    assert ("register", "demo-alice", "slugify") in actions and ("register", "demo-alice", "temperature") in actions
+    bob = next(s for s in first["steps"] if s["action"] == "register" and s["agent"] == "demo-bob")
+    assert bob["cache_hit"] is True
+    update = next(s for s in first["steps"] if s["action"] == "update")
+    assert update["version"] == 2 and update["tool"] == "word_stats"
+    assert first["ok"] and first["metrics"]["artifact_cache_hits"] >= 1
+    second = cli_json(runtimes, "demo")
+    assert [s["action"] for s in second["steps"] if s["action"] in ("found", "register")] == ["found"] * 5
+    assert second["ok"] and {s["language"] for s in second["steps"]} == {"python", "javascript", "typescript"}
+
+
+def test_doctor_reports_every_check(runtimes: SharedRuntimes, tmp_path: Path) -> None:
+    """doctor checks Python, the data dir, SQLite, the sandbox, node and the runtime."""
+    result = cli(runtimes, "--json", "--data-dir", str(tmp_path / "data"), "doctor")
+    report = json.loads(result.stdout)
+    names = {c["name"].split(":")[0] for c in report["checks"]}
+    assert {"python", "profile", "data dir", "sqlite", "sandbox", "node", "runtime"} <= names
+    assert result.exit_code == (0 if report["ok"] else 1)
+    assert (tmp_path / "data").is_dir()
+
+
+def test_params_parsing() -> None:
+    """key=value values parse as JSON when they can, else stay strings; bad input is a ValidationError."""
+    assert parse_params(["n=3", "name=Ada", "xs=[1,2]", "flag=true", "s=\"3\""]) == {"n": 3, "name": "Ada", "xs": [1, 2], "flag": True, "s": "3"}
+    assert parse_params(['{"a": {"b": 1}}']) == {"a": {"b": 1}}
+    with pytest.raises(ValidationError, match="not valid JSON"):
+        parse_params(["{oops"])
+    with pytest.raises(ValidationError, match="given twice"):
+        parse_params(["a=1", "a=2"])
+
+
+def test_entry_point_runs_as_a_real_process(tmp_path: Path) -> None:
+    """The installed toolrt script starts, prints help, and lists tools as JSON on the memory profile."""
+    script = Path(sys.executable).parent / "toolrt"
+    env = {**os.environ, "TOOLRT_DATA_DIR": str(tmp_path)}
+    shown = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert shown.returncode == 0 and "register" in shown.stdout and "serve" in shown.stdout
+    pytest.importorskip("toolrt.adapters.local.sandbox", reason="toolrt list builds a runtime, which needs the local sandbox module")
+    listed = subprocess.run([str(script), "--json", "--profile", "memory", "list"], capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []

@@ -1,0 +1,101 @@
+"""Tool files: Python files with documented entrypoints and tool.yaml/tool.json checked by their JSON Schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tests.e2e.harness import EXAMPLES
+from toolrt.adapters.cli.tool_files import load_tool_file, tool_file_schema
+from toolrt.application import to_definition
+from toolrt.domain import Language, NotFoundError, ValidationError, Visibility
+
+
+def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
+    """The shipped schema is itself valid, so editors and CI can use it."""
+    schema = tool_file_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$schema"].endswith("2020-12/schema")
+
+
+@pytest.mark.parametrize("relative", ["javascript/slugify.yaml", "typescript/temperature.json", "python/add.py", "python/word_stats.py", "python/word_stats_v2.py"])
+def test_every_example_loads_into_a_valid_definition(relative: str) -> None:
+    """Each sample tool becomes a ToolDefinition without error."""
+    tool = load_tool_file(EXAMPLES / relative)
+    definition = to_definition(tool.definition)
+    assert definition.code.strip() and definition.description
+
+
+def test_yaml_code_file_is_read_relative_to_the_tool_file() -> None:
+    """code_file names a file next to the tool file; visibility comes out separately."""
+    tool = load_tool_file(EXAMPLES / "javascript" / "slugify.yaml")
+    assert tool.definition["code"] == (EXAMPLES / "javascript" / "slugify.js").read_text()
+    assert tool.visibility is Visibility.PUBLIC and "visibility" not in tool.definition
+    assert to_definition(tool.definition).language is Language.JAVASCRIPT
+
+
+def test_python_description_and_entrypoint(tmp_path: Path) -> None:
+    """The summary of the entrypoint's docstring describes the tool; a single public function is the entrypoint."""
+    source = tmp_path / "greet.py"
+    source.write_text('"""Module text."""\n\ndef greet(name: str) -> str:\n    """Say hello.\n\n    Args:\n        name: Who.\n    """\n    return "hi " + name\n')
+    tool = load_tool_file(source)
+    assert (tool.name, tool.definition["entrypoint"], tool.definition["description"]) == ("greet", "greet", "Say hello.")
+    renamed = load_tool_file(source, name="hello")
+    assert renamed.name == "hello"
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ({"name": "x", "description": "d", "language": "python", "code": "c", "limits": {"timeout_s": -1}}, "at $.limits.timeout_s:"),
+        ({"name": "x", "description": "d", "language": "cobol", "code": "c"}, "at $.language:"),
+        ({"name": "x", "description": "d", "language": "python", "code": "c", "tags": ["ok", "not ok"]}, "at $.tags[1]:"),
+        ({"name": "x", "description": "d", "language": "python"}, "give exactly one of code and code_file"),
+        ({"name": "x", "description": "d", "language": "python", "code": "c", "colour": "red"}, "'colour' was unexpected"),
+        ({"name": "x", "description": "d", "language": "python", "code_file": "missing.py"}, "at $.code_file: 'missing.py' does not exist"),
+    ],
+)
+def test_malformed_tool_files_name_the_file_and_the_json_path(tmp_path: Path, content: dict[str, object], words: str) -> None:
+    """A malformed tool file is refused with the file's name and where in it the problem is."""
+    path = tmp_path / "tool.json"
+    path.write_text(json.dumps(content))
+    with pytest.raises(ValidationError) as caught:
+        load_tool_file(path)
+    assert str(path) in str(caught.value) and words in str(caught.value)
+
+
+def test_yaml_syntax_errors_give_the_line(tmp_path: Path) -> None:
+    """Broken YAML is reported with its line and column."""
+    path = tmp_path / "tool.yaml"
+    path.write_text("name: x\ndescription: [unclosed\n")
+    with pytest.raises(ValidationError, match=r"tool.yaml: line 3, column 1"):
+        load_tool_file(path)
+
+
+def test_python_files_without_docstring_or_entrypoint_are_refused(tmp_path: Path) -> None:
+    """A Python tool must say what it does and which function to call."""
+    undocumented = tmp_path / "u.py"
+    undocumented.write_text("def handler(x: int) -> int:\n    return x\n")
+    with pytest.raises(ValidationError, match="docstring"):
+        load_tool_file(undocumented)
+    ambiguous = tmp_path / "a.py"
+    ambiguous.write_text('"""Two."""\ndef one(): pass\ndef two(): pass\n')
+    with pytest.raises(ValidationError, match="no top-level function 'handler'"):
+        load_tool_file(ambiguous)
+    broken = tmp_path / "b.py"
+    broken.write_text("def handler(:\n")
+    with pytest.raises(ValidationError, match="b.py: line 1"):
+        load_tool_file(broken)
+
+
+def test_missing_and_unsupported_files(tmp_path: Path) -> None:
+    """A missing file is NotFoundError; a bare JavaScript file asks for a tool.yaml."""
+    with pytest.raises(NotFoundError):
+        load_tool_file(tmp_path / "nope.yaml")
+    js = tmp_path / "x.js"
+    js.write_text("function handler(p) { return p; }")
+    with pytest.raises(ValidationError, match="write a tool.yaml"):
+        load_tool_file(js)
