@@ -68,3 +68,26 @@ def test_missing_gateway_settings_are_a_clear_error(aws_endpoint: str) -> None:
     """Connecting to AWS without a gateway id says which settings are missing."""
     with pytest.raises(toolrt.SettingsError, match="gateway_id"):
         toolrt.connect("aws", aws_endpoint_url=aws_endpoint, sandbox="memory")
+
+
+def test_cli_provision_is_idempotent(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`toolrt aws provision` creates the table, bucket and gateway once, then finds them."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from toolrt.adapters.cli.main import build_app
+
+    monkeypatch.setenv("TOOLRT_AWS_ENDPOINT_URL", aws_endpoint)
+    monkeypatch.setenv("TOOLRT_AWS_REGION", REGION)
+    app = build_app()
+    first = CliRunner().invoke(app, ["--json", "aws", "provision", "--gateway-role-arn", ROLE_ARN])
+    assert first.exit_code == 0, first.output
+    # Without the console script's logging set-up, structlog prints to stdout before the JSON.
+    created = json.loads(first.stdout[first.stdout.index("{") :])
+    assert len(created["created"]) == 3 and created["gateway_id"]
+    monkeypatch.setenv("TOOLRT_GATEWAY_ID", created["gateway_id"])
+    second = CliRunner().invoke(app, ["--json", "aws", "provision"])
+    assert second.exit_code == 0, second.output
+    again = json.loads(second.stdout[second.stdout.index("{") :])
+    assert again["created"] == [] and len(again["found"]) == 3
