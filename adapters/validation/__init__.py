@@ -12,6 +12,7 @@ Rule ids (stable; ``<...>`` is filled in from the code or the policy):
 rule id                               language  what it reports
 ====================================  ========  ===================================================
 syntax.python                         py        code that ``ast.parse``/``compile`` reject
+syntax.python.warning                 py        warning: compiler warnings (invalid escapes, ...)
 syntax.javascript                     js        code that acorn (Node's own parser) rejects
 syntax.typescript                     ts        invalid TypeScript, or invalid JS after type erasure
 syntax.typescript.not_erasable        ts        enums, namespaces, parameter properties, ...

@@ -87,6 +87,13 @@ function locateTypeScriptError(code, message) {
       }
     }
   }
+  if (!column && lines[line - 1] !== undefined) {
+    // "Unexpected token `=`": point at that token on the line, else at its first non-blank character.
+    const text = lines[line - 1];
+    const token = /`([^`]+)`/.exec(message);
+    const at = token ? text.indexOf(token[1]) : -1;
+    column = at >= 0 ? at + 1 : text.search(/\S/) + 1;
+  }
   return { line, column };
 }
 

@@ -152,7 +152,10 @@ class NodeChecker:
             return
         for stream in (process.stdin, process.stdout):
             if stream is not None:
-                stream.close()
+                try:
+                    stream.close()
+                except OSError:
+                    pass  # closing stdin flushes it, which fails when the child is already gone
         if process.poll() is None:
             process.terminate()
             try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import _string
 import ast
 import string
+import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -23,8 +24,12 @@ def parse_python(code: str) -> tuple[ast.Module | None, list[Finding]]:
     ``await`` outside ``async def``, ``nonlocal`` at module level) are only found by the compiler.
     """
     try:
-        tree = ast.parse(code, filename="<tool>")
-        compile(tree, "<tool>", "exec", dont_inherit=True)
+        # Compiler warnings (invalid escape sequences, "is" with a literal) become findings rather
+        # than noise on the host's stderr.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tree = ast.parse(code, filename="<tool>")
+            compile(tree, "<tool>", "exec", dont_inherit=True)
     except SyntaxError as exc:
         line = exc.lineno or 0
         text = (exc.text or "").rstrip("\n")
@@ -49,7 +54,17 @@ def parse_python(code: str) -> tuple[ast.Module | None, list[Finding]]:
                 hint="remove null bytes and excessively deep nesting",
             )
         ]
-    return tree, []
+    return tree, [
+        Finding(
+            "syntax.python.warning",
+            Severity.WARNING,
+            f"{w.category.__name__}: {w.message}",
+            line=w.lineno or 0,
+            hint="fix it now: Python turns many of these warnings into errors in later versions",
+        )
+        for w in caught
+        if w.filename == "<tool>"
+    ]
 
 
 def _bound_names(body: list[ast.stmt] | ast.expr, args: ast.arguments | None = None) -> frozenset[str]:

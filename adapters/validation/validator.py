@@ -63,8 +63,8 @@ class PolicyCodeValidator:
         """The schema of a Python entrypoint's parameters; None for JS/TS or unparseable code."""
         if Language(language) is not Language.PYTHON:
             return None
-        tree, errors = python_rules.parse_python(code)
-        if tree is None or errors:
+        tree, _ = python_rules.parse_python(code)
+        if tree is None:
             return None
         return infer_python_schema(tree, entrypoint)
 
@@ -85,10 +85,9 @@ class PolicyCodeValidator:
         return findings
 
     def _python(self, definition: ToolDefinition) -> list[Finding]:
-        tree, errors = python_rules.parse_python(definition.code)
+        tree, findings = python_rules.parse_python(definition.code)
         if tree is None:
-            return errors
-        findings: list[Finding] = []
+            return findings
         if self._policy.security_checks:
             findings.extend(python_rules.check_security(tree, self._policy))
         findings.extend(python_rules.check_entrypoint(tree, definition.entrypoint, definition.input_schema))

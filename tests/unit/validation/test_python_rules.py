@@ -133,3 +133,11 @@ def test_only_allowed_modules_rejects_the_rest() -> None:
     report = strict.validate(python_tool("import json\nimport math\ndef handler(values):\n    return 1\n"))
     assert [(f.rule_id, f.line) for f in report.findings] == [("security.import.math", 2)]
     assert "[unlisted]" in report.findings[0].message
+
+
+def test_compiler_warnings_become_warning_findings(validator: PolicyCodeValidator) -> None:
+    """An invalid escape sequence is reported as a warning with its line, and does not block."""
+    report = validator.validate(python_tool('def handler(values):\n    return "\\d"\n'))
+    (finding,) = report.findings
+    assert finding.rule_id == "syntax.python.warning" and finding.line == 2
+    assert report.ok
