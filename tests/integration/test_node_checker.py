@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -95,7 +96,7 @@ def tool(language: str, code: str, entrypoint: str = "handler") -> ToolDefinitio
 
 
 @pytest.fixture(scope="module")
-def validator() -> PolicyCodeValidator:
+def validator() -> Iterator[PolicyCodeValidator]:
     built = build_validator()
     yield built
     built.close()
@@ -208,7 +209,7 @@ JS_FRAGMENTS = st.sampled_from(
 
 
 @pytest.fixture(scope="module")
-def shared() -> PolicyCodeValidator:
+def shared() -> Iterator[PolicyCodeValidator]:
     built = build_validator()
     yield built
     built.close()
