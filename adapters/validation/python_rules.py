@@ -193,6 +193,14 @@ class _SecurityVisitor(ast.NodeVisitor):
         if not module or module in self.allowed_modules:
             return
         category = self.denied_members.get(module, {}).get(member)
+        if category is None:
+            # Modules re-export each other (``os.path.os``): ``p.os.system`` is still os.system.
+            parts = qualified.split(".")
+            for i in range(1, len(parts) - 1):
+                found = self.denied_members.get(parts[i], {}).get(parts[i + 1])
+                if found is not None and parts[i] not in self.allowed_modules:
+                    category, qualified = found, f"{parts[i]}.{parts[i + 1]}"
+                    break
         if category is not None:
             self.report(
                 f"security.attribute.{qualified}",
@@ -365,13 +373,19 @@ class _SecurityVisitor(ast.NodeVisitor):
         if builtin is not None and len(node.args) >= 2:
             self._check_attribute_call(builtin, node)
         func = node.func
-        if (
-            isinstance(func, ast.Attribute)
-            and func.attr in ("format", "format_map")
-            and isinstance(func.value, ast.Constant)
-            and isinstance(func.value.value, str)
-        ):
-            self._check_format_string(func.value.value, func.value)
+        if isinstance(func, ast.Attribute):
+            if (
+                func.attr in ("format", "format_map")
+                and isinstance(func.value, ast.Constant)
+                and isinstance(func.value.value, str)
+            ):
+                self._check_format_string(func.value.value, func.value)
+            elif func.attr in ("format", "vformat", "get_field") and node.args:
+                # string.Formatter().format("{0.__class__}", x) and its get_field("0.__class__", ...).
+                first = _fold_string(node.args[0])
+                if first is not None:
+                    template = "{" + first + "}" if func.attr == "get_field" else first
+                    self._check_format_string(template, node)
         self.generic_visit(node)
 
     def _check_attribute_call(self, builtin: str, node: ast.Call) -> None:
