@@ -1,0 +1,176 @@
+"""JavaScript/TypeScript rules applied to the facts the Node checker extracts from the real AST."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from toolrt.adapters.validation.policy import Policy
+from toolrt.domain import Finding, Severity
+
+
+def watched_names(policy: Policy) -> tuple[list[str], list[str]]:
+    """The global names and member roots the checker must report for ``policy``."""
+    section = policy.section("javascript")
+    globals_ = sorted({*section.get("denied_globals", {}), "require"})
+    roots = sorted({key.split(".")[0] for key in section.get("denied_members", {})} | {"globalThis", "global", "process"})
+    return globals_, roots
+
+
+def syntax_findings(facts: Mapping[str, Any], language: str) -> list[Finding]:
+    """The syntax finding in ``facts``, if any."""
+    syntax = facts.get("syntax")
+    if not syntax:
+        return []
+    rule = str(syntax.get("rule") or f"syntax.{language}")
+    if rule == "syntax.typescript.not_erasable":
+        hint = (
+            "toolrt runs TypeScript by erasing types only: replace enums with 'as const' objects, "
+            "namespaces with modules, and constructor parameter properties with explicit fields"
+        )
+    elif language == "typescript":
+        hint = "fix the syntax at this position; the code must be valid TypeScript with erasable types"
+    else:
+        hint = "fix the syntax at this position; the code must be valid modern JavaScript"
+    return [
+        Finding(rule, Severity.ERROR, str(syntax.get("message", "invalid syntax")), int(syntax.get("line") or 0), int(syntax.get("column") or 0), hint)
+    ]
+
+
+def _module_key(name: str) -> str:
+    return name[5:] if name.startswith("node:") else name
+
+
+def security_findings(facts: Mapping[str, Any], policy: Policy) -> list[Finding]:
+    """Findings for denied modules, globals, members and Function constructors in ``facts``."""
+    section = policy.section("javascript")
+    denied_modules: Mapping[str, str] = section.get("denied_modules", {})
+    allowed = {_module_key(m) for m in section.get("allowed_modules", [])}
+    denied_globals: Mapping[str, str] = section.get("denied_globals", {})
+    denied_members: Mapping[str, str] = section.get("denied_members", {})
+    findings: list[Finding] = []
+
+    def report(rule: str, category: str, item: Mapping[str, Any], message: str, hint: str) -> None:
+        severity = policy.severity(category)
+        if severity is not None:
+            findings.append(Finding(rule, severity, f"{message} [{category}]", int(item.get("line", 0)), int(item.get("column", 0)), hint))
+
+    for item in facts.get("modules", []):
+        name = item.get("name")
+        if name is None:
+            report(
+                "security.import.dynamic",
+                "dynamic_code",
+                item,
+                f"{item.get('kind')} with a computed module name",
+                "require or import modules by a literal name",
+            )
+            continue
+        key = _module_key(str(name))
+        top = key.split("/")[0]
+        if key in allowed or top in allowed:
+            continue
+        category = denied_modules.get(key) or denied_modules.get(top)
+        if category is not None:
+            report(
+                f"security.import.{top}",
+                category,
+                item,
+                f"{item.get('kind')} of module {name!r} is not allowed by the policy",
+                "remove it; tools compute results from their parameters and do not reach the system or network",
+            )
+    for item in facts.get("globals", []):
+        name = str(item.get("name"))
+        if name == "require":
+            if not item.get("called"):
+                report(
+                    "security.import.dynamic",
+                    "dynamic_code",
+                    item,
+                    "'require' is used as a value, which hides which modules are loaded",
+                    "call require('module') directly with a literal name",
+                )
+            continue
+        category = denied_globals.get(name)
+        if category is not None:
+            report(
+                f"security.global.{name}",
+                category,
+                item,
+                f"use of global {name!r} is not allowed by the policy",
+                f"do not use {name}; write the logic directly in the tool",
+            )
+    for item in facts.get("members", []):
+        path = str(item.get("path"))
+        category = denied_members.get(path)
+        if category is None:
+            # Prefixes too: process.binding('fs').open is reported as process.binding.
+            parts = path.split(".")
+            for end in range(len(parts) - 1, 1, -1):
+                category = denied_members.get(".".join(parts[:end]))
+                if category is not None:
+                    path = ".".join(parts[:end])
+                    break
+        if category is not None:
+            report(
+                f"security.member.{path}",
+                category,
+                item,
+                f"use of {path} is not allowed by the policy",
+                f"do not use {path}; tools must not reach the runtime's internals",
+            )
+        elif path.endswith("[*]") and path.split("[")[0] in ("globalThis", "global", "process", "window", "self"):
+            report(
+                "security.dynamic_access",
+                "reflection",
+                item,
+                f"computed property access on {path.split('[')[0]} can reach any global, including denied ones",
+                "access the property by its literal name",
+            )
+    for item in facts.get("constructors", []):
+        report(
+            "security.function_constructor",
+            "dynamic_code",
+            item,
+            "reaching a function's constructor builds new code from strings, like eval",
+            "do not use .constructor on functions; write the logic directly",
+        )
+    return findings
+
+
+def entrypoint_findings(facts: Mapping[str, Any], entrypoint: str) -> list[Finding]:
+    """Compliance of the entrypoint: it is defined or exported, and it is a function."""
+    kind = facts.get("entrypoint")
+    functions = ", ".join(facts.get("functions", [])) or "none"
+    forms = (
+        f"'function {entrypoint}(params) {{...}}', 'export function {entrypoint}(params)', "
+        f"'const {entrypoint} = (params) => ...' or 'module.exports = {{ {entrypoint} }}'"
+    )
+    if kind == "missing":
+        return [
+            Finding(
+                "compliance.entrypoint.missing",
+                Severity.ERROR,
+                f"no top-level function or export named {entrypoint!r} (top-level functions: {functions})",
+                hint=f"define it as {forms}",
+            )
+        ]
+    if kind == "other":
+        return [
+            Finding(
+                "compliance.entrypoint.not_function",
+                Severity.ERROR,
+                f"{entrypoint!r} is defined but is not a function",
+                hint=f"define it as {forms}",
+            )
+        ]
+    if kind == "unknown":
+        return [
+            Finding(
+                "compliance.entrypoint.unverified",
+                Severity.WARNING,
+                f"{entrypoint!r} is the result of a call; it could not be checked to be a function",
+                hint=f"define it directly as {forms}",
+            )
+        ]
+    return []

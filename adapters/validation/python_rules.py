@@ -1,0 +1,576 @@
+"""Python rules on the AST: syntax, security (with aliasing and indirection) and entrypoint compliance."""
+
+from __future__ import annotations
+
+import _string
+import ast
+import string
+import warnings
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from toolrt.adapters.validation.policy import Policy
+from toolrt.domain import Finding, Severity
+
+_FUNCTION_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+_ATTRIBUTE_BUILTINS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
+_FORMATTER = string.Formatter()
+
+
+def parse_python(code: str) -> tuple[ast.Module | None, list[Finding]]:
+    """The module's AST, or None with one ``syntax.python`` finding saying where the code is invalid.
+
+    ``compile`` runs after ``ast.parse`` because some errors (``return`` outside a function,
+    ``await`` outside ``async def``, ``nonlocal`` at module level) are only found by the compiler.
+    """
+    try:
+        # Compiler warnings (invalid escape sequences, "is" with a literal) become findings rather
+        # than noise on the host's stderr.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            tree = ast.parse(code, filename="<tool>")
+            compile(tree, "<tool>", "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        line = exc.lineno or 0
+        text = (exc.text or "").rstrip("\n")
+        where = f": {text.strip()!r}" if text.strip() else ""
+        return None, [
+            Finding(
+                "syntax.python",
+                Severity.ERROR,
+                f"{exc.msg}{where}",
+                line=line,
+                column=exc.offset or 0,
+                hint="fix the syntax at this position; the code must be valid Python 3.11",
+            )
+        ]
+    except (ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        # Null bytes raise ValueError; absurdly deep nesting exhausts the parser's stack.
+        return None, [
+            Finding(
+                "syntax.python",
+                Severity.ERROR,
+                f"the code cannot be parsed: {type(exc).__name__}: {exc}",
+                hint="remove null bytes and excessively deep nesting",
+            )
+        ]
+    return tree, [
+        Finding(
+            "syntax.python.warning",
+            Severity.WARNING,
+            f"{w.category.__name__}: {w.message}",
+            line=w.lineno or 0,
+            hint="fix it now: Python turns many of these warnings into errors in later versions",
+        )
+        for w in caught
+        if w.filename == "<tool>"
+    ]
+
+
+def _bound_names(body: list[ast.stmt] | ast.expr, args: ast.arguments | None = None) -> frozenset[str]:
+    """Names a scope binds (parameters, assignments, imports, defs), not looking into nested scopes."""
+    names: set[str] = set()
+    declared_global: set[str] = set()
+    if args is not None:
+        for arg in (*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg):
+            if arg is not None:
+                names.add(arg.arg)
+    stack: list[ast.AST] = list(body) if isinstance(body, list) else [body]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+            stack.extend(node.decorator_list)
+            continue
+        elif isinstance(node, ast.Lambda):
+            continue
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                names.add((alias.asname or alias.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            names.add(node.name)
+        elif isinstance(node, (ast.MatchAs, ast.MatchStar)) and node.name:
+            names.add(node.name)
+        elif isinstance(node, ast.Global):
+            declared_global.update(node.names)
+        stack.extend(ast.iter_child_nodes(node))
+    return frozenset(names - declared_global)
+
+
+def _fold_string(node: ast.expr) -> str | None:
+    """The value of a string built only from constants (``"sys" + "tem"``, ``"".join([...])``)."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+        left, right = _fold_string(node.left), _fold_string(node.right)
+        return left + right if left is not None and right is not None else None
+    if isinstance(node, ast.JoinedStr):
+        parts = [_fold_string(v) if not isinstance(v, ast.FormattedValue) else None for v in node.values]
+        return "".join(p for p in parts if p is not None) if all(p is not None for p in parts) else None
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "join"
+        and len(node.args) == 1
+        and isinstance(node.args[0], (ast.List, ast.Tuple))
+    ):
+        sep = _fold_string(node.func.value)
+        items = [_fold_string(e) for e in node.args[0].elts]
+        if sep is not None and all(i is not None for i in items):
+            return sep.join(i for i in items if i is not None)
+    return None
+
+
+class _SecurityVisitor(ast.NodeVisitor):
+    """One pass over the module that resolves import aliases and reports every policy violation."""
+
+    def __init__(self, policy: Policy, tree: ast.Module) -> None:
+        section = policy.section("python")
+        self.policy = policy
+        self.denied_modules: Mapping[str, str] = section.get("denied_modules", {})
+        self.allowed_modules = frozenset(section.get("allowed_modules", []))
+        self.only_allowed = bool(section.get("only_allowed_modules", False))
+        self.denied_members: Mapping[str, Mapping[str, str]] = section.get("denied_members", {})
+        self.denied_builtins: Mapping[str, str] = section.get("denied_builtins", {})
+        self.allowed_dunders = frozenset(section.get("allowed_dunders", []))
+        self.denied_attributes: Mapping[str, str] = section.get("denied_attributes", {})
+        self.findings: list[Finding] = []
+        self.aliases: dict[str, str] = {}
+        self.scopes: list[ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda] = []
+        self._scope_names: dict[int, frozenset[str]] = {}
+        self._module_names: frozenset[str] | None = None
+        self.tree = tree
+        self._seen: set[tuple[str, int, int]] = set()
+
+    # -- reporting -------------------------------------------------------------------------
+
+    def report(self, rule: str, category: str, node: ast.AST, message: str, hint: str) -> None:
+        severity = self.policy.severity(category)
+        if severity is None:
+            return
+        line, column = getattr(node, "lineno", 0), getattr(node, "col_offset", -1) + 1
+        if isinstance(node, ast.Attribute) and node.end_lineno == node.lineno and node.end_col_offset is not None:
+            # Point at the attribute name itself, not at the start of the whole ``a.b.c`` chain.
+            column = node.end_col_offset - len(node.attr) + 1
+        if (rule, line, column) in self._seen:
+            return
+        self._seen.add((rule, line, column))
+        self.findings.append(Finding(rule, severity, f"{message} [{category}]", line, column, hint))
+
+    # -- modules ---------------------------------------------------------------------------
+
+    def _module_category(self, module: str) -> str | None:
+        """The category that denies ``module`` (or one of its parents), None when it is allowed."""
+        parts = module.split(".")
+        prefixes = [".".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(p in self.allowed_modules for p in prefixes):
+            return None
+        for prefix in reversed(prefixes):
+            if prefix in self.denied_modules:
+                return self.denied_modules[prefix]
+        if self.only_allowed:
+            return "unlisted"
+        return None
+
+    def _check_module(self, module: str, node: ast.AST) -> bool:
+        category = self._module_category(module)
+        if category is None:
+            return False
+        self.report(
+            f"security.import.{module.split('.')[0]}",
+            category,
+            node,
+            f"import of module {module!r} is not allowed by the policy",
+            "remove the import; tools receive their inputs as parameters and return results, "
+            "they do not reach the system, network or interpreter internals",
+        )
+        return True
+
+    def _check_member(self, qualified: str, node: ast.AST) -> None:
+        module, _, member = qualified.rpartition(".")
+        if not module or module in self.allowed_modules:
+            return
+        category = self.denied_members.get(module, {}).get(member)
+        if category is None:
+            # Modules re-export each other (``os.path.os``): ``p.os.system`` is still os.system.
+            parts = qualified.split(".")
+            for i in range(1, len(parts) - 1):
+                found = self.denied_members.get(parts[i], {}).get(parts[i + 1])
+                if found is not None and parts[i] not in self.allowed_modules:
+                    category, qualified = found, f"{parts[i]}.{parts[i + 1]}"
+                    break
+        if category is not None:
+            self.report(
+                f"security.attribute.{qualified}",
+                category,
+                node,
+                f"use of {qualified} is not allowed by the policy",
+                f"do not use {qualified}; compute the result from the parameters instead",
+            )
+        elif qualified in self.denied_modules:
+            # ``import concurrent`` then ``concurrent.futures.process``: a denied module reached by attribute.
+            self._check_module(qualified, node)
+
+    def visit_Import(self, node: ast.Import) -> None:
+        for alias in node.names:
+            self._check_module(alias.name, node)
+            if alias.asname:
+                self.aliases[alias.asname] = alias.name
+            else:
+                top = alias.name.split(".")[0]
+                self.aliases[top] = top
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
+        module = node.module or ""
+        if node.level or not module:
+            return
+        if self._check_module(module, node):
+            return
+        for alias in node.names:
+            if alias.name == "*":
+                if self.denied_members.get(module):
+                    self.report(
+                        f"security.import.{module.split('.')[0]}",
+                        "reflection",
+                        node,
+                        f"'from {module} import *' brings in names the policy denies",
+                        f"import only the names you use: from {module} import name1, name2",
+                    )
+                continue
+            qualified = f"{module}.{alias.name}"
+            if not self._check_module(qualified, node):
+                self._check_member(qualified, node)
+            self.aliases[alias.asname or alias.name] = qualified
+
+    def visit_Assign(self, node: ast.Assign) -> None:
+        # ``o = os`` makes ``o.system`` as dangerous as ``os.system``.
+        origin = self._resolve(node.value)
+        if origin is not None:
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    self.aliases[target.id] = origin
+        self.generic_visit(node)
+
+    def _resolve(self, node: ast.expr) -> str | None:
+        """The dotted origin of an expression built from imported names (``o.path`` -> ``os.path``)."""
+        if isinstance(node, ast.Name):
+            return self.aliases.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self._resolve(node.value)
+            return f"{base}.{node.attr}" if base is not None else None
+        return None
+
+    # -- attributes ------------------------------------------------------------------------
+
+    def _check_attribute_name(self, attr: str, node: ast.AST, how: str) -> None:
+        if attr.startswith("__") and attr.endswith("__") and len(attr) > 4:
+            if attr not in self.allowed_dunders:
+                self.report(
+                    "security.dunder",
+                    "reflection",
+                    node,
+                    f"{how} dunder attribute {attr!r} reaches interpreter internals",
+                    "use the object's public interface; dunder attributes other than "
+                    "__init__, __name__, __doc__ and operator methods are not allowed",
+                )
+            return
+        category = self.denied_attributes.get(attr)
+        if category is not None:
+            self.report(
+                f"security.attribute.{attr}",
+                category,
+                node,
+                f"{how} attribute {attr!r} exposes frames, code objects or globals",
+                "tools must not inspect the interpreter's frames, tracebacks or code objects",
+            )
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        self._check_attribute_name(node.attr, node, "access to")
+        base = self._resolve(node.value)
+        if base is not None:
+            self._check_member(f"{base}.{node.attr}", node)
+        self.generic_visit(node)
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        for attr in node.kwd_attrs:
+            self._check_attribute_name(attr, node, "pattern matching on")
+        self.generic_visit(node)
+
+    # -- names and builtins ----------------------------------------------------------------
+
+    def _shadowed(self, name: str) -> bool:
+        for scope in reversed(self.scopes):
+            key = id(scope)
+            if key not in self._scope_names:
+                body = scope.body
+                self._scope_names[key] = _bound_names(body, scope.args)
+            if name in self._scope_names[key]:
+                return True
+        if self._module_names is None:
+            deleted = {
+                t.id
+                for n in ast.walk(self.tree)
+                if isinstance(n, ast.Delete)
+                for t in n.targets
+                if isinstance(t, ast.Name)
+            }
+            # A module-level binding that is later deleted no longer hides the builtin.
+            self._module_names = _bound_names(self.tree.body) - deleted
+        return name in self._module_names
+
+    def _is_builtin(self, node: ast.expr, names: frozenset[str] | Mapping[str, str]) -> str | None:
+        if isinstance(node, ast.Name) and node.id in names and not self._shadowed(node.id):
+            return node.id
+        return None
+
+    def visit_Name(self, node: ast.Name) -> None:
+        name = node.id
+        if name in self.denied_builtins and isinstance(node.ctx, ast.Load) and not self._shadowed(name):
+            self.report(
+                f"security.builtin.{name}",
+                self.denied_builtins[name],
+                node,
+                f"built-in {name!r} is not allowed by the policy",
+                f"do not call or reference {name}(); work on the parameters directly",
+            )
+        elif name.startswith("__") and name.endswith("__") and name not in self.allowed_dunders:
+            self.report(
+                "security.dunder",
+                "reflection",
+                node,
+                f"name {name!r} reaches interpreter internals",
+                "tools must not use module-level dunder names such as __builtins__ or __loader__",
+            )
+
+    def _visit_scope(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> None:
+        # Decorators and defaults are evaluated in the enclosing scope.
+        if not isinstance(node, ast.Lambda):
+            for decorator in node.decorator_list:
+                self.visit(decorator)
+            if node.returns is not None:
+                self.visit(node.returns)
+        self.visit(node.args)
+        self.scopes.append(node)
+        try:
+            if isinstance(node, ast.Lambda):
+                self.visit(node.body)
+            else:
+                for stmt in node.body:
+                    self.visit(stmt)
+        finally:
+            self.scopes.pop()
+
+    visit_FunctionDef = _visit_scope
+    visit_AsyncFunctionDef = _visit_scope
+    visit_Lambda = _visit_scope
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def visit_Call(self, node: ast.Call) -> None:
+        builtin = self._is_builtin(node.func, _ATTRIBUTE_BUILTINS)
+        if builtin is not None and len(node.args) >= 2:
+            self._check_attribute_call(builtin, node)
+        func = node.func
+        if isinstance(func, ast.Attribute):
+            if (
+                func.attr in ("format", "format_map")
+                and isinstance(func.value, ast.Constant)
+                and isinstance(func.value.value, str)
+            ):
+                self._check_format_string(func.value.value, func.value)
+            elif func.attr in ("format", "vformat", "get_field") and node.args:
+                # string.Formatter().format("{0.__class__}", x) and its get_field("0.__class__", ...).
+                first = _fold_string(node.args[0])
+                if first is not None:
+                    template = "{" + first + "}" if func.attr == "get_field" else first
+                    self._check_format_string(template, node)
+        self.generic_visit(node)
+
+    def _check_attribute_call(self, builtin: str, node: ast.Call) -> None:
+        name = _fold_string(node.args[1])
+        how = f"{builtin}() of"
+        if name is not None:
+            self._check_attribute_name(name, node, how)
+            base = self._resolve(node.args[0])
+            if base is not None:
+                self._check_member(f"{base}.{name}", node)
+            return
+        if builtin == "hasattr":
+            return
+        base = self._resolve(node.args[0])
+        if base is not None and not self.denied_members.get(base):
+            # A computed name on a module with nothing denied (``getattr(math, op)``) is harmless.
+            return
+        self.report(
+            "security.getattr.dynamic",
+            "reflection",
+            node,
+            f"{builtin}() with a computed attribute name can reach any attribute, including denied ones",
+            "use a dict that maps the allowed names to values or functions instead",
+        )
+
+    def _check_format_string(self, template: str, node: ast.AST) -> None:
+        try:
+            fields = [f for _, f, _, _ in _FORMATTER.parse(template) if f]
+        except ValueError:
+            return
+        for field in fields:
+            for part in _field_parts(field):
+                if (part.startswith("__") and part.endswith("__")) or part in self.denied_attributes:
+                    self.report(
+                        "security.format_string",
+                        "reflection",
+                        node,
+                        f"format string field {{{field}}} reads attribute {part!r}",
+                        "format values you computed; do not reach attributes from a format string",
+                    )
+                    break
+
+
+def _field_parts(field: str) -> Iterator[str]:
+    """Attribute and index names inside a format field (``0.__class__.__mro__[1]``).
+
+    ``_string.formatter_field_name_split`` is the parser ``str.format`` itself uses, so this reads
+    exactly the attributes the format call would read.
+    """
+    try:
+        _, rest = _string.formatter_field_name_split(field)
+        parts: list[tuple[bool, Any]] = list(rest)
+    except ValueError:
+        return
+    for _is_attr, key in parts:
+        if isinstance(key, str):
+            yield key
+
+
+def check_security(tree: ast.Module, policy: Policy) -> list[Finding]:
+    """Every security finding in ``tree`` under ``policy``."""
+    visitor = _SecurityVisitor(policy, tree)
+    visitor.visit(tree)
+    return visitor.findings
+
+
+# -- compliance ------------------------------------------------------------------------------
+
+
+def find_entrypoint(tree: ast.Module, entrypoint: str) -> ast.AST | None:
+    """The top-level statement that binds ``entrypoint`` (also inside top-level if/try blocks)."""
+    found: ast.AST | None = None
+    stack: list[ast.stmt] = list(tree.body)
+    while stack:
+        stmt = stack.pop(0)
+        if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and stmt.name == entrypoint:
+            found = stmt
+        elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(isinstance(t, ast.Name) and t.id == entrypoint for t in targets):
+                found = stmt
+        elif isinstance(stmt, (ast.Import, ast.ImportFrom)):
+            if any((a.asname or a.name) == entrypoint for a in stmt.names):
+                found = stmt
+        elif isinstance(stmt, ast.If):
+            stack.extend(stmt.body + stmt.orelse)
+        elif isinstance(stmt, ast.Try):
+            stack.extend(stmt.body + stmt.orelse + stmt.finalbody)
+    return found
+
+
+def check_entrypoint(
+    tree: ast.Module, entrypoint: str, schema: Mapping[str, Any]
+) -> list[Finding]:
+    """Compliance of the entrypoint: it exists, is a function, and agrees with ``schema``."""
+    node = find_entrypoint(tree, entrypoint)
+    if node is None:
+        functions = [
+            s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
+        ]
+        shown = ", ".join(functions) if functions else "none"
+        return [
+            Finding(
+                "compliance.entrypoint.missing",
+                Severity.ERROR,
+                f"no top-level function named {entrypoint!r} (top-level functions: {shown})",
+                hint=f"define 'def {entrypoint}(...)' at module level, or set entrypoint to one of: {shown}",
+            )
+        ]
+    args: ast.arguments | None = None
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        args = node.args
+    elif isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, ast.Lambda):
+        args = node.value.args
+    if args is None:
+        return [
+            Finding(
+                "compliance.entrypoint.not_function",
+                Severity.ERROR,
+                f"{entrypoint!r} is defined on line {getattr(node, 'lineno', 0)} but is not a function",
+                line=getattr(node, "lineno", 0),
+                column=getattr(node, "col_offset", 0) + 1,
+                hint=f"make {entrypoint} a top-level 'def {entrypoint}(...)' that returns a JSON-serializable value",
+            )
+        ]
+    return _check_params(node, args, entrypoint, schema)
+
+
+def _check_params(node: ast.AST, args: ast.arguments, entrypoint: str, schema: Mapping[str, Any]) -> list[Finding]:
+    findings: list[Finding] = []
+    properties = schema.get("properties", {})
+    properties = properties if isinstance(properties, Mapping) else {}
+    required_raw = schema.get("required", [])
+    required = {r for r in required_raw if isinstance(r, str)} if isinstance(required_raw, list) else set()
+
+    def mismatch(message: str, at: ast.AST, hint: str) -> None:
+        findings.append(
+            Finding(
+                "compliance.schema.param_mismatch",
+                Severity.ERROR,
+                message,
+                getattr(at, "lineno", 0),
+                getattr(at, "col_offset", 0) + 1,
+                hint,
+            )
+        )
+
+    positional = [*args.posonlyargs, *args.args]
+    first_default = len(positional) - len(args.defaults)
+    params: dict[str, tuple[ast.arg, bool]] = {}
+    for index, arg in enumerate(positional):
+        params[arg.arg] = (arg, index >= first_default)
+        if index < len(args.posonlyargs) and index < first_default:
+            mismatch(
+                f"parameter {arg.arg!r} of {entrypoint} is positional-only, but parameters are passed by name",
+                arg,
+                f"remove the '/' from {entrypoint}'s signature",
+            )
+    for arg, default in zip(args.kwonlyargs, args.kw_defaults, strict=True):
+        params[arg.arg] = (arg, default is not None)
+    accepts_any = args.kwarg is not None
+
+    for name, (arg, has_default) in params.items():
+        if has_default:
+            continue  # an optional parameter the schema does not offer is simply never passed
+        if name not in properties:
+            mismatch(
+                f"parameter {name!r} of {entrypoint} has no default and is not in input_schema.properties",
+                arg,
+                f"add {name!r} to input_schema.properties and to required, or give it a default",
+            )
+        elif name not in required:
+            mismatch(
+                f"parameter {name!r} of {entrypoint} has no default but input_schema does not require it",
+                arg,
+                f"add {name!r} to input_schema.required, or give the parameter a default value",
+            )
+    if not accepts_any:
+        for name in sorted(set(properties) | required):
+            if name in params:
+                continue
+            what = "required" if name in required else "declared"
+            mismatch(
+                f"input_schema {what} property {name!r} is not a parameter of {entrypoint}",
+                node,
+                f"add a parameter {name!r} to {entrypoint}, remove it from the schema, or accept **kwargs",
+            )
+    return findings

