@@ -80,7 +80,6 @@ class FileArtifactStore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(temp)
         self._sync_dir(path.parent)
-        log.debug("artifact_created", code_hash=str(artifact.code_hash), path=str(path))
         return True
 
     def replace_report(self, code_hash: CodeHash, report: ValidationReport) -> Artifact:
