@@ -340,7 +340,7 @@ class SqliteToolRepository:
             f"finding tools by code hash {code_hash.short}",
             lambda c: c.execute(
                 "SELECT t.tool_id, t.body FROM code_refs r JOIN tools t ON t.tool_id = r.tool_id"
-                " WHERE r.code_hash = ? ORDER BY t.tool_id",
+                " WHERE r.code_hash = ? ORDER BY r.tool_id",
                 (str(code_hash),),
             ).fetchall(),
         )
