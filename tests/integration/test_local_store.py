@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 from toolrt.adapters.local import _serde
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SCHEMA_VERSION, SqliteToolRepository
+from toolrt.adapters.memory import SystemClock
+from toolrt.application.repair_store import Problem, RepairRequest, RepairStore
 from toolrt.contracts import builders as b
 from toolrt.domain import (
     Artifact,
@@ -140,6 +142,27 @@ def test_text_search_folds_unicode_case(tmp_path: Path) -> None:
     repo = SqliteToolRepository(tmp_path / "tools.sqlite")
     repo.add(Tool.create(tool_id="t1", owner="a", definition=b.definition("x", description="ÉTÉ weather"), now=b.T0))
     assert [t.tool_id for t in repo.list(ToolQuery(text="été"))] == ["t1"]
+    repo.close()
+
+
+def test_doctor_rewrites_a_record_whose_references_were_lost(tmp_path: Path) -> None:
+    """A tool row without its reference rows is reported and rewritten so its code is referenced again."""
+    db = tmp_path / "tools.sqlite"
+    repo, store = SqliteToolRepository(db), FileArtifactStore(tmp_path / "artifacts")
+    t = b.tool("tool-1")
+    store.put(b.artifact(t.definition.code))
+    repo.add(t)
+    with sqlite3.connect(db) as raw:
+        raw.execute("DELETE FROM code_refs WHERE tool_id = 'tool-1'")
+    assert repo.references(t.code_hash) == frozenset()
+
+    doctor = RepairStore(repo, store, SystemClock())
+    report = doctor.execute(RepairRequest())
+    assert [(f.problem, f.subject) for f in report.findings] == [(Problem.INCONSISTENT_TOOL, "tool-1")]
+    assert doctor.execute(RepairRequest(repair=True)).unresolved == ()
+    assert repo.references(t.code_hash) == {"tool-1"}
+    assert repo.get("tool-1").record_version == 2
+    assert doctor.execute(RepairRequest()).clean
     repo.close()
 
 
