@@ -76,7 +76,8 @@ class RepairAction:
 
     def __str__(self) -> str:
         outcome = "done" if self.ok else "FAILED"
-        return f"{self.action} {self.subject} ({self.problem.value}): {outcome}{': ' + self.message if self.message else ''}"
+        detail = f": {self.message}" if self.message else ""
+        return f"{self.action} {self.subject} ({self.problem.value}): {outcome}{detail}"
 
 
 @attrs.frozen
@@ -302,7 +303,8 @@ class _Run:
 
     def _act(self, problem: Problem, subject: str, action: str, ok: bool, message: str = "") -> None:
         self.actions.append(RepairAction(problem, subject, action, ok, message))
-        log.info("store_repaired" if ok else "store_repair_failed", problem=problem.value, subject=subject, action=action)
+        event = "store_repaired" if ok else "store_repair_failed"
+        log.info(event, problem=problem.value, subject=subject, action=action)
 
 
 def _corrected(tool: Tool) -> tuple[list[str], Tool]:

@@ -153,7 +153,8 @@ def main(argv: list[str] | None = None) -> None:
         repo_list = measure(lambda i: repo.list(ToolQuery(owner=agent_ids[i])), s)
         raw_hash = measure(lambda i: raw.execute(hash_sql, (hashes[i],)).fetchall(), s)
         repo_hash = measure(lambda i: repo.find_by_code_hash(CodeHash(hashes[i])), s)
-        raw_get = measure(lambda i: raw.execute("SELECT body FROM tools WHERE tool_id = ?", (tool_ids[i],)).fetchone(), s)
+        get_sql = "SELECT body FROM tools WHERE tool_id = ?"
+        raw_get = measure(lambda i: raw.execute(get_sql, (tool_ids[i],)).fetchone(), s)
         repo_get = measure(lambda i: repo.get(tool_ids[i]), s)
         writes = max(20, s // 10)
         repo_add = measure(lambda i: repo.add(Tool.create(tool_id=f"extra-{i}", owner="agent-extra",
