@@ -5,6 +5,7 @@ from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest, che
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import Registration, RegisterTool, RegisterToolRequest
+from toolrt.application.repair_store import RepairReport, RepairRequest, RepairStore
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime import AsyncToolRuntime, RuntimePorts, ToolRuntime, to_definition
 from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
@@ -23,6 +24,9 @@ __all__ = [
     "Registration",
     "RegisterTool",
     "RegisterToolRequest",
+    "RepairReport",
+    "RepairRequest",
+    "RepairStore",
     "RollbackTool",
     "RollbackToolRequest",
     "RuntimePorts",

@@ -1,0 +1,421 @@
+"""A ToolRepository in one SQLite file: WAL, busy timeout, BEGIN IMMEDIATE, versioned schema."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import structlog
+
+from toolrt.adapters.local import _serde
+from toolrt.domain import (
+    CodeHash,
+    ConflictError,
+    Execution,
+    NotFoundError,
+    StorageError,
+    Tool,
+    ToolStatus,
+    TransientError,
+)
+from toolrt.ports import ToolQuery
+
+log = structlog.get_logger()
+
+T = TypeVar("T")
+
+# Each step moves the schema from version i to i + 1 (``PRAGMA user_version``). Steps are append-only:
+# never edit a released step, add a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        # The tool itself is the JSON body; the other columns are copies kept for indexes and filters.
+        """CREATE TABLE tools (
+            tool_id TEXT PRIMARY KEY,
+            owner TEXT NOT NULL,
+            name TEXT NOT NULL,
+            status TEXT NOT NULL,
+            visibility TEXT NOT NULL,
+            description TEXT NOT NULL,
+            code_hash TEXT NOT NULL,
+            record_version INTEGER NOT NULL,
+            updated_at TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        # The database itself refuses two active tools of one owner with one name.
+        "CREATE UNIQUE INDEX tools_active_name ON tools (owner, name) WHERE status = 'active'",
+        "CREATE INDEX tools_by_owner ON tools (owner, status, name, tool_id)",
+        "CREATE INDEX tools_by_name ON tools (name, tool_id)",
+        "CREATE INDEX tools_by_status ON tools (status, name, tool_id)",
+        "CREATE INDEX tools_by_visibility ON tools (visibility, status, name, tool_id)",
+        "CREATE INDEX tools_by_code_hash ON tools (code_hash)",
+        # Every code hash in each tool's history, written in the same transaction as the record.
+        # An active tool references all of its rows here; an inactive tool none (see references()).
+        """CREATE TABLE code_refs (
+            code_hash TEXT NOT NULL,
+            tool_id TEXT NOT NULL REFERENCES tools (tool_id) ON DELETE CASCADE,
+            PRIMARY KEY (code_hash, tool_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX code_refs_by_tool ON code_refs (tool_id)",
+        # Tags of the current version, for ToolQuery.tag.
+        """CREATE TABLE tool_tags (
+            tag TEXT NOT NULL,
+            tool_id TEXT NOT NULL REFERENCES tools (tool_id) ON DELETE CASCADE,
+            PRIMARY KEY (tag, tool_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX tool_tags_by_tool ON tool_tags (tool_id)",
+        """CREATE TABLE executions (
+            execution_id TEXT PRIMARY KEY,
+            tool_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        "CREATE INDEX executions_by_tool ON executions (tool_id, created_at)",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _lower(value: str | None) -> str | None:
+    # SQLite's lower() folds ASCII only; the query semantics are Python's str.lower().
+    return value.lower() if value is not None else None
+
+
+class SqliteToolRepository:
+    """Tools, artifact references and executions in one SQLite file, safe across processes and threads.
+
+    - Every thread gets its own connection (opened on first use, in autocommit mode); a process that
+      forks opens fresh connections in the child. ``close()`` closes all of them.
+    - WAL journal, ``busy_timeout`` and ``synchronous=FULL``: readers never block the writer, a
+      committed change survives a crash of the process or the machine.
+    - Every read-modify-write runs in ``BEGIN IMMEDIATE``, so the record-version check, the record,
+      its code references and tags change in one serialized transaction (never a lost update).
+    - A lock still held after ``busy_timeout_s`` raises :class:`TransientError`; any other SQLite
+      failure raises :class:`StorageError` naming the file.
+    """
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
+        self._path = Path(path)
+        self._backend = f"sqlite {self._path}"
+        self._busy_timeout_ms = max(0, int(busy_timeout_s * 1000))
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._closed = False
+        self._migrate()
+
+    @property
+    def path(self) -> Path:
+        """The database file."""
+        return self._path
+
+    # -- connections and errors ------------------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError("repository is closed", backend=self._backend)
+        if os.getpid() != self._pid:
+            # A forked child must not share the parent's SQLite handles; leave them to the parent.
+            with self._lock:
+                self._pid = os.getpid()
+                self._connections = []
+                self._local = threading.local()
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._open()
+            self._local.conn = conn
+            with self._lock:
+                self._connections.append(conn)
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        with self._translate("opening the database"):
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(
+                self._path, timeout=self._busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.create_function("toolrt_lower", 1, _lower, deterministic=True)
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+    @contextlib.contextmanager
+    def _translate(self, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc).lower()
+            if "locked" in text or "busy" in text:
+                raise TransientError(
+                    f"{self._backend}: database stayed locked for more than "
+                    f"{self._busy_timeout_ms} ms while {doing}; retry"
+                ) from exc
+            raise StorageError(f"{doing} failed: {exc}", backend=self._backend) from exc
+        except sqlite3.Error as exc:
+            raise StorageError(f"{doing} failed: {exc}", backend=self._backend) from exc
+        except OSError as exc:
+            raise StorageError(f"{doing} failed: {exc}", backend=self._backend) from exc
+
+    @contextlib.contextmanager
+    def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
+        conn = self._connection()
+        with self._translate(doing):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            finally:
+                if conn.in_transaction:
+                    # The original error matters more than a failing rollback.
+                    with contextlib.suppress(sqlite3.Error):
+                        conn.execute("ROLLBACK")
+
+    def _read(self, doing: str, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._connection()
+        with self._translate(doing):
+            return fn(conn)
+
+    def _migrate(self) -> None:
+        with self._write("migrating the schema") as conn:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            if current > SCHEMA_VERSION:
+                raise StorageError(
+                    f"database schema version {current} is newer than this toolrt supports "
+                    f"({SCHEMA_VERSION}); upgrade toolrt",
+                    backend=self._backend,
+                )
+            for version in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                # user_version lives in the database header, so it commits with the steps above.
+                conn.execute(f"PRAGMA user_version = {version + 1}")
+                log.info("sqlite_schema_migrated", path=str(self._path), version=version + 1)
+
+    def schema_version(self) -> int:
+        """The schema version stored in the file."""
+        return int(self._read("reading the schema version", lambda c: c.execute("PRAGMA user_version").fetchone()[0]))
+
+    def close(self) -> None:
+        """Close every connection this repository opened (in this process)."""
+        with self._lock:
+            connections, self._connections = self._connections, []
+            self._closed = True
+            mine = os.getpid() == self._pid
+        if mine:
+            for conn in connections:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.close()
+
+    def __enter__(self) -> SqliteToolRepository:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- decoding --------------------------------------------------------------------------------
+
+    def _decode(self, key: str, body: str, cls: type[T]) -> T:
+        try:
+            return _serde.loads(body, cls)
+        except ValueError as exc:
+            raise StorageError(f"stored record {key!r} is unreadable: {exc}", backend=self._backend) from exc
+
+    def _tools(self, rows: Iterable[tuple[str, str]]) -> list[Tool]:
+        return [self._decode(tool_id, body, Tool) for tool_id, body in rows]
+
+    # -- tools -----------------------------------------------------------------------------------
+
+    def add(self, tool: Tool) -> None:
+        with self._write(f"adding tool {tool.tool_id!r}") as conn:
+            self._insert(conn, tool)
+
+    def add_many(self, tools: Iterable[Tool]) -> int:
+        """Add every tool in one transaction (all or none, the rules of :meth:`add` each); the count."""
+        count = 0
+        with self._write("adding tools in bulk") as conn:
+            for tool in tools:
+                self._insert(conn, tool)
+                count += 1
+        return count
+
+    def _insert(self, conn: sqlite3.Connection, tool: Tool) -> None:
+        if conn.execute("SELECT 1 FROM tools WHERE tool_id = ?", (tool.tool_id,)).fetchone():
+            raise ConflictError(f"tool id {tool.tool_id!r} already exists")
+        self._check_name(conn, tool)
+        try:
+            conn.execute(
+                "INSERT INTO tools (tool_id, owner, name, status, visibility, description, code_hash,"
+                " record_version, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self._row(tool),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise ConflictError(f"tool {tool.tool_id!r} conflicts with a stored tool: {exc}") from exc
+        self._write_children(conn, tool)
+
+    def get(self, tool_id: str) -> Tool:
+        row = self._read(
+            f"reading tool {tool_id!r}",
+            lambda c: c.execute("SELECT tool_id, body FROM tools WHERE tool_id = ?", (tool_id,)).fetchone(),
+        )
+        if row is None:
+            raise NotFoundError("tool", tool_id)
+        return self._decode(row[0], row[1], Tool)
+
+    def save(self, tool: Tool) -> None:
+        with self._write(f"saving tool {tool.tool_id!r}") as conn:
+            row = conn.execute(
+                "SELECT record_version FROM tools WHERE tool_id = ?", (tool.tool_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFoundError("tool", tool.tool_id)
+            if row[0] != tool.record_version - 1:
+                raise ConflictError(
+                    f"tool {tool.tool_id!r} changed concurrently (stored record version {row[0]}, "
+                    f"update based on {tool.record_version - 1}); re-read and retry"
+                )
+            self._check_name(conn, tool)
+            try:
+                conn.execute(
+                    "UPDATE tools SET owner = ?, name = ?, status = ?, visibility = ?, description = ?,"
+                    " code_hash = ?, record_version = ?, updated_at = ?, body = ? WHERE tool_id = ?",
+                    self._row(tool)[1:] + (tool.tool_id,),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"tool {tool.tool_id!r} conflicts with a stored tool: {exc}") from exc
+            conn.execute("DELETE FROM code_refs WHERE tool_id = ?", (tool.tool_id,))
+            conn.execute("DELETE FROM tool_tags WHERE tool_id = ?", (tool.tool_id,))
+            self._write_children(conn, tool)
+
+    def delete(self, tool_id: str) -> None:
+        with self._write(f"deleting tool {tool_id!r}") as conn:
+            # Children first, so the result does not depend on foreign_keys being enforced.
+            conn.execute("DELETE FROM code_refs WHERE tool_id = ?", (tool_id,))
+            conn.execute("DELETE FROM tool_tags WHERE tool_id = ?", (tool_id,))
+            if conn.execute("DELETE FROM tools WHERE tool_id = ?", (tool_id,)).rowcount == 0:
+                raise NotFoundError("tool", tool_id)
+
+    def list(self, query: ToolQuery) -> Sequence[Tool]:
+        where: list[str] = []
+        args: list[Any] = []
+        if query.owner is not None:
+            where.append("owner = ?")
+            args.append(query.owner)
+        if query.visible_to is not None:
+            where.append("(owner = ? OR visibility = 'public')")
+            args.append(query.visible_to)
+        if query.status is not None:
+            where.append("status = ?")
+            args.append(ToolStatus(query.status).value)
+        if query.name is not None:
+            where.append("name = ?")
+            args.append(query.name)
+        if query.tag is not None:
+            where.append("tool_id IN (SELECT tool_id FROM tool_tags WHERE tag = ?)")
+            args.append(query.tag)
+        if query.text is not None:
+            where.append("(instr(toolrt_lower(name), ?) > 0 OR instr(toolrt_lower(description), ?) > 0)")
+            args += [query.text.lower()] * 2
+        sql = "SELECT tool_id, body FROM tools"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY name, tool_id LIMIT ?"
+        args.append(max(0, query.limit))
+        rows = self._read("listing tools", lambda c: c.execute(sql, args).fetchall())
+        return self._tools(rows)
+
+    def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:
+        rows = self._read(
+            f"finding tools by code hash {code_hash.short}",
+            lambda c: c.execute(
+                "SELECT t.tool_id, t.body FROM code_refs r JOIN tools t ON t.tool_id = r.tool_id"
+                " WHERE r.code_hash = ? ORDER BY r.tool_id",
+                (str(code_hash),),
+            ).fetchall(),
+        )
+        return self._tools(rows)
+
+    def references(self, code_hash: CodeHash) -> frozenset[str]:
+        rows = self._read(
+            f"reading references of {code_hash.short}",
+            lambda c: c.execute(
+                "SELECT r.tool_id FROM code_refs r JOIN tools t ON t.tool_id = r.tool_id"
+                " WHERE r.code_hash = ? AND t.status = 'active'",
+                (str(code_hash),),
+            ).fetchall(),
+        )
+        return frozenset(row[0] for row in rows)
+
+    def _check_name(self, conn: sqlite3.Connection, tool: Tool) -> None:
+        if not tool.is_active:
+            return
+        row = conn.execute(
+            "SELECT tool_id FROM tools WHERE owner = ? AND name = ? AND status = 'active' AND tool_id != ?",
+            (tool.owner, tool.name, tool.tool_id),
+        ).fetchone()
+        if row is not None:
+            raise ConflictError(f"agent {tool.owner!r} already has an active tool named {tool.name!r} ({row[0]})")
+
+    @staticmethod
+    def _row(tool: Tool) -> tuple[Any, ...]:
+        return (
+            tool.tool_id,
+            tool.owner,
+            tool.name,
+            tool.status.value,
+            tool.visibility.value,
+            tool.definition.description,
+            str(tool.code_hash),
+            tool.record_version,
+            tool.updated_at.isoformat(),
+            _serde.dumps(tool),
+        )
+
+    @staticmethod
+    def _write_children(conn: sqlite3.Connection, tool: Tool) -> None:
+        conn.executemany(
+            "INSERT INTO code_refs (code_hash, tool_id) VALUES (?, ?)",
+            [(str(h), tool.tool_id) for h in sorted(tool.code_hashes)],
+        )
+        conn.executemany(
+            "INSERT INTO tool_tags (tag, tool_id) VALUES (?, ?)",
+            [(tag, tool.tool_id) for tag in tool.definition.tags],
+        )
+
+    # -- executions ------------------------------------------------------------------------------
+
+    def record_execution(self, execution: Execution) -> None:
+        with self._write(f"recording execution {execution.execution_id!r}") as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO executions (execution_id, tool_id, status, created_at, body)"
+                " VALUES (?, ?, ?, ?, ?)",
+                (
+                    execution.execution_id,
+                    execution.tool_id,
+                    execution.status.value,
+                    execution.created_at.isoformat(),
+                    _serde.dumps(execution),
+                ),
+            )
+
+    def get_execution(self, execution_id: str) -> Execution:
+        row = self._read(
+            f"reading execution {execution_id!r}",
+            lambda c: c.execute(
+                "SELECT body FROM executions WHERE execution_id = ?", (execution_id,)
+            ).fetchone(),
+        )
+        if row is None:
+            raise NotFoundError("execution", execution_id)
+        return self._decode(execution_id, row[0], Execution)
