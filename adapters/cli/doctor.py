@@ -48,8 +48,14 @@ class DoctorReport:
         return {"ok": not self.failed, "checks": [attrs.asdict(c) for c in self.checks], "plan": self.plan, "repair": self.repair}
 
 
-def run_doctor(connect: Callable[..., Any], profile: str | None, overrides: Mapping[str, Any], *, repair: bool = False) -> DoctorReport:
-    """Run every check; ``repair`` also repairs the store when the repair use case is available."""
+def run_doctor(
+    connect: Callable[..., Any], profile: str | None, overrides: Mapping[str, Any], *, repair: bool = False, grace_s: float = 600.0
+) -> DoctorReport:
+    """Run every check, the store's included; ``repair`` also repairs the store.
+
+    Orphan artifacts and temp files younger than ``grace_s`` are left alone: they may belong to a
+    registration that is still running in another process.
+    """
     report = DoctorReport()
     settings = Settings.load({**overrides, "profile": profile} if profile else dict(overrides))
     _python(report)
@@ -63,8 +69,7 @@ def run_doctor(connect: Callable[..., Any], profile: str | None, overrides: Mapp
     rt = _runtime(report, connect, profile, overrides)
     if rt is not None:
         try:
-            if repair:
-                _repair(report, rt)
+            _store(report, rt, repair=repair, grace_s=grace_s)
         finally:
             rt.close()
     if uses_disk:
@@ -175,17 +180,40 @@ def _runtime(report: DoctorReport, connect: Callable[..., Any], profile: str | N
     return rt
 
 
-def _repair(report: DoctorReport, rt: Any) -> None:
+def _store(report: DoctorReport, rt: Any, *, repair: bool, grace_s: float) -> None:
+    """Check the store (and repair it with ``repair``): orphan, missing or corrupt artifacts,
+    inconsistent records, and temp files a killed writer left behind."""
+    from toolrt.application import RepairRequest, RepairStore
+
     try:
-        from toolrt.application.repair_store import RepairStore  # type: ignore[import-not-found]
-    except ImportError:
-        report.add("repair", "fail", "store repair is not available in this install (toolrt.application.repair_store is missing)")
-        return
-    try:
-        outcome = RepairStore(rt.ports.repository, rt.ports.artifacts).execute()
+        outcome = RepairStore(rt.ports.repository, rt.ports.artifacts, rt.ports.clock).execute(
+            RepairRequest(repair=repair, orphan_grace_s=grace_s)
+        )
     except Exception as exc:
-        report.add("repair", "fail", f"repair failed: {type(exc).__name__}: {exc}")
+        report.add("store", "fail", f"checking the store failed: {type(exc).__name__}: {exc}")
         return
-    repaired = jsonable(outcome)
-    report.repair = repaired if isinstance(repaired, dict) else {"result": repaired}
-    report.add("repair", "ok", f"store repaired: {report.repair}")
+    stale: list[Any] = []
+    artifacts = rt.ports.artifacts
+    if hasattr(artifacts, "stale_temp_files"):
+        stale = list(artifacts.remove_stale_temp_files(grace_s) if repair else artifacts.stale_temp_files(grace_s))
+    report.repair = {
+        "repaired": repair,
+        "tools_checked": outcome.tools_checked,
+        "artifacts_checked": outcome.artifacts_checked,
+        "findings": [str(f) for f in outcome.findings],
+        "actions": [str(a) for a in outcome.actions],
+        "stale_temp_files": [str(p) for p in stale],
+    }
+    counts = f"{outcome.tools_checked} tools, {outcome.artifacts_checked} artifacts"
+    if outcome.clean and not stale:
+        report.add("store", "ok", f"clean ({counts})")
+        return
+    details = [str(f) for f in outcome.findings] + [f"stale temp file {p}" for p in stale]
+    if repair:
+        done = [str(a) for a in outcome.actions] + [f"removed stale temp file {p}" for p in stale]
+        unresolved = [str(f) for f in outcome.unresolved]
+        state = "warn" if unresolved else "ok"
+        report.add("store", state, f"repaired ({counts}): " + "; ".join(done or ["nothing to do"]) + ("; still: " + "; ".join(unresolved) if unresolved else ""))
+    else:
+        report.add("store", "warn", f"{len(details)} problem(s) ({counts}): " + "; ".join(details[:10]))
+        report.plan.append("run `toolrt doctor --repair` to fix the store")

@@ -429,13 +429,14 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     def doctor(
         ctx: typer.Context,
         repair: Annotated[bool, typer.Option("--repair", help="Repair the store (orphan artifacts, half-written records).")] = False,
+        grace: Annotated[float, typer.Option("--grace", help="Leave orphans and temp files younger than this many seconds (a registration may still be running).")] = 600.0,
     ) -> None:
         """Check this machine and the data directory, and say what toolrt will do here."""
         from toolrt.adapters.cli.doctor import run_doctor
 
         cli = _cli(ctx)
         with cli.guard():
-            report = run_doctor(cli.connect, cli.profile, cli.settings(), repair=repair)
+            report = run_doctor(cli.connect, cli.profile, cli.settings(), repair=repair, grace_s=grace)
         if cli.json:
             cli.emit(report.as_dict())
         else:
