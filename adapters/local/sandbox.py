@@ -352,11 +352,12 @@ class _Pool:
         self._lock = threading.Lock()
         self._closed = False
 
-    def take(self) -> _Worker:
-        """An idle worker if there is one (and a refill starts), else a freshly started one."""
+    def take(self, refill: bool) -> _Worker:
+        """An idle worker if there is one, else a freshly started one; ``refill`` tops the pool up."""
         with self._lock:
             worker = self._idle.popleft() if self._idle else None
-        self.fill()
+        if refill:
+            self.fill()
         return worker if worker is not None else self._factory()
 
     def give_back(self, worker: _Worker) -> bool:
@@ -416,12 +417,15 @@ class SubprocessSandbox:
     kept ready per pool (one Python pool, one Node pool per language and memory size). Thread-safe.
     """
 
-    def __init__(self, isolation: str = "auto", workers: int = 2, *, tmp_size_mb: int = 64) -> None:
+    def __init__(
+        self, isolation: str = "auto", workers: int = 2, *, bwrap: bool | None = None, tmp_size_mb: int = 64
+    ) -> None:
+        """``bwrap=None`` probes the machine; ``False`` forces process isolation (``strict`` then refuses)."""
         if isolation not in _ISOLATION_CHOICES:
             raise ExecutionError(f"isolation must be one of {', '.join(_ISOLATION_CHOICES)}, got {isolation!r}")
         if workers < 0:
             raise ExecutionError(f"workers must be zero or more, got {workers}")
-        works, why = bwrap_check()
+        works, why = bwrap_check() if bwrap is not False else (False, "bubblewrap was switched off (bwrap=False)")
         if not works and isolation == "strict":
             raise ExecutionError(f"isolation='strict' needs bubblewrap namespaces, which are unavailable: {why}")
         if not works:
@@ -499,7 +503,8 @@ class SubprocessSandbox:
     # -- Python -------------------------------------------------------------------------------------
 
     def _run_python(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
-        worker = self._python_pool.take()
+        # Zygotes are reused: the pool is only refilled when one is retired.
+        worker = self._python_pool.take(refill=False)
         assert isinstance(worker, _PythonZygote)
         try:
             doc, decided = worker.call(request, cancel)
@@ -508,6 +513,7 @@ class SubprocessSandbox:
             log.warning("python sandbox worker failed", error=str(exc))
         if doc is None or worker.dead:
             self._retire(worker)
+            self._python_pool.fill()
             doc = {"status": decided if decided in ("timed_out", "cancelled") else "failed"}
             if decided == "crashed":
                 doc["error"] = {"type": "SandboxCrashed", "message": "the sandbox worker died during the call"}
@@ -518,7 +524,7 @@ class SubprocessSandbox:
         return self._result(doc, decided, started, out, err, request)
 
     def _start_zygote(self) -> _Worker:
-        scratch = None if self._namespaces else self._scratch_dir()
+        scratch = None if self._namespaces else self._scratch_dir(workdir=False)
         base = "/tmp" if scratch is None else str(scratch)
         mode = "ns" if self._namespaces else "proc"
         cmd = [str(self._python), "-I", "-S", "-c", self._python_src, mode, base]
@@ -540,7 +546,7 @@ class SubprocessSandbox:
         return pool
 
     def _run_node(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
-        worker = self._node_pool(request.language, request.memory_mb).take()
+        worker = self._node_pool(request.language, request.memory_mb).take(refill=True)
         assert isinstance(worker, _NodeWorker)
         try:
             doc, decided, out, err = worker.call(request, cancel)
@@ -552,7 +558,7 @@ class SubprocessSandbox:
 
     def _start_node(self, memory_mb: int) -> _Worker:
         assert self._node is not None
-        scratch = None if self._namespaces else self._scratch_dir()
+        scratch = None if self._namespaces else self._scratch_dir(workdir=True)
         cmd = [
             str(self._node), f"--max-old-space-size={memory_mb}", "--disable-warning=ExperimentalWarning",
             "-e", self._node_src,
@@ -573,11 +579,12 @@ class SubprocessSandbox:
 
     # -- shared -------------------------------------------------------------------------------------
 
-    def _scratch_dir(self) -> Path:
+    def _scratch_dir(self, workdir: bool) -> Path:
+        """A private host directory for a worker without namespaces (``workdir``: with ``work/`` inside)."""
         path = Path(tempfile.mkdtemp(prefix="toolrt-sandbox-"))
         if drop_to_nobody():
             os.chown(path, NOBODY, NOBODY)
-        if self._node is not None:
+        if workdir:
             (path / "work").mkdir()
             if drop_to_nobody():
                 os.chown(path / "work", NOBODY, NOBODY)
