@@ -194,7 +194,7 @@ class _PythonZygote(_Worker):
     def _stderr_tail(self) -> str:
         if self.proc.stderr is None or not select.select([self.proc.stderr], [], [], 0.2)[0]:
             return ""
-        return self.proc.stderr.read1(4096).decode(errors="replace").strip()[-500:]
+        return os.read(self.proc.stderr.fileno(), 4096).decode(errors="replace").strip()[-500:]
 
     def _write_frame(self, doc: dict[str, Any]) -> None:
         body = json.dumps(doc).encode()

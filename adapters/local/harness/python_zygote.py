@@ -16,6 +16,7 @@ import signal
 import struct
 import sys
 import time
+from typing import Any
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "ns"  # "ns": alone in a pid namespace; "proc": on the host
 BASE = sys.argv[2] if len(sys.argv) > 2 else "/tmp"
@@ -32,7 +33,7 @@ os.close(_null)
 SELF = os.getpid()
 
 
-def _prctl(option, value):
+def _prctl(option: int, value: int) -> None:
     import ctypes
 
     ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)
@@ -44,8 +45,8 @@ _prctl(4, 0)  # PR_SET_DUMPABLE
 _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
 
 
-def read_exact(fd, n):
-    chunks = []
+def read_exact(fd: int, n: int) -> bytes | None:
+    chunks: list[bytes] = []
     while n:
         chunk = os.read(fd, n)
         if not chunk:
@@ -55,7 +56,7 @@ def read_exact(fd, n):
     return b"".join(chunks)
 
 
-def read_frame(fd):
+def read_frame(fd: int) -> Any:
     head = read_exact(fd, 4)
     if head is None:
         return None
@@ -63,14 +64,14 @@ def read_frame(fd):
     return None if body is None else json.loads(body)
 
 
-def write_frame(fd, doc):
+def write_frame(fd: int, doc: dict[str, Any]) -> None:
     body = json.dumps(doc).encode()
     data = struct.pack(">I", len(body)) + body
     while data:
         data = data[os.write(fd, data):]
 
 
-def vm_size_bytes():
+def vm_size_bytes() -> int:
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("VmSize:"):
@@ -78,7 +79,7 @@ def vm_size_bytes():
     return 0
 
 
-def own_process_count():
+def own_process_count() -> int:
     uid = os.getuid()
     count = 0
     for name in os.listdir("/proc"):
@@ -91,9 +92,9 @@ def own_process_count():
     return count
 
 
-def descendants():
+def descendants() -> list[int]:
     """Pids below the zygote (orphans included: the zygote is their subreaper)."""
-    parents = {}
+    parents: dict[int, list[int]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -104,7 +105,8 @@ def descendants():
             continue
         ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
         parents.setdefault(ppid, []).append(int(name))
-    found, todo = [], [SELF]
+    found: list[int] = []
+    todo = [SELF]
     while todo:
         for child in parents.get(todo.pop(), ()):
             found.append(child)
@@ -112,7 +114,7 @@ def descendants():
     return found
 
 
-def reap():
+def reap() -> None:
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)
@@ -122,7 +124,7 @@ def reap():
             return
 
 
-def kill_everything():
+def kill_everything() -> None:
     """Kill every process the call started, however it detached, and reap them all."""
     for _ in range(50):
         if MODE == "ns":
@@ -145,7 +147,7 @@ def kill_everything():
         time.sleep(0.001)
 
 
-def clear_ipc():
+def clear_ipc() -> None:
     """Remove System V IPC objects a call created: they would outlive it in the shared ipc namespace."""
     if MODE != "ns":
         return
@@ -160,10 +162,10 @@ def clear_ipc():
         except OSError:
             continue
         for row in rows:
-            remove(int(row.split()[1]))
+            remove(int(row.split()[1]))  # type: ignore[no-untyped-call]
 
 
-def wipe(path, keep_root):
+def wipe(path: str, keep_root: bool) -> None:
     """Delete everything under ``path`` (chmod first: a call may have made its files read-only)."""
     try:
         names = os.listdir(path)
@@ -186,7 +188,7 @@ def wipe(path, keep_root):
         os.rmdir(path)
 
 
-def cap_text(data, cap):
+def cap_text(data: bytes, cap: int) -> str:
     text = data[:cap].decode("utf-8", "replace")
     encoded = text.encode()
     if len(encoded) > cap:
@@ -194,7 +196,7 @@ def cap_text(data, cap):
     return text
 
 
-def trimmed_traceback(exc):
+def trimmed_traceback(exc: BaseException) -> str:
     import traceback
 
     frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == TOOL_FILE]
@@ -203,17 +205,17 @@ def trimmed_traceback(exc):
     return "".join(lines)
 
 
-def failure(exc):
+def failure(exc: BaseException) -> dict[str, str]:
     return {"type": type(exc).__name__, "message": str(exc), "traceback": trimmed_traceback(exc)}
 
 
-def run_tool(req, result_fd):
+def run_tool(req: dict[str, Any], result_fd: int) -> None:
     """In the forked child: run the handler and write one result document to ``result_fd``."""
     import linecache
 
     code = req["code"]
     linecache.cache[TOOL_FILE] = (len(code), None, code.splitlines(True), TOOL_FILE)
-    doc = {"status": "succeeded"}
+    doc: dict[str, Any] = {"status": "succeeded"}
     try:
         namespace = {"__name__": "__tool__", "__file__": TOOL_FILE, "__builtins__": __builtins__}
         exec(compile(code, TOOL_FILE, "exec"), namespace)
@@ -235,7 +237,7 @@ def run_tool(req, result_fd):
         doc["error"]["message"] = "memory limit of %d MB exceeded" % req["memory_mb"]
     except BaseException as exc:
         doc = {"status": "failed", "error": failure(exc)}
-        limit = _LIMIT_ERRNO.get(getattr(exc, "errno", None)) if isinstance(exc, OSError) else None
+        limit = _LIMIT_ERRNO.get(exc.errno or 0) if isinstance(exc, OSError) else None
         if limit:
             doc.update(status="killed", limit=limit)
     try:
@@ -251,11 +253,11 @@ def run_tool(req, result_fd):
         pass
 
 
-async def _await(awaitable):
+async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def child(req, workdir, out_w, err_w, res_w, limits):
+def child(req: dict[str, Any], workdir: str, out_w: int, err_w: int, res_w: int, limits: list[tuple[int, int]]) -> None:
     os.setsid()
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
@@ -274,7 +276,7 @@ def child(req, workdir, out_w, err_w, res_w, limits):
         os._exit(0)
 
 
-def handle(req, nproc_base):
+def handle(req: dict[str, Any], nproc_base: int) -> dict[str, Any]:
     workdir = os.path.join(BASE, "work")
     os.mkdir(workdir, 0o700)
     cap = int(req["max_output_bytes"])
@@ -302,13 +304,13 @@ def handle(req, nproc_base):
     for fd in (out_w, err_w, res_w):
         os.close(fd)
     pidfd = os.pidfd_open(pid)
-    buffers = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
+    buffers: dict[int, bytearray] = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
     caps = {out_r: cap, err_r: cap, res_r: max(cap, 1 << 20)}
     over = {out_r: False, err_r: False, res_r: False}
     open_fds = set(buffers)
     deadline = started + float(req["timeout_s"])
     outcome = None
-    status = None
+    status = 0
     poller = select.poll()
     for fd in (*buffers, pidfd, CTL_IN):
         poller.register(fd, select.POLLIN)
@@ -375,7 +377,7 @@ def handle(req, nproc_base):
     wipe(BASE, True)
     if MODE == "ns" and os.path.isdir("/dev/shm"):
         wipe("/dev/shm", True)
-    doc = {}
+    doc: dict[str, Any] = {}
     if outcome is None and buffers[res_r] and not over[res_r]:
         try:
             doc = json.loads(bytes(buffers[res_r]))
@@ -388,7 +390,7 @@ def handle(req, nproc_base):
                "error": {"type": "OutputLimitExceeded", "traceback": "",
                          "message": "the return value is larger than %d bytes" % caps[res_r]}}
     elif not doc:
-        if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (signal.SIGXCPU, signal.SIGKILL) \
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (int(signal.SIGXCPU), int(signal.SIGKILL)) \
                 and usage.ru_utime + usage.ru_stime >= cpu - 1.5:
             doc = {"status": "killed", "limit": "cpu", "error": {"type": "CpuLimitExceeded", "traceback": "",
                    "message": "CPU time limit of %d s exceeded" % cpu}}
@@ -404,11 +406,11 @@ def handle(req, nproc_base):
     doc["stderr_truncated"] = over[err_r]
     doc["cpu_ms"] = (usage.ru_utime + usage.ru_stime) * 1000.0
     doc["max_rss_kb"] = usage.ru_maxrss
-    doc["exit_code"] = os.waitstatus_to_exitcode(status) if status is not None else None
+    doc["exit_code"] = os.waitstatus_to_exitcode(status)
     return doc
 
 
-def warm_up():
+def warm_up() -> None:
     """Import what tools commonly use while idle, so that each forked child finds it loaded."""
     for name in ("json", "re", "math", "datetime", "collections", "itertools", "functools", "random",
                  "base64", "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"):
@@ -417,7 +419,7 @@ def warm_up():
         __import__(name)
 
 
-def main():
+def main() -> None:
     gc.disable()  # fewer copy-on-write faults in forked children; each child re-enables it
     os.makedirs(BASE, exist_ok=True)
     nproc_base = own_process_count() if MODE == "proc" else 4
