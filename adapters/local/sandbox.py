@@ -109,19 +109,25 @@ class _Worker:
         self.scratch = scratch
         self.dead = False
 
-    def kill(self) -> None:
-        """Kill the whole tree: the session (process group) of the worker and, in bubblewrap, its namespace."""
+    def signal_kill(self) -> None:
+        """Send SIGKILL to the whole tree without waiting: the session and, in bubblewrap, its namespace."""
         if not self.dead:
             self.dead = True
+            # Find the tree before the group dies: detached processes would be re-parented away.
+            tree = _descendants(self.proc.pid)
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            for pid in _descendants(self.proc.pid):
+            for pid in tree:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+
+    def kill(self) -> None:
+        """Kill the whole tree and reap it; closes the pipes and removes the scratch dir."""
+        self.signal_kill()
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -302,17 +308,19 @@ class _NodeWorker(_Worker):
                 elif len(bufs[fd]) < caps[fd]:
                     bufs[fd] += chunk[: caps[fd] - len(bufs[fd])]
         if outcome is None:
-            # The result is in; give the streams a moment to deliver what the tool printed last.
-            end = time.monotonic() + 0.2
-            while open_fds - {res_fd} and time.monotonic() < end:
-                ready, _, _ = select.select(list(open_fds - {res_fd}), [], [], max(0.0, end - time.monotonic()))
+            # Node writes to pipes synchronously, so what the tool printed is already in them.
+            while open_fds - {res_fd}:
+                ready, _, _ = select.select(list(open_fds - {res_fd}), [], [], 0)
+                if not ready:
+                    break
                 for fd in ready:
                     chunk = os.read(fd, 65536)
                     if not chunk:
                         open_fds.discard(fd)
                     elif len(bufs[fd]) < caps[fd]:
                         bufs[fd] += chunk[: caps[fd] - len(bufs[fd])]
-        self.kill()
+                    else:
+                        open_fds.discard(fd)  # capped: the rest is dropped with the worker
         doc: dict[str, Any] = {}
         if outcome is None and 0 < len(bufs[res_fd]) < caps[res_fd]:
             try:
@@ -518,7 +526,7 @@ class SubprocessSandbox:
             if decided == "crashed":
                 doc["error"] = {"type": "SandboxCrashed", "message": "the sandbox worker died during the call"}
         elif not self._python_pool.give_back(worker):
-            self._retire(worker)
+            self._retire_later(worker)
         out = str(doc.pop("stdout", "")).encode()
         err = str(doc.pop("stderr", "")).encode()
         return self._result(doc, decided, started, out, err, request)
@@ -541,22 +549,30 @@ class SubprocessSandbox:
         with self._lock:
             pool = self._node_pools.get(key)
             if pool is None:
-                pool = _Pool(self._workers, lambda: self._start_node(memory_mb), self._spawner)
+                pool = _Pool(self._workers, lambda: self._start_node(language, memory_mb), self._spawner)
                 self._node_pools[key] = pool
         return pool
 
     def _run_node(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
-        worker = self._node_pool(request.language, request.memory_mb).take(refill=True)
+        pool = self._node_pool(request.language, request.memory_mb)
+        # Refill after the call, not during it: a Node start competes with the call for the CPU.
+        worker = pool.take(refill=False)
         assert isinstance(worker, _NodeWorker)
         try:
             doc, decided, out, err = worker.call(request, cancel)
-        finally:
+        except BaseException:
             self._retire(worker)
+            raise
         if decided is None and not doc:
+            # It died without a result: wait for its exit status to say why.
+            self._retire(worker)
             doc = _node_death(worker.proc.returncode, err, request.memory_mb)
+        else:
+            self._retire_later(worker)
+        pool.fill()
         return self._result(doc, decided, started, out, err, request, worker.proc.returncode)
 
-    def _start_node(self, memory_mb: int) -> _Worker:
+    def _start_node(self, language: Language, memory_mb: int) -> _Worker:
         assert self._node is not None
         scratch = None if self._namespaces else self._scratch_dir(workdir=True)
         cmd = [
@@ -564,7 +580,7 @@ class SubprocessSandbox:
             "-e", self._node_src,
         ]
         read_fd, write_fd = os.pipe()
-        cmd.append(str(write_fd))  # the worker writes its result to this inherited fd
+        cmd += [language.value, str(write_fd)]  # what to prepare for; the fd it writes its result to
         if self._prlimit:
             virtual = (memory_mb + _NODE_VIRTUAL_RESERVE_MB) * 1024 * 1024
             cmd = [self._prlimit, f"--as={virtual}", "--nproc=64", "--nofile=256", "--core=0",
@@ -575,6 +591,14 @@ class SubprocessSandbox:
             os.close(write_fd)
         worker = _NodeWorker(proc, scratch, read_fd)
         self._track(worker)
+        ready = select.select([read_fd], [], [], 30)[0] and os.read(read_fd, 1) == b"\n"
+        if not ready:
+            assert proc.stderr is not None
+            detail = ""
+            if select.select([proc.stderr], [], [], 0.2)[0]:
+                detail = os.read(proc.stderr.fileno(), 4096).decode(errors="replace").strip()[-500:]
+            self._retire(worker)
+            raise ExecutionError(f"the Node sandbox worker did not start: {detail or 'no reason given'}")
         return worker
 
     # -- shared -------------------------------------------------------------------------------------
@@ -626,6 +650,14 @@ class SubprocessSandbox:
         worker.kill()
         with self._lock:
             self._live.discard(worker)
+
+    def _retire_later(self, worker: _Worker) -> None:
+        """Kill a worker now but reap it off the caller's path (the SIGKILL itself is immediate)."""
+        worker.signal_kill()
+        try:
+            self._spawner.submit(self._retire, worker)
+        except RuntimeError:  # shutting down: reap here
+            self._retire(worker)
 
     def _result(self, doc: dict[str, Any], decided: str | None, started: float, out: bytes, err: bytes,
                 request: SandboxRequest, returncode: int | None = None) -> SandboxResult:

@@ -257,14 +257,38 @@ async def _await(awaitable: Any) -> Any:
     return await awaitable
 
 
-def child(req: dict[str, Any], workdir: str, out_w: int, err_w: int, res_w: int, limits: list[tuple[int, int]]) -> None:
+def limits_for(req: dict[str, Any], nproc_base: int) -> list[tuple[int, int]]:
+    cap = int(req["max_output_bytes"])
+    return [
+        (resource.RLIMIT_CPU, int(req["timeout_s"]) + 2),
+        (resource.RLIMIT_AS, vm_size_bytes() + int(req["memory_mb"]) * 1024 * 1024),
+        (resource.RLIMIT_NPROC, nproc_base + NPROC_SLACK),
+        (resource.RLIMIT_FSIZE, max(cap, 16 * 1024 * 1024)),
+        (resource.RLIMIT_NOFILE, 256),
+        (resource.RLIMIT_CORE, 0),
+    ]
+
+
+def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_base: int) -> None:
+    """A pre-forked child: detach, take its streams, wait for its one request, then run it."""
     os.setsid()
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
     os.dup2(res_w, 3)
-    os.closerange(4, 1 << 16)
+    os.dup2(req_r, 4)
+    os.closerange(5, 1 << 16)
     os.chdir(workdir)
-    for res, value in limits:
+    chunks = []
+    while True:
+        chunk = os.read(4, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(4)
+    if not chunks:
+        os._exit(0)  # the zygote went away before a request came
+    req = json.loads(b"".join(chunks))
+    for res, value in limits_for(req, nproc_base):
         resource.setrlimit(res, (value, value))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if "random" in sys.modules:
@@ -276,34 +300,42 @@ def child(req: dict[str, Any], workdir: str, out_w: int, err_w: int, res_w: int,
         os._exit(0)
 
 
-def handle(req: dict[str, Any], nproc_base: int) -> dict[str, Any]:
-    workdir = os.path.join(BASE, "work")
-    os.mkdir(workdir, 0o700)
+class Spare:
+    """A child forked ahead of the next call, waiting for its request: the fork is off the call's path."""
+
+    def __init__(self, nproc_base: int) -> None:
+        self.workdir = os.path.join(BASE, "work")
+        os.mkdir(self.workdir, 0o700)
+        req_r, self.req_w = os.pipe()
+        self.out_r, out_w = os.pipe()
+        self.err_r, err_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        gc.freeze()  # everything the zygote holds moves out of the collector's sight: no copy-on-write storms
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                child(req_r, self.workdir, out_w, err_w, res_w, nproc_base)
+            finally:
+                os._exit(70)
+        for fd in (req_r, out_w, err_w, res_w):
+            os.close(fd)
+        self.pidfd = os.pidfd_open(self.pid)
+
+
+def handle(req: dict[str, Any], spare: Spare) -> dict[str, Any]:
+    workdir = spare.workdir
     cap = int(req["max_output_bytes"])
     cpu = int(req["timeout_s"]) + 2
-    mem = vm_size_bytes() + int(req["memory_mb"]) * 1024 * 1024
-    limits = [
-        (resource.RLIMIT_CPU, cpu),
-        (resource.RLIMIT_AS, mem),
-        (resource.RLIMIT_NPROC, nproc_base + NPROC_SLACK),
-        (resource.RLIMIT_FSIZE, max(cap, 16 * 1024 * 1024)),
-        (resource.RLIMIT_NOFILE, 256),
-        (resource.RLIMIT_CORE, 0),
-    ]
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    res_r, res_w = os.pipe()
     started = time.monotonic()
-    gc.freeze()  # everything the zygote holds moves out of the collector's sight: no copy-on-write storms
-    pid = os.fork()
-    if pid == 0:
-        try:
-            child(req, workdir, out_w, err_w, res_w, limits)
-        finally:
-            os._exit(70)
-    for fd in (out_w, err_w, res_w):
-        os.close(fd)
-    pidfd = os.pidfd_open(pid)
+    body = json.dumps(req).encode()
+    try:
+        while body:
+            body = body[os.write(spare.req_w, body):]
+    except OSError:
+        pass
+    os.close(spare.req_w)
+    pid, pidfd = spare.pid, spare.pidfd
+    out_r, err_r, res_r = spare.out_r, spare.err_r, spare.res_r
     buffers: dict[int, bytearray] = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
     caps = {out_r: cap, err_r: cap, res_r: max(cap, 1 << 20)}
     over = {out_r: False, err_r: False, res_r: False}
@@ -426,13 +458,15 @@ def main() -> None:
     write_frame(CTL_OUT, {"ready": True})
     warm_up()
     while True:
-        req = read_frame(CTL_IN)
-        if req is None:
-            kill_everything()
-            return
-        if "cancel" in req:
-            continue  # a cancel that crossed the result of the call it was meant for
-        write_frame(CTL_OUT, handle(req, nproc_base))
+        spare = Spare(nproc_base)
+        while True:
+            req = read_frame(CTL_IN)
+            if req is None:
+                kill_everything()
+                return
+            if "cancel" not in req:
+                break  # (a cancel frame here crossed the result of the call it was meant for)
+        write_frame(CTL_OUT, handle(req, spare))
 
 
 main()
