@@ -15,11 +15,12 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import structlog
 
 from toolrt.adapters.local.sandbox import SubprocessSandbox
-from toolrt.adapters.local.sandbox_env import bwrap_check, find_bwrap, find_python, namespace_args
+from toolrt.adapters.local.sandbox_env import bwrap_check, drop_to_nobody, find_bwrap, find_python, namespace_args
 from toolrt.domain import ExecutionStatus, Language
 from toolrt.ports import SandboxRequest
 
@@ -90,7 +91,10 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     scale = 0.3 if args.quick else 1.0
-    n = lambda base: max(5, int(base * scale))  # noqa: E731
+
+    def n(base: int) -> int:
+        return max(5, int(base * scale))
+
     rows: list[tuple[str, float, float, str]] = []
 
     py_code = "print(2)"
@@ -104,9 +108,7 @@ def main() -> None:
     if works:
         python, prefix = find_python()
         cmd = [str(find_bwrap()), *namespace_args([prefix], 1 << 20), "--", str(python), "-I", "-S", "-c", py_code]
-        from toolrt.adapters.local.sandbox_env import drop_to_nobody
-
-        ident = {"user": 65534, "group": 65534, "extra_groups": []} if drop_to_nobody() else {}
+        ident: dict[str, Any] = {"user": 65534, "group": 65534, "extra_groups": []} if drop_to_nobody() else {}
         floor = _timed(lambda: subprocess.run(cmd, check=True, capture_output=True, env={}, **ident), n(40))
         floor_p50, floor_p95 = _pcts(floor)
         rows.append(("bare bwrap + python -I -S (cold floor)", floor_p50, floor_p95, ""))

@@ -5,7 +5,8 @@ Design, and why:
 * **Python runs from a zygote.** Each worker is one ``python -I -S`` process inside its own
   bubblewrap sandbox (user, pid, net, ipc, uts, cgroup and mount namespaces; uid 65534; no
   capabilities; read-only minimal root; private size-capped ``/tmp``). It pre-imports common
-  modules and forks one child per call, so a call costs a fork instead of an interpreter start and
+  modules while idle and forks one child per call, ahead of the call (the child waits for its
+  request on a pipe), so a call costs neither an interpreter start nor a fork on its path, and
   every call starts from the same clean state (nothing a call does flows back into the zygote).
 * **A zygote serves one call at a time, so its pid namespace is the unit of killing.** The child
   calls ``setsid`` and gets its own rlimits (CPU, address space, processes, file size, open files)
@@ -182,8 +183,6 @@ def _read_exact(fd: int, n: int, deadline: float) -> bytes | None:
 class _PythonZygote(_Worker):
     """A pre-started Python zygote; one call at a time, each in a freshly forked child."""
 
-    calls = 0
-
     def __init__(self, proc: subprocess.Popen[bytes], scratch: Path | None) -> None:
         super().__init__(proc, scratch)
         assert proc.stdin is not None and proc.stdout is not None
@@ -202,12 +201,6 @@ class _PythonZygote(_Worker):
         if self.proc.stderr is None or not select.select([self.proc.stderr], [], [], 0.2)[0]:
             return ""
         return os.read(self.proc.stderr.fileno(), 4096).decode(errors="replace").strip()[-500:]
-
-    def _write_frame(self, doc: dict[str, Any]) -> None:
-        body = json.dumps(doc).encode()
-        os.write(self._in, struct.pack(">I", len(body)) + body) if len(body) < 65536 else self._write_all(
-            struct.pack(">I", len(body)) + body
-        )
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -343,8 +336,6 @@ def _limit_cpu(root: int, timeout_s: float) -> None:
     seconds = math.ceil(timeout_s) + 2
     for pid in [root, *_descendants(root)]:
         try:
-            used = resource.getrusage(resource.RUSAGE_SELF) if pid == os.getpid() else None
-            del used
             resource.prlimit(pid, resource.RLIMIT_CPU, (seconds, seconds + 1))
         except (ProcessLookupError, PermissionError, OSError):
             pass
@@ -717,7 +708,10 @@ def _parse_result(text: str) -> dict[str, Any]:
     if not isinstance(parsed, dict):
         return {"status": "failed", "error": {"type": "SandboxProtocolError", "message": "the tool wrote an unreadable result"}}
     keep = ("status", "output", "error", "limit")
-    return {k: parsed[k] for k in keep if k in parsed}
+    doc = {k: parsed[k] for k in keep if k in parsed}
+    if doc.get("status") not in _STATUSES_FROM_WORKER:
+        doc["status"] = "failed"  # timed_out and cancelled are for the host and the zygote to say
+    return doc
 
 
 def _node_death(returncode: int | None, err: bytes, memory_mb: int) -> dict[str, Any]:

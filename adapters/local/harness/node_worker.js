@@ -101,7 +101,13 @@ async function prepare() {
   // and the ES module loader.
   if (PREPARE_FOR === 'typescript') stripTypeScriptTypes('const x: number = 1;', { mode: 'strip' });
   vm.compileFunction('return 1;', [], { filename: 'warmup.js' });
-  await import('node:path');
+  const warm = path.join(process.cwd(), 'warmup.mjs');
+  fs.writeFileSync(warm, 'export const ready = 1;\n');
+  try {
+    await import(pathToFileURL(warm).href);
+  } finally {
+    fs.unlinkSync(warm);
+  }
 }
 
 async function main() {
