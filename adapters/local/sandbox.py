@@ -326,7 +326,29 @@ class _NodeWorker(_Worker):
         elif outcome is None and len(bufs[res_fd]) >= caps[res_fd]:
             doc = {"status": "killed", "limit": "output", "error": {
                 "type": "OutputLimitExceeded", "message": f"the return value is larger than {caps[res_fd] - 1} bytes"}}
+        cpu_ms, rss_kb = _tree_usage(self.proc.pid)
+        doc.setdefault("cpu_ms", cpu_ms)
+        doc.setdefault("max_rss_kb", rss_kb)
         return doc, outcome, bytes(bufs[out_fd]), bytes(bufs[err_fd])
+
+
+def _tree_usage(root: int) -> tuple[float, int]:
+    """CPU ms and peak RSS (kB) of the processes below ``root``, read from /proc before they are killed."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = 0.0
+    peak = 0
+    for pid in _descendants(root):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+            cpu += (int(fields[11]) + int(fields[12])) * 1000.0 / ticks
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmHWM:"):
+                        peak = max(peak, int(line.split()[1]))
+        except (OSError, ValueError, IndexError):
+            continue
+    return cpu, peak
 
 
 def _limit_cpu(root: int, timeout_s: float) -> None:
@@ -558,10 +580,10 @@ class SubprocessSandbox:
         except BaseException:
             self._retire(worker)
             raise
-        if decided is None and not doc:
+        if decided is None and "status" not in doc:
             # It died without a result: wait for its exit status to say why.
             self._retire(worker)
-            doc = _node_death(worker.proc.returncode, err, request.memory_mb)
+            doc.update(_node_death(worker.proc.returncode, err, request.memory_mb))
         else:
             self._retire_later(worker)
         pool.fill()
@@ -614,9 +636,7 @@ class SubprocessSandbox:
         identity: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drop_to_nobody() else {}
         if self._namespaces:
             assert self._bwrap is not None
-            args = [str(self._bwrap), *namespace_args(ro, self._tmp_size)]
-            if workdir:
-                args += ["--dir", "/tmp/work", "--chdir", "/tmp/work"]
+            args = [str(self._bwrap), *namespace_args(ro, self._tmp_size, "/tmp/work" if workdir else "/tmp")]
             full = [*args, "--", *cmd]
             cwd = "/"
         else:
@@ -716,7 +736,7 @@ def _parse_result(text: str) -> dict[str, Any]:
 
 def _node_death(returncode: int | None, err: bytes, memory_mb: int) -> dict[str, Any]:
     """Explain a Node worker that died without a result: memory, CPU, or a crash."""
-    text = err[-4000:].decode(errors="replace")
+    text = err.decode(errors="replace")
     if "heap out of memory" in text or "Fatal process out of memory" in text:
         return {"status": "killed", "limit": "memory", "error": {
             "type": "MemoryError", "message": f"memory limit of {memory_mb} MB exceeded"}}

@@ -66,7 +66,7 @@ def find_bwrap() -> Path | None:
     return Path(found) if found and os.access(found, os.X_OK) else None
 
 
-def namespace_args(extra_ro: list[Path], tmp_size_bytes: int) -> list[str]:
+def namespace_args(extra_ro: list[Path], tmp_size_bytes: int, chdir: str = "/tmp") -> list[str]:
     """bubblewrap arguments: every namespace, no capabilities, a read-only minimal root, private /tmp."""
     args = [
         "--unshare-all",
@@ -104,8 +104,10 @@ def namespace_args(extra_ro: list[Path], tmp_size_bytes: int) -> list[str]:
         "--size", str(tmp_size_bytes), "--tmpfs", "/tmp",
         "--size", str(tmp_size_bytes), "--tmpfs", "/dev/shm",
         "--remount-ro", "/",
-        "--chdir", "/tmp",
     ]
+    if chdir != "/tmp":
+        args += ["--dir", chdir]
+    args += ["--chdir", chdir]
     return args
 
 

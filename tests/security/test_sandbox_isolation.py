@@ -264,3 +264,65 @@ def test_in_process_escapes_gain_nothing(sandbox: SubprocessSandbox, tmp_path: P
     result = run(sandbox, escape, {"target": str(target)})
     assert result.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
     assert not target.exists()
+
+
+def test_host_processes_are_invisible(sandbox: SubprocessSandbox) -> None:
+    """/proc inside shows only the sandbox's own few processes, never the host's."""
+    code = "import os\ndef handler():\n    return [p for p in os.listdir('/proc') if p.isdigit()]\n"
+    result = run(sandbox, code)
+    assert result.status is ExecutionStatus.SUCCEEDED
+    assert len(result.output) <= 4
+    assert str(os.getpid()) not in result.output or os.getpid() <= 4
+
+
+@pytest.mark.parametrize(
+    ("code", "limit"),
+    [
+        ("def handler():\n    with open('big', 'wb') as f:\n        for _ in range(64):\n"
+         "            f.write(b'x' * (1 << 20))\n", "file_size"),
+        ("def handler():\n    return [open('/dev/null') for _ in range(1000)]\n", "open_files"),
+    ],
+    ids=["file_size", "open_files"],
+)
+def test_file_limits_kill_the_call(sandbox: SubprocessSandbox, code: str, limit: str) -> None:
+    """Writing a huge file or opening too many files ends the call as killed, naming the limit."""
+    result = run(sandbox, code)
+    assert result.status is ExecutionStatus.KILLED, result
+    assert result.metrics.limit == limit
+
+
+@pytest.mark.node
+def test_javascript_memory_bomb_is_killed(sandbox: SubprocessSandbox) -> None:
+    """A JavaScript heap that outgrows memory_mb kills the call with limit=memory."""
+    code = "function handler() { const xs = []; for (;;) xs.push(new Array(1e6).fill(1.5)); }\n"
+    result = run(sandbox, code, language=Language.JAVASCRIPT, memory_mb=64, timeout_s=20.0)
+    assert result.status is ExecutionStatus.KILLED, result
+    assert result.metrics.limit == "memory"
+
+
+def test_a_tool_that_kills_its_worker_only_hurts_itself(sandbox: SubprocessSandbox) -> None:
+    """Killing the zygote from inside fails that call; the next call gets a fresh worker."""
+    code = "import os, signal\ndef handler():\n    os.kill(os.getppid(), signal.SIGKILL)\n    import time\n    time.sleep(5)\n"
+    result = run(sandbox, code, timeout_s=3.0)
+    assert result.status in (ExecutionStatus.FAILED, ExecutionStatus.TIMED_OUT)
+    assert run(sandbox, "def handler():\n    return 'alive'\n").output == "alive"
+
+
+def test_without_namespaces_orphans_and_fork_bombs_are_still_reaped() -> None:
+    """The process-isolation fallback still kills detached orphans and contains a fork bomb."""
+    sb = SubprocessSandbox(bwrap=False, workers=1)
+    try:
+        orphan = (
+            "import os, signal\ndef handler():\n    if os.fork() == 0:\n        os.setsid()\n"
+            "        if os.fork() == 0:\n            signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "            os.execv('/bin/sleep', ['sleep', '987.631'])\n        os._exit(0)\n    return 'spawned'\n"
+        )
+        assert run(sb, orphan).output == "spawned"
+        assert host_processes_with("987.631") == []
+        bomb = "import os, time\ndef handler():\n    while True:\n        if os.fork() == 0:\n            time.sleep(987.641)\n"
+        result = run(sb, bomb, timeout_s=5.0)
+        assert result.status in (ExecutionStatus.KILLED, ExecutionStatus.TIMED_OUT)
+        assert host_processes_with("987.641") == []
+        assert run(sb, "def handler():\n    return 'alive'\n").output == "alive"
+    finally:
+        sb.close()
