@@ -1,0 +1,509 @@
+"""toolrt Python zygote: runs inside the sandbox and forks one fresh child per tool call.
+
+Protocol on fds 0 (in) and 1 (out): frames of a 4-byte big-endian length and a JSON document.
+Requests (host to zygote, trusted) are ``marshal`` documents; results (zygote to host) are JSON.
+The host sends a call, optionally a cancel frame while it runs, and reads back one result frame.
+The tool code reaches this file as data and its params as data; nothing is spliced into source.
+Only C-level standard modules are imported up front (no ``json``, ``signal``, ``typing``: they pull
+in ``re`` and ``enum``), so a cold zygote starts nearly as fast as a bare interpreter.
+"""
+
+import _json
+import _signal as signal
+import _struct as struct
+import errno
+import gc
+import marshal
+import os
+import resource
+import select
+import sys
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+else:
+    Any = object  # annotations are evaluated at runtime here, and typing would cost a cold start
+
+MODE = sys.argv[1] if len(sys.argv) > 1 else "ns"  # "ns": alone in a pid namespace; "proc": on the host
+BASE = sys.argv[2] if len(sys.argv) > 2 else "/tmp"
+NPROC_SLACK = 64
+TOOL_FILE = "tool.py"
+_LIMIT_ERRNO = {errno.EFBIG: "file_size", errno.EMFILE: "open_files", errno.ENFILE: "open_files", errno.EAGAIN: "processes"}
+
+CTL_IN = os.dup(0)
+CTL_OUT = os.dup(1)
+_null = os.open("/dev/null", os.O_RDWR)
+os.dup2(_null, 0)
+os.dup2(_null, 1)
+os.close(_null)
+SELF = os.getpid()
+
+
+def _prctl(option: int, value: int) -> None:
+    # _ctypes directly: the ctypes package costs milliseconds a cold start cannot spare.
+    import _ctypes
+
+    class CInt(_ctypes._SimpleCData):  # type: ignore[misc,name-defined,type-arg]
+        _type_ = "i"
+
+    class CFunc(_ctypes.CFuncPtr):  # type: ignore[misc,name-defined]
+        _flags_ = _ctypes.FUNCFLAG_CDECL
+        _restype_ = CInt
+
+    prctl = CFunc(_ctypes.dlsym(_ctypes.dlopen(None), "prctl"))  # type: ignore[arg-type]
+    prctl(CInt(option), CInt(value), CInt(0), CInt(0), CInt(0))
+
+
+def _no_json(obj: Any) -> Any:
+    raise TypeError("Object of type %s is not JSON serializable" % type(obj).__name__)
+
+
+def dumps(obj: Any) -> str:
+    """``json.dumps(obj, allow_nan=False)`` through the C encoder, without importing ``json``."""
+    encode = _json.make_encoder(
+        {}, _no_json, _json.encode_basestring_ascii, None, ": ", ", ", False, False, False
+    )
+    return "".join(encode(obj, 0))
+
+
+# Non-dumpable: a tool running as the same uid cannot ptrace the zygote or open its /proc fds.
+# Subreaper: orphans of a tool (double fork, setsid) are re-parented here, so they can be found and reaped.
+_prctl(4, 0)  # PR_SET_DUMPABLE
+_prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+
+
+def read_exact(fd: int, n: int) -> bytes | None:
+    chunks: list[bytes] = []
+    while n:
+        chunk = os.read(fd, n)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int) -> Any:
+    head = read_exact(fd, 4)
+    if head is None:
+        return None
+    body = read_exact(fd, struct.unpack(">I", head)[0])
+    return None if body is None else marshal.loads(body)
+
+
+def write_frame(fd: int, doc: dict[str, Any]) -> None:
+    body = dumps(doc).encode()
+    data = struct.pack(">I", len(body)) + body
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def vm_size_bytes() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmSize:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def own_process_count() -> int:
+    uid = os.getuid()
+    count = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                if os.stat("/proc/" + name).st_uid == uid:
+                    count += 1
+            except OSError:
+                pass
+    return count
+
+
+def descendants() -> list[int]:
+    """Pids below the zygote (orphans included: the zygote is their subreaper)."""
+    parents: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name, "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        parents.setdefault(ppid, []).append(int(name))
+    found: list[int] = []
+    todo = [SELF]
+    while todo:
+        for child in parents.get(todo.pop(), ()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def reap() -> None:
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def kill_everything() -> None:
+    """Kill every process the call started, however it detached, and reap them all."""
+    for _ in range(50):
+        if MODE == "ns":
+            # Alone in a pid namespace: everything but pid 1 and the zygote belongs to the call.
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, SELF)]
+        else:
+            left = descendants()
+            for pid in left:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        reap()
+        if not left:
+            return
+        time.sleep(0.001)
+
+
+def clear_ipc() -> None:
+    """Remove System V IPC objects a call created: they would outlive it in the shared ipc namespace."""
+    if MODE != "ns":
+        return
+    found = []
+    for kind in ("shm", "msg", "sem"):
+        try:
+            with open("/proc/sysvipc/" + kind) as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        found += [(kind, int(row.split()[1])) for row in rows]
+    if not found:
+        return
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    for kind, ident in found:
+        if kind == "shm":
+            libc.shmctl(ident, 0, None)  # IPC_RMID
+        elif kind == "msg":
+            libc.msgctl(ident, 0, None)
+        else:
+            libc.semctl(ident, 0, 0)
+
+
+def wipe(path: str, keep_root: bool) -> None:
+    """Delete everything under ``path`` (chmod first: a call may have made its files read-only)."""
+    try:
+        names = os.listdir(path)
+    except FileNotFoundError:
+        return
+    except PermissionError:
+        os.chmod(path, 0o700)
+        names = os.listdir(path)
+    for name in names:
+        full = os.path.join(path, name)
+        try:
+            if os.path.isdir(full) and not os.path.islink(full):
+                os.chmod(full, 0o700)
+                wipe(full, False)
+            else:
+                os.unlink(full)
+        except FileNotFoundError:
+            pass
+    if not keep_root:
+        os.rmdir(path)
+
+
+def cap_text(data: bytes, cap: int) -> str:
+    text = data[:cap].decode("utf-8", "replace")
+    encoded = text.encode()
+    if len(encoded) > cap:
+        text = encoded[:cap].decode("utf-8", "ignore")
+    return text
+
+
+def trimmed_traceback(exc: BaseException, code: str) -> str:
+    import linecache
+    import traceback
+
+    linecache.cache[TOOL_FILE] = (len(code), None, code.splitlines(True), TOOL_FILE)
+
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == TOOL_FILE]
+    lines = ["Traceback (most recent call last):\n"] + traceback.format_list(frames)
+    lines += traceback.format_exception_only(type(exc), exc)
+    return "".join(lines)
+
+
+def failure(exc: BaseException, code: str) -> dict[str, str]:
+    return {"type": type(exc).__name__, "message": str(exc), "traceback": trimmed_traceback(exc, code)}
+
+
+def run_tool(req: dict[str, Any], result_fd: int) -> None:
+    """In the forked child: run the handler and write one result document to ``result_fd``."""
+    code = req["code"]
+    doc: dict[str, Any] = {"status": "succeeded"}
+    try:
+        namespace = {"__name__": "__tool__", "__file__": TOOL_FILE, "__builtins__": __builtins__}
+        exec(compile(code, TOOL_FILE, "exec"), namespace)
+        handler = namespace.get(req["entrypoint"])
+        if not callable(handler):
+            raise NameError("the code defines no function named %r" % req["entrypoint"])
+        value = handler(**req["params"])
+        if hasattr(value, "__await__"):
+            import asyncio
+
+            value = asyncio.run(_await(value))
+        try:
+            doc["output"] = dumps(value)
+        except (TypeError, ValueError) as exc:
+            doc = {"status": "failed", "error": {"type": "TypeError", "traceback": "",
+                   "message": "the return value of %s is not JSON-serializable: %s" % (req["entrypoint"], exc)}}
+    except MemoryError as exc:
+        doc = {"status": "killed", "limit": "memory", "error": failure(exc, code)}
+        doc["error"]["message"] = "memory limit of %d MB exceeded" % req["memory_mb"]
+    except BaseException as exc:
+        doc = {"status": "failed", "error": failure(exc, code)}
+        limit = _LIMIT_ERRNO.get(exc.errno or 0) if isinstance(exc, OSError) else None
+        if limit:
+            doc.update(status="killed", limit=limit)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BaseException:
+        pass
+    body = dumps(doc).encode()
+    try:
+        while body:
+            body = body[os.write(result_fd, body):]
+    except OSError:
+        pass
+
+
+async def _await(awaitable: Any) -> Any:
+    return await awaitable
+
+
+def limits_for(req: dict[str, Any], nproc_base: int) -> list[tuple[int, int]]:
+    cap = int(req["max_output_bytes"])
+    return [
+        (resource.RLIMIT_CPU, int(req["timeout_s"]) + 2),
+        (resource.RLIMIT_AS, vm_size_bytes() + int(req["memory_mb"]) * 1024 * 1024),
+        (resource.RLIMIT_NPROC, nproc_base + NPROC_SLACK),
+        (resource.RLIMIT_FSIZE, max(cap, 16 * 1024 * 1024)),
+        (resource.RLIMIT_NOFILE, 256),
+        (resource.RLIMIT_CORE, 0),
+    ]
+
+
+def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_base: int) -> None:
+    """A pre-forked child: detach, take its streams, wait for its one request, then run it."""
+    os.setsid()
+    os.dup2(out_w, 1)
+    os.dup2(err_w, 2)
+    os.dup2(res_w, 3)
+    os.dup2(req_r, 4)
+    os.closerange(5, 1 << 16)
+    os.chdir(workdir)
+    chunks = []
+    while True:
+        chunk = os.read(4, 1 << 20)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(4)
+    if not chunks:
+        os._exit(0)  # the zygote went away before a request came
+    req = marshal.loads(b"".join(chunks))
+    for res, value in limits_for(req, nproc_base):
+        resource.setrlimit(res, (value, value))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if "random" in sys.modules:
+        sys.modules["random"].seed()
+    gc.enable()
+    try:
+        run_tool(req, 3)
+    finally:
+        os._exit(0)
+
+
+class Spare:
+    """A child forked ahead of the next call, waiting for its request: the fork is off the call's path."""
+
+    def __init__(self, nproc_base: int) -> None:
+        self.workdir = os.path.join(BASE, "work")
+        os.mkdir(self.workdir, 0o700)
+        req_r, self.req_w = os.pipe()
+        self.out_r, out_w = os.pipe()
+        self.err_r, err_w = os.pipe()
+        self.res_r, res_w = os.pipe()
+        gc.freeze()  # everything the zygote holds moves out of the collector's sight: no copy-on-write storms
+        self.pid = os.fork()
+        if self.pid == 0:
+            try:
+                child(req_r, self.workdir, out_w, err_w, res_w, nproc_base)
+            finally:
+                os._exit(70)
+        for fd in (req_r, out_w, err_w, res_w):
+            os.close(fd)
+        self.pidfd = os.pidfd_open(self.pid)
+
+
+def handle(req: dict[str, Any], spare: Spare) -> dict[str, Any]:
+    workdir = spare.workdir
+    cap = int(req["max_output_bytes"])
+    cpu = int(req["timeout_s"]) + 2
+    started = time.monotonic()
+    body = marshal.dumps(req)
+    try:
+        while body:
+            body = body[os.write(spare.req_w, body):]
+    except OSError:
+        pass
+    os.close(spare.req_w)
+    pid, pidfd = spare.pid, spare.pidfd
+    out_r, err_r, res_r = spare.out_r, spare.err_r, spare.res_r
+    buffers: dict[int, bytearray] = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
+    caps = {out_r: cap, err_r: cap, res_r: max(cap, 1 << 20)}
+    over = {out_r: False, err_r: False, res_r: False}
+    open_fds = set(buffers)
+    deadline = started + float(req["timeout_s"])
+    outcome = None
+    status = 0
+    poller = select.poll()
+    for fd in (*buffers, pidfd, CTL_IN):
+        poller.register(fd, select.POLLIN)
+    child_done = False
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            outcome = "timed_out"
+            break
+        if child_done and not open_fds:
+            break
+        events = poller.poll(left * 1000 if not child_done else min(left * 1000, 20))
+        if child_done and not events:
+            break  # stray processes hold the pipes open; they are killed below
+        for fd, _ in events:
+            if fd == pidfd:
+                if not child_done:
+                    _, status, usage = os.wait4(pid, 0)
+                    child_done = True
+                    poller.unregister(pidfd)
+            elif fd == CTL_IN:
+                msg = read_frame(CTL_IN)
+                if msg is None:
+                    kill_everything()
+                    os._exit(0)
+                if msg.get("cancel") == req.get("id"):
+                    outcome = "cancelled"
+            else:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    poller.unregister(fd)
+                    open_fds.discard(fd)
+                    continue
+                buf = buffers[fd]
+                room = caps[fd] - len(buf)
+                if len(chunk) > room:
+                    over[fd] = True
+                buf += chunk[: max(room, 0)]
+        if outcome:
+            break
+    kill_everything()
+    if not child_done:
+        try:
+            _, status, usage = os.wait4(pid, 0)
+        except ChildProcessError:
+            status, usage = 0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    for fd in (out_r, err_r, res_r):
+        while fd in open_fds:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                open_fds.discard(fd)
+            elif len(buffers[fd]) < caps[fd]:
+                buffers[fd] += chunk[: caps[fd] - len(buffers[fd])]
+                over[fd] = over[fd] or len(chunk) > caps[fd]
+            else:
+                over[fd] = True
+        os.close(fd)
+    os.close(pidfd)
+    clear_ipc()
+    wipe(workdir, False)
+    wipe(BASE, True)
+    if MODE == "ns" and os.path.isdir("/dev/shm"):
+        wipe("/dev/shm", True)
+    doc: dict[str, Any] = {}
+    if outcome is None and buffers[res_r] and not over[res_r]:
+        try:
+            doc = {"result": bytes(buffers[res_r]).decode("utf-8", "replace")}
+        except ValueError:
+            doc = {}
+    if outcome is not None:
+        doc = {"status": outcome}
+    elif over[res_r]:
+        doc = {"status": "killed", "limit": "output",
+               "error": {"type": "OutputLimitExceeded", "traceback": "",
+                         "message": "the return value is larger than %d bytes" % caps[res_r]}}
+    elif not doc:
+        if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (int(signal.SIGXCPU), int(signal.SIGKILL)) \
+                and usage.ru_utime + usage.ru_stime >= cpu - 1.5:
+            doc = {"status": "killed", "limit": "cpu", "error": {"type": "CpuLimitExceeded", "traceback": "",
+                   "message": "CPU time limit of %d s exceeded" % cpu}}
+        elif os.WIFSIGNALED(status):
+            doc = {"status": "failed", "error": {"type": "Crashed", "traceback": "",
+                   "message": "the tool process died from signal %d" % os.WTERMSIG(status)}}
+        else:
+            doc = {"status": "failed", "error": {"type": "NoResult", "traceback": "",
+                   "message": "the tool process exited with code %d before returning a value" % os.WEXITSTATUS(status)}}
+    doc["stdout"] = cap_text(bytes(buffers[out_r]), cap)
+    doc["stderr"] = cap_text(bytes(buffers[err_r]), cap)
+    doc["stdout_truncated"] = over[out_r]
+    doc["stderr_truncated"] = over[err_r]
+    doc["cpu_ms"] = (usage.ru_utime + usage.ru_stime) * 1000.0
+    doc["max_rss_kb"] = usage.ru_maxrss
+    doc["exit_code"] = os.waitstatus_to_exitcode(status)
+    return doc
+
+
+def warm_up() -> None:
+    """Import what tools commonly use while idle, so that each forked child finds it loaded."""
+    for name in ("json", "re", "math", "datetime", "collections", "itertools", "functools", "random",
+                 "base64", "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"):
+        if select.select([CTL_IN], [], [], 0)[0]:
+            return
+        __import__(name)
+
+
+def main() -> None:
+    gc.disable()  # fewer copy-on-write faults in forked children; each child re-enables it
+    os.makedirs(BASE, exist_ok=True)
+    nproc_base = own_process_count() if MODE == "proc" else 4
+    write_frame(CTL_OUT, {"ready": True})
+    warm_up()
+    while True:
+        spare = Spare(nproc_base)
+        while True:
+            req = read_frame(CTL_IN)
+            if req is None:
+                kill_everything()
+                return
+            if "cancel" not in req:
+                break  # (a cancel frame here crossed the result of the call it was meant for)
+        write_frame(CTL_OUT, handle(req, spare))
+
+
+main()

@@ -1,0 +1,164 @@
+"""What this machine offers the local sandbox: bubblewrap, user namespaces, Python and Node."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from toolrt.adapters.node import find_node
+
+NOBODY = 65534
+_SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def drop_to_nobody() -> bool:
+    """Run sandboxes as the host's ``nobody`` when toolrt runs as root.
+
+    As root, bubblewrap maps the uid inside to host root: the tool would own every root file it can
+    see. Started as nobody, the tool holds no host privilege at all, and RLIMIT_NPROC applies.
+    """
+    return os.geteuid() == 0
+
+
+def _world_executable(path: Path) -> bool:
+    """True when every directory on the way to ``path`` lets others through (``nobody`` can run it)."""
+    try:
+        for part in [*reversed(path.parents), path]:
+            mode = part.stat().st_mode
+            if not mode & stat.S_IXOTH:
+                return False
+    except OSError:
+        return False
+    return True
+
+
+@functools.cache
+def find_python() -> tuple[Path, Path]:
+    """The interpreter that runs Python tools and its install prefix (bound read-only in the sandbox).
+
+    The base interpreter of the running Python is preferred; a system ``python3`` is used when the
+    sandbox user could not reach the former (for example a pyenv install under /root).
+    """
+    base = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
+    prefix = Path(sys.base_prefix).resolve()
+    if not drop_to_nobody() or _world_executable(base):
+        return base, prefix
+    for name in (f"python{sys.version_info.major}.{sys.version_info.minor}", "python3"):
+        for folder in ("/usr/bin", "/usr/local/bin"):
+            candidate = Path(folder) / name
+            if candidate.is_file() and _world_executable(candidate.resolve()):
+                resolved = candidate.resolve()
+                return resolved, resolved.parent.parent
+    return base, prefix
+
+
+@functools.cache
+def find_bwrap() -> Path | None:
+    """The bubblewrap binary, from ``TOOLRT_BWRAP`` or ``PATH``."""
+    explicit = os.environ.get("TOOLRT_BWRAP")
+    found = explicit if explicit else shutil.which("bwrap")
+    return Path(found) if found and os.access(found, os.X_OK) else None
+
+
+def namespace_args(extra_ro: list[Path], tmp_size_bytes: int, chdir: str = "/tmp") -> list[str]:
+    """bubblewrap arguments: every namespace, no capabilities, a read-only minimal root, private /tmp."""
+    args = [
+        "--unshare-all",
+        "--unshare-user",
+        "--uid", str(NOBODY), "--gid", str(NOBODY),
+        "--disable-userns",
+        "--hostname", "toolrt",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop", "ALL",
+        "--clearenv",
+        "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
+        "--setenv", "HOME", "/tmp/work",
+        "--setenv", "TMPDIR", "/tmp",
+        "--setenv", "LANG", "C.UTF-8",
+        "--ro-bind", "/usr", "/usr",
+    ]
+    for name in _SYSTEM_LINKS:
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), str(host)]
+    for etc in ("/etc/ld.so.cache", "/etc/localtime"):
+        args += ["--ro-bind-try", etc, etc]
+    seen: set[Path] = set()
+    for path in extra_ro:
+        if path in seen or path == Path("/usr") or Path("/usr") in path.parents:
+            continue
+        seen.add(path)
+        args += ["--ro-bind", str(path), str(path)]
+    args += [
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--size", str(tmp_size_bytes), "--tmpfs", "/tmp",
+        "--size", str(tmp_size_bytes), "--tmpfs", "/dev/shm",
+        "--remount-ro", "/",
+    ]
+    if chdir != "/tmp":
+        args += ["--dir", chdir]
+    args += ["--chdir", chdir]
+    return args
+
+
+def _popen_identity() -> dict[str, Any]:
+    if drop_to_nobody():
+        return {"user": NOBODY, "group": NOBODY, "extra_groups": []}
+    return {}
+
+
+@functools.cache
+def bwrap_check() -> tuple[bool, str]:
+    """Whether bubblewrap can create the namespaces toolrt asks for here, and why not if it cannot."""
+    bwrap = find_bwrap()
+    if bwrap is None:
+        return False, "bwrap is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    python, prefix = find_python()
+    cmd = [str(bwrap), *namespace_args([prefix], 1 << 20), "--", str(python), "-I", "-S", "-c", "pass"]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=20, env={"PATH": "/usr/bin:/bin"}, **_popen_identity())
+    except (OSError, subprocess.SubprocessError) as exc:
+        return False, f"bwrap could not start: {exc}"
+    if done.returncode != 0:
+        detail = done.stderr.decode(errors="replace").strip().splitlines()
+        return False, f"bwrap cannot create user namespaces here: {detail[-1] if detail else done.returncode}"
+    return True, "bwrap creates user, pid, net, ipc and uts namespaces"
+
+
+def _version(cmd: list[str]) -> str | None:
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=10, text=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout or done.stderr).strip() or None
+
+
+def probe_environment() -> dict[str, Any]:
+    """What ``toolrt doctor`` prints about the local sandbox: tools found and the isolation chosen."""
+    bwrap = find_bwrap()
+    works, why = bwrap_check()
+    node = find_node()
+    python, prefix = find_python()
+    return {
+        "bwrap_path": str(bwrap) if bwrap else None,
+        "bwrap_version": _version([str(bwrap), "--version"]) if bwrap else None,
+        "user_namespaces": works,
+        "node_path": str(node) if node else None,
+        "node_version": _version([str(node), "--version"]) if node else None,
+        "python_path": str(python),
+        "python_prefix": str(prefix),
+        "runs_as": "nobody (65534)" if drop_to_nobody() else f"uid {os.geteuid()}",
+        "isolation": "namespaces" if works else "process",
+        "reason": why if works else f"{why}; falling back to rlimits and process-group control "
+        "(isolation='strict' refuses to run instead)",
+    }
