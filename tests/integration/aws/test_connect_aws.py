@@ -46,7 +46,7 @@ def test_register_list_execute_update_deregister(aws_endpoint: str) -> None:
         assert rt.execute_tool("agent-a", reg.tool_id, {"a": 2, "b": 3}).output == 6
         assert len(clients.agentcore_control.list_gateway_targets(gatewayIdentifier=rt.ports.gateway.gateway_id)["items"]) == 2
         gone = rt.deregister_tool("agent-a", reg.tool_id, purge=True)
-        assert gone.clean and gone.deleted_artifacts == (upd.tool.code_hash,)
+        assert gone.clean and set(gone.deleted_artifacts) == {reg.code_hash, upd.tool.code_hash}
         assert rt.list_tools("agent-a") == []
         keys = [o["Key"] for o in clients.s3.list_objects_v2(Bucket="toolrt-artifacts").get("Contents", [])]
         assert keys == [f"artifacts/{twin.code_hash}.json"]
