@@ -174,11 +174,16 @@ def _highlights(snapshot: dict[str, Any]) -> dict[str, Any]:
 
 
 def _print(console: Console, result: DemoResult) -> None:
-    table = Table("step", "agent", "tool", "lang", "ver", "code", "cache", "what happened", title="toolrt demo")
+    if not console.is_terminal and console.width < 120:
+        console.width = 120  # logs and CI: rich would otherwise squeeze the table into 80 columns
+    table = Table(title="toolrt demo", expand=False)
+    for header in ("step", "agent", "tool", "lang", "ver", "code", "cache"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("what happened", overflow="fold", min_width=30)
     for s in result.steps:
         cache = "" if s["cache_hit"] is None else ("hit" if s["cache_hit"] else "miss")
         what = s["note"] if s["action"] != "run" else f"{s['status']} in {s['wall_ms']} ms ({s['isolation']}): {s['note']}"
-        table.add_row(s["action"], s["agent"], s["tool"], s["language"], str(s["version"]), s["code_hash"][:10], cache, what)
+        table.add_row(s["action"], s["agent"].removeprefix("demo-"), s["tool"], {"python": "py", "javascript": "js", "typescript": "ts"}.get(s["language"], s["language"]), str(s["version"]), s["code_hash"][:8], cache, what)
     console.print(table)
     metrics = Table("metric", "value", title="metrics")
     for key, value in result.metrics.items():
