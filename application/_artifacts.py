@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import attrs
 import jsonschema
 
@@ -28,12 +30,24 @@ class PreparedCode:
     created: bool
 
 
+# Checking a schema against its metaschema costs milliseconds; agents re-register the same schemas
+# constantly, so schemas known to be valid are remembered (by their canonical JSON).
+_VALID_SCHEMAS: dict[str, None] = {}
+_VALID_SCHEMAS_MAX = 4096
+
+
 def check_schemas(definition: ToolDefinition) -> None:
     """Raise ValidationError when input_schema or output_schema is not a valid JSON Schema."""
     findings = []
     for field in ("input_schema", "output_schema"):
         schema = getattr(definition, field)
         if schema is None:
+            continue
+        try:
+            key = json.dumps(schema, sort_keys=True, default=repr)
+        except (TypeError, ValueError):
+            key = ""
+        if key and key in _VALID_SCHEMAS:
             continue
         try:
             jsonschema.validators.validator_for(schema).check_schema(schema)
@@ -47,6 +61,11 @@ def check_schemas(definition: ToolDefinition) -> None:
                     hint="see https://json-schema.org/understanding-json-schema/",
                 )
             )
+            continue
+        if key:
+            if len(_VALID_SCHEMAS) >= _VALID_SCHEMAS_MAX:
+                _VALID_SCHEMAS.pop(next(iter(_VALID_SCHEMAS)))
+            _VALID_SCHEMAS[key] = None
     if findings:
         raise ValidationError(f"invalid tool definition {definition.name!r}", ValidationReport(tuple(findings)))
 

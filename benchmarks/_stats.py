@@ -31,3 +31,12 @@ def row(label: str, times: list[float], baseline_p50: float | None = None) -> st
     p50 = statistics.median(times)
     ratio = f"  x{p50 / baseline_p50:6.2f} of baseline" if baseline_p50 else ""
     return f"{label:<44} p50 {p50:9.3f} ms   p95 {p(times, 95):9.3f} ms   {1000 / p50 if p50 else 0:9.1f}/s{ratio}"
+
+
+def quiet_logs() -> None:
+    """Keep structlog to warnings: a benchmark is an application and measures toolrt, not printing."""
+    import logging
+
+    import structlog
+
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))

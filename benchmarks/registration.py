@@ -10,7 +10,7 @@ import statistics
 import sys
 
 import toolrt
-from benchmarks._stats import measure, row
+from benchmarks._stats import measure, quiet_logs, row
 
 LINES = 100
 
@@ -52,6 +52,7 @@ SCHEMA = {
 
 
 def main(n: int = 200) -> None:
+    quiet_logs()
     with toolrt.connect("memory") as rt:
         counter = iter(range(10**9))
 

@@ -6,12 +6,8 @@ import collections
 import threading
 from typing import Any
 
-import attrs
-import structlog
 
 from toolrt.domain import DomainEvent
-
-log = structlog.get_logger()
 
 
 def _key(name: str, dimensions: dict[str, str]) -> str:
@@ -63,12 +59,13 @@ class InMemoryMetrics:
 
 
 class RecordingEventPublisher:
-    """Logs every event and keeps the most recent ``keep`` of them (for tests and the demo)."""
+    """Keeps the most recent ``keep`` events (for tests, the demo and subscribers that poll).
+
+    It does not log them: each use case already logs what it did, with its context bound.
+    """
 
     def __init__(self, keep: int = 1000) -> None:
         self.events: collections.deque[DomainEvent] = collections.deque(maxlen=keep)
 
     def publish(self, event: DomainEvent) -> None:
         self.events.append(event)
-        fields = {k: v for k, v in attrs.asdict(event, recurse=False).items() if k != "at"}
-        log.debug("event", event_name=event.name, **fields)

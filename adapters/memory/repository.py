@@ -35,13 +35,15 @@ class InMemoryToolRepository:
         self._lock = threading.RLock()
         self._tools: dict[str, Tool] = {}
         self._executions: dict[str, Execution] = {}
+        # (owner, name) -> tool id of the active tool holding that name: keeps add/save O(1).
+        self._active_names: dict[tuple[str, str], str] = {}
 
     def add(self, tool: Tool) -> None:
         with self._lock:
             if tool.tool_id in self._tools:
                 raise ConflictError(f"tool id {tool.tool_id!r} already exists")
             self._check_name(tool)
-            self._tools[tool.tool_id] = tool
+            self._store(tool)
 
     def get(self, tool_id: str) -> Tool:
         with self._lock:
@@ -59,12 +61,14 @@ class InMemoryToolRepository:
                     f"{stored.record_version}, update based on {tool.record_version - 1}); re-read and retry"
                 )
             self._check_name(tool)
-            self._tools[tool.tool_id] = tool
+            self._store(tool)
 
     def delete(self, tool_id: str) -> None:
         with self._lock:
-            if self._tools.pop(tool_id, None) is None:
+            removed = self._tools.pop(tool_id, None)
+            if removed is None:
                 raise NotFoundError("tool", tool_id)
+            self._release_name(removed)
 
     def list(self, query: ToolQuery) -> Sequence[Tool]:
         with self._lock:
@@ -97,13 +101,20 @@ class InMemoryToolRepository:
     def _check_name(self, tool: Tool) -> None:
         if not tool.is_active:
             return
-        for other in self._tools.values():
-            if (
-                other.tool_id != tool.tool_id
-                and other.is_active
-                and other.owner == tool.owner
-                and other.name == tool.name
-            ):
-                raise ConflictError(
-                    f"agent {tool.owner!r} already has an active tool named {tool.name!r} ({other.tool_id})"
-                )
+        holder = self._active_names.get((tool.owner, tool.name))
+        if holder is not None and holder != tool.tool_id:
+            raise ConflictError(
+                f"agent {tool.owner!r} already has an active tool named {tool.name!r} ({holder})"
+            )
+
+    def _store(self, tool: Tool) -> None:
+        previous = self._tools.get(tool.tool_id)
+        if previous is not None:
+            self._release_name(previous)
+        self._tools[tool.tool_id] = tool
+        if tool.is_active:
+            self._active_names[(tool.owner, tool.name)] = tool.tool_id
+
+    def _release_name(self, tool: Tool) -> None:
+        if self._active_names.get((tool.owner, tool.name)) == tool.tool_id:
+            del self._active_names[(tool.owner, tool.name)]
