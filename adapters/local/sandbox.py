@@ -570,7 +570,12 @@ class SubprocessSandbox:
         base = "/tmp" if scratch is None else str(scratch)
         mode = "ns" if self._namespaces else "proc"
         cmd = [str(self._python), "-I", "-S", "-c", *self._python_boot, mode, base]
-        proc = self._spawn(cmd, [self._python_prefix], scratch, pass_fds=())
+        try:
+            proc = self._spawn(cmd, [self._python_prefix], scratch, pass_fds=())
+        except BaseException:
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise
         worker = _PythonZygote(proc, scratch)
         self._track(worker)
         worker.wait_ready(timeout=30)
@@ -621,6 +626,11 @@ class SubprocessSandbox:
                    f"--fsize={16 * 1024 * 1024}", "--cpu=600", "--", *cmd]
         try:
             proc = self._spawn(cmd, [self._node.parent.parent], scratch, pass_fds=(write_fd,), workdir=True)
+        except BaseException:
+            os.close(read_fd)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise
         finally:
             os.close(write_fd)
         worker = _NodeWorker(proc, scratch, read_fd)
