@@ -59,6 +59,19 @@ def find_python() -> tuple[Path, Path]:
 
 
 @functools.cache
+def bytecode_magic(python: Path) -> bytes | None:
+    """The bytecode magic number of ``python``, so that code compiled here can be shipped to it."""
+    try:
+        done = subprocess.run(
+            [str(python), "-I", "-S", "-c", "import _frozen_importlib_external as e; print(e.MAGIC_NUMBER.hex())"],
+            capture_output=True, timeout=20, text=True, env={"PATH": "/usr/bin:/bin"},
+        )
+        return bytes.fromhex(done.stdout.strip()) if done.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+@functools.cache
 def find_bwrap() -> Path | None:
     """The bubblewrap binary, from ``TOOLRT_BWRAP`` or ``PATH``."""
     explicit = os.environ.get("TOOLRT_BWRAP")

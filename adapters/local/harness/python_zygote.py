@@ -481,6 +481,8 @@ def handle(req: dict[str, Any], spare: Spare) -> dict[str, Any]:
 
 def warm_up() -> None:
     """Import what tools commonly use while idle, so that each forked child finds it loaded."""
+    if select.select([CTL_IN], [], [], 0.02)[0]:
+        return  # a cold start: the first call is already waiting and should not wait for imports
     for name in ("json", "re", "math", "datetime", "collections", "itertools", "functools", "random",
                  "base64", "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"):
         if select.select([CTL_IN], [], [], 0)[0]:
