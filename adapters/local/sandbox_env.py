@@ -105,19 +105,21 @@ def namespace_args(extra_ro: list[Path], tmp_size_bytes: int, chdir: str = "/tmp
             args += ["--ro-bind", str(host), str(host)]
     for etc in ("/etc/ld.so.cache", "/etc/localtime"):
         args += ["--ro-bind-try", etc, etc]
+    args += [
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--size", str(tmp_size_bytes), "--tmpfs", "/tmp",
+        "--size", str(tmp_size_bytes), "--tmpfs", "/dev/shm",
+    ]
+    # After the tmpfs mounts, so that an interpreter or node under /tmp (a CI checkout, say) is not
+    # hidden by the private /tmp; mounts made later lie on top.
     seen: set[Path] = set()
     for path in extra_ro:
         if path in seen or path == Path("/usr") or Path("/usr") in path.parents:
             continue
         seen.add(path)
         args += ["--ro-bind", str(path), str(path)]
-    args += [
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--size", str(tmp_size_bytes), "--tmpfs", "/tmp",
-        "--size", str(tmp_size_bytes), "--tmpfs", "/dev/shm",
-        "--remount-ro", "/",
-    ]
+    args += ["--remount-ro", "/"]
     if chdir != "/tmp":
         args += ["--dir", chdir]
     args += ["--chdir", chdir]

@@ -213,6 +213,8 @@ def wipe(path: str, keep_root: bool) -> None:
         names = os.listdir(path)
     for name in names:
         full = os.path.join(path, name)
+        if os.path.ismount(full):
+            continue  # a read-only bind of the interpreter (under /tmp on some hosts): not the call's
         try:
             if os.path.isdir(full) and not os.path.islink(full):
                 os.chmod(full, 0o700)
@@ -222,7 +224,11 @@ def wipe(path: str, keep_root: bool) -> None:
         except FileNotFoundError:
             pass
     if not keep_root:
-        os.rmdir(path)
+        try:
+            os.rmdir(path)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOTEMPTY, errno.EBUSY):  # a folder on the way to a bind mount
+                raise
 
 
 def cap_text(data: bytes, cap: int) -> str:
