@@ -94,15 +94,19 @@ class CodeIntake:
         self._metrics = metrics
         self._events = events
 
-    def prepare(self, definition: ToolDefinition) -> PreparedCode:
-        """The artifact for ``definition``'s code; ValidationError when the code has errors."""
+    def prepare(self, definition: ToolDefinition, validator: CodeValidator | None = None) -> PreparedCode:
+        """The artifact for ``definition``'s code; ValidationError when the code has errors.
+
+        ``validator`` replaces the runtime's own for this call (a policy the runtime's owner chose).
+        """
+        validator = validator or self._validator
         code_hash = definition.code_hash
         stored = self._artifacts.get(code_hash)
-        if stored is not None and stored.report.policy_version == self._validator.policy_version:
+        if stored is not None and stored.report.policy_version == validator.policy_version:
             self._metrics.increment("artifact_cache", result="hit")
             return PreparedCode(stored, cache_hit=True, created=False)
         self._metrics.increment("artifact_cache", result="miss" if stored is None else "stale_policy")
-        report = self._validator.validate(definition)
+        report = validator.validate(definition)
         if not report.ok:
             raise ValidationError(f"code of tool {definition.name!r} failed validation", report)
         if stored is not None:

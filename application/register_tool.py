@@ -42,6 +42,8 @@ class RegisterToolRequest:
     agent_id: str
     definition: ToolDefinition
     visibility: Visibility = attrs.field(default=Visibility.PRIVATE, converter=Visibility)
+    # A validation policy chosen by the runtime's owner for this registration (never by the agent).
+    validator: CodeValidator | None = None
 
 
 @attrs.frozen(hash=False)
@@ -131,7 +133,7 @@ class RegisterTool:
         check_agent(request.agent_id)
         definition = request.definition
         check_schemas(definition)
-        prepared = self._intake.prepare(definition)
+        prepared = self._intake.prepare(definition, request.validator)
         now = self._clock.now()
         tool = Tool.create(
             tool_id=self._ids.new_id("tool"),

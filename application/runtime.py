@@ -117,9 +117,22 @@ class ToolRuntime:
         self._closed = False
 
     # -- writing -------------------------------------------------------------------------------
-    def register_tool(self, agent_id: str, definition: DefinitionLike, visibility: Visibility | str = Visibility.PRIVATE) -> Registration:
-        """Register a new tool owned by ``agent_id``. See :class:`RegisterTool` for the rules."""
-        return self._register.execute(RegisterToolRequest(agent_id, to_definition(definition, self.ports.validator), Visibility(visibility)))
+    def register_tool(
+        self,
+        agent_id: str,
+        definition: DefinitionLike,
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        validator: CodeValidator | None = None,
+    ) -> Registration:
+        """Register a new tool owned by ``agent_id``. See :class:`RegisterTool` for the rules.
+
+        ``validator`` applies another validation policy to this registration (for example
+        ``toolrt.adapters.validation.build_validator({...})``). It is the embedding application's
+        choice: the CLI and the MCP server never let an agent pass one.
+        """
+        parsed = to_definition(definition, validator or self.ports.validator)
+        return self._register.execute(RegisterToolRequest(agent_id, parsed, Visibility(visibility), validator))
 
     def update_tool(
         self,
@@ -127,10 +140,13 @@ class ToolRuntime:
         tool_id: str,
         definition: DefinitionLike | None = None,
         visibility: Visibility | str | None = None,
+        *,
+        validator: CodeValidator | None = None,
     ) -> Update:
-        """Give a tool a new version and/or visibility. See :class:`UpdateTool`."""
-        parsed = None if definition is None else to_definition(definition, self.ports.validator)
-        return self._update.execute(UpdateToolRequest(agent_id, tool_id, parsed, visibility))  # type: ignore[arg-type]
+        """Give a tool a new version and/or visibility. See :class:`UpdateTool`; ``validator`` as
+        in :meth:`register_tool`."""
+        parsed = None if definition is None else to_definition(definition, validator or self.ports.validator)
+        return self._update.execute(UpdateToolRequest(agent_id, tool_id, parsed, visibility, validator))  # type: ignore[arg-type]
 
     def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
         """Withdraw a tool; ``purge`` deletes its record too. See :class:`DeregisterTool`."""

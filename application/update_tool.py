@@ -41,6 +41,8 @@ class UpdateToolRequest:
     tool_id: str
     definition: ToolDefinition | None = None
     visibility: Visibility | None = attrs.field(default=None, converter=_to_visibility)
+    # A validation policy chosen by the runtime's owner for this update (never by the agent).
+    validator: CodeValidator | None = None
 
 
 @attrs.frozen(hash=False)
@@ -118,7 +120,7 @@ class UpdateTool:
 
         check_schemas(definition)
         new_code = definition.code_hash not in before.code_hashes
-        prepared = self._intake.prepare(definition)
+        prepared = self._intake.prepare(definition, request.validator)
         after = after.with_version(definition, now)
         try:
             stored = save_and_sync(self._repository, self._gateway, self._clock, before, after)

@@ -6,6 +6,7 @@ dependencies (boto3 for ``aws``, the mcp SDK for ``serve``) and nothing is done 
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import structlog
@@ -109,12 +110,28 @@ def _policy(settings: Settings) -> ExecutionPolicy:
 
 
 # -- containers ------------------------------------------------------------------------------
-class SystemContainer(containers.DeclarativeContainer):
-    """Time, ids, metrics and events: the same on every profile."""
+def _cloudwatch_metrics(settings: Settings) -> Any:
+    from toolrt.adapters.aws.metrics import CloudWatchEmfMetrics
 
+    # Embedded-metric-format lines: CloudWatch Logs turns them into metrics on Lambda and in
+    # containers with the CloudWatch agent. stderr, so that stdout stays the CLI's and MCP's own.
+    # The sink keeps the same in-process snapshot as the memory one (rt.metrics()).
+    return CloudWatchEmfMetrics(write=lambda line: print(line, file=sys.stderr, flush=True))
+
+
+class SystemContainer(containers.DeclarativeContainer):
+    """Time, ids, metrics and events; metrics go to CloudWatch as well on the aws profile."""
+
+    config = providers.Configuration()
+    settings = providers.Dependency(instance_of=Settings)
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UuidIdGenerator)
-    metrics = providers.Singleton(InMemoryMetrics)
+    metrics = providers.Selector(
+        config.profile,
+        memory=providers.Singleton(InMemoryMetrics),
+        local=providers.Singleton(InMemoryMetrics),
+        aws=providers.Singleton(_cloudwatch_metrics, settings),
+    )
     events = providers.Singleton(RecordingEventPublisher)
 
 
@@ -164,7 +181,7 @@ class RuntimeContainer(containers.DeclarativeContainer):
 
     config = providers.Configuration()
     settings = providers.Dependency(instance_of=Settings)
-    system = providers.Container(SystemContainer)
+    system = providers.Container(SystemContainer, settings=settings, config=config)
     adapters = providers.Container(AdaptersContainer, settings=settings, config=config)
 
     ports = providers.Singleton(
@@ -186,7 +203,8 @@ class RuntimeContainer(containers.DeclarativeContainer):
 def build_container(settings: Settings) -> RuntimeContainer:
     """A container wired for ``settings``: each port's backend is the profile's or its override."""
     container = RuntimeContainer(settings=settings)
-    container.config.from_dict({port: settings.backend(port) for port in ("repository", "artifacts", "sandbox", "gateway")})
+    backends = {port: settings.backend(port) for port in ("repository", "artifacts", "sandbox", "gateway")}
+    container.config.from_dict({"profile": settings.profile, **backends})
     return container
 
 

@@ -248,3 +248,25 @@ def test_metrics_snapshot() -> None:
     assert counters["executions|language=python,status=succeeded"] == 1
     assert snap["timings"]["execution_ms|status=succeeded"]["count"] == 1
     assert snap["timings"]["registration_ms|cache=miss"]["count"] == 1
+
+
+def test_the_runtime_owner_can_apply_a_stricter_policy_to_one_registration() -> None:
+    """A validator passed by the embedding application re-validates cached code under its policy."""
+
+    class Strict(CountingValidator):
+        def validate(self, definition: Any) -> Any:
+            report = super().validate(definition)
+            if "risky" in definition.code:
+                from toolrt.domain import Finding, Severity, ValidationReport
+
+                return ValidationReport((*report.findings, Finding("security.risky", Severity.ERROR, "risky code")), self.policy_version)
+            return report
+
+    rt = memory_runtime()
+    code = CODE + "# risky\n"
+    rt.register_tool("agent-a", b.definition("one", code))
+    strict = Strict("strict-1")
+    with pytest.raises(ValidationError, match="risky code"):
+        rt.register_tool("agent-b", b.definition("two", code), validator=strict)
+    assert strict.calls == 1
+    assert len(rt.list_tools(status=None)) == 1
