@@ -111,7 +111,9 @@ class FakeCodeInterpreter:
         else:
             node = find_node()
             assert node is not None, "node is needed to run javascript in the fake interpreter"
-            argv = [str(node), "-e", code]
+            # Node 24 strips TypeScript's types itself, as the managed interpreter's runtime does.
+            kind = ["--input-type=commonjs-typescript"] if language == "typescript" else []
+            argv = [str(node), *kind, "-e", code]
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.sessions[sid] = proc

@@ -39,7 +39,7 @@ def _request(code: str, params: dict[str, Any] | None = None, language: Language
     return SandboxRequest("exec-1", language, code, "handler", params or {}, **fields)
 
 
-_LANGUAGES = (Language.PYTHON, Language.JAVASCRIPT) if find_node() is not None else (Language.PYTHON,)
+_LANGUAGES = (Language.PYTHON, Language.JAVASCRIPT, Language.TYPESCRIPT) if find_node() is not None else (Language.PYTHON,)
 
 
 class TestCodeInterpreterSandboxContract(SandboxContract):
