@@ -26,6 +26,24 @@ class ToolQuery:
     text: str | None = None
     limit: int = 1000
 
+    def matches(self, tool: Tool) -> bool:
+        """True when ``tool`` satisfies every field (adapters that filter in process use this)."""
+        if self.owner is not None and tool.owner != self.owner:
+            return False
+        if self.visible_to is not None and not tool.can_discover(self.visible_to):
+            return False
+        if self.status is not None and tool.status is not self.status:
+            return False
+        if self.name is not None and tool.name != self.name:
+            return False
+        if self.tag is not None and self.tag not in tool.definition.tags:
+            return False
+        if self.text is not None:
+            needle = self.text.lower()
+            if needle not in tool.name.lower() and needle not in tool.definition.description.lower():
+                return False
+        return True
+
 
 @runtime_checkable
 class ToolRepository(Protocol):

@@ -89,25 +89,6 @@ def _referenced(tool: Tool | None) -> frozenset[CodeHash]:
     return tool.code_hashes if tool is not None and tool.is_active else frozenset()
 
 
-def matches(tool: Tool, query: ToolQuery) -> bool:
-    """True when ``tool`` satisfies every field of ``query``."""
-    if query.owner is not None and tool.owner != query.owner:
-        return False
-    if query.visible_to is not None and not tool.can_discover(query.visible_to):
-        return False
-    if query.status is not None and tool.status is not query.status:
-        return False
-    if query.name is not None and tool.name != query.name:
-        return False
-    if query.tag is not None and query.tag not in tool.definition.tags:
-        return False
-    if query.text is not None:
-        needle = query.text.lower()
-        if needle not in tool.name.lower() and needle not in tool.definition.description.lower():
-            return False
-    return True
-
-
 class DynamoDbToolRepository:
     """Stores tools, artifact references and executions in one DynamoDB table.
 
@@ -209,7 +190,7 @@ class DynamoDbToolRepository:
                 ExpressionAttributeValues={":record": av("TOOL")},
             )
         tools = (self._tool_from_item(item) for item in items)
-        found = sorted((t for t in tools if matches(t, query)), key=lambda t: (t.name, t.tool_id))
+        found = sorted((t for t in tools if query.matches(t)), key=lambda t: (t.name, t.tool_id))
         return found[: query.limit]
 
     def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:

@@ -9,25 +9,6 @@ from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, Too
 from toolrt.ports import ToolQuery
 
 
-def matches(tool: Tool, query: ToolQuery) -> bool:
-    """True when ``tool`` satisfies every field of ``query`` (shared by in-process filters)."""
-    if query.owner is not None and tool.owner != query.owner:
-        return False
-    if query.visible_to is not None and not tool.can_discover(query.visible_to):
-        return False
-    if query.status is not None and tool.status is not query.status:
-        return False
-    if query.name is not None and tool.name != query.name:
-        return False
-    if query.tag is not None and query.tag not in tool.definition.tags:
-        return False
-    if query.text is not None:
-        needle = query.text.lower()
-        if needle not in tool.name.lower() and needle not in tool.definition.description.lower():
-            return False
-    return True
-
-
 class InMemoryToolRepository:
     """Keeps tools, references and executions in dicts under one lock."""
 
@@ -73,7 +54,7 @@ class InMemoryToolRepository:
     def list(self, query: ToolQuery) -> Sequence[Tool]:
         with self._lock:
             found = sorted(
-                (t for t in self._tools.values() if matches(t, query)), key=lambda t: (t.name, t.tool_id)
+                (t for t in self._tools.values() if query.matches(t)), key=lambda t: (t.name, t.tool_id)
             )
         return found[: query.limit]
 
