@@ -31,6 +31,9 @@ def save_and_sync(repository: ToolRepository, gateway: ToolGateway, clock: Clock
     """Store ``after`` and publish it; if publishing fails, put ``before``'s content back in force
     and raise RegistrationError.
 
+    A gateway that no longer knows the tool (an in-process registry after a restart, a target
+    deleted out of band) gets it published again, and the new reference is stored.
+
     Returns the stored tool. The restoring save keeps the record version moving forward, so a
     concurrent reader never sees an older record version again.
     """
@@ -38,11 +41,17 @@ def save_and_sync(repository: ToolRepository, gateway: ToolGateway, clock: Clock
     if after.gateway_ref is None:
         return after
     try:
-        gateway.update(after)
-    except Exception as failure:
-        restored = attrs.evolve(before, updated_at=clock.now(), record_version=after.record_version + 1)
         try:
-            repository.save(restored)
+            gateway.update(after)
+        except NotFoundError:
+            log.info("tool missing from the gateway: publishing it again", tool_id=after.tool_id)
+            republished = after.with_gateway_ref(gateway.register(after), clock.now())
+            repository.save(republished)
+            return republished
+    except Exception as failure:
+        try:
+            stored = repository.get(after.tool_id).record_version
+            repository.save(attrs.evolve(before, updated_at=clock.now(), record_version=stored + 1))
         except Exception as exc:
             log.error("restoring the previous version failed", tool_id=after.tool_id, error=str(exc))
         error = RegistrationError(

@@ -424,9 +424,11 @@ class _Pool:
         try:
             worker = self._factory()
         except Exception as exc:  # a failed refill must not break callers; the next take() retries
-            log.warning("could not pre-start a sandbox worker", error=str(exc))
             with self._lock:
                 self._pending -= 1
+                closed = self._closed
+            if not closed:  # a pool closed while a worker was starting is not worth a warning
+                log.warning("could not pre-start a sandbox worker", error=str(exc))
             return
         with self._lock:
             self._pending -= 1

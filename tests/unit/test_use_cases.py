@@ -270,3 +270,18 @@ def test_the_runtime_owner_can_apply_a_stricter_policy_to_one_registration() -> 
         rt.register_tool("agent-b", b.definition("two", code), validator=strict)
     assert strict.calls == 1
     assert len(rt.list_tools(status=None)) == 1
+
+
+def test_a_gateway_that_forgot_the_tool_gets_it_published_again() -> None:
+    """An update after the gateway lost the tool (a restart) republishes it instead of failing."""
+    from toolrt.adapters.memory import InProcessGateway
+
+    rt = memory_runtime()
+    reg = rt.register_tool("agent-a", b.definition(code=CODE))
+    fresh = InProcessGateway()
+    rt2 = memory_runtime(repository=rt.ports.repository, artifacts=rt.ports.artifacts, gateway=fresh)
+    upd = rt2.update_tool("agent-a", reg.tool_id, b.definition(code="def handler(a, b):\n    return a * b"))
+    assert upd.version == 2
+    assert reg.tool_id in fresh.published()
+    assert rt2.get_tool(reg.tool_id).gateway_ref == reg.tool_id
+    assert rt2.rollback_tool("agent-a", reg.tool_id, 1).current_version == 1
