@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import unquote
 
 import attrs
 import jsonschema
@@ -62,12 +65,57 @@ def check_schemas(definition: ToolDefinition) -> None:
                 )
             )
             continue
+        broken = list(_unresolvable_refs(schema, schema))
+        if broken:
+            findings.extend(
+                Finding(
+                    f"definition.{field}",
+                    Severity.ERROR,
+                    f"{field} has a $ref toolrt cannot resolve: {ref!r} ({why})",
+                    hint='use local references such as "#/$defs/name"; remote schemas are never fetched',
+                )
+                for ref, why in broken
+            )
+            continue
         if key:
             if len(_VALID_SCHEMAS) >= _VALID_SCHEMAS_MAX:
                 _VALID_SCHEMAS.pop(next(iter(_VALID_SCHEMAS)))
             _VALID_SCHEMAS[key] = None
     if findings:
         raise ValidationError(f"invalid tool definition {definition.name!r}", ValidationReport(tuple(findings)))
+
+
+def _unresolvable_refs(node: Any, root: Any) -> Iterator[tuple[str, str]]:
+    """Every ``$ref`` under ``node`` that is not a JSON pointer into ``root`` that exists."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            if not ref.startswith("#"):
+                yield ref, "only references inside the schema are allowed"
+            elif not _pointer_exists(root, ref[1:]):
+                yield ref, "nothing at that location"
+        for value in node.values():
+            yield from _unresolvable_refs(value, root)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _unresolvable_refs(value, root)
+
+
+def _pointer_exists(root: Any, pointer: str) -> bool:
+    if pointer in ("", "/"):
+        return True
+    if not pointer.startswith("/"):
+        return False  # anchors ("#name") are not supported
+    node = root
+    for raw in pointer[1:].split("/"):
+        part = unquote(raw).replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
 
 
 class CodeIntake:
@@ -131,7 +179,21 @@ class CodeIntake:
 
     def release_if_unreferenced(self, code_hash: CodeHash) -> bool:
         """Delete the artifact when no tool references it; True when deleted."""
-        if self._repository.references(code_hash):
-            return False
-        self._artifacts.delete(code_hash)
-        return True
+        return release_if_unreferenced(self._repository, self._artifacts, code_hash)
+
+
+def release_if_unreferenced(repository: ToolRepository, artifacts: ArtifactStore, code_hash: CodeHash) -> bool:
+    """Delete the artifact when no tool references it; True when deleted.
+
+    A registration of the same code may reference it between the check and the delete (its own
+    re-check may already have passed), so the references are read again after deleting and the
+    artifact is put back if a tool took it up meanwhile.
+    """
+    if repository.references(code_hash):
+        return False
+    artifact = artifacts.get(code_hash)
+    artifacts.delete(code_hash)
+    if artifact is not None and repository.references(code_hash):
+        artifacts.put(artifact)
+        return False
+    return True

@@ -46,7 +46,11 @@ def save_and_sync(repository: ToolRepository, gateway: ToolGateway, clock: Clock
         except NotFoundError:
             log.info("tool missing from the gateway: publishing it again", tool_id=after.tool_id)
             republished = after.with_gateway_ref(gateway.register(after), clock.now())
-            repository.save(republished)
+            try:
+                repository.save(republished)
+            except Exception:
+                gateway.deregister(republished)  # the record will say the old version: so must the gateway
+                raise
             return republished
     except Exception as failure:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import attrs
 import structlog
 
+from toolrt.application._artifacts import release_if_unreferenced
 from toolrt.application._tools import owned_tool
 from toolrt.domain import ArtifactDeleted, CodeHash, ToolDeregistered
 from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRepository
@@ -89,9 +90,8 @@ class DeregisterTool:
         deleted: list[CodeHash] = []
         for code_hash in sorted(tool.code_hashes):
             try:
-                if self._repository.references(code_hash):
+                if not release_if_unreferenced(self._repository, self._artifacts, code_hash):
                     continue
-                self._artifacts.delete(code_hash)
                 deleted.append(code_hash)
                 self._events.publish(ArtifactDeleted(now, str(code_hash)))
             except Exception as exc:

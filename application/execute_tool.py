@@ -61,9 +61,12 @@ def check_params(tool_name: str, schema: dict[str, Any], params: Any, validator:
         raise ValidationError(f"invalid params for tool {tool_name!r}", ValidationReport((finding,)))
     if validator is None:
         validator = jsonschema.validators.validator_for(schema)(schema)
-    if validator.is_valid(params):
-        return
-    errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    try:
+        if validator.is_valid(params):
+            return
+        errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+    except Exception as exc:  # an unresolvable $ref in a schema stored before refs were checked
+        raise ValidationError(f"the input_schema of tool {tool_name!r} cannot be applied: {type(exc).__name__}: {exc}") from exc
     if not errors:
         return
     findings = tuple(
@@ -115,14 +118,17 @@ class ExecuteTool:
         self._running: dict[str, tuple[threading.Event, Future[Execution]]] = {}
         # Versions are immutable, so a compiled params validator per (tool, version) stays right.
         self._validators: dict[tuple[str, int], Any] = {}
+        self._closed = False
 
     def execute(self, request: ExecuteToolRequest) -> Execution:
         """Run the call now and return the finished execution."""
+        self._check_open()
         tool, sandbox_request = self._prepare(request)
         return self._run(request, tool, sandbox_request, None, self._clock.now())
 
     def start(self, request: ExecuteToolRequest) -> Execution:
         """Check the call, record it as pending, and run it in the background."""
+        self._check_open()
         tool, sandbox_request = self._prepare(request)
         created = self._clock.now()
         pending = self._record(request, tool, sandbox_request.execution_id, ExecutionStatus.PENDING, created)
@@ -175,9 +181,14 @@ class ExecuteTool:
             execution = self._repository.get_execution(execution_id)
         return execution
 
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ExecutionError("this runtime is closed: connect again to execute tools")
+
     def close(self) -> None:
-        """Cancel background executions and stop the pool."""
+        """Cancel background executions and stop the pool; later executions raise ExecutionError."""
         with self._lock:
+            self._closed = True
             running = list(self._running.values())
             pool, self._pool = self._pool, None
         for cancel, _ in running:
@@ -191,6 +202,8 @@ class ExecuteTool:
 
     def _prepare(self, request: ExecuteToolRequest) -> tuple[Tool, SandboxRequest]:
         check_agent(request.agent_id)
+        if request.version is not None and (isinstance(request.version, bool) or not isinstance(request.version, int)):
+            raise ValidationError(f"version must be an integer, got {request.version!r}")
         tool = self._repository.get(request.tool_id)
         if not tool.can_execute(request.agent_id):
             if not tool.is_active:
@@ -241,7 +254,12 @@ class ExecuteTool:
         except Exception as exc:
             bound.error("sandbox failed", error=str(exc), error_type=type(exc).__name__)
             result = SandboxResult(ExecutionStatus.FAILED, error=ExecutionFailure(type(exc).__name__, str(exc)))
-        result = self._check_output(tool, version, result)
+        try:
+            result = self._check_output(tool, version, result)
+        except Exception as exc:  # an output_schema that cannot be applied fails the call, recorded
+            result = attrs.evolve(
+                result, status=ExecutionStatus.FAILED, error=ExecutionFailure("OutputSchemaError", f"output_schema cannot be applied: {exc}")
+            )
         return self._finish(request, tool, version, execution_id, created, result, bound)
 
     def _check_output(self, tool: Tool, version: int, result: SandboxResult) -> SandboxResult:

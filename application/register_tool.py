@@ -148,8 +148,12 @@ class RegisterTool:
             if prepared.created:
                 self._intake.release_if_unreferenced(prepared.artifact.code_hash)
             raise
-        # A concurrent deregistration may have removed the artifact between lookup and reference.
-        self._intake.ensure_present(prepared.artifact)
+        try:
+            # A concurrent deregistration may have removed the artifact between lookup and reference.
+            self._intake.ensure_present(prepared.artifact)
+        except Exception:
+            self._roll_back(tool, None, prepared.created)
+            raise
         published = self._publish(tool, prepared.created)
         if prepared.cache_hit:
             self._events.publish(ArtifactReused(now, str(tool.code_hash), tool.tool_id))

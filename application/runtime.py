@@ -132,7 +132,7 @@ class ToolRuntime:
         choice: the CLI and the MCP server never let an agent pass one.
         """
         parsed = to_definition(definition, validator or self.ports.validator)
-        return self._register.execute(RegisterToolRequest(agent_id, parsed, Visibility(visibility), validator))
+        return self._register.execute(RegisterToolRequest(agent_id, parsed, _enum(Visibility, visibility, "visibility"), validator))
 
     def update_tool(
         self,
@@ -146,7 +146,8 @@ class ToolRuntime:
         """Give a tool a new version and/or visibility. See :class:`UpdateTool`; ``validator`` as
         in :meth:`register_tool`."""
         parsed = None if definition is None else to_definition(definition, validator or self.ports.validator)
-        return self._update.execute(UpdateToolRequest(agent_id, tool_id, parsed, visibility, validator))  # type: ignore[arg-type]
+        chosen = None if visibility is None else _enum(Visibility, visibility, "visibility")
+        return self._update.execute(UpdateToolRequest(agent_id, tool_id, parsed, chosen, validator))
 
     def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
         """Withdraw a tool; ``purge`` deletes its record too. See :class:`DeregisterTool`."""
@@ -201,7 +202,7 @@ class ToolRuntime:
         query = ToolQuery(
             owner=owner,
             visible_to=agent_id,
-            status=None if status is None else ToolStatus(status),
+            status=None if status is None else _enum(ToolStatus, status, "status"),
             name=name,
             tag=tag,
             text=text,
@@ -245,6 +246,18 @@ class ToolRuntime:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _enum(kind: type[Any], value: Any, what: str) -> Any:
+    """``value`` as a member of the enum ``kind``; ValidationError naming the allowed values."""
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(member.value for member in kind)
+        raise ValidationError(
+            f"invalid {what} {value!r}",
+            ValidationReport((Finding(f"request.{what}", Severity.ERROR, f"{what} must be one of: {allowed}, got {value!r}"),)),
+        ) from None
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:

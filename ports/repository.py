@@ -7,7 +7,7 @@ from typing import Protocol, runtime_checkable
 
 import attrs
 
-from toolrt.domain import CodeHash, Execution, Tool, ToolStatus
+from toolrt.domain import CodeHash, Execution, Tool, ToolStatus, ValidationError
 
 
 @attrs.frozen
@@ -24,7 +24,12 @@ class ToolQuery:
     name: str | None = None
     tag: str | None = None
     text: str | None = None
-    limit: int = 1000
+    limit: int = attrs.field(default=1000)
+
+    @limit.validator
+    def _check_limit(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValidationError(f"limit must be a non-negative integer, got {value!r}")
 
     def matches(self, tool: Tool) -> bool:
         """True when ``tool`` satisfies every field (adapters that filter in process use this)."""

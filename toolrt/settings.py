@@ -79,7 +79,9 @@ class Settings:
     gateway_role_arn: str | None = None
     code_interpreter_id: str = "aws.codeinterpreter.v1"
 
-    log_level: str = "info"
+    # The level the CLI and the MCP server log at (to stderr) when -v is not given. An embedding
+    # application configures structlog itself: a library never does.
+    log_level: str = attrs.field(default="warning", validator=_one_of(("debug", "info", "warning", "error")))
 
     def backend(self, port: str) -> str:
         """The backend (``memory``, ``local`` or ``aws``) chosen for ``port``."""

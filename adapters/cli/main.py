@@ -131,7 +131,11 @@ def _cli(ctx: typer.Context) -> Cli:
 
 def _configure_logging(verbose: int) -> None:
     # Logs go to stderr: stdout carries results (and the MCP stdio protocol).
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    if verbose == 0:
+        named = logging.getLevelName(os.environ.get("TOOLRT_LOG_LEVEL", "warning").upper())
+        level = named if isinstance(named, int) else logging.WARNING
+    else:
+        level = logging.INFO if verbose == 1 else logging.DEBUG
     structlog.configure(
         processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"), structlog.dev.ConsoleRenderer(colors=False)],
         wrapper_class=structlog.make_filtering_bound_logger(level),

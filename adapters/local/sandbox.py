@@ -81,6 +81,9 @@ __all__ = ["SubprocessSandbox", "probe_environment"]
 
 log = structlog.get_logger()
 
+# Node pools kept at once (each holds `workers` pre-started processes): the most recently used sizes.
+MAX_NODE_POOLS = 6
+
 _ISOLATION_CHOICES = ("auto", "strict")
 _TMP_SIZE_BYTES = 64 * 1024 * 1024
 _NODE_VIRTUAL_RESERVE_MB = 2048  # V8 reserves address space up front; the heap itself is capped apart
@@ -336,15 +339,14 @@ class _NodeWorker(_Worker):
         if outcome is None and 0 < len(bufs[res_fd]) < caps[res_fd]:
             try:
                 parsed = json.loads(bytes(bufs[res_fd]))
-                doc = parsed if isinstance(parsed, dict) else {}
             except ValueError:
-                doc = {}
+                parsed = None
+            # The tool can write to the result fd itself: keep only what a tool may say.
+            doc = _worker_fields(parsed) if isinstance(parsed, dict) else {}
         elif outcome is None and len(bufs[res_fd]) >= caps[res_fd]:
             doc = {"status": "killed", "limit": "output", "error": {
                 "type": "OutputLimitExceeded", "message": f"the return value is larger than {caps[res_fd] - 1} bytes"}}
-        cpu_ms, rss_kb = _tree_usage(self.proc.pid)
-        doc.setdefault("cpu_ms", cpu_ms)
-        doc.setdefault("max_rss_kb", rss_kb)
+        doc["cpu_ms"], doc["max_rss_kb"] = _tree_usage(self.proc.pid)  # measured here, never reported
         return doc, outcome, bytes(bufs[out_fd]), bytes(bufs[err_fd])
 
 
@@ -490,7 +492,9 @@ class SubprocessSandbox:
         self._live: set[_Worker] = set()
         self._closed = False
         self._python_pool = _Pool(workers, self._start_zygote, self._spawner)
-        self._node_pools: dict[tuple[Language, int], _Pool] = {}
+        # Least recently used first: one pool per (language, memory size) would otherwise grow with
+        # every memory size agents ask for, each holding pre-started Node processes.
+        self._node_pools: collections.OrderedDict[tuple[Language, int], _Pool] = collections.OrderedDict()
         self._python_pool.fill()
 
     # -- the Sandbox port ---------------------------------------------------------------------------
@@ -587,11 +591,18 @@ class SubprocessSandbox:
 
     def _node_pool(self, language: Language, memory_mb: int) -> _Pool:
         key = (language, memory_mb)
+        evicted: list[_Pool] = []
         with self._lock:
             pool = self._node_pools.get(key)
             if pool is None:
                 pool = _Pool(self._workers, lambda: self._start_node(language, memory_mb), self._spawner)
                 self._node_pools[key] = pool
+                while len(self._node_pools) > MAX_NODE_POOLS:
+                    evicted.append(self._node_pools.popitem(last=False)[1])
+            else:
+                self._node_pools.move_to_end(key)
+        for old in evicted:
+            old.close()  # its idle workers are killed; a call holding one of its workers finishes
         return pool
 
     def _run_node(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
@@ -734,8 +745,8 @@ class SubprocessSandbox:
         exit_code = doc.get("exit_code", returncode)
         metrics = ExecutionMetrics(
             wall_ms=wall_ms,
-            cpu_ms=float(doc.get("cpu_ms", 0.0) or 0.0),
-            max_rss_kb=int(doc.get("max_rss_kb", 0) or 0),
+            cpu_ms=_number(doc.get("cpu_ms"), float),
+            max_rss_kb=int(_number(doc.get("max_rss_kb"), int)),
             exit_code=exit_code if isinstance(exit_code, int) else None,
             isolation=self.isolation,
             limit=str(limit) if limit else None,
@@ -756,6 +767,21 @@ def _parse_result(text: str) -> dict[str, Any]:
         parsed = None
     if not isinstance(parsed, dict):
         return {"status": "failed", "error": {"type": "SandboxProtocolError", "message": "the tool wrote an unreadable result"}}
+    return _worker_fields(parsed)
+
+
+def _number(value: Any, kind: Callable[[Any], Any]) -> Any:
+    """``kind(value)``, or 0 when the value is missing or not a number (never an exception)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return kind(0)
+    try:
+        return kind(value)
+    except (OverflowError, ValueError):
+        return kind(0)
+
+
+def _worker_fields(parsed: dict[str, Any]) -> dict[str, Any]:
+    """Only status, output, error and limit: metrics and truncation flags are the host's to say."""
     keep = ("status", "output", "error", "limit")
     doc = {k: parsed[k] for k in keep if k in parsed}
     if doc.get("status") not in _STATUSES_FROM_WORKER:

@@ -46,7 +46,7 @@ from toolrt.adapters.cli.output import (
     update_view,
     version_view,
 )
-from toolrt.application import ToolRuntime
+from toolrt.application import ToolRuntime, check_params
 from toolrt.domain import Language, Tool, ToolRuntimeError, ValidationError, Visibility
 
 log = structlog.get_logger()
@@ -100,6 +100,7 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
     ),
 )
 MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
+_MANAGEMENT_SCHEMAS = {t.name: t.input_schema for t in MANAGEMENT_TOOLS}
 
 
 def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, Tool]:
@@ -230,6 +231,8 @@ class ToolrtMcpServer:
         try:
             agent = self.agent_for(ctx)
             if params.name in MANAGEMENT_NAMES:
+                # The low-level server does not check arguments: a string "false" must not purge.
+                check_params(params.name, _MANAGEMENT_SCHEMAS[params.name], arguments)
                 result = await anyio.to_thread.run_sync(self._manage, agent, params.name, arguments)
                 if not self._gateway_notifies:
                     await self.broadcast()
@@ -280,7 +283,7 @@ class ToolrtMcpServer:
                 definition = merged
             return update_view(rt.update_tool(agent, tool.tool_id, definition, visibility))
         if action == "deregister_tool":
-            return deregistration_view(rt.deregister_tool(agent, tool.tool_id, bool(args.get("purge", False))))
+            return deregistration_view(rt.deregister_tool(agent, tool.tool_id, args.get("purge") is True))
         if action == "list_versions":
             history = rt.list_versions(tool.tool_id, agent)
             return {"tool_id": tool.tool_id, "name": tool.name, "current_version": tool.current_version, "versions": [version_view(v) for v in history]}

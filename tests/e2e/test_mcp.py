@@ -152,8 +152,15 @@ def test_tool_errors_come_back_as_is_error(http: HttpServer) -> None:
             assert rejected.is_error and "security.fake" in _text(rejected)
             still = await client.list_tools()
             assert "strict" in {t.name for t in still.tools}
+            mine = await client.call_tool("register_tool", {**ADD, "name": "mine"})
+            assert not mine.is_error
+            stringly = await client.call_tool("deregister_tool", {"tool": "mine", "purge": "false"})
+            assert stringly.is_error and "purge" in _text(stringly)
+            bogus = await client.call_tool("register_tool", {**ADD, "name": "other", "visibility": "secret"})
+            assert bogus.is_error and "visibility" in _text(bogus) and "internal error" not in _text(bogus)
 
     anyio.run(scenario)
+    assert [t.name for t in http.rt.list_tools("erin")] == ["mine", "strict"]
 
 
 def test_bearer_tokens_map_to_agents(runtimes: SharedRuntimes) -> None:

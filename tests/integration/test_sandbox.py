@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from tests.security.conftest import host_processes_with
 from toolrt.adapters.local.sandbox import SubprocessSandbox, probe_environment
 from toolrt.domain import ExecutionError, ExecutionStatus, IsolationLevel, Language
 from toolrt.ports import SandboxRequest, SandboxResult
@@ -158,3 +160,21 @@ def test_probe_environment_reports_the_choice() -> None:
     info = probe_environment()
     assert info["isolation"] in ("namespaces", "process")
     assert {"bwrap_path", "bwrap_version", "user_namespaces", "node_path", "node_version", "reason"} <= set(info)
+
+
+@pytest.mark.node
+def test_node_pools_stay_bounded_whatever_memory_sizes_tools_ask_for() -> None:
+    """Tools asking for many different memory sizes do not pile up pools of idle Node processes."""
+    from toolrt.adapters.local.sandbox import MAX_NODE_POOLS
+
+    sb = SubprocessSandbox(isolation="auto", workers=1)
+    try:
+        for memory_mb in range(900, 900 + MAX_NODE_POOLS + 4):  # sizes no other test uses
+            request = SandboxRequest(f"m{memory_mb}", Language.JAVASCRIPT, "function handler() { return 1; }\n", "handler", {}, 10.0, memory_mb, 4096)
+            assert sb.run(request).output == 1
+        time.sleep(1.0)  # let the pools top themselves up
+        # Seen from outside: each idle worker is a bwrap process and a node process (at most three
+        # with bwrap's own init), one idle worker per pool kept.
+        assert len(host_processes_with("--max-old-space-size=90")) <= 3 * MAX_NODE_POOLS
+    finally:
+        sb.close()

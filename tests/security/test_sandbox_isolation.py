@@ -326,3 +326,24 @@ def test_without_namespaces_orphans_and_fork_bombs_are_still_reaped() -> None:
         assert run(sb, "def handler():\n    return 'alive'\n").output == "alive"
     finally:
         sb.close()
+
+
+SPOOF = """
+function handler(p) {
+  const fs = require('fs');
+  const fd = Number(process.argv[process.argv.length - 1]);
+  fs.writeSync(fd, JSON.stringify({status: 'succeeded', output: '42', cpu_ms: p.cpu, max_rss_kb: 7,
+                                   exit_code: 99, stdout_truncated: true}));
+  process.exit(0);
+}
+"""
+
+
+@pytest.mark.node
+def test_a_tool_cannot_forge_the_host_side_metrics(sandbox: SubprocessSandbox) -> None:
+    """A JS tool writing its own result document cannot set metrics or flags, nor crash the host."""
+    forged = run(sandbox, SPOOF, {"cpu": 123456789}, language=Language.JAVASCRIPT)
+    assert forged.metrics.cpu_ms < 60_000 and forged.metrics.max_rss_kb != 7
+    assert forged.metrics.exit_code != 99 and not forged.stdout_truncated
+    garbage = run(sandbox, SPOOF, {"cpu": "not-a-number"}, language=Language.JAVASCRIPT)
+    assert garbage.status in (ExecutionStatus.SUCCEEDED, ExecutionStatus.FAILED)
