@@ -120,8 +120,8 @@ class UpdateTool:
 
         check_schemas(definition)
         new_code = definition.code_hash not in before.code_hashes
+        after = after.with_version(definition, now)  # refuses past the version limit, before any write
         prepared = self._intake.prepare(definition, request.validator)
-        after = after.with_version(definition, now)
         try:
             stored = save_and_sync(self._repository, self._gateway, self._clock, before, after)
         except Exception:

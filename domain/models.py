@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from toolrt.domain.errors import NotFoundError, ValidationError
+from toolrt.domain.errors import LimitExceededError, NotFoundError, ValidationError
 from toolrt.domain.hashing import CodeHash
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
@@ -19,6 +19,9 @@ NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 ENTRYPOINT_PATTERN = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]{0,127}$")
 MAX_DESCRIPTION_CHARS = 4096
 MAX_TAGS = 32
+# Distinct code versions one tool may keep. An active tool references every one of them, and a
+# backend changes a record and all its references in one transaction (DynamoDB allows 100 items).
+MAX_CODE_VERSIONS = 40
 
 
 class Language(str, enum.Enum):
@@ -344,7 +347,12 @@ class Tool:
         return self.owner == agent_id or self.visibility is Visibility.PUBLIC
 
     def with_version(self, definition: ToolDefinition, now: datetime) -> Tool:
-        """A new current version holding ``definition``."""
+        """A new current version holding ``definition``; LimitExceededError past MAX_CODE_VERSIONS codes."""
+        if definition.code_hash not in self.code_hashes and len(self.code_hashes) >= MAX_CODE_VERSIONS:
+            raise LimitExceededError(
+                f"tool {self.tool_id!r} already keeps {MAX_CODE_VERSIONS} different code versions; "
+                "roll back to one of them, or register a new tool"
+            )
         number = self.latest_version + 1
         version = ToolVersion(number, definition.code_hash, definition, now)
         return self._changed(

@@ -285,3 +285,21 @@ def test_a_gateway_that_forgot_the_tool_gets_it_published_again() -> None:
     assert reg.tool_id in fresh.published()
     assert rt2.get_tool(reg.tool_id).gateway_ref == reg.tool_id
     assert rt2.rollback_tool("agent-a", reg.tool_id, 1).current_version == 1
+
+
+def test_a_tool_keeps_a_bounded_number_of_code_versions() -> None:
+    """Past MAX_CODE_VERSIONS distinct codes an update is LimitExceededError; the tool is unchanged."""
+    from toolrt.domain import LimitExceededError
+    from toolrt.domain.models import MAX_CODE_VERSIONS
+
+    rt = memory_runtime()
+    reg = rt.register_tool("agent-a", b.definition(code=CODE))
+    for i in range(1, MAX_CODE_VERSIONS):
+        rt.update_tool("agent-a", reg.tool_id, b.definition(code=f"def handler(a, b):\n    return a + b + {i}"))
+    before = rt.get_tool(reg.tool_id)
+    stored = sorted(rt.ports.artifacts.hashes())
+    with pytest.raises(LimitExceededError, match="different code versions"):
+        rt.update_tool("agent-a", reg.tool_id, b.definition(code="def handler(a, b):\n    return -1"))
+    assert rt.get_tool(reg.tool_id) == before
+    assert sorted(rt.ports.artifacts.hashes()) == stored
+    assert rt.update_tool("agent-a", reg.tool_id, b.definition(code=CODE)).version == MAX_CODE_VERSIONS + 1
