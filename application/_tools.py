@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
 import attrs
 import structlog
 
-from toolrt.domain import NotFoundError, OwnershipError, RegistrationError, Tool
-from toolrt.ports import Clock, ToolGateway, ToolRepository
+from toolrt.domain import NotFoundError, OwnershipError, RegistrationError, Tool, ToolRuntimeError
+from toolrt.ports import Clock, MetricsSink, ToolGateway, ToolRepository
 
 log = structlog.get_logger()
+
+
+@contextmanager
+def refusals_counted(metrics: MetricsSink, bound: Any, counter: str, operation: str) -> Iterator[None]:
+    """Count and log a toolrt error leaving the block: ``counter{outcome=failure}`` and
+    ``errors{type, operation}``, then re-raise it."""
+    try:
+        yield
+    except ToolRuntimeError as exc:
+        metrics.increment(counter, outcome="failure")
+        metrics.increment("errors", type=type(exc).__name__, operation=operation)
+        bound.info(f"tool {operation} refused", error=str(exc), error_type=type(exc).__name__)
+        raise
 
 
 def owned_tool(repository: ToolRepository, agent_id: str, tool_id: str, action: str) -> Tool:

@@ -8,6 +8,7 @@ import attrs
 import structlog
 
 from toolrt.application._artifacts import CodeIntake, check_schemas
+from toolrt.application._tools import refusals_counted
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import (
     ArtifactReused,
@@ -16,7 +17,6 @@ from toolrt.domain import (
     Tool,
     ToolDefinition,
     ToolRegistered,
-    ToolRuntimeError,
     ValidationError,
     ValidationReport,
     Visibility,
@@ -110,13 +110,8 @@ class RegisterTool:
         started = time.perf_counter()
         definition = request.definition
         bound = log.bind(agent_id=request.agent_id, tool_name=definition.name)
-        try:
+        with refusals_counted(self._metrics, bound, "registrations", "register"):
             registration = self._register(request)
-        except ToolRuntimeError as exc:
-            self._metrics.increment("registrations", outcome="failure")
-            self._metrics.increment("errors", type=type(exc).__name__, operation="register")
-            bound.info("tool registration refused", error=str(exc), error_type=type(exc).__name__)
-            raise
         elapsed = (time.perf_counter() - started) * 1000
         self._metrics.increment("registrations", outcome="success")
         self._metrics.observe("registration_ms", elapsed, cache="hit" if registration.cache_hit else "miss")

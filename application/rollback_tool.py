@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import structlog
 
-from toolrt.application._tools import active_owned_tool, save_and_sync
+from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.domain import NotFoundError, Tool, ToolRolledBack
 from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRepository
 
@@ -50,6 +52,11 @@ class RollbackTool:
         self._events = events
 
     def execute(self, request: RollbackToolRequest) -> Tool:
+        bound = log.bind(agent_id=request.agent_id, tool_id=request.tool_id)
+        with refusals_counted(self._metrics, bound, "rollbacks", "rollback"):
+            return self._rollback(request, bound)
+
+    def _rollback(self, request: RollbackToolRequest, bound: Any) -> Tool:
         before = active_owned_tool(self._repository, request.agent_id, request.tool_id, "roll back")
         target = before.version(request.version)
         if before.current_version == target.number:
@@ -58,7 +65,7 @@ class RollbackTool:
             raise NotFoundError("artifact", f"{target.code_hash} (version {target.number} of {before.tool_id})")
         now = self._clock.now()
         stored = save_and_sync(self._repository, self._gateway, self._clock, before, before.with_current(target.number, now))
-        self._metrics.increment("rollbacks")
+        self._metrics.increment("rollbacks", outcome="success")
         self._events.publish(ToolRolledBack(now, before.tool_id, request.agent_id, target.number))
-        log.info("tool rolled back", tool_id=before.tool_id, agent_id=request.agent_id, version=target.number)
+        bound.info("tool rolled back", version=target.number)
         return stored

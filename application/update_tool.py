@@ -6,11 +6,10 @@ import attrs
 import structlog
 
 from toolrt.application._artifacts import CodeIntake, check_schemas
-from toolrt.application._tools import active_owned_tool, save_and_sync
+from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.domain import (
     Tool,
     ToolDefinition,
-    ToolRuntimeError,
     ToolUpdated,
     ValidationError,
     ValidationReport,
@@ -92,13 +91,8 @@ class UpdateTool:
 
     def execute(self, request: UpdateToolRequest) -> Update:
         bound = log.bind(agent_id=request.agent_id, tool_id=request.tool_id)
-        try:
+        with refusals_counted(self._metrics, bound, "updates", "update"):
             update = self._update(request)
-        except ToolRuntimeError as exc:
-            self._metrics.increment("updates", outcome="failure")
-            self._metrics.increment("errors", type=type(exc).__name__, operation="update")
-            bound.info("tool update refused", error=str(exc), error_type=type(exc).__name__)
-            raise
         self._metrics.increment("updates", outcome="success" if update.new_version else "unchanged")
         bound.info("tool updated", version=update.version, new_code=update.new_code)
         return update

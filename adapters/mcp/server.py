@@ -39,7 +39,6 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from toolrt.adapters.cli.lookup import resolve_tool
 from toolrt.adapters.cli.output import (
     deregistration_view,
-    execution_view,
     jsonable,
     registration_view,
     tool_view,
