@@ -27,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
 from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
-from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool
+from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool, Visibility
 from toolrt.ports import ToolQuery
 
 log = structlog.get_logger()
@@ -35,6 +35,7 @@ log = structlog.get_logger()
 BACKEND = "dynamodb"
 OWNER_INDEX = "gsi1"
 HASH_INDEX = "gsi2"
+PUBLIC_INDEX = "gsi3"  # sparse: only public tools carry gsi3pk, so discovery never scans the table
 # TransactWriteItems takes at most 100 items: record + name + 2 per distinct hash (+ removals).
 MAX_TRANSACTION_ITEMS = 100
 
@@ -45,7 +46,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk")
+            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi3pk")
         ],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "GlobalSecondaryIndexes": [
@@ -64,6 +65,14 @@ def table_definition(table_name: str) -> dict[str, Any]:
                     {"AttributeName": "pk", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
+            {
+                "IndexName": PUBLIC_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "gsi3pk", "KeyType": "HASH"},
+                    {"AttributeName": "gsi1sk", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
             },
         ],
     }
@@ -174,21 +183,31 @@ class DynamoDbToolRepository:
         self._transact("delete", tool_id, ops, explain)
 
     def list(self, query: ToolQuery) -> Sequence[Tool]:
-        if query.owner is not None:
-            items = self._paginate(
+        owner = query.owner if query.owner is not None else query.visible_to
+        if owner is not None:
+            items = list(self._paginate(
                 "query",
-                f"index {OWNER_INDEX} owner {query.owner}",
+                f"index {OWNER_INDEX} owner {owner}",
                 IndexName=OWNER_INDEX,
                 KeyConditionExpression="gsi1pk = :owner",
-                ExpressionAttributeValues={":owner": av(f"OWNER#{query.owner}")},
-            )
+                ExpressionAttributeValues={":owner": av(f"OWNER#{owner}")},
+            ))
+            if query.owner is None:  # discovery: the agent's own tools and every public one
+                items += self._paginate(
+                    "query",
+                    f"index {PUBLIC_INDEX} public tools",
+                    IndexName=PUBLIC_INDEX,
+                    KeyConditionExpression="gsi3pk = :public",
+                    ExpressionAttributeValues={":public": av("PUBLIC")},
+                )
+                items = list({item["pk"]["S"]: item for item in items}.values())
         else:
-            items = self._paginate(
+            items = list(self._paginate(
                 "scan",
                 "tool records",
                 FilterExpression="sk = :record",
                 ExpressionAttributeValues={":record": av("TOOL")},
-            )
+            ))
         tools = (self._tool_from_item(item) for item in items)
         found = sorted((t for t in tools if query.matches(t)), key=lambda t: (t.name, t.tool_id))
         return found[: query.limit]
@@ -254,6 +273,7 @@ class DynamoDbToolRepository:
                 "sk": "TOOL",
                 "gsi1pk": f"OWNER#{tool.owner}",
                 "gsi1sk": f"{tool.name}#{tool.tool_id}",
+                **({"gsi3pk": "PUBLIC"} if tool.visibility is Visibility.PUBLIC else {}),
                 "tool_id": tool.tool_id,
                 "owner": tool.owner,
                 "name": tool.name,
