@@ -18,9 +18,10 @@ def main() -> int:
             continue
         print(f"\n=== benchmarks.{name} ===", flush=True)
         started = time.perf_counter()
+        sys.argv = [f"benchmarks.{name}"]  # each benchmark parses its own options: give it none
         try:
             importlib.import_module(f"benchmarks.{name}").main()
-        except Exception as exc:  # one broken benchmark should not hide the others' figures
+        except (Exception, SystemExit) as exc:  # one broken benchmark should not hide the others' figures
             print(f"benchmarks.{name} failed: {type(exc).__name__}: {exc}")
             failed.append(name)
         print(f"({time.perf_counter() - started:.1f} s)", flush=True)

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+from benchmarks._stats import quiet_logs
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
 from toolrt.domain import Artifact, CodeHash, Language, Tool, ToolDefinition, ValidationReport, normalize_code
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--samples", type=int, default=1000, help="timed calls per operation")
     parser.add_argument("--dir", type=Path, default=None, help="data directory (default: a temp dir, removed)")
     args = parser.parse_args([] if argv is None else argv)
+    quiet_logs()
     n = args.tools
     agents = args.agents or max(1, n // 10)
     codes = args.codes or max(1, n // 20)

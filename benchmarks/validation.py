@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks._stats import quiet_logs
 from toolrt.adapters.node import find_node
 from toolrt.adapters.validation import build_validator
 from toolrt.domain import Language, ToolDefinition
@@ -135,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=300)
     args = parser.parse_args()
+    quiet_logs()
     validator = build_validator()
     py = ToolDefinition(name="stats", description="d", language=Language.PYTHON, code=PYTHON_TOOL, input_schema=SCHEMA)
     js = ToolDefinition(name="stats", description="d", language=Language.JAVASCRIPT, code=JS_TOOL, input_schema=SCHEMA)
