@@ -423,11 +423,14 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
 
         with cli.runtime() as rt:
             server = ToolrtMcpServer(rt, default_agent=cli.agent, tokens=tokens)
-            if transport == "stdio":
-                server.run_stdio()
-            else:
-                cli.err.print(f"toolrt MCP server on http://{host}:{port}/mcp (agent header X-Toolrt-Agent, default agent {cli.agent})", highlight=False)
-                server.run_http(host, port)
+            try:
+                if transport == "stdio":
+                    server.run_stdio()
+                else:
+                    cli.err.print(f"toolrt MCP server on http://{host}:{port}/mcp (agent header X-Toolrt-Agent, default agent {cli.agent})", highlight=False)
+                    server.run_http(host, port)
+            finally:
+                server.close()
 
     @app.command()
     def doctor(

@@ -8,7 +8,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 
@@ -202,6 +202,27 @@ class SqliteToolRepository:
                 # user_version lives in the database header, so it commits with the steps above.
                 conn.execute(f"PRAGMA user_version = {version + 1}")
                 log.info("sqlite_schema_migrated", path=str(self._path), version=version + 1)
+
+    def change_marker(self) -> tuple[int, int]:
+        """A value that changes whenever any process adds, changes or deletes a tool record.
+
+        For watchers such as the MCP server, which tells its clients when the tool list changed.
+        ``PRAGMA data_version`` costs nothing and says whether another connection committed; only
+        then are the tool records counted (executions are written to the same file and must not
+        look like tool changes).
+        """
+
+        def read(conn: sqlite3.Connection) -> tuple[int, int]:
+            data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+            cached = getattr(self._local, "marker", None)
+            if cached is not None and cached[0] == data_version:
+                return cast(tuple[int, int], cached[1])
+            count, versions = conn.execute("SELECT count(*), coalesce(sum(record_version), 0) FROM tools").fetchone()
+            marker = (int(count), int(versions))
+            self._local.marker = (data_version, marker)
+            return marker
+
+        return self._read("reading the change marker", read)
 
     def schema_version(self) -> int:
         """The schema version stored in the file."""

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -152,7 +153,15 @@ class _Server(Server[Any]):
 class ToolrtMcpServer:
     """Serves a ToolRuntime's tools over MCP (stdio or streamable HTTP); see the module docstring."""
 
-    def __init__(self, runtime: ToolRuntime, *, default_agent: str = "mcp", tokens: Mapping[str, str] | None = None, name: str = "toolrt") -> None:
+    def __init__(
+        self,
+        runtime: ToolRuntime,
+        *,
+        default_agent: str = "mcp",
+        tokens: Mapping[str, str] | None = None,
+        name: str = "toolrt",
+        watch_interval_s: float = 2.0,
+    ) -> None:
         self.runtime = runtime
         self.default_agent = default_agent
         self.tokens = dict(tokens or {})
@@ -172,6 +181,38 @@ class ToolrtMcpServer:
         self._gateway_notifies = callable(subscribe)
         if subscribe is not None and callable(subscribe):
             subscribe(self._on_gateway_change)
+        # Changes made by other processes (a `toolrt register` next to a running server) never pass
+        # through this process's gateway: a store that offers a change marker is watched instead.
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        marker: Callable[[], Any] | None = getattr(runtime.ports.repository, "change_marker", None)
+        if callable(marker) and watch_interval_s > 0:
+            self._watcher = threading.Thread(
+                target=self._watch, args=(marker, watch_interval_s), name="toolrt-mcp-watch", daemon=True
+            )
+            self._watcher.start()
+
+    def close(self) -> None:
+        """Stop watching the store."""
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+
+    def _watch(self, marker: Callable[[], Any], interval: float) -> None:
+        try:
+            last = marker()
+        except Exception as exc:
+            log.warning("cannot watch the store for tool changes", error=str(exc))
+            return
+        while not self._stop.wait(interval):
+            try:
+                current = marker()
+            except Exception as exc:  # a busy or closed store: try again next time
+                log.debug("reading the store's change marker failed", error=str(exc))
+                continue
+            if current != last:
+                last = current
+                self._on_gateway_change()
 
     # -- transports ----------------------------------------------------------------------------
     def run_stdio(self) -> None:

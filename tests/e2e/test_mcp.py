@@ -20,7 +20,7 @@ from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from tests.e2e.harness import SharedRuntimes
+from tests.e2e.harness import EXAMPLES, SharedRuntimes
 from toolrt.adapters.mcp.server import ToolrtMcpServer, mcp_names
 from toolrt.application import ToolRuntime
 
@@ -63,6 +63,7 @@ class HttpServer:
     def __exit__(self, *exc: object) -> None:
         self.uvicorn.should_exit = True
         self.thread.join(timeout=30)
+        self.mcp.close()
 
     def client(self, *, headers: dict[str, str] | None = None, mode: str = "legacy", on_message: Callable[[Any], Awaitable[None]] | None = None) -> Client:
         transport = streamable_http_client(self.url, http_client=create_mcp_http_client(headers=headers or {}))
@@ -234,3 +235,40 @@ def test_stdio_server_as_a_subprocess(tmp_path: Path) -> None:
             assert crashed.is_error and "ZeroDivisionError" in _text(crashed)
 
     anyio.run(scenario)
+
+
+def test_a_tool_registered_by_another_process_is_announced(tmp_path: Path) -> None:
+    """`toolrt register` in another process, next to a running server on the same store, sends list_changed."""
+    import shutil
+    import subprocess
+
+    import toolrt
+
+    data = tmp_path / "data"
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    rt = toolrt.connect("local", data_dir=data)
+    with structlog.testing.capture_logs(), HttpServer(rt, watch_interval_s=0.2) as server:
+
+        async def scenario() -> None:
+            async with server.client(headers={"X-Toolrt-Agent": "cli"}, on_message=on_message) as client:
+                assert "add" not in {t.name for t in (await client.list_tools()).tools}
+                exe = shutil.which("toolrt", path=str(Path(sys.executable).parent))
+                assert exe
+                done = await anyio.to_thread.run_sync(
+                    lambda: subprocess.run(
+                        [exe, "--data-dir", str(data), "--agent", "cli", "register", str(EXAMPLES / "python" / "add.py")],
+                        capture_output=True, text=True, timeout=120,
+                    )
+                )
+                assert done.returncode == 0, done.stderr
+                with anyio.fail_after(30):
+                    await changed.wait()
+                assert "add" in {t.name for t in (await client.list_tools()).tools}
+
+        anyio.run(scenario)
+    rt.close()
