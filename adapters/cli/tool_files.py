@@ -148,10 +148,18 @@ def _data_tool(path: Path) -> ToolFile:
     visibility = definition.pop("visibility", None)
     code_file = definition.pop("code_file", None)
     if code_file is not None:
-        source = (path.parent / code_file).resolve()
+        folder = path.parent.resolve()
+        source = (folder / code_file).resolve()
+        # A tool file names code beside it; it must not pull in any other file of the machine
+        # (whose text would be echoed back in validation findings).
+        if Path(code_file).is_absolute() or not source.is_relative_to(folder):
+            raise _file_error(path, "file.code_file", f"at $.code_file: {code_file!r} is outside the tool file's folder {folder}")
         if not source.is_file():
             raise _file_error(path, "file.code_file", f"at $.code_file: {code_file!r} does not exist (looked in {path.parent})")
-        definition["code"] = _read_text(source)
+        try:
+            definition["code"] = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise _file_error(path, "file.code_file", f"at $.code_file: {code_file!r} cannot be read as UTF-8 text: {exc}") from exc
     return ToolFile(path, definition, None if visibility is None else Visibility(visibility))
 
 

@@ -99,3 +99,18 @@ def test_missing_and_unsupported_files(tmp_path: Path) -> None:
     js.write_text("function handler(p) { return p; }")
     with pytest.raises(ValidationError, match="write a tool.yaml"):
         load_tool_file(js)
+
+
+@pytest.mark.parametrize("code_file", ["../outside.py", "sub/../../outside.py", "/etc/passwd", "../../../../etc/passwd"])
+def test_code_file_cannot_leave_the_tool_files_folder(tmp_path: Path, code_file: str) -> None:
+    """A tool file may only name code beside it: other files of the machine are never read."""
+    (tmp_path / "outside.py").write_text("SECRET = 'host data'\n")
+    folder = tmp_path / "tools"
+    folder.mkdir()
+    tool = folder / "leak.yaml"
+    tool.write_text(f"name: leak\ndescription: d\nlanguage: python\ncode_file: {code_file}\n")
+    with pytest.raises(ValidationError) as caught:
+        load_tool_file(tool)
+    text = str(caught.value) + " ".join(f.message for f in caught.value.report.findings)
+    assert "leak.yaml" in str(caught.value) and "code_file" in text
+    assert "host data" not in text and "root:" not in text
