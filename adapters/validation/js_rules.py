@@ -127,6 +127,23 @@ def security_findings(facts: Mapping[str, Any], policy: Policy) -> list[Finding]
                 f"computed property access on {path.split('[')[0]} can reach any global, including denied ones",
                 "access the property by its literal name",
             )
+    for item in facts.get("aliases", []):
+        name = str(item.get("name"))
+        report(
+            f"security.alias.{name}",
+            "reflection",
+            item,
+            f"{name!r} is used as a value (aliased, destructured or passed on), which hides what is reached through it",
+            f"write {name}.property with a literal property name where you need it",
+        )
+    for item in facts.get("stringTimers", []):
+        report(
+            "security.global.eval",
+            "dynamic_code",
+            item,
+            f"{item.get('name')} with a string runs that string as code, like eval",
+            "pass a function instead of a string",
+        )
     for item in facts.get("constructors", []):
         report(
             "security.function_constructor",

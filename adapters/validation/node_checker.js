@@ -162,7 +162,10 @@ function isReference(node, parent, key) {
 function analyse(ast, request) {
   const watchGlobals = new Set(request.globals || []);
   const roots = new Set(request.roots || []);
-  const facts = { modules: [], globals: [], members: [], constructors: [] };
+  const facts = { modules: [], globals: [], members: [], constructors: [], aliases: [], stringTimers: [] };
+  // Objects whose members the policy denies: using one as a plain value (`const p = process`,
+  // `const { binding } = process`) would reach those members under another name.
+  const guarded = new Set(['process', 'globalThis', 'global']);
 
   function addModule(source, kind, node) {
     const name = stringValue(source);
@@ -185,8 +188,20 @@ function analyse(ast, request) {
         if (node.callee.type === 'Identifier' && node.callee.name === 'require') {
           addModule(node.arguments[0], 'require', node);
         }
+        {
+          const callee = node.callee.type === 'Identifier' ? node.callee.name : memberPath(node.callee);
+          const first = node.arguments[0];
+          if (/^(?:(?:globalThis|global)\.)?set(?:Timeout|Interval)$/.test(callee || '') && first &&
+              (first.type === 'TemplateLiteral' || (first.type === 'Literal' && typeof first.value === 'string'))) {
+            facts.stringTimers.push({ name: callee, ...pos(node) });
+          }
+        }
         break;
       case 'Identifier':
+        if (guarded.has(node.name) && isReference(node, parent, key) &&
+            !(parent && parent.type === 'MemberExpression' && key === 'object')) {
+          facts.aliases.push({ name: node.name, ...pos(node) });
+        }
         if (watchGlobals.has(node.name) && isReference(node, parent, key)) {
           const called = parent && (parent.type === 'CallExpression' || parent.type === 'NewExpression') && key === 'callee';
           facts.globals.push({ name: node.name, called: Boolean(called), ...pos(node) });

@@ -15,6 +15,9 @@ import attrs
 
 from toolrt.domain import Severity, ToolRuntimeError
 
+# The revision of the rule code; part of every policy version (see Policy.version).
+RULES_REVISION = 2
+
 CATEGORIES = ("subprocess", "network", "filesystem", "dynamic_code", "ffi", "reflection", "process", "unlisted")
 _LEVELS = {"error": Severity.ERROR, "warning": Severity.WARNING, "info": Severity.INFO}
 _OFF = "off"
@@ -44,10 +47,11 @@ class Policy:
         """Identifies the effective policy: name, declared version, security switch and a content hash.
 
         Any change to the effective rules changes the hash, so cached artifacts validated under a
-        different (for example looser) policy are validated again.
+        different (for example looser) policy are validated again. ``RULES_REVISION`` is part of it:
+        raise it when the rule code (not the policy data) starts finding more.
         """
         canonical = json.dumps(self.data, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(f"{canonical}|{self.security_checks}".encode()).hexdigest()[:12]
+        digest = hashlib.sha256(f"{canonical}|{self.security_checks}|{RULES_REVISION}".encode()).hexdigest()[:12]
         switch = "security" if self.security_checks else "nosecurity"
         return f"{self.name}@{self.data.get('version', 0)}+{switch}:{digest}"
 

@@ -212,6 +212,15 @@ class _SecurityVisitor(ast.NodeVisitor):
         elif qualified in self.denied_modules:
             # ``import concurrent`` then ``concurrent.futures.process``: a denied module reached by attribute.
             self._check_module(qualified, node)
+        elif member.startswith("_") and not member.startswith("__"):
+            # A module's private names include the modules it imported (``random._os``).
+            self.report(
+                "security.private_attribute",
+                "reflection",
+                node,
+                f"use of the private module attribute {qualified!r} is not allowed by the policy",
+                "use the module's public names",
+            )
 
     def visit_Import(self, node: ast.Import) -> None:
         for alias in node.names:
@@ -278,12 +287,17 @@ class _SecurityVisitor(ast.NodeVisitor):
             return
         category = self.denied_attributes.get(attr)
         if category is not None:
+            reflective = category == "reflection"
             self.report(
                 f"security.attribute.{attr}",
                 category,
                 node,
-                f"{how} attribute {attr!r} exposes frames, code objects or globals",
-                "tools must not inspect the interpreter's frames, tracebacks or code objects",
+                f"{how} attribute {attr!r} exposes frames, code objects or globals"
+                if reflective
+                else f"{how} attribute {attr!r} is not allowed by the policy ({category})",
+                "tools must not inspect the interpreter's frames, tracebacks or code objects"
+                if reflective
+                else "tools compute their result from their parameters; they do not start processes or open connections",
             )
 
     def visit_Attribute(self, node: ast.Attribute) -> None:

@@ -57,6 +57,7 @@ export async function handler<T extends { a: number }>(p: T): Promise<number> {
   return cache.get('a') ?? 0;
 }
 """),
+    ("timers_and_classes", "javascript", "class Box { constructor(v) { this.v = v; } }\nfunction handler(p) {\n  return new Promise((resolve) => setTimeout(() => resolve(new Box(p.a).v), 0));\n}\nmodule.exports = { handler };\n"),
     ("ts_module_exports", "typescript", "function handler(p: { a: number }): number { return p.a }\nmodule.exports = { handler };\n"),
 ]
 
@@ -88,6 +89,10 @@ BAD = [
     ("entry_missing", "javascript", "function main(p) { return 1 }\n", "compliance.entrypoint.missing", 0),
     ("entry_not_function", "javascript", "const handler = 42;\nmodule.exports = { handler };\n", "compliance.entrypoint.not_function", 0),
     ("ts_entry_missing", "typescript", "export function main(p: number) { return p }\n", "compliance.entrypoint.missing", 0),
+    ("process_destructured", "javascript", "function handler(p) {\n  const { getBuiltinModule: g } = process;\n  return g('child_process');\n}\n", "security.alias.process", 2),
+    ("process_aliased", "typescript", "export function handler(p: object) {\n  const q = process;\n  return q.env;\n}\n", "security.alias.process", 2),
+    ("global_this_aliased", "javascript", "function handler(p) {\n  const g = globalThis;\n  return g.process;\n}\n", "security.alias.globalThis", 2),
+    ("string_timer", "javascript", "function handler(p) {\n  setTimeout('1 + 1', 0);\n  return 1;\n}\n", "security.global.eval", 2),
 ]
 
 

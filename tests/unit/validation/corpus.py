@@ -144,10 +144,27 @@ def handler(values: list[float]) -> str:
         case _:
             return "many"
 ''',
+    "class_names": '''
+from dataclasses import dataclass
+
+
+@dataclass
+class Point:
+    x: float
+
+
+def handler(values: list[float]) -> list[str]:
+    """Name the kinds of the values."""
+    return [type(v).__name__ for v in values] + [Point(values[0]).__class__.__name__]
+''',
 }
 
 # (name, code, rule id, line). Every case uses the default input schema {values: array, required}.
 BAD_PYTHON = [
+    ("private_module_attribute", "import random\ndef handler(values):\n    return random._os.system('id')\n", "security.private_attribute", 3),
+    ("raw_socket", "import _socket\ndef handler(values):\n    return _socket.socket()\n", "security.import._socket", 1),
+    ("timeit_runs_strings", "import timeit\ndef handler(values):\n    return timeit.timeit('1')\n", "security.import.timeit", 1),
+    ("loop_subprocess", "import asyncio\nasync def handler(values):\n    loop = asyncio.get_running_loop()\n    return await loop.subprocess_shell(None, 'id')\n", "security.attribute.subprocess_shell", 4),
     ("syntax", "def handler(values):\n    return values +\n", "syntax.python", 2),
     ("return_outside", "return 1\ndef handler(values):\n    pass\n", "syntax.python", 1),
     ("import_subprocess", "import subprocess\ndef handler(values):\n    return 1\n", "security.import.subprocess", 1),
@@ -162,7 +179,7 @@ BAD_PYTHON = [
     ("getattr_built_string", "import os\ndef handler(values):\n    return getattr(os, 'sys' + 'tem')('id')\n", "security.attribute.os.system", 3),
     ("getattr_joined", "import os\ndef handler(values):\n    return getattr(os, ''.join(['po', 'pen']))\n", "security.attribute.os.popen", 3),
     ("getattr_dynamic", "def handler(values):\n    name = values[0]\n    return getattr(values, name)\n", "security.getattr.dynamic", 3),
-    ("getattr_dunder", "def handler(values):\n    return getattr(values, '__class__')\n", "security.dunder", 2),
+    ("getattr_dunder", "def handler(values):\n    return getattr(values, '__dict__')\n", "security.dunder", 2),
     ("dunder_import", "def handler(values):\n    return __import__('os')\n", "security.builtin.__import__", 2),
     ("eval", "def handler(values):\n    return eval('1+1')\n", "security.builtin.eval", 2),
     ("exec_alias", "def handler(values):\n    run = exec\n    return run('x=1')\n", "security.builtin.exec", 2),
@@ -180,7 +197,7 @@ BAD_PYTHON = [
     ("f_back", "def handler(values, frame=None):\n    return frame.f_back.f_globals\n", "security.attribute.f_back", 2),
     ("format_string_dunder", "def handler(values):\n    return '{0.__class__.__mro__}'.format(values)\n", "security.format_string", 2),
     ("format_map_globals", "def handler(values):\n    return '{f.__globals__}'.format_map({'f': handler})\n", "security.format_string", 2),
-    ("match_dunder", "def handler(values):\n    match values:\n        case list(__class__=c):\n            return c\n", "security.dunder", 3),
+    ("match_dunder", "def handler(values):\n    match values:\n        case list(__dict__=c):\n            return c\n", "security.dunder", 3),
     ("star_import_os", "from os import *\ndef handler(values):\n    return system('id')\n", "security.import.os", 1),
     ("asyncio_subprocess", "import asyncio\nasync def handler(values):\n    return await asyncio.create_subprocess_shell('id')\n", "security.attribute.asyncio.create_subprocess_shell", 3),
     ("reexported_os", "from os import path\ndef handler(values):\n    return path.os.system('id')\n", "security.attribute.os.system", 3),
