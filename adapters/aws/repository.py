@@ -246,7 +246,7 @@ class DynamoDbToolRepository:
                 "status": execution.status.value,
             }
         )
-        item.update(encode_body(converter.unstructure(execution)))
+        item.update(encode_body(converter.unstructure(execution), f"execution record {execution.execution_id}"))
         self._call("put_item", f"execution {execution.execution_id}", TableName=self._table, Item=item)
 
     def get_execution(self, execution_id: str) -> Execution:
@@ -282,7 +282,7 @@ class DynamoDbToolRepository:
                 "record_version": tool.record_version,
             }
         )
-        item.update(encode_body(converter.unstructure(tool)))
+        item.update(encode_body(converter.unstructure(tool), f"record of tool {tool.tool_id}"))
         return item
 
     def _tool_from_item(self, item: dict[str, Any]) -> Tool:

@@ -10,7 +10,7 @@ from typing import Any
 import cattrs
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from toolrt.domain import CodeHash
+from toolrt.domain import CodeHash, LimitExceededError
 
 converter = cattrs.Converter()
 converter.register_unstructure_hook(datetime, lambda d: d.isoformat())
@@ -66,21 +66,30 @@ def av(value: Any) -> dict[str, Any]:
     return result
 
 
-def encode_body(data: Any) -> dict[str, Any]:
-    """Item attributes holding ``data``: a native map (``body``) when DynamoDB can represent every
-    number in it, else a JSON string (``body_json``).
+# DynamoDB items hold at most 400 KB; the indexed attributes beside the body need a little room.
+MAX_BODY_BYTES = 380 * 1024
 
-    DynamoDB numbers hold 38 significant digits between 1E-130 and 9.9E+125; JSON from agents
-    (outputs, schemas) may go beyond, and must still round-trip exactly.
+
+def encode_body(data: Any, what: str = "record") -> dict[str, Any]:
+    """Item attributes holding ``data`` as a JSON string (``body_json``).
+
+    Always JSON, never a native map: DynamoDB normalises numbers (``2.0`` comes back as ``2``,
+    ``1E+16`` as ``10000000000000000``) and holds only 38 significant digits, while outputs and
+    schemas from agents must round-trip exactly. Nothing queries inside the body; the indexed
+    attributes sit beside it. A body larger than an item can hold is LimitExceededError.
     """
-    try:
-        return {"body": _serializer.serialize(to_dynamo_value(data))}
-    except (ArithmeticError, TypeError, ValueError):
-        return {"body_json": {"S": json.dumps(data, ensure_ascii=False)}}
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    size = len(text.encode("utf-8"))
+    if size > MAX_BODY_BYTES:
+        raise LimitExceededError(
+            f"the {what} is {size // 1024} KB; a DynamoDB item holds at most 400 KB "
+            "(fewer or smaller code versions, or a smaller output, fit)"
+        )
+    return {"body_json": {"S": text}}
 
 
 def decode_body(item: dict[str, Any]) -> Any:
-    """The data :func:`encode_body` stored in ``item``."""
+    """The data :func:`encode_body` stored in ``item`` (``body``: a native map, as older items hold)."""
     if "body_json" in item:
         return json.loads(item["body_json"]["S"])
     return from_dynamo_value(_deserializer.deserialize(item["body"]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import boto3
 import pytest
 from moto import mock_aws
@@ -61,3 +62,58 @@ class TestAgentCoreGateway(ToolGatewayContract):
         )
         assert result.gateway_id is not None
         return AgentCoreGateway(client, result.gateway_id, LAMBDA_ARN)
+
+
+def _repository() -> DynamoDbToolRepository:
+    client = _client("dynamodb")
+    provision(dynamodb=client, table_name="toolrt-extra")
+    return DynamoDbToolRepository(client, "toolrt-extra")
+
+
+def test_numbers_keep_their_json_type() -> None:
+    """Floats stay floats and big integers stay exact: the body is stored as JSON, which DynamoDB
+    does not normalise (it would return 2.0 as 2)."""
+    from toolrt.contracts import builders as b
+
+    repo = _repository()
+    schema = {"type": "object", "properties": {"x": {"type": "number", "minimum": 2.0, "maximum": 1e16}}}
+    tool = b.tool()
+    tool = tool.with_version(b.definition(input_schema=schema), b.T0)
+    repo.add(tool)
+    stored = repo.get(tool.tool_id).definition.input_schema["properties"]["x"]
+    assert stored == {"type": "number", "minimum": 2.0, "maximum": 1e16}
+    assert isinstance(stored["minimum"], float) and isinstance(stored["maximum"], float)
+    execution = attrs.evolve(b.execution(), output={"half": 2.0, "big": 12345678901234567890123, "tiny": 1e-200})
+    repo.record_execution(execution)
+    out = repo.get_execution(execution.execution_id).output
+    assert out == {"half": 2.0, "big": 12345678901234567890123, "tiny": 1e-200}
+    assert isinstance(out["half"], float)
+    raw = _client("dynamodb").get_item(TableName="toolrt-extra", Key={"pk": {"S": f"TOOL#{tool.tool_id}"}, "sk": {"S": "TOOL"}})["Item"]
+    assert "body_json" in raw and "body" not in raw
+
+
+def test_a_record_too_large_for_an_item_is_a_limit_error() -> None:
+    """A tool whose history no longer fits a DynamoDB item is LimitExceededError, and nothing changes."""
+    from toolrt.contracts import builders as b
+    from toolrt.domain import LimitExceededError
+
+    repo = _repository()
+    big = "def handler(a, b):\n    return a + b\n" + "# padding\n" * 25_000
+    tool = b.tool(code=big)
+    repo.add(tool)
+    with pytest.raises(LimitExceededError, match="400 KB"):
+        repo.save(tool.with_version(b.definition(code=big + "# v2\n"), b.T0))
+    assert repo.get(tool.tool_id) == tool
+
+
+def test_a_missing_table_or_bucket_is_a_storage_error_that_says_what_to_do() -> None:
+    """An unprovisioned table or bucket is a StorageError pointing at `toolrt aws provision`, not 'not found'."""
+    from toolrt.contracts import builders as b
+    from toolrt.domain import StorageError
+
+    repo = DynamoDbToolRepository(_client("dynamodb"), "never-created")
+    with pytest.raises(StorageError, match="toolrt aws provision"):
+        repo.get("tool-1")
+    store = S3ArtifactStore(_client("s3"), "never-created-bucket")
+    with pytest.raises(StorageError, match="toolrt aws provision"):
+        store.get(b.artifact().code_hash)
