@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import re
 import secrets
@@ -21,6 +22,7 @@ log = structlog.get_logger()
 _SHARD = re.compile(r"^[0-9a-f]{2}$")
 _ARTIFACT = re.compile(r"^([0-9a-f]{64})\.json$")
 _TEMP_PREFIX = ".tmp-"
+_LOCK_NAME = ".lock"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -83,30 +85,51 @@ class FileArtifactStore:
         return True
 
     def replace_report(self, code_hash: CodeHash, report: ValidationReport) -> Artifact:
-        current = self.get(code_hash)
-        if current is None:
-            raise NotFoundError("artifact", str(code_hash))
-        updated = current.with_report(report)
         path = self.path_of(code_hash)
-        temp = self._write_temp(path.parent, code_hash, _serde.dumps(updated).encode())
-        try:
-            os.replace(temp, path)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise self._error(f"cannot replace {path}: {exc}") from exc
-        self._sync_dir(path.parent)
-        return updated
+        # Under the shard's lock, so that a delete between reading and replacing is not undone.
+        with self._locked(path.parent, missing_ok=False, code_hash=code_hash):
+            current = self.get(code_hash)
+            if current is None:
+                raise NotFoundError("artifact", str(code_hash))
+            updated = current.with_report(report)
+            temp = self._write_temp(path.parent, code_hash, _serde.dumps(updated).encode())
+            try:
+                os.replace(temp, path)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise self._error(f"cannot replace {path}: {exc}") from exc
+            self._sync_dir(path.parent)
+            return updated
 
     def delete(self, code_hash: CodeHash) -> None:
         path = self.path_of(code_hash)
+        with self._locked(path.parent, missing_ok=True, code_hash=code_hash):
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                raise self._error(f"cannot delete {path}: {exc}") from exc
+            self._sync_dir(path.parent)
+
+    @contextlib.contextmanager
+    def _locked(self, shard: Path, *, missing_ok: bool, code_hash: CodeHash) -> Iterator[None]:
+        """An exclusive lock on ``shard`` (processes and threads alike) for read-then-write steps."""
         try:
-            os.unlink(path)
+            fd = os.open(shard / _LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except FileNotFoundError:
-            return
+            if missing_ok:
+                yield  # no shard, so no artifact: nothing to lock
+                return
+            raise NotFoundError("artifact", str(code_hash)) from None
         except OSError as exc:
-            raise self._error(f"cannot delete {path}: {exc}") from exc
-        self._sync_dir(path.parent)
+            raise self._error(f"cannot lock {shard}: {exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
 
     def hashes(self) -> Iterator[CodeHash]:
         for shard in self._shards():

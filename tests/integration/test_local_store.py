@@ -362,3 +362,32 @@ def test_artifacts_round_trip_through_json(artifact: Artifact) -> None:
 def test_executions_round_trip_through_json(execution: Execution) -> None:
     """Every execution record, with JSON output and metrics, is stored and read back equal."""
     assert _serde.loads(_serde.dumps(execution), Execution) == execution
+
+
+def test_replace_report_does_not_undo_a_concurrent_delete(tmp_path: Path) -> None:
+    """A delete racing a report replacement is never undone: the artifact ends up deleted."""
+    import threading
+
+    from toolrt.adapters.local.file_artifacts import FileArtifactStore
+    from toolrt.contracts import builders as b
+    from toolrt.domain import ValidationReport
+
+    deleter: list[threading.Thread] = []
+
+    class Racing(FileArtifactStore):
+        def get(self, code_hash: Any) -> Any:
+            found = super().get(code_hash)
+            if not deleter:  # the first read of replace_report: another writer deletes now
+                other = FileArtifactStore(tmp_path / "artifacts")
+                deleter.append(threading.Thread(target=other.delete, args=(code_hash,)))
+                deleter[0].start()
+                deleter[0].join(timeout=0.3)
+            return found
+
+    store = Racing(tmp_path / "artifacts")
+    artifact = b.artifact()
+    store.put(artifact)
+    store.replace_report(artifact.code_hash, ValidationReport(policy_version="newer"))
+    deleter[0].join(timeout=10)
+    assert not deleter[0].is_alive()
+    assert FileArtifactStore(tmp_path / "artifacts").get(artifact.code_hash) is None
