@@ -15,6 +15,7 @@ import attrs
 import structlog
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
@@ -107,7 +108,7 @@ class Cli:
             self.out.print_json(json.dumps(payload))
         first_line = message.splitlines()[0] if message else "error"
         kind = type(exc).__name__ if exc is not None else "error"
-        self.err.print(f"[bold red]error[/] ({kind}): {first_line}", highlight=False, markup=True, soft_wrap=True)
+        self.err.print(f"[bold red]error[/] ({kind}): {escape(first_line)}", highlight=False, markup=True, soft_wrap=True)
         if self.verbose:
             if isinstance(exc, ValidationError):
                 for line in output.finding_lines(exc.report.findings):
@@ -121,6 +122,12 @@ class Cli:
     def emit(self, data: Any) -> None:
         """Print ``data`` as JSON (for ``--json``)."""
         self.out.print_json(json.dumps(output.jsonable(data)))
+
+
+def _about(path: Path, exc: BaseException) -> str:
+    """The error's message, naming the tool file it came from (once)."""
+    text = str(exc) or type(exc).__name__
+    return text if str(path) in text else f"{path}: {text}"
 
 
 def _cli(ctx: typer.Context) -> Cli:
@@ -204,7 +211,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
                         worst = EXIT_FAILURE if EXIT_FAILURE in (worst, code) else code
                         results.append({"file": str(path), "ok": False, "exit_code": code, "error": output.error_view(exc)})
                         if len(files) == 1:
-                            cli.fail(code, str(exc), exc)
+                            cli.fail(code, _about(path, exc), exc)
                     progress.advance(task)
         if cli.json:
             cli.emit(results if len(files) > 1 else results[0])
@@ -216,7 +223,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
                     for finding in r["report"]["findings"]:
                         cli.out.print(f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}", markup=False, highlight=False)
                 else:
-                    cli.err.print(f"[bold red]error[/] ({r['error']['type']}): {r['file']}: {r['error']['message'].splitlines()[0]}", highlight=False, soft_wrap=True)
+                    cli.err.print(f"[bold red]error[/] ({r['error']['type']}): {escape(r['file'])}: {escape(r['error']['message'].splitlines()[0])}", highlight=False, soft_wrap=True)
                     if cli.verbose:
                         for finding in r["error"].get("findings", []):
                             cli.err.print(f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}", markup=False, highlight=False)
@@ -324,7 +331,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         if not execution.ok:
             reason = f"{execution.error.type}: {execution.error.message}" if execution.error else "no detail"
             if not cli.json:
-                cli.err.print(f"[bold red]error[/] (execution {execution.status.value}): {found.name}: {reason.splitlines()[0] if reason else ''}", highlight=False, soft_wrap=True)
+                cli.err.print(f"[bold red]error[/] (execution {execution.status.value}): {found.name}: {escape(reason.splitlines()[0]) if reason else ''}", highlight=False, soft_wrap=True)
                 if cli.verbose and execution.error and execution.error.traceback:
                     cli.err.print(execution.error.traceback, markup=False, highlight=False)
             raise typer.Exit(EXIT_FAILURE)
@@ -350,7 +357,12 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
             ref = tool or (tool_file.name if tool_file else "")
             found = resolve_tool(rt, cli.agent, ref)
             new_visibility = visibility or (tool_file.visibility if tool_file else None)
-            result = rt.update_tool(cli.agent, found.tool_id, tool_file.definition if tool_file else None, new_visibility)
+            try:
+                result = rt.update_tool(cli.agent, found.tool_id, tool_file.definition if tool_file else None, new_visibility)
+            except ValidationError as exc:
+                if file is None:
+                    raise
+                cli.fail(EXIT_USER_ERROR, _about(file, exc), exc)
         view = output.update_view(result)
         if cli.json:
             cli.emit(view)

@@ -183,3 +183,13 @@ def test_entry_point_runs_as_a_real_process(tmp_path: Path) -> None:
     listed = subprocess.run([str(script), "--json", "--profile", "memory", "list"], capture_output=True, text=True, timeout=60, env=env, check=False)
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == []
+
+
+def test_errors_name_the_tool_file_and_keep_bracketed_text(tmp_path: Path) -> None:
+    """A definition error found after the file was read names the file, and '[error]' is printed as text."""
+    tool = tmp_path / "lim.yaml"
+    tool.write_text('name: lim\ndescription: d\nlanguage: python\ncode: "def handler(a):\\n    return a\\n"\n'
+                    "input_schema:\n  type: object\n  properties:\n    a:\n      type: nonsense\n")
+    result = CliRunner().invoke(build_app(SharedRuntimes()), ["register", str(tool)])
+    assert result.exit_code == 2
+    assert str(tool) in result.stderr and "[error] definition.input_schema" in result.stderr
