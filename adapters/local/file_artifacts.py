@@ -132,6 +132,13 @@ class FileArtifactStore:
             os.close(fd)
 
     def hashes(self) -> Iterator[CodeHash]:
+        for shard, name in self._entries():
+            match = _ARTIFACT.match(name)
+            if match and match.group(1).startswith(shard.name):
+                yield CodeHash(match.group(1))
+
+    def _entries(self) -> Iterator[tuple[Path, str]]:
+        """(shard folder, file name) of everything in the shards, in a stable order."""
         for shard in self._shards():
             try:
                 entries = sorted(os.listdir(shard))
@@ -140,9 +147,7 @@ class FileArtifactStore:
             except OSError as exc:
                 raise self._error(f"cannot list {shard}: {exc}") from exc
             for name in entries:
-                match = _ARTIFACT.match(name)
-                if match and match.group(1).startswith(shard.name):
-                    yield CodeHash(match.group(1))
+                yield shard, name
 
     # -- repair helpers ----------------------------------------------------------------------------
 
@@ -154,22 +159,15 @@ class FileArtifactStore:
         """
         cutoff = time.time() - older_than_s
         stale: list[Path] = []
-        for shard in self._shards():
-            try:
-                entries = sorted(os.listdir(shard))
-            except FileNotFoundError:
+        for shard, name in self._entries():
+            if not name.startswith(_TEMP_PREFIX):
                 continue
-            except OSError as exc:
-                raise self._error(f"cannot list {shard}: {exc}") from exc
-            for name in entries:
-                if not name.startswith(_TEMP_PREFIX):
-                    continue
-                path = shard / name
-                try:
-                    if os.lstat(path).st_mtime <= cutoff:
-                        stale.append(path)
-                except FileNotFoundError:
-                    continue  # its writer finished meanwhile
+            path = shard / name
+            try:
+                if os.lstat(path).st_mtime <= cutoff:
+                    stale.append(path)
+            except FileNotFoundError:
+                continue  # its writer finished meanwhile
         return stale
 
     def remove_stale_temp_files(self, older_than_s: float = 300.0) -> list[Path]:
