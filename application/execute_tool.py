@@ -231,6 +231,7 @@ class ExecuteTool:
             timeout_s=timeout,
             memory_mb=memory,
             max_output_bytes=output,
+            tenant=request.agent_id,
         )
 
     def _run(

@@ -24,6 +24,8 @@ class SandboxRequest:
     timeout_s: float
     memory_mb: int
     max_output_bytes: int
+    # Who the call is for (the calling agent): a sandbox may keep tenants' workers apart by it.
+    tenant: str = ""
 
 
 @attrs.frozen

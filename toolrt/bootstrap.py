@@ -44,7 +44,9 @@ def _file_artifacts(settings: Settings) -> Any:
 def _subprocess_sandbox(settings: Settings) -> Any:
     from toolrt.adapters.local.sandbox import SubprocessSandbox
 
-    return SubprocessSandbox(isolation=settings.isolation, workers=settings.sandbox_workers)
+    return SubprocessSandbox(
+        isolation=settings.isolation, workers=settings.sandbox_workers, tenancy=settings.sandbox_tenancy
+    )
 
 
 def _validator(settings: Settings) -> Any:

@@ -68,6 +68,9 @@ class Settings:
     # "strict" refuses to run without namespaces.
     isolation: str = attrs.field(default="auto", validator=_one_of(("auto", "strict")))
     sandbox_workers: int = attrs.field(default=2, validator=_positive)
+    # "shared": any agent's call may use any worker (seccomp, pid 1 zygote, frame checks and cgroups
+    # keep calls apart); "agent": each agent also gets workers of its own (more warm processes).
+    sandbox_tenancy: str = attrs.field(default="shared", validator=_one_of(("shared", "agent")))
 
     # AWS
     aws_region: str = "us-east-1"

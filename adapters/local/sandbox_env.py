@@ -164,7 +164,19 @@ def probe_environment() -> dict[str, Any]:
     works, why = bwrap_check()
     node = find_node()
     python, prefix = find_python()
+    from toolrt.adapters.local.cgroups import detect as detect_cgroups
+    from toolrt.adapters.local.seccomp_filter import seccomp_status
+
+    seccomp_ok, seccomp_why = seccomp_status()
+    groups, groups_why = detect_cgroups()
+    if groups is not None:
+        groups_why = f"{groups_why}: each call's processes share one memory and process budget"
+        groups.close()
     return {
+        "seccomp": seccomp_ok,
+        "seccomp_detail": seccomp_why,
+        "cgroups": groups is not None,
+        "cgroups_detail": groups_why,
         "bwrap_path": str(bwrap) if bwrap else None,
         "bwrap_version": _version([str(bwrap), "--version"]) if bwrap else None,
         "user_namespaces": works,

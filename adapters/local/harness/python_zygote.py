@@ -1,8 +1,15 @@
 """toolrt Python zygote: runs inside the sandbox and forks one fresh child per tool call.
 
-Protocol on fds 0 (in) and 1 (out): frames of a 4-byte big-endian length and a JSON document.
-Requests (host to zygote, trusted) are ``marshal`` documents; results (zygote to host) are JSON.
-The host sends a call, optionally a cancel frame while it runs, and reads back one result frame.
+Protocol on fds 0 (in) and 1 (out), each frame a 4-byte big-endian length and a document:
+* host to zygote (trusted, ``marshal``): a call header (``id``, ``nonce``, limits, ``payload`` size)
+  followed by that many payload bytes (the child's own request: code, entrypoint, params), or a
+  cancel frame ``{"cancel": id}`` while a call runs;
+* zygote to host (JSON): one result header per call, echoing the call's ``id`` and ``nonce`` and
+  giving the sizes of three raw sections that follow it (the tool's result document, stdout, stderr).
+The nonce is the host's proof that a frame came from the zygote: it is never given to the child, and
+the zygote is non-dumpable, so no tool can read it. The zygote never decodes the payload or the
+tool's output: it moves them between pipes through buffers it zeroes after each call, so a child
+forked later (for another agent) inherits nothing of this call, not even freed memory.
 The tool code reaches this file as data and its params as data; nothing is spliced into source.
 Only C-level standard modules are imported up front (no ``json``, ``signal``, ``typing``: they pull
 in ``re`` and ``enum``), so a cold zygote starts nearly as fast as a bare interpreter.
@@ -26,10 +33,12 @@ if TYPE_CHECKING:
 else:
     Any = object  # annotations are evaluated at runtime here, and typing would cost a cold start
 
-MODE = sys.argv[1] if len(sys.argv) > 1 else "ns"  # "ns": alone in a pid namespace; "proc": on the host
+MODE = sys.argv[1] if len(sys.argv) > 1 else "ns"  # "ns": pid 1 of its own pid namespace; "proc": on the host
 BASE = sys.argv[2] if len(sys.argv) > 2 else "/tmp"
 NPROC_SLACK = 64
 TOOL_FILE = "tool.py"
+CHUNK = 1 << 16
+ZEROS = bytes(CHUNK)
 _LIMIT_ERRNO = {errno.EFBIG: "file_size", errno.EMFILE: "open_files", errno.ENFILE: "open_files", errno.EAGAIN: "processes"}
 
 CTL_IN = os.dup(0)
@@ -41,19 +50,24 @@ os.close(_null)
 SELF = os.getpid()
 
 
-def _prctl(option: int, value: int) -> None:
+def _libc_call(name: str, *args: int) -> int:
     # _ctypes directly: the ctypes package costs milliseconds a cold start cannot spare.
     import _ctypes
 
-    class CInt(_ctypes._SimpleCData):  # type: ignore[misc,name-defined,type-arg]
-        _type_ = "i"
+    class CLong(_ctypes._SimpleCData):  # type: ignore[misc,name-defined,type-arg]
+        _type_ = "l"
 
     class CFunc(_ctypes.CFuncPtr):  # type: ignore[misc,name-defined]
-        _flags_ = _ctypes.FUNCFLAG_CDECL
-        _restype_ = CInt
+        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
+        _restype_ = CLong
 
-    prctl = CFunc(_ctypes.dlsym(_ctypes.dlopen(None), "prctl"))  # type: ignore[arg-type]
-    prctl(CInt(option), CInt(value), CInt(0), CInt(0), CInt(0))
+    func = CFunc(_ctypes.dlsym(_ctypes.dlopen(None), name))  # type: ignore[arg-type]
+    result = func(*[CLong(a) for a in args])
+    return int(getattr(result, "value", result))
+
+
+def _prctl(option: int, value: int) -> None:
+    _libc_call("prctl", option, value, 0, 0, 0)
 
 
 def _no_json(obj: Any) -> Any:
@@ -68,10 +82,20 @@ def dumps(obj: Any) -> str:
     return "".join(encode(obj, 0))
 
 
-# Non-dumpable: a tool running as the same uid cannot ptrace the zygote or open its /proc fds.
-# Subreaper: orphans of a tool (double fork, setsid) are re-parented here, so they can be found and reaped.
+# Non-dumpable: a tool running as the same uid cannot ptrace the zygote, read its memory or open its
+# /proc fds (the seccomp filter refuses those calls too; this holds even without it).
+# Subreaper: orphans of a tool (double fork, setsid) are re-parented here, so they can be found and
+# reaped (in a pid namespace the zygote is pid 1 and their reaper anyway).
 _prctl(4, 0)  # PR_SET_DUMPABLE
 _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+
+# A child's exit wakes the zygote's poll through this pipe (SIGCHLD's wakeup fd): the zygote needs no
+# pidfd, which the seccomp filter refuses.
+WAKE_R, WAKE_W = os.pipe()
+os.set_blocking(WAKE_W, False)
+os.set_blocking(WAKE_R, False)
+signal.set_wakeup_fd(WAKE_W)
+signal.signal(signal.SIGCHLD, lambda signum, frame: None)
 
 
 def read_exact(fd: int, n: int) -> bytes | None:
@@ -93,11 +117,66 @@ def read_frame(fd: int) -> Any:
     return None if body is None else marshal.loads(body)
 
 
-def write_frame(fd: int, doc: dict[str, Any]) -> None:
+def write_all(fd: int, views: list[Any]) -> None:
+    """``writev`` every buffer, resuming after a partial write (a signal can cut one short)."""
+    pending = [memoryview(v).cast("B") for v in views if len(v)]
+    while pending:
+        done = os.writev(fd, pending[:512])
+        while done and pending:
+            if done >= len(pending[0]):
+                done -= len(pending[0])
+                pending.pop(0)
+            else:
+                pending[0] = pending[0][done:]
+                done = 0
+
+
+def write_frame(fd: int, doc: dict[str, Any], tail: list[Any] = []) -> None:  # noqa: B006 (never mutated)
     body = dumps(doc).encode()
-    data = struct.pack(">I", len(body)) + body
-    while data:
-        data = data[os.write(fd, data):]
+    write_all(fd, [struct.pack(">I", len(body)) + body, *tail])
+
+
+class Sink:
+    """One stream of the call, kept in zeroed-after-use 64 KiB chunks up to ``cap`` bytes.
+
+    Reads go straight into the chunks (``readv``): no intermediate ``bytes`` object ever holds the
+    call's data, so nothing of it survives in the zygote's freed memory once :meth:`wipe` has run.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.chunks: list[bytearray] = []
+        self.size = 0
+        self.over = False
+
+    def read_from(self, fd: int, scratch: bytearray) -> bool:
+        """Read what is there; False at end of file."""
+        if self.size < self.cap:
+            used = self.size % CHUNK
+            if used == 0:
+                self.chunks.append(bytearray(CHUNK))
+                used = 0
+            room = min(CHUNK - used, self.cap - self.size)
+            n = os.readv(fd, [memoryview(self.chunks[-1])[used:used + room]])
+            self.size += n
+            return n > 0
+        n = os.readv(fd, [scratch])
+        if n:
+            self.over = True
+        return n > 0
+
+    def views(self) -> list[memoryview]:
+        out = []
+        left = self.size
+        for chunk in self.chunks:
+            out.append(memoryview(chunk)[:min(left, CHUNK)])
+            left -= CHUNK
+        return out
+
+    def wipe(self) -> None:
+        for chunk in self.chunks:
+            chunk[:] = ZEROS
+        self.chunks = []
 
 
 def vm_size_bytes() -> int:
@@ -231,14 +310,6 @@ def wipe(path: str, keep_root: bool) -> None:
                 raise
 
 
-def cap_text(data: bytes, cap: int) -> str:
-    text = data[:cap].decode("utf-8", "replace")
-    encoded = text.encode()
-    if len(encoded) > cap:
-        text = encoded[:cap].decode("utf-8", "ignore")
-    return text
-
-
 def trimmed_traceback(exc: BaseException, code: str) -> str:
     import linecache
     import traceback
@@ -305,7 +376,7 @@ def limits_for(req: dict[str, Any], nproc_base: int) -> list[tuple[int, int]]:
     return [
         (resource.RLIMIT_CPU, int(req["timeout_s"]) + 2),
         (resource.RLIMIT_AS, vm_size_bytes() + int(req["memory_mb"]) * 1024 * 1024),
-        (resource.RLIMIT_NPROC, nproc_base + NPROC_SLACK),
+        (resource.RLIMIT_NPROC, nproc_base + int(req.get("nproc", NPROC_SLACK))),
         (resource.RLIMIT_FSIZE, max(cap, 16 * 1024 * 1024)),
         (resource.RLIMIT_NOFILE, 256),
         (resource.RLIMIT_CORE, 0),
@@ -314,6 +385,14 @@ def limits_for(req: dict[str, Any], nproc_base: int) -> list[tuple[int, int]]:
 
 def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_base: int) -> None:
     """A pre-forked child: detach, take its streams, wait for its one request, then run it."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    try:
+        # Under memory pressure the kernel kills the call's processes, not the zygote.
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
     os.setsid()
     os.dup2(out_w, 1)
     os.dup2(err_w, 2)
@@ -362,35 +441,60 @@ class Spare:
                 os._exit(70)
         for fd in (req_r, out_w, err_w, res_w):
             os.close(fd)
-        self.pidfd = os.pidfd_open(self.pid)
 
 
-def handle(req: dict[str, Any], spare: Spare) -> dict[str, Any]:
-    workdir = spare.workdir
-    cap = int(req["max_output_bytes"])
-    cpu = int(req["timeout_s"]) + 2
-    started = time.monotonic()
-    body = marshal.dumps(req)
+def forward_payload(size: int, req_w: int) -> None:
+    """Move the child's request from the host's pipe to the child's, through a buffer zeroed after."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    got = 0
+    while got < size:
+        n = os.readv(CTL_IN, [view[got:]])
+        if not n:
+            kill_everything()
+            os._exit(0)
+        got += n
     try:
-        while body:
-            body = body[os.write(spare.req_w, body):]
+        write_all(req_w, [view])
     except OSError:
+        pass  # the child is gone; its exit status says why
+    view.release()
+    buf[:] = bytes(size)
+    os.close(req_w)
+
+
+def drain_wake() -> None:
+    try:
+        while os.read(WAKE_R, 512):
+            pass
+    except BlockingIOError:
         pass
-    os.close(spare.req_w)
-    pid, pidfd = spare.pid, spare.pidfd
+
+
+def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict[str, Any], list[Sink]]:
+    """Run one call in the spare child; returns the result header and the three stream sinks."""
+    workdir = spare.workdir
+    cap = int(head["max_output_bytes"])
+    cpu = int(head["timeout_s"]) + 2
+    started = time.monotonic()
+    forward_payload(int(head["payload"]), spare.req_w)
+    pid = spare.pid
     out_r, err_r, res_r = spare.out_r, spare.err_r, spare.res_r
-    buffers: dict[int, bytearray] = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
-    caps = {out_r: cap, err_r: cap, res_r: max(cap, 1 << 20)}
-    over = {out_r: False, err_r: False, res_r: False}
-    open_fds = set(buffers)
-    deadline = started + float(req["timeout_s"])
+    sinks = {out_r: Sink(cap), err_r: Sink(cap), res_r: Sink(max(cap, 1 << 20))}
+    open_fds = set(sinks)
+    deadline = started + float(head["timeout_s"])
     outcome = None
     status = 0
+    usage = None
     poller = select.poll()
-    for fd in (*buffers, pidfd, CTL_IN):
+    for fd in (*sinks, WAKE_R, CTL_IN):
         poller.register(fd, select.POLLIN)
     child_done = False
     while True:
+        if not child_done:
+            done_pid, status, usage = os.wait4(pid, os.WNOHANG)
+            if done_pid:
+                child_done = True
         left = deadline - time.monotonic()
         if left <= 0:
             outcome = "timed_out"
@@ -401,29 +505,18 @@ def handle(req: dict[str, Any], spare: Spare) -> dict[str, Any]:
         if child_done and not events:
             break  # stray processes hold the pipes open; they are killed below
         for fd, _ in events:
-            if fd == pidfd:
-                if not child_done:
-                    _, status, usage = os.wait4(pid, 0)
-                    child_done = True
-                    poller.unregister(pidfd)
+            if fd == WAKE_R:
+                drain_wake()
             elif fd == CTL_IN:
                 msg = read_frame(CTL_IN)
                 if msg is None:
                     kill_everything()
                     os._exit(0)
-                if msg.get("cancel") == req.get("id"):
+                if msg.get("cancel") == head.get("id"):
                     outcome = "cancelled"
-            else:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    poller.unregister(fd)
-                    open_fds.discard(fd)
-                    continue
-                buf = buffers[fd]
-                room = caps[fd] - len(buf)
-                if len(chunk) > room:
-                    over[fd] = True
-                buf += chunk[: max(room, 0)]
+            elif not sinks[fd].read_from(fd, scratch):
+                poller.unregister(fd)
+                open_fds.discard(fd)
         if outcome:
             break
     kill_everything()
@@ -431,40 +524,36 @@ def handle(req: dict[str, Any], spare: Spare) -> dict[str, Any]:
         try:
             _, status, usage = os.wait4(pid, 0)
         except ChildProcessError:
-            status, usage = 0, resource.getrusage(resource.RUSAGE_CHILDREN)
+            status, usage = 0, None
+    if usage is None:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     for fd in (out_r, err_r, res_r):
         while fd in open_fds:
             try:
-                chunk = os.read(fd, 65536)
+                more = sinks[fd].read_from(fd, scratch)
             except OSError:
-                chunk = b""
-            if not chunk:
+                more = False
+            if not more:
                 open_fds.discard(fd)
-            elif len(buffers[fd]) < caps[fd]:
-                buffers[fd] += chunk[: caps[fd] - len(buffers[fd])]
-                over[fd] = over[fd] or len(chunk) > caps[fd]
-            else:
-                over[fd] = True
         os.close(fd)
-    os.close(pidfd)
+    scratch[:] = ZEROS
+    drain_wake()
     clear_ipc()
     wipe(workdir, False)
     wipe(BASE, True)
     if MODE == "ns" and os.path.isdir("/dev/shm"):
         wipe("/dev/shm", True)
+    out, err, res = sinks[out_r], sinks[err_r], sinks[res_r]
     doc: dict[str, Any] = {}
-    if outcome is None and buffers[res_r] and not over[res_r]:
-        try:
-            doc = {"result": bytes(buffers[res_r]).decode("utf-8", "replace")}
-        except ValueError:
-            doc = {}
     if outcome is not None:
         doc = {"status": outcome}
-    elif over[res_r]:
+        res.size = 0
+    elif res.over:
         doc = {"status": "killed", "limit": "output",
                "error": {"type": "OutputLimitExceeded", "traceback": "",
-                         "message": "the return value is larger than %d bytes" % caps[res_r]}}
-    elif not doc:
+                         "message": "the return value is larger than %d bytes" % res.cap}}
+        res.size = 0
+    elif not res.size:
         if os.WIFSIGNALED(status) and os.WTERMSIG(status) in (int(signal.SIGXCPU), int(signal.SIGKILL)) \
                 and usage.ru_utime + usage.ru_stime >= cpu - 1.5:
             doc = {"status": "killed", "limit": "cpu", "error": {"type": "CpuLimitExceeded", "traceback": "",
@@ -475,14 +564,15 @@ def handle(req: dict[str, Any], spare: Spare) -> dict[str, Any]:
         else:
             doc = {"status": "failed", "error": {"type": "NoResult", "traceback": "",
                    "message": "the tool process exited with code %d before returning a value" % os.WEXITSTATUS(status)}}
-    doc["stdout"] = cap_text(bytes(buffers[out_r]), cap)
-    doc["stderr"] = cap_text(bytes(buffers[err_r]), cap)
-    doc["stdout_truncated"] = over[out_r]
-    doc["stderr_truncated"] = over[err_r]
+    doc["id"] = head["id"]
+    doc["nonce"] = head["nonce"]
+    doc["sizes"] = [res.size, out.size, err.size]
+    doc["stdout_truncated"] = out.over
+    doc["stderr_truncated"] = err.over
     doc["cpu_ms"] = (usage.ru_utime + usage.ru_stime) * 1000.0
     doc["max_rss_kb"] = usage.ru_maxrss
     doc["exit_code"] = os.waitstatus_to_exitcode(status)
-    return doc
+    return doc, [res, out, err]
 
 
 def warm_up() -> None:
@@ -500,18 +590,23 @@ def main() -> None:
     gc.disable()  # fewer copy-on-write faults in forked children; each child re-enables it
     os.makedirs(BASE, exist_ok=True)
     nproc_base = own_process_count() if MODE == "proc" else 4
+    scratch = bytearray(CHUNK)
     write_frame(CTL_OUT, {"ready": True})
     warm_up()
     while True:
         spare = Spare(nproc_base)
         while True:
-            req = read_frame(CTL_IN)
-            if req is None:
+            head = read_frame(CTL_IN)
+            if head is None:
                 kill_everything()
                 return
-            if "cancel" not in req:
+            if "cancel" not in head:
                 break  # (a cancel frame here crossed the result of the call it was meant for)
-        write_frame(CTL_OUT, handle(req, spare))
+        doc, sinks = handle(head, spare, scratch)
+        write_frame(CTL_OUT, doc, [v for sink in sinks for v in sink.views()])
+        for sink in sinks:
+            sink.wipe()
+        del doc, sinks, head, spare
 
 
 main()

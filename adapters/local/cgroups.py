@@ -1,0 +1,283 @@
+"""A memory and process budget per call: every process of one call, together, stays within ``memory_mb``.
+
+Why cgroups: rlimits are per process, so a call with ``memory_mb=128`` that forks eight children could
+hold a gigabyte. A memory cgroup counts every page the call's processes touch (their heaps, the files
+they write to the sandbox's tmpfs, page tables) against one limit, and a pids cgroup caps how many
+processes and threads it may have, so the kernel enforces the budget whatever the tool does.
+
+How: each worker (a Python zygote with its sandbox, or a Node worker) gets a cgroup of its own when it
+starts, before any tool code runs; every process it forks later inherits it. A zygote serves one call
+at a time, so before each call the host sets the limit to what the idle zygote uses plus the call's
+``memory_mb`` and resets the peak; after the call it reads the peak (the call's total, reported as
+``metrics.max_rss_kb``) and the OOM-kill count (a call killed by the kernel is reported as
+``killed``/``memory``). The forked child raises its own ``oom_score_adj`` so that the kernel picks the
+call's processes, not the zygote.
+
+Where: cgroup v2 (``memory.max``, ``pids.max``, ``memory.peak``, ``memory.events``) under a parent
+created for this sandbox beside the root, or the cgroup v1 ``memory`` and ``pids`` hierarchies (as on
+hosts that still mount them), nested under this process's own groups so that any limit placed on
+toolrt itself still applies. Both need toolrt to run as root (or a delegated, writable hierarchy).
+Where neither is available, :func:`detect` says why and the sandbox falls back to rlimits: a small
+``RLIMIT_NPROC`` per call times ``RLIMIT_AS`` per process bounds the total (documented in the README).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from pathlib import Path
+
+import structlog
+
+__all__ = ["CallBudget", "Cgroups", "WorkerCgroup", "detect"]
+
+log = structlog.get_logger()
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+_COUNTER = itertools.count(1)
+_COUNTER_LOCK = threading.Lock()
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)
+
+
+def _read_int(path: Path) -> int:
+    with open(path) as f:
+        return int(f.read().split()[0])
+
+
+def _read_key(path: Path, key: str) -> int:
+    """The value of ``key`` in a flat keyed file (``memory.events``, ``memory.oom_control``)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _rmdir(path: Path) -> None:
+    # A memory cgroup can take a moment to go once its last process is reaped.
+    for attempt in range(20):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.005 * (attempt + 1))
+    log.debug("cgroup left behind", path=str(path))
+
+
+class CallBudget:
+    """What :meth:`WorkerCgroup.arm` measured before a call, to compare with after it."""
+
+    __slots__ = ("baseline", "oom_kills", "peak_fd")
+
+    def __init__(self, baseline: int, oom_kills: int, peak_fd: int | None) -> None:
+        self.baseline = baseline
+        self.oom_kills = oom_kills
+        self.peak_fd = peak_fd
+
+
+class WorkerCgroup:
+    """One worker's cgroup (one directory on v2, a memory and a pids directory on v1)."""
+
+    def __init__(self, version: int, memory_dir: Path, pids_dir: Path) -> None:
+        self.version = version
+        self.memory_dir = memory_dir
+        self.pids_dir = pids_dir
+        self._removed = False
+
+    # -- files by version ----------------------------------------------------------------------------
+
+    def _usage_file(self) -> Path:
+        return self.memory_dir / ("memory.current" if self.version == 2 else "memory.usage_in_bytes")
+
+    def _limit_file(self) -> Path:
+        return self.memory_dir / ("memory.max" if self.version == 2 else "memory.limit_in_bytes")
+
+    def _oom_kills(self) -> int:
+        if self.version == 2:
+            return _read_key(self.memory_dir / "memory.events", "oom_kill")
+        return _read_key(self.memory_dir / "memory.oom_control", "oom_kill")
+
+    # -- use -------------------------------------------------------------------------------------------
+
+    def attach(self, pids: list[int]) -> None:
+        """Move processes (whole thread groups) into this cgroup; a process already gone is skipped."""
+        targets = [self.memory_dir] if self.version == 2 else [self.memory_dir, self.pids_dir]
+        for pid in pids:
+            for folder in targets:
+                try:
+                    _write(folder / "cgroup.procs", str(pid))
+                except ProcessLookupError:
+                    break
+                except OSError as exc:
+                    if exc.errno == 3:  # ESRCH: it exited meanwhile
+                        break
+                    raise
+
+    def set_limits(self, memory_bytes: int, pids_max: int) -> None:
+        """A fixed budget for the worker's whole life (Node workers serve one call each)."""
+        _write(self._limit_file(), str(memory_bytes))
+        _write(self.pids_dir / "pids.max", str(pids_max))
+
+    def usage(self) -> int:
+        """Bytes charged to the cgroup now."""
+        return _read_int(self._usage_file())
+
+    def arm(self, memory_bytes: int, pids_max: int) -> CallBudget:
+        """Before a call: limit = what is charged now + the call's budget; peak reset; OOM count noted."""
+        baseline = self.usage()
+        _write(self._limit_file(), str(baseline + memory_bytes))
+        _write(self.pids_dir / "pids.max", str(pids_max))
+        peak_fd: int | None = None
+        if self.version == 1:
+            _write(self.memory_dir / "memory.max_usage_in_bytes", "0")
+        else:
+            # memory.peak resets per open file on recent kernels: keep the fd to read the call's own peak.
+            try:
+                peak_fd = os.open(self.memory_dir / "memory.peak", os.O_RDWR)
+                os.write(peak_fd, b"0")
+            except OSError:
+                if peak_fd is not None:
+                    os.close(peak_fd)
+                peak_fd = None
+        return CallBudget(baseline, self._oom_kills(), peak_fd)
+
+    def settle(self, budget: CallBudget) -> tuple[int, bool]:
+        """After a call: the call's peak in kB (above the idle baseline) and whether the kernel OOM-killed."""
+        try:
+            if self.version == 1:
+                peak = _read_int(self.memory_dir / "memory.max_usage_in_bytes")
+            elif budget.peak_fd is not None:
+                os.lseek(budget.peak_fd, 0, os.SEEK_SET)
+                peak = int(os.read(budget.peak_fd, 64).split()[0])
+            else:
+                peak = _read_int(self.memory_dir / "memory.peak")
+        except (OSError, ValueError, IndexError):
+            peak = 0
+        finally:
+            if budget.peak_fd is not None:
+                os.close(budget.peak_fd)
+                budget.peak_fd = None
+        return max(0, peak - budget.baseline) // 1024, self._oom_kills() > budget.oom_kills
+
+    def oom_killed(self) -> bool:
+        """Whether the kernel has OOM-killed anything in this cgroup (Node workers: one call each)."""
+        return self._oom_kills() > 0
+
+    def peak_kb(self) -> int:
+        """The whole worker's peak in kB."""
+        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
+        try:
+            return _read_int(self.memory_dir / name) // 1024
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    def remove(self) -> None:
+        """Delete the cgroup (after its processes are gone)."""
+        if self._removed:
+            return
+        self._removed = True
+        _rmdir(self.memory_dir)
+        if self.pids_dir != self.memory_dir:
+            _rmdir(self.pids_dir)
+
+
+class Cgroups:
+    """The parent cgroup(s) of one sandbox; hands out one :class:`WorkerCgroup` per worker."""
+
+    def __init__(self, version: int, memory_parent: Path, pids_parent: Path) -> None:
+        self.version = version
+        self.memory_parent = memory_parent
+        self.pids_parent = pids_parent
+        self._names = itertools.count(1)
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return f"cgroup v{self.version} at {self.memory_parent}"
+
+    def worker(self) -> WorkerCgroup:
+        """A new, empty cgroup for one worker."""
+        with self._lock:
+            name = f"w{next(self._names)}"
+        memory_dir = self.memory_parent / name
+        pids_dir = self.pids_parent / name
+        memory_dir.mkdir()
+        if pids_dir != memory_dir:
+            try:
+                pids_dir.mkdir()
+            except OSError:
+                _rmdir(memory_dir)
+                raise
+        return WorkerCgroup(self.version, memory_dir, pids_dir)
+
+    def close(self) -> None:
+        """Remove the parent(s); worker groups must have been removed first."""
+        _rmdir(self.memory_parent)
+        if self.pids_parent != self.memory_parent:
+            _rmdir(self.pids_parent)
+
+
+def _own_v1_path(controller: str, proc_cgroup: str) -> str | None:
+    for line in proc_cgroup.splitlines():
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return path
+    return None
+
+
+def detect(root: Path = CGROUP_ROOT, proc_cgroup: str | None = None) -> tuple[Cgroups | None, str]:
+    """The cgroups this process can budget calls with, or None and why not.
+
+    ``root`` and ``proc_cgroup`` (the text of ``/proc/self/cgroup``) are parameters for tests.
+    """
+    if os.environ.get("TOOLRT_CGROUPS", "").lower() in ("0", "off", "no", "false"):
+        return None, "cgroups were switched off (TOOLRT_CGROUPS=0)"
+    if proc_cgroup is None:
+        try:
+            proc_cgroup = Path("/proc/self/cgroup").read_text()
+        except OSError as exc:
+            return None, f"cannot read /proc/self/cgroup: {exc}"
+    with _COUNTER_LOCK:
+        name = f"toolrt-{os.getpid()}-{next(_COUNTER)}"
+    try:
+        controllers = (root / "cgroup.controllers").read_text().split()
+    except OSError:
+        controllers = []
+    if "memory" in controllers and "pids" in controllers:
+        parent = root / name
+        try:
+            enabled = (root / "cgroup.subtree_control").read_text().split()
+            missing = [c for c in ("memory", "pids") if c not in enabled]
+            if missing:
+                _write(root / "cgroup.subtree_control", " ".join(f"+{c}" for c in missing))
+            parent.mkdir()
+            _write(parent / "cgroup.subtree_control", "+memory +pids")
+        except OSError as exc:
+            if parent.exists():
+                _rmdir(parent)
+            return None, f"cgroup v2 is not writable here ({exc.strerror or exc}); run as root or delegate a subtree"
+        return Cgroups(2, parent, parent), "cgroup v2"
+    memory_path = _own_v1_path("memory", proc_cgroup)
+    pids_path = _own_v1_path("pids", proc_cgroup)
+    if (root / "memory").is_dir() and (root / "pids").is_dir() and memory_path and pids_path:
+        memory_parent = root / "memory" / memory_path.lstrip("/") / name
+        pids_parent = root / "pids" / pids_path.lstrip("/") / name
+        try:
+            memory_parent.mkdir()
+            pids_parent.mkdir()
+        except OSError as exc:
+            _rmdir(memory_parent)
+            return None, f"cgroup v1 is not writable here ({exc.strerror or exc}); run as root"
+        return Cgroups(1, memory_parent, pids_parent), "cgroup v1"
+    return None, "no cgroup memory and pids controllers are available here"

@@ -1,0 +1,86 @@
+"""Idle sandbox workers of one kind, topped up in the background so that calls find one ready."""
+
+from __future__ import annotations
+
+import collections
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+
+from toolrt.adapters.local.workers import Worker
+
+__all__ = ["WorkerPool"]
+
+log = structlog.get_logger()
+
+
+class WorkerPool:
+    """Idle workers of one kind, topped up in the background to ``size``."""
+
+    def __init__(self, size: int, factory: Callable[[], Worker], spawner: ThreadPoolExecutor) -> None:
+        self._size = size
+        self._factory = factory
+        self._spawner = spawner
+        self._idle: collections.deque[Worker] = collections.deque()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def take(self, refill: bool) -> Worker:
+        """An idle worker if there is one, else a freshly started one; ``refill`` tops the pool up."""
+        with self._lock:
+            worker = self._idle.popleft() if self._idle else None
+        if refill:
+            self.fill()
+        return worker if worker is not None else self._factory()
+
+    def give_back(self, worker: Worker) -> bool:
+        """Keep a still-usable worker (zygotes) when the pool has room; False means the caller kills it."""
+        with self._lock:
+            if not self._closed and len(self._idle) + self._pending < self._size:
+                self._idle.append(worker)
+                return True
+        return False
+
+    def fill(self) -> None:
+        with self._lock:
+            missing = self._size - len(self._idle) - self._pending
+            if self._closed or missing <= 0:
+                return
+            self._pending += missing
+        for _ in range(missing):
+            try:
+                self._spawner.submit(self._spawn_one)
+            except RuntimeError:  # the executor is shutting down
+                with self._lock:
+                    self._pending -= 1
+
+    def _spawn_one(self) -> None:
+        try:
+            worker = self._factory()
+        except Exception as exc:  # a failed refill must not break callers; the next take() retries
+            with self._lock:
+                self._pending -= 1
+                closed = self._closed
+            if not closed:  # a pool closed while a worker was starting is not worth a warning
+                log.warning("could not pre-start a sandbox worker", error=str(exc))
+            return
+        with self._lock:
+            self._pending -= 1
+            if not self._closed:
+                self._idle.append(worker)
+                return
+        worker.kill()
+
+    def idle_count(self) -> int:
+        with self._lock:
+            return len(self._idle)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = list(self._idle), collections.deque()
+        for worker in idle:
+            worker.kill()

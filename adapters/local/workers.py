@@ -1,0 +1,314 @@
+"""Sandbox workers as the host sees them: a Python zygote serving calls, or a single-use Node process.
+
+The host trusts nothing that comes back. A zygote's result frame must echo the call's id and the
+per-call nonce (which only the host and the zygote know), and its sections must fit their caps: any
+other frame ends the worker and the call is reported as ``killed``, so a forged or stray frame can
+never be taken for another call's result.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import marshal
+import os
+import secrets
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from toolrt.adapters.local.cgroups import WorkerCgroup
+from toolrt.adapters.local.process_tree import descendants, limit_cpu, read_exact, tree_usage
+from toolrt.adapters.local.sandbox_results import MIN_FRAME_CAP, parse_result, worker_fields
+from toolrt.domain import ExecutionError
+from toolrt.ports import CancelSignal, SandboxRequest
+
+__all__ = ["NodeWorker", "PythonZygote", "Worker"]
+
+log = structlog.get_logger()
+
+CANCEL_POLL_S = 0.05
+GRACE_S = 3.0  # past the deadline, a worker that has not answered is killed from outside
+_HEADER_CAP = 64 * 1024
+# A call may start this many processes and threads (pids cgroup, or RLIMIT_NPROC without one).
+CALL_PIDS = 64
+# Without a pids cgroup, RLIMIT_NPROC is the only bound on how many processes share the memory
+# budget (each under RLIMIT_AS): kept small so the total stays a small multiple of memory_mb.
+FALLBACK_CALL_PROCESSES = 8
+
+_PROTOCOL_ERROR = {
+    "status": "killed",
+    "error": {"type": "SandboxProtocolError",
+              "message": "the sandbox worker sent a frame that does not belong to this call; it was stopped"},
+}
+
+
+class Worker:
+    """One sandboxed process tree (a bubblewrap instance, or a bare process without namespaces)."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], scratch: Path | None, *, namespaced: bool, tenant: str = "") -> None:
+        self.proc = proc
+        self.scratch = scratch
+        self.namespaced = namespaced
+        self.tenant = tenant
+        self.cgroup: WorkerCgroup | None = None
+        self.dead = False
+
+    def signal_kill(self) -> None:
+        """Send SIGKILL to the whole tree without waiting: the session and, in bubblewrap, its namespace."""
+        if not self.dead:
+            self.dead = True
+            # Find the tree before the group dies: detached processes would be re-parented away.
+            tree = descendants(self.proc.pid)
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            for pid in tree:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+
+    def kill(self) -> None:
+        """Kill the whole tree and reap it; closes the pipes, removes the scratch dir and the cgroup."""
+        self.signal_kill()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            log.warning("sandbox worker did not exit after SIGKILL", pid=self.proc.pid)
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                try:
+                    stream.close()
+                except OSError:
+                    pass
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+        if self.cgroup is not None:
+            self.cgroup.remove()
+
+    def tree(self) -> list[int]:
+        """Host pids of the worker's processes inside the sandbox (not bubblewrap's own monitor)."""
+        inside = descendants(self.proc.pid)
+        return inside if self.namespaced else [self.proc.pid, *inside]
+
+    def stderr_tail(self) -> str:
+        if self.proc.stderr is None or not select.select([self.proc.stderr], [], [], 0.2)[0]:
+            return ""
+        return os.read(self.proc.stderr.fileno(), 4096).decode(errors="replace").strip()[-500:]
+
+
+def request_frame(doc: dict[str, Any]) -> bytes:
+    """A frame for the zygote: host-made, so ``marshal`` (cheap to load in a cold zygote) is safe."""
+    body = marshal.dumps(doc)
+    return struct.pack(">I", len(body)) + body
+
+
+class PythonZygote(Worker):
+    """A pre-started Python zygote; one call at a time, each in a freshly forked child."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], scratch: Path | None, *, namespaced: bool, tenant: str = "") -> None:
+        super().__init__(proc, scratch, namespaced=namespaced, tenant=tenant)
+        assert proc.stdin is not None and proc.stdout is not None
+        self._in = proc.stdin.fileno()
+        self._out = proc.stdout.fileno()
+        self._seq = 0
+
+    def wait_ready(self, timeout: float) -> None:
+        head = read_exact(self._out, 4, time.monotonic() + timeout)
+        frame: Any = None
+        if head is not None and struct.unpack(">I", head)[0] <= _HEADER_CAP:
+            body = read_exact(self._out, struct.unpack(">I", head)[0], time.monotonic() + timeout)
+            frame = json.loads(body) if body else None
+        if not isinstance(frame, dict) or not frame.get("ready"):
+            detail = self.stderr_tail()
+            self.kill()
+            raise ExecutionError(f"the Python sandbox worker did not start: {detail or 'no reason given'}")
+
+    def _write_all(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._in, view):]
+
+    def call(self, request: SandboxRequest, cancel: CancelSignal | None) -> tuple[dict[str, Any] | None, str | None, bytes, bytes]:
+        """Run one call: the zygote's verified header (or None and the status the host decided) and the streams."""
+        self._seq += 1
+        seq = self._seq
+        nonce = secrets.token_hex(16)
+        calls = CALL_PIDS if self.cgroup is not None else FALLBACK_CALL_PROCESSES
+        payload = marshal.dumps({
+            "code": request.code, "entrypoint": request.entrypoint, "params": request.params,
+            "timeout_s": request.timeout_s, "memory_mb": request.memory_mb,
+            "max_output_bytes": request.max_output_bytes, "nproc": calls,
+        })
+        budget = None
+        if self.cgroup is not None:
+            # The zygote and its spare child are all that run now: a few tasks on top of the call's own.
+            budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, len(self.tree()) + CALL_PIDS)
+        self._write_all(request_frame({
+            "id": seq, "nonce": nonce, "timeout_s": request.timeout_s, "memory_mb": request.memory_mb,
+            "max_output_bytes": request.max_output_bytes, "payload": len(payload),
+        }) + payload)
+        hard_deadline = time.monotonic() + request.timeout_s + GRACE_S
+        cancelled_at: float | None = None
+        decided: str | None = None
+        doc: dict[str, Any] | None = None
+        out = err = b""
+        while True:
+            now = time.monotonic()
+            if now >= hard_deadline:
+                decided = "cancelled" if cancelled_at is not None else "timed_out"
+                break
+            wait = hard_deadline - now
+            if cancel is not None and cancelled_at is None:
+                wait = min(wait, CANCEL_POLL_S)
+            if select.select([self._out], [], [], wait)[0]:
+                doc, out, err = self._read_result(seq, nonce, request.max_output_bytes, hard_deadline)
+                if doc is None:
+                    decided = "cancelled" if cancelled_at is not None else "crashed"
+                break
+            if cancel is not None and cancelled_at is None and cancel.is_set():
+                cancelled_at = time.monotonic()
+                self._write_all(request_frame({"cancel": seq}))
+                hard_deadline = min(hard_deadline, cancelled_at + GRACE_S)
+        if self.cgroup is not None and budget is not None and not self.dead:
+            peak_kb, oom = self.cgroup.settle(budget)
+            if doc is not None:
+                doc["max_rss_kb"] = max(peak_kb, int(doc.get("max_rss_kb") or 0))
+                if oom and doc.get("status") != "succeeded" and "limit" not in doc:
+                    doc.update(status="killed", limit="memory", error={
+                        "type": "MemoryError", "message": f"memory limit of {request.memory_mb} MB exceeded"})
+        return doc, decided, out, err
+
+    def _read_result(self, seq: int, nonce: str, cap: int, deadline: float) -> tuple[dict[str, Any] | None, bytes, bytes]:
+        """Read and verify one result frame; a frame that does not match this call stops the worker."""
+        head = read_exact(self._out, 4, deadline)
+        if head is None:
+            return None, b"", b""
+        size = struct.unpack(">I", head)[0]
+        body = read_exact(self._out, size, deadline) if size <= _HEADER_CAP else None
+        try:
+            doc = json.loads(body) if body is not None else None
+        except ValueError:
+            doc = None
+        sizes = doc.get("sizes") if isinstance(doc, dict) else None
+        caps = (max(cap, MIN_FRAME_CAP), cap, cap)
+        valid = (
+            isinstance(doc, dict)
+            and doc.get("id") == seq
+            and isinstance(doc.get("nonce"), str)
+            and hmac.compare_digest(doc["nonce"], nonce)
+            and isinstance(sizes, list) and len(sizes) == 3
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= c for n, c in zip(sizes, caps))
+        )
+        if not valid:
+            log.warning("sandbox worker sent a frame that does not match its call; stopping it", pid=self.proc.pid)
+            self.signal_kill()
+            return dict(_PROTOCOL_ERROR), b"", b""
+        assert isinstance(doc, dict) and isinstance(sizes, list)
+        sections = []
+        for n in sizes:
+            data = read_exact(self._out, n, deadline) if n else b""
+            if data is None:
+                return None, b"", b""
+            sections.append(data)
+        result, out, err = sections
+        del doc["nonce"], doc["sizes"], doc["id"]
+        if result:
+            doc.update(parse_result(result.decode("utf-8", "replace")))
+        return doc, out, err
+
+
+class NodeWorker(Worker):
+    """A pre-started single-use Node process waiting for its one request on stdin."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], scratch: Path | None, result_fd: int, *, namespaced: bool,
+                 tenant: str = "") -> None:
+        super().__init__(proc, scratch, namespaced=namespaced, tenant=tenant)
+        self.result_fd = result_fd
+
+    def kill(self) -> None:
+        super().kill()
+        if self.result_fd >= 0:
+            os.close(self.result_fd)
+            self.result_fd = -1
+
+    def call(self, request: SandboxRequest, cancel: CancelSignal | None) -> tuple[dict[str, Any], str | None, bytes, bytes]:
+        """Send the request, collect the result and the streams (each capped), and stop the worker."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
+        limit_cpu(self.proc.pid, request.timeout_s)
+        body = json.dumps({
+            "code": request.code, "entrypoint": request.entrypoint, "params": request.params,
+            "language": request.language.value,
+        }).encode()
+        deadline = time.monotonic() + request.timeout_s
+        outcome: str | None = None
+        try:
+            self.proc.stdin.write(body)
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        out_fd, err_fd, res_fd = self.proc.stdout.fileno(), self.proc.stderr.fileno(), self.result_fd
+        cap = request.max_output_bytes
+        caps = {out_fd: cap + 1, err_fd: cap + 1, res_fd: max(cap, MIN_FRAME_CAP) + 1}
+        bufs: dict[int, bytearray] = {fd: bytearray() for fd in caps}
+        open_fds = set(caps)
+        while res_fd in open_fds:
+            now = time.monotonic()
+            if now >= deadline:
+                outcome = "timed_out"
+                break
+            if cancel is not None and cancel.is_set():
+                outcome = "cancelled"
+                break
+            wait = deadline - now if cancel is None else min(deadline - now, CANCEL_POLL_S)
+            ready, _, _ = select.select(list(open_fds), [], [], wait)
+            for fd in ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    open_fds.discard(fd)
+                elif len(bufs[fd]) < caps[fd]:
+                    bufs[fd] += chunk[: caps[fd] - len(bufs[fd])]
+        if outcome is None:
+            # Node writes to pipes synchronously, so what the tool printed is already in them.
+            while open_fds - {res_fd}:
+                ready, _, _ = select.select(list(open_fds - {res_fd}), [], [], 0)
+                if not ready:
+                    break
+                for fd in ready:
+                    chunk = os.read(fd, 65536)
+                    if not chunk:
+                        open_fds.discard(fd)
+                    elif len(bufs[fd]) < caps[fd]:
+                        bufs[fd] += chunk[: caps[fd] - len(bufs[fd])]
+                    else:
+                        open_fds.discard(fd)  # capped: the rest is dropped with the worker
+        doc: dict[str, Any] = {}
+        if outcome is None and 0 < len(bufs[res_fd]) < caps[res_fd]:
+            try:
+                parsed = json.loads(bytes(bufs[res_fd]))
+            except ValueError:
+                parsed = None
+            # The tool can write to the result fd itself (it runs in the same process, used once):
+            # keep only what a tool may say.
+            doc = worker_fields(parsed) if isinstance(parsed, dict) else {}
+        elif outcome is None and len(bufs[res_fd]) >= caps[res_fd]:
+            doc = {"status": "killed", "limit": "output", "error": {
+                "type": "OutputLimitExceeded", "message": f"the return value is larger than {caps[res_fd] - 1} bytes"}}
+        # Measured here, never reported by the worker.
+        doc["cpu_ms"], doc["max_rss_kb"] = tree_usage(self.proc.pid)
+        if self.cgroup is not None:
+            doc["max_rss_kb"] = max(doc["max_rss_kb"], self.cgroup.peak_kb())
+            if self.cgroup.oom_killed() and doc.get("status") != "succeeded":
+                doc.update(status="killed", limit="memory", error={
+                    "type": "MemoryError", "message": f"memory limit of {request.memory_mb} MB exceeded"})
+        return doc, outcome, bytes(bufs[out_fd]), bytes(bufs[err_fd])
