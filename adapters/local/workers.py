@@ -71,7 +71,7 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
-            for pid in tree:
+            for pid in (self.proc.pid, *tree):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:

@@ -1,0 +1,204 @@
+"""The guards that keep calls apart, each checked from outside: frame checks, tenancy, seccomp, memory budget."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+from tests.security.conftest import run
+from toolrt.adapters.local.sandbox import SubprocessSandbox
+from toolrt.adapters.local.workers import PythonZygote
+from toolrt.domain import ExecutionStatus, Language
+from toolrt.ports import SandboxRequest
+
+# A stand-in zygote that answers each call with a frame bent the way argv[1] says.
+FAKE_ZYGOTE = textwrap.dedent("""
+    import json, marshal, os, struct, sys
+    mode = sys.argv[1]
+    def frame(doc, tail=b""):
+        body = json.dumps(doc).encode()
+        os.write(1, struct.pack(">I", len(body)) + body + tail)
+    def read(n):
+        data = b""
+        while len(data) < n:
+            chunk = os.read(0, n - len(data))
+            if not chunk:
+                sys.exit(0)
+            data += chunk
+        return data
+    frame({"ready": True})
+    while True:
+        head = marshal.loads(read(struct.unpack(">I", read(4))[0]))
+        read(head["payload"])
+        result = json.dumps({"status": "succeeded", "output": json.dumps("forged")}).encode()
+        doc = {"id": head["id"], "nonce": head["nonce"], "sizes": [len(result), 0, 0]}
+        if mode == "wrong-nonce":
+            doc["nonce"] = "0" * 32
+        elif mode == "wrong-id":
+            doc["id"] = head["id"] + 1
+        elif mode == "oversized":
+            doc["sizes"] = [len(result), 1 << 30, 0]
+        elif mode == "no-nonce":
+            del doc["nonce"]
+        frame(doc, result)
+""")
+
+
+def _fake(mode: str) -> PythonZygote:
+    proc = subprocess.Popen([sys.executable, "-I", "-c", FAKE_ZYGOTE, mode], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    worker = PythonZygote(proc, None, namespaced=False)
+    worker.wait_ready(10)
+    return worker
+
+
+def _request(**fields: object) -> SandboxRequest:
+    return SandboxRequest("guard", Language.PYTHON, "def handler():\n    return 1\n", "handler", {}, 5.0, 64, 65536,
+                          **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("mode", ["wrong-nonce", "wrong-id", "oversized", "no-nonce"])
+def test_a_frame_that_does_not_belong_to_the_call_kills_the_worker(mode: str) -> None:
+    """A result frame without the call's id and nonce, or over its caps, is never accepted: the worker is stopped."""
+    worker = _fake(mode)
+    try:
+        doc, decided, out, err = worker.call(_request(), None)
+        assert decided is None
+        assert doc is not None and doc["status"] == "killed"
+        assert doc["error"]["type"] == "SandboxProtocolError"
+        assert "output" not in doc
+        assert worker.dead
+    finally:
+        worker.kill()
+
+
+def test_a_frame_with_the_call_id_and_nonce_is_accepted() -> None:
+    """The same stand-in, answering correctly, is believed: the check rejects only what does not match."""
+    worker = _fake("honest")
+    try:
+        doc, decided, _, _ = worker.call(_request(), None)
+        assert decided is None and doc is not None
+        assert doc["status"] == "succeeded" and doc["output"] == '"forged"'
+        assert not worker.dead
+    finally:
+        worker.kill()
+
+
+IDENTITY = """
+import os
+def handler():
+    with open("/proc/%d/stat" % os.getppid()) as f:
+        return "%d:%s" % (os.getppid(), f.read().rsplit(")", 1)[1].split()[19])
+"""
+
+
+@pytest.fixture
+def per_agent() -> Iterator[SubprocessSandbox]:
+    sb = SubprocessSandbox(isolation="strict", workers=1, tenancy="agent")
+    try:
+        yield sb
+    finally:
+        sb.close()
+
+
+@pytest.mark.bwrap
+def test_tenancy_agent_never_lets_two_agents_share_a_zygote(per_agent: SubprocessSandbox) -> None:
+    """With tenancy='agent', agent A's calls and agent B's calls are served by different zygotes."""
+    seen: dict[str, set[str]] = {"agent-a": set(), "agent-b": set()}
+    for _ in range(3):
+        for agent in seen:
+            result = per_agent.run(SandboxRequest("t", Language.PYTHON, IDENTITY, "handler", {}, 5.0, 64, 65536,
+                                                  tenant=agent))
+            assert result.status is ExecutionStatus.SUCCEEDED
+            seen[agent].add(str(result.output))
+    assert not seen["agent-a"] & seen["agent-b"]
+    assert per_agent.guards["tenancy"] == "agent"
+
+
+PTRACE_PARENT = """
+import ctypes, os
+def handler():
+    libc = ctypes.CDLL(None, use_errno=True)
+    results = {}
+    for name, nr, args in (("ptrace", 101, (16, os.getppid(), 0, 0)), ("pidfd_open", 434, (os.getppid(), 0)),
+                           ("unshare", 272, (0x10000000,)), ("process_vm_readv", 310, (os.getppid(), 0, 0, 0, 0, 0))):
+        rc = libc.syscall(nr, *args)
+        results[name] = (rc, ctypes.get_errno())
+    return results
+"""
+
+
+@pytest.mark.parametrize("bwrap", [None, False], ids=["namespaces", "process"])
+def test_the_seccomp_filter_holds_with_and_without_namespaces(bwrap: bool | None) -> None:
+    """ptrace, pidfd_open, unshare and process_vm_readv fail with EPERM in both isolation modes."""
+    sb = SubprocessSandbox(workers=0, bwrap=bwrap)
+    try:
+        assert sb.guards["seccomp"] == "on"
+        result = run(sb, PTRACE_PARENT)
+        assert result.status is ExecutionStatus.SUCCEEDED, result.error
+        assert result.output == {name: [-1, 1] for name in ("ptrace", "pidfd_open", "unshare", "process_vm_readv")}
+    finally:
+        sb.close()
+
+
+TWO_CHILDREN = """
+import os, time
+def handler(mb):
+    kids = []
+    for _ in range(2):
+        pid = os.fork()
+        if pid == 0:
+            block = bytearray(mb * 1024 * 1024)
+            for i in range(0, len(block), 4096):
+                block[i] = 1
+            time.sleep(0.5)
+            os._exit(0)
+        kids.append(pid)
+    return [os.waitpid(pid, 0)[1] for pid in kids]
+"""
+
+
+@pytest.mark.bwrap
+def test_max_rss_is_the_total_of_the_calls_processes(sandbox: SubprocessSandbox) -> None:
+    """Two children holding 60 MB each at once report a peak above 100 MB: the call's total, not one process's."""
+    assert sandbox.guards["memory"].startswith("cgroup"), "these machines run toolrt as root, with cgroups"
+    result = run(sandbox, TWO_CHILDREN, {"mb": 60}, memory_mb=256)
+    assert result.status is ExecutionStatus.SUCCEEDED and result.output == [0, 0]
+    assert result.metrics.max_rss_kb > 100 * 1024
+
+
+FAN_OUT = """
+import os, time
+def handler(mb, kids):
+    pids = []
+    for _ in range(kids):
+        pid = os.fork()
+        if pid == 0:
+            try:
+                block = bytearray(mb * 1024 * 1024)
+                for i in range(0, len(block), 4096):
+                    block[i] = 1
+            except MemoryError:
+                os._exit(3)
+            time.sleep(2)
+            os._exit(0)
+        pids.append(pid)
+    return [os.waitpid(pid, 0)[1] for pid in pids]
+"""
+
+
+@pytest.mark.bwrap
+def test_forked_children_share_one_memory_budget(sandbox: SubprocessSandbox) -> None:
+    """Eight children of 100 MB each under memory_mb=128: the call's total never passes its budget."""
+    result = run(sandbox, FAN_OUT, {"mb": 100, "kids": 8}, memory_mb=128, timeout_s=20.0)
+    assert result.status is ExecutionStatus.SUCCEEDED, result.error
+    statuses = result.output
+    assert isinstance(statuses, list) and len(statuses) == 8
+    assert sum(1 for s in statuses if s == 0) <= 1, "at most one child can hold 100 MB of a 128 MB budget"
+    assert result.metrics.max_rss_kb <= 128 * 1024 + 1024
+    # And the sandbox keeps serving.
+    assert run(sandbox, "def handler():\n    return 'alive'\n").output == "alive"

@@ -1,0 +1,99 @@
+"""The per-call memory budget's bookkeeping on cgroup v1 and v2 trees (fake trees: plain files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toolrt.adapters.local.cgroups import detect
+
+V1_SELF = "12:pids:/svc\n4:memory:/svc/unit\n0::/\n"
+
+
+def _v1_tree(root: Path) -> None:
+    (root / "memory" / "svc" / "unit").mkdir(parents=True)
+    (root / "pids" / "svc").mkdir(parents=True)
+
+
+def _fill_v1_worker(folder: Path, usage: int, peak: int, oom_kills: int) -> None:
+    (folder / "memory.usage_in_bytes").write_text(f"{usage}\n")
+    (folder / "memory.max_usage_in_bytes").write_text(f"{peak}\n")
+    (folder / "memory.oom_control").write_text(f"oom_kill_disable 0\nunder_oom 0\noom_kill {oom_kills}\n")
+
+
+def test_v1_groups_nest_under_this_process_own_groups(tmp_path: Path) -> None:
+    """On v1, a sandbox's groups sit under toolrt's own memory and pids groups, so limits on toolrt still apply."""
+    _v1_tree(tmp_path)
+    groups, why = detect(tmp_path, V1_SELF)
+    assert groups is not None, why
+    assert groups.version == 1
+    assert groups.memory_parent.parent == tmp_path / "memory" / "svc" / "unit"
+    assert groups.pids_parent.parent == tmp_path / "pids" / "svc"
+    worker = groups.worker()
+    assert worker.memory_dir.is_dir() and worker.pids_dir.is_dir()
+
+
+def test_v1_arm_sets_the_limit_above_the_idle_usage_and_settle_reports_the_call_peak(tmp_path: Path) -> None:
+    """The limit is idle usage plus the call's budget; the reported peak excludes what the idle worker held."""
+    _v1_tree(tmp_path)
+    groups, _ = detect(tmp_path, V1_SELF)
+    assert groups is not None
+    worker = groups.worker()
+    _fill_v1_worker(worker.memory_dir, usage=10 << 20, peak=99 << 20, oom_kills=2)
+    budget = worker.arm(128 << 20, 70)
+    assert int((worker.memory_dir / "memory.limit_in_bytes").read_text()) == (10 + 128) << 20
+    assert (worker.pids_dir / "pids.max").read_text() == "70"
+    assert (worker.memory_dir / "memory.max_usage_in_bytes").read_text() == "0"  # the peak was reset
+    _fill_v1_worker(worker.memory_dir, usage=12 << 20, peak=74 << 20, oom_kills=2)
+    assert worker.settle(budget) == ((64 << 20) // 1024, False)
+    _fill_v1_worker(worker.memory_dir, usage=12 << 20, peak=74 << 20, oom_kills=3)
+    assert worker.settle(budget)[1] is True
+
+
+def test_v1_attach_writes_each_pid_to_both_hierarchies(tmp_path: Path) -> None:
+    """A worker's processes are moved into its memory group and its pids group."""
+    _v1_tree(tmp_path)
+    groups, _ = detect(tmp_path, V1_SELF)
+    assert groups is not None
+    worker = groups.worker()
+    worker.attach([4242])
+    assert (worker.memory_dir / "cgroup.procs").read_text() == "4242"
+    assert (worker.pids_dir / "cgroup.procs").read_text() == "4242"
+
+
+def test_v2_enables_the_controllers_it_needs_and_uses_one_directory(tmp_path: Path) -> None:
+    """On v2, memory and pids are enabled below the root and each worker is one directory."""
+    (tmp_path / "cgroup.controllers").write_text("cpu io memory pids\n")
+    (tmp_path / "cgroup.subtree_control").write_text("cpu\n")
+    groups, why = detect(tmp_path, "0::/\n")
+    assert groups is not None, why
+    assert groups.version == 2
+    assert (tmp_path / "cgroup.subtree_control").read_text() == "+memory +pids"
+    assert (groups.memory_parent / "cgroup.subtree_control").read_text() == "+memory +pids"
+    worker = groups.worker()
+    assert worker.memory_dir == worker.pids_dir
+    (worker.memory_dir / "memory.current").write_text("1048576\n")
+    (worker.memory_dir / "memory.peak").write_text("1048576\n")
+    (worker.memory_dir / "memory.events").write_text("low 0\nhigh 0\nmax 3\noom 1\noom_kill 1\n")
+    budget = worker.arm(64 << 20, 80)
+    assert int((worker.memory_dir / "memory.max").read_text()) == (1 << 20) + (64 << 20)
+    (worker.memory_dir / "memory.events").write_text("low 0\nhigh 0\nmax 9\noom 2\noom_kill 2\n")
+    # The fake file was rewritten through the kept descriptor ("0"): the call's peak reads as 0 here.
+    peak_kb, oom = worker.settle(budget)
+    assert oom is True and peak_kb == 0
+
+
+def test_no_controllers_means_no_budget_and_a_reason(tmp_path: Path) -> None:
+    """Where neither v2 nor v1 controllers exist, detection says why instead of failing later."""
+    groups, why = detect(tmp_path, "0::/\n")
+    assert groups is None
+    assert "no cgroup" in why
+
+
+def test_switched_off_by_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TOOLRT_CGROUPS=0 turns the per-call cgroup off even where it would work."""
+    _v1_tree(tmp_path)
+    monkeypatch.setenv("TOOLRT_CGROUPS", "0")
+    groups, why = detect(tmp_path, V1_SELF)
+    assert groups is None and "TOOLRT_CGROUPS" in why
