@@ -202,3 +202,27 @@ def test_forked_children_share_one_memory_budget(sandbox: SubprocessSandbox) -> 
     assert result.metrics.max_rss_kb <= 128 * 1024 + 1024
     # And the sandbox keeps serving.
     assert run(sandbox, "def handler():\n    return 'alive'\n").output == "alive"
+
+
+@pytest.mark.bwrap
+def test_connect_with_sandbox_tenancy_agent_keeps_two_agents_on_separate_workers() -> None:
+    """Through the public API, sandbox_tenancy='agent' serves each agent from workers of its own."""
+    import toolrt
+
+    schema = {"type": "object", "properties": {}}
+    with toolrt.connect("memory", sandbox_tenancy="agent", security_checks=False, sandbox_workers=1) as rt:
+        seen = {}
+        for agent in ("agent-a", "agent-b"):
+            reg = rt.register_tool(agent, {"name": "whoami", "description": "Which zygote serves me.",
+                                           "language": "python", "code": IDENTITY, "input_schema": schema})
+            runs = {str(rt.execute_tool(agent, reg.tool_id, {}).output) for _ in range(2)}
+            seen[agent] = runs
+        assert not seen["agent-a"] & seen["agent-b"]
+
+
+def test_an_unknown_tenancy_is_a_settings_error() -> None:
+    """sandbox_tenancy accepts only 'shared' and 'agent'."""
+    from toolrt.settings import Settings, SettingsError
+
+    with pytest.raises(SettingsError, match="sandbox_tenancy"):
+        Settings.load({"sandbox_tenancy": "nobody"}, {})
