@@ -42,6 +42,7 @@ CALL_PIDS = 64
 # Without a pids cgroup, RLIMIT_NPROC is the only bound on how many processes share the memory
 # budget (each under RLIMIT_AS): kept small so the total stays a small multiple of memory_mb.
 FALLBACK_CALL_PROCESSES = 8
+_IDLE_ZYGOTE_TASKS = 4  # the zygote and its spare child (single-threaded), with room to spare
 
 _PROTOCOL_ERROR = {
     "status": "killed",
@@ -153,7 +154,7 @@ class PythonZygote(Worker):
         budget = None
         if self.cgroup is not None:
             # The zygote and its spare child are all that run now: a few tasks on top of the call's own.
-            budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, len(self.tree()) + CALL_PIDS)
+            budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, _IDLE_ZYGOTE_TASKS + CALL_PIDS)
         self._write_all(request_frame({
             "id": seq, "nonce": nonce, "timeout_s": request.timeout_s, "memory_mb": request.memory_mb,
             "max_output_bytes": request.max_output_bytes, "payload": len(payload),
