@@ -263,6 +263,16 @@ class NodeWorker(Worker):
         caps = {out_fd: cap + 1, err_fd: cap + 1, res_fd: max(cap, MIN_FRAME_CAP) + 1}
         bufs: dict[int, bytearray] = {fd: bytearray() for fd in caps}
         open_fds = set(caps)
+
+        def take(fd: int, final: bool) -> None:
+            """Read what ``fd`` has, kept up to its cap. While the tool runs, reading goes on past the
+            cap (so it never blocks on a full pipe); once it has answered, a full stream is left."""
+            chunk = os.read(fd, 65536)
+            if not chunk or (final and len(bufs[fd]) >= caps[fd]):
+                open_fds.discard(fd)  # the rest is dropped with the worker
+            elif len(bufs[fd]) < caps[fd]:
+                bufs[fd] += chunk[: caps[fd] - len(bufs[fd])]
+
         while res_fd in open_fds:
             now = time.monotonic()
             if now >= deadline:
@@ -272,27 +282,16 @@ class NodeWorker(Worker):
                 outcome = "cancelled"
                 break
             wait = deadline - now if cancel is None else min(deadline - now, CANCEL_POLL_S)
-            ready, _, _ = select.select(list(open_fds), [], [], wait)
-            for fd in ready:
-                chunk = os.read(fd, 65536)
-                if not chunk:
-                    open_fds.discard(fd)
-                elif len(bufs[fd]) < caps[fd]:
-                    bufs[fd] += chunk[: caps[fd] - len(bufs[fd])]
+            for fd in select.select(list(open_fds), [], [], wait)[0]:
+                take(fd, final=False)
         if outcome is None:
             # Node writes to pipes synchronously, so what the tool printed is already in them.
             while open_fds - {res_fd}:
-                ready, _, _ = select.select(list(open_fds - {res_fd}), [], [], 0)
+                ready = select.select(list(open_fds - {res_fd}), [], [], 0)[0]
                 if not ready:
                     break
                 for fd in ready:
-                    chunk = os.read(fd, 65536)
-                    if not chunk:
-                        open_fds.discard(fd)
-                    elif len(bufs[fd]) < caps[fd]:
-                        bufs[fd] += chunk[: caps[fd] - len(bufs[fd])]
-                    else:
-                        open_fds.discard(fd)  # capped: the rest is dropped with the worker
+                    take(fd, final=True)
         doc: dict[str, Any] = {}
         if outcome is None and 0 < len(bufs[res_fd]) < caps[res_fd]:
             try:
