@@ -40,24 +40,34 @@ _COUNTER = itertools.count(1)
 _COUNTER_LOCK = threading.Lock()
 
 
-def _write(path: Path, value: str) -> None:
-    with open(path, "w") as f:
-        f.write(value)
+# Plain os.open/read/write: these run twice per call, and file objects cost more than the syscalls.
+def _write(path: Path | str, value: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # as a shell's `>` opens it
+    try:
+        os.write(fd, value.encode())
+    finally:
+        os.close(fd)
 
 
-def _read_int(path: Path) -> int:
-    with open(path) as f:
-        return int(f.read().split()[0])
+def _read(path: Path | str) -> bytes:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
 
 
-def _read_key(path: Path, key: str) -> int:
+def _read_int(path: Path | str) -> int:
+    return int(_read(path).split()[0])
+
+
+def _read_key(path: Path | str, key: str) -> int:
     """The value of ``key`` in a flat keyed file (``memory.events``, ``memory.oom_control``)."""
     try:
-        with open(path) as f:
-            for line in f:
-                name, _, value = line.partition(" ")
-                if name == key:
-                    return int(value)
+        for line in _read(path).decode().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
     except (OSError, ValueError):
         pass
     return 0
@@ -95,19 +105,15 @@ class WorkerCgroup:
         self.memory_dir = memory_dir
         self.pids_dir = pids_dir
         self._removed = False
-
-    # -- files by version ----------------------------------------------------------------------------
-
-    def _usage_file(self) -> Path:
-        return self.memory_dir / ("memory.current" if self.version == 2 else "memory.usage_in_bytes")
-
-    def _limit_file(self) -> Path:
-        return self.memory_dir / ("memory.max" if self.version == 2 else "memory.limit_in_bytes")
+        v2 = version == 2
+        self._usage_file = str(memory_dir / ("memory.current" if v2 else "memory.usage_in_bytes"))
+        self._limit_file = str(memory_dir / ("memory.max" if v2 else "memory.limit_in_bytes"))
+        self._peak_file = str(memory_dir / ("memory.peak" if v2 else "memory.max_usage_in_bytes"))
+        self._events_file = str(memory_dir / ("memory.events" if v2 else "memory.oom_control"))
+        self._pids_max_file = str(pids_dir / "pids.max")
 
     def _oom_kills(self) -> int:
-        if self.version == 2:
-            return _read_key(self.memory_dir / "memory.events", "oom_kill")
-        return _read_key(self.memory_dir / "memory.oom_control", "oom_kill")
+        return _read_key(self._events_file, "oom_kill")
 
     # -- use -------------------------------------------------------------------------------------------
 
@@ -127,25 +133,25 @@ class WorkerCgroup:
 
     def set_limits(self, memory_bytes: int, pids_max: int) -> None:
         """A fixed budget for the worker's whole life (Node workers serve one call each)."""
-        _write(self._limit_file(), str(memory_bytes))
-        _write(self.pids_dir / "pids.max", str(pids_max))
+        _write(self._limit_file, str(memory_bytes))
+        _write(self._pids_max_file, str(pids_max))
 
     def usage(self) -> int:
         """Bytes charged to the cgroup now."""
-        return _read_int(self._usage_file())
+        return _read_int(self._usage_file)
 
     def arm(self, memory_bytes: int, pids_max: int) -> CallBudget:
         """Before a call: limit = what is charged now + the call's budget; peak reset; OOM count noted."""
         baseline = self.usage()
-        _write(self._limit_file(), str(baseline + memory_bytes))
-        _write(self.pids_dir / "pids.max", str(pids_max))
+        _write(self._limit_file, str(baseline + memory_bytes))
+        _write(self._pids_max_file, str(pids_max))
         peak_fd: int | None = None
         if self.version == 1:
-            _write(self.memory_dir / "memory.max_usage_in_bytes", "0")
+            _write(self._peak_file, "0")
         else:
             # memory.peak resets per open file on recent kernels: keep the fd to read the call's own peak.
             try:
-                peak_fd = os.open(self.memory_dir / "memory.peak", os.O_RDWR)
+                peak_fd = os.open(self._peak_file, os.O_RDWR)
                 os.write(peak_fd, b"0")
             except OSError:
                 if peak_fd is not None:
@@ -156,13 +162,11 @@ class WorkerCgroup:
     def settle(self, budget: CallBudget) -> tuple[int, bool]:
         """After a call: the call's peak in kB (above the idle baseline) and whether the kernel OOM-killed."""
         try:
-            if self.version == 1:
-                peak = _read_int(self.memory_dir / "memory.max_usage_in_bytes")
-            elif budget.peak_fd is not None:
+            if budget.peak_fd is not None:
                 os.lseek(budget.peak_fd, 0, os.SEEK_SET)
                 peak = int(os.read(budget.peak_fd, 64).split()[0])
             else:
-                peak = _read_int(self.memory_dir / "memory.peak")
+                peak = _read_int(self._peak_file)
         except (OSError, ValueError, IndexError):
             peak = 0
         finally:
@@ -177,9 +181,8 @@ class WorkerCgroup:
 
     def peak_kb(self) -> int:
         """The whole worker's peak in kB."""
-        name = "memory.peak" if self.version == 2 else "memory.max_usage_in_bytes"
         try:
-            return _read_int(self.memory_dir / name) // 1024
+            return _read_int(self._peak_file) // 1024
         except (OSError, ValueError, IndexError):
             return 0
 
