@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import _string
 import ast
+import functools
+import importlib.util
+import pkgutil
 import string
+import sys
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
+
+from pathlib import Path
 
 from toolrt.adapters.validation.policy import Policy
 from toolrt.domain import Finding, Severity
@@ -15,6 +21,41 @@ from toolrt.domain import Finding, Severity
 _FUNCTION_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 _ATTRIBUTE_BUILTINS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 _FORMATTER = string.Formatter()
+# Values that behave like modules (a way to every module or to the interpreter) beside real modules.
+_MODULE_LIKE = frozenset({"sys.modules", "os.path"})
+
+
+@functools.lru_cache(maxsize=4096)
+def names_a_module(qualified: str) -> bool:
+    """Whether a dotted name (as imports resolve it) is a module, found without importing anything.
+
+    Standard-library modules are known by name (also when re-exported: ``os.sys``, ``shutil.os``);
+    submodules of an installed package are looked up on disk through the package's spec, which
+    locates the package without running it.
+    """
+    if qualified in _MODULE_LIKE or qualified in sys.stdlib_module_names:
+        return True
+    base, _, last = qualified.rpartition(".")
+    if not base:
+        return False
+    if last in sys.stdlib_module_names and last != base.rpartition(".")[2]:
+        # Another module re-exported (``os.sys``); a module's namesake member (``datetime.datetime``,
+        # ``time.time``, ``copy.copy``) is a class or function.
+        return True
+    parts = qualified.split(".")
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        return False
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for part in parts[1:]:
+        found = [m for m in pkgutil.iter_modules(locations) if m.name == part]
+        if not found:
+            return False
+        if part == parts[-1]:
+            return True
+        locations = [str(Path(str(getattr(found[0].module_finder, "path", ""))) / part)] if found[0].ispkg else []
+    return False
 
 
 def parse_python(code: str) -> tuple[ast.Module | None, list[Finding]]:
@@ -143,6 +184,19 @@ class _SecurityVisitor(ast.NodeVisitor):
         self._module_names: frozenset[str] | None = None
         self.tree = tree
         self._seen: set[tuple[str, int, int]] = set()
+        self._parents = {id(child): parent for parent in ast.walk(tree) for child in ast.iter_child_nodes(parent)}
+        # Names bound by an import statement to a module, wherever the import is (looked up flow-insensitively).
+        self.module_aliases: dict[str, str] = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                for alias in node.names:
+                    name = alias.asname or alias.name.split(".")[0]
+                    self.module_aliases[name] = alias.name if alias.asname else name
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for alias in node.names:
+                    if alias.name != "*" and names_a_module(f"{node.module}.{alias.name}"):
+                        self.module_aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        self._local_names: dict[int, frozenset[str]] = {}
 
     # -- reporting -------------------------------------------------------------------------
 
@@ -271,6 +325,76 @@ class _SecurityVisitor(ast.NodeVisitor):
             return f"{base}.{node.attr}" if base is not None else None
         return None
 
+    # -- modules as values ------------------------------------------------------------------
+
+    def _bound_locally(self, name: str) -> bool:
+        """Whether an enclosing function binds ``name`` other than by import (a parameter, say)."""
+        for scope in self.scopes:
+            key = id(scope)
+            if key not in self._local_names:
+                body: list[ast.stmt] | ast.expr = scope.body
+                imported = {
+                    (a.asname or a.name).split(".")[0]
+                    for n in (body if isinstance(body, list) else [])
+                    if isinstance(n, (ast.Import, ast.ImportFrom))
+                    for a in n.names
+                }
+                self._local_names[key] = _bound_names(body, scope.args) - imported
+            if name in self._local_names[key]:
+                return True
+        return False
+
+    def _module_value(self, node: ast.expr) -> str | None:
+        """The module that a name or attribute chain evaluates to, if it is one."""
+        if isinstance(node, ast.Name):
+            if node.id in self.module_aliases and not self._bound_locally(node.id):
+                return self.module_aliases[node.id]
+            return None
+        if isinstance(node, ast.Attribute):
+            base = node.value
+            while isinstance(base, ast.Attribute):
+                base = base.value
+            if not isinstance(base, ast.Name) or self._module_value(base) is None:
+                return None
+            qualified = self._resolve_module_chain(node)
+            if qualified is not None and names_a_module(qualified):
+                return qualified
+        return None
+
+    def _resolve_module_chain(self, node: ast.expr) -> str | None:
+        if isinstance(node, ast.Name):
+            return self.module_aliases.get(node.id)
+        if isinstance(node, ast.Attribute):
+            base = self._resolve_module_chain(node.value)
+            return f"{base}.{node.attr}" if base is not None else None
+        return None
+
+    def _check_module_value(self, node: ast.Name | ast.Attribute) -> None:
+        """A module may be used only as ``module.attribute``: anything else can smuggle it past these rules."""
+        if not isinstance(node.ctx, ast.Load):
+            return
+        parent = self._parents.get(id(node))
+        if isinstance(parent, ast.Attribute) and parent.value is node:
+            return
+        if (
+            isinstance(parent, ast.Call)
+            and parent.args
+            and parent.args[0] is node
+            and self._is_builtin(parent.func, frozenset({"getattr", "hasattr"}))
+        ):
+            return  # getattr(module, name) is attribute access: its own rule checks the name
+        module = self._module_value(node)
+        if module is None:
+            return
+        self.report(
+            "security.module_as_value",
+            "reflection",
+            node,
+            f"module {module!r} is used as a value (stored, passed, returned or put in a container)",
+            f"use the module only as '{module}.name(...)' where you need it; a module held in a variable, "
+            "argument, container or return value hides what the code calls",
+        )
+
     # -- attributes ------------------------------------------------------------------------
 
     def _check_attribute_name(self, attr: str, node: ast.AST, how: str) -> None:
@@ -302,6 +426,7 @@ class _SecurityVisitor(ast.NodeVisitor):
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self._check_attribute_name(node.attr, node, "access to")
+        self._check_module_value(node)
         base = self._resolve(node.value)
         if base is not None:
             self._check_member(f"{base}.{node.attr}", node)
@@ -341,6 +466,7 @@ class _SecurityVisitor(ast.NodeVisitor):
 
     def visit_Name(self, node: ast.Name) -> None:
         name = node.id
+        self._check_module_value(node)
         if name in self.denied_builtins and isinstance(node.ctx, ast.Load) and not self._shadowed(name):
             self.report(
                 f"security.builtin.{name}",

@@ -161,6 +161,27 @@ def handler(values: list[float]) -> list[str]:
 
 # (name, code, rule id, line). Every case uses the default input schema {values: array, required}.
 BAD_PYTHON = [
+    # A module used as a value: aliasing through containers, arguments, returns and the like.
+    ("module_in_list", "import os\ndef handler(values):\n    o = [os][0]\n    return o.system('id')\n", "security.module_as_value", 3),
+    ("module_as_argument", "import os\ndef f(m):\n    return m.fork()\ndef handler(values):\n    return f(os)\n", "security.module_as_value", 5),
+    ("sys_in_list", "import sys\ndef handler(values):\n    return [sys][0].modules['_frozen_importlib']._gcd_import('ctypes')\n", "security.module_as_value", 3),
+    ("import_alias_in_tuple", "import os as o\ndef handler(values):\n    return (o,)[0].getcwd()\n", "security.module_as_value", 3),
+    ("submodule_assigned", "import os\ndef handler(values):\n    p = os.path\n    return p.join('a')\n", "security.module_as_value", 3),
+    ("from_import_submodule", "from os import path\ndef handler(values):\n    return [path][0].exists('/')\n", "security.module_as_value", 3),
+    ("reexported_module", "import shutil\ndef handler(values):\n    return (shutil.os,)[0].system('id')\n", "security.module_as_value", 3),
+    ("walrus_module", "import os\ndef handler(values):\n    if (m := os):\n        return m.getpid()\n", "security.module_as_value", 3),
+    ("lambda_default_module", "import os\nf = lambda m=os: m.getpid()\ndef handler(values):\n    return f()\n", "security.module_as_value", 2),
+    ("module_in_dict", "import os\ndef handler(values):\n    return {'m': os}['m'].getpid()\n", "security.module_as_value", 3),
+    ("module_returned", "import os\ndef get():\n    return os\ndef handler(values):\n    return get().getpid()\n", "security.module_as_value", 3),
+    ("module_in_with", "import os\ndef handler(values):\n    with os as m:\n        return 1\n", "security.module_as_value", 3),
+    ("module_starred", "import os\ndef handler(values):\n    a, *b = [1, os]\n    return b[0].getpid()\n", "security.module_as_value", 3),
+    ("module_in_comprehension", "import os\ndef handler(values):\n    return [m.getpid() for m in (os,)]\n", "security.module_as_value", 3),
+    ("module_yielded", "import os\ndef gen():\n    yield os\ndef handler(values):\n    return next(gen()).getpid()\n", "security.module_as_value", 3),
+    ("module_in_fstring", "import sys\ndef handler(values):\n    return f'{sys}'\n", "security.module_as_value", 3),
+    ("module_as_default", "import os\ndef handler(values, m=os):\n    return m.getpid()\n", "security.module_as_value", 2),
+    ("module_decorator_arg", "import os\ndef deco(m):\n    return lambda f: f\n@deco(os)\ndef handler(values):\n    return 1\n", "security.module_as_value", 4),
+    ("module_in_match", "import os\ndef handler(values):\n    match os:\n        case m:\n            return m.getpid()\n", "security.module_as_value", 3),
+    ("function_local_import_aliased", "def handler(values):\n    import os\n    return [os][0].getpid()\n", "security.module_as_value", 3),
     ("private_module_attribute", "import random\ndef handler(values):\n    return random._os.system('id')\n", "security.private_attribute", 3),
     ("raw_socket", "import _socket\ndef handler(values):\n    return _socket.socket()\n", "security.import._socket", 1),
     ("timeit_runs_strings", "import timeit\ndef handler(values):\n    return timeit.timeit('1')\n", "security.import.timeit", 1),
