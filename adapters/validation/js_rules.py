@@ -149,8 +149,8 @@ def security_findings(facts: Mapping[str, Any], policy: Policy) -> list[Finding]
             "security.function_constructor",
             "dynamic_code",
             item,
-            "reaching a function's constructor builds new code from strings, like eval",
-            "do not use .constructor on functions; write the logic directly",
+            "reaching .constructor (of a function, or of any value through its chain) builds new code from strings, like eval",
+            "do not read .constructor; to check a type use typeof, instanceof or Array.isArray",
         )
     return findings
 

@@ -211,16 +211,28 @@ function analyse(ast, request) {
         const path = memberPath(node);
         if (path !== null && roots.has(path.split(/[.[]/)[0])) facts.members.push({ path, ...pos(node) });
         const property = node.computed ? stringValue(node.property) : node.property.name;
-        if (property === 'constructor') {
-          const obj = node.object;
-          const isFunction = ['FunctionExpression', 'ArrowFunctionExpression', 'ClassExpression'].includes(obj.type);
-          const isChain = obj.type === 'MemberExpression' &&
-            (obj.computed ? stringValue(obj.property) : obj.property.name) === 'constructor';
-          const isPrototype = obj.type === 'CallExpression' && /getPrototypeOf$/.test(memberPath(obj.callee) || '');
-          if (isFunction || isChain || isPrototype) facts.constructors.push(pos(node.property));
-        }
+        // Any value's .constructor chain ends at Function (handler.constructor, [].map.constructor,
+        // ''.constructor.constructor): reading it is refused whatever the object is.
+        if (property === 'constructor') facts.constructors.push(pos(node.property));
         break;
       }
+      case 'Property':
+        // const { constructor: F } = handler
+        if (parent && parent.type === 'ObjectPattern' &&
+            (node.computed ? stringValue(node.key) : (node.key.name || node.key.value)) === 'constructor') {
+          facts.constructors.push(pos(node.key));
+        }
+        break;
+      case 'Literal':
+      case 'TemplateLiteral':
+      case 'BinaryExpression':
+        // 'constructor' as data: Reflect.get(f, 'constructor'), Object.getOwnPropertyDescriptor(f, 'constr' + 'uctor').
+        if (stringValue(node) === 'constructor' && !(parent && parent.type === 'BinaryExpression') &&
+            !(parent && parent.type === 'MemberExpression' && key === 'property') &&
+            !(parent && (parent.type === 'Property' || parent.type === 'MethodDefinition') && key === 'key')) {
+          facts.constructors.push(pos(node));
+        }
+        break;
       default:
         break;
     }

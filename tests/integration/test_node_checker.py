@@ -36,7 +36,7 @@ class Acc { constructor() { this.total = 0 } add(x) { this.total += x; return th
 function handler(params) {
   const acc = new Acc().add(params.a);
   const obj = { eval: 1, Function: 2 };
-  const c = acc.constructor === Acc;
+  const c = acc instanceof Acc;
   const d = new Date(0).toISOString();
   const m = /a+b/g.exec('aab');
   return { total: acc.total, obj, c, d, m: m && m[0], h: crypto.createHash('sha256').update('x').digest('hex'),
@@ -82,6 +82,16 @@ BAD = [
     ("call_function", "typescript", "export function handler(p: any) {\n  return Function('return this')();\n}\n", "security.global.Function", 2),
     ("function_constructor", "javascript", "function handler(p) {\n  return (function () {}).constructor('return process')();\n}\n", "security.function_constructor", 2),
     ("constructor_chain", "javascript", "function handler(p) {\n  return ''.constructor.constructor('return 1')();\n}\n", "security.function_constructor", 2),
+    ("declared_function_constructor", "javascript", "function handler(p) {\n  return handler.constructor('return process')();\n}\n", "security.function_constructor", 2),
+    ("method_constructor", "javascript", "function handler(p) {\n  return [].map.constructor('return process')();\n}\n", "security.function_constructor", 2),
+    ("computed_constructor", "javascript", "function handler(p) {\n  return handler['constr' + 'uctor']('return 1')();\n}\n", "security.function_constructor", 2),
+    ("template_constructor", "javascript", "function handler(p) {\n  return handler[`constructor`]('return 1')();\n}\n", "security.function_constructor", 2),
+    ("destructured_constructor", "javascript", "function handler(p) {\n  const { constructor: F } = handler;\n  return F('return 1')();\n}\n", "security.function_constructor", 2),
+    ("reflect_get_constructor", "javascript", "function handler(p) {\n  const F = Reflect.get(handler, 'constructor');\n  return F('return 1')();\n}\n", "security.function_constructor", 2),
+    ("instance_constructor_chain", "javascript", "class A {}\nfunction handler(p) {\n  const C = new A().constructor;\n  return C.name;\n}\n", "security.function_constructor", 3),
+    ("typescript_constructor", "typescript", "export function handler(p: { a: number }): unknown {\n  const f: any = handler;\n  return f.constructor('return 1')();\n}\n", "security.function_constructor", 3),
+    ("indirect_eval", "javascript", "function handler(p) {\n  return (0, eval)('1 + 1');\n}\n", "security.global.eval", 2),
+    ("globalthis_function", "javascript", "function handler(p) {\n  return globalThis['Func' + 'tion']('return 1')();\n}\n", "security.member.globalThis.Function", 2),
     ("async_constructor", "javascript", "function handler(p) {\n  const AF = Object.getPrototypeOf(async function () {}).constructor;\n  return AF;\n}\n", "security.function_constructor", 2),
     ("process_binding", "javascript", "function handler(p) {\n  return process.binding('spawn_sync');\n}\n", "security.member.process.binding", 2),
     ("process_dlopen", "javascript", "function handler(p) {\n  return process['dlopen'](module, 'x.node');\n}\n", "security.member.process.dlopen", 2),
