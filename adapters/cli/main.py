@@ -419,8 +419,14 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         host: Annotated[str, typer.Option("--host", help="Address to listen on (http).")] = "127.0.0.1",
         port: Annotated[int, typer.Option("--port", help="Port to listen on (http).")] = 8765,
         token: Annotated[Optional[list[str]], typer.Option("--token", help="TOKEN=AGENT: a bearer token and the agent it stands for (http; repeatable).")] = None,
+        allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Another name clients may use in the Host header, NAME or NAME:PORT (http; repeatable).")] = None,
+        insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="Serve beyond loopback without tokens: anyone who can connect acts as any agent.")] = False,
     ) -> None:
-        """Serve every tool over MCP (stdio or streamable HTTP)."""
+        """Serve every tool over MCP (stdio or streamable HTTP).
+
+        Over HTTP on loopback without --token, the X-Toolrt-Agent header names the agent (any local
+        user can claim any agent); any other address needs --token TOKEN=AGENT (or --insecure-no-auth).
+        """
         cli = _cli(ctx)
         if transport not in ("stdio", "http"):
             cli.fail(EXIT_USER_ERROR, f"--transport must be stdio or http, got {transport!r}")
@@ -431,16 +437,21 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
                 cli.fail(EXIT_USER_ERROR, f"--token takes TOKEN=AGENT, got {pair!r}")
             tokens[secret] = agent_id
         with cli.guard():
-            from toolrt.adapters.mcp.server import ToolrtMcpServer
+            from toolrt.adapters.mcp.server import ToolrtMcpServer, check_exposure
 
+            if transport == "http":
+                check_exposure(host, tokens, insecure_no_auth)  # before the store is opened
         with cli.runtime() as rt:
             server = ToolrtMcpServer(rt, default_agent=cli.agent, tokens=tokens)
             try:
                 if transport == "stdio":
                     server.run_stdio()
                 else:
-                    cli.err.print(f"toolrt MCP server on http://{host}:{port}/mcp (agent header X-Toolrt-Agent, default agent {cli.agent})", highlight=False)
-                    server.run_http(host, port)
+                    who = "bearer tokens" if tokens else f"agent header X-Toolrt-Agent, default agent {cli.agent}"
+                    if insecure_no_auth and not tokens:
+                        cli.err.print("WARNING: --insecure-no-auth: anyone who can connect acts as any agent", highlight=False)
+                    cli.err.print(f"toolrt MCP server on http://{host}:{port}/mcp ({who})", highlight=False)
+                    server.run_http(host, port, allowed_hosts=allowed_host or [], insecure_no_auth=insecure_no_auth)
             finally:
                 server.close()
 

@@ -6,10 +6,19 @@ others are listed as ``<owner>__<name>`` (characters outside ``[A-Za-z0-9_-]`` i
 ``_``); a tool named like a management tool is always listed as ``<owner>__<name>``. The mapping
 depends only on the tools visible to the caller, so it is the same on every listing.
 
-Agent identity. Over stdio the configured agent (``toolrt --agent``) is the caller. Over HTTP a
-request names its agent in the ``X-Toolrt-Agent`` header, falling back to the configured agent;
+Agent identity. Over stdio the configured agent (``toolrt --agent``) is the caller. Over HTTP,
 when bearer tokens are configured (``toolrt serve --token TOKEN=AGENT``), every request must carry
-``Authorization: Bearer TOKEN`` and acts as that token's agent (the header is then ignored).
+``Authorization: Bearer TOKEN`` (compared in constant time) and acts as that token's agent; the
+``X-Toolrt-Agent`` header is then ignored. Without tokens a request names its agent in that header,
+falling back to the configured agent: anyone who can connect can claim any agent, which is why
+that mode is allowed only on a loopback address (where only this machine's users can connect). A
+server bound to any other address refuses to start without tokens unless
+``insecure_no_auth=True`` (``--insecure-no-auth``) says otherwise, and then logs a warning.
+
+Host and Origin. Every HTTP request's ``Host`` and (when present) ``Origin`` headers are checked
+against the addresses the server answers for (the SDK's DNS-rebinding protection, on every
+interface): loopback names for a loopback bind, the bound address and any ``allowed_hosts`` for
+another, so a web page elsewhere cannot drive the server through a visitor's browser.
 
 Changes. Registering, updating, rolling back or deregistering a tool sends
 ``notifications/tools/list_changed``: on each open connection of the handshake era, and as a
@@ -19,6 +28,8 @@ Changes. Registering, updating, rolling back or deregistering a tool sends
 from __future__ import annotations
 
 import asyncio
+import hmac
+import ipaddress
 import json
 import re
 import threading
@@ -52,6 +63,56 @@ from toolrt.domain import Language, Tool, ToolRuntimeError, ValidationError, Vis
 log = structlog.get_logger()
 
 AGENT_HEADER = "x-toolrt-agent"
+_LOOPBACK_NAMES = ("localhost",)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address or ``localhost``) only accepts connections from this machine."""
+    if host in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, tokens: Mapping[str, str], insecure_no_auth: bool) -> None:
+    """Refuse to serve HTTP beyond loopback without tokens, unless explicitly told to (then warn)."""
+    if is_loopback(host) or tokens:
+        return
+    if not insecure_no_auth:
+        raise ValidationError(
+            f"serving MCP on {host} (not loopback) needs bearer tokens: pass --token TOKEN=AGENT "
+            "(one per agent), or --insecure-no-auth to let anyone who can connect act as any agent"
+        )
+    log.warning("MCP server exposed without authentication: any client can act as any agent",
+                host=host, remedy="pass --token TOKEN=AGENT")
+
+
+def _host_pattern(name: str) -> str:
+    """``name`` as the SDK's allowed-host pattern: ``host:port`` as given, else ``host:*``."""
+    if name.startswith("["):
+        return name if "]:" in name else f"{name}:*"
+    if name.count(":") > 1:  # a bare IPv6 address
+        return f"[{name}]:*"
+    return name if ":" in name else f"{name}:*"
+
+
+def transport_security(host: str, allowed_hosts: list[str] | tuple[str, ...] = ()) -> Any:
+    """Host/Origin checks for ``host``: loopback names for loopback, else the address and ``allowed_hosts``."""
+    from mcp.server.transport_security import TransportSecuritySettings
+
+    if is_loopback(host):
+        names = ["127.0.0.1", "localhost", "[::1]"]
+    else:
+        names = [] if host in ("0.0.0.0", "::", "[::]") else [host]
+    hosts = []
+    for name in [*names, *allowed_hosts]:
+        pattern = _host_pattern(name)
+        # The SDK's "host:*" needs a port in the header; a default port (behind a proxy) sends none.
+        hosts += [pattern, pattern[:-2]] if pattern.endswith(":*") else [pattern]
+    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
+    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 _DEFINITION_PROPERTIES: dict[str, Any] = {
@@ -165,6 +226,8 @@ class ToolrtMcpServer:
         self.runtime = runtime
         self.default_agent = default_agent
         self.tokens = dict(tokens or {})
+        # Whether X-Toolrt-Agent names the caller (no tokens): set by http_app from where it listens.
+        self._header_identity = True
         self.bus = InMemorySubscriptionBus()
         # Handshake-era connections, to push list_changed on their standalone stream.
         self._connections: dict[int, Any] = {}
@@ -226,15 +289,25 @@ class ToolrtMcpServer:
         async with stdio_server() as (read_stream, write_stream):
             await self.server.run(read_stream, write_stream, self.server.create_initialization_options())
 
-    def http_app(self, host: str = "127.0.0.1") -> Any:
-        """The streamable HTTP ASGI app (served at ``/mcp``)."""
-        return self.server.streamable_http_app(host=host)
+    def http_app(self, host: str = "127.0.0.1", *, allowed_hosts: list[str] | tuple[str, ...] = (),
+                 insecure_no_auth: bool = False) -> Any:
+        """The streamable HTTP ASGI app (served at ``/mcp``) for a server bound to ``host``.
 
-    def run_http(self, host: str = "127.0.0.1", port: int = 8765) -> None:
-        """Serve streamable HTTP on ``host:port`` until interrupted."""
+        Raises :class:`ValidationError` for a non-loopback ``host`` without tokens unless
+        ``insecure_no_auth``; ``allowed_hosts`` adds names (``name`` or ``name:port``) that clients
+        may use in the Host header (a DNS name in front of the bound address, say).
+        """
+        check_exposure(host, self.tokens, insecure_no_auth)
+        self._header_identity = is_loopback(host) or insecure_no_auth
+        return self.server.streamable_http_app(host=host, transport_security=transport_security(host, allowed_hosts))
+
+    def run_http(self, host: str = "127.0.0.1", port: int = 8765, *, allowed_hosts: list[str] | tuple[str, ...] = (),
+                 insecure_no_auth: bool = False) -> None:
+        """Serve streamable HTTP on ``host:port`` until interrupted (see :meth:`http_app`)."""
         import uvicorn
 
-        uvicorn.run(self.http_app(host), host=host, port=port, log_level="warning")
+        app = self.http_app(host, allowed_hosts=allowed_hosts, insecure_no_auth=insecure_no_auth)
+        uvicorn.run(app, host=host, port=port, log_level="warning")
 
     # -- identity ------------------------------------------------------------------------------
     def agent_for(self, ctx: ServerRequestContext[Any, Any]) -> str:
@@ -245,11 +318,22 @@ class ToolrtMcpServer:
         if self.tokens:
             auth = str(headers.get("authorization", ""))
             scheme, _, token = auth.partition(" ")
-            agent = self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+            agent = self._token_agent(token.strip()) if scheme.lower() == "bearer" else None
             if agent is None:
                 raise ValidationError("this server requires 'Authorization: Bearer <token>' with one of its configured tokens")
             return agent
+        if not self._header_identity:
+            return self.default_agent
         return str(headers.get(AGENT_HEADER) or self.default_agent)
+
+    def _token_agent(self, presented: str) -> str | None:
+        """The agent of a presented token, compared against every token in constant time."""
+        found = None
+        given = presented.encode()
+        for token, agent in self.tokens.items():
+            if hmac.compare_digest(given, token.encode()):
+                found = agent
+        return found
 
     # -- handlers ------------------------------------------------------------------------------
     async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:

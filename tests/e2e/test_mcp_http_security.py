@@ -1,0 +1,128 @@
+"""The MCP server over HTTP is closed by default: identity by token off loopback, Host and Origin checked."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import mcp_types as types
+import pytest
+import structlog
+
+from tests.e2e.harness import SharedRuntimes
+from tests.e2e.test_mcp import ADD, HttpServer, _text
+from toolrt.adapters.mcp.server import ToolrtMcpServer
+from toolrt.domain import ValidationError
+
+SECRET_TOOL = {**ADD, "name": "payroll", "description": "The victim's private tool."}
+
+
+def test_a_hostile_agent_with_its_own_token_cannot_act_as_another(runtimes: SharedRuntimes) -> None:
+    """Mallory, holding a valid token of her own, forges X-Toolrt-Agent: she sees and touches only her tools."""
+    tokens = {"t-victim": "victim", "t-mallory": "mallory"}
+    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), tokens=tokens) as server:
+        private = server.rt.register_tool("victim", SECRET_TOOL)
+
+        async def scenario() -> None:
+            forged = {"Authorization": "Bearer t-mallory", "X-Toolrt-Agent": "victim"}
+            async with server.client(headers=forged) as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                assert "payroll" not in names
+                for call in (
+                    client.call_tool("payroll", {"a": 1, "b": 2}),
+                    client.call_tool(private.tool_id, {"a": 1, "b": 2}),
+                    client.call_tool("deregister_tool", {"tool": private.tool_id, "purge": True}),
+                    client.call_tool("update_tool", {"tool": private.tool_id, **SECRET_TOOL, "description": "owned"}),
+                ):
+                    result: types.CallToolResult = await call
+                    assert result.is_error, _text(result)
+            async with server.client(headers={"Authorization": "Bearer t-victim"}) as client:
+                ok = await client.call_tool("payroll", {"a": 1, "b": 2})
+                assert not ok.is_error, _text(ok)
+
+        anyio.run(scenario)
+        tool = server.rt.get_tool_status(private.tool_id)
+        assert tool.status.value == "active" and (tool.current_version, tool.latest_version) == (1, 1)
+
+
+def test_a_wrong_or_missing_token_is_refused(runtimes: SharedRuntimes) -> None:
+    """A token that is not configured, or none, gets no agent at all (no fallback to the header)."""
+    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), tokens={"t-victim": "victim"}) as server:
+        server.rt.register_tool("victim", SECRET_TOOL)
+
+        async def scenario() -> None:
+            for headers in ({"Authorization": "Bearer t-victi"}, {"X-Toolrt-Agent": "victim"},
+                            {"Authorization": "Basic t-victim"}):
+                async with server.client(headers=headers) as client:
+                    refused = await client.call_tool("payroll", {"a": 1, "b": 2})
+                    assert refused.is_error and "Bearer" in _text(refused)
+
+        anyio.run(scenario)
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [({"Host": "evil.example:80"}, 421), ({"Origin": "http://evil.example"}, 403),
+     ({"Origin": "https://127.0.0.1.evil.example:443"}, 403)],
+)
+def test_foreign_host_and_origin_are_refused(runtimes: SharedRuntimes, headers: dict[str, str], status: int) -> None:
+    """A request naming another Host, or sent by a page of another Origin (DNS rebinding), is refused."""
+    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime()) as server:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
+        sent = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+                "Host": f"127.0.0.1:{server.port}", **headers}
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+        try:
+            conn.request("POST", "/mcp", body=body, headers=sent)
+            assert conn.getresponse().status == status
+        finally:
+            conn.close()
+
+
+def test_binding_beyond_loopback_without_tokens_is_refused() -> None:
+    """Building the HTTP app for a non-loopback address without tokens raises a ValidationError naming the fix."""
+    server = ToolrtMcpServer(SharedRuntimes().runtime(), watch_interval_s=0)
+    try:
+        with pytest.raises(ValidationError, match="--token TOKEN=AGENT.*--insecure-no-auth"):
+            server.http_app("0.0.0.0")
+        with pytest.raises(ValidationError):
+            server.http_app("192.0.2.10")
+    finally:
+        server.close()
+
+
+def test_insecure_no_auth_is_allowed_but_logged() -> None:
+    """--insecure-no-auth lets a non-loopback server start, with a warning in the logs."""
+    server = ToolrtMcpServer(SharedRuntimes().runtime(), watch_interval_s=0)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            server.http_app("0.0.0.0", insecure_no_auth=True, allowed_hosts=["mcp.example.com"])
+        assert any(e["log_level"] == "warning" and "without authentication" in e["event"] for e in logs)
+    finally:
+        server.close()
+
+
+def test_tokens_make_a_non_loopback_bind_acceptable() -> None:
+    """With tokens, binding to another address needs no flag."""
+    server = ToolrtMcpServer(SharedRuntimes().runtime(), tokens={"t": "a"}, watch_interval_s=0)
+    try:
+        assert server.http_app("0.0.0.0", allowed_hosts=["mcp.example.com:8443"]) is not None
+    finally:
+        server.close()
+
+
+def test_cli_refuses_a_wildcard_bind_without_tokens(tmp_path: Path) -> None:
+    """`toolrt serve --transport http --host 0.0.0.0` exits 2 with one line naming --token and --insecure-no-auth."""
+    exe = Path(sys.executable).parent / "toolrt"
+    done = subprocess.run(
+        [str(exe), "--data-dir", str(tmp_path / "data"), "serve", "--transport", "http", "--host", "0.0.0.0", "--port", "1"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "--token" in done.stderr and "--insecure-no-auth" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "data").exists(), "nothing is opened before the check"
