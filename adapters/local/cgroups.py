@@ -38,6 +38,7 @@ log = structlog.get_logger()
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _COUNTER = itertools.count(1)
 _COUNTER_LOCK = threading.Lock()
+_LIMIT_SLACK = 1 << 20  # a call's limit may sit up to 1 MiB above idle usage + memory_mb
 
 
 # Plain os.open/read/write: these run twice per call, and file objects cost more than the syscalls.
@@ -111,6 +112,8 @@ class WorkerCgroup:
         self._peak_file = str(memory_dir / ("memory.peak" if v2 else "memory.max_usage_in_bytes"))
         self._events_file = str(memory_dir / ("memory.events" if v2 else "memory.oom_control"))
         self._pids_max_file = str(pids_dir / "pids.max")
+        self._limit: int | None = None
+        self._pids_max: int | None = None
 
     def _oom_kills(self) -> int:
         return _read_key(self._events_file, "oom_kill")
@@ -135,6 +138,7 @@ class WorkerCgroup:
         """A fixed budget for the worker's whole life (Node workers serve one call each)."""
         _write(self._limit_file, str(memory_bytes))
         _write(self._pids_max_file, str(pids_max))
+        self._limit, self._pids_max = memory_bytes, pids_max
 
     def usage(self) -> int:
         """Bytes charged to the cgroup now."""
@@ -143,8 +147,15 @@ class WorkerCgroup:
     def arm(self, memory_bytes: int, pids_max: int) -> CallBudget:
         """Before a call: limit = what is charged now + the call's budget; peak reset; OOM count noted."""
         baseline = self.usage()
-        _write(self._limit_file, str(baseline + memory_bytes))
-        _write(self._pids_max_file, str(pids_max))
+        limit = baseline + memory_bytes
+        # Rewritten only when it moves by more than a slack (the idle usage drifts by a few pages):
+        # each write is a syscall on the call's path.
+        if self._limit is None or abs(limit - self._limit) > _LIMIT_SLACK:
+            _write(self._limit_file, str(limit))
+            self._limit = limit
+        if pids_max != self._pids_max:
+            _write(self._pids_max_file, str(pids_max))
+            self._pids_max = pids_max
         peak_fd: int | None = None
         if self.version == 1:
             _write(self._peak_file, "0")

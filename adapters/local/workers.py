@@ -216,13 +216,10 @@ class PythonZygote(Worker):
             self.signal_kill()
             return dict(_PROTOCOL_ERROR), b"", b""
         assert isinstance(doc, dict) and isinstance(sizes, list)
-        sections = []
-        for n in sizes:
-            data = read_exact(self._out, n, deadline) if n else b""
-            if data is None:
-                return None, b"", b""
-            sections.append(data)
-        result, out, err = sections
+        data = read_exact(self._out, sum(sizes), deadline) if sum(sizes) else b""
+        if data is None:
+            return None, b"", b""
+        result, out, err = data[: sizes[0]], data[sizes[0] : sizes[0] + sizes[1]], data[sizes[0] + sizes[1] :]
         del doc["nonce"], doc["sizes"], doc["id"]
         if result:
             doc.update(parse_result(result.decode("utf-8", "replace")))

@@ -26,8 +26,11 @@ PROCESS_CANNOT_HOLD: dict[str, str] = {
     "test_javascript_cannot_reach_the_host_listener": "no network namespace: the host's loopback is reachable",
     "test_dns_does_not_resolve": "no network namespace: names resolve",
     "test_host_processes_are_invisible": "no pid namespace: the host's processes are visible",
-    "test_javascript_orphans_do_not_survive": "Node descendants that detach escape without a pid namespace",
     "test_no_state_leaks_between_calls": "the host's /tmp and /dev/shm are shared: files left there outlive the call",
+}
+# ...and what it holds only by timing: a detached Node child escapes when it leaves before the kill.
+PROCESS_MAY_NOT_HOLD: dict[str, str] = {
+    "test_javascript_orphans_do_not_survive": "Node descendants that detach in time escape without a pid namespace",
 }
 
 
@@ -49,9 +52,11 @@ def _what_process_isolation_cannot_hold(request: pytest.FixtureRequest) -> None:
     if "sandbox" not in request.fixturenames:
         return
     sb = request.getfixturevalue("sandbox")
-    reason = PROCESS_CANNOT_HOLD.get(request.node.originalname)
-    if sb.isolation is IsolationLevel.PROCESS and reason:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"process isolation: {reason}"))
+    name = request.node.originalname
+    if sb.isolation is IsolationLevel.PROCESS and name in PROCESS_CANNOT_HOLD:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=f"process isolation: {PROCESS_CANNOT_HOLD[name]}"))
+    elif sb.isolation is IsolationLevel.PROCESS and name in PROCESS_MAY_NOT_HOLD:
+        request.applymarker(pytest.mark.xfail(strict=False, reason=f"process isolation: {PROCESS_MAY_NOT_HOLD[name]}"))
 
 
 @pytest.fixture

@@ -490,11 +490,13 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
     for fd in (*sinks, WAKE_R, CTL_IN):
         poller.register(fd, select.POLLIN)
     child_done = False
+    woken = False
     while True:
-        if not child_done:
+        if woken and not child_done:
             done_pid, status, usage = os.wait4(pid, os.WNOHANG)
             if done_pid:
                 child_done = True
+        woken = False
         left = deadline - time.monotonic()
         if left <= 0:
             outcome = "timed_out"
@@ -507,6 +509,7 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
         for fd, _ in events:
             if fd == WAKE_R:
                 drain_wake()
+                woken = True
             elif fd == CTL_IN:
                 msg = read_frame(CTL_IN)
                 if msg is None:
