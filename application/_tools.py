@@ -7,12 +7,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import attrs
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, OwnershipError, RegistrationError, Tool, ToolRuntimeError
 from toolrt.ports import Clock, MetricsSink, ToolGateway, ToolRepository
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 @contextmanager

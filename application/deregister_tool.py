@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import attrs
-import structlog
+from typing import Any
 
+import attrs
+
+from toolrt.application.logs import get_logger
 from toolrt.application._artifacts import release_if_unreferenced
 from toolrt.application._tools import owned_tool
 from toolrt.domain import ArtifactDeleted, CodeHash, ToolDeregistered
 from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRepository
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 @attrs.frozen
@@ -101,7 +103,7 @@ class DeregisterTool:
     def _finish(
         self,
         request: DeregisterToolRequest,
-        bound: structlog.typing.FilteringBoundLogger,
+        bound: Any,
         problems: list[str],
         deleted: tuple[CodeHash, ...],
     ) -> Deregistration:

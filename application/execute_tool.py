@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 import jsonschema
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.register_tool import check_agent
 from toolrt.domain import (
@@ -39,7 +39,7 @@ from toolrt.ports import (
     ToolRepository,
 )
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _MAX_PARAM_FINDINGS = 20
 

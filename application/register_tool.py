@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import attrs
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import refusals_counted
 from toolrt.application.policy import ExecutionPolicy
@@ -32,7 +32,7 @@ from toolrt.ports import (
     ToolRepository,
 )
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 @attrs.frozen

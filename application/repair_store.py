@@ -7,8 +7,8 @@ from datetime import timedelta
 from typing import Any
 
 import attrs
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.domain import (
     Artifact,
     CodeHash,
@@ -23,7 +23,7 @@ from toolrt.domain import (
 )
 from toolrt.ports import ArtifactStore, Clock, ToolQuery, ToolRepository
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 RESTORED_POLICY = "restored"
 _EVERY_TOOL = 2**62

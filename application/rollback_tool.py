@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.domain import NotFoundError, Tool, ToolRolledBack
 from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRepository
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 @attrs.frozen

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import attrs
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.domain import (
@@ -25,7 +25,7 @@ from toolrt.ports import (
     ToolRepository,
 )
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 def _to_visibility(value: object) -> Visibility | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import structlog
 from dependency_injector import containers, providers
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.memory import (
     InMemoryArtifactStore,
     InMemoryMetrics,
@@ -24,7 +24,7 @@ from toolrt.adapters.memory import (
 from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
 from toolrt.settings import Settings, SettingsError
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 # -- factories for adapters with optional dependencies or settings -------------------------------

@@ -83,7 +83,8 @@ class Settings:
     code_interpreter_id: str = "aws.codeinterpreter.v1"
 
     # The level the CLI and the MCP server log at (to stderr) when -v is not given. An embedding
-    # application configures structlog itself: a library never does.
+    # application configures the standard logging module itself (toolrt's loggers are under
+    # "toolrt"): a library never does.
     log_level: str = attrs.field(default="warning", validator=_one_of(("debug", "info", "warning", "error")))
 
     def backend(self, port: str) -> str:

@@ -12,14 +12,14 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.errors import error_code, translate
 from toolrt.domain import NotFoundError, RegistrationError, Tool
 from toolrt.ports import GatewayHealth
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 BACKEND = "agentcore-gateway"
 TOOL_NAME_DELIMITER = "___"

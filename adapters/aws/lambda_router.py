@@ -13,13 +13,13 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.gateway import split_gateway_tool_name
 from toolrt.domain import ExecutionStatus, Language, NotFoundError, ToolRuntimeError
 from toolrt.ports import ArtifactStore, Sandbox, SandboxRequest, ToolRepository
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 TOOL_NAME_KEY = "bedrockAgentCoreToolName"
 DEFAULT_TIMEOUT_S = 30.0

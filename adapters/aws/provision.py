@@ -5,14 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import attrs
-import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.errors import error_code, http_status, translate
 from toolrt.adapters.aws.repository import table_definition
 from toolrt.domain import StorageError
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 GATEWAY_AUTHORIZER = "AWS_IAM"
 

@@ -22,15 +22,15 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
 from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool, Visibility
 from toolrt.ports import ToolQuery
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 BACKEND = "dynamodb"
 OWNER_INDEX = "gsi1"

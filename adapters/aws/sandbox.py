@@ -17,9 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.errors import is_transient, translate
 from toolrt.domain import (
     ExecutionError,
@@ -32,7 +32,7 @@ from toolrt.domain import (
 )
 from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 BACKEND = "agentcore-code-interpreter"
 DEFAULT_CODE_INTERPRETER = "aws.codeinterpreter.v1"

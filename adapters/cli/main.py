@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional
 
 import attrs
-import structlog
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -20,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 import toolrt
+from toolrt.application.logs import ROOT_LOGGER, get_logger
 from toolrt.adapters.cli import output
 from toolrt.adapters.cli.lookup import parse_params, resolve_tool
 from toolrt.adapters.cli.tool_files import ToolFile, load_tool_file
@@ -35,7 +35,7 @@ from toolrt.domain import (
 )
 from toolrt.settings import SettingsError
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 RuntimeFactory = Callable[..., ToolRuntime]
 """Builds the runtime a command works on: called as ``connect(profile, **settings)`` like ``toolrt.connect``."""
@@ -137,18 +137,22 @@ def _cli(ctx: typer.Context) -> Cli:
 
 
 def _configure_logging(verbose: int) -> None:
-    # Logs go to stderr: stdout carries results (and the MCP stdio protocol).
+    # Logs go to stderr: stdout carries results (and the MCP stdio protocol). Only toolrt's own
+    # loggers are set up: the CLI is an application, but the libraries under it keep their defaults.
     if verbose == 0:
         named = logging.getLevelName(os.environ.get("TOOLRT_LOG_LEVEL", "warning").upper())
         level = named if isinstance(named, int) else logging.WARNING
     else:
         level = logging.INFO if verbose == 1 else logging.DEBUG
-    structlog.configure(
-        processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso"), structlog.dev.ConsoleRenderer(colors=False)],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=lambda *args: structlog.PrintLogger(sys.stderr),
-        cache_logger_on_first_use=False,
-    )
+    logger = logging.getLogger(ROOT_LOGGER)
+    for handler in list(logger.handlers):
+        if getattr(handler, "toolrt_cli", False):
+            logger.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S"))
+    handler.toolrt_cli = True  # type: ignore[attr-defined]
+    logger.addHandler(handler)
+    logger.setLevel(level)
 
 
 VisibilityOption = Annotated[Optional[Visibility], typer.Option("--visibility", help="private, shared or public.", case_sensitive=False)]

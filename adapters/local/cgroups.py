@@ -29,11 +29,12 @@ import threading
 import time
 from pathlib import Path
 
-import structlog
 
 __all__ = ["CallBudget", "Cgroups", "WorkerCgroup", "detect"]
 
-log = structlog.get_logger()
+from toolrt.application.logs import get_logger
+
+log = get_logger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 _COUNTER = itertools.count(1)

@@ -12,12 +12,12 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.local import _serde
 from toolrt.domain import Artifact, CodeHash, NotFoundError, StorageError, ValidationReport
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _SHARD = re.compile(r"^[0-9a-f]{2}$")
 _ARTIFACT = re.compile(r"^([0-9a-f]{64})\.json$")

@@ -72,8 +72,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.local.cgroups import Cgroups
 from toolrt.adapters.local.cgroups import detect as detect_cgroups
 from toolrt.adapters.local.sandbox_env import (
@@ -96,7 +96,7 @@ from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
 
 __all__ = ["SubprocessSandbox", "probe_environment"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 # Node pools kept at once (each holds `workers` pre-started processes): the most recently used sizes.
 MAX_NODE_POOLS = 6

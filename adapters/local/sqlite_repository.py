@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.local import _serde
 from toolrt.domain import (
     CodeHash,
@@ -25,7 +25,7 @@ from toolrt.domain import (
 )
 from toolrt.ports import ToolQuery
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 T = TypeVar("T")
 

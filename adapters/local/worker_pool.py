@@ -7,13 +7,13 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.local.workers import Worker
 
 __all__ = ["WorkerPool"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 
 class WorkerPool:

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.local.cgroups import WorkerCgroup
 from toolrt.adapters.local.process_tree import descendants, limit_cpu, read_exact, tree_usage
 from toolrt.adapters.local.sandbox_results import MIN_FRAME_CAP, parse_result, worker_fields
@@ -32,7 +32,7 @@ from toolrt.ports import CancelSignal, SandboxRequest
 
 __all__ = ["NodeWorker", "PythonZygote", "Worker"]
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 CANCEL_POLL_S = 0.05
 GRACE_S = 3.0  # past the deadline, a worker that has not answered is killed from outside

@@ -39,7 +39,6 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import mcp_types as types
-import structlog
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.lowlevel.server import NotificationOptions
@@ -48,6 +47,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Too
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.cli.lookup import resolve_tool
 from toolrt.adapters.cli.output import (
     deregistration_view,
@@ -60,7 +60,7 @@ from toolrt.adapters.cli.output import (
 from toolrt.application import ToolRuntime, check_params
 from toolrt.domain import Language, Tool, ToolRuntimeError, ValidationError, Visibility
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 AGENT_HEADER = "x-toolrt-agent"
 _LOOPBACK_NAMES = ("localhost",)

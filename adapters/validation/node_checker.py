@@ -15,11 +15,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import structlog
 
+from toolrt.application.logs import get_logger
 from toolrt.adapters.node import find_node
 
-log = structlog.get_logger()
+log = get_logger(__name__)
 
 _SCRIPT = "node_checker.js"
 _live: weakref.WeakSet[NodeChecker] = weakref.WeakSet()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
 from toolrt.adapters.validation import PolicyError, build_validator, load_policy
 from toolrt.ports import CodeValidator
@@ -74,11 +74,12 @@ def test_bad_policy_file_contents(tmp_path: Path) -> None:
         load_policy(str(path))
 
 
-def test_security_off_logs_one_warning_per_validator() -> None:
+def test_security_off_logs_one_warning_per_validator(caplog: pytest.LogCaptureFixture) -> None:
     """Turning security checks off is logged once, as a warning, when the validator is built."""
-    with capture_logs() as logs:
-        validator = build_validator(security_checks=False)
-        build_validator()
-    warnings = [entry for entry in logs if entry["log_level"] == "warning"]
+    caplog.set_level(logging.DEBUG, logger="toolrt")
+    validator = build_validator(security_checks=False)
+    build_validator()
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert warnings[0]["policy_version"] == validator.policy_version
+    assert warnings[0].name.startswith("toolrt.")
+    assert warnings[0].toolrt["policy_version"] == validator.policy_version  # type: ignore[attr-defined]
