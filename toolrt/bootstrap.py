@@ -6,6 +6,7 @@ dependencies (boto3 for ``aws``, the mcp SDK for ``serve``) and nothing is done 
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from typing import Any
 
@@ -22,12 +23,19 @@ from toolrt.adapters.memory import (
     UuidIdGenerator,
 )
 from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
+from toolrt.domain import MissingDependencyError
 from toolrt.settings import Settings, SettingsError
 
 log = get_logger(__name__)
 
 
 # -- factories for adapters with optional dependencies or settings -------------------------------
+def require(module: str, extra: str, feature: str) -> None:
+    """Raise :class:`MissingDependencyError` naming ``extra`` when ``module`` cannot be imported."""
+    if importlib.util.find_spec(module) is None:
+        raise MissingDependencyError(feature, module, extra)
+
+
 def _sqlite_repository(settings: Settings) -> Any:
     from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
 
@@ -58,6 +66,7 @@ def _validator(settings: Settings) -> Any:
 
 
 def _aws_clients(settings: Settings) -> Any:
+    require("boto3", "aws", "the aws backends (DynamoDB, S3, AgentCore)")
     from toolrt.adapters.aws import make_clients
 
     return make_clients(settings.aws_region, settings.aws_endpoint_url)
@@ -113,6 +122,7 @@ def _policy(settings: Settings) -> ExecutionPolicy:
 
 # -- containers ------------------------------------------------------------------------------
 def _cloudwatch_metrics(settings: Settings) -> Any:
+    require("boto3", "aws", "CloudWatch metrics")
     from toolrt.adapters.aws.metrics import CloudWatchEmfMetrics
 
     # Embedded-metric-format lines: CloudWatch Logs turns them into metrics on Lambda and in

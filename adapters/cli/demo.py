@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from toolrt.adapters.cli.output import jsonable
 from toolrt.adapters.cli.tool_files import ToolFile, load_tool_file
 from toolrt.application import ToolRuntime, to_definition
+from toolrt.adapters.node import node_usable
 from toolrt.domain import NotFoundError, Tool, ToolDefinition, Visibility
 
 ALICE = "demo-alice"
@@ -35,30 +37,48 @@ class DemoResult:
     steps: list[dict[str, Any]] = attrs.field(factory=list)
     metrics: dict[str, Any] = attrs.field(factory=dict)
     failed: bool = False
+    skipped: list[str] = attrs.field(factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": not self.failed, "steps": self.steps, "metrics": self.metrics}
+        return {"ok": not self.failed, "steps": self.steps, "metrics": self.metrics, "skipped": self.skipped}
 
 
 def default_examples_dir() -> Path | None:
-    """The examples/ folder next to toolrt's source (a clone), else ./examples."""
-    for candidate in (Path(__file__).resolve().parents[2] / "examples", Path.cwd() / "examples"):
+    """The sample tools shipped with toolrt (package data), else examples/ next to the source, else ./examples."""
+    candidates = []
+    try:
+        candidates.append(Path(str(resources.files("toolrt.examples"))))
+    except (ModuleNotFoundError, TypeError):
+        pass
+    candidates += [Path(__file__).resolve().parents[2] / "examples", Path.cwd() / "examples"]
+    for candidate in candidates:
         if (candidate / SAMPLES[0][0]).is_file():
             return candidate
     return None
 
 
-def run_demo(rt: ToolRuntime, examples: Path | None = None, console: Console | None = None) -> DemoResult:
-    """Run the demo on ``rt``; a second run on the same store finds and reuses the first run's tools."""
+def examples_folder(examples: Path | None) -> Path:
+    """The folder the demo reads, or NotFoundError saying how to point at one."""
     folder = examples or default_examples_dir()
     if folder is None or not (folder / SAMPLES[0][0]).is_file():
-        raise NotFoundError("examples folder", str(folder or "examples/") + " (pass --examples DIR)")
+        raise NotFoundError("examples folder", str(folder or "examples/"), hint="pass --examples DIR")
+    return folder
+
+
+def run_demo(rt: ToolRuntime, examples: Path | None = None, console: Console | None = None) -> DemoResult:
+    """Run the demo on ``rt``; a second run on the same store finds and reuses the first run's tools."""
+    folder = examples_folder(examples)
     result = DemoResult()
     update_file = load_tool_file(folder / UPDATE_FILE[0], name=UPDATE_FILE[1])
     updated_definition = to_definition(update_file.definition, rt.ports.validator)
 
+    samples = SAMPLES
+    if not node_usable():
+        # A base install has no Node.js 24: the demo shows what it can and says what to add.
+        samples = tuple(s for s in SAMPLES if s[0].startswith("python/"))
+        result.skipped.append("the JavaScript and TypeScript samples need Node.js 24: pip install 'toolrt[js]'")
     tools: dict[str, Tool] = {}
-    for relative, _ in SAMPLES:
+    for relative, _ in samples:
         tool_file = load_tool_file(folder / relative)
         also_ok = (updated_definition,) if tool_file.name == UPDATE_FILE[1] else ()
         tools[tool_file.name] = _ensure(rt, result, ALICE, tool_file, also_ok)
@@ -67,7 +87,7 @@ def run_demo(rt: ToolRuntime, examples: Path | None = None, console: Console | N
     shared = load_tool_file(folder / SHARED_FILE)
     bob_tool = _ensure(rt, result, BOB, shared, ())
 
-    for relative, params in SAMPLES:
+    for relative, params in samples:
         name = load_tool_file(folder / relative).name
         _execute(rt, result, ALICE, tools[name], params)
     _execute(rt, result, BOB, bob_tool, dict(SAMPLES[0][1]))
@@ -189,6 +209,8 @@ def _print(console: Console, result: DemoResult) -> None:
     for key, value in result.metrics.items():
         metrics.add_row(key.replace("_", " "), "-" if value is None else str(value))
     console.print(metrics)
+    for note in result.skipped:
+        console.print(f"skipped: {note}", markup=False)
     if result.failed:
         console.print("[bold red]some executions failed[/] (see the table; `toolrt doctor` checks the machine)")
     else:

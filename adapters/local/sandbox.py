@@ -85,6 +85,7 @@ from toolrt.adapters.local.sandbox_env import (
     find_python,
     namespace_args,
     probe_environment,
+    world_executable,
 )
 from toolrt.adapters.local.sandbox_results import build_result, node_death
 from toolrt.adapters.local.seccomp_filter import SeccompUnavailable, filter_program
@@ -178,6 +179,12 @@ class SubprocessSandbox:
         self._tmp_size = tmp_size_mb * 1024 * 1024
         self._python, self._python_prefix = find_python()
         self._node = find_node()
+        if self._node is not None and drop_to_nobody() and not world_executable(self._node.resolve()):
+            _warn_once("Node.js is not reachable by the sandbox user (nobody): a folder on its path is "
+                       "closed to others; JavaScript and TypeScript tools cannot run. Install toolrt where "
+                       "every folder is world-executable, or set TOOLRT_NODE to a node binary that is",
+                       node=str(self._node))
+            self._node = None
         self._bwrap = find_bwrap()
         self._prlimit = shutil.which("prlimit")
         self._python_src = _harness("python_zygote.py")

@@ -26,7 +26,7 @@ def drop_to_nobody() -> bool:
     return os.geteuid() == 0
 
 
-def _world_executable(path: Path) -> bool:
+def world_executable(path: Path) -> bool:
     """True when every directory on the way to ``path`` lets others through (``nobody`` can run it)."""
     try:
         for part in [*reversed(path.parents), path]:
@@ -47,12 +47,12 @@ def find_python() -> tuple[Path, Path]:
     """
     base = Path(getattr(sys, "_base_executable", sys.executable)).resolve()
     prefix = Path(sys.base_prefix).resolve()
-    if not drop_to_nobody() or _world_executable(base):
+    if not drop_to_nobody() or world_executable(base):
         return base, prefix
     for name in (f"python{sys.version_info.major}.{sys.version_info.minor}", "python3"):
         for folder in ("/usr/bin", "/usr/local/bin"):
             candidate = Path(folder) / name
-            if candidate.is_file() and _world_executable(candidate.resolve()):
+            if candidate.is_file() and world_executable(candidate.resolve()):
                 resolved = candidate.resolve()
                 return resolved, resolved.parent.parent
     return base, prefix
