@@ -187,7 +187,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         profile: Annotated[Optional[str], typer.Option("--profile", help="memory, local or aws (default: TOOLRT_PROFILE or local).")] = None,
         data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the local profile keeps its data (default: TOOLRT_DATA_DIR or ./.toolrt).")] = None,
         agent: Annotated[str, typer.Option("--agent", envvar="TOOLRT_AGENT", help="The agent id commands act as.")] = "cli",
-        json_output: Annotated[bool, typer.Option("--json", help="Print results as JSON, for scripts.")] = False,
+        json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print results as JSON, for scripts.")] = False,
         verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (repeat for debug logs).")] = 0,
     ) -> None:
         """toolrt: validate, store, publish and sandbox tools that agents write."""
@@ -202,12 +202,13 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         files: Annotated[list[Path], typer.Argument(help="Python files with a typed, documented entrypoint, or tool.yaml / tool.json files.")],
         name: Annotated[Optional[str], typer.Option("--name", help="The tool's name (one file only; default: the file's stem or its name field).")] = None,
         entrypoint: Annotated[Optional[str], typer.Option("--entrypoint", help="The function to call (default: handler).")] = None,
+        description: Annotated[Optional[str], typer.Option("--description", help="What the tool does (one file only; default: the entrypoint's docstring or the file's description).")] = None,
         visibility: VisibilityOption = None,
     ) -> None:
         """Register tools from files (several at once with a progress bar)."""
         cli = _cli(ctx)
-        if name and len(files) > 1:
-            cli.fail(EXIT_USER_ERROR, "--name needs exactly one file")
+        if (name or description) and len(files) > 1:
+            cli.fail(EXIT_USER_ERROR, "--name and --description need exactly one file")
         results: list[dict[str, Any]] = []
         worst = EXIT_OK
         with cli.runtime() as rt:
@@ -217,7 +218,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
                 for path in files:
                     progress.update(task, description=f"registering {path.name}")
                     try:
-                        tool_file = load_tool_file(path, name=name, entrypoint=entrypoint)
+                        tool_file = load_tool_file(path, name=name, entrypoint=entrypoint, description=description)
                         chosen = visibility or tool_file.visibility or Visibility.PRIVATE
                         reg = rt.register_tool(cli.agent, tool_file.definition, chosen)
                         results.append({"file": str(path), "ok": True, **output.registration_view(reg)})
@@ -250,8 +251,8 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     @app.command("list")
     def list_(
         ctx: typer.Context,
-        mine: Annotated[bool, typer.Option("--mine", help="Only the agent's own tools.")] = False,
-        all_: Annotated[bool, typer.Option("--all", help="Include deregistered (inactive) tools.")] = False,
+        mine: Annotated[bool, typer.Option("--mine", metavar="", help="Only the agent's own tools.")] = False,
+        all_: Annotated[bool, typer.Option("--all", metavar="", help="Include deregistered (inactive) tools.")] = False,
         tag: Annotated[Optional[str], typer.Option("--tag", help="Only tools with this tag.")] = None,
         text: Annotated[Optional[str], typer.Option("--text", help="Only tools whose name or description contains this.")] = None,
     ) -> None:
@@ -272,7 +273,14 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         if not views:
             cli.out.print("no tools (register one with: toolrt register examples/python/add.py)")
             return
-        table = Table("name", "tool id", "owner", "lang", "ver", "visibility", "status", "description", title=f"tools visible to {cli.agent}")
+        if not cli.out.is_terminal and cli.out.width < 160:
+            cli.out.width = 160  # piped: nothing to fit, and nothing should be cut
+        table = Table(title=f"tools visible to {cli.agent}")
+        table.add_column("name", min_width=min(24, max(len(v["name"]) for v in views)))
+        table.add_column("tool id", no_wrap=True, min_width=max(len(v["tool_id"]) for v in views))  # never cut
+        for header in ("owner", "lang", "ver", "visibility", "status"):
+            table.add_column(header, no_wrap=True)
+        table.add_column("description", overflow="fold", min_width=12)
         for v in views:
             table.add_row(v["name"], v["tool_id"], v["owner"], v["language"], str(v["version"]), v["visibility"], v["status"], escape(v["description"].splitlines()[0][:60]))
         cli.out.print(table)
@@ -392,7 +400,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     def deregister(
         ctx: typer.Context,
         tool: Annotated[str, typer.Argument(help="Tool id or name.")],
-        purge: Annotated[bool, typer.Option("--purge", help="Delete the record and history too (default: keep it, inactive).")] = False,
+        purge: Annotated[bool, typer.Option("--purge", metavar="", help="Delete the record and history too (default: keep it, inactive).")] = False,
     ) -> None:
         """Withdraw a tool (and free code no other tool uses)."""
         cli = _cli(ctx)
@@ -436,7 +444,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         port: Annotated[int, typer.Option("--port", help="Port to listen on (http).")] = 8765,
         token: Annotated[Optional[list[str]], typer.Option("--token", help="TOKEN=AGENT: a bearer token and the agent it stands for (http; repeatable).")] = None,
         allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Another name clients may use in the Host header, NAME or NAME:PORT (http; repeatable).")] = None,
-        insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="Serve beyond loopback without tokens: anyone who can connect acts as any agent.")] = False,
+        insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", metavar="", help="Serve beyond loopback without tokens: anyone who can connect acts as any agent.")] = False,
     ) -> None:
         """Serve every tool over MCP (stdio or streamable HTTP).
 
@@ -477,7 +485,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     @app.command()
     def doctor(
         ctx: typer.Context,
-        repair: Annotated[bool, typer.Option("--repair", help="Repair the store (orphan artifacts, half-written records).")] = False,
+        repair: Annotated[bool, typer.Option("--repair", metavar="", help="Repair the store (orphan artifacts, half-written records).")] = False,
         grace: Annotated[float, typer.Option("--grace", help="Leave orphans and temp files younger than this many seconds (a registration may still be running).")] = 600.0,
     ) -> None:
         """Check this machine and the data directory, and say what toolrt will do here."""
@@ -571,7 +579,19 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
 app = build_app()
 
 
+# Global flags a user may also write after the subcommand (`toolrt list --json`).
+_HOISTED_FLAGS = ("--json",)
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """Move global flags found after the subcommand in front of it (never past a ``--``)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    flags = [a for a in argv[:end] if a in _HOISTED_FLAGS]
+    rest = [a for a in argv[:end] if a not in _HOISTED_FLAGS]
+    return [*flags, *rest, *argv[end:]]
+
+
 def run() -> None:
     """The ``toolrt`` console script."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
-    build_app(configure_logging=True)()
+    build_app(configure_logging=True)(args=hoist_global_flags(sys.argv[1:]), prog_name="toolrt")

@@ -44,8 +44,9 @@ def tool_file_schema() -> dict[str, Any]:
     return schema
 
 
-def load_tool_file(path: Path | str, *, name: str | None = None, entrypoint: str | None = None) -> ToolFile:
-    """Read one tool file; ``name`` and ``entrypoint`` override what the file says.
+def load_tool_file(path: Path | str, *, name: str | None = None, entrypoint: str | None = None,
+                   description: str | None = None) -> ToolFile:
+    """Read one tool file; ``name``, ``entrypoint`` and ``description`` override what the file says.
 
     Raises NotFoundError for a missing file and ValidationError (naming the file, and the JSON path
     or line of each problem) for a malformed one.
@@ -55,7 +56,7 @@ def load_tool_file(path: Path | str, *, name: str | None = None, entrypoint: str
         raise NotFoundError("tool file", str(path))
     suffix = path.suffix.lower()
     if suffix in PYTHON_SUFFIXES:
-        tool = _python_tool(path, entrypoint)
+        tool = _python_tool(path, entrypoint, description)
     elif suffix in DATA_SUFFIXES:
         tool = _data_tool(path)
         if entrypoint:
@@ -71,6 +72,8 @@ def load_tool_file(path: Path | str, *, name: str | None = None, entrypoint: str
         raise _file_error(path, "file.format", f"unknown tool file type {suffix or '(none)'!r}", hint="use .py, .yaml, .yml or .json")
     if name:
         tool.definition["name"] = name
+    if description:
+        tool.definition["description"] = description
     return tool
 
 
@@ -80,7 +83,7 @@ def _file_error(path: Path, rule: str, message: str, *, line: int = 0, column: i
 
 
 # -- Python files ----------------------------------------------------------------------------
-def _python_tool(path: Path, entrypoint: str | None) -> ToolFile:
+def _python_tool(path: Path, entrypoint: str | None, description: str | None = None) -> ToolFile:
     code = _read_text(path)
     try:
         module = ast.parse(code, filename=str(path))
@@ -97,14 +100,14 @@ def _python_tool(path: Path, entrypoint: str | None) -> ToolFile:
             f"no top-level function {wanted!r} (functions found: {public})",
             hint="name the function handler, or pass --entrypoint",
         )
-    description = _summary(ast.get_docstring(functions[chosen])) or _summary(ast.get_docstring(module))
+    description = description or _summary(ast.get_docstring(functions[chosen])) or _summary(ast.get_docstring(module))
     if not description:
         raise _file_error(
             path,
             "definition.description",
             f"neither {chosen}() nor the module has a docstring to describe the tool",
             line=functions[chosen].lineno,
-            hint="start the function with a docstring saying what the tool does",
+            hint="start the function with a docstring saying what the tool does, or pass --description",
         )
     definition: dict[str, Any] = {
         "name": path.stem,

@@ -1,0 +1,50 @@
+"""The CLI as a new user scripts it: --json anywhere, flags shown as flags, ids never cut, --description."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+EXE = str(Path(sys.executable).parent / "toolrt")
+
+
+def toolrt(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EXE, "--data-dir", str(data), *args], capture_output=True, text=True, timeout=120,
+                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "80", "TOOLRT_PROFILE": "local"})
+
+
+def test_json_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
+    """`toolrt list --json` and `toolrt --json list` print the same JSON."""
+    after = toolrt(tmp_path, "list", "--json")
+    before = toolrt(tmp_path, "--json", "list")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout) == json.loads(before.stdout) == []
+
+
+def test_flags_render_as_flags_in_help(tmp_path: Path) -> None:
+    """--json and --mine show no '<bool>' placeholder in help."""
+    assert "<bool>" not in "\n".join(line for line in toolrt(tmp_path, "--help").stdout.splitlines() if "--json" in line)
+    assert "<bool>" not in "\n".join(line for line in toolrt(tmp_path, "list", "--help").stdout.splitlines() if "--mine" in line)
+
+
+def test_description_for_a_python_file_without_a_docstring(tmp_path: Path) -> None:
+    """A .py without a docstring is refused with a hint naming --description, and accepted with it."""
+    tool = tmp_path / "echo.py"
+    tool.write_text("def handler(a: int) -> int:\n    return a\n")
+    refused = toolrt(tmp_path / "data", "register", str(tool))
+    assert refused.returncode == 2 and "--description" in refused.stderr
+    done = toolrt(tmp_path / "data", "--json", "register", str(tool), "--description", "Echo a number.")
+    assert done.returncode == 0, done.stderr
+    shown = toolrt(tmp_path / "data", "--json", "show", "echo")
+    assert json.loads(shown.stdout)["description"] == "Echo a number."
+
+
+def test_tool_ids_are_never_cut_in_the_table(tmp_path: Path) -> None:
+    """The list table shows whole tool ids even in 80 columns, so they can be copied."""
+    tool = tmp_path / "echo.py"
+    tool.write_text('def handler(a: int) -> int:\n    """Echo a number back to the caller, unchanged, as it came."""\n    return a\n')
+    reg = toolrt(tmp_path / "data", "--json", "register", str(tool))
+    tool_id = json.loads(reg.stdout)["tool_id"]
+    assert tool_id in toolrt(tmp_path / "data", "list").stdout
