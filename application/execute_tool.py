@@ -19,6 +19,7 @@ from toolrt.domain import (
     ExecutionFailure,
     ExecutionStatus,
     Finding,
+    LimitExceededError,
     NotFoundError,
     OwnershipError,
     Severity,
@@ -52,6 +53,9 @@ class ExecuteToolRequest:
     tool_id: str
     params: dict[str, Any] = attrs.field(factory=dict)
     version: int | None = None
+    # Per-call limits: override the tool's own, within the configured maxima.
+    timeout_s: float | None = None
+    memory_mb: int | None = None
 
 
 def check_params(tool_name: str, schema: dict[str, Any], params: Any, validator: Any = None) -> None:
@@ -222,6 +226,8 @@ class ExecuteTool:
         if not self._sandbox.supports(definition.language):
             raise ExecutionError(f"the sandbox cannot run {definition.language.value} on this machine")
         timeout, memory, output = self._policy.effective(definition.limits)
+        timeout = _per_call("timeout_s", request.timeout_s, self._policy.max_timeout_s, timeout)
+        memory = int(_per_call("memory_mb", request.memory_mb, self._policy.max_memory_mb, memory))
         return tool, SandboxRequest(
             execution_id=self._ids.new_id("exec"),
             language=definition.language,
@@ -329,3 +335,14 @@ class ExecuteTool:
         )
         self._repository.record_execution(execution)
         return execution
+
+
+def _per_call(name: str, asked: float | None, maximum: float, default: float) -> float:
+    """A per-call limit: positive, at most the configured maximum (asking for more is an error)."""
+    if asked is None:
+        return default
+    if isinstance(asked, bool) or not isinstance(asked, (int, float)) or asked <= 0:
+        raise ValidationError(f"{name} must be a positive number, got {asked!r}")
+    if asked > maximum:
+        raise LimitExceededError(f"{name}={asked:g} is above this runtime's maximum of {maximum:g}")
+    return asked

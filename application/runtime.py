@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -19,6 +19,7 @@ from toolrt.domain import (
     Execution,
     Finding,
     Language,
+    NotFoundError,
     Severity,
     Tool,
     ToolDefinition,
@@ -158,13 +159,75 @@ class ToolRuntime:
         return self._rollback.execute(RollbackToolRequest(agent_id, tool_id, version))
 
     # -- executing -----------------------------------------------------------------------------
-    def execute_tool(self, agent_id: str, tool_id: str, params: Mapping[str, Any] | None = None, version: int | None = None) -> Execution:
-        """Run a tool now and return the finished execution. See :class:`ExecuteTool`."""
-        return self._execute.execute(ExecuteToolRequest(agent_id, tool_id, _params(params), version))
+    def execute_tool(
+        self,
+        agent_id: str,
+        tool: str,
+        params: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+    ) -> Execution:
+        """Run a tool now and return the finished execution. See :class:`ExecuteTool`.
 
-    def start_execution(self, agent_id: str, tool_id: str, params: Mapping[str, Any] | None = None, version: int | None = None) -> Execution:
-        """Check the call and run it in the background; returns the pending execution."""
-        return self._execute.start(ExecuteToolRequest(agent_id, tool_id, _params(params), version))
+        ``tool`` is a tool id or a name the agent can resolve (:meth:`resolve_tool`: its own tool
+        first, then a public one; an ambiguous name is a ValidationError listing the ids).
+        ``timeout_s`` and ``memory_mb`` replace the tool's own limits for this call; asking for
+        more than the configured maxima is a LimitExceededError (nothing runs).
+        """
+        return self._by_ref(self._execute.execute, agent_id, tool, _params(params), version, timeout_s, memory_mb)
+
+    def start_execution(
+        self,
+        agent_id: str,
+        tool: str,
+        params: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+    ) -> Execution:
+        """Check the call and run it in the background; returns the pending execution (arguments as
+        :meth:`execute_tool`)."""
+        return self._by_ref(self._execute.start, agent_id, tool, _params(params), version, timeout_s, memory_mb)
+
+    def resolve_tool(self, agent_id: str, ref: str, *, include_inactive: bool = False) -> Tool:
+        """The tool ``ref`` names for ``agent_id``: a tool id it may see, else a name (its own tool
+        first, then a public one). An unknown ref is NotFoundError; a name several public tools of
+        other agents share is a ValidationError listing their ids."""
+        try:
+            tool = self.ports.repository.get(ref)
+        except NotFoundError:
+            pass
+        else:
+            if tool.can_discover(agent_id) or tool.can_execute(agent_id):
+                return tool
+            raise NotFoundError("tool", ref)
+        status = None if include_inactive else ToolStatus.ACTIVE
+        own = [t for t in self.list_tools(owner=agent_id, name=ref, status=status) if t.name == ref]
+        if own:
+            # With inactive ones included, the active tool (or the newest) is the one meant.
+            return sorted(own, key=lambda t: (t.is_active, t.updated_at))[-1]
+        visible = [t for t in self.list_tools(agent_id, name=ref, status=status) if t.name == ref]
+        if len(visible) == 1:
+            return visible[0]
+        if not visible:
+            raise NotFoundError("tool", ref)
+        ids = ", ".join(f"{t.tool_id} (owner {t.owner})" for t in visible)
+        raise ValidationError(f"the name {ref!r} matches {len(visible)} tools: {ids}; pass a tool id")
+
+    def _by_ref(self, run: Callable[[ExecuteToolRequest], Execution], agent_id: str, ref: str,
+                params: dict[str, Any], version: int | None, timeout_s: float | None, memory_mb: int | None) -> Execution:
+        # ``ref`` is tried as an id first (no extra read on the common path; the use case says
+        # whether the agent may run it); when no tool has that id, it is a name to resolve.
+        try:
+            return run(ExecuteToolRequest(agent_id, ref, params, version, timeout_s, memory_mb))
+        except NotFoundError as exc:
+            if (exc.kind, exc.key) != ("tool", ref):
+                raise
+        tool_id = self.resolve_tool(agent_id, ref).tool_id
+        return run(ExecuteToolRequest(agent_id, tool_id, params, version, timeout_s, memory_mb))
 
     def execution_status(self, execution_id: str) -> Execution:
         """An execution as last recorded."""
@@ -278,13 +341,28 @@ class AsyncToolRuntime:
     def __init__(self, runtime: ToolRuntime) -> None:
         self.sync = runtime
 
-    async def register_tool(self, agent_id: str, definition: DefinitionLike, visibility: Visibility | str = Visibility.PRIVATE) -> Registration:
+    async def register_tool(
+        self,
+        agent_id: str,
+        definition: DefinitionLike,
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        validator: CodeValidator | None = None,
+    ) -> Registration:
         """See :meth:`ToolRuntime.register_tool`."""
-        return await asyncio.to_thread(self.sync.register_tool, agent_id, definition, visibility)
+        return await asyncio.to_thread(self.sync.register_tool, agent_id, definition, visibility, validator=validator)
 
-    async def update_tool(self, agent_id: str, tool_id: str, definition: DefinitionLike | None = None, visibility: Visibility | str | None = None) -> Update:
+    async def update_tool(
+        self,
+        agent_id: str,
+        tool_id: str,
+        definition: DefinitionLike | None = None,
+        visibility: Visibility | str | None = None,
+        *,
+        validator: CodeValidator | None = None,
+    ) -> Update:
         """See :meth:`ToolRuntime.update_tool`."""
-        return await asyncio.to_thread(self.sync.update_tool, agent_id, tool_id, definition, visibility)
+        return await asyncio.to_thread(self.sync.update_tool, agent_id, tool_id, definition, visibility, validator=validator)
 
     async def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
         """See :meth:`ToolRuntime.deregister_tool`."""
@@ -294,13 +372,39 @@ class AsyncToolRuntime:
         """See :meth:`ToolRuntime.rollback_tool`."""
         return await asyncio.to_thread(self.sync.rollback_tool, agent_id, tool_id, version)
 
-    async def execute_tool(self, agent_id: str, tool_id: str, params: Mapping[str, Any] | None = None, version: int | None = None) -> Execution:
+    async def execute_tool(
+        self,
+        agent_id: str,
+        tool: str,
+        params: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+    ) -> Execution:
         """See :meth:`ToolRuntime.execute_tool`."""
-        return await asyncio.to_thread(self.sync.execute_tool, agent_id, tool_id, params, version)
+        return await asyncio.to_thread(
+            self.sync.execute_tool, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb
+        )
 
-    async def start_execution(self, agent_id: str, tool_id: str, params: Mapping[str, Any] | None = None, version: int | None = None) -> Execution:
+    async def start_execution(
+        self,
+        agent_id: str,
+        tool: str,
+        params: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+    ) -> Execution:
         """See :meth:`ToolRuntime.start_execution`."""
-        return await asyncio.to_thread(self.sync.start_execution, agent_id, tool_id, params, version)
+        return await asyncio.to_thread(
+            self.sync.start_execution, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb
+        )
+
+    async def resolve_tool(self, agent_id: str, ref: str, *, include_inactive: bool = False) -> Tool:
+        """See :meth:`ToolRuntime.resolve_tool`."""
+        return await asyncio.to_thread(self.sync.resolve_tool, agent_id, ref, include_inactive=include_inactive)
 
     async def execution_status(self, execution_id: str) -> Execution:
         """See :meth:`ToolRuntime.execution_status`."""
@@ -326,9 +430,25 @@ class AsyncToolRuntime:
         """See :meth:`ToolRuntime.get_tool_status`."""
         return await asyncio.to_thread(self.sync.get_tool_status, tool_id, agent_id)
 
-    async def list_tools(self, agent_id: str | None = None, **filters: Any) -> Sequence[Tool]:
+    async def get_tool(self, tool_id: str) -> Tool:
+        """See :meth:`ToolRuntime.get_tool`."""
+        return await asyncio.to_thread(self.sync.get_tool, tool_id)
+
+    async def list_tools(
+        self,
+        agent_id: str | None = None,
+        *,
+        owner: str | None = None,
+        status: ToolStatus | str | None = ToolStatus.ACTIVE,
+        name: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        limit: int = 1000,
+    ) -> Sequence[Tool]:
         """See :meth:`ToolRuntime.list_tools`."""
-        return await asyncio.to_thread(lambda: self.sync.list_tools(agent_id, **filters))
+        return await asyncio.to_thread(
+            self.sync.list_tools, agent_id, owner=owner, status=status, name=name, tag=tag, text=text, limit=limit
+        )
 
     async def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
         """See :meth:`ToolRuntime.list_versions`."""
@@ -337,6 +457,10 @@ class AsyncToolRuntime:
     def metrics(self) -> dict[str, Any]:
         """See :meth:`ToolRuntime.metrics` (in memory: no thread needed)."""
         return self.sync.metrics()
+
+    async def health(self) -> dict[str, Any]:
+        """See :meth:`ToolRuntime.health`."""
+        return await asyncio.to_thread(self.sync.health)
 
     async def close(self) -> None:
         """See :meth:`ToolRuntime.close`."""

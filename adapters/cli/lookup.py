@@ -7,34 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from toolrt.application import ToolRuntime
-from toolrt.domain import NotFoundError, Tool, ToolStatus, ValidationError
+from toolrt.domain import Tool, ValidationError
 
 
 def resolve_tool(rt: ToolRuntime, agent_id: str, ref: str, *, include_inactive: bool = False) -> Tool:
-    """The tool ``ref`` names for ``agent_id``: a tool id, else a name (the agent's own tool first).
-
-    An ambiguous name (several public tools of other agents) raises ValidationError listing the ids.
-    """
-    try:
-        tool = rt.get_tool(ref)
-    except NotFoundError:
-        pass
-    else:
-        if tool.can_discover(agent_id) or tool.can_execute(agent_id):
-            return tool
-        raise NotFoundError("tool", ref)
-    status = None if include_inactive else ToolStatus.ACTIVE
-    own = [t for t in rt.list_tools(owner=agent_id, name=ref, status=status) if t.name == ref]
-    if own:
-        # With inactive ones included, the active tool (or the newest) is the one meant.
-        return sorted(own, key=lambda t: (t.is_active, t.updated_at))[-1]
-    visible = [t for t in rt.list_tools(agent_id, name=ref, status=status) if t.name == ref]
-    if len(visible) == 1:
-        return visible[0]
-    if not visible:
-        raise NotFoundError("tool", ref)
-    ids = ", ".join(f"{t.tool_id} (owner {t.owner})" for t in visible)
-    raise ValidationError(f"the name {ref!r} matches {len(visible)} tools: {ids}; pass a tool id")
+    """The tool ``ref`` names for ``agent_id`` (see :meth:`ToolRuntime.resolve_tool`)."""
+    return rt.resolve_tool(agent_id, ref, include_inactive=include_inactive)
 
 
 def parse_params(args: Sequence[str]) -> dict[str, Any]:

@@ -1,0 +1,86 @@
+"""The facade a user embeds: tools by name, per-call limits, and an async twin that matches the sync one."""
+
+from __future__ import annotations
+
+import inspect
+
+import anyio
+import pytest
+
+from tests.fakes import EchoSandbox
+from toolrt.application import AsyncToolRuntime, ToolRuntime
+from toolrt.bootstrap import build_container
+from toolrt.contracts import builders as b
+from toolrt.domain import LimitExceededError, NotFoundError, ValidationError, Visibility
+from toolrt.settings import Settings
+
+
+def _runtime() -> tuple[ToolRuntime, EchoSandbox]:
+    container = build_container(Settings(profile="memory", max_timeout_s=60, max_memory_mb=512))
+    sandbox = EchoSandbox()
+    container.adapters.sandbox.override(sandbox)
+    return container.runtime(), sandbox
+
+
+def test_a_tool_can_be_executed_by_name_own_tool_first() -> None:
+    """A name resolves to the agent's own tool before another agent's public tool of the same name."""
+    rt, sandbox = _runtime()
+    theirs = rt.register_tool("bob", b.definition(name="add"), Visibility.PUBLIC)
+    assert rt.execute_tool("alice", "add", {"a": 1, "b": 2}).tool_id == theirs.tool_id
+    mine = rt.register_tool("alice", b.definition(name="add"))
+    assert rt.execute_tool("alice", "add", {"a": 1, "b": 2}).tool_id == mine.tool_id
+
+
+def test_a_name_shared_by_several_public_tools_is_ambiguous_and_a_private_name_is_unknown() -> None:
+    """Two public tools of one name need an id; another agent's private tool cannot be named at all."""
+    rt, _ = _runtime()
+    one = rt.register_tool("bob", b.definition(name="conv"), Visibility.PUBLIC)
+    two = rt.register_tool("carol", b.definition(name="conv"), Visibility.PUBLIC)
+    with pytest.raises(ValidationError) as caught:
+        rt.execute_tool("alice", "conv", {"a": 1, "b": 2})
+    assert one.tool_id in str(caught.value) and two.tool_id in str(caught.value)
+    rt.register_tool("mallory-victim", b.definition(name="secret"))
+    with pytest.raises(NotFoundError):
+        rt.execute_tool("mallory", "secret", {"a": 1, "b": 2})
+
+
+def test_per_call_limits_replace_the_tools_own_within_the_maxima() -> None:
+    """timeout_s and memory_mb reach the sandbox for this call; above the maxima nothing runs."""
+    rt, sandbox = _runtime()
+    reg = rt.register_tool("alice", b.definition(name="add"))
+    rt.execute_tool("alice", "add", {"a": 1, "b": 2}, timeout_s=2.5, memory_mb=64)
+    assert (sandbox.requests[-1].timeout_s, sandbox.requests[-1].memory_mb) == (2.5, 64)
+    calls = len(sandbox.requests)
+    with pytest.raises(LimitExceededError, match="timeout_s"):
+        rt.execute_tool("alice", reg.tool_id, {"a": 1, "b": 2}, timeout_s=61)
+    with pytest.raises(LimitExceededError, match="memory_mb"):
+        rt.execute_tool("alice", reg.tool_id, {"a": 1, "b": 2}, memory_mb=4096)
+    with pytest.raises(ValidationError):
+        rt.execute_tool("alice", reg.tool_id, {"a": 1, "b": 2}, timeout_s=0)
+    assert len(sandbox.requests) == calls
+
+
+def test_the_async_runtime_has_every_public_method_with_the_same_signature() -> None:
+    """Every public method of ToolRuntime exists on AsyncToolRuntime with the same parameters."""
+    def public(cls: type) -> dict[str, inspect.Signature]:
+        return {n: inspect.signature(m) for n, m in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_")}
+
+    sync, asynchronous = public(ToolRuntime), public(AsyncToolRuntime)
+    assert sorted(sync) == sorted(asynchronous)
+    for name, signature in sync.items():
+        assert list(signature.parameters.values()) == list(asynchronous[name].parameters.values()), name
+
+
+def test_the_async_runtime_executes_by_name() -> None:
+    """The async twin runs a tool by name with per-call limits, like the sync one."""
+    rt, sandbox = _runtime()
+    rt.register_tool("alice", b.definition(name="add"))
+
+    async def scenario() -> None:
+        async with AsyncToolRuntime(rt) as art:
+            execution = await art.execute_tool("alice", "add", {"a": 1, "b": 2}, timeout_s=3)
+            assert execution.status.value == "succeeded"
+            assert (await art.health())["profile"] == "memory"
+
+    anyio.run(scenario)
+    assert sandbox.requests[-1].timeout_s == 3
