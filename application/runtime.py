@@ -10,6 +10,7 @@ import attrs
 
 from toolrt.application.deregister_tool import Deregistration, DeregisterTool, DeregisterToolRequest
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
+from toolrt.application.functions import function_definition
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import Registration, RegisterTool, RegisterToolRequest
@@ -134,6 +135,44 @@ class ToolRuntime:
         """
         parsed = to_definition(definition, validator or self.ports.validator)
         return self._register.execute(RegisterToolRequest(agent_id, parsed, _enum(Visibility, visibility, "visibility"), validator))
+
+    def register_function(
+        self,
+        agent_id: str,
+        fn: Callable[..., Any],
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Registration:
+        """Register a Python function of this program as a tool, from its own source.
+
+        The input schema comes from its type hints and docstring, the description from the
+        docstring's summary (or ``description``), the name from the function (or ``name``). The
+        function must stand alone: see :func:`toolrt.application.functions.function_definition`.
+        """
+        return self.register_tool(agent_id, function_definition(fn, name=name, description=description), visibility)
+
+    def tool(
+        self,
+        agent_id: str,
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """A decorator registering the function as ``agent_id``'s tool (:meth:`register_function`).
+
+        The function is returned unchanged (still callable in-process); its registration is on
+        ``fn.toolrt_registration``.
+        """
+
+        def register(fn: Callable[..., Any]) -> Callable[..., Any]:
+            reg = self.register_function(agent_id, fn, visibility, name=name, description=description)
+            fn.toolrt_registration = reg  # type: ignore[attr-defined]
+            return fn
+
+        return register
 
     def update_tool(
         self,
@@ -351,6 +390,29 @@ class AsyncToolRuntime:
     ) -> Registration:
         """See :meth:`ToolRuntime.register_tool`."""
         return await asyncio.to_thread(self.sync.register_tool, agent_id, definition, visibility, validator=validator)
+
+    async def register_function(
+        self,
+        agent_id: str,
+        fn: Callable[..., Any],
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Registration:
+        """See :meth:`ToolRuntime.register_function`."""
+        return await asyncio.to_thread(self.sync.register_function, agent_id, fn, visibility, name=name, description=description)
+
+    def tool(
+        self,
+        agent_id: str,
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """See :meth:`ToolRuntime.tool` (decorating happens at import time: it registers synchronously)."""
+        return self.sync.tool(agent_id, visibility, name=name, description=description)
 
     async def update_tool(
         self,
