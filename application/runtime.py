@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ import attrs
 from toolrt.application.deregister_tool import Deregistration, DeregisterTool, DeregisterToolRequest
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
 from toolrt.application.functions import function_definition
+from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import Registration, RegisterTool, RegisterToolRequest
@@ -18,6 +20,7 @@ from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
 from toolrt.domain import (
     Execution,
+    ExecutionStatus,
     Finding,
     Language,
     NotFoundError,
@@ -285,6 +288,48 @@ class ToolRuntime:
         """The stored tool with its whole history."""
         return self.ports.repository.get(tool_id)
 
+    def tool_schemas(self, agent_id: str, format: str = "openai") -> Any:
+        """The tools ``agent_id`` can discover, as a model API takes them.
+
+        ``format``: ``openai`` (Chat Completions ``tools``), ``openai-responses``, ``anthropic``,
+        ``mcp`` (a list of tool entries each), ``openapi`` (a 3.1 document) or ``openapi-3.0``.
+        Names are API-safe and unique (see :mod:`toolrt.application.tool_schemas`);
+        :meth:`dispatch` maps them back.
+        """
+        return render_schemas(exported_names(self.list_tools(agent_id), agent_id), format, title=f"tools of {agent_id}")
+
+    def dispatch(self, agent_id: str, tool_call: Any) -> dict[str, Any]:
+        """Run a model's tool call and return the message or block to send back, in the call's shape.
+
+        ``tool_call`` is an OpenAI Chat Completions tool call, an OpenAI Responses ``function_call``
+        item or an Anthropic ``tool_use`` block (SDK object or plain dict). What the model got wrong
+        (an unknown name, arguments that are not a JSON object or break the schema) and a tool that
+        fails come back as an error result the model can read and act on; only something that is
+        not a tool call at all raises ValidationError.
+        """
+        call = parse_tool_call(tool_call)
+        tool = exported_names(self.list_tools(agent_id), agent_id).get(call.name)
+        if tool is None:
+            return render_result(call, f"error: no tool named {call.name!r} is available", error=True)
+        arguments = call.arguments
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments or "{}")
+            except ValueError as exc:
+                return render_result(call, f"error: the arguments are not valid JSON: {exc}", error=True)
+        if not isinstance(arguments, dict):
+            return render_result(call, "error: the arguments must be a JSON object", error=True)
+        try:
+            execution = self.execute_tool(agent_id, tool.tool_id, arguments)
+        except ValidationError as exc:
+            detail = "; ".join(f.message for f in exc.report.findings) if exc.report else ""
+            return render_result(call, f"error: {exc}" + (f": {detail}" if detail else ""), error=True)
+        if execution.status is ExecutionStatus.SUCCEEDED:
+            return render_result(call, execution.output, error=False)
+        failure = execution.error
+        reason = f"{failure.type}: {failure.message}" if failure else execution.status.value
+        return render_result(call, f"error: the tool {execution.status.value}: {reason}", error=True)
+
     def get_tool_status(self, tool_id: str, agent_id: str | None = None) -> ToolStatusReport:
         """A tool's status; with ``agent_id``, only if that agent may see the tool."""
         return self._status.execute(tool_id, agent_id)
@@ -495,6 +540,14 @@ class AsyncToolRuntime:
     async def get_tool(self, tool_id: str) -> Tool:
         """See :meth:`ToolRuntime.get_tool`."""
         return await asyncio.to_thread(self.sync.get_tool, tool_id)
+
+    async def tool_schemas(self, agent_id: str, format: str = "openai") -> Any:
+        """See :meth:`ToolRuntime.tool_schemas`."""
+        return await asyncio.to_thread(self.sync.tool_schemas, agent_id, format)
+
+    async def dispatch(self, agent_id: str, tool_call: Any) -> dict[str, Any]:
+        """See :meth:`ToolRuntime.dispatch`."""
+        return await asyncio.to_thread(self.sync.dispatch, agent_id, tool_call)
 
     async def list_tools(
         self,

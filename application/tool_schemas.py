@@ -1,0 +1,170 @@
+"""An agent's tools in the shapes model APIs take (OpenAI, Anthropic, MCP, OpenAPI), and tool calls back.
+
+Names. Model APIs accept function names of at most 64 characters from ``[A-Za-z0-9_-]``. A tool is
+exported under its own name; when another visible tool has the same name, the agent's own keeps
+it and the others become ``<owner>__<name>`` (owner characters outside the set become ``_``), cut
+to 64 characters with a short hash of the tool id when too long. The mapping depends only on the
+tools the agent can see, so :func:`exported_names` gives the same names when a call comes back.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from toolrt.domain import Tool, ValidationError
+
+__all__ = ["FORMATS", "ToolCall", "exported_names", "parse_tool_call", "render_result", "render_schemas"]
+
+FORMATS = ("openai", "openai-responses", "anthropic", "mcp", "openapi", "openapi-3.0")
+MAX_NAME = 64
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _fit(name: str, tool_id: str) -> str:
+    if len(name) <= MAX_NAME:
+        return name
+    suffix = "_" + hashlib.sha256(tool_id.encode()).hexdigest()[:8]
+    return name[: MAX_NAME - len(suffix)] + suffix
+
+
+def exported_names(tools: Sequence[Tool], agent_id: str) -> dict[str, Tool]:
+    """API-safe, unique names for ``tools`` as ``agent_id`` sees them (deterministic)."""
+    by_name: dict[str, list[Tool]] = {}
+    for tool in sorted(tools, key=lambda t: t.tool_id):
+        by_name.setdefault(tool.name, []).append(tool)
+    names: dict[str, Tool] = {}
+    for name, group in sorted(by_name.items()):
+        own = [t for t in group if t.owner == agent_id]
+        plain = own[0] if own else (group[0] if len(group) == 1 else None)
+        for tool in group:
+            exported = name if tool is plain else _fit(f"{_UNSAFE.sub('_', tool.owner)}__{name}", tool.tool_id)
+            if exported in names:  # a clash left after cutting: the tool id decides
+                exported = _fit(f"{exported}_{tool.tool_id}", tool.tool_id)
+            names[_fit(exported, tool.tool_id)] = tool
+    return names
+
+
+def _openapi_30(schema: Any) -> Any:
+    """JSON Schema 2020-12 as OpenAPI 3.0's dialect: nullable instead of null types, no $schema/const."""
+    if isinstance(schema, list):
+        return [_openapi_30(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _openapi_30(v) for k, v in schema.items() if k not in ("$schema", "$id")}
+    kind = out.get("type")
+    if isinstance(kind, list):
+        others = [t for t in kind if t != "null"]
+        if "null" in kind:
+            out["nullable"] = True
+        if len(others) == 1:
+            out["type"] = others[0]
+        else:
+            del out["type"]
+            out["anyOf"] = [{"type": t} for t in others]
+    if "const" in out:
+        out["enum"] = [out.pop("const")]
+    return out
+
+
+def render_schemas(names: Mapping[str, Tool], fmt: str, *, title: str = "toolrt tools") -> Any:
+    """The tools in ``names`` in the shape ``fmt`` (one of :data:`FORMATS`) expects."""
+    if fmt not in FORMATS:
+        raise ValidationError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    entries: list[Any] = []
+    for name, tool in names.items():
+        definition = tool.current.definition
+        schema = copy.deepcopy(dict(definition.input_schema))
+        schema.pop("$schema", None)
+        description = definition.description
+        if fmt == "openai":
+            entries.append({"type": "function", "function": {"name": name, "description": description, "parameters": schema}})
+        elif fmt == "openai-responses":
+            # The Responses API asks for "strict" explicitly; strict mode would need every schema closed.
+            entries.append({"type": "function", "name": name, "description": description, "parameters": schema, "strict": False})
+        elif fmt == "anthropic":
+            entries.append({"name": name, "description": description, "input_schema": schema})
+        elif fmt == "mcp":
+            entry: dict[str, Any] = {"name": name, "description": description, "inputSchema": schema}
+            if definition.output_schema is not None:
+                entry["outputSchema"] = copy.deepcopy(dict(definition.output_schema))
+            entries.append(entry)
+        else:
+            entries.append((name, tool, schema))
+    if not fmt.startswith("openapi"):
+        return entries
+    return _openapi(entries, fmt, title)
+
+
+def _openapi(entries: list[Any], fmt: str, title: str) -> dict[str, Any]:
+    convert = _openapi_30 if fmt == "openapi-3.0" else (lambda s: s)
+    paths: dict[str, Any] = {}
+    for name, tool, schema in entries:
+        definition = tool.current.definition
+        output = definition.output_schema if definition.output_schema is not None else {}
+        paths[f"/tools/{name}"] = {
+            "post": {
+                "operationId": name,
+                "summary": definition.description.splitlines()[0][:120] if definition.description else name,
+                "description": definition.description,
+                "requestBody": {"required": True, "content": {"application/json": {"schema": convert(schema)}}},
+                "responses": {"200": {"description": "the tool's output",
+                                      "content": {"application/json": {"schema": convert(copy.deepcopy(dict(output)))}}}},
+            }
+        }
+    return {"openapi": "3.0.3" if fmt == "openapi-3.0" else "3.1.0", "info": {"title": title, "version": "1"},
+            "paths": paths}
+
+
+class ToolCall:
+    """A model's request to call a tool, in whichever API shape it came."""
+
+    __slots__ = ("arguments", "call_id", "name", "shape")
+
+    def __init__(self, shape: str, call_id: str, name: str, arguments: Any) -> None:
+        self.shape = shape
+        self.call_id = call_id
+        self.name = name
+        self.arguments = arguments
+
+
+def _as_mapping(call: Any) -> Mapping[str, Any]:
+    if isinstance(call, Mapping):
+        return call
+    dump = getattr(call, "model_dump", None)  # the SDKs' pydantic models
+    if callable(dump):
+        data = dump()
+        if isinstance(data, Mapping):
+            return data
+    raise ValidationError(f"a tool call must be a mapping or an SDK tool-call object, got {type(call).__name__}")
+
+
+def parse_tool_call(call: Any) -> ToolCall:
+    """Read an OpenAI Chat Completions tool call, an OpenAI Responses function_call or an Anthropic tool_use."""
+    data = _as_mapping(call)
+    kind = data.get("type")
+    if kind == "function" and isinstance(data.get("function"), Mapping):
+        function = data["function"]
+        return ToolCall("openai", str(data.get("id", "")), str(function.get("name", "")), function.get("arguments", "{}"))
+    if kind == "function_call":
+        return ToolCall("openai-responses", str(data.get("call_id", "")), str(data.get("name", "")), data.get("arguments", "{}"))
+    if kind == "tool_use":
+        return ToolCall("anthropic", str(data.get("id", "")), str(data.get("name", "")), data.get("input", {}))
+    raise ValidationError(
+        "not a tool call: expected an OpenAI tool call (type 'function'), a Responses function_call or an "
+        f"Anthropic tool_use block, got type {kind!r}"
+    )
+
+
+def render_result(call: ToolCall, content: Any, *, error: bool) -> dict[str, Any]:
+    """The message or block that carries a tool's result back to the model in the call's own shape."""
+    text = content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+    if call.shape == "openai":
+        return {"role": "tool", "tool_call_id": call.call_id, "content": text}
+    if call.shape == "openai-responses":
+        return {"type": "function_call_output", "call_id": call.call_id, "output": text}
+    return {"type": "tool_result", "tool_use_id": call.call_id, "content": text, "is_error": error}
