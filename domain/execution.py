@@ -32,11 +32,13 @@ class IsolationLevel(str, enum.Enum):
     ``namespaces``: bubblewrap (user, pid, net, ipc, uts, mount namespaces) plus rlimits.
     ``process``: a separate process with rlimits and process-group control only.
     ``remote``: a managed remote sandbox (AgentCore Code Interpreter).
+    ``none``: in the caller's own process (``sandbox="inprocess"``), for trusted test code only.
     """
 
     NAMESPACES = "namespaces"
     PROCESS = "process"
     REMOTE = "remote"
+    NONE = "none"
 
 
 @attrs.frozen

@@ -57,6 +57,12 @@ def _subprocess_sandbox(settings: Settings) -> Any:
     )
 
 
+def _inprocess_sandbox(settings: Settings) -> Any:
+    from toolrt.adapters.memory import InProcessSandbox
+
+    return InProcessSandbox(isolation=settings.isolation)
+
+
 def _validator(settings: Settings) -> Any:
     from toolrt.adapters.validation import build_validator
 
@@ -177,6 +183,7 @@ class AdaptersContainer(containers.DeclarativeContainer):
         config.sandbox,
         memory=providers.Singleton(_subprocess_sandbox, settings),
         local=providers.Singleton(_subprocess_sandbox, settings),
+        inprocess=providers.Singleton(_inprocess_sandbox, settings),
         aws=providers.Singleton(_code_interpreter, settings, aws.clients),
     )
     gateway = providers.Selector(

@@ -44,7 +44,8 @@ class Settings:
     profile: str = attrs.field(default="local", validator=_one_of(PROFILES))
     repository: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
     artifacts: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
-    sandbox: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
+    # "inprocess": Python tools run in this process (trusted test code only; isolation "none").
+    sandbox: str | None = attrs.field(default=None, validator=_one_of((*_BACKEND_CHOICES, "inprocess")))
     gateway: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
     data_dir: Path = attrs.field(default=Path(".toolrt"), converter=Path)
 

@@ -2,6 +2,7 @@
 
 from toolrt.adapters.memory.artifacts import InMemoryArtifactStore
 from toolrt.adapters.memory.gateway import InProcessGateway
+from toolrt.adapters.memory.inprocess_sandbox import InProcessSandbox
 from toolrt.adapters.memory.metrics import InMemoryMetrics, RecordingEventPublisher
 from toolrt.adapters.memory.repository import InMemoryToolRepository
 from toolrt.adapters.memory.system import SystemClock, UuidIdGenerator
@@ -11,6 +12,7 @@ __all__ = [
     "InMemoryMetrics",
     "InMemoryToolRepository",
     "InProcessGateway",
+    "InProcessSandbox",
     "RecordingEventPublisher",
     "SystemClock",
     "UuidIdGenerator",
