@@ -33,6 +33,35 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> 
         raise SettingsError(f"setting {attribute.name} must be positive, got {value!r}")
 
 
+def _writable_folder(folder: Path) -> bool:
+    """Whether a project store could live in ``folder`` (root may write almost anywhere: look closer)."""
+    if folder == Path("/") or folder.parts[1:2] in (("proc",), ("sys",), ("dev",)):
+        return False
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)
+
+
+def default_data_dir(cwd: Path | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """Where the local profile keeps its data when no ``data_dir`` is given.
+
+    ``./.toolrt`` (a project's own store) when it exists or the working directory is writable;
+    otherwise, as for a server an MCP host starts in ``/`` or a read-only folder, the user's data
+    folder (``$XDG_DATA_HOME/toolrt``, else ``~/.local/share/toolrt``). ``toolrt mcp config`` writes
+    the absolute path into the host's entry, so host and CLI use one store wherever each starts.
+    """
+    cwd = Path.cwd() if cwd is None else cwd
+    environ = os.environ if environ is None else environ
+    local = cwd / ".toolrt"
+    if local.is_dir() or _writable_folder(cwd):
+        return Path(".toolrt")
+    base = environ.get("XDG_DATA_HOME") or str(Path(environ.get("HOME") or Path.home()) / ".local" / "share")
+    return Path(base) / "toolrt"
+
+
 @attrs.frozen
 class Settings:
     """Everything toolrt can be configured with. Each field ``x`` may also come from ``TOOLRT_X``.
@@ -47,7 +76,7 @@ class Settings:
     # "inprocess": Python tools run in this process (trusted test code only; isolation "none").
     sandbox: str | None = attrs.field(default=None, validator=_one_of((*_BACKEND_CHOICES, "inprocess")))
     gateway: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
-    data_dir: Path = attrs.field(default=Path(".toolrt"), converter=Path)
+    data_dir: Path = attrs.field(factory=lambda: default_data_dir(), converter=Path)
 
     # Execution limits: a tool's own limits fall back to the defaults and are capped by the maxima.
     default_timeout_s: float = attrs.field(default=30.0, validator=_positive)

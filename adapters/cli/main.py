@@ -537,6 +537,31 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         if result.failed:
             raise typer.Exit(EXIT_FAILURE)
 
+    mcp_app = typer.Typer(help="Connect MCP hosts (Claude Desktop, Cursor, VS Code) to toolrt.", no_args_is_help=True)
+    app.add_typer(mcp_app, name="mcp")
+
+    @mcp_app.command("config")
+    def mcp_config(
+        ctx: typer.Context,
+        host: Annotated[str, typer.Option("--host", help="claude, cursor or vscode: the shape of the entry.")] = "claude",
+        name: Annotated[str, typer.Option("--name", help="The server's name in the host's list.")] = "toolrt",
+    ) -> None:
+        """Print a ready MCP server entry for a host: absolute paths, this store, this agent."""
+        from toolrt.settings import Settings
+
+        cli = _cli(ctx)
+        if host not in ("claude", "cursor", "vscode"):
+            cli.fail(EXIT_USER_ERROR, f"--host must be claude, cursor or vscode, got {host!r}")
+        with cli.guard():
+            settings = Settings.load({"profile": cli.profile, **cli.settings()} if cli.profile else cli.settings())
+        # The interpreter itself, not a script on PATH: a host starts servers with a bare environment.
+        args = ["-m", "toolrt.adapters.mcp", "--profile", settings.profile, "--agent", cli.agent]
+        if settings.backend("repository") == "local":
+            args += ["--data-dir", str(settings.data_dir.resolve())]
+        server: dict[str, Any] = {"command": str(Path(sys.executable).absolute()), "args": args}
+        entry = {"servers": {name: {"type": "stdio", **server}}} if host == "vscode" else {"mcpServers": {name: server}}
+        cli.out.print_json(json.dumps(entry))
+
     aws_app = typer.Typer(help="Set up and inspect the AWS profile's resources.", no_args_is_help=True)
     app.add_typer(aws_app, name="aws")
 

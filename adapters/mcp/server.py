@@ -180,6 +180,12 @@ def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, 
     return named
 
 
+def _output_schema(tool: Tool) -> dict[str, Any] | None:
+    """The tool's output schema when MCP can carry it (an object: results come as structuredContent)."""
+    schema = tool.definition.output_schema
+    return dict(schema) if isinstance(schema, Mapping) and schema.get("type") == "object" else None
+
+
 def _error(message: str) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
 
@@ -195,7 +201,10 @@ def _success(data: Any) -> types.CallToolResult:
 def _describe(exc: ToolRuntimeError) -> str:
     text = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, ValidationError) and exc.report.findings:
-        text += "\n" + "\n".join(str(f) for f in exc.report.findings)
+        # The message already quotes the first finding: list each finding once.
+        rest = [str(f) for f in exc.report.findings if str(f) not in text]
+        if rest:
+            text += "\n" + "\n".join(rest)
     return text
 
 
@@ -344,7 +353,8 @@ class ToolrtMcpServer:
             raise MCPError(types.INVALID_REQUEST, str(exc)) from None
         named = await anyio.to_thread.run_sync(self._visible, agent)
         listed = [
-            types.Tool(name=name, description=tool.definition.description, input_schema=dict(tool.definition.input_schema))
+            types.Tool(name=name, description=tool.definition.description, input_schema=dict(tool.definition.input_schema),
+                       output_schema=_output_schema(tool))
             for name, tool in named.items()
         ]
         return types.ListToolsResult(tools=[*MANAGEMENT_TOOLS, *listed])
@@ -374,17 +384,21 @@ class ToolrtMcpServer:
         if tool is None:
             return _error(f"unknown tool {name!r}: not among the tools visible to agent {agent!r} (list the tools again)")
         execution = await anyio.to_thread.run_sync(self.runtime.execute_tool, agent, tool.tool_id, arguments)
+        printed = [types.TextContent(text=f"stdout:\n{execution.stdout[-4000:]}")] if execution.stdout else []
         if not execution.ok:
             error = execution.error
             reason = f"{error.type}: {error.message}" if error else "no detail"
             text = f"tool {name!r} {execution.status.value}: {reason}"
+            if error is not None and error.traceback:
+                text += f"\n{error.traceback.rstrip()}"  # the tool's own frames, with their line numbers
             if execution.stderr:
                 text += f"\nstderr:\n{execution.stderr[-2000:]}"
-            return _error(text)
+            return types.CallToolResult(content=[types.TextContent(text=text), *printed], is_error=True)
         output = jsonable(execution.output)
+        structured = output if isinstance(output, dict) else None
         return types.CallToolResult(
-            content=[types.TextContent(text=json.dumps(output, ensure_ascii=False))],
-            structured_content=output if isinstance(output, dict) else None,
+            content=[types.TextContent(text=json.dumps(output, ensure_ascii=False)), *printed],
+            structured_content=structured,
         )
 
     def _visible(self, agent: str) -> dict[str, Tool]:
