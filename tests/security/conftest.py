@@ -13,6 +13,16 @@ from toolrt.domain import Language
 from toolrt.ports import SandboxRequest, SandboxResult
 
 
+ISOLATION_MODES = ["namespaces", "process"]
+
+
+def one_worker_sandbox(mode: str) -> SubprocessSandbox:
+    """A one-worker sandbox in ``mode``: bubblewrap namespaces (strict), or process isolation only."""
+    if mode == "namespaces":
+        return SubprocessSandbox(isolation="strict", workers=1)
+    return SubprocessSandbox(isolation="auto", workers=1, bwrap=False)
+
+
 @pytest.fixture(scope="module")
 def sandbox() -> Iterator[SubprocessSandbox]:
     sb = SubprocessSandbox(isolation="strict", workers=1)

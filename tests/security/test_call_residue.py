@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.security.conftest import run
+from tests.security.conftest import ISOLATION_MODES, one_worker_sandbox, run
 from toolrt.adapters.local.sandbox import SubprocessSandbox
 from toolrt.domain import ExecutionStatus
 
@@ -91,12 +91,9 @@ def _settle(sb: SubprocessSandbox) -> None:
     pytest.fail("the pool never settled on one zygote")
 
 
-@pytest.fixture(params=["namespaces", "process"])
+@pytest.fixture(params=ISOLATION_MODES)
 def one_worker(request: pytest.FixtureRequest) -> Iterator[SubprocessSandbox]:
-    if request.param == "namespaces":
-        sb = SubprocessSandbox(isolation="strict", workers=1)
-    else:
-        sb = SubprocessSandbox(isolation="auto", workers=1, bwrap=False)
+    sb = one_worker_sandbox(request.param)
     try:
         yield sb
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.conftest import host_processes_with, run
+from tests.security.conftest import ISOLATION_MODES, host_processes_with, one_worker_sandbox, run
 from toolrt.adapters.local.sandbox import SubprocessSandbox
 from toolrt.domain import ExecutionStatus, IsolationLevel, Language
 
@@ -34,13 +34,10 @@ PROCESS_MAY_NOT_HOLD: dict[str, str] = {
 }
 
 
-@pytest.fixture(scope="module", params=["namespaces", "process"])
+@pytest.fixture(scope="module", params=ISOLATION_MODES)
 def sandbox(request: pytest.FixtureRequest) -> Iterator[SubprocessSandbox]:
     """The hostile suite runs against both isolation modes."""
-    if request.param == "namespaces":
-        sb = SubprocessSandbox(isolation="strict", workers=1)
-    else:
-        sb = SubprocessSandbox(isolation="auto", workers=1, bwrap=False)
+    sb = one_worker_sandbox(request.param)
     try:
         yield sb
     finally:
