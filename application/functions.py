@@ -12,17 +12,22 @@ from typing import Any
 
 from toolrt.domain import ValidationError
 
-__all__ = ["function_definition"]
+__all__ = ["docstring_summary", "function_definition"]
 
 
-def _summary(doc: str | None) -> str:
+_SECTIONS = ("args", "arguments", "parameters", "params", "returns", "return", "raises", "yields", "example", "examples")
+
+
+def docstring_summary(docstring: str | None) -> str:
     """The docstring's text before its first section (``Args:``, ``Returns:``, ...)."""
-    lines = []
-    for line in inspect.cleandoc(doc or "").splitlines():
-        if not line.strip() or line.rstrip().endswith(":") and line.strip()[:-1].replace(" ", "").isalpha():
+    if not docstring:
+        return ""
+    kept: list[str] = []
+    for line in inspect.cleandoc(docstring).splitlines():
+        if line.strip().rstrip(":").lower() in _SECTIONS:
             break
-        lines.append(line.strip())
-    return " ".join(lines)
+        kept.append(line)
+    return "\n".join(kept).strip()
 
 
 def function_definition(fn: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> dict[str, Any]:
@@ -66,7 +71,7 @@ def function_definition(fn: Callable[..., Any], *, name: str | None = None, desc
             f"{fn.__name__} uses {', '.join(missing)} from its module; a tool gets only its own source and "
             "the modules it imports: move them into the function or pass them as parameters"
         )
-    summary = description or _summary(fn.__doc__)
+    summary = description or docstring_summary(fn.__doc__)
     if not summary:
         raise ValidationError(f"{fn.__name__} has no docstring to describe the tool: add one, or pass description=")
     return {

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import functools
-import inspect
 import json
 from collections.abc import Mapping
 from importlib import resources
@@ -15,6 +14,7 @@ import attrs
 import jsonschema
 import yaml
 
+from toolrt.application.functions import docstring_summary
 from toolrt.domain import Finding, NotFoundError, Severity, ValidationError, ValidationReport, Visibility
 
 PYTHON_SUFFIXES = (".py",)
@@ -100,7 +100,7 @@ def _python_tool(path: Path, entrypoint: str | None, description: str | None = N
             f"no top-level function {wanted!r} (functions found: {public})",
             hint="name the function handler, or pass --entrypoint",
         )
-    description = description or _summary(ast.get_docstring(functions[chosen])) or _summary(ast.get_docstring(module))
+    description = description or docstring_summary(ast.get_docstring(functions[chosen])) or docstring_summary(ast.get_docstring(module))
     if not description:
         raise _file_error(
             path,
@@ -125,18 +125,6 @@ def _default_entrypoint(functions: Mapping[str, ast.AST]) -> str | None:
         return "handler"
     public = [n for n in functions if not n.startswith("_")]
     return public[0] if len(public) == 1 else None
-
-
-def _summary(docstring: str | None) -> str:
-    """The docstring's text before its first section (``Args:``, ``Returns:``, ...)."""
-    if not docstring:
-        return ""
-    kept: list[str] = []
-    for line in inspect.cleandoc(docstring).splitlines():
-        if line.strip().rstrip(":").lower() in ("args", "arguments", "parameters", "params", "returns", "return", "raises", "yields", "example", "examples"):
-            break
-        kept.append(line)
-    return "\n".join(kept).strip()
 
 
 # -- YAML / JSON files -----------------------------------------------------------------------
