@@ -18,12 +18,14 @@ demo: $(STAMP)
 	$(BIN)/toolrt demo
 
 lint: $(STAMP)
+	$(BIN)/ruff check
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP)
+	$(BIN)/ruff check
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadfile

@@ -1,10 +1,10 @@
 """toolrt use cases and the ToolRuntime facade. Depends on the domain and the ports only."""
 
-from toolrt.application.deregister_tool import Deregistration, DeregisterTool, DeregisterToolRequest
+from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest, check_params
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
-from toolrt.application.register_tool import Registration, RegisterTool, RegisterToolRequest
+from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
 from toolrt.application.repair_store import RepairReport, RepairRequest, RepairStore
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime import AsyncToolRuntime, RuntimePorts, ToolRuntime, to_definition

@@ -6,9 +6,9 @@ from typing import Any
 
 import attrs
 
-from toolrt.application.logs import get_logger
 from toolrt.application._artifacts import release_if_unreferenced
 from toolrt.application._tools import owned_tool
+from toolrt.application.logs import get_logger
 from toolrt.domain import ArtifactDeleted, CodeHash, ToolDeregistered
 from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRepository
 

@@ -6,9 +6,9 @@ import time
 
 import attrs
 
-from toolrt.application.logs import get_logger
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import refusals_counted
+from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import (
     ArtifactReused,

@@ -6,8 +6,8 @@ from typing import Any
 
 import attrs
 
-from toolrt.application.logs import get_logger
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
+from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, Tool, ToolRolledBack
 from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRepository
 

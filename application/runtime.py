@@ -9,14 +9,14 @@ from typing import Any
 
 import attrs
 
-from toolrt.application.deregister_tool import Deregistration, DeregisterTool, DeregisterToolRequest
+from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
 from toolrt.application.functions import function_definition
-from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
-from toolrt.application.register_tool import Registration, RegisterTool, RegisterToolRequest
+from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
+from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
 from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
 from toolrt.domain import (
     Execution,

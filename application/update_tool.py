@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import attrs
 
-from toolrt.application.logs import get_logger
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
+from toolrt.application.logs import get_logger
 from toolrt.domain import (
     Tool,
     ToolDefinition,

@@ -122,7 +122,7 @@ def main() -> None:
             req = _request(lang)
             assert warm.run(req).status is ExecutionStatus.SUCCEEDED
             before = None if lang is Language.PYTHON else _wait_for_pool(warm, lang, 2)
-            samples = _timed(lambda: warm.run(req), n(400 if lang is Language.PYTHON else 40), before)
+            samples = _timed(lambda req=req: warm.run(req), n(400 if lang is Language.PYTHON else 40), before)
             p50, p95 = _pcts(samples)
             rate = _throughput(warm, lang, 5.0 * scale if lang is Language.PYTHON else 3.0 * scale)
             rows.append((f"{lang.value} warm", p50, p95, f"{rate:.0f} exec/s on 2 threads"))
@@ -135,7 +135,7 @@ def main() -> None:
             if not cold.supports(lang):
                 continue
             req = _request(lang)
-            samples = _timed(lambda: cold.run(req), n(30 if lang is Language.PYTHON else 12))
+            samples = _timed(lambda req=req: cold.run(req), n(30 if lang is Language.PYTHON else 12))
             p50, p95 = _pcts(samples)
             note = f"{p50 / floor_p50:.2f}x bare bwrap floor" if floor_p50 and lang is Language.PYTHON else ""
             rows.append((f"{lang.value} cold (empty pool)", p50, p95, note))

@@ -12,7 +12,6 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from toolrt.application.logs import get_logger
 from toolrt.adapters.memory import (
     InMemoryArtifactStore,
     InMemoryMetrics,
@@ -23,6 +22,7 @@ from toolrt.adapters.memory import (
     UuidIdGenerator,
 )
 from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
+from toolrt.application.logs import get_logger
 from toolrt.domain import MissingDependencyError
 from toolrt.settings import Settings, SettingsError
 

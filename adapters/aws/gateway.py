@@ -14,8 +14,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.errors import error_code, translate
+from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, RegistrationError, Tool
 from toolrt.ports import GatewayHealth
 

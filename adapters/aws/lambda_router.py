@@ -13,9 +13,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-
-from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.gateway import split_gateway_tool_name
+from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionStatus, Language, NotFoundError, ToolRuntimeError
 from toolrt.ports import ArtifactStore, Sandbox, SandboxRequest, ToolRepository
 

@@ -7,9 +7,9 @@ from typing import Any
 import attrs
 from botocore.exceptions import BotoCoreError, ClientError
 
-from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.errors import error_code, http_status, translate
 from toolrt.adapters.aws.repository import table_definition
+from toolrt.application.logs import get_logger
 from toolrt.domain import StorageError
 
 log = get_logger(__name__)

@@ -24,9 +24,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
 from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
+from toolrt.application.logs import get_logger
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool, Visibility
 from toolrt.ports import ToolQuery
 

@@ -19,8 +19,8 @@ from typing import Any
 import attrs
 from botocore.exceptions import BotoCoreError, ClientError
 
-from toolrt.application.logs import get_logger
 from toolrt.adapters.aws.errors import is_transient, translate
+from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ExecutionError,
     ExecutionFailure,

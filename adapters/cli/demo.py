@@ -12,8 +12,8 @@ from rich.table import Table
 
 from toolrt.adapters.cli.output import jsonable
 from toolrt.adapters.cli.tool_files import ToolFile, load_tool_file
-from toolrt.application import ToolRuntime, to_definition
 from toolrt.adapters.node import node_usable
+from toolrt.application import ToolRuntime, to_definition
 from toolrt.domain import NotFoundError, Tool, ToolDefinition, Visibility
 
 ALICE = "demo-alice"

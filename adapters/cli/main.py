@@ -20,11 +20,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 import toolrt
-from toolrt.application.logs import ROOT_LOGGER, get_logger
 from toolrt.adapters.cli import output
 from toolrt.adapters.cli.lookup import parse_params, resolve_tool
 from toolrt.adapters.cli.tool_files import ToolFile, load_tool_file
 from toolrt.application import ToolRuntime
+from toolrt.application.logs import ROOT_LOGGER, get_logger
 from toolrt.domain import (
     ConflictError,
     LimitExceededError,

@@ -29,7 +29,6 @@ import threading
 import time
 from pathlib import Path
 
-
 __all__ = ["CallBudget", "Cgroups", "WorkerCgroup", "detect"]
 
 from toolrt.application.logs import get_logger

@@ -12,9 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-
-from toolrt.application.logs import get_logger
 from toolrt.adapters.local import _serde
+from toolrt.application.logs import get_logger
 from toolrt.domain import Artifact, CodeHash, NotFoundError, StorageError, ValidationReport
 
 log = get_logger(__name__)

@@ -72,8 +72,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-
-from toolrt.application.logs import get_logger
 from toolrt.adapters.local.cgroups import Cgroups
 from toolrt.adapters.local.cgroups import detect as detect_cgroups
 from toolrt.adapters.local.sandbox_env import (
@@ -92,6 +90,7 @@ from toolrt.adapters.local.seccomp_filter import SeccompUnavailable, filter_prog
 from toolrt.adapters.local.worker_pool import WorkerPool
 from toolrt.adapters.local.workers import NodeWorker, PythonZygote, Worker
 from toolrt.adapters.node import find_node
+from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError, IsolationLevel, Language
 from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
 

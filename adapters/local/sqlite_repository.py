@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-
-from toolrt.application.logs import get_logger
 from toolrt.adapters.local import _serde
+from toolrt.application.logs import get_logger
 from toolrt.domain import (
     CodeHash,
     ConflictError,

@@ -7,9 +7,8 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-
-from toolrt.application.logs import get_logger
 from toolrt.adapters.local.workers import Worker
+from toolrt.application.logs import get_logger
 
 __all__ = ["WorkerPool"]
 

@@ -22,11 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-
-from toolrt.application.logs import get_logger
 from toolrt.adapters.local.cgroups import WorkerCgroup
 from toolrt.adapters.local.process_tree import descendants, limit_cpu, read_exact, tree_usage
 from toolrt.adapters.local.sandbox_results import MIN_FRAME_CAP, parse_result, worker_fields
+from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError
 from toolrt.ports import CancelSignal, SandboxRequest
 
@@ -209,7 +208,7 @@ class PythonZygote(Worker):
             and isinstance(doc.get("nonce"), str)
             and hmac.compare_digest(doc["nonce"], nonce)
             and isinstance(sizes, list) and len(sizes) == 3
-            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= c for n, c in zip(sizes, caps))
+            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= c for n, c in zip(sizes, caps, strict=True))
         )
         if not valid:
             log.warning("sandbox worker sent a frame that does not match its call; stopping it", pid=self.proc.pid)

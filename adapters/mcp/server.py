@@ -47,7 +47,6 @@ from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, Too
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from toolrt.application.logs import get_logger
 from toolrt.adapters.cli.lookup import resolve_tool
 from toolrt.adapters.cli.output import (
     deregistration_view,
@@ -58,6 +57,7 @@ from toolrt.adapters.cli.output import (
     version_view,
 )
 from toolrt.application import ToolRuntime, check_params
+from toolrt.application.logs import get_logger
 from toolrt.domain import Language, Tool, ToolRuntimeError, ValidationError, Visibility
 
 log = get_logger(__name__)

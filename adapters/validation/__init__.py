@@ -62,11 +62,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-
-from toolrt.application.logs import get_logger
 from toolrt.adapters.validation.node_checker import CheckerUnavailable, NodeChecker
 from toolrt.adapters.validation.policy import Policy, PolicyError, load_policy
 from toolrt.adapters.validation.validator import PolicyCodeValidator
+from toolrt.application.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -15,9 +15,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-
-from toolrt.application.logs import get_logger
 from toolrt.adapters.node import find_node
+from toolrt.application.logs import get_logger
 
 log = get_logger(__name__)
 

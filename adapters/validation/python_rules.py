@@ -11,9 +11,8 @@ import string
 import sys
 import warnings
 from collections.abc import Iterator, Mapping
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from toolrt.adapters.validation.policy import Policy
 from toolrt.domain import Finding, Severity

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-
-from toolrt.application.logs import get_logger
 from toolrt.adapters.validation import compliance, js_rules, python_rules
 from toolrt.adapters.validation.inference import infer_python_schema
 from toolrt.adapters.validation.node_checker import CheckerUnavailable, NodeChecker
 from toolrt.adapters.validation.policy import Policy
+from toolrt.application.logs import get_logger
 from toolrt.domain import Finding, Language, Severity, ToolDefinition, ValidationReport
 
 log = get_logger(__name__)

@@ -12,7 +12,6 @@ from toolrt.adapters.local.sandbox import SubprocessSandbox
 from toolrt.domain import Language
 from toolrt.ports import SandboxRequest, SandboxResult
 
-
 ISOLATION_MODES = ["namespaces", "process"]
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
+from tests.integration.aws.conftest import LAMBDA_ARN, REGION, ROLE_ARN
 from toolrt.adapters.aws import (
     AgentCoreGateway,
     DynamoDbToolRepository,
@@ -32,7 +33,6 @@ from toolrt.domain import (
     Visibility,
 )
 from toolrt.ports import SandboxRequest, SandboxResult, ToolQuery
-from tests.integration.aws.conftest import LAMBDA_ARN, REGION, ROLE_ARN
 
 pytestmark = pytest.mark.aws
 

@@ -9,13 +9,13 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
 from toolrt.adapters.aws.clients import retry_config
 from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox, SandboxUnavailable, build_program
 from toolrt.adapters.node import find_node
 from toolrt.contracts import SandboxContract
 from toolrt.domain import ExecutionError, ExecutionStatus, IsolationLevel, Language, TransientError
 from toolrt.ports import Sandbox, SandboxRequest
-from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
 
 pytestmark = pytest.mark.aws
 
