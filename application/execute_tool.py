@@ -238,6 +238,7 @@ class ExecuteTool:
             memory_mb=memory,
             max_output_bytes=output,
             tenant=request.agent_id,
+            tool=tool.tool_id,
         )
 
     def _run(

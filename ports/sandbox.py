@@ -26,6 +26,8 @@ class SandboxRequest:
     max_output_bytes: int
     # Who the call is for (the calling agent): a sandbox may keep tenants' workers apart by it.
     tenant: str = ""
+    # Which tool is called (its id): a remote sandbox may keep sessions of different tools apart by it.
+    tool: str = ""
 
 
 @attrs.frozen

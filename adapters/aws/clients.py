@@ -9,6 +9,11 @@ import boto3
 from botocore.config import Config
 
 DEFAULT_MAX_ATTEMPTS = 5
+# How long a Code Interpreter call may stay silent: the longest tool timeout (300 s) plus room for
+# the session to answer. AWS's own SDK reads this client with a 300 s timeout; reading for less than
+# a tool may run would end calls that are still working.
+DEFAULT_INVOKE_READ_TIMEOUT_S = 360.0
+CODE_INTERPRETER_SERVICE = "bedrock-agentcore"
 
 
 def retry_config(max_attempts: int = DEFAULT_MAX_ATTEMPTS, *, path_style: bool = False) -> Config:
@@ -19,6 +24,16 @@ def retry_config(max_attempts: int = DEFAULT_MAX_ATTEMPTS, *, path_style: bool =
         read_timeout=60,
         s3={"addressing_style": "path"} if path_style else None,
     )
+
+
+def code_interpreter_config(read_timeout_s: float = DEFAULT_INVOKE_READ_TIMEOUT_S) -> Config:
+    """One attempt per request and a read timeout above the longest tool call.
+
+    ``InvokeCodeInterpreter`` runs the tool's code: botocore's retries would resend it after a read
+    timeout or a 5xx, running the code again while the first run may still be going. The sandbox
+    retries itself, and only what provably did not start (see ``AgentCoreCodeInterpreterSandbox``).
+    """
+    return Config(retries={"mode": "standard", "total_max_attempts": 1}, connect_timeout=5, read_timeout=read_timeout_s)
 
 
 class AwsClients:
@@ -39,10 +54,12 @@ class AwsClients:
         aws_session_token: str | None = None,
         profile_name: str | None = None,
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        invoke_read_timeout_s: float = DEFAULT_INVOKE_READ_TIMEOUT_S,
     ) -> None:
         self.region = region
         self.endpoint_url = endpoint_url
         self.max_attempts = max_attempts
+        self.invoke_read_timeout_s = invoke_read_timeout_s
         self._session_args = {
             "region_name": region,
             "aws_access_key_id": aws_access_key_id,
@@ -69,7 +86,10 @@ class AwsClients:
         session: Any = self.session
         with self._lock:
             if service not in self._clients:
-                config = retry_config(self.max_attempts, path_style=service == "s3" and bool(self.endpoint_url))
+                if service == CODE_INTERPRETER_SERVICE:
+                    config = code_interpreter_config(self.invoke_read_timeout_s)
+                else:
+                    config = retry_config(self.max_attempts, path_style=service == "s3" and bool(self.endpoint_url))
                 self._clients[service] = session.client(
                     service, region_name=self.region, endpoint_url=self.endpoint_url, config=config
                 )
@@ -92,7 +112,7 @@ class AwsClients:
 
     @property
     def agentcore(self) -> Any:
-        """The AgentCore data-plane client (Code Interpreter sessions)."""
+        """The AgentCore data-plane client (Code Interpreter sessions): one attempt per request."""
         return self.client("bedrock-agentcore")
 
     @property
@@ -110,6 +130,7 @@ def make_clients(
     aws_session_token: str | None = None,
     profile_name: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    invoke_read_timeout_s: float = DEFAULT_INVOKE_READ_TIMEOUT_S,
 ) -> AwsClients:
     """An :class:`AwsClients` factory; credentials default to boto3's usual chain."""
     return AwsClients(
@@ -120,4 +141,5 @@ def make_clients(
         aws_session_token=aws_session_token,
         profile_name=profile_name,
         max_attempts=max_attempts,
+        invoke_read_timeout_s=invoke_read_timeout_s,
     )

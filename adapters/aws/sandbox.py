@@ -17,9 +17,14 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
-from toolrt.adapters.aws.errors import is_transient, translate
+from toolrt.adapters.aws.errors import THROTTLING_CODES, error_code, http_status, is_transient, translate
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ExecutionError,
@@ -108,15 +113,39 @@ def build_program(request: SandboxRequest, marker: str) -> str:
 class _Session:
     session_id: str
     started: float
+    key: tuple[str, ...]
     calls: int = 0
 
 
-class AgentCoreCodeInterpreterSandbox:
-    """Runs tool calls in AgentCore Code Interpreter sessions.
+SESSION_SCOPES = ("tool", "agent")
+# Failures of InvokeCodeInterpreter that prove the code did not start: the connection was never made,
+# or the service turned the request away before running it. Anything else (a read timeout, a 5xx, a
+# dropped stream) may have run the code, so it is never sent again.
+_NOT_STARTED_CODES = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"})
 
-    ``client`` is a ``bedrock-agentcore`` client. Sessions are reused for up to ``max_calls_per_session``
-    calls and ``session_ttl_s`` seconds (each call clears the interpreter's context); a session that
-    timed out or was cancelled is stopped, which kills what runs in it. ``close()`` stops them all.
+
+def _did_not_start(exc: BaseException) -> bool:
+    if isinstance(exc, (ConnectTimeoutError, EndpointConnectionError)):
+        return True
+    if isinstance(exc, ClientError) and exc.operation_name == "InvokeCodeInterpreter":
+        return error_code(exc) in _NOT_STARTED_CODES or http_status(exc) == 429
+    return False
+
+
+class AgentCoreCodeInterpreterSandbox:
+    """Runs tool calls in AgentCore Code Interpreter sessions, never sharing one between agents.
+
+    ``client`` is a ``bedrock-agentcore`` client built with one attempt per request
+    (:func:`~toolrt.adapters.aws.clients.code_interpreter_config`): a call's code runs at most once.
+    A session's files and processes live as long as the session, so sessions are kept apart: a
+    session serves one agent (``SandboxRequest.tenant``) and, with ``session_scope="tool"`` (the
+    default), one tool of that agent; ``"agent"`` lets an agent's tools share warm sessions. A session
+    is reused for up to ``max_calls_per_session`` calls and ``session_ttl_s`` seconds, at most
+    ``max_idle_sessions`` wait idle (the oldest is stopped first); a session that timed out or was
+    cancelled is stopped, which kills what runs in it. ``close()`` stops them all.
+
+    Starting a session, and an invocation the service turned away (throttled, over a quota, no
+    connection), are retried up to ``start_attempts`` times; nothing else is.
     """
 
     def __init__(
@@ -127,16 +156,28 @@ class AgentCoreCodeInterpreterSandbox:
         session_timeout_s: int = 900,
         session_ttl_s: float = 600.0,
         max_calls_per_session: int = 100,
+        session_scope: str = "tool",
+        max_idle_sessions: int = 32,
+        start_attempts: int = 3,
+        endpoint_url: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if session_scope not in SESSION_SCOPES:
+            raise ValueError(f"session_scope must be one of {SESSION_SCOPES}, got {session_scope!r}")
         self._client = client
         self._interpreter = code_interpreter_id
         self._session_timeout_s = session_timeout_s
         self._session_ttl_s = session_ttl_s
         self._max_calls = max_calls_per_session
+        self._scope = session_scope
+        self._max_idle = max_idle_sessions
+        self._attempts = max(1, start_attempts)
+        self._endpoint_url = endpoint_url
         self._monotonic = monotonic
+        self._sleep = sleep
         self._lock = threading.Lock()
-        self._idle: list[_Session] = []
+        self._idle: dict[tuple[str, ...], list[_Session]] = {}
         self._closed = False
 
     @property
@@ -146,13 +187,17 @@ class AgentCoreCodeInterpreterSandbox:
     def supports(self, language: Language) -> bool:
         return language in (Language.PYTHON, Language.JAVASCRIPT, Language.TYPESCRIPT)
 
+    def session_key(self, request: SandboxRequest) -> tuple[str, ...]:
+        """Which calls may share a session with ``request``: the same agent (and tool, by default)."""
+        return (request.tenant, request.tool) if self._scope == "tool" else (request.tenant,)
+
     def run(self, request: SandboxRequest, cancel: CancelSignal | None = None) -> SandboxResult:
         bound = log.bind(execution_id=request.execution_id, language=request.language.value)
         if self._closed:
             raise ExecutionError(f"{BACKEND}: sandbox is closed; execution {request.execution_id} not started")
         if cancel is not None and cancel.is_set():
             return SandboxResult(ExecutionStatus.CANCELLED, metrics=self._metrics(0.0, None))
-        session = self._checkout()
+        session = self._checkout(self.session_key(request))
         marker = f"__toolrt_result_{secrets.token_hex(8)}__"
         program = build_program(request, marker)
         outcome: dict[str, Any] = {}
@@ -196,44 +241,57 @@ class AgentCoreCodeInterpreterSandbox:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            sessions, self._idle = self._idle, []
+            sessions = [s for group in self._idle.values() for s in group]
+            self._idle = {}
         for session in sessions:
             self._stop(session)
 
     # -- sessions --------------------------------------------------------------------------------
 
-    def _checkout(self) -> _Session:
+    def _checkout(self, key: tuple[str, ...]) -> _Session:
         now = self._monotonic()
         expired: list[_Session] = []
         chosen: _Session | None = None
         with self._lock:
-            while self._idle:
-                candidate = self._idle.pop()
+            group = self._idle.get(key, [])
+            while group:
+                candidate = group.pop()
                 if candidate.calls < self._max_calls and now - candidate.started < self._session_ttl_s:
                     chosen = candidate
                     break
                 expired.append(candidate)
+            if not group:
+                self._idle.pop(key, None)
         for session in expired:
             self._stop(session)
         if chosen is not None:
             return chosen
-        try:
-            response = self._client.start_code_interpreter_session(
+        response = self._with_retries(
+            "start_code_interpreter_session",
+            lambda: self._client.start_code_interpreter_session(
                 codeInterpreterIdentifier=self._interpreter,
                 name=f"toolrt-{secrets.token_hex(6)}",
                 sessionTimeoutSeconds=self._session_timeout_s,
-            )
-        except (ClientError, BotoCoreError) as exc:
-            raise self._error(exc, None, "start_code_interpreter_session") from exc
+            ),
+            is_transient,
+        )
         log.debug("code_interpreter.session_started", session_id=response["sessionId"])
-        return _Session(str(response["sessionId"]), now)
+        return _Session(str(response["sessionId"]), now, key)
 
     def _checkin(self, session: _Session) -> None:
+        evicted: list[_Session] = []
         with self._lock:
             if not self._closed:
-                self._idle.append(session)
-                return
-        self._stop(session)
+                self._idle.setdefault(session.key, []).append(session)
+                while sum(len(g) for g in self._idle.values()) > self._max_idle:
+                    oldest_key = min(self._idle, key=lambda k: self._idle[k][0].started)
+                    evicted.append(self._idle[oldest_key].pop(0))
+                    if not self._idle[oldest_key]:
+                        del self._idle[oldest_key]
+            else:
+                evicted.append(session)
+        for old in evicted:
+            self._stop(old)
 
     def _stop(self, session: _Session) -> None:
         try:
@@ -244,15 +302,35 @@ class AgentCoreCodeInterpreterSandbox:
             # Sessions also end on their own timeout; a failed stop only delays that.
             log.warning("code_interpreter.stop_failed", session_id=session.session_id, error=str(exc))
 
+    def _with_retries(self, operation: str, call: Callable[[], Any], retryable: Callable[[BaseException], bool]) -> Any:
+        for attempt in range(1, self._attempts + 1):
+            try:
+                return call()
+            except (ClientError, BotoCoreError) as exc:
+                if attempt == self._attempts or not retryable(exc):
+                    raise self._error(exc, None, operation) from exc
+                log.debug("code_interpreter.retry", operation=operation, attempt=attempt, error=str(exc))
+                self._sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
+        raise AssertionError("unreachable")
+
     # -- invocation ------------------------------------------------------------------------------
 
     def _invoke(self, session: _Session, language: Language, program: str) -> dict[str, Any]:
         session.calls += 1
-        response = self._client.invoke_code_interpreter(
-            codeInterpreterIdentifier=self._interpreter,
-            sessionId=session.session_id,
-            name="executeCode",
-            arguments={"code": program, "language": language.value, "clearContext": True},
+        arguments: dict[str, Any] = {"code": program, "language": language.value, "clearContext": True}
+        if language is not Language.PYTHON:
+            # The service runs JavaScript and TypeScript on Deno unless told otherwise; the harness and
+            # tools written for toolrt (module.exports, require) are Node programs.
+            arguments["runtime"] = "nodejs"
+        response = self._with_retries(
+            "invoke_code_interpreter",
+            lambda: self._client.invoke_code_interpreter(
+                codeInterpreterIdentifier=self._interpreter,
+                sessionId=session.session_id,
+                name="executeCode",
+                arguments=arguments,
+            ),
+            _did_not_start,
         )
         merged: dict[str, Any] = {"content": [], "structuredContent": {}, "isError": False}
         for event in response["stream"]:
@@ -279,7 +357,7 @@ class AgentCoreCodeInterpreterSandbox:
             stderr = ""
         exit_code = structured.get("exitCode")
         if structured.get("executionTime") is not None:
-            wall_ms = float(structured["executionTime"]) * 1000.0 or wall_ms
+            wall_ms = float(structured["executionTime"]) or wall_ms  # milliseconds (the service model)
         payload: Any = None
         kept: list[str] = []
         for line in stdout.split("\n"):
@@ -321,11 +399,45 @@ class AgentCoreCodeInterpreterSandbox:
         )
 
     def _error(self, exc: BaseException, request: SandboxRequest | None, operation: str = "invoke_code_interpreter") -> Exception:
+        if isinstance(exc, ExecutionError):
+            return exc
         what = f"execution {request.execution_id}" if request is not None else "a session"
+        if self._endpoint_url and _not_emulated(exc):
+            return ExecutionError(
+                f"{BACKEND}: {operation} is not answered by {self._endpoint_url} (moto and LocalStack do not "
+                f"emulate AgentCore Code Interpreter); run tools on this machine with sandbox='local' "
+                f"(TOOLRT_SANDBOX=local); {what} did not run"
+            )
         error = translate(exc, backend=BACKEND, operation=operation, resource=f"code interpreter {self._interpreter}")
-        if is_transient(exc):
+        quota = isinstance(exc, ClientError) and error_code(exc) == "ServiceQuotaExceededException"
+        if operation == "invoke_code_interpreter" and not (_did_not_start(exc) or quota or _throttled(exc)):
+            if is_transient(exc):
+                # A read timeout, a dropped connection or a 5xx after the request was sent: the code
+                # may be running. It is not sent again, and the caller is not told to retry.
+                return ExecutionError(f"{error}; {what} may have run and was not sent again")
+            return ExecutionError(f"{error}; {what} did not run")
+        if is_transient(exc) or _did_not_start(exc) or quota:
+            # A session quota frees up as sessions end: like throttling, this is "retry later".
             return SandboxUnavailable(f"{error}; {what} did not run")
         return ExecutionError(f"{error}; {what} did not run")
+
+
+def _throttled(exc: BaseException) -> bool:
+    # The service's own "throttled" answer, also when it arrives inside the event stream.
+    return isinstance(exc, ClientError) and (error_code(exc) in THROTTLING_CODES and http_status(exc) < 500) and not (
+        error_code(exc).startswith("Internal") or error_code(exc).startswith("ServiceUnavailable")
+    )
+
+
+def _not_emulated(exc: BaseException) -> bool:
+    # A mock endpoint without the service answers 404, or 5xx "not yet implemented", for its paths.
+    if isinstance(exc, ClientError):
+        status = http_status(exc)
+        text = str(exc).lower()
+        return status == 404 or (status >= 500 and ("not yet implemented" in text or "not implemented" in text)) or (
+            error_code(exc) in ("404", "NotFound", "UnknownOperationException")
+        )
+    return False
 
 
 def _bounded(text: str, limit: int) -> tuple[str, bool]:

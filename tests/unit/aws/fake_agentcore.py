@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from botocore.awsrequest import AWSResponse
+from botocore.exceptions import ReadTimeoutError
 
 from toolrt.adapters.node import find_node
 
@@ -67,6 +68,10 @@ class FakeCodeInterpreter:
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.faults: list[tuple[str, int, str]] = []
         self.stream_faults: list[str] = []
+        # Invocations that run the code and then never answer (botocore sees a read timeout).
+        self.read_timeouts = 0
+        self.executions = 0
+        self.last_execution_ms: float | None = None
         self.sessions: dict[str, subprocess.Popen[bytes] | None] = {}
         self.stopped: list[str] = []
         self._lock = threading.Lock()
@@ -75,6 +80,9 @@ class FakeCodeInterpreter:
     def _send(self, request: Any, **kwargs: Any) -> AWSResponse:
         operation = kwargs["event_name"].rsplit(".", 1)[-1]
         body = json.loads(request.body or b"{}") if request.body else {}
+        session_header = request.headers.get("x-amzn-code-interpreter-session-id")
+        if session_header:
+            body["sessionId"] = session_header.decode() if isinstance(session_header, bytes) else str(session_header)
         with self._lock:
             self.requests.append((operation, body))
             fault = next((f for f in self.faults if f[0] == operation), None)
@@ -101,7 +109,11 @@ class FakeCodeInterpreter:
             if self.stream_faults:
                 kind = self.stream_faults.pop(0)
                 return self._stream(request, exception_event(kind, f"injected {kind}"))
-            return self._stream(request, result_event(self._execute(sid, body["arguments"])))
+            result = self._execute(sid, body["arguments"])
+            if self.read_timeouts:
+                self.read_timeouts -= 1
+                raise ReadTimeoutError(endpoint_url=request.url)
+            return self._stream(request, result_event(result))
         return self._response(request, 400, {"message": f"unsupported {operation}"}, {"x-amzn-ErrorType": "ValidationException"})
 
     def _execute(self, sid: str, arguments: dict[str, Any]) -> dict[str, Any]:
@@ -111,18 +123,25 @@ class FakeCodeInterpreter:
         else:
             node = find_node()
             assert node is not None, "node is needed to run javascript in the fake interpreter"
-            # Node 24 strips TypeScript's types itself, as the managed interpreter's runtime does.
-            kind = ["--input-type=commonjs-typescript"] if language == "typescript" else []
+            # The service runs JavaScript/TypeScript on Deno unless `runtime` says "nodejs" (the
+            # model: "defaults to deno"). Deno runs ES modules: no `module`, `require` or `exports`,
+            # which Node's ES-module mode reproduces. Node 24 strips TypeScript's types itself.
+            if arguments.get("runtime") == "nodejs":
+                kind = ["--input-type=commonjs-typescript"] if language == "typescript" else ["--input-type=commonjs"]
+            else:
+                kind = ["--input-type=module-typescript"] if language == "typescript" else ["--input-type=module"]
             argv = [str(node), *kind, "-e", code]
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.sessions[sid] = proc
         out, err = proc.communicate()
-        elapsed = time.monotonic() - started
+        elapsed_ms = (time.monotonic() - started) * 1000.0  # the service reports milliseconds
+        self.executions += 1
+        self.last_execution_ms = elapsed_ms
         stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
         return {
             "content": [{"type": "text", "text": stdout}],
-            "structuredContent": {"stdout": stdout, "stderr": stderr, "exitCode": proc.returncode, "executionTime": elapsed},
+            "structuredContent": {"stdout": stdout, "stderr": stderr, "exitCode": proc.returncode, "executionTime": elapsed_ms},
             "isError": proc.returncode != 0,
         }
 

@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 
 from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
-from toolrt.adapters.aws.clients import retry_config
+from toolrt.adapters.aws.clients import make_clients
 from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox, SandboxUnavailable, build_program
 from toolrt.adapters.node import find_node
 from toolrt.contracts import SandboxContract
@@ -29,12 +28,17 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
 
 
-def _client(max_attempts: int = 3) -> Any:
-    return boto3.client("bedrock-agentcore", region_name="us-east-1", config=retry_config(max_attempts))
+def _client() -> Any:
+    """The data-plane client as toolrt builds it (one attempt per request)."""
+    return make_clients("us-east-1").agentcore
+
+
+def _no_sleep(seconds: float) -> None:
+    return None
 
 
 def _request(code: str, params: dict[str, Any] | None = None, language: Language = Language.PYTHON, **limits: Any) -> SandboxRequest:
-    fields: dict[str, Any] = {"timeout_s": 20.0, "memory_mb": 256, "max_output_bytes": 65536}
+    fields: dict[str, Any] = {"timeout_s": 20.0, "memory_mb": 256, "max_output_bytes": 65536, "tenant": "agent-a", "tool": "tool-1"}
     fields.update(limits)
     return SandboxRequest("exec-1", language, code, "handler", params or {}, **fields)
 
@@ -55,7 +59,7 @@ class TestCodeInterpreterSandboxContract(SandboxContract):
 def fake() -> Iterator[tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]]:
     client = _client()
     runner = FakeCodeInterpreter(client)
-    sandbox = AgentCoreCodeInterpreterSandbox(client, max_calls_per_session=2)
+    sandbox = AgentCoreCodeInterpreterSandbox(client, max_calls_per_session=2, sleep=_no_sleep)
     yield sandbox, runner
     sandbox.close()
 
@@ -83,26 +87,115 @@ def test_sessions_are_reused_within_limits_and_stopped_on_close(fake: tuple[Agen
     assert len(set(runner.stopped)) == 2
 
 
-def test_throttling_and_5xx_are_retried(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
-    """A throttled or 5xx call is retried by botocore and the execution still succeeds."""
+def test_calls_turned_away_before_running_are_retried(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+    """A throttled session start and a throttled invocation (nothing ran) are tried again."""
     sandbox, runner = fake
     runner.faults += [("StartCodeInterpreterSession", 429, "ThrottlingException"),
-                      ("InvokeCodeInterpreter", 500, "InternalServerException")]
+                      ("InvokeCodeInterpreter", 429, "ThrottlingException")]
     result = sandbox.run(_request("def handler(a):\n    return a * 2", {"a": 21}))
     assert result.output == 42
     assert [op for op, _ in runner.requests].count("InvokeCodeInterpreter") == 2
+    assert runner.executions == 1
 
 
-def test_persistent_throttling_is_a_transient_execution_error(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
-    """When retries run out, the caller gets an error that is both ExecutionError and TransientError."""
+def test_a_read_timeout_never_runs_the_code_twice(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+    """The code ran but the answer never came: one invocation, and an error that says it may have run."""
     sandbox, runner = fake
-    runner.faults += [("InvokeCodeInterpreter", 429, "ThrottlingException")] * 10
-    with pytest.raises(SandboxUnavailable) as info:
+    runner.read_timeouts = 1
+    with pytest.raises(ExecutionError, match="may have run") as info:
         sandbox.run(_request("def handler():\n    return 1"))
-    attempts = [op for op, _ in runner.requests].count("InvokeCodeInterpreter")
-    assert attempts > 1
-    assert isinstance(info.value, ExecutionError) and isinstance(info.value, TransientError)
-    assert info.value.retryable
+    assert not isinstance(info.value, TransientError)
+    assert [op for op, _ in runner.requests].count("InvokeCodeInterpreter") == 1
+    assert runner.executions == 1
+
+
+def test_a_5xx_on_invoke_is_not_sent_again(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+    """A 5xx after the request was sent may follow a run: it is reported, never resent."""
+    sandbox, runner = fake
+    runner.faults.append(("InvokeCodeInterpreter", 500, "InternalServerException"))
+    with pytest.raises(ExecutionError, match="may have run"):
+        sandbox.run(_request("def handler():\n    return 1"))
+    assert [op for op, _ in runner.requests].count("InvokeCodeInterpreter") == 1
+
+
+def test_the_read_timeout_outlasts_the_longest_tool() -> None:
+    """The data-plane client reads longer than the maximum tool timeout (300 s) and never retries."""
+    config = make_clients("us-east-1", invoke_read_timeout_s=400).agentcore.meta.config
+    assert config.read_timeout == 400 and config.retries["total_max_attempts"] == 1
+    assert make_clients("us-east-1").agentcore.meta.config.read_timeout > 300
+
+
+def test_execution_time_is_read_as_milliseconds(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+    """``executionTime`` is milliseconds in the service model; the call's wall time is that figure."""
+    sandbox, runner = fake
+    result = sandbox.run(_request("def handler():\n    return 1"))
+    assert runner.last_execution_ms is not None
+    assert result.metrics.wall_ms == pytest.approx(runner.last_execution_ms)
+
+
+@pytest.mark.skipif(find_node() is None, reason="needs Node.js for the fake interpreter's JavaScript runtime")
+def test_javascript_runs_on_node_not_the_default_deno(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+    """A CommonJS tool (module.exports) works: the request names the nodejs runtime."""
+    sandbox, runner = fake
+    code = "function handler({a}) { return a + 1 }\nmodule.exports = { handler }"
+    result = sandbox.run(_request(code, {"a": 1}, Language.JAVASCRIPT))
+    assert result.status is ExecutionStatus.SUCCEEDED, result.error
+    assert result.output == 2
+    invoke = next(body for op, body in runner.requests if op == "InvokeCodeInterpreter")
+    assert invoke["arguments"]["runtime"] == "nodejs"
+
+
+def test_sessions_are_never_shared_between_agents(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+    """Two agents calling the same tool get different sessions; by default two tools of one agent do too."""
+    sandbox, runner = fake
+
+    def session_of(tenant: str, tool: str) -> str:
+        before = len(runner.requests)
+        sandbox.run(_request("def handler():\n    return 1", tenant=tenant, tool=tool))
+        return next(body for op, body in runner.requests[before:] if op == "InvokeCodeInterpreter")["sessionId"]
+
+    a1 = session_of("agent-a", "tool-1")
+    b1 = session_of("agent-b", "tool-1")
+    a2 = session_of("agent-a", "tool-2")
+    assert len({a1, b1, a2}) == 3
+    assert session_of("agent-a", "tool-1") == a1  # reused within its own scope
+
+
+def test_agent_scope_shares_sessions_within_one_agent_only() -> None:
+    """With session_scope="agent", an agent's tools share sessions; other agents still never do."""
+    client = _client()
+    runner = FakeCodeInterpreter(client)
+    sandbox = AgentCoreCodeInterpreterSandbox(client, session_scope="agent")
+    try:
+        for tenant, tool in (("agent-a", "t1"), ("agent-a", "t2"), ("agent-b", "t1")):
+            sandbox.run(_request("def handler():\n    return 1", tenant=tenant, tool=tool))
+        sessions = [body["sessionId"] for op, body in runner.requests if op == "InvokeCodeInterpreter"]
+        assert sessions[0] == sessions[1] != sessions[2]
+    finally:
+        sandbox.close()
+
+
+def test_idle_sessions_are_capped(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+    """Past max_idle_sessions, the oldest idle session is stopped."""
+    client = _client()
+    runner = FakeCodeInterpreter(client)
+    sandbox = AgentCoreCodeInterpreterSandbox(client, max_idle_sessions=2)
+    try:
+        for tool in ("t1", "t2", "t3"):
+            sandbox.run(_request("def handler():\n    return 1", tool=tool))
+        assert len(runner.stopped) == 1
+    finally:
+        sandbox.close()
+
+
+def test_a_mock_endpoint_without_code_interpreter_names_the_cause() -> None:
+    """Against moto (no Code Interpreter), the error says so and names sandbox='local'."""
+    client = _client()
+    sandbox = AgentCoreCodeInterpreterSandbox(client, endpoint_url="http://127.0.0.1:5000")
+    with Stubber(client) as stub:
+        stub.add_client_error("start_code_interpreter_session", service_error_code="404", http_status_code=404)
+        with pytest.raises(ExecutionError, match="sandbox='local'"):
+            sandbox.run(_request("def handler():\n    return 1"))
 
 
 def test_exception_in_event_stream_is_translated(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
@@ -125,8 +218,8 @@ def test_validation_error_is_not_retryable(fake: tuple[AgentCoreCodeInterpreterS
 
 def test_stubbed_session_start_failure_names_the_interpreter() -> None:
     """With botocore's Stubber validating against the service model, a throttled start says where."""
-    client = _client(max_attempts=1)
-    sandbox = AgentCoreCodeInterpreterSandbox(client, "my-interpreter")
+    client = _client()
+    sandbox = AgentCoreCodeInterpreterSandbox(client, "my-interpreter", start_attempts=1)
     with Stubber(client) as stub:
         stub.add_client_error(
             "start_code_interpreter_session", service_error_code="ThrottlingException", http_status_code=429
@@ -142,7 +235,7 @@ def test_stubbed_close_stops_the_session() -> None:
     FakeCodeInterpreter(client)
     sandbox = AgentCoreCodeInterpreterSandbox(client)
     assert sandbox.run(_request("def handler():\n    return 'ok'")).output == "ok"
-    session_id = sandbox._idle[0].session_id
+    session_id = next(iter(sandbox._idle.values()))[0].session_id
     with Stubber(client) as stub:
         stub.add_response(
             "stop_code_interpreter_session",
