@@ -75,7 +75,8 @@ def _aws_clients(settings: Settings) -> Any:
     require("boto3", "aws", "the aws backends (DynamoDB, S3, AgentCore)")
     from toolrt.adapters.aws import make_clients
 
-    return make_clients(settings.aws_region, settings.aws_endpoint_url)
+    # Code Interpreter calls are read for longer than the longest tool may run.
+    return make_clients(settings.aws_region, settings.aws_endpoint_url, invoke_read_timeout_s=settings.max_timeout_s + 60.0)
 
 
 def _dynamodb_repository(settings: Settings, clients: Any) -> Any:
@@ -98,13 +99,19 @@ def _agentcore_gateway(settings: Settings, clients: Any) -> Any:
             "the aws gateway needs gateway_id and gateway_lambda_arn (TOOLRT_GATEWAY_ID, "
             "TOOLRT_GATEWAY_LAMBDA_ARN); `toolrt aws provision` creates a gateway and prints its id"
         )
-    return AgentCoreGateway(clients.agentcore_control, settings.gateway_id, settings.gateway_lambda_arn)
+    # An emulator (moto) leaves updated targets UPDATING for ever: do not wait for READY there.
+    ready_timeout_s = 0.0 if settings.aws_endpoint_url else 120.0
+    return AgentCoreGateway(
+        clients.agentcore_control, settings.gateway_id, settings.gateway_lambda_arn, ready_timeout_s=ready_timeout_s
+    )
 
 
 def _code_interpreter(settings: Settings, clients: Any) -> Any:
     from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
 
-    return AgentCoreCodeInterpreterSandbox(clients.agentcore, settings.code_interpreter_id)
+    return AgentCoreCodeInterpreterSandbox(
+        clients.agentcore, settings.code_interpreter_id, endpoint_url=settings.aws_endpoint_url
+    )
 
 
 def _local_gateway(settings: Settings) -> Any:

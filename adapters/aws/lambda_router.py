@@ -1,7 +1,17 @@
 """The Lambda function behind every gateway target: routes a tool call to the tool and runs it.
 
 AgentCore Gateway invokes the target's Lambda with the tool's arguments as the event and the tool
-name, ``{target}___{tool}``, in ``context.client_context.custom["bedrockAgentCoreToolName"]``.
+name, ``{target}___{tool}``, in ``context.client_context.custom["bedrockAgentCoreToolName"]``. It
+does not say who is calling: the gateway's interceptor (:mod:`toolrt.adapters.aws.interceptor`)
+puts the caller's agent, taken from the token the gateway verified, into the reserved argument
+``__toolrt_caller`` (replacing whatever a client sent there). The router refuses a call without
+it and checks, again, that the caller may run the tool: a private tool of another agent is
+"not found", exactly like a tool that does not exist. Only the gateway's role may invoke this
+function (``toolrt aws provision`` sets its resource policy so).
+
+Time. A Lambda stops at its own timeout whatever runs in it, so the router gives the tool at most
+the invocation's remaining time less ``LAMBDA_MARGIN_S``: a slow tool ends ``timed_out`` and its
+Code Interpreter session is stopped, instead of the Lambda dying with the session still running.
 """
 
 from __future__ import annotations
@@ -13,14 +23,17 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from toolrt.adapters.aws.gateway import split_gateway_tool_name
+from toolrt.adapters.aws.gateway import published_name, split_gateway_tool_name
 from toolrt.application.logs import get_logger
-from toolrt.domain import ExecutionStatus, Language, NotFoundError, ToolRuntimeError
+from toolrt.domain import ExecutionError, ExecutionStatus, Language, NotFoundError, ToolRuntimeError
 from toolrt.ports import ArtifactStore, Sandbox, SandboxRequest, ToolRepository
 
 log = get_logger(__name__)
 
 TOOL_NAME_KEY = "bedrockAgentCoreToolName"
+CALLER_ARGUMENT = "__toolrt_caller"
+# What the router keeps back from the Lambda's remaining time: stopping a session and answering.
+LAMBDA_MARGIN_S = 15.0
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MEMORY_MB = 256
 DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024
@@ -62,28 +75,49 @@ class LambdaRouter:
         self._max_output_bytes = max_output_bytes
 
     def __call__(self, event: Any, context: Any) -> dict[str, Any] | Any:
-        name = gateway_tool_name(context)
-        tool_id, tool_name = split_gateway_tool_name(name)
         execution_id = f"exec-{uuid.uuid4().hex}"
-        bound = log.bind(tool_id=tool_id, execution_id=execution_id, gateway_tool=name)
+        bound = log.bind(execution_id=execution_id)
         try:
-            tool = self._repository.get(tool_id)
-            if not tool.is_active or tool.name != tool_name:
-                raise NotFoundError("active tool", name)
+            name = gateway_tool_name(context)
+            bound = bound.bind(gateway_tool=name)
+            tool_id, published = split_gateway_tool_name(name)
+            params = dict(event) if isinstance(event, Mapping) else {}
+            caller = params.pop(CALLER_ARGUMENT, None)
+            if not isinstance(caller, str) or not caller:
+                raise ExecutionError(
+                    f"call of {name} carries no verified caller: the gateway's interceptor must run before this "
+                    "function (`toolrt aws provision` configures it)"
+                )
+            try:
+                tool = self._repository.get(tool_id)
+            except NotFoundError:
+                tool = None
+            # Another agent's private tool answers exactly like a tool that does not exist.
+            if tool is None or not tool.is_active or published_name(tool) != published or not tool.can_execute(caller):
+                raise NotFoundError("tool", name)
+            bound = bound.bind(tool_id=tool_id, agent_id=caller)
             version = tool.current
             artifact = self._artifacts.get(version.code_hash)
             if artifact is None:
                 raise NotFoundError("artifact", str(version.code_hash))
             limits = version.definition.limits
+            timeout = min(limits.timeout_s or self._default_timeout_s, self._max_timeout_s)
+            remaining = _remaining_s(context)
+            if remaining is not None:
+                if remaining - LAMBDA_MARGIN_S <= 0:
+                    raise ExecutionError(f"the Lambda invocation has {remaining:.1f} s left: too little to run {name}")
+                timeout = min(timeout, remaining - LAMBDA_MARGIN_S)
             request = SandboxRequest(
                 execution_id=execution_id,
                 language=Language(artifact.language),
                 code=artifact.code,
                 entrypoint=version.definition.entrypoint,
-                params=dict(event) if isinstance(event, Mapping) else {},
-                timeout_s=min(limits.timeout_s or self._default_timeout_s, self._max_timeout_s),
+                params=params,
+                timeout_s=timeout,
                 memory_mb=limits.memory_mb or self._default_memory_mb,
                 max_output_bytes=min(limits.max_output_bytes or self._max_output_bytes, self._max_output_bytes),
+                tenant=caller,
+                tool=tool_id,
             )
             started = time.monotonic()
             result = self._sandbox.run(request)
@@ -99,6 +133,13 @@ class LambdaRouter:
             "error": {"type": error.type if error else result.status.value, "message": error.message if error else ""},
             "stderr": result.stderr,
         }
+
+
+def _remaining_s(context: Any) -> float | None:
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    return float(remaining()) / 1000.0
 
 
 _router: LambdaRouter | None = None

@@ -61,7 +61,7 @@ class TestAgentCoreGateway(ToolGatewayContract):
             agentcore_control=client, gateway_name="toolrt-test", gateway_role_arn=ROLE_ARN
         )
         assert result.gateway_id is not None
-        return AgentCoreGateway(client, result.gateway_id, LAMBDA_ARN)
+        return AgentCoreGateway(client, result.gateway_id, LAMBDA_ARN, ready_timeout_s=0)  # moto: UPDATING for ever
 
 
 def _repository() -> DynamoDbToolRepository:

@@ -18,7 +18,7 @@ from toolrt.adapters.aws import (
     provision,
 )
 from toolrt.adapters.aws.gateway import gateway_tool_name
-from toolrt.adapters.aws.lambda_router import LambdaRouter, handler
+from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT, LambdaRouter, handler
 from toolrt.adapters.aws.serialization import converter
 from toolrt.contracts import builders as b
 from toolrt.domain import (
@@ -53,7 +53,8 @@ def _stack(endpoint: str, **client_args: Any) -> tuple[Any, DynamoDbToolReposito
         clients,
         DynamoDbToolRepository(clients.dynamodb, "toolrt"),
         S3ArtifactStore(clients.s3, "toolrt-artifacts"),
-        AgentCoreGateway(clients.agentcore_control, result.gateway_id, LAMBDA_ARN),
+        # moto leaves updated targets UPDATING for ever: do not wait for READY there.
+        AgentCoreGateway(clients.agentcore_control, result.gateway_id, LAMBDA_ARN, ready_timeout_s=0),
     )
 
 
@@ -256,11 +257,12 @@ def test_lambda_router_routes_gateway_calls(aws_endpoint: str) -> None:
     repo.add(tool)
     sandbox = _EchoSandbox()
     router = LambdaRouter(repo, store, sandbox)
-    assert router({"a": 1, "b": 2}, _Context(gateway_tool_name(tool))) == {"echo": {"a": 1, "b": 2}}
+    caller = {CALLER_ARGUMENT: tool.owner}
+    assert router({"a": 1, "b": 2, **caller}, _Context(gateway_tool_name(tool))) == {"echo": {"a": 1, "b": 2}}
     assert sandbox.requests[0].code == tool.definition.code
-    failed = router({"fail": True}, _Context(gateway_tool_name(tool)))
+    failed = router({"fail": True, **caller}, _Context(gateway_tool_name(tool)))
     assert failed["error"] == {"type": "ValueError", "message": "bad value"}
-    missing = router({}, _Context("nosuch___add"))
+    missing = router(caller, _Context("r-nosuch___add"))
     assert missing["error"]["type"] == "NotFoundError"
     # The module-level handler builds its router once, lazily.
     import toolrt.adapters.aws.lambda_router as module
@@ -273,6 +275,6 @@ def test_lambda_router_routes_gateway_calls(aws_endpoint: str) -> None:
         return router
 
     for _ in range(2):
-        assert handler({"a": 1, "b": 2}, _Context(gateway_tool_name(tool)), factory=factory) == {"echo": {"a": 1, "b": 2}}
+        assert handler({"a": 1, "b": 2, **caller}, _Context(gateway_tool_name(tool)), factory=factory) == {"echo": {"a": 1, "b": 2}}
     assert built == [1]
     module._router = None

@@ -62,19 +62,49 @@ def test_tool_and_execution_records_round_trip(output: dict[str, Any], wall_ms: 
     assert converter.structure(decode_body(encode_body(converter.unstructure(e))), Execution) == e
 
 
-@given(st.text(min_size=1, max_size=12) | st.from_regex(r"tool-[0-9a-f]{32}", fullmatch=True))
-def test_target_names_map_back_to_tool_ids(tool_id: str) -> None:
-    """Any short tool id gives a valid target name from which the Lambda router recovers the id."""
-    name = target_name(tool_id)
-    assert len(name) <= 100 and all(c.isalnum() and c.isascii() or c == "-" for c in name)
-    assert tool_id_of_target(name) == tool_id
+tool_ids = (
+    st.from_regex(r"tool-[0-9a-f]{32}", fullmatch=True)
+    | st.from_regex(r"[a-z0-9]{1,12}(-[a-z0-9]{1,8}){0,2}", fullmatch=True)
+    | st.text(min_size=1, max_size=4)
+)
+
+
+@given(tool_ids, st.from_regex(r"[a-zA-Z][a-zA-Z0-9_]{0,99}", fullmatch=True))
+def test_gateway_names_fit_in_64_characters_and_map_back(tool_id: str, name: str) -> None:
+    """Any tool toolrt can publish gets a valid target name and a full name of at most 64 characters
+    from which the Lambda router recovers the tool id; two tools never share a full name."""
+    tool = b.tool(tool_id, name=name)
+    target = target_name(tool_id)
+    assert len(target) <= 100 and all(c.isalnum() and c.isascii() or c == "-" for c in target)
+    assert tool_id_of_target(target) == tool_id
+    full = gateway_tool_name(tool)
+    assert len(full) <= 64
+    assert split_gateway_tool_name(full)[0] == tool_id
+    assert name.startswith(split_gateway_tool_name(full)[1])
+
+
+def test_generated_ids_leave_34_characters_for_the_name() -> None:
+    """A generated id (tool- and 32 hex digits) takes 27 characters; the readable name keeps the rest."""
+    tool = b.tool("tool-" + "ab" * 16, name="summarize_quarterly_revenue_by_region_and_product")
+    full = gateway_tool_name(tool)
+    assert len(full) == 64
+    assert full.endswith("___summarize_quarterly_revenue_by_reg")
+    assert split_gateway_tool_name(full) == ("tool-" + "ab" * 16, "summarize_quarterly_revenue_by_reg")
+
+
+def test_an_id_too_long_for_the_gateway_is_a_registration_error() -> None:
+    """An id that cannot fit is refused at publication with what would fit."""
+    from toolrt.domain import RegistrationError
+
+    with pytest.raises(RegistrationError, match="too long to publish"):
+        target_name("x" * 60)
 
 
 def test_gateway_tool_names_follow_the_target_convention() -> None:
     """Agents see target___tool, and the router splits it back."""
     tool = b.tool("tool-abc", name="add_numbers")
-    assert gateway_tool_name(tool) == "tool-abc___add_numbers"
-    assert split_gateway_tool_name("tool-abc___add_numbers") == ("tool-abc", "add_numbers")
+    assert gateway_tool_name(tool) == "r-tool-abc___add_numbers"
+    assert split_gateway_tool_name("r-tool-abc___add_numbers") == ("tool-abc", "add_numbers")
 
 
 def test_inline_schema_keeps_structure_and_describes_the_rest() -> None:
@@ -91,12 +121,28 @@ def test_inline_schema_keeps_structure_and_describes_the_rest() -> None:
     assert to_schema_definition(schema) == {
         "type": "object",
         "properties": {
-            "n": {"type": "integer", "description": "minimum: 1"},
+            "n": {"type": "integer", "description": "may be null; minimum: 1"},
             "tags": {"type": "array", "items": {"type": "string", "description": "enum: ['a', 'b']"}},
             "any": {"type": "string"},
         },
         "required": ["n"],
     }
+
+
+def test_inline_schema_keeps_types_of_enums_unions_and_nullables() -> None:
+    """Numeric enums stay numbers, anyOf keeps its concrete type (and names the others), null is noted."""
+    assert to_schema_definition({"enum": [1, 2, 3]}) == {"type": "integer", "description": "enum: [1, 2, 3]"}
+    assert to_schema_definition({"enum": [1, 2.5]})["type"] == "number"
+    assert to_schema_definition({"const": True}) == {"type": "boolean", "description": "const: True"}
+    assert to_schema_definition({"anyOf": [{"type": "integer"}, {"type": "null"}]}) == {
+        "type": "integer", "description": "may be null"
+    }
+    union = to_schema_definition({"oneOf": [{"type": "number"}, {"type": "string"}], "description": "a size"})
+    assert union == {"type": "number", "description": "a size; one of types: number, string"}
+    obj = to_schema_definition(
+        {"anyOf": [{"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}, {"type": "null"}]}
+    )
+    assert obj == {"type": "object", "description": "may be null", "properties": {"q": {"type": "string"}}, "required": ["q"]}
 
 
 def test_openapi_export_is_openapi_3() -> None:
