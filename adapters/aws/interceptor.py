@@ -85,7 +85,7 @@ class GatewayInterceptor:
     def __call__(self, event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
         mcp = event.get("mcp") or {}
         request = mcp.get("gatewayRequest") or {}
-        body = request.get("body") if isinstance(request.get("body"), dict) else {}
+        body = _dict(request.get("body"))
         agent = agent_from_headers(request.get("headers") or {}, self._claim)
         if "gatewayResponse" in mcp:
             return self._on_response(agent, body, mcp.get("gatewayResponse") or {})
@@ -96,7 +96,7 @@ class GatewayInterceptor:
     def _on_request(self, agent: str | None, body: dict[str, Any]) -> dict[str, Any]:
         if body.get("method") != "tools/call":
             return _forward(body)
-        params = body.get("params") if isinstance(body.get("params"), dict) else {}
+        params = _dict(body.get("params"))
         name = str(params.get("name", ""))
         if TOOL_NAME_DELIMITER not in name:
             return _forward(body)  # not a toolrt tool (the gateway's search tool, for one)
@@ -108,7 +108,7 @@ class GatewayInterceptor:
                 "id": body.get("id"),
                 "error": {"code": UNKNOWN_TOOL, "message": f"Unknown tool: {name}"},
             })
-        arguments = params.get("arguments") if isinstance(params.get("arguments"), dict) else {}
+        arguments = _dict(params.get("arguments"))
         forwarded = {**body, "params": {**params, "arguments": {**arguments, CALLER_ARGUMENT: agent}}}
         return _forward(forwarded)
 
@@ -120,7 +120,7 @@ class GatewayInterceptor:
         if not isinstance(body, dict) or not isinstance(body.get("result"), dict):
             return _answer(status, body)
         method = request.get("method")
-        params = request.get("params") if isinstance(request.get("params"), dict) else {}
+        params = _dict(request.get("params"))
         if method == "tools/list":
             result = body["result"]
             result = {**result, "tools": self._visible(agent, result.get("tools"))}
@@ -175,6 +175,10 @@ class GatewayInterceptor:
         return tool
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _forward(body: Any) -> dict[str, Any]:
     return {"interceptorOutputVersion": OUTPUT_VERSION, "mcp": {"transformedGatewayRequest": {"body": body}}}
 
@@ -217,5 +221,5 @@ def handler(
     except ToolRuntimeError as exc:
         log.warning("interceptor.failed", error=str(exc), error_type=type(exc).__name__)
         request = ((event or {}).get("mcp") or {}).get("gatewayRequest") or {}
-        body = request.get("body") if isinstance(request.get("body"), dict) else {}
+        body = _dict(request.get("body"))
         return _answer(200, {"jsonrpc": "2.0", "id": body.get("id"), "error": {"code": -32603, "message": "toolrt: lookup failed; retry"}})
