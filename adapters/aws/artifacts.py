@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from toolrt.adapters.aws.errors import error_code, http_status, translate
 from toolrt.adapters.aws.serialization import converter
-from toolrt.domain import Artifact, CodeHash, ConflictError, NotFoundError, StorageError, ValidationReport
+from toolrt.domain import (
+    Artifact,
+    CodeHash,
+    ConflictError,
+    NotFoundError,
+    StorageError,
+    TransientError,
+    ValidationReport,
+)
 
 BACKEND = "s3"
 PREFIX = "artifacts/"
@@ -20,37 +29,60 @@ class S3ArtifactStore:
     """Keeps each artifact as one JSON object named by its code hash.
 
     Writes are create-only (``If-None-Match: *``), so two registrations racing on the same code
-    store it once and both see the first copy. Report replacement is conditioned on the ETag read
-    (``If-Match``), so a concurrent replacement is a ``ConflictError`` rather than a lost update.
+    store it once and both see the first copy; a 409 (a concurrent conditional write still in flight)
+    is retried up to ``conflict_attempts`` times, then a TransientError. Report replacement is
+    conditioned on the ETag read (``If-Match``), so a concurrent replacement (412 or 409) is a
+    ``ConflictError`` rather than a lost update.
     """
 
-    def __init__(self, client: Any, bucket: str, prefix: str = PREFIX) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        prefix: str = PREFIX,
+        *,
+        conflict_attempts: int = 5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = client
         self._bucket = bucket
         self._prefix = prefix
+        self._conflict_attempts = max(1, conflict_attempts)
+        self._sleep = sleep
 
     def get(self, code_hash: CodeHash) -> Artifact | None:
         found = self._read(code_hash)
         return found[0] if found is not None else None
 
     def put(self, artifact: Artifact) -> bool:
-        try:
-            self._client.put_object(
-                Bucket=self._bucket,
-                Key=self._key(artifact.code_hash),
-                Body=self._encode(artifact),
-                ContentType="application/json",
-                IfNoneMatch="*",
-            )
-        except ClientError as exc:
-            # 412: the object exists. 409: a concurrent conditional write to the same key is in flight;
-            # either way another writer stored this content, and content addressing makes it equal.
-            if error_code(exc) in ("PreconditionFailed", "ConditionalRequestConflict") or http_status(exc) in (409, 412):
-                return False
-            raise self._translate(exc, "put_object", artifact.code_hash) from exc
-        except BotoCoreError as exc:
-            raise self._translate(exc, "put_object", artifact.code_hash) from exc
-        return True
+        body = self._encode(artifact)
+        for attempt in range(1, self._conflict_attempts + 1):
+            try:
+                self._client.put_object(
+                    Bucket=self._bucket,
+                    Key=self._key(artifact.code_hash),
+                    Body=body,
+                    ContentType="application/json",
+                    IfNoneMatch="*",
+                )
+            except ClientError as exc:
+                if error_code(exc) == "PreconditionFailed" or http_status(exc) == 412:
+                    return False  # the object exists: content addressing makes it this artifact
+                if _in_flight(exc):
+                    # 409 ConditionalRequestConflict: another conditional write to this key is in
+                    # flight and may still fail, so nothing is known to be stored yet (S3 says: retry).
+                    if attempt < self._conflict_attempts:
+                        self._sleep(min(0.05 * 2 ** (attempt - 1), 1.0))
+                        continue
+                    raise TransientError(
+                        f"{BACKEND}: put_object on s3://{self._bucket}/{self._key(artifact.code_hash)} met a "
+                        f"concurrent write {attempt} times; retry later"
+                    ) from exc
+                raise self._translate(exc, "put_object", artifact.code_hash) from exc
+            except BotoCoreError as exc:
+                raise self._translate(exc, "put_object", artifact.code_hash) from exc
+            return True
+        raise AssertionError("unreachable")
 
     def replace_report(self, code_hash: CodeHash, report: ValidationReport) -> Artifact:
         found = self._read(code_hash)
@@ -67,7 +99,9 @@ class S3ArtifactStore:
                 IfMatch=etag,
             )
         except ClientError as exc:
-            if error_code(exc) == "PreconditionFailed" or http_status(exc) == 412:
+            if error_code(exc) == "PreconditionFailed" or http_status(exc) == 412 or _in_flight(exc):
+                # 412: replaced since it was read. 409: another replacement is in flight. Either way a
+                # concurrent writer won this round; re-reading and trying again is the caller's move.
                 raise ConflictError(f"artifact {code_hash} changed while its report was replaced; retry") from exc
             raise self._translate(exc, "put_object", code_hash) from exc
         except BotoCoreError as exc:
@@ -135,3 +169,7 @@ class S3ArtifactStore:
             exc, backend=BACKEND, operation=operation, resource=f"s3://{self._bucket}/{self._key(code_hash)}",
             kind="artifact",
         )
+
+
+def _in_flight(exc: ClientError) -> bool:
+    return error_code(exc) == "ConditionalRequestConflict" or http_status(exc) == 409
