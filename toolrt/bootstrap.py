@@ -93,17 +93,20 @@ def _s3_artifacts(settings: Settings, clients: Any) -> Any:
 
 def _agentcore_gateway(settings: Settings, clients: Any) -> Any:
     from toolrt.adapters.aws import AgentCoreGateway
+    from toolrt.adapters.aws.provision import find_gateway_id, find_router_arn
 
-    if not settings.gateway_id or not settings.gateway_lambda_arn:
+    gateway_id = settings.gateway_id or find_gateway_id(clients.agentcore_control, settings.gateway_name)
+    lambda_arn = settings.gateway_lambda_arn or find_router_arn(clients.client("lambda"), settings.router_function)
+    if not gateway_id or not lambda_arn:
+        missing = f"gateway {settings.gateway_name!r}" if not gateway_id else f"function {settings.router_function!r}"
         raise SettingsError(
-            "the aws gateway needs gateway_id and gateway_lambda_arn (TOOLRT_GATEWAY_ID, "
-            "TOOLRT_GATEWAY_LAMBDA_ARN); `toolrt aws provision` creates a gateway and prints its id"
+            f"the aws gateway: no {missing} in {settings.aws_region}; `toolrt aws provision` creates it "
+            "(or name existing ones with TOOLRT_GATEWAY_NAME / TOOLRT_ROUTER_FUNCTION, or give "
+            "TOOLRT_GATEWAY_ID and TOOLRT_GATEWAY_LAMBDA_ARN)"
         )
     # An emulator (moto) leaves updated targets UPDATING for ever: do not wait for READY there.
     ready_timeout_s = 0.0 if settings.aws_endpoint_url else 120.0
-    return AgentCoreGateway(
-        clients.agentcore_control, settings.gateway_id, settings.gateway_lambda_arn, ready_timeout_s=ready_timeout_s
-    )
+    return AgentCoreGateway(clients.agentcore_control, gateway_id, lambda_arn, ready_timeout_s=ready_timeout_s)
 
 
 def _code_interpreter(settings: Settings, clients: Any) -> Any:

@@ -107,6 +107,10 @@ class Settings:
     aws_endpoint_url: str | None = None
     dynamodb_table: str = "toolrt"
     s3_bucket: str = "toolrt-artifacts"
+    # The gateway and its router function: found by name (what `toolrt aws provision` made) unless
+    # their id and ARN are given.
+    gateway_name: str = "toolrt"
+    router_function: str = "toolrt-router"
     gateway_id: str | None = None
     gateway_lambda_arn: str | None = None
     gateway_role_arn: str | None = None
@@ -118,9 +122,17 @@ class Settings:
     log_level: str = attrs.field(default="warning", validator=_one_of(("debug", "info", "warning", "error")))
 
     def backend(self, port: str) -> str:
-        """The backend (``memory``, ``local`` or ``aws``) chosen for ``port``."""
+        """The backend (``memory``, ``local`` or ``aws``) chosen for ``port``.
+
+        On the aws profile with ``aws_endpoint_url`` set (moto, LocalStack: emulators without
+        AgentCore Code Interpreter), tools run in the local sandbox unless ``sandbox`` says otherwise.
+        """
         override = getattr(self, port)
-        return str(override) if override is not None else self.profile
+        if override is not None:
+            return str(override)
+        if port == "sandbox" and self.profile == "aws" and self.aws_endpoint_url:
+            return "local"
+        return self.profile
 
     @classmethod
     def load(cls, overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Settings:

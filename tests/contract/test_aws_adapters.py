@@ -10,6 +10,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from tests.integration.aws.conftest import INTERCEPTOR_ARN, JWT, ROLE_ARN
 from toolrt.adapters.aws import AgentCoreGateway, DynamoDbToolRepository, S3ArtifactStore
 from toolrt.adapters.aws.provision import provision
 from toolrt.contracts import ArtifactStoreContract, ToolGatewayContract, ToolRepositoryContract
@@ -19,7 +20,6 @@ pytestmark = pytest.mark.aws
 
 REGION = "us-east-1"
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:toolrt-router"
-ROLE_ARN = "arn:aws:iam::123456789012:role/toolrt-gateway"
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +58,7 @@ class TestAgentCoreGateway(ToolGatewayContract):
     def make_gateway(self) -> ToolGateway:
         client = _client("bedrock-agentcore-control")
         result = provision(
-            agentcore_control=client, gateway_name="toolrt-test", gateway_role_arn=ROLE_ARN
+            agentcore_control=client, gateway_name="toolrt-test", gateway_role_arn=ROLE_ARN, interceptor_arn=INTERCEPTOR_ARN, jwt=JWT
         )
         assert result.gateway_id is not None
         return AgentCoreGateway(client, result.gateway_id, LAMBDA_ARN, ready_timeout_s=0)  # moto: UPDATING for ever

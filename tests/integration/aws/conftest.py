@@ -7,9 +7,13 @@ from collections.abc import Iterator
 import pytest
 from moto.server import ThreadedMotoServer
 
+from toolrt.adapters.aws import JwtAuthorizer
+
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/toolrt-gateway"
 LAMBDA_ARN = "arn:aws:lambda:us-east-1:123456789012:function:toolrt-router"
+INTERCEPTOR_ARN = "arn:aws:lambda:us-east-1:123456789012:function:toolrt-interceptor"
+JWT = JwtAuthorizer("https://issuer.example/.well-known/openid-configuration", audiences=("toolrt",))
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from tests.integration.aws.conftest import LAMBDA_ARN, REGION, ROLE_ARN
+from tests.integration.aws.conftest import INTERCEPTOR_ARN, JWT, LAMBDA_ARN, REGION, ROLE_ARN
 from toolrt.adapters.aws import (
     AgentCoreGateway,
     DynamoDbToolRepository,
@@ -46,7 +46,7 @@ def _stack(endpoint: str, **client_args: Any) -> tuple[Any, DynamoDbToolReposito
     clients = make_clients(REGION, endpoint, **client_args)
     result = provision(
         dynamodb=clients.dynamodb, table_name="toolrt", s3=clients.s3, bucket="toolrt-artifacts", region=REGION,
-        agentcore_control=clients.agentcore_control, gateway_name="toolrt", gateway_role_arn=ROLE_ARN,
+        agentcore_control=clients.agentcore_control, gateway_name="toolrt", gateway_role_arn=ROLE_ARN, interceptor_arn=INTERCEPTOR_ARN, jwt=JWT,
     )
     assert result.gateway_id is not None
     return (
@@ -62,7 +62,7 @@ def test_provision_is_idempotent(aws_endpoint: str) -> None:
     """Provisioning twice creates the table, bucket and gateway once and then finds them."""
     clients = make_clients(REGION, aws_endpoint)
     args = dict(dynamodb=clients.dynamodb, s3=clients.s3, region=REGION, agentcore_control=clients.agentcore_control,
-                gateway_role_arn=ROLE_ARN)
+                gateway_role_arn=ROLE_ARN, interceptor_arn=INTERCEPTOR_ARN, jwt=JWT)
     first = provision(**args)
     second = provision(**args)
     assert len(first.created) == 3 and not first.found

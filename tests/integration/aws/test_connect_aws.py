@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import toolrt
-from tests.integration.aws.conftest import LAMBDA_ARN, REGION, ROLE_ARN
+from tests.integration.aws.conftest import INTERCEPTOR_ARN, JWT, LAMBDA_ARN, REGION, ROLE_ARN
 from toolrt.contracts import builders as b
 
 pytestmark = pytest.mark.aws
@@ -16,7 +16,7 @@ def _provisioned(endpoint: str) -> tuple[toolrt.ToolRuntime, object]:
 
     clients = make_clients(REGION, endpoint)
     result = provision(
-        dynamodb=clients.dynamodb, s3=clients.s3, agentcore_control=clients.agentcore_control, gateway_role_arn=ROLE_ARN, region=REGION
+        dynamodb=clients.dynamodb, s3=clients.s3, agentcore_control=clients.agentcore_control, gateway_role_arn=ROLE_ARN, interceptor_arn=INTERCEPTOR_ARN, jwt=JWT, region=REGION
     )
     rt = toolrt.connect(
         "aws",
@@ -65,8 +65,8 @@ def test_gateway_failure_rolls_back_dynamodb_and_s3(aws_endpoint: str) -> None:
 
 
 def test_missing_gateway_settings_are_a_clear_error(aws_endpoint: str) -> None:
-    """Connecting to AWS without a gateway id says which settings are missing."""
-    with pytest.raises(toolrt.SettingsError, match="gateway_id"):
+    """Connecting to AWS before provisioning says what is missing and how to make it."""
+    with pytest.raises(toolrt.SettingsError, match="toolrt aws provision"):
         toolrt.connect("aws", aws_endpoint_url=aws_endpoint, sandbox="memory")
 
 

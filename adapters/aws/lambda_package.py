@@ -1,0 +1,143 @@
+"""The deployment package of toolrt's Lambda functions (router and interceptor), built from what is installed.
+
+The package holds the installed ``toolrt`` and the distributions its base install needs (resolved
+from their metadata, extras left out), copied from the running interpreter's environment, so that
+provisioning needs no network and deploys exactly the code that provisioned it. That is only right
+when this interpreter could be the Lambda's: Linux on x86_64 or arm64 and a Python version Lambda
+runs. :func:`lambda_runtime` says which runtime and architecture that is, or why there is none (then
+use the CloudFormation template in ``deploy/`` with a package built for Lambda).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import os
+import platform
+import re
+import sys
+import zipfile
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import attrs
+try:
+    from packaging.markers import Marker, default_environment
+except ImportError:  # pragma: no cover - packaging comes with pip, setuptools and most environments
+    Marker = None  # type: ignore[assignment,misc]
+
+from toolrt.domain import StorageError
+
+LAMBDA_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+_ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
+# Never in a function's package: build tools and what only the CLI, the MCP server or tests use.
+_EXCLUDED = frozenset({"pip", "setuptools", "wheel", "typer", "rich", "pygments", "click", "shellingham",
+                       "markdown-it-py", "mdurl", "pyseccomp"})
+_FIXED_TIME = (2020, 1, 1, 0, 0, 0)
+
+
+@attrs.frozen
+class LambdaPackage:
+    """A zip file's bytes with the runtime and architecture it was built for."""
+
+    data: bytes
+    runtime: str
+    architecture: str
+
+    @property
+    def sha256(self) -> str:
+        """Base64 SHA-256 of the zip, as Lambda reports a function's ``CodeSha256``."""
+        return base64.b64encode(hashlib.sha256(self.data).digest()).decode("ascii")
+
+
+def lambda_runtime() -> tuple[str, str]:
+    """``(runtime, architecture)`` of a Lambda function this interpreter's packages can run in."""
+    arch = _ARCHITECTURES.get(platform.machine().lower())
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if sys.platform != "linux" or arch is None or version not in LAMBDA_PYTHONS:
+        raise StorageError(
+            f"the Lambda package is built from this interpreter's packages, but Python {version} on "
+            f"{sys.platform}/{platform.machine()} is not a Lambda runtime (Linux x86_64 or arm64, Python "
+            f"{', '.join(LAMBDA_PYTHONS)}); provision from such a machine, or deploy deploy/cloudformation.yaml",
+            backend="lambda",
+        )
+    return f"python{version}", arch
+
+
+def _requirement_name(requirement: str) -> str | None:
+    name, _, marker = requirement.partition(";")
+    if marker.strip():
+        if "extra" in marker:
+            return None  # an optional part: not in the package
+        if Marker is not None and not Marker(marker.strip()).evaluate({k: str(v) for k, v in default_environment().items()}):
+            return None
+    match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", name)
+    return match.group(1) if match else None
+
+
+def _normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def needed_distributions(root: str = "toolrt", also: tuple[str, ...] = ("boto3",)) -> list[metadata.Distribution]:
+    """``root``'s base requirements and theirs, recursively (extras and build tools left out)."""
+    seen: dict[str, metadata.Distribution] = {}
+    pending = [root, *also]
+    while pending:
+        name = _normalize(pending.pop())
+        if name in seen or name in _EXCLUDED:
+            continue
+        try:
+            dist = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue  # an optional part this environment does not have
+        seen[name] = dist
+        for requirement in dist.requires or []:
+            required = _requirement_name(requirement)
+            if required is not None:
+                pending.append(required)
+    return [dist for key, dist in sorted(seen.items()) if key != _normalize(root)]
+
+
+def _files_of(dist: metadata.Distribution) -> Iterator[tuple[str, Path]]:
+    for file in dist.files or []:
+        relative = str(file)
+        if relative.startswith("..") or "__pycache__" in relative or relative.endswith((".pyc", ".pth")):
+            continue
+        path = Path(str(dist.locate_file(file)))
+        if path.is_file():
+            yield relative, path
+
+
+def _toolrt_files() -> Iterator[tuple[str, Path]]:
+    import toolrt
+
+    package = Path(toolrt.__file__).parent
+    # os.walk follows the symlinked folders of a source checkout (Path.rglob does not).
+    for folder, dirs, files in os.walk(package, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            path = Path(folder) / name
+            if path.suffix != ".pyc":
+                yield f"toolrt/{path.relative_to(package).as_posix()}", path
+
+
+def build_lambda_package() -> LambdaPackage:
+    """The zip of toolrt and its base dependencies, reproducible byte for byte for the same install."""
+    runtime, architecture = lambda_runtime()
+    entries: dict[str, Path] = {}
+    for dist in needed_distributions():
+        for name, path in _files_of(dist):
+            entries.setdefault(name, path)
+    for name, path in _toolrt_files():
+        entries[name] = path
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name in sorted(entries):
+            info = zipfile.ZipInfo(name, _FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, entries[name].read_bytes())
+    return LambdaPackage(buffer.getvalue(), runtime, architecture)

@@ -1,0 +1,138 @@
+"""`toolrt aws provision` against a moto server: everything the profile needs, idempotently, and back down."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.aws.conftest import REGION
+from toolrt.adapters.aws import JwtAuthorizer, Provisioner, make_clients
+from toolrt.adapters.aws.lambda_package import LambdaPackage, build_lambda_package
+from toolrt.domain import StorageError
+
+pytestmark = pytest.mark.aws
+
+JWT = JwtAuthorizer("https://issuer.example/.well-known/openid-configuration", audiences=("toolrt",))
+
+
+@pytest.fixture(scope="module")
+def package() -> LambdaPackage:
+    return build_lambda_package()
+
+
+def _provisioner(endpoint: str, package: LambdaPackage, **kwargs: Any) -> Provisioner:
+    return Provisioner(make_clients(REGION, endpoint), jwt=JWT, package=lambda: package, wait_s=0, **kwargs)
+
+
+def test_dry_run_plans_everything_and_creates_nothing(aws_endpoint: str, package: LambdaPackage) -> None:
+    """--dry-run on an empty account lists every resource as 'would create' and leaves the account empty."""
+    result = _provisioner(aws_endpoint, package, dry_run=True).up()
+    assert {action for action, _ in result.steps} == {"would create"}
+    assert len(result.steps) == 8
+    clients = make_clients(REGION, aws_endpoint)
+    assert clients.dynamodb.list_tables()["TableNames"] == []
+    assert clients.agentcore_control.list_gateways()["items"] == []
+
+
+def test_up_creates_everything_once_and_then_finds_it(aws_endpoint: str, package: LambdaPackage) -> None:
+    """Table, bucket, three roles, two functions and the gateway; a second run changes nothing."""
+    steps: list[tuple[str, str]] = []
+    first = _provisioner(aws_endpoint, package, on_step=lambda a, r: steps.append((a, r))).up()
+    assert [a for a, _ in first.steps] == ["created"] * 8
+    assert steps == list(first.steps)  # reported as it went (the CLI's progress display)
+    assert first.gateway_id and first.router_arn
+    second = _provisioner(aws_endpoint, package).up()
+    assert [a for a, _ in second.steps] == ["found"] * 8
+    assert second.gateway_id == first.gateway_id
+
+    clients = make_clients(REGION, aws_endpoint)
+    gateway = clients.agentcore_control.get_gateway(gatewayIdentifier=first.gateway_id)
+    assert gateway["authorizerType"] == "CUSTOM_JWT"
+    assert gateway["authorizerConfiguration"]["customJWTAuthorizer"]["allowedAudience"] == ["toolrt"]
+    (interceptor,) = gateway["interceptorConfigurations"]
+    assert interceptor["interceptionPoints"] == ["REQUEST", "RESPONSE"]
+    assert interceptor["inputConfiguration"] == {"passRequestHeaders": True}
+    router = clients.client("lambda").get_function(FunctionName="toolrt-router")["Configuration"]
+    assert router["Handler"] == "toolrt.adapters.aws.lambda_router.handler"
+    assert router["Timeout"] == 360  # the longest tool (300 s) and room to stop its session
+    assert router["Environment"]["Variables"]["TOOLRT_DYNAMODB_TABLE"] == "toolrt"
+
+
+def test_roles_grant_only_what_each_function_uses(aws_endpoint: str, package: LambdaPackage) -> None:
+    """No wildcard resources; the router reads one item and one artifact; the gateway invokes two functions."""
+    _provisioner(aws_endpoint, package).up()
+    iam = make_clients(REGION, aws_endpoint).client("iam")
+
+    def statements(role: str) -> list[dict[str, Any]]:
+        doc = iam.get_role_policy(RoleName=role, PolicyName="toolrt")["PolicyDocument"]
+        return list((json.loads(doc) if isinstance(doc, str) else doc)["Statement"])
+
+    for role in ("toolrt-router", "toolrt-interceptor", "toolrt-gateway"):
+        for statement in statements(role):
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            assert "*" not in resources, (role, statement)
+    router_actions = {a for s in statements("toolrt-router") for a in s["Action"]}
+    assert {a for a in router_actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
+    code_interpreter = next(s for s in statements("toolrt-router") if "bedrock-agentcore:InvokeCodeInterpreter" in s["Action"])
+    assert code_interpreter["Resource"].endswith(":aws:code-interpreter/aws.codeinterpreter.v1")
+    gateway = statements("toolrt-gateway")
+    assert gateway[0]["Action"] == ["lambda:InvokeFunction"] and len(gateway[0]["Resource"]) == 2
+
+
+def test_connect_finds_what_provisioning_made_without_copied_ids(aws_endpoint: str, package: LambdaPackage, monkeypatch: pytest.MonkeyPatch) -> None:
+    """connect("aws") looks the gateway and router up by name; against moto the sandbox is local."""
+    import toolrt
+
+    made = _provisioner(aws_endpoint, package).up()
+    for name in ("TOOLRT_GATEWAY_ID", "TOOLRT_GATEWAY_LAMBDA_ARN", "TOOLRT_SANDBOX"):
+        monkeypatch.delenv(name, raising=False)
+    rt = toolrt.connect("aws", aws_endpoint_url=aws_endpoint, aws_region=REGION)
+    try:
+        reg = rt.register_tool("agent-a", {"name": "add", "description": "Add two integers.", "language": "python",
+                                           "code": "def handler(a: int, b: int) -> int:\n    return a + b\n"})
+        assert rt.execute_tool("agent-a", reg.tool_id, {"a": 2, "b": 3}).output == 5
+        targets = make_clients(REGION, aws_endpoint).agentcore_control.list_gateway_targets(gatewayIdentifier=made.gateway_id)
+        assert len(targets["items"]) == 1
+    finally:
+        rt.close()
+
+
+def test_a_gateway_needs_an_identity_provider(aws_endpoint: str, package: LambdaPackage) -> None:
+    """Without a JWT issuer the gateway is not created, and the error says which flags to pass."""
+    provisioner = Provisioner(make_clients(REGION, aws_endpoint), package=lambda: package, wait_s=0)
+    with pytest.raises(StorageError, match="--jwt-discovery-url"):
+        provisioner.up()
+
+
+def test_down_removes_all_but_the_data_unless_asked(aws_endpoint: str, package: LambdaPackage) -> None:
+    """destroy removes gateway, functions and roles; table and bucket go only with include_data."""
+    _provisioner(aws_endpoint, package).up()
+    down = _provisioner(aws_endpoint, package).down()
+    assert [a for a, _ in down.steps].count("deleted") == 6  # gateway, 2 functions, 3 roles (no targets yet)
+    clients = make_clients(REGION, aws_endpoint)
+    assert clients.agentcore_control.list_gateways()["items"] == []
+    assert clients.dynamodb.list_tables()["TableNames"] == ["toolrt"]
+    everything = _provisioner(aws_endpoint, package).down(include_data=True)
+    assert ("deleted", "dynamodb table toolrt") in everything.steps
+    assert clients.dynamodb.list_tables()["TableNames"] == []
+
+
+def test_the_package_runs_without_the_environment_it_was_built_in(package: LambdaPackage, tmp_path: Path) -> None:
+    """The zip alone (no site-packages) imports both handlers, as Lambda will."""
+    zipfile.ZipFile(io.BytesIO(package.data)).extractall(tmp_path)
+    code = (
+        "import sys; sys.path.insert(0, sys.argv[1]);"
+        "import toolrt.adapters.aws.lambda_router as r, toolrt.adapters.aws.interceptor as i;"
+        "print(r.handler.__module__, i.handler.__module__)"
+    )
+    done = subprocess.run([sys.executable, "-S", "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "lambda_router" in done.stdout and "interceptor" in done.stdout
+    assert package.sha256 == build_lambda_package().sha256  # reproducible: same install, same code hash
