@@ -23,6 +23,7 @@ from importlib import metadata
 from pathlib import Path
 
 import attrs
+
 try:
     from packaging.markers import Marker, default_environment
 except ImportError:  # pragma: no cover - packaging comes with pip, setuptools and most environments
