@@ -213,3 +213,60 @@ def test_cloudformation_table_matches_provisioning() -> None:
     assert [(g["IndexName"], g["KeySchema"], g["Projection"]) for g in table["GlobalSecondaryIndexes"]] == [
         (g["IndexName"], g["KeySchema"], g["Projection"]) for g in expected["GlobalSecondaryIndexes"]
     ]
+
+
+def _template() -> dict[str, Any]:
+    from pathlib import Path
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    for tag in ("!Ref", "!GetAtt", "!Sub"):
+        Loader.add_constructor(tag, lambda loader, node: loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node))
+    path = Path(__file__).parents[3] / "deploy" / "cloudformation.yaml"
+    return dict(yaml.load(path.read_text(), Loader=Loader))  # noqa: S506
+
+
+def test_cloudformation_grants_what_provisioning_grants() -> None:
+    """Each role in the template allows exactly the actions `toolrt aws provision` gives it, and the
+    functions use the same handlers and timeouts."""
+    from toolrt.adapters.aws import Provisioner
+    from toolrt.adapters.aws.provision import INTERCEPTOR_HANDLER, INTERCEPTOR_TIMEOUT_S, ROUTER_HANDLER, ROUTER_TIMEOUT_MARGIN_S
+
+    class Clients:
+        region = "us-east-1"
+
+    provisioner = Provisioner(Clients())
+    provisioner._account = "123456789012"
+    resources = _template()["Resources"]
+
+    def actions(statements: list[dict[str, Any]]) -> set[str]:
+        found: set[str] = set()
+        for s in statements:
+            found.update([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        return found
+
+    for role, policy in (("RouterRole", provisioner._router_policy("t", "b")), ("InterceptorRole", provisioner._interceptor_policy("t"))):
+        template_statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        assert actions(template_statements) == actions(policy["Statement"]), role
+        assert all(s["Resource"] != "*" for s in template_statements)
+    assert resources["RouterFunction"]["Properties"]["Handler"] == ROUTER_HANDLER
+    assert resources["RouterFunction"]["Properties"]["Timeout"] == 300 + ROUTER_TIMEOUT_MARGIN_S
+    assert resources["InterceptorFunction"]["Properties"]["Handler"] == INTERCEPTOR_HANDLER
+    assert resources["InterceptorFunction"]["Properties"]["Timeout"] == INTERCEPTOR_TIMEOUT_S
+    gateway = resources["Gateway"]["Properties"]
+    assert gateway["AuthorizerType"] == "CUSTOM_JWT"
+    assert gateway["InterceptorConfigurations"][0]["InterceptionPoints"] == ["REQUEST", "RESPONSE"]
+    assert resources["ToolTable"]["DeletionPolicy"] == "Retain" and resources["ArtifactBucket"]["DeletionPolicy"] == "Retain"
+
+
+def test_cloudformation_template_passes_cfn_lint() -> None:
+    """cfn-lint (AWS's own resource schemas) finds nothing in deploy/cloudformation.yaml."""
+    from pathlib import Path
+
+    from cfnlint.api import lint_file
+
+    template = Path(__file__).parents[3] / "deploy" / "cloudformation.yaml"
+    assert [str(match) for match in lint_file(template)] == []
