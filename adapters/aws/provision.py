@@ -360,7 +360,11 @@ class Provisioner:
         gateway_id = self._call("agentcore-gateway", what, lambda: find_gateway_id(control, self.names.gateway))
         if gateway_id is not None:
             found = self._call("agentcore-gateway", what, lambda: control.get_gateway(gatewayIdentifier=gateway_id))
-            up_to_date = found.get("interceptorConfigurations") == interceptors and found.get("authorizerType") == GATEWAY_AUTHORIZER
+            up_to_date = (
+                found.get("interceptorConfigurations") == interceptors
+                and found.get("authorizerType") == GATEWAY_AUTHORIZER
+                and (self._jwt is None or found.get("authorizerConfiguration") == self._jwt.configuration())
+            )
             if up_to_date:
                 self._step("found", f"{what} ({gateway_id})")
             elif self._dry_run:
