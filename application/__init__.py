@@ -1,6 +1,7 @@
 """toolrt use cases and the ToolRuntime facade. Depends on the domain and the ports only."""
 
 from toolrt.application.async_runtime import AsyncToolRuntime
+from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.definitions import to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest, check_params
@@ -15,6 +16,7 @@ from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
 
 __all__ = [
     "AsyncToolRuntime",
+    "BackgroundExecutions",
     "Deregistration",
     "DeregisterTool",
     "DeregisterToolRequest",

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.definitions import DefinitionLike, to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
@@ -49,6 +50,7 @@ class ToolRuntime:
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
         self._execute = ExecuteTool(p.repository, p.sandbox, p.clock, p.ids, p.metrics, p.events, self.policy)
+        self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)
         self._list = ListTools(p.repository)
         self._versions = ListVersions(p.repository)
@@ -165,7 +167,7 @@ class ToolRuntime:
     ) -> Execution:
         """Check the call and run it in the background; returns the pending execution (arguments as
         :meth:`execute_tool`)."""
-        return self._by_ref(self._execute.start, agent_id, tool, _params(params), version, timeout_s, memory_mb)
+        return self._by_ref(self._background.start, agent_id, tool, _params(params), version, timeout_s, memory_mb)
 
     def resolve_tool(self, agent_id: str, ref: str, *, include_inactive: bool = False) -> Tool:
         """The tool ``ref`` names for ``agent_id``: a tool id it may see, else a name (its own tool
@@ -206,15 +208,15 @@ class ToolRuntime:
 
     def execution_status(self, execution_id: str) -> Execution:
         """An execution as last recorded."""
-        return self._execute.status(execution_id)
+        return self._background.status(execution_id)
 
     def cancel_execution(self, agent_id: str, execution_id: str) -> Execution:
         """Ask a background execution to stop."""
-        return self._execute.cancel(agent_id, execution_id)
+        return self._background.cancel(agent_id, execution_id)
 
     def wait_execution(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
         """Wait for a background execution (the configured poll interval and attempts by default)."""
-        return self._execute.wait(execution_id, poll_interval_s, max_attempts)
+        return self._background.wait(execution_id, poll_interval_s, max_attempts)
 
     # -- reading -------------------------------------------------------------------------------
     def get_tool(self, tool_id: str) -> Tool:
@@ -316,6 +318,7 @@ class ToolRuntime:
             return
         self._closed = True
         self._execute.close()
+        self._background.close()
         for part in (self.ports.sandbox, self.ports.validator, self.ports.repository, self.ports.artifacts, self.ports.gateway):
             close = getattr(part, "close", None)
             if callable(close):
