@@ -12,15 +12,9 @@ from typing import Any
 
 from dependency_injector import containers, providers
 
-from toolrt.adapters.memory import (
-    InMemoryArtifactStore,
-    InMemoryMetrics,
-    InMemoryToolRepository,
-    InProcessGateway,
-    RecordingEventPublisher,
-    SystemClock,
-    UuidIdGenerator,
-)
+from toolrt.adapters.events import RecordingEventPublisher
+from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMemoryToolRepository, InProcessGateway
+from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
 from toolrt.application.logs import get_logger
 from toolrt.domain import MissingDependencyError

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
-from toolrt.adapters.memory import SystemClock
+from toolrt.adapters.system import SystemClock
 from toolrt.application.repair_store import RepairRequest, RepairStore
 from toolrt.contracts import builders as b
 from toolrt.domain import (

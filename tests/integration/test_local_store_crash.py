@@ -14,7 +14,7 @@ import pytest
 
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
-from toolrt.adapters.memory import SystemClock
+from toolrt.adapters.system import SystemClock
 from toolrt.application.repair_store import Problem, RepairRequest, RepairStore
 from toolrt.contracts import builders as b
 from toolrt.domain import Artifact, NotFoundError, Tool, ToolDefinition, ValidationReport, normalize_code
