@@ -15,7 +15,7 @@ from dependency_injector import containers, providers
 from toolrt.adapters.events import RecordingEventPublisher
 from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMemoryToolRepository, InProcessGateway
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
-from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
+from toolrt.application import RuntimePorts, ToolRuntime
 from toolrt.application.logs import get_logger
 from toolrt.domain import MissingDependencyError
 from toolrt.settings import Settings, SettingsError
@@ -104,20 +104,6 @@ def _code_interpreter(settings: Settings, clients: Any) -> Any:
 def _local_gateway(settings: Settings) -> Any:
     # The MCP server reads published tools from this in-process registry and hears its changes.
     return InProcessGateway()
-
-
-def _policy(settings: Settings) -> ExecutionPolicy:
-    return ExecutionPolicy(
-        default_timeout_s=settings.default_timeout_s,
-        max_timeout_s=settings.max_timeout_s,
-        default_memory_mb=settings.default_memory_mb,
-        max_memory_mb=settings.max_memory_mb,
-        default_max_output_bytes=settings.default_max_output_bytes,
-        max_output_bytes=settings.max_output_bytes,
-        poll_interval_s=settings.poll_interval_s,
-        poll_max_attempts=settings.poll_max_attempts,
-        max_concurrent_executions=settings.max_concurrent_executions,
-    )
 
 
 # -- containers ------------------------------------------------------------------------------
@@ -209,7 +195,7 @@ class RuntimeContainer(containers.DeclarativeContainer):
         metrics=system.metrics,
         events=system.events,
     )
-    policy = providers.Singleton(_policy, settings)
+    policy = providers.Singleton(Settings.execution_policy, settings)
     runtime = providers.Singleton(ToolRuntime, ports=ports, policy=policy, profile=settings.provided.profile)
 
 
