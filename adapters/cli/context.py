@@ -139,3 +139,11 @@ def current_cli(ctx: typer.Context) -> Cli:
 
 
 VisibilityOption = Annotated[Optional[Visibility], typer.Option("--visibility", help="private, shared or public.", case_sensitive=False)]
+
+
+def command_group(help: str, **commands: Callable[..., Any]) -> typer.Typer:
+    """A ``toolrt <group>`` of subcommands, each named by its keyword."""
+    group = typer.Typer(help=help, no_args_is_help=True)
+    for name, command in commands.items():
+        group.command(name)(command)
+    return group

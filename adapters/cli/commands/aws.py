@@ -6,14 +6,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from toolrt.adapters.cli.context import current_cli
+from toolrt.adapters.cli.context import command_group, current_cli
 
 
 def aws_app() -> typer.Typer:
     """The ``toolrt aws`` group."""
-    group = typer.Typer(help="Set up and inspect the AWS profile's resources.", no_args_is_help=True)
-    group.command("provision")(aws_provision)
-    return group
+    return command_group("Set up and inspect the AWS profile's resources.", provision=aws_provision)
 
 
 def aws_provision(

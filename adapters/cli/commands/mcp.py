@@ -10,7 +10,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from toolrt.adapters.cli.context import EXIT_USER_ERROR, current_cli
+from toolrt.adapters.cli.context import EXIT_USER_ERROR, command_group, current_cli
 from toolrt.domain import MissingDependencyError
 
 
@@ -62,9 +62,7 @@ def serve(
 
 def mcp_app() -> typer.Typer:
     """The ``toolrt mcp`` group."""
-    group = typer.Typer(help="Connect MCP hosts (Claude Desktop, Cursor, VS Code) to toolrt.", no_args_is_help=True)
-    group.command("config")(mcp_config)
-    return group
+    return command_group("Connect MCP hosts (Claude Desktop, Cursor, VS Code) to toolrt.", config=mcp_config)
 
 
 def mcp_config(
