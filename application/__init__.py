@@ -1,5 +1,8 @@
 """toolrt use cases and the ToolRuntime facade. Depends on the domain and the ports only."""
 
+from toolrt.application.async_runtime import AsyncToolRuntime
+from toolrt.application.background_executions import BackgroundExecutions
+from toolrt.application.definitions import to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest, check_params
 from toolrt.application.policy import ExecutionPolicy
@@ -7,11 +10,13 @@ from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, T
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
 from toolrt.application.repair_store import RepairReport, RepairRequest, RepairStore
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
-from toolrt.application.runtime import AsyncToolRuntime, RuntimePorts, ToolRuntime, to_definition
+from toolrt.application.runtime import ToolRuntime
+from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
 
 __all__ = [
     "AsyncToolRuntime",
+    "BackgroundExecutions",
     "Deregistration",
     "DeregisterTool",
     "DeregisterToolRequest",

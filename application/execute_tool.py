@@ -1,10 +1,8 @@
-"""ExecuteTool: run one call of a tool in the sandbox, synchronously or in the background."""
+"""ExecuteTool: check one call of a tool, run it in the sandbox and record its result."""
 
 from __future__ import annotations
 
-import threading
-import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -85,6 +83,31 @@ def check_params(tool_name: str, schema: dict[str, Any], params: Any, validator:
     raise ValidationError(f"invalid params for tool {tool_name!r}", ValidationReport(findings))
 
 
+@attrs.frozen
+class AcceptedCall:
+    """A call that passed every check, with its execution id and limits fixed; nothing has run yet."""
+
+    request: ExecuteToolRequest
+    tool: Tool
+    sandbox_request: SandboxRequest
+    created: datetime
+
+    @property
+    def execution_id(self) -> str:
+        return self.sandbox_request.execution_id
+
+    def execution(self, status: ExecutionStatus) -> Execution:
+        """The call as an execution in ``status``, without a result."""
+        return Execution(
+            execution_id=self.execution_id,
+            tool_id=self.tool.tool_id,
+            version=self.request.version or self.tool.current_version,
+            caller=self.request.agent_id,
+            status=status,
+            created_at=self.created,
+        )
+
+
 class ExecuteTool:
     """Execute a tool.
 
@@ -96,8 +119,8 @@ class ExecuteTool:
     - a return value that breaks the tool's output_schema makes the execution failed;
     - every execution is recorded with its result and metrics, whatever its status.
 
-    ``start``/``status``/``cancel``/``wait`` run executions in the background on a bounded pool;
-    ``wait`` polls the repository every ``poll_interval_s`` at most ``poll_max_attempts`` times.
+    ``execute`` is :meth:`accept` then :meth:`run`; :class:`BackgroundExecutions` runs the two
+    apart, on its own threads.
     """
 
     def __init__(
@@ -117,92 +140,49 @@ class ExecuteTool:
         self._metrics = metrics
         self._events = events
         self._policy = policy
-        self._lock = threading.Lock()
-        self._pool: ThreadPoolExecutor | None = None
-        self._running: dict[str, tuple[threading.Event, Future[Execution]]] = {}
         # Versions are immutable, so a compiled params validator per (tool, version) stays right.
         self._validators: dict[tuple[str, int], Any] = {}
         self._closed = False
 
     def execute(self, request: ExecuteToolRequest) -> Execution:
         """Run the call now and return the finished execution."""
-        self._check_open()
-        tool, sandbox_request = self._prepare(request)
-        return self._run(request, tool, sandbox_request, None, self._clock.now())
+        return self.run(self.accept(request))
 
-    def start(self, request: ExecuteToolRequest) -> Execution:
-        """Check the call, record it as pending, and run it in the background."""
-        self._check_open()
-        tool, sandbox_request = self._prepare(request)
-        created = self._clock.now()
-        pending = self._record(request, tool, sandbox_request.execution_id, ExecutionStatus.PENDING, created)
-        cancel = threading.Event()
-        with self._lock:
-            if self._pool is None:
-                self._pool = ThreadPoolExecutor(
-                    max_workers=self._policy.max_concurrent_executions, thread_name_prefix="toolrt-exec"
-                )
-            future = self._pool.submit(self._run, request, tool, sandbox_request, cancel, created)
-            self._running[pending.execution_id] = (cancel, future)
-        future.add_done_callback(lambda _: self._forget(pending.execution_id))
-        return pending
-
-    def status(self, execution_id: str) -> Execution:
-        """The execution as last recorded."""
-        return self._repository.get_execution(execution_id)
-
-    def cancel(self, agent_id: str, execution_id: str) -> Execution:
-        """Ask a running execution to stop; the caller must be the one who started it."""
-        execution = self._repository.get_execution(execution_id)
-        if execution.caller != agent_id:
-            raise OwnershipError(agent_id, execution.tool_id, f"cancel execution {execution_id} of")
-        with self._lock:
-            entry = self._running.get(execution_id)
-        if entry is None:
-            if execution.status.is_final:
-                return execution
-            raise ExecutionError(f"execution {execution_id!r} is not running in this process")
-        entry[0].set()
-        return execution
-
-    def wait(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
-        """The execution once final, polling as configured; if still running after the last attempt,
-        the execution as it stands (its status says so)."""
-        interval = poll_interval_s if poll_interval_s is not None else self._policy.poll_interval_s
-        attempts = max_attempts if max_attempts is not None else self._policy.poll_max_attempts
-        with self._lock:
-            entry = self._running.get(execution_id)
-        if entry is not None:
-            try:
-                return entry[1].result(timeout=interval * attempts)
-            except TimeoutError:
-                return self._repository.get_execution(execution_id)
-        execution = self._repository.get_execution(execution_id)
-        for _ in range(attempts):
-            if execution.status.is_final:
-                break
-            time.sleep(interval)
-            execution = self._repository.get_execution(execution_id)
-        return execution
-
-    def _check_open(self) -> None:
+    def accept(self, request: ExecuteToolRequest) -> AcceptedCall:
+        """Check the call (caller, params, limits) and give it an execution id; raise if it may not run."""
         if self._closed:
             raise ExecutionError("this runtime is closed: connect again to execute tools")
+        tool, sandbox_request = self._prepare(request)
+        return AcceptedCall(request, tool, sandbox_request, self._clock.now())
+
+    def run(self, call: AcceptedCall, cancel: CancelSignal | None = None) -> Execution:
+        """Run an accepted call in the sandbox and record its result; a call that can be cancelled is
+        recorded as running first, and as cancelled if the signal came before it started."""
+        request, tool, sandbox_request, created = call.request, call.tool, call.sandbox_request, call.created
+        execution_id = sandbox_request.execution_id
+        bound = log.bind(tool_id=tool.tool_id, agent_id=request.agent_id, execution_id=execution_id)
+        version = request.version or tool.current_version
+        if cancel is not None:
+            if cancel.is_set():
+                result = SandboxResult(ExecutionStatus.CANCELLED, error=ExecutionFailure("Cancelled", "cancelled before start"))
+                return self._finish(request, tool, version, execution_id, created, result, bound)
+            self._repository.record_execution(call.execution(ExecutionStatus.RUNNING))
+        try:
+            result = self._sandbox.run(sandbox_request, cancel)
+        except Exception as exc:
+            bound.error("sandbox failed", error=str(exc), error_type=type(exc).__name__)
+            result = SandboxResult(ExecutionStatus.FAILED, error=ExecutionFailure(type(exc).__name__, str(exc)))
+        try:
+            result = self._check_output(tool, version, result)
+        except Exception as exc:  # an output_schema that cannot be applied fails the call, recorded
+            result = attrs.evolve(
+                result, status=ExecutionStatus.FAILED, error=ExecutionFailure("OutputSchemaError", f"output_schema cannot be applied: {exc}")
+            )
+        return self._finish(request, tool, version, execution_id, created, result, bound)
 
     def close(self) -> None:
-        """Cancel background executions and stop the pool; later executions raise ExecutionError."""
-        with self._lock:
-            self._closed = True
-            running = list(self._running.values())
-            pool, self._pool = self._pool, None
-        for cancel, _ in running:
-            cancel.set()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-    def _forget(self, execution_id: str) -> None:
-        with self._lock:
-            self._running.pop(execution_id, None)
+        """Refuse later calls: they raise ExecutionError."""
+        self._closed = True
 
     def _prepare(self, request: ExecuteToolRequest) -> tuple[Tool, SandboxRequest]:
         check_agent(request.agent_id)
@@ -240,35 +220,6 @@ class ExecuteTool:
             tenant=request.agent_id,
             tool=tool.tool_id,
         )
-
-    def _run(
-        self,
-        request: ExecuteToolRequest,
-        tool: Tool,
-        sandbox_request: SandboxRequest,
-        cancel: CancelSignal | None,
-        created: Any,
-    ) -> Execution:
-        execution_id = sandbox_request.execution_id
-        bound = log.bind(tool_id=tool.tool_id, agent_id=request.agent_id, execution_id=execution_id)
-        version = request.version or tool.current_version
-        if cancel is not None:
-            if cancel.is_set():
-                result = SandboxResult(ExecutionStatus.CANCELLED, error=ExecutionFailure("Cancelled", "cancelled before start"))
-                return self._finish(request, tool, version, execution_id, created, result, bound)
-            self._record(request, tool, execution_id, ExecutionStatus.RUNNING, created)
-        try:
-            result = self._sandbox.run(sandbox_request, cancel)
-        except Exception as exc:
-            bound.error("sandbox failed", error=str(exc), error_type=type(exc).__name__)
-            result = SandboxResult(ExecutionStatus.FAILED, error=ExecutionFailure(type(exc).__name__, str(exc)))
-        try:
-            result = self._check_output(tool, version, result)
-        except Exception as exc:  # an output_schema that cannot be applied fails the call, recorded
-            result = attrs.evolve(
-                result, status=ExecutionStatus.FAILED, error=ExecutionFailure("OutputSchemaError", f"output_schema cannot be applied: {exc}")
-            )
-        return self._finish(request, tool, version, execution_id, created, result, bound)
 
     def _check_output(self, tool: Tool, version: int, result: SandboxResult) -> SandboxResult:
         schema = tool.version(version).definition.output_schema
@@ -323,18 +274,6 @@ class ExecuteTool:
             ToolExecuted(execution.finished_at or created, tool.tool_id, execution_id, request.agent_id, result.status, result.metrics.wall_ms)
         )
         bound.info("tool executed", status=status, wall_ms=round(result.metrics.wall_ms, 3), isolation=result.metrics.isolation.value)
-        return execution
-
-    def _record(self, request: ExecuteToolRequest, tool: Tool, execution_id: str, status: ExecutionStatus, created: Any) -> Execution:
-        execution = Execution(
-            execution_id=execution_id,
-            tool_id=tool.tool_id,
-            version=request.version or tool.current_version,
-            caller=request.agent_id,
-            status=status,
-            created_at=created,
-        )
-        self._repository.record_execution(execution)
         return execution
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import attrs
-
+from toolrt.application.background_executions import BackgroundExecutions
+from toolrt.application.definitions import DefinitionLike, to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
 from toolrt.application.functions import function_definition
@@ -16,88 +15,23 @@ from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
+from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
 from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
 from toolrt.domain import (
     Execution,
     ExecutionStatus,
     Finding,
-    Language,
     NotFoundError,
     Severity,
     Tool,
-    ToolDefinition,
     ToolStatus,
     ToolVersion,
     ValidationError,
     ValidationReport,
     Visibility,
 )
-from toolrt.ports import (
-    ArtifactStore,
-    Clock,
-    CodeValidator,
-    EventPublisher,
-    IdGenerator,
-    MetricsSink,
-    Sandbox,
-    ToolGateway,
-    ToolQuery,
-    ToolRepository,
-)
-
-_DEFINITION_FIELDS = {f.name for f in attrs.fields(ToolDefinition)}
-
-DefinitionLike = ToolDefinition | Mapping[str, Any]
-
-
-@attrs.frozen
-class RuntimePorts:
-    """The adapters a runtime runs on (the container builds this per profile)."""
-
-    repository: ToolRepository
-    artifacts: ArtifactStore
-    validator: CodeValidator
-    sandbox: Sandbox
-    gateway: ToolGateway
-    clock: Clock
-    ids: IdGenerator
-    metrics: MetricsSink
-    events: EventPublisher
-
-
-def to_definition(data: DefinitionLike, validator: CodeValidator | None = None) -> ToolDefinition:
-    """A ToolDefinition from a definition or a plain mapping (as read from JSON or YAML).
-
-    A Python tool given without ``input_schema`` gets one inferred from its entrypoint's type hints
-    and docstring, when the validator can. Unknown or missing fields raise ValidationError.
-    """
-    if isinstance(data, ToolDefinition):
-        return data
-    if not isinstance(data, Mapping):
-        raise ValidationError(f"a tool definition must be a mapping, got {type(data).__name__}")
-    fields = dict(data)
-    unknown = sorted(set(fields) - _DEFINITION_FIELDS)
-    missing = sorted({"name", "description", "language", "code"} - set(fields))
-    findings = [
-        Finding("definition.unknown_field", Severity.ERROR, f"unknown field {name!r}", hint=f"known fields: {', '.join(sorted(_DEFINITION_FIELDS))}")
-        for name in unknown
-    ] + [Finding("definition.missing_field", Severity.ERROR, f"missing required field {name!r}") for name in missing]
-    if findings:
-        raise ValidationError("invalid tool definition", ValidationReport(tuple(findings)))
-    if "input_schema" not in fields and validator is not None:
-        try:
-            language = Language(str(fields["language"]).lower())
-        except ValueError:
-            language = None
-        if language is not None and isinstance(fields["code"], str):
-            inferred = validator.infer_input_schema(language, fields["code"], str(fields.get("entrypoint", "handler")))
-            if inferred is not None:
-                fields["input_schema"] = inferred
-    try:
-        return ToolDefinition(**fields)
-    except TypeError as exc:
-        raise ValidationError(f"invalid tool definition: {exc}") from exc
+from toolrt.ports import CodeValidator, ToolQuery
 
 
 class ToolRuntime:
@@ -116,6 +50,7 @@ class ToolRuntime:
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
         self._execute = ExecuteTool(p.repository, p.sandbox, p.clock, p.ids, p.metrics, p.events, self.policy)
+        self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)
         self._list = ListTools(p.repository)
         self._versions = ListVersions(p.repository)
@@ -232,7 +167,7 @@ class ToolRuntime:
     ) -> Execution:
         """Check the call and run it in the background; returns the pending execution (arguments as
         :meth:`execute_tool`)."""
-        return self._by_ref(self._execute.start, agent_id, tool, _params(params), version, timeout_s, memory_mb)
+        return self._by_ref(self._background.start, agent_id, tool, _params(params), version, timeout_s, memory_mb)
 
     def resolve_tool(self, agent_id: str, ref: str, *, include_inactive: bool = False) -> Tool:
         """The tool ``ref`` names for ``agent_id``: a tool id it may see, else a name (its own tool
@@ -273,15 +208,15 @@ class ToolRuntime:
 
     def execution_status(self, execution_id: str) -> Execution:
         """An execution as last recorded."""
-        return self._execute.status(execution_id)
+        return self._background.status(execution_id)
 
     def cancel_execution(self, agent_id: str, execution_id: str) -> Execution:
         """Ask a background execution to stop."""
-        return self._execute.cancel(agent_id, execution_id)
+        return self._background.cancel(agent_id, execution_id)
 
     def wait_execution(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
         """Wait for a background execution (the configured poll interval and attempts by default)."""
-        return self._execute.wait(execution_id, poll_interval_s, max_attempts)
+        return self._background.wait(execution_id, poll_interval_s, max_attempts)
 
     # -- reading -------------------------------------------------------------------------------
     def get_tool(self, tool_id: str) -> Tool:
@@ -383,6 +318,7 @@ class ToolRuntime:
             return
         self._closed = True
         self._execute.close()
+        self._background.close()
         for part in (self.ports.sandbox, self.ports.validator, self.ports.repository, self.ports.artifacts, self.ports.gateway):
             close = getattr(part, "close", None)
             if callable(close):
@@ -413,176 +349,3 @@ def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     if isinstance(params, Mapping):
         return dict(params)
     return params  # type: ignore[unreachable]  # check_params reports the wrong type
-
-
-class AsyncToolRuntime:
-    """The asyncio twin of :class:`ToolRuntime`: the same methods as coroutines.
-
-    Blocking work runs in worker threads (``asyncio.to_thread``), so the event loop stays free
-    while a tool executes.
-    """
-
-    def __init__(self, runtime: ToolRuntime) -> None:
-        self.sync = runtime
-
-    async def register_tool(
-        self,
-        agent_id: str,
-        definition: DefinitionLike,
-        visibility: Visibility | str = Visibility.PRIVATE,
-        *,
-        validator: CodeValidator | None = None,
-    ) -> Registration:
-        """See :meth:`ToolRuntime.register_tool`."""
-        return await asyncio.to_thread(self.sync.register_tool, agent_id, definition, visibility, validator=validator)
-
-    async def register_function(
-        self,
-        agent_id: str,
-        fn: Callable[..., Any],
-        visibility: Visibility | str = Visibility.PRIVATE,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-    ) -> Registration:
-        """See :meth:`ToolRuntime.register_function`."""
-        return await asyncio.to_thread(self.sync.register_function, agent_id, fn, visibility, name=name, description=description)
-
-    def tool(
-        self,
-        agent_id: str,
-        visibility: Visibility | str = Visibility.PRIVATE,
-        *,
-        name: str | None = None,
-        description: str | None = None,
-    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """See :meth:`ToolRuntime.tool` (decorating happens at import time: it registers synchronously)."""
-        return self.sync.tool(agent_id, visibility, name=name, description=description)
-
-    async def update_tool(
-        self,
-        agent_id: str,
-        tool_id: str,
-        definition: DefinitionLike | None = None,
-        visibility: Visibility | str | None = None,
-        *,
-        validator: CodeValidator | None = None,
-    ) -> Update:
-        """See :meth:`ToolRuntime.update_tool`."""
-        return await asyncio.to_thread(self.sync.update_tool, agent_id, tool_id, definition, visibility, validator=validator)
-
-    async def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
-        """See :meth:`ToolRuntime.deregister_tool`."""
-        return await asyncio.to_thread(self.sync.deregister_tool, agent_id, tool_id, purge)
-
-    async def rollback_tool(self, agent_id: str, tool_id: str, version: int) -> Tool:
-        """See :meth:`ToolRuntime.rollback_tool`."""
-        return await asyncio.to_thread(self.sync.rollback_tool, agent_id, tool_id, version)
-
-    async def execute_tool(
-        self,
-        agent_id: str,
-        tool: str,
-        params: Mapping[str, Any] | None = None,
-        version: int | None = None,
-        *,
-        timeout_s: float | None = None,
-        memory_mb: int | None = None,
-    ) -> Execution:
-        """See :meth:`ToolRuntime.execute_tool`."""
-        return await asyncio.to_thread(
-            self.sync.execute_tool, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb
-        )
-
-    async def start_execution(
-        self,
-        agent_id: str,
-        tool: str,
-        params: Mapping[str, Any] | None = None,
-        version: int | None = None,
-        *,
-        timeout_s: float | None = None,
-        memory_mb: int | None = None,
-    ) -> Execution:
-        """See :meth:`ToolRuntime.start_execution`."""
-        return await asyncio.to_thread(
-            self.sync.start_execution, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb
-        )
-
-    async def resolve_tool(self, agent_id: str, ref: str, *, include_inactive: bool = False) -> Tool:
-        """See :meth:`ToolRuntime.resolve_tool`."""
-        return await asyncio.to_thread(self.sync.resolve_tool, agent_id, ref, include_inactive=include_inactive)
-
-    async def execution_status(self, execution_id: str) -> Execution:
-        """See :meth:`ToolRuntime.execution_status`."""
-        return await asyncio.to_thread(self.sync.execution_status, execution_id)
-
-    async def cancel_execution(self, agent_id: str, execution_id: str) -> Execution:
-        """See :meth:`ToolRuntime.cancel_execution`."""
-        return await asyncio.to_thread(self.sync.cancel_execution, agent_id, execution_id)
-
-    async def wait_execution(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
-        """Poll with ``asyncio.sleep`` so the loop is never blocked."""
-        interval = poll_interval_s if poll_interval_s is not None else self.sync.policy.poll_interval_s
-        attempts = max_attempts if max_attempts is not None else self.sync.policy.poll_max_attempts
-        execution = await self.execution_status(execution_id)
-        for _ in range(attempts):
-            if execution.status.is_final:
-                break
-            await asyncio.sleep(interval)
-            execution = await self.execution_status(execution_id)
-        return execution
-
-    async def get_tool_status(self, tool_id: str, agent_id: str | None = None) -> ToolStatusReport:
-        """See :meth:`ToolRuntime.get_tool_status`."""
-        return await asyncio.to_thread(self.sync.get_tool_status, tool_id, agent_id)
-
-    async def get_tool(self, tool_id: str) -> Tool:
-        """See :meth:`ToolRuntime.get_tool`."""
-        return await asyncio.to_thread(self.sync.get_tool, tool_id)
-
-    async def tool_schemas(self, agent_id: str, format: str = "openai") -> Any:
-        """See :meth:`ToolRuntime.tool_schemas`."""
-        return await asyncio.to_thread(self.sync.tool_schemas, agent_id, format)
-
-    async def dispatch(self, agent_id: str, tool_call: Any) -> dict[str, Any]:
-        """See :meth:`ToolRuntime.dispatch`."""
-        return await asyncio.to_thread(self.sync.dispatch, agent_id, tool_call)
-
-    async def list_tools(
-        self,
-        agent_id: str | None = None,
-        *,
-        owner: str | None = None,
-        status: ToolStatus | str | None = ToolStatus.ACTIVE,
-        name: str | None = None,
-        tag: str | None = None,
-        text: str | None = None,
-        limit: int = 1000,
-    ) -> Sequence[Tool]:
-        """See :meth:`ToolRuntime.list_tools`."""
-        return await asyncio.to_thread(
-            self.sync.list_tools, agent_id, owner=owner, status=status, name=name, tag=tag, text=text, limit=limit
-        )
-
-    async def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
-        """See :meth:`ToolRuntime.list_versions`."""
-        return await asyncio.to_thread(self.sync.list_versions, tool_id, agent_id)
-
-    def metrics(self) -> dict[str, Any]:
-        """See :meth:`ToolRuntime.metrics` (in memory: no thread needed)."""
-        return self.sync.metrics()
-
-    async def health(self) -> dict[str, Any]:
-        """See :meth:`ToolRuntime.health`."""
-        return await asyncio.to_thread(self.sync.health)
-
-    async def close(self) -> None:
-        """See :meth:`ToolRuntime.close`."""
-        await asyncio.to_thread(self.sync.close)
-
-    async def __aenter__(self) -> AsyncToolRuntime:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.close()

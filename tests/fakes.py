@@ -5,15 +5,9 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from toolrt.adapters.memory import (
-    InMemoryArtifactStore,
-    InMemoryMetrics,
-    InMemoryToolRepository,
-    InProcessGateway,
-    RecordingEventPublisher,
-    SystemClock,
-    UuidIdGenerator,
-)
+from toolrt.adapters.events import RecordingEventPublisher
+from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMemoryToolRepository, InProcessGateway
+from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
 from toolrt.domain import (
     ExecutionMetrics,

@@ -8,23 +8,21 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 
-from toolrt.adapters.memory import (
-    InMemoryArtifactStore,
-    InMemoryMetrics,
-    InMemoryToolRepository,
-    InProcessGateway,
-    RecordingEventPublisher,
-    SystemClock,
-    UuidIdGenerator,
-)
-from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
+from toolrt.adapters.events import RecordingEventPublisher
+from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMemoryToolRepository, InProcessGateway
+from toolrt.adapters.system import SystemClock, UuidIdGenerator
+from toolrt.application import RuntimePorts, ToolRuntime
 from toolrt.application.logs import get_logger
 from toolrt.domain import MissingDependencyError
+from toolrt.ports import ArtifactStore, CodeValidator, MetricsSink, Sandbox, ToolGateway, ToolRepository
 from toolrt.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from toolrt.adapters.aws.clients import AwsClients
 
 log = get_logger(__name__)
 
@@ -36,20 +34,20 @@ def require(module: str, extra: str, feature: str) -> None:
         raise MissingDependencyError(feature, module, extra)
 
 
-def _sqlite_repository(settings: Settings) -> Any:
+def _sqlite_repository(settings: Settings) -> ToolRepository:
     from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     return SqliteToolRepository(settings.data_dir / "toolrt.sqlite")
 
 
-def _file_artifacts(settings: Settings) -> Any:
+def _file_artifacts(settings: Settings) -> ArtifactStore:
     from toolrt.adapters.local.file_artifacts import FileArtifactStore
 
     return FileArtifactStore(settings.data_dir / "artifacts")
 
 
-def _subprocess_sandbox(settings: Settings) -> Any:
+def _subprocess_sandbox(settings: Settings) -> Sandbox:
     from toolrt.adapters.local.sandbox import SubprocessSandbox
 
     return SubprocessSandbox(
@@ -57,13 +55,13 @@ def _subprocess_sandbox(settings: Settings) -> Any:
     )
 
 
-def _inprocess_sandbox(settings: Settings) -> Any:
+def _inprocess_sandbox(settings: Settings) -> Sandbox:
     from toolrt.adapters.memory import InProcessSandbox
 
     return InProcessSandbox(isolation=settings.isolation)
 
 
-def _validator(settings: Settings) -> Any:
+def _validator(settings: Settings) -> CodeValidator:
     from toolrt.adapters.validation import build_validator
 
     if not settings.security_checks:
@@ -71,7 +69,7 @@ def _validator(settings: Settings) -> Any:
     return build_validator(settings.validation_policy, security_checks=settings.security_checks)
 
 
-def _aws_clients(settings: Settings) -> Any:
+def _aws_clients(settings: Settings) -> AwsClients:
     require("boto3", "aws", "the aws backends (DynamoDB, S3, AgentCore)")
     from toolrt.adapters.aws import make_clients
 
@@ -79,19 +77,19 @@ def _aws_clients(settings: Settings) -> Any:
     return make_clients(settings.aws_region, settings.aws_endpoint_url, invoke_read_timeout_s=settings.max_timeout_s + 60.0)
 
 
-def _dynamodb_repository(settings: Settings, clients: Any) -> Any:
+def _dynamodb_repository(settings: Settings, clients: AwsClients) -> ToolRepository:
     from toolrt.adapters.aws import DynamoDbToolRepository
 
     return DynamoDbToolRepository(clients.dynamodb, settings.dynamodb_table)
 
 
-def _s3_artifacts(settings: Settings, clients: Any) -> Any:
+def _s3_artifacts(settings: Settings, clients: AwsClients) -> ArtifactStore:
     from toolrt.adapters.aws import S3ArtifactStore
 
     return S3ArtifactStore(clients.s3, settings.s3_bucket)
 
 
-def _agentcore_gateway(settings: Settings, clients: Any) -> Any:
+def _agentcore_gateway(settings: Settings, clients: AwsClients) -> ToolGateway:
     from toolrt.adapters.aws import AgentCoreGateway
     from toolrt.adapters.aws.provision import find_gateway_id, find_router_arn
 
@@ -109,7 +107,7 @@ def _agentcore_gateway(settings: Settings, clients: Any) -> Any:
     return AgentCoreGateway(clients.agentcore_control, gateway_id, lambda_arn, ready_timeout_s=ready_timeout_s)
 
 
-def _code_interpreter(settings: Settings, clients: Any) -> Any:
+def _code_interpreter(settings: Settings, clients: AwsClients) -> Sandbox:
     from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
 
     return AgentCoreCodeInterpreterSandbox(
@@ -117,27 +115,12 @@ def _code_interpreter(settings: Settings, clients: Any) -> Any:
     )
 
 
-def _local_gateway(settings: Settings) -> Any:
+def _local_gateway(settings: Settings) -> ToolGateway:
     # The MCP server reads published tools from this in-process registry and hears its changes.
     return InProcessGateway()
 
 
-def _policy(settings: Settings) -> ExecutionPolicy:
-    return ExecutionPolicy(
-        default_timeout_s=settings.default_timeout_s,
-        max_timeout_s=settings.max_timeout_s,
-        default_memory_mb=settings.default_memory_mb,
-        max_memory_mb=settings.max_memory_mb,
-        default_max_output_bytes=settings.default_max_output_bytes,
-        max_output_bytes=settings.max_output_bytes,
-        poll_interval_s=settings.poll_interval_s,
-        poll_max_attempts=settings.poll_max_attempts,
-        max_concurrent_executions=settings.max_concurrent_executions,
-    )
-
-
-# -- containers ------------------------------------------------------------------------------
-def _cloudwatch_metrics(settings: Settings) -> Any:
+def _cloudwatch_metrics(settings: Settings) -> MetricsSink:
     require("boto3", "aws", "CloudWatch metrics")
     from toolrt.adapters.aws.metrics import CloudWatchEmfMetrics
 
@@ -147,6 +130,7 @@ def _cloudwatch_metrics(settings: Settings) -> Any:
     return CloudWatchEmfMetrics(write=lambda line: print(line, file=sys.stderr, flush=True))
 
 
+# -- containers ------------------------------------------------------------------------------
 class SystemContainer(containers.DeclarativeContainer):
     """Time, ids, metrics and events; metrics go to CloudWatch as well on the aws profile."""
 
@@ -154,7 +138,7 @@ class SystemContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UuidIdGenerator)
-    metrics = providers.Selector(
+    metrics: providers.Provider[MetricsSink] = providers.Selector(
         config.profile,
         memory=providers.Singleton(InMemoryMetrics),
         local=providers.Singleton(InMemoryMetrics),
@@ -177,26 +161,26 @@ class AdaptersContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     aws = providers.Container(AwsContainer, settings=settings)
 
-    repository = providers.Selector(
+    repository: providers.Provider[ToolRepository] = providers.Selector(
         config.repository,
         memory=providers.Singleton(InMemoryToolRepository),
         local=providers.Singleton(_sqlite_repository, settings),
         aws=providers.Singleton(_dynamodb_repository, settings, aws.clients),
     )
-    artifacts = providers.Selector(
+    artifacts: providers.Provider[ArtifactStore] = providers.Selector(
         config.artifacts,
         memory=providers.Singleton(InMemoryArtifactStore),
         local=providers.Singleton(_file_artifacts, settings),
         aws=providers.Singleton(_s3_artifacts, settings, aws.clients),
     )
-    sandbox = providers.Selector(
+    sandbox: providers.Provider[Sandbox] = providers.Selector(
         config.sandbox,
         memory=providers.Singleton(_subprocess_sandbox, settings),
         local=providers.Singleton(_subprocess_sandbox, settings),
         inprocess=providers.Singleton(_inprocess_sandbox, settings),
         aws=providers.Singleton(_code_interpreter, settings, aws.clients),
     )
-    gateway = providers.Selector(
+    gateway: providers.Provider[ToolGateway] = providers.Selector(
         config.gateway,
         memory=providers.Singleton(InProcessGateway),
         local=providers.Singleton(_local_gateway, settings),
@@ -225,7 +209,7 @@ class RuntimeContainer(containers.DeclarativeContainer):
         metrics=system.metrics,
         events=system.events,
     )
-    policy = providers.Singleton(_policy, settings)
+    policy = providers.Singleton(Settings.execution_policy, settings)
     runtime = providers.Singleton(ToolRuntime, ports=ports, policy=policy, profile=settings.provided.profile)
 
 

@@ -9,9 +9,11 @@ from typing import Any
 
 import attrs
 
+from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import ToolRuntimeError
 
 PROFILES = ("memory", "local", "aws")
+_POLICY = ExecutionPolicy()
 _BACKEND_CHOICES = (None, *PROFILES)
 
 
@@ -79,16 +81,17 @@ class Settings:
     data_dir: Path = attrs.field(factory=lambda: default_data_dir(), converter=Path)
 
     # Execution limits: a tool's own limits fall back to the defaults and are capped by the maxima.
-    default_timeout_s: float = attrs.field(default=30.0, validator=_positive)
-    max_timeout_s: float = attrs.field(default=300.0, validator=_positive)
-    default_memory_mb: int = attrs.field(default=256, validator=_positive)
-    max_memory_mb: int = attrs.field(default=2048, validator=_positive)
-    default_max_output_bytes: int = attrs.field(default=1024 * 1024, validator=_positive)
-    max_output_bytes: int = attrs.field(default=16 * 1024 * 1024, validator=_positive)
+    # The values are ExecutionPolicy's (stated there once); execution_policy() hands them back.
+    default_timeout_s: float = attrs.field(default=_POLICY.default_timeout_s, validator=_positive)
+    max_timeout_s: float = attrs.field(default=_POLICY.max_timeout_s, validator=_positive)
+    default_memory_mb: int = attrs.field(default=_POLICY.default_memory_mb, validator=_positive)
+    max_memory_mb: int = attrs.field(default=_POLICY.max_memory_mb, validator=_positive)
+    default_max_output_bytes: int = attrs.field(default=_POLICY.default_max_output_bytes, validator=_positive)
+    max_output_bytes: int = attrs.field(default=_POLICY.max_output_bytes, validator=_positive)
     # Long executions: how often and how many times wait() polls before giving up.
-    poll_interval_s: float = attrs.field(default=1.0, validator=_positive)
-    poll_max_attempts: int = attrs.field(default=60, validator=_positive)
-    max_concurrent_executions: int = attrs.field(default=8, validator=_positive)
+    poll_interval_s: float = attrs.field(default=_POLICY.poll_interval_s, validator=_positive)
+    poll_max_attempts: int = attrs.field(default=_POLICY.poll_max_attempts, validator=_positive)
+    max_concurrent_executions: int = attrs.field(default=_POLICY.max_concurrent_executions, validator=_positive)
 
     # Validation: security rules can be switched off for trusted code (syntax is always checked).
     security_checks: bool = True
@@ -120,6 +123,10 @@ class Settings:
     # application configures the standard logging module itself (toolrt's loggers are under
     # "toolrt"): a library never does.
     log_level: str = attrs.field(default="warning", validator=_one_of(("debug", "info", "warning", "error")))
+
+    def execution_policy(self) -> ExecutionPolicy:
+        """The execution limits and polling rules of these settings (ExecutionPolicy's fields, by name)."""
+        return ExecutionPolicy(**{field.name: getattr(self, field.name) for field in attrs.fields(ExecutionPolicy)})
 
     def backend(self, port: str) -> str:
         """The backend (``memory``, ``local`` or ``aws``) chosen for ``port``.

@@ -6,7 +6,7 @@ import ast
 import re
 from typing import Any
 
-from toolrt.adapters.validation.python_rules import find_entrypoint
+from toolrt.adapters.validation.python_entrypoint import find_entrypoint
 
 _SIMPLE: dict[str, dict[str, Any]] = {
     "int": {"type": "integer"},

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from toolrt.adapters.validation import compliance, js_rules, python_rules
+from toolrt.adapters.validation import compliance, js_rules
 from toolrt.adapters.validation.inference import infer_python_schema
 from toolrt.adapters.validation.node_checker import CheckerUnavailable, NodeChecker
 from toolrt.adapters.validation.policy import Policy
+from toolrt.adapters.validation.python_entrypoint import check_entrypoint
+from toolrt.adapters.validation.python_security import check_security
+from toolrt.adapters.validation.python_syntax import parse_python
 from toolrt.application.logs import get_logger
 from toolrt.domain import Finding, Language, Severity, ToolDefinition, ValidationReport
 
@@ -62,7 +65,7 @@ class PolicyCodeValidator:
         """The schema of a Python entrypoint's parameters; None for JS/TS or unparseable code."""
         if Language(language) is not Language.PYTHON:
             return None
-        tree, _ = python_rules.parse_python(code)
+        tree, _ = parse_python(code)
         if tree is None:
             return None
         return infer_python_schema(tree, entrypoint)
@@ -84,12 +87,12 @@ class PolicyCodeValidator:
         return findings
 
     def _python(self, definition: ToolDefinition) -> list[Finding]:
-        tree, findings = python_rules.parse_python(definition.code)
+        tree, findings = parse_python(definition.code)
         if tree is None:
             return findings
         if self._policy.security_checks:
-            findings.extend(python_rules.check_security(tree, self._policy))
-        findings.extend(python_rules.check_entrypoint(tree, definition.entrypoint, definition.input_schema))
+            findings.extend(check_security(tree, self._policy))
+        findings.extend(check_entrypoint(tree, definition.entrypoint, definition.input_schema))
         return findings
 
     def _node(self, definition: ToolDefinition) -> list[Finding]:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from toolrt.adapters.local import _serde
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SCHEMA_VERSION, SqliteToolRepository
-from toolrt.adapters.memory import SystemClock
+from toolrt.adapters.system import SystemClock
 from toolrt.application.repair_store import Problem, RepairRequest, RepairStore
 from toolrt.contracts import builders as b
 from toolrt.domain import (

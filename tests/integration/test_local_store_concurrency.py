@@ -7,9 +7,10 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from tests.spawn import children_find_tests
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
-from toolrt.adapters.memory import SystemClock
+from toolrt.adapters.system import SystemClock
 from toolrt.application.repair_store import RepairRequest, RepairStore
 from toolrt.contracts import builders as b
 from toolrt.domain import (
@@ -124,7 +125,7 @@ def test_four_processes_end_with_a_consistent_store(tmp_path: Path) -> None:
         repo.add(Tool.create(tool_id=tool_id, owner=OWNER, definition=definition, now=b.T0))
 
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(WORKERS) as pool:
+    with children_find_tests(), ctx.Pool(WORKERS) as pool:
         results = pool.starmap(_worker, [(str(db), str(root), i, 1000 + i) for i in range(WORKERS)])
 
     saves: Counter[str] = Counter()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.spawn import children_find_tests
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
-from toolrt.adapters.memory import SystemClock
+from toolrt.adapters.system import SystemClock
 from toolrt.application.repair_store import Problem, RepairRequest, RepairStore
 from toolrt.contracts import builders as b
 from toolrt.domain import Artifact, NotFoundError, Tool, ToolDefinition, ValidationReport, normalize_code
@@ -87,7 +88,8 @@ def test_killed_between_artifact_and_record_leaves_a_removable_orphan(paths: tup
     db, root = paths
     ready = CTX.Event()
     child = CTX.Process(target=_stop_between_put_and_add, args=(str(db), str(root), ready))
-    child.start()
+    with children_find_tests():
+        child.start()
     assert ready.wait(60)
     _kill(child)
 
@@ -111,7 +113,8 @@ def test_killed_mid_artifact_write_leaves_only_a_stale_temp_file(paths: tuple[Pa
     db, root = paths
     ready = CTX.Event()
     child = CTX.Process(target=_register_big_tools_forever, args=(str(db), str(root), ready))
-    child.start()
+    with children_find_tests():
+        child.start()
     assert ready.wait(60)
     deadline = time.monotonic() + 60
     while not any(p.name.startswith(".tmp-") for p in root.glob("*/.tmp-*")):
@@ -145,7 +148,8 @@ def test_killed_inside_a_transaction_leaves_no_half_written_record(paths: tuple[
     SqliteToolRepository(db).close()
     ready = CTX.Event()
     child = CTX.Process(target=_stop_inside_a_transaction, args=(str(db), ready))
-    child.start()
+    with children_find_tests():
+        child.start()
     assert ready.wait(60)
     _kill(child)
 

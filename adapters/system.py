@@ -1,4 +1,4 @@
-"""The real clock and id generator (every profile uses them)."""
+"""The real clock and id generator, which every profile uses."""
 
 from __future__ import annotations
 

@@ -1,0 +1,91 @@
+"""Commands that read tools: list, show, versions."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from toolrt.adapters.cli import output
+from toolrt.adapters.cli.context import current_cli
+from toolrt.adapters.cli.lookup import resolve_tool
+
+
+def list_(
+    ctx: typer.Context,
+    mine: Annotated[bool, typer.Option("--mine", metavar="", help="Only the agent's own tools.")] = False,
+    all_: Annotated[bool, typer.Option("--all", metavar="", help="Include deregistered (inactive) tools.")] = False,
+    tag: Annotated[Optional[str], typer.Option("--tag", help="Only tools with this tag.")] = None,
+    text: Annotated[Optional[str], typer.Option("--text", help="Only tools whose name or description contains this.")] = None,
+) -> None:
+    """List the tools the agent can discover (its own and public ones)."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        tools = rt.list_tools(
+            None if mine else cli.agent,
+            owner=cli.agent if mine else None,
+            status=None if all_ else "active",
+            tag=tag,
+            text=text,
+        )
+    views = [output.tool_view(t) for t in tools]
+    if cli.json:
+        cli.emit(views)
+        return
+    if not views:
+        cli.out.print("no tools (register one with: toolrt register examples/python/add.py)")
+        return
+    if not cli.out.is_terminal and cli.out.width < 160:
+        cli.out.width = 160  # piped: nothing to fit, and nothing should be cut
+    table = Table(title=f"tools visible to {cli.agent}")
+    table.add_column("name", min_width=min(24, max(len(v["name"]) for v in views)))
+    table.add_column("tool id", no_wrap=True, min_width=max(len(v["tool_id"]) for v in views))  # never cut
+    for header in ("owner", "lang", "ver", "visibility", "status"):
+        table.add_column(header, no_wrap=True)
+    table.add_column("description", overflow="fold", min_width=12)
+    for v in views:
+        table.add_row(v["name"], v["tool_id"], v["owner"], v["language"], str(v["version"]), v["visibility"], v["status"], escape(v["description"].splitlines()[0][:60]))
+    cli.out.print(table)
+
+def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id or name.")]) -> None:
+    """Show one tool: definition in force, status and version history."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
+        status = rt.get_tool_status(found.tool_id, cli.agent)
+    view = output.tool_view(found, with_definition=True)
+    view["status_report"] = output.status_view(status)
+    if cli.verbose:
+        view["definition"]["code"] = found.definition.code
+    if cli.json:
+        cli.emit(view)
+        return
+    d = view["definition"]
+    cli.out.print(f"[bold]{found.name}[/]  {found.tool_id}  (owner {found.owner}, {found.visibility.value}, {found.status.value})", highlight=False)
+    cli.out.print(d["description"], markup=False, highlight=False)
+    cli.out.print(f"language {d['language']}, entrypoint {d['entrypoint']}, version {found.current_version} of {found.latest_version}, code hash {d['code_hash'][:16]}", highlight=False)
+    cli.out.print(f"artifact stored: {status.artifact_stored}, shared by {status.shared_by} tool(s), published: {status.published}", highlight=False)
+    cli.out.print("input schema:")
+    cli.out.print_json(json.dumps(d["input_schema"]))
+    if cli.verbose:
+        cli.out.print("code:")
+        cli.out.print(found.definition.code, markup=False, highlight=False)
+
+
+def versions(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id or name.")]) -> None:
+    """List a tool's versions, oldest first."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
+        history = rt.list_versions(found.tool_id, cli.agent)
+    views = [output.version_view(v) | {"current": v.number == found.current_version} for v in history]
+    if cli.json:
+        cli.emit({"tool_id": found.tool_id, "name": found.name, "versions": views})
+        return
+    table = Table("version", "", "code hash", "created", "description", title=f"{found.name} ({found.tool_id})")
+    for v in views:
+        table.add_row(str(v["version"]), "in force" if v["current"] else "", v["code_hash"][:12], v["created_at"][:19], escape(v["description"].splitlines()[0][:60]))
+    cli.out.print(table)

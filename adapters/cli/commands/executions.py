@@ -1,0 +1,46 @@
+"""The command that runs a tool: invoke."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+
+from toolrt.adapters.cli import output
+from toolrt.adapters.cli.context import EXIT_FAILURE, current_cli
+from toolrt.adapters.cli.lookup import parse_params, resolve_tool
+
+
+def invoke(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="Tool id or name.")],
+    params: Annotated[Optional[list[str]], typer.Argument(help="One JSON object, or key=value pairs (values parsed as JSON when they parse).")] = None,
+    version: Annotated[Optional[int], typer.Option("--version", help="Run this version instead of the one in force.")] = None,
+) -> None:
+    """Run a tool and print its output."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        found = resolve_tool(rt, cli.agent, tool)
+        execution = rt.execute_tool(cli.agent, found.tool_id, parse_params(params or []), version)
+    view = output.execution_view(execution)
+    if cli.json:
+        cli.emit(view)
+    else:
+        if execution.ok:
+            cli.out.print_json(json.dumps(view["output"]))
+        if cli.verbose:
+            if execution.stdout:
+                cli.err.print(f"stdout:\n{execution.stdout}", markup=False, highlight=False)
+            if execution.stderr:
+                cli.err.print(f"stderr:\n{execution.stderr}", markup=False, highlight=False)
+            m = execution.metrics
+            cli.err.print(f"{execution.status.value} in {m.wall_ms:.1f} ms (cpu {m.cpu_ms:.1f} ms, rss {m.max_rss_kb} kB, isolation {m.isolation.value})", highlight=False)
+    if not execution.ok:
+        reason = f"{execution.error.type}: {execution.error.message}" if execution.error else "no detail"
+        if not cli.json:
+            cli.err.print(f"[bold red]error[/] (execution {execution.status.value}): {found.name}: {escape(reason.splitlines()[0]) if reason else ''}", highlight=False, soft_wrap=True)
+            if cli.verbose and execution.error and execution.error.traceback:
+                cli.err.print(execution.error.traceback, markup=False, highlight=False)
+        raise typer.Exit(EXIT_FAILURE)

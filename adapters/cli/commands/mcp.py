@@ -1,0 +1,87 @@
+"""Commands that connect MCP hosts: serve, and the ``mcp`` group (config)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from toolrt.adapters.cli.context import EXIT_USER_ERROR, command_group, current_cli
+from toolrt.domain import MissingDependencyError
+
+
+def serve(
+    ctx: typer.Context,
+    transport: Annotated[str, typer.Option("--transport", help="stdio or http (streamable HTTP).")] = "stdio",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (http).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (http).")] = 8765,
+    token: Annotated[Optional[list[str]], typer.Option("--token", help="TOKEN=AGENT: a bearer token and the agent it stands for (http; repeatable).")] = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Another name clients may use in the Host header, NAME or NAME:PORT (http; repeatable).")] = None,
+    insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", metavar="", help="Serve beyond loopback without tokens: anyone who can connect acts as any agent.")] = False,
+) -> None:
+    """Serve every tool over MCP (stdio or streamable HTTP).
+
+    Over HTTP on loopback without --token, the X-Toolrt-Agent header names the agent (any local
+    user can claim any agent); any other address needs --token TOKEN=AGENT (or --insecure-no-auth).
+    """
+    cli = current_cli(ctx)
+    if transport not in ("stdio", "http"):
+        cli.fail(EXIT_USER_ERROR, f"--transport must be stdio or http, got {transport!r}")
+    tokens: dict[str, str] = {}
+    for pair in token or []:
+        secret, sep, agent_id = pair.partition("=")
+        if not sep or not secret or not agent_id:
+            cli.fail(EXIT_USER_ERROR, f"--token takes TOKEN=AGENT, got {pair!r}")
+        tokens[secret] = agent_id
+    with cli.guard():
+        for module in ("mcp", "anyio", *(("uvicorn",) if transport == "http" else ())):
+            if importlib.util.find_spec(module) is None:
+                raise MissingDependencyError("toolrt serve (the MCP server)", module, "mcp")
+        from toolrt.adapters.mcp.server import ToolrtMcpServer, check_exposure
+
+        if transport == "http":
+            check_exposure(host, tokens, insecure_no_auth)  # before the store is opened
+    with cli.runtime() as rt:
+        server = ToolrtMcpServer(rt, default_agent=cli.agent, tokens=tokens)
+        try:
+            if transport == "stdio":
+                server.run_stdio()
+            else:
+                who = "bearer tokens" if tokens else f"agent header X-Toolrt-Agent, default agent {cli.agent}"
+                if insecure_no_auth and not tokens:
+                    cli.err.print("WARNING: --insecure-no-auth: anyone who can connect acts as any agent", highlight=False)
+                cli.err.print(f"toolrt MCP server on http://{host}:{port}/mcp ({who})", highlight=False)
+                server.run_http(host, port, allowed_hosts=allowed_host or [], insecure_no_auth=insecure_no_auth)
+        finally:
+            server.close()
+
+
+def mcp_app() -> typer.Typer:
+    """The ``toolrt mcp`` group."""
+    return command_group("Connect MCP hosts (Claude Desktop, Cursor, VS Code) to toolrt.", config=mcp_config)
+
+
+def mcp_config(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="claude, cursor or vscode: the shape of the entry.")] = "claude",
+    name: Annotated[str, typer.Option("--name", help="The server's name in the host's list.")] = "toolrt",
+) -> None:
+    """Print a ready MCP server entry for a host: absolute paths, this store, this agent."""
+    from toolrt.settings import Settings
+
+    cli = current_cli(ctx)
+    if host not in ("claude", "cursor", "vscode"):
+        cli.fail(EXIT_USER_ERROR, f"--host must be claude, cursor or vscode, got {host!r}")
+    with cli.guard():
+        settings = Settings.load({"profile": cli.profile, **cli.settings()} if cli.profile else cli.settings())
+    # The interpreter itself, not a script on PATH: a host starts servers with a bare environment.
+    args = ["-m", "toolrt.adapters.mcp", "--profile", settings.profile, "--agent", cli.agent]
+    if settings.backend("repository") == "local":
+        args += ["--data-dir", str(settings.data_dir.resolve())]
+    server: dict[str, Any] = {"command": str(Path(sys.executable).absolute()), "args": args}
+    entry = {"servers": {name: {"type": "stdio", **server}}} if host == "vscode" else {"mcpServers": {name: server}}
+    cli.out.print_json(json.dumps(entry))

@@ -1,0 +1,141 @@
+"""Commands that change tools: register, update, deregister, rollback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from toolrt.adapters.cli import output
+from toolrt.adapters.cli.context import EXIT_FAILURE, EXIT_OK, EXIT_USER_ERROR, VisibilityOption, about, current_cli, exit_code_for
+from toolrt.adapters.cli.lookup import resolve_tool
+from toolrt.adapters.cli.tool_files import ToolFile, load_tool_file
+from toolrt.domain import ValidationError, Visibility
+
+
+def register(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Python files with a typed, documented entrypoint, or tool.yaml / tool.json files.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="The tool's name (one file only; default: the file's stem or its name field).")] = None,
+    entrypoint: Annotated[Optional[str], typer.Option("--entrypoint", help="The function to call (default: handler).")] = None,
+    description: Annotated[Optional[str], typer.Option("--description", help="What the tool does (one file only; default: the entrypoint's docstring or the file's description).")] = None,
+    visibility: VisibilityOption = None,
+) -> None:
+    """Register tools from files (several at once with a progress bar)."""
+    cli = current_cli(ctx)
+    if (name or description) and len(files) > 1:
+        cli.fail(EXIT_USER_ERROR, "--name and --description need exactly one file")
+    results: list[dict[str, Any]] = []
+    worst = EXIT_OK
+    with cli.runtime() as rt:
+        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=cli.err, disable=cli.json or len(files) < 2, transient=True)
+        with progress:
+            task = progress.add_task("registering", total=len(files))
+            for path in files:
+                progress.update(task, description=f"registering {path.name}")
+                try:
+                    tool_file = load_tool_file(path, name=name, entrypoint=entrypoint, description=description)
+                    chosen = visibility or tool_file.visibility or Visibility.PRIVATE
+                    reg = rt.register_tool(cli.agent, tool_file.definition, chosen)
+                    results.append({"file": str(path), "ok": True, **output.registration_view(reg)})
+                except Exception as exc:
+                    code = exit_code_for(exc)
+                    # A failure (1) outranks a user error (2): scripts retry on 1, fix input on 2.
+                    worst = EXIT_FAILURE if EXIT_FAILURE in (worst, code) else code
+                    results.append({"file": str(path), "ok": False, "exit_code": code, "error": output.error_view(exc)})
+                    if len(files) == 1:
+                        cli.fail(code, about(path, exc), exc)
+                progress.advance(task)
+    if cli.json:
+        cli.emit(results if len(files) > 1 else results[0])
+    else:
+        for r in results:
+            if r["ok"]:
+                cache = "reused stored code (cache hit)" if r["cache_hit"] else "new code validated"
+                cli.out.print(f"registered [bold]{r['name']}[/] as {r['tool_id']} (v{r['version']}, {cache}, hash {r['code_hash'][:12]})", highlight=False)
+                for finding in r["report"]["findings"]:
+                    cli.out.print(f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}", markup=False, highlight=False)
+            else:
+                cli.err.print(f"[bold red]error[/] ({r['error']['type']}): {escape(r['file'])}: {escape(r['error']['message'].splitlines()[0])}", highlight=False, soft_wrap=True)
+                if cli.verbose:
+                    for finding in r["error"].get("findings", []):
+                        cli.err.print(f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}", markup=False, highlight=False)
+    if worst:
+        raise typer.Exit(worst)
+
+
+def update(
+    ctx: typer.Context,
+    file: Annotated[Optional[Path], typer.Argument(help="The tool file with the new definition.")] = None,
+    tool: Annotated[Optional[str], typer.Option("--tool", help="Tool id or name to update (default: the name in the file).")] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="The tool's name, overriding the file.")] = None,
+    entrypoint: Annotated[Optional[str], typer.Option("--entrypoint", help="The function to call.")] = None,
+    visibility: VisibilityOption = None,
+) -> None:
+    """Give a tool a new version from a file, and/or a new visibility."""
+    cli = current_cli(ctx)
+    if file is None and (tool is None or visibility is None):
+        cli.fail(EXIT_USER_ERROR, "give a tool file, or --tool with --visibility")
+    with cli.runtime() as rt:
+        tool_file: ToolFile | None = None
+        if file is not None:
+            tool_file = load_tool_file(file, name=name, entrypoint=entrypoint)
+        ref = tool or (tool_file.name if tool_file else "")
+        found = resolve_tool(rt, cli.agent, ref)
+        new_visibility = visibility or (tool_file.visibility if tool_file else None)
+        try:
+            result = rt.update_tool(cli.agent, found.tool_id, tool_file.definition if tool_file else None, new_visibility)
+        except ValidationError as exc:
+            if file is None:
+                raise
+            cli.fail(EXIT_USER_ERROR, about(file, exc), exc)
+    view = output.update_view(result)
+    if cli.json:
+        cli.emit(view)
+    elif result.new_version:
+        code = "new code" if result.new_code else "same code, new interface or description"
+        cli.out.print(f"updated [bold]{view['name']}[/] to version {result.version} ({code})", highlight=False)
+    else:
+        cli.out.print(f"{view['name']} unchanged: version {result.version} already holds this definition (visibility {view['visibility']})", highlight=False)
+
+
+def deregister(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="Tool id or name.")],
+    purge: Annotated[bool, typer.Option("--purge", metavar="", help="Delete the record and history too (default: keep it, inactive).")] = False,
+) -> None:
+    """Withdraw a tool (and free code no other tool uses)."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
+        result = rt.deregister_tool(cli.agent, found.tool_id, purge)
+    view = output.deregistration_view(result)
+    if cli.json:
+        cli.emit(view)
+    else:
+        what = "deleted" if result.purged else "deregistered (kept inactive)"
+        freed = f", freed {len(result.deleted_artifacts)} artifact(s)" if result.deleted_artifacts else ""
+        cli.out.print(f"{found.name} ({found.tool_id}) {what}{freed}", highlight=False)
+        for problem in result.problems:
+            cli.err.print(f"warning: {problem}", markup=False, highlight=False)
+    if result.problems:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def rollback(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="Tool id or name.")],
+    version: Annotated[int, typer.Argument(help="The version to put back in force.")],
+) -> None:
+    """Put an earlier version of a tool back in force."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        found = resolve_tool(rt, cli.agent, tool)
+        after = rt.rollback_tool(cli.agent, found.tool_id, version)
+    if cli.json:
+        cli.emit(output.tool_view(after))
+    else:
+        cli.out.print(f"{after.name} ({after.tool_id}): version {after.current_version} in force", highlight=False)

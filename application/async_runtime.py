@@ -1,0 +1,189 @@
+"""AsyncToolRuntime: the asyncio twin of the ToolRuntime facade, for asyncio agent frameworks."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from toolrt.application.definitions import DefinitionLike
+from toolrt.application.deregister_tool import Deregistration
+from toolrt.application.queries import ToolStatusReport
+from toolrt.application.register_tool import Registration
+from toolrt.application.runtime import ToolRuntime
+from toolrt.application.update_tool import Update
+from toolrt.domain import Execution, Tool, ToolStatus, ToolVersion, Visibility
+from toolrt.ports import CodeValidator
+
+
+class AsyncToolRuntime:
+    """The asyncio twin of :class:`ToolRuntime`: the same methods as coroutines.
+
+    Blocking work runs in worker threads (``asyncio.to_thread``), so the event loop stays free
+    while a tool executes.
+    """
+
+    def __init__(self, runtime: ToolRuntime) -> None:
+        self.sync = runtime
+
+    async def register_tool(
+        self,
+        agent_id: str,
+        definition: DefinitionLike,
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        validator: CodeValidator | None = None,
+    ) -> Registration:
+        """See :meth:`ToolRuntime.register_tool`."""
+        return await asyncio.to_thread(self.sync.register_tool, agent_id, definition, visibility, validator=validator)
+
+    async def register_function(
+        self,
+        agent_id: str,
+        fn: Callable[..., Any],
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Registration:
+        """See :meth:`ToolRuntime.register_function`."""
+        return await asyncio.to_thread(self.sync.register_function, agent_id, fn, visibility, name=name, description=description)
+
+    def tool(
+        self,
+        agent_id: str,
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        name: str | None = None,
+        description: str | None = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """See :meth:`ToolRuntime.tool` (decorating happens at import time: it registers synchronously)."""
+        return self.sync.tool(agent_id, visibility, name=name, description=description)
+
+    async def update_tool(
+        self,
+        agent_id: str,
+        tool_id: str,
+        definition: DefinitionLike | None = None,
+        visibility: Visibility | str | None = None,
+        *,
+        validator: CodeValidator | None = None,
+    ) -> Update:
+        """See :meth:`ToolRuntime.update_tool`."""
+        return await asyncio.to_thread(self.sync.update_tool, agent_id, tool_id, definition, visibility, validator=validator)
+
+    async def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
+        """See :meth:`ToolRuntime.deregister_tool`."""
+        return await asyncio.to_thread(self.sync.deregister_tool, agent_id, tool_id, purge)
+
+    async def rollback_tool(self, agent_id: str, tool_id: str, version: int) -> Tool:
+        """See :meth:`ToolRuntime.rollback_tool`."""
+        return await asyncio.to_thread(self.sync.rollback_tool, agent_id, tool_id, version)
+
+    async def execute_tool(
+        self,
+        agent_id: str,
+        tool: str,
+        params: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+    ) -> Execution:
+        """See :meth:`ToolRuntime.execute_tool`."""
+        return await asyncio.to_thread(
+            self.sync.execute_tool, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb
+        )
+
+    async def start_execution(
+        self,
+        agent_id: str,
+        tool: str,
+        params: Mapping[str, Any] | None = None,
+        version: int | None = None,
+        *,
+        timeout_s: float | None = None,
+        memory_mb: int | None = None,
+    ) -> Execution:
+        """See :meth:`ToolRuntime.start_execution`."""
+        return await asyncio.to_thread(
+            self.sync.start_execution, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb
+        )
+
+    async def resolve_tool(self, agent_id: str, ref: str, *, include_inactive: bool = False) -> Tool:
+        """See :meth:`ToolRuntime.resolve_tool`."""
+        return await asyncio.to_thread(self.sync.resolve_tool, agent_id, ref, include_inactive=include_inactive)
+
+    async def execution_status(self, execution_id: str) -> Execution:
+        """See :meth:`ToolRuntime.execution_status`."""
+        return await asyncio.to_thread(self.sync.execution_status, execution_id)
+
+    async def cancel_execution(self, agent_id: str, execution_id: str) -> Execution:
+        """See :meth:`ToolRuntime.cancel_execution`."""
+        return await asyncio.to_thread(self.sync.cancel_execution, agent_id, execution_id)
+
+    async def wait_execution(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
+        """Poll with ``asyncio.sleep`` so the loop is never blocked."""
+        interval = poll_interval_s if poll_interval_s is not None else self.sync.policy.poll_interval_s
+        attempts = max_attempts if max_attempts is not None else self.sync.policy.poll_max_attempts
+        execution = await self.execution_status(execution_id)
+        for _ in range(attempts):
+            if execution.status.is_final:
+                break
+            await asyncio.sleep(interval)
+            execution = await self.execution_status(execution_id)
+        return execution
+
+    async def get_tool_status(self, tool_id: str, agent_id: str | None = None) -> ToolStatusReport:
+        """See :meth:`ToolRuntime.get_tool_status`."""
+        return await asyncio.to_thread(self.sync.get_tool_status, tool_id, agent_id)
+
+    async def get_tool(self, tool_id: str) -> Tool:
+        """See :meth:`ToolRuntime.get_tool`."""
+        return await asyncio.to_thread(self.sync.get_tool, tool_id)
+
+    async def tool_schemas(self, agent_id: str, format: str = "openai") -> Any:
+        """See :meth:`ToolRuntime.tool_schemas`."""
+        return await asyncio.to_thread(self.sync.tool_schemas, agent_id, format)
+
+    async def dispatch(self, agent_id: str, tool_call: Any) -> dict[str, Any]:
+        """See :meth:`ToolRuntime.dispatch`."""
+        return await asyncio.to_thread(self.sync.dispatch, agent_id, tool_call)
+
+    async def list_tools(
+        self,
+        agent_id: str | None = None,
+        *,
+        owner: str | None = None,
+        status: ToolStatus | str | None = ToolStatus.ACTIVE,
+        name: str | None = None,
+        tag: str | None = None,
+        text: str | None = None,
+        limit: int = 1000,
+    ) -> Sequence[Tool]:
+        """See :meth:`ToolRuntime.list_tools`."""
+        return await asyncio.to_thread(
+            self.sync.list_tools, agent_id, owner=owner, status=status, name=name, tag=tag, text=text, limit=limit
+        )
+
+    async def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
+        """See :meth:`ToolRuntime.list_versions`."""
+        return await asyncio.to_thread(self.sync.list_versions, tool_id, agent_id)
+
+    def metrics(self) -> dict[str, Any]:
+        """See :meth:`ToolRuntime.metrics` (in memory: no thread needed)."""
+        return self.sync.metrics()
+
+    async def health(self) -> dict[str, Any]:
+        """See :meth:`ToolRuntime.health`."""
+        return await asyncio.to_thread(self.sync.health)
+
+    async def close(self) -> None:
+        """See :meth:`ToolRuntime.close`."""
+        await asyncio.to_thread(self.sync.close)
+
+    async def __aenter__(self) -> AsyncToolRuntime:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()

@@ -1,0 +1,49 @@
+"""Tool definitions from what users hand over: a ToolDefinition, or a plain mapping read from JSON or YAML."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from toolrt.domain import Finding, Language, Severity, ToolDefinition, ValidationError, ValidationReport
+from toolrt.ports import CodeValidator
+
+_DEFINITION_FIELDS = {f.name for f in attrs.fields(ToolDefinition)}
+
+DefinitionLike = ToolDefinition | Mapping[str, Any]
+
+
+def to_definition(data: DefinitionLike, validator: CodeValidator | None = None) -> ToolDefinition:
+    """A ToolDefinition from a definition or a plain mapping (as read from JSON or YAML).
+
+    A Python tool given without ``input_schema`` gets one inferred from its entrypoint's type hints
+    and docstring, when the validator can. Unknown or missing fields raise ValidationError.
+    """
+    if isinstance(data, ToolDefinition):
+        return data
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"a tool definition must be a mapping, got {type(data).__name__}")
+    fields = dict(data)
+    unknown = sorted(set(fields) - _DEFINITION_FIELDS)
+    missing = sorted({"name", "description", "language", "code"} - set(fields))
+    findings = [
+        Finding("definition.unknown_field", Severity.ERROR, f"unknown field {name!r}", hint=f"known fields: {', '.join(sorted(_DEFINITION_FIELDS))}")
+        for name in unknown
+    ] + [Finding("definition.missing_field", Severity.ERROR, f"missing required field {name!r}") for name in missing]
+    if findings:
+        raise ValidationError("invalid tool definition", ValidationReport(tuple(findings)))
+    if "input_schema" not in fields and validator is not None:
+        try:
+            language = Language(str(fields["language"]).lower())
+        except ValueError:
+            language = None
+        if language is not None and isinstance(fields["code"], str):
+            inferred = validator.infer_input_schema(language, fields["code"], str(fields.get("entrypoint", "handler")))
+            if inferred is not None:
+                fields["input_schema"] = inferred
+    try:
+        return ToolDefinition(**fields)
+    except TypeError as exc:
+        raise ValidationError(f"invalid tool definition: {exc}") from exc

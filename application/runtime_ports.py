@@ -1,0 +1,32 @@
+"""RuntimePorts: the adapters a ToolRuntime runs on, one per port."""
+
+from __future__ import annotations
+
+import attrs
+
+from toolrt.ports import (
+    ArtifactStore,
+    Clock,
+    CodeValidator,
+    EventPublisher,
+    IdGenerator,
+    MetricsSink,
+    Sandbox,
+    ToolGateway,
+    ToolRepository,
+)
+
+
+@attrs.frozen
+class RuntimePorts:
+    """The adapters a runtime runs on (the container builds this per profile)."""
+
+    repository: ToolRepository
+    artifacts: ArtifactStore
+    validator: CodeValidator
+    sandbox: Sandbox
+    gateway: ToolGateway
+    clock: Clock
+    ids: IdGenerator
+    metrics: MetricsSink
+    events: EventPublisher
