@@ -19,7 +19,7 @@ import re
 import sys
 import zipfile
 from collections.abc import Iterator
-from importlib import metadata
+from importlib import metadata, util
 from pathlib import Path
 
 import attrs
@@ -113,9 +113,10 @@ def _files_of(dist: metadata.Distribution) -> Iterator[tuple[str, Path]]:
 
 
 def _toolrt_files() -> Iterator[tuple[str, Path]]:
-    import toolrt
-
-    package = Path(toolrt.__file__).parent
+    spec = util.find_spec("toolrt")
+    if spec is None or spec.origin is None:
+        raise StorageError("the installed toolrt package cannot be found to package it", backend="lambda")
+    package = Path(spec.origin).parent
     # os.walk follows the symlinked folders of a source checkout (Path.rglob does not).
     for folder, dirs, files in os.walk(package, followlinks=True):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")

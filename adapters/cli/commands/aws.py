@@ -1,47 +1,91 @@
-"""The ``aws`` group: set up and inspect the AWS profile's resources."""
+"""The ``aws`` group: bring up, check and tear down the AWS profile's resources."""
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from toolrt.adapters.cli.context import command_group, current_cli
+from toolrt.adapters.cli.context import Cli, command_group, current_cli
 
 
 def aws_app() -> typer.Typer:
     """The ``toolrt aws`` group."""
-    return command_group("Set up and inspect the AWS profile's resources.", provision=aws_provision)
+    return command_group(
+        "Bring up, check and tear down the AWS profile's resources.", provision=aws_provision, destroy=aws_destroy
+    )
+
+
+def _provisioner(cli: Cli, *, dry_run: bool, jwt: Any = None, max_timeout_s: float | None = None) -> Any:
+    from toolrt.adapters.aws import Provisioner, make_clients
+    from toolrt.settings import Settings
+
+    settings = Settings.load({"profile": "aws"})
+    clients = make_clients(settings.aws_region, settings.aws_endpoint_url)
+    names = _names(settings)
+
+    def progress(action: str, resource: str) -> None:
+        if not cli.json:  # a progress line per step as it completes, on stderr
+            cli.err.print(f"{action:<13}{resource}", highlight=False)
+
+    return Provisioner(
+        clients, names=names, jwt=jwt, code_interpreter_id=settings.code_interpreter_id,
+        max_timeout_s=max_timeout_s or settings.max_timeout_s, dry_run=dry_run, on_step=progress,
+    )
+
+
+def _names(settings: Any) -> Any:
+    from toolrt.adapters.aws import AwsNames
+
+    return AwsNames(table=settings.dynamodb_table, bucket=settings.s3_bucket, gateway=settings.gateway_name,
+                    router_function=settings.router_function)
+
+
+def _report(cli: Cli, result: Any) -> None:
+    if cli.json:
+        cli.emit({
+            "steps": [{"action": action, "resource": resource} for action, resource in result.steps],
+            "created": list(result.created), "found": list(result.found),
+            "gateway_id": result.gateway_id, "gateway_url": result.gateway_url, "router_arn": result.router_arn,
+        })
+    elif result.gateway_url:
+        cli.out.print(f"gateway url  {result.gateway_url}", highlight=False)
 
 
 def aws_provision(
     ctx: typer.Context,
-    gateway_role_arn: Annotated[Optional[str], typer.Option("--gateway-role-arn", help="The IAM role AgentCore Gateway assumes (default: TOOLRT_GATEWAY_ROLE_ARN); needed only to create a gateway.")] = None,
-    gateway_name: Annotated[str, typer.Option("--gateway-name", help="The gateway to find or create.")] = "toolrt",
+    jwt_discovery_url: Annotated[Optional[str], typer.Option("--jwt-discovery-url", help="OpenID Connect discovery URL of the identity provider whose tokens name agents (needed to create the gateway or change its provider).")] = None,
+    jwt_audience: Annotated[Optional[list[str]], typer.Option("--jwt-audience", help="An audience the gateway accepts (repeatable).")] = None,
+    jwt_client: Annotated[Optional[list[str]], typer.Option("--jwt-client", help="A client id the gateway accepts (repeatable).")] = None,
+    agent_claim: Annotated[str, typer.Option("--agent-claim", help="The token claim that names the agent.")] = "sub",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read only: print what would be created or updated.")] = False,
 ) -> None:
-    """Create the DynamoDB table, the S3 bucket and the AgentCore gateway where missing (idempotent)."""
-    from toolrt.adapters.aws import make_clients, provision
-    from toolrt.settings import Settings
+    """Create or update everything the aws profile needs: table, bucket, roles, functions, gateway (idempotent)."""
+    from toolrt.adapters.aws import JwtAuthorizer
 
     cli = current_cli(ctx)
     with cli.guard():
-        settings = Settings.load({"profile": "aws", "gateway_role_arn": gateway_role_arn})
-        clients = make_clients(settings.aws_region, settings.aws_endpoint_url)
-        result = provision(
-            dynamodb=clients.dynamodb,
-            table_name=settings.dynamodb_table,
-            s3=clients.s3,
-            bucket=settings.s3_bucket,
-            region=settings.aws_region,
-            agentcore_control=clients.agentcore_control,
-            gateway_name=gateway_name,
-            gateway_id=settings.gateway_id,
-            gateway_role_arn=settings.gateway_role_arn,
-        )
-    if cli.json:
-        cli.emit({"created": list(result.created), "found": list(result.found), "gateway_id": result.gateway_id, "gateway_url": result.gateway_url})
-        return
-    for line in result.lines():
-        cli.out.print(line, highlight=False)
-    if result.gateway_id:
-        cli.out.print(f"export TOOLRT_GATEWAY_ID={result.gateway_id}", highlight=False)
+        jwt = None
+        if jwt_discovery_url:
+            jwt = JwtAuthorizer(jwt_discovery_url, tuple(jwt_audience or ()), tuple(jwt_client or ()), agent_claim)
+        elif jwt_audience or jwt_client:
+            raise typer.BadParameter("--jwt-audience and --jwt-client need --jwt-discovery-url")
+        result = _provisioner(cli, dry_run=dry_run, jwt=jwt).up()
+    _report(cli, result)
+
+
+def aws_destroy(
+    ctx: typer.Context,
+    include_data: Annotated[bool, typer.Option("--include-data", help="Also delete the table and the bucket (every tool and artifact).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read only: print what would be deleted.")] = False,
+) -> None:
+    """Remove the gateway, functions and roles; the table and bucket only with --include-data."""
+    cli = current_cli(ctx)
+    if not (yes or dry_run):
+        what = "the gateway, functions and roles" + (", the table and the bucket (all tools)" if include_data else "")
+        if not typer.confirm(f"Delete {what}?", err=True):
+            raise typer.Exit(1)
+    with cli.guard():
+        result = _provisioner(cli, dry_run=dry_run).down(include_data=include_data)
+    _report(cli, result)

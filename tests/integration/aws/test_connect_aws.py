@@ -70,8 +70,8 @@ def test_missing_gateway_settings_are_a_clear_error(aws_endpoint: str) -> None:
         toolrt.connect("aws", aws_endpoint_url=aws_endpoint, sandbox="memory")
 
 
-def test_cli_provision_is_idempotent(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`toolrt aws provision` creates the table, bucket and gateway once, then finds them."""
+def test_cli_provision_plans_creates_finds_and_destroys(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`toolrt aws provision --dry-run`, then for real (progress on stderr), again (all found), then destroy."""
     import json
 
     from typer.testing import CliRunner
@@ -81,13 +81,29 @@ def test_cli_provision_is_idempotent(aws_endpoint: str, monkeypatch: pytest.Monk
     monkeypatch.setenv("TOOLRT_AWS_ENDPOINT_URL", aws_endpoint)
     monkeypatch.setenv("TOOLRT_AWS_REGION", REGION)
     app = build_app()
-    first = CliRunner().invoke(app, ["--json", "aws", "provision", "--gateway-role-arn", ROLE_ARN])
+    jwt = ["--jwt-discovery-url", JWT.discovery_url, "--jwt-audience", "toolrt"]
+    plan = CliRunner().invoke(app, ["--json", "aws", "provision", "--dry-run", *jwt])
+    assert plan.exit_code == 0, plan.output
+    assert {s["action"] for s in json.loads(plan.stdout)["steps"]} == {"would create"}
+    first = CliRunner().invoke(app, ["aws", "provision", *jwt])
     assert first.exit_code == 0, first.output
-    # Without the console script's logging set-up, structlog prints to stdout before the JSON.
-    created = json.loads(first.stdout[first.stdout.index("{") :])
-    assert len(created["created"]) == 3 and created["gateway_id"]
-    monkeypatch.setenv("TOOLRT_GATEWAY_ID", created["gateway_id"])
+    assert first.stderr.count("created") == 8 and "agentcore gateway toolrt" in first.stderr
     second = CliRunner().invoke(app, ["--json", "aws", "provision"])
     assert second.exit_code == 0, second.output
-    again = json.loads(second.stdout[second.stdout.index("{") :])
-    assert again["created"] == [] and len(again["found"]) == 3
+    again = json.loads(second.stdout)
+    assert again["created"] == [] and len(again["found"]) == 8 and again["gateway_id"]
+    gone = CliRunner().invoke(app, ["--json", "aws", "destroy", "--yes"])
+    assert gone.exit_code == 0, gone.output
+    assert [s["action"] for s in json.loads(gone.stdout)["steps"]].count("deleted") == 6
+
+
+def test_cli_provision_without_an_identity_provider_says_what_to_pass(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A first provision without --jwt-discovery-url fails in one line naming the flag."""
+    from typer.testing import CliRunner
+
+    from toolrt.adapters.cli.main import build_app
+
+    monkeypatch.setenv("TOOLRT_AWS_ENDPOINT_URL", aws_endpoint)
+    done = CliRunner().invoke(build_app(), ["aws", "provision"])
+    assert done.exit_code != 0
+    assert "--jwt-discovery-url" in done.stderr and "Traceback" not in done.output
