@@ -49,7 +49,7 @@ def _report(cli: Cli, result: Any) -> None:
             "gateway_id": result.gateway_id, "gateway_url": result.gateway_url, "router_arn": result.router_arn,
         })
     elif result.gateway_url:
-        cli.out.print(f"gateway url  {result.gateway_url}", highlight=False)
+        cli.out.print(f"gateway url  {result.gateway_url}", highlight=False, soft_wrap=True)
 
 
 def aws_provision(
