@@ -13,7 +13,7 @@ from toolrt.application.register_tool import Registration
 from toolrt.application.runtime import ToolRuntime
 from toolrt.application.update_tool import Update
 from toolrt.domain import Execution, Tool, ToolStatus, ToolVersion, Visibility
-from toolrt.ports import CodeValidator
+from toolrt.ports import CodeValidator, OutputCallback
 
 
 class AsyncToolRuntime:
@@ -89,10 +89,12 @@ class AsyncToolRuntime:
         *,
         timeout_s: float | None = None,
         memory_mb: int | None = None,
+        on_output: OutputCallback | None = None,
     ) -> Execution:
-        """See :meth:`ToolRuntime.execute_tool`."""
+        """See :meth:`ToolRuntime.execute_tool` (``on_output`` is called from a worker thread)."""
         return await asyncio.to_thread(
-            self.sync.execute_tool, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb
+            self.sync.execute_tool, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb,
+            on_output=on_output,
         )
 
     async def start_execution(

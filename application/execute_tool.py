@@ -9,6 +9,7 @@ import attrs
 import jsonschema
 
 from toolrt.application.logs import get_logger
+from toolrt.application.output_relay import OutputRelay
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.register_tool import check_agent
 from toolrt.domain import (
@@ -32,6 +33,7 @@ from toolrt.ports import (
     EventPublisher,
     IdGenerator,
     MetricsSink,
+    OutputCallback,
     Sandbox,
     SandboxRequest,
     SandboxResult,
@@ -54,6 +56,8 @@ class ExecuteToolRequest:
     # Per-call limits: override the tool's own, within the configured maxima.
     timeout_s: float | None = None
     memory_mb: int | None = None
+    # Receives ("stdout" | "stderr", text) as the tool prints (see OutputRelay).
+    on_output: OutputCallback | None = attrs.field(default=None, eq=False, repr=False)
 
 
 def check_params(tool_name: str, schema: dict[str, Any], params: Any, validator: Any = None) -> None:
@@ -172,6 +176,8 @@ class ExecuteTool:
         except Exception as exc:
             bound.error("sandbox failed", error=str(exc), error_type=type(exc).__name__)
             result = SandboxResult(ExecutionStatus.FAILED, error=ExecutionFailure(type(exc).__name__, str(exc)))
+        if isinstance(sandbox_request.on_output, OutputRelay):
+            sandbox_request.on_output.finish(result.stdout, result.stderr)
         try:
             result = self._check_output(tool, version, result)
         except Exception as exc:  # an output_schema that cannot be applied fails the call, recorded
@@ -219,6 +225,7 @@ class ExecuteTool:
             max_output_bytes=output,
             tenant=request.agent_id,
             tool=tool.tool_id,
+            on_output=OutputRelay(request.on_output) if request.on_output is not None else None,
         )
 
     def _check_output(self, tool: Tool, version: int, result: SandboxResult) -> SandboxResult:

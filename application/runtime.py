@@ -31,7 +31,7 @@ from toolrt.domain import (
     ValidationReport,
     Visibility,
 )
-from toolrt.ports import CodeValidator, ToolQuery
+from toolrt.ports import CodeValidator, OutputCallback, ToolQuery
 
 
 class ToolRuntime:
@@ -145,6 +145,7 @@ class ToolRuntime:
         *,
         timeout_s: float | None = None,
         memory_mb: int | None = None,
+        on_output: OutputCallback | None = None,
     ) -> Execution:
         """Run a tool now and return the finished execution. See :class:`ExecuteTool`.
 
@@ -152,8 +153,12 @@ class ToolRuntime:
         first, then a public one; an ambiguous name is a ValidationError listing the ids).
         ``timeout_s`` and ``memory_mb`` replace the tool's own limits for this call; asking for
         more than the configured maxima is a LimitExceededError (nothing runs).
+        ``on_output(stream, text)`` receives the tool's stdout and stderr (``stream`` is
+        ``"stdout"`` or ``"stderr"``) as it prints on the local sandbox, and at the end of the call
+        elsewhere; in all, exactly the text the execution records. It runs in a worker thread and
+        should return quickly; an exception it raises is logged and stops further calls to it.
         """
-        return self._by_ref(self._execute.execute, agent_id, tool, _params(params), version, timeout_s, memory_mb)
+        return self._by_ref(self._execute.execute, agent_id, tool, _params(params), version, timeout_s, memory_mb, on_output)
 
     def start_execution(
         self,
@@ -195,16 +200,17 @@ class ToolRuntime:
         raise ValidationError(f"the name {ref!r} matches {len(visible)} tools: {ids}; pass a tool id")
 
     def _by_ref(self, run: Callable[[ExecuteToolRequest], Execution], agent_id: str, ref: str,
-                params: dict[str, Any], version: int | None, timeout_s: float | None, memory_mb: int | None) -> Execution:
+                params: dict[str, Any], version: int | None, timeout_s: float | None, memory_mb: int | None,
+                on_output: OutputCallback | None = None) -> Execution:
         # ``ref`` is tried as an id first (no extra read on the common path; the use case says
         # whether the agent may run it); when no tool has that id, it is a name to resolve.
         try:
-            return run(ExecuteToolRequest(agent_id, ref, params, version, timeout_s, memory_mb))
+            return run(ExecuteToolRequest(agent_id, ref, params, version, timeout_s, memory_mb, on_output))
         except NotFoundError as exc:
             if (exc.kind, exc.key) != ("tool", ref):
                 raise
         tool_id = self.resolve_tool(agent_id, ref).tool_id
-        return run(ExecuteToolRequest(agent_id, tool_id, params, version, timeout_s, memory_mb))
+        return run(ExecuteToolRequest(agent_id, tool_id, params, version, timeout_s, memory_mb, on_output))
 
     def execution_status(self, execution_id: str) -> Execution:
         """An execution as last recorded."""

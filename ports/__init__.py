@@ -4,7 +4,7 @@ from toolrt.ports.artifacts import ArtifactStore
 from toolrt.ports.gateway import GatewayHealth, ToolGateway
 from toolrt.ports.metrics import EventPublisher, MetricsSink
 from toolrt.ports.repository import ToolQuery, ToolRepository
-from toolrt.ports.sandbox import CancelSignal, Sandbox, SandboxRequest, SandboxResult
+from toolrt.ports.sandbox import CancelSignal, OutputCallback, Sandbox, SandboxRequest, SandboxResult
 from toolrt.ports.system import Clock, IdGenerator
 from toolrt.ports.validator import CodeValidator
 
@@ -17,6 +17,7 @@ __all__ = [
     "GatewayHealth",
     "IdGenerator",
     "MetricsSink",
+    "OutputCallback",
     "Sandbox",
     "SandboxRequest",
     "SandboxResult",

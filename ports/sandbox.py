@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from toolrt.domain import ExecutionFailure, ExecutionMetrics, ExecutionStatus, IsolationLevel, Language
+
+OutputCallback = Callable[[str, str], None]
+"""``on_output(stream, text)``: ``stream`` is ``"stdout"`` or ``"stderr"``, ``text`` the next piece."""
 
 
 @attrs.frozen
@@ -28,6 +32,10 @@ class SandboxRequest:
     tenant: str = ""
     # Which tool is called (its id): a remote sandbox may keep sessions of different tools apart by it.
     tool: str = ""
+    # Called with ("stdout" | "stderr", text) as the tool prints, by sandboxes that can stream (the
+    # application delivers whatever a sandbox did not stream when the call ends). It runs in the
+    # sandbox's thread and must return quickly; what it raises is logged, never propagated.
+    on_output: OutputCallback | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen

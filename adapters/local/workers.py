@@ -8,6 +8,7 @@ never be taken for another call's result.
 
 from __future__ import annotations
 
+import codecs
 import hmac
 import json
 import marshal
@@ -43,6 +44,8 @@ CALL_PIDS = 64
 FALLBACK_CALL_PROCESSES = 8
 _IDLE_ZYGOTE_TASKS = 4  # the zygote and its spare child (single-threaded), with room to spare
 
+# Returned by _read_result for a stream frame (compared by identity): the call's result is still to come.
+_STREAMED: dict[str, Any] = {}
 _PROTOCOL_ERROR = {
     "status": "killed",
     "error": {"type": "SandboxProtocolError",
@@ -157,7 +160,9 @@ class PythonZygote(Worker):
         self._write_all(request_frame({
             "id": seq, "nonce": nonce, "timeout_s": request.timeout_s, "memory_mb": request.memory_mb,
             "max_output_bytes": request.max_output_bytes, "payload": len(payload),
+            "stream": request.on_output is not None,
         }) + payload)
+        relay = OutputDecoder(request.on_output) if request.on_output is not None else None
         hard_deadline = time.monotonic() + request.timeout_s + GRACE_S
         cancelled_at: float | None = None
         decided: str | None = None
@@ -172,7 +177,9 @@ class PythonZygote(Worker):
             if cancel is not None and cancelled_at is None:
                 wait = min(wait, CANCEL_POLL_S)
             if select.select([self._out], [], [], wait)[0]:
-                doc, out, err = self._read_result(seq, nonce, request.max_output_bytes, hard_deadline)
+                doc, out, err = self._read_result(seq, nonce, request.max_output_bytes, hard_deadline, relay)
+                if doc is _STREAMED:
+                    continue  # a stream frame: the result is still to come
                 if doc is None:
                     decided = "cancelled" if cancelled_at is not None else "crashed"
                 break
@@ -189,8 +196,13 @@ class PythonZygote(Worker):
                         "type": "MemoryError", "message": f"memory limit of {request.memory_mb} MB exceeded"})
         return doc, decided, out, err
 
-    def _read_result(self, seq: int, nonce: str, cap: int, deadline: float) -> tuple[dict[str, Any] | None, bytes, bytes]:
-        """Read and verify one result frame; a frame that does not match this call stops the worker."""
+    def _read_result(
+        self, seq: int, nonce: str, cap: int, deadline: float, relay: OutputDecoder | None = None
+    ) -> tuple[dict[str, Any] | None, bytes, bytes]:
+        """Read and verify one frame; a frame that does not match this call stops the worker.
+
+        A stream frame (asked for by ``relay``) is handed to the relay and reported as ``_STREAMED``.
+        """
         head = read_exact(self._out, 4, deadline)
         if head is None:
             return None, b"", b""
@@ -200,6 +212,8 @@ class PythonZygote(Worker):
             doc = json.loads(body) if body is not None else None
         except ValueError:
             doc = None
+        if relay is not None and isinstance(doc, dict) and "stream" in doc:
+            return self._read_stream(doc, seq, nonce, cap, deadline, relay)
         sizes = doc.get("sizes") if isinstance(doc, dict) else None
         caps = (max(cap, MIN_FRAME_CAP), cap, cap)
         valid = (
@@ -223,6 +237,58 @@ class PythonZygote(Worker):
         if result:
             doc.update(parse_result(result.decode("utf-8", "replace")))
         return doc, out, err
+
+
+    def _read_stream(
+        self, doc: dict[str, Any], seq: int, nonce: str, cap: int, deadline: float, relay: OutputDecoder
+    ) -> tuple[dict[str, Any] | None, bytes, bytes]:
+        stream, size = doc.get("stream"), doc.get("size")
+        valid = (
+            doc.get("id") == seq
+            and isinstance(doc.get("nonce"), str)
+            and hmac.compare_digest(doc["nonce"], nonce)
+            and (stream == 1 or stream == 2)
+            and isinstance(size, int) and not isinstance(size, bool)
+            and 0 < size <= cap - relay.received(stream)
+        )
+        if not valid:
+            log.warning("sandbox worker sent a stream frame that does not match its call; stopping it", pid=self.proc.pid)
+            self.signal_kill()
+            return dict(_PROTOCOL_ERROR), b"", b""
+        assert isinstance(stream, int) and isinstance(size, int)
+        data = read_exact(self._out, size, deadline)
+        if data is None:
+            return None, b"", b""
+        relay.feed(stream, data)
+        return _STREAMED, b"", b""
+
+
+class OutputDecoder:
+    """Turns a call's raw stdout (1) and stderr (2) bytes into text for the caller's ``on_output``.
+
+    Multi-byte characters split between two reads are joined; a callback that raises is logged and
+    not called again for this call (the call itself goes on).
+    """
+
+    def __init__(self, callback: Any) -> None:
+        self._callback = callback
+        self._decoders = {1: codecs.getincrementaldecoder("utf-8")("replace"), 2: codecs.getincrementaldecoder("utf-8")("replace")}
+        self._received = {1: 0, 2: 0}
+
+    def received(self, stream: int) -> int:
+        """Bytes of ``stream`` taken so far."""
+        return self._received[stream]
+
+    def feed(self, stream: int, data: bytes) -> None:
+        """Hand ``data`` of ``stream`` on as text."""
+        self._received[stream] += len(data)
+        text = self._decoders[stream].decode(data)
+        if text and self._callback is not None:
+            try:
+                self._callback("stdout" if stream == 1 else "stderr", text)
+            except Exception as exc:  # the caller's code: never let it break the call
+                log.warning("on_output callback failed; not called again for this call", error=str(exc))
+                self._callback = None
 
 
 class NodeWorker(Worker):
@@ -260,6 +326,9 @@ class NodeWorker(Worker):
         bufs: dict[int, bytearray] = {fd: bytearray() for fd in caps}
         open_fds = set(caps)
 
+        relay = OutputDecoder(request.on_output) if request.on_output is not None else None
+        streams = {out_fd: 1, err_fd: 2}
+
         def take(fd: int, final: bool) -> None:
             """Read what ``fd`` has, kept up to its cap. While the tool runs, reading goes on past the
             cap (so it never blocks on a full pipe); once it has answered, a full stream is left."""
@@ -267,7 +336,10 @@ class NodeWorker(Worker):
             if not chunk or (final and len(bufs[fd]) >= caps[fd]):
                 open_fds.discard(fd)  # the rest is dropped with the worker
             elif len(bufs[fd]) < caps[fd]:
-                bufs[fd] += chunk[: caps[fd] - len(bufs[fd])]
+                kept = chunk[: caps[fd] - len(bufs[fd])]
+                bufs[fd] += kept
+                if relay is not None and fd in streams:
+                    relay.feed(streams[fd], kept[: max(0, cap - relay.received(streams[fd]))])
 
         while res_fd in open_fds:
             now = time.monotonic()

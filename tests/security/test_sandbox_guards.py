@@ -44,6 +44,17 @@ FAKE_ZYGOTE = textwrap.dedent("""
             doc["sizes"] = [len(result), 1 << 30, 0]
         elif mode == "no-nonce":
             del doc["nonce"]
+        if mode.startswith("stream"):
+            text = b"streamed"
+            sdoc = {"id": head["id"], "nonce": head["nonce"], "stream": 1, "size": len(text)}
+            if mode == "stream-wrong-nonce":
+                sdoc["nonce"] = "0" * 32
+            elif mode == "stream-oversized":
+                sdoc["size"] = 1 << 20
+                text = b"x" * (1 << 20)
+            elif mode == "stream-bad-stream":
+                sdoc["stream"] = 3
+            frame(sdoc, text)
         frame(doc, result)
 """)
 
@@ -72,6 +83,33 @@ def test_a_frame_that_does_not_belong_to_the_call_kills_the_worker(mode: str) ->
         assert doc["error"]["type"] == "SandboxProtocolError"
         assert "output" not in doc
         assert worker.dead
+    finally:
+        worker.kill()
+
+
+@pytest.mark.parametrize("mode", ["stream-wrong-nonce", "stream-oversized", "stream-bad-stream"])
+def test_a_forged_stream_frame_kills_the_worker_and_reaches_no_callback(mode: str) -> None:
+    """Stream frames are checked like results: without the call's nonce, within the cap and naming
+    stdout or stderr, or the worker is stopped and the caller's on_output hears nothing."""
+    worker = _fake(mode)
+    heard: list[str] = []
+    try:
+        doc, decided, _, _ = worker.call(_request(on_output=lambda stream, text: heard.append(text)), None)
+        assert decided is None and doc is not None
+        assert doc["error"]["type"] == "SandboxProtocolError"
+        assert heard == [] and worker.dead
+    finally:
+        worker.kill()
+
+
+def test_a_stream_frame_of_the_call_reaches_its_callback() -> None:
+    """The same stand-in streaming correctly is heard, then its result is taken."""
+    worker = _fake("stream")
+    heard: list[tuple[str, str]] = []
+    try:
+        doc, decided, _, _ = worker.call(_request(on_output=lambda stream, text: heard.append((stream, text))), None)
+        assert doc is not None and doc["status"] == "succeeded"
+        assert heard == [("stdout", "streamed")]
     finally:
         worker.kill()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Optional
 
 import typer
@@ -18,19 +19,26 @@ def invoke(
     tool: Annotated[str, typer.Argument(help="Tool id or name.")],
     params: Annotated[Optional[list[str]], typer.Argument(help="One JSON object, or key=value pairs (values parsed as JSON when they parse).")] = None,
     version: Annotated[Optional[int], typer.Option("--version", help="Run this version instead of the one in force.")] = None,
+    stream: Annotated[bool, typer.Option("--stream", help="Show what the tool prints (on stderr) while it runs.")] = False,
 ) -> None:
     """Run a tool and print its output."""
     cli = current_cli(ctx)
+
+    def show(_stream: str, text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool)
-        execution = rt.execute_tool(cli.agent, found.tool_id, parse_params(params or []), version)
+        execution = rt.execute_tool(cli.agent, found.tool_id, parse_params(params or []), version,
+                                    on_output=show if stream else None)
     view = output.execution_view(execution)
     if cli.json:
         cli.emit(view)
     else:
         if execution.ok:
             cli.out.print_json(json.dumps(view["output"]))
-        if cli.verbose:
+        if cli.verbose and not stream:
             if execution.stdout:
                 cli.err.print(f"stdout:\n{execution.stdout}", markup=False, highlight=False)
             if execution.stderr:

@@ -5,7 +5,9 @@ Protocol on fds 0 (in) and 1 (out), each frame a 4-byte big-endian length and a 
   followed by that many payload bytes (the child's own request: code, entrypoint, params), or a
   cancel frame ``{"cancel": id}`` while a call runs;
 * zygote to host (JSON): one result header per call, echoing the call's ``id`` and ``nonce`` and
-  giving the sizes of three raw sections that follow it (the tool's result document, stdout, stderr).
+  giving the sizes of three raw sections that follow it (the tool's result document, stdout, stderr);
+  when the call header asks for ``stream``, stream frames come first (``id``, ``nonce``, ``stream``:
+  1 for stdout or 2 for stderr, ``size``, then that many bytes) as the tool prints, within the cap.
 The nonce is the host's proof that a frame came from the zygote: it is never given to the child, and
 the zygote is non-dumpable, so no tool can read it. The zygote never decodes the payload or the
 tool's output: it moves them between pipes through buffers it zeroes after each call, so a child
@@ -148,9 +150,11 @@ class Sink:
         self.chunks: list[bytearray] = []
         self.size = 0
         self.over = False
+        self.fresh: Any = None  # the bytes the last read kept (a view into a chunk), for streaming
 
     def read_from(self, fd: int, scratch: bytearray) -> bool:
         """Read what is there; False at end of file."""
+        self.fresh = None
         if self.size < self.cap:
             used = self.size % CHUNK
             if used == 0:
@@ -159,6 +163,8 @@ class Sink:
             room = min(CHUNK - used, self.cap - self.size)
             n = os.readv(fd, [memoryview(self.chunks[-1])[used:used + room]])
             self.size += n
+            if n:
+                self.fresh = memoryview(self.chunks[-1])[used:used + n]
             return n > 0
         n = os.readv(fd, [scratch])
         if n:
@@ -486,6 +492,7 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
     outcome = None
     status = 0
     usage = None
+    stream = bool(head.get("stream"))
     poller = select.poll()
     for fd in (*sinks, WAKE_R, CTL_IN):
         poller.register(fd, select.POLLIN)
@@ -520,6 +527,10 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
             elif not sinks[fd].read_from(fd, scratch):
                 poller.unregister(fd)
                 open_fds.discard(fd)
+            elif stream and fd != res_r and sinks[fd].fresh is not None:
+                # Streaming: what the tool printed goes to the host as it comes, within the cap.
+                write_frame(CTL_OUT, {"id": head["id"], "nonce": head["nonce"], "stream": 1 if fd == out_r else 2,
+                                      "size": len(sinks[fd].fresh)}, [sinks[fd].fresh])
         if outcome:
             break
     kill_everything()
