@@ -80,7 +80,7 @@ def save_and_sync(repository: ToolRepository, gateway: ToolGateway, clock: Clock
             f"stays in force: {failure}",
             tool_name=before.name,
             step="gateway.update",
+            retryable=bool(getattr(failure, "retryable", False)),
         )
-        error.retryable = bool(getattr(failure, "retryable", False))
         raise error from failure
     return after

@@ -177,8 +177,8 @@ class RegisterTool:
                 f"publishing tool {tool.name!r} failed at {step}; registration rolled back: {exc}",
                 tool_name=tool.name,
                 step=step,
+                retryable=bool(getattr(exc, "retryable", False)),
             )
-            error.retryable = bool(getattr(exc, "retryable", False))
             raise error from exc
 
     def _roll_back(self, tool: Tool, ref: str | None, artifact_created: bool) -> None:

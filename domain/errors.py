@@ -9,13 +9,21 @@ if TYPE_CHECKING:
 
 
 class ToolRuntimeError(Exception):
-    """Base of every error toolrt raises on purpose. ``retryable`` says whether trying again may help."""
+    """Base of every error toolrt raises on purpose.
+
+    ``retryable`` says whether trying the same thing again may help; ``user_error`` whether the
+    caller can fix it by changing what it asked (the CLI's exit code 2, the MCP server's hint). Both
+    are decided here, once, by the kind of error; no driving adapter decides them again.
+    """
 
     retryable: bool = False
+    user_error: bool = False
 
 
 class ValidationError(ToolRuntimeError):
     """A tool definition, its code or call parameters broke a rule; ``report`` lists every finding."""
+
+    user_error = True
 
     def __init__(self, message: str, report: ValidationReport | None = None) -> None:
         from toolrt.domain.validation import ValidationReport
@@ -26,11 +34,15 @@ class ValidationError(ToolRuntimeError):
 
 
 class RegistrationError(ToolRuntimeError):
-    """Registration failed after validation (for example the gateway refused); nothing was kept."""
+    """Registration failed after validation (for example the gateway refused); nothing was kept.
 
-    def __init__(self, message: str, *, tool_name: str = "", step: str = "") -> None:
+    ``retryable`` is given when the failure underneath was transient.
+    """
+
+    def __init__(self, message: str, *, tool_name: str = "", step: str = "", retryable: bool = False) -> None:
         self.tool_name = tool_name
         self.step = step
+        self.retryable = retryable
         super().__init__(message)
 
 
@@ -49,6 +61,8 @@ class StorageError(ToolRuntimeError):
 class NotFoundError(ToolRuntimeError):
     """No such tool, version, artifact or execution."""
 
+    user_error = True
+
     def __init__(self, kind: str, key: str, hint: str = "") -> None:
         self.kind = kind
         self.key = key
@@ -58,6 +72,8 @@ class NotFoundError(ToolRuntimeError):
 
 class OwnershipError(ToolRuntimeError):
     """The agent is not allowed to do this to a tool it does not own (or cannot see)."""
+
+    user_error = True
 
     def __init__(self, agent_id: str, tool_id: str, action: str) -> None:
         self.agent_id = agent_id
@@ -69,9 +85,13 @@ class OwnershipError(ToolRuntimeError):
 class ConflictError(ToolRuntimeError):
     """A concurrent change or a uniqueness rule won: re-read and try again, or pick another name."""
 
+    user_error = True
+
 
 class LimitExceededError(ToolRuntimeError):
     """A request asked for more than the configured maxima (size, timeout, memory, ...)."""
+
+    user_error = True
 
 
 class TransientError(ToolRuntimeError):
@@ -82,6 +102,8 @@ class TransientError(ToolRuntimeError):
 
 class MissingDependencyError(ToolRuntimeError):
     """An optional part of toolrt is not installed: the message names the extra that brings it."""
+
+    user_error = True
 
     def __init__(self, feature: str, module: str, extra: str) -> None:
         self.feature = feature

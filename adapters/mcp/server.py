@@ -205,6 +205,11 @@ def _describe(exc: ToolRuntimeError) -> str:
         rest = [str(f) for f in exc.report.findings if str(f) not in text]
         if rest:
             text += "\n" + "\n".join(rest)
+    # What the caller can do, as the error itself says (the same rule as the CLI's exit codes).
+    if exc.retryable:
+        text += "\n(temporary: call again later)"
+    elif exc.user_error:
+        text += "\n(change the request and call again)"
     return text
 
 
