@@ -12,7 +12,7 @@ from toolrt.application.repair_store import RepairReport, RepairRequest, RepairS
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime import ToolRuntime
 from toolrt.application.runtime_ports import RuntimePorts
-from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
+from toolrt.application.update_tool import ToolUpdate, Update, UpdateTool, UpdateToolRequest
 
 __all__ = [
     "AsyncToolRuntime",
@@ -37,6 +37,7 @@ __all__ = [
     "RuntimePorts",
     "ToolRuntime",
     "ToolStatusReport",
+    "ToolUpdate",
     "Update",
     "UpdateTool",
     "UpdateToolRequest",

@@ -11,7 +11,7 @@ from toolrt.application.deregister_tool import Deregistration
 from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
 from toolrt.application.runtime import ToolRuntime
-from toolrt.application.update_tool import Update
+from toolrt.application.update_tool import ToolUpdate
 from toolrt.domain import Execution, Tool, ToolStatus, ToolVersion, Visibility
 from toolrt.ports import CodeValidator, OutputCallback
 
@@ -68,7 +68,7 @@ class AsyncToolRuntime:
         visibility: Visibility | str | None = None,
         *,
         validator: CodeValidator | None = None,
-    ) -> Update:
+    ) -> ToolUpdate:
         """See :meth:`ToolRuntime.update_tool`."""
         return await asyncio.to_thread(self.sync.update_tool, agent_id, tool_id, definition, visibility, validator=validator)
 

@@ -60,17 +60,17 @@ class ExecuteToolRequest:
     on_output: OutputCallback | None = attrs.field(default=None, eq=False, repr=False)
 
 
-def check_params(tool_name: str, schema: dict[str, Any], params: Any, validator: Any = None) -> None:
+def check_params(tool_name: str, schema: dict[str, Any], params: Any, checker: Any = None) -> None:
     """Raise ValidationError listing every way ``params`` breaks ``schema``."""
     if not isinstance(params, dict):
         finding = Finding("params.type", Severity.ERROR, f"params must be a JSON object, got {type(params).__name__}")
         raise ValidationError(f"invalid params for tool {tool_name!r}", ValidationReport((finding,)))
-    if validator is None:
-        validator = jsonschema.validators.validator_for(schema)(schema)
+    if checker is None:
+        checker = jsonschema.validators.validator_for(schema)(schema)
     try:
-        if validator.is_valid(params):
+        if checker.is_valid(params):
             return
-        errors = sorted(validator.iter_errors(params), key=lambda e: list(e.absolute_path))
+        errors = sorted(checker.iter_errors(params), key=lambda e: list(e.absolute_path))
     except Exception as exc:  # an unresolvable $ref in a schema stored before refs were checked
         raise ValidationError(f"the input_schema of tool {tool_name!r} cannot be applied: {type(exc).__name__}: {exc}") from exc
     if not errors:
@@ -144,8 +144,9 @@ class ExecuteTool:
         self._metrics = metrics
         self._events = events
         self._policy = policy
-        # Versions are immutable, so a compiled params validator per (tool, version) stays right.
-        self._validators: dict[tuple[str, int], Any] = {}
+        # Versions are immutable, so a compiled params checker (a jsonschema validator object; "validator"
+        # in toolrt means the CodeValidator port) per (tool, version) stays right.
+        self._param_checkers: dict[tuple[str, int], Any] = {}
         self._closed = False
 
     def execute(self, request: ExecuteToolRequest) -> Execution:
@@ -202,13 +203,13 @@ class ExecuteTool:
         version = tool.version(request.version) if request.version is not None else tool.current
         definition = version.definition
         key = (tool.tool_id, version.number)
-        validator = self._validators.get(key)
-        if validator is None:
-            if len(self._validators) > 4096:
-                self._validators.clear()
+        checker = self._param_checkers.get(key)
+        if checker is None:
+            if len(self._param_checkers) > 4096:
+                self._param_checkers.clear()
             schema = definition.input_schema
-            validator = self._validators[key] = jsonschema.validators.validator_for(schema)(schema)
-        check_params(definition.name, definition.input_schema, request.params, validator)
+            checker = self._param_checkers[key] = jsonschema.validators.validator_for(schema)(schema)
+        check_params(definition.name, definition.input_schema, request.params, checker)
         if not self._sandbox.supports(definition.language):
             raise ExecutionError(f"the sandbox cannot run {definition.language.value} on this machine")
         timeout, memory, output = self._policy.effective(definition.limits)

@@ -17,7 +17,7 @@ from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, 
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
-from toolrt.application.update_tool import Update, UpdateTool, UpdateToolRequest
+from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
 from toolrt.domain import (
     Execution,
     ExecutionStatus,
@@ -120,7 +120,7 @@ class ToolRuntime:
         visibility: Visibility | str | None = None,
         *,
         validator: CodeValidator | None = None,
-    ) -> Update:
+    ) -> ToolUpdate:
         """Give a tool a new version and/or visibility. See :class:`UpdateTool`; ``validator`` as
         in :meth:`register_tool`."""
         parsed = None if definition is None else to_definition(definition, validator or self.ports.validator)

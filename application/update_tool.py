@@ -45,7 +45,7 @@ class UpdateToolRequest:
 
 
 @attrs.frozen(hash=False)
-class Update:
+class ToolUpdate:
     """The tool after the update; ``new_version`` is False when nothing in the definition changed."""
 
     tool: Tool
@@ -58,6 +58,10 @@ class Update:
     def version(self) -> int:
         """The version now in force."""
         return self.tool.current_version
+
+
+Update = ToolUpdate
+"""The earlier name of :class:`ToolUpdate`, kept so that code written against it still imports."""
 
 
 class UpdateTool:
@@ -89,7 +93,7 @@ class UpdateTool:
         self._events = events
         self._intake = CodeIntake(repository, artifacts, validator, clock, metrics, events)
 
-    def execute(self, request: UpdateToolRequest) -> Update:
+    def execute(self, request: UpdateToolRequest) -> ToolUpdate:
         bound = log.bind(agent_id=request.agent_id, tool_id=request.tool_id)
         with refusals_counted(self._metrics, bound, "updates", "update"):
             update = self._update(request)
@@ -97,7 +101,7 @@ class UpdateTool:
         bound.info("tool updated", version=update.version, new_code=update.new_code)
         return update
 
-    def _update(self, request: UpdateToolRequest) -> Update:
+    def _update(self, request: UpdateToolRequest) -> ToolUpdate:
         if request.definition is None and request.visibility is None:
             raise ValidationError("an update needs a definition, a visibility, or both")
         before = active_owned_tool(self._repository, request.agent_id, request.tool_id, "update")
@@ -108,9 +112,9 @@ class UpdateTool:
         definition = request.definition
         if definition is None or definition == before.definition:
             if after is before:
-                return Update(before, False, False, False, ValidationReport())
+                return ToolUpdate(before, False, False, False, ValidationReport())
             stored = save_and_sync(self._repository, self._gateway, self._clock, before, after)
-            return Update(stored, False, False, False, ValidationReport())
+            return ToolUpdate(stored, False, False, False, ValidationReport())
 
         check_schemas(definition)
         new_code = definition.code_hash not in before.code_hashes
@@ -127,5 +131,5 @@ class UpdateTool:
         except Exception as exc:  # the update stands: executions use the version's own code
             log.warning("could not re-check the new version's artifact; `toolrt doctor` restores it", tool_id=before.tool_id, error=str(exc))
         self._events.publish(ToolUpdated(now, before.tool_id, request.agent_id, stored.current_version, new_code))
-        return Update(stored, True, new_code, prepared.cache_hit, prepared.artifact.report)
+        return ToolUpdate(stored, True, new_code, prepared.cache_hit, prepared.artifact.report)
 

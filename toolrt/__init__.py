@@ -11,6 +11,7 @@ from toolrt.application import (
     Registration,
     ToolRuntime,
     ToolStatusReport,
+    ToolUpdate,
     Update,
 )
 from toolrt.bootstrap import connect
@@ -84,6 +85,7 @@ __all__ = [
     "ToolStatusReport",
     "ToolVersion",
     "TransientError",
+    "ToolUpdate",
     "Update",
     "ValidationError",
     "ValidationReport",

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from toolrt.application import Deregistration, Registration, ToolStatusReport, Update
+from toolrt.application import Deregistration, Registration, ToolStatusReport, ToolUpdate
 from toolrt.domain import (
     CodeHash,
     Execution,
@@ -104,7 +104,7 @@ def registration_view(registration: Registration) -> dict[str, Any]:
     }
 
 
-def update_view(update: Update) -> dict[str, Any]:
+def update_view(update: ToolUpdate) -> dict[str, Any]:
     """What an update did."""
     return {
         "tool_id": update.tool.tool_id,
