@@ -258,16 +258,10 @@ class ExecuteTool:
             tool_id=tool.tool_id,
             version=version,
             caller=request.agent_id,
-            status=result.status,
             created_at=created,
             finished_at=self._clock.now(),
-            output=result.output,
-            stdout=result.stdout,
-            stderr=result.stderr,
-            stdout_truncated=result.stdout_truncated,
-            stderr_truncated=result.stderr_truncated,
-            error=result.error,
-            metrics=result.metrics,
+            # The sandbox's result is the execution's outcome, field for field (a test keeps it so).
+            **attrs.asdict(result, recurse=False),
         )
         try:
             self._repository.record_execution(execution)

@@ -303,3 +303,17 @@ def test_a_tool_keeps_a_bounded_number_of_code_versions() -> None:
     assert rt.get_tool(reg.tool_id) == before
     assert sorted(rt.ports.artifacts.hashes()) == stored
     assert rt.update_tool("agent-a", reg.tool_id, b.definition(code=CODE)).version == MAX_CODE_VERSIONS + 1
+
+
+def test_a_sandbox_result_is_an_executions_outcome_field_for_field() -> None:
+    """Every field of SandboxResult is a field of Execution with the same type, so a result becomes
+    an execution without copying field by field (and neither can drift from the other)."""
+    import attrs
+
+    from toolrt.domain import Execution
+    from toolrt.ports import SandboxResult
+
+    execution = {f.name: f.type for f in attrs.fields(Execution)}
+    for field in attrs.fields(SandboxResult):
+        assert field.name in execution, field.name
+        assert str(field.type) == str(execution[field.name]), field.name
