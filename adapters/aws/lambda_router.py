@@ -23,8 +23,11 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import attrs
+
 from toolrt.adapters.aws.gateway import published_name, split_gateway_tool_name
 from toolrt.application.logs import get_logger
+from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import ExecutionError, ExecutionStatus, Language, NotFoundError, ToolRuntimeError
 from toolrt.ports import ArtifactStore, Sandbox, SandboxRequest, ToolRepository
 
@@ -34,9 +37,6 @@ TOOL_NAME_KEY = "bedrockAgentCoreToolName"
 CALLER_ARGUMENT = "__toolrt_caller"
 # What the router keeps back from the Lambda's remaining time: stopping a session and answering.
 LAMBDA_MARGIN_S = 15.0
-DEFAULT_TIMEOUT_S = 30.0
-DEFAULT_MEMORY_MB = 256
-DEFAULT_MAX_OUTPUT_BYTES = 1024 * 1024
 
 
 def gateway_tool_name(context: Any) -> str:
@@ -52,7 +52,7 @@ class LambdaRouter:
     """Looks the called tool up, loads its artifact and runs it through ``sandbox``.
 
     Returns plain JSON for the gateway: the tool's output on success, else
-    ``{"error": {"type", "message"}, "status"}``; ``max_timeout_s`` caps a tool's own timeout.
+    ``{"error": {"type", "message"}, "status"}``; ``policy`` gives limits as the runtime does.
     """
 
     def __init__(
@@ -61,18 +61,12 @@ class LambdaRouter:
         artifacts: ArtifactStore,
         sandbox: Sandbox,
         *,
-        default_timeout_s: float = DEFAULT_TIMEOUT_S,
-        max_timeout_s: float = 300.0,
-        default_memory_mb: int = DEFAULT_MEMORY_MB,
-        max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES,
+        policy: ExecutionPolicy | None = None,
     ) -> None:
         self._repository = repository
         self._artifacts = artifacts
         self._sandbox = sandbox
-        self._default_timeout_s = default_timeout_s
-        self._max_timeout_s = max_timeout_s
-        self._default_memory_mb = default_memory_mb
-        self._max_output_bytes = max_output_bytes
+        self._policy = policy or ExecutionPolicy()
 
     def __call__(self, event: Any, context: Any) -> dict[str, Any] | Any:
         execution_id = f"exec-{uuid.uuid4().hex}"
@@ -100,8 +94,7 @@ class LambdaRouter:
             artifact = self._artifacts.get(version.code_hash)
             if artifact is None:
                 raise NotFoundError("artifact", str(version.code_hash))
-            limits = version.definition.limits
-            timeout = min(limits.timeout_s or self._default_timeout_s, self._max_timeout_s)
+            timeout, memory, output = self._policy.effective(version.definition.limits)
             remaining = _remaining_s(context)
             if remaining is not None:
                 if remaining - LAMBDA_MARGIN_S <= 0:
@@ -114,8 +107,8 @@ class LambdaRouter:
                 entrypoint=version.definition.entrypoint,
                 params=params,
                 timeout_s=timeout,
-                memory_mb=limits.memory_mb or self._default_memory_mb,
-                max_output_bytes=min(limits.max_output_bytes or self._max_output_bytes, self._max_output_bytes),
+                memory_mb=memory,
+                max_output_bytes=output,
                 tenant=caller,
                 tool=tool_id,
             )
@@ -162,9 +155,18 @@ def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRou
         AgentCoreCodeInterpreterSandbox(
             clients.agentcore, env.get("TOOLRT_CODE_INTERPRETER_ID", DEFAULT_CODE_INTERPRETER)
         ),
-        default_timeout_s=float(env.get("TOOLRT_DEFAULT_TIMEOUT_S", DEFAULT_TIMEOUT_S)),
-        max_timeout_s=float(env.get("TOOLRT_MAX_TIMEOUT_S", 300.0)),
+        policy=policy_from_env(env),
     )
+
+
+def policy_from_env(env: Mapping[str, str]) -> ExecutionPolicy:
+    """The execution policy with any limit a ``TOOLRT_<LIMIT>`` variable sets (the runtime's names)."""
+    fields = {}
+    for field in attrs.fields(ExecutionPolicy):
+        value = env.get(f"TOOLRT_{field.name.upper()}")
+        if value is not None:
+            fields[field.name] = type(getattr(ExecutionPolicy(), field.name))(float(value))
+    return ExecutionPolicy(**fields)
 
 
 def handler(event: Any, context: Any, *, factory: Callable[[], LambdaRouter] = build_router_from_env) -> Any:

@@ -29,6 +29,7 @@ from toolrt.adapters.aws.errors import error_code, http_status, translate
 from toolrt.adapters.aws.lambda_package import LambdaPackage, build_lambda_package
 from toolrt.adapters.aws.repository import table_definition
 from toolrt.application.logs import get_logger
+from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import StorageError
 
 log = get_logger(__name__)
@@ -128,7 +129,7 @@ class Provisioner:
         names: AwsNames | None = None,
         jwt: JwtAuthorizer | None = None,
         code_interpreter_id: str = "aws.codeinterpreter.v1",
-        max_timeout_s: float = 300.0,
+        max_timeout_s: float = ExecutionPolicy().max_timeout_s,
         dry_run: bool = False,
         on_step: Callable[[str, str], None] | None = None,
         package: Callable[[], LambdaPackage] = build_lambda_package,

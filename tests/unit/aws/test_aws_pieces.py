@@ -270,3 +270,13 @@ def test_cloudformation_template_passes_cfn_lint() -> None:
 
     template = Path(__file__).parents[3] / "deploy" / "cloudformation.yaml"
     assert [str(match) for match in lint_file(template)] == []
+
+
+def test_the_router_takes_limits_as_the_runtime_does() -> None:
+    """The router's limits come from ExecutionPolicy (one place), overridden by TOOLRT_<LIMIT> variables."""
+    from toolrt.adapters.aws.lambda_router import policy_from_env
+    from toolrt.application import ExecutionPolicy
+
+    assert policy_from_env({}) == ExecutionPolicy()
+    custom = policy_from_env({"TOOLRT_MAX_TIMEOUT_S": "120.0", "TOOLRT_DEFAULT_MEMORY_MB": "512"})
+    assert custom.max_timeout_s == 120.0 and custom.default_memory_mb == 512
