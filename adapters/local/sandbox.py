@@ -102,6 +102,9 @@ log = get_logger(__name__)
 MAX_NODE_POOLS = 6
 # With tenancy="agent": Python pools (one per agent) kept at once, least recently used closed first.
 MAX_AGENT_POOLS = 16
+# How long a call waits for a busy zygote to come back before starting an extra one: a cold start
+# (~30-40 ms) costs more than waiting for a short call, but a long call must not hold others up.
+ZYGOTE_WAIT_S = 2.0
 
 _ISOLATION_CHOICES = ("auto", "strict")
 _TENANCY_CHOICES = ("shared", "agent")
@@ -301,8 +304,9 @@ class SubprocessSandbox:
     def _run_python(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
         tenant = self._tenant(request)
         pool = self._python_pool(tenant)
-        # Zygotes are reused: the pool is only refilled when one is retired.
-        worker = pool.take(refill=False)
+        # Zygotes are reused: a call waits for one to come back rather than starting a cold one, and
+        # the pool is only refilled when one is retired.
+        worker = pool.take_reusable(ZYGOTE_WAIT_S)
         assert isinstance(worker, PythonZygote) and worker.tenant == tenant
         doc: dict[str, Any] | None
         try:
@@ -312,6 +316,7 @@ class SubprocessSandbox:
             log.warning("python sandbox worker failed", error=str(exc))
         if doc is None or worker.dead:
             self._retire(worker)
+            pool.release()
             pool.fill()
             if doc is None:
                 doc = {"status": decided if decided in ("timed_out", "cancelled") else "failed"}

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+import attrs
+
 from toolrt.adapters.local import _serde
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
@@ -85,6 +87,13 @@ def _lower(value: str | None) -> str | None:
     return value.lower() if value is not None else None
 
 
+@attrs.define
+class _PendingRecord:
+    execution: Execution
+    done: bool = False
+    error: BaseException | None = None
+
+
 class SqliteToolRepository:
     """Tools, artifact references and executions in one SQLite file, safe across processes and threads.
 
@@ -96,6 +105,9 @@ class SqliteToolRepository:
       its code references and tags change in one serialized transaction (never a lost update).
     - A lock still held after ``busy_timeout_s`` raises :class:`TransientError`; any other SQLite
       failure raises :class:`StorageError` naming the file.
+    - Execution records are group-committed: while one thread writes, records from other threads
+      queue up and go in the next transaction together, so N concurrent calls cost one lock and one
+      fsync instead of N. Each caller still returns only once its record is committed (or raises).
     """
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
@@ -107,6 +119,10 @@ class SqliteToolRepository:
         self._connections: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
+        # Group commit of execution records: concurrent callers' records share one transaction.
+        self._records = threading.Condition(threading.Lock())
+        self._record_queue: list[_PendingRecord] = []
+        self._recording = False
         self._migrate()
 
     @property
@@ -416,18 +432,38 @@ class SqliteToolRepository:
     # -- executions ------------------------------------------------------------------------------
 
     def record_execution(self, execution: Execution) -> None:
-        with self._write(f"recording execution {execution.execution_id!r}") as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO executions (execution_id, tool_id, status, created_at, body)"
-                " VALUES (?, ?, ?, ?, ?)",
-                (
-                    execution.execution_id,
-                    execution.tool_id,
-                    execution.status.value,
-                    execution.created_at.isoformat(),
-                    _serde.dumps(execution),
-                ),
-            )
+        """Store ``execution`` durably before returning (group commit: see the class docstring)."""
+        item = _PendingRecord(execution)
+        with self._records:
+            self._record_queue.append(item)
+            while not item.done and self._recording:
+                self._records.wait()
+            if item.done:
+                if item.error is not None:
+                    raise item.error
+                return
+            self._recording = True
+            batch, self._record_queue = self._record_queue, []
+        error: BaseException | None = None
+        try:
+            with self._write(f"recording {len(batch)} execution(s), {execution.execution_id!r} among them") as conn:
+                conn.executemany(
+                    "INSERT OR REPLACE INTO executions (execution_id, tool_id, status, created_at, body)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    [
+                        (e.execution_id, e.tool_id, e.status.value, e.created_at.isoformat(), _serde.dumps(e))
+                        for e in (pending.execution for pending in batch)
+                    ],
+                )
+        except BaseException as exc:  # every waiting caller hears of it, then this one raises it
+            error = exc
+        with self._records:
+            for pending in batch:
+                pending.done, pending.error = True, error
+            self._recording = False
+            self._records.notify_all()
+        if error is not None:
+            raise error
 
     def get_execution(self, execution_id: str) -> Execution:
         row = self._read(

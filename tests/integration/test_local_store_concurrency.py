@@ -161,3 +161,73 @@ def test_four_processes_end_with_a_consistent_store(tmp_path: Path) -> None:
     needed = {h for t in tools.values() if t.is_active for h in t.code_hashes}
     assert set(store.hashes()) == needed
     repo.close()
+
+
+def test_concurrent_execution_records_are_group_committed_and_all_durable(tmp_path: Path) -> None:
+    """64 threads recording at once: every record is stored (read back by a fresh connection), and
+    fewer transactions than records were needed."""
+    import threading
+
+    from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
+    from toolrt.contracts import builders as b
+    from toolrt.domain import Execution
+
+    repo = SqliteToolRepository(tmp_path / "tools.db")
+    writes: list[int] = []
+    original = repo._write
+
+    def counting(doing: str):  # type: ignore[no-untyped-def]
+        writes.append(1)
+        return original(doing)
+
+    repo._write = counting  # type: ignore[method-assign]
+    barrier = threading.Barrier(64)
+
+    def record(i: int) -> None:
+        barrier.wait()
+        repo.record_execution(Execution(f"e{i}", "t1", 1, "agent-a", "succeeded", b.T0, output=i))
+
+    threads = [threading.Thread(target=record, args=(i,)) for i in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    fresh = SqliteToolRepository(tmp_path / "tools.db")
+    assert sorted(fresh.get_execution(f"e{i}").output for i in range(64)) == list(range(64))
+    assert len(writes) < 64
+    repo.close()
+    fresh.close()
+
+
+def test_a_failed_group_commit_fails_every_caller_in_it(tmp_path: Path) -> None:
+    """No caller is told its record is stored when the transaction holding it failed."""
+    import sqlite3
+    import threading
+
+    import pytest
+
+    from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
+    from toolrt.contracts import builders as b
+    from toolrt.domain import Execution, StorageError
+
+    repo = SqliteToolRepository(tmp_path / "tools.db")
+    conn = sqlite3.connect(tmp_path / "tools.db")
+    conn.execute("CREATE TRIGGER no_exec BEFORE INSERT ON executions BEGIN SELECT RAISE(ABORT, 'disk says no'); END")
+    conn.commit()
+    errors: list[BaseException] = []
+
+    def record(i: int) -> None:
+        try:
+            repo.record_execution(Execution(f"e{i}", "t1", 1, "agent-a", "succeeded", b.T0))
+        except StorageError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=record, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(errors) == 8
+    with pytest.raises(Exception):
+        repo.get_execution("e0")
+    repo.close()

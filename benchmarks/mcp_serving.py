@@ -1,0 +1,145 @@
+"""MCP serving under load: `toolrt serve --transport http` beside the SDK's own server, same clients.
+
+Run: ``python -m benchmarks.mcp_serving [--clients 16] [--seconds 10] [--workers 1]``. Each server runs
+in its own process on a loopback port; ``--clients`` concurrent sessions of the official SDK client
+(streamable HTTP, bearer tokens, two agents) call a trivial ``add`` tool for ``--seconds``, and the
+figures (calls/s, p50, p95) are printed for both, with toolrt's throughput as a ratio of the baseline
+(the SDK's MCPServer with the same tool run in-process, no sandbox). ``--workers N`` serves toolrt
+with N processes on one store (``toolrt serve --workers N``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import anyio
+
+from benchmarks._stats import p
+
+ADD = {
+    "name": "add",
+    "description": "Add two numbers.",
+    "language": "python",
+    "code": "def handler(a: float, b: float) -> float:\n    return a + b\n",
+    "input_schema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]},
+}
+
+BASELINE = textwrap.dedent("""
+    import sys, uvicorn
+    from mcp.server.mcpserver import MCPServer
+    server = MCPServer("baseline")
+
+    @server.tool()
+    def add(a: float, b: float) -> float:
+        '''Add two numbers.'''
+        return a + b
+
+    uvicorn.run(server.streamable_http_app(), host="127.0.0.1", port=int(sys.argv[1]), log_level="warning")
+""")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited with {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
+
+
+async def _load(url: str, tokens: list[str], tool: str, clients: int, seconds: float) -> list[float]:
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(i: int) -> None:
+        nonlocal errors
+        headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+        transport = streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
+        async with Client(transport) as client:
+            await client.call_tool(tool, {"a": 1, "b": 2})  # warm: session set up, tool resolved once
+            stop = time.monotonic() + seconds
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                result = await client.call_tool(tool, {"a": i, "b": 2})
+                latencies.append((time.perf_counter() - started) * 1000)
+                if result.is_error:
+                    errors += 1
+
+    async with anyio.create_task_group() as group:
+        for i in range(clients):
+            group.start_soon(one, i)
+    if errors:
+        print(f"  ({errors} calls came back as errors)")
+    return latencies
+
+
+def _report(label: str, latencies: list[float], seconds: float, baseline_rate: float | None = None) -> float:
+    rate = len(latencies) / seconds
+    ratio = f"   {rate / baseline_rate:5.2f}x the baseline's throughput" if baseline_rate else ""
+    print(f"{label:<46} {rate:8.1f} calls/s   p50 {p(latencies, 50):8.1f} ms   p95 {p(latencies, 95):8.1f} ms{ratio}", flush=True)
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--workers", type=int, default=1)
+    args = parser.parse_args()
+    print(f"{args.clients} concurrent SDK clients, {args.seconds:g} s each, on {os.cpu_count()} CPUs")
+
+    port = _free_port()
+    baseline = subprocess.Popen([sys.executable, "-c", BASELINE, str(port)], stderr=subprocess.PIPE)
+    try:
+        _wait_listening(port, baseline)
+        lat = anyio.run(_load, f"http://127.0.0.1:{port}/mcp", ["unused"], "add", args.clients, args.seconds)
+        base_rate = _report("SDK MCPServer, in-process tool (baseline)", lat, args.seconds)
+    finally:
+        baseline.terminate()
+        baseline.wait(10)
+
+    import toolrt
+
+    with tempfile.TemporaryDirectory(prefix="toolrt-bench-") as data:
+        with toolrt.connect("local", data_dir=data) as rt:
+            rt.register_tool("agent-a", ADD, "public")
+        port = _free_port()
+        command = [str(Path(sys.executable).parent / "toolrt"), "--data-dir", data, "serve", "--transport", "http",
+                   "--port", str(port), "--token", "tok-a=agent-a", "--token", "tok-b=agent-b"]
+        if args.workers > 1:
+            command += ["--workers", str(args.workers)]
+        server = subprocess.Popen(command, stderr=subprocess.PIPE)
+        try:
+            _wait_listening(port, server)
+            lat = anyio.run(_load, f"http://127.0.0.1:{port}/mcp", ["tok-a", "tok-b"], "add", args.clients, args.seconds)
+            label = "toolrt serve (sandboxed tool, two agents)" + (f", {args.workers} workers" if args.workers > 1 else "")
+            _report(label, lat, args.seconds, base_rate)
+        finally:
+            server.terminate()
+            server.wait(10)
+
+
+
+if __name__ == "__main__":
+    main()
