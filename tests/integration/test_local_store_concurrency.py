@@ -208,7 +208,7 @@ def test_a_failed_group_commit_fails_every_caller_in_it(tmp_path: Path) -> None:
 
     from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
     from toolrt.contracts import builders as b
-    from toolrt.domain import Execution, StorageError
+    from toolrt.domain import Execution, NotFoundError, StorageError
 
     repo = SqliteToolRepository(tmp_path / "tools.db")
     conn = sqlite3.connect(tmp_path / "tools.db")
@@ -228,6 +228,6 @@ def test_a_failed_group_commit_fails_every_caller_in_it(tmp_path: Path) -> None:
     for t in threads:
         t.join()
     assert len(errors) == 8
-    with pytest.raises(Exception):
+    with pytest.raises(NotFoundError):
         repo.get_execution("e0")
     repo.close()

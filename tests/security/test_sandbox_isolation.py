@@ -262,7 +262,7 @@ def test_javascript_orphans_do_not_survive(sandbox: SubprocessSandbox) -> None:
 def test_no_state_leaks_between_calls(sandbox: SubprocessSandbox) -> None:
     """Files, module globals and builtins written by one call are invisible to the next."""
     write = (
-        "import builtins, sys\ndef handler():\n    open('/tmp/leak', 'w').write('1')\n    open('left.txt', 'w').write('1')\n"
+        "import builtins, json, sys\ndef handler():\n    open('/tmp/leak', 'w').write('1')\n    open('left.txt', 'w').write('1')\n"
         "    open('/dev/shm/leak', 'w').write('1')\n    builtins.LEAK = 1\n    sys.modules['json'].LEAK = 1\n    return 'ok'\n"
     )
     assert run(sandbox, write).output == "ok"
