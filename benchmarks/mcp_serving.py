@@ -1,6 +1,6 @@
 """MCP serving under load: `toolrt serve --transport http` beside the SDK's own server, same clients.
 
-Run: ``python -m benchmarks.mcp_serving [--clients 16] [--seconds 10] [--workers 1]``. Each server runs
+Run: ``python -m benchmarks.mcp_serving [--clients 16] [--seconds 10]``. Each server runs
 in its own process on a loopback port; ``--clients`` concurrent sessions of the official SDK client
 (streamable HTTP, bearer tokens, two agents) call a trivial ``add`` tool for ``--seconds``, and the
 figures (calls/s, p50, p95) are printed for both, with toolrt's throughput as a ratio of the baseline
@@ -105,7 +105,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     print(f"{args.clients} concurrent SDK clients, {args.seconds:g} s each, on {os.cpu_count()} CPUs")
 
@@ -127,13 +126,11 @@ def main() -> None:
         port = _free_port()
         command = [str(Path(sys.executable).parent / "toolrt"), "--data-dir", data, "serve", "--transport", "http",
                    "--port", str(port), "--token", "tok-a=agent-a", "--token", "tok-b=agent-b"]
-        if args.workers > 1:
-            command += ["--workers", str(args.workers)]
         server = subprocess.Popen(command, stderr=subprocess.PIPE)
         try:
             _wait_listening(port, server)
             lat = anyio.run(_load, f"http://127.0.0.1:{port}/mcp", ["tok-a", "tok-b"], "add", args.clients, args.seconds)
-            label = "toolrt serve (sandboxed tool, two agents)" + (f", {args.workers} workers" if args.workers > 1 else "")
+            label = "toolrt serve (sandboxed tool, two agents)"
             _report(label, lat, args.seconds, base_rate)
         finally:
             server.terminate()

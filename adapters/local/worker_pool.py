@@ -24,7 +24,7 @@ class WorkerPool:
     :meth:`release`: at most ``size`` of them are live, and a call that finds them all busy waits for
     one to come back (up to ``wait_s``) rather than paying a cold start for a zygote that would be
     killed on return. Only when the wait runs out (every zygote held by a long call) does it start
-    an extra one.
+    an extra one; a pool of size 0 keeps nothing and starts one per call.
     """
 
     def __init__(self, size: int, factory: Callable[[], Worker], spawner: ThreadPoolExecutor) -> None:
@@ -46,7 +46,7 @@ class WorkerPool:
                 if self._idle:
                     self._busy += 1
                     return self._idle.popleft()
-                if self._closed or self._busy + self._pending < self._size:
+                if self._closed or self._size == 0 or self._busy + self._pending < self._size:
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
