@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 import boto3
@@ -143,3 +144,10 @@ def make_clients(
         max_attempts=max_attempts,
         invoke_read_timeout_s=invoke_read_timeout_s,
     )
+
+
+def clients_from_env(env: Mapping[str, str]) -> AwsClients:
+    """Clients for a toolrt Lambda function: region from ``TOOLRT_AWS_REGION`` or ``AWS_REGION``,
+    endpoint from ``TOOLRT_AWS_ENDPOINT_URL``; credentials from the function's role."""
+    region = env.get("TOOLRT_AWS_REGION") or env.get("AWS_REGION") or "us-east-1"
+    return make_clients(region, env.get("TOOLRT_AWS_ENDPOINT_URL") or None)

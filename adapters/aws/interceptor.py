@@ -197,12 +197,11 @@ def build_interceptor_from_env(environ: Mapping[str, str] | None = None) -> Gate
     """An interceptor over the DynamoDB table named by ``TOOLRT_DYNAMODB_TABLE``."""
     import os
 
-    from toolrt.adapters.aws.clients import make_clients
+    from toolrt.adapters.aws.clients import clients_from_env
     from toolrt.adapters.aws.repository import DynamoDbToolRepository
 
     env = os.environ if environ is None else environ
-    region = env.get("TOOLRT_AWS_REGION") or env.get("AWS_REGION") or "us-east-1"
-    clients = make_clients(region, env.get("TOOLRT_AWS_ENDPOINT_URL") or None)
+    clients = clients_from_env(env)
     return GatewayInterceptor(
         DynamoDbToolRepository(clients.dynamodb, env.get("TOOLRT_DYNAMODB_TABLE", "toolrt")),
         agent_claim=env.get("TOOLRT_AGENT_CLAIM", DEFAULT_AGENT_CLAIM),

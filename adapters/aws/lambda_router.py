@@ -142,13 +142,12 @@ _router_lock = threading.Lock()
 def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRouter:
     """A router over DynamoDB, S3 and Code Interpreter configured by ``TOOLRT_*`` variables."""
     from toolrt.adapters.aws.artifacts import S3ArtifactStore
-    from toolrt.adapters.aws.clients import make_clients
+    from toolrt.adapters.aws.clients import clients_from_env
     from toolrt.adapters.aws.repository import DynamoDbToolRepository
     from toolrt.adapters.aws.sandbox import DEFAULT_CODE_INTERPRETER, AgentCoreCodeInterpreterSandbox
 
     env = os.environ if environ is None else environ
-    region = env.get("TOOLRT_AWS_REGION") or env.get("AWS_REGION") or "us-east-1"
-    clients = make_clients(region, env.get("TOOLRT_AWS_ENDPOINT_URL") or None)
+    clients = clients_from_env(env)
     return LambdaRouter(
         DynamoDbToolRepository(clients.dynamodb, env.get("TOOLRT_DYNAMODB_TABLE", "toolrt")),
         S3ArtifactStore(clients.s3, env.get("TOOLRT_S3_BUCKET", "toolrt-artifacts")),

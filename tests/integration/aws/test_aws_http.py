@@ -10,6 +10,7 @@ import pytest
 from botocore.stub import Stubber
 
 from tests.integration.aws.conftest import INTERCEPTOR_ARN, JWT, LAMBDA_ARN, REGION, ROLE_ARN
+from tests.integration.aws.gateway_sim import EchoSandbox
 from toolrt.adapters.aws import (
     AgentCoreGateway,
     DynamoDbToolRepository,
@@ -24,15 +25,13 @@ from toolrt.contracts import builders as b
 from toolrt.domain import (
     Artifact,
     ConflictError,
-    ExecutionFailure,
-    ExecutionStatus,
     RegistrationError,
     StorageError,
     TransientError,
     ValidationReport,
     Visibility,
 )
-from toolrt.ports import SandboxRequest, SandboxResult, ToolQuery
+from toolrt.ports import ToolQuery
 
 pytestmark = pytest.mark.aws
 
@@ -204,27 +203,6 @@ class _Raw:
         return self._data
 
 
-class _EchoSandbox:
-    """A sandbox double that records the request and answers with its parameters."""
-
-    isolation = "remote"
-
-    def __init__(self) -> None:
-        self.requests: list[SandboxRequest] = []
-
-    def supports(self, language: Any) -> bool:
-        return True
-
-    def run(self, request: SandboxRequest, cancel: Any = None) -> SandboxResult:
-        self.requests.append(request)
-        if request.params.get("fail"):
-            return SandboxResult(ExecutionStatus.FAILED, error=ExecutionFailure("ValueError", "bad value"))
-        return SandboxResult(ExecutionStatus.SUCCEEDED, output={"echo": request.params})
-
-    def close(self) -> None:
-        pass
-
-
 class _ClientContext:
     def __init__(self, custom: dict[str, str]) -> None:
         self.custom = custom
@@ -255,7 +233,7 @@ def test_lambda_router_routes_gateway_calls(aws_endpoint: str) -> None:
     tool = b.tool("tool-route", name="add")
     store.put(_artifact(tool))
     repo.add(tool)
-    sandbox = _EchoSandbox()
+    sandbox = EchoSandbox()
     router = LambdaRouter(repo, store, sandbox)
     caller = {CALLER_ARGUMENT: tool.owner}
     assert router({"a": 1, "b": 2, **caller}, _Context(gateway_tool_name(tool))) == {"echo": {"a": 1, "b": 2}}
