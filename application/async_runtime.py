@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from toolrt.application.definitions import DefinitionLike
 from toolrt.application.deregister_tool import Deregistration
@@ -15,16 +19,34 @@ from toolrt.application.update_tool import ToolUpdate
 from toolrt.domain import Execution, Tool, ToolStatus, ToolVersion, Visibility
 from toolrt.ports import CodeValidator, OutputCallback
 
+T = TypeVar("T")
+
 
 class AsyncToolRuntime:
     """The asyncio twin of :class:`ToolRuntime`: the same methods as coroutines.
 
-    Blocking work runs in worker threads (``asyncio.to_thread``), so the event loop stays free
-    while a tool executes.
+    Blocking work runs in worker threads, so the event loop stays free while a tool executes. At
+    most ``policy.max_concurrent_executions`` executions run at once; the others wait without
+    holding a thread (an ``asyncio.Semaphore`` per event loop, and a thread pool of that size).
     """
 
     def __init__(self, runtime: ToolRuntime) -> None:
         self.sync = runtime
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    async def _run_limited(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        limit = self._limits.get(loop)
+        if limit is None:
+            limit = self._limits[loop] = asyncio.Semaphore(self.sync.policy.max_concurrent_executions)
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.sync.policy.max_concurrent_executions, thread_name_prefix="toolrt-async")
+            pool = self._pool
+        async with limit:
+            return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
 
     async def register_tool(
         self,
@@ -92,7 +114,7 @@ class AsyncToolRuntime:
         on_output: OutputCallback | None = None,
     ) -> Execution:
         """See :meth:`ToolRuntime.execute_tool` (``on_output`` is called from a worker thread)."""
-        return await asyncio.to_thread(
+        return await self._run_limited(
             self.sync.execute_tool, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb,
             on_output=on_output,
         )
@@ -150,7 +172,7 @@ class AsyncToolRuntime:
 
     async def dispatch(self, agent_id: str, tool_call: Any) -> dict[str, Any]:
         """See :meth:`ToolRuntime.dispatch`."""
-        return await asyncio.to_thread(self.sync.dispatch, agent_id, tool_call)
+        return await self._run_limited(self.sync.dispatch, agent_id, tool_call)
 
     async def list_tools(
         self,
@@ -183,6 +205,10 @@ class AsyncToolRuntime:
     async def close(self) -> None:
         """See :meth:`ToolRuntime.close`."""
         await asyncio.to_thread(self.sync.close)
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     async def __aenter__(self) -> AsyncToolRuntime:
         return self

@@ -84,3 +84,42 @@ def test_the_async_runtime_executes_by_name() -> None:
 
     anyio.run(scenario)
     assert sandbox.requests[-1].timeout_s == 3
+
+
+def test_the_async_runtime_runs_at_most_max_concurrent_executions_at_once() -> None:
+    """200 concurrent executions through connect_async: all finish, never more than the limit at once."""
+    import asyncio
+    import threading
+    import time as _time
+
+    import toolrt
+
+    rt = toolrt.connect_async("memory", sandbox="inprocess", max_concurrent_executions=3)
+    code = "import time\ndef handler(i: int) -> int:\n    time.sleep(0.002)\n    return i\n"
+    reg = rt.sync.register_tool("agent-a", {"name": "slow", "description": "Sleeps.", "language": "python", "code": code})
+    running = 0
+    peak = 0
+    lock = threading.Lock()
+    original = rt.sync._execute.execute
+
+    def counted(request):  # type: ignore[no-untyped-def]
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        try:
+            _time.sleep(0.001)
+            return original(request)
+        finally:
+            with lock:
+                running -= 1
+
+    rt.sync._execute.execute = counted  # type: ignore[method-assign]
+
+    async def main() -> list[int]:
+        results = await asyncio.gather(*(rt.execute_tool("agent-a", reg.tool_id, {"i": i}) for i in range(200)))
+        await rt.close()
+        return [r.output for r in results]
+
+    assert asyncio.run(main()) == list(range(200))
+    assert 1 <= peak <= 3
