@@ -166,6 +166,7 @@ class CodeIntake:
             entrypoint=definition.entrypoint,
             report=report,
             created_at=self._clock.now(),
+            runnable=validator.runnable_code(definition),
         )
         created = self._artifacts.put(artifact)
         if created:

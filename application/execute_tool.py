@@ -18,6 +18,7 @@ from toolrt.domain import (
     ExecutionFailure,
     ExecutionStatus,
     Finding,
+    Language,
     LimitExceededError,
     NotFoundError,
     OwnershipError,
@@ -28,6 +29,7 @@ from toolrt.domain import (
     ValidationReport,
 )
 from toolrt.ports import (
+    ArtifactStore,
     CancelSignal,
     Clock,
     EventPublisher,
@@ -136,8 +138,12 @@ class ExecuteTool:
         metrics: MetricsSink,
         events: EventPublisher,
         policy: ExecutionPolicy,
+        artifacts: ArtifactStore | None = None,
     ) -> None:
         self._repository = repository
+        self._artifacts = artifacts
+        # Runnable forms of artifacts (TypeScript stripped at registration), by code hash: immutable.
+        self._runnable: dict[str, str | None] = {}
         self._sandbox = sandbox
         self._clock = clock
         self._ids = ids
@@ -212,13 +218,19 @@ class ExecuteTool:
         check_params(definition.name, definition.input_schema, request.params, checker)
         if not self._sandbox.supports(definition.language):
             raise ExecutionError(f"the sandbox cannot run {definition.language.value} on this machine")
+        language, code = definition.language, definition.code
+        if language is Language.TYPESCRIPT:
+            runnable = self._runnable_form(definition.code_hash)
+            if runnable is not None:
+                # Stripped once at registration: it runs as the JavaScript it is, with no stripper.
+                language, code = Language.JAVASCRIPT, runnable
         timeout, memory, output = self._policy.effective(definition.limits)
         timeout = _per_call("timeout_s", request.timeout_s, self._policy.max_timeout_s, timeout)
         memory = int(_per_call("memory_mb", request.memory_mb, self._policy.max_memory_mb, memory))
         return tool, SandboxRequest(
             execution_id=self._ids.new_id("exec"),
-            language=definition.language,
-            code=definition.code,
+            language=language,
+            code=code,
             entrypoint=definition.entrypoint,
             params=request.params,
             timeout_s=timeout,
@@ -228,6 +240,23 @@ class ExecuteTool:
             tool=tool.tool_id,
             on_output=OutputRelay(request.on_output) if request.on_output is not None else None,
         )
+
+    def _runnable_form(self, code_hash: Any) -> str | None:
+        key = str(code_hash)
+        if key in self._runnable:
+            return self._runnable[key]
+        if self._artifacts is None:
+            return None
+        try:
+            artifact = self._artifacts.get(code_hash)
+        except Exception as exc:  # the source form still runs: a store hiccup costs speed, not the call
+            log.warning("reading the runnable form failed; running the source", code_hash=key, error=str(exc))
+            return None
+        runnable = artifact.runnable if artifact is not None else None
+        if len(self._runnable) > 4096:
+            self._runnable.clear()
+        self._runnable[key] = runnable
+        return runnable
 
     def _check_output(self, tool: Tool, version: int, result: SandboxResult) -> SandboxResult:
         schema = tool.version(version).definition.output_schema

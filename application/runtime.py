@@ -49,7 +49,7 @@ class ToolRuntime:
         self._update = UpdateTool(p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, p.events)
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
-        self._execute = ExecuteTool(p.repository, p.sandbox, p.clock, p.ids, p.metrics, p.events, self.policy)
+        self._execute = ExecuteTool(p.repository, p.sandbox, p.clock, p.ids, p.metrics, p.events, self.policy, p.artifacts)
         self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)
         self._list = ListTools(p.repository)

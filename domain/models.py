@@ -385,7 +385,10 @@ class Artifact:
     """Validated code stored once under its content address and shared by every tool that uses it.
 
     ``code`` is the normalized code. Which tools reference an artifact is kept by the tool
-    repository, next to the tool records, so that both change in one transaction.
+    repository, next to the tool records, so that both change in one transaction. ``runnable`` is
+    the code as a sandbox runs it when that differs and was prepared at registration: TypeScript with
+    its types stripped (positions kept, so tracebacks point at the tool's own lines), run as
+    JavaScript; ``None`` when the code runs as written (or was stored before this existed).
     """
 
     code_hash: CodeHash
@@ -394,6 +397,7 @@ class Artifact:
     entrypoint: str
     report: ValidationReport
     created_at: datetime
+    runnable: str | None = None
 
     def with_report(self, report: ValidationReport) -> Artifact:
         """The same code with a newer validation report (a new policy version)."""

@@ -24,3 +24,7 @@ class CodeValidator(Protocol):
 
     def infer_input_schema(self, language: Language, code: str, entrypoint: str) -> dict[str, Any] | None:
         """An input schema derived from the entrypoint's signature (type hints, docstring), or None."""
+
+    def runnable_code(self, definition: ToolDefinition) -> str | None:
+        """The code as a sandbox should run it when that differs from the source (TypeScript with
+        its types stripped, run as JavaScript), or None. Called after a report without errors."""

@@ -47,6 +47,9 @@ class CountingValidator:
     def infer_input_schema(self, language: Language, code: str, entrypoint: str) -> dict[str, Any] | None:
         return None
 
+    def runnable_code(self, definition: ToolDefinition) -> str | None:
+        return None
+
 
 class EchoSandbox:
     """Pretends to run code: returns the params it was given (or fails when asked to)."""

@@ -322,6 +322,7 @@ function check(request) {
     const stripped = stripTypes(code);
     if (stripped.error) return { ...response, syntax: stripped.error };
     code = stripped.code;
+    response.stripped = code; // kept with the artifact: the sandbox runs this, positions unchanged
   }
   const rule = request.language === 'typescript' ? 'syntax.typescript' : 'syntax.javascript';
   if (!acorn) {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+import threading
 from typing import Any
 
 from toolrt.adapters.validation import compliance, js_rules
@@ -28,6 +30,9 @@ class PolicyCodeValidator:
         self._policy = policy
         self._checker = node_checker if node_checker is not None else NodeChecker()
         self._watched = js_rules.watched_names(policy)
+        # TypeScript stripped by the last checks (by code hash): registration asks for it right after.
+        self._stripped: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._stripped_lock = threading.Lock()
 
     @property
     def policy(self) -> Policy:
@@ -70,6 +75,24 @@ class PolicyCodeValidator:
             return None
         return infer_python_schema(tree, entrypoint)
 
+    def runnable_code(self, definition: ToolDefinition) -> str | None:
+        """TypeScript with its types stripped (``module.stripTypeScriptTypes``, strip mode: positions
+        kept), so that it runs as JavaScript; None for other languages or when Node cannot strip it."""
+        if definition.language is not Language.TYPESCRIPT:
+            return None
+        key = str(definition.code_hash)
+        with self._stripped_lock:
+            found = self._stripped.get(key)
+        if found is not None:
+            return found
+        globals_, roots = self._watched
+        try:
+            facts = self._checker.check("typescript", definition.code, definition.entrypoint, globals_, roots)
+        except CheckerUnavailable:
+            return None
+        stripped = facts.get("stripped")
+        return stripped if isinstance(stripped, str) else None
+
     def close(self) -> None:
         """Stop the Node checker process."""
         self._checker.close()
@@ -100,6 +123,11 @@ class PolicyCodeValidator:
         globals_, roots = self._watched
         try:
             facts = self._checker.check(language, definition.code, definition.entrypoint, globals_, roots)
+            if isinstance(facts.get("stripped"), str):
+                with self._stripped_lock:
+                    self._stripped[str(definition.code_hash)] = facts["stripped"]
+                    while len(self._stripped) > 64:
+                        self._stripped.popitem(last=False)
         except CheckerUnavailable as exc:
             return [
                 Finding(

@@ -150,3 +150,33 @@ def test_cli_invoke_stream_shows_the_tools_output_on_stderr(tmp_path: Path) -> N
     assert done.exit_code == 0, done.output
     assert done.stdout.strip() == "2"
     assert "line 0\nline 1\n" in done.stderr
+
+
+@pytest.mark.skipif(find_node() is None, reason="needs Node.js 24")
+def test_typescript_is_stripped_once_at_registration_and_runs_as_javascript(local: ToolRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The artifact keeps the stripped form; calls run it as JavaScript (no stripper per call), and a
+    failure still points at the tool's own line."""
+    code = ("interface In { n: number }\n"
+            "export function handler({ n }: In): number {\n"
+            "  if (n < 0) throw new RangeError('negative');\n"
+            "  return n * 2;\n"
+            "}\n")
+    reg = local.register_tool("agent-a", _definition(code, "typescript", "doubler") | {
+        "input_schema": {"type": "object", "properties": {"n": {"type": "number"}}, "required": ["n"]}})
+    artifact = local.ports.artifacts.get(reg.code_hash)
+    assert artifact is not None and artifact.runnable is not None
+    assert "interface" not in artifact.runnable and ": number" not in artifact.runnable
+    assert artifact.runnable.count("\n") == code.count("\n")  # positions kept
+    seen: list[str] = []
+    original = local.ports.sandbox.run
+
+    def recording(request: Any, cancel: Any = None) -> Any:
+        seen.append(request.language.value)
+        return original(request, cancel)
+
+    monkeypatch.setattr(local.ports.sandbox, "run", recording)
+    assert local.execute_tool("agent-a", reg.tool_id, {"n": 21}).output == 42
+    failed = local.execute_tool("agent-a", reg.tool_id, {"n": -1})
+    assert failed.error is not None and failed.error.type == "RangeError"
+    assert ":3:" in failed.error.traceback  # the throw is on line 3 of the tool
+    assert seen == ["javascript", "javascript"]
