@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test test-unit test-contract test-integration test-e2e test-security lint typecheck bench clean
+.PHONY: venv demo format test test-unit test-contract test-integration test-e2e test-security lint typecheck bench clean
 
 venv: $(STAMP)
 
@@ -19,13 +19,19 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/lint-imports
+
+format: $(STAMP)
+	$(BIN)/ruff format
+	$(BIN)/ruff check --fix
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP)
 	$(BIN)/ruff check
+	$(BIN)/ruff format --check
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/pytest -n 2 --dist loadfile

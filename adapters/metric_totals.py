@@ -44,7 +44,13 @@ class MetricTotals:
             return {
                 "counters": dict(self._counters),
                 "timings": {
-                    key: {"count": int(s[0]), "sum": s[1], "min": s[2], "max": s[3], "mean": s[1] / s[0] if s[0] else 0.0}
+                    key: {
+                        "count": int(s[0]),
+                        "sum": s[1],
+                        "min": s[2],
+                        "max": s[3],
+                        "mean": s[1] / s[0] if s[0] else 0.0,
+                    }
                     for key, s in self._timings.items()
                 },
             }

@@ -32,7 +32,9 @@ class AsyncToolRuntime:
 
     def __init__(self, runtime: ToolRuntime) -> None:
         self.sync = runtime
-        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
+        self._limits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -43,7 +45,9 @@ class AsyncToolRuntime:
             limit = self._limits[loop] = asyncio.Semaphore(self.sync.policy.max_concurrent_executions)
         with self._pool_lock:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(self.sync.policy.max_concurrent_executions, thread_name_prefix="toolrt-async")
+                self._pool = ThreadPoolExecutor(
+                    self.sync.policy.max_concurrent_executions, thread_name_prefix="toolrt-async"
+                )
             pool = self._pool
         async with limit:
             return await loop.run_in_executor(pool, functools.partial(fn, *args, **kwargs))
@@ -69,7 +73,9 @@ class AsyncToolRuntime:
         description: str | None = None,
     ) -> Registration:
         """See :meth:`ToolRuntime.register_function`."""
-        return await asyncio.to_thread(self.sync.register_function, agent_id, fn, visibility, name=name, description=description)
+        return await asyncio.to_thread(
+            self.sync.register_function, agent_id, fn, visibility, name=name, description=description
+        )
 
     def tool(
         self,
@@ -92,7 +98,9 @@ class AsyncToolRuntime:
         validator: CodeValidator | None = None,
     ) -> ToolUpdate:
         """See :meth:`ToolRuntime.update_tool`."""
-        return await asyncio.to_thread(self.sync.update_tool, agent_id, tool_id, definition, visibility, validator=validator)
+        return await asyncio.to_thread(
+            self.sync.update_tool, agent_id, tool_id, definition, visibility, validator=validator
+        )
 
     async def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
         """See :meth:`ToolRuntime.deregister_tool`."""
@@ -115,7 +123,13 @@ class AsyncToolRuntime:
     ) -> Execution:
         """See :meth:`ToolRuntime.execute_tool` (``on_output`` is called from a worker thread)."""
         return await self._run_limited(
-            self.sync.execute_tool, agent_id, tool, params, version, timeout_s=timeout_s, memory_mb=memory_mb,
+            self.sync.execute_tool,
+            agent_id,
+            tool,
+            params,
+            version,
+            timeout_s=timeout_s,
+            memory_mb=memory_mb,
             on_output=on_output,
         )
 
@@ -146,7 +160,9 @@ class AsyncToolRuntime:
         """See :meth:`ToolRuntime.cancel_execution`."""
         return await asyncio.to_thread(self.sync.cancel_execution, agent_id, execution_id)
 
-    async def wait_execution(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
+    async def wait_execution(
+        self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None
+    ) -> Execution:
         """Poll with ``asyncio.sleep`` so the loop is never blocked."""
         interval = poll_interval_s if poll_interval_s is not None else self.sync.policy.poll_interval_s
         attempts = max_attempts if max_attempts is not None else self.sync.policy.poll_max_attempts

@@ -65,7 +65,9 @@ class BackgroundExecutions:
         entry[0].set()
         return execution
 
-    def wait(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
+    def wait(
+        self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None
+    ) -> Execution:
         """The execution once final, polling as configured; if still running after the last attempt,
         the execution as it stands (its status says so)."""
         interval = poll_interval_s if poll_interval_s is not None else self._policy.poll_interval_s

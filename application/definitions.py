@@ -29,7 +29,12 @@ def to_definition(data: DefinitionLike, validator: CodeValidator | None = None) 
     unknown = sorted(set(fields) - _DEFINITION_FIELDS)
     missing = sorted({"name", "description", "language", "code"} - set(fields))
     findings = [
-        Finding("definition.unknown_field", Severity.ERROR, f"unknown field {name!r}", hint=f"known fields: {', '.join(sorted(_DEFINITION_FIELDS))}")
+        Finding(
+            "definition.unknown_field",
+            Severity.ERROR,
+            f"unknown field {name!r}",
+            hint=f"known fields: {', '.join(sorted(_DEFINITION_FIELDS))}",
+        )
         for name in unknown
     ] + [Finding("definition.missing_field", Severity.ERROR, f"missing required field {name!r}") for name in missing]
     if findings:

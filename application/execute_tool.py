@@ -74,7 +74,9 @@ def check_params(tool_name: str, schema: dict[str, Any], params: Any, checker: A
             return
         errors = sorted(checker.iter_errors(params), key=lambda e: list(e.absolute_path))
     except Exception as exc:  # an unresolvable $ref in a schema stored before refs were checked
-        raise ValidationError(f"the input_schema of tool {tool_name!r} cannot be applied: {type(exc).__name__}: {exc}") from exc
+        raise ValidationError(
+            f"the input_schema of tool {tool_name!r} cannot be applied: {type(exc).__name__}: {exc}"
+        ) from exc
     if not errors:
         return
     findings = tuple(
@@ -175,7 +177,9 @@ class ExecuteTool:
         version = request.version or tool.current_version
         if cancel is not None:
             if cancel.is_set():
-                result = SandboxResult(ExecutionStatus.CANCELLED, error=ExecutionFailure("Cancelled", "cancelled before start"))
+                result = SandboxResult(
+                    ExecutionStatus.CANCELLED, error=ExecutionFailure("Cancelled", "cancelled before start")
+                )
                 return self._finish(request, tool, version, execution_id, created, result, bound)
             self._repository.record_execution(call.execution(ExecutionStatus.RUNNING))
         try:
@@ -189,7 +193,9 @@ class ExecuteTool:
             result = self._check_output(tool, version, result)
         except Exception as exc:  # an output_schema that cannot be applied fails the call, recorded
             result = attrs.evolve(
-                result, status=ExecutionStatus.FAILED, error=ExecutionFailure("OutputSchemaError", f"output_schema cannot be applied: {exc}")
+                result,
+                status=ExecutionStatus.FAILED,
+                error=ExecutionFailure("OutputSchemaError", f"output_schema cannot be applied: {exc}"),
             )
         return self._finish(request, tool, version, execution_id, created, result, bound)
 
@@ -302,9 +308,21 @@ class ExecuteTool:
         if result.error is not None:
             self._metrics.increment("errors", type=result.error.type, operation="execute")
         self._events.publish(
-            ToolExecuted(execution.finished_at or created, tool.tool_id, execution_id, request.agent_id, result.status, result.metrics.wall_ms)
+            ToolExecuted(
+                execution.finished_at or created,
+                tool.tool_id,
+                execution_id,
+                request.agent_id,
+                result.status,
+                result.metrics.wall_ms,
+            )
         )
-        bound.info("tool executed", status=status, wall_ms=round(result.metrics.wall_ms, 3), isolation=result.metrics.isolation.value)
+        bound.info(
+            "tool executed",
+            status=status,
+            wall_ms=round(result.metrics.wall_ms, 3),
+            isolation=result.metrics.isolation.value,
+        )
         return execution
 
 

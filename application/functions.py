@@ -15,7 +15,18 @@ from toolrt.domain import ValidationError
 __all__ = ["docstring_summary", "function_definition"]
 
 
-_SECTIONS = ("args", "arguments", "parameters", "params", "returns", "return", "raises", "yields", "example", "examples")
+_SECTIONS = (
+    "args",
+    "arguments",
+    "parameters",
+    "params",
+    "returns",
+    "return",
+    "raises",
+    "yields",
+    "example",
+    "examples",
+)
 
 
 def docstring_summary(docstring: str | None) -> str:
@@ -30,7 +41,9 @@ def docstring_summary(docstring: str | None) -> str:
     return "\n".join(kept).strip()
 
 
-def function_definition(fn: Callable[..., Any], *, name: str | None = None, description: str | None = None) -> dict[str, Any]:
+def function_definition(
+    fn: Callable[..., Any], *, name: str | None = None, description: str | None = None
+) -> dict[str, Any]:
     """A definition (a mapping for ``register_tool``) that runs ``fn`` from its own source.
 
     A tool runs in a sandbox with nothing but its code: the function's source (decorators removed),

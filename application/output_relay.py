@@ -35,7 +35,7 @@ class OutputRelay:
         """Deliver the part of the final streams the callback has not had (all of it if nothing streamed)."""
         with self._lock:
             for stream, text in (("stdout", stdout), ("stderr", stderr)):
-                rest = text[self._sent[stream]:]
+                rest = text[self._sent[stream] :]
                 self._sent[stream] = max(self._sent[stream], len(text))
                 if rest:
                     self._deliver(stream, rest)

@@ -64,7 +64,9 @@ class RollbackTool:
         if self._artifacts.get(target.code_hash) is None:
             raise NotFoundError("artifact", f"{target.code_hash} (version {target.number} of {before.tool_id})")
         now = self._clock.now()
-        stored = save_and_sync(self._repository, self._gateway, self._clock, before, before.with_current(target.number, now))
+        stored = save_and_sync(
+            self._repository, self._gateway, self._clock, before, before.with_current(target.number, now)
+        )
         self._metrics.increment("rollbacks", outcome="success")
         self._events.publish(ToolRolledBack(now, before.tool_id, request.agent_id, target.number))
         bound.info("tool rolled back", version=target.number)

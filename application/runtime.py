@@ -45,11 +45,15 @@ class ToolRuntime:
         self.policy = policy or ExecutionPolicy()
         self.profile = profile
         p = ports
-        self._register = RegisterTool(p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.ids, p.metrics, p.events, self.policy)
+        self._register = RegisterTool(
+            p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.ids, p.metrics, p.events, self.policy
+        )
         self._update = UpdateTool(p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, p.events)
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
-        self._execute = ExecuteTool(p.repository, p.sandbox, p.clock, p.ids, p.metrics, p.events, self.policy, p.artifacts)
+        self._execute = ExecuteTool(
+            p.repository, p.sandbox, p.clock, p.ids, p.metrics, p.events, self.policy, p.artifacts
+        )
         self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)
         self._list = ListTools(p.repository)
@@ -72,7 +76,9 @@ class ToolRuntime:
         choice: the CLI and the MCP server never let an agent pass one.
         """
         parsed = to_definition(definition, validator or self.ports.validator)
-        return self._register.execute(RegisterToolRequest(agent_id, parsed, _enum(Visibility, visibility, "visibility"), validator))
+        return self._register.execute(
+            RegisterToolRequest(agent_id, parsed, _enum(Visibility, visibility, "visibility"), validator)
+        )
 
     def register_function(
         self,
@@ -158,7 +164,9 @@ class ToolRuntime:
         elsewhere; in all, exactly the text the execution records. It runs in a worker thread and
         should return quickly; an exception it raises is logged and stops further calls to it.
         """
-        return self._by_ref(self._execute.execute, agent_id, tool, _params(params), version, timeout_s, memory_mb, on_output)
+        return self._by_ref(
+            self._execute.execute, agent_id, tool, _params(params), version, timeout_s, memory_mb, on_output
+        )
 
     def start_execution(
         self,
@@ -199,9 +207,17 @@ class ToolRuntime:
         ids = ", ".join(f"{t.tool_id} (owner {t.owner})" for t in visible)
         raise ValidationError(f"the name {ref!r} matches {len(visible)} tools: {ids}; pass a tool id")
 
-    def _by_ref(self, run: Callable[[ExecuteToolRequest], Execution], agent_id: str, ref: str,
-                params: dict[str, Any], version: int | None, timeout_s: float | None, memory_mb: int | None,
-                on_output: OutputCallback | None = None) -> Execution:
+    def _by_ref(
+        self,
+        run: Callable[[ExecuteToolRequest], Execution],
+        agent_id: str,
+        ref: str,
+        params: dict[str, Any],
+        version: int | None,
+        timeout_s: float | None,
+        memory_mb: int | None,
+        on_output: OutputCallback | None = None,
+    ) -> Execution:
         # ``ref`` is tried as an id first (no extra read on the common path; the use case says
         # whether the agent may run it); when no tool has that id, it is a name to resolve.
         try:
@@ -220,7 +236,9 @@ class ToolRuntime:
         """Ask a background execution to stop."""
         return self._background.cancel(agent_id, execution_id)
 
-    def wait_execution(self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None) -> Execution:
+    def wait_execution(
+        self, execution_id: str, poll_interval_s: float | None = None, max_attempts: int | None = None
+    ) -> Execution:
         """Wait for a background execution (the configured poll interval and attempts by default)."""
         return self._background.wait(execution_id, poll_interval_s, max_attempts)
 
@@ -325,7 +343,13 @@ class ToolRuntime:
         self._closed = True
         self._execute.close()
         self._background.close()
-        for part in (self.ports.sandbox, self.ports.validator, self.ports.repository, self.ports.artifacts, self.ports.gateway):
+        for part in (
+            self.ports.sandbox,
+            self.ports.validator,
+            self.ports.repository,
+            self.ports.artifacts,
+            self.ports.gateway,
+        ):
             close = getattr(part, "close", None)
             if callable(close):
                 close()
@@ -345,7 +369,9 @@ def _enum(kind: type[Any], value: Any, what: str) -> Any:
         allowed = ", ".join(member.value for member in kind)
         raise ValidationError(
             f"invalid {what} {value!r}",
-            ValidationReport((Finding(f"request.{what}", Severity.ERROR, f"{what} must be one of: {allowed}, got {value!r}"),)),
+            ValidationReport(
+                (Finding(f"request.{what}", Severity.ERROR, f"{what} must be one of: {allowed}, got {value!r}"),)
+            ),
         ) from None
 
 

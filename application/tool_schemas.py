@@ -82,10 +82,14 @@ def render_schemas(names: Mapping[str, Tool], fmt: str, *, title: str = "toolrt 
         schema.pop("$schema", None)
         description = definition.description
         if fmt == "openai":
-            entries.append({"type": "function", "function": {"name": name, "description": description, "parameters": schema}})
+            entries.append(
+                {"type": "function", "function": {"name": name, "description": description, "parameters": schema}}
+            )
         elif fmt == "openai-responses":
             # The Responses API asks for "strict" explicitly; strict mode would need every schema closed.
-            entries.append({"type": "function", "name": name, "description": description, "parameters": schema, "strict": False})
+            entries.append(
+                {"type": "function", "name": name, "description": description, "parameters": schema, "strict": False}
+            )
         elif fmt == "anthropic":
             entries.append({"name": name, "description": description, "input_schema": schema})
         elif fmt == "mcp":
@@ -112,12 +116,19 @@ def _openapi(entries: list[Any], fmt: str, title: str) -> dict[str, Any]:
                 "summary": definition.description.splitlines()[0][:120] if definition.description else name,
                 "description": definition.description,
                 "requestBody": {"required": True, "content": {"application/json": {"schema": convert(schema)}}},
-                "responses": {"200": {"description": "the tool's output",
-                                      "content": {"application/json": {"schema": convert(copy.deepcopy(dict(output)))}}}},
+                "responses": {
+                    "200": {
+                        "description": "the tool's output",
+                        "content": {"application/json": {"schema": convert(copy.deepcopy(dict(output)))}},
+                    }
+                },
             }
         }
-    return {"openapi": "3.0.3" if fmt == "openapi-3.0" else "3.1.0", "info": {"title": title, "version": "1"},
-            "paths": paths}
+    return {
+        "openapi": "3.0.3" if fmt == "openapi-3.0" else "3.1.0",
+        "info": {"title": title, "version": "1"},
+        "paths": paths,
+    }
 
 
 class ToolCall:
@@ -149,9 +160,13 @@ def parse_tool_call(call: Any) -> ToolCall:
     kind = data.get("type")
     if kind == "function" and isinstance(data.get("function"), Mapping):
         function = data["function"]
-        return ToolCall("openai", str(data.get("id", "")), str(function.get("name", "")), function.get("arguments", "{}"))
+        return ToolCall(
+            "openai", str(data.get("id", "")), str(function.get("name", "")), function.get("arguments", "{}")
+        )
     if kind == "function_call":
-        return ToolCall("openai-responses", str(data.get("call_id", "")), str(data.get("name", "")), data.get("arguments", "{}"))
+        return ToolCall(
+            "openai-responses", str(data.get("call_id", "")), str(data.get("name", "")), data.get("arguments", "{}")
+        )
     if kind == "tool_use":
         return ToolCall("anthropic", str(data.get("id", "")), str(data.get("name", "")), data.get("input", {}))
     raise ValidationError(

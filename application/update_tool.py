@@ -129,7 +129,10 @@ class UpdateTool:
         try:
             self._intake.ensure_present(prepared.artifact)
         except Exception as exc:  # the update stands: executions use the version's own code
-            log.warning("could not re-check the new version's artifact; `toolrt doctor` restores it", tool_id=before.tool_id, error=str(exc))
+            log.warning(
+                "could not re-check the new version's artifact; `toolrt doctor` restores it",
+                tool_id=before.tool_id,
+                error=str(exc),
+            )
         self._events.publish(ToolUpdated(now, before.tool_id, request.agent_id, stored.current_version, new_code))
         return ToolUpdate(stored, True, new_code, prepared.cache_hit, prepared.artifact.report)
-

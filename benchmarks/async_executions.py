@@ -17,7 +17,12 @@ import time
 import toolrt
 from benchmarks._stats import p, quiet_logs
 
-ADD = {"name": "add", "description": "Add.", "language": "python", "code": "def handler(a: int, b: int) -> int:\n    return a + b\n"}
+ADD = {
+    "name": "add",
+    "description": "Add.",
+    "language": "python",
+    "code": "def handler(a: int, b: int) -> int:\n    return a + b\n",
+}
 
 
 def main() -> None:
@@ -53,10 +58,16 @@ def main() -> None:
         concurrent, rate = asyncio.run(burst())
         asyncio.run(rt.close())
     limit = rt.sync.policy.max_concurrent_executions
-    print(f"{args.calls} calls of a trivial Python tool, local profile, {os.cpu_count()} CPUs, max_concurrent_executions={limit}")
-    print(f"{'sequential (baseline)':<40} {seq_rate:8.1f} exec/s   p50 {p(sequential, 50):7.2f} ms   p95 {p(sequential, 95):7.2f} ms")
-    print(f"{'asyncio.gather via connect_async':<40} {rate:8.1f} exec/s   p50 {p(concurrent, 50):7.2f} ms   p95 {p(concurrent, 95):7.2f} ms"
-          f"   {rate / seq_rate:4.2f}x the baseline's throughput")
+    print(
+        f"{args.calls} calls of a trivial Python tool, local profile, {os.cpu_count()} CPUs, max_concurrent_executions={limit}"
+    )
+    print(
+        f"{'sequential (baseline)':<40} {seq_rate:8.1f} exec/s   p50 {p(sequential, 50):7.2f} ms   p95 {p(sequential, 95):7.2f} ms"
+    )
+    print(
+        f"{'asyncio.gather via connect_async':<40} {rate:8.1f} exec/s   p50 {p(concurrent, 50):7.2f} ms   p95 {p(concurrent, 95):7.2f} ms"
+        f"   {rate / seq_rate:4.2f}x the baseline's throughput"
+    )
 
 
 if __name__ == "__main__":

@@ -47,16 +47,21 @@ def main() -> None:
     with mock_aws():
         setup = make_clients(REGION)
         result = provision(
-            dynamodb=setup.dynamodb, s3=setup.s3, region=REGION, agentcore_control=setup.agentcore_control,
+            dynamodb=setup.dynamodb,
+            s3=setup.s3,
+            region=REGION,
+            agentcore_control=setup.agentcore_control,
             gateway_role_arn="arn:aws:iam::123456789012:role/toolrt-gateway",
         )
-        settings = Settings.load({
-            "profile": "aws",
-            "sandbox": "local",
-            "aws_region": REGION,
-            "gateway_id": result.gateway_id,
-            "gateway_lambda_arn": "arn:aws:lambda:us-east-1:123456789012:function:toolrt-router",
-        })
+        settings = Settings.load(
+            {
+                "profile": "aws",
+                "sandbox": "local",
+                "aws_region": REGION,
+                "gateway_id": result.gateway_id,
+                "gateway_lambda_arn": "arn:aws:lambda:us-east-1:123456789012:function:toolrt-router",
+            }
+        )
         container = build_container(settings)
         counter = CallCounter()
         clients = container.adapters.aws.clients()  # the same clients the runtime's adapters use
@@ -65,12 +70,26 @@ def main() -> None:
         rows: list[tuple[str, collections.Counter[str]]] = []
         with container.runtime() as rt:
             state: dict[str, Any] = {}
-            rows.append(("register (miss)", counter.measure(lambda: state.update(miss=rt.register_tool("a", b.definition("adder"))))))
-            rows.append(("register (hit)", counter.measure(lambda: state.update(hit=rt.register_tool("b", b.definition("adder"))))))
+            rows.append(
+                (
+                    "register (miss)",
+                    counter.measure(lambda: state.update(miss=rt.register_tool("a", b.definition("adder")))),
+                )
+            )
+            rows.append(
+                (
+                    "register (hit)",
+                    counter.measure(lambda: state.update(hit=rt.register_tool("b", b.definition("adder")))),
+                )
+            )
             assert state["hit"].cache_hit
             new_code = b.definition("adder", code="def handler(a, b):\n    return b + a\n")
-            rows.append(("update (new code)", counter.measure(lambda: rt.update_tool("a", state["miss"].tool_id, new_code))))
-            rows.append(("execute", counter.measure(lambda: rt.execute_tool("b", state["hit"].tool_id, {"a": 1, "b": 2}))))
+            rows.append(
+                ("update (new code)", counter.measure(lambda: rt.update_tool("a", state["miss"].tool_id, new_code)))
+            )
+            rows.append(
+                ("execute", counter.measure(lambda: rt.execute_tool("b", state["hit"].tool_id, {"a": 1, "b": 2})))
+            )
             rows.append(("get status", counter.measure(lambda: rt.get_tool_status(state["hit"].tool_id))))
             rows.append(("list one agent's tools", counter.measure(lambda: rt.list_tools("a"))))
             rows.append(("deregister", counter.measure(lambda: rt.deregister_tool("a", state["miss"].tool_id))))

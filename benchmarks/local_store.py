@@ -91,8 +91,14 @@ def populate(repo: SqliteToolRepository, store: FileArtifactStore, n: int, agent
     for variant in range(codes):
         d = definition("shared", variant)
         store.put(
-            Artifact(d.code_hash, d.language, normalize_code(d.code), d.entrypoint,
-                     ValidationReport(policy_version="bench"), T0)
+            Artifact(
+                d.code_hash,
+                d.language,
+                normalize_code(d.code),
+                d.entrypoint,
+                ValidationReport(policy_version="bench"),
+                T0,
+            )
         )
         definitions[variant] = d
     artifacts_s = time.perf_counter() - started
@@ -104,16 +110,22 @@ def populate(repo: SqliteToolRepository, store: FileArtifactStore, n: int, agent
                 tool_id=f"tool-{i:07d}",
                 owner=f"agent-{i % agents:06d}",
                 definition=ToolDefinition(
-                    name=f"tool_{i // agents}", description=d.description, language=d.language,
-                    code=d.code, input_schema=d.input_schema, tags=d.tags,
+                    name=f"tool_{i // agents}",
+                    description=d.description,
+                    language=d.language,
+                    code=d.code,
+                    input_schema=d.input_schema,
+                    tags=d.tags,
                 ),
                 now=T0,
             )
 
     for start in range(0, n, CHUNK):
         repo.add_many(tools(start, min(n, start + CHUNK)))
-    print(f"setup: {codes} artifacts in {artifacts_s:.1f} s, {n} tools in "
-          f"{time.perf_counter() - started - artifacts_s:.1f} s (bulk add_many)")
+    print(
+        f"setup: {codes} artifacts in {artifacts_s:.1f} s, {n} tools in "
+        f"{time.perf_counter() - started - artifacts_s:.1f} s (bulk add_many)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -131,8 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     data = args.dir or Path(tempfile.mkdtemp(prefix="toolrt-bench-"))
     db, root = data / "tools.sqlite", data / "artifacts"
     rng = random.Random(7)
-    print(f"local store: {n} tools, {agents} agents ({n / agents:.0f} tools each), "
-          f"{codes} distinct codes ({n / codes:.0f} tools each), data in {data}")
+    print(
+        f"local store: {n} tools, {agents} agents ({n / agents:.0f} tools each), "
+        f"{codes} distinct codes ({n / codes:.0f} tools each), data in {data}"
+    )
     try:
         repo = SqliteToolRepository(db)
         store = FileArtifactStore(root)
@@ -142,10 +156,13 @@ def main(argv: list[str] | None = None) -> None:
         hashes = [str(definition("shared", rng.randrange(codes)).code_hash) for _ in range(args.samples + 50)]
         tool_ids = [f"tool-{rng.randrange(n):07d}" for _ in range(args.samples + 50)]
 
-        list_sql = ("SELECT tool_id, body FROM tools WHERE owner = ? AND status = 'active'"
-                    " ORDER BY name, tool_id LIMIT 1000")
-        hash_sql = ("SELECT t.tool_id, t.body FROM code_refs r JOIN tools t ON t.tool_id = r.tool_id"
-                    " WHERE r.code_hash = ? ORDER BY r.tool_id")
+        list_sql = (
+            "SELECT tool_id, body FROM tools WHERE owner = ? AND status = 'active' ORDER BY name, tool_id LIMIT 1000"
+        )
+        hash_sql = (
+            "SELECT t.tool_id, t.body FROM code_refs r JOIN tools t ON t.tool_id = r.tool_id"
+            " WHERE r.code_hash = ? ORDER BY r.tool_id"
+        )
         for label, sql, arg in (("list by owner", list_sql, agent_ids[0]), ("find by code hash", hash_sql, hashes[0])):
             plan = "; ".join(r[3] for r in raw.execute("EXPLAIN QUERY PLAN " + sql, (arg,)))
             print(f"  plan ({label}): {plan}")
@@ -159,9 +176,13 @@ def main(argv: list[str] | None = None) -> None:
         raw_get = measure(lambda i: raw.execute(get_sql, (tool_ids[i],)).fetchone(), s)
         repo_get = measure(lambda i: repo.get(tool_ids[i]), s)
         writes = max(20, s // 10)
-        repo_add = measure(lambda i: repo.add(Tool.create(tool_id=f"extra-{i}", owner="agent-extra",
-                                                         definition=definition(f"extra_{i}", i), now=T0)),
-                           writes, warmup=0)
+        repo_add = measure(
+            lambda i: repo.add(
+                Tool.create(tool_id=f"extra-{i}", owner="agent-extra", definition=definition(f"extra_{i}", i), now=T0)
+            ),
+            writes,
+            warmup=0,
+        )
         repo_save = measure(lambda i: repo.save(repo.get("extra-0").with_gateway_ref(f"g{i}", T0)), writes, warmup=0)
 
         print("\nreads (real repository methods vs a raw SELECT of the same rows, no decoding):")
@@ -180,9 +201,11 @@ def main(argv: list[str] | None = None) -> None:
         sqlite_bytes = sum(p.stat().st_size for p in data.glob("tools.sqlite*"))
         artifact_bytes = directory_bytes(root)
         total = sqlite_bytes + artifact_bytes
-        print(f"\ndata directory: {total / 1e6:.1f} MB = {total / n:.0f} bytes per tool "
-              f"(SQLite {sqlite_bytes / n:.0f} B/tool incl. WAL, artifacts {artifact_bytes / codes:.0f} B each, "
-              f"{artifact_bytes / n:.0f} B/tool at {n / codes:.0f} tools per artifact)")
+        print(
+            f"\ndata directory: {total / 1e6:.1f} MB = {total / n:.0f} bytes per tool "
+            f"(SQLite {sqlite_bytes / n:.0f} B/tool incl. WAL, artifacts {artifact_bytes / codes:.0f} B each, "
+            f"{artifact_bytes / n:.0f} B/tool at {n / codes:.0f} tools per artifact)"
+        )
         for label, times in (("list by owner", repo_list), ("find_by_code_hash", repo_hash)):
             p50 = statistics.median(times)
             verdict = "meets" if p50 <= TARGET_MS else "MISSES"

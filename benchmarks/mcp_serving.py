@@ -29,7 +29,11 @@ ADD = {
     "description": "Add two numbers.",
     "language": "python",
     "code": "def handler(a: float, b: float) -> float:\n    return a + b\n",
-    "input_schema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]},
+    "input_schema": {
+        "type": "object",
+        "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+        "required": ["a", "b"],
+    },
 }
 
 BASELINE = textwrap.dedent("""
@@ -56,7 +60,9 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 6
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(
+                f"the server exited with {proc.returncode}: {proc.stderr.read().decode() if proc.stderr else ''}"
+            )
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -97,7 +103,10 @@ async def _load(url: str, tokens: list[str], tool: str, clients: int, seconds: f
 def _report(label: str, latencies: list[float], seconds: float, baseline_rate: float | None = None) -> float:
     rate = len(latencies) / seconds
     ratio = f"   {rate / baseline_rate:5.2f}x the baseline's throughput" if baseline_rate else ""
-    print(f"{label:<46} {rate:8.1f} calls/s   p50 {p(latencies, 50):8.1f} ms   p95 {p(latencies, 95):8.1f} ms{ratio}", flush=True)
+    print(
+        f"{label:<46} {rate:8.1f} calls/s   p50 {p(latencies, 50):8.1f} ms   p95 {p(latencies, 95):8.1f} ms{ratio}",
+        flush=True,
+    )
     return rate
 
 
@@ -124,18 +133,31 @@ def main() -> None:
         with toolrt.connect("local", data_dir=data) as rt:
             rt.register_tool("agent-a", ADD, "public")
         port = _free_port()
-        command = [str(Path(sys.executable).parent / "toolrt"), "--data-dir", data, "serve", "--transport", "http",
-                   "--port", str(port), "--token", "tok-a=agent-a", "--token", "tok-b=agent-b"]
+        command = [
+            str(Path(sys.executable).parent / "toolrt"),
+            "--data-dir",
+            data,
+            "serve",
+            "--transport",
+            "http",
+            "--port",
+            str(port),
+            "--token",
+            "tok-a=agent-a",
+            "--token",
+            "tok-b=agent-b",
+        ]
         server = subprocess.Popen(command, stderr=subprocess.PIPE)
         try:
             _wait_listening(port, server)
-            lat = anyio.run(_load, f"http://127.0.0.1:{port}/mcp", ["tok-a", "tok-b"], "add", args.clients, args.seconds)
+            lat = anyio.run(
+                _load, f"http://127.0.0.1:{port}/mcp", ["tok-a", "tok-b"], "add", args.clients, args.seconds
+            )
             label = "toolrt serve (sandboxed tool, two agents)"
             _report(label, lat, args.seconds, base_rate)
         finally:
             server.terminate()
             server.wait(10)
-
 
 
 if __name__ == "__main__":

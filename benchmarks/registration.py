@@ -58,15 +58,30 @@ def main(n: int = 200) -> None:
 
         def miss(i: int) -> None:
             k = next(counter)
-            reg = rt.register_tool("bench-miss", {"name": f"m{k}", "description": "d", "language": "python", "code": tool_code(k), "input_schema": SCHEMA})
+            reg = rt.register_tool(
+                "bench-miss",
+                {
+                    "name": f"m{k}",
+                    "description": "d",
+                    "language": "python",
+                    "code": tool_code(k),
+                    "input_schema": SCHEMA,
+                },
+            )
             assert not reg.cache_hit
 
         shared = tool_code(-1)
-        rt.register_tool("bench-seed", {"name": "seed", "description": "d", "language": "python", "code": shared, "input_schema": SCHEMA})
+        rt.register_tool(
+            "bench-seed",
+            {"name": "seed", "description": "d", "language": "python", "code": shared, "input_schema": SCHEMA},
+        )
 
         def hit(i: int) -> None:
             k = next(counter)
-            reg = rt.register_tool(f"bench-hit-{k}", {"name": "h", "description": "d", "language": "python", "code": shared, "input_schema": SCHEMA})
+            reg = rt.register_tool(
+                f"bench-hit-{k}",
+                {"name": "h", "description": "d", "language": "python", "code": shared, "input_schema": SCHEMA},
+            )
             assert reg.cache_hit
 
         code = tool_code(0)
@@ -80,8 +95,10 @@ def main(n: int = 200) -> None:
     print(row("register, cache hit (no validation)", hits, b50))
     print(row("register, cache miss (validate + store)", misses, b50))
     print(f"{'previous system on AWS (reported)':<44} hit 1000-2000 ms, miss 2000-5000 ms")
-    print(f"speed-up vs previous system: hit x{1000 / statistics.median(hits):,.0f}-x{2000 / statistics.median(hits):,.0f}, "
-          f"miss x{2000 / statistics.median(misses):,.0f}-x{5000 / statistics.median(misses):,.0f}")
+    print(
+        f"speed-up vs previous system: hit x{1000 / statistics.median(hits):,.0f}-x{2000 / statistics.median(hits):,.0f}, "
+        f"miss x{2000 / statistics.median(misses):,.0f}-x{5000 / statistics.median(misses):,.0f}"
+    )
 
 
 if __name__ == "__main__":

@@ -108,7 +108,11 @@ TS_TOOL = "\n".join(
 
 SCHEMA = {
     "type": "object",
-    "properties": {"values": {"type": "array", "items": {"type": "number"}}, "text": {"type": "string"}, "label": {"type": ["string", "null"]}},
+    "properties": {
+        "values": {"type": "array", "items": {"type": "number"}},
+        "text": {"type": "string"},
+        "label": {"type": ["string", "null"]},
+    },
     "required": ["values"],
 }
 
@@ -144,8 +148,10 @@ def main() -> None:
     for definition in (py, js, ts):
         report = validator.validate(definition)
         assert report.findings == (), [str(f) for f in report.findings]
-    print(f"policy {validator.policy_version}; Python tool {PYTHON_TOOL.count(chr(10)) + 1} lines, "
-          f"JS {JS_TOOL.count(chr(10)) + 1} lines, TS {TS_TOOL.count(chr(10)) + 1} lines; {args.rounds} rounds")
+    print(
+        f"policy {validator.policy_version}; Python tool {PYTHON_TOOL.count(chr(10)) + 1} lines, "
+        f"JS {JS_TOOL.count(chr(10)) + 1} lines, TS {TS_TOOL.count(chr(10)) + 1} lines; {args.rounds} rounds"
+    )
 
     base_p50, base_p95 = measure(lambda: ast.parse(PYTHON_TOOL), args.rounds)
     row("python: bare ast.parse (baseline)", base_p50, base_p95)

@@ -65,7 +65,9 @@ class SandboxContract:
             pytest.skip(f"{type(self).__name__} does not run {lang.value}")
         return lang
 
-    def request(self, language: Language, kind: str, params: dict[str, Any] | None = None, **limits: Any) -> SandboxRequest:
+    def request(
+        self, language: Language, kind: str, params: dict[str, Any] | None = None, **limits: Any
+    ) -> SandboxRequest:
         fields: dict[str, Any] = {"timeout_s": 10.0, "memory_mb": 512, "max_output_bytes": 64 * 1024}
         fields.update(limits)
         return SandboxRequest(

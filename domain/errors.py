@@ -109,5 +109,6 @@ class MissingDependencyError(ToolRuntimeError):
         self.feature = feature
         self.module = module
         self.extra = extra
-        super().__init__(f"{feature} needs the optional package {module!r}, which is not installed: "
-                         f"pip install 'toolrt[{extra}]'")
+        super().__init__(
+            f"{feature} needs the optional package {module!r}, which is not installed: pip install 'toolrt[{extra}]'"
+        )

@@ -95,9 +95,7 @@ class Limits:
         default=None, converter=_to_float_or_none, validator=_positive_or_none((int, float), "number")
     )
     memory_mb: int | None = attrs.field(default=None, validator=_positive_or_none(int, "integer"))
-    max_output_bytes: int | None = attrs.field(
-        default=None, validator=_positive_or_none(int, "integer")
-    )
+    max_output_bytes: int | None = attrs.field(default=None, validator=_positive_or_none(int, "integer"))
 
 
 def _to_limits(value: Any) -> Limits:
@@ -160,9 +158,7 @@ class ToolDefinition:
     def __attrs_post_init__(self) -> None:
         findings = list(_structure_findings(self))
         if findings:
-            raise ValidationError(
-                f"invalid tool definition {self.name!r}", ValidationReport(tuple(findings))
-            )
+            raise ValidationError(f"invalid tool definition {self.name!r}", ValidationReport(tuple(findings)))
 
     @property
     def code_hash(self) -> CodeHash:
@@ -338,9 +334,7 @@ class Tool:
 
     def can_execute(self, agent_id: str) -> bool:
         """The owner always; anyone for shared and public tools; nobody while inactive."""
-        return self.is_active and (
-            self.owner == agent_id or self.visibility is not Visibility.PRIVATE
-        )
+        return self.is_active and (self.owner == agent_id or self.visibility is not Visibility.PRIVATE)
 
     def can_discover(self, agent_id: str) -> bool:
         """Listed to its owner, and to everyone when public."""
@@ -355,9 +349,7 @@ class Tool:
             )
         number = self.latest_version + 1
         version = ToolVersion(number, definition.code_hash, definition, now)
-        return self._changed(
-            now, versions=self.versions + (version,), current_version=number, name=definition.name
-        )
+        return self._changed(now, versions=self.versions + (version,), current_version=number, name=definition.name)
 
     def with_current(self, number: int, now: datetime) -> Tool:
         """Version ``number`` (which must exist) back in force."""

@@ -39,7 +39,9 @@ class CountingValidator:
             try:
                 ast.parse(definition.code)
             except SyntaxError as exc:
-                findings.append(Finding("syntax.python", Severity.ERROR, str(exc.msg), exc.lineno or 0, exc.offset or 0))
+                findings.append(
+                    Finding("syntax.python", Severity.ERROR, str(exc.msg), exc.lineno or 0, exc.offset or 0)
+                )
         if "forbidden" in definition.code:
             findings.append(Finding("security.fake", Severity.ERROR, "uses the forbidden word", 1, 1))
         return ValidationReport(tuple(findings), self.policy_version)

@@ -30,8 +30,16 @@ from toolrt.domain import (
 names = st.from_regex(NAME_PATTERN, fullmatch=True)
 text = st.text(max_size=40)
 moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
-json_scalars = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False, allow_infinity=False, width=32) | text
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False, width=32)
+    | text
+)
+json_values = st.recursive(
+    json_scalars, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(text, inner, max_size=4), max_leaves=12
+)
 
 findings = st.builds(
     Finding,
@@ -51,7 +59,18 @@ limits = st.builds(
 )
 schemas = st.builds(
     lambda props, required: {"type": "object", "properties": props, "required": required},
-    st.dictionaries(names, st.sampled_from([{"type": "number"}, {"type": "string", "maxLength": 5}, {"type": "array", "items": {"type": "integer"}}, {"minimum": 0.5}]), max_size=3),
+    st.dictionaries(
+        names,
+        st.sampled_from(
+            [
+                {"type": "number"},
+                {"type": "string", "maxLength": 5},
+                {"type": "array", "items": {"type": "integer"}},
+                {"minimum": 0.5},
+            ]
+        ),
+        max_size=3,
+    ),
     st.lists(names, max_size=2, unique=True),
 )
 codes = st.text(min_size=1, max_size=80).filter(lambda c: c.strip())

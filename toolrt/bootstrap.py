@@ -74,7 +74,9 @@ def _aws_clients(settings: Settings) -> AwsClients:
     from toolrt.adapters.aws import make_clients
 
     # Code Interpreter calls are read for longer than the longest tool may run.
-    return make_clients(settings.aws_region, settings.aws_endpoint_url, invoke_read_timeout_s=settings.max_timeout_s + 60.0)
+    return make_clients(
+        settings.aws_region, settings.aws_endpoint_url, invoke_read_timeout_s=settings.max_timeout_s + 60.0
+    )
 
 
 def _dynamodb_repository(settings: Settings, clients: AwsClients) -> ToolRepository:
@@ -231,5 +233,9 @@ def connect(profile: str | None = None, **settings: Any) -> ToolRuntime:
         settings["profile"] = profile
     resolved = Settings.load(settings)
     runtime: ToolRuntime = build_container(resolved).runtime()
-    log.debug("toolrt connected", profile=resolved.profile, **{p: resolved.backend(p) for p in ("repository", "artifacts", "sandbox", "gateway")})
+    log.debug(
+        "toolrt connected",
+        profile=resolved.profile,
+        **{p: resolved.backend(p) for p in ("repository", "artifacts", "sandbox", "gateway")},
+    )
     return runtime

@@ -154,9 +154,7 @@ class Settings:
         fields = {f.name: f for f in attrs.fields(cls)}
         unknown = set(overrides) - set(fields)
         if unknown:
-            raise SettingsError(
-                f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}"
-            )
+            raise SettingsError(f"unknown setting(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(fields))}")
         values: dict[str, Any] = {}
         for name, field in fields.items():
             if name in overrides and overrides[name] is not None:
@@ -185,5 +183,7 @@ def _parse_env(name: str, raw: str, default: Any) -> Any:
         if isinstance(default, float):
             return float(raw)
     except ValueError:
-        raise SettingsError(f"environment variable TOOLRT_{name.upper()}={raw!r} is not a valid {type(default).__name__}") from None
+        raise SettingsError(
+            f"environment variable TOOLRT_{name.upper()}={raw!r} is not a valid {type(default).__name__}"
+        ) from None
     return raw

@@ -61,7 +61,9 @@ class _RecordingSandbox:
         stub = self.stubs.get(request.code)
         result = stub if stub is not None else self.inner.run(request, cancel)
         with self._lock:
-            self.calls.append(RecordedCall(request.tenant, request.code, dict(request.params), result, stub is not None))
+            self.calls.append(
+                RecordedCall(request.tenant, request.code, dict(request.params), result, stub is not None)
+            )
         return result
 
     def close(self) -> None:
@@ -86,7 +88,8 @@ class ToolHarness:
         """Calls that reached the sandbox (stubbed ones included), narrowed to a tool id or name and an agent."""
         codes = None if tool is None else self._codes(tool)
         return [
-            c for c in self._sandbox.calls
+            c
+            for c in self._sandbox.calls
             if (codes is None or c.code in codes) and (agent_id is None or c.agent_id == agent_id)
         ]
 
@@ -98,8 +101,14 @@ class ToolHarness:
             raise AssertionError(f"no tool named {name!r} was registered{_by(agent_id)}; registered: {names}")
         return found[0]
 
-    def assert_executed(self, tool: str, *, agent_id: str | None = None, params: Mapping[str, Any] | None = None,
-                        times: int | None = None) -> list[RecordedCall]:
+    def assert_executed(
+        self,
+        tool: str,
+        *,
+        agent_id: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        times: int | None = None,
+    ) -> list[RecordedCall]:
         """The calls of ``tool`` (id or name), checked for count and, if given, that one had ``params``."""
         calls = self.calls(tool, agent_id=agent_id)
         if times is not None and len(calls) != times:
@@ -114,18 +123,25 @@ class ToolHarness:
     def stub(self, tool: str, output: Any = None, *, error: str | None = None, agent_id: str | None = None) -> None:
         """Make ``tool`` (id or name) return ``output`` (or fail with ``error``) without running, for this test."""
         if error is None:
-            result = SandboxResult(status=ExecutionStatus.SUCCEEDED, output=output,
-                                   metrics=ExecutionMetrics(isolation=IsolationLevel.NONE))
+            result = SandboxResult(
+                status=ExecutionStatus.SUCCEEDED, output=output, metrics=ExecutionMetrics(isolation=IsolationLevel.NONE)
+            )
         else:
-            result = SandboxResult(status=ExecutionStatus.FAILED, error=ExecutionFailure("Stubbed", error),
-                                   metrics=ExecutionMetrics(isolation=IsolationLevel.NONE))
+            result = SandboxResult(
+                status=ExecutionStatus.FAILED,
+                error=ExecutionFailure("Stubbed", error),
+                metrics=ExecutionMetrics(isolation=IsolationLevel.NONE),
+            )
         for code in self._codes(tool, agent_id):
             self._sandbox.stubs[code] = result
 
     def _codes(self, tool: str, agent_id: str | None = None) -> set[str]:
         # Code is content-addressed and may be shared: a tool is known to the sandbox by its code.
-        matches = [t for t in self.rt.list_tools(status=None) if tool in (t.tool_id, t.name)
-                   and (agent_id is None or t.owner == agent_id)]
+        matches = [
+            t
+            for t in self.rt.list_tools(status=None)
+            if tool in (t.tool_id, t.name) and (agent_id is None or t.owner == agent_id)
+        ]
         if not matches:
             raise AssertionError(f"no tool {tool!r}{_by(agent_id)}")
         return {v.definition.code for t in matches for v in t.versions}

@@ -121,7 +121,9 @@ class S3ArtifactStore:
     def hashes(self) -> Iterable[CodeHash]:
         found: list[CodeHash] = []
         try:
-            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=self._prefix):
+            for page in self._client.get_paginator("list_objects_v2").paginate(
+                Bucket=self._bucket, Prefix=self._prefix
+            ):
                 for obj in page.get("Contents", []):
                     name = obj["Key"][len(self._prefix) :].removesuffix(".json")
                     try:
@@ -130,7 +132,10 @@ class S3ArtifactStore:
                         continue  # not an artifact (a stray object under the prefix)
         except (ClientError, BotoCoreError) as exc:
             raise translate(
-                exc, backend=BACKEND, operation="list_objects_v2", resource=f"s3://{self._bucket}/{self._prefix}",
+                exc,
+                backend=BACKEND,
+                operation="list_objects_v2",
+                resource=f"s3://{self._bucket}/{self._prefix}",
                 kind="bucket",
             ) from exc
         return found
@@ -166,7 +171,10 @@ class S3ArtifactStore:
 
     def _translate(self, exc: BaseException, operation: str, code_hash: CodeHash) -> Exception:
         return translate(
-            exc, backend=BACKEND, operation=operation, resource=f"s3://{self._bucket}/{self._key(code_hash)}",
+            exc,
+            backend=BACKEND,
+            operation=operation,
+            resource=f"s3://{self._bucket}/{self._key(code_hash)}",
             kind="artifact",
         )
 

@@ -111,7 +111,9 @@ def translate(
         if code == "NoSuchBucket" or (backend == "dynamodb" and code == "ResourceNotFoundException"):
             # The store itself is missing: a set-up problem, not an absent item.
             what = "bucket" if code == "NoSuchBucket" else "table"
-            return StorageError(f"{where} failed: the {what} does not exist; `toolrt aws provision` creates it", backend=backend)
+            return StorageError(
+                f"{where} failed: the {what} does not exist; `toolrt aws provision` creates it", backend=backend
+            )
         if code in NOT_FOUND_CODES or http_status(exc) == 404:
             return NotFoundError(kind, resource)
     if gateway:

@@ -162,8 +162,21 @@ def to_schema_definition(schema: Any) -> dict[str, Any]:
         notes.append("one of types: " + ", ".join(concrete))
     if "null" in types:
         notes.append("may be null")
-    for keyword in ("enum", "const", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "minLength",
-                    "maxLength", "minItems", "maxItems", "pattern", "format", "default"):
+    for keyword in (
+        "enum",
+        "const",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "pattern",
+        "format",
+        "default",
+    ):
         if keyword in schema:
             notes.append(f"{keyword}: {schema[keyword]!r}")
     if notes:
@@ -295,7 +308,9 @@ class AgentCoreGateway:
 
     def target_configuration(self, tool: Tool) -> dict[str, Any]:
         """The ``targetConfiguration`` publishing ``tool``."""
-        return {"mcp": {"lambda": {"lambdaArn": self._lambda_arn, "toolSchema": {"inlinePayload": [tool_schema(tool)]}}}}
+        return {
+            "mcp": {"lambda": {"lambdaArn": self._lambda_arn, "toolSchema": {"inlinePayload": [tool_schema(tool)]}}}
+        }
 
     def register(self, tool: Tool) -> str:
         name = target_name(tool.tool_id)
@@ -368,7 +383,10 @@ class AgentCoreGateway:
         try:
             response = self._client.get_gateway(gatewayIdentifier=self._gateway_id)
         except (ClientError, BotoCoreError) as exc:
-            return GatewayHealth(False, f"gateway {self._gateway_id}: {translate(exc, backend=BACKEND, operation='get_gateway', resource=self._gateway_id, kind='gateway')}")
+            return GatewayHealth(
+                False,
+                f"gateway {self._gateway_id}: {translate(exc, backend=BACKEND, operation='get_gateway', resource=self._gateway_id, kind='gateway')}",
+            )
         status = str(response.get("status", ""))
         reasons = "; ".join(response.get("statusReasons") or [])
         detail = f"gateway {self._gateway_id} is {status}" + (f" ({reasons})" if reasons else "")
@@ -386,8 +404,12 @@ class AgentCoreGateway:
                 yield from page.get("items", [])
         except (ClientError, BotoCoreError) as exc:
             raise translate(
-                exc, backend=BACKEND, operation="list_gateway_targets", resource=f"gateway {self._gateway_id}",
-                kind="gateway", gateway=True,
+                exc,
+                backend=BACKEND,
+                operation="list_gateway_targets",
+                resource=f"gateway {self._gateway_id}",
+                kind="gateway",
+                gateway=True,
             ) from exc
 
     def _find_target(self, tool_id: str) -> str | None:
@@ -409,7 +431,8 @@ class AgentCoreGateway:
                 reasons = "; ".join(found.get("statusReasons") or []) or "no reason given"
                 raise RegistrationError(
                     f"{BACKEND}: target {ref} for tool {tool.tool_id!r} is {status}: {reasons}",
-                    tool_name=tool.name, step=operation,
+                    tool_name=tool.name,
+                    step=operation,
                 )
             if self._monotonic() >= deadline:
                 if pending_ok:
@@ -418,7 +441,8 @@ class AgentCoreGateway:
                 raise RegistrationError(
                     f"{BACKEND}: target {ref} for tool {tool.tool_id!r} is still {status or 'unknown'} after "
                     f"{self._ready_timeout_s:.0f} s; try again later",
-                    tool_name=tool.name, step=operation,
+                    tool_name=tool.name,
+                    step=operation,
                 )
             self._sleep(self._poll_interval_s)
 
@@ -445,8 +469,12 @@ class AgentCoreGateway:
 
     def _translate(self, exc: BaseException, operation: str, tool_id: str) -> Exception:
         error = translate(
-            exc, backend=BACKEND, operation=operation, resource=f"tool {tool_id!r} on gateway {self._gateway_id}",
-            kind="gateway", gateway=True,
+            exc,
+            backend=BACKEND,
+            operation=operation,
+            resource=f"tool {tool_id!r} on gateway {self._gateway_id}",
+            kind="gateway",
+            gateway=True,
         )
         if isinstance(error, RegistrationError):
             return RegistrationError(str(error), tool_name=tool_id, step=operation)

@@ -103,11 +103,14 @@ class GatewayInterceptor:
         tool = self._tool(name)
         if agent is None or tool is None or not tool.can_execute(agent):
             log.info("interceptor.denied", gateway_tool=name, agent_id=agent or "")
-            return _answer(200, {
-                "jsonrpc": "2.0",
-                "id": body.get("id"),
-                "error": {"code": UNKNOWN_TOOL, "message": f"Unknown tool: {name}"},
-            })
+            return _answer(
+                200,
+                {
+                    "jsonrpc": "2.0",
+                    "id": body.get("id"),
+                    "error": {"code": UNKNOWN_TOOL, "message": f"Unknown tool: {name}"},
+                },
+            )
         arguments = _dict(params.get("arguments"))
         forwarded = {**body, "params": {**params, "arguments": {**arguments, CALLER_ARGUMENT: agent}}}
         return _forward(forwarded)
@@ -221,4 +224,11 @@ def handler(
         log.warning("interceptor.failed", error=str(exc), error_type=type(exc).__name__)
         request = ((event or {}).get("mcp") or {}).get("gatewayRequest") or {}
         body = _dict(request.get("body"))
-        return _answer(200, {"jsonrpc": "2.0", "id": body.get("id"), "error": {"code": -32603, "message": "toolrt: lookup failed; retry"}})
+        return _answer(
+            200,
+            {
+                "jsonrpc": "2.0",
+                "id": body.get("id"),
+                "error": {"code": -32603, "message": "toolrt: lookup failed; retry"},
+            },
+        )

@@ -34,8 +34,21 @@ from toolrt.domain import StorageError
 LAMBDA_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 _ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 # Never in a function's package: build tools and what only the CLI, the MCP server or tests use.
-_EXCLUDED = frozenset({"pip", "setuptools", "wheel", "typer", "rich", "pygments", "click", "shellingham",
-                       "markdown-it-py", "mdurl", "pyseccomp"})
+_EXCLUDED = frozenset(
+    {
+        "pip",
+        "setuptools",
+        "wheel",
+        "typer",
+        "rich",
+        "pygments",
+        "click",
+        "shellingham",
+        "markdown-it-py",
+        "mdurl",
+        "pyseccomp",
+    }
+)
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 
@@ -72,7 +85,9 @@ def _requirement_name(requirement: str) -> str | None:
     if marker.strip():
         if "extra" in marker:
             return None  # an optional part: not in the package
-        if Marker is not None and not Marker(marker.strip()).evaluate({k: str(v) for k, v in default_environment().items()}):
+        if Marker is not None and not Marker(marker.strip()).evaluate(
+            {k: str(v) for k, v in default_environment().items()}
+        ):
             return None
     match = re.match(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)", name)
     return match.group(1) if match else None

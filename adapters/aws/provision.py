@@ -156,20 +156,35 @@ class Provisioner:
         self._steps = []
         table_arn = self._table()
         bucket_arn = self._bucket()
-        router_role = self._role(self.names.router_role, "lambda.amazonaws.com", self._router_policy(table_arn, bucket_arn))
+        router_role = self._role(
+            self.names.router_role, "lambda.amazonaws.com", self._router_policy(table_arn, bucket_arn)
+        )
         interceptor_role = self._role(
             self.names.interceptor_role, "lambda.amazonaws.com", self._interceptor_policy(table_arn)
         )
         router_arn = self._function(
-            self.names.router_function, ROUTER_HANDLER, router_role,
-            int(self._max_timeout_s) + ROUTER_TIMEOUT_MARGIN_S, 512, self._function_environment(),
+            self.names.router_function,
+            ROUTER_HANDLER,
+            router_role,
+            int(self._max_timeout_s) + ROUTER_TIMEOUT_MARGIN_S,
+            512,
+            self._function_environment(),
         )
         interceptor_arn = self._function(
-            self.names.interceptor_function, INTERCEPTOR_HANDLER, interceptor_role, INTERCEPTOR_TIMEOUT_S, 256,
-            {"TOOLRT_DYNAMODB_TABLE": self.names.table, "TOOLRT_AGENT_CLAIM": self._jwt.agent_claim if self._jwt else "sub"},
+            self.names.interceptor_function,
+            INTERCEPTOR_HANDLER,
+            interceptor_role,
+            INTERCEPTOR_TIMEOUT_S,
+            256,
+            {
+                "TOOLRT_DYNAMODB_TABLE": self.names.table,
+                "TOOLRT_AGENT_CLAIM": self._jwt.agent_claim if self._jwt else "sub",
+            },
         )
         gateway_role = self._role(
-            self.names.gateway_role, "bedrock-agentcore.amazonaws.com", self._gateway_policy(router_arn, interceptor_arn),
+            self.names.gateway_role,
+            "bedrock-agentcore.amazonaws.com",
+            self._gateway_policy(router_arn, interceptor_arn),
             source_account=True,
         )
         gateway_id, gateway_url = self._gateway(gateway_role, interceptor_arn)
@@ -185,13 +200,22 @@ class Provisioner:
         if gateway_id is None:
             self._step("absent", f"agentcore gateway {self.names.gateway}")
         else:
-            targets = [t["targetId"] for page in control.get_paginator("list_gateway_targets").paginate(
-                gatewayIdentifier=gateway_id) for t in page.get("items", [])]
+            targets = [
+                t["targetId"]
+                for page in control.get_paginator("list_gateway_targets").paginate(gatewayIdentifier=gateway_id)
+                for t in page.get("items", [])
+            ]
             for target in targets:
-                self._act(partial(control.delete_gateway_target, gatewayIdentifier=gateway_id, targetId=target),
-                          "deleted", f"gateway target {target}")
-            self._act(lambda: control.delete_gateway(gatewayIdentifier=gateway_id), "deleted",
-                      f"agentcore gateway {self.names.gateway} ({gateway_id})")
+                self._act(
+                    partial(control.delete_gateway_target, gatewayIdentifier=gateway_id, targetId=target),
+                    "deleted",
+                    f"gateway target {target}",
+                )
+            self._act(
+                lambda: control.delete_gateway(gatewayIdentifier=gateway_id),
+                "deleted",
+                f"agentcore gateway {self.names.gateway} ({gateway_id})",
+            )
         lam = self._clients.client("lambda")
         for function in (self.names.router_function, self.names.interceptor_function):
             if self._exists(partial(lam.get_function, FunctionName=function)):
@@ -213,20 +237,29 @@ class Provisioner:
         if include_data:
             s3 = self._clients.s3
             if self._exists(lambda: s3.head_bucket(Bucket=self.names.bucket)):
+
                 def empty_and_delete() -> None:
                     for page in s3.get_paginator("list_object_versions").paginate(Bucket=self.names.bucket):
-                        doomed = [{"Key": v["Key"], "VersionId": v["VersionId"]}
-                                  for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+                        doomed = [
+                            {"Key": v["Key"], "VersionId": v["VersionId"]}
+                            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                        ]
                         if doomed:
                             s3.delete_objects(Bucket=self.names.bucket, Delete={"Objects": doomed})
                     s3.delete_bucket(Bucket=self.names.bucket)
 
                 self._act(empty_and_delete, "deleted", f"s3 bucket {self.names.bucket}")
             if self._exists(lambda: self._clients.dynamodb.describe_table(TableName=self.names.table)):
-                self._act(lambda: self._clients.dynamodb.delete_table(TableName=self.names.table), "deleted",
-                          f"dynamodb table {self.names.table}")
+                self._act(
+                    lambda: self._clients.dynamodb.delete_table(TableName=self.names.table),
+                    "deleted",
+                    f"dynamodb table {self.names.table}",
+                )
         else:
-            self._step("kept", f"dynamodb table {self.names.table} and s3 bucket {self.names.bucket} (--include-data removes them)")
+            self._step(
+                "kept",
+                f"dynamodb table {self.names.table} and s3 bucket {self.names.bucket} (--include-data removes them)",
+            )
         return ProvisionResult(tuple(self._steps))
 
     # -- steps ---------------------------------------------------------------------------------
@@ -243,7 +276,9 @@ class Provisioner:
             return f"arn:aws:dynamodb:{self._region}:{self.account}:table/{self.names.table}"
         try:
             client.create_table(**table_definition(self.names.table))
-            client.get_waiter("table_exists").wait(TableName=self.names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+            client.get_waiter("table_exists").wait(
+                TableName=self.names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120}
+            )
         except ClientError as exc:
             if error_code(exc) != "ResourceInUseException":  # created concurrently by another provisioner
                 raise translate(exc, backend="dynamodb", operation="create_table", resource=what) from exc
@@ -267,9 +302,15 @@ class Provisioner:
             args["CreateBucketConfiguration"] = {"LocationConstraint": self._region}
         try:
             client.create_bucket(**args)
-            client.put_public_access_block(Bucket=self.names.bucket, PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True,
-            })
+            client.put_public_access_block(
+                Bucket=self.names.bucket,
+                PublicAccessBlockConfiguration={
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
+                },
+            )
             client.put_bucket_versioning(Bucket=self.names.bucket, VersioningConfiguration={"Status": "Enabled"})
         except ClientError as exc:
             if error_code(exc) != "BucketAlreadyOwnedByYou":
@@ -292,13 +333,23 @@ class Provisioner:
             if self._dry_run:
                 self._step("would create", what)
                 return f"arn:aws:iam::{self.account}:role/{name}"
-            created = self._call("iam", what, lambda: iam.create_role(
-                RoleName=name, AssumeRolePolicyDocument=json.dumps(trust), Description="toolrt: provisioned by `toolrt aws provision`",
-            ))
-            self._call("iam", what, lambda: iam.put_role_policy(RoleName=name, PolicyName="toolrt", PolicyDocument=wanted))
+            created = self._call(
+                "iam",
+                what,
+                lambda: iam.create_role(
+                    RoleName=name,
+                    AssumeRolePolicyDocument=json.dumps(trust),
+                    Description="toolrt: provisioned by `toolrt aws provision`",
+                ),
+            )
+            self._call(
+                "iam", what, lambda: iam.put_role_policy(RoleName=name, PolicyName="toolrt", PolicyDocument=wanted)
+            )
             self._step("created", what)
             return str(created["Role"]["Arn"])
-        current = self._describe(lambda: iam.get_role_policy(RoleName=name, PolicyName="toolrt")["PolicyDocument"], "iam", what)
+        current = self._describe(
+            lambda: iam.get_role_policy(RoleName=name, PolicyName="toolrt")["PolicyDocument"], "iam", what
+        )
         if isinstance(current, str):
             current = json.loads(current)
         if current is not None and json.dumps(current, sort_keys=True) == wanted:
@@ -306,11 +357,15 @@ class Provisioner:
         elif self._dry_run:
             self._step("would update", what)
         else:
-            self._call("iam", what, lambda: iam.put_role_policy(RoleName=name, PolicyName="toolrt", PolicyDocument=wanted))
+            self._call(
+                "iam", what, lambda: iam.put_role_policy(RoleName=name, PolicyName="toolrt", PolicyDocument=wanted)
+            )
             self._step("updated", what)
         return str(found["Arn"])
 
-    def _function(self, name: str, handler: str, role_arn: str, timeout: int, memory: int, environment: dict[str, str]) -> str:
+    def _function(
+        self, name: str, handler: str, role_arn: str, timeout: int, memory: int, environment: dict[str, str]
+    ) -> str:
         lam = self._clients.client("lambda")
         what = f"lambda function {name}"
         found = self._describe(lambda: lam.get_function(FunctionName=name)["Configuration"], "lambda", what)
@@ -321,18 +376,40 @@ class Provisioner:
                 self._step("would create", what)
                 return arn
             key = self._upload(package)
-            created = self._call("lambda", what, lambda: self._retry_role(lambda: lam.create_function(
-                FunctionName=name, Runtime=package.runtime, Architectures=[package.architecture], Role=role_arn,
-                Handler=handler, Code={"S3Bucket": self.names.bucket, "S3Key": key}, Timeout=timeout, MemorySize=memory,
-                Environment={"Variables": environment}, Description="toolrt: provisioned by `toolrt aws provision`",
-            )))
+            created = self._call(
+                "lambda",
+                what,
+                lambda: self._retry_role(
+                    lambda: lam.create_function(
+                        FunctionName=name,
+                        Runtime=package.runtime,
+                        Architectures=[package.architecture],
+                        Role=role_arn,
+                        Handler=handler,
+                        Code={"S3Bucket": self.names.bucket, "S3Key": key},
+                        Timeout=timeout,
+                        MemorySize=memory,
+                        Environment={"Variables": environment},
+                        Description="toolrt: provisioned by `toolrt aws provision`",
+                    )
+                ),
+            )
             self._step("created", what)
             return str(created["FunctionArn"])
         changes = []
         if found.get("CodeSha256") != package.sha256:
             changes.append("code")
-        settings = {"Runtime": package.runtime, "Handler": handler, "Role": role_arn, "Timeout": timeout, "MemorySize": memory}
-        if any(found.get(k) != v for k, v in settings.items()) or (found.get("Environment") or {}).get("Variables") != environment:
+        settings = {
+            "Runtime": package.runtime,
+            "Handler": handler,
+            "Role": role_arn,
+            "Timeout": timeout,
+            "MemorySize": memory,
+        }
+        if (
+            any(found.get(k) != v for k, v in settings.items())
+            or (found.get("Environment") or {}).get("Variables") != environment
+        ):
             changes.append("settings")
         if not changes:
             self._step("found", what)
@@ -341,23 +418,35 @@ class Provisioner:
         else:
             if "code" in changes:
                 key = self._upload(package)
-                self._call("lambda", what, lambda: lam.update_function_code(FunctionName=name, S3Bucket=self.names.bucket, S3Key=key))
+                self._call(
+                    "lambda",
+                    what,
+                    lambda: lam.update_function_code(FunctionName=name, S3Bucket=self.names.bucket, S3Key=key),
+                )
                 self._wait_function(lam, name)
             if "settings" in changes:
-                self._call("lambda", what, lambda: lam.update_function_configuration(
-                    FunctionName=name, Environment={"Variables": environment}, **settings,
-                ))
+                self._call(
+                    "lambda",
+                    what,
+                    lambda: lam.update_function_configuration(
+                        FunctionName=name,
+                        Environment={"Variables": environment},
+                        **settings,
+                    ),
+                )
             self._step("updated", f"{what} ({', '.join(changes)})")
         return str(found.get("FunctionArn", arn))
 
     def _gateway(self, role_arn: str, interceptor_arn: str) -> tuple[str | None, str | None]:
         control = self._clients.agentcore_control
         what = f"agentcore gateway {self.names.gateway}"
-        interceptors = [{
-            "interceptor": {"lambda": {"arn": interceptor_arn}},
-            "interceptionPoints": ["REQUEST", "RESPONSE"],
-            "inputConfiguration": {"passRequestHeaders": True},
-        }]
+        interceptors = [
+            {
+                "interceptor": {"lambda": {"arn": interceptor_arn}},
+                "interceptionPoints": ["REQUEST", "RESPONSE"],
+                "inputConfiguration": {"passRequestHeaders": True},
+            }
+        ]
         gateway_id = self._call("agentcore-gateway", what, lambda: find_gateway_id(control, self.names.gateway))
         if gateway_id is not None:
             found = self._call("agentcore-gateway", what, lambda: control.get_gateway(gatewayIdentifier=gateway_id))
@@ -372,25 +461,40 @@ class Provisioner:
                 self._step("would update", f"{what} ({gateway_id}): authorizer and interceptor")
             else:
                 jwt = self._require_jwt(found.get("authorizerConfiguration"))
-                self._call("agentcore-gateway", what, lambda: control.update_gateway(
-                    gatewayIdentifier=gateway_id, name=self.names.gateway, roleArn=role_arn, protocolType="MCP",
-                    authorizerType=GATEWAY_AUTHORIZER, authorizerConfiguration=jwt, interceptorConfigurations=interceptors,
-                ))
+                self._call(
+                    "agentcore-gateway",
+                    what,
+                    lambda: control.update_gateway(
+                        gatewayIdentifier=gateway_id,
+                        name=self.names.gateway,
+                        roleArn=role_arn,
+                        protocolType="MCP",
+                        authorizerType=GATEWAY_AUTHORIZER,
+                        authorizerConfiguration=jwt,
+                        interceptorConfigurations=interceptors,
+                    ),
+                )
                 self._step("updated", f"{what} ({gateway_id}): authorizer and interceptor")
             return gateway_id, found.get("gatewayUrl")
         if self._dry_run:
             self._step("would create", what)
             return None, None
         jwt = self._require_jwt(None)
-        created = self._call("agentcore-gateway", what, lambda: self._retry_role(lambda: control.create_gateway(
-            name=self.names.gateway,
-            description="toolrt: tools registered by agents",
-            roleArn=role_arn,
-            protocolType="MCP",
-            authorizerType=GATEWAY_AUTHORIZER,
-            authorizerConfiguration=jwt,
-            interceptorConfigurations=interceptors,
-        )))
+        created = self._call(
+            "agentcore-gateway",
+            what,
+            lambda: self._retry_role(
+                lambda: control.create_gateway(
+                    name=self.names.gateway,
+                    description="toolrt: tools registered by agents",
+                    roleArn=role_arn,
+                    protocolType="MCP",
+                    authorizerType=GATEWAY_AUTHORIZER,
+                    authorizerConfiguration=jwt,
+                    interceptorConfigurations=interceptors,
+                )
+            ),
+        )
         gid = str(created["gatewayId"])
         self._step("created", f"{what} ({gid})")
         return gid, created.get("gatewayUrl")
@@ -418,30 +522,46 @@ class Provisioner:
 
     def _router_policy(self, table_arn: str, bucket_arn: str) -> dict[str, Any]:
         # The router reads one tool record and one artifact, and runs code in the Code Interpreter.
-        return {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": table_arn},
-            {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{bucket_arn}/artifacts/*"},
-            {"Effect": "Allow", "Action": [
-                "bedrock-agentcore:StartCodeInterpreterSession",
-                "bedrock-agentcore:InvokeCodeInterpreter",
-                "bedrock-agentcore:StopCodeInterpreterSession",
-            ], "Resource": self._interpreter_arn()},
-            self._logs(self.names.router_function),
-        ]}
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": table_arn},
+                {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{bucket_arn}/artifacts/*"},
+                {
+                    "Effect": "Allow",
+                    "Action": [
+                        "bedrock-agentcore:StartCodeInterpreterSession",
+                        "bedrock-agentcore:InvokeCodeInterpreter",
+                        "bedrock-agentcore:StopCodeInterpreterSession",
+                    ],
+                    "Resource": self._interpreter_arn(),
+                },
+                self._logs(self.names.router_function),
+            ],
+        }
 
     def _interceptor_policy(self, table_arn: str) -> dict[str, Any]:
         # The interceptor reads a tool record (calls) and queries the owner and public indexes (lists).
-        return {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:Query"],
-             "Resource": [table_arn, f"{table_arn}/index/*"]},
-            self._logs(self.names.interceptor_function),
-        ]}
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["dynamodb:GetItem", "dynamodb:Query"],
+                    "Resource": [table_arn, f"{table_arn}/index/*"],
+                },
+                self._logs(self.names.interceptor_function),
+            ],
+        }
 
     @staticmethod
     def _gateway_policy(router_arn: str, interceptor_arn: str) -> dict[str, Any]:
-        return {"Version": "2012-10-17", "Statement": [
-            {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [router_arn, interceptor_arn]},
-        ]}
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": ["lambda:InvokeFunction"], "Resource": [router_arn, interceptor_arn]},
+            ],
+        }
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -462,7 +582,11 @@ class Provisioner:
 
     def _upload(self, package: LambdaPackage) -> str:
         what = f"s3://{self.names.bucket}/{PACKAGE_KEY}"
-        self._call("s3", what, lambda: self._clients.s3.put_object(Bucket=self.names.bucket, Key=PACKAGE_KEY, Body=package.data))
+        self._call(
+            "s3",
+            what,
+            lambda: self._clients.s3.put_object(Bucket=self.names.bucket, Key=PACKAGE_KEY, Body=package.data),
+        )
         return PACKAGE_KEY
 
     def _require_jwt(self, existing: Any) -> dict[str, Any]:
@@ -484,8 +608,10 @@ class Provisioner:
                 return call()
             except ClientError as exc:
                 message = str(exc).lower()
-                if attempt == 9 or error_code(exc) not in ("InvalidParameterValueException", "ValidationException") or (
-                    "role" not in message
+                if (
+                    attempt == 9
+                    or error_code(exc) not in ("InvalidParameterValueException", "ValidationException")
+                    or ("role" not in message)
                 ):
                     raise
                 time.sleep(self._wait_s)
@@ -516,7 +642,13 @@ class Provisioner:
         try:
             call()
         except ClientError as exc:
-            if http_status(exc) == 404 or error_code(exc) in ("ResourceNotFoundException", "NoSuchEntity", "NoSuchBucket", "404", "NotFound"):
+            if http_status(exc) == 404 or error_code(exc) in (
+                "ResourceNotFoundException",
+                "NoSuchEntity",
+                "NoSuchBucket",
+                "404",
+                "NotFound",
+            ):
                 return False
             raise translate(exc, backend="aws", operation="describe", resource="a toolrt resource") from exc
         return True
@@ -525,7 +657,12 @@ class Provisioner:
         try:
             return call()
         except ClientError as exc:
-            if http_status(exc) == 404 or error_code(exc) in ("ResourceNotFoundException", "NoSuchEntity", "404", "NotFound"):
+            if http_status(exc) == 404 or error_code(exc) in (
+                "ResourceNotFoundException",
+                "NoSuchEntity",
+                "404",
+                "NotFound",
+            ):
                 return None
             raise translate(exc, backend=backend, operation="describe", resource=what) from exc
         except BotoCoreError as exc:
@@ -547,7 +684,9 @@ def find_gateway_id(control: Any, name: str) -> str | None:
                 if item.get("name") == name:
                     return str(item["gatewayId"])
     except (ClientError, BotoCoreError) as exc:
-        raise translate(exc, backend="agentcore-gateway", operation="list_gateways", resource=name, kind="gateway") from exc
+        raise translate(
+            exc, backend="agentcore-gateway", operation="list_gateways", resource=name, kind="gateway"
+        ) from exc
     return None
 
 
@@ -593,11 +732,19 @@ def provision(
     result = ProvisionResult(tuple(provisioner._steps))
     if agentcore_control is not None:
         if gateway_id is not None:
-            found = provisioner._call("agentcore-gateway", gateway_id, lambda: agentcore_control.get_gateway(gatewayIdentifier=gateway_id))
-            return result.merge(ProvisionResult((("found", f"agentcore gateway {gateway_id}"),), gateway_id, found.get("gatewayUrl")))
-        existing = provisioner._call("agentcore-gateway", gateway_name, lambda: find_gateway_id(agentcore_control, gateway_name))
+            found = provisioner._call(
+                "agentcore-gateway", gateway_id, lambda: agentcore_control.get_gateway(gatewayIdentifier=gateway_id)
+            )
+            return result.merge(
+                ProvisionResult((("found", f"agentcore gateway {gateway_id}"),), gateway_id, found.get("gatewayUrl"))
+            )
+        existing = provisioner._call(
+            "agentcore-gateway", gateway_name, lambda: find_gateway_id(agentcore_control, gateway_name)
+        )
         if existing is not None:
-            found = provisioner._call("agentcore-gateway", existing, lambda: agentcore_control.get_gateway(gatewayIdentifier=existing))
+            found = provisioner._call(
+                "agentcore-gateway", existing, lambda: agentcore_control.get_gateway(gatewayIdentifier=existing)
+            )
             step = (("found", f"agentcore gateway {gateway_name} ({existing})"),)
             return result.merge(ProvisionResult(step, existing, found.get("gatewayUrl")))
         if gateway_role_arn is None or interceptor_arn is None:

@@ -46,7 +46,8 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "TableName": table_name,
         "BillingMode": "PAY_PER_REQUEST",
         "AttributeDefinitions": [
-            {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi3pk")
+            {"AttributeName": name, "AttributeType": "S"}
+            for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi3pk")
         ],
         "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
         "GlobalSecondaryIndexes": [
@@ -185,13 +186,15 @@ class DynamoDbToolRepository:
     def list(self, query: ToolQuery) -> Sequence[Tool]:
         owner = query.owner if query.owner is not None else query.visible_to
         if owner is not None:
-            items = list(self._paginate(
-                "query",
-                f"index {OWNER_INDEX} owner {owner}",
-                IndexName=OWNER_INDEX,
-                KeyConditionExpression="gsi1pk = :owner",
-                ExpressionAttributeValues={":owner": av(f"OWNER#{owner}")},
-            ))
+            items = list(
+                self._paginate(
+                    "query",
+                    f"index {OWNER_INDEX} owner {owner}",
+                    IndexName=OWNER_INDEX,
+                    KeyConditionExpression="gsi1pk = :owner",
+                    ExpressionAttributeValues={":owner": av(f"OWNER#{owner}")},
+                )
+            )
             if query.owner is None:  # discovery: the agent's own tools and every public one
                 items += self._paginate(
                     "query",
@@ -202,12 +205,14 @@ class DynamoDbToolRepository:
                 )
                 items = list({item["pk"]["S"]: item for item in items}.values())
         else:
-            items = list(self._paginate(
-                "scan",
-                "tool records",
-                FilterExpression="sk = :record",
-                ExpressionAttributeValues={":record": av("TOOL")},
-            ))
+            items = list(
+                self._paginate(
+                    "scan",
+                    "tool records",
+                    FilterExpression="sk = :record",
+                    ExpressionAttributeValues={":record": av("TOOL")},
+                )
+            )
         tools = (self._tool_from_item(item) for item in items)
         found = sorted((t for t in tools if query.matches(t)), key=lambda t: (t.name, t.tool_id))
         return found[: query.limit]
@@ -354,9 +359,7 @@ class DynamoDbToolRepository:
             f"{expected}); re-read and retry"
         )
 
-    def _transact(
-        self, operation: str, tool_id: str, ops: builtins.list[dict[str, Any]], explain: Any
-    ) -> None:
+    def _transact(self, operation: str, tool_id: str, ops: builtins.list[dict[str, Any]], explain: Any) -> None:
         if len(ops) > MAX_TRANSACTION_ITEMS:
             raise StorageError(
                 f"{operation} of tool {tool_id!r} needs {len(ops)} items in one transaction, at most "
@@ -393,4 +396,3 @@ class DynamoDbToolRepository:
             raise translate(
                 exc, backend=BACKEND, operation=method, resource=f"{resource} in table {self._table}", kind="table"
             ) from exc
-

@@ -47,7 +47,7 @@ class SandboxUnavailable(ExecutionError, TransientError):
     """The code interpreter could not run anything now (throttled, 5xx): nothing ran; retry later."""
 
 
-_PYTHON_HARNESS = '''\
+_PYTHON_HARNESS = """\
 import base64 as _tb, json as _tj, inspect as _ti, traceback as _tt
 def _toolrt_main():
     _in = _tj.loads(_tb.b64decode("{payload}").decode("utf-8"))
@@ -71,9 +71,9 @@ def _toolrt_main():
         _line = _tj.dumps({{"ok": False, "type": "TypeError", "message": "result is not JSON-serializable: " + str(_e)}})
     print("\\n{marker}" + _line, flush=True)
 _toolrt_main()
-'''
+"""
 
-_JS_HARNESS = '''\
+_JS_HARNESS = """\
 {code}
 ;(async () => {{
   const __toolrtDecode = (s) => new TextDecoder().decode(Uint8Array.from(atob(s), (c) => c.charCodeAt(0)));
@@ -89,7 +89,7 @@ _JS_HARNESS = '''\
   }}
   console.log("\\n{marker}" + JSON.stringify(__toolrtRes === undefined ? null : __toolrtRes));
 }})();
-'''
+"""
 
 _EXPORT = re.compile(r"^(\s*)export\s+(default\s+)?", re.MULTILINE)
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):\s?(.*)$", re.MULTILINE)
@@ -369,9 +369,16 @@ class AgentCoreCodeInterpreterSandbox:
         out, out_cut = _bounded(stdout, request.max_output_bytes)
         err, err_cut = _bounded(stderr, request.max_output_bytes)
         metrics = self._metrics(wall_ms, exit_code)
-        common: dict[str, Any] = {"stdout": out, "stderr": err, "stdout_truncated": out_cut, "stderr_truncated": err_cut}
+        common: dict[str, Any] = {
+            "stdout": out,
+            "stderr": err,
+            "stdout_truncated": out_cut,
+            "stderr_truncated": err_cut,
+        }
         if payload is None:
-            return SandboxResult(ExecutionStatus.FAILED, error=_failure_from_stderr(stderr, exit_code), metrics=metrics, **common)
+            return SandboxResult(
+                ExecutionStatus.FAILED, error=_failure_from_stderr(stderr, exit_code), metrics=metrics, **common
+            )
         if len(payload.encode("utf-8")) > request.max_output_bytes:
             return SandboxResult(
                 ExecutionStatus.FAILED,
@@ -383,11 +390,16 @@ class AgentCoreCodeInterpreterSandbox:
             result = json.loads(payload)
         except ValueError:
             return SandboxResult(
-                ExecutionStatus.FAILED, error=ExecutionFailure("HarnessError", "unreadable result line"), metrics=metrics, **common
+                ExecutionStatus.FAILED,
+                error=ExecutionFailure("HarnessError", "unreadable result line"),
+                metrics=metrics,
+                **common,
             )
         if result.get("ok"):
             return SandboxResult(ExecutionStatus.SUCCEEDED, output=result.get("output"), metrics=metrics, **common)
-        failure = ExecutionFailure(str(result.get("type", "Error")), str(result.get("message", "")), str(result.get("traceback", "")))
+        failure = ExecutionFailure(
+            str(result.get("type", "Error")), str(result.get("message", "")), str(result.get("traceback", ""))
+        )
         return SandboxResult(ExecutionStatus.FAILED, error=failure, metrics=metrics, **common)
 
     def _metrics(self, wall_ms: float, exit_code: Any, limit: str | None = None) -> ExecutionMetrics:
@@ -398,7 +410,9 @@ class AgentCoreCodeInterpreterSandbox:
             limit=limit,
         )
 
-    def _error(self, exc: BaseException, request: SandboxRequest | None, operation: str = "invoke_code_interpreter") -> Exception:
+    def _error(
+        self, exc: BaseException, request: SandboxRequest | None, operation: str = "invoke_code_interpreter"
+    ) -> Exception:
         if isinstance(exc, ExecutionError):
             return exc
         what = f"execution {request.execution_id}" if request is not None else "a session"
@@ -424,8 +438,10 @@ class AgentCoreCodeInterpreterSandbox:
 
 def _throttled(exc: BaseException) -> bool:
     # The service's own "throttled" answer, also when it arrives inside the event stream.
-    return isinstance(exc, ClientError) and (error_code(exc) in THROTTLING_CODES and http_status(exc) < 500) and not (
-        error_code(exc).startswith("Internal") or error_code(exc).startswith("ServiceUnavailable")
+    return (
+        isinstance(exc, ClientError)
+        and (error_code(exc) in THROTTLING_CODES and http_status(exc) < 500)
+        and not (error_code(exc).startswith("Internal") or error_code(exc).startswith("ServiceUnavailable"))
     )
 
 
@@ -434,8 +450,10 @@ def _not_emulated(exc: BaseException) -> bool:
     if isinstance(exc, ClientError):
         status = http_status(exc)
         text = str(exc).lower()
-        return status == 404 or (status >= 500 and ("not yet implemented" in text or "not implemented" in text)) or (
-            error_code(exc) in ("404", "NotFound", "UnknownOperationException")
+        return (
+            status == 404
+            or (status >= 500 and ("not yet implemented" in text or "not implemented" in text))
+            or (error_code(exc) in ("404", "NotFound", "UnknownOperationException"))
         )
     return False
 

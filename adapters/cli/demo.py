@@ -101,20 +101,28 @@ def run_demo(rt: ToolRuntime, examples: Path | None = None, console: Console | N
             ALICE,
             update.tool,
             cache_hit=update.cache_hit if update.new_version else None,
-            note=f"version {update.version} created ({'new code' if update.new_code else 'same code'})" if update.new_version else f"version {update.version} already holds this code",
+            note=f"version {update.version} created ({'new code' if update.new_code else 'same code'})"
+            if update.new_version
+            else f"version {update.version} already holds this code",
         )
     )
     _execute(rt, result, ALICE, update.tool, dict(SAMPLES[1][1]))
 
     shared_by = rt.get_tool_status(bob_tool.tool_id).shared_by
-    result.steps.append(_step("share", BOB, bob_tool, note=f"code {bob_tool.code_hash.short} is stored once and used by {shared_by} tools"))
+    result.steps.append(
+        _step(
+            "share", BOB, bob_tool, note=f"code {bob_tool.code_hash.short} is stored once and used by {shared_by} tools"
+        )
+    )
     result.metrics = _highlights(rt.metrics())
     if console is not None:
         _print(console, result)
     return result
 
 
-def _ensure(rt: ToolRuntime, result: DemoResult, agent: str, tool_file: ToolFile, also_ok: tuple[ToolDefinition, ...]) -> Tool:
+def _ensure(
+    rt: ToolRuntime, result: DemoResult, agent: str, tool_file: ToolFile, also_ok: tuple[ToolDefinition, ...]
+) -> Tool:
     """The agent's tool of this name: found (from an earlier run), updated if its code moved on, or registered."""
     definition = to_definition(tool_file.definition, rt.ports.validator)
     existing = [t for t in rt.list_tools(owner=agent, name=definition.name) if t.name == definition.name]
@@ -124,10 +132,22 @@ def _ensure(rt: ToolRuntime, result: DemoResult, agent: str, tool_file: ToolFile
             result.steps.append(_step("found", agent, tool, note="registered by an earlier run; reused"))
             return tool
         update = rt.update_tool(agent, tool.tool_id, definition)
-        result.steps.append(_step("update", agent, update.tool, cache_hit=update.cache_hit, note=f"brought up to date: version {update.version}"))
+        result.steps.append(
+            _step(
+                "update",
+                agent,
+                update.tool,
+                cache_hit=update.cache_hit,
+                note=f"brought up to date: version {update.version}",
+            )
+        )
         return update.tool
     registration = rt.register_tool(agent, definition, tool_file.visibility or Visibility.PRIVATE)
-    note = "same code as an existing tool: validation skipped" if registration.cache_hit else "new code: validated and stored"
+    note = (
+        "same code as an existing tool: validation skipped"
+        if registration.cache_hit
+        else "new code: validated and stored"
+    )
     result.steps.append(_step("register", agent, registration.tool, cache_hit=registration.cache_hit, note=note))
     return registration.tool
 
@@ -141,7 +161,13 @@ def _execute(rt: ToolRuntime, result: DemoResult, agent: str, tool: Tool, params
         error = execution.error
         note = f"{execution.status.value}: {error.type}: {error.message}" if error else execution.status.value
     step = _step("run", agent, tool, note=note)
-    step.update(status=execution.status.value, wall_ms=round(execution.metrics.wall_ms, 1), isolation=execution.metrics.isolation.value, params=params, output=jsonable(execution.output))
+    step.update(
+        status=execution.status.value,
+        wall_ms=round(execution.metrics.wall_ms, 1),
+        isolation=execution.metrics.isolation.value,
+        params=params,
+        output=jsonable(execution.output),
+    )
     result.steps.append(step)
 
 
@@ -202,8 +228,19 @@ def _print(console: Console, result: DemoResult) -> None:
     table.add_column("what happened", overflow="fold", min_width=30)
     for s in result.steps:
         cache = "" if s["cache_hit"] is None else ("hit" if s["cache_hit"] else "miss")
-        what = s["note"] if s["action"] != "run" else f"{s['status']} in {s['wall_ms']} ms ({s['isolation']}): {s['note']}"
-        table.add_row(s["action"], s["agent"].removeprefix("demo-"), s["tool"], {"python": "py", "javascript": "js", "typescript": "ts"}.get(s["language"], s["language"]), str(s["version"]), s["code_hash"][:8], cache, what)
+        what = (
+            s["note"] if s["action"] != "run" else f"{s['status']} in {s['wall_ms']} ms ({s['isolation']}): {s['note']}"
+        )
+        table.add_row(
+            s["action"],
+            s["agent"].removeprefix("demo-"),
+            s["tool"],
+            {"python": "py", "javascript": "js", "typescript": "ts"}.get(s["language"], s["language"]),
+            str(s["version"]),
+            s["code_hash"][:8],
+            cache,
+            what,
+        )
     console.print(table)
     metrics = Table("metric", "value", title="metrics")
     for key, value in result.metrics.items():
@@ -214,4 +251,6 @@ def _print(console: Console, result: DemoResult) -> None:
     if result.failed:
         console.print("[bold red]some executions failed[/] (see the table; `toolrt doctor` checks the machine)")
     else:
-        console.print("Run [bold]toolrt demo[/] again: it finds these tools and reuses them. [bold]toolrt --agent demo-alice list[/] shows them.")
+        console.print(
+            "Run [bold]toolrt demo[/] again: it finds these tools and reuses them. [bold]toolrt --agent demo-alice list[/] shows them."
+        )

@@ -46,11 +46,21 @@ class DoctorReport:
         self.checks.append(Check(name, state, detail))
 
     def as_dict(self) -> dict[str, Any]:
-        return {"ok": not self.failed, "checks": [attrs.asdict(c) for c in self.checks], "plan": self.plan, "repair": self.repair}
+        return {
+            "ok": not self.failed,
+            "checks": [attrs.asdict(c) for c in self.checks],
+            "plan": self.plan,
+            "repair": self.repair,
+        }
 
 
 def run_doctor(
-    connect: Callable[..., Any], profile: str | None, overrides: Mapping[str, Any], *, repair: bool = False, grace_s: float = 600.0
+    connect: Callable[..., Any],
+    profile: str | None,
+    overrides: Mapping[str, Any],
+    *,
+    repair: bool = False,
+    grace_s: float = 600.0,
 ) -> DoctorReport:
     """Run every check, the store's included; ``repair`` also repairs the store.
 
@@ -60,7 +70,11 @@ def run_doctor(
     report = DoctorReport()
     settings = Settings.load({**overrides, "profile": profile} if profile else dict(overrides))
     _python(report)
-    report.add("profile", "ok", f"{settings.profile} (repository {settings.backend('repository')}, artifacts {settings.backend('artifacts')}, sandbox {settings.backend('sandbox')}, gateway {settings.backend('gateway')})")
+    report.add(
+        "profile",
+        "ok",
+        f"{settings.profile} (repository {settings.backend('repository')}, artifacts {settings.backend('artifacts')}, sandbox {settings.backend('sandbox')}, gateway {settings.backend('gateway')})",
+    )
     uses_disk = "local" in (settings.backend("repository"), settings.backend("artifacts"))
     if uses_disk:
         _data_dir(report, settings.data_dir)
@@ -113,7 +127,11 @@ def _sqlite(report: DoctorReport, data_dir: Path | None) -> None:
         report.add("sqlite", "fail", f"SQLite {version}: cannot open a database in {where}: {exc}")
         return
     if mode.lower() != "wal":
-        report.add("sqlite", "warn", f"SQLite {version}: WAL journal not available here (got {mode}); concurrent writers will wait longer")
+        report.add(
+            "sqlite",
+            "warn",
+            f"SQLite {version}: WAL journal not available here (got {mode}); concurrent writers will wait longer",
+        )
     else:
         report.add("sqlite", state, f"SQLite {version}, WAL journal works in {where}")
 
@@ -122,7 +140,11 @@ def _sandbox(report: DoctorReport) -> None:
     try:
         from toolrt.adapters.local.sandbox import probe_environment  # type: ignore[attr-defined]
     except ImportError:
-        report.add("sandbox", "fail", "the local sandbox (toolrt.adapters.local.sandbox) is not installed: tools cannot run locally")
+        report.add(
+            "sandbox",
+            "fail",
+            "the local sandbox (toolrt.adapters.local.sandbox) is not installed: tools cannot run locally",
+        )
         report.plan.append("local executions are unavailable until the sandbox module is installed")
         return
     try:
@@ -156,7 +178,9 @@ def _node(report: DoctorReport) -> None:
         report.plan.append("only Python tools can run (no Node.js)")
         return
     try:
-        version = subprocess.run([str(node), "--version"], capture_output=True, text=True, timeout=30, check=False).stdout.strip()
+        version = subprocess.run(
+            [str(node), "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired) as exc:
         report.add("node", "warn", f"{node} does not run: {exc}")
         return
@@ -165,7 +189,9 @@ def _node(report: DoctorReport) -> None:
         report.add("node", "ok", f"{version} at {node}")
         report.plan.append(f"JavaScript and TypeScript tools run with Node.js {version}")
     else:
-        report.add("node", "warn", f"{version} at {node} is older than {MIN_NODE_MAJOR}: install toolrt[js] for Node.js 24")
+        report.add(
+            "node", "warn", f"{version} at {node} is older than {MIN_NODE_MAJOR}: install toolrt[js] for Node.js 24"
+        )
         report.plan.append("only Python tools can run (Node.js 24 or newer was not found)")
 
 
@@ -185,7 +211,9 @@ def _extras(report: DoctorReport) -> None:
             report.add(f"extra: {extra}", "warn", f"not installed (pip install 'toolrt[{extra}]'): {brings}")
 
 
-def _runtime(report: DoctorReport, connect: Callable[..., Any], profile: str | None, overrides: Mapping[str, Any]) -> Any:
+def _runtime(
+    report: DoctorReport, connect: Callable[..., Any], profile: str | None, overrides: Mapping[str, Any]
+) -> Any:
     try:
         rt = connect(profile, **overrides)
         health = rt.health()
@@ -197,7 +225,9 @@ def _runtime(report: DoctorReport, connect: Callable[..., Any], profile: str | N
         return None
     detail = f"profile {health['profile']}, isolation {health['isolation']}, validation policy {health['policy_version']}, gateway: {health['gateway_detail']}"
     report.add("runtime", "ok" if health["gateway_ok"] else "warn", detail)
-    report.plan.append(f"executions are isolated at level {health['isolation']!r}; code is validated under policy {health['policy_version']!r}")
+    report.plan.append(
+        f"executions are isolated at level {health['isolation']!r}; code is validated under policy {health['policy_version']!r}"
+    )
     return rt
 
 
@@ -234,7 +264,13 @@ def _store(report: DoctorReport, rt: Any, *, repair: bool, grace_s: float) -> No
         done = [str(a) for a in outcome.actions] + [f"removed stale temp file {p}" for p in stale]
         unresolved = [str(f) for f in outcome.unresolved]
         state = "warn" if unresolved else "ok"
-        report.add("store", state, f"repaired ({counts}): " + "; ".join(done or ["nothing to do"]) + ("; still: " + "; ".join(unresolved) if unresolved else ""))
+        report.add(
+            "store",
+            state,
+            f"repaired ({counts}): "
+            + "; ".join(done or ["nothing to do"])
+            + ("; still: " + "; ".join(unresolved) if unresolved else ""),
+        )
     else:
         report.add("store", "warn", f"{len(details)} problem(s) ({counts}): " + "; ".join(details[:10]))
         report.plan.append("run `toolrt doctor --repair` to fix the store")

@@ -27,7 +27,9 @@ def parse_params(args: Sequence[str]) -> dict[str, Any]:
         try:
             params = json.loads(args[0])
         except json.JSONDecodeError as exc:
-            raise ValidationError(f"parameters are not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+            raise ValidationError(
+                f"parameters are not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}"
+            ) from None
         if not isinstance(params, dict):
             raise ValidationError(f"parameters must be a JSON object, got {type(params).__name__}")
         return params

@@ -50,16 +50,31 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     @app.callback()
     def main(
         ctx: typer.Context,
-        profile: Annotated[Optional[str], typer.Option("--profile", help="memory, local or aws (default: TOOLRT_PROFILE or local).")] = None,
-        data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Where the local profile keeps its data (default: TOOLRT_DATA_DIR or ./.toolrt).")] = None,
-        agent: Annotated[str, typer.Option("--agent", envvar="TOOLRT_AGENT", help="The agent id commands act as.")] = "cli",
-        json_output: Annotated[bool, typer.Option("--json", metavar="", help="Print results as JSON, for scripts.")] = False,
-        verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (repeat for debug logs).")] = 0,
+        profile: Annotated[
+            Optional[str], typer.Option("--profile", help="memory, local or aws (default: TOOLRT_PROFILE or local).")
+        ] = None,
+        data_dir: Annotated[
+            Optional[Path],
+            typer.Option(
+                "--data-dir", help="Where the local profile keeps its data (default: TOOLRT_DATA_DIR or ./.toolrt)."
+            ),
+        ] = None,
+        agent: Annotated[
+            str, typer.Option("--agent", envvar="TOOLRT_AGENT", help="The agent id commands act as.")
+        ] = "cli",
+        json_output: Annotated[
+            bool, typer.Option("--json", metavar="", help="Print results as JSON, for scripts.")
+        ] = False,
+        verbose: Annotated[
+            int, typer.Option("--verbose", "-v", count=True, help="More detail (repeat for debug logs).")
+        ] = 0,
     ) -> None:
         """toolrt: validate, store, publish and sandbox tools that agents write."""
         if configure_logging:
             _configure_logging(verbose)
-        ctx.obj = Cli(connect=factory, profile=profile, data_dir=data_dir, agent=agent, json=json_output, verbose=verbose)
+        ctx.obj = Cli(
+            connect=factory, profile=profile, data_dir=data_dir, agent=agent, json=json_output, verbose=verbose
+        )
 
     app.command()(tools.register)
     app.command("list")(catalog.list_)

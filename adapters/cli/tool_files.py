@@ -19,7 +19,13 @@ from toolrt.domain import Finding, NotFoundError, Severity, ValidationError, Val
 
 PYTHON_SUFFIXES = (".py",)
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
-_CODE_SUFFIXES = {".js": "javascript", ".mjs": "javascript", ".cjs": "javascript", ".ts": "typescript", ".mts": "typescript"}
+_CODE_SUFFIXES = {
+    ".js": "javascript",
+    ".mjs": "javascript",
+    ".cjs": "javascript",
+    ".ts": "typescript",
+    ".mts": "typescript",
+}
 
 
 @attrs.frozen
@@ -44,8 +50,9 @@ def tool_file_schema() -> dict[str, Any]:
     return schema
 
 
-def load_tool_file(path: Path | str, *, name: str | None = None, entrypoint: str | None = None,
-                   description: str | None = None) -> ToolFile:
+def load_tool_file(
+    path: Path | str, *, name: str | None = None, entrypoint: str | None = None, description: str | None = None
+) -> ToolFile:
     """Read one tool file; ``name``, ``entrypoint`` and ``description`` override what the file says.
 
     Raises NotFoundError for a missing file and ValidationError (naming the file, and the JSON path
@@ -69,7 +76,9 @@ def load_tool_file(path: Path | str, *, name: str | None = None, entrypoint: str
             hint=f"write a tool.yaml next to it with language: {_CODE_SUFFIXES[suffix]}, code_file: {path.name} and an input_schema",
         )
     else:
-        raise _file_error(path, "file.format", f"unknown tool file type {suffix or '(none)'!r}", hint="use .py, .yaml, .yml or .json")
+        raise _file_error(
+            path, "file.format", f"unknown tool file type {suffix or '(none)'!r}", hint="use .py, .yaml, .yml or .json"
+        )
     if name:
         tool.definition["name"] = name
     if description:
@@ -77,7 +86,9 @@ def load_tool_file(path: Path | str, *, name: str | None = None, entrypoint: str
     return tool
 
 
-def _file_error(path: Path, rule: str, message: str, *, line: int = 0, column: int = 0, hint: str = "") -> ValidationError:
+def _file_error(
+    path: Path, rule: str, message: str, *, line: int = 0, column: int = 0, hint: str = ""
+) -> ValidationError:
     finding = Finding(rule, Severity.ERROR, message, line, column, hint)
     return ValidationError(f"{path}: {message}", ValidationReport((finding,)))
 
@@ -88,7 +99,9 @@ def _python_tool(path: Path, entrypoint: str | None, description: str | None = N
     try:
         module = ast.parse(code, filename=str(path))
     except SyntaxError as exc:
-        raise _file_error(path, "syntax.python", f"line {exc.lineno}: {exc.msg}", line=exc.lineno or 0, column=exc.offset or 0) from None
+        raise _file_error(
+            path, "syntax.python", f"line {exc.lineno}: {exc.msg}", line=exc.lineno or 0, column=exc.offset or 0
+        ) from None
     functions = {node.name: node for node in module.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     chosen = entrypoint or _default_entrypoint(functions)
     if chosen is None or chosen not in functions:
@@ -100,7 +113,11 @@ def _python_tool(path: Path, entrypoint: str | None, description: str | None = N
             f"no top-level function {wanted!r} (functions found: {public})",
             hint="name the function handler, or pass --entrypoint",
         )
-    description = description or docstring_summary(ast.get_docstring(functions[chosen])) or docstring_summary(ast.get_docstring(module))
+    description = (
+        description
+        or docstring_summary(ast.get_docstring(functions[chosen]))
+        or docstring_summary(ast.get_docstring(module))
+    )
     if not description:
         raise _file_error(
             path,
@@ -131,7 +148,10 @@ def _default_entrypoint(functions: Mapping[str, ast.AST]) -> str | None:
 def _data_tool(path: Path) -> ToolFile:
     text = _read_text(path)
     data = _parse(path, text)
-    errors = sorted(jsonschema.Draft202012Validator(tool_file_schema()).iter_errors(data), key=lambda e: (list(e.absolute_path), e.message))
+    errors = sorted(
+        jsonschema.Draft202012Validator(tool_file_schema()).iter_errors(data),
+        key=lambda e: (list(e.absolute_path), e.message),
+    )
     if errors:
         findings = tuple(_schema_finding(error) for error in errors)
         raise ValidationError(f"{path}: not a valid tool file", ValidationReport(findings))
@@ -144,13 +164,19 @@ def _data_tool(path: Path) -> ToolFile:
         # A tool file names code beside it; it must not pull in any other file of the machine
         # (whose text would be echoed back in validation findings).
         if Path(code_file).is_absolute() or not source.is_relative_to(folder):
-            raise _file_error(path, "file.code_file", f"at $.code_file: {code_file!r} is outside the tool file's folder {folder}")
+            raise _file_error(
+                path, "file.code_file", f"at $.code_file: {code_file!r} is outside the tool file's folder {folder}"
+            )
         if not source.is_file():
-            raise _file_error(path, "file.code_file", f"at $.code_file: {code_file!r} does not exist (looked in {path.parent})")
+            raise _file_error(
+                path, "file.code_file", f"at $.code_file: {code_file!r} does not exist (looked in {path.parent})"
+            )
         try:
             definition["code"] = source.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise _file_error(path, "file.code_file", f"at $.code_file: {code_file!r} cannot be read as UTF-8 text: {exc}") from exc
+            raise _file_error(
+                path, "file.code_file", f"at $.code_file: {code_file!r} cannot be read as UTF-8 text: {exc}"
+            ) from exc
     return ToolFile(path, definition, None if visibility is None else Visibility(visibility))
 
 
@@ -159,7 +185,13 @@ def _parse(path: Path, text: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _file_error(path, "file.json", f"line {exc.lineno}, column {exc.colno}: {exc.msg}", line=exc.lineno, column=exc.colno) from None
+            raise _file_error(
+                path,
+                "file.json",
+                f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
+                line=exc.lineno,
+                column=exc.colno,
+            ) from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -167,7 +199,9 @@ def _parse(path: Path, text: str) -> Any:
         line = mark.line + 1 if mark is not None else 0
         column = mark.column + 1 if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc)
-        raise _file_error(path, "file.yaml", f"line {line}, column {column}: {problem}", line=line, column=column) from None
+        raise _file_error(
+            path, "file.yaml", f"line {line}, column {column}: {problem}", line=line, column=column
+        ) from None
 
 
 def _schema_finding(error: jsonschema.ValidationError) -> Finding:

@@ -191,9 +191,7 @@ class FileArtifactStore:
     def _check(self, artifact: Artifact) -> None:
         actual = CodeHash.of(artifact.language.value, artifact.code)
         if actual != artifact.code_hash:
-            raise self._error(
-                f"refusing to store artifact {artifact.code_hash}: its code hashes to {actual}"
-            )
+            raise self._error(f"refusing to store artifact {artifact.code_hash}: its code hashes to {actual}")
 
     def _shards(self) -> list[Path]:
         try:

@@ -153,8 +153,14 @@ class SubprocessSandbox:
     """
 
     def __init__(
-        self, isolation: str = "auto", workers: int = 2, *, bwrap: bool | None = None, tmp_size_mb: int = 64,
-        tenancy: str = "shared", cgroups: bool = True,
+        self,
+        isolation: str = "auto",
+        workers: int = 2,
+        *,
+        bwrap: bool | None = None,
+        tmp_size_mb: int = 64,
+        tenancy: str = "shared",
+        cgroups: bool = True,
     ) -> None:
         """``bwrap=None`` probes the machine; ``False`` forces process isolation (``strict`` then refuses)."""
         if isolation not in _ISOLATION_CHOICES:
@@ -170,7 +176,9 @@ class SubprocessSandbox:
             self._seccomp: bytes | None = filter_program()
         except SeccompUnavailable as exc:
             if isolation == "strict":
-                raise ExecutionError(f"isolation='strict' needs the seccomp filter, which is unavailable: {exc}") from exc
+                raise ExecutionError(
+                    f"isolation='strict' needs the seccomp filter, which is unavailable: {exc}"
+                ) from exc
             _warn_once("sandbox running without its seccomp filter", reason=str(exc))
             self._seccomp = None
         if not works:
@@ -182,10 +190,12 @@ class SubprocessSandbox:
         self._python, self._python_prefix = find_python()
         self._node = find_node()
         if self._node is not None and drop_to_nobody() and not world_executable(self._node.resolve()):
-            _warn_once("Node.js is not reachable by the sandbox user (nobody): a folder on its path is "
-                       "closed to others; JavaScript and TypeScript tools cannot run. Install toolrt where "
-                       "every folder is world-executable, or set TOOLRT_NODE to a node binary that is",
-                       node=str(self._node))
+            _warn_once(
+                "Node.js is not reachable by the sandbox user (nobody): a folder on its path is "
+                "closed to others; JavaScript and TypeScript tools cannot run. Install toolrt where "
+                "every folder is world-executable, or set TOOLRT_NODE to a node binary that is",
+                node=str(self._node),
+            )
             self._node = None
         self._bwrap = find_bwrap()
         self._prlimit = shutil.which("prlimit")
@@ -197,8 +207,11 @@ class SubprocessSandbox:
         if cgroups:
             self._cgroups, cgroup_why = detect_cgroups()
             if self._cgroups is None:
-                _warn_once("sandbox memory budget per process only (no cgroups): a call may run "
-                           "a few processes, each within memory_mb", reason=cgroup_why)
+                _warn_once(
+                    "sandbox memory budget per process only (no cgroups): a call may run "
+                    "a few processes, each within memory_mb",
+                    reason=cgroup_why,
+                )
         self._spawner = ThreadPoolExecutor(max_workers=2, thread_name_prefix="toolrt-sandbox-spawn")
         self._lock = threading.Lock()
         self._live: set[Worker] = set()
@@ -276,8 +289,9 @@ class SubprocessSandbox:
     def _tenant(self, request: SandboxRequest) -> str:
         return request.tenant if self._tenancy == "agent" else ""
 
-    def _pool(self, pools: collections.OrderedDict[Any, WorkerPool], key: Any, limit: int,
-              factory: Callable[[], Worker]) -> WorkerPool:
+    def _pool(
+        self, pools: collections.OrderedDict[Any, WorkerPool], key: Any, limit: int, factory: Callable[[], Worker]
+    ) -> WorkerPool:
         evicted: list[WorkerPool] = []
         with self._lock:
             pool = pools.get(key)
@@ -296,8 +310,12 @@ class SubprocessSandbox:
         return self._pool(self._python_pools, tenant, MAX_AGENT_POOLS, lambda: self._start_zygote(tenant))
 
     def _node_pool(self, tenant: str, language: Language, memory_mb: int) -> WorkerPool:
-        return self._pool(self._node_pools, (tenant, language, memory_mb), MAX_NODE_POOLS,
-                          lambda: self._start_node(tenant, language, memory_mb))
+        return self._pool(
+            self._node_pools,
+            (tenant, language, memory_mb),
+            MAX_NODE_POOLS,
+            lambda: self._start_node(tenant, language, memory_mb),
+        )
 
     # -- Python -------------------------------------------------------------------------------------
 
@@ -369,15 +387,27 @@ class SubprocessSandbox:
         assert self._node is not None
         scratch = None if self._namespaces else self._scratch_dir(workdir=True)
         cmd = [
-            str(self._node), f"--max-old-space-size={memory_mb}", "--disable-warning=ExperimentalWarning",
-            "-e", self._node_src,
+            str(self._node),
+            f"--max-old-space-size={memory_mb}",
+            "--disable-warning=ExperimentalWarning",
+            "-e",
+            self._node_src,
         ]
         read_fd, write_fd = os.pipe()
         cmd += [language.value, str(write_fd)]  # what to prepare for; the fd it writes its result to
         if self._prlimit:
             virtual = (memory_mb + _NODE_VIRTUAL_RESERVE_MB) * 1024 * 1024
-            cmd = [self._prlimit, f"--as={virtual}", "--nproc=64", "--nofile=256", "--core=0",
-                   f"--fsize={16 * 1024 * 1024}", "--cpu=600", "--", *cmd]
+            cmd = [
+                self._prlimit,
+                f"--as={virtual}",
+                "--nproc=64",
+                "--nofile=256",
+                "--core=0",
+                f"--fsize={16 * 1024 * 1024}",
+                "--cpu=600",
+                "--",
+                *cmd,
+            ]
         try:
             proc = self._spawn(cmd, [self._node.parent.parent], scratch, pass_fds=(write_fd,), workdir=True)
         except BaseException:
@@ -434,8 +464,9 @@ class SubprocessSandbox:
                 os.chown(path / "work", NOBODY, NOBODY)
         return path
 
-    def _spawn(self, cmd: list[str], ro: list[Path], scratch: Path | None, pass_fds: tuple[int, ...],
-               workdir: bool = False) -> subprocess.Popen[bytes]:
+    def _spawn(
+        self, cmd: list[str], ro: list[Path], scratch: Path | None, pass_fds: tuple[int, ...], workdir: bool = False
+    ) -> subprocess.Popen[bytes]:
         identity: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drop_to_nobody() else {}
         filter_fd = -1
         if self._seccomp is not None and self._namespaces:
@@ -465,8 +496,15 @@ class SubprocessSandbox:
                 if self._closed:
                     raise ExecutionError("the sandbox is closed")
             return subprocess.Popen(
-                full, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd, env=env,
-                pass_fds=pass_fds, start_new_session=True, **identity,
+                full,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=env,
+                pass_fds=pass_fds,
+                start_new_session=True,
+                **identity,
             )
         finally:
             if filter_fd >= 0:

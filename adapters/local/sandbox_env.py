@@ -64,7 +64,10 @@ def bytecode_magic(python: Path) -> bytes | None:
     try:
         done = subprocess.run(
             [str(python), "-I", "-S", "-c", "import _frozen_importlib_external as e; print(e.MAGIC_NUMBER.hex())"],
-            capture_output=True, timeout=20, text=True, env={"PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            timeout=20,
+            text=True,
+            env={"PATH": "/usr/bin:/bin"},
         )
         return bytes.fromhex(done.stdout.strip()) if done.returncode == 0 else None
     except (OSError, subprocess.SubprocessError, ValueError):
@@ -84,18 +87,33 @@ def namespace_args(extra_ro: list[Path], tmp_size_bytes: int, chdir: str = "/tmp
     args = [
         "--unshare-all",
         "--unshare-user",
-        "--uid", str(NOBODY), "--gid", str(NOBODY),
+        "--uid",
+        str(NOBODY),
+        "--gid",
+        str(NOBODY),
         "--disable-userns",
-        "--hostname", "toolrt",
+        "--hostname",
+        "toolrt",
         "--die-with-parent",
         "--new-session",
-        "--cap-drop", "ALL",
+        "--cap-drop",
+        "ALL",
         "--clearenv",
-        "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
-        "--setenv", "HOME", "/tmp/work",
-        "--setenv", "TMPDIR", "/tmp",
-        "--setenv", "LANG", "C.UTF-8",
-        "--ro-bind", "/usr", "/usr",
+        "--setenv",
+        "PATH",
+        "/usr/local/bin:/usr/bin:/bin",
+        "--setenv",
+        "HOME",
+        "/tmp/work",
+        "--setenv",
+        "TMPDIR",
+        "/tmp",
+        "--setenv",
+        "LANG",
+        "C.UTF-8",
+        "--ro-bind",
+        "/usr",
+        "/usr",
     ]
     for name in _SYSTEM_LINKS:
         host = Path("/") / name
@@ -106,10 +124,18 @@ def namespace_args(extra_ro: list[Path], tmp_size_bytes: int, chdir: str = "/tmp
     for etc in ("/etc/ld.so.cache", "/etc/localtime"):
         args += ["--ro-bind-try", etc, etc]
     args += [
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--size", str(tmp_size_bytes), "--tmpfs", "/tmp",
-        "--size", str(tmp_size_bytes), "--tmpfs", "/dev/shm",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        str(tmp_size_bytes),
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        str(tmp_size_bytes),
+        "--tmpfs",
+        "/dev/shm",
     ]
     # After the tmpfs mounts, so that an interpreter or node under /tmp (a CI checkout, say) is not
     # hidden by the private /tmp; mounts made later lie on top.
@@ -186,6 +212,7 @@ def probe_environment() -> dict[str, Any]:
         "python_prefix": str(prefix),
         "runs_as": "nobody (65534)" if drop_to_nobody() else f"uid {os.geteuid()}",
         "isolation": "namespaces" if works else "process",
-        "reason": why if works else f"{why}; falling back to rlimits and process-group control "
-        "(isolation='strict' refuses to run instead)",
+        "reason": why
+        if works
+        else f"{why}; falling back to rlimits and process-group control (isolation='strict' refuses to run instead)",
     }

@@ -52,7 +52,10 @@ def parse_result(text: str) -> dict[str, Any]:
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
-        return {"status": "failed", "error": {"type": "SandboxProtocolError", "message": "the tool wrote an unreadable result"}}
+        return {
+            "status": "failed",
+            "error": {"type": "SandboxProtocolError", "message": "the tool wrote an unreadable result"},
+        }
     return worker_fields(parsed)
 
 
@@ -60,16 +63,36 @@ def node_death(returncode: int | None, err: bytes, memory_mb: int) -> dict[str, 
     """Explain a Node worker that died without a result: memory, CPU, or a crash."""
     text = err.decode(errors="replace")
     if "heap out of memory" in text or "Fatal process out of memory" in text:
-        return {"status": "killed", "limit": "memory", "error": {
-            "type": "MemoryError", "message": f"memory limit of {memory_mb} MB exceeded"}}
+        return {
+            "status": "killed",
+            "limit": "memory",
+            "error": {"type": "MemoryError", "message": f"memory limit of {memory_mb} MB exceeded"},
+        }
     if returncode is not None and returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        return {"status": "killed", "limit": "cpu", "error": {"type": "CpuLimitExceeded", "message": "CPU time limit exceeded"}}
-    return {"status": "failed", "error": {
-        "type": "NoResult", "message": f"the Node process ended (code {returncode}) before returning a value: {text[-500:]}"}}
+        return {
+            "status": "killed",
+            "limit": "cpu",
+            "error": {"type": "CpuLimitExceeded", "message": "CPU time limit exceeded"},
+        }
+    return {
+        "status": "failed",
+        "error": {
+            "type": "NoResult",
+            "message": f"the Node process ended (code {returncode}) before returning a value: {text[-500:]}",
+        },
+    }
 
 
-def build_result(doc: dict[str, Any], decided: str | None, started: float, out: bytes, err: bytes,
-                 request: SandboxRequest, isolation: IsolationLevel, returncode: int | None = None) -> SandboxResult:
+def build_result(
+    doc: dict[str, Any],
+    decided: str | None,
+    started: float,
+    out: bytes,
+    err: bytes,
+    request: SandboxRequest,
+    isolation: IsolationLevel,
+    returncode: int | None = None,
+) -> SandboxResult:
     """The call's result: host-decided statuses win, every text is capped, metrics are the host's."""
     wall_ms = (time.perf_counter() - started) * 1000.0
     stdout, out_cut = cap_text(out, request.max_output_bytes)
@@ -92,8 +115,9 @@ def build_result(doc: dict[str, Any], decided: str | None, started: float, out: 
         error = ExecutionFailure("Cancelled", "the call was cancelled")
     if error is None and isinstance(doc.get("error"), dict):
         e = doc["error"]
-        error = ExecutionFailure(str(e.get("type", "Error"))[:200], str(e.get("message", ""))[:4000],
-                                 str(e.get("traceback", ""))[:16000])
+        error = ExecutionFailure(
+            str(e.get("type", "Error"))[:200], str(e.get("message", ""))[:4000], str(e.get("traceback", ""))[:16000]
+        )
     if error is None and status is not ExecutionStatus.SUCCEEDED:
         error = ExecutionFailure("Error", "the call did not complete")
     limit = doc.get("limit") if status is ExecutionStatus.KILLED else None
@@ -107,8 +131,12 @@ def build_result(doc: dict[str, Any], decided: str | None, started: float, out: 
         limit=str(limit) if limit else None,
     )
     return SandboxResult(
-        status=status, output=output, stdout=stdout, stderr=stderr,
+        status=status,
+        output=output,
+        stdout=stdout,
+        stderr=stderr,
         stdout_truncated=out_cut or bool(doc.get("stdout_truncated")),
         stderr_truncated=err_cut or bool(doc.get("stderr_truncated")),
-        error=error, metrics=metrics,
+        error=error,
+        metrics=metrics,
     )

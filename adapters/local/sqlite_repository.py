@@ -311,9 +311,7 @@ class SqliteToolRepository:
 
     def save(self, tool: Tool) -> None:
         with self._write(f"saving tool {tool.tool_id!r}") as conn:
-            row = conn.execute(
-                "SELECT record_version FROM tools WHERE tool_id = ?", (tool.tool_id,)
-            ).fetchone()
+            row = conn.execute("SELECT record_version FROM tools WHERE tool_id = ?", (tool.tool_id,)).fetchone()
             if row is None:
                 raise NotFoundError("tool", tool.tool_id)
             if row[0] != tool.record_version - 1:
@@ -468,9 +466,7 @@ class SqliteToolRepository:
     def get_execution(self, execution_id: str) -> Execution:
         row = self._read(
             f"reading execution {execution_id!r}",
-            lambda c: c.execute(
-                "SELECT body FROM executions WHERE execution_id = ?", (execution_id,)
-            ).fetchone(),
+            lambda c: c.execute("SELECT body FROM executions WHERE execution_id = ?", (execution_id,)).fetchone(),
         )
         if row is None:
             raise NotFoundError("execution", execution_id)

@@ -48,15 +48,19 @@ _IDLE_ZYGOTE_TASKS = 4  # the zygote and its spare child (single-threaded), with
 _STREAMED: dict[str, Any] = {}
 _PROTOCOL_ERROR = {
     "status": "killed",
-    "error": {"type": "SandboxProtocolError",
-              "message": "the sandbox worker sent a frame that does not belong to this call; it was stopped"},
+    "error": {
+        "type": "SandboxProtocolError",
+        "message": "the sandbox worker sent a frame that does not belong to this call; it was stopped",
+    },
 }
 
 
 class Worker:
     """One sandboxed process tree (a bubblewrap instance, or a bare process without namespaces)."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], scratch: Path | None, *, namespaced: bool, tenant: str = "") -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], scratch: Path | None, *, namespaced: bool, tenant: str = ""
+    ) -> None:
         self.proc = proc
         self.scratch = scratch
         self.namespaced = namespaced
@@ -119,7 +123,9 @@ def request_frame(doc: dict[str, Any]) -> bytes:
 class PythonZygote(Worker):
     """A pre-started Python zygote; one call at a time, each in a freshly forked child."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], scratch: Path | None, *, namespaced: bool, tenant: str = "") -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], scratch: Path | None, *, namespaced: bool, tenant: str = ""
+    ) -> None:
         super().__init__(proc, scratch, namespaced=namespaced, tenant=tenant)
         assert proc.stdin is not None and proc.stdout is not None
         self._in = proc.stdin.fileno()
@@ -140,28 +146,45 @@ class PythonZygote(Worker):
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:
-            view = view[os.write(self._in, view):]
+            view = view[os.write(self._in, view) :]
 
-    def call(self, request: SandboxRequest, cancel: CancelSignal | None) -> tuple[dict[str, Any] | None, str | None, bytes, bytes]:
+    def call(
+        self, request: SandboxRequest, cancel: CancelSignal | None
+    ) -> tuple[dict[str, Any] | None, str | None, bytes, bytes]:
         """Run one call: the zygote's verified header (or None and the status the host decided) and the streams."""
         self._seq += 1
         seq = self._seq
         nonce = secrets.token_hex(16)
         calls = CALL_PIDS if self.cgroup is not None else FALLBACK_CALL_PROCESSES
-        payload = marshal.dumps({
-            "code": request.code, "entrypoint": request.entrypoint, "params": request.params,
-            "timeout_s": request.timeout_s, "memory_mb": request.memory_mb,
-            "max_output_bytes": request.max_output_bytes, "nproc": calls,
-        })
+        payload = marshal.dumps(
+            {
+                "code": request.code,
+                "entrypoint": request.entrypoint,
+                "params": request.params,
+                "timeout_s": request.timeout_s,
+                "memory_mb": request.memory_mb,
+                "max_output_bytes": request.max_output_bytes,
+                "nproc": calls,
+            }
+        )
         budget = None
         if self.cgroup is not None:
             # The zygote and its spare child are all that run now: a few tasks on top of the call's own.
             budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, _IDLE_ZYGOTE_TASKS + CALL_PIDS)
-        self._write_all(request_frame({
-            "id": seq, "nonce": nonce, "timeout_s": request.timeout_s, "memory_mb": request.memory_mb,
-            "max_output_bytes": request.max_output_bytes, "payload": len(payload),
-            "stream": request.on_output is not None,
-        }) + payload)
+        self._write_all(
+            request_frame(
+                {
+                    "id": seq,
+                    "nonce": nonce,
+                    "timeout_s": request.timeout_s,
+                    "memory_mb": request.memory_mb,
+                    "max_output_bytes": request.max_output_bytes,
+                    "payload": len(payload),
+                    "stream": request.on_output is not None,
+                }
+            )
+            + payload
+        )
         relay = OutputDecoder(request.on_output) if request.on_output is not None else None
         hard_deadline = time.monotonic() + request.timeout_s + GRACE_S
         cancelled_at: float | None = None
@@ -192,8 +215,11 @@ class PythonZygote(Worker):
             if doc is not None:
                 doc["max_rss_kb"] = max(peak_kb, int(doc.get("max_rss_kb") or 0))
                 if oom and doc.get("status") != "succeeded" and "limit" not in doc:
-                    doc.update(status="killed", limit="memory", error={
-                        "type": "MemoryError", "message": f"memory limit of {request.memory_mb} MB exceeded"})
+                    doc.update(
+                        status="killed",
+                        limit="memory",
+                        error={"type": "MemoryError", "message": f"memory limit of {request.memory_mb} MB exceeded"},
+                    )
         return doc, decided, out, err
 
     def _read_result(
@@ -221,8 +247,11 @@ class PythonZygote(Worker):
             and doc.get("id") == seq
             and isinstance(doc.get("nonce"), str)
             and hmac.compare_digest(doc["nonce"], nonce)
-            and isinstance(sizes, list) and len(sizes) == 3
-            and all(isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= c for n, c in zip(sizes, caps, strict=True))
+            and isinstance(sizes, list)
+            and len(sizes) == 3
+            and all(
+                isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= c for n, c in zip(sizes, caps, strict=True)
+            )
         )
         if not valid:
             log.warning("sandbox worker sent a frame that does not match its call; stopping it", pid=self.proc.pid)
@@ -238,7 +267,6 @@ class PythonZygote(Worker):
             doc.update(parse_result(result.decode("utf-8", "replace")))
         return doc, out, err
 
-
     def _read_stream(
         self, doc: dict[str, Any], seq: int, nonce: str, cap: int, deadline: float, relay: OutputDecoder
     ) -> tuple[dict[str, Any] | None, bytes, bytes]:
@@ -248,11 +276,14 @@ class PythonZygote(Worker):
             and isinstance(doc.get("nonce"), str)
             and hmac.compare_digest(doc["nonce"], nonce)
             and (stream == 1 or stream == 2)
-            and isinstance(size, int) and not isinstance(size, bool)
+            and isinstance(size, int)
+            and not isinstance(size, bool)
             and 0 < size <= cap - relay.received(stream)
         )
         if not valid:
-            log.warning("sandbox worker sent a stream frame that does not match its call; stopping it", pid=self.proc.pid)
+            log.warning(
+                "sandbox worker sent a stream frame that does not match its call; stopping it", pid=self.proc.pid
+            )
             self.signal_kill()
             return dict(_PROTOCOL_ERROR), b"", b""
         assert isinstance(stream, int) and isinstance(size, int)
@@ -272,7 +303,10 @@ class OutputDecoder:
 
     def __init__(self, callback: Any) -> None:
         self._callback = callback
-        self._decoders = {1: codecs.getincrementaldecoder("utf-8")("replace"), 2: codecs.getincrementaldecoder("utf-8")("replace")}
+        self._decoders = {
+            1: codecs.getincrementaldecoder("utf-8")("replace"),
+            2: codecs.getincrementaldecoder("utf-8")("replace"),
+        }
         self._received = {1: 0, 2: 0}
 
     def received(self, stream: int) -> int:
@@ -294,8 +328,9 @@ class OutputDecoder:
 class NodeWorker(Worker):
     """A pre-started single-use Node process waiting for its one request on stdin."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], scratch: Path | None, result_fd: int, *, namespaced: bool,
-                 tenant: str = "") -> None:
+    def __init__(
+        self, proc: subprocess.Popen[bytes], scratch: Path | None, result_fd: int, *, namespaced: bool, tenant: str = ""
+    ) -> None:
         super().__init__(proc, scratch, namespaced=namespaced, tenant=tenant)
         self.result_fd = result_fd
 
@@ -305,14 +340,20 @@ class NodeWorker(Worker):
             os.close(self.result_fd)
             self.result_fd = -1
 
-    def call(self, request: SandboxRequest, cancel: CancelSignal | None) -> tuple[dict[str, Any], str | None, bytes, bytes]:
+    def call(
+        self, request: SandboxRequest, cancel: CancelSignal | None
+    ) -> tuple[dict[str, Any], str | None, bytes, bytes]:
         """Send the request, collect the result and the streams (each capped), and stop the worker."""
         assert self.proc.stdin is not None and self.proc.stdout is not None and self.proc.stderr is not None
         limit_cpu(self.proc.pid, request.timeout_s)
-        body = json.dumps({
-            "code": request.code, "entrypoint": request.entrypoint, "params": request.params,
-            "language": request.language.value,
-        }).encode()
+        body = json.dumps(
+            {
+                "code": request.code,
+                "entrypoint": request.entrypoint,
+                "params": request.params,
+                "language": request.language.value,
+            }
+        ).encode()
         deadline = time.monotonic() + request.timeout_s
         outcome: str | None = None
         try:
@@ -370,13 +411,22 @@ class NodeWorker(Worker):
             # keep only what a tool may say.
             doc = worker_fields(parsed) if isinstance(parsed, dict) else {}
         elif outcome is None and len(bufs[res_fd]) >= caps[res_fd]:
-            doc = {"status": "killed", "limit": "output", "error": {
-                "type": "OutputLimitExceeded", "message": f"the return value is larger than {caps[res_fd] - 1} bytes"}}
+            doc = {
+                "status": "killed",
+                "limit": "output",
+                "error": {
+                    "type": "OutputLimitExceeded",
+                    "message": f"the return value is larger than {caps[res_fd] - 1} bytes",
+                },
+            }
         # Measured here, never reported by the worker.
         doc["cpu_ms"], doc["max_rss_kb"] = tree_usage(self.proc.pid)
         if self.cgroup is not None:
             doc["max_rss_kb"] = max(doc["max_rss_kb"], self.cgroup.peak_kb())
             if self.cgroup.oom_killed() and doc.get("status") != "succeeded":
-                doc.update(status="killed", limit="memory", error={
-                    "type": "MemoryError", "message": f"memory limit of {request.memory_mb} MB exceeded"})
+                doc.update(
+                    status="killed",
+                    limit="memory",
+                    error={"type": "MemoryError", "message": f"memory limit of {request.memory_mb} MB exceeded"},
+                )
         return doc, outcome, bytes(bufs[out_fd]), bytes(bufs[err_fd])

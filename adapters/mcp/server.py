@@ -85,8 +85,11 @@ def check_exposure(host: str, tokens: Mapping[str, str], insecure_no_auth: bool)
             f"serving MCP on {host} (not loopback) needs bearer tokens: pass --token TOKEN=AGENT "
             "(one per agent), or --insecure-no-auth to let anyone who can connect act as any agent"
         )
-    log.warning("MCP server exposed without authentication: any client can act as any agent",
-                host=host, remedy="pass --token TOKEN=AGENT")
+    log.warning(
+        "MCP server exposed without authentication: any client can act as any agent",
+        host=host,
+        remedy="pass --token TOKEN=AGENT",
+    )
 
 
 def _host_pattern(name: str) -> str:
@@ -113,6 +116,8 @@ def transport_security(host: str, allowed_hosts: list[str] | tuple[str, ...] = (
         hosts += [pattern, pattern[:-2]] if pattern.endswith(":*") else [pattern]
     origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 _DEFINITION_PROPERTIES: dict[str, Any] = {
@@ -121,11 +126,18 @@ _DEFINITION_PROPERTIES: dict[str, Any] = {
     "language": {"enum": [lang.value for lang in Language]},
     "code": {"type": "string", "description": "Source code defining the entrypoint function."},
     "entrypoint": {"type": "string", "description": "Function to call (default handler)."},
-    "input_schema": {"type": "object", "description": "JSON Schema (type object) of the parameters; inferred from type hints for Python when omitted."},
+    "input_schema": {
+        "type": "object",
+        "description": "JSON Schema (type object) of the parameters; inferred from type hints for Python when omitted.",
+    },
     "output_schema": {"type": "object", "description": "JSON Schema of the returned value."},
     "limits": {
         "type": "object",
-        "properties": {"timeout_s": {"type": "number"}, "memory_mb": {"type": "integer"}, "max_output_bytes": {"type": "integer"}},
+        "properties": {
+            "timeout_s": {"type": "number"},
+            "memory_mb": {"type": "integer"},
+            "max_output_bytes": {"type": "integer"},
+        },
         "additionalProperties": False,
     },
     "tags": {"type": "array", "items": {"type": "string"}},
@@ -137,27 +149,52 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
     types.Tool(
         name="register_tool",
         description="Register a new tool you own from its code and parameter schema. The new tool appears in the tool list.",
-        input_schema={"type": "object", "properties": _DEFINITION_PROPERTIES, "required": ["name", "description", "language", "code"], "additionalProperties": False},
+        input_schema={
+            "type": "object",
+            "properties": _DEFINITION_PROPERTIES,
+            "required": ["name", "description", "language", "code"],
+            "additionalProperties": False,
+        },
     ),
     types.Tool(
         name="update_tool",
         description="Give one of your tools a new version: pass the fields that change (code, description, schemas, limits, tags) and/or a visibility.",
-        input_schema={"type": "object", "properties": {"tool": _TOOL_REF, **_DEFINITION_PROPERTIES}, "required": ["tool"], "additionalProperties": False},
+        input_schema={
+            "type": "object",
+            "properties": {"tool": _TOOL_REF, **_DEFINITION_PROPERTIES},
+            "required": ["tool"],
+            "additionalProperties": False,
+        },
     ),
     types.Tool(
         name="deregister_tool",
         description="Withdraw one of your tools; purge also deletes its record and history.",
-        input_schema={"type": "object", "properties": {"tool": _TOOL_REF, "purge": {"type": "boolean", "default": False}}, "required": ["tool"], "additionalProperties": False},
+        input_schema={
+            "type": "object",
+            "properties": {"tool": _TOOL_REF, "purge": {"type": "boolean", "default": False}},
+            "required": ["tool"],
+            "additionalProperties": False,
+        },
     ),
     types.Tool(
         name="list_versions",
         description="List a tool's versions, oldest first, with the one in force.",
-        input_schema={"type": "object", "properties": {"tool": _TOOL_REF}, "required": ["tool"], "additionalProperties": False},
+        input_schema={
+            "type": "object",
+            "properties": {"tool": _TOOL_REF},
+            "required": ["tool"],
+            "additionalProperties": False,
+        },
     ),
     types.Tool(
         name="rollback_tool",
         description="Put an earlier version of one of your tools back in force.",
-        input_schema={"type": "object", "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}}, "required": ["tool", "version"], "additionalProperties": False},
+        input_schema={
+            "type": "object",
+            "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}},
+            "required": ["tool", "version"],
+            "additionalProperties": False,
+        },
     ),
 )
 MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
@@ -222,7 +259,9 @@ class _Server(Server[Any]):
         experimental_capabilities: dict[str, dict[str, Any]] | None = None,
         extensions: dict[str, dict[str, Any]] | None = None,
     ) -> InitializationOptions:
-        return super().create_initialization_options(notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions)
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions
+        )
 
 
 class ToolrtMcpServer:
@@ -303,8 +342,13 @@ class ToolrtMcpServer:
         async with stdio_server() as (read_stream, write_stream):
             await self.server.run(read_stream, write_stream, self.server.create_initialization_options())
 
-    def http_app(self, host: str = "127.0.0.1", *, allowed_hosts: list[str] | tuple[str, ...] = (),
-                 insecure_no_auth: bool = False) -> Any:
+    def http_app(
+        self,
+        host: str = "127.0.0.1",
+        *,
+        allowed_hosts: list[str] | tuple[str, ...] = (),
+        insecure_no_auth: bool = False,
+    ) -> Any:
         """The streamable HTTP ASGI app (served at ``/mcp``) for a server bound to ``host``.
 
         Raises :class:`ValidationError` for a non-loopback ``host`` without tokens unless
@@ -315,8 +359,14 @@ class ToolrtMcpServer:
         self._header_identity = is_loopback(host) or insecure_no_auth
         return self.server.streamable_http_app(host=host, transport_security=transport_security(host, allowed_hosts))
 
-    def run_http(self, host: str = "127.0.0.1", port: int = 8765, *, allowed_hosts: list[str] | tuple[str, ...] = (),
-                 insecure_no_auth: bool = False) -> None:
+    def run_http(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8765,
+        *,
+        allowed_hosts: list[str] | tuple[str, ...] = (),
+        insecure_no_auth: bool = False,
+    ) -> None:
         """Serve streamable HTTP on ``host:port`` until interrupted (see :meth:`http_app`)."""
         import uvicorn
 
@@ -334,7 +384,9 @@ class ToolrtMcpServer:
             scheme, _, token = auth.partition(" ")
             agent = self._token_agent(token.strip()) if scheme.lower() == "bearer" else None
             if agent is None:
-                raise ValidationError("this server requires 'Authorization: Bearer <token>' with one of its configured tokens")
+                raise ValidationError(
+                    "this server requires 'Authorization: Bearer <token>' with one of its configured tokens"
+                )
             return agent
         if not self._header_identity:
             return self.default_agent
@@ -350,7 +402,9 @@ class ToolrtMcpServer:
         return found
 
     # -- handlers ------------------------------------------------------------------------------
-    async def _list_tools(self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    async def _list_tools(
+        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
         self._remember(ctx)
         try:
             agent = self.agent_for(ctx)
@@ -358,13 +412,19 @@ class ToolrtMcpServer:
             raise MCPError(types.INVALID_REQUEST, str(exc)) from None
         named = await anyio.to_thread.run_sync(self._visible, agent)
         listed = [
-            types.Tool(name=name, description=tool.definition.description, input_schema=dict(tool.definition.input_schema),
-                       output_schema=_output_schema(tool))
+            types.Tool(
+                name=name,
+                description=tool.definition.description,
+                input_schema=dict(tool.definition.input_schema),
+                output_schema=_output_schema(tool),
+            )
             for name, tool in named.items()
         ]
         return types.ListToolsResult(tools=[*MANAGEMENT_TOOLS, *listed])
 
-    async def _call_tool(self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def _call_tool(
+        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
         self._remember(ctx)
         arguments = dict(params.arguments or {})
         try:
@@ -387,7 +447,9 @@ class ToolrtMcpServer:
         named = await anyio.to_thread.run_sync(self._visible, agent)
         tool = named.get(name)
         if tool is None:
-            return _error(f"unknown tool {name!r}: not among the tools visible to agent {agent!r} (list the tools again)")
+            return _error(
+                f"unknown tool {name!r}: not among the tools visible to agent {agent!r} (list the tools again)"
+            )
         execution = await anyio.to_thread.run_sync(self.runtime.execute_tool, agent, tool.tool_id, arguments)
         printed = [types.TextContent(text=f"stdout:\n{execution.stdout[-4000:]}")] if execution.stdout else []
         if not execution.ok:
@@ -429,7 +491,12 @@ class ToolrtMcpServer:
             return deregistration_view(rt.deregister_tool(agent, tool.tool_id, args.get("purge") is True))
         if action == "list_versions":
             history = rt.list_versions(tool.tool_id, agent)
-            return {"tool_id": tool.tool_id, "name": tool.name, "current_version": tool.current_version, "versions": [version_view(v) for v in history]}
+            return {
+                "tool_id": tool.tool_id,
+                "name": tool.name,
+                "current_version": tool.current_version,
+                "versions": [version_view(v) for v in history],
+            }
         if action == "rollback_tool":
             version = args.get("version")
             if not isinstance(version, int) or isinstance(version, bool):

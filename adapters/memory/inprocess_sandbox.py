@@ -53,10 +53,18 @@ class InProcessSandbox:
                 error = ExecutionFailure(type(exc).__name__, str(exc), traceback.format_exc(limit=-3))
         wall = (time.perf_counter() - started) * 1000.0
         return SandboxResult(
-            status=status, output=output, stdout=out.getvalue()[: request.max_output_bytes],
-            stderr=err.getvalue()[: request.max_output_bytes], error=error,
-            metrics=ExecutionMetrics(wall_ms=wall, cpu_ms=0.0, max_rss_kb=0, exit_code=0 if error is None else 1,
-                                     isolation=IsolationLevel.NONE),
+            status=status,
+            output=output,
+            stdout=out.getvalue()[: request.max_output_bytes],
+            stderr=err.getvalue()[: request.max_output_bytes],
+            error=error,
+            metrics=ExecutionMetrics(
+                wall_ms=wall,
+                cpu_ms=0.0,
+                max_rss_kb=0,
+                exit_code=0 if error is None else 1,
+                isolation=IsolationLevel.NONE,
+            ),
         )
 
     def close(self) -> None:

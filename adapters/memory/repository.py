@@ -53,9 +53,7 @@ class InMemoryToolRepository:
 
     def list(self, query: ToolQuery) -> Sequence[Tool]:
         with self._lock:
-            found = sorted(
-                (t for t in self._tools.values() if query.matches(t)), key=lambda t: (t.name, t.tool_id)
-            )
+            found = sorted((t for t in self._tools.values() if query.matches(t)), key=lambda t: (t.name, t.tool_id))
         return found[: query.limit]
 
     def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:
@@ -64,9 +62,7 @@ class InMemoryToolRepository:
 
     def references(self, code_hash: CodeHash) -> frozenset[str]:
         with self._lock:
-            return frozenset(
-                t.tool_id for t in self._tools.values() if t.is_active and code_hash in t.code_hashes
-            )
+            return frozenset(t.tool_id for t in self._tools.values() if t.is_active and code_hash in t.code_hashes)
 
     def record_execution(self, execution: Execution) -> None:
         with self._lock:
@@ -84,9 +80,7 @@ class InMemoryToolRepository:
             return
         holder = self._active_names.get((tool.owner, tool.name))
         if holder is not None and holder != tool.tool_id:
-            raise ConflictError(
-                f"agent {tool.owner!r} already has an active tool named {tool.name!r} ({holder})"
-            )
+            raise ConflictError(f"agent {tool.owner!r} already has an active tool named {tool.name!r} ({holder})")
 
     def _store(self, tool: Tool) -> None:
         previous = self._tools.get(tool.tool_id)

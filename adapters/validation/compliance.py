@@ -58,7 +58,10 @@ def check_schema(field: str, schema: Mapping[str, Any] | None) -> list[Finding]:
                 hint="use only JSON values (objects, arrays, strings, finite numbers, booleans, null)",
             )
         ]
-    return [Finding("compliance.schema.invalid", Severity.ERROR, message, hint=hint) for message, hint in _schema_errors(field, canonical)]
+    return [
+        Finding("compliance.schema.invalid", Severity.ERROR, message, hint=hint)
+        for message, hint in _schema_errors(field, canonical)
+    ]
 
 
 @functools.lru_cache(maxsize=512)

@@ -81,7 +81,9 @@ def annotation_schema(node: ast.expr | None) -> dict[str, Any]:
             return annotation_schema(args[0])
         if outer in _ARRAYS:
             schema = dict(_SIMPLE.get(outer, {"type": "array"}))
-            if outer in ("tuple", "Tuple") and not (len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is Ellipsis):
+            if outer in ("tuple", "Tuple") and not (
+                len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is Ellipsis
+            ):
                 schema["prefixItems"] = [annotation_schema(a) for a in args]
                 schema["minItems"] = schema["maxItems"] = len(args)
                 return schema
@@ -192,7 +194,9 @@ def docstring_params(doc: str) -> dict[str, str]:
                 elif current:
                     found[current] = f"{found[current]} {stripped}".strip()
             # The title of the next NumPy section ("Returns") was read as a parameter with no text.
-            return {k: v for k, v in found.items() if v or k not in ("Returns", "Raises", "Yields", "Examples", "Notes")}
+            return {
+                k: v for k, v in found.items() if v or k not in ("Returns", "Raises", "Yields", "Examples", "Notes")
+            }
     return found
 
 

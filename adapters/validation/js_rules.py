@@ -13,7 +13,9 @@ def watched_names(policy: Policy) -> tuple[list[str], list[str]]:
     """The global names and member roots the checker must report for ``policy``."""
     section = policy.section("javascript")
     globals_ = sorted({*section.get("denied_globals", {}), "require"})
-    roots = sorted({key.split(".")[0] for key in section.get("denied_members", {})} | {"globalThis", "global", "process"})
+    roots = sorted(
+        {key.split(".")[0] for key in section.get("denied_members", {})} | {"globalThis", "global", "process"}
+    )
     return globals_, roots
 
 
@@ -33,7 +35,14 @@ def syntax_findings(facts: Mapping[str, Any], language: str) -> list[Finding]:
     else:
         hint = "fix the syntax at this position; the code must be valid modern JavaScript"
     return [
-        Finding(rule, Severity.ERROR, str(syntax.get("message", "invalid syntax")), int(syntax.get("line") or 0), int(syntax.get("column") or 0), hint)
+        Finding(
+            rule,
+            Severity.ERROR,
+            str(syntax.get("message", "invalid syntax")),
+            int(syntax.get("line") or 0),
+            int(syntax.get("column") or 0),
+            hint,
+        )
     ]
 
 
@@ -53,7 +62,16 @@ def security_findings(facts: Mapping[str, Any], policy: Policy) -> list[Finding]
     def report(rule: str, category: str, item: Mapping[str, Any], message: str, hint: str) -> None:
         severity = policy.severity(category)
         if severity is not None:
-            findings.append(Finding(rule, severity, f"{message} [{category}]", int(item.get("line", 0)), int(item.get("column", 0)), hint))
+            findings.append(
+                Finding(
+                    rule,
+                    severity,
+                    f"{message} [{category}]",
+                    int(item.get("line", 0)),
+                    int(item.get("column", 0)),
+                    hint,
+                )
+            )
 
     for item in facts.get("modules", []):
         name = item.get("name")

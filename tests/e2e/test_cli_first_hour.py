@@ -11,8 +11,13 @@ EXE = str(Path(sys.executable).parent / "toolrt")
 
 
 def toolrt(data: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([EXE, "--data-dir", str(data), *args], capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "COLUMNS": "80", "TOOLRT_PROFILE": "local"})
+    return subprocess.run(
+        [EXE, "--data-dir", str(data), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "COLUMNS": "80", "TOOLRT_PROFILE": "local"},
+    )
 
 
 def test_json_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
@@ -25,8 +30,12 @@ def test_json_is_accepted_after_the_subcommand(tmp_path: Path) -> None:
 
 def test_flags_render_as_flags_in_help(tmp_path: Path) -> None:
     """--json and --mine show no '<bool>' placeholder in help."""
-    assert "<bool>" not in "\n".join(line for line in toolrt(tmp_path, "--help").stdout.splitlines() if "--json" in line)
-    assert "<bool>" not in "\n".join(line for line in toolrt(tmp_path, "list", "--help").stdout.splitlines() if "--mine" in line)
+    assert "<bool>" not in "\n".join(
+        line for line in toolrt(tmp_path, "--help").stdout.splitlines() if "--json" in line
+    )
+    assert "<bool>" not in "\n".join(
+        line for line in toolrt(tmp_path, "list", "--help").stdout.splitlines() if "--mine" in line
+    )
 
 
 def test_description_for_a_python_file_without_a_docstring(tmp_path: Path) -> None:
@@ -44,7 +53,9 @@ def test_description_for_a_python_file_without_a_docstring(tmp_path: Path) -> No
 def test_tool_ids_are_never_cut_in_the_table(tmp_path: Path) -> None:
     """The list table shows whole tool ids even in 80 columns, so they can be copied."""
     tool = tmp_path / "echo.py"
-    tool.write_text('def handler(a: int) -> int:\n    """Echo a number back to the caller, unchanged, as it came."""\n    return a\n')
+    tool.write_text(
+        'def handler(a: int) -> int:\n    """Echo a number back to the caller, unchanged, as it came."""\n    return a\n'
+    )
     reg = toolrt(tmp_path / "data", "--json", "register", str(tool))
     tool_id = json.loads(reg.stdout)["tool_id"]
     assert tool_id in toolrt(tmp_path / "data", "list").stdout

@@ -15,7 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def toolrt(data: Path, *args: str) -> Any:
     exe = shutil.which("toolrt", path=str(Path(sys.executable).parent))
     assert exe, "the toolrt console script is installed with the package"
-    done = subprocess.run([exe, "--json", "--data-dir", str(data), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [exe, "--json", "--data-dir", str(data), *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return json.loads(done.stdout)
 

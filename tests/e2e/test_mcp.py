@@ -29,7 +29,11 @@ ADD = {
     "description": "Add two numbers.",
     "language": "python",
     "code": "def handler(a: float, b: float) -> float:\n    return a + b\n",
-    "input_schema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]},
+    "input_schema": {
+        "type": "object",
+        "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+        "required": ["a", "b"],
+    },
 }
 
 
@@ -48,7 +52,9 @@ class HttpServer:
         self.mcp = ToolrtMcpServer(rt, default_agent="fallback-agent", **options)
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}/mcp"
-        self.uvicorn = uvicorn.Server(uvicorn.Config(self.mcp.http_app(), host="127.0.0.1", port=self.port, log_level="warning"))
+        self.uvicorn = uvicorn.Server(
+            uvicorn.Config(self.mcp.http_app(), host="127.0.0.1", port=self.port, log_level="warning")
+        )
         self.thread = threading.Thread(target=self.uvicorn.run, name="mcp-http", daemon=True)
 
     def __enter__(self) -> HttpServer:
@@ -65,7 +71,13 @@ class HttpServer:
         self.thread.join(timeout=30)
         self.mcp.close()
 
-    def client(self, *, headers: dict[str, str] | None = None, mode: str = "legacy", on_message: Callable[[Any], Awaitable[None]] | None = None) -> Client:
+    def client(
+        self,
+        *,
+        headers: dict[str, str] | None = None,
+        mode: str = "legacy",
+        on_message: Callable[[Any], Awaitable[None]] | None = None,
+    ) -> Client:
         transport = streamable_http_client(self.url, http_client=create_mcp_http_client(headers=headers or {}))
         return Client(transport, mode=mode, message_handler=on_message)
 
@@ -90,7 +102,15 @@ def test_list_and_call_tools_with_names_disambiguated(http: HttpServer) -> None:
         async with http.client(headers={"X-Toolrt-Agent": "alice"}) as client:
             listed = await client.list_tools()
             names = {t.name for t in listed.tools}
-            assert {"add", "bob__add", "register_tool", "update_tool", "deregister_tool", "list_versions", "rollback_tool"} == names
+            assert {
+                "add",
+                "bob__add",
+                "register_tool",
+                "update_tool",
+                "deregister_tool",
+                "list_versions",
+                "rollback_tool",
+            } == names
             add = next(t for t in listed.tools if t.name == "add")
             assert add.description == "Add two numbers." and add.input_schema["required"] == ["a", "b"]
             result = await client.call_tool("add", {"a": 1, "b": 2})
@@ -125,7 +145,9 @@ def test_register_over_mcp_sends_list_changed_and_the_new_tool_runs(http: HttpSe
             upd = await client.call_tool("update_tool", {"tool": "add", "description": "Adds."})
             assert not upd.is_error and upd.structured_content is not None and upd.structured_content["version"] == 2
             versions = await client.call_tool("list_versions", {"tool": "add"})
-            assert versions.structured_content is not None and [v["version"] for v in versions.structured_content["versions"]] == [1, 2]
+            assert versions.structured_content is not None and [
+                v["version"] for v in versions.structured_content["versions"]
+            ] == [1, 2]
             back = await client.call_tool("rollback_tool", {"tool": "add", "version": 1})
             assert not back.is_error and back.structured_content is not None and back.structured_content["version"] == 1
             gone = await client.call_tool("deregister_tool", {"tool": "add"})
@@ -138,7 +160,11 @@ def test_register_over_mcp_sends_list_changed_and_the_new_tool_runs(http: HttpSe
 
 def test_tool_errors_come_back_as_is_error(http: HttpServer) -> None:
     """Bad params, unknown tools, someone else's tool and invalid code are MCP tool errors, not crashes."""
-    strict = {**ADD, "name": "strict", "input_schema": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]}}
+    strict = {
+        **ADD,
+        "name": "strict",
+        "input_schema": {"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["x"]},
+    }
     http.rt.register_tool("dave", strict, "public")
 
     async def scenario() -> None:
@@ -149,7 +175,9 @@ def test_tool_errors_come_back_as_is_error(http: HttpServer) -> None:
             assert unknown.is_error and "unknown tool 'nope'" in _text(unknown)
             theirs = await client.call_tool("update_tool", {"tool": "strict", "description": "mine now"})
             assert theirs.is_error and "may not update" in _text(theirs)
-            rejected = await client.call_tool("register_tool", {**ADD, "code": "forbidden = 1\ndef handler():\n    return 1\n"})
+            rejected = await client.call_tool(
+                "register_tool", {**ADD, "code": "forbidden = 1\ndef handler():\n    return 1\n"}
+            )
             assert rejected.is_error and "security.fake" in _text(rejected)
             still = await client.list_tools()
             assert "strict" in {t.name for t in still.tools}
@@ -170,7 +198,9 @@ def test_bearer_tokens_map_to_agents(runtimes: SharedRuntimes) -> None:
         server.rt.register_tool("frank", ADD)
 
         async def scenario() -> None:
-            async with server.client(headers={"Authorization": "Bearer t-frank", "X-Toolrt-Agent": "someone"}) as client:
+            async with server.client(
+                headers={"Authorization": "Bearer t-frank", "X-Toolrt-Agent": "someone"}
+            ) as client:
                 assert "add" in {t.name for t in (await client.list_tools()).tools}
             async with server.client(headers={"X-Toolrt-Agent": "frank"}) as client:
                 refused = await client.call_tool("add", {"a": 1, "b": 1})
@@ -203,16 +233,25 @@ def test_name_mapping_is_deterministic() -> None:
     c = rt.register_tool("they", {**ADD, "name": "register_tool"}, "public").tool
     forward = mcp_names([a, b, c], "me")
     assert forward == mcp_names([c, b, a], "me")
-    assert {name: t.owner for name, t in forward.items()} == {"add": "me", "you__add": "you", "they__register_tool": "they"}
+    assert {name: t.owner for name, t in forward.items()} == {
+        "add": "me",
+        "you__add": "you",
+        "they__register_tool": "they",
+    }
     assert set(mcp_names([a, b], "stranger")) == {"me__add", "you__add"}
 
 
 def test_stdio_server_as_a_subprocess(tmp_path: Path) -> None:
     """toolrt serve over stdio: list, register over MCP, hear list_changed, call the new tool."""
-    pytest.importorskip("toolrt.adapters.local.sandbox", reason="toolrt serve builds the product runtime, which needs the local sandbox module")
+    pytest.importorskip(
+        "toolrt.adapters.local.sandbox",
+        reason="toolrt serve builds the product runtime, which needs the local sandbox module",
+    )
     script = Path(sys.executable).parent / "toolrt"
     env = {**os.environ, "TOOLRT_DATA_DIR": str(tmp_path)}
-    params = StdioServerParameters(command=str(script), args=["--profile", "memory", "--agent", "stdio-agent", "serve"], env=env)
+    params = StdioServerParameters(
+        command=str(script), args=["--profile", "memory", "--agent", "stdio-agent", "serve"], env=env
+    )
     changed = anyio.Event()
 
     async def on_message(message: Any) -> None:
@@ -229,7 +268,10 @@ def test_stdio_server_as_a_subprocess(tmp_path: Path) -> None:
             run = await client.call_tool("add", {"a": 2, "b": 3})
             assert not run.is_error, _text(run)
             assert _text(run) == "5"
-            failing = await client.call_tool("register_tool", {**ADD, "name": "boom", "code": "def handler(a: float, b: float) -> float:\n    return a / b\n"})
+            failing = await client.call_tool(
+                "register_tool",
+                {**ADD, "name": "boom", "code": "def handler(a: float, b: float) -> float:\n    return a / b\n"},
+            )
             assert not failing.is_error, _text(failing)
             crashed = await client.call_tool("boom", {"a": 1, "b": 0})
             assert crashed.is_error and "ZeroDivisionError" in _text(crashed)
@@ -261,8 +303,18 @@ def test_a_tool_registered_by_another_process_is_announced(tmp_path: Path) -> No
                 assert exe
                 done = await anyio.to_thread.run_sync(
                     lambda: subprocess.run(
-                        [exe, "--data-dir", str(data), "--agent", "cli", "register", str(EXAMPLES / "python" / "add.py")],
-                        capture_output=True, text=True, timeout=120,
+                        [
+                            exe,
+                            "--data-dir",
+                            str(data),
+                            "--agent",
+                            "cli",
+                            "register",
+                            str(EXAMPLES / "python" / "add.py"),
+                        ],
+                        capture_output=True,
+                        text=True,
+                        timeout=120,
                     )
                 )
                 assert done.returncode == 0, done.stderr

@@ -25,13 +25,19 @@ def _toolrt(*args: str) -> subprocess.CompletedProcess[str]:
 def test_the_printed_entry_starts_a_server_on_the_users_store_from_anywhere(tmp_path: Path) -> None:
     """`toolrt mcp config` gives absolute paths: started from /, the server sees the tool the CLI registered."""
     store = tmp_path / "store"
-    assert _toolrt("--data-dir", str(store), "--agent", "alice", "register", str(EXAMPLES / "python" / "add.py")).returncode == 0
+    assert (
+        _toolrt(
+            "--data-dir", str(store), "--agent", "alice", "register", str(EXAMPLES / "python" / "add.py")
+        ).returncode
+        == 0
+    )
     printed = _toolrt("--data-dir", str(store), "--agent", "alice", "mcp", "config", "--host", "claude")
     assert printed.returncode == 0, printed.stderr
     server = json.loads(printed.stdout)["mcpServers"]["toolrt"]
     assert Path(server["command"]).is_absolute() and str(store.resolve()) in server["args"]
-    params = StdioServerParameters(command=server["command"], args=server["args"], cwd="/",
-                                   env={"PATH": "/usr/bin:/bin"})
+    params = StdioServerParameters(
+        command=server["command"], args=server["args"], cwd="/", env={"PATH": "/usr/bin:/bin"}
+    )
 
     async def scenario() -> None:
         async with Client(params, mode="legacy") as client:
@@ -53,9 +59,11 @@ def test_vscode_and_cursor_entries_have_their_hosts_shapes(tmp_path: Path) -> No
 
 
 PRINTS = {
-    "name": "stats", "description": "Count and sum, saying so.", "language": "python",
+    "name": "stats",
+    "description": "Count and sum, saying so.",
+    "language": "python",
     "code": "def helper(xs):\n    return sum(xs) / 0 if not xs else sum(xs)\n\n"
-            "def handler(xs: list) -> dict:\n    print('summing', len(xs))\n    return {'n': len(xs), 'total': helper(xs)}\n",
+    "def handler(xs: list) -> dict:\n    print('summing', len(xs))\n    return {'n': len(xs), 'total': helper(xs)}\n",
     "input_schema": {"type": "object", "properties": {"xs": {"type": "array"}}, "required": ["xs"]},
     "output_schema": {"type": "object", "properties": {"n": {"type": "integer"}, "total": {"type": "number"}}},
 }
@@ -76,6 +84,8 @@ def test_results_carry_stdout_structured_content_and_the_tools_own_traceback() -
                 failed = await client.call_tool("stats", {"xs": []})
                 text = _text(failed)
                 assert failed.is_error and 'File "tool.py", line 2, in helper' in text and "summing 0" in text
-                assert text.count("ZeroDivisionError: division by zero") == 2  # the reason, then the traceback's last line
+                assert (
+                    text.count("ZeroDivisionError: division by zero") == 2
+                )  # the reason, then the traceback's last line
 
         anyio.run(scenario)

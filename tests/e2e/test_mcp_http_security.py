@@ -56,8 +56,11 @@ def test_a_wrong_or_missing_token_is_refused(runtimes: SharedRuntimes) -> None:
         server.rt.register_tool("victim", SECRET_TOOL)
 
         async def scenario() -> None:
-            for headers in ({"Authorization": "Bearer t-victi"}, {"X-Toolrt-Agent": "victim"},
-                            {"Authorization": "Basic t-victim"}):
+            for headers in (
+                {"Authorization": "Bearer t-victi"},
+                {"X-Toolrt-Agent": "victim"},
+                {"Authorization": "Basic t-victim"},
+            ):
                 async with server.client(headers=headers) as client:
                     refused = await client.call_tool("payroll", {"a": 1, "b": 2})
                     assert refused.is_error and "Bearer" in _text(refused)
@@ -67,15 +70,22 @@ def test_a_wrong_or_missing_token_is_refused(runtimes: SharedRuntimes) -> None:
 
 @pytest.mark.parametrize(
     ("headers", "status"),
-    [({"Host": "evil.example:80"}, 421), ({"Origin": "http://evil.example"}, 403),
-     ({"Origin": "https://127.0.0.1.evil.example:443"}, 403)],
+    [
+        ({"Host": "evil.example:80"}, 421),
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Origin": "https://127.0.0.1.evil.example:443"}, 403),
+    ],
 )
 def test_foreign_host_and_origin_are_refused(runtimes: SharedRuntimes, headers: dict[str, str], status: int) -> None:
     """A request naming another Host, or sent by a page of another Origin (DNS rebinding), is refused."""
     with structlog.testing.capture_logs(), HttpServer(runtimes.runtime()) as server:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}})
-        sent = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
-                "Host": f"127.0.0.1:{server.port}", **headers}
+        sent = {
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+            "Host": f"127.0.0.1:{server.port}",
+            **headers,
+        }
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
         try:
             conn.request("POST", "/mcp", body=body, headers=sent)
@@ -120,8 +130,21 @@ def test_cli_refuses_a_wildcard_bind_without_tokens(tmp_path: Path) -> None:
     """`toolrt serve --transport http --host 0.0.0.0` exits 2 with one line naming --token and --insecure-no-auth."""
     exe = Path(sys.executable).parent / "toolrt"
     done = subprocess.run(
-        [str(exe), "--data-dir", str(tmp_path / "data"), "serve", "--transport", "http", "--host", "0.0.0.0", "--port", "1"],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(exe),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "serve",
+            "--transport",
+            "http",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 2, done.stderr
     assert "--token" in done.stderr and "--insecure-no-auth" in done.stderr

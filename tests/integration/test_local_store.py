@@ -271,8 +271,9 @@ def test_stale_temp_files_are_listed_and_removed(tmp_path: Path) -> None:
 def test_put_refuses_an_artifact_whose_code_does_not_match(tmp_path: Path) -> None:
     """A caller cannot store code under another code's address."""
     store = FileArtifactStore(tmp_path)
-    wrong = Artifact(CodeHash("0" * 64), Language.PYTHON, "def handler():\n    return 1", "handler",
-                     ValidationReport(), b.T0)
+    wrong = Artifact(
+        CodeHash("0" * 64), Language.PYTHON, "def handler():\n    return 1", "handler", ValidationReport(), b.T0
+    )
     with pytest.raises(StorageError, match="hashes to"):
         store.put(wrong)
     assert list(store.hashes()) == []
@@ -288,8 +289,13 @@ json_values: st.SearchStrategy[Any] = st.recursive(
     max_leaves=8,
 )
 findings = st.builds(
-    Finding, st.text(max_size=20), st.sampled_from(Severity), st.text(max_size=40),
-    st.integers(0, 500), st.integers(0, 200), st.text(max_size=20),
+    Finding,
+    st.text(max_size=20),
+    st.sampled_from(Severity),
+    st.text(max_size=40),
+    st.integers(0, 500),
+    st.integers(0, 200),
+    st.text(max_size=20),
 )
 reports = st.builds(ValidationReport, st.lists(findings, max_size=3), st.text(max_size=10))
 definitions = st.builds(
@@ -313,8 +319,11 @@ definitions = st.builds(
 @st.composite
 def tools(draw: st.DrawFn) -> Tool:
     tool = Tool.create(
-        tool_id=draw(names), owner=draw(st.text(min_size=1, max_size=10)), definition=draw(definitions),
-        now=draw(datetimes), visibility=draw(st.sampled_from(Visibility)),
+        tool_id=draw(names),
+        owner=draw(st.text(min_size=1, max_size=10)),
+        definition=draw(definitions),
+        now=draw(datetimes),
+        visibility=draw(st.sampled_from(Visibility)),
     )
     for definition in draw(st.lists(definitions, max_size=2)):
         tool = tool.with_version(definition, draw(datetimes))
@@ -326,16 +335,30 @@ def tools(draw: st.DrawFn) -> Tool:
 @st.composite
 def artifacts(draw: st.DrawFn) -> Artifact:
     definition = draw(definitions)
-    return Artifact(definition.code_hash, definition.language, definition.code, definition.entrypoint,
-                    draw(reports), draw(datetimes))
+    return Artifact(
+        definition.code_hash,
+        definition.language,
+        definition.code,
+        definition.entrypoint,
+        draw(reports),
+        draw(datetimes),
+    )
 
 
 executions = st.builds(
     Execution,
-    execution_id=names, tool_id=names, version=st.integers(1, 50), caller=st.text(max_size=10),
-    status=st.sampled_from(ExecutionStatus), created_at=datetimes, finished_at=st.none() | datetimes,
-    output=json_values, stdout=st.text(max_size=30), stderr=st.text(max_size=30),
-    stdout_truncated=st.booleans(), stderr_truncated=st.booleans(),
+    execution_id=names,
+    tool_id=names,
+    version=st.integers(1, 50),
+    caller=st.text(max_size=10),
+    status=st.sampled_from(ExecutionStatus),
+    created_at=datetimes,
+    finished_at=st.none() | datetimes,
+    output=json_values,
+    stdout=st.text(max_size=30),
+    stderr=st.text(max_size=30),
+    stdout_truncated=st.booleans(),
+    stderr_truncated=st.booleans(),
     error=st.none() | st.builds(ExecutionFailure, st.text(max_size=10), st.text(max_size=20), st.text(max_size=20)),
     metrics=st.builds(ExecutionMetrics, st.floats(0, 1e6), st.floats(0, 1e6), st.integers(0, 10**7)),
 )

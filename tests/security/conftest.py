@@ -31,8 +31,14 @@ def sandbox() -> Iterator[SubprocessSandbox]:
         sb.close()
 
 
-def run(sb: SubprocessSandbox, code: str, params: dict[str, Any] | None = None, *,
-        language: Language = Language.PYTHON, **limits: Any) -> SandboxResult:
+def run(
+    sb: SubprocessSandbox,
+    code: str,
+    params: dict[str, Any] | None = None,
+    *,
+    language: Language = Language.PYTHON,
+    **limits: Any,
+) -> SandboxResult:
     fields: dict[str, Any] = {"timeout_s": 10.0, "memory_mb": 128, "max_output_bytes": 64 * 1024}
     fields.update(limits)
     return sb.run(SandboxRequest("hostile", language, code, "handler", params or {}, **fields))

@@ -28,16 +28,21 @@ def zygote():
         return "%d:%s" % (os.getppid(), f.read().rsplit(")", 1)[1].split()[19])
 """
 
-VICTIM = IDENTITY + """
+VICTIM = (
+    IDENTITY
+    + """
 def handler(token, note):
     print("stdout of the victim", token)
     return {"echo": token, "note": note, "zygote": zygote()}
 """
+)
 
 # Looks everywhere a forked child could find the previous call: live frames, every object the
 # collector knows, and every readable private mapping of its own memory (heap and anonymous). It is
 # given only the SHA-256 of each secret, so a secret found anywhere came from somewhere else.
-SCAVENGER = IDENTITY + r"""
+SCAVENGER = (
+    IDENTITY
+    + r"""
 import ctypes, gc, hashlib, re, sys
 
 PATTERN = re.compile(rb"(?:tok|note)-[0-9a-f]{24}")
@@ -69,6 +74,7 @@ def handler(hashes):
         look("memory", ctypes.string_at(start, end - start))
     return {"found": sorted(found), "zygote": zygote()}
 """
+)
 
 
 def _scavenge(sb: SubprocessSandbox, secrets_: list[str]) -> dict[str, Any]:
@@ -110,5 +116,7 @@ def test_the_next_call_on_a_zygote_finds_nothing_of_the_previous_agents_call(one
     assert victim.output["echo"] == token and victim.output["note"] == note
     assert token in victim.stdout
     found = _scavenge(one_worker, [token, note])
-    assert found["zygote"] == victim.output["zygote"], "the two calls must share a zygote for this test to mean anything"
+    assert found["zygote"] == victim.output["zygote"], (
+        "the two calls must share a zygote for this test to mean anything"
+    )
     assert found["found"] == []

@@ -60,16 +60,22 @@ FAKE_ZYGOTE = textwrap.dedent("""
 
 
 def _fake(mode: str) -> PythonZygote:
-    proc = subprocess.Popen([sys.executable, "-I", "-c", FAKE_ZYGOTE, mode], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-I", "-c", FAKE_ZYGOTE, mode],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     worker = PythonZygote(proc, None, namespaced=False)
     worker.wait_ready(10)
     return worker
 
 
 def _request(**fields: object) -> SandboxRequest:
-    return SandboxRequest("guard", Language.PYTHON, "def handler():\n    return 1\n", "handler", {}, 5.0, 64, 65536,
-                          **fields)  # type: ignore[arg-type]
+    return SandboxRequest(
+        "guard", Language.PYTHON, "def handler():\n    return 1\n", "handler", {}, 5.0, 64, 65536, **fields
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("mode", ["wrong-nonce", "wrong-id", "oversized", "no-nonce"])
@@ -149,8 +155,9 @@ def test_tenancy_agent_never_lets_two_agents_share_a_zygote(per_agent: Subproces
     seen: dict[str, set[str]] = {"agent-a": set(), "agent-b": set()}
     for _ in range(3):
         for agent in seen:
-            result = per_agent.run(SandboxRequest("t", Language.PYTHON, IDENTITY, "handler", {}, 5.0, 64, 65536,
-                                                  tenant=agent))
+            result = per_agent.run(
+                SandboxRequest("t", Language.PYTHON, IDENTITY, "handler", {}, 5.0, 64, 65536, tenant=agent)
+            )
             assert result.status is ExecutionStatus.SUCCEEDED
             seen[agent].add(str(result.output))
     assert not seen["agent-a"] & seen["agent-b"]
@@ -234,8 +241,16 @@ def test_connect_with_sandbox_tenancy_agent_keeps_two_agents_on_separate_workers
     with toolrt.connect("memory", sandbox_tenancy="agent", security_checks=False, sandbox_workers=1) as rt:
         seen = {}
         for agent in ("agent-a", "agent-b"):
-            reg = rt.register_tool(agent, {"name": "whoami", "description": "Which zygote serves me.",
-                                           "language": "python", "code": IDENTITY, "input_schema": schema})
+            reg = rt.register_tool(
+                agent,
+                {
+                    "name": "whoami",
+                    "description": "Which zygote serves me.",
+                    "language": "python",
+                    "code": IDENTITY,
+                    "input_schema": schema,
+                },
+            )
             runs = {str(rt.execute_tool(agent, reg.tool_id, {}).output) for _ in range(2)}
             seen[agent] = runs
         assert not seen["agent-a"] & seen["agent-b"]

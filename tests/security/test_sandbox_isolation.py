@@ -324,8 +324,11 @@ def test_host_processes_are_invisible(sandbox: SubprocessSandbox) -> None:
 @pytest.mark.parametrize(
     ("code", "limit"),
     [
-        ("def handler():\n    with open('big', 'wb') as f:\n        for _ in range(64):\n"
-         "            f.write(b'x' * (1 << 20))\n", "file_size"),
+        (
+            "def handler():\n    with open('big', 'wb') as f:\n        for _ in range(64):\n"
+            "            f.write(b'x' * (1 << 20))\n",
+            "file_size",
+        ),
         ("def handler():\n    return [open('/dev/null') for _ in range(1000)]\n", "open_files"),
     ],
     ids=["file_size", "open_files"],

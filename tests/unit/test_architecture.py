@@ -24,8 +24,11 @@ def test_no_module_imports_the_folders_as_top_level_packages() -> None:
     import re
 
     pattern = re.compile(r"^\s*(?:from|import)\s+(?:domain|ports|application|adapters|contracts|examples)\b", re.M)
-    files = [path for folder in ("domain", "ports", "application", "adapters", "contracts", "tests", "benchmarks")
-             for path in (ROOT / folder).rglob("*.py")]
+    files = [
+        path
+        for folder in ("domain", "ports", "application", "adapters", "contracts", "tests", "benchmarks")
+        for path in (ROOT / folder).rglob("*.py")
+    ]
     files += list((ROOT / "toolrt").glob("*.py"))  # its subfolders are links to the folders above
     offenders = [str(path.relative_to(ROOT)) for path in files if pattern.search(path.read_text(encoding="utf-8"))]
     assert files and offenders == []

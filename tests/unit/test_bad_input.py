@@ -26,7 +26,11 @@ def good(**changes: Any) -> dict[str, Any]:
         "description": "adds",
         "language": "python",
         "code": CODE,
-        "input_schema": {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]},
+        "input_schema": {
+            "type": "object",
+            "properties": {"a": {"type": "number"}, "b": {"type": "number"}},
+            "required": ["a", "b"],
+        },
     }
     data.update(changes)
     return data
@@ -47,7 +51,11 @@ def rt() -> ToolRuntime:
         (good(name="x" * 65), "definition.name", "invalid tool name"),
         (good(input_schema={"type": "array"}), "definition.input_schema", "must describe an object"),
         (good(input_schema=["not", "a", "dict"]), "definition.input_schema", "must be a JSON Schema object"),
-        (good(input_schema={"type": "object", "properties": {"a": {"type": "nonsense"}}}), "definition.input_schema", "not a valid JSON Schema at properties/a/type"),
+        (
+            good(input_schema={"type": "object", "properties": {"a": {"type": "nonsense"}}}),
+            "definition.input_schema",
+            "not a valid JSON Schema at properties/a/type",
+        ),
         (good(language="cobol"), "definition.language", "unknown language 'cobol'"),
         (good(code="   \n"), "definition.code", "code is empty"),
         (good(entrypoint="not valid"), "definition.entrypoint", "invalid entrypoint"),

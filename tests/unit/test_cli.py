@@ -46,14 +46,22 @@ def test_register_python_file_names_and_describes_the_tool(runtimes: SharedRunti
 
 def test_register_several_files_then_the_same_code_again_is_a_cache_hit(runtimes: SharedRuntimes) -> None:
     """Several files register at once; the same code registered by another agent reuses the stored artifact."""
-    files = [str(EXAMPLES / "python" / "add.py"), str(EXAMPLES / "javascript" / "slugify.yaml"), str(EXAMPLES / "typescript" / "temperature.json")]
+    files = [
+        str(EXAMPLES / "python" / "add.py"),
+        str(EXAMPLES / "javascript" / "slugify.yaml"),
+        str(EXAMPLES / "typescript" / "temperature.json"),
+    ]
     results = cli_json(runtimes, "register", *files)
     assert [r["name"] for r in results] == ["add", "slugify", "temperature"]
     assert all(r["ok"] for r in results)
     again = cli_json(runtimes, "--agent", "someone-else", "register", files[0])
     assert again["cache_hit"] is True
     listed = cli_json(runtimes, "list")
-    assert {t["name"]: t["visibility"] for t in listed} == {"add": "private", "slugify": "public", "temperature": "public"}
+    assert {t["name"]: t["visibility"] for t in listed} == {
+        "add": "private",
+        "slugify": "public",
+        "temperature": "public",
+    }
 
 
 def test_invoke_with_key_value_and_json_params(runtimes: SharedRuntimes) -> None:
@@ -92,7 +100,9 @@ def test_update_versions_rollback_and_deregister(runtimes: SharedRuntimes) -> No
         (("rollback", "add", "9"), 2, "not found"),
     ],
 )
-def test_user_errors_exit_2_with_one_line(runtimes: SharedRuntimes, args: tuple[str, ...], code: int, words: str) -> None:
+def test_user_errors_exit_2_with_one_line(
+    runtimes: SharedRuntimes, args: tuple[str, ...], code: int, words: str
+) -> None:
     """Mistakes in the input exit with 2 and one clear line on stderr."""
     cli_json(runtimes, "register", str(EXAMPLES / "python" / "add.py"))
     result = cli(runtimes, *args)
@@ -110,7 +120,9 @@ def test_ownership_is_a_user_error(runtimes: SharedRuntimes) -> None:
 def test_validation_findings_with_verbose_and_in_json(runtimes: SharedRuntimes, tmp_path: Path) -> None:
     """A rejected tool exits 2; -v lists every finding, --json carries them as data."""
     bad = tmp_path / "bad.py"
-    bad.write_text('"""Uses the forbidden word."""\n\ndef handler(x: int) -> int:\n    """Return x."""\n    return x  # forbidden\n')
+    bad.write_text(
+        '"""Uses the forbidden word."""\n\ndef handler(x: int) -> int:\n    """Return x."""\n    return x  # forbidden\n'
+    )
     quiet = cli(runtimes, "register", str(bad))
     assert quiet.exit_code == 2 and "security.fake" in quiet.stderr and "-v" in quiet.stderr
     loud = cli(runtimes, "-v", "register", str(bad))
@@ -118,7 +130,9 @@ def test_validation_findings_with_verbose_and_in_json(runtimes: SharedRuntimes, 
     data = cli(runtimes, "--json", "register", str(bad))
     payload = json.loads(data.stdout)
     assert data.exit_code == 2 and payload["ok"] is False
-    assert payload["error"]["type"] == "ValidationError" and payload["error"]["findings"][0]["rule_id"] == "security.fake"
+    assert (
+        payload["error"]["type"] == "ValidationError" and payload["error"]["findings"][0]["rule_id"] == "security.fake"
+    )
 
 
 def test_failed_execution_exits_1(runtimes: SharedRuntimes) -> None:
@@ -127,7 +141,9 @@ def test_failed_execution_exits_1(runtimes: SharedRuntimes) -> None:
     from toolrt.ports import SandboxResult
 
     cli_json(runtimes, "register", str(EXAMPLES / "python" / "add.py"))
-    runtimes.sandbox.run = lambda request, cancel=None: SandboxResult(ExecutionStatus.FAILED, error=ExecutionFailure("ZeroDivisionError", "division by zero"))  # type: ignore[method-assign]
+    runtimes.sandbox.run = lambda request, cancel=None: SandboxResult(
+        ExecutionStatus.FAILED, error=ExecutionFailure("ZeroDivisionError", "division by zero")
+    )  # type: ignore[method-assign]
     result = cli(runtimes, "invoke", "add", "a=1", "b=0")
     assert result.exit_code == 1 and "ZeroDivisionError: division by zero" in result.stderr
 
@@ -165,7 +181,13 @@ def test_doctor_reports_every_check(runtimes: SharedRuntimes, tmp_path: Path) ->
 
 def test_params_parsing() -> None:
     """key=value values parse as JSON when they can, else stay strings; bad input is a ValidationError."""
-    assert parse_params(["n=3", "name=Ada", "xs=[1,2]", "flag=true", "s=\"3\""]) == {"n": 3, "name": "Ada", "xs": [1, 2], "flag": True, "s": "3"}
+    assert parse_params(["n=3", "name=Ada", "xs=[1,2]", "flag=true", 's="3"']) == {
+        "n": 3,
+        "name": "Ada",
+        "xs": [1, 2],
+        "flag": True,
+        "s": "3",
+    }
     assert parse_params(['{"a": {"b": 1}}']) == {"a": {"b": 1}}
     with pytest.raises(ValidationError, match="not valid JSON"):
         parse_params(["{oops"])
@@ -179,8 +201,17 @@ def test_entry_point_runs_as_a_real_process(tmp_path: Path) -> None:
     env = {**os.environ, "TOOLRT_DATA_DIR": str(tmp_path)}
     shown = subprocess.run([str(script), "--help"], capture_output=True, text=True, timeout=60, env=env, check=False)
     assert shown.returncode == 0 and "register" in shown.stdout and "serve" in shown.stdout
-    pytest.importorskip("toolrt.adapters.local.sandbox", reason="toolrt list builds a runtime, which needs the local sandbox module")
-    listed = subprocess.run([str(script), "--json", "--profile", "memory", "list"], capture_output=True, text=True, timeout=60, env=env, check=False)
+    pytest.importorskip(
+        "toolrt.adapters.local.sandbox", reason="toolrt list builds a runtime, which needs the local sandbox module"
+    )
+    listed = subprocess.run(
+        [str(script), "--json", "--profile", "memory", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
     assert listed.returncode == 0, listed.stderr
     assert json.loads(listed.stdout) == []
 
@@ -188,8 +219,10 @@ def test_entry_point_runs_as_a_real_process(tmp_path: Path) -> None:
 def test_errors_name_the_tool_file_and_keep_bracketed_text(tmp_path: Path) -> None:
     """A definition error found after the file was read names the file, and '[error]' is printed as text."""
     tool = tmp_path / "lim.yaml"
-    tool.write_text('name: lim\ndescription: d\nlanguage: python\ncode: "def handler(a):\\n    return a\\n"\n'
-                    "input_schema:\n  type: object\n  properties:\n    a:\n      type: nonsense\n")
+    tool.write_text(
+        'name: lim\ndescription: d\nlanguage: python\ncode: "def handler(a):\\n    return a\\n"\n'
+        "input_schema:\n  type: object\n  properties:\n    a:\n      type: nonsense\n"
+    )
     result = CliRunner().invoke(build_app(SharedRuntimes()), ["register", str(tool)])
     assert result.exit_code == 2
     assert str(tool) in result.stderr and "[error] definition.input_schema" in result.stderr

@@ -45,7 +45,12 @@ def test_settings_from_keywords_then_environment() -> None:
     s = Settings.load({"profile": "memory"}, env)
     assert (s.profile, s.default_timeout_s, s.security_checks) == ("memory", 12.0, False)
     defaults = Settings.load({}, {})
-    assert (defaults.default_timeout_s, defaults.max_timeout_s, defaults.poll_interval_s, defaults.poll_max_attempts) == (30.0, 300.0, 1.0, 60)
+    assert (
+        defaults.default_timeout_s,
+        defaults.max_timeout_s,
+        defaults.poll_interval_s,
+        defaults.poll_max_attempts,
+    ) == (30.0, 300.0, 1.0, 60)
 
 
 @pytest.mark.parametrize(

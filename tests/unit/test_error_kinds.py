@@ -20,8 +20,15 @@ from toolrt.domain import (
     ValidationError,
 )
 
-USER = [ValidationError("bad"), NotFoundError("tool", "x"), OwnershipError("a", "t", "update"), ConflictError("c"),
-        LimitExceededError("big"), MissingDependencyError("serve", "mcp", "mcp"), toolrt.SettingsError("s")]
+USER = [
+    ValidationError("bad"),
+    NotFoundError("tool", "x"),
+    OwnershipError("a", "t", "update"),
+    ConflictError("c"),
+    LimitExceededError("big"),
+    MissingDependencyError("serve", "mcp", "mcp"),
+    toolrt.SettingsError("s"),
+]
 MACHINE = [StorageError("disk"), ExecutionError("down"), TransientError("later"), RegistrationError("gw")]
 
 

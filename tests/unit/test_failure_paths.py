@@ -75,7 +75,10 @@ def test_a_registration_racing_a_deregistration_keeps_the_shared_artifact() -> N
     ("schema", "words"),
     [
         ({"type": "object", "properties": {"x": {"$ref": "#/$defs/missing"}}}, "nothing at that location"),
-        ({"type": "object", "properties": {"x": {"$ref": "https://example.com/s.json"}}}, "only references inside the schema"),
+        (
+            {"type": "object", "properties": {"x": {"$ref": "https://example.com/s.json"}}},
+            "only references inside the schema",
+        ),
     ],
 )
 def test_unresolvable_refs_are_refused_at_registration(schema: dict[str, Any], words: str) -> None:
@@ -89,7 +92,11 @@ def test_unresolvable_refs_are_refused_at_registration(schema: dict[str, Any], w
 def test_local_refs_work() -> None:
     """A schema with local $defs registers and validates params through its references."""
     rt = memory_runtime()
-    schema = {"type": "object", "$defs": {"n": {"type": "number"}}, "properties": {"a": {"$ref": "#/$defs/n"}, "b": {"$ref": "#/$defs/n"}}}
+    schema = {
+        "type": "object",
+        "$defs": {"n": {"type": "number"}},
+        "properties": {"a": {"$ref": "#/$defs/n"}, "b": {"$ref": "#/$defs/n"}},
+    }
     reg = rt.register_tool("agent-a", b.definition(code=CODE, input_schema=schema))
     assert rt.execute_tool("agent-a", reg.tool_id, {"a": 1, "b": 2}).ok
     with pytest.raises(ValidationError, match="is not of type 'number'"):
@@ -99,7 +106,9 @@ def test_local_refs_work() -> None:
 def test_an_output_schema_that_cannot_be_applied_fails_the_call_and_is_recorded() -> None:
     """Even a broken output_schema gives a recorded, failed execution rather than an exception."""
     rt = memory_runtime()
-    reg = rt.register_tool("agent-a", b.definition(code=CODE, input_schema={"type": "object"}, output_schema={"type": "number"}))
+    reg = rt.register_tool(
+        "agent-a", b.definition(code=CODE, input_schema={"type": "object"}, output_schema={"type": "number"})
+    )
     broken = {"$ref": "#/$defs/absent"}
     tool = rt.get_tool(reg.tool_id)
     # A record written by an older toolrt that did not check references.
@@ -116,7 +125,10 @@ def test_an_output_schema_that_cannot_be_applied_fails_the_call_and_is_recorded(
 @pytest.mark.parametrize(
     ("call", "words"),
     [
-        (lambda rt, t: rt.register_tool("agent-a", b.definition("x", CODE + "#x\n"), "secret"), "visibility must be one of: private, shared, public"),
+        (
+            lambda rt, t: rt.register_tool("agent-a", b.definition("x", CODE + "#x\n"), "secret"),
+            "visibility must be one of: private, shared, public",
+        ),
         (lambda rt, t: rt.update_tool("agent-a", t, visibility="everyone"), "visibility must be one of"),
         (lambda rt, t: rt.list_tools(status="gone"), "status must be one of: active, inactive"),
         (lambda rt, t: rt.execute_tool("agent-a", t, {"a": 1, "b": 2}, version=True), "version must be an integer"),

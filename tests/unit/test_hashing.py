@@ -7,14 +7,22 @@ from hypothesis import strategies as st
 
 from toolrt.domain import CodeHash, normalize_code
 
-code_lines = st.lists(st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=30), min_size=1, max_size=12)
+code_lines = st.lists(
+    st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=30),
+    min_size=1,
+    max_size=12,
+)
 
 
 @given(code_lines)
 def test_line_endings_do_not_change_the_hash(lines: list[str]) -> None:
     """The same code with LF, CRLF or CR line endings has one hash."""
     lf = "\n".join(lines)
-    assert CodeHash.of("python", lf) == CodeHash.of("python", "\r\n".join(lines)) == CodeHash.of("python", "\r".join(lines))
+    assert (
+        CodeHash.of("python", lf)
+        == CodeHash.of("python", "\r\n".join(lines))
+        == CodeHash.of("python", "\r".join(lines))
+    )
 
 
 @given(code_lines, st.lists(st.sampled_from([" ", "\t", "  "]), min_size=1, max_size=12))

@@ -74,8 +74,12 @@ def test_demo_with_a_missing_examples_folder_says_how_and_creates_nothing(tmp_pa
     """A wrong --examples is one line with the hint outside the quoted path, and no store is left behind."""
     exe = Path(sys.executable).parent / "toolrt"
     data = tmp_path / "data"
-    done = subprocess.run([str(exe), "--data-dir", str(data), "demo", "--examples", str(tmp_path / "nope")],
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [str(exe), "--data-dir", str(data), "demo", "--examples", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2
     assert f"examples folder '{tmp_path / 'nope'}' not found; pass --examples DIR" in done.stderr
     assert not data.exists()

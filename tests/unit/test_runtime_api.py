@@ -62,8 +62,11 @@ def test_per_call_limits_replace_the_tools_own_within_the_maxima() -> None:
 
 def test_the_async_runtime_has_every_public_method_with_the_same_signature() -> None:
     """Every public method of ToolRuntime exists on AsyncToolRuntime with the same parameters."""
+
     def public(cls: type) -> dict[str, inspect.Signature]:
-        return {n: inspect.signature(m) for n, m in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_")}
+        return {
+            n: inspect.signature(m) for n, m in inspect.getmembers(cls, inspect.isfunction) if not n.startswith("_")
+        }
 
     sync, asynchronous = public(ToolRuntime), public(AsyncToolRuntime)
     assert sorted(sync) == sorted(asynchronous)
@@ -96,7 +99,9 @@ def test_the_async_runtime_runs_at_most_max_concurrent_executions_at_once() -> N
 
     rt = toolrt.connect_async("memory", sandbox="inprocess", max_concurrent_executions=3)
     code = "import time\ndef handler(i: int) -> int:\n    time.sleep(0.002)\n    return i\n"
-    reg = rt.sync.register_tool("agent-a", {"name": "slow", "description": "Sleeps.", "language": "python", "code": code})
+    reg = rt.sync.register_tool(
+        "agent-a", {"name": "slow", "description": "Sleeps.", "language": "python", "code": code}
+    )
     running = 0
     peak = 0
     lock = threading.Lock()

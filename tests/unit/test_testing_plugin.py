@@ -10,8 +10,12 @@ import toolrt
 from toolrt.application import ToolRuntime
 from toolrt.testing import ToolHarness
 
-ADD = {"name": "add", "description": "Add two numbers.", "language": "python",
-       "code": "def handler(a: int, b: int) -> int:\n    print('adding')\n    return a + b\n"}
+ADD = {
+    "name": "add",
+    "description": "Add two numbers.",
+    "language": "python",
+    "code": "def handler(a: int, b: int) -> int:\n    print('adding')\n    return a + b\n",
+}
 
 
 def test_the_plugin_is_registered_with_pytest() -> None:

@@ -21,7 +21,16 @@ def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
     assert schema["$schema"].endswith("2020-12/schema")
 
 
-@pytest.mark.parametrize("relative", ["javascript/slugify.yaml", "typescript/temperature.json", "python/add.py", "python/word_stats.py", "python/word_stats_v2.py"])
+@pytest.mark.parametrize(
+    "relative",
+    [
+        "javascript/slugify.yaml",
+        "typescript/temperature.json",
+        "python/add.py",
+        "python/word_stats.py",
+        "python/word_stats_v2.py",
+    ],
+)
 def test_every_example_loads_into_a_valid_definition(relative: str) -> None:
     """Each sample tool becomes a ToolDefinition without error."""
     tool = load_tool_file(EXAMPLES / relative)
@@ -40,9 +49,15 @@ def test_yaml_code_file_is_read_relative_to_the_tool_file() -> None:
 def test_python_description_and_entrypoint(tmp_path: Path) -> None:
     """The summary of the entrypoint's docstring describes the tool; a single public function is the entrypoint."""
     source = tmp_path / "greet.py"
-    source.write_text('"""Module text."""\n\ndef greet(name: str) -> str:\n    """Say hello.\n\n    Args:\n        name: Who.\n    """\n    return "hi " + name\n')
+    source.write_text(
+        '"""Module text."""\n\ndef greet(name: str) -> str:\n    """Say hello.\n\n    Args:\n        name: Who.\n    """\n    return "hi " + name\n'
+    )
     tool = load_tool_file(source)
-    assert (tool.name, tool.definition["entrypoint"], tool.definition["description"]) == ("greet", "greet", "Say hello.")
+    assert (tool.name, tool.definition["entrypoint"], tool.definition["description"]) == (
+        "greet",
+        "greet",
+        "Say hello.",
+    )
     renamed = load_tool_file(source, name="hello")
     assert renamed.name == "hello"
 
@@ -50,15 +65,29 @@ def test_python_description_and_entrypoint(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "words"),
     [
-        ({"name": "x", "description": "d", "language": "python", "code": "c", "limits": {"timeout_s": -1}}, "at $.limits.timeout_s:"),
+        (
+            {"name": "x", "description": "d", "language": "python", "code": "c", "limits": {"timeout_s": -1}},
+            "at $.limits.timeout_s:",
+        ),
         ({"name": "x", "description": "d", "language": "cobol", "code": "c"}, "at $.language:"),
-        ({"name": "x", "description": "d", "language": "python", "code": "c", "tags": ["ok", "not ok"]}, "at $.tags[1]:"),
+        (
+            {"name": "x", "description": "d", "language": "python", "code": "c", "tags": ["ok", "not ok"]},
+            "at $.tags[1]:",
+        ),
         ({"name": "x", "description": "d", "language": "python"}, "give exactly one of code and code_file"),
-        ({"name": "x", "description": "d", "language": "python", "code": "c", "colour": "red"}, "'colour' was unexpected"),
-        ({"name": "x", "description": "d", "language": "python", "code_file": "missing.py"}, "at $.code_file: 'missing.py' does not exist"),
+        (
+            {"name": "x", "description": "d", "language": "python", "code": "c", "colour": "red"},
+            "'colour' was unexpected",
+        ),
+        (
+            {"name": "x", "description": "d", "language": "python", "code_file": "missing.py"},
+            "at $.code_file: 'missing.py' does not exist",
+        ),
     ],
 )
-def test_malformed_tool_files_name_the_file_and_the_json_path(tmp_path: Path, content: dict[str, object], words: str) -> None:
+def test_malformed_tool_files_name_the_file_and_the_json_path(
+    tmp_path: Path, content: dict[str, object], words: str
+) -> None:
     """A malformed tool file is refused with the file's name and where in it the problem is."""
     path = tmp_path / "tool.json"
     path.write_text(json.dumps(content))
@@ -101,7 +130,9 @@ def test_missing_and_unsupported_files(tmp_path: Path) -> None:
         load_tool_file(js)
 
 
-@pytest.mark.parametrize("code_file", ["../outside.py", "sub/../../outside.py", "/etc/passwd", "../../../../etc/passwd"])
+@pytest.mark.parametrize(
+    "code_file", ["../outside.py", "sub/../../outside.py", "/etc/passwd", "../../../../etc/passwd"]
+)
 def test_code_file_cannot_leave_the_tool_files_folder(tmp_path: Path, code_file: str) -> None:
     """A tool file may only name code beside it: other files of the machine are never read."""
     (tmp_path / "outside.py").write_text("SECRET = 'host data'\n")

@@ -8,7 +8,11 @@ from typing import Any
 import mcp_types
 import pytest
 from anthropic.types import ToolParam, ToolResultBlockParam, ToolUseBlock
-from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageFunctionToolCall, ChatCompletionToolMessageParam
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionToolMessageParam,
+)
 from openai.types.responses import FunctionToolParam, ResponseFunctionToolCall
 from openai.types.responses.response_input_param import FunctionCallOutput
 from openapi_spec_validator import validate as validate_openapi
@@ -77,8 +81,9 @@ def test_an_unknown_format_is_a_validation_error(rt: ToolRuntime) -> None:
 
 def test_dispatch_an_openai_tool_call_object(rt: ToolRuntime) -> None:
     """An SDK tool-call object runs the named tool and comes back as a tool message the SDK accepts."""
-    call = ChatCompletionMessageFunctionToolCall(id="call_1", type="function",
-                                                 function={"name": "add", "arguments": json.dumps({"a": 1, "b": 2})})
+    call = ChatCompletionMessageFunctionToolCall(
+        id="call_1", type="function", function={"name": "add", "arguments": json.dumps({"a": 1, "b": 2})}
+    )
     message = rt.dispatch("alice", call)
     _strict(ChatCompletionToolMessageParam, message)
     assert message["tool_call_id"] == "call_1" and json.loads(message["content"]) == {"echo": {"a": 1, "b": 2}}
@@ -86,7 +91,9 @@ def test_dispatch_an_openai_tool_call_object(rt: ToolRuntime) -> None:
 
 def test_dispatch_responses_and_anthropic_calls(rt: ToolRuntime) -> None:
     """A Responses function_call and an Anthropic tool_use come back in their own result shapes."""
-    responses = ResponseFunctionToolCall(type="function_call", call_id="fc_1", name="bob__add", arguments='{"a": 2, "b": 3}')
+    responses = ResponseFunctionToolCall(
+        type="function_call", call_id="fc_1", name="bob__add", arguments='{"a": 2, "b": 3}'
+    )
     out = rt.dispatch("alice", responses)
     _strict(FunctionCallOutput, out)
     assert out["call_id"] == "fc_1"
@@ -98,12 +105,16 @@ def test_dispatch_responses_and_anthropic_calls(rt: ToolRuntime) -> None:
 
 @pytest.mark.parametrize(
     ("call", "words"),
-    [({"type": "tool_use", "id": "t", "name": "secret", "input": {}}, "no tool named"),
-     ({"type": "function", "id": "c", "function": {"name": "add", "arguments": "{not json"}}, "not valid JSON"),
-     ({"type": "tool_use", "id": "t", "name": "add", "input": {"a": "one"}}, "invalid params")],
+    [
+        ({"type": "tool_use", "id": "t", "name": "secret", "input": {}}, "no tool named"),
+        ({"type": "function", "id": "c", "function": {"name": "add", "arguments": "{not json"}}, "not valid JSON"),
+        ({"type": "tool_use", "id": "t", "name": "add", "input": {"a": "one"}}, "invalid params"),
+    ],
     ids=["another agent's private tool", "bad JSON", "bad params"],
 )
-def test_what_the_model_got_wrong_comes_back_as_an_error_result(rt: ToolRuntime, call: dict[str, Any], words: str) -> None:
+def test_what_the_model_got_wrong_comes_back_as_an_error_result(
+    rt: ToolRuntime, call: dict[str, Any], words: str
+) -> None:
     """Unknown names (another agent's private tool included), bad JSON and bad params are error results, not exceptions."""
     result = rt.dispatch("alice", call)
     assert words in result["content"]

@@ -179,7 +179,9 @@ def test_inactive_tools_cannot_run() -> None:
 def test_limits_are_capped_by_the_policy() -> None:
     """A tool's asks above the configured maxima are capped before the sandbox starts."""
     sandbox = EchoSandbox()
-    rt = memory_runtime(ExecutionPolicy(max_timeout_s=5, max_memory_mb=128, default_max_output_bytes=1000), sandbox=sandbox)
+    rt = memory_runtime(
+        ExecutionPolicy(max_timeout_s=5, max_memory_mb=128, default_max_output_bytes=1000), sandbox=sandbox
+    )
     reg = rt.register_tool("agent-a", b.definition(code=CODE, limits={"timeout_s": 600, "memory_mb": 4096}))
     assert any("timeout_s 600.0 capped at 5" in w for w in reg.warnings)
     rt.execute_tool("agent-a", reg.tool_id, {"a": 1, "b": 2})
@@ -259,7 +261,9 @@ def test_the_runtime_owner_can_apply_a_stricter_policy_to_one_registration() -> 
             if "risky" in definition.code:
                 from toolrt.domain import Finding, Severity, ValidationReport
 
-                return ValidationReport((*report.findings, Finding("security.risky", Severity.ERROR, "risky code")), self.policy_version)
+                return ValidationReport(
+                    (*report.findings, Finding("security.risky", Severity.ERROR, "risky code")), self.policy_version
+                )
             return report
 
     rt = memory_runtime()

@@ -29,36 +29,62 @@ def _provisioner(cli: Cli, *, dry_run: bool, jwt: Any = None, max_timeout_s: flo
             cli.err.print(f"{action:<13}{resource}", highlight=False)
 
     return Provisioner(
-        clients, names=names, jwt=jwt, code_interpreter_id=settings.code_interpreter_id,
-        max_timeout_s=max_timeout_s or settings.max_timeout_s, dry_run=dry_run, on_step=progress,
+        clients,
+        names=names,
+        jwt=jwt,
+        code_interpreter_id=settings.code_interpreter_id,
+        max_timeout_s=max_timeout_s or settings.max_timeout_s,
+        dry_run=dry_run,
+        on_step=progress,
     )
 
 
 def _names(settings: Any) -> Any:
     from toolrt.adapters.aws import AwsNames
 
-    return AwsNames(table=settings.dynamodb_table, bucket=settings.s3_bucket, gateway=settings.gateway_name,
-                    router_function=settings.router_function)
+    return AwsNames(
+        table=settings.dynamodb_table,
+        bucket=settings.s3_bucket,
+        gateway=settings.gateway_name,
+        router_function=settings.router_function,
+    )
 
 
 def _report(cli: Cli, result: Any) -> None:
     if cli.json:
-        cli.emit({
-            "steps": [{"action": action, "resource": resource} for action, resource in result.steps],
-            "created": list(result.created), "found": list(result.found),
-            "gateway_id": result.gateway_id, "gateway_url": result.gateway_url, "router_arn": result.router_arn,
-        })
+        cli.emit(
+            {
+                "steps": [{"action": action, "resource": resource} for action, resource in result.steps],
+                "created": list(result.created),
+                "found": list(result.found),
+                "gateway_id": result.gateway_id,
+                "gateway_url": result.gateway_url,
+                "router_arn": result.router_arn,
+            }
+        )
     elif result.gateway_url:
         cli.out.print(f"gateway url  {result.gateway_url}", highlight=False, soft_wrap=True)
 
 
 def aws_provision(
     ctx: typer.Context,
-    jwt_discovery_url: Annotated[Optional[str], typer.Option("--jwt-discovery-url", help="OpenID Connect discovery URL of the identity provider whose tokens name agents (needed to create the gateway or change its provider).")] = None,
-    jwt_audience: Annotated[Optional[list[str]], typer.Option("--jwt-audience", help="An audience the gateway accepts (repeatable).")] = None,
-    jwt_client: Annotated[Optional[list[str]], typer.Option("--jwt-client", help="A client id the gateway accepts (repeatable).")] = None,
+    jwt_discovery_url: Annotated[
+        Optional[str],
+        typer.Option(
+            "--jwt-discovery-url",
+            help="OpenID Connect discovery URL of the identity provider whose tokens name agents (needed to create the gateway or change its provider).",
+        ),
+    ] = None,
+    jwt_audience: Annotated[
+        Optional[list[str]], typer.Option("--jwt-audience", help="An audience the gateway accepts (repeatable).")
+    ] = None,
+    jwt_client: Annotated[
+        Optional[list[str]], typer.Option("--jwt-client", help="A client id the gateway accepts (repeatable).")
+    ] = None,
     agent_claim: Annotated[str, typer.Option("--agent-claim", help="The token claim that names the agent.")] = "sub",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Read only: print what would be created or updated.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Read only: print what would be created or updated.")
+    ] = False,
 ) -> None:
     """Create or update everything the aws profile needs: table, bucket, roles, functions, gateway (idempotent)."""
     from toolrt.adapters.aws import JwtAuthorizer
@@ -76,7 +102,9 @@ def aws_provision(
 
 def aws_destroy(
     ctx: typer.Context,
-    include_data: Annotated[bool, typer.Option("--include-data", help="Also delete the table and the bucket (every tool and artifact).")] = False,
+    include_data: Annotated[
+        bool, typer.Option("--include-data", help="Also delete the table and the bucket (every tool and artifact).")
+    ] = False,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Read only: print what would be deleted.")] = False,
 ) -> None:

@@ -19,7 +19,9 @@ def list_(
     mine: Annotated[bool, typer.Option("--mine", metavar="", help="Only the agent's own tools.")] = False,
     all_: Annotated[bool, typer.Option("--all", metavar="", help="Include deregistered (inactive) tools.")] = False,
     tag: Annotated[Optional[str], typer.Option("--tag", help="Only tools with this tag.")] = None,
-    text: Annotated[Optional[str], typer.Option("--text", help="Only tools whose name or description contains this.")] = None,
+    text: Annotated[
+        Optional[str], typer.Option("--text", help="Only tools whose name or description contains this.")
+    ] = None,
 ) -> None:
     """List the tools the agent can discover (its own and public ones)."""
     cli = current_cli(ctx)
@@ -47,8 +49,18 @@ def list_(
         table.add_column(header, no_wrap=True)
     table.add_column("description", overflow="fold", min_width=12)
     for v in views:
-        table.add_row(v["name"], v["tool_id"], v["owner"], v["language"], str(v["version"]), v["visibility"], v["status"], escape(v["description"].splitlines()[0][:60]))
+        table.add_row(
+            v["name"],
+            v["tool_id"],
+            v["owner"],
+            v["language"],
+            str(v["version"]),
+            v["visibility"],
+            v["status"],
+            escape(v["description"].splitlines()[0][:60]),
+        )
     cli.out.print(table)
+
 
 def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id or name.")]) -> None:
     """Show one tool: definition in force, status and version history."""
@@ -64,10 +76,19 @@ def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id o
         cli.emit(view)
         return
     d = view["definition"]
-    cli.out.print(f"[bold]{found.name}[/]  {found.tool_id}  (owner {found.owner}, {found.visibility.value}, {found.status.value})", highlight=False)
+    cli.out.print(
+        f"[bold]{found.name}[/]  {found.tool_id}  (owner {found.owner}, {found.visibility.value}, {found.status.value})",
+        highlight=False,
+    )
     cli.out.print(d["description"], markup=False, highlight=False)
-    cli.out.print(f"language {d['language']}, entrypoint {d['entrypoint']}, version {found.current_version} of {found.latest_version}, code hash {d['code_hash'][:16]}", highlight=False)
-    cli.out.print(f"artifact stored: {status.artifact_stored}, shared by {status.shared_by} tool(s), published: {status.published}", highlight=False)
+    cli.out.print(
+        f"language {d['language']}, entrypoint {d['entrypoint']}, version {found.current_version} of {found.latest_version}, code hash {d['code_hash'][:16]}",
+        highlight=False,
+    )
+    cli.out.print(
+        f"artifact stored: {status.artifact_stored}, shared by {status.shared_by} tool(s), published: {status.published}",
+        highlight=False,
+    )
     cli.out.print("input schema:")
     cli.out.print_json(json.dumps(d["input_schema"]))
     if cli.verbose:
@@ -87,5 +108,11 @@ def versions(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool 
         return
     table = Table("version", "", "code hash", "created", "description", title=f"{found.name} ({found.tool_id})")
     for v in views:
-        table.add_row(str(v["version"]), "in force" if v["current"] else "", v["code_hash"][:12], v["created_at"][:19], escape(v["description"].splitlines()[0][:60]))
+        table.add_row(
+            str(v["version"]),
+            "in force" if v["current"] else "",
+            v["code_hash"][:12],
+            v["created_at"][:19],
+            escape(v["description"].splitlines()[0][:60]),
+        )
     cli.out.print(table)

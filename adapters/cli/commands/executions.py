@@ -17,9 +17,16 @@ from toolrt.adapters.cli.lookup import parse_params, resolve_tool
 def invoke(
     ctx: typer.Context,
     tool: Annotated[str, typer.Argument(help="Tool id or name.")],
-    params: Annotated[Optional[list[str]], typer.Argument(help="One JSON object, or key=value pairs (values parsed as JSON when they parse).")] = None,
-    version: Annotated[Optional[int], typer.Option("--version", help="Run this version instead of the one in force.")] = None,
-    stream: Annotated[bool, typer.Option("--stream", help="Show what the tool prints (on stderr) while it runs.")] = False,
+    params: Annotated[
+        Optional[list[str]],
+        typer.Argument(help="One JSON object, or key=value pairs (values parsed as JSON when they parse)."),
+    ] = None,
+    version: Annotated[
+        Optional[int], typer.Option("--version", help="Run this version instead of the one in force.")
+    ] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Show what the tool prints (on stderr) while it runs.")
+    ] = False,
 ) -> None:
     """Run a tool and print its output."""
     cli = current_cli(ctx)
@@ -30,8 +37,9 @@ def invoke(
 
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool)
-        execution = rt.execute_tool(cli.agent, found.tool_id, parse_params(params or []), version,
-                                    on_output=show if stream else None)
+        execution = rt.execute_tool(
+            cli.agent, found.tool_id, parse_params(params or []), version, on_output=show if stream else None
+        )
     view = output.execution_view(execution)
     if cli.json:
         cli.emit(view)
@@ -44,11 +52,18 @@ def invoke(
             if execution.stderr:
                 cli.err.print(f"stderr:\n{execution.stderr}", markup=False, highlight=False)
             m = execution.metrics
-            cli.err.print(f"{execution.status.value} in {m.wall_ms:.1f} ms (cpu {m.cpu_ms:.1f} ms, rss {m.max_rss_kb} kB, isolation {m.isolation.value})", highlight=False)
+            cli.err.print(
+                f"{execution.status.value} in {m.wall_ms:.1f} ms (cpu {m.cpu_ms:.1f} ms, rss {m.max_rss_kb} kB, isolation {m.isolation.value})",
+                highlight=False,
+            )
     if not execution.ok:
         reason = f"{execution.error.type}: {execution.error.message}" if execution.error else "no detail"
         if not cli.json:
-            cli.err.print(f"[bold red]error[/] (execution {execution.status.value}): {found.name}: {escape(reason.splitlines()[0]) if reason else ''}", highlight=False, soft_wrap=True)
+            cli.err.print(
+                f"[bold red]error[/] (execution {execution.status.value}): {found.name}: {escape(reason.splitlines()[0]) if reason else ''}",
+                highlight=False,
+                soft_wrap=True,
+            )
             if cli.verbose and execution.error and execution.error.traceback:
                 cli.err.print(execution.error.traceback, markup=False, highlight=False)
         raise typer.Exit(EXIT_FAILURE)

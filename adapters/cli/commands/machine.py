@@ -14,8 +14,16 @@ from toolrt.adapters.cli.context import EXIT_FAILURE, current_cli
 
 def doctor(
     ctx: typer.Context,
-    repair: Annotated[bool, typer.Option("--repair", metavar="", help="Repair the store (orphan artifacts, half-written records).")] = False,
-    grace: Annotated[float, typer.Option("--grace", help="Leave orphans and temp files younger than this many seconds (a registration may still be running).")] = 600.0,
+    repair: Annotated[
+        bool, typer.Option("--repair", metavar="", help="Repair the store (orphan artifacts, half-written records).")
+    ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(
+            "--grace",
+            help="Leave orphans and temp files younger than this many seconds (a registration may still be running).",
+        ),
+    ] = 600.0,
 ) -> None:
     """Check this machine and the data directory, and say what toolrt will do here."""
     from toolrt.adapters.cli.doctor import run_doctor
@@ -39,7 +47,10 @@ def doctor(
 
 def demo(
     ctx: typer.Context,
-    examples: Annotated[Optional[Path], typer.Option("--examples", help="Folder of sample tools (default: the examples/ folder shipped with toolrt).")] = None,
+    examples: Annotated[
+        Optional[Path],
+        typer.Option("--examples", help="Folder of sample tools (default: the examples/ folder shipped with toolrt)."),
+    ] = None,
 ) -> None:
     """Register the sample tools, run them, show code reuse across agents and an update."""
     import shutil

@@ -19,9 +19,25 @@ def serve(
     transport: Annotated[str, typer.Option("--transport", help="stdio or http (streamable HTTP).")] = "stdio",
     host: Annotated[str, typer.Option("--host", help="Address to listen on (http).")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on (http).")] = 8765,
-    token: Annotated[Optional[list[str]], typer.Option("--token", help="TOKEN=AGENT: a bearer token and the agent it stands for (http; repeatable).")] = None,
-    allowed_host: Annotated[Optional[list[str]], typer.Option("--allowed-host", help="Another name clients may use in the Host header, NAME or NAME:PORT (http; repeatable).")] = None,
-    insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", metavar="", help="Serve beyond loopback without tokens: anyone who can connect acts as any agent.")] = False,
+    token: Annotated[
+        Optional[list[str]],
+        typer.Option("--token", help="TOKEN=AGENT: a bearer token and the agent it stands for (http; repeatable)."),
+    ] = None,
+    allowed_host: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--allowed-host",
+            help="Another name clients may use in the Host header, NAME or NAME:PORT (http; repeatable).",
+        ),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            metavar="",
+            help="Serve beyond loopback without tokens: anyone who can connect acts as any agent.",
+        ),
+    ] = False,
 ) -> None:
     """Serve every tool over MCP (stdio or streamable HTTP).
 
@@ -53,7 +69,9 @@ def serve(
             else:
                 who = "bearer tokens" if tokens else f"agent header X-Toolrt-Agent, default agent {cli.agent}"
                 if insecure_no_auth and not tokens:
-                    cli.err.print("WARNING: --insecure-no-auth: anyone who can connect acts as any agent", highlight=False)
+                    cli.err.print(
+                        "WARNING: --insecure-no-auth: anyone who can connect acts as any agent", highlight=False
+                    )
                 cli.err.print(f"toolrt MCP server on http://{host}:{port}/mcp ({who})", highlight=False)
                 server.run_http(host, port, allowed_hosts=allowed_host or [], insecure_no_auth=insecure_no_auth)
         finally:

@@ -10,7 +10,15 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from toolrt.adapters.cli import output
-from toolrt.adapters.cli.context import EXIT_FAILURE, EXIT_OK, EXIT_USER_ERROR, VisibilityOption, about, current_cli, exit_code_for
+from toolrt.adapters.cli.context import (
+    EXIT_FAILURE,
+    EXIT_OK,
+    EXIT_USER_ERROR,
+    VisibilityOption,
+    about,
+    current_cli,
+    exit_code_for,
+)
 from toolrt.adapters.cli.lookup import resolve_tool
 from toolrt.adapters.cli.tool_files import ToolFile, load_tool_file
 from toolrt.domain import ValidationError, Visibility
@@ -18,10 +26,24 @@ from toolrt.domain import ValidationError, Visibility
 
 def register(
     ctx: typer.Context,
-    files: Annotated[list[Path], typer.Argument(help="Python files with a typed, documented entrypoint, or tool.yaml / tool.json files.")],
-    name: Annotated[Optional[str], typer.Option("--name", help="The tool's name (one file only; default: the file's stem or its name field).")] = None,
-    entrypoint: Annotated[Optional[str], typer.Option("--entrypoint", help="The function to call (default: handler).")] = None,
-    description: Annotated[Optional[str], typer.Option("--description", help="What the tool does (one file only; default: the entrypoint's docstring or the file's description).")] = None,
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Python files with a typed, documented entrypoint, or tool.yaml / tool.json files."),
+    ],
+    name: Annotated[
+        Optional[str],
+        typer.Option("--name", help="The tool's name (one file only; default: the file's stem or its name field)."),
+    ] = None,
+    entrypoint: Annotated[
+        Optional[str], typer.Option("--entrypoint", help="The function to call (default: handler).")
+    ] = None,
+    description: Annotated[
+        Optional[str],
+        typer.Option(
+            "--description",
+            help="What the tool does (one file only; default: the entrypoint's docstring or the file's description).",
+        ),
+    ] = None,
     visibility: VisibilityOption = None,
 ) -> None:
     """Register tools from files (several at once with a progress bar)."""
@@ -31,7 +53,14 @@ def register(
     results: list[dict[str, Any]] = []
     worst = EXIT_OK
     with cli.runtime() as rt:
-        progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=cli.err, disable=cli.json or len(files) < 2, transient=True)
+        progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=cli.err,
+            disable=cli.json or len(files) < 2,
+            transient=True,
+        )
         with progress:
             task = progress.add_task("registering", total=len(files))
             for path in files:
@@ -55,14 +84,29 @@ def register(
         for r in results:
             if r["ok"]:
                 cache = "reused stored code (cache hit)" if r["cache_hit"] else "new code validated"
-                cli.out.print(f"registered [bold]{r['name']}[/] as {r['tool_id']} (v{r['version']}, {cache}, hash {r['code_hash'][:12]})", highlight=False)
+                cli.out.print(
+                    f"registered [bold]{r['name']}[/] as {r['tool_id']} (v{r['version']}, {cache}, hash {r['code_hash'][:12]})",
+                    highlight=False,
+                )
                 for finding in r["report"]["findings"]:
-                    cli.out.print(f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}", markup=False, highlight=False)
+                    cli.out.print(
+                        f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}",
+                        markup=False,
+                        highlight=False,
+                    )
             else:
-                cli.err.print(f"[bold red]error[/] ({r['error']['type']}): {escape(r['file'])}: {escape(r['error']['message'].splitlines()[0])}", highlight=False, soft_wrap=True)
+                cli.err.print(
+                    f"[bold red]error[/] ({r['error']['type']}): {escape(r['file'])}: {escape(r['error']['message'].splitlines()[0])}",
+                    highlight=False,
+                    soft_wrap=True,
+                )
                 if cli.verbose:
                     for finding in r["error"].get("findings", []):
-                        cli.err.print(f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}", markup=False, highlight=False)
+                        cli.err.print(
+                            f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}",
+                            markup=False,
+                            highlight=False,
+                        )
     if worst:
         raise typer.Exit(worst)
 
@@ -70,7 +114,9 @@ def register(
 def update(
     ctx: typer.Context,
     file: Annotated[Optional[Path], typer.Argument(help="The tool file with the new definition.")] = None,
-    tool: Annotated[Optional[str], typer.Option("--tool", help="Tool id or name to update (default: the name in the file).")] = None,
+    tool: Annotated[
+        Optional[str], typer.Option("--tool", help="Tool id or name to update (default: the name in the file).")
+    ] = None,
     name: Annotated[Optional[str], typer.Option("--name", help="The tool's name, overriding the file.")] = None,
     entrypoint: Annotated[Optional[str], typer.Option("--entrypoint", help="The function to call.")] = None,
     visibility: VisibilityOption = None,
@@ -87,7 +133,9 @@ def update(
         found = resolve_tool(rt, cli.agent, ref)
         new_visibility = visibility or (tool_file.visibility if tool_file else None)
         try:
-            result = rt.update_tool(cli.agent, found.tool_id, tool_file.definition if tool_file else None, new_visibility)
+            result = rt.update_tool(
+                cli.agent, found.tool_id, tool_file.definition if tool_file else None, new_visibility
+            )
         except ValidationError as exc:
             if file is None:
                 raise
@@ -99,13 +147,19 @@ def update(
         code = "new code" if result.new_code else "same code, new interface or description"
         cli.out.print(f"updated [bold]{view['name']}[/] to version {result.version} ({code})", highlight=False)
     else:
-        cli.out.print(f"{view['name']} unchanged: version {result.version} already holds this definition (visibility {view['visibility']})", highlight=False)
+        cli.out.print(
+            f"{view['name']} unchanged: version {result.version} already holds this definition (visibility {view['visibility']})",
+            highlight=False,
+        )
 
 
 def deregister(
     ctx: typer.Context,
     tool: Annotated[str, typer.Argument(help="Tool id or name.")],
-    purge: Annotated[bool, typer.Option("--purge", metavar="", help="Delete the record and history too (default: keep it, inactive).")] = False,
+    purge: Annotated[
+        bool,
+        typer.Option("--purge", metavar="", help="Delete the record and history too (default: keep it, inactive)."),
+    ] = False,
 ) -> None:
     """Withdraw a tool (and free code no other tool uses)."""
     cli = current_cli(ctx)

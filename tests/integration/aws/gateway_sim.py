@@ -22,6 +22,7 @@ from toolrt.ports import SandboxRequest, SandboxResult
 
 def token(claims: dict[str, Any]) -> str:
     """A JWT-shaped bearer token (the gateway's authorizer, not the interceptor, checks signatures)."""
+
     def part(doc: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
 
@@ -88,10 +89,12 @@ class SimulatedGateway:
         else:
             forwarded = out["transformedGatewayRequest"]["body"]
             response = {"statusCode": 200, "body": self._serve(forwarded)}
-        final = self.interceptor({
-            "interceptorInputVersion": "1.0",
-            "mcp": {"gatewayRequest": gateway_request, "gatewayResponse": response},
-        })["mcp"]["transformedGatewayResponse"]
+        final = self.interceptor(
+            {
+                "interceptorInputVersion": "1.0",
+                "mcp": {"gatewayRequest": gateway_request, "gatewayResponse": response},
+            }
+        )["mcp"]["transformedGatewayResponse"]
         return dict(final["body"])
 
     def _serve(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -101,7 +104,11 @@ class SimulatedGateway:
         name, arguments = body["params"]["name"], body["params"].get("arguments", {})
         self.router_events.append(dict(arguments))
         output = self.router(arguments, LambdaContext(name))
-        return {"jsonrpc": "2.0", "id": body["id"], "result": {"content": [{"type": "text", "text": json.dumps(output)}]}}
+        return {
+            "jsonrpc": "2.0",
+            "id": body["id"],
+            "result": {"content": [{"type": "text", "text": json.dumps(output)}]},
+        }
 
 
 __all__ = ["EchoSandbox", "LambdaContext", "SimulatedGateway", "token"]

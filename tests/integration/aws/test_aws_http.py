@@ -44,8 +44,16 @@ def _artifact(tool: Any) -> Artifact:
 def _stack(endpoint: str, **client_args: Any) -> tuple[Any, DynamoDbToolRepository, S3ArtifactStore, AgentCoreGateway]:
     clients = make_clients(REGION, endpoint, **client_args)
     result = provision(
-        dynamodb=clients.dynamodb, table_name="toolrt", s3=clients.s3, bucket="toolrt-artifacts", region=REGION,
-        agentcore_control=clients.agentcore_control, gateway_name="toolrt", gateway_role_arn=ROLE_ARN, interceptor_arn=INTERCEPTOR_ARN, jwt=JWT,
+        dynamodb=clients.dynamodb,
+        table_name="toolrt",
+        s3=clients.s3,
+        bucket="toolrt-artifacts",
+        region=REGION,
+        agentcore_control=clients.agentcore_control,
+        gateway_name="toolrt",
+        gateway_role_arn=ROLE_ARN,
+        interceptor_arn=INTERCEPTOR_ARN,
+        jwt=JWT,
     )
     assert result.gateway_id is not None
     return (
@@ -60,8 +68,15 @@ def _stack(endpoint: str, **client_args: Any) -> tuple[Any, DynamoDbToolReposito
 def test_provision_is_idempotent(aws_endpoint: str) -> None:
     """Provisioning twice creates the table, bucket and gateway once and then finds them."""
     clients = make_clients(REGION, aws_endpoint)
-    args = dict(dynamodb=clients.dynamodb, s3=clients.s3, region=REGION, agentcore_control=clients.agentcore_control,
-                gateway_role_arn=ROLE_ARN, interceptor_arn=INTERCEPTOR_ARN, jwt=JWT)
+    args = dict(
+        dynamodb=clients.dynamodb,
+        s3=clients.s3,
+        region=REGION,
+        agentcore_control=clients.agentcore_control,
+        gateway_role_arn=ROLE_ARN,
+        interceptor_arn=INTERCEPTOR_ARN,
+        jwt=JWT,
+    )
     first = provision(**args)
     second = provision(**args)
     assert len(first.created) == 3 and not first.found
@@ -121,8 +136,10 @@ def test_throttling_and_5xx_are_retried_by_botocore(aws_endpoint: str, monkeypat
     """A throttled or failing DynamoDB/S3 call is retried and the operation succeeds."""
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
     clients, repo, store, _ = _stack(aws_endpoint)
-    faults = {"TransactWriteItems": [(400, "ThrottlingException"), (500, "InternalServerError")],
-              "PutObject": [(503, "SlowDown")]}
+    faults = {
+        "TransactWriteItems": [(400, "ThrottlingException"), (500, "InternalServerError")],
+        "PutObject": [(503, "SlowDown")],
+    }
     seen: list[str] = []
 
     def inject(request: Any, **kwargs: Any) -> Any:
@@ -132,8 +149,11 @@ def test_throttling_and_5xx_are_retried_by_botocore(aws_endpoint: str, monkeypat
         seen.append(op)
         if faults.get(op):
             status, code = faults[op].pop(0)
-            body = (b'{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":"injected"}' % code.encode()
-                    if op == "TransactWriteItems" else b"<Error><Code>%s</Code><Message>injected</Message></Error>" % code.encode())
+            body = (
+                b'{"__type":"com.amazonaws.dynamodb.v20120810#%s","message":"injected"}' % code.encode()
+                if op == "TransactWriteItems"
+                else b"<Error><Code>%s</Code><Message>injected</Message></Error>" % code.encode()
+            )
             return AWSResponse(request.url, status, {"x-amzn-RequestId": "r"}, _Raw(body))
         return None
 
@@ -217,14 +237,16 @@ class _Context:
     aws_request_id = "req-1"
 
     def __init__(self, tool_name: str) -> None:
-        self.client_context = _ClientContext({
-            "bedrockAgentCoreGatewayId": "gw-1",
-            "bedrockAgentCoreTargetId": "target-1",
-            "bedrockAgentCoreMessageVersion": "1.0",
-            "bedrockAgentCoreAwsRequestId": "aws-req-1",
-            "bedrockAgentCoreMcpMessageId": "mcp-1",
-            "bedrockAgentCoreToolName": tool_name,
-        })
+        self.client_context = _ClientContext(
+            {
+                "bedrockAgentCoreGatewayId": "gw-1",
+                "bedrockAgentCoreTargetId": "target-1",
+                "bedrockAgentCoreMessageVersion": "1.0",
+                "bedrockAgentCoreAwsRequestId": "aws-req-1",
+                "bedrockAgentCoreMcpMessageId": "mcp-1",
+                "bedrockAgentCoreToolName": tool_name,
+            }
+        )
 
 
 def test_lambda_router_routes_gateway_calls(aws_endpoint: str) -> None:
@@ -253,6 +275,8 @@ def test_lambda_router_routes_gateway_calls(aws_endpoint: str) -> None:
         return router
 
     for _ in range(2):
-        assert handler({"a": 1, "b": 2, **caller}, _Context(gateway_tool_name(tool)), factory=factory) == {"echo": {"a": 1, "b": 2}}
+        assert handler({"a": 1, "b": 2, **caller}, _Context(gateway_tool_name(tool)), factory=factory) == {
+            "echo": {"a": 1, "b": 2}
+        }
     assert built == [1]
     module._router = None

@@ -16,7 +16,13 @@ def _provisioned(endpoint: str) -> tuple[toolrt.ToolRuntime, object]:
 
     clients = make_clients(REGION, endpoint)
     result = provision(
-        dynamodb=clients.dynamodb, s3=clients.s3, agentcore_control=clients.agentcore_control, gateway_role_arn=ROLE_ARN, interceptor_arn=INTERCEPTOR_ARN, jwt=JWT, region=REGION
+        dynamodb=clients.dynamodb,
+        s3=clients.s3,
+        agentcore_control=clients.agentcore_control,
+        gateway_role_arn=ROLE_ARN,
+        interceptor_arn=INTERCEPTOR_ARN,
+        jwt=JWT,
+        region=REGION,
     )
     rt = toolrt.connect(
         "aws",
@@ -44,7 +50,10 @@ def test_register_list_execute_update_deregister(aws_endpoint: str) -> None:
         upd = rt.update_tool("agent-a", reg.tool_id, b.definition(code="def handler(a, b):\n    return a * b\n"))
         assert upd.version == 2
         assert rt.execute_tool("agent-a", reg.tool_id, {"a": 2, "b": 3}).output == 6
-        assert len(clients.agentcore_control.list_gateway_targets(gatewayIdentifier=rt.ports.gateway.gateway_id)["items"]) == 2
+        assert (
+            len(clients.agentcore_control.list_gateway_targets(gatewayIdentifier=rt.ports.gateway.gateway_id)["items"])
+            == 2
+        )
         gone = rt.deregister_tool("agent-a", reg.tool_id, purge=True)
         assert gone.clean and set(gone.deleted_artifacts) == {reg.code_hash, upd.tool.code_hash}
         assert rt.list_tools("agent-a") == []
@@ -97,7 +106,9 @@ def test_cli_provision_plans_creates_finds_and_destroys(aws_endpoint: str, monke
     assert [s["action"] for s in json.loads(gone.stdout)["steps"]].count("deleted") == 6
 
 
-def test_cli_provision_without_an_identity_provider_says_what_to_pass(aws_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_provision_without_an_identity_provider_says_what_to_pass(
+    aws_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A first provision without --jwt-discovery-url fails in one line naming the flag."""
     from typer.testing import CliRunner
 

@@ -41,7 +41,9 @@ class Fleet:
     def _add(self, tool_id: str, owner: str, name: str, visibility: Visibility) -> Tool:
         tool = b.tool(tool_id, owner=owner, name=name, visibility=visibility)
         d = tool.definition
-        self.store.put(Artifact(tool.code_hash, d.language, d.code, d.entrypoint, ValidationReport(policy_version="p"), b.T0))
+        self.store.put(
+            Artifact(tool.code_hash, d.language, d.code, d.entrypoint, ValidationReport(policy_version="p"), b.T0)
+        )
         self.repo.add(tool)
         return tool
 
@@ -121,10 +123,23 @@ def test_the_search_tools_results_are_filtered_too(fleet: Fleet) -> None:
     interceptor = GatewayInterceptor(fleet.repo)
     found = [{"name": gateway_tool_name(t)} for t in (fleet.a_private, fleet.b_private, fleet.b_public)]
     request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x_amz_bedrock_agentcore_search"}}
-    response = {"statusCode": 200, "body": {"jsonrpc": "2.0", "id": 1, "result": {
-        "structuredContent": {"tools": found}, "content": [{"type": "text", "text": json.dumps({"tools": found})}],
-    }}}
-    event = {"mcp": {"gatewayRequest": {"headers": {"authorization": f"Bearer {A}"}, "body": request}, "gatewayResponse": response}}
+    response = {
+        "statusCode": 200,
+        "body": {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "result": {
+                "structuredContent": {"tools": found},
+                "content": [{"type": "text", "text": json.dumps({"tools": found})}],
+            },
+        },
+    }
+    event = {
+        "mcp": {
+            "gatewayRequest": {"headers": {"authorization": f"Bearer {A}"}, "body": request},
+            "gatewayResponse": response,
+        }
+    }
     result = interceptor(event)["mcp"]["transformedGatewayResponse"]["body"]["result"]
     expected = [{"name": gateway_tool_name(fleet.a_private)}, {"name": gateway_tool_name(fleet.b_public)}]
     assert result["structuredContent"]["tools"] == expected

@@ -80,13 +80,17 @@ def test_roles_grant_only_what_each_function_uses(aws_endpoint: str, package: La
             assert "*" not in resources, (role, statement)
     router_actions = {a for s in statements("toolrt-router") for a in s["Action"]}
     assert {a for a in router_actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
-    code_interpreter = next(s for s in statements("toolrt-router") if "bedrock-agentcore:InvokeCodeInterpreter" in s["Action"])
+    code_interpreter = next(
+        s for s in statements("toolrt-router") if "bedrock-agentcore:InvokeCodeInterpreter" in s["Action"]
+    )
     assert code_interpreter["Resource"].endswith(":aws:code-interpreter/aws.codeinterpreter.v1")
     gateway = statements("toolrt-gateway")
     assert gateway[0]["Action"] == ["lambda:InvokeFunction"] and len(gateway[0]["Resource"]) == 2
 
 
-def test_connect_finds_what_provisioning_made_without_copied_ids(aws_endpoint: str, package: LambdaPackage, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_connect_finds_what_provisioning_made_without_copied_ids(
+    aws_endpoint: str, package: LambdaPackage, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """connect("aws") looks the gateway and router up by name; against moto the sandbox is local."""
     import toolrt
 
@@ -95,10 +99,19 @@ def test_connect_finds_what_provisioning_made_without_copied_ids(aws_endpoint: s
         monkeypatch.delenv(name, raising=False)
     rt = toolrt.connect("aws", aws_endpoint_url=aws_endpoint, aws_region=REGION)
     try:
-        reg = rt.register_tool("agent-a", {"name": "add", "description": "Add two integers.", "language": "python",
-                                           "code": "def handler(a: int, b: int) -> int:\n    return a + b\n"})
+        reg = rt.register_tool(
+            "agent-a",
+            {
+                "name": "add",
+                "description": "Add two integers.",
+                "language": "python",
+                "code": "def handler(a: int, b: int) -> int:\n    return a + b\n",
+            },
+        )
         assert rt.execute_tool("agent-a", reg.tool_id, {"a": 2, "b": 3}).output == 5
-        targets = make_clients(REGION, aws_endpoint).agentcore_control.list_gateway_targets(gatewayIdentifier=made.gateway_id)
+        targets = make_clients(REGION, aws_endpoint).agentcore_control.list_gateway_targets(
+            gatewayIdentifier=made.gateway_id
+        )
         assert len(targets["items"]) == 1
     finally:
         rt.close()
@@ -132,7 +145,9 @@ def test_the_package_runs_without_the_environment_it_was_built_in(package: Lambd
         "import toolrt.adapters.aws.lambda_router as r, toolrt.adapters.aws.interceptor as i;"
         "print(r.handler.__module__, i.handler.__module__)"
     )
-    done = subprocess.run([sys.executable, "-S", "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "lambda_router" in done.stdout and "interceptor" in done.stdout
     assert package.sha256 == build_lambda_package().sha256  # reproducible: same install, same code hash

@@ -93,15 +93,28 @@ def test_every_operation_the_adapters_use_validates_against_its_model(
     # A second run with other code, settings and identity provider: the update paths.
     changed = LambdaPackage(package.data + b" ", package.runtime, package.architecture)
     other_jwt = JwtAuthorizer(jwt.discovery_url, clients=("client-2",))
-    steps = Provisioner(make_clients(REGION, aws_endpoint), jwt=other_jwt, package=lambda: changed, wait_s=0, max_timeout_s=120).up().steps
+    steps = (
+        Provisioner(
+            make_clients(REGION, aws_endpoint), jwt=other_jwt, package=lambda: changed, wait_s=0, max_timeout_s=120
+        )
+        .up()
+        .steps
+    )
     assert [a for a, _ in steps].count("updated") == 3, steps  # two functions and the gateway
     for name in ("TOOLRT_GATEWAY_ID", "TOOLRT_GATEWAY_LAMBDA_ARN"):
         monkeypatch.delenv(name, raising=False)
     rt = toolrt.connect("aws", aws_endpoint_url=aws_endpoint, aws_region=REGION, data_dir=str(tmp_path))
     try:
-        definition = {"name": "add", "description": "Add.", "language": "python", "code": "def handler(a: int) -> int:\n    return a + 1\n"}
+        definition = {
+            "name": "add",
+            "description": "Add.",
+            "language": "python",
+            "code": "def handler(a: int) -> int:\n    return a + 1\n",
+        }
         reg = rt.register_tool("agent-a", definition)
-        rt.update_tool("agent-a", reg.tool_id, {**definition, "code": "def handler(a: int) -> int:\n    return a + 2\n"})
+        rt.update_tool(
+            "agent-a", reg.tool_id, {**definition, "code": "def handler(a: int) -> int:\n    return a + 2\n"}
+        )
         assert rt.execute_tool("agent-a", reg.tool_id, {"a": 1}).output == 3
         rt.list_tools(agent_id="agent-a")
         rt.list_tools()

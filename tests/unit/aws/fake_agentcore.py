@@ -95,14 +95,22 @@ class FakeCodeInterpreter:
         if operation == "StartCodeInterpreterSession":
             sid = uuid.uuid4().hex
             self.sessions[sid] = None
-            return self._response(request, 200, {"codeInterpreterIdentifier": "aws.codeinterpreter.v1", "sessionId": sid, "createdAt": time.time()})
+            return self._response(
+                request,
+                200,
+                {"codeInterpreterIdentifier": "aws.codeinterpreter.v1", "sessionId": sid, "createdAt": time.time()},
+            )
         if operation == "StopCodeInterpreterSession":
             sid = query["sessionId"][0]
             self.stopped.append(sid)
             proc = self.sessions.pop(sid, None)
             if proc is not None:
                 proc.kill()
-            return self._response(request, 200, {"codeInterpreterIdentifier": "aws.codeinterpreter.v1", "sessionId": sid, "lastUpdatedAt": time.time()})
+            return self._response(
+                request,
+                200,
+                {"codeInterpreterIdentifier": "aws.codeinterpreter.v1", "sessionId": sid, "lastUpdatedAt": time.time()},
+            )
         if operation == "InvokeCodeInterpreter":
             sid = request.headers.get("x-amzn-code-interpreter-session-id", b"")
             sid = sid.decode() if isinstance(sid, bytes) else str(sid)
@@ -114,7 +122,9 @@ class FakeCodeInterpreter:
                 self.read_timeouts -= 1
                 raise ReadTimeoutError(endpoint_url=request.url)
             return self._stream(request, result_event(result))
-        return self._response(request, 400, {"message": f"unsupported {operation}"}, {"x-amzn-ErrorType": "ValidationException"})
+        return self._response(
+            request, 400, {"message": f"unsupported {operation}"}, {"x-amzn-ErrorType": "ValidationException"}
+        )
 
     def _execute(self, sid: str, arguments: dict[str, Any]) -> dict[str, Any]:
         language, code = arguments["language"], arguments["code"]
@@ -141,12 +151,19 @@ class FakeCodeInterpreter:
         stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
         return {
             "content": [{"type": "text", "text": stdout}],
-            "structuredContent": {"stdout": stdout, "stderr": stderr, "exitCode": proc.returncode, "executionTime": elapsed_ms},
+            "structuredContent": {
+                "stdout": stdout,
+                "stderr": stderr,
+                "exitCode": proc.returncode,
+                "executionTime": elapsed_ms,
+            },
             "isError": proc.returncode != 0,
         }
 
     @staticmethod
-    def _response(request: Any, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> AWSResponse:
+    def _response(
+        request: Any, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> AWSResponse:
         all_headers = {"Content-Type": "application/json", "x-amzn-RequestId": uuid.uuid4().hex, **(headers or {})}
         return AWSResponse(request.url, status, all_headers, _Raw(json.dumps(body).encode()))
 

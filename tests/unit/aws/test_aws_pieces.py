@@ -135,14 +135,20 @@ def test_inline_schema_keeps_types_of_enums_unions_and_nullables() -> None:
     assert to_schema_definition({"enum": [1, 2.5]})["type"] == "number"
     assert to_schema_definition({"const": True}) == {"type": "boolean", "description": "const: True"}
     assert to_schema_definition({"anyOf": [{"type": "integer"}, {"type": "null"}]}) == {
-        "type": "integer", "description": "may be null"
+        "type": "integer",
+        "description": "may be null",
     }
     union = to_schema_definition({"oneOf": [{"type": "number"}, {"type": "string"}], "description": "a size"})
     assert union == {"type": "number", "description": "a size; one of types: number, string"}
     obj = to_schema_definition(
         {"anyOf": [{"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}, {"type": "null"}]}
     )
-    assert obj == {"type": "object", "description": "may be null", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    assert obj == {
+        "type": "object",
+        "description": "may be null",
+        "properties": {"q": {"type": "string"}},
+        "required": ["q"],
+    }
 
 
 def test_openapi_export_is_openapi_3() -> None:
@@ -168,7 +174,9 @@ def test_emf_metrics_write_cloudwatch_lines_and_keep_a_snapshot() -> None:
     metrics.observe("wall_ms", 7.5, tool="add")
     first = json.loads(lines[0])
     assert first["_aws"]["CloudWatchMetrics"][0] == {
-        "Namespace": "toolrt", "Dimensions": [["status"]], "Metrics": [{"Name": "executions", "Unit": "Count"}]
+        "Namespace": "toolrt",
+        "Dimensions": [["status"]],
+        "Metrics": [{"Name": "executions", "Unit": "Count"}],
     }
     assert first["executions"] == 1 and first["status"] == "succeeded" and first["_aws"]["Timestamp"] == 1500
     assert json.loads(lines[1])["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Unit"] == "Milliseconds"
@@ -204,7 +212,8 @@ def test_cloudformation_table_matches_provisioning() -> None:
     for tag in ("!Ref", "!GetAtt", "!Sub"):
         Loader.add_constructor(tag, lambda loader, node: loader.construct_scalar(node))
     template = yaml.load(
-        (Path(__file__).parents[3] / "deploy" / "cloudformation.yaml").read_text(), Loader=Loader  # noqa: S506
+        (Path(__file__).parents[3] / "deploy" / "cloudformation.yaml").read_text(),
+        Loader=Loader,  # noqa: S506
     )
     table = template["Resources"]["ToolTable"]["Properties"]
     expected = table_definition("toolrt")
@@ -224,7 +233,12 @@ def _template() -> dict[str, Any]:
         pass
 
     for tag in ("!Ref", "!GetAtt", "!Sub"):
-        Loader.add_constructor(tag, lambda loader, node: loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node))
+        Loader.add_constructor(
+            tag,
+            lambda loader, node: (
+                loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)
+            ),
+        )
     path = Path(__file__).parents[3] / "deploy" / "cloudformation.yaml"
     return dict(yaml.load(path.read_text(), Loader=Loader))  # noqa: S506
 
@@ -233,7 +247,12 @@ def test_cloudformation_grants_what_provisioning_grants() -> None:
     """Each role in the template allows exactly the actions `toolrt aws provision` gives it, and the
     functions use the same handlers and timeouts."""
     from toolrt.adapters.aws import Provisioner
-    from toolrt.adapters.aws.provision import INTERCEPTOR_HANDLER, INTERCEPTOR_TIMEOUT_S, ROUTER_HANDLER, ROUTER_TIMEOUT_MARGIN_S
+    from toolrt.adapters.aws.provision import (
+        INTERCEPTOR_HANDLER,
+        INTERCEPTOR_TIMEOUT_S,
+        ROUTER_HANDLER,
+        ROUTER_TIMEOUT_MARGIN_S,
+    )
 
     class Clients:
         region = "us-east-1"
@@ -248,7 +267,10 @@ def test_cloudformation_grants_what_provisioning_grants() -> None:
             found.update([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
         return found
 
-    for role, policy in (("RouterRole", provisioner._router_policy("t", "b")), ("InterceptorRole", provisioner._interceptor_policy("t"))):
+    for role, policy in (
+        ("RouterRole", provisioner._router_policy("t", "b")),
+        ("InterceptorRole", provisioner._interceptor_policy("t")),
+    ):
         template_statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
         assert actions(template_statements) == actions(policy["Statement"]), role
         assert all(s["Resource"] != "*" for s in template_statements)
@@ -259,7 +281,10 @@ def test_cloudformation_grants_what_provisioning_grants() -> None:
     gateway = resources["Gateway"]["Properties"]
     assert gateway["AuthorizerType"] == "CUSTOM_JWT"
     assert gateway["InterceptorConfigurations"][0]["InterceptionPoints"] == ["REQUEST", "RESPONSE"]
-    assert resources["ToolTable"]["DeletionPolicy"] == "Retain" and resources["ArtifactBucket"]["DeletionPolicy"] == "Retain"
+    assert (
+        resources["ToolTable"]["DeletionPolicy"] == "Retain"
+        and resources["ArtifactBucket"]["DeletionPolicy"] == "Retain"
+    )
 
 
 def test_cloudformation_template_passes_cfn_lint() -> None:

@@ -37,13 +37,23 @@ def _no_sleep(seconds: float) -> None:
     return None
 
 
-def _request(code: str, params: dict[str, Any] | None = None, language: Language = Language.PYTHON, **limits: Any) -> SandboxRequest:
-    fields: dict[str, Any] = {"timeout_s": 20.0, "memory_mb": 256, "max_output_bytes": 65536, "tenant": "agent-a", "tool": "tool-1"}
+def _request(
+    code: str, params: dict[str, Any] | None = None, language: Language = Language.PYTHON, **limits: Any
+) -> SandboxRequest:
+    fields: dict[str, Any] = {
+        "timeout_s": 20.0,
+        "memory_mb": 256,
+        "max_output_bytes": 65536,
+        "tenant": "agent-a",
+        "tool": "tool-1",
+    }
     fields.update(limits)
     return SandboxRequest("exec-1", language, code, "handler", params or {}, **fields)
 
 
-_LANGUAGES = (Language.PYTHON, Language.JAVASCRIPT, Language.TYPESCRIPT) if find_node() is not None else (Language.PYTHON,)
+_LANGUAGES = (
+    (Language.PYTHON, Language.JAVASCRIPT, Language.TYPESCRIPT) if find_node() is not None else (Language.PYTHON,)
+)
 
 
 class TestCodeInterpreterSandboxContract(SandboxContract):
@@ -72,7 +82,9 @@ def test_params_travel_as_data_not_code() -> None:
     assert "import os" not in program
 
 
-def test_sessions_are_reused_within_limits_and_stopped_on_close(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+def test_sessions_are_reused_within_limits_and_stopped_on_close(
+    fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter],
+) -> None:
     """Calls share a session up to the per-session limit; close() stops every session it started."""
     sandbox, runner = fake
     for _ in range(3):
@@ -87,18 +99,24 @@ def test_sessions_are_reused_within_limits_and_stopped_on_close(fake: tuple[Agen
     assert len(set(runner.stopped)) == 2
 
 
-def test_calls_turned_away_before_running_are_retried(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+def test_calls_turned_away_before_running_are_retried(
+    fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter],
+) -> None:
     """A throttled session start and a throttled invocation (nothing ran) are tried again."""
     sandbox, runner = fake
-    runner.faults += [("StartCodeInterpreterSession", 429, "ThrottlingException"),
-                      ("InvokeCodeInterpreter", 429, "ThrottlingException")]
+    runner.faults += [
+        ("StartCodeInterpreterSession", 429, "ThrottlingException"),
+        ("InvokeCodeInterpreter", 429, "ThrottlingException"),
+    ]
     result = sandbox.run(_request("def handler(a):\n    return a * 2", {"a": 21}))
     assert result.output == 42
     assert [op for op, _ in runner.requests].count("InvokeCodeInterpreter") == 2
     assert runner.executions == 1
 
 
-def test_a_read_timeout_never_runs_the_code_twice(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+def test_a_read_timeout_never_runs_the_code_twice(
+    fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter],
+) -> None:
     """The code ran but the answer never came: one invocation, and an error that says it may have run."""
     sandbox, runner = fake
     runner.read_timeouts = 1
@@ -125,7 +143,9 @@ def test_the_read_timeout_outlasts_the_longest_tool() -> None:
     assert make_clients("us-east-1").agentcore.meta.config.read_timeout > 300
 
 
-def test_execution_time_is_read_as_milliseconds(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+def test_execution_time_is_read_as_milliseconds(
+    fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter],
+) -> None:
     """``executionTime`` is milliseconds in the service model; the call's wall time is that figure."""
     sandbox, runner = fake
     result = sandbox.run(_request("def handler():\n    return 1"))
@@ -134,7 +154,9 @@ def test_execution_time_is_read_as_milliseconds(fake: tuple[AgentCoreCodeInterpr
 
 
 @pytest.mark.skipif(find_node() is None, reason="needs Node.js for the fake interpreter's JavaScript runtime")
-def test_javascript_runs_on_node_not_the_default_deno(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+def test_javascript_runs_on_node_not_the_default_deno(
+    fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter],
+) -> None:
     """A CommonJS tool (module.exports) works: the request names the nodejs runtime."""
     sandbox, runner = fake
     code = "function handler({a}) { return a + 1 }\nmodule.exports = { handler }"
@@ -145,7 +167,9 @@ def test_javascript_runs_on_node_not_the_default_deno(fake: tuple[AgentCoreCodeI
     assert invoke["arguments"]["runtime"] == "nodejs"
 
 
-def test_sessions_are_never_shared_between_agents(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+def test_sessions_are_never_shared_between_agents(
+    fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter],
+) -> None:
     """Two agents calling the same tool get different sessions; by default two tools of one agent do too."""
     sandbox, runner = fake
 
@@ -198,7 +222,9 @@ def test_a_mock_endpoint_without_code_interpreter_names_the_cause() -> None:
             sandbox.run(_request("def handler():\n    return 1"))
 
 
-def test_exception_in_event_stream_is_translated(fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]) -> None:
+def test_exception_in_event_stream_is_translated(
+    fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter],
+) -> None:
     """A throttling exception delivered inside the event stream is a transient execution error too."""
     sandbox, runner = fake
     runner.stream_faults.append("throttlingException")
@@ -239,7 +265,11 @@ def test_stubbed_close_stops_the_session() -> None:
     with Stubber(client) as stub:
         stub.add_response(
             "stop_code_interpreter_session",
-            {"codeInterpreterIdentifier": "aws.codeinterpreter.v1", "sessionId": session_id, "lastUpdatedAt": "2026-01-01T00:00:00Z"},
+            {
+                "codeInterpreterIdentifier": "aws.codeinterpreter.v1",
+                "sessionId": session_id,
+                "lastUpdatedAt": "2026-01-01T00:00:00Z",
+            },
             {"codeInterpreterIdentifier": "aws.codeinterpreter.v1", "sessionId": session_id},
         )
         sandbox.close()

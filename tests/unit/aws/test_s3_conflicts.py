@@ -19,7 +19,9 @@ from toolrt.domain import Artifact, CodeHash, ConflictError, Language, Transient
 pytestmark = pytest.mark.aws
 
 CODE = "def handler():\n    return 1\n"
-ARTIFACT = Artifact(CodeHash.of("python", CODE), Language.PYTHON, CODE, "handler", ValidationReport(policy_version="p"), b.T0)
+ARTIFACT = Artifact(
+    CodeHash.of("python", CODE), Language.PYTHON, CODE, "handler", ValidationReport(policy_version="p"), b.T0
+)
 
 
 @pytest.fixture
@@ -34,7 +36,9 @@ def _put(stub: Stubber, error: tuple[str, int] | None = None) -> None:
     if error is None:
         stub.add_response("put_object", {"ETag": '"e1"'}, expected)
     else:
-        stub.add_client_error("put_object", service_error_code=error[0], http_status_code=error[1], expected_params=expected)
+        stub.add_client_error(
+            "put_object", service_error_code=error[0], http_status_code=error[1], expected_params=expected
+        )
 
 
 def test_a_conflicting_write_in_flight_is_retried_until_stored(s3: Any) -> None:
@@ -71,8 +75,11 @@ def test_a_conflict_on_report_replacement_is_a_conflict_error(s3: Any) -> None:
     store = S3ArtifactStore(s3, "b")
     body = json.dumps(converter.unstructure(ARTIFACT)).encode()
     with Stubber(s3) as stub:
-        stub.add_response("get_object", {"Body": StreamingBody(io.BytesIO(body), len(body)), "ETag": '"e1"'},
-                          {"Bucket": "b", "Key": ANY})
+        stub.add_response(
+            "get_object",
+            {"Body": StreamingBody(io.BytesIO(body), len(body)), "ETag": '"e1"'},
+            {"Bucket": "b", "Key": ANY},
+        )
         stub.add_client_error("put_object", service_error_code="ConditionalRequestConflict", http_status_code=409)
         with pytest.raises(ConflictError):
             store.replace_report(ARTIFACT.code_hash, ValidationReport(policy_version="p2"))

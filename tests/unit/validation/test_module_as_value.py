@@ -12,11 +12,31 @@ from toolrt.domain import Language, ToolDefinition
 SCHEMA = {"type": "object", "properties": {"values": {"type": "array"}}, "required": ["values"]}
 
 # Modules tools use, each with a harmless member, and the import forms that bind them.
-MODULES = {"json": "dumps", "math": "sqrt", "re": "escape", "datetime": "date", "collections": "Counter",
-           "statistics": "mean", "string": "ascii_letters", "textwrap": "dedent", "os": "sep"}
+MODULES = {
+    "json": "dumps",
+    "math": "sqrt",
+    "re": "escape",
+    "datetime": "date",
+    "collections": "Counter",
+    "statistics": "mean",
+    "string": "ascii_letters",
+    "textwrap": "dedent",
+    "os": "sep",
+}
 # Places where a value ends up: each wraps the expression ``X``.
-SINKS = ["[X][0]", "(X,)", "{'k': X}", "f(X)", "(m := X)", "print(X)", "str(X)", "X if values else None",
-         "lambda: X", "[y for y in (X,)]", "{X}"]
+SINKS = [
+    "[X][0]",
+    "(X,)",
+    "{'k': X}",
+    "f(X)",
+    "(m := X)",
+    "print(X)",
+    "str(X)",
+    "X if values else None",
+    "lambda: X",
+    "[y for y in (X,)]",
+    "{X}",
+]
 
 VALIDATOR = build_validator()
 
@@ -37,7 +57,12 @@ def test_modules_used_through_their_attributes_raise_nothing(names: list[str], a
     """Any mix of modules imported (plainly or ``as``) and used as ``module.member`` gets no module finding."""
     lines = [f"import {n} as {n}_" if aliased else f"import {n}" for n in names]
     uses = [f"{n}_.{MODULES[n]}" if aliased else f"{n}.{MODULES[n]}" for n in names]
-    code = "\n".join(lines) + "\ndef f(v):\n    return v\ndef handler(values):\n    return [repr(x) for x in (" + ", ".join(uses) + ",)]\n"
+    code = (
+        "\n".join(lines)
+        + "\ndef f(v):\n    return v\ndef handler(values):\n    return [repr(x) for x in ("
+        + ", ".join(uses)
+        + ",)]\n"
+    )
     assert "security.module_as_value" not in _findings(code)
 
 

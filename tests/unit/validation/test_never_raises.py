@@ -10,9 +10,38 @@ from toolrt.domain import Language, ToolDefinition, ValidationReport
 
 VALIDATOR = build_validator()
 FRAGMENTS = st.sampled_from(
-    ["def handler(", "**p", "):", "\n    ", "return ", "import os", "__class__", ".", "getattr(",
-     "'{0.__globals__}'.format(", "lambda", "async ", "await ", "match x:", "case ", "(", ")", "[", "]",
-     "\"", "'", "#", "\\", "eval", "\x00", "\t", "é", "from . import x", "global g", "nonlocal n"]
+    [
+        "def handler(",
+        "**p",
+        "):",
+        "\n    ",
+        "return ",
+        "import os",
+        "__class__",
+        ".",
+        "getattr(",
+        "'{0.__globals__}'.format(",
+        "lambda",
+        "async ",
+        "await ",
+        "match x:",
+        "case ",
+        "(",
+        ")",
+        "[",
+        "]",
+        '"',
+        "'",
+        "#",
+        "\\",
+        "eval",
+        "\x00",
+        "\t",
+        "é",
+        "from . import x",
+        "global g",
+        "nonlocal n",
+    ]
 )
 CODE = st.one_of(st.text(min_size=1, max_size=300), st.lists(FRAGMENTS, min_size=1, max_size=40).map("".join))
 

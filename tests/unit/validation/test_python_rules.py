@@ -9,13 +9,21 @@ from toolrt.domain import Language, Severity, ToolDefinition
 
 from .corpus import BAD_PYTHON, GOOD_PYTHON
 
-SCHEMA = {"type": "object", "properties": {"values": {"type": "array", "items": {"type": "number"}}}, "required": ["values"]}
+SCHEMA = {
+    "type": "object",
+    "properties": {"values": {"type": "array", "items": {"type": "number"}}},
+    "required": ["values"],
+}
 
 
 def python_tool(code: str, schema: dict | None = None, entrypoint: str = "handler") -> ToolDefinition:
     return ToolDefinition(
-        name="tool", description="a tool", language=Language.PYTHON, code=code,
-        input_schema=schema or SCHEMA, entrypoint=entrypoint,
+        name="tool",
+        description="a tool",
+        language=Language.PYTHON,
+        code=code,
+        input_schema=schema or SCHEMA,
+        entrypoint=entrypoint,
     )
 
 
