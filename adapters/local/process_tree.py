@@ -11,6 +11,20 @@ import time
 __all__ = ["descendants", "limit_cpu", "read_exact", "tree_usage"]
 
 
+def processes_of_user(uid: int) -> int:
+    """How many processes (and threads, as RLIMIT_NPROC counts them) the user ``uid`` runs now."""
+    count = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            if entry.stat().st_uid == uid:
+                count += len(os.listdir(f"/proc/{entry.name}/task"))
+        except OSError:
+            continue
+    return count
+
+
 def descendants(root: int) -> list[int]:
     """Host pids below ``root`` (read from /proc; used to kill detached processes without namespaces)."""
     found: list[int] = []

@@ -74,6 +74,7 @@ from typing import Any
 
 from toolrt.adapters.local.cgroups import Cgroups
 from toolrt.adapters.local.cgroups import detect as detect_cgroups
+from toolrt.adapters.local.process_tree import processes_of_user
 from toolrt.adapters.local.sandbox_env import (
     NOBODY,
     bwrap_check,
@@ -400,7 +401,7 @@ class SubprocessSandbox:
             cmd = [
                 self._prlimit,
                 f"--as={virtual}",
-                "--nproc=64",
+                f"--nproc={self._node_nproc()}",
                 "--nofile=256",
                 "--core=0",
                 f"--fsize={16 * 1024 * 1024}",
@@ -428,6 +429,21 @@ class SubprocessSandbox:
         return worker
 
     # -- shared -------------------------------------------------------------------------------------
+
+    def _node_nproc(self) -> int:
+        """RLIMIT_NPROC for a Node worker (V8 starts about ten threads).
+
+        The kernel counts it per user, and per user namespace: with namespaces each worker has its
+        own count, so 64 bounds the worker. Without them every worker of every agent runs as the same
+        host user and shares one count, so a fixed 64 would let busy workers starve a new one (and one
+        tenant's threads fail another's start). There the worker's pids cgroup is the bound, when it
+        has one; else the limit is what the user runs now plus 64.
+        """
+        if self._namespaces:
+            return 64
+        if self._cgroups is not None:
+            return 1 << 15
+        return processes_of_user(NOBODY if drop_to_nobody() else os.getuid()) + 64
 
     def _confine(self, worker: Worker, fixed_mb: int | None = None) -> None:
         """Move a freshly started worker (no tool code has run in it yet) into a cgroup of its own.

@@ -156,6 +156,9 @@ class PythonZygote(Worker):
         seq = self._seq
         nonce = secrets.token_hex(16)
         calls = CALL_PIDS if self.cgroup is not None else FALLBACK_CALL_PROCESSES
+        # RLIMIT_NPROC counts per user (and user namespace). Without namespaces every worker shares
+        # the host user's count, so the pids cgroup (armed below) is the call's bound instead.
+        nproc = calls if self.namespaced or self.cgroup is None else 1 << 15
         payload = marshal.dumps(
             {
                 "code": request.code,
@@ -164,7 +167,7 @@ class PythonZygote(Worker):
                 "timeout_s": request.timeout_s,
                 "memory_mb": request.memory_mb,
                 "max_output_bytes": request.max_output_bytes,
-                "nproc": calls,
+                "nproc": nproc,
             }
         )
         budget = None
