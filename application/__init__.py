@@ -4,6 +4,7 @@ from toolrt.application.async_runtime import AsyncToolRuntime
 from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.definitions import to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
+from toolrt.application.examples import ExampleResult, ExampleRunner
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest, check_params
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
@@ -20,6 +21,8 @@ __all__ = [
     "Deregistration",
     "DeregisterTool",
     "DeregisterToolRequest",
+    "ExampleResult",
+    "ExampleRunner",
     "ExecuteTool",
     "ExecuteToolRequest",
     "ExecutionPolicy",

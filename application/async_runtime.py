@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from toolrt.application.definitions import DefinitionLike
 from toolrt.application.deregister_tool import Deregistration
+from toolrt.application.examples import ExampleResult
 from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
 from toolrt.application.runtime import ToolRuntime
@@ -132,6 +133,10 @@ class AsyncToolRuntime:
             memory_mb=memory_mb,
             on_output=on_output,
         )
+
+    async def test_tool(self, agent_id: str, tool: str, version: int | None = None) -> list[ExampleResult]:
+        """See :meth:`ToolRuntime.test_tool`."""
+        return await self._run_limited(self.sync.test_tool, agent_id, tool, version)
 
     async def start_execution(
         self,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -31,6 +32,9 @@ from toolrt.ports import (
     ToolGateway,
     ToolRepository,
 )
+
+if TYPE_CHECKING:  # the runner imports execute_tool, which imports this module
+    from toolrt.application.examples import ExampleRunner
 
 log = get_logger(__name__)
 
@@ -96,8 +100,10 @@ class RegisterTool:
         metrics: MetricsSink,
         events: EventPublisher,
         policy: ExecutionPolicy,
+        examples: ExampleRunner | None = None,
     ) -> None:
         self._repository = repository
+        self._examples = examples
         self._gateway = gateway
         self._clock = clock
         self._ids = ids
@@ -129,6 +135,13 @@ class RegisterTool:
         definition = request.definition
         check_schemas(definition)
         prepared = self._intake.prepare(definition, request.validator)
+        if self._examples is not None:
+            try:
+                self._examples.check(definition, request.agent_id)
+            except Exception:
+                if prepared.created:
+                    self._intake.release_if_unreferenced(prepared.artifact.code_hash)
+                raise
         now = self._clock.now()
         tool = Tool.create(
             tool_id=self._ids.new_id("tool"),

@@ -9,11 +9,12 @@ from typing import Any
 from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.definitions import DefinitionLike, to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
+from toolrt.application.examples import ExampleResult, ExampleRunner
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
 from toolrt.application.functions import function_definition
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
-from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
+from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
@@ -23,6 +24,7 @@ from toolrt.domain import (
     ExecutionStatus,
     Finding,
     NotFoundError,
+    OwnershipError,
     Severity,
     Tool,
     ToolStatus,
@@ -45,10 +47,22 @@ class ToolRuntime:
         self.policy = policy or ExecutionPolicy()
         self.profile = profile
         p = ports
+        self._examples = ExampleRunner(p.sandbox, self.policy, p.ids)
         self._register = RegisterTool(
-            p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.ids, p.metrics, p.events, self.policy
+            p.repository,
+            p.artifacts,
+            p.validator,
+            p.gateway,
+            p.clock,
+            p.ids,
+            p.metrics,
+            p.events,
+            self.policy,
+            examples=self._examples,
         )
-        self._update = UpdateTool(p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, p.events)
+        self._update = UpdateTool(
+            p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, p.events, examples=self._examples
+        )
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
         self._execute = ExecuteTool(
@@ -167,6 +181,22 @@ class ToolRuntime:
         return self._by_ref(
             self._execute.execute, agent_id, tool, _params(params), version, timeout_s, memory_mb, on_output
         )
+
+    def test_tool(self, agent_id: str, tool: str, version: int | None = None) -> list[ExampleResult]:
+        """Run a tool's examples now (the current version's, or ``version``'s) and report each.
+
+        ``tool`` is an id or a name as for :meth:`execute_tool`; the agent must be allowed to run
+        the tool. Nothing is recorded: this is a check, not an execution.
+        """
+        check_agent(agent_id)
+        try:
+            found = self.ports.repository.get(tool)
+        except NotFoundError:
+            found = self.resolve_tool(agent_id, tool)
+        if not found.can_execute(agent_id):
+            raise OwnershipError(agent_id, found.tool_id, "test")
+        chosen = found.version(version) if version is not None else found.current
+        return self._examples.run(chosen.definition, agent_id)
 
     def start_execution(
         self,

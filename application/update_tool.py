@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import attrs
 
 from toolrt.application._artifacts import CodeIntake, check_schemas
@@ -24,6 +26,9 @@ from toolrt.ports import (
     ToolGateway,
     ToolRepository,
 )
+
+if TYPE_CHECKING:  # the runner imports execute_tool, which imports this module
+    from toolrt.application.examples import ExampleRunner
 
 log = get_logger(__name__)
 
@@ -85,8 +90,10 @@ class UpdateTool:
         clock: Clock,
         metrics: MetricsSink,
         events: EventPublisher,
+        examples: ExampleRunner | None = None,
     ) -> None:
         self._repository = repository
+        self._examples = examples
         self._gateway = gateway
         self._clock = clock
         self._metrics = metrics
@@ -120,6 +127,13 @@ class UpdateTool:
         new_code = definition.code_hash not in before.code_hashes
         after = after.with_version(definition, now)  # refuses past the version limit, before any write
         prepared = self._intake.prepare(definition, request.validator)
+        if self._examples is not None:
+            try:
+                self._examples.check(definition, request.agent_id)
+            except Exception:
+                if prepared.created:
+                    self._intake.release_if_unreferenced(definition.code_hash)
+                raise
         try:
             stored = save_and_sync(self._repository, self._gateway, self._clock, before, after)
         except Exception:

@@ -136,6 +136,51 @@ def _to_tags(value: Iterable[str] | None) -> tuple[str, ...]:
     return tuple(sorted({str(tag) for tag in value}))
 
 
+MAX_EXAMPLES = 20
+_ERROR_TYPE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
+
+
+@attrs.frozen
+class ToolExample:
+    """A call a version must answer as stated before it is accepted.
+
+    ``params`` are the call's parameters; the version must return ``output`` (compared as JSON), or,
+    when ``error`` names an exception type (``"ValueError"``, ``"RangeError"``), fail with it.
+    """
+
+    params: dict[str, Any] = attrs.field(factory=dict)
+    output: Any = None
+    error: str | None = None
+
+
+def _to_examples(value: Any) -> tuple[ToolExample, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, Mapping) or isinstance(value, str) or not isinstance(value, Iterable):
+        raise _definition_error(
+            "definition.examples", "examples must be a list", 'a list of {"params": {...}, "output": ...}'
+        )
+    examples = []
+    for index, item in enumerate(value, 1):
+        if isinstance(item, ToolExample):
+            examples.append(item)
+            continue
+        if not isinstance(item, Mapping):
+            raise _definition_error(
+                "definition.examples", f"example {index} is not an object", 'write {"params": {...}, "output": ...}'
+            )
+        unknown = set(item) - {"params", "output", "error", "description"}
+        if unknown or ("output" in item) == ("error" in item):
+            raise _definition_error(
+                "definition.examples",
+                f"example {index} needs params and exactly one of output or error"
+                + (f" (unknown: {', '.join(sorted(map(str, unknown)))})" if unknown else ""),
+                '{"params": {"a": 1}, "output": 2} or {"params": {"a": -1}, "error": "ValueError"}',
+            )
+        examples.append(ToolExample(item.get("params", {}), item.get("output"), item.get("error")))
+    return tuple(examples)
+
+
 @attrs.frozen(hash=False)
 class ToolDefinition:
     """What an agent hands toolrt: code, its entrypoint and the JSON Schema of its parameters.
@@ -154,6 +199,8 @@ class ToolDefinition:
     output_schema: dict[str, Any] | None = None
     limits: Limits = attrs.field(default=None, converter=_to_limits)
     tags: tuple[str, ...] = attrs.field(default=(), converter=_to_tags)
+    # Calls the version must answer as stated, run in the sandbox at registration and update.
+    examples: tuple[ToolExample, ...] = attrs.field(default=(), converter=_to_examples)
 
     def __attrs_post_init__(self) -> None:
         findings = list(_structure_findings(self))
@@ -207,6 +254,15 @@ def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
     yield from _schema_shape_findings("input_schema", d.input_schema, required=True)
     if d.output_schema is not None:
         yield from _schema_shape_findings("output_schema", d.output_schema, required=False)
+    if len(d.examples) > MAX_EXAMPLES:
+        yield err("definition.examples", f"{len(d.examples)} examples given, at most {MAX_EXAMPLES} allowed")
+    for index, example in enumerate(d.examples, 1):
+        if not isinstance(example.params, dict):
+            yield err("definition.examples", f"example {index}: params must be a JSON object")
+        if example.error is not None and (not isinstance(example.error, str) or not _ERROR_TYPE.match(example.error)):
+            yield err(
+                "definition.examples", f"example {index}: error must name an exception type, got {example.error!r}"
+            )
     if len(d.tags) > MAX_TAGS:
         yield err("definition.tags", f"{len(d.tags)} tags given, at most {MAX_TAGS} allowed")
     for tag in d.tags:

@@ -187,6 +187,16 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
         },
     ),
     types.Tool(
+        name="test_tool",
+        description="Run a tool's examples (its current version's, or the given version's) and report each.",
+        input_schema={
+            "type": "object",
+            "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}},
+            "required": ["tool"],
+            "additionalProperties": False,
+        },
+    ),
+    types.Tool(
         name="rollback_tool",
         description="Put an earlier version of one of your tools back in force.",
         input_schema={
@@ -199,6 +209,8 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
 )
 MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
 _MANAGEMENT_SCHEMAS = {t.name: t.input_schema for t in MANAGEMENT_TOOLS}
+# The management tools that change the tool list (the others only read).
+_CHANGING = frozenset({"register_tool", "update_tool", "deregister_tool", "rollback_tool"})
 
 
 def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, Tool]:
@@ -433,7 +445,7 @@ class ToolrtMcpServer:
                 # The low-level server does not check arguments: a string "false" must not purge.
                 check_params(params.name, _MANAGEMENT_SCHEMAS[params.name], arguments)
                 result = await anyio.to_thread.run_sync(self._manage, agent, params.name, arguments)
-                if not self._gateway_notifies:
+                if not self._gateway_notifies and params.name in _CHANGING:
                     await self.broadcast()
                 return _success(result)
             return await self._execute(agent, params.name, arguments)
@@ -496,6 +508,13 @@ class ToolrtMcpServer:
                 "name": tool.name,
                 "current_version": tool.current_version,
                 "versions": [version_view(v) for v in history],
+            }
+        if action == "test_tool":
+            results = rt.test_tool(agent, tool.tool_id, args.get("version"))
+            return {
+                "tool_id": tool.tool_id,
+                "passed": all(r.passed for r in results),
+                "examples": [{"index": r.index, "passed": r.passed, "detail": r.describe()} for r in results],
             }
         if action == "rollback_tool":
             version = args.get("version")

@@ -109,6 +109,7 @@ def test_list_and_call_tools_with_names_disambiguated(http: HttpServer) -> None:
                 "update_tool",
                 "deregister_tool",
                 "list_versions",
+                "test_tool",
                 "rollback_tool",
             } == names
             add = next(t for t in listed.tools if t.name == "add")

@@ -67,3 +67,34 @@ def invoke(
             if cli.verbose and execution.error and execution.error.traceback:
                 cli.err.print(execution.error.traceback, markup=False, highlight=False)
         raise typer.Exit(EXIT_FAILURE)
+
+
+def test(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="Tool id or name.")],
+    version: Annotated[
+        Optional[int], typer.Option("--version", help="Test this version instead of the one in force.")
+    ] = None,
+) -> None:
+    """Run a tool's examples in the sandbox and report each; exit 1 when one fails."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        found = resolve_tool(rt, cli.agent, tool)
+        results = rt.test_tool(cli.agent, found.tool_id, version)
+    if cli.json:
+        cli.emit(
+            {
+                "tool_id": found.tool_id,
+                "passed": all(r.passed for r in results),
+                "examples": [{"index": r.index, "passed": r.passed, "detail": r.describe()} for r in results],
+            }
+        )
+    else:
+        if not results:
+            cli.out.print(f"{found.name} has no examples", highlight=False)
+        for r in results:
+            mark = "pass" if r.passed else "FAIL"
+            text = f"example {r.index}" if r.passed else r.describe()
+            cli.out.print(f"{mark}  {text}", highlight=False, markup=False, soft_wrap=True)
+    if not all(r.passed for r in results):
+        raise typer.Exit(EXIT_FAILURE)
