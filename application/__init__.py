@@ -11,7 +11,7 @@ from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, T
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
 from toolrt.application.repair_store import RepairReport, RepairRequest, RepairStore
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
-from toolrt.application.runtime import ToolRuntime
+from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.update_tool import ToolUpdate, Update, UpdateTool, UpdateToolRequest
 
@@ -25,6 +25,7 @@ __all__ = [
     "ExampleRunner",
     "ExecuteTool",
     "ExecuteToolRequest",
+    "ExecutionPage",
     "ExecutionPolicy",
     "GetToolStatus",
     "ListTools",

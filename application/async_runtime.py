@@ -8,6 +8,7 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any, TypeVar
 
 from toolrt.application.definitions import DefinitionLike
@@ -15,9 +16,9 @@ from toolrt.application.deregister_tool import Deregistration
 from toolrt.application.examples import ExampleResult
 from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
-from toolrt.application.runtime import ToolRuntime
+from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.update_tool import ToolUpdate
-from toolrt.domain import Execution, Tool, ToolStatus, ToolVersion, Visibility
+from toolrt.domain import Execution, ExecutionStatus, Tool, ToolStatus, ToolVersion, Visibility
 from toolrt.ports import CodeValidator, OutputCallback
 
 T = TypeVar("T")
@@ -137,6 +138,29 @@ class AsyncToolRuntime:
     async def test_tool(self, agent_id: str, tool: str, version: int | None = None) -> list[ExampleResult]:
         """See :meth:`ToolRuntime.test_tool`."""
         return await self._run_limited(self.sync.test_tool, agent_id, tool, version)
+
+    async def list_executions(
+        self,
+        agent_id: str,
+        *,
+        tool: str | None = None,
+        version: int | None = None,
+        status: ExecutionStatus | str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ExecutionPage:
+        """See :meth:`ToolRuntime.list_executions`."""
+        return await asyncio.to_thread(
+            self.sync.list_executions,
+            agent_id,
+            tool=tool,
+            version=version,
+            status=status,
+            since=since,
+            limit=limit,
+            cursor=cursor,
+        )
 
     async def start_execution(
         self,

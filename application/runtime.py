@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
+
+import attrs
 
 from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.definitions import DefinitionLike, to_definition
@@ -33,7 +36,27 @@ from toolrt.domain import (
     ValidationReport,
     Visibility,
 )
-from toolrt.ports import CodeValidator, OutputCallback, ToolQuery
+from toolrt.ports import CodeValidator, ExecutionQuery, OutputCallback, ToolQuery
+
+
+@attrs.frozen
+class ExecutionPage:
+    """A page of execution history: ``items`` newest first, and the cursor of the next page (or None)."""
+
+    items: tuple[Execution, ...]
+    next_cursor: str | None
+
+
+def _parse_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if cursor is None:
+        return None
+    stamp, sep, execution_id = str(cursor).partition("|")
+    try:
+        if not sep or not execution_id:
+            raise ValueError("no separator")
+        return datetime.fromisoformat(stamp), execution_id
+    except ValueError:
+        raise ValidationError(f"cursor {cursor!r} is not one list_executions gave; start again without it") from None
 
 
 class ToolRuntime:
@@ -197,6 +220,56 @@ class ToolRuntime:
             raise OwnershipError(agent_id, found.tool_id, "test")
         chosen = found.version(version) if version is not None else found.current
         return self._examples.run(chosen.definition, agent_id)
+
+    def list_executions(
+        self,
+        agent_id: str,
+        *,
+        tool: str | None = None,
+        version: int | None = None,
+        status: ExecutionStatus | str | None = None,
+        since: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> ExecutionPage:
+        """The execution history ``agent_id`` may see, newest first, a page at a time.
+
+        An agent sees its own calls and every call of the tools it owns, never another agent's
+        calls of another agent's tools. ``tool`` (an id or a name) narrows to one tool: all its
+        calls when the agent owns it, else the agent's own calls of it. Pass the page's
+        ``next_cursor`` as ``cursor`` for the next page.
+        """
+        check_agent(agent_id)
+        chosen = _enum(ExecutionStatus, status, "status") if status is not None else None
+        before = _parse_cursor(cursor)
+        caller: str | None = agent_id
+        tool_ids: frozenset[str] | None = frozenset(
+            t.tool_id for t in self.ports.repository.list(ToolQuery(owner=agent_id, status=None, limit=100_000))
+        )
+        tool_id = None
+        if tool is not None:
+            try:
+                found = self.ports.repository.get(tool)
+            except NotFoundError:
+                found = self.resolve_tool(agent_id, tool)
+            tool_id = found.tool_id
+            if found.owner == agent_id:
+                caller, tool_ids = None, None
+            else:
+                tool_ids = None
+        query = ExecutionQuery(
+            caller=caller,
+            tool_ids=tool_ids,
+            tool_id=tool_id,
+            version=version,
+            status=chosen,
+            since=since,
+            before=before,
+            limit=limit,
+        )
+        items = list(self.ports.repository.list_executions(query))
+        last = items[-1] if len(items) == limit else None
+        return ExecutionPage(tuple(items), f"{last.created_at.isoformat()}|{last.execution_id}" if last else None)
 
     def start_execution(
         self,

@@ -8,7 +8,7 @@ import pytest
 
 from toolrt.contracts import builders as b
 from toolrt.domain import CodeHash, ConflictError, ExecutionStatus, NotFoundError, ToolStatus, Visibility
-from toolrt.ports import ToolQuery, ToolRepository
+from toolrt.ports import ExecutionQuery, ToolQuery, ToolRepository
 
 
 class ToolRepositoryContract:
@@ -157,6 +157,39 @@ class ToolRepositoryContract:
         repo.save(t.with_version(b.definition(tags=["math", "demo"]), b.T0))
         repo.add(b.tool("t2", name="other"))
         assert [x.tool_id for x in repo.list(ToolQuery(tag="math"))] == ["t1"]
+
+    def test_execution_listing_filters_pages_and_orders_newest_first(self, repo: ToolRepository) -> None:
+        """list_executions: caller and tool_ids together match either; the rest narrows; pages by cursor."""
+        import attrs
+
+        rows = [
+            ("e1", "tool-a", "agent-a", ExecutionStatus.SUCCEEDED, 1),
+            ("e2", "tool-b", "agent-b", ExecutionStatus.FAILED, 2),
+            ("e3", "tool-a", "agent-b", ExecutionStatus.SUCCEEDED, 3),
+            ("e4", "tool-c", "agent-c", ExecutionStatus.SUCCEEDED, 4),
+            ("e5", "tool-b", "agent-a", ExecutionStatus.SUCCEEDED, 5),
+        ]
+        for eid, tool, caller, status, minute in rows:
+            repo.record_execution(
+                attrs.evolve(b.execution(eid, tool, status), caller=caller, created_at=b.T0 + timedelta(minutes=minute))
+            )
+
+        def ids(**fields: object) -> list[str]:
+            return [e.execution_id for e in repo.list_executions(ExecutionQuery(**fields))]  # type: ignore[arg-type]
+
+        assert ids() == ["e5", "e4", "e3", "e2", "e1"]
+        assert ids(caller="agent-a") == ["e5", "e1"]
+        assert ids(tool_ids=frozenset({"tool-a"})) == ["e3", "e1"]
+        assert ids(caller="agent-a", tool_ids=frozenset({"tool-a"})) == ["e5", "e3", "e1"]
+        assert ids(caller="agent-a", tool_ids=frozenset()) == ["e5", "e1"]
+        assert ids(tool_ids=frozenset()) == []
+        assert ids(status=ExecutionStatus.FAILED) == ["e2"]
+        assert ids(tool_id="tool-b", caller="agent-a") == ["e5"]
+        assert ids(since=b.T0 + timedelta(minutes=4)) == ["e5", "e4"]
+        first = repo.list_executions(ExecutionQuery(limit=2))
+        assert [e.execution_id for e in first] == ["e5", "e4"]
+        last = first[-1]
+        assert ids(limit=2, before=(last.created_at, last.execution_id)) == ["e3", "e2"]
 
     def test_execution_records_round_trip_and_replace(self, repo: ToolRepository) -> None:
         """Execution records are stored, replaced by id, and read back equal."""

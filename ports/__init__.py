@@ -3,7 +3,7 @@
 from toolrt.ports.artifacts import ArtifactStore
 from toolrt.ports.gateway import GatewayHealth, ToolGateway
 from toolrt.ports.metrics import EventPublisher, MetricsSink
-from toolrt.ports.repository import ToolQuery, ToolRepository
+from toolrt.ports.repository import ExecutionQuery, ToolQuery, ToolRepository, newest_first
 from toolrt.ports.sandbox import CancelSignal, OutputCallback, Sandbox, SandboxRequest, SandboxResult
 from toolrt.ports.system import Clock, IdGenerator
 from toolrt.ports.validator import CodeValidator
@@ -14,6 +14,7 @@ __all__ = [
     "Clock",
     "CodeValidator",
     "EventPublisher",
+    "ExecutionQuery",
     "GatewayHealth",
     "IdGenerator",
     "MetricsSink",
@@ -24,4 +25,5 @@ __all__ = [
     "ToolGateway",
     "ToolQuery",
     "ToolRepository",
+    "newest_first",
 ]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 import attrs
 
-from toolrt.domain import CodeHash, Execution, Tool, ToolStatus, ValidationError
+from toolrt.domain import CodeHash, Execution, ExecutionStatus, Tool, ToolStatus, ValidationError
 
 
 @attrs.frozen
@@ -48,6 +49,58 @@ class ToolQuery:
             if needle not in tool.name.lower() and needle not in tool.definition.description.lower():
                 return False
         return True
+
+
+@attrs.frozen
+class ExecutionQuery:
+    """Which execution records to list, newest first (``created_at``, then ``execution_id``).
+
+    ``caller`` and ``tool_ids`` given together match either (an agent's own calls and every call of
+    its tools); each alone narrows. ``tool_id``, ``version``, ``status`` and ``since`` narrow further.
+    ``before`` continues a listing: the ``(created_at, execution_id)`` of the last record seen.
+    """
+
+    caller: str | None = None
+    tool_ids: frozenset[str] | None = None
+    tool_id: str | None = None
+    version: int | None = None
+    status: ExecutionStatus | None = None
+    since: datetime | None = None
+    before: tuple[datetime, str] | None = None
+    limit: int = attrs.field(default=100)
+
+    @limit.validator
+    def _check_limit(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 1000:
+            raise ValidationError(f"limit must be an integer from 1 to 1000, got {value!r}")
+
+    def matches(self, execution: Execution) -> bool:
+        """True when ``execution`` satisfies every field but the limit (adapters filtering in process)."""
+        if self.caller is not None and self.tool_ids is not None:
+            if execution.caller != self.caller and execution.tool_id not in self.tool_ids:
+                return False
+        elif self.caller is not None and execution.caller != self.caller:
+            return False
+        elif self.tool_ids is not None and execution.tool_id not in self.tool_ids:
+            return False
+        if self.tool_id is not None and execution.tool_id != self.tool_id:
+            return False
+        if self.version is not None and execution.version != self.version:
+            return False
+        if self.status is not None and execution.status is not self.status:
+            return False
+        if self.since is not None and execution.created_at < self.since:
+            return False
+        if self.before is not None and (execution.created_at, execution.execution_id) >= self.before:
+            return False
+        return True
+
+
+def newest_first(executions: Iterable[Execution], query: ExecutionQuery) -> list[Execution]:
+    """The executions ``query`` matches, newest first, at most ``query.limit`` (for adapters)."""
+    found = [e for e in executions if query.matches(e)]
+    found.sort(key=lambda e: (e.created_at, e.execution_id), reverse=True)
+    return found[: query.limit]
 
 
 @runtime_checkable
@@ -91,3 +144,6 @@ class ToolRepository(Protocol):
 
     def get_execution(self, execution_id: str) -> Execution:
         """The stored execution, or ``NotFoundError``."""
+
+    def list_executions(self, query: ExecutionQuery) -> Sequence[Execution]:
+        """Execution records ``query`` matches, newest first, at most ``query.limit``."""

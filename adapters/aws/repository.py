@@ -28,7 +28,7 @@ from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
 from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
 from toolrt.application.logs import get_logger
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool, Visibility
-from toolrt.ports import ToolQuery
+from toolrt.ports import ExecutionQuery, ToolQuery, newest_first
 
 log = get_logger(__name__)
 
@@ -268,6 +268,35 @@ class DynamoDbToolRepository:
             return converter.structure(decode_body(response["Item"]), Execution)
         except Exception as exc:
             raise StorageError(f"execution {execution_id} is unreadable: {exc}", backend=BACKEND) from exc
+
+    def list_executions(self, query: ExecutionQuery) -> Sequence[Execution]:
+        """Scans the execution records (filtered on the table's side to executions, and to the tool
+        or status when given) and orders them here: fine for a history of thousands of calls; a
+        larger one wants an index by caller and time, which this table does not have yet."""
+        names = {"#sk": "sk"}
+        values: dict[str, Any] = {":exec": {"S": "EXEC"}}
+        conditions = ["#sk = :exec"]
+        if query.tool_id is not None:
+            names["#tool"] = "tool_id"
+            values[":tool"] = {"S": query.tool_id}
+            conditions.append("#tool = :tool")
+        if query.status is not None:
+            names["#status"] = "status"
+            values[":status"] = {"S": query.status.value}
+            conditions.append("#status = :status")
+        found = []
+        for item in self._paginate(
+            "scan",
+            "execution records",
+            FilterExpression=" AND ".join(conditions),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        ):
+            try:
+                found.append(converter.structure(decode_body(item), Execution))
+            except Exception as exc:
+                raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
+        return newest_first(found, query)
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from toolrt.domain import (
     ToolStatus,
     TransientError,
 )
-from toolrt.ports import ToolQuery
+from toolrt.ports import ExecutionQuery, ToolQuery
 
 log = get_logger(__name__)
 
@@ -471,3 +471,39 @@ class SqliteToolRepository:
         if row is None:
             raise NotFoundError("execution", execution_id)
         return self._decode(execution_id, row[0], Execution)
+
+    def list_executions(self, query: ExecutionQuery) -> Sequence[Execution]:
+        """Newest first; SQL narrows by tool, status and time, the rest is checked on the records."""
+        where: list[str] = []
+        args: list[Any] = []
+        if query.tool_id is not None:
+            where.append("tool_id = ?")
+            args.append(query.tool_id)
+        elif query.tool_ids is not None and query.caller is None:
+            if not query.tool_ids:
+                return []
+            where.append(f"tool_id IN ({', '.join('?' * len(query.tool_ids))})")
+            args.extend(sorted(query.tool_ids))
+        if query.status is not None:
+            where.append("status = ?")
+            args.append(query.status.value)
+        if query.since is not None:
+            where.append("created_at >= ?")
+            args.append(query.since.isoformat())
+        if query.before is not None:
+            where.append("created_at <= ?")
+            args.append(query.before[0].isoformat())
+        sql = "SELECT execution_id, body FROM executions" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY created_at DESC, execution_id DESC"
+
+        def run(conn: sqlite3.Connection) -> list[Execution]:
+            found: list[Execution] = []
+            for key, body in conn.execute(sql, args):
+                execution = self._decode(key, body, Execution)
+                if query.matches(execution):
+                    found.append(execution)
+                    if len(found) >= query.limit:
+                        break
+            return found
+
+        return self._read("listing executions", run)

@@ -6,7 +6,7 @@ import threading
 from collections.abc import Sequence
 
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, Tool
-from toolrt.ports import ToolQuery
+from toolrt.ports import ExecutionQuery, ToolQuery, newest_first
 
 
 class InMemoryToolRepository:
@@ -74,6 +74,10 @@ class InMemoryToolRepository:
                 return self._executions[execution_id]
             except KeyError:
                 raise NotFoundError("execution", execution_id) from None
+
+    def list_executions(self, query: ExecutionQuery) -> Sequence[Execution]:
+        with self._lock:
+            return newest_first(list(self._executions.values()), query)
 
     def _check_name(self, tool: Tool) -> None:
         if not tool.is_active:

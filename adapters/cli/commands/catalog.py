@@ -1,4 +1,4 @@
-"""Commands that read tools: list, show, versions."""
+"""Commands that read tools and their history: list, show, versions, history."""
 
 from __future__ import annotations
 
@@ -116,3 +116,42 @@ def versions(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool 
             escape(v["description"].splitlines()[0][:60]),
         )
     cli.out.print(table)
+
+
+def history(
+    ctx: typer.Context,
+    tool: Annotated[Optional[str], typer.Option("--tool", help="Only calls of this tool (id or name).")] = None,
+    status: Annotated[
+        Optional[str], typer.Option("--status", help="Only calls that ended so (succeeded, failed, ...).")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="At most this many, newest first.")] = 20,
+    cursor: Annotated[
+        Optional[str], typer.Option("--cursor", help="Continue after a previous page (its next_cursor).")
+    ] = None,
+) -> None:
+    """List the executions the agent may see: its own calls and every call of its tools."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        page = rt.list_executions(cli.agent, tool=tool, status=status, limit=limit, cursor=cursor)
+    if cli.json:
+        cli.emit({"executions": [output.execution_view(e) for e in page.items], "next_cursor": page.next_cursor})
+        return
+    if not page.items:
+        cli.out.print("no executions")
+        return
+    table = Table(
+        "created", "execution id", "tool id", "v", "caller", "status", "ms", title=f"executions visible to {cli.agent}"
+    )
+    for e in page.items:
+        table.add_row(
+            e.created_at.isoformat()[:19],
+            e.execution_id,
+            e.tool_id,
+            str(e.version),
+            escape(e.caller),
+            e.status.value,
+            f"{e.metrics.wall_ms:.1f}",
+        )
+    cli.out.print(table)
+    if page.next_cursor:
+        cli.out.print(f"more: --cursor '{page.next_cursor}'", highlight=False, markup=False)
