@@ -18,7 +18,7 @@ from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.update_tool import ToolUpdate
-from toolrt.domain import Execution, ExecutionStatus, Tool, ToolStatus, ToolVersion, Visibility
+from toolrt.domain import DomainEvent, Execution, ExecutionStatus, Tool, ToolStatus, ToolVersion, Visibility
 from toolrt.ports import CodeValidator, OutputCallback
 
 T = TypeVar("T")
@@ -161,6 +161,10 @@ class AsyncToolRuntime:
             limit=limit,
             cursor=cursor,
         )
+
+    def subscribe(self, event_type: type[DomainEvent], handler: Callable[[DomainEvent], None]) -> Callable[[], None]:
+        """See :meth:`ToolRuntime.subscribe` (handlers run in the worker thread that made the change)."""
+        return self.sync.subscribe(event_type, handler)
 
     async def start_execution(
         self,

@@ -12,6 +12,7 @@ import attrs
 from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.definitions import DefinitionLike, to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
+from toolrt.application.event_bus import EventBus
 from toolrt.application.examples import ExampleResult, ExampleRunner
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
 from toolrt.application.functions import function_definition
@@ -23,6 +24,7 @@ from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
 from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
 from toolrt.domain import (
+    DomainEvent,
     Execution,
     ExecutionStatus,
     Finding,
@@ -70,6 +72,8 @@ class ToolRuntime:
         self.policy = policy or ExecutionPolicy()
         self.profile = profile
         p = ports
+        self._events = EventBus(p.events)
+        events = self._events
         self._examples = ExampleRunner(p.sandbox, self.policy, p.ids)
         self._register = RegisterTool(
             p.repository,
@@ -79,17 +83,17 @@ class ToolRuntime:
             p.clock,
             p.ids,
             p.metrics,
-            p.events,
+            events,
             self.policy,
             examples=self._examples,
         )
         self._update = UpdateTool(
-            p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, p.events, examples=self._examples
+            p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, events, examples=self._examples
         )
-        self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
-        self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, p.events)
+        self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
+        self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
         self._execute = ExecuteTool(
-            p.repository, p.sandbox, p.clock, p.ids, p.metrics, p.events, self.policy, p.artifacts
+            p.repository, p.sandbox, p.clock, p.ids, p.metrics, events, self.policy, p.artifacts
         )
         self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)
@@ -270,6 +274,15 @@ class ToolRuntime:
         items = list(self.ports.repository.list_executions(query))
         last = items[-1] if len(items) == limit else None
         return ExecutionPage(tuple(items), f"{last.created_at.isoformat()}|{last.execution_id}" if last else None)
+
+    def subscribe(self, event_type: type[DomainEvent], handler: Callable[[DomainEvent], None]) -> Callable[[], None]:
+        """Call ``handler(event)`` after every later change of ``event_type`` is stored; returns a
+        function that unsubscribes. Event types are in ``toolrt.domain.events`` (``ToolRegistered``,
+        ``ToolUpdated``, ``ToolExecuted``, ...; ``DomainEvent`` for all). Handlers run in the thread
+        that made the change and should be quick; one that raises is logged, never propagated.
+        Events carry ids, never params or outputs: a subscriber learns that something happened.
+        """
+        return self._events.subscribe(event_type, handler)
 
     def start_execution(
         self,
