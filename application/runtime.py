@@ -216,10 +216,7 @@ class ToolRuntime:
         the tool. Nothing is recorded: this is a check, not an execution.
         """
         check_agent(agent_id)
-        try:
-            found = self.ports.repository.get(tool)
-        except NotFoundError:
-            found = self.resolve_tool(agent_id, tool)
+        found = self._tool_by_ref(agent_id, tool)
         if not found.can_execute(agent_id):
             raise OwnershipError(agent_id, found.tool_id, "test")
         chosen = found.version(version) if version is not None else found.current
@@ -252,10 +249,7 @@ class ToolRuntime:
         )
         tool_id = None
         if tool is not None:
-            try:
-                found = self.ports.repository.get(tool)
-            except NotFoundError:
-                found = self.resolve_tool(agent_id, tool)
+            found = self._tool_by_ref(agent_id, tool)
             tool_id = found.tool_id
             if found.owner == agent_id:
                 caller, tool_ids = None, None
@@ -322,6 +316,13 @@ class ToolRuntime:
             raise NotFoundError("tool", ref)
         ids = ", ".join(f"{t.tool_id} (owner {t.owner})" for t in visible)
         raise ValidationError(f"the name {ref!r} matches {len(visible)} tools: {ids}; pass a tool id")
+
+    def _tool_by_ref(self, agent_id: str, ref: str) -> Tool:
+        """The tool with id ``ref``, else the one the agent's name ``ref`` resolves to."""
+        try:
+            return self.ports.repository.get(ref)
+        except NotFoundError:
+            return self.resolve_tool(agent_id, ref)
 
     def _by_ref(
         self,
