@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import stat
 import time
 from collections.abc import Iterator
 from multiprocessing.synchronize import Event
@@ -48,15 +49,21 @@ def _stop_between_put_and_add(db: str, root: str, ready: Event) -> None:
     time.sleep(120)  # killed here, before repo.add
 
 
-def _register_big_tools_forever(db: str, root: str, ready: Event) -> None:
+def _stop_inside_an_artifact_write(db: str, root: str, ready: Event) -> None:
     repo, store = SqliteToolRepository(Path(db)), FileArtifactStore(Path(root))
-    # Large code makes each artifact write (and its fsync) long enough to be killed in the middle.
-    filler = "\n".join(f"    # {'x' * 100} {n}" for n in range(30_000))
-    for i in range(1_000):
-        definition = b.definition(f"big-{i}", code=f"def handler(a, b):\n{filler}\n    return a + b + {i}\n")
-        _register(repo, store, f"tool-big-{i}", definition)
-        if i == 1:
+    _register(repo, store, "tool-one", b.definition("one"))
+    _register(repo, store, "tool-two", b.definition("two"))
+    real_fsync = os.fsync
+
+    def fsync_then_stop(fd: int) -> None:
+        # The temp file is written and about to become durable: the kill lands before its link.
+        real_fsync(fd)
+        if stat.S_ISREG(os.fstat(fd).st_mode):
             ready.set()
+            time.sleep(120)
+
+    os.fsync = fsync_then_stop  # this child only; it never returns from the next write
+    store.put(_artifact(b.definition("cut")))
 
 
 def _stop_inside_a_transaction(db: str, ready: Event) -> None:
@@ -112,14 +119,10 @@ def test_killed_mid_artifact_write_leaves_only_a_stale_temp_file(paths: tuple[Pa
     """A write cut short never shows as an artifact; its temp file is listed and removed as stale."""
     db, root = paths
     ready = CTX.Event()
-    child = CTX.Process(target=_register_big_tools_forever, args=(str(db), str(root), ready))
+    child = CTX.Process(target=_stop_inside_an_artifact_write, args=(str(db), str(root), ready))
     with children_find_tests():
         child.start()
     assert ready.wait(60)
-    deadline = time.monotonic() + 60
-    while not any(p.name.startswith(".tmp-") for p in root.glob("*/.tmp-*")):
-        assert time.monotonic() < deadline, "the writer never started another artifact"
-        time.sleep(0.0005)
     _kill(child)
 
     store = FileArtifactStore(root)
@@ -136,8 +139,9 @@ def test_killed_mid_artifact_write_leaves_only_a_stale_temp_file(paths: tuple[Pa
     assert store.remove_stale_temp_files(older_than_s=0) == stale
     assert store.stale_temp_files(older_than_s=0) == []
     assert doctor.execute(RepairRequest(orphan_grace_s=0)).clean
-    tools = repo.list(ToolQuery(limit=10_000))
-    assert len(tools) >= 2
+    tools = repo.list(ToolQuery())
+    assert sorted(t.tool_id for t in tools) == ["tool-one", "tool-two"]
+    assert store.get(b.definition("cut").code_hash) is None
     assert set(store.hashes()) == {t.code_hash for t in tools}
     repo.close()
 
