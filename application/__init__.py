@@ -13,6 +13,7 @@ from toolrt.application.repair_store import RepairReport, RepairRequest, RepairS
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.runtime_ports import RuntimePorts
+from toolrt.application.search_tools import SearchResult, SearchTools
 from toolrt.application.update_tool import ToolUpdate, Update, UpdateTool, UpdateToolRequest
 
 __all__ = [
@@ -39,6 +40,8 @@ __all__ = [
     "RollbackTool",
     "RollbackToolRequest",
     "RuntimePorts",
+    "SearchResult",
+    "SearchTools",
     "ToolRuntime",
     "ToolStatusReport",
     "ToolUpdate",

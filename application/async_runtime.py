@@ -17,6 +17,7 @@ from toolrt.application.examples import ExampleResult
 from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
+from toolrt.application.search_tools import SearchResult
 from toolrt.application.update_tool import ToolUpdate
 from toolrt.domain import DomainEvent, Execution, ExecutionStatus, Tool, ToolStatus, ToolVersion, Visibility
 from toolrt.ports import CodeValidator, OutputCallback
@@ -238,6 +239,12 @@ class AsyncToolRuntime:
         return await asyncio.to_thread(
             self.sync.list_tools, agent_id, owner=owner, status=status, name=name, tag=tag, text=text, limit=limit
         )
+
+    async def search_tools(
+        self, agent_id: str | None, query: str, *, limit: int = 10, tags: Sequence[str] | None = None
+    ) -> list[SearchResult]:
+        """See :meth:`ToolRuntime.search_tools`."""
+        return await asyncio.to_thread(self.sync.search_tools, agent_id, query, limit=limit, tags=tags)
 
     async def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
         """See :meth:`ToolRuntime.list_versions`."""

@@ -37,6 +37,7 @@ class Problem(str, enum.Enum):
     MISSING_ARTIFACT = "missing_artifact"
     CORRUPT_ARTIFACT = "corrupt_artifact"
     ORPHAN_ARTIFACT = "orphan_artifact"
+    SEARCH_INDEX = "search_index"
 
 
 @attrs.frozen
@@ -161,6 +162,7 @@ class _Run:
         for code_hash in stored:
             if code_hash not in needed:
                 self._check_unneeded_artifact(code_hash, knows_tools=tools is not None)
+        self._check_search_index()
         report = RepairReport(
             tuple(self.findings), tuple(self.actions), len(checked_tools), len(set(stored) | set(needed))
         )
@@ -296,6 +298,29 @@ class _Run:
         return True
 
     # -- bookkeeping -----------------------------------------------------------------------------
+
+    def _check_search_index(self) -> None:
+        # A repository with a separate search index (SQLite's FTS5) can say whether it matches the
+        # records and rebuild it from them; the others search the records themselves.
+        problems = getattr(self.repository, "search_index_problems", None)
+        rebuild = getattr(self.repository, "rebuild_search_index", None)
+        if not callable(problems) or not callable(rebuild):
+            return
+        try:
+            found: list[str] = problems()
+        except StorageError as exc:
+            found = [f"cannot be read: {exc}"]
+        if not found:
+            return
+        self._find(Problem.SEARCH_INDEX, "search index", "; ".join(found), True)
+        if not self.request.repair:
+            return
+        try:
+            count = rebuild()
+        except StorageError as exc:
+            self._act(Problem.SEARCH_INDEX, "search index", "rebuild from the tool records", False, str(exc))
+        else:
+            self._act(Problem.SEARCH_INDEX, "search index", f"rebuilt from the tool records ({count} tools)", True)
 
     def _find(self, problem: Problem, subject: str, message: str, repairable: bool) -> None:
         self.findings.append(RepairFinding(problem, subject, message, repairable))

@@ -21,6 +21,7 @@ from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, T
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
+from toolrt.application.search_tools import SearchResult, SearchTools
 from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
 from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
 from toolrt.domain import (
@@ -98,6 +99,7 @@ class ToolRuntime:
         self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)
         self._list = ListTools(p.repository)
+        self._search = SearchTools(p.repository, p.metrics, p.embedder)
         self._versions = ListVersions(p.repository)
         self._closed = False
 
@@ -432,6 +434,19 @@ class ToolRuntime:
             limit=limit,
         )
         return self._list.execute(query)
+
+    def search_tools(
+        self, agent_id: str | None, query: str, *, limit: int = 10, tags: Sequence[str] | None = None
+    ) -> list[SearchResult]:
+        """Tools ``agent_id`` may discover, ranked for ``query`` (words saying what the tool should do).
+
+        Each result has ``.tool``, ``.score`` and ``.matched`` (the fields the words were found in).
+        ``tags`` keeps tools carrying every tag given; ``limit`` is 1 to 100. Another agent's private
+        tools are never searched, nor do they move a score. See :class:`SearchTools`.
+        """
+        if agent_id is not None:
+            check_agent(agent_id)
+        return self._search.execute(agent_id, query, limit=limit, tags=tuple(tags or ()))
 
     def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
         """A tool's versions, oldest first."""

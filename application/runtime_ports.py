@@ -8,6 +8,7 @@ from toolrt.ports import (
     ArtifactStore,
     Clock,
     CodeValidator,
+    Embedder,
     EventPublisher,
     IdGenerator,
     MetricsSink,
@@ -30,3 +31,5 @@ class RuntimePorts:
     ids: IdGenerator
     metrics: MetricsSink
     events: EventPublisher
+    #: Optional: makes search hybrid (lexical and semantic). None searches lexically only.
+    embedder: Embedder | None = None

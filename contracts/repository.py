@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from toolrt.contracts import builders as b
-from toolrt.domain import CodeHash, ConflictError, ExecutionStatus, NotFoundError, ToolStatus, Visibility
-from toolrt.ports import ExecutionQuery, ToolQuery, ToolRepository
+from toolrt.domain import CodeHash, ConflictError, ExecutionStatus, NotFoundError, Tool, ToolStatus, Visibility
+from toolrt.domain.search import query_terms
+from toolrt.ports import ExecutionQuery, SearchQuery, ToolQuery, ToolRepository
+from toolrt.ports.repository import InProcessSearch
 
 
 class ToolRepositoryContract:
@@ -201,3 +204,89 @@ class ToolRepositoryContract:
         assert repo.get_execution("exec-1") == done
         with pytest.raises(NotFoundError):
             repo.get_execution("exec-unknown")
+
+    # -- search ----------------------------------------------------------------------------------
+
+    @staticmethod
+    def _searchable(tool_id: str, owner: str, name: str, description: str, **kw: Any) -> Tool:
+        visibility = kw.pop("visibility", Visibility.PUBLIC)
+        definition = b.definition(name, description=description, **kw)
+        return Tool.create(tool_id=tool_id, owner=owner, definition=definition, visibility=visibility, now=b.T0)
+
+    def _catalog(self, repo: ToolRepository) -> list[Tool]:
+        tools = [
+            self._searchable("w1", "a", "get_weather_forecast", "Weather forecast for a city, by day"),
+            self._searchable("w2", "a", "currentWeather", "The weather now at a place", tags=("weather",)),
+            self._searchable("u1", "b", "convert_units", "Convert a length between metric and imperial units"),
+            self._searchable("p1", "a", "city_population", "Population of a city", visibility=Visibility.PRIVATE),
+            self._searchable(
+                "s1", "b", "stolen_weather", "Weather from b's secret station", visibility=Visibility.PRIVATE
+            ),
+        ]
+        for tool in tools:
+            repo.add(tool)
+        return tools
+
+    def test_search_ranks_as_the_shared_scorer_does(self, repo: ToolRepository) -> None:
+        """Hits, order, scores and matched fields are those of BM25F over exactly the visible tools."""
+        tools = self._catalog(repo)
+        for agent in ("a", "b", None):
+            for text in ("weather forecast for a city", "convert length", "city", "weather"):
+                query = SearchQuery(query_terms(text), visible_to=agent)
+                expected = InProcessSearch().search(tools, query)
+                got = repo.search(query)
+                assert [(h.tool.tool_id, h.score.matched) for h in got] == [
+                    (h.tool.tool_id, h.score.matched) for h in expected
+                ], (agent, text)
+                for mine, reference in zip(got, expected, strict=True):
+                    assert mine.score.value == pytest.approx(reference.score.value)
+                    assert mine.tool == reference.tool
+
+    def test_search_never_shows_or_feels_another_agents_private_tools(self, repo: ToolRepository) -> None:
+        """b's private tools are not found by a, and do not move a's scores (corpus statistics are a's)."""
+        self._catalog(repo)
+        query = SearchQuery(query_terms("weather station secret"), visible_to="a")
+        before = [(h.tool.tool_id, h.score.value) for h in repo.search(query)]
+        assert before and all(tool_id != "s1" for tool_id, _ in before)
+        for i in range(5):  # many private tools of b full of the same words
+            repo.add(
+                self._searchable(
+                    f"s{i + 2}", "b", f"weather_{i}", "weather station secret weather", visibility=Visibility.PRIVATE
+                )
+            )
+        after = [(h.tool.tool_id, h.score.value) for h in repo.search(query)]
+        assert after == before
+
+    def test_search_follows_updates_deactivation_and_deletion(self, repo: ToolRepository) -> None:
+        """The index changes with the record: a new description is found, an old one not, inactive never."""
+        tools = {t.tool_id: t for t in self._catalog(repo)}
+        changed = tools["u1"].with_version(b.definition("convert_units", description="Translate text to French"), b.T0)
+        repo.save(changed)
+        assert [h.tool.tool_id for h in repo.search(SearchQuery(query_terms("french"), visible_to="a"))] == ["u1"]
+        assert repo.search(SearchQuery(query_terms("imperial"), visible_to="a")) == []
+        repo.save(repo.get("w1").deactivated(b.T0))
+        found = [h.tool.tool_id for h in repo.search(SearchQuery(query_terms("weather forecast"), visible_to="a"))]
+        assert "w1" not in found and found == ["w2"]
+        repo.delete("w2")
+        assert repo.search(SearchQuery(query_terms("weather"), visible_to="a")) == []
+
+    def test_search_by_tags_and_limit(self, repo: ToolRepository) -> None:
+        """Tags keep tools carrying every one of them; the limit cuts the ranked list."""
+        self._catalog(repo)
+        tagged = repo.search(SearchQuery(query_terms("weather"), visible_to="a", tags=("weather",)))
+        assert [h.tool.tool_id for h in tagged] == ["w2"]
+        assert len(repo.search(SearchQuery(query_terms("weather city"), visible_to="a", limit=1))) == 1
+        assert repo.search(SearchQuery((), visible_to="a")) == []
+
+    def test_discoverable_lists_the_keys_of_exactly_the_visible_active_tools(self, repo: ToolRepository) -> None:
+        """Ids, record versions and tags of what the agent may discover, as the records say."""
+        tools = self._catalog(repo)
+        repo.save(repo.get("w1").deactivated(b.T0))
+        for agent in ("a", "b", None):
+            expected = {
+                (t.tool_id, t.record_version, t.definition.tags)
+                for t in (repo.get(t.tool_id) for t in tools)
+                if t.is_active and (agent is None or t.can_discover(agent))
+            }
+            assert set(repo.discoverable(agent)) == expected
+            assert len(repo.discoverable(agent)) == len(expected)

@@ -1,9 +1,17 @@
 """Driven ports: the Protocols the toolrt core needs from the outside world."""
 
 from toolrt.ports.artifacts import ArtifactStore
+from toolrt.ports.embedder import Embedder
 from toolrt.ports.gateway import GatewayHealth, ToolGateway
 from toolrt.ports.metrics import EventPublisher, MetricsSink
-from toolrt.ports.repository import ExecutionQuery, ToolQuery, ToolRepository, newest_first
+from toolrt.ports.repository import (
+    ExecutionQuery,
+    SearchHit,
+    SearchQuery,
+    ToolQuery,
+    ToolRepository,
+    newest_first,
+)
 from toolrt.ports.sandbox import CancelSignal, OutputCallback, Sandbox, SandboxRequest, SandboxResult
 from toolrt.ports.system import Clock, IdGenerator
 from toolrt.ports.validator import CodeValidator
@@ -13,6 +21,7 @@ __all__ = [
     "CancelSignal",
     "Clock",
     "CodeValidator",
+    "Embedder",
     "EventPublisher",
     "ExecutionQuery",
     "GatewayHealth",
@@ -22,6 +31,8 @@ __all__ = [
     "Sandbox",
     "SandboxRequest",
     "SandboxResult",
+    "SearchHit",
+    "SearchQuery",
     "ToolGateway",
     "ToolQuery",
     "ToolRepository",

@@ -9,6 +9,7 @@ from typing import Protocol, runtime_checkable
 import attrs
 
 from toolrt.domain import CodeHash, Execution, ExecutionStatus, Tool, ToolStatus, ValidationError
+from toolrt.domain.search import CorpusStats, Score, SearchDocument, rank
 
 
 @attrs.frozen
@@ -96,6 +97,35 @@ class ExecutionQuery:
         return True
 
 
+@attrs.frozen
+class SearchQuery:
+    """A ranked search over active tools.
+
+    ``terms`` are analyzed already (``toolrt.domain.search.query_terms``). ``visible_to`` keeps the
+    tools that agent may discover, and the ranking's statistics are those of exactly that set, so
+    nothing outside it moves a score; ``None`` searches every active tool. ``tags`` keeps tools
+    whose current version carries every one of them.
+    """
+
+    terms: tuple[str, ...]
+    visible_to: str | None = None
+    tags: tuple[str, ...] = ()
+    limit: int = attrs.field(default=10)
+
+    @limit.validator
+    def _check_limit(self, attribute: attrs.Attribute[int], value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= 100:
+            raise ValidationError(f"limit must be an integer from 1 to 100, got {value!r}")
+
+
+@attrs.frozen
+class SearchHit:
+    """A tool found by a search, with its BM25F score and the fields a query term was found in."""
+
+    tool: Tool
+    score: Score
+
+
 def newest_first(executions: Iterable[Execution], query: ExecutionQuery) -> list[Execution]:
     """The executions ``query`` matches, newest first, at most ``query.limit`` (for adapters)."""
     found = [e for e in executions if query.matches(e)]
@@ -147,3 +177,65 @@ class ToolRepository(Protocol):
 
     def list_executions(self, query: ExecutionQuery) -> Sequence[Execution]:
         """Execution records ``query`` matches, newest first, at most ``query.limit``."""
+
+    def discoverable(self, visible_to: str | None) -> Sequence[tuple[str, int, tuple[str, ...]]]:
+        """``(tool_id, record_version, tags)`` of every active tool ``visible_to`` may discover (all
+        active tools for ``None``), in no particular order: what a semantic ranking needs, without
+        reading whole records."""
+
+    def search(self, query: SearchQuery) -> Sequence[SearchHit]:
+        """Active tools matching any of ``query.terms``, best first (``toolrt.domain.search.rank``).
+
+        Scores use the statistics of the tools ``query.visible_to`` may discover, never of others.
+        The search index changes in the same atomic step as the record it describes.
+        """
+
+
+class InProcessSearch:
+    """:meth:`ToolRepository.search` for adapters that hold or list every candidate tool in process.
+
+    Keeps each tool's analyzed document until its record changes (keyed by tool id and record
+    version), so a search costs one BM25F pass over the visible tools, not one analysis of each.
+    """
+
+    def __init__(self, max_documents: int = 200_000) -> None:
+        self._documents: dict[str, tuple[int, SearchDocument]] = {}
+        self._max = max_documents
+
+    def document(self, tool: Tool) -> SearchDocument:
+        """The analyzed document of ``tool``'s current definition."""
+        cached = self._documents.get(tool.tool_id)
+        if cached is not None and cached[0] == tool.record_version:
+            return cached[1]
+        document = SearchDocument.of(tool.tool_id, tool.definition)
+        if len(self._documents) >= self._max:
+            self._documents.clear()
+        self._documents[tool.tool_id] = (tool.record_version, document)
+        return document
+
+    def forget(self, tool_id: str) -> None:
+        """Drop a deleted tool's document."""
+        self._documents.pop(tool_id, None)
+
+    def search(self, tools: Iterable[Tool], query: SearchQuery) -> list[SearchHit]:
+        """Rank the active tools of ``tools`` that ``query.visible_to`` may discover."""
+        visible = [
+            t
+            for t in tools
+            if t.status is ToolStatus.ACTIVE and (query.visible_to is None or t.can_discover(query.visible_to))
+        ]
+        by_id = {t.tool_id: t for t in visible}
+        documents = [self.document(t) for t in visible]
+        stats = CorpusStats.of(documents, query.terms)
+        wanted = frozenset(query.tags)
+        candidates = [d for d in documents if wanted <= frozenset(by_id[d.tool_id].definition.tags)]
+        return [SearchHit(by_id[d.tool_id], s) for d, s in rank(query.terms, candidates, stats, query.limit)]
+
+
+def discoverable_keys(tools: Iterable[Tool], visible_to: str | None) -> list[tuple[str, int, tuple[str, ...]]]:
+    """:meth:`ToolRepository.discoverable` computed from records held in process (for adapters)."""
+    return [
+        (t.tool_id, t.record_version, t.definition.tags)
+        for t in tools
+        if t.status is ToolStatus.ACTIVE and (visible_to is None or t.can_discover(visible_to))
+    ]

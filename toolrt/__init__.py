@@ -9,6 +9,7 @@ from toolrt.application import (
     Deregistration,
     ExecutionPolicy,
     Registration,
+    SearchResult,
     ToolRuntime,
     ToolStatusReport,
     ToolUpdate,
@@ -44,14 +45,17 @@ from toolrt.domain import (
     ValidationReport,
     Visibility,
 )
+from toolrt.ports import Embedder
 from toolrt.settings import Settings, SettingsError
 
 __version__ = "0.1.0"
 
 
-def connect_async(profile: str | None = None, **settings: object) -> AsyncToolRuntime:
+def connect_async(
+    profile: str | None = None, *, embedder: Embedder | None = None, **settings: object
+) -> AsyncToolRuntime:
     """The asyncio twin of :func:`connect`."""
-    return AsyncToolRuntime(connect(profile, **settings))
+    return AsyncToolRuntime(connect(profile, embedder=embedder, **settings))
 
 
 __all__ = [
@@ -59,6 +63,7 @@ __all__ = [
     "AsyncToolRuntime",
     "CodeHash",
     "ConflictError",
+    "Embedder",
     "Deregistration",
     "Execution",
     "ExecutionError",
@@ -74,6 +79,7 @@ __all__ = [
     "OwnershipError",
     "Registration",
     "RegistrationError",
+    "SearchResult",
     "Settings",
     "SettingsError",
     "Severity",

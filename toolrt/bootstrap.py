@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 
+from toolrt.adapters.embedders import build_embedder
 from toolrt.adapters.events import RecordingEventPublisher
 from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMemoryToolRepository, InProcessGateway
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.application import RuntimePorts, ToolRuntime
 from toolrt.application.logs import get_logger
-from toolrt.domain import MissingDependencyError
-from toolrt.ports import ArtifactStore, CodeValidator, MetricsSink, Sandbox, ToolGateway, ToolRepository
+from toolrt.domain import MissingDependencyError, ValidationError
+from toolrt.ports import ArtifactStore, CodeValidator, Embedder, MetricsSink, Sandbox, ToolGateway, ToolRepository
 from toolrt.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -198,6 +199,11 @@ class RuntimeContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     system = providers.Container(SystemContainer, settings=settings, config=config)
     adapters = providers.Container(AdaptersContainer, settings=settings, config=config)
+    # No embedder by default: search is lexical; search_embedder="minilm" or connect(embedder=...)
+    # makes it hybrid.
+    embedder: providers.Provider[Embedder | None] = providers.Singleton(
+        build_embedder, settings.provided.search_embedder
+    )
 
     ports = providers.Singleton(
         RuntimePorts,
@@ -210,6 +216,7 @@ class RuntimeContainer(containers.DeclarativeContainer):
         ids=system.ids,
         metrics=system.metrics,
         events=system.events,
+        embedder=embedder,
     )
     policy = providers.Singleton(Settings.execution_policy, settings)
     runtime = providers.Singleton(ToolRuntime, ports=ports, policy=policy, profile=settings.provided.profile)
@@ -223,16 +230,24 @@ def build_container(settings: Settings) -> RuntimeContainer:
     return container
 
 
-def connect(profile: str | None = None, **settings: Any) -> ToolRuntime:
+def connect(profile: str | None = None, *, embedder: Embedder | None = None, **settings: Any) -> ToolRuntime:
     """A ToolRuntime on ``profile`` (``memory``, ``local`` or ``aws``; default: ``TOOLRT_PROFILE`` or local).
 
     Keyword arguments are :class:`~toolrt.settings.Settings` fields and win over ``TOOLRT_*``
     environment variables. ``toolrt.connect("aws", sandbox="local")`` overrides one port's backend.
+    ``embedder`` (a :class:`~toolrt.ports.Embedder`) makes ``search_tools`` hybrid.
     """
     if profile is not None:
         settings["profile"] = profile
     resolved = Settings.load(settings)
-    runtime: ToolRuntime = build_container(resolved).runtime()
+    container = build_container(resolved)
+    if embedder is not None:
+        if not isinstance(embedder, Embedder):
+            raise ValidationError(
+                f"embedder must have a 'model' name and an 'embed(texts)' method, got {type(embedder).__name__}"
+            )
+        container.embedder.override(providers.Object(embedder))
+    runtime: ToolRuntime = container.runtime()
     log.debug(
         "toolrt connected",
         profile=resolved.profile,

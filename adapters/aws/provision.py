@@ -35,6 +35,9 @@ from toolrt.domain import StorageError
 log = get_logger(__name__)
 
 GATEWAY_AUTHORIZER = "CUSTOM_JWT"
+# The gateway's own semantic search (x_amz_bedrock_agentcore_search), which the interceptor filters to
+# what the caller may discover, beside toolrt's lexical search_tools.
+GATEWAY_PROTOCOL = {"mcp": {"searchType": "SEMANTIC"}}
 ROUTER_HANDLER = "toolrt.adapters.aws.lambda_router.handler"
 INTERCEPTOR_HANDLER = "toolrt.adapters.aws.interceptor.handler"
 # The router's Lambda outlives the longest tool: session start, lookups and the stop come on top.
@@ -453,12 +456,13 @@ class Provisioner:
             up_to_date = (
                 found.get("interceptorConfigurations") == interceptors
                 and found.get("authorizerType") == GATEWAY_AUTHORIZER
+                and found.get("protocolConfiguration") == GATEWAY_PROTOCOL
                 and (self._jwt is None or found.get("authorizerConfiguration") == self._jwt.configuration())
             )
             if up_to_date:
                 self._step("found", f"{what} ({gateway_id})")
             elif self._dry_run:
-                self._step("would update", f"{what} ({gateway_id}): authorizer and interceptor")
+                self._step("would update", f"{what} ({gateway_id}): authorizer, interceptor and semantic search")
             else:
                 jwt = self._require_jwt(found.get("authorizerConfiguration"))
                 self._call(
@@ -469,12 +473,13 @@ class Provisioner:
                         name=self.names.gateway,
                         roleArn=role_arn,
                         protocolType="MCP",
+                        protocolConfiguration=GATEWAY_PROTOCOL,
                         authorizerType=GATEWAY_AUTHORIZER,
                         authorizerConfiguration=jwt,
                         interceptorConfigurations=interceptors,
                     ),
                 )
-                self._step("updated", f"{what} ({gateway_id}): authorizer and interceptor")
+                self._step("updated", f"{what} ({gateway_id}): authorizer, interceptor and semantic search")
             return gateway_id, found.get("gatewayUrl")
         if self._dry_run:
             self._step("would create", what)
@@ -489,6 +494,7 @@ class Provisioner:
                     description="toolrt: tools registered by agents",
                     roleArn=role_arn,
                     protocolType="MCP",
+                    protocolConfiguration=GATEWAY_PROTOCOL,
                     authorizerType=GATEWAY_AUTHORIZER,
                     authorizerConfiguration=jwt,
                     interceptorConfigurations=interceptors,

@@ -28,7 +28,8 @@ from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
 from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
 from toolrt.application.logs import get_logger
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool, Visibility
-from toolrt.ports import ExecutionQuery, ToolQuery, newest_first
+from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery, newest_first
+from toolrt.ports.repository import InProcessSearch, discoverable_keys
 
 log = get_logger(__name__)
 
@@ -109,6 +110,7 @@ class DynamoDbToolRepository:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
+        self._search = InProcessSearch()
 
     # -- tools -----------------------------------------------------------------------------------
 
@@ -216,6 +218,17 @@ class DynamoDbToolRepository:
         tools = (self._tool_from_item(item) for item in items)
         found = sorted((t for t in tools if query.matches(t)), key=lambda t: (t.name, t.tool_id))
         return found[: query.limit]
+
+    def discoverable(self, visible_to: str | None) -> Sequence[tuple[str, int, tuple[str, ...]]]:
+        return discoverable_keys(self.list(ToolQuery(visible_to=visible_to, limit=10**9)), visible_to)
+
+    def search(self, query: SearchQuery) -> Sequence[SearchHit]:
+        """Ranks the visible tools in process: DynamoDB has no text index. The records come from the
+        owner and public indexes (or a scan for ``visible_to=None``); analyzed documents are cached
+        per record version, so a search costs the listing plus one BM25F pass. Past tens of
+        thousands of tools, pair the gateway's semantic search with this (see the README)."""
+        tools = self.list(ToolQuery(visible_to=query.visible_to, limit=10**9))
+        return self._search.search(tools, query)
 
     def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:
         items = self._paginate(

@@ -81,6 +81,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     app.command()(catalog.show)
     app.command()(catalog.versions)
     app.command()(catalog.history)
+    app.command()(catalog.search)
     app.command()(executions.invoke)
     app.command("test")(executions.test)
     app.command()(tools.update)

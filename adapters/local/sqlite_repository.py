@@ -6,6 +6,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import typing
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -23,8 +24,10 @@ from toolrt.domain import (
     Tool,
     ToolStatus,
     TransientError,
+    Visibility,
 )
-from toolrt.ports import ExecutionQuery, ToolQuery
+from toolrt.domain.search import FIELD_WEIGHTS, FIELDS, CorpusStats, SearchDocument, rank
+from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery
 
 log = get_logger(__name__)
 
@@ -78,7 +81,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX executions_by_tool ON executions (tool_id, created_at)",
     ),
+    (
+        # The search index (see search()): analyzed terms of each active tool's fields, written in
+        # the same transaction as the record. Public tools go to FTS5 (rowid = tools.rowid), which
+        # finds candidates and, through fts5vocab, counts documents per term; the other tools go to
+        # a plain table read by owner. Nothing here ever holds an inactive tool.
+        "CREATE VIRTUAL TABLE search_public USING fts5(name, description, params, tags,"
+        " tokenize = 'unicode61 remove_diacritics 0')",
+        "CREATE VIRTUAL TABLE search_public_vocab USING fts5vocab(search_public, 'row')",
+        """CREATE TABLE search_private (
+            tool_id TEXT PRIMARY KEY REFERENCES tools (tool_id) ON DELETE CASCADE,
+            owner TEXT NOT NULL,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL,
+            params TEXT NOT NULL,
+            tags TEXT NOT NULL
+        )""",
+        "CREATE INDEX search_private_by_owner ON search_private (owner)",
+        # Count and per-field term totals of the public documents, for BM25's average length.
+        """CREATE TABLE search_totals (
+            scope TEXT PRIMARY KEY,
+            documents INTEGER NOT NULL,
+            name INTEGER NOT NULL,
+            description INTEGER NOT NULL,
+            params INTEGER NOT NULL,
+            tags INTEGER NOT NULL
+        )""",
+        "INSERT INTO search_totals VALUES ('public', 0, 0, 0, 0, 0)",
+    ),
 )
+SEARCH_SCHEMA = 2  # the first schema version with the search index
+# Which query terms find candidates (see search()): those in at most this many public tools, or
+# this share of them; all terms when none is that rare.
+RARE_TERM_MIN_DOCS = 100
+RARE_TERM_SHARE = 0.05
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -215,6 +251,8 @@ class SqliteToolRepository:
                 for statement in MIGRATIONS[version]:
                     conn.execute(statement)
                 # user_version lives in the database header, so it commits with the steps above.
+                if version + 1 == SEARCH_SCHEMA:
+                    self._fill_search_index(conn)  # tools stored before the index existed
                 conn.execute(f"PRAGMA user_version = {version + 1}")
                 log.info("sqlite_schema_migrated", path=str(self._path), version=version + 1)
 
@@ -299,6 +337,7 @@ class SqliteToolRepository:
         except sqlite3.IntegrityError as exc:
             raise ConflictError(f"tool {tool.tool_id!r} conflicts with a stored tool: {exc}") from exc
         self._write_children(conn, tool)
+        self._index(conn, tool)
 
     def get(self, tool_id: str) -> Tool:
         row = self._read(
@@ -331,12 +370,14 @@ class SqliteToolRepository:
             conn.execute("DELETE FROM code_refs WHERE tool_id = ?", (tool.tool_id,))
             conn.execute("DELETE FROM tool_tags WHERE tool_id = ?", (tool.tool_id,))
             self._write_children(conn, tool)
+            self._index(conn, tool)
 
     def delete(self, tool_id: str) -> None:
         with self._write(f"deleting tool {tool_id!r}") as conn:
             # Children first, so the result does not depend on foreign_keys being enforced.
             conn.execute("DELETE FROM code_refs WHERE tool_id = ?", (tool_id,))
             conn.execute("DELETE FROM tool_tags WHERE tool_id = ?", (tool_id,))
+            self._unindex(conn, tool_id)
             if conn.execute("DELETE FROM tools WHERE tool_id = ?", (tool_id,)).rowcount == 0:
                 raise NotFoundError("tool", tool_id)
 
@@ -426,6 +467,185 @@ class SqliteToolRepository:
             "INSERT INTO tool_tags (tag, tool_id) VALUES (?, ?)",
             [(tag, tool.tool_id) for tag in tool.definition.tags],
         )
+
+    # -- search --------------------------------------------------------------------------------
+
+    @staticmethod
+    def _unindex(conn: sqlite3.Connection, tool_id: str) -> None:
+        row = conn.execute("SELECT rowid FROM tools WHERE tool_id = ?", (tool_id,)).fetchone()
+        if row is not None:
+            old = conn.execute(
+                "SELECT name, description, params, tags FROM search_public WHERE rowid = ?", (row[0],)
+            ).fetchone()
+            if old is not None:
+                conn.execute("DELETE FROM search_public WHERE rowid = ?", (row[0],))
+                SqliteToolRepository._add_totals(conn, old, -1)
+        conn.execute("DELETE FROM search_private WHERE tool_id = ?", (tool_id,))
+
+    @staticmethod
+    def _add_totals(conn: sqlite3.Connection, columns: Sequence[str], sign: int) -> None:
+        lengths = [sign * len(column.split()) for column in columns]
+        conn.execute(
+            "UPDATE search_totals SET documents = documents + ?, name = name + ?, description = description + ?,"
+            " params = params + ?, tags = tags + ? WHERE scope = 'public'",
+            (sign, *lengths),
+        )
+
+    @staticmethod
+    def _index(conn: sqlite3.Connection, tool: Tool) -> None:
+        SqliteToolRepository._unindex(conn, tool.tool_id)
+        if not tool.is_active:
+            return
+        columns = SearchDocument.of(tool.tool_id, tool.definition).columns()
+        if tool.visibility is Visibility.PUBLIC:
+            conn.execute(
+                "INSERT INTO search_public (rowid, name, description, params, tags)"
+                " SELECT rowid, ?, ?, ?, ? FROM tools WHERE tool_id = ?",
+                (*columns, tool.tool_id),
+            )
+            SqliteToolRepository._add_totals(conn, columns, 1)
+        else:
+            conn.execute(
+                "INSERT INTO search_private (tool_id, owner, name, description, params, tags) VALUES (?, ?, ?, ?, ?, ?)",
+                (tool.tool_id, tool.owner, *columns),
+            )
+
+    def _fill_search_index(self, conn: sqlite3.Connection) -> int:
+        conn.execute("DELETE FROM search_public")
+        conn.execute("DELETE FROM search_private")
+        conn.execute("UPDATE search_totals SET documents = 0, name = 0, description = 0, params = 0, tags = 0")
+        count = 0
+        for tool_id, body in conn.execute("SELECT tool_id, body FROM tools WHERE status = 'active'").fetchall():
+            self._index(conn, self._decode(tool_id, body, Tool))
+            count += 1
+        return count
+
+    def rebuild_search_index(self) -> int:
+        """Rebuild the search index from the tool records (``toolrt doctor --repair``); the count indexed."""
+        with self._write("rebuilding the search index") as conn:
+            return self._fill_search_index(conn)
+
+    def search_index_problems(self) -> typing.List[str]:  # noqa: UP006 (``list`` is a method here)
+        """What differs between the search index and the tool records (empty when consistent)."""
+
+        def check(conn: sqlite3.Connection) -> list[str]:
+            problems: list[str] = []
+            public = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT t.tool_id FROM search_public s JOIN tools t ON t.rowid = s.rowid"
+                    " WHERE t.status = 'active' AND t.visibility = 'public'"
+                )
+            }
+            indexed_public = conn.execute("SELECT count(*) FROM search_public").fetchone()[0]
+            private = {
+                r[0]
+                for r in conn.execute(
+                    "SELECT p.tool_id FROM search_private p JOIN tools t USING (tool_id)"
+                    " WHERE t.status = 'active' AND t.visibility != 'public' AND p.owner = t.owner"
+                )
+            }
+            indexed_private = conn.execute("SELECT count(*) FROM search_private").fetchone()[0]
+            active = {
+                tool_id: visibility
+                for tool_id, visibility in conn.execute("SELECT tool_id, visibility FROM tools WHERE status = 'active'")
+            }
+            missing = sorted(t for t, v in active.items() if t not in (public if v == "public" else private))
+            if missing:
+                problems.append(f"{len(missing)} active tool(s) missing from the search index, e.g. {missing[0]!r}")
+            stray = indexed_public - len(public) + indexed_private - len(private)
+            if stray:
+                problems.append(f"{stray} search index entr(y/ies) for tools that are gone, inactive or moved")
+            totals = conn.execute("SELECT documents FROM search_totals WHERE scope = 'public'").fetchone()
+            if totals is None or totals[0] != indexed_public:
+                problems.append("the search index's public totals do not match its entries")
+            return problems
+
+        return self._read("checking the search index", check)
+
+    def discoverable(self, visible_to: str | None) -> Sequence[tuple[str, int, tuple[str, ...]]]:
+        def run(conn: sqlite3.Connection) -> list[tuple[str, int, tuple[str, ...]]]:
+            where = "t.status = 'active'" + (
+                "" if visible_to is None else " AND (t.owner = ? OR t.visibility = 'public')"
+            )
+            rows = conn.execute(
+                "SELECT t.tool_id, t.record_version, g.tag FROM tools t LEFT JOIN tool_tags g ON g.tool_id = t.tool_id"
+                f" WHERE {where} ORDER BY t.tool_id",
+                () if visible_to is None else (visible_to,),
+            ).fetchall()
+            found: dict[str, tuple[int, list[str]]] = {}
+            for tool_id, record_version, tag in rows:
+                entry = found.setdefault(tool_id, (int(record_version), []))
+                if tag is not None:
+                    entry[1].append(tag)
+            return [(tool_id, version, tuple(tags)) for tool_id, (version, tags) in found.items()]
+
+        return self._read("listing discoverable tools", run)
+
+    def search(self, query: SearchQuery) -> Sequence[SearchHit]:
+        """Candidates from FTS5 (the best public ones by FTS5's own rank, several times the limit) and
+        every visible non-public tool, then BM25F over the statistics of exactly the visible tools
+        (public totals and fts5vocab counts, plus the non-public ones read here)."""
+        if not query.terms:
+            return []
+        weights = ", ".join(str(FIELD_WEIGHTS[name]) for name in FIELDS)
+        candidates = max(query.limit * 5, 50)
+
+        def run(conn: sqlite3.Connection) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], CorpusStats]:
+            totals = conn.execute(
+                "SELECT documents, name, description, params, tags FROM search_totals WHERE scope = 'public'"
+            ).fetchone()
+            marks = ", ".join("?" * len(query.terms))
+            frequency: dict[str, int] = dict(
+                conn.execute(f"SELECT term, doc FROM search_public_vocab WHERE term IN ({marks})", query.terms)
+            )
+            # Candidates come from the rarer terms: a term in most tools adds little to any score and
+            # would make FTS5 rank most of the table. Every term still counts in the scores below.
+            present = [t for t in query.terms if frequency.get(t)]
+            rare = [t for t in present if frequency[t] <= max(RARE_TERM_MIN_DOCS, totals[0] * RARE_TERM_SHARE)]
+            public: list[Any] = []
+            if present:
+                match = " OR ".join(f'"{term}"' for term in (rare or present))
+                if query.tags:
+                    tags_sql = " AND t.tool_id IN (SELECT tool_id FROM tool_tags WHERE tag = ?)" * len(query.tags)
+                    public = conn.execute(
+                        "SELECT t.tool_id, s.name, s.description, s.params, s.tags FROM search_public s"
+                        f" JOIN tools t ON t.rowid = s.rowid WHERE search_public MATCH ?{tags_sql}"
+                        f" ORDER BY bm25(search_public, {weights}) LIMIT ?",
+                        (match, *query.tags, candidates),
+                    ).fetchall()
+                else:  # rank in FTS5 alone, then name only the best (a join would touch every match)
+                    ranked = conn.execute(
+                        "SELECT rowid, name, description, params, tags FROM search_public WHERE search_public MATCH ?"
+                        f" ORDER BY bm25(search_public, {weights}) LIMIT ?",
+                        (match, candidates),
+                    ).fetchall()
+                    rowids = ", ".join(str(int(row[0])) for row in ranked)
+                    ids = dict(conn.execute(f"SELECT rowid, tool_id FROM tools WHERE rowid IN ({rowids})").fetchall())
+                    public = [(ids[row[0]], *row[1:]) for row in ranked if row[0] in ids]
+            private_sql = "SELECT tool_id, name, description, params, tags FROM search_private"
+            private = (
+                conn.execute(private_sql).fetchall()
+                if query.visible_to is None
+                else conn.execute(private_sql + " WHERE owner = ?", (query.visible_to,)).fetchall()
+            )
+            total = sum(FIELD_WEIGHTS[name] * count for name, count in zip(FIELDS, totals[1:], strict=True))
+            return public, private, CorpusStats(totals[0], total, frequency)
+
+        public_rows, private_rows, public_stats = self._read("searching tools", run)
+        private_docs = [SearchDocument.from_columns(row[0], row[1:]) for row in private_rows]
+        stats = public_stats.plus(CorpusStats.of(private_docs, query.terms))
+        documents = [SearchDocument.from_columns(row[0], row[1:]) for row in public_rows]
+        documents += [d for d in private_docs if d.terms() & frozenset(query.terms)]
+        wanted = frozenset(query.tags)
+        hits: list[SearchHit] = []
+        for document, score in rank(query.terms, documents, stats, len(documents)):
+            tool = self.get(document.tool_id)  # bodies only for what is returned
+            if wanted <= frozenset(tool.definition.tags):
+                hits.append(SearchHit(tool, score))
+                if len(hits) == query.limit:
+                    break
+        return hits
 
     # -- executions ------------------------------------------------------------------------------
 

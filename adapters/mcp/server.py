@@ -20,6 +20,14 @@ against the addresses the server answers for (the SDK's DNS-rebinding protection
 interface): loopback names for a loopback bind, the bound address and any ``allowed_hosts`` for
 another, so a web page elsewhere cannot drive the server through a visitor's browser.
 
+Search mode. Past ``search_threshold`` visible tools (50 by default), or always with
+``search_mode="always"`` (``toolrt mcp --search-mode always``), ``tools/list`` returns the management
+tools, ``search_tools`` and ``call_tool``, and only the caller's own tools: a model then finds what
+it needs with ``search_tools`` (whose results carry full input schemas and the name to call) and
+calls it with ``call_tool`` (or directly by name) without listing thousands of tools.
+``search_mode="never"`` always lists everything. ``search_tools`` and ``call_tool`` answer in every
+mode.
+
 Changes. Registering, updating, rolling back or deregistering a tool sends
 ``notifications/tools/list_changed``: on each open connection of the handshake era, and as a
 ``tools_list_changed`` event on ``subscriptions/listen`` streams of 2026-era clients.
@@ -197,6 +205,36 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
         },
     ),
     types.Tool(
+        name="search_tools",
+        description=(
+            "Find tools you can use by saying what they should do (e.g. 'convert miles to kilometres'). "
+            "Results are best first, each with the name to call and its full input schema."
+        ),
+        input_schema={
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "What the tool should do, in a few words."},
+                "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+                "tags": {"type": "array", "items": {"type": "string"}, "description": "Only tools with every tag."},
+            },
+            "required": ["query"],
+            "additionalProperties": False,
+        },
+    ),
+    types.Tool(
+        name="call_tool",
+        description="Call a tool found with search_tools: its name (or id) and its arguments.",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "The name search_tools gave, or the tool's id."},
+                "arguments": {"type": "object", "description": "The tool's parameters.", "default": {}},
+            },
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+    ),
+    types.Tool(
         name="rollback_tool",
         description="Put an earlier version of one of your tools back in force.",
         input_schema={
@@ -211,6 +249,7 @@ MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
 _MANAGEMENT_SCHEMAS = {t.name: t.input_schema for t in MANAGEMENT_TOOLS}
 # The management tools that change the tool list (the others only read).
 _CHANGING = frozenset({"register_tool", "update_tool", "deregister_tool", "rollback_tool"})
+SEARCH_MODES = ("auto", "always", "never")
 
 
 def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, Tool]:
@@ -287,7 +326,15 @@ class ToolrtMcpServer:
         tokens: Mapping[str, str] | None = None,
         name: str = "toolrt",
         watch_interval_s: float = 2.0,
+        search_mode: str = "auto",
+        search_threshold: int = 50,
     ) -> None:
+        if search_mode not in SEARCH_MODES:
+            raise ValidationError(f"search_mode must be one of {', '.join(SEARCH_MODES)}, got {search_mode!r}")
+        if isinstance(search_threshold, bool) or not isinstance(search_threshold, int) or search_threshold < 0:
+            raise ValidationError(f"search_threshold must be a non-negative integer, got {search_threshold!r}")
+        self.search_mode = search_mode
+        self.search_threshold = search_threshold
         self.runtime = runtime
         self.default_agent = default_agent
         self.tokens = dict(tokens or {})
@@ -423,6 +470,9 @@ class ToolrtMcpServer:
         except ValidationError as exc:
             raise MCPError(types.INVALID_REQUEST, str(exc)) from None
         named = await anyio.to_thread.run_sync(self._visible, agent)
+        searching = self.search_mode == "always" or (self.search_mode == "auto" and len(named) > self.search_threshold)
+        if searching:  # the caller's own tools, and search_tools/call_tool for the rest
+            named = {name: tool for name, tool in named.items() if tool.owner == agent}
         listed = [
             types.Tool(
                 name=name,
@@ -432,7 +482,8 @@ class ToolrtMcpServer:
             )
             for name, tool in named.items()
         ]
-        return types.ListToolsResult(tools=[*MANAGEMENT_TOOLS, *listed])
+        management = [t for t in MANAGEMENT_TOOLS if searching or t.name != "call_tool"]
+        return types.ListToolsResult(tools=[*management, *listed])
 
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
@@ -444,6 +495,8 @@ class ToolrtMcpServer:
             if params.name in MANAGEMENT_NAMES:
                 # The low-level server does not check arguments: a string "false" must not purge.
                 check_params(params.name, _MANAGEMENT_SCHEMAS[params.name], arguments)
+                if params.name == "call_tool":
+                    return await self._execute(agent, str(arguments["name"]), dict(arguments.get("arguments") or {}))
                 result = await anyio.to_thread.run_sync(self._manage, agent, params.name, arguments)
                 if not self._gateway_notifies and params.name in _CHANGING:
                     await self.broadcast()
@@ -457,7 +510,7 @@ class ToolrtMcpServer:
 
     async def _execute(self, agent: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         named = await anyio.to_thread.run_sync(self._visible, agent)
-        tool = named.get(name)
+        tool = named.get(name) or next((t for t in named.values() if t.tool_id == name), None)
         if tool is None:
             return _error(
                 f"unknown tool {name!r}: not among the tools visible to agent {agent!r} (list the tools again)"
@@ -485,6 +538,8 @@ class ToolrtMcpServer:
 
     def _manage(self, agent: str, action: str, args: dict[str, Any]) -> Any:
         rt = self.runtime
+        if action == "search_tools":
+            return self._search(agent, args)
         if action == "register_tool":
             visibility = args.pop("visibility", None) or Visibility.PRIVATE
             return registration_view(rt.register_tool(agent, args, visibility))
@@ -522,6 +577,27 @@ class ToolrtMcpServer:
                 raise ValidationError(f"version must be an integer, got {version!r}")
             return tool_view(rt.rollback_tool(agent, tool.tool_id, version))
         raise ValidationError(f"unknown management tool {action!r}")
+
+    def _search(self, agent: str, args: dict[str, Any]) -> dict[str, Any]:
+        results = self.runtime.search_tools(
+            agent, str(args["query"]), limit=int(args.get("limit", 10)), tags=list(args.get("tags") or ())
+        )
+        names = {tool.tool_id: name for name, tool in self._visible(agent).items()}
+        return {
+            "results": [
+                {
+                    "name": names.get(r.tool.tool_id, r.tool.tool_id),
+                    "tool_id": r.tool.tool_id,
+                    "owner": r.tool.owner,
+                    "description": r.tool.definition.description,
+                    "input_schema": dict(r.tool.definition.input_schema),
+                    "score": round(r.score, 6),
+                    "matched": list(r.matched),
+                }
+                for r in results
+            ],
+            "hint": "call one with call_tool(name, arguments), or by its name directly",
+        }
 
     def _resolve(self, agent: str, ref: str) -> Tool:
         if not ref:

@@ -6,7 +6,8 @@ import threading
 from collections.abc import Sequence
 
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, Tool
-from toolrt.ports import ExecutionQuery, ToolQuery, newest_first
+from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery, newest_first
+from toolrt.ports.repository import InProcessSearch, discoverable_keys
 
 
 class InMemoryToolRepository:
@@ -18,6 +19,7 @@ class InMemoryToolRepository:
         self._executions: dict[str, Execution] = {}
         # (owner, name) -> tool id of the active tool holding that name: keeps add/save O(1).
         self._active_names: dict[tuple[str, str], str] = {}
+        self._search = InProcessSearch()
 
     def add(self, tool: Tool) -> None:
         with self._lock:
@@ -50,11 +52,20 @@ class InMemoryToolRepository:
             if removed is None:
                 raise NotFoundError("tool", tool_id)
             self._release_name(removed)
+            self._search.forget(tool_id)
 
     def list(self, query: ToolQuery) -> Sequence[Tool]:
         with self._lock:
             found = sorted((t for t in self._tools.values() if query.matches(t)), key=lambda t: (t.name, t.tool_id))
         return found[: query.limit]
+
+    def discoverable(self, visible_to: str | None) -> Sequence[tuple[str, int, tuple[str, ...]]]:
+        with self._lock:
+            return discoverable_keys(list(self._tools.values()), visible_to)
+
+    def search(self, query: SearchQuery) -> Sequence[SearchHit]:
+        with self._lock:
+            return self._search.search(list(self._tools.values()), query)
 
     def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:
         with self._lock:

@@ -23,6 +23,7 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 from tests.e2e.harness import EXAMPLES, SharedRuntimes
 from toolrt.adapters.mcp.server import ToolrtMcpServer, mcp_names
 from toolrt.application import ToolRuntime
+from toolrt.domain import ValidationError
 
 ADD = {
     "name": "add",
@@ -111,6 +112,7 @@ def test_list_and_call_tools_with_names_disambiguated(http: HttpServer) -> None:
                 "list_versions",
                 "test_tool",
                 "rollback_tool",
+                "search_tools",
             } == names
             add = next(t for t in listed.tools if t.name == "add")
             assert add.description == "Add two numbers." and add.input_schema["required"] == ["a", "b"]
@@ -120,6 +122,61 @@ def test_list_and_call_tools_with_names_disambiguated(http: HttpServer) -> None:
             assert not theirs.is_error
 
     anyio.run(scenario)
+
+
+def _weather(name: str, description: str) -> dict[str, Any]:
+    return {**ADD, "name": name, "description": description}
+
+
+def test_search_mode_lists_own_tools_and_finds_the_rest_by_search(runtimes: SharedRuntimes) -> None:
+    """Past the threshold, tools/list holds the caller's own tools plus search_tools and call_tool; a
+    search result carries the schema and the name to call; another agent's private tool is never found."""
+    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), search_threshold=2) as server:
+        rt = server.rt
+        rt.register_tool("alice", _weather("my_notes", "Keep notes"))
+        rt.register_tool("bob", _weather("city_forecast", "Weather forecast for a city"), "public")
+        rt.register_tool("bob", _weather("tide_table", "Tide times at a harbour"), "public")
+        rt.register_tool("bob", _weather("forecast_secret", "Bob's private weather forecast"))
+
+        async def scenario() -> None:
+            async with server.client(headers={"X-Toolrt-Agent": "alice"}) as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                assert {"my_notes", "search_tools", "call_tool"} <= names
+                assert not names & {"city_forecast", "tide_table", "forecast_secret"}
+                found = await client.call_tool("search_tools", {"query": "weather forecast"})
+                assert not found.is_error
+                results = (found.structured_content or {})["results"]
+                assert [r["name"] for r in results] == ["city_forecast"]
+                assert results[0]["input_schema"]["required"] == ["a", "b"]
+                called = await client.call_tool("call_tool", {"name": "city_forecast", "arguments": {"a": 1, "b": 2}})
+                assert not called.is_error and called.structured_content == {"echo": {"a": 1, "b": 2}}
+                direct = await client.call_tool("tide_table", {"a": 1, "b": 2})  # unlisted, still callable
+                assert not direct.is_error
+                hidden = await client.call_tool("call_tool", {"name": "forecast_secret", "arguments": {}})
+                assert hidden.is_error and "unknown tool" in _text(hidden)
+            async with server.client(headers={"X-Toolrt-Agent": "bob"}) as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                assert {"city_forecast", "tide_table", "forecast_secret", "search_tools", "call_tool"} <= names
+
+        anyio.run(scenario)
+
+
+def test_search_mode_never_lists_everything(runtimes: SharedRuntimes) -> None:
+    """search_mode="never" keeps the full listing past the threshold, without call_tool."""
+    with (
+        structlog.testing.capture_logs(),
+        HttpServer(runtimes.runtime(), search_mode="never", search_threshold=0) as server,
+    ):
+        server.rt.register_tool("bob", _weather("city_forecast", "Weather forecast for a city"), "public")
+
+        async def scenario() -> None:
+            async with server.client(headers={"X-Toolrt-Agent": "alice"}) as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                assert "city_forecast" in names and "search_tools" in names and "call_tool" not in names
+
+        anyio.run(scenario)
+    with pytest.raises(ValidationError, match="search_mode"):
+        ToolrtMcpServer(server.rt, search_mode="sometimes")
 
 
 def test_register_over_mcp_sends_list_changed_and_the_new_tool_runs(http: HttpServer) -> None:

@@ -160,6 +160,7 @@ def test_killed_inside_a_transaction_leaves_no_half_written_record(paths: tuple[
     repo = SqliteToolRepository(db, busy_timeout_s=30)
     with pytest.raises(NotFoundError):
         repo.get("tool-uncommitted-1")
+    assert repo.search_index_problems() == []  # the index entry went with the uncommitted record
     repo.add(b.tool("tool-uncommitted-1", name="one"))  # the killed writer's lock is gone
     assert repo.get("tool-uncommitted-1").name == "one"
     store = FileArtifactStore(root)

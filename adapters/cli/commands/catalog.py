@@ -155,3 +155,35 @@ def history(
     cli.out.print(table)
     if page.next_cursor:
         cli.out.print(f"more: --cursor '{page.next_cursor}'", highlight=False, markup=False)
+
+
+def search(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="What the tool should do, e.g. 'convert miles to km'.")],
+    limit: Annotated[int, typer.Option("--limit", help="At most this many results (1 to 100).")] = 10,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", help="Only tools with this tag (repeatable).")] = None,
+) -> None:
+    """Find the tools the agent may use for a request, best first."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        results = rt.search_tools(cli.agent, query, limit=limit, tags=tag or ())
+    views = [{**output.tool_view(r.tool), "score": round(r.score, 6), "matched": list(r.matched)} for r in results]
+    if cli.json:
+        cli.emit(views)
+        return
+    if not views:
+        cli.out.print(f"no tool visible to {cli.agent} matches {query!r}", highlight=False, markup=False)
+        return
+    if not cli.out.is_terminal and cli.out.width < 160:
+        cli.out.width = 160
+    table = Table("score", "name", "tool id", "owner", "matched", "description", title=f"tools for {query!r}")
+    for v in views:
+        table.add_row(
+            f"{v['score']:.3f}",
+            escape(v["name"]),
+            v["tool_id"],
+            escape(v["owner"]),
+            ", ".join(v["matched"]),
+            escape(str(v.get("description", ""))[:80]),
+        )
+    cli.out.print(table)

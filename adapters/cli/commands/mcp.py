@@ -38,6 +38,15 @@ def serve(
             help="Serve beyond loopback without tokens: anyone who can connect acts as any agent.",
         ),
     ] = False,
+    search_mode: Annotated[
+        str,
+        typer.Option(
+            "--search-mode",
+            help="auto: past --search-threshold visible tools, list only your own plus search_tools and call_tool; "
+            "always; never.",
+        ),
+    ] = "auto",
+    search_threshold: Annotated[int, typer.Option("--search-threshold", min=0)] = 50,
 ) -> None:
     """Serve every tool over MCP (stdio or streamable HTTP).
 
@@ -47,6 +56,8 @@ def serve(
     cli = current_cli(ctx)
     if transport not in ("stdio", "http"):
         cli.fail(EXIT_USER_ERROR, f"--transport must be stdio or http, got {transport!r}")
+    if search_mode not in ("auto", "always", "never"):
+        cli.fail(EXIT_USER_ERROR, f"--search-mode must be auto, always or never, got {search_mode!r}")
     tokens: dict[str, str] = {}
     for pair in token or []:
         secret, sep, agent_id = pair.partition("=")
@@ -62,7 +73,9 @@ def serve(
         if transport == "http":
             check_exposure(host, tokens, insecure_no_auth)  # before the store is opened
     with cli.runtime() as rt:
-        server = ToolrtMcpServer(rt, default_agent=cli.agent, tokens=tokens)
+        server = ToolrtMcpServer(
+            rt, default_agent=cli.agent, tokens=tokens, search_mode=search_mode, search_threshold=search_threshold
+        )
         try:
             if transport == "stdio":
                 server.run_stdio()

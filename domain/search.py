@@ -1,0 +1,232 @@
+"""Lexical search over tools: one analyzer and one BM25F scorer that every profile shares.
+
+Why the scoring lives here and not in SQLite's ``bm25()``: a score is only private if the corpus
+statistics behind it are. FTS5 ranks with statistics over the *whole* table, so the score of an
+agent's search would move with the words in other agents' private tools, and a hostile agent could
+count them (register a tool holding ``secret_api``, search for it, read the IDF). Here the
+statistics are always those of the tools the searching agent may discover (public tools plus its
+own), so a search answers the same whatever other agents keep privately. Adapters find candidates
+(SQLite through FTS5) and hand the scorer the visible statistics; the memory, SQLite and DynamoDB
+profiles then rank the same corpus identically (the repository contract checks it).
+
+The analyzer splits identifiers (``getWeatherForecast``, ``get_weather``), folds case, drops common
+English words and stems with the Snowball English stemmer (the ``snowballstemmer`` package, the
+one Sphinx uses), so "forecasts for a city" finds ``city_forecast``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
+from typing import Any
+
+import attrs
+import snowballstemmer
+
+from toolrt.domain.models import ToolDefinition
+
+#: The fields a tool is searched by, in the order adapters store them.
+FIELDS: tuple[str, ...] = ("name", "description", "params", "tags")
+
+#: How much a term counts in each field. A term in the name says most about what a tool does; tags
+#: are chosen labels; parameter names and descriptions say what a tool takes more than what it does.
+FIELD_WEIGHTS: Mapping[str, float] = {"name": 3.0, "description": 1.0, "params": 0.5, "tags": 1.5}
+
+#: Okapi BM25's saturation and length normalisation, at their usual values.
+K1 = 1.2
+B = 0.75
+
+# Words that carry no meaning in a tool request ("get me the weather for a city"). Kept short on
+# purpose: "get", "list" or "find" are not here, since tool names are built from them.
+_STOPWORDS = frozenset(
+    """a an and are as at be been being but by can could did do does for from had has have how i if in
+    into is it its me my of on or our please should so some than that the their them then there these
+    this those to us was we were what when where which while who whom why will with would you your""".split()
+)
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Splits "getHTTPResponse2xx" into get, HTTP, Response, 2, xx.
+_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_a-zA-Z]+", re.UNICODE)
+_MAX_TERM = 40
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=65536)
+def _stem(word: str) -> str:
+    stemmed: str = _stemmer().stemWord(word)
+    return stemmed
+
+
+def _words(text: str) -> Iterator[str]:
+    for token in _WORD.findall(text):
+        parts = _PART.findall(token) or [token]
+        for part in parts:
+            word = part.lower()
+            if word and word not in _STOPWORDS and len(word) <= _MAX_TERM:
+                yield word
+
+
+def analyze(text: str) -> list[str]:
+    """The search terms of ``text``, in order: identifiers split, lower-cased, stop words gone, stemmed."""
+    return [_stem(word) for word in _words(text)]
+
+
+def _schema_text(schema: Any, depth: int = 0) -> Iterator[str]:
+    # Parameter names and descriptions, and the string values of enums, at any depth (bounded).
+    if depth > 8 or not isinstance(schema, dict):
+        return
+    description = schema.get("description")
+    if isinstance(description, str):
+        yield description
+    for value in schema.get("enum", ()) if isinstance(schema.get("enum"), list) else ():
+        if isinstance(value, str):
+            yield value
+    properties = schema.get("properties")
+    if isinstance(properties, dict):
+        for name, child in properties.items():
+            yield str(name)
+            yield from _schema_text(child, depth + 1)
+    for key in ("items", "additionalProperties"):
+        yield from _schema_text(schema.get(key), depth + 1)
+    for key in ("anyOf", "oneOf", "allOf"):
+        branches = schema.get(key)
+        if isinstance(branches, list):
+            for branch in branches:
+                yield from _schema_text(branch, depth + 1)
+
+
+def field_texts(definition: ToolDefinition) -> dict[str, str]:
+    """The raw text of each search field of ``definition`` (see :data:`FIELDS`)."""
+    return {
+        "name": definition.name,
+        "description": definition.description,
+        "params": " ".join(_schema_text(definition.input_schema)),
+        "tags": " ".join(definition.tags),
+    }
+
+
+@attrs.frozen
+class SearchDocument:
+    """A tool as the scorer sees it: the analyzed terms of each field."""
+
+    tool_id: str
+    fields: Mapping[str, tuple[str, ...]]
+    # Derived once: every distinct term, and the weighted length BM25F normalises by.
+    vocabulary: frozenset[str] = attrs.field(
+        init=False,
+        eq=False,
+        repr=False,
+        default=attrs.Factory(lambda self: frozenset().union(*self.fields.values()), takes_self=True),
+    )
+    length: float = attrs.field(
+        init=False,
+        eq=False,
+        repr=False,
+        default=attrs.Factory(
+            lambda self: sum(FIELD_WEIGHTS[name] * len(terms) for name, terms in self.fields.items()), takes_self=True
+        ),
+    )
+
+    @classmethod
+    def of(cls, tool_id: str, definition: ToolDefinition) -> SearchDocument:
+        """The document of a tool's current definition."""
+        return cls(tool_id, {name: tuple(analyze(text)) for name, text in field_texts(definition).items()})
+
+    @classmethod
+    def from_columns(cls, tool_id: str, columns: Iterable[str]) -> SearchDocument:
+        """Rebuild from stored columns: the analyzed terms of each field, space-separated, in FIELDS order."""
+        return cls(tool_id, {name: tuple(column.split()) for name, column in zip(FIELDS, columns, strict=True)})
+
+    def columns(self) -> tuple[str, ...]:
+        """The analyzed terms of each field, space-separated, in FIELDS order (what adapters store)."""
+        return tuple(" ".join(self.fields.get(name, ())) for name in FIELDS)
+
+    def terms(self) -> frozenset[str]:
+        """Every distinct term in any field."""
+        return self.vocabulary
+
+
+@attrs.frozen
+class CorpusStats:
+    """Statistics of the documents a search may see: their count, total length and term frequencies.
+
+    ``document_frequency`` only needs the query's terms.
+    """
+
+    documents: int
+    total_length: float
+    document_frequency: Mapping[str, int]
+
+    @classmethod
+    def of(cls, documents: Iterable[SearchDocument], terms: Iterable[str]) -> CorpusStats:
+        """The statistics of ``documents`` for ``terms``."""
+        wanted = frozenset(terms)
+        count, total, frequency = 0, 0.0, Counter[str]()
+        for document in documents:
+            count += 1
+            total += document.length
+            frequency.update(wanted & document.vocabulary)
+        return cls(count, total, dict(frequency))
+
+    def plus(self, other: CorpusStats) -> CorpusStats:
+        """The statistics of two disjoint sets of documents together."""
+        frequency = Counter(self.document_frequency)
+        frequency.update(other.document_frequency)
+        return CorpusStats(self.documents + other.documents, self.total_length + other.total_length, dict(frequency))
+
+    def idf(self, term: str) -> float:
+        """Okapi BM25's inverse document frequency (never negative)."""
+        n = self.document_frequency.get(term, 0)
+        return math.log(1.0 + (self.documents - n + 0.5) / (n + 0.5))
+
+
+@attrs.frozen
+class Score:
+    """A document's relevance to a query, and the fields any query term was found in."""
+
+    value: float
+    matched: tuple[str, ...]
+
+
+def query_terms(text: str) -> tuple[str, ...]:
+    """The distinct analyzed terms of a search request, in order."""
+    return tuple(dict.fromkeys(analyze(text)))
+
+
+def score(terms: Iterable[str], document: SearchDocument, stats: CorpusStats) -> Score:
+    """BM25F of ``document`` for ``terms`` (already analyzed) under ``stats``.
+
+    Each term's frequency is summed over fields with :data:`FIELD_WEIGHTS`, then saturated once
+    (Robertson and Zaragoza's BM25F), so a term repeated across fields does not count as many terms.
+    """
+    average = stats.total_length / stats.documents if stats.documents else 1.0
+    norm = K1 * (1.0 - B + B * document.length / (average or 1.0))
+    value = 0.0
+    matched: set[str] = set()
+    for term in terms:
+        if term not in document.vocabulary:
+            continue
+        weighted = 0.0
+        for name, field_terms in document.fields.items():
+            found = field_terms.count(term)
+            if found:
+                weighted += FIELD_WEIGHTS[name] * found
+                matched.add(name)
+        value += stats.idf(term) * weighted * (K1 + 1.0) / (weighted + norm)
+    return Score(value, tuple(name for name in FIELDS if name in matched))
+
+
+def rank(
+    terms: tuple[str, ...], documents: Iterable[SearchDocument], stats: CorpusStats, limit: int
+) -> list[tuple[SearchDocument, Score]]:
+    """The ``limit`` best documents with a positive score, best first (ties by tool id)."""
+    scored = [(document, score(terms, document, stats)) for document in documents]
+    hits = [(d, s) for d, s in scored if s.value > 0.0]
+    hits.sort(key=lambda pair: (-pair[1].value, pair[0].tool_id))
+    return hits[:limit]

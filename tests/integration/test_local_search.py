@@ -1,0 +1,90 @@
+"""The local search index: SQLite FTS5 in the store's own file, kept with the records, rebuilt by the doctor."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from toolrt.adapters.local.file_artifacts import FileArtifactStore
+from toolrt.adapters.local.sqlite_repository import SEARCH_SCHEMA, SqliteToolRepository
+from toolrt.adapters.system import SystemClock
+from toolrt.application.repair_store import Problem, RepairRequest, RepairStore
+from toolrt.contracts import builders as b
+from toolrt.domain import Artifact, Tool, ValidationReport, Visibility, normalize_code
+from toolrt.domain.search import query_terms
+from toolrt.ports import SearchQuery
+
+
+def _tool(tool_id: str, owner: str, name: str, description: str, public: bool = True) -> Tool:
+    visibility = Visibility.PUBLIC if public else Visibility.PRIVATE
+    definition = b.definition(name, description=description)
+    return Tool.create(tool_id=tool_id, owner=owner, definition=definition, visibility=visibility, now=b.T0)
+
+
+def _found(repo: SqliteToolRepository, text: str, agent: str = "a") -> list[str]:
+    return [h.tool.tool_id for h in repo.search(SearchQuery(query_terms(text), visible_to=agent))]
+
+
+def test_a_store_from_before_search_is_indexed_when_opened(tmp_path: Path) -> None:
+    """Opening a schema-1 database adds the index and fills it from the records in the same step."""
+    db = tmp_path / "tools.sqlite"
+    with SqliteToolRepository(db) as repo:
+        repo.add(_tool("w1", "a", "city_forecast", "Weather forecast"))
+        repo.add(_tool("p1", "a", "my_notes", "Private weather notes", public=False))
+    raw = sqlite3.connect(db)  # back to what an older toolrt wrote: no search tables at all
+    for table in ("search_public_vocab", "search_public", "search_private", "search_totals"):
+        raw.execute(f"DROP TABLE {table}")
+    raw.execute(f"PRAGMA user_version = {SEARCH_SCHEMA - 1}")
+    raw.commit()
+    raw.close()
+    with SqliteToolRepository(db) as repo:
+        assert repo.schema_version() >= SEARCH_SCHEMA
+        assert sorted(_found(repo, "weather")) == ["p1", "w1"]
+        assert _found(repo, "weather", agent="b") == ["w1"]
+        assert repo.search_index_problems() == []
+
+
+def test_the_doctor_finds_a_damaged_index_and_rebuilds_it(tmp_path: Path) -> None:
+    """Entries lost or left behind are reported; --repair rebuilds the index from the records."""
+    db = tmp_path / "tools.sqlite"
+    repo, artifacts = SqliteToolRepository(db), FileArtifactStore(tmp_path / "artifacts")
+    for tool in (_tool("w1", "a", "city_forecast", "Weather forecast"), _tool("w2", "a", "tide_table", "Tides")):
+        definition = tool.definition
+        artifacts.put(
+            Artifact(
+                code_hash=definition.code_hash,
+                language=definition.language,
+                code=normalize_code(definition.code),
+                entrypoint=definition.entrypoint,
+                report=ValidationReport(policy_version="test-1"),
+                created_at=b.T0,
+            )
+        )
+        repo.add(tool)
+    doctor = RepairStore(repo, artifacts, SystemClock())
+    assert doctor.execute(RepairRequest()).clean
+    raw = sqlite3.connect(db)
+    raw.execute("DELETE FROM search_public WHERE rowid = (SELECT rowid FROM tools WHERE tool_id = 'w1')")
+    raw.commit()
+    raw.close()
+    assert _found(repo, "forecast") == []
+    report = doctor.execute(RepairRequest())
+    assert [(f.problem, f.repairable) for f in report.findings] == [(Problem.SEARCH_INDEX, True)]
+    assert "missing from the search index" in report.findings[0].message
+    repaired = doctor.execute(RepairRequest(repair=True))
+    assert [a.ok for a in repaired.actions] == [True] and "2 tools" in repaired.actions[0].action
+    assert _found(repo, "forecast") == ["w1"]
+    assert doctor.execute(RepairRequest()).clean
+    repo.close()
+
+
+def test_visibility_changes_move_a_tool_between_the_public_and_private_index(tmp_path: Path) -> None:
+    """Making a tool private takes it out of every other agent's search at once, and back."""
+    repo = SqliteToolRepository(tmp_path / "tools.sqlite")
+    tool = _tool("w1", "a", "city_forecast", "Weather forecast")
+    repo.add(tool)
+    assert _found(repo, "forecast", agent="b") == ["w1"]
+    repo.save(tool.with_visibility(Visibility.PRIVATE, b.T0))
+    assert _found(repo, "forecast", agent="b") == [] and _found(repo, "forecast") == ["w1"]
+    assert repo.search_index_problems() == []
+    repo.close()
