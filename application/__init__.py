@@ -9,6 +9,7 @@ from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest, che
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
+from toolrt.application.register_tools import BatchItem, RegisterTools
 from toolrt.application.repair_store import RepairReport, RepairRequest, RepairStore
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
@@ -19,6 +20,7 @@ from toolrt.application.update_tool import ToolUpdate, Update, UpdateTool, Updat
 __all__ = [
     "AsyncToolRuntime",
     "BackgroundExecutions",
+    "BatchItem",
     "Deregistration",
     "DeregisterTool",
     "DeregisterToolRequest",
@@ -34,6 +36,7 @@ __all__ = [
     "Registration",
     "RegisterTool",
     "RegisterToolRequest",
+    "RegisterTools",
     "RepairReport",
     "RepairRequest",
     "RepairStore",

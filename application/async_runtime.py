@@ -16,6 +16,7 @@ from toolrt.application.deregister_tool import Deregistration
 from toolrt.application.examples import ExampleResult
 from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
+from toolrt.application.register_tools import BatchItem
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.search_tools import SearchResult
 from toolrt.application.update_tool import ToolUpdate
@@ -62,9 +63,12 @@ class AsyncToolRuntime:
         visibility: Visibility | str = Visibility.PRIVATE,
         *,
         validator: CodeValidator | None = None,
+        on_duplicate: str = "warn",
     ) -> Registration:
         """See :meth:`ToolRuntime.register_tool`."""
-        return await asyncio.to_thread(self.sync.register_tool, agent_id, definition, visibility, validator=validator)
+        return await asyncio.to_thread(
+            self.sync.register_tool, agent_id, definition, visibility, validator=validator, on_duplicate=on_duplicate
+        )
 
     async def register_function(
         self,
@@ -238,6 +242,27 @@ class AsyncToolRuntime:
         """See :meth:`ToolRuntime.list_tools`."""
         return await asyncio.to_thread(
             self.sync.list_tools, agent_id, owner=owner, status=status, name=name, tag=tag, text=text, limit=limit
+        )
+
+    async def register_tools(
+        self,
+        agent_id: str,
+        definitions: Sequence[DefinitionLike],
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        atomic: bool = False,
+        on_duplicate: str = "create",
+        validator: CodeValidator | None = None,
+    ) -> list[BatchItem]:
+        """See :meth:`ToolRuntime.register_tools`."""
+        return await asyncio.to_thread(
+            self.sync.register_tools,
+            agent_id,
+            definitions,
+            visibility,
+            atomic=atomic,
+            on_duplicate=on_duplicate,
+            validator=validator,
         )
 
     async def search_tools(

@@ -9,11 +9,13 @@ import attrs
 
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import refusals_counted
+from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder, DuplicateKind, SimilarTool
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import (
     ArtifactReused,
     CodeHash,
+    ConflictError,
     RegistrationError,
     Tool,
     ToolDefinition,
@@ -48,17 +50,31 @@ class RegisterToolRequest:
     visibility: Visibility = attrs.field(default=Visibility.PRIVATE, converter=Visibility)
     # A validation policy chosen by the runtime's owner for this registration (never by the agent).
     validator: CodeValidator | None = None
+    # What to do when a visible tool already does the same (see RegisterTool): create, warn, reuse, error.
+    on_duplicate: str = attrs.field(default="warn")
+
+    @on_duplicate.validator
+    def _check_on_duplicate(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value not in ON_DUPLICATE:
+            raise ValidationError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {value!r}")
 
 
 @attrs.frozen(hash=False)
 class Registration:
-    """The outcome: the new tool, its code hash, whether validation was skipped, and the report."""
+    """The outcome: the new tool, its code hash, whether validation was skipped, and the report.
+
+    ``similar`` lists the visible tools that already do the same (exact, structural or semantic
+    matches). ``reused`` is True when ``on_duplicate="reuse"`` returned one of them instead of
+    creating a tool: ``tool`` is then that existing tool, owned by whoever registered it.
+    """
 
     tool: Tool
     code_hash: CodeHash
     cache_hit: bool
     report: ValidationReport
     warnings: tuple[str, ...] = ()
+    similar: tuple[SimilarTool, ...] = ()
+    reused: bool = False
 
     @property
     def tool_id(self) -> str:
@@ -86,7 +102,11 @@ class RegisterTool:
       again (a cache hit); new code is validated and blocks registration on any error finding;
     - an agent cannot have two active tools with one name (ConflictError);
     - the tool record is created, then published to the gateway; if publishing fails, the record
-      and any artifact this call created are removed and RegistrationError is raised: nothing stays.
+      and any artifact this call created are removed and RegistrationError is raised: nothing stays;
+    - visible tools doing the same are looked for first (``DuplicateFinder``) unless
+      ``on_duplicate="create"``: ``warn`` (the default) registers and lists them; ``reuse`` returns an
+      exact or structural match with the same language and input schema instead of creating a
+      tool (counted as ``duplicates_avoided``); ``error`` refuses with ConflictError on such a match.
     """
 
     def __init__(
@@ -101,8 +121,11 @@ class RegisterTool:
         events: EventPublisher,
         policy: ExecutionPolicy,
         examples: ExampleRunner | None = None,
+        duplicates: DuplicateFinder | None = None,
     ) -> None:
         self._repository = repository
+        self._artifacts = artifacts
+        self._duplicates = duplicates
         self._examples = examples
         self._gateway = gateway
         self._clock = clock
@@ -126,14 +149,60 @@ class RegisterTool:
             tool_id=registration.tool_id,
             code_hash=registration.code_hash.short,
             cache_hit=registration.cache_hit,
+            reused=registration.reused,
+            similar=len(registration.similar),
             ms=round(elapsed, 3),
         )
         return registration
+
+    def _similar(self, request: RegisterToolRequest) -> tuple[SimilarTool, ...]:
+        if request.on_duplicate == "create" or self._duplicates is None:
+            return ()
+        similar = tuple(self._duplicates.find(request.agent_id, request.definition))
+        for match in similar:
+            self._metrics.increment("duplicates_found", kind=match.kind.value)
+        return similar
+
+    def _reusable(self, request: RegisterToolRequest, similar: tuple[SimilarTool, ...]) -> Registration | None:
+        same_code = [s for s in similar if s.kind is not DuplicateKind.SEMANTIC]
+        if request.on_duplicate == "error" and same_code:
+            listed = "; ".join(s.describe() for s in same_code)
+            raise ConflictError(
+                f"tool {request.definition.name!r} duplicates visible tools: {listed}. Use one of them, "
+                "or register with on_duplicate='create' (or 'warn') to make your own anyway"
+            )
+        if request.on_duplicate != "reuse":
+            return None
+        definition = request.definition
+        for match in same_code:
+            tool = self._repository.get(match.tool_id)
+            if (
+                tool.is_active
+                and tool.can_discover(request.agent_id)
+                and tool.definition.language is definition.language
+                and tool.definition.input_schema == definition.input_schema
+            ):
+                artifact = self._artifacts.get(tool.code_hash)
+                self._metrics.increment("duplicates_avoided", kind=match.kind.value)
+                return Registration(
+                    tool=tool,
+                    code_hash=tool.code_hash,
+                    cache_hit=True,
+                    report=artifact.report if artifact is not None else ValidationReport(),
+                    warnings=(f"reused {match.describe()}",),
+                    similar=similar,
+                    reused=True,
+                )
+        return None
 
     def _register(self, request: RegisterToolRequest) -> Registration:
         check_agent(request.agent_id)
         definition = request.definition
         check_schemas(definition)
+        similar = self._similar(request)
+        reused = self._reusable(request, similar)
+        if reused is not None:
+            return reused
         prepared = self._intake.prepare(definition, request.validator)
         if self._examples is not None:
             try:
@@ -168,12 +237,16 @@ class RegisterTool:
         self._events.publish(
             ToolRegistered(now, tool.tool_id, request.agent_id, tool.name, str(tool.code_hash), prepared.cache_hit)
         )
+        warnings = list(self._policy.capped(definition.limits))
+        if similar:
+            warnings.append("visible tools already do this: " + "; ".join(s.describe() for s in similar))
         return Registration(
             tool=published,
             code_hash=tool.code_hash,
             cache_hit=prepared.cache_hit,
             report=prepared.artifact.report,
-            warnings=tuple(self._policy.capped(definition.limits)),
+            warnings=tuple(warnings),
+            similar=similar,
         )
 
     def _publish(self, tool: Tool, artifact_created: bool) -> Tool:

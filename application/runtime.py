@@ -12,6 +12,7 @@ import attrs
 from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.definitions import DefinitionLike, to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
+from toolrt.application.duplicates import DuplicateFinder
 from toolrt.application.event_bus import EventBus
 from toolrt.application.examples import ExampleResult, ExampleRunner
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
@@ -19,6 +20,7 @@ from toolrt.application.functions import function_definition
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
+from toolrt.application.register_tools import BatchItem, RegisterTools
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.search_tools import SearchResult, SearchTools
@@ -33,6 +35,7 @@ from toolrt.domain import (
     OwnershipError,
     Severity,
     Tool,
+    ToolRuntimeError,
     ToolStatus,
     ToolVersion,
     ValidationError,
@@ -76,6 +79,7 @@ class ToolRuntime:
         self._events = EventBus(p.events)
         events = self._events
         self._examples = ExampleRunner(p.sandbox, self.policy, p.ids)
+        self._search = SearchTools(p.repository, p.metrics, p.embedder)
         self._register = RegisterTool(
             p.repository,
             p.artifacts,
@@ -87,7 +91,9 @@ class ToolRuntime:
             events,
             self.policy,
             examples=self._examples,
+            duplicates=DuplicateFinder(p.repository, self._search),
         )
+        self._register_many = RegisterTools(self._register)
         self._update = UpdateTool(
             p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, events, examples=self._examples
         )
@@ -99,7 +105,6 @@ class ToolRuntime:
         self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)
         self._list = ListTools(p.repository)
-        self._search = SearchTools(p.repository, p.metrics, p.embedder)
         self._versions = ListVersions(p.repository)
         self._closed = False
 
@@ -111,8 +116,14 @@ class ToolRuntime:
         visibility: Visibility | str = Visibility.PRIVATE,
         *,
         validator: CodeValidator | None = None,
+        on_duplicate: str = "warn",
     ) -> Registration:
         """Register a new tool owned by ``agent_id``. See :class:`RegisterTool` for the rules.
+
+        ``on_duplicate`` says what to do when a tool the agent may discover already does the same:
+        ``warn`` (default: register, and list them in ``.similar`` and ``.warnings``), ``create``
+        (do not look), ``reuse`` (return the existing tool, ``.reused`` is True) or ``error``
+        (ConflictError).
 
         ``validator`` applies another validation policy to this registration (for example
         ``toolrt.adapters.validation.build_validator({...})``). It is the embedding application's
@@ -120,8 +131,36 @@ class ToolRuntime:
         """
         parsed = to_definition(definition, validator or self.ports.validator)
         return self._register.execute(
-            RegisterToolRequest(agent_id, parsed, _enum(Visibility, visibility, "visibility"), validator)
+            RegisterToolRequest(agent_id, parsed, _enum(Visibility, visibility, "visibility"), validator, on_duplicate)
         )
+
+    def register_tools(
+        self,
+        agent_id: str,
+        definitions: Sequence[DefinitionLike],
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        atomic: bool = False,
+        on_duplicate: str = "create",
+        validator: CodeValidator | None = None,
+    ) -> list[BatchItem]:
+        """Register many tools for ``agent_id`` at once: one :class:`BatchItem` per definition, in order,
+        each with ``.registration`` or ``.error``. ``atomic=True`` keeps all or nothing. Code shared by
+        several definitions is validated once. See :class:`RegisterTools` for the rules.
+        """
+        chosen = _enum(Visibility, visibility, "visibility")
+        if on_duplicate not in ("create", "warn", "reuse", "error"):
+            raise ValidationError(f"on_duplicate must be one of create, warn, reuse, error, got {on_duplicate!r}")
+        if isinstance(definitions, (str, bytes, Mapping)) or not isinstance(definitions, Sequence):
+            raise ValidationError("definitions must be a list of tool definitions")
+        requests: list[RegisterToolRequest | ToolRuntimeError] = []
+        for definition in definitions:
+            try:
+                parsed = to_definition(definition, validator or self.ports.validator)
+                requests.append(RegisterToolRequest(agent_id, parsed, chosen, validator, on_duplicate))
+            except ToolRuntimeError as exc:
+                requests.append(exc)
+        return self._register_many.execute(requests, atomic=atomic)
 
     def register_function(
         self,

@@ -85,8 +85,9 @@ class SearchTools:
         self._lock = threading.Lock()
 
     def execute(
-        self, agent_id: str | None, text: str, *, limit: int = 10, tags: Sequence[str] = ()
+        self, agent_id: str | None, text: str, *, limit: int = 10, tags: Sequence[str] = (), counted: bool = True
     ) -> list[SearchResult]:
+        """Rank for ``text``; ``counted=False`` keeps internal searches (duplicate checks) out of the metrics."""
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("a search needs words: say what the tool should do, e.g. 'convert miles to km'")
         if len(text) > MAX_QUERY_CHARS:
@@ -96,7 +97,8 @@ class SearchTools:
         query = SearchQuery(query_terms(text), visible_to=agent_id, tags=tuple(tags), limit=limit)
         depth = min(100, max(limit * 3, 30)) if self._embedder is not None else limit
         lexical = self._repository.search(attrs.evolve(query, limit=depth)) if query.terms else []
-        self._metrics.increment("searches", mode="hybrid" if self._embedder else "lexical")
+        if counted:
+            self._metrics.increment("searches", mode="hybrid" if self._embedder else "lexical")
         if self._embedder is None:
             return [SearchResult(h.tool, h.score.value, h.score.matched, h.score.value) for h in lexical]
         semantic = self._semantic(self._embedder, agent_id, text, query.tags, depth)

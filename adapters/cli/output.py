@@ -101,6 +101,11 @@ def registration_view(registration: Registration) -> dict[str, Any]:
         "cache_hit": registration.cache_hit,
         "report": report_view(registration.report),
         "warnings": list(registration.warnings),
+        "reused": registration.reused,
+        "similar": [
+            {"kind": s.kind.value, "score": s.score, "tool_id": s.tool_id, "name": s.name, "owner": s.owner}
+            for s in registration.similar
+        ],
     }
 
 

@@ -159,7 +159,14 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
         description="Register a new tool you own from its code and parameter schema. The new tool appears in the tool list.",
         input_schema={
             "type": "object",
-            "properties": _DEFINITION_PROPERTIES,
+            "properties": {
+                **_DEFINITION_PROPERTIES,
+                "on_duplicate": {
+                    "enum": ["warn", "create", "reuse", "error"],
+                    "description": "When a tool you can see already does this: warn (default), create anyway, "
+                    "reuse it instead, or error.",
+                },
+            },
             "required": ["name", "description", "language", "code"],
             "additionalProperties": False,
         },
@@ -542,7 +549,8 @@ class ToolrtMcpServer:
             return self._search(agent, args)
         if action == "register_tool":
             visibility = args.pop("visibility", None) or Visibility.PRIVATE
-            return registration_view(rt.register_tool(agent, args, visibility))
+            on_duplicate = str(args.pop("on_duplicate", None) or "warn")
+            return registration_view(rt.register_tool(agent, args, visibility, on_duplicate=on_duplicate))
         tool = self._resolve(agent, str(args.pop("tool", "")))
         if action == "update_tool":
             visibility = args.pop("visibility", None)

@@ -59,3 +59,28 @@ def test_tool_ids_are_never_cut_in_the_table(tmp_path: Path) -> None:
     reg = toolrt(tmp_path / "data", "--json", "register", str(tool))
     tool_id = json.loads(reg.stdout)["tool_id"]
     assert tool_id in toolrt(tmp_path / "data", "list").stdout
+
+
+def test_register_a_folder_then_search_and_reuse_from_another_agent(tmp_path: Path) -> None:
+    """`toolrt register DIR` registers the tool files in it; another agent finds the public ones with
+    `toolrt search`, is told of a duplicate, reuses it on request, and never sees a private tool."""
+    data = tmp_path / "data"
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    done = toolrt(data, "--agent", "alice", "--json", "register", "--visibility", "public", str(examples / "python"))
+    assert done.returncode == 0, done.stderr
+    assert [r["name"] for r in json.loads(done.stdout)] == ["add", "word_stats", "word_stats_v2"]
+    secret = tmp_path / "secret_words.py"
+    secret.write_text('def handler(text: str) -> int:\n    """Count secret words in a text."""\n    return 0\n')
+    assert toolrt(data, "--agent", "victim", "register", str(secret)).returncode == 0
+    found = toolrt(data, "--agent", "bob", "--json", "search", "count the words in a text")
+    assert found.returncode == 0, found.stderr
+    names = [r["name"] for r in json.loads(found.stdout)]
+    assert names and names[0].startswith("word_stats") and "secret_words" not in names
+    reused = toolrt(
+        data, "--agent", "bob", "--json", "register", "--on-duplicate", "reuse", str(examples / "python" / "add.py")
+    )
+    assert reused.returncode == 0, reused.stderr
+    answer = json.loads(reused.stdout)
+    assert answer["reused"] and answer["similar"][0]["kind"] == "exact" and answer["similar"][0]["owner"] == "alice"
+    refused = toolrt(data, "--agent", "bob", "register", "--on-duplicate", "error", str(examples / "python" / "add.py"))
+    assert refused.returncode == 2 and "duplicates visible tools" in refused.stderr

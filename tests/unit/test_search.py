@@ -113,9 +113,18 @@ def test_a_search_is_exactly_the_search_of_the_visible_tools_alone(
 ECHO = "def handler(**params):\n    return params\n"
 
 
-def _register(rt: object, agent: str, name: str, description: str, visibility: str = "public", **extra: object) -> str:
+def _register(
+    rt: object,
+    agent: str,
+    name: str,
+    description: str,
+    visibility: str = "public",
+    on_duplicate: str = "warn",
+    **extra: object,
+) -> str:
     definition = {"name": name, "description": description, "language": "python", "code": ECHO, **extra}
-    return rt.register_tool(agent, definition, visibility).tool_id  # type: ignore[attr-defined, no-any-return]
+    registration = rt.register_tool(agent, definition, visibility, on_duplicate=on_duplicate)  # type: ignore[attr-defined]
+    return registration.tool_id  # type: ignore[no-any-return]
 
 
 def test_search_tools_ranks_what_the_agent_may_discover_and_nothing_else() -> None:
@@ -187,7 +196,8 @@ def test_an_embedder_finds_tools_described_in_other_words_and_fuses_both_ranking
     rt = memory_runtime(embedder=embedder)
     forecast = _register(rt, "alice", "city_forecast", "Weather forecast for a city")
     _register(rt, "alice", "stock_price", "Price of a stock")
-    _register(rt, "bob", "bobs_rain_log", "rain rain rain", "private")
+    # on_duplicate="create": bob's own duplicate check would embed his tool (for bob, legitimately)
+    _register(rt, "bob", "bobs_rain_log", "rain rain rain", "private", on_duplicate="create")
     found = rt.search_tools("mallory", "temperature tomorrow")
     assert found[0].tool.tool_id == forecast and found[0].matched == ("semantic",)
     assert found[0].lexical_score == 0.0 and found[0].semantic_score is not None and found[0].semantic_score > 0.9

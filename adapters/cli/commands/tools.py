@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+import yaml
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
@@ -20,15 +21,40 @@ from toolrt.adapters.cli.context import (
     exit_code_for,
 )
 from toolrt.adapters.cli.lookup import resolve_tool
-from toolrt.adapters.cli.tool_files import ToolFile, load_tool_file
+from toolrt.adapters.cli.tool_files import DATA_SUFFIXES, PYTHON_SUFFIXES, ToolFile, load_tool_file
 from toolrt.domain import ValidationError, Visibility
+
+
+def _expand(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder stands for the tool files directly in it, sorted by name. A code file
+    that a tool.yaml/.json beside it points to (code_file) is registered through that file only."""
+    expanded: list[Path] = []
+    for path in paths:
+        if not path.is_dir():
+            expanded.append(path)
+            continue
+        found = sorted(
+            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (*PYTHON_SUFFIXES, *DATA_SUFFIXES)
+        )
+        described: set[Path] = set()
+        for data in (p for p in found if p.suffix.lower() in DATA_SUFFIXES):
+            try:
+                loaded = yaml.safe_load(data.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                continue  # registering it reports what is wrong with it
+            if isinstance(loaded, dict) and isinstance(loaded.get("code_file"), str):
+                described.add((path / loaded["code_file"]).resolve())
+        expanded += [p for p in found if p.resolve() not in described]
+    return expanded
 
 
 def register(
     ctx: typer.Context,
     files: Annotated[
         list[Path],
-        typer.Argument(help="Python files with a typed, documented entrypoint, or tool.yaml / tool.json files."),
+        typer.Argument(
+            help="Python files with a typed, documented entrypoint, tool.yaml / tool.json files, or folders of them."
+        ),
     ],
     name: Annotated[
         Optional[str],
@@ -45,9 +71,19 @@ def register(
         ),
     ] = None,
     visibility: VisibilityOption = None,
+    on_duplicate: Annotated[
+        str,
+        typer.Option(
+            "--on-duplicate",
+            help="When a visible tool already does the same: warn (default), create, reuse (use it instead) or error.",
+        ),
+    ] = "warn",
 ) -> None:
     """Register tools from files (several at once with a progress bar)."""
     cli = current_cli(ctx)
+    files = _expand(files)
+    if not files:
+        cli.fail(EXIT_USER_ERROR, "no tool files found: give .py, .yaml, .yml or .json files, or folders holding them")
     if (name or description) and len(files) > 1:
         cli.fail(EXIT_USER_ERROR, "--name and --description need exactly one file")
     results: list[dict[str, Any]] = []
@@ -68,7 +104,7 @@ def register(
                 try:
                     tool_file = load_tool_file(path, name=name, entrypoint=entrypoint, description=description)
                     chosen = visibility or tool_file.visibility or Visibility.PRIVATE
-                    reg = rt.register_tool(cli.agent, tool_file.definition, chosen)
+                    reg = rt.register_tool(cli.agent, tool_file.definition, chosen, on_duplicate=on_duplicate)
                     results.append({"file": str(path), "ok": True, **output.registration_view(reg)})
                 except Exception as exc:
                     code = exit_code_for(exc)
@@ -82,8 +118,19 @@ def register(
         cli.emit(results if len(files) > 1 else results[0])
     else:
         for r in results:
-            if r["ok"]:
+            if r["ok"] and r["reused"]:
+                cli.out.print(
+                    f"reused [bold]{escape(r['name'])}[/] ({r['tool_id']}) instead of registering {escape(r['file'])}",
+                    highlight=False,
+                )
+            elif r["ok"]:
                 cache = "reused stored code (cache hit)" if r["cache_hit"] else "new code validated"
+                for similar in r["similar"]:
+                    cli.err.print(
+                        f"  note: {similar['kind']} match: {similar['name']} ({similar['tool_id']}, owner {similar['owner']})",
+                        markup=False,
+                        highlight=False,
+                    )
                 cli.out.print(
                     f"registered [bold]{r['name']}[/] as {r['tool_id']} (v{r['version']}, {cache}, hash {r['code_hash'][:12]})",
                     highlight=False,
