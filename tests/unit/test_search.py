@@ -235,5 +235,7 @@ def test_the_sentence_transformer_embedder_wraps_any_model_and_says_what_is_miss
     )
     with pytest.raises(MissingDependencyError, match=r"toolrt\[semantic\]"):
         SentenceTransformerEmbedder().embed(["weather"])
+    with pytest.raises(MissingDependencyError, match=r"search_embedder=\"minilm\".*toolrt\[semantic\]"):
+        build_embedder("minilm")  # at connect time, not at the first search
     with pytest.raises(ValidationError, match="batch_size"):
         SentenceTransformerEmbedder(batch_size=0)
