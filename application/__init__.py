@@ -14,7 +14,8 @@ from toolrt.application.repair_store import RepairReport, RepairRequest, RepairS
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.runtime_ports import RuntimePorts
-from toolrt.application.search_tools import SearchResult, SearchTools
+from toolrt.application.search_tools import SearchResult, SearchTools, ToolUsage
+from toolrt.application.tool_templates import Placeholder, TemplateCatalog, ToolTemplate
 from toolrt.application.update_tool import ToolUpdate, Update, UpdateTool, UpdateToolRequest
 
 __all__ = [
@@ -40,13 +41,17 @@ __all__ = [
     "RepairReport",
     "RepairRequest",
     "RepairStore",
+    "Placeholder",
     "RollbackTool",
     "RollbackToolRequest",
     "RuntimePorts",
     "SearchResult",
     "SearchTools",
+    "TemplateCatalog",
     "ToolRuntime",
     "ToolStatusReport",
+    "ToolTemplate",
+    "ToolUsage",
     "ToolUpdate",
     "Update",
     "UpdateTool",

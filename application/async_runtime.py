@@ -18,7 +18,8 @@ from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
 from toolrt.application.register_tools import BatchItem
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
-from toolrt.application.search_tools import SearchResult
+from toolrt.application.search_tools import SearchResult, ToolUsage
+from toolrt.application.tool_templates import ToolTemplate
 from toolrt.application.update_tool import ToolUpdate
 from toolrt.domain import DomainEvent, Execution, ExecutionStatus, Tool, ToolStatus, ToolVersion, Visibility
 from toolrt.ports import CodeValidator, OutputCallback
@@ -244,6 +245,28 @@ class AsyncToolRuntime:
             self.sync.list_tools, agent_id, owner=owner, status=status, name=name, tag=tag, text=text, limit=limit
         )
 
+    def list_templates(self) -> list[ToolTemplate]:
+        """See :meth:`ToolRuntime.list_templates`."""
+        return self.sync.list_templates()
+
+    def add_template(self, template: ToolTemplate | Mapping[str, Any], *, replace: bool = False) -> ToolTemplate:
+        """See :meth:`ToolRuntime.add_template`."""
+        return self.sync.add_template(template, replace=replace)
+
+    async def create_from_template(
+        self,
+        agent_id: str,
+        template: str,
+        values: Mapping[str, Any],
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        on_duplicate: str = "warn",
+    ) -> Registration:
+        """See :meth:`ToolRuntime.create_from_template`."""
+        return await asyncio.to_thread(
+            self.sync.create_from_template, agent_id, template, values, visibility, on_duplicate=on_duplicate
+        )
+
     async def register_tools(
         self,
         agent_id: str,
@@ -266,10 +289,22 @@ class AsyncToolRuntime:
         )
 
     async def search_tools(
-        self, agent_id: str | None, query: str, *, limit: int = 10, tags: Sequence[str] | None = None
+        self,
+        agent_id: str | None,
+        query: str,
+        *,
+        limit: int = 10,
+        tags: Sequence[str] | None = None,
+        with_usage: bool = False,
     ) -> list[SearchResult]:
         """See :meth:`ToolRuntime.search_tools`."""
-        return await asyncio.to_thread(self.sync.search_tools, agent_id, query, limit=limit, tags=tags)
+        return await asyncio.to_thread(
+            self.sync.search_tools, agent_id, query, limit=limit, tags=tags, with_usage=with_usage
+        )
+
+    async def tool_usage(self, agent_id: str, tool: str) -> ToolUsage:
+        """See :meth:`ToolRuntime.tool_usage`."""
+        return await asyncio.to_thread(self.sync.tool_usage, agent_id, tool)
 
     async def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
         """See :meth:`ToolRuntime.list_versions`."""

@@ -23,8 +23,9 @@ from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, 
 from toolrt.application.register_tools import BatchItem, RegisterTools
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
-from toolrt.application.search_tools import SearchResult, SearchTools
+from toolrt.application.search_tools import SearchResult, SearchTools, ToolUsage
 from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
+from toolrt.application.tool_templates import TemplateCatalog, ToolTemplate
 from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
 from toolrt.domain import (
     DomainEvent,
@@ -94,6 +95,7 @@ class ToolRuntime:
             duplicates=DuplicateFinder(p.repository, self._search),
         )
         self._register_many = RegisterTools(self._register)
+        self.templates = TemplateCatalog()
         self._update = UpdateTool(
             p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, events, examples=self._examples
         )
@@ -133,6 +135,31 @@ class ToolRuntime:
         return self._register.execute(
             RegisterToolRequest(agent_id, parsed, _enum(Visibility, visibility, "visibility"), validator, on_duplicate)
         )
+
+    def list_templates(self) -> list[ToolTemplate]:
+        """The tool templates agents may start from (shipped, plus those added with :meth:`add_template`)."""
+        return self.templates.list()
+
+    def add_template(self, template: ToolTemplate | Mapping[str, Any], *, replace: bool = False) -> ToolTemplate:
+        """Add a template for every agent of this runtime (the runtime owner's call, never an agent's).
+        A mapping is read as the JSON form of the shipped templates. Kept for this runtime's life."""
+        parsed = template if isinstance(template, ToolTemplate) else ToolTemplate.from_dict(template)
+        self.templates.add(parsed, replace=replace)
+        return parsed
+
+    def create_from_template(
+        self,
+        agent_id: str,
+        template: str,
+        values: Mapping[str, Any],
+        visibility: Visibility | str = Visibility.PRIVATE,
+        *,
+        on_duplicate: str = "warn",
+    ) -> Registration:
+        """Register ``agent_id``'s own tool from a template filled with ``values``: a normal
+        registration (validation cache, duplicate check, visibility). See ``toolrt.application.tool_templates``."""
+        definition = self.templates.get(template).instantiate(values)
+        return self.register_tool(agent_id, definition, visibility, on_duplicate=on_duplicate)
 
     def register_tools(
         self,
@@ -475,17 +502,33 @@ class ToolRuntime:
         return self._list.execute(query)
 
     def search_tools(
-        self, agent_id: str | None, query: str, *, limit: int = 10, tags: Sequence[str] | None = None
+        self,
+        agent_id: str | None,
+        query: str,
+        *,
+        limit: int = 10,
+        tags: Sequence[str] | None = None,
+        with_usage: bool = False,
     ) -> list[SearchResult]:
         """Tools ``agent_id`` may discover, ranked for ``query`` (words saying what the tool should do).
 
-        Each result has ``.tool``, ``.score`` and ``.matched`` (the fields the words were found in).
-        ``tags`` keeps tools carrying every tag given; ``limit`` is 1 to 100. Another agent's private
-        tools are never searched, nor do they move a score. See :class:`SearchTools`.
+        Each result has ``.tool``, ``.score`` and ``.matched`` (the fields the words were found in);
+        ``with_usage=True`` adds ``.usage`` (recent calls, distinct callers, success rate), so that
+        an agent can prefer tools that work. ``tags`` keeps tools carrying every tag given; ``limit``
+        is 1 to 100. Another agent's private tools are never searched, nor do they move a score.
+        See :class:`SearchTools`.
         """
         if agent_id is not None:
             check_agent(agent_id)
-        return self._search.execute(agent_id, query, limit=limit, tags=tuple(tags or ()))
+        return self._search.execute(agent_id, query, limit=limit, tags=tuple(tags or ()), with_usage=with_usage)
+
+    def tool_usage(self, agent_id: str, tool: str) -> ToolUsage:
+        """How a tool ``agent_id`` may discover has fared in its recent calls (aggregates only)."""
+        check_agent(agent_id)
+        found = self._tool_by_ref(agent_id, tool)
+        if not found.can_discover(agent_id):
+            raise NotFoundError("tool", tool)
+        return self._search.usage(found.tool_id)
 
     def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
         """A tool's versions, oldest first."""

@@ -10,9 +10,9 @@ from typing import Any
 
 import attrs
 
-from toolrt.domain import Tool, ValidationError
+from toolrt.domain import ExecutionStatus, Tool, ValidationError
 from toolrt.domain.search import field_texts, query_terms
-from toolrt.ports import Embedder, MetricsSink, SearchHit, SearchQuery, ToolRepository
+from toolrt.ports import Embedder, ExecutionQuery, MetricsSink, SearchHit, SearchQuery, ToolRepository
 
 #: Reciprocal rank fusion's constant (Cormack et al.): damps the weight of the very first ranks.
 RRF_K = 60
@@ -23,6 +23,26 @@ try:  # NumPy makes the semantic ranking a matrix product; any embedder worth us
     import numpy as _np
 except ImportError:  # pragma: no cover - exercised where NumPy is absent
     _np = None  # type: ignore[assignment]
+
+
+@attrs.frozen
+class ToolUsage:
+    """How a tool has fared in its most recent calls (at most :data:`USAGE_WINDOW`), by anyone.
+
+    Aggregates only: no caller, parameter or result of another agent is ever shown.
+    """
+
+    executions: int
+    distinct_callers: int
+    succeeded: int
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded calls over finished calls; None before the first call."""
+        return self.succeeded / self.executions if self.executions else None
+
+
+USAGE_WINDOW = 1000
 
 
 @attrs.frozen
@@ -40,6 +60,7 @@ class SearchResult:
     matched: tuple[str, ...]
     lexical_score: float
     semantic_score: float | None = None
+    usage: ToolUsage | None = None
 
 
 def _embedding_text(tool: Tool) -> str:
@@ -85,9 +106,38 @@ class SearchTools:
         self._lock = threading.Lock()
 
     def execute(
-        self, agent_id: str | None, text: str, *, limit: int = 10, tags: Sequence[str] = (), counted: bool = True
+        self,
+        agent_id: str | None,
+        text: str,
+        *,
+        limit: int = 10,
+        tags: Sequence[str] = (),
+        counted: bool = True,
+        with_usage: bool = False,
     ) -> list[SearchResult]:
-        """Rank for ``text``; ``counted=False`` keeps internal searches (duplicate checks) out of the metrics."""
+        """Rank for ``text``; ``counted=False`` keeps internal searches (duplicate checks) out of the
+        metrics; ``with_usage`` adds each tool's :class:`ToolUsage`."""
+        results = self._rank(agent_id, text, limit=limit, tags=tags, counted=counted)
+        if with_usage:
+            results = [attrs.evolve(r, usage=self.usage(r.tool.tool_id)) for r in results]
+        return results
+
+    def usage(self, tool_id: str) -> ToolUsage:
+        """The usage of one tool over its most recent calls (the caller checks it may see the tool)."""
+        finished = [
+            e
+            for e in self._repository.list_executions(ExecutionQuery(tool_id=tool_id, limit=USAGE_WINDOW))
+            if e.status.is_final and e.status is not ExecutionStatus.CANCELLED
+        ]
+        return ToolUsage(
+            executions=len(finished),
+            distinct_callers=len({e.caller for e in finished}),
+            succeeded=sum(1 for e in finished if e.status is ExecutionStatus.SUCCEEDED),
+        )
+
+    def _rank(
+        self, agent_id: str | None, text: str, *, limit: int, tags: Sequence[str], counted: bool
+    ) -> list[SearchResult]:
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("a search needs words: say what the tool should do, e.g. 'convert miles to km'")
         if len(text) > MAX_QUERY_CHARS:

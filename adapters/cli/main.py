@@ -82,6 +82,8 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     app.command()(catalog.versions)
     app.command()(catalog.history)
     app.command()(catalog.search)
+    app.command()(catalog.templates)
+    app.command("from-template")(catalog.from_template)
     app.command()(executions.invoke)
     app.command("test")(executions.test)
     app.command()(tools.update)

@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from toolrt.application import Deregistration, Registration, ToolStatusReport, ToolUpdate
+from toolrt.application import Deregistration, Registration, ToolStatusReport, ToolTemplate, ToolUpdate, ToolUsage
 from toolrt.domain import (
     CodeHash,
     Execution,
@@ -89,6 +89,31 @@ def tool_view(tool: Tool, *, with_definition: bool = False) -> dict[str, Any]:
 def report_view(report: ValidationReport) -> dict[str, Any]:
     """A validation report's findings."""
     return {"policy_version": report.policy_version, "findings": [jsonable(f) for f in report.findings]}
+
+
+def template_view(template: ToolTemplate) -> dict[str, Any]:
+    """A template: its name, description, placeholders and the definition they fill."""
+    return {
+        "name": template.name,
+        "description": template.description,
+        "placeholders": [
+            {"name": p.name, "description": p.description, "pattern": p.pattern, "default": p.default}
+            for p in template.placeholders
+        ],
+        "definition": dict(template.definition),
+    }
+
+
+def usage_view(usage: ToolUsage | None) -> dict[str, Any] | None:
+    """A tool's recent usage: calls, distinct callers and success rate (None before any call)."""
+    if usage is None:
+        return None
+    rate = usage.success_rate
+    return {
+        "executions": usage.executions,
+        "distinct_callers": usage.distinct_callers,
+        "success_rate": None if rate is None else round(rate, 4),
+    }
 
 
 def registration_view(registration: Registration) -> dict[str, Any]:

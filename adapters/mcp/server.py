@@ -60,8 +60,10 @@ from toolrt.adapters.cli.output import (
     deregistration_view,
     jsonable,
     registration_view,
+    template_view,
     tool_view,
     update_view,
+    usage_view,
     version_view,
 )
 from toolrt.application import ToolRuntime, check_params
@@ -242,6 +244,26 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
         },
     ),
     types.Tool(
+        name="list_templates",
+        description="List the tool templates you can start from instead of writing code, with their placeholders.",
+        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
+    ),
+    types.Tool(
+        name="create_from_template",
+        description="Register a tool of your own from a template: its name and a value for each placeholder.",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "template": {"type": "string", "description": "The template's name (list_templates)."},
+                "values": {"type": "object", "additionalProperties": {"type": "string"}},
+                "visibility": {"enum": [v.value for v in Visibility]},
+                "on_duplicate": {"enum": ["warn", "create", "reuse", "error"]},
+            },
+            "required": ["template", "values"],
+            "additionalProperties": False,
+        },
+    ),
+    types.Tool(
         name="rollback_tool",
         description="Put an earlier version of one of your tools back in force.",
         input_schema={
@@ -255,7 +277,7 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
 MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
 _MANAGEMENT_SCHEMAS = {t.name: t.input_schema for t in MANAGEMENT_TOOLS}
 # The management tools that change the tool list (the others only read).
-_CHANGING = frozenset({"register_tool", "update_tool", "deregister_tool", "rollback_tool"})
+_CHANGING = frozenset({"register_tool", "update_tool", "deregister_tool", "rollback_tool", "create_from_template"})
 SEARCH_MODES = ("auto", "always", "never")
 
 
@@ -547,6 +569,18 @@ class ToolrtMcpServer:
         rt = self.runtime
         if action == "search_tools":
             return self._search(agent, args)
+        if action == "list_templates":
+            return {"templates": [template_view(t) for t in rt.list_templates()]}
+        if action == "create_from_template":
+            return registration_view(
+                rt.create_from_template(
+                    agent,
+                    str(args["template"]),
+                    dict(args["values"]),
+                    args.get("visibility") or Visibility.PRIVATE,
+                    on_duplicate=str(args.get("on_duplicate") or "warn"),
+                )
+            )
         if action == "register_tool":
             visibility = args.pop("visibility", None) or Visibility.PRIVATE
             on_duplicate = str(args.pop("on_duplicate", None) or "warn")
@@ -588,7 +622,11 @@ class ToolrtMcpServer:
 
     def _search(self, agent: str, args: dict[str, Any]) -> dict[str, Any]:
         results = self.runtime.search_tools(
-            agent, str(args["query"]), limit=int(args.get("limit", 10)), tags=list(args.get("tags") or ())
+            agent,
+            str(args["query"]),
+            limit=int(args.get("limit", 10)),
+            tags=list(args.get("tags") or ()),
+            with_usage=True,
         )
         names = {tool.tool_id: name for name, tool in self._visible(agent).items()}
         return {
@@ -601,6 +639,7 @@ class ToolrtMcpServer:
                     "input_schema": dict(r.tool.definition.input_schema),
                     "score": round(r.score, 6),
                     "matched": list(r.matched),
+                    "usage": usage_view(r.usage),
                 }
                 for r in results
             ],

@@ -84,3 +84,20 @@ def test_register_a_folder_then_search_and_reuse_from_another_agent(tmp_path: Pa
     assert answer["reused"] and answer["similar"][0]["kind"] == "exact" and answer["similar"][0]["owner"] == "alice"
     refused = toolrt(data, "--agent", "bob", "register", "--on-duplicate", "error", str(examples / "python" / "add.py"))
     assert refused.returncode == 2 and "duplicates visible tools" in refused.stderr
+
+
+def test_templates_are_listed_and_filled_in_from_the_command_line(tmp_path: Path) -> None:
+    listed = toolrt(tmp_path, "--json", "templates")
+    assert listed.returncode == 0, listed.stderr
+    assert "unit_converter" in {t["name"] for t in json.loads(listed.stdout)}
+    shown = toolrt(tmp_path, "templates", "--show", "unit_converter")
+    assert shown.returncode == 0 and "factor" in shown.stdout
+    made = toolrt(
+        tmp_path, "--agent", "alice", "--json", "from-template", "json_field", "tool_name=order_total", "what=the total"
+    )
+    assert made.returncode == 0, made.stderr
+    assert json.loads(made.stdout)["name"] == "order_total"
+    bad = toolrt(tmp_path, "--agent", "alice", "from-template", "unit_converter", "factor=1;import os")
+    assert bad.returncode == 2 and "does not match" in bad.stderr
+    missing = toolrt(tmp_path, "templates", "--show", "nope")
+    assert missing.returncode == 2

@@ -113,6 +113,8 @@ def test_list_and_call_tools_with_names_disambiguated(http: HttpServer) -> None:
                 "test_tool",
                 "rollback_tool",
                 "search_tools",
+                "list_templates",
+                "create_from_template",
             } == names
             add = next(t for t in listed.tools if t.name == "add")
             assert add.description == "Add two numbers." and add.input_schema["required"] == ["a", "b"]
@@ -148,6 +150,7 @@ def test_search_mode_lists_own_tools_and_finds_the_rest_by_search(runtimes: Shar
                 results = (found.structured_content or {})["results"]
                 assert [r["name"] for r in results] == ["city_forecast"]
                 assert results[0]["input_schema"]["required"] == ["a", "b"]
+                assert results[0]["usage"] == {"executions": 0, "distinct_callers": 0, "success_rate": None}
                 called = await client.call_tool("call_tool", {"name": "city_forecast", "arguments": {"a": 1, "b": 2}})
                 assert not called.is_error and called.structured_content == {"echo": {"a": 1, "b": 2}}
                 direct = await client.call_tool("tide_table", {"a": 1, "b": 2})  # unlisted, still callable
@@ -157,6 +160,22 @@ def test_search_mode_lists_own_tools_and_finds_the_rest_by_search(runtimes: Shar
             async with server.client(headers={"X-Toolrt-Agent": "bob"}) as client:
                 names = {t.name for t in (await client.list_tools()).tools}
                 assert {"city_forecast", "tide_table", "forecast_secret", "search_tools", "call_tool"} <= names
+                listed = await client.call_tool("list_templates", {})
+                assert "unit_converter" in {t["name"] for t in (listed.structured_content or {})["templates"]}
+                made = await client.call_tool(
+                    "create_from_template",
+                    {
+                        "template": "unit_converter",
+                        "values": {
+                            "tool_name": "miles_to_km",
+                            "from_unit": "miles",
+                            "to_unit": "km",
+                            "factor": "1.609344",
+                        },
+                    },
+                )
+                assert not made.is_error, _text(made)
+                assert "miles_to_km" in {t.name for t in (await client.list_tools()).tools}  # bob's own
 
         anyio.run(scenario)
 

@@ -88,3 +88,24 @@ def test_visibility_changes_move_a_tool_between_the_public_and_private_index(tmp
     assert _found(repo, "forecast", agent="b") == [] and _found(repo, "forecast") == ["w1"]
     assert repo.search_index_problems() == []
     repo.close()
+
+
+def test_shipped_templates_run_for_real_in_the_sandbox(tmp_path: Path) -> None:
+    """Each shipped template, filled in, registers on the local profile and answers correctly."""
+    import toolrt
+
+    with toolrt.connect("local", data_dir=tmp_path / "data") as rt:
+        values = {
+            "tool_name": "c_to_f",
+            "from_unit": "Celsius",
+            "to_unit": "Fahrenheit",
+            "factor": "1.8",
+            "offset": "32",
+        }
+        converter = rt.create_from_template("alice", "unit_converter", values)
+        assert rt.execute_tool("alice", converter.tool_id, {"value": 100}).output == 212
+        field = rt.create_from_template("alice", "json_field", {"tool_name": "second_b", "what": "b"})
+        call = rt.execute_tool("alice", field.tool_id, {"document": '{"a": [1, {"b": 2}]}', "path": "a.1.b"})
+        assert call.ok and call.output == 2
+        assert [r.tool.name for r in rt.search_tools("bob", "fahrenheit")] == []  # alice's, private
+        assert [r.tool.name for r in rt.search_tools("alice", "fahrenheit")] == ["c_to_f"]

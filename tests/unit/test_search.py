@@ -12,7 +12,7 @@ from tests.fakes import memory_runtime
 from toolrt.adapters.embedders import SentenceTransformerEmbedder, build_embedder
 from toolrt.adapters.memory import InMemoryToolRepository
 from toolrt.contracts import builders as b
-from toolrt.domain import MissingDependencyError, Tool, ValidationError, Visibility
+from toolrt.domain import MissingDependencyError, NotFoundError, Tool, ValidationError, Visibility
 from toolrt.domain.search import FIELDS, CorpusStats, SearchDocument, analyze, query_terms, rank, score
 from toolrt.ports import SearchQuery
 from toolrt.ports.repository import InProcessSearch
@@ -239,3 +239,21 @@ def test_the_sentence_transformer_embedder_wraps_any_model_and_says_what_is_miss
         build_embedder("minilm")  # at connect time, not at the first search
     with pytest.raises(ValidationError, match="batch_size"):
         SentenceTransformerEmbedder(batch_size=0)
+
+
+def test_usage_counts_recent_calls_by_anyone_as_aggregates_only() -> None:
+    """An agent can prefer tools that work: calls, distinct callers and success rate of visible tools,
+    never who called or with what; a private tool's usage is not found for anyone else."""
+    rt = memory_runtime()
+    tool = _register(rt, "alice", "city_forecast", "Weather forecast for a city")
+    private = _register(rt, "alice", "diary", "Alice's diary", "private")
+    for agent in ("bob", "bob", "carol"):
+        assert rt.execute_tool(agent, tool, {"city": "Oslo"}).ok
+    found = rt.search_tools("mallory", "weather forecast", with_usage=True)[0]
+    assert found.usage is not None
+    assert (found.usage.executions, found.usage.distinct_callers, found.usage.success_rate) == (3, 2, 1.0)
+    assert rt.search_tools("mallory", "weather forecast")[0].usage is None  # only when asked
+    assert rt.tool_usage("mallory", tool).executions == 3
+    with pytest.raises(NotFoundError):
+        rt.tool_usage("mallory", private)
+    assert rt.tool_usage("alice", private).success_rate is None  # no calls yet

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from toolrt.adapters.cli import output
-from toolrt.adapters.cli.context import current_cli
+from toolrt.adapters.cli.context import EXIT_USER_ERROR, current_cli
 from toolrt.adapters.cli.lookup import resolve_tool
 
 
@@ -166,8 +166,16 @@ def search(
     """Find the tools the agent may use for a request, best first."""
     cli = current_cli(ctx)
     with cli.runtime() as rt:
-        results = rt.search_tools(cli.agent, query, limit=limit, tags=tag or ())
-    views = [{**output.tool_view(r.tool), "score": round(r.score, 6), "matched": list(r.matched)} for r in results]
+        results = rt.search_tools(cli.agent, query, limit=limit, tags=tag or (), with_usage=True)
+    views = [
+        {
+            **output.tool_view(r.tool),
+            "score": round(r.score, 6),
+            "matched": list(r.matched),
+            "usage": output.usage_view(r.usage),
+        }
+        for r in results
+    ]
     if cli.json:
         cli.emit(views)
         return
@@ -176,14 +184,74 @@ def search(
         return
     if not cli.out.is_terminal and cli.out.width < 160:
         cli.out.width = 160
-    table = Table("score", "name", "tool id", "owner", "matched", "description", title=f"tools for {query!r}")
+    table = Table(
+        "score", "name", "tool id", "owner", "matched", "calls", "ok", "description", title=f"tools for {query!r}"
+    )
     for v in views:
+        usage = v["usage"] or {}
+        rate = usage.get("success_rate")
         table.add_row(
             f"{v['score']:.3f}",
             escape(v["name"]),
             v["tool_id"],
             escape(v["owner"]),
             ", ".join(v["matched"]),
+            str(usage.get("executions", 0)),
+            "-" if rate is None else f"{rate:.0%}",
             escape(str(v.get("description", ""))[:80]),
         )
     cli.out.print(table)
+
+
+def templates(
+    ctx: typer.Context,
+    show: Annotated[Optional[str], typer.Option("--show", help="Show one template's placeholders.")] = None,
+) -> None:
+    """List the tool templates an agent can start from (toolrt from-template NAME key=value ...)."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        found = [rt.templates.get(show)] if show else rt.list_templates()
+    views = [output.template_view(t) for t in found]
+    if cli.json:
+        cli.emit(views[0] if show else views)
+        return
+    if show:
+        view = views[0]
+        cli.out.print(f"[bold]{escape(view['name'])}[/]: {escape(view['description'])}", highlight=False)
+        for p in view["placeholders"]:
+            default = f" (default {p['default']})" if p["default"] is not None else ""
+            cli.out.print(f"  {p['name']}{default}: {p['description']}", markup=False, highlight=False)
+        return
+    table = Table("template", "placeholders", "description", title="tool templates")
+    for view in views:
+        table.add_row(
+            escape(view["name"]), ", ".join(p["name"] for p in view["placeholders"]), escape(view["description"])
+        )
+    cli.out.print(table)
+
+
+def from_template(
+    ctx: typer.Context,
+    template: Annotated[str, typer.Argument(help="The template's name (toolrt templates lists them).")],
+    values: Annotated[Optional[list[str]], typer.Argument(help="key=value for each placeholder.")] = None,
+    visibility: Annotated[
+        Optional[str], typer.Option("--visibility", help="private (default), shared or public.")
+    ] = None,
+    on_duplicate: Annotated[str, typer.Option("--on-duplicate", help="warn, create, reuse or error.")] = "warn",
+) -> None:
+    """Register a tool of the agent's own from a template."""
+    cli = current_cli(ctx)
+    filled: dict[str, str] = {}
+    for pair in values or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            cli.fail(EXIT_USER_ERROR, f"placeholder values are key=value, got {pair!r}")
+        filled[key] = value
+    with cli.runtime() as rt:
+        reg = rt.create_from_template(cli.agent, template, filled, visibility or "private", on_duplicate=on_duplicate)
+    view = output.registration_view(reg)
+    if cli.json:
+        cli.emit(view)
+        return
+    what = "reused" if reg.reused else "registered"
+    cli.out.print(f"{what} [bold]{escape(reg.tool.name)}[/] as {reg.tool_id} from template {escape(template)}")
