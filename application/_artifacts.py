@@ -15,6 +15,7 @@ from toolrt.domain import (
     ArtifactCreated,
     CodeHash,
     Finding,
+    NotFoundError,
     Severity,
     ToolDefinition,
     ValidationError,
@@ -124,6 +125,11 @@ class CodeIntake:
     Rules: a stored artifact validated under the current policy version is reused without calling
     the validator (a cache hit); one validated under another policy is validated again and its report
     replaced; new code is validated and stored only when the report has no errors.
+
+    A cache hit is only granted (and reported) when a tool the agent may discover uses the code.
+    Otherwise the code is validated as if it were new, and stored once all the same: a reported hit,
+    or a registration faster than validation, would tell an agent that some other agent's private
+    tool holds exactly this code.
     """
 
     def __init__(
@@ -142,17 +148,26 @@ class CodeIntake:
         self._metrics = metrics
         self._events = events
 
-    def prepare(self, definition: ToolDefinition, validator: CodeValidator | None = None) -> PreparedCode:
+    def prepare(
+        self, definition: ToolDefinition, validator: CodeValidator | None = None, agent_id: str | None = None
+    ) -> PreparedCode:
         """The artifact for ``definition``'s code; ValidationError when the code has errors.
 
         ``validator`` replaces the runtime's own for this call (a policy the runtime's owner chose).
+        ``agent_id``: the agent bringing the code (``None``: the runtime's owner, who sees everything).
         """
         validator = validator or self._validator
         code_hash = definition.code_hash
         stored = self._artifacts.get(code_hash)
         if stored is not None and stored.report.policy_version == validator.policy_version:
-            self._metrics.increment("artifact_cache", result="hit")
-            return PreparedCode(stored, cache_hit=True, created=False)
+            if agent_id is None or self._visible_user(code_hash, agent_id):
+                self._metrics.increment("artifact_cache", result="hit")
+                return PreparedCode(stored, cache_hit=True, created=False)
+            self._metrics.increment("artifact_cache", result="unseen")
+            report = validator.validate(definition)
+            if not report.ok:  # the same code cannot pass and fail one policy; kept for safety
+                raise ValidationError(f"code of tool {definition.name!r} failed validation", report)
+            return PreparedCode(stored, cache_hit=False, created=False)
         self._metrics.increment("artifact_cache", result="miss" if stored is None else "stale_policy")
         report = validator.validate(definition)
         if not report.ok:
@@ -172,6 +187,15 @@ class CodeIntake:
         if created:
             self._events.publish(ArtifactCreated(self._clock.now(), str(code_hash)))
         return PreparedCode(artifact, cache_hit=False, created=created)
+
+    def _visible_user(self, code_hash: CodeHash, agent_id: str) -> bool:
+        for tool_id in sorted(self._repository.references(code_hash)):
+            try:
+                if self._repository.get(tool_id).can_discover(agent_id):
+                    return True
+            except NotFoundError:
+                continue
+        return False
 
     def ensure_present(self, artifact: Artifact) -> None:
         """Put ``artifact`` back if a concurrent deregistration removed it after we referenced it."""

@@ -8,15 +8,18 @@ import threading
 import attrs
 
 from toolrt.application.search_tools import SearchTools
-from toolrt.domain import Tool, ToolDefinition, ValidationError
+from toolrt.domain import NotFoundError, Tool, ToolDefinition, ValidationError
 from toolrt.domain.structure import structural_hash
 from toolrt.ports import ToolRepository
 
 #: How many of the tools closest by name and description are compared structurally.
-NEIGHBOURS = 20
+NEIGHBOURS = 8
 #: The cosine similarity past which an embedder's verdict counts as "does the same thing".
 SEMANTIC_THRESHOLD = 0.9
 ON_DUPLICATE = ("create", "warn", "reuse", "error")
+#: At most this many tools using the same code are read, and this many reported as exact matches.
+MAX_EXAMINED = 100
+MAX_EXACT = 5
 
 
 class DuplicateKind(str, enum.Enum):
@@ -76,9 +79,18 @@ class DuplicateFinder:
 
     def find(self, agent_id: str, definition: ToolDefinition) -> list[SimilarTool]:
         found: dict[str, SimilarTool] = {}
-        for tool in self._repository.find_by_code_hash(definition.code_hash):
+        # Code shared by thousands of tools (a template's) must not cost thousands of reads: the
+        # first few visible users are enough to say "this exists", and to reuse one.
+        users = sorted(self._repository.references(definition.code_hash))
+        for tool_id in users[:MAX_EXAMINED]:
+            try:
+                tool = self._repository.get(tool_id)
+            except NotFoundError:
+                continue
             if tool.is_active and tool.can_discover(agent_id) and tool.code_hash == definition.code_hash:
                 found[tool.tool_id] = SimilarTool(DuplicateKind.EXACT, 1.0, tool.tool_id, tool.name, tool.owner)
+                if len(found) == MAX_EXACT:
+                    break
         structure = structural_hash(definition.language.value, definition.code)
         text = f"{definition.name.replace('_', ' ')} {definition.description}"[:1000]
         try:

@@ -57,9 +57,22 @@ class GetToolStatus:
             published=tool.gateway_ref is not None,
             gateway_ref=tool.gateway_ref,
             artifact_stored=self._artifacts.get(tool.code_hash) is not None,
-            shared_by=len(self._repository.references(tool.code_hash)),
+            shared_by=self._shared_by(tool, agent_id),
             updated_at=tool.updated_at,
         )
+
+    def _shared_by(self, tool: Tool, agent_id: str | None) -> int:
+        # Counting tools the asker cannot see would tell it that someone holds this exact code.
+        users = self._repository.references(tool.code_hash)
+        if agent_id is None:
+            return len(users)
+        count = 0
+        for tool_id in users:
+            try:
+                count += self._repository.get(tool_id).can_discover(agent_id)
+            except NotFoundError:
+                continue
+        return count
 
 
 class ListTools:

@@ -203,7 +203,7 @@ class RegisterTool:
         reused = self._reusable(request, similar)
         if reused is not None:
             return reused
-        prepared = self._intake.prepare(definition, request.validator)
+        prepared = self._intake.prepare(definition, request.validator, request.agent_id)
         if self._examples is not None:
             try:
                 self._examples.check(definition, request.agent_id)

@@ -168,7 +168,7 @@ class RegisterTools:
 
         def prepare(request: RegisterToolRequest) -> PreparedCode | ToolRuntimeError:
             try:
-                return intake.prepare(request.definition, request.validator)
+                return intake.prepare(request.definition, request.validator, request.agent_id)
             except ToolRuntimeError as exc:
                 return exc
 

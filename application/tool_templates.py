@@ -5,7 +5,7 @@ placeholders (each with a description, an optional default, and a pattern every 
 so a value put into code can only be what the pattern allows). Instantiating substitutes the values
 and registers the result as a normal tool of the agent: same validation cache, same duplicate
 check, same isolation. A template whose code holds no placeholder gives the same code every time,
-so only its first instance in a store is validated; the others are cache hits.
+stored once; an instance is a cache hit when the agent can see another instance of it.
 
 toolrt ships a few (``toolrt templates`` lists them); the runtime's owner adds more with
 ``rt.add_template(...)``. Agents never add templates: a template is not tied to an owner, and

@@ -126,7 +126,7 @@ class UpdateTool:
         check_schemas(definition)
         new_code = definition.code_hash not in before.code_hashes
         after = after.with_version(definition, now)  # refuses past the version limit, before any write
-        prepared = self._intake.prepare(definition, request.validator)
+        prepared = self._intake.prepare(definition, request.validator, request.agent_id)
         if self._examples is not None:
             try:
                 self._examples.check(definition, request.agent_id)

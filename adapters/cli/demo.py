@@ -142,9 +142,12 @@ def _ensure(
             )
         )
         return update.tool
-    registration = rt.register_tool(agent, definition, tool_file.visibility or Visibility.PRIVATE)
+    # Alice publishes her tools so that Bob's identical code is a visible cache hit: the code of a
+    # tool Bob could not see would be validated again, so as not to tell him it exists.
+    visibility = tool_file.visibility or (Visibility.PUBLIC if agent == ALICE else Visibility.PRIVATE)
+    registration = rt.register_tool(agent, definition, visibility, on_duplicate="create")
     note = (
-        "same code as an existing tool: validation skipped"
+        "same code as a tool it can see: validation skipped, stored once"
         if registration.cache_hit
         else "new code: validated and stored"
     )

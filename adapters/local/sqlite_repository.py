@@ -666,10 +666,20 @@ class SqliteToolRepository:
 
         rows, stats = self._read("searching tools", run)
         documents = [SearchDocument.from_columns(row[0], row[1:]) for row in rows]
-        hits: list[SearchHit] = []
-        for document, score in rank(query.terms, documents, stats, query.limit):
-            hits.append(SearchHit(self.get(document.tool_id), score))  # bodies only for what is returned
-        return hits
+        ranked = rank(query.terms, documents, stats, query.limit)
+        wanted = [document.tool_id for document, _ in ranked]  # bodies only for what is returned
+        marks = ", ".join("?" * len(wanted))
+        bodies = dict(
+            self._read(
+                "reading found tools",
+                lambda c: c.execute(f"SELECT tool_id, body FROM tools WHERE tool_id IN ({marks})", wanted).fetchall(),
+            )
+        )
+        return [
+            SearchHit(self._decode(d.tool_id, bodies[d.tool_id], Tool), score)
+            for d, score in ranked
+            if d.tool_id in bodies
+        ]
 
     # -- executions ------------------------------------------------------------------------------
 

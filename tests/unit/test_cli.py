@@ -45,7 +45,8 @@ def test_register_python_file_names_and_describes_the_tool(runtimes: SharedRunti
 
 
 def test_register_several_files_then_the_same_code_again_is_a_cache_hit(runtimes: SharedRuntimes) -> None:
-    """Several files register at once; the same code registered by another agent reuses the stored artifact."""
+    """Several files register at once; the same code as a public tool, registered by another agent,
+    reuses the stored artifact (a private tool's code would be validated again: it must not show)."""
     files = [
         str(EXAMPLES / "python" / "add.py"),
         str(EXAMPLES / "javascript" / "slugify.yaml"),
@@ -54,8 +55,10 @@ def test_register_several_files_then_the_same_code_again_is_a_cache_hit(runtimes
     results = cli_json(runtimes, "register", *files)
     assert [r["name"] for r in results] == ["add", "slugify", "temperature"]
     assert all(r["ok"] for r in results)
-    again = cli_json(runtimes, "--agent", "someone-else", "register", files[0])
+    again = cli_json(runtimes, "--agent", "someone-else", "register", files[1])  # slugify is public
     assert again["cache_hit"] is True
+    unseen = cli_json(runtimes, "--agent", "someone-else", "register", files[0])  # add is private
+    assert unseen["cache_hit"] is False
     listed = cli_json(runtimes, "list")
     assert {t["name"]: t["visibility"] for t in listed} == {
         "add": "private",

@@ -36,14 +36,17 @@ def test_values_must_match_their_patterns_so_nothing_else_reaches_the_code() -> 
     assert rt.list_tools(owner="alice") == []
 
 
-def test_a_template_whose_code_never_changes_is_validated_once_per_store() -> None:
+def test_a_template_whose_code_never_changes_is_validated_once_while_an_instance_is_visible() -> None:
     rt = memory_runtime()
     validator = rt.ports.validator
     assert isinstance(validator, CountingValidator)
     first = rt.create_from_template("alice", "json_field", {"tool_name": "order_total", "what": "the total"})
-    second = rt.create_from_template("bob", "json_field", {"tool_name": "city_name", "what": "the city"})
+    second = rt.create_from_template("alice", "json_field", {"tool_name": "city_name", "what": "the city"})
     assert validator.calls == 1 and not first.cache_hit and second.cache_hit
     assert first.code_hash == second.code_hash
+    # Bob cannot see alice's private instances: validated again, so nothing tells him they exist.
+    third = rt.create_from_template("bob", "json_field", {"tool_name": "price", "what": "the price"})
+    assert not third.cache_hit and validator.calls == 2 and third.code_hash == first.code_hash
 
 
 def test_the_owner_adds_templates_and_bad_ones_are_refused() -> None:

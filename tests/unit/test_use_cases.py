@@ -39,10 +39,10 @@ def test_register_and_execute() -> None:
 
 
 def test_identical_code_from_two_agents_is_one_artifact_validated_once() -> None:
-    """The second registration of identical code is a cache hit and does not call the validator."""
+    """Identical code to a tool the agent can see is a cache hit and does not call the validator."""
     rt = memory_runtime()
     validator: CountingValidator = ports(rt).validator
-    first = rt.register_tool("agent-a", b.definition("adder", CODE))
+    first = rt.register_tool("agent-a", b.definition("adder", CODE), "public")
     second = rt.register_tool("agent-b", b.definition("plus", CODE.replace("\n", "\r\n") + "   \n"))
     assert validator.calls == 1
     assert second.cache_hit and not first.cache_hit
@@ -50,6 +50,22 @@ def test_identical_code_from_two_agents_is_one_artifact_validated_once() -> None
     assert list(ports(rt).artifacts.hashes()) == [first.code_hash]
     assert ports(rt).repository.references(first.code_hash) == {first.tool_id, second.tool_id}
     assert rt.metrics()["counters"]["artifact_cache|result=hit"] == 1
+
+
+def test_identical_code_to_a_private_tool_reveals_nothing_but_is_still_stored_once() -> None:
+    """A hostile agent registering a victim's exact private code gets no cache hit (validation runs
+    again, as for new code) and sees only the tools it may discover in shared_by; one artifact."""
+    rt = memory_runtime()
+    validator: CountingValidator = ports(rt).validator
+    victim = rt.register_tool("victim", b.definition("secret", CODE))
+    probe = rt.register_tool("mallory", b.definition("probe", CODE))
+    assert not probe.cache_hit and validator.calls == 2
+    assert probe.code_hash == victim.code_hash and list(ports(rt).artifacts.hashes()) == [probe.code_hash]
+    assert rt.get_tool_status(probe.tool_id, "mallory").shared_by == 1
+    assert rt.get_tool_status(probe.tool_id).shared_by == 2  # the runtime owner's view
+    assert rt.metrics()["counters"]["artifact_cache|result=unseen"] == 1
+    again = rt.register_tool("mallory", b.definition("probe2", CODE))  # her own tool uses it now
+    assert again.cache_hit and validator.calls == 2
 
 
 def test_a_new_policy_version_revalidates_cached_code() -> None:
