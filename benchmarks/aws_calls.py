@@ -14,7 +14,7 @@ from typing import Any
 from moto import mock_aws
 
 from benchmarks._stats import quiet_logs
-from toolrt.adapters.aws import make_clients, provision
+from toolrt.adapters.aws import JwtAuthorizer, make_clients, provision
 from toolrt.bootstrap import build_container
 from toolrt.contracts import builders as b
 from toolrt.settings import Settings
@@ -52,6 +52,8 @@ def main() -> None:
             region=REGION,
             agentcore_control=setup.agentcore_control,
             gateway_role_arn="arn:aws:iam::123456789012:role/toolrt-gateway",
+            interceptor_arn="arn:aws:lambda:us-east-1:123456789012:function:toolrt-interceptor",
+            jwt=JwtAuthorizer("https://issuer.example/.well-known/openid-configuration", audiences=("toolrt",)),
         )
         settings = Settings.load(
             {
@@ -73,7 +75,7 @@ def main() -> None:
             rows.append(
                 (
                     "register (miss)",
-                    counter.measure(lambda: state.update(miss=rt.register_tool("a", b.definition("adder")))),
+                    counter.measure(lambda: state.update(miss=rt.register_tool("a", b.definition("adder"), "public"))),
                 )
             )
             rows.append(

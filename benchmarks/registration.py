@@ -71,28 +71,32 @@ def main(n: int = 200) -> None:
             assert not reg.cache_hit
 
         shared = tool_code(-1)
-        rt.register_tool(
+        rt.register_tool(  # public: a hit is only granted through a tool the registering agent can see
             "bench-seed",
             {"name": "seed", "description": "d", "language": "python", "code": shared, "input_schema": SCHEMA},
+            "public",
         )
 
-        def hit(i: int) -> None:
+        def hit(i: int, on_duplicate: str = "warn") -> None:
             k = next(counter)
             reg = rt.register_tool(
                 f"bench-hit-{k}",
                 {"name": "h", "description": "d", "language": "python", "code": shared, "input_schema": SCHEMA},
+                on_duplicate=on_duplicate,
             )
             assert reg.cache_hit
 
         code = tool_code(0)
         baseline = measure(lambda i: compile(code, "<tool>", "exec"), n)
         hits = measure(hit, n)
+        unchecked = measure(lambda i: hit(i, "create"), n)
         misses = measure(miss, n)
 
     b50 = statistics.median(baseline)
     print(f"registration, memory profile, {LINES}-line Python tool, {n} calls each")
     print(row("baseline: compile() of the code", baseline))
     print(row("register, cache hit (no validation)", hits, b50))
+    print(row("  the same, on_duplicate='create'", unchecked, b50))
     print(row("register, cache miss (validate + store)", misses, b50))
     print(f"{'previous system on AWS (reported)':<44} hit 1000-2000 ms, miss 2000-5000 ms")
     print(
