@@ -17,6 +17,7 @@ from toolrt.domain import (
     Finding,
     NotFoundError,
     Severity,
+    Tool,
     ToolDefinition,
     ValidationError,
     ValidationReport,
@@ -189,13 +190,7 @@ class CodeIntake:
         return PreparedCode(artifact, cache_hit=False, created=created)
 
     def _visible_user(self, code_hash: CodeHash, agent_id: str) -> bool:
-        for tool_id in sorted(self._repository.references(code_hash)):
-            try:
-                if self._repository.get(tool_id).can_discover(agent_id):
-                    return True
-            except NotFoundError:
-                continue
-        return False
+        return bool(visible_users(self._repository, code_hash, agent_id, limit=1))
 
     def ensure_present(self, artifact: Artifact) -> None:
         """Put ``artifact`` back if a concurrent deregistration removed it after we referenced it."""
@@ -205,6 +200,36 @@ class CodeIntake:
     def release_if_unreferenced(self, code_hash: CodeHash) -> bool:
         """Delete the artifact when no tool references it; True when deleted."""
         return release_if_unreferenced(self._repository, self._artifacts, code_hash)
+
+
+#: Past this many users of one code, the visible ones are found through ``discoverable`` (ids only)
+#: rather than by reading records one by one.
+_FEW_USERS = 50
+
+
+def visible_users(
+    repository: ToolRepository, code_hash: CodeHash, agent_id: str, limit: int | None = None
+) -> list[Tool]:
+    """Active tools using ``code_hash`` that ``agent_id`` may discover (at most ``limit``), by tool id.
+
+    Never depends on how many tools the agent cannot see use the code: those are filtered out before
+    any limit applies, so neither the answer nor which tools are read tells anything about them.
+    """
+    users = repository.references(code_hash)
+    if len(users) > _FEW_USERS:
+        allowed = {tool_id for tool_id, _, _ in repository.discoverable(agent_id)}
+        users = frozenset(users & allowed)
+    found: list[Tool] = []
+    for tool_id in sorted(users):
+        try:
+            tool = repository.get(tool_id)
+        except NotFoundError:
+            continue
+        if tool.is_active and tool.can_discover(agent_id):
+            found.append(tool)
+            if limit is not None and len(found) >= limit:
+                break
+    return found
 
 
 def release_if_unreferenced(repository: ToolRepository, artifacts: ArtifactStore, code_hash: CodeHash) -> bool:

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from toolrt.application._artifacts import release_if_unreferenced
+from toolrt.application._artifacts import release_if_unreferenced, visible_users
 from toolrt.application._tools import owned_tool
 from toolrt.application.logs import get_logger
 from toolrt.domain import ArtifactDeleted, CodeHash, ToolDeregistered
@@ -26,7 +26,12 @@ class DeregisterToolRequest:
 
 @attrs.frozen
 class Deregistration:
-    """What was done; ``problems`` lists the cleanup steps that failed (the rest still ran)."""
+    """What was done; ``problems`` lists the cleanup steps that failed (the rest still ran).
+
+    ``deleted_artifacts``: the tool's code that no tool the agent can see uses any more. The store
+    deletes code nobody uses; whether it keeps some for tools the agent cannot see is not said (that
+    would tell the agent that another agent's private tool holds exactly that code).
+    """
 
     tool_id: str
     purged: bool
@@ -89,16 +94,16 @@ class DeregisterTool:
             problems.append(f"tool record update failed: {exc}")
             return self._finish(request, bound, problems, ())
 
-        deleted: list[CodeHash] = []
+        released: list[CodeHash] = []
         for code_hash in sorted(tool.code_hashes):
             try:
-                if not release_if_unreferenced(self._repository, self._artifacts, code_hash):
-                    continue
-                deleted.append(code_hash)
-                self._events.publish(ArtifactDeleted(now, str(code_hash)))
+                if release_if_unreferenced(self._repository, self._artifacts, code_hash):
+                    self._events.publish(ArtifactDeleted(now, str(code_hash)))
+                if not visible_users(self._repository, code_hash, request.agent_id, limit=1):
+                    released.append(code_hash)
             except Exception as exc:
                 problems.append(f"artifact {code_hash.short} cleanup failed: {exc}")
-        return self._finish(request, bound, problems, tuple(deleted))
+        return self._finish(request, bound, problems, tuple(released))
 
     def _finish(
         self,

@@ -7,8 +7,9 @@ import threading
 
 import attrs
 
+from toolrt.application._artifacts import visible_users
 from toolrt.application.search_tools import SearchTools
-from toolrt.domain import NotFoundError, Tool, ToolDefinition, ValidationError
+from toolrt.domain import Tool, ToolDefinition, ValidationError
 from toolrt.domain.structure import structural_hash
 from toolrt.ports import ToolRepository
 
@@ -17,8 +18,7 @@ NEIGHBOURS = 8
 #: The cosine similarity past which an embedder's verdict counts as "does the same thing".
 SEMANTIC_THRESHOLD = 0.9
 ON_DUPLICATE = ("create", "warn", "reuse", "error")
-#: At most this many tools using the same code are read, and this many reported as exact matches.
-MAX_EXAMINED = 100
+#: At most this many visible tools with the same code are reported as exact matches.
 MAX_EXACT = 5
 
 
@@ -81,13 +81,9 @@ class DuplicateFinder:
         found: dict[str, SimilarTool] = {}
         # Code shared by thousands of tools (a template's) must not cost thousands of reads: the
         # first few visible users are enough to say "this exists", and to reuse one.
-        users = sorted(self._repository.references(definition.code_hash))
-        for tool_id in users[:MAX_EXAMINED]:
-            try:
-                tool = self._repository.get(tool_id)
-            except NotFoundError:
-                continue
-            if tool.is_active and tool.can_discover(agent_id) and tool.code_hash == definition.code_hash:
+        # Tools the agent cannot see are filtered out before any cap (see visible_users).
+        for tool in visible_users(self._repository, definition.code_hash, agent_id):
+            if tool.code_hash == definition.code_hash:
                 found[tool.tool_id] = SimilarTool(DuplicateKind.EXACT, 1.0, tool.tool_id, tool.name, tool.owner)
                 if len(found) == MAX_EXACT:
                     break

@@ -7,6 +7,7 @@ from datetime import datetime
 
 import attrs
 
+from toolrt.application._artifacts import visible_users
 from toolrt.domain import CodeHash, NotFoundError, Tool, ToolStatus, ToolVersion, Visibility
 from toolrt.ports import ArtifactStore, ToolQuery, ToolRepository
 
@@ -56,23 +57,23 @@ class GetToolStatus:
             code_hash=tool.code_hash,
             published=tool.gateway_ref is not None,
             gateway_ref=tool.gateway_ref,
-            artifact_stored=self._artifacts.get(tool.code_hash) is not None,
+            artifact_stored=self._stored(tool, agent_id),
             shared_by=self._shared_by(tool, agent_id),
             updated_at=tool.updated_at,
         )
 
     def _shared_by(self, tool: Tool, agent_id: str | None) -> int:
         # Counting tools the asker cannot see would tell it that someone holds this exact code.
-        users = self._repository.references(tool.code_hash)
         if agent_id is None:
-            return len(users)
-        count = 0
-        for tool_id in users:
-            try:
-                count += self._repository.get(tool_id).can_discover(agent_id)
-            except NotFoundError:
-                continue
-        return count
+            return len(self._repository.references(tool.code_hash))
+        return len(visible_users(self._repository, tool.code_hash, agent_id))
+
+    def _stored(self, tool: Tool, agent_id: str | None) -> bool:
+        # An inactive tool's code kept only for tools the asker cannot see is reported as gone.
+        stored = self._artifacts.get(tool.code_hash) is not None
+        if agent_id is None or not stored or tool.is_active:
+            return stored
+        return bool(visible_users(self._repository, tool.code_hash, agent_id, limit=1))
 
 
 class ListTools:

@@ -9,7 +9,8 @@ own), so a search answers the same whatever other agents keep privately. Adapter
 (SQLite through FTS5) and hand the scorer the visible statistics; the memory, SQLite and DynamoDB
 profiles then rank the same corpus identically (the repository contract checks it).
 
-The analyzer splits identifiers (``getWeatherForecast``, ``get_weather``), folds case, drops common
+The analyzer splits identifiers (``getWeatherForecast``, ``get_weather``; letters of any script stay
+in their word), folds case, drops common
 English words and stems with the Snowball English stemmer (the ``snowballstemmer`` package, the
 one Sphinx uses), so "forecasts for a city" finds ``city_forecast``.
 """
@@ -47,8 +48,6 @@ _STOPWORDS = frozenset(
     this those to us was we were what when where which while who whom why will with would you your""".split()
 )
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# Splits "getHTTPResponse2xx" into get, HTTP, Response, 2, xx.
-_PART = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+|[^\W\d_a-zA-Z]+", re.UNICODE)
 _MAX_TERM = 40
 
 
@@ -63,10 +62,28 @@ def _stem(word: str) -> str:
     return stemmed
 
 
+def _parts(token: str) -> Iterator[str]:
+    # Splits "getHTTPResponse2xx" into get, HTTP, Response, 2, xx, with Unicode's idea of case
+    # ("Zürich", "İstanbul" and "café" stay whole): a cut before an upper-case letter that follows
+    # a lower-case one, before the last capital of a run followed by a lower-case letter, and
+    # between digits and letters.
+    start = 0
+    for i in range(1, len(token)):
+        before, here = token[i - 1], token[i]
+        after = token[i + 1] if i + 1 < len(token) else ""
+        if (
+            before.isdigit() != here.isdigit()
+            or (before.islower() and here.isupper())
+            or (before.isupper() and here.isupper() and after.islower())
+        ):
+            yield token[start:i]
+            start = i
+    yield token[start:]
+
+
 def _words(text: str) -> Iterator[str]:
     for token in _WORD.findall(text):
-        parts = _PART.findall(token) or [token]
-        for part in parts:
+        for part in _parts(token):
             word = part.lower()
             if word and word not in _STOPWORDS and len(word) <= _MAX_TERM:
                 yield word

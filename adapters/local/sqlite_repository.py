@@ -640,21 +640,29 @@ class SqliteToolRepository:
             tags_sql = " AND rowid IN (SELECT t.rowid FROM tools t JOIN tool_tags g USING (tool_id) WHERE g.tag = ?)"
             tags_sql *= len(query.tags)
             if present:
-                match = " OR ".join(f'"{term}"' for term in (rare or present))
-                rows += conn.execute(
+                public_sql = (
                     "SELECT rowid, name, description, params, tags FROM search_public WHERE search_public MATCH ?"
-                    f"{tags_sql} ORDER BY bm25(search_public, {weights}) LIMIT ?",
-                    (match, *query.tags, candidates),
-                ).fetchall()
+                    f"{tags_sql} ORDER BY bm25(search_public, {weights}) LIMIT ?"
+                )
+                match = " OR ".join(f'"{term}"' for term in (rare or present))
+                found = conn.execute(public_sql, (match, *query.tags, candidates)).fetchall()
+                if rare and len(found) < candidates and len(rare) < len(present):
+                    # Few tools hold the rare terms: fill up with those holding only common ones.
+                    every = " OR ".join(f'"{term}"' for term in present)
+                    seen = {row[0] for row in found}
+                    more = conn.execute(public_sql, (every, *query.tags, candidates)).fetchall()
+                    found += [row for row in more if row[0] not in seen][: candidates - len(found)]
+                rows += found
             if private_totals[0]:
-                common = [t for t in present if t not in rare]  # common among public tools, likely here too
-                words = " OR ".join(f'"{term}"' for term in query.terms if term not in common or not rare)
+                # Every match in the agent's own scope, unordered: ordering or cutting them by FTS5's
+                # bm25() would let the statistics of other agents' private tools (the same table)
+                # decide which of the agent's tools are scored. The owner's view sees all anyway.
+                words = " OR ".join(f'"{term}"' for term in query.terms)
                 match = f"{within}{CONTENT} : ({words})"
-                rows += conn.execute(
-                    "SELECT rowid, name, description, params, tags FROM search_private WHERE search_private MATCH ?"
-                    f"{tags_sql} ORDER BY bm25(search_private, 0, {weights}) LIMIT ?",
-                    (match, *query.tags, candidates),
-                ).fetchall()
+                private_sql = f"SELECT rowid, name, description, params, tags FROM search_private WHERE search_private MATCH ?{tags_sql}"
+                if scope is None:
+                    private_sql += f" ORDER BY bm25(search_private, 0, {weights}) LIMIT {int(candidates)}"
+                rows += conn.execute(private_sql, (match, *query.tags)).fetchall()
             if rows:
                 rowids = ", ".join(str(int(row[0])) for row in rows)
                 ids = dict(conn.execute(f"SELECT rowid, tool_id FROM tools WHERE rowid IN ({rowids})").fetchall())

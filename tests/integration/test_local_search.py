@@ -109,3 +109,32 @@ def test_shipped_templates_run_for_real_in_the_sandbox(tmp_path: Path) -> None:
         assert call.ok and call.output == 2
         assert [r.tool.name for r in rt.search_tools("bob", "fahrenheit")] == []  # alice's, private
         assert [r.tool.name for r in rt.search_tools("alice", "fahrenheit")] == ["c_to_f"]
+
+
+def test_which_own_tools_are_scored_never_depends_on_other_agents_private_tools(tmp_path: Path) -> None:
+    """Candidates in the agent's own scope are not ordered or cut by FTS5's table-wide bm25(): the
+    same search gives the same answer whatever another agent keeps privately (helper's attack)."""
+    repo = SqliteToolRepository(tmp_path / "tools.sqlite")
+    for i in range(60):
+        repo.add(_tool(f"m{i:03}", "mallory", f"alpha_{i}", "alpha alpha", public=False))
+    repo.add(_tool("mz", "mallory", "zebra_tool", "zebraword", public=False))
+    query = SearchQuery(query_terms("alpha zebraword"), visible_to="mallory", limit=10)
+    before = [(h.tool.tool_id, h.score.value) for h in repo.search(query)]
+    for i in range(80):
+        repo.add(_tool(f"v{i:03}", "victim", f"secret_{i}", "zebraword zebraword", public=False))
+    assert [(h.tool.tool_id, h.score.value) for h in repo.search(query)] == before
+    assert before[0][0] == "mz"
+    repo.close()
+
+
+def test_tools_holding_only_common_words_still_fill_the_results(tmp_path: Path) -> None:
+    """Candidates come from rare terms first, then from common ones while there is room, so the
+    local profile answers as the memory profile does."""
+    repo = SqliteToolRepository(tmp_path / "tools.sqlite")
+    for i in range(150):
+        repo.add(_tool(f"w{i:03}", "alice", f"weather_{i}", "weather report"))
+    repo.add(_tool("zoo", "alice", "zoo", "zebra facts"))
+    repo.add(_tool("mine", "mallory", "my_weather", "weather", public=False))
+    found = [h.tool.tool_id for h in repo.search(SearchQuery(query_terms("weather zebra"), visible_to="mallory"))]
+    assert found[0] == "zoo" and "mine" in found and len(found) == 10
+    repo.close()

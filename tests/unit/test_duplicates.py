@@ -128,3 +128,15 @@ def test_an_embedder_reports_tools_that_mean_the_same_in_other_words() -> None:
     mul = "def handler(a: int, b: int) -> int:\n    return a * b\n"
     refused = rt.register_tool("bob", _definition("temps2", mul, description="temperature"), on_duplicate="error")
     assert not refused.reused  # a semantic match alone never refuses or reuses
+
+
+def test_many_hidden_copies_of_some_code_never_hide_a_visible_one() -> None:
+    """Whether a visible exact match is reported does not depend on how many tools the agent
+    cannot see hold the same code (they are filtered out before any cap)."""
+    rt = memory_runtime()
+    mine = rt.register_tool("mallory", _definition("zz_mine", ADD_LOCAL), on_duplicate="create")
+    for i in range(120):
+        rt.register_tool(f"victim-{i}", _definition("add", ADD_LOCAL), on_duplicate="create")
+    again = rt.register_tool("mallory", _definition("other_name", ADD_LOCAL, description="Sum"))
+    assert [(s.kind, s.tool_id) for s in again.similar] == [(DuplicateKind.EXACT, mine.tool_id)]
+    assert again.cache_hit and rt.get_tool_status(mine.tool_id, "mallory").shared_by == 2

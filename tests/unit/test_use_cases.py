@@ -161,15 +161,33 @@ def test_deregister_deletes_unshared_artifacts_only() -> None:
     """Deregistering frees code only when no other tool references it."""
     rt = memory_runtime()
     a = rt.register_tool("agent-a", b.definition("one", CODE))
-    c = rt.register_tool("agent-b", b.definition("two", CODE))
+    c = rt.register_tool("agent-b", b.definition("two", CODE), "public")
     first = rt.deregister_tool("agent-a", a.tool_id)
-    assert first.clean and first.deleted_artifacts == ()
+    assert first.clean and first.deleted_artifacts == ()  # agent-a can see agent-b's tool using it
     assert rt.get_tool(a.tool_id).status is ToolStatus.INACTIVE
     second = rt.deregister_tool("agent-b", c.tool_id, purge=True)
     assert second.deleted_artifacts == (c.code_hash,)
     assert list(ports(rt).artifacts.hashes()) == []
     with pytest.raises(NotFoundError):
         rt.get_tool(c.tool_id)
+
+
+def test_deregistering_never_tells_whether_a_hidden_tool_keeps_the_code() -> None:
+    """A hostile agent guessing a victim's private code learns nothing from deregistering its copy:
+    the reply and the status of its own inactive tool are those of a wrong guess."""
+    rt = memory_runtime()
+    rt.register_tool("victim", b.definition("secret", CODE))
+    probe = rt.register_tool("mallory", b.definition("probe", CODE), on_duplicate="create")
+    other = "def handler(a: int, b: int) -> int:\n    return a * b + 1\n"
+    wrong = rt.register_tool("mallory", b.definition("wrong", other), on_duplicate="create")
+    answers = []
+    for reg in (probe, wrong):
+        gone = rt.deregister_tool("mallory", reg.tool_id)
+        status = rt.get_tool_status(reg.tool_id, "mallory")
+        answers.append((reg.cache_hit, len(gone.deleted_artifacts), status.artifact_stored, status.shared_by))
+    assert answers[0] == answers[1] == (False, 1, False, 0)
+    assert ports(rt).artifacts.get(probe.code_hash) is not None  # kept: the victim's tool uses it
+    assert rt.get_tool_status(probe.tool_id).artifact_stored  # the runtime owner's view says so
 
 
 def test_deregister_continues_past_a_failing_gateway() -> None:
