@@ -657,12 +657,31 @@ class SqliteToolRepository:
                 # Every match in the agent's own scope, unordered: ordering or cutting them by FTS5's
                 # bm25() would let the statistics of other agents' private tools (the same table)
                 # decide which of the agent's tools are scored. The owner's view sees all anyway.
-                words = " OR ".join(f'"{term}"' for term in query.terms)
+                # The same rare-first choice, made with the visible statistics only.
+                visible_docs = public_totals[0] + private_totals[0]
+                seen_df = {t: public_df.get(t, 0) + private_df.get(t, 0) for t in query.terms}
+                own_rare = [
+                    t
+                    for t in query.terms
+                    if private_df.get(t) and seen_df[t] <= max(RARE_TERM_MIN_DOCS, visible_docs * RARE_TERM_SHARE)
+                ]
+                words = " OR ".join(f'"{term}"' for term in (own_rare or query.terms))
                 match = f"{within}{CONTENT} : ({words})"
                 private_sql = f"SELECT rowid, name, description, params, tags FROM search_private WHERE search_private MATCH ?{tags_sql}"
                 if scope is None:
                     private_sql += f" ORDER BY bm25(search_private, 0, {weights}) LIMIT {int(candidates)}"
-                rows += conn.execute(private_sql, (match, *query.tags)).fetchall()
+                own = conn.execute(private_sql, (match, *query.tags)).fetchall()
+                if scope is not None and own_rare and len(own) < candidates:
+                    # Room left: the agent's tools holding only common terms, in storage order (an
+                    # order that owes nothing to anyone else's tools).
+                    every = " OR ".join(f'"{term}"' for term in query.terms)
+                    seen = {row[0] for row in own}
+                    more = conn.execute(
+                        private_sql + " ORDER BY rowid LIMIT ?",
+                        (f"{within}{CONTENT} : ({every})", *query.tags, candidates + len(seen)),
+                    ).fetchall()
+                    own += [row for row in more if row[0] not in seen][: candidates - len(own)]
+                rows += own
             if rows:
                 rowids = ", ".join(str(int(row[0])) for row in rows)
                 ids = dict(conn.execute(f"SELECT rowid, tool_id FROM tools WHERE rowid IN ({rowids})").fetchall())
