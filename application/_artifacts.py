@@ -204,7 +204,7 @@ class CodeIntake:
 
 #: Past this many users of one code, the visible ones are found through ``discoverable`` (ids only)
 #: rather than by reading records one by one.
-_FEW_USERS = 50
+_FEW_USERS = 20
 
 
 def visible_users(
@@ -215,20 +215,27 @@ def visible_users(
     Never depends on how many tools the agent cannot see use the code: those are filtered out before
     any limit applies, so neither the answer nor which tools are read tells anything about them.
     """
-    users = repository.references(code_hash)
-    if len(users) > _FEW_USERS:
-        allowed = {tool_id for tool_id, _, _ in repository.discoverable(agent_id)}
-        users = frozenset(users & allowed)
+    users = sorted(repository.references(code_hash))
     found: list[Tool] = []
-    for tool_id in sorted(users):
-        try:
-            tool = repository.get(tool_id)
-        except NotFoundError:
-            continue
-        if tool.is_active and tool.can_discover(agent_id):
-            found.append(tool)
-            if limit is not None and len(found) >= limit:
-                break
+
+    def take(tool_ids: list[str]) -> bool:
+        for tool_id in tool_ids:
+            try:
+                tool = repository.get(tool_id)
+            except NotFoundError:
+                continue
+            if tool.is_active and tool.can_discover(agent_id):
+                found.append(tool)
+                if limit is not None and len(found) >= limit:
+                    return True
+        return False
+
+    # The first few users are read directly; past them, only the visible ones (ids from
+    # ``discoverable``). Either way the answer is the first visible users by id.
+    if take(users[:_FEW_USERS]) or len(users) <= _FEW_USERS:
+        return found
+    allowed = {tool_id for tool_id, _, _ in repository.discoverable(agent_id)}
+    take([tool_id for tool_id in users[_FEW_USERS:] if tool_id in allowed])
     return found
 
 

@@ -82,7 +82,7 @@ class DuplicateFinder:
         # Code shared by thousands of tools (a template's) must not cost thousands of reads: the
         # first few visible users are enough to say "this exists", and to reuse one.
         # Tools the agent cannot see are filtered out before any cap (see visible_users).
-        for tool in visible_users(self._repository, definition.code_hash, agent_id):
+        for tool in visible_users(self._repository, definition.code_hash, agent_id, limit=2 * MAX_EXACT):
             if tool.code_hash == definition.code_hash:
                 found[tool.tool_id] = SimilarTool(DuplicateKind.EXACT, 1.0, tool.tool_id, tool.name, tool.owner)
                 if len(found) == MAX_EXACT:
