@@ -12,7 +12,7 @@ import attrs
 from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.definitions import DefinitionLike, to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
-from toolrt.application.duplicates import DuplicateFinder
+from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder
 from toolrt.application.event_bus import EventBus
 from toolrt.application.examples import ExampleResult, ExampleRunner
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
@@ -176,8 +176,8 @@ class ToolRuntime:
         several definitions is validated once. See :class:`RegisterTools` for the rules.
         """
         chosen = _enum(Visibility, visibility, "visibility")
-        if on_duplicate not in ("create", "warn", "reuse", "error"):
-            raise ValidationError(f"on_duplicate must be one of create, warn, reuse, error, got {on_duplicate!r}")
+        if on_duplicate not in ON_DUPLICATE:
+            raise ValidationError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
         if isinstance(definitions, (str, bytes, Mapping)) or not isinstance(definitions, Sequence):
             raise ValidationError("definitions must be a list of tool definitions")
         requests: list[RegisterToolRequest | ToolRuntimeError] = []

@@ -67,6 +67,7 @@ from toolrt.adapters.cli.output import (
     version_view,
 )
 from toolrt.application import ToolRuntime, check_params
+from toolrt.application.duplicates import ON_DUPLICATE
 from toolrt.application.logs import get_logger
 from toolrt.domain import Language, Tool, ToolRuntimeError, ValidationError, Visibility
 
@@ -164,7 +165,7 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
             "properties": {
                 **_DEFINITION_PROPERTIES,
                 "on_duplicate": {
-                    "enum": ["warn", "create", "reuse", "error"],
+                    "enum": list(ON_DUPLICATE),
                     "description": "When a tool you can see already does this: warn (default), create anyway, "
                     "reuse it instead, or error.",
                 },
@@ -257,7 +258,7 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
                 "template": {"type": "string", "description": "The template's name (list_templates)."},
                 "values": {"type": "object", "additionalProperties": {"type": "string"}},
                 "visibility": {"enum": [v.value for v in Visibility]},
-                "on_duplicate": {"enum": ["warn", "create", "reuse", "error"]},
+                "on_duplicate": {"enum": list(ON_DUPLICATE)},
             },
             "required": ["template", "values"],
             "additionalProperties": False,
