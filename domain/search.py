@@ -164,10 +164,6 @@ class SearchDocument:
         """The analyzed terms of each field, space-separated, in FIELDS order (what adapters store)."""
         return tuple(" ".join(self.fields.get(name, ())) for name in FIELDS)
 
-    def terms(self) -> frozenset[str]:
-        """Every distinct term in any field."""
-        return self.vocabulary
-
 
 @attrs.frozen
 class CorpusStats:
@@ -190,12 +186,6 @@ class CorpusStats:
             total += document.length
             frequency.update(wanted & document.vocabulary)
         return cls(count, total, dict(frequency))
-
-    def plus(self, other: CorpusStats) -> CorpusStats:
-        """The statistics of two disjoint sets of documents together."""
-        frequency = Counter(self.document_frequency)
-        frequency.update(other.document_frequency)
-        return CorpusStats(self.documents + other.documents, self.total_length + other.total_length, dict(frequency))
 
     def idf(self, term: str) -> float:
         """Okapi BM25's inverse document frequency (never negative)."""

@@ -219,11 +219,7 @@ class InProcessSearch:
 
     def search(self, tools: Iterable[Tool], query: SearchQuery) -> list[SearchHit]:
         """Rank the active tools of ``tools`` that ``query.visible_to`` may discover."""
-        visible = [
-            t
-            for t in tools
-            if t.status is ToolStatus.ACTIVE and (query.visible_to is None or t.can_discover(query.visible_to))
-        ]
+        visible = _discoverable(tools, query.visible_to)
         by_id = {t.tool_id: t for t in visible}
         documents = [self.document(t) for t in visible]
         stats = CorpusStats.of(documents, query.terms)
@@ -232,10 +228,11 @@ class InProcessSearch:
         return [SearchHit(by_id[d.tool_id], s) for d, s in rank(query.terms, candidates, stats, query.limit)]
 
 
+def _discoverable(tools: Iterable[Tool], visible_to: str | None) -> list[Tool]:
+    # The active tools ``visible_to`` may discover (every active tool for None).
+    return [t for t in tools if t.status is ToolStatus.ACTIVE and (visible_to is None or t.can_discover(visible_to))]
+
+
 def discoverable_keys(tools: Iterable[Tool], visible_to: str | None) -> list[tuple[str, int, tuple[str, ...]]]:
     """:meth:`ToolRepository.discoverable` computed from records held in process (for adapters)."""
-    return [
-        (t.tool_id, t.record_version, t.definition.tags)
-        for t in tools
-        if t.status is ToolStatus.ACTIVE and (visible_to is None or t.can_discover(visible_to))
-    ]
+    return [(t.tool_id, t.record_version, t.definition.tags) for t in _discoverable(tools, visible_to)]
