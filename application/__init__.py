@@ -14,9 +14,10 @@ from toolrt.application.repair_store import RepairReport, RepairRequest, RepairS
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.runtime_ports import RuntimePorts
-from toolrt.application.search_tools import SearchResult, SearchTools, ToolUsage
+from toolrt.application.search_tools import SearchResult, SearchTools
 from toolrt.application.tool_templates import Placeholder, TemplateCatalog, ToolTemplate
 from toolrt.application.update_tool import ToolUpdate, Update, UpdateTool, UpdateToolRequest
+from toolrt.ports import ToolUsage
 
 __all__ = [
     "AsyncToolRuntime",

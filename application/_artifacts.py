@@ -217,6 +217,7 @@ def visible_users(
     """
     users = sorted(repository.references(code_hash))
     found: list[Tool] = []
+    teams = repository.teams_of(agent_id) if users else frozenset()
 
     def take(tool_ids: list[str]) -> bool:
         for tool_id in tool_ids:
@@ -224,7 +225,7 @@ def visible_users(
                 tool = repository.get(tool_id)
             except NotFoundError:
                 continue
-            if tool.is_active and tool.can_discover(agent_id):
+            if tool.is_active and tool.can_discover(agent_id, teams):
                 found.append(tool)
                 if limit is not None and len(found) >= limit:
                     return True
@@ -234,7 +235,7 @@ def visible_users(
     # ``discoverable``). Either way the answer is the first visible users by id.
     if take(users[:_FEW_USERS]) or len(users) <= _FEW_USERS:
         return found
-    allowed = {tool_id for tool_id, _, _ in repository.discoverable(agent_id)}
+    allowed = {tool_id for tool_id, _, _ in repository.discoverable(agent_id, teams)}
     take([tool_id for tool_id in users[_FEW_USERS:] if tool_id in allowed])
     return found
 

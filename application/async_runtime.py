@@ -18,11 +18,11 @@ from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
 from toolrt.application.register_tools import BatchItem
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
-from toolrt.application.search_tools import SearchResult, ToolUsage
+from toolrt.application.search_tools import SearchResult
 from toolrt.application.tool_templates import ToolTemplate
 from toolrt.application.update_tool import ToolUpdate
 from toolrt.domain import DomainEvent, Execution, ExecutionStatus, Tool, ToolStatus, ToolVersion, Visibility
-from toolrt.ports import CodeValidator, OutputCallback
+from toolrt.ports import CodeValidator, OutputCallback, ToolUsage
 
 T = TypeVar("T")
 
@@ -305,6 +305,22 @@ class AsyncToolRuntime:
     async def tool_usage(self, agent_id: str, tool: str) -> ToolUsage:
         """See :meth:`ToolRuntime.tool_usage`."""
         return await asyncio.to_thread(self.sync.tool_usage, agent_id, tool)
+
+    async def add_team_member(self, team: str, agent_id: str) -> bool:
+        """See :meth:`ToolRuntime.add_team_member`."""
+        return await asyncio.to_thread(self.sync.add_team_member, team, agent_id)
+
+    async def remove_team_member(self, team: str, agent_id: str) -> bool:
+        """See :meth:`ToolRuntime.remove_team_member`."""
+        return await asyncio.to_thread(self.sync.remove_team_member, team, agent_id)
+
+    async def teams_of(self, agent_id: str) -> frozenset[str]:
+        """See :meth:`ToolRuntime.teams_of`."""
+        return await asyncio.to_thread(self.sync.teams_of, agent_id)
+
+    async def list_teams(self) -> dict[str, frozenset[str]]:
+        """See :meth:`ToolRuntime.list_teams`."""
+        return await asyncio.to_thread(self.sync.list_teams)
 
     async def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
         """See :meth:`ToolRuntime.list_versions`."""

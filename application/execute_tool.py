@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 import jsonschema
 
+from toolrt.application.access import may_execute
 from toolrt.application.logs import get_logger
 from toolrt.application.output_relay import OutputRelay
 from toolrt.application.policy import ExecutionPolicy
@@ -208,7 +209,7 @@ class ExecuteTool:
         if request.version is not None and (isinstance(request.version, bool) or not isinstance(request.version, int)):
             raise ValidationError(f"version must be an integer, got {request.version!r}")
         tool = self._repository.get(request.tool_id)
-        if not tool.can_execute(request.agent_id):
+        if not may_execute(self._repository, tool, request.agent_id):
             if not tool.is_active:
                 raise NotFoundError("active tool", request.tool_id)
             raise OwnershipError(request.agent_id, request.tool_id, "execute")

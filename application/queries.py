@@ -8,6 +8,7 @@ from datetime import datetime
 import attrs
 
 from toolrt.application._artifacts import visible_users
+from toolrt.application.access import may_see
 from toolrt.domain import CodeHash, NotFoundError, Tool, ToolStatus, ToolVersion, Visibility
 from toolrt.ports import ArtifactStore, ToolQuery, ToolRepository
 
@@ -29,6 +30,7 @@ class ToolStatusReport:
     artifact_stored: bool
     shared_by: int
     updated_at: datetime
+    team: str | None = None
 
 
 class GetToolStatus:
@@ -44,7 +46,7 @@ class GetToolStatus:
 
     def execute(self, tool_id: str, agent_id: str | None = None) -> ToolStatusReport:
         tool = self._repository.get(tool_id)
-        if agent_id is not None and not (tool.can_discover(agent_id) or tool.can_execute(agent_id)):
+        if agent_id is not None and not may_see(self._repository, tool, agent_id):
             raise NotFoundError("tool", tool_id)
         return ToolStatusReport(
             tool_id=tool.tool_id,
@@ -60,6 +62,7 @@ class GetToolStatus:
             artifact_stored=self._stored(tool, agent_id),
             shared_by=self._shared_by(tool, agent_id),
             updated_at=tool.updated_at,
+            team=tool.team,
         )
 
     def _shared_by(self, tool: Tool, agent_id: str | None) -> int:
@@ -79,8 +82,9 @@ class GetToolStatus:
 class ListTools:
     """List or discover tools.
 
-    Business rules: ``agent_id`` narrows to what that agent may discover (its own tools and public
-    ones); without it the listing is the runtime owner's unrestricted view.
+    Business rules: ``visible_to`` narrows to what that agent may discover (its own tools, public
+    ones, and its teams' tools: the caller reads ``teams`` from the store); without it the listing
+    is the runtime owner's unrestricted view.
     """
 
     def __init__(self, repository: ToolRepository) -> None:
@@ -98,6 +102,6 @@ class ListVersions:
 
     def execute(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
         tool = self._repository.get(tool_id)
-        if agent_id is not None and not (tool.can_discover(agent_id) or tool.can_execute(agent_id)):
+        if agent_id is not None and not may_see(self._repository, tool, agent_id):
             raise NotFoundError("tool", tool_id)
         return sorted(tool.versions, key=lambda v: v.number)

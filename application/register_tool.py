@@ -9,6 +9,7 @@ import attrs
 
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import refusals_counted
+from toolrt.application.access import check_sharing, deciding_teams
 from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder, DuplicateKind, SimilarTool
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
@@ -52,6 +53,8 @@ class RegisterToolRequest:
     validator: CodeValidator | None = None
     # What to do when a visible tool already does the same (see RegisterTool): create, warn, reuse, error.
     on_duplicate: str = attrs.field(default="warn")
+    # The team a ``team`` tool is shared with (the agent must belong to it); None otherwise.
+    team: str | None = None
 
     @on_duplicate.validator
     def _check_on_duplicate(self, attribute: attrs.Attribute[str], value: str) -> None:
@@ -178,7 +181,7 @@ class RegisterTool:
             tool = self._repository.get(match.tool_id)
             if (
                 tool.is_active
-                and tool.can_discover(request.agent_id)
+                and tool.can_discover(request.agent_id, deciding_teams(self._repository, tool, request.agent_id))
                 and tool.definition.language is definition.language
                 and tool.definition.input_schema == definition.input_schema
             ):
@@ -197,6 +200,7 @@ class RegisterTool:
 
     def _register(self, request: RegisterToolRequest) -> Registration:
         check_agent(request.agent_id)
+        check_sharing(self._repository, request.agent_id, request.team)
         definition = request.definition
         check_schemas(definition)
         similar = self._similar(request)
@@ -218,6 +222,7 @@ class RegisterTool:
             definition=definition,
             now=now,
             visibility=request.visibility,
+            team=request.team,
         )
         try:
             self._repository.add(tool)

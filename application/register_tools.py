@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import attrs
 
 from toolrt.application._artifacts import PreparedCode, check_schemas
+from toolrt.application.access import check_sharing
 from toolrt.application.logs import get_logger
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
 from toolrt.domain import CodeHash, ConflictError, RegistrationError, Tool, ToolRegistered, ToolRuntimeError
@@ -67,6 +68,7 @@ class RegisterTools:
                 continue
             try:
                 check_agent(request.agent_id)
+                check_sharing(single._repository, request.agent_id, request.team)
                 check_schemas(request.definition)
                 if request.definition.name in names:
                     raise ConflictError(f"the batch has two tools named {request.definition.name!r}")
@@ -101,6 +103,7 @@ class RegisterTools:
                     definition=request.definition,
                     now=single._clock.now(),
                     visibility=request.visibility,
+                    team=request.team,
                 )
                 tools.append((index, request, tool, prepared[request.definition.code_hash]))
                 warnings = [*single._policy.capped(request.definition.limits)]

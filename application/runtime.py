@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from toolrt.application.access import deciding_teams, may_execute, may_see
 from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.definitions import DefinitionLike, to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
@@ -23,7 +24,7 @@ from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, 
 from toolrt.application.register_tools import BatchItem, RegisterTools
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
-from toolrt.application.search_tools import SearchResult, SearchTools, ToolUsage
+from toolrt.application.search_tools import SearchResult, SearchTools
 from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
 from toolrt.application.tool_templates import TemplateCatalog, ToolTemplate
 from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
@@ -35,6 +36,7 @@ from toolrt.domain import (
     NotFoundError,
     OwnershipError,
     Severity,
+    TeamMembershipChanged,
     Tool,
     ToolRuntimeError,
     ToolStatus,
@@ -42,8 +44,10 @@ from toolrt.domain import (
     ValidationError,
     ValidationReport,
     Visibility,
+    check_team_name,
+    parse_visibility,
 )
-from toolrt.ports import CodeValidator, ExecutionQuery, OutputCallback, ToolQuery
+from toolrt.ports import CodeValidator, ExecutionQuery, OutputCallback, ToolQuery, ToolUsage
 
 
 @attrs.frozen
@@ -132,9 +136,8 @@ class ToolRuntime:
         choice: the CLI and the MCP server never let an agent pass one.
         """
         parsed = to_definition(definition, validator or self.ports.validator)
-        return self._register.execute(
-            RegisterToolRequest(agent_id, parsed, _enum(Visibility, visibility, "visibility"), validator, on_duplicate)
-        )
+        chosen, team = parse_visibility(visibility)
+        return self._register.execute(RegisterToolRequest(agent_id, parsed, chosen, validator, on_duplicate, team))
 
     def list_templates(self) -> list[ToolTemplate]:
         """The tool templates agents may start from (shipped, plus those added with :meth:`add_template`)."""
@@ -175,7 +178,7 @@ class ToolRuntime:
         each with ``.registration`` or ``.error``. ``atomic=True`` keeps all or nothing. Code shared by
         several definitions is validated once. See :class:`RegisterTools` for the rules.
         """
-        chosen = _enum(Visibility, visibility, "visibility")
+        chosen, team = parse_visibility(visibility)
         if on_duplicate not in ON_DUPLICATE:
             raise ValidationError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
         if isinstance(definitions, (str, bytes, Mapping)) or not isinstance(definitions, Sequence):
@@ -184,7 +187,7 @@ class ToolRuntime:
         for definition in definitions:
             try:
                 parsed = to_definition(definition, validator or self.ports.validator)
-                requests.append(RegisterToolRequest(agent_id, parsed, chosen, validator, on_duplicate))
+                requests.append(RegisterToolRequest(agent_id, parsed, chosen, validator, on_duplicate, team))
             except ToolRuntimeError as exc:
                 requests.append(exc)
         return self._register_many.execute(requests, atomic=atomic)
@@ -239,8 +242,8 @@ class ToolRuntime:
         """Give a tool a new version and/or visibility. See :class:`UpdateTool`; ``validator`` as
         in :meth:`register_tool`."""
         parsed = None if definition is None else to_definition(definition, validator or self.ports.validator)
-        chosen = None if visibility is None else _enum(Visibility, visibility, "visibility")
-        return self._update.execute(UpdateToolRequest(agent_id, tool_id, parsed, chosen, validator))
+        chosen, team = (None, None) if visibility is None else parse_visibility(visibility)
+        return self._update.execute(UpdateToolRequest(agent_id, tool_id, parsed, chosen, validator, team))
 
     def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
         """Withdraw a tool; ``purge`` deletes its record too. See :class:`DeregisterTool`."""
@@ -285,7 +288,7 @@ class ToolRuntime:
         """
         check_agent(agent_id)
         found = self._tool_by_ref(agent_id, tool)
-        if not found.can_execute(agent_id):
+        if not may_execute(self.ports.repository, found, agent_id):
             raise OwnershipError(agent_id, found.tool_id, "test")
         chosen = found.version(version) if version is not None else found.current
         return self._examples.run(chosen.definition, agent_id)
@@ -369,7 +372,7 @@ class ToolRuntime:
         except NotFoundError:
             pass
         else:
-            if tool.can_discover(agent_id) or tool.can_execute(agent_id):
+            if may_see(self.ports.repository, tool, agent_id):
                 return tool
             raise NotFoundError("tool", ref)
         status = None if include_inactive else ToolStatus.ACTIVE
@@ -489,10 +492,12 @@ class ToolRuntime:
         text: str | None = None,
         limit: int = 1000,
     ) -> Sequence[Tool]:
-        """Tools ``agent_id`` may discover (all tools without it), narrowed by the other filters."""
+        """Tools ``agent_id`` may discover (all tools without it: the owner's view), narrowed by the
+        other filters. Team tools are listed to the members of their team."""
         query = ToolQuery(
             owner=owner,
             visible_to=agent_id,
+            teams=frozenset() if agent_id is None else self.ports.repository.teams_of(agent_id),
             status=None if status is None else _enum(ToolStatus, status, "status"),
             name=name,
             tag=tag,
@@ -523,12 +528,42 @@ class ToolRuntime:
         return self._search.execute(agent_id, query, limit=limit, tags=tuple(tags or ()), with_usage=with_usage)
 
     def tool_usage(self, agent_id: str, tool: str) -> ToolUsage:
-        """How a tool ``agent_id`` may discover has fared in its recent calls (aggregates only)."""
+        """How a tool ``agent_id`` may discover has fared in its calls (aggregates only)."""
         check_agent(agent_id)
         found = self._tool_by_ref(agent_id, tool)
-        if not found.can_discover(agent_id):
+        if not found.can_discover(agent_id, deciding_teams(self.ports.repository, found, agent_id)):
             raise NotFoundError("tool", tool)
         return self._search.usage(found.tool_id)
+
+    # -- teams (the runtime owner's calls: the CLI and the MCP server never let an agent make them) --
+    def add_team_member(self, team: str, agent_id: str) -> bool:
+        """Make ``agent_id`` a member of ``team``: it may then discover and run the team's tools, and
+        share its own with ``visibility="team:NAME"``. False when it already was a member."""
+        check_team_name(team)
+        check_agent(agent_id)
+        added = self.ports.repository.add_team_member(team, agent_id)
+        if added:
+            self._events.publish(TeamMembershipChanged(self.ports.clock.now(), team, agent_id, True))
+        return added
+
+    def remove_team_member(self, team: str, agent_id: str) -> bool:
+        """End ``agent_id``'s membership of ``team``; its next call no longer reaches the team's
+        tools. Its own team tools stay shared with the team. False when it was not a member."""
+        check_team_name(team)
+        check_agent(agent_id)
+        removed = self.ports.repository.remove_team_member(team, agent_id)
+        if removed:
+            self._events.publish(TeamMembershipChanged(self.ports.clock.now(), team, agent_id, False))
+        return removed
+
+    def teams_of(self, agent_id: str) -> frozenset[str]:
+        """The teams ``agent_id`` belongs to."""
+        check_agent(agent_id)
+        return self.ports.repository.teams_of(agent_id)
+
+    def list_teams(self) -> dict[str, frozenset[str]]:
+        """Every team with members, and its members."""
+        return dict(self.ports.repository.list_teams())
 
     def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
         """A tool's versions, oldest first."""

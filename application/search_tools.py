@@ -10,9 +10,9 @@ from typing import Any
 
 import attrs
 
-from toolrt.domain import ExecutionStatus, Tool, ValidationError
+from toolrt.domain import Tool, ValidationError
 from toolrt.domain.search import field_texts, query_terms
-from toolrt.ports import Embedder, ExecutionQuery, MetricsSink, SearchHit, SearchQuery, ToolRepository
+from toolrt.ports import Embedder, MetricsSink, SearchHit, SearchQuery, ToolRepository, ToolUsage
 
 #: Reciprocal rank fusion's constant (Cormack et al.): damps the weight of the very first ranks.
 RRF_K = 60
@@ -23,26 +23,6 @@ try:  # NumPy makes the semantic ranking a matrix product; any embedder worth us
     import numpy as _np
 except ImportError:  # pragma: no cover - exercised where NumPy is absent
     _np = None  # type: ignore[assignment]
-
-
-@attrs.frozen
-class ToolUsage:
-    """How a tool has fared in its most recent calls (at most :data:`USAGE_WINDOW`), by anyone.
-
-    Aggregates only: no caller, parameter or result of another agent is ever shown.
-    """
-
-    executions: int
-    distinct_callers: int
-    succeeded: int
-
-    @property
-    def success_rate(self) -> float | None:
-        """Succeeded calls over finished calls; None before the first call."""
-        return self.succeeded / self.executions if self.executions else None
-
-
-USAGE_WINDOW = 1000
 
 
 @attrs.frozen
@@ -118,22 +98,14 @@ class SearchTools:
         """Rank for ``text``; ``counted=False`` keeps internal searches (duplicate checks) out of the
         metrics; ``with_usage`` adds each tool's :class:`ToolUsage`."""
         results = self._rank(agent_id, text, limit=limit, tags=tags, counted=counted)
-        if with_usage:
-            results = [attrs.evolve(r, usage=self.usage(r.tool.tool_id)) for r in results]
+        if with_usage and results:
+            usage = self._repository.tool_usage([r.tool.tool_id for r in results])
+            results = [attrs.evolve(r, usage=usage[r.tool.tool_id]) for r in results]
         return results
 
     def usage(self, tool_id: str) -> ToolUsage:
-        """The usage of one tool over its most recent calls (the caller checks it may see the tool)."""
-        finished = [
-            e
-            for e in self._repository.list_executions(ExecutionQuery(tool_id=tool_id, limit=USAGE_WINDOW))
-            if e.status.is_final and e.status is not ExecutionStatus.CANCELLED
-        ]
-        return ToolUsage(
-            executions=len(finished),
-            distinct_callers=len({e.caller for e in finished}),
-            succeeded=sum(1 for e in finished if e.status is ExecutionStatus.SUCCEEDED),
-        )
+        """The usage of one tool (the caller checks it may see the tool)."""
+        return self._repository.tool_usage([tool_id])[tool_id]
 
     def _rank(
         self, agent_id: str | None, text: str, *, limit: int, tags: Sequence[str], counted: bool
@@ -144,23 +116,30 @@ class SearchTools:
             raise ValidationError(f"a search is at most {MAX_QUERY_CHARS} characters, got {len(text)}")
         if isinstance(tags, str):
             tags = (tags,)
-        query = SearchQuery(query_terms(text), visible_to=agent_id, tags=tuple(tags), limit=limit)
+        teams = frozenset() if agent_id is None else self._repository.teams_of(agent_id)
+        query = SearchQuery(query_terms(text), visible_to=agent_id, teams=teams, tags=tuple(tags), limit=limit)
         depth = min(100, max(limit * 3, 30)) if self._embedder is not None else limit
         lexical = self._repository.search(attrs.evolve(query, limit=depth)) if query.terms else []
         if counted:
             self._metrics.increment("searches", mode="hybrid" if self._embedder else "lexical")
         if self._embedder is None:
             return [SearchResult(h.tool, h.score.value, h.score.matched, h.score.value) for h in lexical]
-        semantic = self._semantic(self._embedder, agent_id, text, query.tags, depth)
+        semantic = self._semantic(self._embedder, agent_id, teams, text, query.tags, depth)
         return self._fuse(lexical, semantic, limit)
 
     def _semantic(
-        self, embedder: Embedder, agent_id: str | None, text: str, tags: tuple[str, ...], depth: int
+        self,
+        embedder: Embedder,
+        agent_id: str | None,
+        teams: frozenset[str],
+        text: str,
+        tags: tuple[str, ...],
+        depth: int,
     ) -> list[tuple[Tool, float]]:
         wanted = frozenset(tags)
         keys = [
             (tool_id, version)
-            for tool_id, version, tool_tags in self._repository.discoverable(agent_id)
+            for tool_id, version, tool_tags in self._repository.discoverable(agent_id, teams)
             if wanted <= frozenset(tool_tags)
         ]
         missing = [key for key in keys if key not in self._vectors]
@@ -180,7 +159,7 @@ class SearchTools:
         for (tool_id, _version), similarity in scored[:depth]:
             tool = self._repository.get(tool_id)
             # Re-checked on the record itself: it may have changed since it was listed.
-            if tool.is_active and (agent_id is None or tool.can_discover(agent_id)):
+            if tool.is_active and (agent_id is None or tool.can_discover(agent_id, teams)):
                 best.append((tool, similarity))
         return best
 

@@ -8,6 +8,7 @@ import attrs
 
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
+from toolrt.application.access import check_sharing
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
     Tool,
@@ -47,6 +48,8 @@ class UpdateToolRequest:
     visibility: Visibility | None = attrs.field(default=None, converter=_to_visibility)
     # A validation policy chosen by the runtime's owner for this update (never by the agent).
     validator: CodeValidator | None = None
+    # The team, when the new visibility is ``team`` (the agent must belong to it).
+    team: str | None = None
 
 
 @attrs.frozen(hash=False)
@@ -114,8 +117,9 @@ class UpdateTool:
         before = active_owned_tool(self._repository, request.agent_id, request.tool_id, "update")
         now = self._clock.now()
         after = before
-        if request.visibility is not None and request.visibility is not before.visibility:
-            after = after.with_visibility(request.visibility, now)
+        if request.visibility is not None and (request.visibility, request.team) != (before.visibility, before.team):
+            check_sharing(self._repository, request.agent_id, request.team)
+            after = after.with_visibility(request.visibility, now, request.team)
         definition = request.definition
         if definition is None or definition == before.definition:
             if after is before:

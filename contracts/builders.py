@@ -45,14 +45,16 @@ def tool(
     code: str | None = None,
     visibility: Visibility = Visibility.PRIVATE,
     now: datetime = T0,
+    team: str | None = None,
 ) -> Tool:
-    """A new active tool at version 1."""
+    """A new active tool at version 1 (``team`` exactly when the visibility is team)."""
     return Tool.create(
         tool_id=tool_id,
         owner=owner,
         definition=definition(name, code),
         now=now,
         visibility=visibility,
+        team=team,
     )
 
 
@@ -69,14 +71,17 @@ def artifact(code: str = "def handler():\n    return 1", language: Language = La
 
 
 def execution(
-    execution_id: str = "exec-1", tool_id: str = "tool-1", status: ExecutionStatus = ExecutionStatus.SUCCEEDED
+    execution_id: str = "exec-1",
+    tool_id: str = "tool-1",
+    status: ExecutionStatus = ExecutionStatus.SUCCEEDED,
+    caller: str = "agent-a",
 ) -> Execution:
     """A finished execution record."""
     return Execution(
         execution_id=execution_id,
         tool_id=tool_id,
         version=1,
-        caller="agent-a",
+        caller=caller,
         status=status,
         created_at=T0,
         finished_at=T0 + timedelta(milliseconds=5),

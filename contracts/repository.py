@@ -10,7 +10,7 @@ import pytest
 from toolrt.contracts import builders as b
 from toolrt.domain import CodeHash, ConflictError, ExecutionStatus, NotFoundError, Tool, ToolStatus, Visibility
 from toolrt.domain.search import query_terms
-from toolrt.ports import ExecutionQuery, SearchQuery, ToolQuery, ToolRepository
+from toolrt.ports import ExecutionQuery, SearchQuery, ToolQuery, ToolRepository, ToolUsage
 from toolrt.ports.repository import InProcessSearch
 
 
@@ -210,8 +210,11 @@ class ToolRepositoryContract:
     @staticmethod
     def _searchable(tool_id: str, owner: str, name: str, description: str, **kw: Any) -> Tool:
         visibility = kw.pop("visibility", Visibility.PUBLIC)
+        team = kw.pop("team", None)
         definition = b.definition(name, description=description, **kw)
-        return Tool.create(tool_id=tool_id, owner=owner, definition=definition, visibility=visibility, now=b.T0)
+        return Tool.create(
+            tool_id=tool_id, owner=owner, definition=definition, visibility=visibility, team=team, now=b.T0
+        )
 
     def _catalog(self, repo: ToolRepository) -> list[Tool]:
         tools = [
@@ -290,3 +293,82 @@ class ToolRepositoryContract:
             }
             assert set(repo.discoverable(agent)) == expected
             assert len(repo.discoverable(agent)) == len(expected)
+
+    # -- teams -----------------------------------------------------------------------------------
+
+    def test_team_membership_is_kept_per_agent_and_team(self, repo: ToolRepository) -> None:
+        """Adding twice or removing a non-member reports False and changes nothing."""
+        assert repo.teams_of("a") == frozenset() and dict(repo.list_teams()) == {}
+        assert repo.add_team_member("red", "a") is True
+        assert repo.add_team_member("red", "a") is False
+        assert repo.add_team_member("red", "b") and repo.add_team_member("blue", "a")
+        assert repo.teams_of("a") == {"red", "blue"} and repo.teams_of("b") == {"red"}
+        assert dict(repo.list_teams()) == {"blue": {"a"}, "red": {"a", "b"}}
+        assert repo.remove_team_member("red", "c") is False
+        assert repo.remove_team_member("blue", "a") is True
+        assert repo.teams_of("a") == {"red"} and dict(repo.list_teams()) == {"red": {"a", "b"}}
+
+    def _team_catalog(self, repo: ToolRepository) -> list[Tool]:
+        team = Visibility.TEAM
+        shared = [
+            self._searchable("r1", "b", "red_weather", "Weather radar for the red team", visibility=team, team="red"),
+            self._searchable("r2", "c", "red_city", "City weather station list", visibility=team, team="red"),
+            self._searchable("k1", "b", "blue_weather", "Weather of the blue team", visibility=team, team="blue"),
+        ]
+        for tool in shared:
+            repo.add(tool)
+        return [*self._catalog(repo), *shared]
+
+    def test_team_tools_are_listed_and_searched_only_through_their_team(self, repo: ToolRepository) -> None:
+        """A member of red finds red's tools, never blue's; scores use exactly its visible tools."""
+        tools = self._team_catalog(repo)
+        stored = {t.tool_id: repo.get(t.tool_id) for t in tools}
+        assert stored["r1"].team == "red" and stored["r1"].visibility is Visibility.TEAM
+        cases = [("a", frozenset({"red"})), ("a", frozenset()), ("b", frozenset()), ("c", frozenset({"blue", "red"}))]
+        for agent, teams in cases:
+            listed = {t.tool_id for t in repo.list(ToolQuery(visible_to=agent, teams=teams))}
+            assert listed == {t.tool_id for t in tools if t.can_discover(agent, teams)}, (agent, teams)
+            keys = {tool_id for tool_id, _, _ in repo.discoverable(agent, teams)}
+            assert keys == listed
+            for text in ("weather station", "red team radar", "city"):
+                query = SearchQuery(query_terms(text), visible_to=agent, teams=teams)
+                expected = InProcessSearch().search(tools, query)
+                got = repo.search(query)
+                assert [h.tool.tool_id for h in got] == [h.tool.tool_id for h in expected], (agent, teams, text)
+                for mine, reference in zip(got, expected, strict=True):
+                    assert mine.score.value == pytest.approx(reference.score.value)
+        # b owns k1 (blue) without being in blue: its owner still finds it.
+        assert "k1" in {h.tool.tool_id for h in repo.search(SearchQuery(query_terms("blue"), visible_to="b"))}
+
+    def test_a_tool_moving_to_and_from_a_team_moves_in_search(self, repo: ToolRepository) -> None:
+        """Visibility changes re-index the tool: found by the team while team, by nobody else after."""
+        tools = self._team_catalog(repo)
+        del tools
+        query = SearchQuery(query_terms("radar"), visible_to="a", teams={"red"})
+        assert [h.tool.tool_id for h in repo.search(query)] == ["r1"]
+        repo.save(repo.get("r1").with_visibility(Visibility.PRIVATE, b.T0))
+        assert (
+            repo.search(query) == [] and repo.list(ToolQuery(visible_to="a", teams={"red"}, name="red_weather")) == []
+        )
+        repo.save(repo.get("r1").with_visibility(Visibility.TEAM, b.T0, team="red"))
+        assert [h.tool.tool_id for h in repo.search(query)] == ["r1"]
+
+    # -- usage -----------------------------------------------------------------------------------
+
+    def test_tool_usage_counts_finished_calls_by_tool(self, repo: ToolRepository) -> None:
+        """Finished, not cancelled, calls; distinct callers; successes; zeros for a tool never called."""
+        statuses = [
+            ("t1", "a", ExecutionStatus.SUCCEEDED),
+            ("t1", "b", ExecutionStatus.FAILED),
+            ("t1", "a", ExecutionStatus.SUCCEEDED),
+            ("t1", "c", ExecutionStatus.CANCELLED),
+            ("t1", "c", ExecutionStatus.RUNNING),
+            ("t2", "b", ExecutionStatus.TIMED_OUT),
+        ]
+        for i, (tool_id, caller, status) in enumerate(statuses):
+            repo.record_execution(b.execution(f"e{i}", tool_id=tool_id, caller=caller, status=status))
+        usage = repo.tool_usage(["t1", "t2", "t3"])
+        assert usage["t1"] == ToolUsage(executions=3, distinct_callers=2, succeeded=2)
+        assert usage["t2"] == ToolUsage(executions=1, distinct_callers=1, succeeded=0)
+        assert usage["t3"] == ToolUsage(0, 0, 0) and usage["t3"].success_rate is None
+        assert repo.tool_usage([]) == {}

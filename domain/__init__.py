@@ -9,6 +9,7 @@ from toolrt.domain.errors import (
     OwnershipError,
     RegistrationError,
     StorageError,
+    TeamMembershipError,
     ToolRuntimeError,
     TransientError,
     ValidationError,
@@ -18,6 +19,7 @@ from toolrt.domain.events import (
     ArtifactDeleted,
     ArtifactReused,
     DomainEvent,
+    TeamMembershipChanged,
     ToolDeregistered,
     ToolExecuted,
     ToolRegistered,
@@ -34,6 +36,7 @@ from toolrt.domain.execution import (
 from toolrt.domain.hashing import CodeHash, normalize_code
 from toolrt.domain.models import (
     NAME_PATTERN,
+    VISIBILITY_PATTERN,
     Artifact,
     Language,
     Limits,
@@ -43,11 +46,14 @@ from toolrt.domain.models import (
     ToolStatus,
     ToolVersion,
     Visibility,
+    check_team_name,
+    parse_visibility,
 )
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
 __all__ = [
     "NAME_PATTERN",
+    "VISIBILITY_PATTERN",
     "Artifact",
     "ArtifactCreated",
     "ArtifactDeleted",
@@ -71,6 +77,8 @@ __all__ = [
     "RegistrationError",
     "Severity",
     "StorageError",
+    "TeamMembershipChanged",
+    "TeamMembershipError",
     "Tool",
     "ToolDefinition",
     "ToolExample",
@@ -86,5 +94,7 @@ __all__ = [
     "ValidationError",
     "ValidationReport",
     "Visibility",
+    "check_team_name",
     "normalize_code",
+    "parse_visibility",
 ]

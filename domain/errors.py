@@ -82,6 +82,22 @@ class OwnershipError(ToolRuntimeError):
         super().__init__(f"agent {agent_id!r} may not {action} tool {tool_id!r}")
 
 
+class TeamMembershipError(OwnershipError):
+    """The agent tried to share a tool with a team it does not belong to. Membership is the
+    runtime owner's to grant (``rt.add_team_member`` / ``toolrt teams add``), never an agent's."""
+
+    def __init__(self, agent_id: str, team: str) -> None:
+        self.agent_id = agent_id
+        self.tool_id = ""
+        self.action = f"share tools with team {team!r}"
+        self.team = team
+        ToolRuntimeError.__init__(
+            self,
+            f"agent {agent_id!r} is not a member of team {team!r}, so it cannot share tools with it; "
+            f"the runtime's owner adds members (toolrt teams add {team} {agent_id})",
+        )
+
+
 class ConflictError(ToolRuntimeError):
     """A concurrent change or a uniqueness rule won: re-read and try again, or pick another name."""
 

@@ -52,6 +52,16 @@ class ToolRolledBack(DomainEvent):
 
 
 @attrs.frozen
+class TeamMembershipChanged(DomainEvent):
+    """The runtime's owner added ``agent_id`` to ``team`` (``added``) or removed it: the tools that
+    agent may discover changed."""
+
+    team: str
+    agent_id: str
+    added: bool
+
+
+@attrs.frozen
 class ToolDeregistered(DomainEvent):
     """A tool was unpublished and deactivated or deleted."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -43,12 +43,46 @@ class Visibility(str, enum.Enum):
     """Who may use a tool besides its owner.
 
     ``private``: the owner only. ``shared``: any agent that knows the tool id may execute it.
-    ``public``: any agent may also discover it in listings.
+    ``team``: the members of the tool's team (``Tool.team``) may discover and execute it; membership
+    is kept by the store and managed by the runtime's owner, never by agents. ``public``: any agent
+    may also discover it in listings.
     """
 
     PRIVATE = "private"
     SHARED = "shared"
+    TEAM = "team"
     PUBLIC = "public"
+
+
+TEAM_PREFIX = "team:"
+#: Every visibility as users write it, as a JSON Schema pattern (tool files, the MCP schemas).
+VISIBILITY_PATTERN = r"^(private|shared|public|team:[A-Za-z][A-Za-z0-9_-]{0,63})$"
+
+
+def check_team_name(team: object) -> str:
+    """``team`` if it is a valid team name (the tool name pattern), else ValidationError."""
+    if not isinstance(team, str) or not NAME_PATTERN.match(team):
+        raise ValidationError(
+            f"team name must match {NAME_PATTERN.pattern} (a letter, then letters, digits, '_' or '-'), got {team!r}"
+        )
+    return team
+
+
+def parse_visibility(value: object) -> tuple[Visibility, str | None]:
+    """A visibility as users write it: ``private``, ``shared``, ``public`` or ``team:NAME`` (a
+    :class:`Visibility` member is accepted too, except ``TEAM``, which needs its team's name).
+    Returns the visibility and the team (``None`` unless ``team``); ValidationError otherwise."""
+    if isinstance(value, str) and value.startswith(TEAM_PREFIX) and not isinstance(value, Visibility):
+        return Visibility.TEAM, check_team_name(value[len(TEAM_PREFIX) :])
+    try:
+        visibility = Visibility(value)
+    except ValueError:
+        message = f"visibility must be one of: private, shared, public, team:NAME (e.g. team:analytics), got {value!r}"
+        finding = Finding("request.visibility", Severity.ERROR, message)
+        raise ValidationError(f"invalid visibility {value!r}", ValidationReport((finding,))) from None
+    if visibility is Visibility.TEAM:
+        raise ValidationError("visibility team needs the team's name: write team:NAME, e.g. team:analytics")
+    return visibility, None
 
 
 def _definition_error(rule: str, message: str, hint: str = "") -> ValidationError:
@@ -322,6 +356,16 @@ class Tool:
     updated_at: datetime
     gateway_ref: str | None = None
     record_version: int = 1
+    team: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.visibility is Visibility.TEAM) != (self.team is not None):
+            raise ValidationError(
+                f"tool {self.tool_id!r}: a team is given exactly when the visibility is team "
+                f"(visibility {self.visibility.value!r}, team {self.team!r})"
+            )
+        if self.team is not None:
+            check_team_name(self.team)
 
     @classmethod
     def create(
@@ -332,8 +376,9 @@ class Tool:
         definition: ToolDefinition,
         now: datetime,
         visibility: Visibility = Visibility.PRIVATE,
+        team: str | None = None,
     ) -> Tool:
-        """A new active tool whose version 1 is ``definition``."""
+        """A new active tool whose version 1 is ``definition``; ``team`` exactly when the visibility is team."""
         version = ToolVersion(1, definition.code_hash, definition, now)
         return cls(
             tool_id=tool_id,
@@ -341,6 +386,7 @@ class Tool:
             name=definition.name,
             status=ToolStatus.ACTIVE,
             visibility=visibility,
+            team=team,
             current_version=1,
             versions=(version,),
             created_at=now,
@@ -388,13 +434,26 @@ class Tool:
         """True when ``agent_id`` owns this tool."""
         return self.owner == agent_id
 
-    def can_execute(self, agent_id: str) -> bool:
-        """The owner always; anyone for shared and public tools; nobody while inactive."""
-        return self.is_active and (self.owner == agent_id or self.visibility is not Visibility.PRIVATE)
+    def can_execute(self, agent_id: str, teams: Collection[str] = ()) -> bool:
+        """The owner always; anyone for shared and public tools; the members of its team for team
+        tools (``teams``: the teams ``agent_id`` belongs to; none when not given); nobody while inactive."""
+        if not self.is_active:
+            return False
+        if self.visibility is Visibility.TEAM:
+            return self.owner == agent_id or self.team in teams
+        return self.owner == agent_id or self.visibility is not Visibility.PRIVATE
 
-    def can_discover(self, agent_id: str) -> bool:
-        """Listed to its owner, and to everyone when public."""
+    def can_discover(self, agent_id: str, teams: Collection[str] = ()) -> bool:
+        """Listed to its owner, to the members of its team (``teams`` as in :meth:`can_execute`) for
+        team tools, and to everyone when public."""
+        if self.visibility is Visibility.TEAM:
+            return self.owner == agent_id or self.team in teams
         return self.owner == agent_id or self.visibility is Visibility.PUBLIC
+
+    @property
+    def visibility_label(self) -> str:
+        """The visibility as users write it: ``private``, ``shared``, ``public`` or ``team:NAME``."""
+        return self.visibility.value if self.team is None else f"{TEAM_PREFIX}{self.team}"
 
     def with_version(self, definition: ToolDefinition, now: datetime) -> Tool:
         """A new current version holding ``definition``; LimitExceededError past MAX_CODE_VERSIONS codes."""
@@ -412,9 +471,9 @@ class Tool:
         v = self.version(number)
         return self._changed(now, current_version=v.number, name=v.definition.name)
 
-    def with_visibility(self, visibility: Visibility, now: datetime) -> Tool:
-        """The same tool with a new visibility."""
-        return self._changed(now, visibility=visibility)
+    def with_visibility(self, visibility: Visibility, now: datetime, team: str | None = None) -> Tool:
+        """The same tool with a new visibility (``team`` exactly when it is team)."""
+        return self._changed(now, visibility=visibility, team=team)
 
     def with_gateway_ref(self, ref: str | None, now: datetime) -> Tool:
         """The same tool published under ``ref`` (``None``: not published)."""

@@ -8,8 +8,11 @@ from toolrt.ports.repository import (
     ExecutionQuery,
     SearchHit,
     SearchQuery,
+    TeamBook,
     ToolQuery,
     ToolRepository,
+    ToolUsage,
+    count_usage,
     newest_first,
 )
 from toolrt.ports.sandbox import CancelSignal, OutputCallback, Sandbox, SandboxRequest, SandboxResult
@@ -35,6 +38,9 @@ __all__ = [
     "SearchQuery",
     "ToolGateway",
     "ToolQuery",
+    "TeamBook",
     "ToolRepository",
+    "ToolUsage",
+    "count_usage",
     "newest_first",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -12,16 +12,23 @@ from toolrt.domain import CodeHash, Execution, ExecutionStatus, Tool, ToolStatus
 from toolrt.domain.search import CorpusStats, Score, SearchDocument, rank
 
 
+def _to_teams(teams: Iterable[str]) -> frozenset[str]:
+    return frozenset(teams)
+
+
 @attrs.frozen
 class ToolQuery:
     """Which tools to list. Every field narrows; ``None`` means any.
 
-    ``visible_to`` keeps the tools that agent owns plus the public ones; ``text`` matches name or
-    description (case-insensitive substring); ``tag`` requires the current version to carry it.
+    ``visible_to`` keeps the tools that agent may discover: its own, the public ones, and the team
+    tools of ``teams`` (the teams ``visible_to`` belongs to, as the caller read them; none when not
+    given). ``text`` matches name or description (case-insensitive substring); ``tag`` requires the
+    current version to carry it.
     """
 
     owner: str | None = None
     visible_to: str | None = None
+    teams: frozenset[str] = attrs.field(default=frozenset(), converter=_to_teams)
     status: ToolStatus | None = ToolStatus.ACTIVE
     name: str | None = None
     tag: str | None = None
@@ -37,7 +44,7 @@ class ToolQuery:
         """True when ``tool`` satisfies every field (adapters that filter in process use this)."""
         if self.owner is not None and tool.owner != self.owner:
             return False
-        if self.visible_to is not None and not tool.can_discover(self.visible_to):
+        if self.visible_to is not None and not tool.can_discover(self.visible_to, self.teams):
             return False
         if self.status is not None and tool.status is not self.status:
             return False
@@ -102,13 +109,14 @@ class SearchQuery:
     """A ranked search over active tools.
 
     ``terms`` are analyzed already (``toolrt.domain.search.query_terms``). ``visible_to`` keeps the
-    tools that agent may discover, and the ranking's statistics are those of exactly that set, so
-    nothing outside it moves a score; ``None`` searches every active tool. ``tags`` keeps tools
-    whose current version carries every one of them.
+    tools that agent may discover (``teams`` as in :class:`ToolQuery`), and the ranking's statistics
+    are those of exactly that set, so nothing outside it moves a score; ``None`` searches every
+    active tool. ``tags`` keeps tools whose current version carries every one of them.
     """
 
     terms: tuple[str, ...]
     visible_to: str | None = None
+    teams: frozenset[str] = attrs.field(default=frozenset(), converter=_to_teams)
     tags: tuple[str, ...] = ()
     limit: int = attrs.field(default=10)
 
@@ -124,6 +132,39 @@ class SearchHit:
 
     tool: Tool
     score: Score
+
+
+@attrs.frozen
+class ToolUsage:
+    """How a tool has fared in its finished calls (cancelled ones aside), by anyone.
+
+    Aggregates only: no caller, parameter or result of another agent is ever shown.
+    """
+
+    executions: int
+    distinct_callers: int
+    succeeded: int
+
+    @property
+    def success_rate(self) -> float | None:
+        """Succeeded calls over finished calls; None before the first call."""
+        return self.succeeded / self.executions if self.executions else None
+
+
+NO_USAGE = ToolUsage(0, 0, 0)
+
+
+def count_usage(executions: Iterable[Execution], tool_ids: Collection[str]) -> dict[str, ToolUsage]:
+    """:meth:`ToolRepository.tool_usage` computed over records held in process (for adapters)."""
+    wanted = frozenset(tool_ids)
+    counts: dict[str, tuple[int, set[str], int]] = {}
+    for e in executions:
+        if e.tool_id in wanted and e.status.is_final and e.status is not ExecutionStatus.CANCELLED:
+            total, callers, succeeded = counts.setdefault(e.tool_id, (0, set(), 0))
+            callers.add(e.caller)
+            counts[e.tool_id] = (total + 1, callers, succeeded + (e.status is ExecutionStatus.SUCCEEDED))
+    found = {tool_id: ToolUsage(n, len(callers), ok) for tool_id, (n, callers, ok) in counts.items()}
+    return {tool_id: found.get(tool_id, NO_USAGE) for tool_id in wanted}
 
 
 def newest_first(executions: Iterable[Execution], query: ExecutionQuery) -> list[Execution]:
@@ -178,10 +219,32 @@ class ToolRepository(Protocol):
     def list_executions(self, query: ExecutionQuery) -> Sequence[Execution]:
         """Execution records ``query`` matches, newest first, at most ``query.limit``."""
 
-    def discoverable(self, visible_to: str | None) -> Sequence[tuple[str, int, tuple[str, ...]]]:
-        """``(tool_id, record_version, tags)`` of every active tool ``visible_to`` may discover (all
-        active tools for ``None``), in no particular order: what a semantic ranking needs, without
-        reading whole records."""
+    def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
+        """Counts of the finished, not cancelled, execution records of each of ``tool_ids`` (every
+        id given is a key; a tool never called has zeros), counted by the store, not read out."""
+
+    def discoverable(
+        self, visible_to: str | None, teams: frozenset[str] = frozenset()
+    ) -> Sequence[tuple[str, int, tuple[str, ...]]]:
+        """``(tool_id, record_version, tags)`` of every active tool ``visible_to`` (a member of
+        ``teams``) may discover (all active tools for ``None``), in no particular order: what a
+        semantic ranking needs, without reading whole records."""
+
+    # -- teams: a store-level membership, managed by the runtime's owner, never by agents --------
+
+    def add_team_member(self, team: str, agent_id: str) -> bool:
+        """Make ``agent_id`` a member of ``team`` (a team exists while it has members); False when
+        it already was one."""
+
+    def remove_team_member(self, team: str, agent_id: str) -> bool:
+        """End ``agent_id``'s membership of ``team``; False when it was not a member. Tools are
+        untouched: the agent's team tools stay shared with the team."""
+
+    def teams_of(self, agent_id: str) -> frozenset[str]:
+        """The teams ``agent_id`` belongs to (read at each check: a change applies to the next call)."""
+
+    def list_teams(self) -> Mapping[str, frozenset[str]]:
+        """Every team that has members, with its members."""
 
     def search(self, query: SearchQuery) -> Sequence[SearchHit]:
         """Active tools matching any of ``query.terms``, best first (``toolrt.domain.search.rank``).
@@ -219,7 +282,7 @@ class InProcessSearch:
 
     def search(self, tools: Iterable[Tool], query: SearchQuery) -> list[SearchHit]:
         """Rank the active tools of ``tools`` that ``query.visible_to`` may discover."""
-        visible = _discoverable(tools, query.visible_to)
+        visible = _discoverable(tools, query.visible_to, query.teams)
         by_id = {t.tool_id: t for t in visible}
         documents = [self.document(t) for t in visible]
         stats = CorpusStats.of(documents, query.terms)
@@ -228,11 +291,47 @@ class InProcessSearch:
         return [SearchHit(by_id[d.tool_id], s) for d, s in rank(query.terms, candidates, stats, query.limit)]
 
 
-def _discoverable(tools: Iterable[Tool], visible_to: str | None) -> list[Tool]:
+def _discoverable(tools: Iterable[Tool], visible_to: str | None, teams: frozenset[str]) -> list[Tool]:
     # The active tools ``visible_to`` may discover (every active tool for None).
-    return [t for t in tools if t.status is ToolStatus.ACTIVE and (visible_to is None or t.can_discover(visible_to))]
+    return [
+        t for t in tools if t.status is ToolStatus.ACTIVE and (visible_to is None or t.can_discover(visible_to, teams))
+    ]
 
 
-def discoverable_keys(tools: Iterable[Tool], visible_to: str | None) -> list[tuple[str, int, tuple[str, ...]]]:
+def discoverable_keys(
+    tools: Iterable[Tool], visible_to: str | None, teams: frozenset[str] = frozenset()
+) -> list[tuple[str, int, tuple[str, ...]]]:
     """:meth:`ToolRepository.discoverable` computed from records held in process (for adapters)."""
-    return [(t.tool_id, t.record_version, t.definition.tags) for t in _discoverable(tools, visible_to)]
+    return [(t.tool_id, t.record_version, t.definition.tags) for t in _discoverable(tools, visible_to, teams)]
+
+
+class TeamBook:
+    """Team membership held in process (for the memory adapter and tests): team -> members."""
+
+    def __init__(self) -> None:
+        self._members: dict[str, set[str]] = {}
+
+    def add(self, team: str, agent_id: str) -> bool:
+        """See :meth:`ToolRepository.add_team_member`."""
+        members = self._members.setdefault(team, set())
+        added = agent_id not in members
+        members.add(agent_id)
+        return added
+
+    def remove(self, team: str, agent_id: str) -> bool:
+        """See :meth:`ToolRepository.remove_team_member`."""
+        members = self._members.get(team, set())
+        if agent_id not in members:
+            return False
+        members.discard(agent_id)
+        if not members:
+            del self._members[team]
+        return True
+
+    def teams_of(self, agent_id: str) -> frozenset[str]:
+        """See :meth:`ToolRepository.teams_of`."""
+        return frozenset(team for team, members in self._members.items() if agent_id in members)
+
+    def all(self) -> dict[str, frozenset[str]]:
+        """See :meth:`ToolRepository.list_teams`."""
+        return {team: frozenset(members) for team, members in sorted(self._members.items())}

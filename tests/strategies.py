@@ -95,12 +95,14 @@ def tools(draw: st.DrawFn) -> Tool:
     created = draw(moments)
     versions = tuple(ToolVersion(i + 1, d.code_hash, d, created) for i, d in enumerate(defs))
     current = draw(st.integers(1, len(versions)))
+    visibility = draw(st.sampled_from(list(Visibility)))
     return Tool(
         tool_id=draw(names),
         owner=draw(names),
         name=versions[current - 1].definition.name,
         status=draw(st.sampled_from(list(ToolStatus))),
-        visibility=draw(st.sampled_from(list(Visibility))),
+        visibility=visibility,
+        team=draw(names) if visibility is Visibility.TEAM else None,
         current_version=current,
         versions=versions,
         created_at=created,

@@ -39,6 +39,7 @@ from toolrt.adapters.aws.gateway import (
     split_gateway_tool_name,
 )
 from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT
+from toolrt.application.access import may_execute
 from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, Tool, ToolRuntimeError
 from toolrt.ports import ToolQuery, ToolRepository
@@ -101,7 +102,7 @@ class GatewayInterceptor:
         if TOOL_NAME_DELIMITER not in name:
             return _forward(body)  # not a toolrt tool (the gateway's search tool, for one)
         tool = self._tool(name)
-        if agent is None or tool is None or not tool.can_execute(agent):
+        if agent is None or tool is None or not may_execute(self._repository, tool, agent):
             log.info("interceptor.denied", gateway_tool=name, agent_id=agent or "")
             return _answer(
                 200,
@@ -164,7 +165,8 @@ class GatewayInterceptor:
         return kept
 
     def _discoverable_names(self, agent: str) -> set[str]:
-        found = self._repository.list(ToolQuery(visible_to=agent, limit=MAX_LISTED))
+        teams = self._repository.teams_of(agent)
+        found = self._repository.list(ToolQuery(visible_to=agent, teams=teams, limit=MAX_LISTED))
         return {gateway_tool_name(tool) for tool in found}
 
     def _tool(self, name: str) -> Tool | None:

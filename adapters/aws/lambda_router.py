@@ -26,6 +26,7 @@ from typing import Any
 import attrs
 
 from toolrt.adapters.aws.gateway import published_name, split_gateway_tool_name
+from toolrt.application.access import may_execute
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import ExecutionError, ExecutionStatus, Language, NotFoundError, ToolRuntimeError
@@ -87,7 +88,12 @@ class LambdaRouter:
             except NotFoundError:
                 tool = None
             # Another agent's private tool answers exactly like a tool that does not exist.
-            if tool is None or not tool.is_active or published_name(tool) != published or not tool.can_execute(caller):
+            if (
+                tool is None
+                or not tool.is_active
+                or published_name(tool) != published
+                or not may_execute(self._repository, tool, caller)
+            ):
                 raise NotFoundError("tool", name)
             bound = bound.bind(tool_id=tool_id, agent_id=caller)
             version = tool.current

@@ -10,6 +10,9 @@ Items of the single table (``pk``, ``sk``):
   that ``references`` is a strongly consistent query: deleting an artifact depends on it.
 - ``NAME#{owner}#{name}`` / ``NAME``: held by the owner's active tool of that name (uniqueness).
 - ``EXEC#{id}`` / ``EXEC``: execution records.
+- ``TEAM#{team}`` / ``MEMBER#{agent}``: a team membership, with ``gsi1pk = MEMBER#{agent}`` so that
+  an agent's teams are one query of the by-agent index. Team tools carry ``gsi3pk = TEAM#{team}``
+  (public ones ``PUBLIC``), so a member's discovery queries that index once per team.
 
 Every change to a tool is one ``TransactWriteItems`` with a fresh ``ClientRequestToken``: botocore's
 retries resend the same token, so a call whose first attempt committed is not applied twice.
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import builtins
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -28,7 +31,7 @@ from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
 from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
 from toolrt.application.logs import get_logger
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool, Visibility
-from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery, newest_first
+from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery, ToolUsage, count_usage, newest_first
 from toolrt.ports.repository import InProcessSearch, discoverable_keys
 
 log = get_logger(__name__)
@@ -36,7 +39,7 @@ log = get_logger(__name__)
 BACKEND = "dynamodb"
 OWNER_INDEX = "gsi1"
 HASH_INDEX = "gsi2"
-PUBLIC_INDEX = "gsi3"  # sparse: only public tools carry gsi3pk, so discovery never scans the table
+PUBLIC_INDEX = "gsi3"  # sparse: only public and team tools carry gsi3pk, so discovery never scans the table
 # TransactWriteItems takes at most 100 items: record + name + 2 per distinct hash (+ removals).
 MAX_TRANSACTION_ITEMS = 100
 
@@ -197,14 +200,17 @@ class DynamoDbToolRepository:
                     ExpressionAttributeValues={":owner": av(f"OWNER#{owner}")},
                 )
             )
-            if query.owner is None:  # discovery: the agent's own tools and every public one
-                items += self._paginate(
-                    "query",
-                    f"index {PUBLIC_INDEX} public tools",
-                    IndexName=PUBLIC_INDEX,
-                    KeyConditionExpression="gsi3pk = :public",
-                    ExpressionAttributeValues={":public": av("PUBLIC")},
-                )
+            if query.owner is None:  # discovery: the agent's own tools, every public one, its teams'
+                for key, what in [("PUBLIC", "public tools")] + [
+                    (f"TEAM#{t}", f"tools of team {t}") for t in sorted(query.teams)
+                ]:
+                    items += self._paginate(
+                        "query",
+                        f"index {PUBLIC_INDEX} {what}",
+                        IndexName=PUBLIC_INDEX,
+                        KeyConditionExpression="gsi3pk = :shared",
+                        ExpressionAttributeValues={":shared": av(key)},
+                    )
                 items = list({item["pk"]["S"]: item for item in items}.values())
         else:
             items = list(
@@ -219,15 +225,19 @@ class DynamoDbToolRepository:
         found = sorted((t for t in tools if query.matches(t)), key=lambda t: (t.name, t.tool_id))
         return found[: query.limit]
 
-    def discoverable(self, visible_to: str | None) -> Sequence[tuple[str, int, tuple[str, ...]]]:
-        return discoverable_keys(self.list(ToolQuery(visible_to=visible_to, limit=10**9)), visible_to)
+    def discoverable(
+        self, visible_to: str | None, teams: frozenset[str] = frozenset()
+    ) -> Sequence[tuple[str, int, tuple[str, ...]]]:
+        return discoverable_keys(
+            self.list(ToolQuery(visible_to=visible_to, teams=teams, limit=10**9)), visible_to, teams
+        )
 
     def search(self, query: SearchQuery) -> Sequence[SearchHit]:
         """Ranks the visible tools in process: DynamoDB has no text index. The records come from the
         owner and public indexes (or a scan for ``visible_to=None``); analyzed documents are cached
         per record version, so a search costs the listing plus one BM25F pass. Past tens of
         thousands of tools, pair the gateway's semantic search with this (see the README)."""
-        tools = self.list(ToolQuery(visible_to=query.visible_to, limit=10**9))
+        tools = self.list(ToolQuery(visible_to=query.visible_to, teams=query.teams, limit=10**9))
         return self._search.search(tools, query)
 
     def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:
@@ -311,6 +321,78 @@ class DynamoDbToolRepository:
                 raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
         return newest_first(found, query)
 
+    def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
+        """Scans the execution records of these tools (filtered on the table's side, at most 100
+        ids per scan), like :meth:`list_executions`; a larger history wants counters kept per tool."""
+        wanted = sorted(set(tool_ids))
+        found: list[Execution] = []
+        for start in range(0, len(wanted), 100):
+            chunk = wanted[start : start + 100]
+            values: dict[str, Any] = {":exec": {"S": "EXEC"}}
+            values.update({f":t{i}": {"S": tool_id} for i, tool_id in enumerate(chunk)})
+            for item in self._paginate(
+                "scan",
+                "execution records",
+                FilterExpression=f"#sk = :exec AND #tool IN ({', '.join(f':t{i}' for i in range(len(chunk)))})",
+                ExpressionAttributeNames={"#sk": "sk", "#tool": "tool_id"},
+                ExpressionAttributeValues=values,
+            ):
+                try:
+                    found.append(converter.structure(decode_body(item), Execution))
+                except Exception as exc:
+                    raise StorageError(
+                        f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND
+                    ) from exc
+        return count_usage(found, wanted)
+
+    # -- teams -----------------------------------------------------------------------------------
+
+    def add_team_member(self, team: str, agent_id: str) -> bool:
+        item = to_item(
+            {"pk": f"TEAM#{team}", "sk": f"MEMBER#{agent_id}", "gsi1pk": f"MEMBER#{agent_id}", "gsi1sk": team}
+        )
+        try:
+            self._client.put_item(TableName=self._table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return False
+            raise translate(exc, backend=BACKEND, operation="put_item", resource=f"team {team}", kind="table") from exc
+        except BotoCoreError as exc:
+            raise translate(exc, backend=BACKEND, operation="put_item", resource=f"team {team}", kind="table") from exc
+        return True
+
+    def remove_team_member(self, team: str, agent_id: str) -> bool:
+        response = self._call(
+            "delete_item",
+            f"team {team}",
+            TableName=self._table,
+            Key={"pk": {"S": f"TEAM#{team}"}, "sk": {"S": f"MEMBER#{agent_id}"}},
+            ReturnValues="ALL_OLD",
+        )
+        return bool(response.get("Attributes"))
+
+    def teams_of(self, agent_id: str) -> frozenset[str]:
+        items = self._paginate(
+            "query",
+            f"index {OWNER_INDEX} teams of {agent_id}",
+            IndexName=OWNER_INDEX,
+            KeyConditionExpression="gsi1pk = :member",
+            ExpressionAttributeValues={":member": av(f"MEMBER#{agent_id}")},
+        )
+        return frozenset(item["gsi1sk"]["S"] for item in items)
+
+    def list_teams(self) -> Mapping[str, frozenset[str]]:
+        teams: dict[str, set[str]] = {}
+        for item in self._paginate(
+            "scan",
+            "team memberships",
+            FilterExpression="begins_with(#pk, :team) AND begins_with(#sk, :member)",
+            ExpressionAttributeNames={"#pk": "pk", "#sk": "sk"},
+            ExpressionAttributeValues={":team": av("TEAM#"), ":member": av("MEMBER#")},
+        ):
+            teams.setdefault(item["pk"]["S"].removeprefix("TEAM#"), set()).add(item["sk"]["S"].removeprefix("MEMBER#"))
+        return {team: frozenset(members) for team, members in sorted(teams.items())}
+
     # -- helpers ---------------------------------------------------------------------------------
 
     def _record_item(self, tool: Tool) -> dict[str, Any]:
@@ -321,6 +403,7 @@ class DynamoDbToolRepository:
                 "gsi1pk": f"OWNER#{tool.owner}",
                 "gsi1sk": f"{tool.name}#{tool.tool_id}",
                 **({"gsi3pk": "PUBLIC"} if tool.visibility is Visibility.PUBLIC else {}),
+                **({"gsi3pk": f"TEAM#{tool.team}"} if tool.team is not None else {}),
                 "tool_id": tool.tool_id,
                 "owner": tool.owner,
                 "name": tool.name,

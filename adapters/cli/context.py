@@ -20,7 +20,7 @@ from toolrt.domain import (
     MissingDependencyError,
     ToolRuntimeError,
     ValidationError,
-    Visibility,
+    parse_visibility,
 )
 
 RuntimeFactory = Callable[..., ToolRuntime]
@@ -136,8 +136,22 @@ def current_cli(ctx: typer.Context) -> Cli:
     return obj
 
 
+def _visibility(value: str | None) -> str | None:
+    if value is not None:
+        try:
+            parse_visibility(value)
+        except ValidationError as exc:
+            raise typer.BadParameter(exc.report.findings[0].message if exc.report.findings else str(exc)) from None
+    return value
+
+
 VisibilityOption = Annotated[
-    Optional[Visibility], typer.Option("--visibility", help="private, shared or public.", case_sensitive=False)
+    Optional[str],
+    typer.Option(
+        "--visibility",
+        help="private, shared, public, or team:NAME (a team you belong to).",
+        callback=_visibility,
+    ),
 ]
 
 

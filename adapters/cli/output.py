@@ -70,7 +70,7 @@ def tool_view(tool: Tool, *, with_definition: bool = False) -> dict[str, Any]:
         "name": tool.name,
         "owner": tool.owner,
         "status": tool.status.value,
-        "visibility": tool.visibility.value,
+        "visibility": tool.visibility_label,
         "language": tool.definition.language.value,
         "version": tool.current_version,
         "latest_version": tool.latest_version,
@@ -143,7 +143,7 @@ def update_view(update: ToolUpdate) -> dict[str, Any]:
         "new_version": update.new_version,
         "new_code": update.new_code,
         "cache_hit": update.cache_hit,
-        "visibility": update.tool.visibility.value,
+        "visibility": update.tool.visibility_label,
         "report": report_view(update.report),
     }
 

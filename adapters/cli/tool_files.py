@@ -15,7 +15,7 @@ import jsonschema
 import yaml
 
 from toolrt.application.functions import docstring_summary
-from toolrt.domain import Finding, NotFoundError, Severity, ValidationError, ValidationReport, Visibility
+from toolrt.domain import Finding, NotFoundError, Severity, ValidationError, ValidationReport
 
 PYTHON_SUFFIXES = (".py",)
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
@@ -34,7 +34,7 @@ class ToolFile:
 
     path: Path
     definition: dict[str, Any]
-    visibility: Visibility | None = None
+    visibility: str | None = None  # as written: private, shared, public or team:NAME (checked by the schema)
 
     @property
     def name(self) -> str:
@@ -177,7 +177,7 @@ def _data_tool(path: Path) -> ToolFile:
             raise _file_error(
                 path, "file.code_file", f"at $.code_file: {code_file!r} cannot be read as UTF-8 text: {exc}"
             ) from exc
-    return ToolFile(path, definition, None if visibility is None else Visibility(visibility))
+    return ToolFile(path, definition, visibility)
 
 
 def _parse(path: Path, text: str) -> Any:

@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 import typing
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -20,6 +20,7 @@ from toolrt.domain import (
     CodeHash,
     ConflictError,
     Execution,
+    ExecutionStatus,
     NotFoundError,
     StorageError,
     Tool,
@@ -28,7 +29,8 @@ from toolrt.domain import (
     Visibility,
 )
 from toolrt.domain.search import FIELD_WEIGHTS, FIELDS, CorpusStats, SearchDocument, rank
-from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery
+from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery, ToolUsage
+from toolrt.ports.repository import NO_USAGE
 
 log = get_logger(__name__)
 
@@ -105,17 +107,51 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             tags INTEGER NOT NULL
         )""",
     ),
+    (
+        # Teams: a tool shared with a team names it here (NULL for every other visibility), and the
+        # membership the runtime's owner manages. Team tools are indexed for search in
+        # search_private with two scope tokens, the owner's and the team's, so that one MATCH on
+        # either finds them once; search_totals rows say which owner and team they count.
+        "ALTER TABLE tools ADD COLUMN team TEXT",
+        "CREATE INDEX tools_by_team ON tools (team, status, name, tool_id) WHERE team IS NOT NULL",
+        """CREATE TABLE team_members (
+            team TEXT NOT NULL,
+            agent_id TEXT NOT NULL,
+            PRIMARY KEY (team, agent_id)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX team_members_by_agent ON team_members (agent_id, team)",
+        "ALTER TABLE search_totals ADD COLUMN owner TEXT",
+        "ALTER TABLE search_totals ADD COLUMN team TEXT",
+        "UPDATE search_totals SET owner = scope WHERE scope != 'public'",
+        # The caller as a column, so that usage (distinct callers) is counted by SQL.
+        "ALTER TABLE executions ADD COLUMN caller TEXT",
+        "UPDATE executions SET caller = json_extract(body, '$.caller')",
+    ),
 )
 SEARCH_SCHEMA = 2  # the first schema version with the search index
 PUBLIC_SCOPE = "public"
 CONTENT = "{name description params tags}"  # an FTS5 column filter: query terms never match the scope
 
 
+def _token(kind: str, name: str) -> str:
+    digest = hashlib.sha256(name.encode()).digest()[:16]
+    return kind + "".join(chr(ord("a") + b % 26) for b in digest)
+
+
 def owner_scope(owner: str) -> str:
     """The token naming an owner's non-public tools in the search index (one unicode61 token).
     Query terms are only ever matched against the content columns, never against this one."""
-    digest = hashlib.sha256(owner.encode()).digest()[:16]
-    return "owner" + "".join(chr(ord("a") + b % 26) for b in digest)
+    return _token("owner", owner)
+
+
+def team_scope(team: str) -> str:
+    """The token naming a team's tools in the search index (see :func:`owner_scope`)."""
+    return _token("team", team)
+
+
+def _scope_of(tool: Tool) -> str:
+    # The scope column of a non-public tool: its owner's token, and its team's for team tools.
+    return owner_scope(tool.owner) + ("" if tool.team is None else " " + team_scope(tool.team))
 
 
 # Which query terms find candidates (see search()): those in at most this many public tools, or
@@ -258,13 +294,14 @@ class SqliteToolRepository:
                 for statement in MIGRATIONS[version]:
                     conn.execute(statement)
                 # user_version lives in the database header, so it commits with the steps above.
-                if version + 1 == SEARCH_SCHEMA:
-                    self._fill_search_index(conn)  # tools stored before the index existed
                 conn.execute(f"PRAGMA user_version = {version + 1}")
                 log.info("sqlite_schema_migrated", path=str(self._path), version=version + 1)
+            if current < SEARCH_SCHEMA <= SCHEMA_VERSION:
+                self._fill_search_index(conn)  # tools stored before the index existed, in the final schema
 
-    def change_marker(self) -> tuple[int, int]:
-        """A value that changes whenever any process adds, changes or deletes a tool record.
+    def change_marker(self) -> tuple[int, int, int]:
+        """A value that changes whenever any process adds, changes or deletes a tool record, or
+        changes a team's membership (within one process: it holds a string hash).
 
         For watchers such as the MCP server, which tells its clients when the tool list changed.
         ``PRAGMA data_version`` costs nothing and says whether another connection committed; only
@@ -272,13 +309,15 @@ class SqliteToolRepository:
         look like tool changes).
         """
 
-        def read(conn: sqlite3.Connection) -> tuple[int, int]:
+        def read(conn: sqlite3.Connection) -> tuple[int, int, int]:
             data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
             cached = getattr(self._local, "marker", None)
             if cached is not None and cached[0] == data_version:
-                return cast(tuple[int, int], cached[1])
+                return cast(tuple[int, int, int], cached[1])
             count, versions = conn.execute("SELECT count(*), coalesce(sum(record_version), 0) FROM tools").fetchone()
-            marker = (int(count), int(versions))
+            # Membership changes what agents may list, too (teams are few: read them whole).
+            members = hash(tuple(conn.execute("SELECT team, agent_id FROM team_members ORDER BY team, agent_id")))
+            marker = (int(count), int(versions), members)
             self._local.marker = (data_version, marker)
             return marker
 
@@ -338,7 +377,7 @@ class SqliteToolRepository:
         try:
             conn.execute(
                 "INSERT INTO tools (tool_id, owner, name, status, visibility, description, code_hash,"
-                " record_version, updated_at, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " record_version, updated_at, body, team) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 self._row(tool),
             )
         except sqlite3.IntegrityError as exc:
@@ -369,7 +408,7 @@ class SqliteToolRepository:
             try:
                 conn.execute(
                     "UPDATE tools SET owner = ?, name = ?, status = ?, visibility = ?, description = ?,"
-                    " code_hash = ?, record_version = ?, updated_at = ?, body = ? WHERE tool_id = ?",
+                    " code_hash = ?, record_version = ?, updated_at = ?, body = ?, team = ? WHERE tool_id = ?",
                     self._row(tool)[1:] + (tool.tool_id,),
                 )
             except sqlite3.IntegrityError as exc:
@@ -395,8 +434,8 @@ class SqliteToolRepository:
             where.append("owner = ?")
             args.append(query.owner)
         if query.visible_to is not None:
-            where.append("(owner = ? OR visibility = 'public')")
-            args.append(query.visible_to)
+            where.append(f"(owner = ? OR visibility = 'public'{self._team_sql(query.teams)})")
+            args += [query.visible_to, *sorted(query.teams)]
         if query.status is not None:
             where.append("status = ?")
             args.append(ToolStatus(query.status).value)
@@ -462,6 +501,7 @@ class SqliteToolRepository:
             tool.record_version,
             tool.updated_at.isoformat(),
             _serde.dumps(tool),
+            tool.team,
         )
 
     @staticmethod
@@ -494,14 +534,23 @@ class SqliteToolRepository:
             SqliteToolRepository._add_totals(conn, old[0], old[1:], -1)
 
     @staticmethod
+    def _team_sql(teams: frozenset[str], table: str = "") -> str:
+        # " OR team tools of these teams", with one placeholder per team (sorted by the caller).
+        if not teams:
+            return ""
+        return f" OR ({table}visibility = 'team' AND {table}team IN ({', '.join('?' * len(teams))}))"
+
+    @staticmethod
     def _add_totals(conn: sqlite3.Connection, scope: str, columns: Sequence[str], sign: int) -> None:
         lengths = [sign * len(column.split()) for column in columns]
+        owner, _, team = scope.partition(" ")
         conn.execute(
-            "INSERT INTO search_totals VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET"
+            "INSERT INTO search_totals (scope, documents, name, description, params, tags, owner, team)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET"
             " documents = documents + excluded.documents, name = name + excluded.name,"
             " description = description + excluded.description, params = params + excluded.params,"
             " tags = tags + excluded.tags",
-            (scope, sign, *lengths),
+            (scope, sign, *lengths, None if scope == PUBLIC_SCOPE else owner, team or None),
         )
 
     @staticmethod
@@ -518,7 +567,7 @@ class SqliteToolRepository:
             )
             SqliteToolRepository._add_totals(conn, PUBLIC_SCOPE, columns, 1)
         else:
-            scope = owner_scope(tool.owner)
+            scope = _scope_of(tool)
             conn.execute(
                 "INSERT INTO search_private (rowid, scope, name, description, params, tags)"
                 " SELECT rowid, ?, ?, ?, ?, ? FROM tools WHERE tool_id = ?",
@@ -546,10 +595,11 @@ class SqliteToolRepository:
 
         def check(conn: sqlite3.Connection) -> list[str]:
             expected: dict[int, str] = {}
-            for rowid, owner, visibility in conn.execute(
-                "SELECT rowid, owner, visibility FROM tools WHERE status = 'active'"
+            for rowid, owner, visibility, team in conn.execute(
+                "SELECT rowid, owner, visibility, team FROM tools WHERE status = 'active'"
             ):
-                expected[rowid] = PUBLIC_SCOPE if visibility == "public" else owner_scope(owner)
+                scope = owner_scope(owner) + ("" if team is None else " " + team_scope(team))
+                expected[rowid] = PUBLIC_SCOPE if visibility == "public" else scope
             indexed = {rowid: PUBLIC_SCOPE for (rowid,) in conn.execute("SELECT rowid FROM search_public")}
             for rowid, scope in conn.execute("SELECT rowid, scope FROM search_private"):
                 indexed[rowid] = scope if rowid not in indexed else "twice"
@@ -570,15 +620,19 @@ class SqliteToolRepository:
 
         return self._read("checking the search index", check)
 
-    def discoverable(self, visible_to: str | None) -> Sequence[tuple[str, int, tuple[str, ...]]]:
+    def discoverable(
+        self, visible_to: str | None, teams: frozenset[str] = frozenset()
+    ) -> Sequence[tuple[str, int, tuple[str, ...]]]:
         def run(conn: sqlite3.Connection) -> list[tuple[str, int, tuple[str, ...]]]:
             where = "t.status = 'active'" + (
-                "" if visible_to is None else " AND (t.owner = ? OR t.visibility = 'public')"
+                ""
+                if visible_to is None
+                else f" AND (t.owner = ? OR t.visibility = 'public'{self._team_sql(teams, 't.')})"
             )
             rows = conn.execute(
                 "SELECT t.tool_id, t.record_version, g.tag FROM tools t LEFT JOIN tool_tags g ON g.tool_id = t.tool_id"
                 f" WHERE {where} ORDER BY t.tool_id",
-                () if visible_to is None else (visible_to,),
+                () if visible_to is None else (visible_to, *sorted(teams)),
             ).fetchall()
             found: dict[str, tuple[int, list[str]]] = {}
             for tool_id, record_version, tag in rows:
@@ -589,20 +643,79 @@ class SqliteToolRepository:
 
         return self._read("listing discoverable tools", run)
 
+    def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
+        """Counted by SQL over the executions of each tool (index ``executions_by_tool``)."""
+        wanted = sorted(set(tool_ids))
+        if not wanted:
+            return {}
+        counted = [s.value for s in ExecutionStatus if s.is_final and s is not ExecutionStatus.CANCELLED]
+
+        def run(conn: sqlite3.Connection) -> list[tuple[str, int, int, int]]:
+            rows: list[tuple[str, int, int, int]] = []
+            for start in range(0, len(wanted), 500):  # under SQLite's bound on host parameters
+                chunk = wanted[start : start + 500]
+                rows += conn.execute(
+                    "SELECT tool_id, count(*), count(DISTINCT caller), total(status = 'succeeded') FROM executions"
+                    f" WHERE tool_id IN ({', '.join('?' * len(chunk))})"
+                    f" AND status IN ({', '.join('?' * len(counted))}) GROUP BY tool_id",
+                    (*chunk, *counted),
+                ).fetchall()
+            return rows
+
+        found = {
+            tool_id: ToolUsage(int(n), int(callers), int(ok))
+            for tool_id, n, callers, ok in self._read("counting usage", run)
+        }
+        return {tool_id: found.get(tool_id, NO_USAGE) for tool_id in wanted}
+
+    # -- teams -----------------------------------------------------------------------------------
+
+    def add_team_member(self, team: str, agent_id: str) -> bool:
+        with self._write(f"adding {agent_id!r} to team {team!r}") as conn:
+            cursor = conn.execute("INSERT OR IGNORE INTO team_members (team, agent_id) VALUES (?, ?)", (team, agent_id))
+            return cursor.rowcount > 0
+
+    def remove_team_member(self, team: str, agent_id: str) -> bool:
+        with self._write(f"removing {agent_id!r} from team {team!r}") as conn:
+            cursor = conn.execute("DELETE FROM team_members WHERE team = ? AND agent_id = ?", (team, agent_id))
+            return cursor.rowcount > 0
+
+    def teams_of(self, agent_id: str) -> frozenset[str]:
+        rows = self._read(
+            f"reading the teams of {agent_id!r}",
+            lambda c: c.execute("SELECT team FROM team_members WHERE agent_id = ?", (agent_id,)).fetchall(),
+        )
+        return frozenset(row[0] for row in rows)
+
+    def list_teams(self) -> Mapping[str, frozenset[str]]:
+        rows = self._read(
+            "listing teams", lambda c: c.execute("SELECT team, agent_id FROM team_members ORDER BY team").fetchall()
+        )
+        teams: dict[str, set[str]] = {}
+        for team, agent_id in rows:
+            teams.setdefault(team, set()).add(agent_id)
+        return {team: frozenset(members) for team, members in teams.items()}
+
     def search(self, query: SearchQuery) -> Sequence[SearchHit]:
         """Candidates from FTS5, then BM25F over the statistics of exactly the visible tools.
 
         Public candidates: the best by FTS5's own rank (its statistics are the public tools', which
         everyone may see), several times the limit, found through the query's rarer terms. Private
-        candidates: the agent's own non-public tools (``scope`` token AND the terms). The visible
-        statistics: public totals and fts5vocab counts plus the agent's own scope's totals and
-        per-term counts; other agents' private tools are never read, and move no score.
+        candidates: the agent's own non-public tools and the team tools of its teams (``scope``
+        tokens AND the terms). The visible statistics: public totals and fts5vocab counts plus the
+        totals and per-term counts of those scopes; other agents' private tools, and the tools of
+        teams the agent is not in, are never read, and move no score.
         """
         if not query.terms:
             return []
         weights = ", ".join(str(FIELD_WEIGHTS[name]) for name in FIELDS)
         candidates = max(query.limit * 5, 50)
-        scope = None if query.visible_to is None else owner_scope(query.visible_to)
+        # The agent's scopes: its own token and those of its teams. A non-public tool's scope
+        # column holds its owner's token and, for team tools, its team's: it matches once.
+        scopes: list[str] | None = None
+        if query.visible_to is not None:
+            scopes = [owner_scope(query.visible_to), *(team_scope(t) for t in sorted(query.teams))]
+        scope = None if scopes is None else "(" + " OR ".join(f'"{token}"' for token in scopes) + ")"
 
         def run(conn: sqlite3.Connection) -> tuple[list[Any], CorpusStats]:
             marks = ", ".join("?" * len(query.terms))
@@ -619,10 +732,14 @@ class SqliteToolRepository:
                     (PUBLIC_SCOPE,),
                 ).fetchone()
             else:
+                assert scopes is not None
+                teams = ", ".join("?" * (len(scopes) - 1))
                 private_totals = conn.execute(
-                    "SELECT documents, name, description, params, tags FROM search_totals WHERE scope = ?", (scope,)
-                ).fetchone() or (0, 0, 0, 0, 0)
-            within = "" if scope is None else f'scope : "{scope}" AND '
+                    "SELECT total(documents), total(name), total(description), total(params), total(tags)"
+                    f" FROM search_totals WHERE scope != ? AND (owner = ? OR team IN ({teams}))",
+                    (PUBLIC_SCOPE, *scopes),
+                ).fetchone()
+            within = "" if scope is None else f"scope : {scope} AND "
             private_df: dict[str, int] = {}
             if private_totals[0]:
                 for term in query.terms:
@@ -654,9 +771,9 @@ class SqliteToolRepository:
                     found += [row for row in more if row[0] not in seen][: candidates - len(found)]
                 rows += found
             if private_totals[0]:
-                # Every match in the agent's own scope, unordered: ordering or cutting them by FTS5's
-                # bm25() would let the statistics of other agents' private tools (the same table)
-                # decide which of the agent's tools are scored. The owner's view sees all anyway.
+                # Every match in the agent's scopes (its own and its teams'), unordered: ordering or
+                # cutting them by FTS5's bm25() would let the statistics of other agents' private
+                # tools (the same table) decide which are scored. The owner's view sees all anyway.
                 # The same rare-first choice, made with the visible statistics only.
                 visible_docs = public_totals[0] + private_totals[0]
                 seen_df = {t: public_df.get(t, 0) + private_df.get(t, 0) for t in query.terms}
@@ -727,10 +844,10 @@ class SqliteToolRepository:
         try:
             with self._write(f"recording {len(batch)} execution(s), {execution.execution_id!r} among them") as conn:
                 conn.executemany(
-                    "INSERT OR REPLACE INTO executions (execution_id, tool_id, status, created_at, body)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR REPLACE INTO executions (execution_id, tool_id, status, created_at, body, caller)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
                     [
-                        (e.execution_id, e.tool_id, e.status.value, e.created_at.isoformat(), _serde.dumps(e))
+                        (e.execution_id, e.tool_id, e.status.value, e.created_at.isoformat(), _serde.dumps(e), e.caller)
                         for e in (pending.execution for pending in batch)
                     ],
                 )

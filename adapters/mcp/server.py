@@ -69,7 +69,15 @@ from toolrt.adapters.cli.output import (
 from toolrt.application import ToolRuntime, check_params
 from toolrt.application.duplicates import ON_DUPLICATE
 from toolrt.application.logs import get_logger
-from toolrt.domain import Language, Tool, ToolRuntimeError, ValidationError, Visibility
+from toolrt.domain import (
+    VISIBILITY_PATTERN,
+    Language,
+    TeamMembershipChanged,
+    Tool,
+    ToolRuntimeError,
+    ValidationError,
+    Visibility,
+)
 
 log = get_logger(__name__)
 
@@ -152,7 +160,11 @@ _DEFINITION_PROPERTIES: dict[str, Any] = {
         "additionalProperties": False,
     },
     "tags": {"type": "array", "items": {"type": "string"}},
-    "visibility": {"enum": [v.value for v in Visibility], "description": "private (default), shared or public."},
+    "visibility": {
+        "type": "string",
+        "pattern": VISIBILITY_PATTERN,
+        "description": "private (default), shared, public, or team:NAME to share with a team you belong to.",
+    },
 }
 _TOOL_REF = {"type": "string", "description": "The tool's id, or its name as listed."}
 
@@ -257,7 +269,7 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
             "properties": {
                 "template": {"type": "string", "description": "The template's name (list_templates)."},
                 "values": {"type": "object", "additionalProperties": {"type": "string"}},
-                "visibility": {"enum": [v.value for v in Visibility]},
+                "visibility": {"type": "string", "pattern": VISIBILITY_PATTERN},
                 "on_duplicate": {"enum": list(ON_DUPLICATE)},
             },
             "required": ["template", "values"],
@@ -386,6 +398,8 @@ class ToolrtMcpServer:
         self._gateway_notifies = callable(subscribe)
         if subscribe is not None and callable(subscribe):
             subscribe(self._on_gateway_change)
+        # A membership change alters what an agent may list, without any tool changing.
+        self._unsubscribe_teams = runtime.subscribe(TeamMembershipChanged, lambda _: self._on_gateway_change())
         # Changes made by other processes (a `toolrt register` next to a running server) never pass
         # through this process's gateway: a store that offers a change marker is watched instead.
         self._stop = threading.Event()
@@ -399,6 +413,7 @@ class ToolrtMcpServer:
 
     def close(self) -> None:
         """Stop watching the store."""
+        self._unsubscribe_teams()
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=10)

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, Tool
-from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery, newest_first
+from toolrt.ports import (
+    ExecutionQuery,
+    SearchHit,
+    SearchQuery,
+    TeamBook,
+    ToolQuery,
+    ToolUsage,
+    count_usage,
+    newest_first,
+)
 from toolrt.ports.repository import InProcessSearch, discoverable_keys
 
 
@@ -20,6 +29,7 @@ class InMemoryToolRepository:
         # (owner, name) -> tool id of the active tool holding that name: keeps add/save O(1).
         self._active_names: dict[tuple[str, str], str] = {}
         self._search = InProcessSearch()
+        self._teams = TeamBook()
 
     def add(self, tool: Tool) -> None:
         with self._lock:
@@ -59,9 +69,31 @@ class InMemoryToolRepository:
             found = sorted((t for t in self._tools.values() if query.matches(t)), key=lambda t: (t.name, t.tool_id))
         return found[: query.limit]
 
-    def discoverable(self, visible_to: str | None) -> Sequence[tuple[str, int, tuple[str, ...]]]:
+    def discoverable(
+        self, visible_to: str | None, teams: frozenset[str] = frozenset()
+    ) -> Sequence[tuple[str, int, tuple[str, ...]]]:
         with self._lock:
-            return discoverable_keys(list(self._tools.values()), visible_to)
+            return discoverable_keys(list(self._tools.values()), visible_to, teams)
+
+    def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
+        with self._lock:
+            return count_usage(list(self._executions.values()), tool_ids)
+
+    def add_team_member(self, team: str, agent_id: str) -> bool:
+        with self._lock:
+            return self._teams.add(team, agent_id)
+
+    def remove_team_member(self, team: str, agent_id: str) -> bool:
+        with self._lock:
+            return self._teams.remove(team, agent_id)
+
+    def teams_of(self, agent_id: str) -> frozenset[str]:
+        with self._lock:
+            return self._teams.teams_of(agent_id)
+
+    def list_teams(self) -> Mapping[str, frozenset[str]]:
+        with self._lock:
+            return self._teams.all()
 
     def search(self, query: SearchQuery) -> Sequence[SearchHit]:
         with self._lock:

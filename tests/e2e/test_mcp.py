@@ -401,3 +401,39 @@ def test_a_tool_registered_by_another_process_is_announced(tmp_path: Path) -> No
 
         anyio.run(scenario)
     rt.close()
+
+
+def test_team_tools_over_mcp_reach_members_only(http: HttpServer) -> None:
+    """A member lists and calls a team tool, hears list_changed when added; a non-member sees nothing
+    and cannot share with the team; no MCP tool changes membership."""
+    rt = http.rt
+    rt.add_team_member("red", "ann")
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            changed.set()
+
+    async def scenario() -> None:
+        async with http.client(headers={"X-Toolrt-Agent": "ann"}) as ann:
+            reg = await ann.call_tool("register_tool", {**ADD, "name": "red_add", "visibility": "team:red"})
+            assert not reg.is_error, _text(reg)
+            names = {t.name for t in (await ann.list_tools()).tools}
+            assert "red_add" in names and not any("team" in n for n in names - {"red_add"})
+        async with http.client(headers={"X-Toolrt-Agent": "mal"}, on_message=on_message) as mal:
+            assert "red_add" not in {t.name for t in (await mal.list_tools()).tools}
+            refused = await mal.call_tool("red_add", {"a": 1, "b": 2})
+            assert refused.is_error
+            shared = await mal.call_tool("register_tool", {**ADD, "name": "sneak", "visibility": "team:red"})
+            assert shared.is_error and "not a member of team 'red'" in _text(shared)
+            found = await mal.call_tool("search_tools", {"query": "add two numbers"})
+            assert "red_add" not in _text(found)
+            rt.add_team_member("red", "mal")  # the owner's call, in another thread
+            with anyio.fail_after(30):
+                await changed.wait()
+            assert "red_add" in {t.name for t in (await mal.list_tools()).tools}
+            ran = await mal.call_tool("red_add", {"a": 1, "b": 2})
+            assert not ran.is_error, _text(ran)
+
+    anyio.run(scenario)
+    assert [t.name for t in rt.list_tools(status=None)] == ["red_add"]

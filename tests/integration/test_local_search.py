@@ -5,8 +5,10 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import attrs
+
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
-from toolrt.adapters.local.sqlite_repository import SEARCH_SCHEMA, SqliteToolRepository
+from toolrt.adapters.local.sqlite_repository import SCHEMA_VERSION, SEARCH_SCHEMA, SqliteToolRepository
 from toolrt.adapters.system import SystemClock
 from toolrt.application.repair_store import Problem, RepairRequest, RepairStore
 from toolrt.contracts import builders as b
@@ -21,8 +23,10 @@ def _tool(tool_id: str, owner: str, name: str, description: str, public: bool = 
     return Tool.create(tool_id=tool_id, owner=owner, definition=definition, visibility=visibility, now=b.T0)
 
 
-def _found(repo: SqliteToolRepository, text: str, agent: str = "a") -> list[str]:
-    return [h.tool.tool_id for h in repo.search(SearchQuery(query_terms(text), visible_to=agent))]
+def _found(
+    repo: SqliteToolRepository, text: str, agent: str = "a", teams: frozenset[str] | set[str] = frozenset()
+) -> list[str]:
+    return [h.tool.tool_id for h in repo.search(SearchQuery(query_terms(text), visible_to=agent, teams=teams))]
 
 
 def test_a_store_from_before_search_is_indexed_when_opened(tmp_path: Path) -> None:
@@ -31,17 +35,51 @@ def test_a_store_from_before_search_is_indexed_when_opened(tmp_path: Path) -> No
     with SqliteToolRepository(db) as repo:
         repo.add(_tool("w1", "a", "city_forecast", "Weather forecast"))
         repo.add(_tool("p1", "a", "my_notes", "Private weather notes", public=False))
-    raw = sqlite3.connect(db)  # back to what an older toolrt wrote: no search tables at all
-    for table in ("search_public_vocab", "search_public", "search_private", "search_totals"):
-        raw.execute(f"DROP TABLE {table}")
-    raw.execute(f"PRAGMA user_version = {SEARCH_SCHEMA - 1}")
-    raw.commit()
-    raw.close()
+    _downgrade(db, SEARCH_SCHEMA - 1)  # back to what an older toolrt wrote: no search tables at all
     with SqliteToolRepository(db) as repo:
-        assert repo.schema_version() >= SEARCH_SCHEMA
+        assert repo.schema_version() == SCHEMA_VERSION
         assert sorted(_found(repo, "weather")) == ["p1", "w1"]
         assert _found(repo, "weather", agent="b") == ["w1"]
         assert repo.search_index_problems() == []
+
+
+def test_a_store_from_before_teams_keeps_its_index_and_learns_teams(tmp_path: Path) -> None:
+    """A schema-2 database (search, no teams) opens as the current schema: same hits, and team
+    tools are indexed and found by members only."""
+    db = tmp_path / "tools.sqlite"
+    with SqliteToolRepository(db) as repo:
+        repo.add(_tool("w1", "a", "city_forecast", "Weather forecast"))
+        repo.add(_tool("p1", "a", "my_notes", "Private weather notes", public=False))
+    _downgrade(db, SEARCH_SCHEMA)
+    with SqliteToolRepository(db) as repo:
+        assert repo.schema_version() == SCHEMA_VERSION
+        assert sorted(_found(repo, "weather")) == ["p1", "w1"]
+        repo.add(
+            attrs.evolve(
+                _tool("r1", "b", "red_radar", "Weather radar", public=False), visibility=Visibility.TEAM, team="red"
+            )
+        )
+        assert _found(repo, "radar", agent="c") == []
+        assert _found(repo, "radar", agent="c", teams={"red"}) == ["r1"]
+        assert repo.search_index_problems() == []
+
+
+def _downgrade(db: Path, version: int) -> None:
+    # Undo the schema steps past ``version`` on a database this toolrt wrote (its records kept).
+    raw = sqlite3.connect(db)
+    if version < 3:
+        raw.execute("DROP INDEX tools_by_team")
+        raw.execute("ALTER TABLE tools DROP COLUMN team")
+        raw.execute("DROP TABLE team_members")
+        raw.execute("ALTER TABLE executions DROP COLUMN caller")
+        raw.execute("ALTER TABLE search_totals DROP COLUMN owner")
+        raw.execute("ALTER TABLE search_totals DROP COLUMN team")
+    if version < SEARCH_SCHEMA:
+        for table in ("search_public_vocab", "search_public", "search_private", "search_totals"):
+            raw.execute(f"DROP TABLE {table}")
+    raw.execute(f"PRAGMA user_version = {version}")
+    raw.commit()
+    raw.close()
 
 
 def test_the_doctor_finds_a_damaged_index_and_rebuilds_it(tmp_path: Path) -> None:

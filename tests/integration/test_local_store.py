@@ -318,12 +318,14 @@ definitions = st.builds(
 
 @st.composite
 def tools(draw: st.DrawFn) -> Tool:
+    visibility = draw(st.sampled_from(Visibility))
     tool = Tool.create(
         tool_id=draw(names),
         owner=draw(st.text(min_size=1, max_size=10)),
         definition=draw(definitions),
         now=draw(datetimes),
-        visibility=draw(st.sampled_from(Visibility)),
+        visibility=visibility,
+        team=draw(names) if visibility is Visibility.TEAM else None,
     )
     for definition in draw(st.lists(definitions, max_size=2)):
         tool = tool.with_version(definition, draw(datetimes))

@@ -89,7 +89,9 @@ def _worker(db: str, root: str, index: int, seed: int) -> tuple[dict[str, int], 
                         break
                     if roll < 0.75:
                         if rng.random() < 0.5:
-                            changed = tool.with_visibility(rng.choice(list(Visibility)), clock.now())
+                            changed = tool.with_visibility(
+                                rng.choice([Visibility.PRIVATE, Visibility.SHARED, Visibility.PUBLIC]), clock.now()
+                            )
                         else:
                             definition = b.definition(tool.name, code=rng.choice(CODES))
                             store.put(_artifact(definition))

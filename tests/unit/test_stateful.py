@@ -1,4 +1,5 @@
-"""A stateful property test: many agents registering, updating, deregistering and executing."""
+"""A stateful property test: many agents registering, updating, deregistering and executing, while
+the runtime's owner moves them between teams."""
 
 from __future__ import annotations
 
@@ -8,28 +9,53 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from tests.fakes import memory_runtime
 from toolrt.contracts import builders as b
-from toolrt.domain import CodeHash, OwnershipError, ToolRuntimeError, Visibility
+from toolrt.domain import CodeHash, OwnershipError, TeamMembershipError, ToolRuntimeError
 
 AGENTS = ("a", "b", "c")
+TEAMS = ("red", "blue")
 BODIES = ("return a + b", "return a - b", "return a * b", "return 0")
+VISIBILITIES = ("private", "shared", "public", *(f"team:{t}" for t in TEAMS))
 
 
 class RuntimeMachine(RuleBasedStateMachine):
     """Invariants: an artifact exists while any tool references it; its reference set equals the
-    tools that use it; a non-owner never changes a tool."""
+    tools that use it; a non-owner never changes a tool; an agent lists, and runs, exactly the tools
+    the model says its membership allows, and never shares with a team it is not in."""
 
     def __init__(self) -> None:
         super().__init__()
         self.rt = memory_runtime()
         self.counter = 0
+        self.members: dict[str, set[str]] = {team: set() for team in TEAMS}
+
+    def teams(self, agent: str) -> set[str]:
+        return {team for team, members in self.members.items() if agent in members}
 
     def tools(self) -> list[str]:
         return [t.tool_id for t in self.rt.list_tools(status=None)]
 
-    @rule(agent=st.sampled_from(AGENTS), body=st.sampled_from(BODIES), visibility=st.sampled_from(list(Visibility)))
-    def register(self, agent: str, body: str, visibility: Visibility) -> None:
+    @rule(agent=st.sampled_from(AGENTS), body=st.sampled_from(BODIES), visibility=st.sampled_from(VISIBILITIES))
+    def register(self, agent: str, body: str, visibility: str) -> None:
         self.counter += 1
-        self.rt.register_tool(agent, b.definition(f"t{self.counter}", f"def handler(a, b):\n    {body}\n"), visibility)
+        definition = b.definition(f"t{self.counter}", f"def handler(a, b):\n    {body}\n")
+        before = self.tools()
+        team = visibility.removeprefix("team:") if visibility.startswith("team:") else None
+        try:
+            self.rt.register_tool(agent, definition, visibility)
+        except TeamMembershipError:
+            assert team is not None and team not in self.teams(agent)
+            assert self.tools() == before
+        else:
+            assert team is None or team in self.teams(agent)
+
+    @rule(team=st.sampled_from(TEAMS), agent=st.sampled_from(AGENTS), join=st.booleans())
+    def membership(self, team: str, agent: str, join: bool) -> None:
+        if join:
+            assert self.rt.add_team_member(team, agent) == (agent not in self.members[team])
+            self.members[team].add(agent)
+        else:
+            assert self.rt.remove_team_member(team, agent) == (agent in self.members[team])
+            self.members[team].discard(agent)
 
     @precondition(lambda self: self.tools())
     @rule(data=st.data(), agent=st.sampled_from(AGENTS), body=st.sampled_from(BODIES))
@@ -71,12 +97,23 @@ class RuntimeMachine(RuleBasedStateMachine):
     def execute(self, data: st.DataObject, agent: str) -> None:
         tool_id = data.draw(st.sampled_from(self.tools()))
         tool = self.rt.get_tool(tool_id)
+        allowed = tool.can_execute(agent, self.teams(agent))
         try:
             result = self.rt.execute_tool(agent, tool_id, {"a": 1, "b": 2})
         except ToolRuntimeError:
-            assert not tool.can_execute(agent)
+            assert not allowed
         else:
-            assert tool.can_execute(agent) and result.ok
+            assert allowed and result.ok
+
+    @invariant()
+    def each_agent_lists_what_its_membership_allows(self) -> None:
+        every = self.rt.list_tools(status=None)
+        for agent in AGENTS:
+            mine = self.teams(agent)
+            expected = {t.tool_id for t in every if t.is_active and t.can_discover(agent, mine)}
+            assert {t.tool_id for t in self.rt.list_tools(agent)} == expected
+            # Every tool is described as adding numbers: search finds exactly the discoverable ones.
+            assert {r.tool.tool_id for r in self.rt.search_tools(agent, "adds numbers", limit=100)} == expected
 
     @invariant()
     def references_are_exact_and_artifacts_exist(self) -> None:

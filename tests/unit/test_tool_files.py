@@ -11,7 +11,7 @@ import pytest
 from tests.e2e.harness import EXAMPLES
 from toolrt.adapters.cli.tool_files import load_tool_file, tool_file_schema
 from toolrt.application import to_definition
-from toolrt.domain import Language, NotFoundError, ValidationError, Visibility
+from toolrt.domain import Language, NotFoundError, ValidationError
 
 
 def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
@@ -42,7 +42,7 @@ def test_yaml_code_file_is_read_relative_to_the_tool_file() -> None:
     """code_file names a file next to the tool file; visibility comes out separately."""
     tool = load_tool_file(EXAMPLES / "javascript" / "slugify.yaml")
     assert tool.definition["code"] == (EXAMPLES / "javascript" / "slugify.js").read_text()
-    assert tool.visibility is Visibility.PUBLIC and "visibility" not in tool.definition
+    assert tool.visibility == "public" and "visibility" not in tool.definition
     assert to_definition(tool.definition).language is Language.JAVASCRIPT
 
 

@@ -77,7 +77,7 @@ def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id o
         return
     d = view["definition"]
     cli.out.print(
-        f"[bold]{found.name}[/]  {found.tool_id}  (owner {found.owner}, {found.visibility.value}, {found.status.value})",
+        f"[bold]{found.name}[/]  {found.tool_id}  (owner {found.owner}, {found.visibility_label}, {found.status.value})",
         highlight=False,
     )
     cli.out.print(d["description"], markup=False, highlight=False)
@@ -235,7 +235,7 @@ def from_template(
     template: Annotated[str, typer.Argument(help="The template's name (toolrt templates lists them).")],
     values: Annotated[Optional[list[str]], typer.Argument(help="key=value for each placeholder.")] = None,
     visibility: Annotated[
-        Optional[str], typer.Option("--visibility", help="private (default), shared or public.")
+        Optional[str], typer.Option("--visibility", help="private (default), shared, public or team:NAME.")
     ] = None,
     on_duplicate: Annotated[str, typer.Option("--on-duplicate", help="warn, create, reuse or error.")] = "warn",
 ) -> None:

@@ -38,8 +38,8 @@ class Fleet:
             GatewayInterceptor(self.repo), self.router, [self.a_private, self.b_private, self.b_public]
         )
 
-    def _add(self, tool_id: str, owner: str, name: str, visibility: Visibility) -> Tool:
-        tool = b.tool(tool_id, owner=owner, name=name, visibility=visibility)
+    def _add(self, tool_id: str, owner: str, name: str, visibility: Visibility, team: str | None = None) -> Tool:
+        tool = b.tool(tool_id, owner=owner, name=name, visibility=visibility, team=team)
         d = tool.definition
         self.store.put(
             Artifact(tool.code_hash, d.language, d.code, d.entrypoint, ValidationReport(policy_version="p"), b.T0)
@@ -107,6 +107,26 @@ def test_the_router_checks_again_and_refuses_calls_that_skipped_the_interceptor(
     owner = fleet.router({"x": 1, CALLER_ARGUMENT: "agent-b"}, LambdaContext(name))
     assert owner == {"echo": {"x": 1}}
     assert [r.tenant for r in fleet.sandbox.requests] == ["agent-b"]
+
+
+def test_a_team_tool_reaches_its_members_only_through_the_gateway(fleet: Fleet) -> None:
+    """B's team tool: A lists and runs it while in the team, and meets an unknown tool otherwise;
+    the router refuses a caller outside the team even when the interceptor is skipped."""
+    team_tool = fleet._add("tool-" + "d" * 32, "agent-b", "b_team", Visibility.TEAM, team="red")
+    fleet.gateway.tools.append(team_tool)
+    name = gateway_tool_name(team_tool)
+    assert name not in fleet.listed(A)
+    denied = fleet.call(A, team_tool, {"x": 1})
+    assert denied["error"]["message"] == f"Unknown tool: {name}" and fleet.sandbox.requests == []
+    outside = fleet.router({"x": 1, CALLER_ARGUMENT: "agent-a"}, LambdaContext(name))
+    assert outside["error"]["type"] == "NotFoundError" and fleet.sandbox.requests == []
+    fleet.repo.add_team_member("red", "agent-a")
+    assert name in fleet.listed(A)
+    assert fleet.call(A, team_tool, {"x": 1})["result"] is not None
+    assert [r.tenant for r in fleet.sandbox.requests] == ["agent-a"]
+    fleet.repo.remove_team_member("red", "agent-a")
+    assert name not in fleet.listed(A)
+    assert "error" in fleet.call(A, team_tool, {"x": 1}) and len(fleet.sandbox.requests) == 1
 
 
 def test_the_router_leaves_the_lambda_time_to_stop_a_slow_tool(fleet: Fleet) -> None:

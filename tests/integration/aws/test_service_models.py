@@ -118,6 +118,9 @@ def test_every_operation_the_adapters_use_validates_against_its_model(
         assert rt.execute_tool("agent-a", reg.tool_id, {"a": 1}).output == 3
         rt.list_tools(agent_id="agent-a")
         rt.list_tools()
+        assert rt.add_team_member("red", "agent-b") and rt.list_teams() == {"red": {"agent-b"}}
+        assert rt.remove_team_member("red", "agent-b") and rt.teams_of("agent-b") == frozenset()
+        assert rt.tool_usage("agent-a", reg.tool_id).executions == 1
         assert list(rt.ports.artifacts.hashes())
         rt.deregister_tool("agent-a", reg.tool_id, purge=True)
     finally:
