@@ -68,6 +68,7 @@ class RegisterTools:
             try:
                 check_agent(request.agent_id)
                 check_schemas(request.definition)
+                single._policy.check_network(request.definition)
                 if request.definition.name in names:
                     raise ConflictError(f"the batch has two tools named {request.definition.name!r}")
                 names.add(request.definition.name)
