@@ -39,6 +39,7 @@ __all__ = [
     "is_ip_literal",
     "is_public_address",
     "parse_host_port",
+    "to_network_access",
 ]
 
 # Hosts one tool may declare: a tool that talks to more than a few web APIs is several tools.

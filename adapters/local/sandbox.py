@@ -44,6 +44,12 @@ Design, and why:
   ``max_output_bytes`` (the worker drains the rest so the tool never blocks), statuses other than
   succeeded/failed/killed are decided by the host, and a worker that misses its deadline is killed
   from outside: killing bubblewrap kills its namespace's pid 1, and with it every process inside.
+* **Egress goes through the host's proxy, to declared hosts only** (``egress_proxy``). Every
+  sandbox keeps only its own loopback. Workers for calls that may reach hosts (the request carries
+  an ``EgressGrant``) form pools of their own, each worker with a unix socket bound in at
+  ``/run/toolrt/egress.sock``; the host binds the socket to the call it hands the worker and closes
+  the call's connections when it ends. Only such a call gets ``HTTP(S)_PROXY`` and a loopback
+  forwarder to the socket; workers of other calls have no socket at all.
 * **As root, sandboxes start as the host's nobody** so that uid 65534 inside maps to an
   unprivileged host uid (mapped to root it would own every root file it can see).
 * **Without bubblewrap** (``isolation="auto"`` only) the same workers run as plain processes as

@@ -13,6 +13,9 @@ the zygote is non-dumpable, so no tool can read it. The zygote never decodes the
 tool's output: it moves them between pipes through buffers it zeroes after each call, so a child
 forked later (for another agent) inherits nothing of this call, not even freed memory.
 The tool code reaches this file as data and its params as data; nothing is spliced into source.
+A payload with ``proxy`` (the host sends it only for a call that may reach hosts, in a worker whose
+egress socket is bound in) makes the child fork a loopback forwarder to that socket and set the
+proxy variables before the tool runs (see ``start_forwarder``).
 Only C-level standard modules are imported up front (no ``json``, ``signal``, ``typing``: they pull
 in ``re`` and ``enum``), so a cold zygote starts nearly as fast as a bare interpreter.
 """
