@@ -121,6 +121,7 @@ class ExampleRunner:
             memory_mb=memory,
             max_output_bytes=output,
             tenant=agent_id,
+            egress=self._policy.grant(definition),
         )
         result = self._sandbox.run(request)
         return _judge(index, example, result)

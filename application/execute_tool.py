@@ -125,6 +125,8 @@ class ExecuteTool:
       be active;
     - params are checked against the version's input_schema (jsonschema) before any sandbox starts;
     - limits are the tool's own, else the defaults, always capped by the configured maxima;
+    - the call may reach the hosts its version declares in ``network`` that the owner's egress
+      policy permits *now* (a host withdrawn from the policy is not reached by older tools);
     - a return value that breaks the tool's output_schema makes the execution failed;
     - every execution is recorded with its result and metrics, whatever its status.
 
@@ -246,6 +248,7 @@ class ExecuteTool:
             tenant=request.agent_id,
             tool=tool.tool_id,
             on_output=OutputRelay(request.on_output) if request.on_output is not None else None,
+            egress=self._policy.grant(definition),
         )
 
     def _runnable_form(self, code_hash: Any) -> str | None:

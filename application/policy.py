@@ -1,10 +1,25 @@
-"""Execution policy: defaults and maxima that the runtime applies to every tool's limits."""
+"""Execution policy: defaults and maxima that the runtime applies to every tool's limits, and its egress rules."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
+from typing import Any
+
 import attrs
 
-from toolrt.domain import Limits
+from toolrt.domain import EgressGrant, EgressPolicy, Limits, ToolDefinition
+
+
+def host_port_list(value: Any) -> tuple[str, ...]:
+    """``host:port`` entries from a list or from one string separated by commas or spaces (an environment variable)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return tuple(entry for entry in re.split(r"[,\s]+", value) if entry)
+    if isinstance(value, Iterable):
+        return tuple(str(entry) for entry in value)
+    raise TypeError(f"expected a list of host:port entries, got {type(value).__name__}")
 
 
 @attrs.frozen
@@ -20,6 +35,28 @@ class ExecutionPolicy:
     poll_interval_s: float = 1.0
     poll_max_attempts: int = 60
     max_concurrent_executions: int = 8
+    # Egress (see toolrt.domain.network): host:port entries (or *.domain:port patterns) a tool may
+    # declare in its `network`, and exact host:port entries that may resolve to private, loopback or
+    # link-local addresses. Both empty by default: no tool reaches any network.
+    network_allow: tuple[str, ...] = attrs.field(default=(), converter=host_port_list)
+    network_private: tuple[str, ...] = attrs.field(default=(), converter=host_port_list)
+    egress: EgressPolicy = attrs.field(init=False)
+
+    @egress.default
+    def _egress(self) -> EgressPolicy:
+        return EgressPolicy(self.network_allow, self.network_private)
+
+    def check_network(self, definition: ToolDefinition) -> None:
+        """Refuse (EgressDeniedError naming each entry) a definition whose network the egress policy does not permit."""
+        if definition.network:
+            self.egress.check(definition.network, definition.name)
+
+    def grant(self, definition: ToolDefinition) -> EgressGrant | None:
+        """What a call of ``definition`` may reach now; None when it declares no network or nothing is permitted."""
+        if not definition.network:
+            return None
+        grant = self.egress.grant(definition.network)
+        return grant if grant else None
 
     def effective(self, limits: Limits) -> tuple[float, int, int]:
         """(timeout_s, memory_mb, max_output_bytes): the tool's ask or the default, capped by the maxima."""

@@ -101,6 +101,8 @@ class RegisterTool:
 
     Business rules:
     - the definition's structure and its JSON Schemas are checked before anything is stored;
+    - a ``network`` declaration naming a host the owner's egress policy does not permit is refused
+      (EgressDeniedError) before anything is stored;
     - code is hashed; stored code validated under the current policy is reused and *not* validated
       again (a cache hit); new code is validated and blocks registration on any error finding;
     - an agent cannot have two active tools with one name (ConflictError);
@@ -203,6 +205,7 @@ class RegisterTool:
         check_sharing(self._repository, request.agent_id, request.team)
         definition = request.definition
         check_schemas(definition)
+        self._policy.check_network(definition)
         similar = self._similar(request)
         reused = self._reusable(request, similar)
         if reused is not None:

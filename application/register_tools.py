@@ -70,6 +70,7 @@ class RegisterTools:
                 check_agent(request.agent_id)
                 check_sharing(single._repository, request.agent_id, request.team)
                 check_schemas(request.definition)
+                single._policy.check_network(request.definition)
                 if request.definition.name in names:
                     raise ConflictError(f"the batch has two tools named {request.definition.name!r}")
                 names.add(request.definition.name)

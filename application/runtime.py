@@ -101,7 +101,15 @@ class ToolRuntime:
         self._register_many = RegisterTools(self._register)
         self.templates = TemplateCatalog()
         self._update = UpdateTool(
-            p.repository, p.artifacts, p.validator, p.gateway, p.clock, p.metrics, events, examples=self._examples
+            p.repository,
+            p.artifacts,
+            p.validator,
+            p.gateway,
+            p.clock,
+            p.metrics,
+            events,
+            examples=self._examples,
+            policy=self.policy,
         )
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)

@@ -10,6 +10,7 @@ from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.application.access import check_sharing
 from toolrt.application.logs import get_logger
+from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import (
     Tool,
     ToolDefinition,
@@ -80,6 +81,7 @@ class UpdateTool:
     - a definition that differs from the current one becomes a new version; an identical one
       changes nothing;
     - only code not already validated under the current policy is validated;
+    - a ``network`` declaration the owner's egress policy does not permit is refused (EgressDeniedError);
     - the gateway is told about the new version; if that fails, the previous version is put back in
       force, artifacts created for the new code are released, and RegistrationError is raised.
     """
@@ -94,8 +96,10 @@ class UpdateTool:
         metrics: MetricsSink,
         events: EventPublisher,
         examples: ExampleRunner | None = None,
+        policy: ExecutionPolicy | None = None,
     ) -> None:
         self._repository = repository
+        self._policy = policy or ExecutionPolicy()
         self._examples = examples
         self._gateway = gateway
         self._clock = clock
@@ -128,6 +132,7 @@ class UpdateTool:
             return ToolUpdate(stored, False, False, False, ValidationReport())
 
         check_schemas(definition)
+        self._policy.check_network(definition)
         new_code = definition.code_hash not in before.code_hashes
         after = after.with_version(definition, now)  # refuses past the version limit, before any write
         prepared = self._intake.prepare(definition, request.validator, request.agent_id)

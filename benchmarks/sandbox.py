@@ -70,7 +70,7 @@ def _throughput(sb: SubprocessSandbox, language: Language, seconds: float, threa
 def _wait_for_pool(sb: SubprocessSandbox, language: Language, size: int) -> Callable[[], None]:
     def wait() -> None:
         deadline = time.monotonic() + 5
-        pool = sb._node_pool("", language, 256)  # noqa: SLF001 - the benchmark waits for pre-started workers
+        pool = sb._node_pool("", language, 256, False)  # noqa: SLF001 - the benchmark waits for pre-started workers
         while pool.idle_count() < size and time.monotonic() < deadline:
             time.sleep(0.002)
         time.sleep(0.01)  # let the refill's own start-up settle, as between an agent's calls

@@ -34,6 +34,16 @@ class ToolRepositoryContract:
         repo.add(t)
         assert repo.get(t.tool_id) == t
 
+    def test_network_declaration_round_trips_with_each_version(self, repo: ToolRepository) -> None:
+        """A version's network declaration is stored with it: the hosts a tool may reach come back as given."""
+        t = b.tool()
+        t = t.with_version(b.definition(network={"allow": ["api.example.com:443", "[::1]:8080"]}), b.T0)
+        repo.add(t)
+        got = repo.get(t.tool_id)
+        assert got == t
+        assert [str(e) for e in got.definition.network.allow] == ["[::1]:8080", "api.example.com:443"]
+        assert not got.version(1).definition.network
+
     def test_get_unknown_raises_not_found(self, repo: ToolRepository) -> None:
         """An unknown id is a NotFoundError naming the id."""
         with pytest.raises(NotFoundError, match="nope"):

@@ -2,6 +2,7 @@
 
 from toolrt.domain.errors import (
     ConflictError,
+    EgressDeniedError,
     ExecutionError,
     LimitExceededError,
     MissingDependencyError,
@@ -49,6 +50,15 @@ from toolrt.domain.models import (
     check_team_name,
     parse_visibility,
 )
+from toolrt.domain.network import (
+    MAX_NETWORK_HOSTS,
+    EgressGrant,
+    EgressPolicy,
+    HostPort,
+    NetworkAccess,
+    is_public_address,
+    parse_host_port,
+)
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
 __all__ = [
@@ -60,6 +70,14 @@ __all__ = [
     "ArtifactReused",
     "CodeHash",
     "ConflictError",
+    "EgressDeniedError",
+    "EgressGrant",
+    "EgressPolicy",
+    "HostPort",
+    "MAX_NETWORK_HOSTS",
+    "NetworkAccess",
+    "is_public_address",
+    "parse_host_port",
     "DomainEvent",
     "Execution",
     "ExecutionError",

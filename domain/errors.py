@@ -33,6 +33,17 @@ class ValidationError(ToolRuntimeError):
         super().__init__(f"{message}: {detail}" if detail and detail not in message else message)
 
 
+class EgressDeniedError(ValidationError):
+    """A tool asks for network access the runtime owner's egress policy does not permit.
+
+    ``entries`` lists the refused ``host:port`` entries; nothing was stored.
+    """
+
+    def __init__(self, message: str, report: ValidationReport | None = None, entries: tuple[str, ...] = ()) -> None:
+        self.entries = entries
+        super().__init__(message, report)
+
+
 class RegistrationError(ToolRuntimeError):
     """Registration failed after validation (for example the gateway refused); nothing was kept.
 

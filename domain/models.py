@@ -13,6 +13,7 @@ import attrs
 
 from toolrt.domain.errors import LimitExceededError, NotFoundError, ValidationError
 from toolrt.domain.hashing import CodeHash
+from toolrt.domain.network import NetworkAccess, to_network_access
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -235,6 +236,9 @@ class ToolDefinition:
     tags: tuple[str, ...] = attrs.field(default=(), converter=_to_tags)
     # Calls the version must answer as stated, run in the sandbox at registration and update.
     examples: tuple[ToolExample, ...] = attrs.field(default=(), converter=_to_examples)
+    # The hosts the tool may reach through the egress proxy, if the runtime owner's policy permits
+    # them (see toolrt.domain.network). Empty: no network at all. Part of the version.
+    network: NetworkAccess = attrs.field(default=None, converter=to_network_access)
 
     def __attrs_post_init__(self) -> None:
         findings = list(_structure_findings(self))

@@ -7,7 +7,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from toolrt.domain import ExecutionFailure, ExecutionMetrics, ExecutionStatus, IsolationLevel, Language
+from toolrt.domain import EgressGrant, ExecutionFailure, ExecutionMetrics, ExecutionStatus, IsolationLevel, Language
 
 OutputCallback = Callable[[str, str], None]
 """``on_output(stream, text)``: ``stream`` is ``"stdout"`` or ``"stderr"``, ``text`` the next piece."""
@@ -36,6 +36,10 @@ class SandboxRequest:
     # application delivers whatever a sandbox did not stream when the call ends). It runs in the
     # sandbox's thread and must return quickly; what it raises is logged, never propagated.
     on_output: OutputCallback | None = attrs.field(default=None, eq=False, repr=False)
+    # The hosts this call may reach through the sandbox's egress proxy (the tool's declaration as the
+    # owner's policy permits it now); None: no network at all. A sandbox that cannot confine egress
+    # to these hosts must not widen it: the local one offers no network without namespaces either way.
+    egress: EgressGrant | None = None
 
 
 @attrs.frozen

@@ -18,6 +18,7 @@ from toolrt.domain import (
     IsolationLevel,
     Language,
     Limits,
+    NetworkAccess,
     Severity,
     Tool,
     ToolDefinition,
@@ -74,6 +75,13 @@ schemas = st.builds(
     st.lists(names, max_size=2, unique=True),
 )
 codes = st.text(min_size=1, max_size=80).filter(lambda c: c.strip())
+host_ports = st.builds(
+    lambda host, port: f"{host}:{port}",
+    st.from_regex(r"[a-z][a-z0-9-]{0,10}[a-z0-9](\.[a-z]{2,6}){1,2}", fullmatch=True)
+    | st.sampled_from(["127.0.0.1", "10.0.0.7", "[::1]", "[2001:db8::1]"]),
+    st.integers(1, 65535),
+)
+networks = st.builds(NetworkAccess, st.lists(host_ports, max_size=3))
 definitions = st.builds(
     ToolDefinition,
     name=names,
@@ -85,6 +93,7 @@ definitions = st.builds(
     output_schema=st.none() | st.just({"type": "number"}),
     limits=limits,
     tags=st.lists(names, max_size=3).map(tuple),
+    network=networks,
 )
 
 

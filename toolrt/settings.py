@@ -9,8 +9,8 @@ from typing import Any
 
 import attrs
 
-from toolrt.application.policy import ExecutionPolicy
-from toolrt.domain import ToolRuntimeError
+from toolrt.application.policy import ExecutionPolicy, host_port_list
+from toolrt.domain import EgressPolicy, ToolRuntimeError, ValidationError
 
 PROFILES = ("memory", "local", "aws")
 _POLICY = ExecutionPolicy()
@@ -35,6 +35,16 @@ def _one_of(choices: tuple[Any, ...]) -> Any:
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value <= 0:
         raise SettingsError(f"setting {attribute.name} must be positive, got {value!r}")
+
+
+def _egress_entries(wildcard: bool) -> Any:
+    def check(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+        try:
+            EgressPolicy(allow=value) if wildcard else EgressPolicy(private=value)
+        except ValidationError as exc:
+            raise SettingsError(f"setting {attribute.name}: {exc.report.summary() or exc}") from None
+
+    return check
 
 
 def _writable_folder(folder: Path) -> bool:
@@ -94,6 +104,16 @@ class Settings:
     poll_interval_s: float = attrs.field(default=_POLICY.poll_interval_s, validator=_positive)
     poll_max_attempts: int = attrs.field(default=_POLICY.poll_max_attempts, validator=_positive)
     max_concurrent_executions: int = attrs.field(default=_POLICY.max_concurrent_executions, validator=_positive)
+    # Egress (the owner's policy, see README "Network egress"): host:port entries or *.domain:port
+    # patterns a tool may declare in `network.allow`, comma-separated in TOOLRT_NETWORK_ALLOW; and
+    # exact host:port entries that may resolve to private, loopback or link-local addresses
+    # (TOOLRT_NETWORK_PRIVATE). Both empty: no tool reaches any network.
+    network_allow: tuple[str, ...] = attrs.field(
+        default=(), converter=host_port_list, validator=_egress_entries(wildcard=True)
+    )
+    network_private: tuple[str, ...] = attrs.field(
+        default=(), converter=host_port_list, validator=_egress_entries(wildcard=False)
+    )
 
     # Validation: security rules can be switched off for trusted code (syntax is always checked).
     security_checks: bool = True
@@ -132,7 +152,9 @@ class Settings:
 
     def execution_policy(self) -> ExecutionPolicy:
         """The execution limits and polling rules of these settings (ExecutionPolicy's fields, by name)."""
-        return ExecutionPolicy(**{field.name: getattr(self, field.name) for field in attrs.fields(ExecutionPolicy)})
+        return ExecutionPolicy(
+            **{field.name: getattr(self, field.name) for field in attrs.fields(ExecutionPolicy) if field.init}
+        )
 
     def backend(self, port: str) -> str:
         """The backend (``memory``, ``local`` or ``aws``) chosen for ``port``.

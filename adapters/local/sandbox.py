@@ -44,6 +44,12 @@ Design, and why:
   ``max_output_bytes`` (the worker drains the rest so the tool never blocks), statuses other than
   succeeded/failed/killed are decided by the host, and a worker that misses its deadline is killed
   from outside: killing bubblewrap kills its namespace's pid 1, and with it every process inside.
+* **Egress goes through the host's proxy, to declared hosts only** (``egress_proxy``). Every
+  sandbox keeps only its own loopback. Workers for calls that may reach hosts (the request carries
+  an ``EgressGrant``) form pools of their own, each worker with a unix socket bound in at
+  ``/run/toolrt/egress.sock``; the host binds the socket to the call it hands the worker and closes
+  the call's connections when it ends. Only such a call gets ``HTTP(S)_PROXY`` and a loopback
+  forwarder to the socket; workers of other calls have no socket at all.
 * **As root, sandboxes start as the host's nobody** so that uid 65534 inside maps to an
   unprivileged host uid (mapped to root it would own every root file it can see).
 * **Without bubblewrap** (``isolation="auto"`` only) the same workers run as plain processes as
@@ -74,6 +80,7 @@ from typing import Any
 
 from toolrt.adapters.local.cgroups import Cgroups
 from toolrt.adapters.local.cgroups import detect as detect_cgroups
+from toolrt.adapters.local.egress_proxy import SANDBOX_PROXY_PORT, SANDBOX_SOCKET, EgressGate, EgressProxy, Resolver
 from toolrt.adapters.local.process_tree import processes_of_user
 from toolrt.adapters.local.sandbox_env import (
     NOBODY,
@@ -162,8 +169,13 @@ class SubprocessSandbox:
         tmp_size_mb: int = 64,
         tenancy: str = "shared",
         cgroups: bool = True,
+        egress_resolver: Resolver | None = None,
     ) -> None:
-        """``bwrap=None`` probes the machine; ``False`` forces process isolation (``strict`` then refuses)."""
+        """``bwrap=None`` probes the machine; ``False`` forces process isolation (``strict`` then refuses).
+
+        ``egress_resolver`` replaces the system resolver in the egress proxy (tests map names to
+        loopback with it); the proxy itself starts with the first call that may reach a host.
+        """
         if isolation not in _ISOLATION_CHOICES:
             raise ExecutionError(f"isolation must be one of {', '.join(_ISOLATION_CHOICES)}, got {isolation!r}")
         if tenancy not in _TENANCY_CHOICES:
@@ -219,10 +231,16 @@ class SubprocessSandbox:
         self._closed = False
         # Least recently used first: pools keyed by agent, language and memory size would otherwise
         # grow with every agent and size, each holding pre-started processes.
-        self._python_pools: collections.OrderedDict[str, WorkerPool] = collections.OrderedDict()
-        self._node_pools: collections.OrderedDict[tuple[str, Language, int], WorkerPool] = collections.OrderedDict()
+        # Pools are also split by network: workers for calls that may reach hosts have their egress
+        # socket bound in; the others have no way out at all, whatever the proxy does.
+        self._python_pools: collections.OrderedDict[tuple[str, bool], WorkerPool] = collections.OrderedDict()
+        self._node_pools: collections.OrderedDict[tuple[str, Language, int, bool], WorkerPool] = (
+            collections.OrderedDict()
+        )
+        self._egress_resolver = egress_resolver
+        self._egress: EgressProxy | None = None
         if tenancy == "shared":
-            self._python_pool("").fill()
+            self._python_pool("", False).fill()
 
     # -- the Sandbox port ---------------------------------------------------------------------------
 
@@ -238,6 +256,7 @@ class SubprocessSandbox:
             "seccomp": "on" if self._seccomp is not None else "off",
             "memory": self._cgroups.describe() if self._cgroups is not None else "rlimits per process",
             "tenancy": self._tenancy,
+            "egress": "proxy to declared hosts" if self._namespaces else "not confined (no network namespace)",
         }
 
     def supports(self, language: Language) -> bool:
@@ -278,6 +297,8 @@ class SubprocessSandbox:
             worker.kill()
         if self._cgroups is not None:
             self._cgroups.close()
+        if self._egress is not None:
+            self._egress.close()
 
     def __enter__(self) -> SubprocessSandbox:
         return self
@@ -307,32 +328,70 @@ class SubprocessSandbox:
             old.close()  # its idle workers are killed; a call holding one of its workers finishes
         return pool
 
-    def _python_pool(self, tenant: str) -> WorkerPool:
-        return self._pool(self._python_pools, tenant, MAX_AGENT_POOLS, lambda: self._start_zygote(tenant))
+    def _python_pool(self, tenant: str, network: bool) -> WorkerPool:
+        return self._pool(
+            self._python_pools, (tenant, network), MAX_AGENT_POOLS, lambda: self._start_zygote(tenant, network)
+        )
 
-    def _node_pool(self, tenant: str, language: Language, memory_mb: int) -> WorkerPool:
+    def _node_pool(self, tenant: str, language: Language, memory_mb: int, network: bool) -> WorkerPool:
         return self._pool(
             self._node_pools,
-            (tenant, language, memory_mb),
+            (tenant, language, memory_mb, network),
             MAX_NODE_POOLS,
-            lambda: self._start_node(tenant, language, memory_mb),
+            lambda: self._start_node(tenant, language, memory_mb, network),
         )
+
+    # -- egress -------------------------------------------------------------------------------------
+
+    def _network(self, request: SandboxRequest) -> bool:
+        """Whether this call runs in a worker with an egress socket (it may reach some host).
+
+        Without namespaces there is no network namespace to confine a tool to the proxy: such a
+        worker reaches the network directly, with or without ``network`` (see the README), so the
+        proxy is not offered there.
+        """
+        if request.egress is None or not request.egress:
+            return False
+        if not self._namespaces:
+            _warn_once("egress is not confined without namespaces: tools reach the network directly")
+            return False
+        return True
+
+    def _egress_gate(self) -> EgressGate:
+        with self._lock:
+            if self._closed:
+                raise ExecutionError("the sandbox is closed")
+            if self._egress is None:
+                self._egress = EgressProxy(self._egress_resolver, socket_owner=NOBODY if drop_to_nobody() else None)
+            proxy = self._egress
+        return proxy.open_gate()
+
+    def _egress_env(self) -> tuple[tuple[str, str], ...]:
+        url = f"http://127.0.0.1:{SANDBOX_PROXY_PORT}"
+        return tuple((name, url) for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"))
 
     # -- Python -------------------------------------------------------------------------------------
 
     def _run_python(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
         tenant = self._tenant(request)
-        pool = self._python_pool(tenant)
+        network = self._network(request)
+        pool = self._python_pool(tenant, network)
         # Zygotes are reused: a call waits for one to come back rather than starting a cold one, and
         # the pool is only refilled when one is retired.
         worker = pool.take_reusable(ZYGOTE_WAIT_S)
-        assert isinstance(worker, PythonZygote) and worker.tenant == tenant
+        assert isinstance(worker, PythonZygote) and worker.tenant == tenant and (worker.gate is not None) == network
         doc: dict[str, Any] | None
+        if worker.gate is not None:
+            worker.gate.begin(request.execution_id, request.egress)
         try:
             doc, decided, out, err = worker.call(request, cancel)
         except OSError as exc:
             doc, decided, out, err = None, "crashed", b"", b""
             log.warning("python sandbox worker failed", error=str(exc))
+        finally:
+            if worker.gate is not None:
+                # Before the zygote serves anyone else: this call's connections close, its grant goes.
+                worker.gate.end()
         if doc is None or worker.dead:
             self._retire(worker)
             pool.release()
@@ -345,18 +404,22 @@ class SubprocessSandbox:
             self._retire_later(worker)
         return build_result(doc, decided, started, out, err, request, self.isolation)
 
-    def _start_zygote(self, tenant: str) -> Worker:
+    def _start_zygote(self, tenant: str, network: bool) -> Worker:
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
         base = "/tmp" if scratch is None else str(scratch)
         mode = "ns" if self._namespaces else "proc"
         cmd = [str(self._python), "-I", "-S", "-c", *self._python_boot, mode, base]
+        gate = self._egress_gate() if network else None
         try:
-            proc = self._spawn(cmd, [self._python_prefix], scratch, pass_fds=())
+            proc = self._spawn(cmd, [self._python_prefix], scratch, pass_fds=(), gate=gate)
         except BaseException:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
+            if gate is not None:
+                gate.close()
             raise
         worker = PythonZygote(proc, scratch, namespaced=self._namespaces, tenant=tenant)
+        worker.gate = gate
         self._track(worker)
         worker.wait_ready(timeout=30)
         self._confine(worker)
@@ -366,15 +429,21 @@ class SubprocessSandbox:
 
     def _run_node(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
         tenant = self._tenant(request)
-        pool = self._node_pool(tenant, request.language, request.memory_mb)
+        network = self._network(request)
+        pool = self._node_pool(tenant, request.language, request.memory_mb, network)
         # Refill after the call, not during it: a Node start competes with the call for the CPU.
         worker = pool.take(refill=False)
-        assert isinstance(worker, NodeWorker) and worker.tenant == tenant
+        assert isinstance(worker, NodeWorker) and worker.tenant == tenant and (worker.gate is not None) == network
+        if worker.gate is not None:
+            worker.gate.begin(request.execution_id, request.egress)
         try:
             doc, decided, out, err = worker.call(request, cancel)
         except BaseException:
             self._retire(worker)
             raise
+        finally:
+            if worker.gate is not None:
+                worker.gate.end()
         if decided is None and "status" not in doc:
             # It died without a result: wait for its exit status to say why.
             self._retire(worker)
@@ -384,7 +453,7 @@ class SubprocessSandbox:
         pool.fill()
         return build_result(doc, decided, started, out, err, request, self.isolation, worker.proc.returncode)
 
-    def _start_node(self, tenant: str, language: Language, memory_mb: int) -> Worker:
+    def _start_node(self, tenant: str, language: Language, memory_mb: int, network: bool) -> Worker:
         assert self._node is not None
         scratch = None if self._namespaces else self._scratch_dir(workdir=True)
         cmd = [
@@ -409,16 +478,25 @@ class SubprocessSandbox:
                 "--",
                 *cmd,
             ]
+        gate = self._egress_gate() if network else None
+        # Node reads NODE_USE_ENV_PROXY when it starts: fetch and http/https then honour HTTP(S)_PROXY,
+        # which point at the worker's forwarder (node_worker.js) to the egress socket.
+        env = (*self._egress_env(), ("NODE_USE_ENV_PROXY", "1"), ("TOOLRT_EGRESS", SANDBOX_SOCKET)) if gate else ()
         try:
-            proc = self._spawn(cmd, [self._node.parent.parent], scratch, pass_fds=(write_fd,), workdir=True)
+            proc = self._spawn(
+                cmd, [self._node.parent.parent], scratch, pass_fds=(write_fd,), workdir=True, gate=gate, extra_env=env
+            )
         except BaseException:
             os.close(read_fd)
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
+            if gate is not None:
+                gate.close()
             raise
         finally:
             os.close(write_fd)
         worker = NodeWorker(proc, scratch, read_fd, namespaced=self._namespaces, tenant=tenant)
+        worker.gate = gate
         self._track(worker)
         ready = select.select([read_fd], [], [], 30)[0] and os.read(read_fd, 1) == b"\n"
         if not ready:
@@ -481,7 +559,14 @@ class SubprocessSandbox:
         return path
 
     def _spawn(
-        self, cmd: list[str], ro: list[Path], scratch: Path | None, pass_fds: tuple[int, ...], workdir: bool = False
+        self,
+        cmd: list[str],
+        ro: list[Path],
+        scratch: Path | None,
+        pass_fds: tuple[int, ...],
+        workdir: bool = False,
+        gate: EgressGate | None = None,
+        extra_env: tuple[tuple[str, str], ...] = (),
     ) -> subprocess.Popen[bytes]:
         identity: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drop_to_nobody() else {}
         filter_fd = -1
@@ -493,7 +578,9 @@ class SubprocessSandbox:
         try:
             if self._namespaces:
                 assert self._bwrap is not None
-                args = [str(self._bwrap), *namespace_args(ro, self._tmp_size, "/tmp/work" if workdir else "/tmp")]
+                binds = ((gate.path, SANDBOX_SOCKET),) if gate is not None else ()
+                chdir = "/tmp/work" if workdir else "/tmp"
+                args = [str(self._bwrap), *namespace_args(ro, self._tmp_size, chdir, binds=binds, env=extra_env)]
                 args += ["--as-pid-1"]
                 if filter_fd >= 0:
                     args += ["--seccomp", str(filter_fd)]

@@ -82,8 +82,19 @@ def find_bwrap() -> Path | None:
     return Path(found) if found and os.access(found, os.X_OK) else None
 
 
-def namespace_args(extra_ro: list[Path], tmp_size_bytes: int, chdir: str = "/tmp") -> list[str]:
-    """bubblewrap arguments: every namespace, no capabilities, a read-only minimal root, private /tmp."""
+def namespace_args(
+    extra_ro: list[Path],
+    tmp_size_bytes: int,
+    chdir: str = "/tmp",
+    *,
+    binds: tuple[tuple[Path, str], ...] = (),
+    env: tuple[tuple[str, str], ...] = (),
+) -> list[str]:
+    """bubblewrap arguments: every namespace, no capabilities, a read-only minimal root, private /tmp.
+
+    ``binds``: (host path, path inside) pairs bound read-only (the worker's egress socket: a socket
+    on a read-only mount still accepts connections); ``env``: extra variables set inside.
+    """
     args = [
         "--unshare-all",
         "--unshare-user",
@@ -111,6 +122,7 @@ def namespace_args(extra_ro: list[Path], tmp_size_bytes: int, chdir: str = "/tmp
         "--setenv",
         "LANG",
         "C.UTF-8",
+        *[arg for name, value in env for arg in ("--setenv", name, value)],
         "--ro-bind",
         "/usr",
         "/usr",
@@ -145,6 +157,8 @@ def namespace_args(extra_ro: list[Path], tmp_size_bytes: int, chdir: str = "/tmp
             continue
         seen.add(path)
         args += ["--ro-bind", str(path), str(path)]
+    for host_path, inside in binds:
+        args += ["--ro-bind", str(host_path), inside]
     args += ["--remount-ro", "/"]
     if chdir != "/tmp":
         args += ["--dir", chdir]

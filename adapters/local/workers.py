@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from toolrt.adapters.local.cgroups import WorkerCgroup
+from toolrt.adapters.local.egress_proxy import SANDBOX_PROXY_PORT, SANDBOX_SOCKET, EgressGate
 from toolrt.adapters.local.process_tree import descendants, limit_cpu, read_exact, tree_usage
 from toolrt.adapters.local.sandbox_results import MIN_FRAME_CAP, parse_result, worker_fields
 from toolrt.application.logs import get_logger
@@ -66,6 +67,8 @@ class Worker:
         self.namespaced = namespaced
         self.tenant = tenant
         self.cgroup: WorkerCgroup | None = None
+        # The worker's egress socket (its only way out), when it serves calls that may reach hosts.
+        self.gate: EgressGate | None = None
         self.dead = False
 
     def signal_kill(self) -> None:
@@ -102,6 +105,8 @@ class Worker:
             self.scratch = None
         if self.cgroup is not None:
             self.cgroup.remove()
+        if self.gate is not None:
+            self.gate.close()
 
     def tree(self) -> list[int]:
         """Host pids of the worker's processes inside the sandbox (not bubblewrap's own monitor)."""
@@ -168,6 +173,11 @@ class PythonZygote(Worker):
                 "memory_mb": request.memory_mb,
                 "max_output_bytes": request.max_output_bytes,
                 "nproc": nproc,
+                # Only a call that may reach hosts gets the forwarder and the proxy variables (the
+                # host decides: the worker's gate is bound to this call alone).
+                "proxy": {"socket": SANDBOX_SOCKET, "port": SANDBOX_PROXY_PORT}
+                if self.gate is not None and request.egress
+                else None,
             }
         )
         budget = None

@@ -145,3 +145,15 @@ def test_code_file_cannot_leave_the_tool_files_folder(tmp_path: Path, code_file:
     text = str(caught.value) + " ".join(f.message for f in caught.value.report.findings)
     assert "leak.yaml" in str(caught.value) and "code_file" in text
     assert "host data" not in text and "root:" not in text
+
+
+def test_a_tool_file_declares_its_network(tmp_path: Path) -> None:
+    """tool.json carries network.allow into the definition; a malformed entry fails the file's schema."""
+    path = tmp_path / "fetch.json"
+    base = {"name": "fetch", "description": "Fetch.", "language": "python", "code": "def handler():\n    return 1\n"}
+    path.write_text(json.dumps({**base, "network": {"allow": ["api.example.com:443"]}}))
+    definition = to_definition(load_tool_file(path).definition)
+    assert [str(e) for e in definition.network.allow] == ["api.example.com:443"]
+    path.write_text(json.dumps({**base, "network": {"allow": ["api.example.com"]}}))
+    with pytest.raises(ValidationError, match="network"):
+        load_tool_file(path)

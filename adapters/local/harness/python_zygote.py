@@ -13,6 +13,9 @@ the zygote is non-dumpable, so no tool can read it. The zygote never decodes the
 tool's output: it moves them between pipes through buffers it zeroes after each call, so a child
 forked later (for another agent) inherits nothing of this call, not even freed memory.
 The tool code reaches this file as data and its params as data; nothing is spliced into source.
+A payload with ``proxy`` (the host sends it only for a call that may reach hosts, in a worker whose
+egress socket is bound in) makes the child fork a loopback forwarder to that socket and set the
+proxy variables before the tool runs (see ``start_forwarder``).
 Only C-level standard modules are imported up front (no ``json``, ``signal``, ``typing``: they pull
 in ``re`` and ``enum``), so a cold zygote starts nearly as fast as a bare interpreter.
 """
@@ -389,6 +392,75 @@ def limits_for(req: dict[str, Any], nproc_base: int) -> list[tuple[int, int]]:
     ]
 
 
+def relay(src: Any, dst: Any) -> None:
+    """Copy ``src`` to ``dst`` until ``src`` ends, then pass the half-close on."""
+    try:
+        while True:
+            data = src.recv(CHUNK)
+            if not data:
+                break
+            dst.sendall(data)
+        dst.shutdown(1)  # SHUT_WR
+    except OSError:
+        pass
+
+
+def forward(listener: Any, path: str) -> None:
+    """The forwarder's loop: each loopback connection is relayed to the worker's egress socket."""
+    import socket
+    import threading
+
+    def serve(client: Any) -> None:
+        upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            upstream.connect(path)
+        except OSError:
+            client.close()
+            upstream.close()
+            return
+        back = threading.Thread(target=relay, args=(upstream, client), daemon=True)
+        back.start()
+        relay(client, upstream)
+        back.join()
+        client.close()
+        upstream.close()
+
+    while True:
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            continue
+        threading.Thread(target=serve, args=(client,), daemon=True).start()
+
+
+def start_forwarder(proxy: dict[str, Any]) -> None:
+    """Before the tool runs: listen on loopback, fork the forwarder, point the proxy variables at it.
+
+    Why a process of its own, forked here: the child is still single-threaded (no tool code has
+    run), so the fork is safe, and the forwarder belongs to this call alone (the zygote kills it
+    with the call's other processes). It only moves bytes: the host's proxy decides everything, so
+    a tool that kills or bypasses it (connecting to the socket itself) gains nothing.
+    """
+    import socket
+
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind(("127.0.0.1", int(proxy["port"])))
+    listener.listen(64)
+    if os.fork() == 0:
+        try:
+            null = os.open("/dev/null", os.O_RDWR)
+            for fd in (0, 1, 2, 3):  # the call's pipes must see their end when the tool ends
+                os.dup2(null, fd)
+            forward(listener, str(proxy["socket"]))
+        finally:
+            os._exit(0)
+    listener.close()
+    url = "http://127.0.0.1:%d" % int(proxy["port"])
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        os.environ[name] = url
+
+
 def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_base: int) -> None:
     """A pre-forked child: detach, take its streams, wait for its one request, then run it."""
     signal.set_wakeup_fd(-1)
@@ -418,6 +490,8 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
     req = marshal.loads(b"".join(chunks))
     for res, value in limits_for(req, nproc_base):
         resource.setrlimit(res, (value, value))
+    if req.get("proxy"):
+        start_forwarder(req["proxy"])
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if "random" in sys.modules:
         sys.modules["random"].seed()

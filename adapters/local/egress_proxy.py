@@ -1,0 +1,385 @@
+"""The host-side egress proxy: each sandbox worker's only way out, to the hosts its current call may reach.
+
+Design, and why:
+
+* **One unix socket per worker (a gate), bound into that worker's sandbox only.** The sandbox has no
+  network interface but loopback (bubblewrap ``--unshare-net``); the socket is its only door. The
+  host knows which call a worker is running (it hands the call over), so a gate's grant is set by
+  the host when a call starts (:meth:`EgressGate.begin`) and dropped when it ends
+  (:meth:`EgressGate.end`, which also closes every connection the call opened). Nothing the sandbox
+  sends says which call it is: a connection belongs to the call running when it was accepted, and
+  to no other, and a worker cannot see another worker's socket.
+* **HTTP CONNECT and plain HTTP with an absolute URI** are what clients send to a proxy named by
+  ``HTTP_PROXY``/``HTTPS_PROXY`` (Python's urllib, requests, Node's fetch and ``http`` with
+  ``NODE_USE_ENV_PROXY=1``). A plain request is forwarded with its request line in origin form,
+  proxy headers dropped and ``Connection: close``: one request per connection, so a second request on
+  the same connection cannot be taken for a request to another host.
+* **Decisions:** the ``host:port`` must be in the call's :class:`~toolrt.domain.EgressGrant` (the
+  tool declared it and the owner's policy permits it now); an IP literal is there only when the
+  owner named that exact address. Names are resolved here, once, and the proxy connects to the
+  addresses it checked (never to the name again: no DNS rebinding between check and connect);
+  a name with any private, loopback, link-local, multicast, unspecified or reserved address is
+  refused unless the owner's policy lists that exact ``host:port`` as private (any such address is
+  taken as a sign of a rebinding trick rather than skipped). Every decision is logged, allowed or
+  denied, with the execution id, host, port and reason.
+* **asyncio in one daemon thread** (standard library only): hundreds of idle connections cost
+  nothing, and gates are opened and closed from the sandbox's threads through thread-safe calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from toolrt.application.logs import get_logger
+from toolrt.domain import EgressGrant, HostPort, is_public_address, parse_host_port
+from toolrt.domain.network import is_ip_literal
+
+__all__ = ["SANDBOX_PROXY_PORT", "SANDBOX_SOCKET", "EgressGate", "EgressProxy", "Resolver", "system_resolver"]
+
+log = get_logger(__name__)
+
+Resolver = Callable[[str, int], list[str]]
+"""``resolver(host, port)``: the addresses ``host`` resolves to (raises OSError when it does not)."""
+
+# Inside a sandbox: where the worker's gate is bound, and the loopback port its forwarder listens
+# on (each sandbox has a network namespace of its own, so one fixed port serves every worker).
+SANDBOX_SOCKET = "/run/toolrt/egress.sock"
+SANDBOX_PROXY_PORT = 3128
+HEAD_LIMIT = 16 * 1024  # a request head larger than this is refused
+HEAD_TIMEOUT_S = 10.0
+CONNECT_TIMEOUT_S = 10.0
+RESOLVE_TIMEOUT_S = 10.0
+_CHUNK = 64 * 1024
+_DROPPED_HEADERS = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
+
+
+def system_resolver(host: str, port: int) -> list[str]:
+    """The addresses the system resolver gives for ``host`` (TCP), in its order, without duplicates."""
+    found: list[str] = []
+    for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        address = str(info[4][0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+class _Call:
+    """The call a gate serves now: its id, its grant and the connections it opened."""
+
+    def __init__(self, execution_id: str, grant: EgressGrant) -> None:
+        self.execution_id = execution_id
+        self.grant = grant
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.ended = False
+
+
+class EgressGate:
+    """One worker's door: a unix socket whose connections may reach what the worker's current call may.
+
+    Made by :meth:`EgressProxy.open_gate`; ``path`` is the socket on the host, to be bound into
+    that worker's sandbox and no other.
+    """
+
+    def __init__(self, proxy: EgressProxy, path: Path) -> None:
+        self._proxy = proxy
+        self.path = path
+        self.server: asyncio.AbstractServer | None = None
+        self.call: _Call | None = None
+        self.lock = threading.Lock()
+        self.closed = False
+
+    def begin(self, execution_id: str, grant: EgressGrant | None) -> None:
+        """A call starts in this gate's worker: its connections may reach ``grant`` (None: nothing)."""
+        with self.lock:
+            self.call = _Call(execution_id, grant or EgressGrant())
+
+    def end(self) -> None:
+        """The call ended: forget its grant and close every connection it opened (waits for that)."""
+        with self.lock:
+            call, self.call = self.call, None
+        if call is not None:
+            self._proxy.run(self._proxy.close_call(call))
+
+    def close(self) -> None:
+        """Stop listening and remove the socket (the worker is gone)."""
+        self.end()
+        with self.lock:
+            if self.closed:
+                return
+            self.closed = True
+        server = self.server
+        if server is not None:
+            with contextlib.suppress(Exception):
+                self._proxy.run(_close_server(server))
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+
+
+async def _close_server(server: asyncio.AbstractServer) -> None:
+    server.close()
+
+
+class EgressProxy:
+    """Listens on one unix socket per worker and relays each call's connections to its granted hosts.
+
+    ``resolver`` maps a name to addresses (the system's by default; tests map names to loopback);
+    ``socket_owner`` is the uid that must be able to connect (the sandbox's, when it differs from
+    ours). Thread-safe; :meth:`close` stops it.
+    """
+
+    def __init__(self, resolver: Resolver | None = None, *, socket_owner: int | None = None) -> None:
+        self._resolver = resolver or system_resolver
+        self._owner = socket_owner
+        self._folder = Path(tempfile.mkdtemp(prefix="toolrt-egress-"))
+        if socket_owner is not None:
+            # The sandbox user must pass through the folder to bind its socket, not list it.
+            os.chmod(self._folder, 0o711)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="toolrt-egress", daemon=True)
+        self._thread.start()
+        self._gates: set[EgressGate] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def run(self, coro: object) -> object:
+        """Run a coroutine on the proxy's loop and wait for its result (from any other thread)."""
+        assert asyncio.iscoroutine(coro)
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout=30)
+
+    def open_gate(self) -> EgressGate:
+        """A new gate listening on a fresh socket in the proxy's private folder."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the egress proxy is closed")
+        path = self._folder / f"{secrets.token_hex(8)}.sock"
+        gate = EgressGate(self, path)
+
+        async def start() -> asyncio.AbstractServer:
+            return await asyncio.start_unix_server(
+                lambda r, w: self._accept(gate, r, w), path=str(path), limit=HEAD_LIMIT
+            )
+
+        server = self.run(start())
+        assert isinstance(server, asyncio.AbstractServer)
+        gate.server = server
+        if self._owner is not None:
+            os.chown(path, self._owner, self._owner)
+        os.chmod(path, 0o600)
+        with self._lock:
+            self._gates.add(gate)
+        return gate
+
+    def close(self) -> None:
+        """Close every gate and connection, stop the loop and remove the sockets' folder."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            gates = list(self._gates)
+        for gate in gates:
+            gate.close()
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    async def close_call(self, call: _Call) -> None:
+        """Close every connection ``call`` opened and wait for their handlers to finish."""
+        call.ended = True
+        for writer in list(call.writers):
+            writer.close()
+        tasks = [t for t in call.tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+
+    # -- connections (on the loop) -------------------------------------------------------------
+
+    async def _accept(self, gate: EgressGate, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with gate.lock:
+            call = gate.call
+        if call is None or call.ended:
+            log.warning("egress denied", execution_id=None, host=None, port=None, reason="no call is running")
+            await _reply(writer, 403, "no call is running in this sandbox")
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        call.tasks.add(task)
+        call.writers.add(writer)
+        upstream: asyncio.StreamWriter | None = None
+        try:
+            upstream = await self._serve(call, reader, writer)
+        except asyncio.CancelledError:
+            pass
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+            pass
+        finally:
+            call.tasks.discard(task)
+            call.writers.discard(writer)
+            for w in (writer, upstream):
+                if w is not None:
+                    w.close()
+
+    async def _serve(
+        self, call: _Call, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> asyncio.StreamWriter | None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
+        except (asyncio.LimitOverrunError, ValueError):
+            await _reply(writer, 431, "request head too large")
+            return None
+        lines = head.split(b"\r\n")
+        parts = lines[0].split(b" ")
+        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
+            await _reply(writer, 400, "not an HTTP/1.x proxy request")
+            return None
+        method, target_text, version = (p.decode("latin-1") for p in parts)
+        tunnel = method.upper() == "CONNECT"
+        path = ""
+        try:
+            if tunnel:
+                target = parse_host_port(target_text)
+            else:
+                target, path = _absolute_target(target_text)
+        except ValueError as exc:
+            log.warning("egress denied", execution_id=call.execution_id, host=None, port=None, reason=str(exc))
+            await _reply(writer, 400, str(exc))
+            return None
+        addresses, reason = await self._decide(call, target)
+        fields = {"execution_id": call.execution_id, "host": target.host, "port": target.port, "method": method}
+        if not addresses:
+            log.warning("egress denied", **fields, reason=reason)
+            await _reply(writer, 403, f"{target} refused: {reason}")
+            return None
+        upstream_reader, upstream = await self._connect(addresses, target.port)
+        if upstream is None:
+            log.warning("egress failed", **fields, reason="connection failed", addresses=",".join(addresses))
+            await _reply(writer, 502, f"could not connect to {target}")
+            return None
+        if call.ended:
+            return upstream
+        call.writers.add(upstream)
+        log.info("egress allowed", **fields, reason=reason, address=upstream.get_extra_info("peername")[0])
+        if tunnel:
+            writer.write(f"{version} 200 Connection established\r\n\r\n".encode("latin-1"))
+            await writer.drain()
+        else:
+            upstream.write(_origin_form_head(method, path, version, lines[1:]))
+        try:
+            await _relay(reader, writer, upstream_reader, upstream)
+        finally:
+            call.writers.discard(upstream)
+        return upstream
+
+    async def _decide(self, call: _Call, target: HostPort) -> tuple[list[str], str]:
+        """The addresses to connect to (empty when refused) and why."""
+        if not call.grant.permits(target):
+            if is_ip_literal(target.host):
+                return [], "an IP literal the owner's policy does not name exactly"
+            if not call.grant:
+                return [], "the tool declares no network access the policy permits"
+            return [], "not declared by the tool, or not permitted by the owner's policy"
+        if is_ip_literal(target.host):
+            addresses = [target.host]
+        else:
+            try:
+                addresses = await asyncio.wait_for(
+                    self._loop.run_in_executor(None, self._resolver, target.host, target.port), RESOLVE_TIMEOUT_S
+                )
+            except (OSError, TimeoutError, UnicodeError) as exc:
+                return [], f"does not resolve ({type(exc).__name__})"
+            if not addresses:
+                return [], "does not resolve"
+        if call.grant.may_be_private(target):
+            return addresses, "named by the owner's policy as private"
+        for address in addresses:
+            try:
+                public = is_public_address(address)
+            except ValueError:
+                return [], f"resolved to something that is not an address: {address!r}"
+            if not public:
+                return [], f"resolves to a non-public address ({address}) the owner's policy does not name"
+        return addresses, "declared and permitted"
+
+    async def _connect(
+        self, addresses: list[str], port: int
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter | None]:
+        for address in addresses:
+            try:
+                reader, writer = await asyncio.wait_for(
+                    asyncio.open_connection(address, port, limit=_CHUNK), CONNECT_TIMEOUT_S
+                )
+            except (OSError, TimeoutError):
+                continue
+            return reader, writer
+        return asyncio.StreamReader(), None
+
+
+def _absolute_target(text: str) -> tuple[HostPort, str]:
+    if not text.lower().startswith("http://"):
+        raise ValueError("only http:// absolute URIs are proxied; use CONNECT for https")
+    parts = urlsplit(text)
+    if parts.username is not None or parts.password is not None or not parts.hostname:
+        raise ValueError("the URI has no host, or carries credentials")
+    host = parts.hostname
+    try:
+        port = parts.port or 80
+    except ValueError:
+        raise ValueError("the URI's port is not a number from 1 to 65535") from None
+    shown = f"[{host}]" if ":" in host else host
+    path = parts.path or "/"
+    if parts.query:
+        path += "?" + parts.query
+    return parse_host_port(f"{shown}:{port}"), path
+
+
+def _origin_form_head(method: str, path: str, version: str, header_lines: list[bytes]) -> bytes:
+    kept = [line for line in header_lines if line and line.split(b":", 1)[0].strip().lower() not in _DROPPED_HEADERS]
+    head = [f"{method} {path} {version}".encode("latin-1"), *kept, b"Connection: close", b"", b""]
+    return b"\r\n".join(head)
+
+
+async def _reply(writer: asyncio.StreamWriter, status: int, reason: str) -> None:
+    body = (reason + "\n").encode()
+    text = {400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large", 502: "Bad Gateway"}
+    head = f"HTTP/1.1 {status} {text.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
+    head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    with contextlib.suppress(OSError):
+        writer.write(head.encode() + body)
+        await writer.drain()
+    writer.close()
+
+
+async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            data = await reader.read(_CHUNK)
+            if not data:
+                break
+            writer.write(data)
+            await writer.drain()
+        if writer.can_write_eof():
+            writer.write_eof()
+    except OSError:
+        writer.close()
+
+
+async def _relay(
+    client_reader: asyncio.StreamReader,
+    client: asyncio.StreamWriter,
+    upstream_reader: asyncio.StreamReader,
+    upstream: asyncio.StreamWriter,
+) -> None:
+    """Copy both ways until both sides are done (a half-close is passed on)."""
+    await asyncio.gather(_pump(client_reader, upstream), _pump(upstream_reader, client))
