@@ -306,6 +306,10 @@ class AsyncToolRuntime:
         """See :meth:`ToolRuntime.tool_usage`."""
         return await asyncio.to_thread(self.sync.tool_usage, agent_id, tool)
 
+    async def tools_usage(self, agent_id: str, tool_ids: Sequence[str]) -> dict[str, ToolUsage]:
+        """See :meth:`ToolRuntime.tools_usage`."""
+        return await asyncio.to_thread(self.sync.tools_usage, agent_id, tool_ids)
+
     async def add_team_member(self, team: str, agent_id: str) -> bool:
         """See :meth:`ToolRuntime.add_team_member`."""
         return await asyncio.to_thread(self.sync.add_team_member, team, agent_id)

@@ -543,6 +543,16 @@ class ToolRuntime:
             raise NotFoundError("tool", tool)
         return self._search.usage(found.tool_id)
 
+    def tools_usage(self, agent_id: str, tool_ids: Sequence[str]) -> dict[str, ToolUsage]:
+        """:meth:`tool_usage` of several tools at once (one count by the store), keyed by tool id;
+        NotFoundError when ``agent_id`` may not see one of them. For listings."""
+        check_agent(agent_id)
+        repository = self.ports.repository
+        for tool_id in tool_ids:
+            if not may_see(repository, repository.get(tool_id), agent_id):
+                raise NotFoundError("tool", tool_id)
+        return dict(repository.tool_usage(list(tool_ids)))
+
     # -- teams (the runtime owner's calls: the CLI and the MCP server never let an agent make them) --
     def add_team_member(self, team: str, agent_id: str) -> bool:
         """Make ``agent_id`` a member of ``team``: it may then discover and run the team's tools, and

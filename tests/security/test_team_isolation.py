@@ -65,6 +65,9 @@ def test_a_non_member_meets_a_team_tool_as_if_it_did_not_exist(rt: ToolRuntime) 
     with pytest.raises(NotFoundError):
         rt.tool_usage("mallory", reg.tool_id)
     with pytest.raises(NotFoundError):
+        rt.tools_usage("mallory", [reg.tool_id])
+    assert rt.tools_usage("bob", [reg.tool_id])[reg.tool_id].executions == 1
+    with pytest.raises(NotFoundError):
         rt.execute_tool("mallory", "red_radar", {"station": "x"})  # its name resolves to nothing
     with pytest.raises(OwnershipError):
         rt.execute_tool("mallory", reg.tool_id, {"station": "x"})  # the id: refused as for a private tool

@@ -76,6 +76,28 @@ def test_invoke_with_key_value_and_json_params(runtimes: SharedRuntimes) -> None
     assert run["output"] == {"echo": {"a": 1, "b": 2}}
     plain = cli(runtimes, "invoke", "add", "a=1")
     assert plain.exit_code == 0 and json.loads(plain.stdout) == {"echo": {"a": 1}}
+    listed = cli_json(runtimes, "list")  # listings show usage, so agents can prefer tools that work
+    assert [t["usage"] for t in listed] == [{"executions": 3, "distinct_callers": 1, "success_rate": 1.0}]
+    assert "100%" in cli(runtimes, "list").stdout
+
+
+def test_teams_are_managed_from_the_cli(runtimes: SharedRuntimes) -> None:
+    """teams add/remove/list change membership; --visibility team:NAME needs it."""
+    refused = cli(runtimes, "register", str(EXAMPLES / "python" / "add.py"), "--visibility", "team:red")
+    assert refused.exit_code == 2 and "toolrt teams add red cli" in refused.stdout + refused.stderr
+    assert cli_json(runtimes, "teams", "add", "red", "cli", "ann") == {
+        "team": "red",
+        "added": ["cli", "ann"],
+        "members": ["ann", "cli"],
+    }
+    reg = cli_json(runtimes, "register", str(EXAMPLES / "python" / "add.py"), "--visibility", "team:red")
+    assert reg["tool_id"] and not reg["cache_hit"]
+    assert [t["visibility"] for t in cli_json(runtimes, "--agent", "ann", "list")] == ["team:red"]
+    assert cli_json(runtimes, "teams", "remove", "red", "ann")["members"] == ["cli"]
+    assert cli_json(runtimes, "--agent", "ann", "list") == []
+    assert cli_json(runtimes, "teams", "list") == {"teams": {"red": ["cli"]}}
+    bad = cli(runtimes, "register", str(EXAMPLES / "python" / "add.py"), "--visibility", "team:no way")
+    assert bad.exit_code == 2
 
 
 def test_update_versions_rollback_and_deregister(runtimes: SharedRuntimes) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
@@ -33,7 +33,8 @@ def list_(
             tag=tag,
             text=text,
         )
-    views = [output.tool_view(t) for t in tools]
+        usage = rt.tools_usage(cli.agent, [t.tool_id for t in tools]) if tools else {}
+    views = [output.tool_view(t) | {"usage": output.usage_view(usage.get(t.tool_id))} for t in tools]
     if cli.json:
         cli.emit(views)
         return
@@ -45,10 +46,11 @@ def list_(
     table = Table(title=f"tools visible to {cli.agent}")
     table.add_column("name", min_width=min(24, max(len(v["name"]) for v in views)))
     table.add_column("tool id", no_wrap=True, min_width=max(len(v["tool_id"]) for v in views))  # never cut
-    for header in ("owner", "lang", "ver", "visibility", "status"):
+    for header in ("owner", "lang", "ver", "visibility", "status", "calls", "ok"):
         table.add_column(header, no_wrap=True)
     table.add_column("description", overflow="fold", min_width=12)
     for v in views:
+        calls, rate = _usage_cells(v["usage"])
         table.add_row(
             v["name"],
             v["tool_id"],
@@ -57,9 +59,18 @@ def list_(
             str(v["version"]),
             v["visibility"],
             v["status"],
+            calls,
+            rate,
             escape(v["description"].splitlines()[0][:60]),
         )
     cli.out.print(table)
+
+
+def _usage_cells(usage: dict[str, Any] | None) -> tuple[str, str]:
+    # "calls" and "ok" columns: finished calls by anyone, and the share that succeeded.
+    usage = usage or {}
+    rate = usage.get("success_rate")
+    return str(usage.get("executions", 0)), "-" if rate is None else f"{rate:.0%}"
 
 
 def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id or name.")]) -> None:
@@ -188,16 +199,13 @@ def search(
         "score", "name", "tool id", "owner", "matched", "calls", "ok", "description", title=f"tools for {query!r}"
     )
     for v in views:
-        usage = v["usage"] or {}
-        rate = usage.get("success_rate")
         table.add_row(
             f"{v['score']:.3f}",
             escape(v["name"]),
             v["tool_id"],
             escape(v["owner"]),
             ", ".join(v["matched"]),
-            str(usage.get("executions", 0)),
-            "-" if rate is None else f"{rate:.0%}",
+            *_usage_cells(v["usage"]),
             escape(str(v.get("description", ""))[:80]),
         )
     cli.out.print(table)
