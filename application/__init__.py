@@ -16,6 +16,7 @@ from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.search_tools import SearchResult, SearchTools
 from toolrt.application.tool_templates import Placeholder, TemplateCatalog, ToolTemplate
+from toolrt.application.traffic import ToolMetrics, TrafficControl, VersionMetrics
 from toolrt.application.update_tool import ToolUpdate, Update, UpdateTool, UpdateToolRequest
 from toolrt.ports import ToolUsage
 
@@ -47,6 +48,9 @@ __all__ = [
     "RollbackToolRequest",
     "RuntimePorts",
     "SearchResult",
+    "ToolMetrics",
+    "TrafficControl",
+    "VersionMetrics",
     "SearchTools",
     "TemplateCatalog",
     "ToolRuntime",

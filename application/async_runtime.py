@@ -20,8 +20,18 @@ from toolrt.application.register_tools import BatchItem
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.search_tools import SearchResult
 from toolrt.application.tool_templates import ToolTemplate
+from toolrt.application.traffic import ToolMetrics
 from toolrt.application.update_tool import ToolUpdate
-from toolrt.domain import DomainEvent, Execution, ExecutionStatus, Tool, ToolStatus, ToolVersion, Visibility
+from toolrt.domain import (
+    DomainEvent,
+    Execution,
+    ExecutionStatus,
+    Tool,
+    ToolStatus,
+    ToolVersion,
+    TrafficGuard,
+    Visibility,
+)
 from toolrt.ports import CodeValidator, OutputCallback, ToolUsage
 
 T = TypeVar("T")
@@ -128,6 +138,7 @@ class AsyncToolRuntime:
         timeout_s: float | None = None,
         memory_mb: int | None = None,
         on_output: OutputCallback | None = None,
+        sticky_key: str | None = None,
     ) -> Execution:
         """See :meth:`ToolRuntime.execute_tool` (``on_output`` is called from a worker thread)."""
         return await self._run_limited(
@@ -139,7 +150,27 @@ class AsyncToolRuntime:
             timeout_s=timeout_s,
             memory_mb=memory_mb,
             on_output=on_output,
+            sticky_key=sticky_key,
         )
+
+    async def set_traffic(
+        self,
+        agent_id: str,
+        tool: str,
+        weights: Mapping[int, int] | None,
+        *,
+        guard: TrafficGuard | Mapping[str, Any] | None = None,
+    ) -> Tool:
+        """See :meth:`ToolRuntime.set_traffic`."""
+        return await asyncio.to_thread(self.sync.set_traffic, agent_id, tool, weights, guard=guard)
+
+    async def promote(self, agent_id: str, tool: str, version: int) -> Tool:
+        """See :meth:`ToolRuntime.promote`."""
+        return await asyncio.to_thread(self.sync.promote, agent_id, tool, version)
+
+    async def tool_metrics(self, tool: str, agent_id: str | None = None) -> ToolMetrics:
+        """See :meth:`ToolRuntime.tool_metrics`."""
+        return await asyncio.to_thread(self.sync.tool_metrics, tool, agent_id)
 
     async def test_tool(self, agent_id: str, tool: str, version: int | None = None) -> list[ExampleResult]:
         """See :meth:`ToolRuntime.test_tool`."""

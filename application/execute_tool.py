@@ -13,6 +13,7 @@ from toolrt.application.logs import get_logger
 from toolrt.application.output_relay import OutputRelay
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.register_tool import check_agent
+from toolrt.application.traffic import TrafficControl
 from toolrt.domain import (
     Execution,
     ExecutionError,
@@ -61,6 +62,8 @@ class ExecuteToolRequest:
     memory_mb: int | None = None
     # Receives ("stdout" | "stderr", text) as the tool prints (see OutputRelay).
     on_output: OutputCallback | None = attrs.field(default=None, eq=False, repr=False)
+    # Under a traffic split, calls with one sticky key run the same version (None: a weighted draw).
+    sticky_key: str | None = None
 
 
 def check_params(tool_name: str, schema: dict[str, Any], params: Any, checker: Any = None) -> None:
@@ -128,7 +131,10 @@ class ExecuteTool:
     - the call may reach the hosts its version declares in ``network`` that the owner's egress
       policy permits *now* (a host withdrawn from the policy is not reached by older tools);
     - a return value that breaks the tool's output_schema makes the execution failed;
-    - every execution is recorded with its result and metrics, whatever its status.
+    - every execution is recorded with its result and metrics, whatever its status;
+    - an un-pinned call of a tool with a traffic split runs the version the split picks (the same
+      for one ``sticky_key``), and the record says which; a pinned ``version`` bypasses the split;
+      after a candidate version's call, the split's guard is kept (see TrafficControl).
 
     ``execute`` is :meth:`accept` then :meth:`run`; :class:`BackgroundExecutions` runs the two
     apart, on its own threads.
@@ -144,9 +150,11 @@ class ExecuteTool:
         events: EventPublisher,
         policy: ExecutionPolicy,
         artifacts: ArtifactStore | None = None,
+        traffic: TrafficControl | None = None,
     ) -> None:
         self._repository = repository
         self._artifacts = artifacts
+        self._traffic = traffic
         # Runnable forms of artifacts (TypeScript stripped at registration), by code hash: immutable.
         self._runnable: dict[str, str | None] = {}
         self._sandbox = sandbox
@@ -168,7 +176,7 @@ class ExecuteTool:
         """Check the call (caller, params, limits) and give it an execution id; raise if it may not run."""
         if self._closed:
             raise ExecutionError("this runtime is closed: connect again to execute tools")
-        tool, sandbox_request = self._prepare(request)
+        tool, sandbox_request, request = self._prepare(request)
         return AcceptedCall(request, tool, sandbox_request, self._clock.now())
 
     def run(self, call: AcceptedCall, cancel: CancelSignal | None = None) -> Execution:
@@ -206,7 +214,7 @@ class ExecuteTool:
         """Refuse later calls: they raise ExecutionError."""
         self._closed = True
 
-    def _prepare(self, request: ExecuteToolRequest) -> tuple[Tool, SandboxRequest]:
+    def _prepare(self, request: ExecuteToolRequest) -> tuple[Tool, SandboxRequest, ExecuteToolRequest]:
         check_agent(request.agent_id)
         if request.version is not None and (isinstance(request.version, bool) or not isinstance(request.version, int)):
             raise ValidationError(f"version must be an integer, got {request.version!r}")
@@ -215,6 +223,8 @@ class ExecuteTool:
             if not tool.is_active:
                 raise NotFoundError("active tool", request.tool_id)
             raise OwnershipError(request.agent_id, request.tool_id, "execute")
+        if request.version is None and tool.traffic is not None:
+            request = attrs.evolve(request, version=tool.route(request.sticky_key))  # fixed from here on
         version = tool.version(request.version) if request.version is not None else tool.current
         definition = version.definition
         key = (tool.tool_id, version.number)
@@ -236,7 +246,7 @@ class ExecuteTool:
         timeout, memory, output = self._policy.effective(definition.limits)
         timeout = _per_call("timeout_s", request.timeout_s, self._policy.max_timeout_s, timeout)
         memory = int(_per_call("memory_mb", request.memory_mb, self._policy.max_memory_mb, memory))
-        return tool, SandboxRequest(
+        sandbox_request = SandboxRequest(
             execution_id=self._ids.new_id("exec"),
             language=language,
             code=code,
@@ -250,6 +260,7 @@ class ExecuteTool:
             on_output=OutputRelay(request.on_output) if request.on_output is not None else None,
             egress=self._policy.grant(definition),
         )
+        return tool, sandbox_request, request
 
     def _runnable_form(self, code_hash: Any) -> str | None:
         key = str(code_hash)
@@ -327,6 +338,11 @@ class ExecuteTool:
             wall_ms=round(result.metrics.wall_ms, 3),
             isolation=result.metrics.isolation.value,
         )
+        if self._traffic is not None and tool.traffic is not None:
+            try:
+                self._traffic.after_execution(tool, execution)
+            except Exception as exc:  # the call's result stands; the guard looks again next call
+                bound.error("keeping the traffic guard failed", error=str(exc))
         return execution
 
 

@@ -27,6 +27,7 @@ from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.search_tools import SearchResult, SearchTools
 from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
 from toolrt.application.tool_templates import TemplateCatalog, ToolTemplate
+from toolrt.application.traffic import ToolMetrics, TrafficControl
 from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
 from toolrt.domain import (
     DomainEvent,
@@ -41,6 +42,7 @@ from toolrt.domain import (
     ToolRuntimeError,
     ToolStatus,
     ToolVersion,
+    TrafficGuard,
     ValidationError,
     ValidationReport,
     Visibility,
@@ -113,8 +115,9 @@ class ToolRuntime:
         )
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
+        self._traffic = TrafficControl(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
         self._execute = ExecuteTool(
-            p.repository, p.sandbox, p.clock, p.ids, p.metrics, events, self.policy, p.artifacts
+            p.repository, p.sandbox, p.clock, p.ids, p.metrics, events, self.policy, p.artifacts, self._traffic
         )
         self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)
@@ -272,6 +275,7 @@ class ToolRuntime:
         timeout_s: float | None = None,
         memory_mb: int | None = None,
         on_output: OutputCallback | None = None,
+        sticky_key: str | None = None,
     ) -> Execution:
         """Run a tool now and return the finished execution. See :class:`ExecuteTool`.
 
@@ -283,10 +287,49 @@ class ToolRuntime:
         ``"stdout"`` or ``"stderr"``) as it prints on the local sandbox, and at the end of the call
         elsewhere; in all, exactly the text the execution records. It runs in a worker thread and
         should return quickly; an exception it raises is logged and stops further calls to it.
+        Under a traffic split (:meth:`set_traffic`), an un-pinned call runs the version the weights
+        pick; calls with one ``sticky_key`` (a user, a conversation) always pick the same one.
         """
         return self._by_ref(
-            self._execute.execute, agent_id, tool, _params(params), version, timeout_s, memory_mb, on_output
+            self._execute.execute,
+            agent_id,
+            tool,
+            _params(params),
+            version,
+            timeout_s,
+            memory_mb,
+            on_output,
+            sticky_key,
         )
+
+    # -- releasing versions ----------------------------------------------------------------------
+    def set_traffic(
+        self,
+        agent_id: str,
+        tool: str,
+        weights: Mapping[int, int] | None,
+        *,
+        guard: TrafficGuard | Mapping[str, Any] | None = None,
+    ) -> Tool:
+        """Route un-pinned calls of ``agent_id``'s tool between versions, e.g. ``{1: 90, 2: 10}``
+        (whole percentages summing to 100, the version in force among them); ``None`` or ``{}``
+        sends them all to the version in force again. ``guard`` (a :class:`TrafficGuard` or
+        ``{"margin": 0.1, "min_calls": 20}``) ends the split when a candidate fails more often.
+        See :class:`TrafficControl`."""
+        found = self._tool_by_ref(agent_id, tool)
+        chosen = TrafficGuard(**guard) if isinstance(guard, Mapping) else guard
+        return self._traffic.set_traffic(agent_id, found.tool_id, weights, chosen)
+
+    def promote(self, agent_id: str, tool: str, version: int) -> Tool:
+        """Put ``version`` of ``agent_id``'s tool in force and end any split."""
+        return self._traffic.promote(agent_id, self._tool_by_ref(agent_id, tool).tool_id, version)
+
+    def tool_metrics(self, tool: str, agent_id: str | None = None) -> ToolMetrics:
+        """Per-version metrics (calls, outcomes, error types, p50/p95 wall time) from the store's
+        execution records; with ``agent_id``, only of a tool that agent may see."""
+        if agent_id is None:
+            return self._traffic.tool_metrics(tool)
+        return self._traffic.tool_metrics(self._tool_by_ref(agent_id, tool).tool_id, agent_id)
 
     def test_tool(self, agent_id: str, tool: str, version: int | None = None) -> list[ExampleResult]:
         """Run a tool's examples now (the current version's, or ``version``'s) and report each.
@@ -413,16 +456,17 @@ class ToolRuntime:
         timeout_s: float | None,
         memory_mb: int | None,
         on_output: OutputCallback | None = None,
+        sticky_key: str | None = None,
     ) -> Execution:
         # ``ref`` is tried as an id first (no extra read on the common path; the use case says
         # whether the agent may run it); when no tool has that id, it is a name to resolve.
         try:
-            return run(ExecuteToolRequest(agent_id, ref, params, version, timeout_s, memory_mb, on_output))
+            return run(ExecuteToolRequest(agent_id, ref, params, version, timeout_s, memory_mb, on_output, sticky_key))
         except NotFoundError as exc:
             if (exc.kind, exc.key) != ("tool", ref):
                 raise
         tool_id = self.resolve_tool(agent_id, ref).tool_id
-        return run(ExecuteToolRequest(agent_id, tool_id, params, version, timeout_s, memory_mb, on_output))
+        return run(ExecuteToolRequest(agent_id, tool_id, params, version, timeout_s, memory_mb, on_output, sticky_key))
 
     def execution_status(self, execution_id: str) -> Execution:
         """An execution as last recorded."""

@@ -5,12 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import attrs
 import pytest
 
 from toolrt.contracts import builders as b
-from toolrt.domain import CodeHash, ConflictError, ExecutionStatus, NotFoundError, Tool, ToolStatus, Visibility
+from toolrt.domain import (
+    CodeHash,
+    ConflictError,
+    ExecutionFailure,
+    ExecutionStatus,
+    NotFoundError,
+    Tool,
+    ToolStatus,
+    Visibility,
+)
 from toolrt.domain.search import query_terms
-from toolrt.ports import ExecutionQuery, SearchQuery, ToolQuery, ToolRepository, ToolUsage
+from toolrt.ports import ExecutionOutcome, ExecutionQuery, SearchQuery, ToolQuery, ToolRepository, ToolUsage
 from toolrt.ports.repository import InProcessSearch
 
 
@@ -382,3 +392,25 @@ class ToolRepositoryContract:
         assert usage["t2"] == ToolUsage(executions=1, distinct_callers=1, succeeded=0)
         assert usage["t3"] == ToolUsage(0, 0, 0) and usage["t3"].success_rate is None
         assert repo.tool_usage([]) == {}
+
+    def test_execution_outcomes_are_the_finished_calls_of_one_tool(self, repo: ToolRepository) -> None:
+        """Version, status, wall time and error type of each finished call, narrowed by ``since``."""
+        late = b.T0 + timedelta(hours=1)
+        records = [
+            b.execution("e1", tool_id="t1"),
+            attrs.evolve(b.execution("e2", tool_id="t1", status=ExecutionStatus.FAILED), version=2),
+            b.execution("e3", tool_id="t1", status=ExecutionStatus.RUNNING),
+            b.execution("e4", tool_id="t2"),
+            attrs.evolve(b.execution("e5", tool_id="t1", status=ExecutionStatus.TIMED_OUT), created_at=late),
+        ]
+        records[1] = attrs.evolve(records[1], error=ExecutionFailure("KeyError", "item"))
+        for record in records:
+            repo.record_execution(record)
+        found = sorted(repo.execution_outcomes("t1"), key=lambda o: (o.version, o.status.value))
+        assert found == [
+            ExecutionOutcome(1, ExecutionStatus.SUCCEEDED, 5.0, None),
+            ExecutionOutcome(1, ExecutionStatus.TIMED_OUT, 5.0, None),
+            ExecutionOutcome(2, ExecutionStatus.FAILED, 5.0, "KeyError"),
+        ]
+        assert [o.status for o in repo.execution_outcomes("t1", since=late)] == [ExecutionStatus.TIMED_OUT]
+        assert repo.execution_outcomes("nothing") == []

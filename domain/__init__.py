@@ -26,6 +26,7 @@ from toolrt.domain.events import (
     ToolRegistered,
     ToolRolledBack,
     ToolUpdated,
+    TrafficChanged,
 )
 from toolrt.domain.execution import (
     Execution,
@@ -59,6 +60,7 @@ from toolrt.domain.network import (
     is_public_address,
     parse_host_port,
 )
+from toolrt.domain.traffic import TrafficGuard, TrafficSplit
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
 __all__ = [
@@ -101,6 +103,7 @@ __all__ = [
     "ToolDefinition",
     "ToolExample",
     "ToolDeregistered",
+    "TrafficChanged",
     "ToolExecuted",
     "ToolRegistered",
     "ToolRolledBack",
@@ -108,6 +111,8 @@ __all__ = [
     "ToolStatus",
     "ToolUpdated",
     "ToolVersion",
+    "TrafficGuard",
+    "TrafficSplit",
     "TransientError",
     "ValidationError",
     "ValidationReport",

@@ -62,6 +62,17 @@ class TeamMembershipChanged(DomainEvent):
 
 
 @attrs.frozen
+class TrafficChanged(DomainEvent):
+    """A tool's traffic split was set, cleared or ended (``weights`` empty when all traffic goes to
+    the version in force); ``reason`` says why when the owner did not end it (a guard tripped)."""
+
+    tool_id: str
+    agent_id: str
+    weights: tuple[tuple[int, int], ...]
+    reason: str = ""
+
+
+@attrs.frozen
 class ToolDeregistered(DomainEvent):
     """A tool was unpublished and deactivated or deleted."""
 

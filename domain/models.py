@@ -14,6 +14,7 @@ import attrs
 from toolrt.domain.errors import LimitExceededError, NotFoundError, ValidationError
 from toolrt.domain.hashing import CodeHash
 from toolrt.domain.network import NetworkAccess, to_network_access
+from toolrt.domain.traffic import TrafficSplit
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -361,6 +362,11 @@ class Tool:
     gateway_ref: str | None = None
     record_version: int = 1
     team: str | None = None
+    # Un-pinned calls routed between versions by weight (see toolrt.domain.traffic); it always names
+    # the version in force, and a change of that version ends it. ``traffic_note``: why the last
+    # split ended, when it did not end by the owner's hand (a guard, a new version).
+    traffic: TrafficSplit | None = None
+    traffic_note: str | None = None
 
     def __attrs_post_init__(self) -> None:
         if (self.visibility is Visibility.TEAM) != (self.team is not None):
@@ -370,6 +376,16 @@ class Tool:
             )
         if self.team is not None:
             check_team_name(self.team)
+        if self.traffic is not None:
+            known = {v.number for v in self.versions}
+            unknown = [v for v in self.traffic.versions if v not in known]
+            if unknown:
+                raise ValidationError(f"tool {self.tool_id!r} has no version {unknown[0]} to send traffic to")
+            if self.current_version not in self.traffic.versions:
+                raise ValidationError(
+                    f"a traffic split of tool {self.tool_id!r} must include version {self.current_version}, the one in "
+                    "force (promote another version first, or give the one in force a weight, even 0)"
+                )
 
     @classmethod
     def create(
@@ -468,12 +484,40 @@ class Tool:
             )
         number = self.latest_version + 1
         version = ToolVersion(number, definition.code_hash, definition, now)
-        return self._changed(now, versions=self.versions + (version,), current_version=number, name=definition.name)
+        return self._changed(
+            now,
+            versions=self.versions + (version,),
+            current_version=number,
+            name=definition.name,
+            **self._split_ended(number),
+        )
 
     def with_current(self, number: int, now: datetime) -> Tool:
         """Version ``number`` (which must exist) back in force."""
         v = self.version(number)
-        return self._changed(now, current_version=v.number, name=v.definition.name)
+        return self._changed(now, current_version=v.number, name=v.definition.name, **self._split_ended(v.number))
+
+    def promoted(self, number: int, now: datetime) -> Tool:
+        """Version ``number`` in force and every un-pinned call sent to it (any split ended)."""
+        v = self.version(number)
+        return self._changed(now, current_version=v.number, name=v.definition.name, traffic=None, traffic_note=None)
+
+    def with_traffic(self, split: TrafficSplit | None, now: datetime, note: str | None = None) -> Tool:
+        """The same tool with ``split`` (None: every un-pinned call to the version in force); ``note``
+        says why a split ended when something other than the owner ended it."""
+        return self._changed(now, traffic=split, traffic_note=note)
+
+    def route(self, sticky_key: str | None = None) -> int:
+        """The version an un-pinned call runs: by the split's weights, else the version in force."""
+        if self.traffic is None:
+            return self.current_version
+        return self.traffic.route(self.tool_id, sticky_key)
+
+    def _split_ended(self, number: int) -> dict[str, Any]:
+        # A new version in force ends a split (it was set against the old one).
+        if self.traffic is None or number == self.current_version:
+            return {}
+        return {"traffic": None, "traffic_note": f"ended when version {number} was put in force"}
 
     def with_visibility(self, visibility: Visibility, now: datetime, team: str | None = None) -> Tool:
         """The same tool with a new visibility (``team`` exactly when it is team)."""

@@ -5,6 +5,7 @@ from toolrt.ports.embedder import Embedder
 from toolrt.ports.gateway import GatewayHealth, ToolGateway
 from toolrt.ports.metrics import EventPublisher, MetricsSink
 from toolrt.ports.repository import (
+    ExecutionOutcome,
     ExecutionQuery,
     SearchHit,
     SearchQuery,
@@ -14,6 +15,7 @@ from toolrt.ports.repository import (
     ToolUsage,
     count_usage,
     newest_first,
+    outcomes_of,
 )
 from toolrt.ports.sandbox import CancelSignal, OutputCallback, Sandbox, SandboxRequest, SandboxResult
 from toolrt.ports.system import Clock, IdGenerator
@@ -26,6 +28,7 @@ __all__ = [
     "CodeValidator",
     "Embedder",
     "EventPublisher",
+    "ExecutionOutcome",
     "ExecutionQuery",
     "GatewayHealth",
     "IdGenerator",
@@ -42,5 +45,6 @@ __all__ = [
     "ToolRepository",
     "ToolUsage",
     "count_usage",
+    "outcomes_of",
     "newest_first",
 ]

@@ -154,6 +154,25 @@ class ToolUsage:
 NO_USAGE = ToolUsage(0, 0, 0)
 
 
+@attrs.frozen
+class ExecutionOutcome:
+    """What per-version metrics need of one finished call: no caller, parameter or output."""
+
+    version: int
+    status: ExecutionStatus
+    wall_ms: float
+    error_type: str | None = None
+
+
+def outcomes_of(executions: Iterable[Execution], tool_id: str, since: datetime | None) -> list[ExecutionOutcome]:
+    """:meth:`ToolRepository.execution_outcomes` computed over records held in process (for adapters)."""
+    return [
+        ExecutionOutcome(e.version, e.status, e.metrics.wall_ms, e.error.type if e.error else None)
+        for e in executions
+        if e.tool_id == tool_id and e.status.is_final and (since is None or e.created_at >= since)
+    ]
+
+
 def count_usage(executions: Iterable[Execution], tool_ids: Collection[str]) -> dict[str, ToolUsage]:
     """:meth:`ToolRepository.tool_usage` computed over records held in process (for adapters)."""
     wanted = frozenset(tool_ids)
@@ -222,6 +241,11 @@ class ToolRepository(Protocol):
     def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
         """Counts of the finished, not cancelled, execution records of each of ``tool_ids`` (every
         id given is a key; a tool never called has zeros), counted by the store, not read out."""
+
+    def execution_outcomes(self, tool_id: str, since: datetime | None = None) -> Sequence[ExecutionOutcome]:
+        """Version, status, wall time and error type of every finished call of ``tool_id`` created at
+        or after ``since`` (all for None), in no particular order: per-version metrics and traffic
+        guards are computed from the records themselves, so every process on a store agrees."""
 
     def discoverable(
         self, visible_to: str | None, teams: frozenset[str] = frozenset()

@@ -10,10 +10,12 @@ from toolrt.application import (
     ExecutionPolicy,
     Registration,
     SearchResult,
+    ToolMetrics,
     ToolRuntime,
     ToolStatusReport,
     ToolUpdate,
     Update,
+    VersionMetrics,
 )
 from toolrt.bootstrap import connect
 from toolrt.domain import (
@@ -37,18 +39,20 @@ from toolrt.domain import (
     RegistrationError,
     Severity,
     StorageError,
+    TeamMembershipError,
     Tool,
     ToolDefinition,
     ToolExample,
     ToolRuntimeError,
     ToolStatus,
     ToolVersion,
+    TrafficGuard,
     TransientError,
     ValidationError,
     ValidationReport,
     Visibility,
 )
-from toolrt.ports import Embedder
+from toolrt.ports import Embedder, ToolUsage
 from toolrt.settings import Settings, SettingsError
 
 __version__ = "0.1.0"
@@ -90,8 +94,13 @@ __all__ = [
     "SettingsError",
     "Severity",
     "StorageError",
+    "TeamMembershipError",
     "Tool",
     "ToolDefinition",
+    "ToolMetrics",
+    "ToolUsage",
+    "TrafficGuard",
+    "VersionMetrics",
     "ToolExample",
     "ToolRuntime",
     "ToolRuntimeError",

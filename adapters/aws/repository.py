@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -31,7 +32,17 @@ from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
 from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
 from toolrt.application.logs import get_logger
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool, Visibility
-from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery, ToolUsage, count_usage, newest_first
+from toolrt.ports import (
+    ExecutionOutcome,
+    ExecutionQuery,
+    SearchHit,
+    SearchQuery,
+    ToolQuery,
+    ToolUsage,
+    count_usage,
+    newest_first,
+    outcomes_of,
+)
 from toolrt.ports.repository import InProcessSearch, discoverable_keys
 
 log = get_logger(__name__)
@@ -320,6 +331,26 @@ class DynamoDbToolRepository:
             except Exception as exc:
                 raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
         return newest_first(found, query)
+
+    def execution_outcomes(self, tool_id: str, since: datetime | None = None) -> Sequence[ExecutionOutcome]:
+        """Scans the tool's execution records, like :meth:`list_executions`."""
+        return outcomes_of(self.list_executions_of(tool_id), tool_id, since)
+
+    def list_executions_of(self, tool_id: str) -> builtins.list[Execution]:
+        """Every execution record of ``tool_id`` (a filtered scan)."""
+        found: builtins.list[Execution] = []
+        for item in self._paginate(
+            "scan",
+            "execution records",
+            FilterExpression="#sk = :exec AND #tool = :tool",
+            ExpressionAttributeNames={"#sk": "sk", "#tool": "tool_id"},
+            ExpressionAttributeValues={":exec": {"S": "EXEC"}, ":tool": {"S": tool_id}},
+        ):
+            try:
+                found.append(converter.structure(decode_body(item), Execution))
+            except Exception as exc:
+                raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
+        return found
 
     def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
         """Scans the execution records of these tools (filtered on the table's side, at most 100

@@ -9,6 +9,7 @@ import sqlite3
 import threading
 import typing
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -29,7 +30,7 @@ from toolrt.domain import (
     Visibility,
 )
 from toolrt.domain.search import FIELD_WEIGHTS, FIELDS, CorpusStats, SearchDocument, rank
-from toolrt.ports import ExecutionQuery, SearchHit, SearchQuery, ToolQuery, ToolUsage
+from toolrt.ports import ExecutionOutcome, ExecutionQuery, SearchHit, SearchQuery, ToolQuery, ToolUsage
 from toolrt.ports.repository import NO_USAGE
 
 log = get_logger(__name__)
@@ -642,6 +643,24 @@ class SqliteToolRepository:
             return [(tool_id, version, tuple(tags)) for tool_id, (version, tags) in found.items()]
 
         return self._read("listing discoverable tools", run)
+
+    def execution_outcomes(self, tool_id: str, since: datetime | None = None) -> Sequence[ExecutionOutcome]:
+        """Read with json_extract from the records (index ``executions_by_tool``): no copy to drift."""
+        final = [s.value for s in ExecutionStatus if s.is_final]
+        sql = (
+            "SELECT json_extract(body, '$.version'), status, json_extract(body, '$.metrics.wall_ms'),"
+            " json_extract(body, '$.error.type') FROM executions"
+            f" WHERE tool_id = ? AND status IN ({', '.join('?' * len(final))})"
+        )
+        args: list[Any] = [tool_id, *final]
+        if since is not None:
+            sql += " AND created_at >= ?"
+            args.append(since.isoformat())
+        rows = self._read(f"reading outcomes of {tool_id!r}", lambda c: c.execute(sql, args).fetchall())
+        return [
+            ExecutionOutcome(int(version), ExecutionStatus(status), float(wall_ms or 0.0), error_type)
+            for version, status, wall_ms, error_type in rows
+        ]
 
     def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
         """Counted by SQL over the executions of each tool (index ``executions_by_tool``)."""

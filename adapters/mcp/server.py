@@ -69,6 +69,7 @@ from toolrt.adapters.cli.output import (
 from toolrt.application import ToolRuntime, check_params
 from toolrt.application.duplicates import ON_DUPLICATE
 from toolrt.application.logs import get_logger
+from toolrt.application.traffic import metrics_view
 from toolrt.domain import (
     VISIBILITY_PATTERN,
     Language,
@@ -286,12 +287,70 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
             "additionalProperties": False,
         },
     ),
+    types.Tool(
+        name="set_traffic",
+        description='Route calls of one of your tools between its versions by weight, e.g. {"1": 90, "2": 10} '
+        "(percentages summing to 100, the version in force among them; {} sends all to the version in force). "
+        "guard_margin and guard_min_calls end the split if a candidate version fails more often.",
+        input_schema={
+            "type": "object",
+            "properties": {
+                "tool": _TOOL_REF,
+                "weights": {
+                    "type": "object",
+                    "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100},
+                },
+                "guard_margin": {"type": "number", "minimum": 0, "maximum": 1},
+                "guard_min_calls": {"type": "integer", "minimum": 1},
+            },
+            "required": ["tool", "weights"],
+            "additionalProperties": False,
+        },
+    ),
+    types.Tool(
+        name="promote",
+        description="Put a version of one of your tools in force and end any traffic split.",
+        input_schema={
+            "type": "object",
+            "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}},
+            "required": ["tool", "version"],
+            "additionalProperties": False,
+        },
+    ),
+    types.Tool(
+        name="tool_metrics",
+        description="Per-version calls, outcomes, error types and p50/p95 wall time of a tool you can see.",
+        input_schema={
+            "type": "object",
+            "properties": {"tool": _TOOL_REF},
+            "required": ["tool"],
+            "additionalProperties": False,
+        },
+    ),
 )
 MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
 _MANAGEMENT_SCHEMAS = {t.name: t.input_schema for t in MANAGEMENT_TOOLS}
 # The management tools that change the tool list (the others only read).
-_CHANGING = frozenset({"register_tool", "update_tool", "deregister_tool", "rollback_tool", "create_from_template"})
+_CHANGING = frozenset(
+    {"register_tool", "update_tool", "deregister_tool", "rollback_tool", "create_from_template", "promote"}
+)
 SEARCH_MODES = ("auto", "always", "never")
+
+
+def _version_arg(args: dict[str, Any]) -> int:
+    version = args.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValidationError(f"version must be an integer, got {version!r}")
+    return version
+
+
+def _whole(value: Any, what: str) -> int:
+    # JSON object keys are strings: "2" is version 2.
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{what} must be a whole number, got {value!r}")
+    return value
 
 
 def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, Tool]:
@@ -630,10 +689,22 @@ class ToolrtMcpServer:
                 "examples": [{"index": r.index, "passed": r.passed, "detail": r.describe()} for r in results],
             }
         if action == "rollback_tool":
-            version = args.get("version")
-            if not isinstance(version, int) or isinstance(version, bool):
-                raise ValidationError(f"version must be an integer, got {version!r}")
-            return tool_view(rt.rollback_tool(agent, tool.tool_id, version))
+            return tool_view(rt.rollback_tool(agent, tool.tool_id, _version_arg(args)))
+        if action == "promote":
+            return tool_view(rt.promote(agent, tool.tool_id, _version_arg(args)))
+        if action == "set_traffic":
+            weights = {
+                _whole(v, "a version"): _whole(w, f"the weight of version {v}") for v, w in args["weights"].items()
+            }
+            guard = None
+            if "guard_margin" in args or "guard_min_calls" in args:
+                guard = {k.removeprefix("guard_"): args[k] for k in ("guard_margin", "guard_min_calls") if k in args}
+            after = rt.set_traffic(agent, tool.tool_id, weights, guard=guard)
+            return tool_view(after) | {
+                "traffic": {str(v): w for v, w in (after.traffic.weights if after.traffic else ())}
+            }
+        if action == "tool_metrics":
+            return metrics_view(rt.tool_metrics(tool.tool_id, agent))
         raise ValidationError(f"unknown management tool {action!r}")
 
     def _search(self, agent: str, args: dict[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, Tool
 from toolrt.ports import (
+    ExecutionOutcome,
     ExecutionQuery,
     SearchHit,
     SearchQuery,
@@ -15,6 +17,7 @@ from toolrt.ports import (
     ToolUsage,
     count_usage,
     newest_first,
+    outcomes_of,
 )
 from toolrt.ports.repository import InProcessSearch, discoverable_keys
 
@@ -74,6 +77,10 @@ class InMemoryToolRepository:
     ) -> Sequence[tuple[str, int, tuple[str, ...]]]:
         with self._lock:
             return discoverable_keys(list(self._tools.values()), visible_to, teams)
+
+    def execution_outcomes(self, tool_id: str, since: datetime | None = None) -> Sequence[ExecutionOutcome]:
+        with self._lock:
+            return outcomes_of(list(self._executions.values()), tool_id, since)
 
     def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
         with self._lock:

@@ -112,6 +112,9 @@ def test_list_and_call_tools_with_names_disambiguated(http: HttpServer) -> None:
                 "list_versions",
                 "test_tool",
                 "rollback_tool",
+                "set_traffic",
+                "promote",
+                "tool_metrics",
                 "search_tools",
                 "list_templates",
                 "create_from_template",
@@ -437,3 +440,33 @@ def test_team_tools_over_mcp_reach_members_only(http: HttpServer) -> None:
 
     anyio.run(scenario)
     assert [t.name for t in rt.list_tools(status=None)] == ["red_add"]
+
+
+def test_traffic_over_mcp_is_the_owners_alone(http: HttpServer) -> None:
+    """The owner splits, reads metrics and promotes over MCP; another agent changes nothing."""
+
+    async def scenario() -> None:
+        async with http.client(headers={"X-Toolrt-Agent": "olga"}) as olga:
+            await olga.call_tool("register_tool", {**ADD, "visibility": "public"})
+            await olga.call_tool("update_tool", {"tool": "add", "description": "Adds two numbers."})
+            split = await olga.call_tool("set_traffic", {"tool": "add", "weights": {"1": 80, "2": 20}})
+            assert not split.is_error and split.structured_content is not None
+            assert split.structured_content["traffic"] == {"1": 80, "2": 20}
+            bad = await olga.call_tool("set_traffic", {"tool": "add", "weights": {"1": 80, "2": 30}})
+            assert bad.is_error and "sum to 100" in _text(bad)
+            await olga.call_tool("add", {"a": 1, "b": 2})
+        async with http.client(headers={"X-Toolrt-Agent": "mal"}) as mal:
+            tool_id = http.rt.list_tools(owner="olga")[0].tool_id
+            for name, args in (("set_traffic", {"weights": {"2": 100}}), ("promote", {"version": 2})):
+                refused = await mal.call_tool(name, {"tool": tool_id, **args})
+                assert refused.is_error
+            seen = await mal.call_tool("tool_metrics", {"tool": tool_id})  # a public tool: aggregates only
+            assert not seen.is_error and seen.structured_content is not None
+            assert sum(v["executions"] for v in seen.structured_content["versions"]) == 1
+        async with http.client(headers={"X-Toolrt-Agent": "olga"}) as olga:
+            promoted = await olga.call_tool("promote", {"tool": "add", "version": 2})
+            assert not promoted.is_error
+
+    anyio.run(scenario)
+    tool = http.rt.list_tools(owner="olga")[0]
+    assert tool.current_version == 2 and tool.traffic is None

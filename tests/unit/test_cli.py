@@ -251,3 +251,26 @@ def test_errors_name_the_tool_file_and_keep_bracketed_text(tmp_path: Path) -> No
     result = CliRunner().invoke(build_app(SharedRuntimes()), ["register", str(tool)])
     assert result.exit_code == 2
     assert str(tool) in result.stderr and "[error] definition.input_schema" in result.stderr
+
+
+def test_traffic_promote_and_metrics_from_the_cli(runtimes: SharedRuntimes, tmp_path: Path) -> None:
+    """traffic sets and shows a split, promote ends it, metrics counts calls per version."""
+    source = tmp_path / "double.py"
+    source.write_text('def handler(x: int) -> int:\n    """Double x."""\n    return 2 * x\n')
+    cli_json(runtimes, "register", str(source))
+    source.write_text('def handler(x: int) -> int:\n    """Double x."""\n    return x + x\n')
+    cli_json(runtimes, "update", str(source), "--name", "double")
+    split = cli_json(runtimes, "traffic", "double", "1=70", "2=30", "--guard-min-calls", "5")
+    assert split["traffic"] == {"1": 70, "2": 30}
+    assert cli(runtimes, "traffic", "double", "1=70", "2=40").exit_code == 2
+    assert cli(runtimes, "--agent", "mallory", "traffic", "double", "2=100").exit_code == 2
+    for _ in range(4):
+        cli_json(runtimes, "invoke", "double", "x=2")
+    cli_json(runtimes, "invoke", "double", "x=2", "--version", "2")
+    metrics = cli_json(runtimes, "metrics", "double")
+    assert sum(v["executions"] for v in metrics["versions"]) == 5 and metrics["traffic"] == {"1": 70, "2": 30}
+    promoted = cli_json(runtimes, "promote", "double", "1")
+    assert promoted["version"] == 1
+    assert cli_json(runtimes, "traffic", "double")["traffic"] == {}
+    table = cli(runtimes, "metrics", "double").stdout
+    assert "in force" in table and "p95" in table

@@ -93,17 +93,67 @@ class RuntimeMachine(RuleBasedStateMachine):
             assert self.rt.get_tool(tool_id) == before
 
     @precondition(lambda self: self.tools())
+    @rule(data=st.data(), agent=st.sampled_from(AGENTS), share=st.integers(0, 100))
+    def set_traffic(self, data: st.DataObject, agent: str, share: int) -> None:
+        tool_id = data.draw(st.sampled_from(self.tools()))
+        before = self.rt.get_tool(tool_id)
+        other = data.draw(st.sampled_from([v.number for v in before.versions]))
+        weights = (
+            {before.current_version: 100}
+            if other == before.current_version
+            else {before.current_version: share, other: 100 - share}
+        )
+        try:
+            after = self.rt.set_traffic(agent, tool_id, weights)
+        except ToolRuntimeError:
+            assert agent != before.owner or not before.is_active
+            assert self.rt.get_tool(tool_id) == before
+        else:
+            assert after.traffic is not None and dict(after.traffic.weights) == weights
+
+    @precondition(lambda self: self.tools())
     @rule(data=st.data(), agent=st.sampled_from(AGENTS))
-    def execute(self, data: st.DataObject, agent: str) -> None:
+    def promote(self, data: st.DataObject, agent: str) -> None:
+        tool_id = data.draw(st.sampled_from(self.tools()))
+        before = self.rt.get_tool(tool_id)
+        version = data.draw(st.integers(1, before.latest_version))
+        try:
+            after = self.rt.promote(agent, tool_id, version)
+        except ToolRuntimeError:
+            assert self.rt.get_tool(tool_id) == before
+        else:
+            assert after.current_version == version and after.traffic is None
+
+    @precondition(lambda self: self.tools())
+    @rule(data=st.data(), agent=st.sampled_from(AGENTS), pin=st.booleans())
+    def execute(self, data: st.DataObject, agent: str, pin: bool) -> None:
         tool_id = data.draw(st.sampled_from(self.tools()))
         tool = self.rt.get_tool(tool_id)
         allowed = tool.can_execute(agent, self.teams(agent))
+        version = data.draw(st.integers(1, tool.latest_version)) if pin else None
         try:
-            result = self.rt.execute_tool(agent, tool_id, {"a": 1, "b": 2})
+            result = self.rt.execute_tool(agent, tool_id, {"a": 1, "b": 2}, version)
         except ToolRuntimeError:
             assert not allowed
         else:
             assert allowed and result.ok
+            # Every execution ran the pinned version, or one the split gives weight to.
+            if version is not None:
+                assert result.version == version
+            elif tool.traffic is not None:
+                assert dict(tool.traffic.weights)[result.version] > 0
+            else:
+                assert result.version == tool.current_version
+
+    @invariant()
+    def metrics_add_up_to_the_executions(self) -> None:
+        for tool in self.rt.list_tools(status=None):
+            recorded = self.rt.list_executions(tool.owner, tool=tool.tool_id, limit=1000).items
+            metrics = self.rt.tool_metrics(tool.tool_id)
+            assert sum(v.executions for v in metrics.versions) == len(recorded)
+            assert {v.version: v.executions for v in metrics.versions} == {
+                n: sum(1 for e in recorded if e.version == n) for n in {e.version for e in recorded}
+            }
 
     @invariant()
     def each_agent_lists_what_its_membership_allows(self) -> None:

@@ -9,6 +9,7 @@ import typer
 import yaml
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.table import Table
 
 from toolrt.adapters.cli import output
 from toolrt.adapters.cli.context import (
@@ -22,6 +23,7 @@ from toolrt.adapters.cli.context import (
 )
 from toolrt.adapters.cli.lookup import resolve_tool
 from toolrt.adapters.cli.tool_files import DATA_SUFFIXES, PYTHON_SUFFIXES, ToolFile, load_tool_file
+from toolrt.application.traffic import metrics_view, parse_weights
 from toolrt.domain import ValidationError, Visibility
 
 
@@ -224,6 +226,91 @@ def deregister(
             cli.err.print(f"warning: {problem}", markup=False, highlight=False)
     if result.problems:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def traffic(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="Tool id or name.")],
+    weights: Annotated[
+        Optional[list[str]], typer.Argument(help="VERSION=PERCENT pairs summing to 100, e.g. 1=90 2=10.")
+    ] = None,
+    clear: Annotated[
+        bool, typer.Option("--clear", metavar="", help="Send every call to the version in force.")
+    ] = False,
+    guard_margin: Annotated[
+        Optional[float],
+        typer.Option("--guard-margin", help="End the split if a candidate's error rate is this much higher."),
+    ] = None,
+    guard_min_calls: Annotated[
+        Optional[int], typer.Option("--guard-min-calls", help="...once it has this many calls since the split began.")
+    ] = None,
+) -> None:
+    """Route un-pinned calls of a tool between its versions by weight (or show the split)."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        found = resolve_tool(rt, cli.agent, tool)
+        if weights or clear:
+            if weights and clear:
+                cli.fail(EXIT_USER_ERROR, "give weights or --clear, not both")
+            guard = None
+            if guard_margin is not None or guard_min_calls is not None:
+                guard = {"margin": 0.1 if guard_margin is None else guard_margin, "min_calls": guard_min_calls or 20}
+            found = rt.set_traffic(
+                cli.agent, found.tool_id, None if clear else parse_weights(weights or []), guard=guard
+            )
+    split = {str(v): w for v, w in found.traffic.weights} if found.traffic else {}
+    if cli.json:
+        cli.emit(output.tool_view(found) | {"traffic": split, "traffic_note": found.traffic_note})
+        return
+    if split:
+        shares = ", ".join(f"v{v} {w}%" for v, w in split.items())
+        cli.out.print(f"{found.name} ({found.tool_id}): {shares}", highlight=False)
+    else:
+        note = f" ({found.traffic_note})" if found.traffic_note else ""
+        cli.out.print(f"{found.name}: every call to version {found.current_version}{note}", highlight=False)
+
+
+def promote(
+    ctx: typer.Context,
+    tool: Annotated[str, typer.Argument(help="Tool id or name.")],
+    version: Annotated[int, typer.Argument(help="The version to put in force.")],
+) -> None:
+    """Put a version in force and end any traffic split."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        after = rt.promote(cli.agent, resolve_tool(rt, cli.agent, tool).tool_id, version)
+    if cli.json:
+        cli.emit(output.tool_view(after))
+    else:
+        cli.out.print(f"{after.name} ({after.tool_id}): version {after.current_version} in force", highlight=False)
+
+
+def metrics(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id or name.")]) -> None:
+    """Per-version calls, outcomes and wall time of a tool."""
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
+        view = metrics_view(rt.tool_metrics(found.tool_id, cli.agent))
+    if cli.json:
+        cli.emit(view)
+        return
+    headers = ("version", "", "calls", "ok", "failed", "timeout", "killed", "p50 ms", "p95 ms", "errors")
+    table = Table(*headers, title=found.name)
+    table.columns[1].no_wrap = True
+    for v in view["versions"]:
+        table.add_row(
+            str(v["version"]),
+            "in force" if v["version"] == view["current_version"] else "",
+            str(v["executions"]),
+            str(v["succeeded"]),
+            str(v["failed"]),
+            str(v["timed_out"]),
+            str(v["killed"]),
+            "-" if v["p50_ms"] is None else f"{v['p50_ms']:.1f}",
+            "-" if v["p95_ms"] is None else f"{v['p95_ms']:.1f}",
+            escape(", ".join(f"{k} {n}" for k, n in v["errors"].items())),
+        )
+    cli.out.print(table)
 
 
 def rollback(
