@@ -1,0 +1,176 @@
+"""Attacks on the egress proxy from a hostile tool's side, asserted from the host.
+
+The hostile tool speaks to its worker's gate (the unix socket bound into its sandbox) exactly as it
+could from inside; what counts is what the loopback servers here (127.0.0.1 only) receive, and what
+the proxy holds on the host.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.egress_servers import loopback_resolver
+from toolrt.adapters.local.egress_proxy import EgressGate, EgressProxy
+from toolrt.domain import EgressGrant, HostPort
+
+
+class RawServer:
+    """A TCP server on 127.0.0.1 that records every byte each connection sends, and answers nothing
+    until the client stops sending (then a short HTTP response), so nothing it receives is hidden."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.received: list[bytes] = []
+        self.lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=self._take, args=(conn,), daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _take(self, conn: socket.socket) -> None:
+        conn.settimeout(0.5)
+        data = b""
+        try:
+            while chunk := conn.recv(65536):
+                data += chunk
+        except OSError:
+            pass
+        try:
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        except OSError:
+            pass
+        conn.close()
+        with self.lock:
+            self.received.append(data)
+
+    def wait(self, count: int, timeout: float = 3.0) -> list[bytes]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.received) >= count:
+                    return list(self.received)
+            time.sleep(0.02)
+        with self.lock:
+            return list(self.received)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[RawServer]:
+    server = RawServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def proxy() -> Iterator[EgressProxy]:
+    p = EgressProxy(loopback_resolver({"api.test": "127.0.0.1"}))
+    try:
+        yield p
+    finally:
+        p.close()
+
+
+def granted_gate(proxy: EgressProxy, port: int) -> EgressGate:
+    """A gate whose call may reach api.test:port (resolving to loopback, so named private)."""
+    gate = proxy.open_gate()
+    target = HostPort("api.test", port)
+    gate.begin("exec-hostile", EgressGrant(frozenset({target}), frozenset({target})))
+    return gate
+
+
+def send(gate: EgressGate, data: bytes, timeout: float = 3.0) -> bytes:
+    """Send ``data`` through the gate's socket as the sandbox would; everything answered."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(timeout)
+    conn.connect(str(gate.path))
+    try:
+        conn.sendall(data)
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    answer = b""
+    try:
+        while chunk := conn.recv(65536):
+            answer += chunk
+    except OSError:
+        pass
+    conn.close()
+    return answer
+
+
+def hosts_in(data: bytes) -> list[bytes]:
+    return [line.split(b":", 1)[1].strip() for line in data.split(b"\r\n") if line.lower().startswith(b"host:")]
+
+
+def test_a_plain_request_reaches_the_upstream_with_the_host_of_its_uri(proxy: EgressProxy, upstream: RawServer) -> None:
+    """Attack: absolute URI names the granted host, the Host header names another (a virtual host on
+    the same address, or behind the same CDN). The upstream must only ever see the granted name."""
+    gate = granted_gate(proxy, upstream.port)
+    head = f"GET http://api.test:{upstream.port}/x HTTP/1.1\r\nHost: internal.other\r\nHOST: second.other\r\n\r\n"
+    send(gate, head.encode())
+    (received,) = upstream.wait(1)
+    assert hosts_in(received) == [f"api.test:{upstream.port}".encode()]
+
+
+def test_a_second_request_on_a_plain_connection_never_reaches_the_upstream(
+    proxy: EgressProxy, upstream: RawServer
+) -> None:
+    """Attack: pipelining. After the proxied request, the same connection carries another request (a
+    different Host, a different path); the proxy must pass on one request and its body, nothing more."""
+    gate = granted_gate(proxy, upstream.port)
+    first = f"POST http://api.test:{upstream.port}/one HTTP/1.1\r\nHost: api.test\r\nContent-Length: 5\r\n\r\nhello"
+    second = "GET /smuggled HTTP/1.1\r\nHost: internal.other\r\n\r\n"
+    send(gate, (first + second).encode())
+    (received,) = upstream.wait(1)
+    assert received.endswith(b"\r\n\r\nhello")
+    assert b"smuggled" not in received and b"internal.other" not in received
+
+
+def test_a_chunked_body_is_passed_on_and_nothing_after_it(proxy: EgressProxy, upstream: RawServer) -> None:
+    """The same with a chunked body: the chunks reach the upstream, the request after them does not."""
+    gate = granted_gate(proxy, upstream.port)
+    body = "5\r\nhello\r\n0\r\n\r\n"
+    first = f"POST http://api.test:{upstream.port}/c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+    send(gate, (first + "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n").encode())
+    (received,) = upstream.wait(1)
+    assert received.endswith(body.encode())
+    assert b"smuggled" not in received
+
+
+@pytest.mark.parametrize(
+    "framing",
+    [
+        "Content-Length: 5\r\nTransfer-Encoding: chunked",  # which one frames the body? refuse both
+        "Content-Length: 5\r\nContent-Length: 40",
+        "Content-Length: 0x5",
+        "Transfer-Encoding: gzip, chunked, identity",
+        "X-Padding: a\r\n Transfer-Encoding: chunked",  # an obsolete folded line hiding a header
+    ],
+)
+def test_ambiguous_body_framing_is_refused(proxy: EgressProxy, upstream: RawServer, framing: str) -> None:
+    """Framings an upstream could read differently from the proxy (request smuggling) never pass."""
+    gate = granted_gate(proxy, upstream.port)
+    head = f"POST http://api.test:{upstream.port}/f HTTP/1.1\r\n{framing}\r\n\r\nhello"
+    answer = send(gate, head.encode())
+    assert answer.startswith(b"HTTP/1.1 400"), answer
+    assert upstream.wait(1, timeout=0.3) == []
