@@ -174,3 +174,40 @@ def test_ambiguous_body_framing_is_refused(proxy: EgressProxy, upstream: RawServ
     answer = send(gate, head.encode())
     assert answer.startswith(b"HTTP/1.1 400"), answer
     assert upstream.wait(1, timeout=0.3) == []
+
+
+def decide(proxy: EgressProxy, host: str, port: int, grant: EgressGrant) -> tuple[list[str], str]:
+    """The proxy's own decision for ``host:port`` under ``grant``: resolution and checks, no connection."""
+    from toolrt.adapters.local.egress_proxy import _Call
+
+    found = proxy.run(proxy._decide(_Call("exec-hostile", grant), HostPort(host, port)))
+    assert isinstance(found, tuple)
+    return found
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "2002:7f00:1::1",  # 6to4 of 127.0.0.1
+        "2002:a00:1::1",  # 6to4 of 10.0.0.1
+        "2002:a9fe:a9fe::1",  # 6to4 of 169.254.169.254 (cloud metadata)
+        "::ffff:127.0.0.1",  # IPv4-mapped
+        "::127.0.0.1",  # IPv4-compatible (deprecated)
+        "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+        "64:ff9b:1::a00:1",  # local-use NAT64 of 10.0.0.1
+        "fe80::1%1",
+        "fc00::1",
+    ],
+)
+def test_a_name_resolving_to_an_address_that_embeds_a_private_one_is_refused(address: str) -> None:
+    """Attack: DNS of a granted (public) name answers an IPv6 address that carries a private IPv4
+    address inside (6to4, NAT64, mapped): routed by a 6to4 relay or a NAT64 gateway on the host's
+    network, it reaches that private address. The proxy must judge the embedded address."""
+    proxy = EgressProxy(lambda host, port: [address])
+    try:
+        target = HostPort("public.test", 443)
+        addresses, reason = decide(proxy, "public.test", 443, EgressGrant(frozenset({target})))
+        assert addresses == [], (address, reason)
+        assert "non-public" in reason
+    finally:
+        proxy.close()
