@@ -27,6 +27,10 @@ Design, and why:
   refused unless the owner's policy lists that exact ``host:port`` as private (any such address is
   taken as a sign of a rebinding trick rather than skipped). Every decision is logged, allowed or
   denied, with the execution id, host, port and reason.
+* **A call holds at most** :data:`MAX_CALL_CONNECTIONS` **connections at once.** Each connection is
+  a descriptor of the runtime's own process: a call opening thousands (64 processes of 256
+  descriptors each) would exhaust them, and every other agent's calls would fail. One past the
+  bound is answered 429 and closed at once.
 * **asyncio in one daemon thread** (standard library only): hundreds of idle connections cost
   nothing, and gates are opened and closed from the sandbox's threads through thread-safe calls.
 """
@@ -49,7 +53,15 @@ from toolrt.application.logs import get_logger
 from toolrt.domain import EgressGrant, HostPort, is_public_address, parse_host_port
 from toolrt.domain.network import is_ip_literal
 
-__all__ = ["SANDBOX_PROXY_PORT", "SANDBOX_SOCKET", "EgressGate", "EgressProxy", "Resolver", "system_resolver"]
+__all__ = [
+    "MAX_CALL_CONNECTIONS",
+    "SANDBOX_PROXY_PORT",
+    "SANDBOX_SOCKET",
+    "EgressGate",
+    "EgressProxy",
+    "Resolver",
+    "system_resolver",
+]
 
 log = get_logger(__name__)
 
@@ -61,6 +73,7 @@ Resolver = Callable[[str, int], list[str]]
 SANDBOX_SOCKET = "/run/toolrt/egress.sock"
 SANDBOX_PROXY_PORT = 3128
 HEAD_LIMIT = 16 * 1024  # a request head larger than this is refused
+MAX_CALL_CONNECTIONS = 64  # connections one call may hold open at once (each is a host descriptor)
 HEAD_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
 RESOLVE_TIMEOUT_S = 10.0
@@ -217,6 +230,12 @@ class EgressProxy:
         if call is None or call.ended:
             log.warning("egress denied", execution_id=None, host=None, port=None, reason="no call is running")
             await _reply(writer, 403, "no call is running in this sandbox")
+            return
+        if len(call.tasks) >= MAX_CALL_CONNECTIONS:
+            log.warning(
+                "egress denied", execution_id=call.execution_id, host=None, port=None, reason="too many connections"
+            )
+            await _reply(writer, 429, f"a call may hold at most {MAX_CALL_CONNECTIONS} connections at once")
             return
         task = asyncio.current_task()
         assert task is not None
@@ -455,7 +474,13 @@ async def _one_request(
 
 async def _reply(writer: asyncio.StreamWriter, status: int, reason: str) -> None:
     body = (reason + "\n").encode()
-    text = {400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large", 502: "Bad Gateway"}
+    text = {
+        400: "Bad Request",
+        403: "Forbidden",
+        429: "Too Many Requests",
+        431: "Request Header Fields Too Large",
+        502: "Bad Gateway",
+    }
     head = f"HTTP/1.1 {status} {text.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
     head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     with contextlib.suppress(OSError):

@@ -211,3 +211,43 @@ def test_a_name_resolving_to_an_address_that_embeds_a_private_one_is_refused(add
         assert "non-public" in reason
     finally:
         proxy.close()
+
+
+def open_fds() -> int:
+    import os
+
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_call_cannot_make_the_host_hold_unbounded_connections(proxy: EgressProxy, upstream: RawServer) -> None:
+    """Attack: a hostile call opens hundreds of idle connections to its gate (64 processes with 256
+    descriptors each may hold 16,000). Each one the proxy accepts is a descriptor of the *runtime's*
+    process: enough of them and every other agent's calls fail (no pipe for a worker, no SQLite
+    file). The proxy must hold at most a bounded number of connections per call."""
+    from toolrt.adapters.local.egress_proxy import MAX_CALL_CONNECTIONS
+
+    gate = granted_gate(proxy, upstream.port)
+    before = open_fds()
+    clients = []
+    try:
+        for _ in range(300):
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.connect(str(gate.path))  # blocking: waits for room in the listen backlog
+            conn.settimeout(3)
+            clients.append(conn)
+        time.sleep(0.3)
+        held_by_proxy = open_fds() - before - len(clients)
+        assert held_by_proxy <= MAX_CALL_CONNECTIONS + 4, held_by_proxy
+        refused = [c for c in clients[MAX_CALL_CONNECTIONS:] if c.recv(64).startswith(b"HTTP/1.1 429")]
+        assert len(refused) == len(clients) - MAX_CALL_CONNECTIONS
+        # The call's first connections still work, and once they end the call may open new ones.
+        first = clients[0]
+        first.sendall(f"GET http://api.test:{upstream.port}/ok HTTP/1.1\r\n\r\n".encode())
+        assert first.recv(64).startswith(b"HTTP/1.1 200")
+    finally:
+        for conn in clients:
+            conn.close()
+    time.sleep(0.2)
+    assert send(gate, f"GET http://api.test:{upstream.port}/again HTTP/1.1\r\n\r\n".encode()).startswith(
+        b"HTTP/1.1 200"
+    )
