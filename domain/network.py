@@ -65,10 +65,14 @@ def is_ip_literal(host: str) -> bool:
 
 def is_public_address(address: str) -> bool:
     """True for a globally routable unicast address; False for private, loopback, link-local,
-    multicast, unspecified, reserved and shared (CGNAT) ones, IPv4-mapped IPv6 judged as IPv4."""
+    multicast, unspecified, reserved and shared (CGNAT) ones. An IPv6 address that carries an IPv4
+    one (IPv4-mapped, or 6to4 ``2002::/16``, which a 6to4 relay on the host's network delivers to the
+    embedded address) is judged by that IPv4 address; NAT64 and IPv4-compatible ones are reserved."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = ip.ipv4_mapped or ip.sixtofour
+        if embedded is not None:
+            ip = embedded
     return bool(
         ip.is_global
         and not ip.is_multicast

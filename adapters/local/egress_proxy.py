@@ -12,8 +12,13 @@ Design, and why:
 * **HTTP CONNECT and plain HTTP with an absolute URI** are what clients send to a proxy named by
   ``HTTP_PROXY``/``HTTPS_PROXY`` (Python's urllib, requests, Node's fetch and ``http`` with
   ``NODE_USE_ENV_PROXY=1``). A plain request is forwarded with its request line in origin form,
-  proxy headers dropped and ``Connection: close``: one request per connection, so a second request on
-  the same connection cannot be taken for a request to another host.
+  its ``Host`` header replaced by the URI's host (the one that was checked: the upstream never sees
+  a name it was not asked for, such as another virtual host on the same address), proxy headers
+  dropped and ``Connection: close``. Exactly one request per connection reaches the upstream: its
+  body is passed on as its ``Content-Length`` or chunked framing says, and nothing the client sends
+  after it (a pipelined second request) is. Framings an upstream could read otherwise (both
+  ``Content-Length`` and ``Transfer-Encoding``, two lengths, another coding than ``chunked``,
+  folded header lines) are refused, so no request can be smuggled past the proxy.
 * **Decisions:** the ``host:port`` must be in the call's :class:`~toolrt.domain.EgressGrant` (the
   tool declared it and the owner's policy permits it now); an IP literal is there only when the
   owner named that exact address. Names are resolved here, once, and the proxy connects to the
@@ -22,6 +27,10 @@ Design, and why:
   refused unless the owner's policy lists that exact ``host:port`` as private (any such address is
   taken as a sign of a rebinding trick rather than skipped). Every decision is logged, allowed or
   denied, with the execution id, host, port and reason.
+* **A call holds at most** :data:`MAX_CALL_CONNECTIONS` **connections at once.** Each connection is
+  a descriptor of the runtime's own process: a call opening thousands (64 processes of 256
+  descriptors each) would exhaust them, and every other agent's calls would fail. One past the
+  bound is answered 429 and closed at once.
 * **asyncio in one daemon thread** (standard library only): hundreds of idle connections cost
   nothing, and gates are opened and closed from the sandbox's threads through thread-safe calls.
 """
@@ -44,7 +53,15 @@ from toolrt.application.logs import get_logger
 from toolrt.domain import EgressGrant, HostPort, is_public_address, parse_host_port
 from toolrt.domain.network import is_ip_literal
 
-__all__ = ["SANDBOX_PROXY_PORT", "SANDBOX_SOCKET", "EgressGate", "EgressProxy", "Resolver", "system_resolver"]
+__all__ = [
+    "MAX_CALL_CONNECTIONS",
+    "SANDBOX_PROXY_PORT",
+    "SANDBOX_SOCKET",
+    "EgressGate",
+    "EgressProxy",
+    "Resolver",
+    "system_resolver",
+]
 
 log = get_logger(__name__)
 
@@ -56,6 +73,7 @@ Resolver = Callable[[str, int], list[str]]
 SANDBOX_SOCKET = "/run/toolrt/egress.sock"
 SANDBOX_PROXY_PORT = 3128
 HEAD_LIMIT = 16 * 1024  # a request head larger than this is refused
+MAX_CALL_CONNECTIONS = 64  # connections one call may hold open at once (each is a host descriptor)
 HEAD_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
 RESOLVE_TIMEOUT_S = 10.0
@@ -213,6 +231,12 @@ class EgressProxy:
             log.warning("egress denied", execution_id=None, host=None, port=None, reason="no call is running")
             await _reply(writer, 403, "no call is running in this sandbox")
             return
+        if len(call.tasks) >= MAX_CALL_CONNECTIONS:
+            log.warning(
+                "egress denied", execution_id=call.execution_id, host=None, port=None, reason="too many connections"
+            )
+            await _reply(writer, 429, f"a call may hold at most {MAX_CALL_CONNECTIONS} connections at once")
+            return
         task = asyncio.current_task()
         assert task is not None
         call.tasks.add(task)
@@ -246,12 +270,13 @@ class EgressProxy:
             return None
         method, target_text, version = (p.decode("latin-1") for p in parts)
         tunnel = method.upper() == "CONNECT"
-        path = ""
+        plain: tuple[bytes, _Framing] | None = None
         try:
             if tunnel:
                 target = parse_host_port(target_text)
             else:
                 target, path = _absolute_target(target_text)
+                plain = _origin_form_head(method, path, version, lines[1:], target)
         except ValueError as exc:
             log.warning("egress denied", execution_id=call.execution_id, host=None, port=None, reason=str(exc))
             await _reply(writer, 400, str(exc))
@@ -271,13 +296,14 @@ class EgressProxy:
             return upstream
         call.writers.add(upstream)
         log.info("egress allowed", **fields, reason=reason, address=upstream.get_extra_info("peername")[0])
-        if tunnel:
-            writer.write(f"{version} 200 Connection established\r\n\r\n".encode("latin-1"))
-            await writer.drain()
-        else:
-            upstream.write(_origin_form_head(method, path, version, lines[1:]))
         try:
-            await _relay(reader, writer, upstream_reader, upstream)
+            if plain is None:
+                writer.write(f"{version} 200 Connection established\r\n\r\n".encode("latin-1"))
+                await writer.drain()
+                await _relay(reader, writer, upstream_reader, upstream)
+            else:
+                upstream.write(plain[0])
+                await _one_request(reader, writer, upstream_reader, upstream, plain[1])
         finally:
             call.writers.discard(upstream)
         return upstream
@@ -344,15 +370,117 @@ def _absolute_target(text: str) -> tuple[HostPort, str]:
     return parse_host_port(f"{shown}:{port}"), path
 
 
-def _origin_form_head(method: str, path: str, version: str, header_lines: list[bytes]) -> bytes:
-    kept = [line for line in header_lines if line and line.split(b":", 1)[0].strip().lower() not in _DROPPED_HEADERS]
-    head = [f"{method} {path} {version}".encode("latin-1"), *kept, b"Connection: close", b"", b""]
-    return b"\r\n".join(head)
+_Framing = int | None
+"""How a plain request's body is framed: its length in bytes, or None for chunked."""
+
+
+def _origin_form_head(
+    method: str, path: str, version: str, header_lines: list[bytes], target: HostPort
+) -> tuple[bytes, _Framing]:
+    """The head to send upstream and the body's framing; ValueError for a head the upstream could
+    read differently from this proxy (folded lines, ambiguous or unknown body framing)."""
+    kept: list[bytes] = []
+    lengths: list[bytes] = []
+    codings: list[bytes] = []
+    for line in header_lines:
+        if not line:
+            continue
+        if line[:1] in (b" ", b"\t"):
+            raise ValueError("folded header lines are not accepted")
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip():
+            raise ValueError("a malformed header line")
+        key = name.lower()
+        if key in _DROPPED_HEADERS or key == b"host":
+            continue  # the Host header is the URI's (below), whatever the client wrote
+        if key == b"content-length":
+            lengths.append(value.strip())
+        elif key == b"transfer-encoding":
+            codings += [c.strip().lower() for c in value.split(b",")]
+        kept.append(line)
+    framing: _Framing = 0
+    if codings:
+        if lengths or codings != [b"chunked"]:
+            raise ValueError("only Transfer-Encoding: chunked, without Content-Length, is accepted")
+        framing = None
+    elif lengths:
+        if len(lengths) > 1 or not lengths[0].isdigit():
+            raise ValueError("Content-Length must be given once, as a number")
+        framing = int(lengths[0])
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    authority = host if target.port == 80 else f"{host}:{target.port}"
+    head = [
+        f"{method} {path} {version}".encode("latin-1"),
+        f"Host: {authority}".encode("latin-1"),
+        *kept,
+        b"Connection: close",
+        b"",
+        b"",
+    ]
+    return b"\r\n".join(head), framing
+
+
+async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int) -> None:
+    while size:
+        data = await reader.read(min(size, _CHUNK))
+        if not data:
+            raise asyncio.IncompleteReadError(b"", size)
+        writer.write(data)
+        await writer.drain()
+        size -= len(data)
+
+
+async def _send_body(reader: asyncio.StreamReader, upstream: asyncio.StreamWriter, framing: _Framing) -> None:
+    """Pass on exactly the request's body, and not one byte after it."""
+    if framing is not None:
+        await _copy(reader, upstream, framing)
+        return
+    while True:
+        line = await reader.readuntil(b"\r\n")
+        size_text = line[:-2].split(b";", 1)[0].strip()
+        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
+            raise ValueError("a malformed chunk size")
+        size = int(size_text, 16)
+        upstream.write(line)
+        if size == 0:
+            while True:  # trailers, up to the empty line that ends the body
+                trailer = await reader.readuntil(b"\r\n")
+                upstream.write(trailer)
+                if trailer == b"\r\n":
+                    await upstream.drain()
+                    return
+        await _copy(reader, upstream, size)
+        if await reader.readexactly(2) != b"\r\n":
+            raise ValueError("a chunk is longer than its size")
+        upstream.write(b"\r\n")
+        await upstream.drain()
+
+
+async def _one_request(
+    client_reader: asyncio.StreamReader,
+    client: asyncio.StreamWriter,
+    upstream_reader: asyncio.StreamReader,
+    upstream: asyncio.StreamWriter,
+    framing: _Framing,
+) -> None:
+    """One plain request: its body goes up, the answer comes back; what the client sends later is dropped."""
+    answer = asyncio.ensure_future(_pump(upstream_reader, client))
+    try:
+        await _send_body(client_reader, upstream, framing)
+        await answer
+    finally:
+        answer.cancel()
 
 
 async def _reply(writer: asyncio.StreamWriter, status: int, reason: str) -> None:
     body = (reason + "\n").encode()
-    text = {400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large", 502: "Bad Gateway"}
+    text = {
+        400: "Bad Request",
+        403: "Forbidden",
+        429: "Too Many Requests",
+        431: "Request Header Fields Too Large",
+        502: "Bad Gateway",
+    }
     head = f"HTTP/1.1 {status} {text.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
     head += f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
     with contextlib.suppress(OSError):
