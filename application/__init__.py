@@ -2,6 +2,13 @@
 
 from toolrt.application.async_runtime import AsyncToolRuntime
 from toolrt.application.background_executions import BackgroundExecutions
+from toolrt.application.collect_garbage import (
+    CollectGarbage,
+    CollectGarbageRequest,
+    GarbageCollection,
+    GarbageCollectionPolicy,
+    PrunedTool,
+)
 from toolrt.application.definitions import to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
 from toolrt.application.examples import ExampleResult, ExampleRunner
@@ -22,6 +29,8 @@ __all__ = [
     "AsyncToolRuntime",
     "BackgroundExecutions",
     "BatchItem",
+    "CollectGarbage",
+    "CollectGarbageRequest",
     "Deregistration",
     "DeregisterTool",
     "DeregisterToolRequest",
@@ -31,6 +40,8 @@ __all__ = [
     "ExecuteToolRequest",
     "ExecutionPage",
     "ExecutionPolicy",
+    "GarbageCollection",
+    "GarbageCollectionPolicy",
     "GetToolStatus",
     "ListTools",
     "ListVersions",
@@ -38,6 +49,7 @@ __all__ = [
     "RegisterTool",
     "RegisterToolRequest",
     "RegisterTools",
+    "PrunedTool",
     "RepairReport",
     "RepairRequest",
     "RepairStore",
