@@ -437,7 +437,8 @@ class SqliteToolRepository:
             f"reading references of {code_hash.short}",
             lambda c: c.execute(
                 "SELECT r.tool_id FROM code_refs r JOIN tools t ON t.tool_id = r.tool_id"
-                " WHERE r.code_hash = ? AND t.status = 'active'",
+                # "+t.status": without it SQLite walks every active tool (tools_by_status) first.
+                " WHERE r.code_hash = ? AND +t.status = 'active'",
                 (str(code_hash),),
             ).fetchall(),
         )
@@ -454,7 +455,7 @@ class SqliteToolRepository:
                 for code_hash in code_hashes[start : start + _DELETE_CHUNK]:
                     found = conn.execute(
                         "SELECT 1 FROM code_refs r JOIN tools t ON t.tool_id = r.tool_id"
-                        " WHERE r.code_hash = ? AND t.status = 'active' LIMIT 1",
+                        " WHERE r.code_hash = ? AND +t.status = 'active' LIMIT 1",
                         (str(code_hash),),
                     ).fetchone()
                     if found is None:
