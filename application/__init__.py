@@ -2,6 +2,13 @@
 
 from toolrt.application.async_runtime import AsyncToolRuntime
 from toolrt.application.background_executions import BackgroundExecutions
+from toolrt.application.collect_garbage import (
+    CollectGarbage,
+    CollectGarbageRequest,
+    GarbageCollection,
+    GarbageCollectionPolicy,
+    PrunedTool,
+)
 from toolrt.application.definitions import to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
 from toolrt.application.examples import ExampleResult, ExampleRunner
@@ -24,6 +31,8 @@ __all__ = [
     "AsyncToolRuntime",
     "BackgroundExecutions",
     "BatchItem",
+    "CollectGarbage",
+    "CollectGarbageRequest",
     "Deregistration",
     "DeregisterTool",
     "DeregisterToolRequest",
@@ -33,6 +42,8 @@ __all__ = [
     "ExecuteToolRequest",
     "ExecutionPage",
     "ExecutionPolicy",
+    "GarbageCollection",
+    "GarbageCollectionPolicy",
     "GetToolStatus",
     "ListTools",
     "ListVersions",
@@ -40,6 +51,7 @@ __all__ = [
     "RegisterTool",
     "RegisterToolRequest",
     "RegisterTools",
+    "PrunedTool",
     "RepairReport",
     "RepairRequest",
     "RepairStore",

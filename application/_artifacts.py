@@ -174,7 +174,10 @@ class CodeIntake:
         if not report.ok:
             raise ValidationError(f"code of tool {definition.name!r} failed validation", report)
         if stored is not None:
-            return PreparedCode(self._artifacts.replace_report(code_hash, report), False, False)
+            try:
+                return PreparedCode(self._artifacts.replace_report(code_hash, report), False, False)
+            except NotFoundError:
+                pass  # collected since it was read (nothing referenced it): stored anew below
         artifact = Artifact(
             code_hash=code_hash,
             language=definition.language,

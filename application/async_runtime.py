@@ -8,9 +8,10 @@ import threading
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
+from toolrt.application.collect_garbage import GarbageCollection
 from toolrt.application.definitions import DefinitionLike
 from toolrt.application.deregister_tool import Deregistration
 from toolrt.application.examples import ExampleResult
@@ -123,6 +124,25 @@ class AsyncToolRuntime:
     async def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
         """See :meth:`ToolRuntime.deregister_tool`."""
         return await asyncio.to_thread(self.sync.deregister_tool, agent_id, tool_id, purge)
+
+    async def collect_garbage(
+        self,
+        *,
+        older_than: timedelta | str | float | None = None,
+        keep_versions: int | None = None,
+        grace_s: float | None = None,
+        dry_run: bool = True,
+    ) -> GarbageCollection:
+        """See :meth:`ToolRuntime.collect_garbage`."""
+        return await asyncio.to_thread(
+            functools.partial(
+                self.sync.collect_garbage,
+                older_than=older_than,
+                keep_versions=keep_versions,
+                grace_s=grace_s,
+                dry_run=dry_run,
+            )
+        )
 
     async def rollback_tool(self, agent_id: str, tool_id: str, version: int) -> Tool:
         """See :meth:`ToolRuntime.rollback_tool`."""

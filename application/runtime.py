@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
 from toolrt.application.access import deciding_teams, may_execute, may_see
 from toolrt.application.background_executions import BackgroundExecutions
+from toolrt.application.collect_garbage import (
+    CollectGarbage,
+    CollectGarbageRequest,
+    GarbageCollection,
+    GarbageCollectionPolicy,
+)
 from toolrt.application.definitions import DefinitionLike, to_definition
 from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
 from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder
@@ -78,9 +84,16 @@ class ToolRuntime:
     Build it with ``toolrt.connect(...)``; close it (or use ``with``) to stop sandboxes and pools.
     """
 
-    def __init__(self, ports: RuntimePorts, policy: ExecutionPolicy | None = None, profile: str = "custom") -> None:
+    def __init__(
+        self,
+        ports: RuntimePorts,
+        policy: ExecutionPolicy | None = None,
+        profile: str = "custom",
+        gc_policy: GarbageCollectionPolicy | None = None,
+    ) -> None:
         self.ports = ports
         self.policy = policy or ExecutionPolicy()
+        self.gc_policy = gc_policy or GarbageCollectionPolicy()
         self.profile = profile
         p = ports
         self._events = EventBus(p.events)
@@ -123,6 +136,7 @@ class ToolRuntime:
         self._status = GetToolStatus(p.repository, p.artifacts)
         self._list = ListTools(p.repository)
         self._versions = ListVersions(p.repository)
+        self._gc = CollectGarbage(p.repository, p.artifacts, p.clock, p.metrics, events)
         self._closed = False
 
     # -- writing -------------------------------------------------------------------------------
@@ -259,6 +273,32 @@ class ToolRuntime:
     def deregister_tool(self, agent_id: str, tool_id: str, purge: bool = False) -> Deregistration:
         """Withdraw a tool; ``purge`` deletes its record too. See :class:`DeregisterTool`."""
         return self._deregister.execute(DeregisterToolRequest(agent_id, tool_id, purge))
+
+    def collect_garbage(
+        self,
+        *,
+        older_than: timedelta | str | float | None = None,
+        keep_versions: int | None = None,
+        grace_s: float | None = None,
+        dry_run: bool = True,
+    ) -> GarbageCollection:
+        """Remove artifacts no tool references, finished execution records older than ``older_than``
+        (``"30d"``, ``"12h"``, a ``timedelta`` or seconds) and versions of inactive tools beyond
+        ``keep_versions``; by default (``dry_run=True``) only report what would go. Omitted values
+        come from the settings (``gc_retention``, ``gc_keep_versions``, ``gc_grace_s``).
+
+        The runtime owner's call, never an agent's (the MCP server does not offer it). Bad values are
+        a ``ValidationError`` and nothing changes. See :class:`CollectGarbage` for the rules.
+        """
+        defaults = self.gc_policy
+        return self._gc.execute(
+            CollectGarbageRequest(
+                defaults.execution_retention if older_than is None else older_than,
+                defaults.keep_versions if keep_versions is None else keep_versions,
+                defaults.grace_s if grace_s is None else grace_s,
+                dry_run,
+            )
+        )
 
     def rollback_tool(self, agent_id: str, tool_id: str, version: int) -> Tool:
         """Put ``version`` of a tool back in force. See :class:`RollbackTool`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -15,8 +16,10 @@ from toolrt.domain import (
     ExecutionFailure,
     ExecutionStatus,
     NotFoundError,
+    StorageError,
     Tool,
     ToolStatus,
+    TransientError,
     Visibility,
 )
 from toolrt.domain.search import query_terms
@@ -183,8 +186,6 @@ class ToolRepositoryContract:
 
     def test_execution_listing_filters_pages_and_orders_newest_first(self, repo: ToolRepository) -> None:
         """list_executions: caller and tool_ids together match either; the rest narrows; pages by cursor."""
-        import attrs
-
         rows = [
             ("e1", "tool-a", "agent-a", ExecutionStatus.SUCCEEDED, 1),
             ("e2", "tool-b", "agent-b", ExecutionStatus.FAILED, 2),
@@ -224,6 +225,84 @@ class ToolRepositoryContract:
         assert repo.get_execution("exec-1") == done
         with pytest.raises(NotFoundError):
             repo.get_execution("exec-unknown")
+
+    # -- garbage collection ----------------------------------------------------------------------
+
+    def test_delete_unreferenced_calls_delete_only_for_unreferenced_hashes(self, repo: ToolRepository) -> None:
+        """delete_unreferenced deletes a hash no tool references, or only an inactive one; never a referenced one."""
+        active = b.tool("t1", owner="a", name="one")
+        inactive = b.tool("t2", owner="b", name="two")
+        repo.add(active)
+        repo.add(inactive)
+        repo.save(inactive.deactivated(b.T0))
+        orphan = b.artifact("def handler():\n    return 'orphan'").code_hash
+        calls: list[CodeHash] = []
+        deleted = repo.delete_unreferenced([active.code_hash, inactive.code_hash, orphan], calls.append)
+        assert list(deleted) == calls == [inactive.code_hash, orphan]
+        assert repo.references(active.code_hash) == {"t1"}
+
+    def test_delete_unreferenced_stops_at_a_failing_delete_and_can_run_again(self, repo: ToolRepository) -> None:
+        """A delete that raises stops the call with its error; a later call deletes the hash."""
+        h = b.artifact("def handler():\n    return 2").code_hash
+
+        def failing(code_hash: CodeHash) -> None:
+            raise StorageError("disk gone", backend="test")
+
+        with pytest.raises(StorageError):
+            repo.delete_unreferenced([h], failing)
+        assert list(repo.delete_unreferenced([h], lambda code_hash: None)) == [h]
+
+    def test_a_tool_referencing_the_hash_is_never_stored_between_check_and_delete(self, repo: ToolRepository) -> None:
+        """A concurrent add of a tool using the hash waits until delete returned, or is refused (TransientError)."""
+        t = b.tool("t1", owner="a", name="racer")
+        outcome: dict[str, Any] = {}
+        in_delete = threading.Event()
+        delete_done = threading.Event()
+
+        def add() -> None:
+            in_delete.wait(5)
+            try:
+                repo.add(t)
+                outcome["stored_after_delete"] = delete_done.is_set()
+            except TransientError:
+                outcome["refused"] = True
+
+        def delete(code_hash: CodeHash) -> None:
+            in_delete.set()
+            worker.join(0.3)  # time for the concurrent add to land, if the repository let it
+            delete_done.set()
+
+        worker = threading.Thread(target=add)
+        worker.start()
+        assert list(repo.delete_unreferenced([t.code_hash], delete)) == [t.code_hash]
+        worker.join(10)
+        assert outcome in ({"stored_after_delete": True}, {"refused": True})
+        if "refused" in outcome:
+            with pytest.raises(NotFoundError):
+                repo.get("t1")
+            repo.add(t)  # once collection is over, the tool can be stored
+        assert repo.references(t.code_hash) == {"t1"}
+
+    def test_purge_executions_removes_old_finished_records_only(self, repo: ToolRepository) -> None:
+        """Finished records created before the cutoff go (dry_run only counts); pending and running ones stay."""
+        records = {
+            "old-ok": (ExecutionStatus.SUCCEEDED, -3),
+            "old-failed": (ExecutionStatus.FAILED, -2),
+            "old-running": (ExecutionStatus.RUNNING, -3),
+            "old-pending": (ExecutionStatus.PENDING, -3),
+            "new-ok": (ExecutionStatus.SUCCEEDED, 1),
+        }
+        for eid, (status, days) in records.items():
+            repo.record_execution(attrs.evolve(b.execution(eid, status=status), created_at=b.T0 + timedelta(days=days)))
+        assert repo.purge_executions(b.T0, dry_run=True) == 2
+        assert repo.get_execution("old-ok").execution_id == "old-ok"
+        assert repo.purge_executions(b.T0) == 2
+        for eid in ("old-ok", "old-failed"):
+            with pytest.raises(NotFoundError):
+                repo.get_execution(eid)
+        for eid in ("old-running", "old-pending", "new-ok"):
+            assert repo.get_execution(eid).execution_id == eid
+        assert repo.purge_executions(b.T0) == 0
 
     # -- search ----------------------------------------------------------------------------------
 

@@ -527,9 +527,23 @@ class Tool:
         """The same tool published under ``ref`` (``None``: not published)."""
         return self._changed(now, gateway_ref=ref)
 
+    def pruned(self, keep: int, now: datetime) -> Tool:
+        """The tool with only its ``keep`` newest versions, the current one always among them.
+
+        Returns ``self`` unchanged when there is nothing to drop. ``keep`` must be at least 1.
+        """
+        if keep < 1:
+            raise ValueError(f"keep must be at least 1, got {keep}")
+        if len(self.versions) <= keep:
+            return self
+        newest = sorted((v for v in self.versions if v.number != self.current_version), key=lambda v: -v.number)
+        kept = {self.current_version, *(v.number for v in newest[: keep - 1])}
+        split = {} if self.traffic is None or set(self.traffic.versions) <= kept else {"traffic": None}
+        return self._changed(now, versions=tuple(v for v in self.versions if v.number in kept), **split)
+
     def deactivated(self, now: datetime) -> Tool:
-        """The tool, inactive and unpublished."""
-        return self._changed(now, status=ToolStatus.INACTIVE, gateway_ref=None)
+        """The tool, inactive and unpublished (an inactive tool takes no calls: any split ends)."""
+        return self._changed(now, status=ToolStatus.INACTIVE, gateway_ref=None, traffic=None)
 
     def _changed(self, now: datetime, **changes: Any) -> Tool:
         return attrs.evolve(self, updated_at=now, record_version=self.record_version + 1, **changes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -275,6 +275,23 @@ class ToolRepository(Protocol):
 
         Scores use the statistics of the tools ``query.visible_to`` may discover, never of others.
         The search index changes in the same atomic step as the record it describes.
+        """
+
+    def delete_unreferenced(
+        self, code_hashes: Sequence[CodeHash], delete: Callable[[CodeHash], None]
+    ) -> Sequence[CodeHash]:
+        """Call ``delete(h)`` for each of ``code_hashes`` no tool references; the hashes deleted.
+
+        The reference check and ``delete`` are one step as far as references go: a tool that
+        references ``h`` is stored either before the check (then ``delete`` is not called) or after
+        ``delete(h)`` returned (so that its registration, which makes sure the artifact is present
+        once its tool is stored, puts it back). A ``delete`` that raises stops the call.
+        """
+
+    def purge_executions(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Remove the finished execution records created before ``before``; how many (would be) removed.
+
+        Pending and running records are kept whatever their age. ``dry_run`` only counts.
         """
 
 

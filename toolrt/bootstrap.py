@@ -219,7 +219,10 @@ class RuntimeContainer(containers.DeclarativeContainer):
         embedder=embedder,
     )
     policy = providers.Singleton(Settings.execution_policy, settings)
-    runtime = providers.Singleton(ToolRuntime, ports=ports, policy=policy, profile=settings.provided.profile)
+    gc_policy = providers.Singleton(Settings.gc_policy, settings)
+    runtime = providers.Singleton(
+        ToolRuntime, ports=ports, policy=policy, profile=settings.provided.profile, gc_policy=gc_policy
+    )
 
 
 def build_container(settings: Settings) -> RuntimeContainer:

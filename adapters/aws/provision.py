@@ -44,6 +44,16 @@ INTERCEPTOR_HANDLER = "toolrt.adapters.aws.interceptor.handler"
 ROUTER_TIMEOUT_MARGIN_S = 60
 INTERCEPTOR_TIMEOUT_S = 30
 PACKAGE_KEY = "lambda/toolrt-functions.zip"
+# Artifacts deleted by garbage collection stay as noncurrent versions of the versioned bucket for
+# this many days (an undo window), then S3 expires them; the leftover delete markers go too.
+# deploy/cloudformation.yaml declares the same rule (a test compares them).
+ARTIFACT_LIFECYCLE_RULE: dict[str, Any] = {
+    "ID": "toolrt-expire-deleted-artifacts",
+    "Status": "Enabled",
+    "Filter": {"Prefix": "artifacts/"},
+    "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+    "Expiration": {"ExpiredObjectDeleteMarker": True},
+}
 _LOGS = "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}:*"
 
 
@@ -290,12 +300,33 @@ class Provisioner:
         self._step("created", what)
         return str(client.describe_table(TableName=self.names.table)["Table"]["TableArn"])
 
+    def _lifecycle(self) -> None:
+        # Deleting a versioned object keeps its bytes as a noncurrent version: without this rule,
+        # garbage collection would reclaim nothing. A bucket with rules of its own is left alone.
+        client = self._clients.s3
+        try:
+            client.get_bucket_lifecycle_configuration(Bucket=self.names.bucket)
+            return
+        except ClientError as exc:
+            if error_code(exc) != "NoSuchLifecycleConfiguration":
+                raise translate(
+                    exc, backend="s3", operation="get_bucket_lifecycle_configuration", resource=self.names.bucket
+                ) from exc
+        if self._dry_run:
+            self._step("would add", f"lifecycle rule {ARTIFACT_LIFECYCLE_RULE['ID']}")
+            return
+        client.put_bucket_lifecycle_configuration(
+            Bucket=self.names.bucket, LifecycleConfiguration={"Rules": [ARTIFACT_LIFECYCLE_RULE]}
+        )
+        self._step("added", f"lifecycle rule {ARTIFACT_LIFECYCLE_RULE['ID']} on s3 bucket {self.names.bucket}")
+
     def _bucket(self) -> str:
         client = self._clients.s3
         what = f"s3 bucket {self.names.bucket}"
         arn = f"arn:aws:s3:::{self.names.bucket}"
         if self._exists(lambda: client.head_bucket(Bucket=self.names.bucket)):
             self._step("found", what)
+            self._lifecycle()
             return arn
         if self._dry_run:
             self._step("would create", what)
@@ -315,6 +346,9 @@ class Provisioner:
                 },
             )
             client.put_bucket_versioning(Bucket=self.names.bucket, VersioningConfiguration={"Status": "Enabled"})
+            client.put_bucket_lifecycle_configuration(
+                Bucket=self.names.bucket, LifecycleConfiguration={"Rules": [ARTIFACT_LIFECYCLE_RULE]}
+            )
         except ClientError as exc:
             if error_code(exc) != "BucketAlreadyOwnedByYou":
                 raise translate(exc, backend="s3", operation="create_bucket", resource=what) from exc

@@ -13,6 +13,9 @@ Items of the single table (``pk``, ``sk``):
 - ``TEAM#{team}`` / ``MEMBER#{agent}``: a team membership, with ``gsi1pk = MEMBER#{agent}`` so that
   an agent's teams are one query of the by-agent index. Team tools carry ``gsi3pk = TEAM#{team}``
   (public ones ``PUBLIC``), so a member's discovery queries that index once per team.
+- ``HASH#{hash}`` / ``GC``: a claim held by garbage collection while it checks the hash's references
+  and deletes its artifact (see ``delete_unreferenced``); a change that adds a reference to the hash
+  is refused (``TransientError``) while the claim holds.
 
 Every change to a tool is one ``TransactWriteItems`` with a fresh ``ClientRequestToken``: botocore's
 retries resend the same token, so a call whose first attempt committed is not applied twice.
@@ -21,8 +24,9 @@ retries resend the same token, so a call whose first attempt committed is not ap
 from __future__ import annotations
 
 import builtins
+import time
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +35,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
 from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
 from toolrt.application.logs import get_logger
-from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, StorageError, Tool, Visibility
+from toolrt.domain import (
+    CodeHash,
+    ConflictError,
+    Execution,
+    NotFoundError,
+    StorageError,
+    Tool,
+    TransientError,
+    Visibility,
+)
 from toolrt.ports import (
     ExecutionOutcome,
     ExecutionQuery,
@@ -53,6 +66,8 @@ HASH_INDEX = "gsi2"
 PUBLIC_INDEX = "gsi3"  # sparse: only public and team tools carry gsi3pk, so discovery never scans the table
 # TransactWriteItems takes at most 100 items: record + name + 2 per distinct hash (+ removals).
 MAX_TRANSACTION_ITEMS = 100
+# A garbage collection claim outlives a collector that died holding it by this long at most.
+CLAIM_TTL_S = 60.0
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
@@ -106,6 +121,10 @@ def _ref_key(code_hash: CodeHash, tool_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"HASH#{code_hash}"}, "sk": {"S": f"REF#{tool_id}"}}
 
 
+def _claim_key(code_hash: CodeHash) -> dict[str, Any]:
+    return {"pk": {"S": f"HASH#{code_hash}"}, "sk": {"S": "GC"}}
+
+
 def _use_key(tool_id: str, code_hash: CodeHash) -> dict[str, Any]:
     return {"pk": {"S": f"TOOL#{tool_id}"}, "sk": {"S": f"USE#{code_hash}"}}
 
@@ -142,7 +161,8 @@ class DynamoDbToolRepository:
             ops.append(self._claim_name(tool))
         ops += [self._put_ref(h, tool.tool_id) for h in sorted(_referenced(tool))]
         ops += [self._put_use(tool.tool_id, h) for h in sorted(tool.code_hashes)]
-        self._transact("add", tool.tool_id, ops, self._explain_add(tool))
+        ops, explain = self._unclaimed(ops, _referenced(tool), self._explain_add(tool))
+        self._transact("add", tool.tool_id, ops, explain)
 
     def get(self, tool_id: str) -> Tool:
         tool = self._get_tool(tool_id)
@@ -175,7 +195,8 @@ class DynamoDbToolRepository:
         ops += [self._delete(_ref_key(h, tool.tool_id)) for h in sorted(old_refs - new_refs)]
         ops += [self._put_use(tool.tool_id, h) for h in sorted(tool.code_hashes - stored.code_hashes)]
         ops += [self._delete(_use_key(tool.tool_id, h)) for h in sorted(stored.code_hashes - tool.code_hashes)]
-        self._transact("save", tool.tool_id, ops, self._explain_save(tool, expected))
+        ops, explain = self._unclaimed(ops, new_refs - old_refs, self._explain_save(tool, expected))
+        self._transact("save", tool.tool_id, ops, explain)
 
     def delete(self, tool_id: str) -> None:
         stored = self.get(tool_id)
@@ -273,6 +294,86 @@ class DynamoDbToolRepository:
             ExpressionAttributeValues={":hash": av(f"HASH#{code_hash}"), ":ref": av("REF#")},
         )
         return frozenset(item["sk"]["S"].removeprefix("REF#") for item in items)
+
+    def delete_unreferenced(
+        self, code_hashes: Sequence[CodeHash], delete: Callable[[CodeHash], None]
+    ) -> Sequence[CodeHash]:
+        """Per hash: claim it (a conditional put), read its references (strongly consistent), call
+        ``delete`` when there are none, then drop the claim (a conditional delete of this claim
+        only). A tool referencing the hash is stored before the claim (and seen), or refused while
+        it holds, or stored after ``delete`` returned."""
+        deleted: builtins.list[CodeHash] = []
+        for code_hash in code_hashes:
+            token = str(uuid.uuid4())
+            now = time.time()
+            try:
+                self._client.put_item(
+                    TableName=self._table,
+                    Item={**_claim_key(code_hash), "token": av(token), "expires": av(int(now + CLAIM_TTL_S))},
+                    ConditionExpression="attribute_not_exists(pk) OR expires < :now",
+                    ExpressionAttributeValues={":now": av(int(now))},
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    continue  # another collector holds it
+                raise translate(exc, backend=BACKEND, operation="put_item", resource=f"claim of {code_hash}") from exc
+            except BotoCoreError as exc:
+                raise translate(exc, backend=BACKEND, operation="put_item", resource=f"claim of {code_hash}") from exc
+            try:
+                if not self.references(code_hash):
+                    delete(code_hash)
+                    deleted.append(code_hash)
+            finally:
+                try:
+                    self._client.delete_item(
+                        TableName=self._table,
+                        Key=_claim_key(code_hash),
+                        ConditionExpression="#token = :token",
+                        ExpressionAttributeNames={"#token": "token"},
+                        ExpressionAttributeValues={":token": av(token)},
+                    )
+                except ClientError as exc:
+                    if error_code(exc) != "ConditionalCheckFailedException":  # expired and taken over
+                        log.warning("dynamodb.claim_release_failed", code_hash=str(code_hash), error=str(exc))
+        return deleted
+
+    def purge_executions(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Scans the execution records (no index by time yet) and deletes the old finished ones, each
+        on the condition that its status is still the one read (a record being updated stays)."""
+        old: builtins.list[tuple[dict[str, Any], str]] = []
+        for item in self._paginate(
+            "scan",
+            "execution records",
+            FilterExpression="#sk = :exec AND NOT #status IN (:pending, :running)",
+            ExpressionAttributeNames={"#sk": "sk", "#status": "status"},
+            ExpressionAttributeValues={":exec": av("EXEC"), ":pending": av("pending"), ":running": av("running")},
+        ):
+            try:
+                execution = converter.structure(decode_body(item), Execution)
+            except Exception as exc:
+                raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
+            if execution.created_at < before and execution.status.is_final:
+                old.append(({"pk": item["pk"], "sk": item["sk"]}, execution.status.value))
+        if dry_run:
+            return len(old)
+        removed = 0
+        for key, status in old:
+            try:
+                self._client.delete_item(
+                    TableName=self._table,
+                    Key=key,
+                    ConditionExpression="#status = :status",
+                    ExpressionAttributeNames={"#status": "status"},
+                    ExpressionAttributeValues={":status": av(status)},
+                )
+            except ClientError as exc:
+                if error_code(exc) == "ConditionalCheckFailedException":
+                    continue  # changed or removed meanwhile
+                raise translate(exc, backend=BACKEND, operation="delete_item", resource=key["pk"]["S"]) from exc
+            except BotoCoreError as exc:
+                raise translate(exc, backend=BACKEND, operation="delete_item", resource=key["pk"]["S"]) from exc
+            removed += 1
+        return removed
 
     # -- executions ------------------------------------------------------------------------------
 
@@ -488,6 +589,29 @@ class DynamoDbToolRepository:
 
     def _delete(self, key: dict[str, Any]) -> dict[str, Any]:
         return {"Delete": {"TableName": self._table, "Key": key}}
+
+    def _unclaimed(self, ops: builtins.list[dict[str, Any]], hashes: frozenset[CodeHash], explain: Any) -> Any:
+        """``ops`` plus a check that no garbage collection claims a hash they start referencing."""
+        first = len(ops)
+        now = av(int(time.time()))
+        ops = ops + [
+            {
+                "ConditionCheck": {
+                    "TableName": self._table,
+                    "Key": _claim_key(h),
+                    "ConditionExpression": "attribute_not_exists(pk) OR expires < :now",
+                    "ExpressionAttributeValues": {":now": now},
+                }
+            }
+            for h in sorted(hashes)
+        ]
+
+        def explain_claimed(codes: builtins.list[str]) -> Exception:
+            if "ConditionalCheckFailed" in codes[first:]:
+                return TransientError("garbage collection is removing this code's artifact right now; retry")
+            return explain(codes)  # type: ignore[no-any-return]
+
+        return ops, explain_claimed
 
     def _explain_add(self, tool: Tool) -> Any:
         def explain(codes: list[str]) -> Exception:

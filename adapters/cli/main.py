@@ -95,6 +95,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     app.command()(mcp.serve)
     app.command()(machine.doctor)
     app.command()(machine.demo)
+    app.command()(machine.gc)
     app.add_typer(mcp.mcp_app(), name="mcp")
     app.add_typer(aws_app(), name="aws")
     app.add_typer(teams.teams_app(), name="teams")

@@ -129,6 +129,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE executions SET caller = json_extract(body, '$.caller')",
     ),
 )
+# Garbage collection holds the write lock for at most this many artifacts or execution records.
+_DELETE_CHUNK = 256
+_PURGE_CHUNK = 20_000
 SEARCH_SCHEMA = 2  # the first schema version with the search index
 PUBLIC_SCOPE = "public"
 CONTENT = "{name description params tags}"  # an FTS5 column filter: query terms never match the scope
@@ -473,11 +476,31 @@ class SqliteToolRepository:
             f"reading references of {code_hash.short}",
             lambda c: c.execute(
                 "SELECT r.tool_id FROM code_refs r JOIN tools t ON t.tool_id = r.tool_id"
-                " WHERE r.code_hash = ? AND t.status = 'active'",
+                # "+t.status": without it SQLite walks every active tool (tools_by_status) first.
+                " WHERE r.code_hash = ? AND +t.status = 'active'",
                 (str(code_hash),),
             ).fetchall(),
         )
         return frozenset(row[0] for row in rows)
+
+    def delete_unreferenced(
+        self, code_hashes: Sequence[CodeHash], delete: Callable[[CodeHash], None]
+    ) -> Sequence[CodeHash]:
+        """Checks and deletes inside ``BEGIN IMMEDIATE``: no tool can be stored meanwhile. In chunks,
+        so that registrations wait for one chunk at most."""
+        deleted: list[CodeHash] = []
+        for start in range(0, len(code_hashes), _DELETE_CHUNK):
+            with self._write("deleting unreferenced artifacts") as conn:
+                for code_hash in code_hashes[start : start + _DELETE_CHUNK]:
+                    found = conn.execute(
+                        "SELECT 1 FROM code_refs r JOIN tools t ON t.tool_id = r.tool_id"
+                        " WHERE r.code_hash = ? AND +t.status = 'active' LIMIT 1",
+                        (str(code_hash),),
+                    ).fetchone()
+                    if found is None:
+                        delete(code_hash)
+                        deleted.append(code_hash)
+        return deleted
 
     def _check_name(self, conn: sqlite3.Connection, tool: Tool) -> None:
         if not tool.is_active:
@@ -879,6 +902,28 @@ class SqliteToolRepository:
             self._records.notify_all()
         if error is not None:
             raise error
+
+    def purge_executions(self, before: datetime, *, dry_run: bool = False) -> int:
+        """Counts, or deletes in chunks (a short write lock each, so executions keep being recorded)."""
+        where = "created_at < ? AND status NOT IN ('pending', 'running')"
+        stamp = before.isoformat()
+        if dry_run:
+            return int(
+                self._read(
+                    "counting old executions",
+                    lambda c: c.execute(f"SELECT count(*) FROM executions WHERE {where}", (stamp,)).fetchone()[0],
+                )
+            )
+        removed = 0
+        while True:
+            with self._write("removing old executions") as conn:
+                count = conn.execute(
+                    f"DELETE FROM executions WHERE rowid IN (SELECT rowid FROM executions WHERE {where} LIMIT ?)",
+                    (stamp, _PURGE_CHUNK),
+                ).rowcount
+            removed += count
+            if count < _PURGE_CHUNK:
+                return removed
 
     def get_execution(self, execution_id: str) -> Execution:
         row = self._read(

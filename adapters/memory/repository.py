@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime
 
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, Tool
@@ -128,6 +128,26 @@ class InMemoryToolRepository:
     def list_executions(self, query: ExecutionQuery) -> Sequence[Execution]:
         with self._lock:
             return newest_first(list(self._executions.values()), query)
+
+    def delete_unreferenced(
+        self, code_hashes: Sequence[CodeHash], delete: Callable[[CodeHash], None]
+    ) -> Sequence[CodeHash]:
+        """Checks and deletes under the lock every change of a tool takes."""
+        deleted: list[CodeHash] = []
+        with self._lock:
+            for code_hash in code_hashes:
+                if not self.references(code_hash):
+                    delete(code_hash)
+                    deleted.append(code_hash)
+        return deleted
+
+    def purge_executions(self, before: datetime, *, dry_run: bool = False) -> int:
+        with self._lock:
+            old = [k for k, e in self._executions.items() if e.status.is_final and e.created_at < before]
+            if not dry_run:
+                for key in old:
+                    del self._executions[key]
+        return len(old)
 
     def _check_name(self, tool: Tool) -> None:
         if not tool.is_active:

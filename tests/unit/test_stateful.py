@@ -1,5 +1,6 @@
-"""A stateful property test: many agents registering, updating, deregistering and executing, while
-the runtime's owner moves them between teams."""
+"""A stateful property test: many agents registering, updating, splitting traffic, promoting,
+rolling back, deregistering and executing, while the runtime's owner moves them between teams and
+collects garbage."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ VISIBILITIES = ("private", "shared", "public", *(f"team:{t}" for t in TEAMS))
 
 
 class RuntimeMachine(RuleBasedStateMachine):
-    """Invariants: an artifact exists while any tool references it; its reference set equals the
-    tools that use it; a non-owner never changes a tool; an agent lists, and runs, exactly the tools
-    the model says its membership allows, and never shares with a team it is not in."""
+    """Invariants: an artifact exists while any tool references it (garbage collection included); its
+    reference set equals the tools that use it; a non-owner never changes a tool; an agent lists, and
+    runs, exactly the tools the model says its membership allows, and never shares with a team it is
+    not in; every execution ran the pinned version or one its split weighs; metrics add up to the
+    executions."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -144,6 +147,16 @@ class RuntimeMachine(RuleBasedStateMachine):
                 assert dict(tool.traffic.weights)[result.version] > 0
             else:
                 assert result.version == tool.current_version
+
+    @rule(keep=st.integers(1, 3), dry_run=st.booleans())
+    def collect_garbage(self, keep: int, dry_run: bool) -> None:
+        before = {t.tool_id: t for t in self.rt.list_tools(status=None)}
+        report = self.rt.collect_garbage(older_than=0.001, keep_versions=keep, grace_s=0, dry_run=dry_run)
+        assert report.problems == ()
+        for tool in self.rt.list_tools(status=None):
+            if dry_run or tool.is_active:
+                assert tool.versions == before[tool.tool_id].versions  # active tools keep every version
+            assert tool.current_version == before[tool.tool_id].current_version
 
     @invariant()
     def metrics_add_up_to_the_executions(self) -> None:

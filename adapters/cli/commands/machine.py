@@ -1,4 +1,4 @@
-"""Commands about this machine and its store: doctor, demo."""
+"""Commands about this machine and its store: doctor, demo, gc."""
 
 from __future__ import annotations
 
@@ -75,4 +75,54 @@ def demo(
     if cli.json:
         cli.emit(result.as_dict())
     if result.failed:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def gc(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run/--apply", help="Only report what would go (the default), or remove it (--apply)."),
+    ] = True,
+    older_than: Annotated[
+        Optional[str],
+        typer.Option("--older-than", help="Remove finished execution records older than this (30d, 12h, 90m)."),
+    ] = None,
+    keep_versions: Annotated[
+        Optional[int],
+        typer.Option("--keep-versions", help="Versions an inactive tool keeps, the current one included."),
+    ] = None,
+    grace: Annotated[
+        Optional[float],
+        typer.Option("--grace", help="Leave unreferenced artifacts younger than this many seconds."),
+    ] = None,
+) -> None:
+    """Remove unreferenced artifacts, old execution records and old versions of inactive tools.
+
+    An operator's command (it acts on every agent's data): by default it only reports.
+    """
+    cli = current_cli(ctx)
+    with cli.runtime() as rt:
+        result = rt.collect_garbage(older_than=older_than, keep_versions=keep_versions, grace_s=grace, dry_run=dry_run)
+    if cli.json:
+        cli.emit(result.as_dict())
+    else:
+        verb = "would remove" if result.dry_run else "removed"
+        table = Table("what", verb, "detail", title="toolrt gc" + (" (dry run: --apply to remove)" if dry_run else ""))
+        table.add_row(
+            "artifacts",
+            str(len(result.artifacts)),
+            f"{result.artifact_bytes} bytes of code; {result.young_artifacts} younger than the grace period kept",
+        )
+        before = result.executions_before.isoformat(timespec="seconds") if result.executions_before else ""
+        table.add_row("execution records", str(result.executions), f"finished before {before}")
+        table.add_row("versions of inactive tools", str(result.versions), f"from {len(result.pruned)} tool(s)")
+        cli.out.print(table)
+        for code_hash in result.artifacts[:20]:
+            cli.out.print(f"- artifact {code_hash}", highlight=False)
+        for pruned in result.pruned[:20]:
+            cli.out.print(f"- {pruned.tool_id}: versions {', '.join(map(str, pruned.versions))}", highlight=False)
+        for problem in result.problems:
+            cli.err.print(f"warning: {problem}", markup=False, highlight=False)
+    if result.problems:
         raise typer.Exit(EXIT_FAILURE)

@@ -63,6 +63,11 @@ def test_up_creates_everything_once_and_then_finds_it(aws_endpoint: str, package
     assert router["Handler"] == "toolrt.adapters.aws.lambda_router.handler"
     assert router["Timeout"] == 360  # the longest tool (300 s) and room to stop its session
     assert router["Environment"]["Variables"]["TOOLRT_DYNAMODB_TABLE"] == "toolrt"
+    from toolrt.adapters.aws.provision import ARTIFACT_LIFECYCLE_RULE
+
+    (rule,) = clients.s3.get_bucket_lifecycle_configuration(Bucket="toolrt-artifacts")["Rules"]
+    assert rule["ID"] == ARTIFACT_LIFECYCLE_RULE["ID"]
+    assert rule["NoncurrentVersionExpiration"] == ARTIFACT_LIFECYCLE_RULE["NoncurrentVersionExpiration"]
 
 
 def test_roles_grant_only_what_each_function_uses(aws_endpoint: str, package: LambdaPackage) -> None:

@@ -123,6 +123,7 @@ def test_every_operation_the_adapters_use_validates_against_its_model(
         assert rt.tool_usage("agent-a", reg.tool_id).executions == 1
         assert list(rt.ports.artifacts.hashes())
         rt.deregister_tool("agent-a", reg.tool_id, purge=True)
+        rt.collect_garbage(older_than=0.001, grace_s=0, dry_run=False)  # conditional deletes
     finally:
         rt.close()
     Provisioner(make_clients(REGION, aws_endpoint), jwt=jwt, package=lambda: package, wait_s=0).down(include_data=True)

@@ -305,3 +305,19 @@ def test_the_router_takes_limits_as_the_runtime_does() -> None:
     assert policy_from_env({}) == ExecutionPolicy()
     custom = policy_from_env({"TOOLRT_MAX_TIMEOUT_S": "120.0", "TOOLRT_DEFAULT_MEMORY_MB": "512"})
     assert custom.max_timeout_s == 120.0 and custom.default_memory_mb == 512
+
+
+def test_cloudformation_bucket_has_the_lifecycle_rule_provisioning_sets() -> None:
+    """Deleted artifacts' noncurrent versions expire alike whether the bucket came from provision() or the template."""
+    from toolrt.adapters.aws.provision import ARTIFACT_LIFECYCLE_RULE as rule
+
+    rules = _template()["Resources"]["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rules == [
+        {
+            "Id": rule["ID"],
+            "Status": rule["Status"],
+            "Prefix": rule["Filter"]["Prefix"],
+            "NoncurrentVersionExpiration": rule["NoncurrentVersionExpiration"],
+            "ExpiredObjectDeleteMarker": rule["Expiration"]["ExpiredObjectDeleteMarker"],
+        }
+    ]
