@@ -168,6 +168,12 @@ _DEFINITION_PROPERTIES: dict[str, Any] = {
     },
 }
 _TOOL_REF = {"type": "string", "description": "The tool's id, or its name as listed."}
+_TOOL_VERSION = {
+    "type": "object",
+    "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}},
+    "required": ["tool", "version"],
+    "additionalProperties": False,
+}
 
 MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
     types.Tool(
@@ -280,12 +286,7 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
     types.Tool(
         name="rollback_tool",
         description="Put an earlier version of one of your tools back in force.",
-        input_schema={
-            "type": "object",
-            "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}},
-            "required": ["tool", "version"],
-            "additionalProperties": False,
-        },
+        input_schema=_TOOL_VERSION,
     ),
     types.Tool(
         name="set_traffic",
@@ -310,12 +311,7 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
     types.Tool(
         name="promote",
         description="Put a version of one of your tools in force and end any traffic split.",
-        input_schema={
-            "type": "object",
-            "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}},
-            "required": ["tool", "version"],
-            "additionalProperties": False,
-        },
+        input_schema=_TOOL_VERSION,
     ),
     types.Tool(
         name="tool_metrics",
@@ -342,15 +338,6 @@ def _version_arg(args: dict[str, Any]) -> int:
     if not isinstance(version, int) or isinstance(version, bool):
         raise ValidationError(f"version must be an integer, got {version!r}")
     return version
-
-
-def _whole(value: Any, what: str) -> int:
-    # JSON object keys are strings: "2" is version 2.
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{what} must be a whole number, got {value!r}")
-    return value
 
 
 def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, Tool]:
@@ -693,9 +680,7 @@ class ToolrtMcpServer:
         if action == "promote":
             return tool_view(rt.promote(agent, tool.tool_id, _version_arg(args)))
         if action == "set_traffic":
-            weights = {
-                _whole(v, "a version"): _whole(w, f"the weight of version {v}") for v, w in args["weights"].items()
-            }
+            weights = args["weights"]  # JSON keys are strings: TrafficSplit reads "2" as version 2
             guard = None
             if "guard_margin" in args or "guard_min_calls" in args:
                 guard = {k.removeprefix("guard_"): args[k] for k in ("guard_margin", "guard_min_calls") if k in args}
