@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes import memory_runtime
-from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
+from tests.security.team_world import RADAR, STORES, team_runtime
 from toolrt.application import ToolRuntime
 from toolrt.domain import (
     NotFoundError,
@@ -25,21 +24,10 @@ from toolrt.domain import (
     Visibility,
 )
 
-RADAR = {
-    "name": "red_radar",
-    "description": "Weather radar images for the red team's stations.",
-    "language": "python",
-    "code": "def handler(station: str) -> str:\n    return 'radar of ' + station\n",
-}
 
-
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=STORES)
 def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ToolRuntime]:
-    overrides = {} if request.param == "memory" else {"repository": SqliteToolRepository(tmp_path / "tools.sqlite")}
-    runtime = memory_runtime(**overrides)
-    runtime.add_team_member("red", "alice")
-    runtime.add_team_member("red", "bob")
-    runtime.add_team_member("blue", "mallory")
+    runtime = team_runtime(request.param, tmp_path)
     yield runtime
     runtime.close()
 
