@@ -18,6 +18,7 @@ from toolrt.application.examples import ExampleResult
 from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
 from toolrt.application.register_tools import BatchItem
+from toolrt.application.repair_store import RepairReport
 from toolrt.application.runtime import ExecutionPage, ToolRuntime
 from toolrt.application.search_tools import SearchResult
 from toolrt.application.tool_templates import ToolTemplate
@@ -28,6 +29,7 @@ from toolrt.domain import (
     Execution,
     ExecutionStatus,
     Tool,
+    ToolDefinition,
     ToolStatus,
     ToolVersion,
     TrafficGuard,
@@ -222,6 +224,18 @@ class AsyncToolRuntime:
     def subscribe(self, event_type: type[DomainEvent], handler: Callable[[DomainEvent], None]) -> Callable[[], None]:
         """See :meth:`ToolRuntime.subscribe` (handlers run in the worker thread that made the change)."""
         return self.sync.subscribe(event_type, handler)
+
+    async def definition(self, data: DefinitionLike) -> ToolDefinition:
+        """See :meth:`ToolRuntime.definition`."""
+        return await asyncio.to_thread(self.sync.definition, data)
+
+    async def check_store(self, *, repair: bool = False, grace_s: float = 600.0) -> RepairReport:
+        """See :meth:`ToolRuntime.check_store`."""
+        return await asyncio.to_thread(functools.partial(self.sync.check_store, repair=repair, grace_s=grace_s))
+
+    async def change_marker(self) -> object | None:
+        """See :meth:`ToolRuntime.change_marker`."""
+        return await asyncio.to_thread(self.sync.change_marker)
 
     async def start_execution(
         self,

@@ -21,7 +21,7 @@ from toolrt.domain import (
     ValidationReport,
     normalize_code,
 )
-from toolrt.ports import ArtifactStore, Clock, ToolQuery, ToolRepository
+from toolrt.ports import ArtifactStore, Clock, TempFileKeeper, ToolQuery, ToolRepository
 
 log = get_logger(__name__)
 
@@ -50,6 +50,8 @@ class RepairRequest:
 
     repair: bool = False
     orphan_grace_s: float = 600.0
+    #: a temp file untouched this long was left by a killed writer (a live one renames it sooner)
+    temp_grace_s: float = 300.0
 
 
 @attrs.frozen
@@ -89,6 +91,8 @@ class RepairReport:
     actions: tuple[RepairAction, ...] = ()
     tools_checked: int = 0
     artifacts_checked: int = 0
+    #: temp files a killed writer left in a file artifact store (found, or removed when repairing)
+    stale_temp_files: tuple[str, ...] = ()
 
     @property
     def clean(self) -> bool:
@@ -147,6 +151,14 @@ class _Run:
         self.findings: list[RepairFinding] = []
         self.actions: list[RepairAction] = []
 
+    def _stale_temp_files(self) -> tuple[str, ...]:
+        if not isinstance(self.artifacts, TempFileKeeper):
+            return ()
+        grace = self.request.temp_grace_s
+        keeper = self.artifacts
+        found = keeper.remove_stale_temp_files(grace) if self.request.repair else keeper.stale_temp_files(grace)
+        return tuple(str(p) for p in found)
+
     def execute(self) -> RepairReport:
         tools = self._tools()
         checked_tools = [self._check_tool(t) for t in tools] if tools is not None else []
@@ -164,7 +176,11 @@ class _Run:
                 self._check_unneeded_artifact(code_hash, knows_tools=tools is not None)
         self._check_search_index()
         report = RepairReport(
-            tuple(self.findings), tuple(self.actions), len(checked_tools), len(set(stored) | set(needed))
+            tuple(self.findings),
+            tuple(self.actions),
+            len(checked_tools),
+            len(set(stored) | set(needed)),
+            self._stale_temp_files(),
         )
         log.info(
             "store_checked",

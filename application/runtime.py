@@ -28,6 +28,7 @@ from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
 from toolrt.application.register_tools import BatchItem, RegisterTools
+from toolrt.application.repair_store import RepairReport, RepairRequest, RepairStore
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.search_tools import SearchResult, SearchTools
@@ -45,6 +46,7 @@ from toolrt.domain import (
     Severity,
     TeamMembershipChanged,
     Tool,
+    ToolDefinition,
     ToolRuntimeError,
     ToolStatus,
     ToolVersion,
@@ -440,6 +442,14 @@ class ToolRuntime:
         """
         return self._events.subscribe(event_type, handler)
 
+    def change_marker(self) -> object | None:
+        """A cheap value that differs after any process on this runtime's store added, changed or
+        deleted a tool, or changed a team (executions do not count); None when the store cannot
+        tell (memory, DynamoDB). Poll it to learn of other processes' changes; this process's own
+        are events (:meth:`subscribe`).
+        """
+        return self.ports.repository.change_marker()
+
     def start_execution(
         self,
         agent_id: str,
@@ -674,6 +684,19 @@ class ToolRuntime:
     def metrics(self) -> dict[str, Any]:
         """A plain-dict snapshot of every counter and timing recorded so far."""
         return self.ports.metrics.snapshot()
+
+    def definition(self, data: DefinitionLike) -> ToolDefinition:
+        """``data`` (a mapping, as read from a tool file) as a :class:`ToolDefinition`, an omitted
+        Python ``input_schema`` inferred by this runtime's validator; ``ValidationError`` names
+        unknown or missing fields. Nothing is stored."""
+        return to_definition(data, self.ports.validator)
+
+    def check_store(self, *, repair: bool = False, grace_s: float = 600.0) -> RepairReport:
+        """Check that tool records, references, artifacts and the search index agree (see
+        :class:`RepairStore`); with ``repair``, also fix what can be fixed. ``grace_s``: younger
+        unreferenced artifacts and temp files are left alone (another process may be writing)."""
+        request = RepairRequest(repair=repair, orphan_grace_s=grace_s, temp_grace_s=min(grace_s, 300.0))
+        return RepairStore(self.ports.repository, self.ports.artifacts, self.ports.clock).execute(request)
 
     def health(self) -> dict[str, Any]:
         """Which profile runs, how isolated executions are, and whether the gateway is usable."""

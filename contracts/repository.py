@@ -226,6 +226,27 @@ class ToolRepositoryContract:
         with pytest.raises(NotFoundError):
             repo.get_execution("exec-unknown")
 
+    def test_change_marker_moves_with_tools_and_teams_not_executions(self, repo: ToolRepository) -> None:
+        """A store that offers a change marker changes it for a tool added, saved or deleted and for a
+        membership change, and keeps it for an execution record (watchers announce tool changes)."""
+        before = repo.change_marker()
+        if before is None:
+            return  # the store cannot tell (memory, DynamoDB): its watchers rely on events alone
+        t = b.tool()
+        repo.add(t)
+        added = repo.change_marker()
+        assert added != before
+        repo.record_execution(b.execution())
+        assert repo.change_marker() == added
+        repo.save(t.with_version(b.definition(code="def handler(a, b):\n    return a - b"), b.T0))
+        saved = repo.change_marker()
+        assert saved != added
+        repo.add_team_member("red", "a")
+        joined = repo.change_marker()
+        assert joined != saved
+        repo.delete(t.tool_id)
+        assert repo.change_marker() != joined
+
     # -- garbage collection ----------------------------------------------------------------------
 
     def test_delete_unreferenced_calls_delete_only_for_unreferenced_hashes(self, repo: ToolRepository) -> None:

@@ -1,6 +1,6 @@
 """Driven ports: the Protocols the toolrt core needs from the outside world."""
 
-from toolrt.ports.artifacts import ArtifactStore
+from toolrt.ports.artifacts import ArtifactStore, TempFileKeeper
 from toolrt.ports.embedder import Embedder
 from toolrt.ports.gateway import GatewayHealth, ToolGateway
 from toolrt.ports.metrics import EventPublisher, MetricsSink
@@ -39,6 +39,7 @@ __all__ = [
     "SandboxResult",
     "SearchHit",
     "SearchQuery",
+    "TempFileKeeper",
     "ToolGateway",
     "ToolQuery",
     "TeamBook",

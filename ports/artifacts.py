@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from toolrt.domain import Artifact, CodeHash, ValidationReport
@@ -31,3 +32,15 @@ class ArtifactStore(Protocol):
 
     def hashes(self) -> Iterable[CodeHash]:
         """Every stored hash (for repair and garbage collection)."""
+
+
+@runtime_checkable
+class TempFileKeeper(Protocol):
+    """An artifact store that writes through temp files (files on disk), and can list and remove the
+    ones a killed writer left behind: what the store check reports and repairs."""
+
+    def stale_temp_files(self, older_than_s: float = 300.0) -> Sequence[Path]:
+        """Temp files untouched for ``older_than_s`` seconds (a live writer's are younger)."""
+
+    def remove_stale_temp_files(self, older_than_s: float = 300.0) -> Sequence[Path]:
+        """Remove the files :meth:`stale_temp_files` lists; the paths removed."""

@@ -294,6 +294,13 @@ class ToolRepository(Protocol):
         Pending and running records are kept whatever their age. ``dry_run`` only counts.
         """
 
+    def change_marker(self) -> object | None:
+        """A cheap value that differs after any process added, changed or deleted a tool record or a
+        team membership (execution records do not count), or None when the store cannot tell: a
+        store no other process writes (memory), or one with no cheap marker (DynamoDB). Changes made
+        through this process are announced by domain events; the marker is for the others'.
+        """
+
 
 class InProcessSearch:
     """:meth:`ToolRepository.search` for adapters that hold or list every candidate tool in process.

@@ -337,6 +337,10 @@ class DynamoDbToolRepository:
                         log.warning("dynamodb.claim_release_failed", code_hash=str(code_hash), error=str(exc))
         return deleted
 
+    def change_marker(self) -> None:
+        """None: DynamoDB has no cheap marker of the whole table's changes (a Stream would be one)."""
+        return None
+
     def purge_executions(self, before: datetime, *, dry_run: bool = False) -> int:
         """Scans the execution records (no index by time yet) and deletes the old finished ones, each
         on the condition that its status is still the one read (a record being updated stays)."""

@@ -13,7 +13,7 @@ from rich.table import Table
 from toolrt.adapters.cli.output import jsonable
 from toolrt.adapters.cli.tool_files import ToolFile, load_tool_file
 from toolrt.adapters.node import node_usable
-from toolrt.application import ToolRuntime, to_definition
+from toolrt.application import ToolRuntime
 from toolrt.domain import NotFoundError, Tool, ToolDefinition, Visibility
 
 ALICE = "demo-alice"
@@ -70,7 +70,7 @@ def run_demo(rt: ToolRuntime, examples: Path | None = None, console: Console | N
     folder = examples_folder(examples)
     result = DemoResult()
     update_file = load_tool_file(folder / UPDATE_FILE[0], name=UPDATE_FILE[1])
-    updated_definition = to_definition(update_file.definition, rt.ports.validator)
+    updated_definition = rt.definition(update_file.definition)
 
     samples = SAMPLES
     if not node_usable():
@@ -124,7 +124,7 @@ def _ensure(
     rt: ToolRuntime, result: DemoResult, agent: str, tool_file: ToolFile, also_ok: tuple[ToolDefinition, ...]
 ) -> Tool:
     """The agent's tool of this name: found (from an earlier run), updated if its code moved on, or registered."""
-    definition = to_definition(tool_file.definition, rt.ports.validator)
+    definition = rt.definition(tool_file.definition)
     existing = [t for t in rt.list_tools(owner=agent, name=definition.name) if t.name == definition.name]
     if existing:
         tool = existing[0]

@@ -234,26 +234,19 @@ def _runtime(
 def _store(report: DoctorReport, rt: Any, *, repair: bool, grace_s: float) -> None:
     """Check the store (and repair it with ``repair``): orphan, missing or corrupt artifacts,
     inconsistent records, and temp files a killed writer left behind."""
-    from toolrt.application import RepairRequest, RepairStore
-
     try:
-        outcome = RepairStore(rt.ports.repository, rt.ports.artifacts, rt.ports.clock).execute(
-            RepairRequest(repair=repair, orphan_grace_s=grace_s)
-        )
+        outcome = rt.check_store(repair=repair, grace_s=grace_s)
     except Exception as exc:
         report.add("store", "fail", f"checking the store failed: {type(exc).__name__}: {exc}")
         return
-    stale: list[Any] = []
-    artifacts = rt.ports.artifacts
-    if hasattr(artifacts, "stale_temp_files"):
-        stale = list(artifacts.remove_stale_temp_files(grace_s) if repair else artifacts.stale_temp_files(grace_s))
+    stale = outcome.stale_temp_files
     report.repair = {
         "repaired": repair,
         "tools_checked": outcome.tools_checked,
         "artifacts_checked": outcome.artifacts_checked,
         "findings": [str(f) for f in outcome.findings],
         "actions": [str(a) for a in outcome.actions],
-        "stale_temp_files": [str(p) for p in stale],
+        "stale_temp_files": list(stale),
     }
     counts = f"{outcome.tools_checked} tools, {outcome.artifacts_checked} artifacts"
     if outcome.clean and not stale:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import os
 import sqlite3
 import threading
@@ -199,6 +200,8 @@ class SqliteToolRepository:
         self._busy_timeout_ms = max(0, int(busy_timeout_s * 1000))
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._commit_counter = itertools.count(1)
+        self._commits = 0
         self._connections: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
@@ -274,6 +277,8 @@ class SqliteToolRepository:
             try:
                 yield conn
                 conn.execute("COMMIT")
+                # PRAGMA data_version shows other connections' commits only: count this object's.
+                self._commits = next(self._commit_counter)
             finally:
                 if conn.in_transaction:
                     # The original error matters more than a failing rollback.
@@ -308,13 +313,13 @@ class SqliteToolRepository:
         changes a team's membership (within one process: it holds a string hash).
 
         For watchers such as the MCP server, which tells its clients when the tool list changed.
-        ``PRAGMA data_version`` costs nothing and says whether another connection committed; only
-        then are the tool records counted (executions are written to the same file and must not
+        ``PRAGMA data_version`` costs nothing and says whether another connection committed (and a
+        counter, whether this object did); only then are the tool records counted (executions are written to the same file and must not
         look like tool changes).
         """
 
         def read(conn: sqlite3.Connection) -> tuple[int, int, int]:
-            data_version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+            data_version = (int(conn.execute("PRAGMA data_version").fetchone()[0]), self._commits)
             cached = getattr(self._local, "marker", None)
             if cached is not None and cached[0] == data_version:
                 return cast(tuple[int, int, int], cached[1])

@@ -41,7 +41,7 @@ import ipaddress
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import anyio
@@ -75,7 +75,11 @@ from toolrt.domain import (
     Language,
     TeamMembershipChanged,
     Tool,
+    ToolDeregistered,
+    ToolRegistered,
+    ToolRolledBack,
     ToolRuntimeError,
+    ToolUpdated,
     ValidationError,
     Visibility,
 )
@@ -326,10 +330,6 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
 )
 MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
 _MANAGEMENT_SCHEMAS = {t.name: t.input_schema for t in MANAGEMENT_TOOLS}
-# The management tools that change the tool list (the others only read).
-_CHANGING = frozenset(
-    {"register_tool", "update_tool", "deregister_tool", "rollback_tool", "create_from_template", "promote"}
-)
 SEARCH_MODES = ("auto", "always", "never")
 
 
@@ -440,31 +440,32 @@ class ToolrtMcpServer:
             on_call_tool=self._call_tool,
             on_subscriptions_listen=ListenHandler(self.bus),
         )
-        subscribe: Callable[[Callable[[], None]], None] | None = getattr(runtime.ports.gateway, "subscribe", None)
-        self._gateway_notifies = callable(subscribe)
-        if subscribe is not None and callable(subscribe):
-            subscribe(self._on_gateway_change)
-        # A membership change alters what an agent may list, without any tool changing.
-        self._unsubscribe_teams = runtime.subscribe(TeamMembershipChanged, lambda _: self._on_gateway_change())
-        # Changes made by other processes (a `toolrt register` next to a running server) never pass
-        # through this process's gateway: a store that offers a change marker is watched instead.
+        # Every change made through this runtime is a domain event, published once it is stored; a
+        # membership change alters what an agent may list without any tool changing.
+        self._unsubscribers = [
+            runtime.subscribe(kind, lambda _event: self._on_change())
+            for kind in (ToolRegistered, ToolUpdated, ToolRolledBack, ToolDeregistered, TeamMembershipChanged)
+        ]
+        # Changes made by other processes (a `toolrt register` next to a running server) are no
+        # events here: a store that offers a change marker is watched instead.
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
-        marker: Callable[[], Any] | None = getattr(runtime.ports.repository, "change_marker", None)
-        if callable(marker) and watch_interval_s > 0:
+        if watch_interval_s > 0 and runtime.change_marker() is not None:
             self._watcher = threading.Thread(
-                target=self._watch, args=(marker, watch_interval_s), name="toolrt-mcp-watch", daemon=True
+                target=self._watch, args=(watch_interval_s,), name="toolrt-mcp-watch", daemon=True
             )
             self._watcher.start()
 
     def close(self) -> None:
         """Stop watching the store."""
-        self._unsubscribe_teams()
+        for unsubscribe in self._unsubscribers:
+            unsubscribe()
         self._stop.set()
         if self._watcher is not None:
             self._watcher.join(timeout=10)
 
-    def _watch(self, marker: Callable[[], Any], interval: float) -> None:
+    def _watch(self, interval: float) -> None:
+        marker = self.runtime.change_marker
         try:
             last = marker()
         except Exception as exc:
@@ -478,7 +479,7 @@ class ToolrtMcpServer:
                 continue
             if current != last:
                 last = current
-                self._on_gateway_change()
+                self._on_change()
 
     # -- transports ----------------------------------------------------------------------------
     def run_stdio(self) -> None:
@@ -589,8 +590,6 @@ class ToolrtMcpServer:
                 if params.name == "call_tool":
                     return await self._execute(agent, str(arguments["name"]), dict(arguments.get("arguments") or {}))
                 result = await anyio.to_thread.run_sync(self._manage, agent, params.name, arguments)
-                if not self._gateway_notifies and params.name in _CHANGING:
-                    await self.broadcast()
                 return _success(result)
             return await self._execute(agent, params.name, arguments)
         except ToolRuntimeError as exc:
@@ -740,8 +739,8 @@ class ToolrtMcpServer:
         if exit_stack is not None:
             exit_stack.callback(self._connections.pop, key, None)
 
-    def _on_gateway_change(self) -> None:
-        # Called by the gateway in whichever thread changed it (a worker thread of this server, or
+    def _on_change(self) -> None:
+        # Called from an event handler in whichever thread made the change (a worker thread of this server, or
         # an embedding application's thread): hand the broadcast to the server's event loop.
         loop = self._loop
         if loop is None or loop.is_closed():

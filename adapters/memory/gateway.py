@@ -3,33 +3,23 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from toolrt.domain import NotFoundError, Tool
 from toolrt.ports import GatewayHealth
 
-Listener = Callable[[], None]
-
 
 class InProcessGateway:
-    """Publishes tools into a dict keyed by tool id; listeners hear about every change.
-
-    The MCP server subscribes here to send ``notifications/tools/list_changed``.
-    """
+    """Publishes tools into a dict keyed by tool id (who hears of changes subscribes to the
+    runtime's domain events, not to the gateway)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._published: dict[str, Tool] = {}
-        self._listeners: list[Listener] = []
-
-    def subscribe(self, listener: Listener) -> None:
-        """Call ``listener()`` after every register, update and deregister."""
-        self._listeners.append(listener)
 
     def register(self, tool: Tool) -> str:
         with self._lock:
             self._published[tool.tool_id] = tool
-        self._notify()
         return tool.tool_id
 
     def update(self, tool: Tool) -> None:
@@ -37,13 +27,10 @@ class InProcessGateway:
             if tool.tool_id not in self._published:
                 raise NotFoundError("published tool", tool.tool_id)
             self._published[tool.tool_id] = tool
-        self._notify()
 
     def deregister(self, tool: Tool) -> None:
         with self._lock:
-            removed = self._published.pop(tool.tool_id, None)
-        if removed is not None:
-            self._notify()
+            self._published.pop(tool.tool_id, None)
 
     def published(self) -> Sequence[str]:
         with self._lock:
@@ -56,7 +43,3 @@ class InProcessGateway:
 
     def health(self) -> GatewayHealth:
         return GatewayHealth(True, f"{len(self._published)} tools published in process")
-
-    def _notify(self) -> None:
-        for listener in list(self._listeners):
-            listener()

@@ -149,6 +149,10 @@ class InMemoryToolRepository:
                     del self._executions[key]
         return len(old)
 
+    def change_marker(self) -> None:
+        """None: only this process writes a memory store, and its changes are announced as events."""
+        return None
+
     def _check_name(self, tool: Tool) -> None:
         if not tool.is_active:
             return

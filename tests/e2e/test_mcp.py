@@ -406,6 +406,38 @@ def test_a_tool_registered_by_another_process_is_announced(tmp_path: Path) -> No
     rt.close()
 
 
+def test_a_change_made_by_the_embedding_application_is_announced(http: HttpServer) -> None:
+    """The server hears the runtime's domain events: a tool registered by the application (not over
+    MCP) makes clients hear list_changed, and a deregistration too; an execution does not."""
+    heard: list[str] = []
+    changed = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            heard.append("changed")
+            changed.set()
+
+    async def scenario() -> None:
+        nonlocal changed
+        async with http.client(headers={"X-Toolrt-Agent": "app"}, on_message=on_message) as client:
+            await client.list_tools()
+            reg = await anyio.to_thread.run_sync(lambda: http.rt.register_tool("app", ADD))
+            with anyio.fail_after(30):
+                await changed.wait()
+            assert "add" in {t.name for t in (await client.list_tools()).tools}
+            changed = anyio.Event()
+            heard.clear()
+            await anyio.to_thread.run_sync(lambda: http.rt.execute_tool("app", reg.tool.tool_id, {"a": 1, "b": 2}))
+            ran = await client.call_tool("add", {"a": 2, "b": 2})
+            assert not ran.is_error and heard == []
+            await anyio.to_thread.run_sync(lambda: http.rt.deregister_tool("app", reg.tool.tool_id))
+            with anyio.fail_after(30):
+                await changed.wait()
+            assert "add" not in {t.name for t in (await client.list_tools()).tools}
+
+    anyio.run(scenario)
+
+
 def test_team_tools_over_mcp_reach_members_only(http: HttpServer) -> None:
     """A member lists and calls a team tool, hears list_changed when added; a non-member sees nothing
     and cannot share with the team; no MCP tool changes membership."""

@@ -32,3 +32,19 @@ def test_no_module_imports_the_folders_as_top_level_packages() -> None:
     files += list((ROOT / "toolrt").glob("*.py"))  # its subfolders are links to the folders above
     offenders = [str(path.relative_to(ROOT)) for path in files if pattern.search(path.read_text(encoding="utf-8"))]
     assert files and offenders == []
+
+
+def test_driving_adapters_use_the_facade_only() -> None:
+    """The CLI and the MCP server (and what serves pages) reach the core through ``ToolRuntime``'s
+    public methods: no ``.ports`` and no underscore attribute of a runtime, so that what they show
+    is what any embedding application may ask for, under the same visibility rules."""
+    import ast
+
+    offenders: list[str] = []
+    for folder in ("cli", "mcp", "dashboard"):
+        for path in (ROOT / "adapters" / folder).rglob("*.py"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Attribute) and node.attr == "ports":
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
