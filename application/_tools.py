@@ -10,7 +10,7 @@ import attrs
 
 from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, OwnershipError, RegistrationError, Tool, ToolRuntimeError
-from toolrt.ports import Clock, MetricsSink, ToolGateway, ToolRepository
+from toolrt.ports import AttributeValue, Clock, MetricsSink, ToolGateway, ToolRepository
 
 log = get_logger(__name__)
 
@@ -26,6 +26,12 @@ def refusals_counted(metrics: MetricsSink, bound: Any, counter: str, operation: 
         metrics.increment("errors", type=type(exc).__name__, operation=operation)
         bound.info(f"tool {operation} refused", error=str(exc), error_type=type(exc).__name__)
         raise
+
+
+def tool_span_attributes(agent_id: str, tool_name: str, language: str) -> dict[str, AttributeValue]:
+    """The attributes every span about one tool starts with (OpenTelemetry's GenAI names where
+    they exist, ``toolrt.*`` otherwise)."""
+    return {"toolrt.agent.id": agent_id, "gen_ai.tool.name": tool_name, "toolrt.tool.language": language}
 
 
 def owned_tool(repository: ToolRepository, agent_id: str, tool_id: str, action: str) -> Tool:

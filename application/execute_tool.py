@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 import jsonschema
 
+from toolrt.application._tools import tool_span_attributes
 from toolrt.application.access import may_execute
 from toolrt.application.logs import get_logger
 from toolrt.application.output_relay import OutputRelay
@@ -27,21 +28,25 @@ from toolrt.domain import (
     Severity,
     Tool,
     ToolExecuted,
+    ToolRuntimeError,
     ValidationError,
     ValidationReport,
 )
 from toolrt.ports import (
     ArtifactStore,
+    AttributeValue,
     CancelSignal,
     Clock,
     EventPublisher,
     IdGenerator,
     MetricsSink,
+    NoTracer,
     OutputCallback,
     Sandbox,
     SandboxRequest,
     SandboxResult,
     ToolRepository,
+    Tracer,
 )
 
 log = get_logger(__name__)
@@ -151,7 +156,9 @@ class ExecuteTool:
         policy: ExecutionPolicy,
         artifacts: ArtifactStore | None = None,
         traffic: TrafficControl | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
+        self._tracer = tracer or NoTracer()
         self._repository = repository
         self._artifacts = artifacts
         self._traffic = traffic
@@ -170,7 +177,18 @@ class ExecuteTool:
 
     def execute(self, request: ExecuteToolRequest) -> Execution:
         """Run the call now and return the finished execution."""
-        return self.run(self.accept(request))
+        try:
+            call = self.accept(request)
+        except ToolRuntimeError as exc:  # refused before it ran: a span says so, with no tool details
+            attributes: dict[str, AttributeValue] = {
+                "gen_ai.operation.name": "execute_tool",
+                "toolrt.agent.id": request.agent_id,
+            }
+            with self._tracer.span("execute_tool", attributes) as span:
+                # The type only: the message may quote the params (a schema error names the value).
+                span.record_error(type(exc).__name__, "refused before it ran")
+            raise
+        return self.run(call)
 
     def accept(self, request: ExecuteToolRequest) -> AcceptedCall:
         """Check the call (caller, params, limits) and give it an execution id; raise if it may not run."""
@@ -182,10 +200,33 @@ class ExecuteTool:
     def run(self, call: AcceptedCall, cancel: CancelSignal | None = None) -> Execution:
         """Run an accepted call in the sandbox and record its result; a call that can be cancelled is
         recorded as running first, and as cancelled if the signal came before it started."""
+        request, tool = call.request, call.tool
+        version = request.version or tool.current_version
+        attributes = tool_span_attributes(request.agent_id, tool.name, tool.definition.language.value)
+        attributes |= {
+            "gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.type": "function",
+            "gen_ai.tool.call.id": call.execution_id,
+            "toolrt.tool.id": tool.tool_id,
+            "toolrt.tool.version": version,
+        }
+        with self._tracer.span(f"execute_tool {tool.name}", attributes) as span:
+            execution = self._run(call, cancel, version)
+            m = execution.metrics
+            span.set_attribute("toolrt.execution.status", execution.status.value)
+            span.set_attribute("toolrt.sandbox.wall_ms", m.wall_ms)
+            span.set_attribute("toolrt.sandbox.cpu_ms", m.cpu_ms)
+            span.set_attribute("toolrt.sandbox.max_rss_kb", m.max_rss_kb)
+            span.set_attribute("toolrt.isolation", m.isolation.value)
+            if execution.error is not None:
+                # The type only: the tool's own message may carry its params or its data.
+                span.record_error(execution.error.type, f"execution {execution.status.value}")
+        return execution
+
+    def _run(self, call: AcceptedCall, cancel: CancelSignal | None, version: int) -> Execution:
         request, tool, sandbox_request, created = call.request, call.tool, call.sandbox_request, call.created
         execution_id = sandbox_request.execution_id
         bound = log.bind(tool_id=tool.tool_id, agent_id=request.agent_id, execution_id=execution_id)
-        version = request.version or tool.current_version
         if cancel is not None:
             if cancel.is_set():
                 result = SandboxResult(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from toolrt.application._artifacts import CodeIntake, check_schemas
-from toolrt.application._tools import refusals_counted
+from toolrt.application._tools import refusals_counted, tool_span_attributes
 from toolrt.application.access import check_sharing, deciding_teams
 from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder, DuplicateKind, SimilarTool
 from toolrt.application.logs import get_logger
@@ -32,8 +32,10 @@ from toolrt.ports import (
     EventPublisher,
     IdGenerator,
     MetricsSink,
+    NoTracer,
     ToolGateway,
     ToolRepository,
+    Tracer,
 )
 
 if TYPE_CHECKING:  # the runner imports execute_tool, which imports this module
@@ -127,7 +129,9 @@ class RegisterTool:
         policy: ExecutionPolicy,
         examples: ExampleRunner | None = None,
         duplicates: DuplicateFinder | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
+        self._tracer = tracer or NoTracer()
         self._repository = repository
         self._artifacts = artifacts
         self._duplicates = duplicates
@@ -144,8 +148,16 @@ class RegisterTool:
         started = time.perf_counter()
         definition = request.definition
         bound = log.bind(agent_id=request.agent_id, tool_name=definition.name)
-        with refusals_counted(self._metrics, bound, "registrations", "register"):
+        attributes = tool_span_attributes(request.agent_id, definition.name, definition.language.value)
+        with (
+            self._tracer.span("toolrt.register_tool", attributes) as span,
+            refusals_counted(self._metrics, bound, "registrations", "register"),
+        ):
             registration = self._register(request)
+            span.set_attribute("toolrt.tool.id", registration.tool_id)
+            span.set_attribute("toolrt.tool.version", registration.version)
+            span.set_attribute("toolrt.cache_hit", registration.cache_hit)
+            span.set_attribute("toolrt.reused", registration.reused)
         elapsed = (time.perf_counter() - started) * 1000
         self._metrics.increment("registrations", outcome="success")
         self._metrics.observe("registration_ms", elapsed, cache="hit" if registration.cache_hit else "miss")

@@ -13,6 +13,7 @@ from toolrt.application.access import check_sharing
 from toolrt.application.logs import get_logger
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
 from toolrt.domain import CodeHash, ConflictError, RegistrationError, Tool, ToolRegistered, ToolRuntimeError
+from toolrt.ports import AttributeValue
 
 log = get_logger(__name__)
 
@@ -57,6 +58,16 @@ class RegisterTools:
     def execute(
         self, requests: Sequence[RegisterToolRequest | ToolRuntimeError], *, atomic: bool = False
     ) -> list[BatchItem]:
+        attributes: dict[str, AttributeValue] = {"toolrt.batch.items": len(requests), "toolrt.batch.atomic": atomic}
+        with self._single._tracer.span("toolrt.register_tools", attributes) as span:
+            items = self._execute(requests, atomic)
+            span.set_attribute("toolrt.batch.ok", sum(1 for item in items if item.ok))
+            span.set_attribute(
+                "toolrt.batch.cache_hits", sum(1 for i in items if i.registration and i.registration.cache_hit)
+            )
+        return items
+
+    def _execute(self, requests: Sequence[RegisterToolRequest | ToolRuntimeError], atomic: bool) -> list[BatchItem]:
         started = time.perf_counter()
         single = self._single
         results: dict[int, BatchItem] = {}

@@ -114,6 +114,7 @@ class ToolRuntime:
             self.policy,
             examples=self._examples,
             duplicates=DuplicateFinder(p.repository, self._search),
+            tracer=p.tracer,
         )
         self._register_many = RegisterTools(self._register)
         self.templates = TemplateCatalog()
@@ -127,12 +128,22 @@ class ToolRuntime:
             events,
             examples=self._examples,
             policy=self.policy,
+            tracer=p.tracer,
         )
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
         self._traffic = TrafficControl(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
         self._execute = ExecuteTool(
-            p.repository, p.sandbox, p.clock, p.ids, p.metrics, events, self.policy, p.artifacts, self._traffic
+            p.repository,
+            p.sandbox,
+            p.clock,
+            p.ids,
+            p.metrics,
+            events,
+            self.policy,
+            p.artifacts,
+            self._traffic,
+            tracer=p.tracer,
         )
         self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)

@@ -15,6 +15,7 @@ from toolrt.ports import (
     Sandbox,
     ToolGateway,
     ToolRepository,
+    Tracer,
 )
 
 
@@ -33,3 +34,5 @@ class RuntimePorts:
     events: EventPublisher
     #: Optional: makes search hybrid (lexical and semantic). None searches lexically only.
     embedder: Embedder | None = None
+    #: Optional: spans around registration, update and execution (None traces nothing).
+    tracer: Tracer | None = None

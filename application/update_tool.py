@@ -21,12 +21,15 @@ from toolrt.domain import (
 )
 from toolrt.ports import (
     ArtifactStore,
+    AttributeValue,
     Clock,
     CodeValidator,
     EventPublisher,
     MetricsSink,
+    NoTracer,
     ToolGateway,
     ToolRepository,
+    Tracer,
 )
 
 if TYPE_CHECKING:  # the runner imports execute_tool, which imports this module
@@ -97,7 +100,9 @@ class UpdateTool:
         events: EventPublisher,
         examples: ExampleRunner | None = None,
         policy: ExecutionPolicy | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
+        self._tracer = tracer or NoTracer()
         self._repository = repository
         self._policy = policy or ExecutionPolicy()
         self._examples = examples
@@ -109,8 +114,15 @@ class UpdateTool:
 
     def execute(self, request: UpdateToolRequest) -> ToolUpdate:
         bound = log.bind(agent_id=request.agent_id, tool_id=request.tool_id)
-        with refusals_counted(self._metrics, bound, "updates", "update"):
+        attributes: dict[str, AttributeValue] = {"toolrt.agent.id": request.agent_id, "toolrt.tool.id": request.tool_id}
+        with (
+            self._tracer.span("toolrt.update_tool", attributes) as span,
+            refusals_counted(self._metrics, bound, "updates", "update"),
+        ):
             update = self._update(request)
+            span.set_attribute("toolrt.tool.version", update.version)
+            span.set_attribute("toolrt.new_version", update.new_version)
+            span.set_attribute("toolrt.cache_hit", update.cache_hit)
         self._metrics.increment("updates", outcome="success" if update.new_version else "unchanged")
         bound.info("tool updated", version=update.version, new_code=update.new_code)
         return update

@@ -19,9 +19,11 @@ from toolrt.ports.repository import (
 )
 from toolrt.ports.sandbox import CancelSignal, OutputCallback, Sandbox, SandboxRequest, SandboxResult
 from toolrt.ports.system import Clock, IdGenerator
+from toolrt.ports.telemetry import AttributeValue, NoTracer, Span, Tracer
 from toolrt.ports.validator import CodeValidator
 
 __all__ = [
+    "AttributeValue",
     "ArtifactStore",
     "CancelSignal",
     "Clock",
@@ -32,6 +34,7 @@ __all__ = [
     "ExecutionQuery",
     "GatewayHealth",
     "IdGenerator",
+    "NoTracer",
     "MetricsSink",
     "OutputCallback",
     "Sandbox",
@@ -39,11 +42,13 @@ __all__ = [
     "SandboxResult",
     "SearchHit",
     "SearchQuery",
+    "Span",
     "TempFileKeeper",
     "ToolGateway",
     "ToolQuery",
     "TeamBook",
     "ToolRepository",
+    "Tracer",
     "ToolUsage",
     "count_usage",
     "outcomes_of",

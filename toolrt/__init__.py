@@ -53,17 +53,17 @@ from toolrt.domain import (
     ValidationReport,
     Visibility,
 )
-from toolrt.ports import Embedder, ToolUsage
+from toolrt.ports import Embedder, ToolUsage, Tracer
 from toolrt.settings import Settings, SettingsError
 
 __version__ = "0.1.0"
 
 
 def connect_async(
-    profile: str | None = None, *, embedder: Embedder | None = None, **settings: object
+    profile: str | None = None, *, embedder: Embedder | None = None, tracer: Tracer | None = None, **settings: object
 ) -> AsyncToolRuntime:
     """The asyncio twin of :func:`connect`."""
-    return AsyncToolRuntime(connect(profile, embedder=embedder, **settings))
+    return AsyncToolRuntime(connect(profile, embedder=embedder, tracer=tracer, **settings))
 
 
 __all__ = [
@@ -101,6 +101,7 @@ __all__ = [
     "ToolDefinition",
     "ToolMetrics",
     "ToolUsage",
+    "Tracer",
     "TrafficGuard",
     "VersionMetrics",
     "ToolExample",

