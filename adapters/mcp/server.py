@@ -30,12 +30,19 @@ mode.
 
 Changes. Registering, updating, rolling back or deregistering a tool sends
 ``notifications/tools/list_changed``: on each open connection of the handshake era, and as a
-``tools_list_changed`` event on ``subscriptions/listen`` streams of 2026-era clients.
+``tools_list_changed`` event on ``subscriptions/listen`` streams of 2026-era clients. The server
+hears them as the runtime's domain events, and other processes' through ``rt.change_marker()``.
+
+Progress. A ``tools/call`` that carries a progress token (``_meta.progressToken``) hears
+``notifications/progress`` while the tool runs: the elapsed seconds as progress, the call's timeout
+as the total, and the last line the tool printed in the message; at least every
+``progress_interval_s`` (1 s) and, on new output, at most every 0.2 s. Only the caller hears them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import ipaddress
 import json
@@ -72,6 +79,7 @@ from toolrt.application.logs import get_logger
 from toolrt.application.traffic import metrics_view
 from toolrt.domain import (
     VISIBILITY_PATTERN,
+    Execution,
     Language,
     TeamMembershipChanged,
     Tool,
@@ -331,6 +339,11 @@ MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
 MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
 _MANAGEMENT_SCHEMAS = {t.name: t.input_schema for t in MANAGEMENT_TOOLS}
 SEARCH_MODES = ("auto", "always", "never")
+# Progress while a tool runs: at least every PROGRESS_INTERVAL_S, and on new output no more often
+# than every PROGRESS_MIN_GAP_S; the message carries at most PROGRESS_LINE_CHARS of the last line.
+PROGRESS_INTERVAL_S = 1.0
+PROGRESS_MIN_GAP_S = 0.2
+PROGRESS_LINE_CHARS = 200
 
 
 def _version_arg(args: dict[str, Any]) -> int:
@@ -416,12 +429,14 @@ class ToolrtMcpServer:
         watch_interval_s: float = 2.0,
         search_mode: str = "auto",
         search_threshold: int = 50,
+        progress_interval_s: float = PROGRESS_INTERVAL_S,
     ) -> None:
         if search_mode not in SEARCH_MODES:
             raise ValidationError(f"search_mode must be one of {', '.join(SEARCH_MODES)}, got {search_mode!r}")
         if isinstance(search_threshold, bool) or not isinstance(search_threshold, int) or search_threshold < 0:
             raise ValidationError(f"search_threshold must be a non-negative integer, got {search_threshold!r}")
         self.search_mode = search_mode
+        self.progress_interval_s = progress_interval_s
         self.search_threshold = search_threshold
         self.runtime = runtime
         self.default_agent = default_agent
@@ -588,24 +603,32 @@ class ToolrtMcpServer:
                 # The low-level server does not check arguments: a string "false" must not purge.
                 check_params(params.name, _MANAGEMENT_SCHEMAS[params.name], arguments)
                 if params.name == "call_tool":
-                    return await self._execute(agent, str(arguments["name"]), dict(arguments.get("arguments") or {}))
+                    return await self._execute(
+                        ctx, agent, str(arguments["name"]), dict(arguments.get("arguments") or {})
+                    )
                 result = await anyio.to_thread.run_sync(self._manage, agent, params.name, arguments)
                 return _success(result)
-            return await self._execute(agent, params.name, arguments)
+            return await self._execute(ctx, agent, params.name, arguments)
         except ToolRuntimeError as exc:
             return _error(_describe(exc))
         except Exception as exc:  # a tool call must never take the server down
             log.exception("mcp tool call failed", tool=params.name)
             return _error(f"internal error: {type(exc).__name__}: {exc}")
 
-    async def _execute(self, agent: str, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+    async def _execute(
+        self, ctx: ServerRequestContext[Any, Any], agent: str, name: str, arguments: dict[str, Any]
+    ) -> types.CallToolResult:
         named = await anyio.to_thread.run_sync(self._visible, agent)
         tool = named.get(name) or next((t for t in named.values() if t.tool_id == name), None)
         if tool is None:
             return _error(
                 f"unknown tool {name!r}: not among the tools visible to agent {agent!r} (list the tools again)"
             )
-        execution = await anyio.to_thread.run_sync(self.runtime.execute_tool, agent, tool.tool_id, arguments)
+        token = (ctx.meta or {}).get("progress_token")
+        if token is None:
+            execution = await anyio.to_thread.run_sync(self.runtime.execute_tool, agent, tool.tool_id, arguments)
+        else:
+            execution = await self._execute_with_progress(ctx, token, agent, tool, arguments)
         printed = [types.TextContent(text=f"stdout:\n{execution.stdout[-4000:]}")] if execution.stdout else []
         if not execution.ok:
             error = execution.error
@@ -622,6 +645,56 @@ class ToolrtMcpServer:
             content=[types.TextContent(text=json.dumps(output, ensure_ascii=False)), *printed],
             structured_content=structured,
         )
+
+    async def _execute_with_progress(
+        self, ctx: ServerRequestContext[Any, Any], token: Any, agent: str, tool: Tool, arguments: dict[str, Any]
+    ) -> Execution:
+        """Run the call and, while it runs, send the caller ``notifications/progress`` for its token:
+        elapsed seconds as the (increasing) progress, the call's timeout as the total, and the last
+        line the tool printed as the message. Only the caller hears them: they go on its request."""
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        last_line = ""
+        wake = anyio.Event()
+
+        def on_output(stream: str, text: str) -> None:  # in the sandbox's thread
+            nonlocal last_line
+            if stream == "stdout":
+                lines = [line for line in text.splitlines() if line.strip()]
+                if lines:
+                    last_line = lines[-1][:PROGRESS_LINE_CHARS]
+                    loop.call_soon_threadsafe(wake.set)
+
+        async def report() -> None:
+            nonlocal wake
+            sent = -1.0
+            policy = self.runtime.policy
+            total = min(tool.definition.limits.timeout_s or policy.default_timeout_s, policy.max_timeout_s)
+            while True:
+                with anyio.move_on_after(self.progress_interval_s):
+                    await wake.wait()
+                wake = anyio.Event()
+                elapsed = max(loop.time() - started, sent + 0.001)
+                message = f"running {elapsed:.1f} s" + (f": {last_line}" if last_line else "")
+                try:
+                    with anyio.CancelScope(shield=True):  # the call's end must not cut a notification in half
+                        await ctx.session.report_progress(round(elapsed, 3), total, message)
+                except Exception as exc:  # a client gone mid-call: the call still finishes and is recorded
+                    log.debug("progress not delivered", error=str(exc))
+                    return
+                sent = elapsed
+                await anyio.sleep(PROGRESS_MIN_GAP_S)
+
+        result: list[Execution] = []
+        async with anyio.create_task_group() as group:
+            group.start_soon(report)
+            result.append(
+                await anyio.to_thread.run_sync(
+                    functools.partial(self.runtime.execute_tool, agent, tool.tool_id, arguments, on_output=on_output)
+                )
+            )
+            group.cancel_scope.cancel()
+        return result[0]
 
     def _visible(self, agent: str) -> dict[str, Tool]:
         return mcp_names(list(self.runtime.list_tools(agent)), agent)

@@ -438,6 +438,73 @@ def test_a_change_made_by_the_embedding_application_is_announced(http: HttpServe
     anyio.run(scenario)
 
 
+SLOW = {
+    "name": "stepper",
+    "description": "Print steps while working.",
+    "language": "python",
+    "code": (
+        "import time\n"
+        "def handler(steps: int, word: str) -> int:\n"
+        "    for i in range(steps):\n"
+        "        print(f'{word} step {i}', flush=True)\n"
+        "        time.sleep(0.3)\n"
+        "    return steps\n"
+    ),
+}
+
+
+def test_a_long_call_reports_progress_to_its_caller_only() -> None:
+    """A call with a progress token hears notifications/progress while the tool runs (increasing
+    elapsed time, the timeout as total, the last printed line); another agent calling at the same
+    time with its own token hears only its own call's lines, and a call without a token none."""
+    import toolrt
+
+    rt = toolrt.connect("memory")  # the real sandbox: the tool prints as it runs
+    with structlog.testing.capture_logs(), HttpServer(rt, progress_interval_s=0.25) as server:
+        rt.register_tool("alice", SLOW, visibility="public")
+        heard: dict[str, list[tuple[float, float | None, str | None]]] = {"alice": [], "mallory": []}
+
+        def recorder(agent: str) -> Callable[[float, float | None, str | None], Awaitable[None]]:
+            async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+                heard[agent].append((progress, total, message))
+
+            return on_progress
+
+        async def call(agent: str, word: str, progress: bool) -> types.CallToolResult:
+            async with server.client(headers={"X-Toolrt-Agent": agent}) as client:
+                await client.list_tools()
+                return await client.call_tool(
+                    "stepper", {"steps": 5, "word": word}, progress_callback=recorder(agent) if progress else None
+                )
+
+        async def scenario() -> None:
+            results: dict[str, types.CallToolResult] = {}
+
+            async def run(agent: str, word: str, progress: bool) -> None:
+                results[agent] = await call(agent, word, progress)
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(run, "alice", "alice-secret", True)
+                group.start_soon(run, "mallory", "mallory-own", True)
+            assert not results["alice"].is_error and not results["mallory"].is_error
+            quiet = await call("bob", "bob-word", False)
+            assert not quiet.is_error
+
+        anyio.run(scenario)
+
+    rt.close()
+    for agent, word in (("alice", "alice-secret"), ("mallory", "mallory-own")):
+        notes = heard[agent]
+        assert len(notes) >= 2, notes
+        progress = [p for p, _, _ in notes]
+        assert progress == sorted(progress) and len(set(progress)) == len(progress)
+        assert all(total is not None and total > 0 for _, total, _ in notes)
+        messages = " ".join(m or "" for _, _, m in notes)
+        assert f"{word} step" in messages and messages.startswith("running ")
+    assert "alice-secret" not in " ".join(m or "" for _, _, m in heard["mallory"])
+    assert "mallory-own" not in " ".join(m or "" for _, _, m in heard["alice"])
+
+
 def test_team_tools_over_mcp_reach_members_only(http: HttpServer) -> None:
     """A member lists and calls a team tool, hears list_changed when added; a non-member sees nothing
     and cannot share with the team; no MCP tool changes membership."""

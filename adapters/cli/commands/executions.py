@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
+from collections.abc import Callable
 from typing import Annotated, Optional
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 
 from toolrt.adapters.cli import output
 from toolrt.adapters.cli.context import EXIT_FAILURE, current_cli
 from toolrt.adapters.cli.lookup import parse_params, resolve_tool
+from toolrt.domain import Execution
 
 
 def invoke(
@@ -27,19 +32,34 @@ def invoke(
     stream: Annotated[
         bool, typer.Option("--stream", help="Show what the tool prints (on stderr) while it runs.")
     ] = False,
+    progress: Annotated[
+        Optional[bool],
+        typer.Option(
+            "--progress/--no-progress",
+            help="A spinner with the elapsed time on stderr while the tool runs (default: when stderr is a terminal).",
+        ),
+    ] = None,
 ) -> None:
     """Run a tool and print its output."""
     cli = current_cli(ctx)
+    spinning = progress if progress is not None else (cli.err.is_terminal and not cli.json)
 
     def show(_stream: str, text: str) -> None:
-        sys.stderr.write(text)
-        sys.stderr.flush()
+        if spinning:  # printed above the spinner, which stays at the bottom
+            cli.err.print(text, end="", markup=False, highlight=False, soft_wrap=True)
+        else:
+            sys.stderr.write(text)
+            sys.stderr.flush()
 
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool)
-        execution = rt.execute_tool(
-            cli.agent, found.tool_id, parse_params(params or []), version, on_output=show if stream else None
-        )
+
+        def run() -> Execution:
+            return rt.execute_tool(
+                cli.agent, found.tool_id, parse_params(params or []), version, on_output=show if stream else None
+            )
+
+        execution = _with_spinner(cli.err, found.name, run) if spinning else run()
     view = output.execution_view(execution)
     if cli.json:
         cli.emit(view)
@@ -67,6 +87,25 @@ def invoke(
             if cli.verbose and execution.error and execution.error.traceback:
                 cli.err.print(execution.error.traceback, markup=False, highlight=False)
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _with_spinner(console: Console, name: str, run: Callable[[], Execution]) -> Execution:
+    """``run()`` under a spinner that shows the tool's name and the seconds elapsed (10 times a second)."""
+    started = time.monotonic()
+    done = threading.Event()
+    with console.status(f"running {escape(name)}") as status:
+
+        def tick() -> None:
+            while not done.wait(0.1):
+                status.update(f"running {escape(name)}: {time.monotonic() - started:.1f} s")
+
+        ticker = threading.Thread(target=tick, name="toolrt-spinner", daemon=True)
+        ticker.start()
+        try:
+            return run()
+        finally:
+            done.set()
+            ticker.join()
 
 
 def test(
