@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import os
 import secrets
 import shutil
@@ -94,9 +95,10 @@ def system_resolver(host: str, port: int) -> list[str]:
 class _Call:
     """The call a gate serves now: its id, its grant and the connections it opened."""
 
-    def __init__(self, execution_id: str, grant: EgressGrant) -> None:
+    def __init__(self, execution_id: str, grant: EgressGrant, token: str | None = None) -> None:
         self.execution_id = execution_id
         self.grant = grant
+        self.token = token
         self.writers: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.ended = False
@@ -117,10 +119,16 @@ class EgressGate:
         self.lock = threading.Lock()
         self.closed = False
 
-    def begin(self, execution_id: str, grant: EgressGrant | None) -> None:
-        """A call starts in this gate's worker: its connections may reach ``grant`` (None: nothing)."""
+    def begin(self, execution_id: str, grant: EgressGrant | None, *, token: str | None = None) -> None:
+        """A call starts in this gate's worker: its connections may reach ``grant`` (None: nothing).
+
+        ``token``: each connection must first send ``TOOLRT-CALL <token>\r\n``. A worker that serves
+        one call after another (the Python zygote) gives each call a fresh token, so that a
+        connection an earlier call left in the socket's queue, accepted only once this call began,
+        is refused instead of riding this call's grant. A single-use worker (Node) needs none.
+        """
         with self.lock:
-            self.call = _Call(execution_id, grant or EgressGrant())
+            self.call = _Call(execution_id, grant or EgressGrant(), token)
 
     def end(self) -> None:
         """The call ended: forget its grant and close every connection it opened (waits for that)."""
@@ -142,6 +150,22 @@ class EgressGate:
                 self._proxy.run(_close_server(server))
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+CALL_LINE = b"TOOLRT-CALL "
+
+
+def call_line(token: str) -> bytes:
+    """What a connection sends first to a gate whose call has ``token``."""
+    return CALL_LINE + token.encode("ascii") + b"\r\n"
+
+
+async def _presents(reader: asyncio.StreamReader, token: str) -> bool:
+    try:
+        line = await asyncio.wait_for(reader.readuntil(b"\n"), HEAD_TIMEOUT_S)
+    except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError, OSError):
+        return False
+    return hmac.compare_digest(line, call_line(token))
 
 
 async def _close_server(server: asyncio.AbstractServer) -> None:
@@ -258,6 +282,16 @@ class EgressProxy:
     async def _serve(
         self, call: _Call, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> asyncio.StreamWriter | None:
+        if call.token is not None and not await _presents(reader, call.token):
+            log.warning(
+                "egress denied",
+                execution_id=call.execution_id,
+                host=None,
+                port=None,
+                reason="not this call's connection",
+            )
+            await _reply(writer, 403, "this connection does not belong to the running call")
+            return None
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
         except (asyncio.LimitOverrunError, ValueError):

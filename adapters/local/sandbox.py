@@ -48,7 +48,8 @@ Design, and why:
   sandbox keeps only its own loopback. Workers for calls that may reach hosts (the request carries
   an ``EgressGrant``) form pools of their own, each worker with a unix socket bound in at
   ``/run/toolrt/egress.sock``; the host binds the socket to the call it hands the worker and closes
-  the call's connections when it ends. Only such a call gets ``HTTP(S)_PROXY`` and a loopback
+  the call's connections when it ends. A zygote's calls each get a fresh token that every
+  connection presents first, so one left queued by an earlier call is refused. Only such a call gets ``HTTP(S)_PROXY`` and a loopback
   forwarder to the socket; workers of other calls have no socket at all.
 * **As root, sandboxes start as the host's nobody** so that uid 65534 inside maps to an
   unprivileged host uid (mapped to root it would own every root file it can see).
@@ -66,6 +67,7 @@ import collections
 import importlib.util
 import marshal
 import os
+import secrets
 import select
 import shutil
 import subprocess
@@ -381,10 +383,14 @@ class SubprocessSandbox:
         worker = pool.take_reusable(ZYGOTE_WAIT_S)
         assert isinstance(worker, PythonZygote) and worker.tenant == tenant and (worker.gate is not None) == network
         doc: dict[str, Any] | None
+        token = None
         if worker.gate is not None:
-            worker.gate.begin(request.execution_id, request.egress)
+            # The zygote serves call after call: a fresh token per call keeps a connection an earlier
+            # call left queued on the socket from riding this call's grant.
+            token = secrets.token_hex(16)
+            worker.gate.begin(request.execution_id, request.egress, token=token)
         try:
-            doc, decided, out, err = worker.call(request, cancel)
+            doc, decided, out, err = worker.call(request, cancel, token)
         except OSError as exc:
             doc, decided, out, err = None, "crashed", b"", b""
             log.warning("python sandbox worker failed", error=str(exc))

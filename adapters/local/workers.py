@@ -154,9 +154,12 @@ class PythonZygote(Worker):
             view = view[os.write(self._in, view) :]
 
     def call(
-        self, request: SandboxRequest, cancel: CancelSignal | None
+        self, request: SandboxRequest, cancel: CancelSignal | None, egress_token: str | None = None
     ) -> tuple[dict[str, Any] | None, str | None, bytes, bytes]:
-        """Run one call: the zygote's verified header (or None and the status the host decided) and the streams."""
+        """Run one call: the zygote's verified header (or None and the status the host decided) and the streams.
+
+        ``egress_token``: what the call's forwarder presents on each connection to the worker's
+        egress gate (see ``EgressGate.begin``)."""
         self._seq += 1
         seq = self._seq
         nonce = secrets.token_hex(16)
@@ -175,7 +178,7 @@ class PythonZygote(Worker):
                 "nproc": nproc,
                 # Only a call that may reach hosts gets the forwarder and the proxy variables (the
                 # host decides: the worker's gate is bound to this call alone).
-                "proxy": {"socket": SANDBOX_SOCKET, "port": SANDBOX_PROXY_PORT}
+                "proxy": {"socket": SANDBOX_SOCKET, "port": SANDBOX_PROXY_PORT, "token": egress_token}
                 if self.gate is not None and request.egress
                 else None,
             }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.egress_servers import CountingServer, counting_server, loopback_resolver
-from toolrt.adapters.local.egress_proxy import EgressGate, EgressProxy
+from toolrt.adapters.local.egress_proxy import EgressGate, EgressProxy, call_line
 from toolrt.domain import EgressGrant, HostPort
 
 
@@ -204,3 +205,50 @@ def test_closing_the_proxy_removes_its_sockets() -> None:
     assert gate.path.exists()
     p.close()
     assert not folder.exists()
+
+
+def _ask_as(gate: EgressGate, token: str | None, head: str) -> bytes:
+    """Connect, present ``token`` (when given) as the zygote's forwarder does, send ``head``; the whole answer."""
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(5)
+    conn.connect(str(gate.path))
+    try:
+        conn.sendall((call_line(token) if token is not None else b"") + head.encode())
+    except BrokenPipeError:
+        pass
+    return read_all(conn)
+
+
+def test_a_connection_left_queued_by_an_earlier_call_cannot_ride_the_next_calls_grant(
+    proxy: EgressProxy, server: CountingServer
+) -> None:
+    """The zygote serves calls one after another through one gate. A connection an earlier call
+    queued on the socket (its process already dead), accepted once the next call began, carries
+    the earlier call's token: refused, and the server sees nothing. The current call's own
+    connections pass; one that presents no token or a forged one is refused."""
+    gate = proxy.open_gate()
+    target = f"api.test:{server.port}"
+    # Call 1 (a hostile agent's) may reach nothing; call 2 (another agent's) may reach the server.
+    gate.begin("exec-hostile", None, token="a" * 32)
+    # The queued connection: connected and written during call 1, accepted by the proxy later.
+    # The proxy's loop is held so that it cannot accept before call 2 begins.
+    held = threading.Event()
+    proxy._loop.call_soon_threadsafe(held.wait, 10)  # noqa: SLF001 - the race needs the loop stopped
+    queued = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    queued.settimeout(5)
+    queued.connect(str(gate.path))
+    queued.sendall(call_line("a" * 32) + f"GET http://{target}/stolen HTTP/1.1\r\n\r\n".encode())
+    with gate.lock:  # end() and begin() as the sandbox does them, without waiting on the held loop
+        gate.call = None
+    gate.begin("exec-victim", grant(target, private=(target,)), token="b" * 32)
+    held.set()
+    answer = read_all(queued)
+    assert answer.startswith(b"HTTP/1.1 403") and b"does not belong to the running call" in answer
+    assert server.paths == []
+    for token in (None, "c" * 32, "b" * 31):
+        answer = _ask_as(gate, token, f"GET http://{target}/forged HTTP/1.1\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 403"), answer
+    assert server.paths == []
+    answer = _ask_as(gate, "b" * 32, f"GET http://{target}/mine HTTP/1.1\r\nHost: {target}\r\n\r\n")
+    assert answer.endswith(b"hello /mine")
+    assert server.paths == ["/mine"]

@@ -405,15 +405,19 @@ def relay(src: Any, dst: Any) -> None:
         pass
 
 
-def forward(listener: Any, path: str) -> None:
-    """The forwarder's loop: each loopback connection is relayed to the worker's egress socket."""
+def forward(listener: Any, path: str, token: str) -> None:
+    """The forwarder's loop: each loopback connection is relayed to the worker's egress socket,
+    after the line that says which call it belongs to (the host refuses another call's)."""
     import socket
     import threading
+
+    first = b"TOOLRT-CALL " + token.encode("ascii") + b"\r\n"
 
     def serve(client: Any) -> None:
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             upstream.connect(path)
+            upstream.sendall(first)
         except OSError:
             client.close()
             upstream.close()
@@ -452,7 +456,7 @@ def start_forwarder(proxy: dict[str, Any]) -> None:
             null = os.open("/dev/null", os.O_RDWR)
             for fd in (0, 1, 2, 3):  # the call's pipes must see their end when the tool ends
                 os.dup2(null, fd)
-            forward(listener, str(proxy["socket"]))
+            forward(listener, str(proxy["socket"]), str(proxy["token"]))
         finally:
             os._exit(0)
     listener.close()
