@@ -1,11 +1,13 @@
 """MCP serving under load: `toolrt serve --transport http` beside the SDK's own server, same clients.
 
-Run: ``python -m benchmarks.mcp_serving [--clients 16] [--seconds 10]``. Each server runs
-in its own process on a loopback port; ``--clients`` concurrent sessions of the official SDK client
-(streamable HTTP, bearer tokens, two agents) call a trivial ``add`` tool for ``--seconds``, and the
-figures (calls/s, p50, p95) are printed for both, with toolrt's throughput as a ratio of the baseline
-(the SDK's MCPServer with the same tool run in-process, no sandbox). ``--workers N`` serves toolrt
-with N processes on one store (``toolrt serve --workers N``).
+Run: ``python -m benchmarks.mcp_serving [--clients 16] [--seconds 10] [--servers 1 2]``. Each
+server runs in its own process on a loopback port; ``--clients`` concurrent sessions of the official
+SDK client (streamable HTTP, bearer tokens, two agents) call a trivial ``add`` tool for
+``--seconds``, and the figures (calls/s, p50, p95) are printed for both, with toolrt's throughput as
+a ratio of the baseline (the SDK's MCPServer with the same tool run in-process, no sandbox).
+``--servers`` runs toolrt once per count given, as that many ``toolrt serve`` processes on one
+store, each on its own port, the clients spread over them as a balancer that keeps each MCP
+session on one server would (README: "Several servers on one store").
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def _wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 6
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
 
 
-async def _load(url: str, tokens: list[str], tool: str, clients: int, seconds: float) -> list[float]:
+async def _load(urls: list[str], tokens: list[str], tool: str, clients: int, seconds: float) -> list[float]:
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
@@ -81,6 +83,7 @@ async def _load(url: str, tokens: list[str], tool: str, clients: int, seconds: f
     async def one(i: int) -> None:
         nonlocal errors
         headers = {"Authorization": f"Bearer {tokens[i % len(tokens)]}"}
+        url = urls[i % len(urls)]
         transport = streamable_http_client(url, http_client=create_mcp_http_client(headers=headers))
         async with Client(transport) as client:
             await client.call_tool(tool, {"a": 1, "b": 2})  # warm: session set up, tool resolved once
@@ -114,6 +117,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--servers", type=int, nargs="+", default=[1], help="toolrt serve processes per run")
     args = parser.parse_args()
     print(f"{args.clients} concurrent SDK clients, {args.seconds:g} s each, on {os.cpu_count()} CPUs")
 
@@ -121,7 +125,7 @@ def main() -> None:
     baseline = subprocess.Popen([sys.executable, "-c", BASELINE, str(port)], stderr=subprocess.PIPE)
     try:
         _wait_listening(port, baseline)
-        lat = anyio.run(_load, f"http://127.0.0.1:{port}/mcp", ["unused"], "add", args.clients, args.seconds)
+        lat = anyio.run(_load, [f"http://127.0.0.1:{port}/mcp"], ["unused"], "add", args.clients, args.seconds)
         base_rate = _report("SDK MCPServer, in-process tool (baseline)", lat, args.seconds)
     finally:
         baseline.terminate()
@@ -132,31 +136,40 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="toolrt-bench-") as data:
         with toolrt.connect("local", data_dir=data) as rt:
             rt.register_tool("agent-a", ADD, "public")
-        port = _free_port()
-        command = [
-            str(Path(sys.executable).parent / "toolrt"),
-            "--data-dir",
-            data,
-            "serve",
-            "--transport",
-            "http",
-            "--port",
-            str(port),
-            "--token",
-            "tok-a=agent-a",
-            "--token",
-            "tok-b=agent-b",
-        ]
-        server = subprocess.Popen(command, stderr=subprocess.PIPE)
-        try:
+        for count in args.servers:
+            _serve_and_load(data, count, args, base_rate)
+
+
+def _serve_and_load(data: str, count: int, args: argparse.Namespace, base_rate: float) -> None:
+    ports = [_free_port() for _ in range(count)]
+    servers = []
+    try:
+        for port in ports:
+            command = [
+                str(Path(sys.executable).parent / "toolrt"),
+                "--data-dir",
+                data,
+                "serve",
+                "--transport",
+                "http",
+                "--port",
+                str(port),
+                "--token",
+                "tok-a=agent-a",
+                "--token",
+                "tok-b=agent-b",
+            ]
+            servers.append(subprocess.Popen(command, stderr=subprocess.PIPE))
+        for port, server in zip(ports, servers, strict=True):
             _wait_listening(port, server)
-            lat = anyio.run(
-                _load, f"http://127.0.0.1:{port}/mcp", ["tok-a", "tok-b"], "add", args.clients, args.seconds
-            )
-            label = "toolrt serve (sandboxed tool, two agents)"
-            _report(label, lat, args.seconds, base_rate)
-        finally:
+        urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
+        lat = anyio.run(_load, urls, ["tok-a", "tok-b"], "add", args.clients, args.seconds)
+        label = f"toolrt serve x{count} (sandboxed tool, two agents)"
+        _report(label, lat, args.seconds, base_rate)
+    finally:
+        for server in servers:
             server.terminate()
+        for server in servers:
             server.wait(10)
 
 

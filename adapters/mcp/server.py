@@ -42,12 +42,14 @@ as the total, and the last line the tool printed in the message; at least every
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import hmac
 import ipaddress
 import json
 import re
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -61,6 +63,7 @@ from mcp.server.models import InitializationOptions
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+from starlette.datastructures import Headers
 
 from toolrt.adapters.cli.lookup import resolve_tool
 from toolrt.adapters.cli.output import (
@@ -88,6 +91,7 @@ from toolrt.domain import (
     ToolRolledBack,
     ToolRuntimeError,
     ToolUpdated,
+    TrafficChanged,
     ValidationError,
     Visibility,
 )
@@ -95,6 +99,15 @@ from toolrt.domain import (
 log = get_logger(__name__)
 
 AGENT_HEADER = "x-toolrt-agent"
+# The headers of the HTTP request being served, for code the SDK calls without a request context
+# (the tool-schema lookup behind its Mcp-Param header check); None outside a request.
+_REQUEST_HEADERS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
+    "toolrt_mcp_request_headers", default=None
+)
+# How many agents' visible tool lists are kept between changes (see ToolrtMcpServer._visible).
+VISIBLE_CACHE_AGENTS = 1024
+# The longest an agent's visible tool list is served from the cache when no change is heard.
+VISIBLE_CACHE_TTL_S = 2.0
 _LOOPBACK_NAMES = ("localhost",)
 
 
@@ -444,6 +457,13 @@ class ToolrtMcpServer:
         # Whether X-Toolrt-Agent names the caller (no tokens): set by http_app from where it listens.
         self._header_identity = True
         self.bus = InMemorySubscriptionBus()
+        # Each agent's visible tools by MCP name, valid while no change has been heard since
+        # (``_generation`` counts the changes; see _visible).
+        self._generation = 0
+        self._visible_cache: dict[str, tuple[int, float, dict[str, Tool]]] = {}
+        # How long an entry stands without any change heard: a store with no change marker (AWS)
+        # tells of other processes' changes no other way.
+        self._visible_ttl_s = watch_interval_s if watch_interval_s > 0 else VISIBLE_CACHE_TTL_S
         # Handshake-era connections, to push list_changed on their standalone stream.
         self._connections: dict[int, Any] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -453,13 +473,21 @@ class ToolrtMcpServer:
             instructions="Tools registered in toolrt. Use register_tool to add your own; the list changes as tools come and go.",
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
+            get_tool_input_schema=self._input_schema,
             on_subscriptions_listen=ListenHandler(self.bus),
         )
         # Every change made through this runtime is a domain event, published once it is stored; a
         # membership change alters what an agent may list without any tool changing.
         self._unsubscribers = [
             runtime.subscribe(kind, lambda _event: self._on_change())
-            for kind in (ToolRegistered, ToolUpdated, ToolRolledBack, ToolDeregistered, TeamMembershipChanged)
+            for kind in (
+                ToolRegistered,
+                ToolUpdated,
+                ToolRolledBack,
+                ToolDeregistered,
+                TeamMembershipChanged,
+                TrafficChanged,
+            )
         ]
         # Changes made by other processes (a `toolrt register` next to a running server) are no
         # events here: a store that offers a change marker is watched instead.
@@ -523,7 +551,9 @@ class ToolrtMcpServer:
         """
         check_exposure(host, self.tokens, insecure_no_auth)
         self._header_identity = is_loopback(host) or insecure_no_auth
-        return self.server.streamable_http_app(host=host, transport_security=transport_security(host, allowed_hosts))
+        app = self.server.streamable_http_app(host=host, transport_security=transport_security(host, allowed_hosts))
+        app.add_middleware(_KeepRequestHeaders)
+        return app
 
     def run_http(
         self,
@@ -542,7 +572,9 @@ class ToolrtMcpServer:
     # -- identity ------------------------------------------------------------------------------
     def agent_for(self, ctx: ServerRequestContext[Any, Any]) -> str:
         """The agent a request acts for: token, header, or the configured agent."""
-        headers = getattr(ctx.request, "headers", None)
+        return self._agent_from(getattr(ctx.request, "headers", None))
+
+    def _agent_from(self, headers: Mapping[str, str] | None) -> str:
         if headers is None:
             return self.default_agent
         if self.tokens:
@@ -576,7 +608,7 @@ class ToolrtMcpServer:
             agent = self.agent_for(ctx)
         except ValidationError as exc:
             raise MCPError(types.INVALID_REQUEST, str(exc)) from None
-        named = await anyio.to_thread.run_sync(self._visible, agent)
+        named = await self._visible_async(agent)
         searching = self.search_mode == "always" or (self.search_mode == "auto" and len(named) > self.search_threshold)
         if searching:  # the caller's own tools, and search_tools/call_tool for the rest
             named = {name: tool for name, tool in named.items() if tool.owner == agent}
@@ -618,7 +650,7 @@ class ToolrtMcpServer:
     async def _execute(
         self, ctx: ServerRequestContext[Any, Any], agent: str, name: str, arguments: dict[str, Any]
     ) -> types.CallToolResult:
-        named = await anyio.to_thread.run_sync(self._visible, agent)
+        named = await self._visible_async(agent)
         tool = named.get(name) or next((t for t in named.values() if t.tool_id == name), None)
         if tool is None:
             return _error(
@@ -697,7 +729,50 @@ class ToolrtMcpServer:
         return result[0]
 
     def _visible(self, agent: str) -> dict[str, Tool]:
-        return mcp_names(list(self.runtime.list_tools(agent)), agent)
+        """The tools ``agent`` may see, by MCP name: from the cache while no change has been heard
+        since it was filled, else read from the runtime.
+
+        Changes made through this runtime are events and clear the cache at once; other processes'
+        changes are seen by the store watcher (within ``watch_interval_s``), as list_changed is, and
+        no entry outlives that interval (``VISIBLE_CACHE_TTL_S`` when nothing is watched).
+        Only names are resolved from here: whether the agent may run a tool is decided by the
+        runtime, from the store, on every call."""
+        cached = self._cached_visible(agent)
+        if cached is not None:
+            return cached
+        generation = self._generation  # read first: a change heard while listing makes the entry stale
+        named = mcp_names(list(self.runtime.list_tools(agent)), agent)
+        if len(self._visible_cache) >= VISIBLE_CACHE_AGENTS:
+            self._visible_cache.clear()
+        self._visible_cache[agent] = (generation, time.monotonic() + self._visible_ttl_s, named)
+        return named
+
+    def _cached_visible(self, agent: str) -> dict[str, Tool] | None:
+        entry = self._visible_cache.get(agent)
+        if entry is None or entry[0] != self._generation or time.monotonic() >= entry[1]:
+            return None
+        return entry[2]
+
+    async def _visible_async(self, agent: str) -> dict[str, Tool]:
+        cached = self._cached_visible(agent)  # the common case costs no trip to a worker thread
+        return cached if cached is not None else await anyio.to_thread.run_sync(self._visible, agent)
+
+    def _input_schema(self, name: str) -> Mapping[str, Any] | None:
+        """The input schema of tool ``name`` as the calling agent sees it, for the SDK's check of
+        ``Mcp-Param-*`` headers (it runs before dispatch, with no request context: the caller is
+        known from the request's headers). None when the caller is unknown or the tool is not
+        one it may see, which leaves the call itself to say so."""
+        if name in _MANAGEMENT_SCHEMAS:
+            return _MANAGEMENT_SCHEMAS[name]
+        try:
+            agent = self._agent_from(_REQUEST_HEADERS.get())
+        except ValidationError:
+            return None
+        named = self._cached_visible(agent)
+        if named is None:
+            named = self._visible(agent)  # a cold cache: one read, on the event loop, then cached
+        tool = named.get(name)
+        return dict(tool.definition.input_schema) if tool is not None else None
 
     def _manage(self, agent: str, action: str, args: dict[str, Any]) -> Any:
         rt = self.runtime
@@ -813,6 +888,8 @@ class ToolrtMcpServer:
             exit_stack.callback(self._connections.pop, key, None)
 
     def _on_change(self) -> None:
+        self._generation += 1
+        self._visible_cache.clear()
         # Called from an event handler in whichever thread made the change (a worker thread of this server, or
         # an embedding application's thread): hand the broadcast to the server's event loop.
         loop = self._loop
@@ -836,6 +913,24 @@ class ToolrtMcpServer:
                 log.debug("list_changed not delivered", error=str(exc))
                 self._connections.pop(key, None)
         await self.bus.publish(ToolsListChanged())
+
+
+class _KeepRequestHeaders:
+    """ASGI middleware: makes each HTTP request's headers known to code the SDK runs for it
+    without a request context (see ``_REQUEST_HEADERS``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        reset = _REQUEST_HEADERS.set(Headers(scope=scope))  # as the request context reads them
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _REQUEST_HEADERS.reset(reset)
 
 
 def _version() -> str:

@@ -150,3 +150,95 @@ def test_cli_refuses_a_wildcard_bind_without_tokens(tmp_path: Path) -> None:
     assert "--token" in done.stderr and "--insecure-no-auth" in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "data").exists(), "nothing is opened before the check"
+
+
+def test_a_warm_name_cache_never_outlives_the_right_to_call(tmp_path: Path) -> None:
+    """The server keeps each agent's visible names between changes; a change made by another
+    process (here a second runtime on the same store, whose events this server never hears, and a
+    watcher too slow to notice) leaves the names cached, yet the hostile agent's next call is
+    refused: whether a tool may run is decided from the store on every call."""
+    import toolrt
+
+    data = tmp_path / "data"
+    rt = toolrt.connect("local", data_dir=data)
+    other = toolrt.connect("local", data_dir=data)
+    tokens = {"t-victim": "victim", "t-mallory": "mallory"}
+    try:
+        rt.add_team_member("finance", "victim")
+        rt.add_team_member("finance", "mallory")
+        team_tool = rt.register_tool("victim", {**SECRET_TOOL, "name": "ledger"}, "team:finance")
+        public = rt.register_tool("victim", {**SECRET_TOOL, "name": "rates"}, "public")
+        with structlog.testing.capture_logs(), HttpServer(rt, tokens=tokens, watch_interval_s=300) as server:
+
+            async def scenario() -> None:
+                async with server.client(headers={"Authorization": "Bearer t-mallory"}) as client:
+                    names = {t.name for t in (await client.list_tools()).tools}
+                    assert {"ledger", "rates"} <= names  # both cached for mallory now
+                    for name in ("ledger", "rates"):
+                        assert not (await client.call_tool(name, {"a": 1, "b": 2})).is_error
+                    await anyio.to_thread.run_sync(other.remove_team_member, "finance", "mallory")
+                    await anyio.to_thread.run_sync(other.deregister_tool, "victim", public.tool_id)
+                    stale = server.mcp._cached_visible("mallory")  # the server heard nothing of it
+                    assert stale is not None and {"ledger", "rates"} <= set(stale)
+                    for name in ("ledger", "rates"):
+                        refused = await client.call_tool(name, {"a": 5, "b": 6})
+                        assert refused.is_error, _text(refused)
+
+            anyio.run(scenario)
+        calls = rt.list_executions("victim", tool=team_tool.tool_id).items
+        assert [e.caller for e in calls] == ["mallory"]  # the one call made while she was a member
+    finally:
+        other.close()
+        rt.close()
+
+
+def test_a_change_heard_as_an_event_clears_every_agents_cached_names(runtimes: SharedRuntimes) -> None:
+    """A tool made private again (deregistered and re-registered privately by its owner, through
+    the runtime the server serves) disappears from the hostile agent's list at once, and a new
+    public tool appears: cached names never survive an event."""
+    tokens = {"t-victim": "victim", "t-mallory": "mallory"}
+    with (
+        structlog.testing.capture_logs(),
+        HttpServer(runtimes.runtime(), tokens=tokens, watch_interval_s=300) as server,
+    ):
+        shared = server.rt.register_tool("victim", {**SECRET_TOOL, "name": "quotes"}, "public")
+
+        async def scenario() -> None:
+            async with server.client(headers={"Authorization": "Bearer t-mallory"}) as client:
+                assert "quotes" in {t.name for t in (await client.list_tools()).tools}
+                await anyio.to_thread.run_sync(lambda: server.rt.deregister_tool("victim", shared.tool_id, purge=True))
+                assert server.mcp._cached_visible("mallory") is None
+                await anyio.to_thread.run_sync(lambda: server.rt.register_tool("victim", SECRET_TOOL))
+                await anyio.to_thread.run_sync(
+                    lambda: server.rt.register_tool("victim", {**SECRET_TOOL, "name": "news"}, "public")
+                )
+                names = {t.name for t in (await client.list_tools()).tools}
+                assert "quotes" not in names and "payroll" not in names and "news" in names
+
+        anyio.run(scenario)
+
+
+def test_the_param_header_schema_lookup_is_per_caller(runtimes: SharedRuntimes) -> None:
+    """The SDK asks the server for a tool's input schema before dispatch (its Mcp-Param header
+    check) with no request context: the caller comes from the request's own headers, so a hostile
+    agent never learns the schema of another agent's private tool that way."""
+    from toolrt.adapters.mcp import server as mcp_server
+
+    rt = runtimes.runtime()
+    server = ToolrtMcpServer(rt, tokens={"t-victim": "victim", "t-mallory": "mallory"}, watch_interval_s=0)
+    try:
+        rt.register_tool("victim", SECRET_TOOL)
+
+        def schema_for(headers: dict[str, str] | None) -> object:
+            reset = mcp_server._REQUEST_HEADERS.set(headers)
+            try:
+                return server._input_schema("payroll")
+            finally:
+                mcp_server._REQUEST_HEADERS.reset(reset)
+
+        assert schema_for({"authorization": "Bearer t-victim"}) == SECRET_TOOL["input_schema"]
+        assert schema_for({"authorization": "Bearer t-mallory", "x-toolrt-agent": "victim"}) is None
+        assert schema_for({"authorization": "Bearer forged"}) is None
+        assert schema_for(None) is None  # outside a request: the default agent, who sees nothing here
+    finally:
+        server.close()
