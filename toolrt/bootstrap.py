@@ -123,7 +123,10 @@ def _code_interpreter(settings: Settings, clients: AwsClients) -> Sandbox:
     from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
 
     return AgentCoreCodeInterpreterSandbox(
-        clients.agentcore, settings.code_interpreter_id, endpoint_url=settings.aws_endpoint_url
+        clients.agentcore,
+        settings.code_interpreter_id,
+        egress=settings.code_interpreter_egress,
+        endpoint_url=settings.aws_endpoint_url,
     )
 
 

@@ -164,6 +164,9 @@ class Settings:
     gateway_lambda_arn: str | None = None
     gateway_role_arn: str | None = None
     code_interpreter_id: str = "aws.codeinterpreter.v1"
+    # A call granted network hosts on Code Interpreter: "refuse" it (the interpreter cannot confine
+    # it to those hosts) or let the "interpreter"'s own network mode decide (see the README, AWS).
+    code_interpreter_egress: str = attrs.field(default="refuse", validator=_one_of(("refuse", "interpreter")))
 
     # The level the CLI and the MCP server log at (to stderr) when -v is not given. An embedding
     # application configures the standard logging module itself (toolrt's loggers are under

@@ -158,7 +158,9 @@ def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRou
         DynamoDbToolRepository(clients.dynamodb, env.get("TOOLRT_DYNAMODB_TABLE", "toolrt")),
         S3ArtifactStore(clients.s3, env.get("TOOLRT_S3_BUCKET", "toolrt-artifacts")),
         AgentCoreCodeInterpreterSandbox(
-            clients.agentcore, env.get("TOOLRT_CODE_INTERPRETER_ID", DEFAULT_CODE_INTERPRETER)
+            clients.agentcore,
+            env.get("TOOLRT_CODE_INTERPRETER_ID", DEFAULT_CODE_INTERPRETER),
+            egress=env.get("TOOLRT_CODE_INTERPRETER_EGRESS", "refuse"),
         ),
         policy=policy_from_env(env),
     )

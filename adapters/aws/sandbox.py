@@ -118,6 +118,10 @@ class _Session:
 
 
 SESSION_SCOPES = ("tool", "agent")
+# What to do with a call granted network hosts: Code Interpreter has no egress proxy, so it cannot
+# confine a call to named hosts. "refuse" fails such a call before it starts; "interpreter" runs it
+# under the interpreter's own network mode (the operator's choice, for every call in it alike).
+EGRESS_MODES = ("refuse", "interpreter")
 # Failures of InvokeCodeInterpreter that prove the code did not start: the connection was never made,
 # or the service turned the request away before running it. Anything else (a read timeout, a 5xx, a
 # dropped stream) may have run the code, so it is never sent again.
@@ -146,6 +150,12 @@ class AgentCoreCodeInterpreterSandbox:
 
     Starting a session, and an invocation the service turned away (throttled, over a quota, no
     connection), are retried up to ``start_attempts`` times; nothing else is.
+
+    A call granted network hosts (the tool's ``network`` as the owner's policy permits it) is
+    refused before it starts with ``egress="refuse"`` (the default): the interpreter cannot hold a
+    call to named hosts. ``egress="interpreter"`` runs it anyway, under whatever the interpreter's
+    network mode lets any code in it reach (SANDBOX: next to nothing; PUBLIC: the internet): use it
+    with an interpreter whose network mode is the owner's decision for every tool.
     """
 
     def __init__(
@@ -159,12 +169,16 @@ class AgentCoreCodeInterpreterSandbox:
         session_scope: str = "tool",
         max_idle_sessions: int = 32,
         start_attempts: int = 3,
+        egress: str = "refuse",
         endpoint_url: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if session_scope not in SESSION_SCOPES:
             raise ValueError(f"session_scope must be one of {SESSION_SCOPES}, got {session_scope!r}")
+        if egress not in EGRESS_MODES:
+            raise ValueError(f"egress must be one of {EGRESS_MODES}, got {egress!r}")
+        self._egress = egress
         self._client = client
         self._interpreter = code_interpreter_id
         self._session_timeout_s = session_timeout_s
@@ -197,6 +211,14 @@ class AgentCoreCodeInterpreterSandbox:
             raise ExecutionError(f"{BACKEND}: sandbox is closed; execution {request.execution_id} not started")
         if cancel is not None and cancel.is_set():
             return SandboxResult(ExecutionStatus.CANCELLED, metrics=self._metrics(0.0, None))
+        if request.egress and self._egress == "refuse":
+            hosts = ", ".join(sorted(str(h) for h in request.egress.allow))
+            raise ExecutionError(
+                f"{BACKEND}: the tool may reach {hosts}, and Code Interpreter cannot confine a call to named "
+                f"hosts; run it on this machine (sandbox='local', TOOLRT_SANDBOX=local), drop `network` from "
+                f"the tool, or let the interpreter's network mode decide (TOOLRT_CODE_INTERPRETER_EGRESS="
+                f"interpreter); execution {request.execution_id} did not run"
+            )
         session = self._checkout(self.session_key(request))
         marker = f"__toolrt_result_{secrets.token_hex(8)}__"
         program = build_program(request, marker)

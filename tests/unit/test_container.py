@@ -60,6 +60,7 @@ def test_settings_from_keywords_then_environment() -> None:
         ({"profile": "mars"}, {}, "profile='mars' is not one of"),
         ({}, {"TOOLRT_MAX_TIMEOUT_S": "soon"}, "TOOLRT_MAX_TIMEOUT_S='soon' is not a valid float"),
         ({"max_timeout_s": -3}, {}, "must be positive"),
+        ({}, {"TOOLRT_CODE_INTERPRETER_EGRESS": "open"}, "code_interpreter_egress='open' is not one of"),
     ],
 )
 def test_bad_settings(overrides: dict[str, object], env: dict[str, str], words: str) -> None:

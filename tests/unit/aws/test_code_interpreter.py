@@ -14,6 +14,7 @@ from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox, Sandbox
 from toolrt.adapters.node import find_node
 from toolrt.contracts import SandboxContract
 from toolrt.domain import ExecutionError, ExecutionStatus, IsolationLevel, Language, TransientError
+from toolrt.domain.network import EgressGrant, HostPort
 from toolrt.ports import Sandbox, SandboxRequest
 
 pytestmark = pytest.mark.aws
@@ -274,3 +275,34 @@ def test_stubbed_close_stops_the_session() -> None:
         )
         sandbox.close()
         stub.assert_no_pending_responses()
+
+
+def test_a_call_granted_network_hosts_is_refused_before_it_starts() -> None:
+    """Code Interpreter has no egress proxy: a call allowed to reach named hosts is refused with an
+    ExecutionError naming them and the ways out, and no session is started for it."""
+    client = _client()
+    runner = FakeCodeInterpreter(client)
+    sandbox = AgentCoreCodeInterpreterSandbox(client, sleep=_no_sleep)
+    grant = EgressGrant(allow=frozenset({HostPort("api.example.com", 443)}))
+    try:
+        with pytest.raises(ExecutionError, match=r"api\.example\.com:443.*sandbox='local'.*did not run"):
+            sandbox.run(_request("def handler():\n    return 1", egress=grant))
+        assert runner.requests == [] and runner.executions == 0
+        assert sandbox.run(_request("def handler():\n    return 1")).output == 1  # no grant: runs as before
+    finally:
+        sandbox.close()
+
+
+def test_the_operator_may_let_the_interpreters_network_mode_decide() -> None:
+    """egress="interpreter" runs a call granted hosts under the interpreter's own network mode;
+    an unknown mode is refused when the sandbox is built."""
+    client = _client()
+    FakeCodeInterpreter(client)
+    sandbox = AgentCoreCodeInterpreterSandbox(client, egress="interpreter", sleep=_no_sleep)
+    grant = EgressGrant(allow=frozenset({HostPort("api.example.com", 443)}))
+    try:
+        assert sandbox.run(_request("def handler():\n    return 2", egress=grant)).output == 2
+    finally:
+        sandbox.close()
+    with pytest.raises(ValueError, match="egress must be one of"):
+        AgentCoreCodeInterpreterSandbox(client, egress="open")
