@@ -8,10 +8,27 @@
   'use strict';
   const write = globalThis.__toolrt_write;
   delete globalThis.__toolrt_write;
-  const now = () => performance.now();
+  // The builtins the harness needs, taken before the tool can replace them.
+  const apply = Reflect.apply;
+  const stringify = JSON.stringify;
+  const join = Array.prototype.join;
+  const perf = performance;
+  const perfNow = performance.now;
+  const promiseResolve = Promise.resolve;
+  const promiseThen = Promise.prototype.then;
+  const toJSON = function __toolrt_json(value, replacer) { return apply(stringify, JSON, [value, replacer]); };
+  const now = function __toolrt_now() { return apply(perfNow, perf, []); };
 
-  function __toolrt_format(value, depth) {
-    if (typeof value === 'string') return depth ? JSON.stringify(value) : value;
+  function __toolrt_format(value) {
+    try {
+      return __toolrt_show(value);
+    } catch (e) {
+      return '[unprintable]';
+    }
+  }
+
+  function __toolrt_show(value) {
+    if (typeof value === 'string') return value;
     if (value === undefined) return 'undefined';
     if (typeof value === 'function') return `[Function: ${value.name || '(anonymous)'}]`;
     if (typeof value === 'bigint') return `${value}n`;
@@ -20,7 +37,7 @@
     if (value === null || typeof value !== 'object') return String(value);
     try {
       const seen = new Set();
-      return JSON.stringify(value, (k, v) => {
+      return toJSON(value, function __toolrt_replacer(k, v) {
         if (typeof v === 'bigint') return `${v}n`;
         if (typeof v === 'function') return `[Function: ${v.name || '(anonymous)'}]`;
         if (v === undefined) return 'undefined';
@@ -39,7 +56,11 @@
 
   function __toolrt_printer(stream) {
     return function __toolrt_print(...args) {
-      write(stream, `${args.map((a) => __toolrt_format(a, 0)).join(' ')}\n`);
+      const parts = [];
+      for (let i = 0; i < args.length; i++) parts[parts.length] = __toolrt_format(args[i]);
+      // join builds one flat string: the binding cannot pass the engine's rope strings (long
+      // concatenations) to the host.
+      write(stream, apply(join, [apply(join, parts, [' ']), '\n'], ['']));
     };
   }
   const out = __toolrt_printer(1);
@@ -61,7 +82,9 @@
     return id;
   }
   const clear = function __toolrt_clear(id) { timers.delete(id); };
-  const define = (name, value) => Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+  const define = function __toolrt_define(name, value) {
+    Object.defineProperty(globalThis, name, { value, writable: true, configurable: true });
+  };
   define('setTimeout', function __toolrt_setTimeout(fn, ms, ...args) { return __toolrt_add(fn, ms, args, false); });
   define('setInterval', function __toolrt_setInterval(fn, ms, ...args) { return __toolrt_add(fn, ms, args, true); });
   define('clearTimeout', clear);
@@ -80,8 +103,12 @@
   }
 
   function __toolrt_trim(stack) {
-    return String(stack).split('\n').filter((line) => line.trim() && !/^\s*at __toolrt/.test(line))
-      .map((line) => line.replace(/<input>/g, 'tool.js')).join('\n');
+    // The tool's own frames only (its code is the only other one evaluated: both are "<input>").
+    const kept = [];
+    for (const line of String(stack).split('\n')) {
+      if (line.includes('<input>') && !/^\s*at __toolrt/.test(line)) kept.push(line.replace(/<input>/g, 'tool.js'));
+    }
+    return kept.join('\n');
   }
   function __toolrt_describe(e) {
     if (e !== null && typeof e === 'object') {
@@ -116,7 +143,9 @@
       try {
         const value = fn(c);
         if (value !== null && (typeof value === 'object' || typeof value === 'function') && typeof value.then === 'function') {
-          Promise.resolve(value).then((v) => __toolrt_settle(true, v), (e) => __toolrt_settle(false, e));
+          apply(promiseThen, apply(promiseResolve, Promise, [value]), [
+            function __toolrt_resolved(v) { __toolrt_settle(true, v); },
+            function __toolrt_rejected(e) { __toolrt_settle(false, e); }]);
         } else {
           __toolrt_settle(true, value);
         }
@@ -128,7 +157,8 @@
     if (op === 'module') {
       // a: what evaluating the module returned (a promise when it has top-level await)
       if (a !== null && typeof a === 'object' && typeof a.then === 'function') {
-        a.then(() => undefined, (e) => __toolrt_settle(false, e));
+        apply(promiseThen, a, [function __toolrt_loaded() { return undefined; },
+          function __toolrt_failed(e) { __toolrt_settle(false, e); }]);
       }
       return 0;
     }
@@ -156,29 +186,29 @@
     if (op === 'outcome') {
       // a: the entrypoint's name, b: the memory limit in MB
       if (!state.settled) {
-        return JSON.stringify({ status: 'failed', error: { type: 'NoResult', traceback: '',
+        return toJSON({ status: 'failed', error: { type: 'NoResult', traceback: '',
           message: 'the handler returned a promise that never settled, and nothing was left to run' } });
       }
       if (!state.ok) {
         const error = __toolrt_describe(state.error);
         if (error.type === 'InternalError' && error.message === 'out of memory') {
           error.message = `memory limit of ${b} MB exceeded`;
-          return JSON.stringify({ status: 'killed', limit: 'memory', error });
+          return toJSON({ status: 'killed', limit: 'memory', error });
         }
-        return JSON.stringify({ status: 'failed', error });
+        return toJSON({ status: 'failed', error });
       }
       let output;
       try {
-        output = state.value === undefined ? 'null' : JSON.stringify(state.value);
+        output = state.value === undefined ? 'null' : toJSON(state.value);
       } catch (e) {
-        return JSON.stringify({ status: 'failed', error: { type: 'TypeError', traceback: '',
+        return toJSON({ status: 'failed', error: { type: 'TypeError', traceback: '',
           message: `the return value of ${a} is not JSON-serializable: ${e && e.message}` } });
       }
       if (output === undefined) {
-        return JSON.stringify({ status: 'failed', error: { type: 'TypeError', traceback: '',
+        return toJSON({ status: 'failed', error: { type: 'TypeError', traceback: '',
           message: `the return value of ${a} is not JSON-serializable: a ${typeof state.value}` } });
       }
-      return JSON.stringify({ status: 'succeeded', output });
+      return toJSON({ status: 'succeeded', output });
     }
     return 0;
   };
