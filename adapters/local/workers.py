@@ -203,6 +203,8 @@ class PythonZygote(Worker):
                     "max_output_bytes": request.max_output_bytes,
                     "payload": len(payload),
                     "stream": request.on_output is not None,
+                    # Host-made like the rest of the header: the zygote prepares its next spare by it.
+                    "engine": engine,
                 }
             )
             + payload

@@ -455,7 +455,21 @@ def _js_pump(ctx: Any) -> None:
         pass
 
 
-def run_js_tool(req: dict[str, Any], result_fd: int) -> None:
+def js_context() -> tuple[Any, Any]:
+    """A new QuickJS runtime and context with the prelude run in it: (context, driver).
+
+    Made in the call's own child, for that call alone: by the spare child while it waits for its
+    request when the zygote's last call was JavaScript (so the next one likely is), else on demand.
+    """
+    qjs = load_quickjs()
+    ctx = qjs.Context()
+    # No ctx.set_time_limit: the binding then refuses every call into the host, console.log included.
+    # The zygote's deadline (SIGKILL) and RLIMIT_CPU bound the call, as they bound a Python one.
+    ctx.add_callable("__toolrt_write", _js_write)
+    return ctx, ctx.eval(JS_PRELUDE)
+
+
+def run_js_tool(req: dict[str, Any], result_fd: int, prepared: Any = None) -> None:
     """In the forked child: run a JavaScript handler on QuickJS and write one result document."""
     entry = str(req["entrypoint"])
     memory_mb = int(req["memory_mb"])
@@ -464,12 +478,8 @@ def run_js_tool(req: dict[str, Any], result_fd: int) -> None:
         if not _js_identifier(entry):
             raise ValueError("entrypoint %r is not a valid identifier" % entry)
         qjs = load_quickjs()
-        ctx = qjs.Context()
+        ctx, drive = prepared if prepared is not None else js_context()
         ctx.set_memory_limit(memory_mb * 1024 * 1024)
-        # No ctx.set_time_limit: the binding then refuses every call into the host, console.log included.
-        # The zygote's deadline (SIGKILL) and RLIMIT_CPU bound the call, as they bound a Python one.
-        ctx.add_callable("__toolrt_write", _js_write)
-        drive = ctx.eval(JS_PRELUDE)
         code = req["code"]
         try:
             ctx.eval(code)
@@ -597,8 +607,10 @@ def start_forwarder(proxy: dict[str, Any]) -> None:
         os.environ[name] = url
 
 
-def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_base: int) -> None:
-    """A pre-forked child: detach, take its streams, wait for its one request, then run it."""
+def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_base: int, js: bool) -> None:
+    """A pre-forked child: detach, take its streams, wait for its one request, then run it.
+
+    ``js``: make the QuickJS context while waiting (the zygote's last call was JavaScript)."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
@@ -614,6 +626,12 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
     os.dup2(req_r, 4)
     os.closerange(5, 1 << 16)
     os.chdir(workdir)
+    prepared = None
+    if js and QUICKJS:
+        try:
+            prepared = js_context()
+        except BaseException:
+            prepared = None  # made again on demand, where its failure is reported
     chunks = []
     while True:
         chunk = os.read(4, 1 << 20)
@@ -634,7 +652,7 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
     gc.enable()
     try:
         if req.get("engine") == "quickjs":
-            run_js_tool(req, 3)
+            run_js_tool(req, 3, prepared)
         else:
             run_tool(req, 3)
     finally:
@@ -644,7 +662,7 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
 class Spare:
     """A child forked ahead of the next call, waiting for its request: the fork is off the call's path."""
 
-    def __init__(self, nproc_base: int) -> None:
+    def __init__(self, nproc_base: int, js: bool = False) -> None:
         self.workdir = os.path.join(BASE, "work")
         os.mkdir(self.workdir, 0o700)
         req_r, self.req_w = os.pipe()
@@ -655,7 +673,7 @@ class Spare:
         self.pid = os.fork()
         if self.pid == 0:
             try:
-                child(req_r, self.workdir, out_w, err_w, res_w, nproc_base)
+                child(req_r, self.workdir, out_w, err_w, res_w, nproc_base, js)
             finally:
                 os._exit(70)
         for fd in (req_r, out_w, err_w, res_w):
@@ -822,8 +840,9 @@ def main() -> None:
     scratch = bytearray(CHUNK)
     write_frame(CTL_OUT, {"ready": True})
     warm_up()
+    last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
     while True:
-        spare = Spare(nproc_base)
+        spare = Spare(nproc_base, last_js)
         while True:
             head = read_frame(CTL_IN)
             if head is None:
@@ -835,6 +854,7 @@ def main() -> None:
         write_frame(CTL_OUT, doc, [v for sink in sinks for v in sink.views()])
         for sink in sinks:
             sink.wipe()
+        last_js = head.get("engine") == "quickjs"
         del doc, sinks, head, spare
 
 
