@@ -43,7 +43,7 @@ __all__ = [
 JS_ENGINE_CHOICES = ("auto", "node", "quickjs")
 
 #: Where the extension is bound (read-only) inside a bubblewrap sandbox.
-QUICKJS_INSIDE = "/run/toolrt/quickjs/_quickjs.so"
+QUICKJS_INSIDE = "/opt/toolrt/quickjs/_quickjs.so"
 
 
 @functools.cache
