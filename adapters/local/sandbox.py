@@ -92,6 +92,7 @@ import attrs
 
 from toolrt.adapters.local.cgroups import Cgroups
 from toolrt.adapters.local.cgroups import detect as detect_cgroups
+from toolrt.adapters.local.code_cache import CompiledTools
 from toolrt.adapters.local.egress_proxy import SANDBOX_PROXY_PORT, SANDBOX_SOCKET, EgressGate, EgressProxy, Resolver
 from toolrt.adapters.local.process_tree import processes_of_user
 from toolrt.adapters.local.quickjs_engine import (
@@ -243,6 +244,7 @@ class SubprocessSandbox:
         if self._quickjs is not None and drop_to_nobody() and not world_executable(self._quickjs.parent):
             self._quickjs = None
         self._stripper = TypeScriptStripper()
+        self._compiled = CompiledTools(self._python)
         self._python_src = _harness("python_zygote.py")
         self._python_boot = _zygote_boot(self._python_src, self._python)
         self._launcher_src = _harness("seccomp_exec.py")
@@ -463,7 +465,8 @@ class SubprocessSandbox:
             token = secrets.token_hex(16)
             worker.gate.begin(request.execution_id, request.egress, token=token)
         try:
-            doc, decided, out, err = worker.call(request, cancel, token, engine)
+            bytecode = self._compiled.bytecode(request.tenant, request.code) if engine is None else None
+            doc, decided, out, err = worker.call(request, cancel, token, engine, bytecode)
         except OSError as exc:
             doc, decided, out, err = None, "crashed", b"", b""
             log.warning("python sandbox worker failed", error=str(exc))

@@ -345,7 +345,9 @@ def run_tool(req: dict[str, Any], result_fd: int) -> None:
     doc: dict[str, Any] = {"status": "succeeded"}
     try:
         namespace = {"__name__": "__tool__", "__file__": TOOL_FILE, "__builtins__": __builtins__}
-        exec(compile(code, TOOL_FILE, "exec"), namespace)
+        # The host's bytecode of this code when it sent one (compiled once there), else the source.
+        compiled = marshal.loads(req["bytecode"]) if req.get("bytecode") else compile(code, TOOL_FILE, "exec")
+        exec(compiled, namespace)
         handler = namespace.get(req["entrypoint"])
         if not callable(handler):
             raise NameError("the code defines no function named %r" % req["entrypoint"])
