@@ -44,6 +44,22 @@ JS_CASES = [
 ]
 
 
+def _big_tool(functions: int = 60) -> str:
+    """A Python tool of a few hundred lines (helpers and a handler), to show what compiling costs."""
+    lines = ["import json, math", ""]
+    for i in range(functions):
+        lines += [
+            f"def helper_{i}(x, y=1):",
+            f'    """Helper {i}."""',
+            "    total = 0",
+            "    for k in range(3):",
+            f"        total += (x * {i} + k) % (y + 7)",
+            f"    return {{'i': {i}, 'v': total, 's': str(total) * 2}}",
+            "",
+        ]
+    return "\n".join([*lines, "def handler(n):", "    return helper_0(n)['v']", ""])
+
+
 def _runnable(language: Language) -> str:
     """The code as registration stores it to run: TypeScript with its types stripped."""
     if language is Language.TYPESCRIPT:
@@ -162,6 +178,24 @@ def main() -> None:
                 py_warm,
                 py_p95,
                 f"{py_rate:.0f} exec/s on 2 threads; {py_warm / inproc_p50:.1f}x in-process exec",
+            )
+        )
+        big = _big_tool()
+        lines = len(big.splitlines())
+        req = _request(Language.PYTHON, code=big)
+        assert warm.run(req).status is ExecutionStatus.SUCCEEDED
+        same, same_p95 = _pcts(_timed(lambda: warm.run(req), n(200)))
+        counter = iter(range(1 << 30))
+        fresh, fresh_p95 = _pcts(
+            _timed(lambda: warm.run(_request(Language.PYTHON, code=f"{big}# {next(counter)}\n")), n(100))
+        )
+        rows.append((f"python warm, {lines}-line tool, new code per call", fresh, fresh_p95, "compiled on each call"))
+        rows.append(
+            (
+                f"python warm, {lines}-line tool, same code",
+                same,
+                same_p95,
+                f"bytecode compiled once on the host: {fresh / same:.1f}x faster than compiling",
             )
         )
         if warm.supports(Language.JAVASCRIPT):

@@ -36,6 +36,9 @@ Design, and why:
   their own sandbox (Node is pid 1 there) and waiting on stdin; Node cannot fork, so each call takes
   a fresh process. TypeScript goes through ``module.stripTypeScriptTypes``; ``prlimit`` sets the
   rlimits and the worker's cgroup bounds the whole process.
+* **Python code is compiled once, on the host** (``code_cache``), per calling agent: each call's
+  payload carries the bytecode to its child, which loads it instead of compiling the source. The
+  zygote never keeps it, so no later child (another agent's) inherits it.
 * **JavaScript on QuickJS, where the validator proved it needs nothing of Node.** With the
   ``quickjs-ng`` package installed (the ``js`` extra), the zygote loads QuickJS while idle, and a
   JavaScript or TypeScript call (TypeScript as stripped at registration) whose artifact names
