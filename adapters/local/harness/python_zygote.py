@@ -452,6 +452,29 @@ def js_failure(text: str, memory_mb: int) -> dict[str, Any]:
     return {"status": "failed", "error": error}
 
 
+def _js_module_syntax(code: str) -> bool:
+    """Whether a line of ``code`` starts with an ``import`` or ``export`` declaration."""
+    for line in code.split("\n"):
+        text = line.lstrip()
+        for word in ("export", "import"):
+            if text.startswith(word) and text[6:7] in (" ", "\t", "{", "*"):
+                return True
+    return False
+
+
+def _js_evaluate(ctx: Any, drive: Any, code: str, entry: str, form: str) -> Any:
+    """Run the tool's code as a script or an ES module; returns its entrypoint function, if any.
+
+    As a module, the entrypoint (a checked identifier) is read from the module scope after the code.
+    """
+    if form == "script":
+        ctx.eval(code)
+        return ctx.eval(_JS_ENTRY % (entry, entry))
+    drive("module", ctx.module(code + _JS_MODULE_ENTRY % (entry, entry)))
+    _js_pump(ctx)
+    return ctx.eval(_JS_TAKE_ENTRY)
+
+
 def _js_pump(ctx: Any) -> None:
     while ctx.execute_pending_job():
         pass
@@ -483,21 +506,18 @@ def run_js_tool(req: dict[str, Any], result_fd: int, prepared: Any = None) -> No
         ctx, drive = prepared if prepared is not None else js_context()
         ctx.set_memory_limit(memory_mb * 1024 * 1024)
         code = req["code"]
+        # A script first (as Node's CommonJS wrapper runs it), or an ES module first when a line
+        # starts with import or export; the other form only when the first is a syntax error.
+        order = ("module", "script") if _js_module_syntax(code) else ("script", "module")
         try:
-            ctx.eval(code)
-            local = ctx.eval(_JS_ENTRY % (entry, entry))
+            local = _js_evaluate(ctx, drive, code, entry, order[0])
         except qjs.JSException as exc:
             if not str(exc).startswith("SyntaxError"):
                 raise
-            # `export function handler` and other module syntax: evaluate it as an ES module (the
-            # entrypoint, a checked identifier, is read from the module scope after the code).
             try:
-                evaluated = ctx.module(code + _JS_MODULE_ENTRY % (entry, entry))
-            except qjs.JSException as module_exc:
-                raise (exc if str(module_exc).startswith("SyntaxError") else module_exc) from None
-            drive("module", evaluated)
-            _js_pump(ctx)
-            local = ctx.eval(_JS_TAKE_ENTRY)
+                local = _js_evaluate(ctx, drive, code, entry, order[1])
+            except qjs.JSException as other:
+                raise (exc if str(other).startswith("SyntaxError") else other) from None
         drive("start", local, entry, ctx.parse_json(dumps(req["params"])))
         while True:
             _js_pump(ctx)
