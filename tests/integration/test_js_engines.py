@@ -165,3 +165,25 @@ def test_forcing_quickjs_in_the_sandbox_fails_node_tools_clearly(tmp_path: Path)
         done = rt.execute_tool("alice", node.tool_id, {})
         assert done.status is ExecutionStatus.FAILED and done.error is not None
         assert done.error.type == "EngineMismatch" and "Node" in done.error.message
+
+
+def test_without_quickjs_everything_runs_on_node(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where quickjs-ng is not installed, a call recorded for QuickJS runs on Node, with no error,
+    and the zygote starts without the engine."""
+    from toolrt.adapters.local import sandbox as sandbox_module
+    from toolrt.domain import Language
+    from toolrt.ports import SandboxRequest
+
+    monkeypatch.setattr(sandbox_module, "find_quickjs", lambda: None)
+    with sandbox_module.SubprocessSandbox(workers=1, js_engine="auto") as sb:
+        assert sb.js_engines["quickjs"] is None
+        code = f"function handler() {{ return {WHERE}; }}\n"
+        for engine in ("quickjs", None):
+            request = SandboxRequest("q", Language.JAVASCRIPT, code, "handler", {}, 10.0, 256, 65536, engine=engine)
+            done = sb.run(request)
+            assert done.status is ExecutionStatus.SUCCEEDED, done.error
+            assert done.output == "node"
+        python = sb.run(
+            SandboxRequest("p", Language.PYTHON, "def handler():\n    return 1\n", "handler", {}, 10.0, 256, 65536)
+        )
+        assert python.output == 1
