@@ -186,6 +186,7 @@ class CodeIntake:
             report=report,
             created_at=self._clock.now(),
             runnable=validator.runnable_code(definition),
+            engine=validator.js_engine(definition),
         )
         created = self._artifacts.put(artifact)
         if created:

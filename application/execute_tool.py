@@ -162,8 +162,9 @@ class ExecuteTool:
         self._repository = repository
         self._artifacts = artifacts
         self._traffic = traffic
-        # Runnable forms of artifacts (TypeScript stripped at registration), by code hash: immutable.
-        self._runnable: dict[str, str | None] = {}
+        # Runnable forms of artifacts (TypeScript stripped at registration) and the JavaScript engine
+        # chosen for them, by code hash: immutable.
+        self._runnable: dict[str, tuple[str | None, str | None]] = {}
         self._sandbox = sandbox
         self._clock = clock
         self._ids = ids
@@ -279,9 +280,10 @@ class ExecuteTool:
         if not self._sandbox.supports(definition.language):
             raise ExecutionError(f"the sandbox cannot run {definition.language.value} on this machine")
         language, code = definition.language, definition.code
-        if language is Language.TYPESCRIPT:
-            runnable = self._runnable_form(definition.code_hash)
-            if runnable is not None:
+        engine = None
+        if language is not Language.PYTHON:
+            runnable, engine = self._runnable_form(definition.code_hash)
+            if language is Language.TYPESCRIPT and runnable is not None:
                 # Stripped once at registration: it runs as the JavaScript it is, with no stripper.
                 language, code = Language.JAVASCRIPT, runnable
         timeout, memory, output = self._policy.effective(definition.limits)
@@ -300,25 +302,27 @@ class ExecuteTool:
             tool=tool.tool_id,
             on_output=OutputRelay(request.on_output) if request.on_output is not None else None,
             egress=self._policy.grant(definition),
+            engine=engine,
         )
         return tool, sandbox_request, request
 
-    def _runnable_form(self, code_hash: Any) -> str | None:
+    def _runnable_form(self, code_hash: Any) -> tuple[str | None, str | None]:
+        """The artifact's runnable form and JavaScript engine (None, None when unknown)."""
         key = str(code_hash)
         if key in self._runnable:
             return self._runnable[key]
         if self._artifacts is None:
-            return None
+            return None, None
         try:
             artifact = self._artifacts.get(code_hash)
-        except Exception as exc:  # the source form still runs: a store hiccup costs speed, not the call
+        except Exception as exc:  # the source form still runs (on Node): a store hiccup costs speed, not the call
             log.warning("reading the runnable form failed; running the source", code_hash=key, error=str(exc))
-            return None
-        runnable = artifact.runnable if artifact is not None else None
+            return None, None
+        form = (artifact.runnable, artifact.engine) if artifact is not None else (None, None)
         if len(self._runnable) > 4096:
             self._runnable.clear()
-        self._runnable[key] = runnable
-        return runnable
+        self._runnable[key] = form
+        return form
 
     def _check_output(self, tool: Tool, version: int, result: SandboxResult) -> SandboxResult:
         schema = tool.version(version).definition.output_schema

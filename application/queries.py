@@ -31,6 +31,9 @@ class ToolStatusReport:
     shared_by: int
     updated_at: datetime
     team: str | None = None
+    # JavaScript/TypeScript: the engine chosen at registration ("quickjs" or "node"; None: Python, or
+    # an artifact stored before engines were chosen, which runs on Node).
+    js_engine: str | None = None
 
 
 class GetToolStatus:
@@ -63,7 +66,12 @@ class GetToolStatus:
             shared_by=self._shared_by(tool, agent_id),
             updated_at=tool.updated_at,
             team=tool.team,
+            js_engine=self._engine(tool),
         )
+
+    def _engine(self, tool: Tool) -> str | None:
+        artifact = self._artifacts.get(tool.code_hash)
+        return artifact.engine if artifact is not None else None
 
     def _shared_by(self, tool: Tool, agent_id: str | None) -> int:
         # Counting tools the asker cannot see would tell it that someone holds this exact code.

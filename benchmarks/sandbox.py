@@ -1,7 +1,10 @@
 """Local sandbox speed: warm and cold latency and throughput per language, against same-run baselines.
 
 Run: ``python -m benchmarks.sandbox [--quick]``. Baselines measured in the same run: a plain
-``subprocess.run([python, "-c", code])`` and the same interpreter started cold inside bare bubblewrap.
+``subprocess.run([python, "-c", code])``, the same interpreter started cold inside bare bubblewrap,
+and the tool's code compiled, executed and called in this process with no isolation at all.
+JavaScript and TypeScript are measured on each engine (Node workers, QuickJS in the Python zygote),
+with ratios to Python warm and cold; TypeScript as users run it, stripped once at registration.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 import structlog
 
+from toolrt.adapters.local.quickjs_engine import TypeScriptStripper, find_quickjs
 from toolrt.adapters.local.sandbox import SubprocessSandbox
 from toolrt.adapters.local.sandbox_env import bwrap_check, drop_to_nobody, find_bwrap, find_python, namespace_args
 from toolrt.domain import ExecutionStatus, Language
@@ -30,9 +34,43 @@ CODE = {
     Language.TYPESCRIPT: "export function handler(p: { n: number }): number { return p.n + 1; }\n",
 }
 
+# (label, language as written, engine). TypeScript rows run what users get: the form stripped once
+# at registration, sent as JavaScript (the runtime never sends raw TypeScript to the sandbox).
+JS_CASES = [
+    ("javascript on node", Language.JAVASCRIPT, "node"),
+    ("typescript on node", Language.TYPESCRIPT, "node"),
+    ("javascript on quickjs", Language.JAVASCRIPT, "quickjs"),
+    ("typescript on quickjs", Language.TYPESCRIPT, "quickjs"),
+]
 
-def _request(language: Language) -> SandboxRequest:
-    return SandboxRequest("bench", language, CODE[language], "handler", {"n": 1}, 10.0, 256, 65536)
+
+def _big_tool(functions: int = 60) -> str:
+    """A Python tool of a few hundred lines (helpers and a handler), to show what compiling costs."""
+    lines = ["import json, math", ""]
+    for i in range(functions):
+        lines += [
+            f"def helper_{i}(x, y=1):",
+            f'    """Helper {i}."""',
+            "    total = 0",
+            "    for k in range(3):",
+            f"        total += (x * {i} + k) % (y + 7)",
+            f"    return {{'i': {i}, 'v': total, 's': str(total) * 2}}",
+            "",
+        ]
+    return "\n".join([*lines, "def handler(n):", "    return helper_0(n)['v']", ""])
+
+
+def _runnable(language: Language) -> str:
+    """The code as registration stores it to run: TypeScript with its types stripped."""
+    if language is Language.TYPESCRIPT:
+        return TypeScriptStripper().strip(CODE[language])
+    return CODE[language]
+
+
+def _request(language: Language, engine: str | None = None, code: str | None = None) -> SandboxRequest:
+    run_as = Language.PYTHON if language is Language.PYTHON else Language.JAVASCRIPT
+    body = code if code is not None else CODE[language]
+    return SandboxRequest("bench", run_as, body, "handler", {"n": 1}, 10.0, 256, 65536, engine=engine)
 
 
 def _pcts(samples: list[float]) -> tuple[float, float]:
@@ -51,8 +89,7 @@ def _timed(fn: Callable[[], object], n: int, before: Callable[[], None] | None =
     return out
 
 
-def _throughput(sb: SubprocessSandbox, language: Language, seconds: float, threads: int = 2) -> float:
-    req = _request(language)
+def _throughput(sb: SubprocessSandbox, req: SandboxRequest, seconds: float, threads: int = 2) -> float:
     stop = time.monotonic() + seconds
     counts = [0] * threads
 
@@ -65,6 +102,13 @@ def _throughput(sb: SubprocessSandbox, language: Language, seconds: float, threa
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(loop, range(threads)))
     return sum(counts) / (time.perf_counter() - t)
+
+
+def _in_process(code: str) -> None:
+    """What the zygote's child does with a call, without any isolation: compile, exec, call."""
+    namespace: dict[str, Any] = {"__name__": "__tool__"}
+    exec(compile(code, "tool.py", "exec"), namespace)
+    namespace["handler"](n=1)
 
 
 def _wait_for_pool(sb: SubprocessSandbox, language: Language, size: int) -> Callable[[], None]:
@@ -113,39 +157,80 @@ def main() -> None:
         floor_p50, floor_p95 = _pcts(floor)
         rows.append(("bare bwrap + python -I -S (cold floor)", floor_p50, floor_p95, ""))
 
-    warm = SubprocessSandbox(workers=2)
+    inproc = _timed(lambda: _in_process(CODE[Language.PYTHON]), n(2000))
+    inproc_p50, inproc_p95 = _pcts(inproc)
+    rows.append(("in-process exec of the tool (no isolation)", inproc_p50, inproc_p95, ""))
+
+    quickjs = find_quickjs() is not None
+    cases = [case for case in JS_CASES if quickjs or case[2] != "quickjs"]
+    runnable = {lang: _runnable(lang) for lang in (Language.JAVASCRIPT, Language.TYPESCRIPT)}
+    warm = SubprocessSandbox(workers=2, js_engine="auto")
+    py_warm = py_rate = 1.0
     try:
         time.sleep(0.5)
-        for lang in Language:
-            if not warm.supports(lang):
-                continue
-            req = _request(lang)
-            assert warm.run(req).status is ExecutionStatus.SUCCEEDED
-            before = None if lang is Language.PYTHON else _wait_for_pool(warm, lang, 2)
-            samples = _timed(lambda req=req: warm.run(req), n(400 if lang is Language.PYTHON else 40), before)
-            p50, p95 = _pcts(samples)
-            rate = _throughput(warm, lang, 5.0 * scale if lang is Language.PYTHON else 3.0 * scale)
-            rows.append((f"{lang.value} warm", p50, p95, f"{rate:.0f} exec/s on 2 threads"))
+        req = _request(Language.PYTHON)
+        assert warm.run(req).status is ExecutionStatus.SUCCEEDED
+        py_warm, py_p95 = _pcts(_timed(lambda: warm.run(req), n(400)))
+        py_rate = _throughput(warm, req, 5.0 * scale)
+        rows.append(
+            (
+                "python warm",
+                py_warm,
+                py_p95,
+                f"{py_rate:.0f} exec/s on 2 threads; {py_warm / inproc_p50:.1f}x in-process exec",
+            )
+        )
+        big = _big_tool()
+        lines = len(big.splitlines())
+        req = _request(Language.PYTHON, code=big)
+        assert warm.run(req).status is ExecutionStatus.SUCCEEDED
+        same, same_p95 = _pcts(_timed(lambda: warm.run(req), n(200)))
+        counter = iter(range(1 << 30))
+        fresh, fresh_p95 = _pcts(
+            _timed(lambda: warm.run(_request(Language.PYTHON, code=f"{big}# {next(counter)}\n")), n(100))
+        )
+        rows.append((f"python warm, {lines}-line tool, new code per call", fresh, fresh_p95, "compiled on each call"))
+        rows.append(
+            (
+                f"python warm, {lines}-line tool, same code",
+                same,
+                same_p95,
+                f"bytecode compiled once on the host: {fresh / same:.1f}x faster than compiling",
+            )
+        )
+        if warm.supports(Language.JAVASCRIPT):
+            for label, lang, engine in cases:
+                req = _request(lang, engine, runnable[lang])
+                first = warm.run(req)
+                assert first.status is ExecutionStatus.SUCCEEDED, first.error
+                before = _wait_for_pool(warm, Language.JAVASCRIPT, 2) if engine == "node" else None
+                count = n(40) if engine == "node" else n(400)
+                p50, p95 = _pcts(_timed(lambda req=req: warm.run(req), count, before))
+                rate = _throughput(warm, req, (3.0 if engine == "node" else 5.0) * scale)
+                note = f"{rate:.0f} exec/s on 2 threads ({rate / py_rate:.2f}x python); {p50 / py_warm:.2f}x python warm p50"
+                rows.append((f"{label} warm", p50, p95, note))
     finally:
         warm.close()
 
-    cold = SubprocessSandbox(workers=0)
+    cold = SubprocessSandbox(workers=0, js_engine="auto")
     try:
-        for lang in Language:
-            if not cold.supports(lang):
-                continue
-            req = _request(lang)
-            samples = _timed(lambda req=req: cold.run(req), n(30 if lang is Language.PYTHON else 12))
-            p50, p95 = _pcts(samples)
-            note = f"{p50 / floor_p50:.2f}x bare bwrap floor" if floor_p50 and lang is Language.PYTHON else ""
-            rows.append((f"{lang.value} cold (empty pool)", p50, p95, note))
+        req = _request(Language.PYTHON)
+        py_cold, py_cold_p95 = _pcts(_timed(lambda: cold.run(req), n(30)))
+        note = f"{py_cold / floor_p50:.2f}x bare bwrap floor" if floor_p50 else ""
+        rows.append(("python cold (empty pool)", py_cold, py_cold_p95, note))
+        if cold.supports(Language.JAVASCRIPT):
+            for label, lang, engine in cases:
+                req = _request(lang, engine, runnable[lang])
+                p50, p95 = _pcts(_timed(lambda req=req: cold.run(req), n(12 if engine == "node" else 30)))
+                rows.append((f"{label} cold (empty pool)", p50, p95, f"{p50 / py_cold:.2f}x python cold p50"))
     finally:
         cold.close()
 
     print(f"isolation: {'namespaces (bubblewrap)' if works else 'process (no bubblewrap)'}")
-    print(f"{'case':42} {'p50 ms':>8} {'p95 ms':>8} {'p50/baseline':>13}  notes")
+    print(f"quickjs: {'quickjs-ng ' + str(find_quickjs()) if quickjs else 'not installed (pip install toolrt[js])'}")
+    print(f"{'case':44} {'p50 ms':>8} {'p95 ms':>8} {'p50/baseline':>13}  notes")
     for name, p50, p95, note in rows:
-        print(f"{name:42} {p50:8.2f} {p95:8.2f} {p50 / base_p50:12.2f}x  {note}")
+        print(f"{name:44} {p50:8.2f} {p95:8.2f} {p50 / base_p50:12.2f}x  {note}")
 
 
 if __name__ == "__main__":

@@ -558,6 +558,9 @@ class Artifact:
     the code as a sandbox runs it when that differs and was prepared at registration: TypeScript with
     its types stripped (positions kept, so tracebacks point at the tool's own lines), run as
     JavaScript; ``None`` when the code runs as written (or was stored before this existed).
+    ``engine`` (JavaScript and TypeScript): ``"quickjs"`` when the validator proved at registration
+    that the code needs nothing of Node's, ``"node"`` otherwise; ``None`` for Python, or for an
+    artifact stored before engines were chosen (it runs on Node).
     """
 
     code_hash: CodeHash
@@ -567,6 +570,7 @@ class Artifact:
     report: ValidationReport
     created_at: datetime
     runnable: str | None = None
+    engine: str | None = attrs.field(default=None, validator=attrs.validators.in_((None, "quickjs", "node")))
 
     def with_report(self, report: ValidationReport) -> Artifact:
         """The same code with a newer validation report (a new policy version)."""

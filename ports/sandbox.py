@@ -40,6 +40,10 @@ class SandboxRequest:
     # owner's policy permits it now); None: no network at all. A sandbox that cannot confine egress
     # to these hosts must not widen it: the local one offers no network without namespaces either way.
     egress: EgressGrant | None = None
+    # For JavaScript and TypeScript: the engine the tool's artifact names ("quickjs" when the
+    # validator proved at registration that the code needs nothing of Node's, "node" otherwise), or
+    # None when nothing was recorded. A sandbox with one engine only ignores it.
+    engine: str | None = None
 
 
 @attrs.frozen

@@ -28,3 +28,8 @@ class CodeValidator(Protocol):
     def runnable_code(self, definition: ToolDefinition) -> str | None:
         """The code as a sandbox should run it when that differs from the source (TypeScript with
         its types stripped, run as JavaScript), or None. Called after a report without errors."""
+
+    def js_engine(self, definition: ToolDefinition) -> str | None:
+        """For JavaScript and TypeScript: ``"quickjs"`` when the code is proved to need nothing of
+        Node's (no modules, no Node-only globals, no locale data), else ``"node"``; None for Python
+        or when unknown. Called after a report without errors; stored with the artifact."""

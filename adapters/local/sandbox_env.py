@@ -205,6 +205,7 @@ def probe_environment() -> dict[str, Any]:
     node = find_node()
     python, prefix = find_python()
     from toolrt.adapters.local.cgroups import detect as detect_cgroups
+    from toolrt.adapters.local.quickjs_engine import find_quickjs
     from toolrt.adapters.local.seccomp_filter import seccomp_status
 
     seccomp_ok, seccomp_why = seccomp_status()
@@ -222,6 +223,8 @@ def probe_environment() -> dict[str, Any]:
         "user_namespaces": works,
         "node_path": str(node) if node else None,
         "node_version": _version([str(node), "--version"]) if node else None,
+        # JavaScript on QuickJS in the Python zygote (quickjs-ng, the js extra); None: every call on Node
+        "quickjs_path": str(quickjs) if (quickjs := find_quickjs()) else None,
         "python_path": str(python),
         "python_prefix": str(prefix),
         "runs_as": "nobody (65534)" if drop_to_nobody() else f"uid {os.geteuid()}",

@@ -154,12 +154,19 @@ class PythonZygote(Worker):
             view = view[os.write(self._in, view) :]
 
     def call(
-        self, request: SandboxRequest, cancel: CancelSignal | None, egress_token: str | None = None
+        self,
+        request: SandboxRequest,
+        cancel: CancelSignal | None,
+        egress_token: str | None = None,
+        engine: str | None = None,
+        bytecode: bytes | None = None,
     ) -> tuple[dict[str, Any] | None, str | None, bytes, bytes]:
         """Run one call: the zygote's verified header (or None and the status the host decided) and the streams.
 
         ``egress_token``: what the call's forwarder presents on each connection to the worker's
-        egress gate (see ``EgressGate.begin``)."""
+        egress gate (see ``EgressGate.begin``). ``engine="quickjs"``: the code is JavaScript, run on
+        QuickJS in the forked child (see ``quickjs_engine``). ``bytecode``: the Python code compiled
+        on the host (see ``code_cache``), which the child loads instead of compiling the source."""
         self._seq += 1
         seq = self._seq
         nonce = secrets.token_hex(16)
@@ -176,6 +183,8 @@ class PythonZygote(Worker):
                 "memory_mb": request.memory_mb,
                 "max_output_bytes": request.max_output_bytes,
                 "nproc": nproc,
+                "engine": engine,
+                "bytecode": bytecode,
                 # Only a call that may reach hosts gets the forwarder and the proxy variables (the
                 # host decides: the worker's gate is bound to this call alone).
                 "proxy": {"socket": SANDBOX_SOCKET, "port": SANDBOX_PROXY_PORT, "token": egress_token}
@@ -197,6 +206,8 @@ class PythonZygote(Worker):
                     "max_output_bytes": request.max_output_bytes,
                     "payload": len(payload),
                     "stream": request.on_output is not None,
+                    # Host-made like the rest of the header: the zygote prepares its next spare by it.
+                    "engine": engine,
                 }
             )
             + payload

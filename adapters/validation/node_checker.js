@@ -2,7 +2,8 @@
 //
 // Protocol: one JSON request per line on stdin, one JSON response per line on stdout.
 //   request:  {"id", "language": "javascript"|"typescript", "code", "entrypoint",
-//              "globals": [names to report], "roots": [object names whose members to report]}
+//              "globals": [names to report], "roots": [object names whose members to report],
+//              "properties": [property names whose accesses to report, on any object]}
 //   response: {"id", "parser", "syntax": null|{"message","line","column","rule"}, "modules": [...],
 //              "globals": [...], "members": [...], "constructors": [...], "entrypoint": "..."}
 // The Python side owns the policy; this side only extracts facts with exact positions.
@@ -162,7 +163,9 @@ function isReference(node, parent, key) {
 function analyse(ast, request) {
   const watchGlobals = new Set(request.globals || []);
   const roots = new Set(request.roots || []);
-  const facts = { modules: [], globals: [], members: [], constructors: [], aliases: [], stringTimers: [] };
+  const watchProperties = new Set(request.properties || []);
+  const facts = { modules: [], globals: [], members: [], constructors: [], aliases: [], stringTimers: [],
+    properties: [], renamedExports: [] };
   // Objects whose members the policy denies: using one as a plain value (`const p = process`,
   // `const { binding } = process`) would reach those members under another name.
   const guarded = new Set(['process', 'globalThis', 'global']);
@@ -180,6 +183,10 @@ function analyse(ast, request) {
         break;
       case 'ExportNamedDeclaration':
         if (node.source) addModule(node.source, 'import', node);
+        for (const spec of node.specifiers || []) {
+          const exportedName = spec.exported && (spec.exported.name || spec.exported.value);
+          if (spec.local && spec.local.name !== exportedName) facts.renamedExports.push({ name: exportedName, ...pos(spec) });
+        }
         break;
       case 'ImportExpression':
         addModule(node.source, 'dynamic-import', node);
@@ -214,6 +221,7 @@ function analyse(ast, request) {
         // Any value's .constructor chain ends at Function (handler.constructor, [].map.constructor,
         // ''.constructor.constructor): reading it is refused whatever the object is.
         if (property === 'constructor') facts.constructors.push(pos(node.property));
+        if (watchProperties.has(property)) facts.properties.push({ name: property, ...pos(node.property) });
         break;
       }
       case 'Property':

@@ -57,9 +57,16 @@ class NodeChecker:
         return process.pid if process is not None and process.poll() is None else None
 
     def check(
-        self, language: str, code: str, entrypoint: str, globals_: Sequence[str], roots: Sequence[str]
+        self,
+        language: str,
+        code: str,
+        entrypoint: str,
+        globals_: Sequence[str],
+        roots: Sequence[str],
+        properties: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """Facts about ``code``: syntax error or imports, watched globals and members, entrypoint kind.
+        """Facts about ``code``: syntax error or imports, watched globals and members, entrypoint kind,
+        and accesses to the named ``properties`` on any object.
 
         Raises :class:`CheckerUnavailable` when Node is missing or fails twice in a row.
         """
@@ -72,6 +79,7 @@ class NodeChecker:
                 "entrypoint": entrypoint,
                 "globals": list(globals_),
                 "roots": list(roots),
+                "properties": list(properties),
             }
             line = (json.dumps(request) + "\n").encode()
             for attempt in (1, 2):

@@ -147,6 +147,8 @@ def _check(data: Mapping[str, Any]) -> None:
                             f"policy {language}.{field}.{key} names unknown category {item!r}; "
                             f"known: {', '.join(sorted(known))}"
                         )
+        if language == "javascript" and section.get("engine", "auto") not in ("auto", "node", "quickjs"):
+            raise PolicyError(f"policy javascript.engine is {section.get('engine')!r}; use one of: auto, node, quickjs")
         for field in ("allowed_modules", "allowed_dunders"):
             value = section.get(field, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):

@@ -6,7 +6,7 @@ import collections
 import threading
 from typing import Any
 
-from toolrt.adapters.validation import compliance, js_rules
+from toolrt.adapters.validation import compliance, js_engine, js_rules
 from toolrt.adapters.validation.inference import infer_python_schema
 from toolrt.adapters.validation.node_checker import CheckerUnavailable, NodeChecker
 from toolrt.adapters.validation.policy import Policy
@@ -29,10 +29,14 @@ class PolicyCodeValidator:
     def __init__(self, policy: Policy, node_checker: NodeChecker | None = None) -> None:
         self._policy = policy
         self._checker = node_checker if node_checker is not None else NodeChecker()
-        self._watched = js_rules.watched_names(policy)
+        globals_, roots = js_rules.watched_names(policy)
+        # The names that keep a tool on Node are watched too (js_engine); security ignores the extra ones.
+        self._watched = sorted({*globals_, *js_engine.NODE_ONLY_GLOBALS}), roots
         # TypeScript stripped by the last checks (by code hash): registration asks for it right after.
         self._stripped: collections.OrderedDict[str, str] = collections.OrderedDict()
         self._stripped_lock = threading.Lock()
+        # The engine chosen by the last checks (by code hash), likewise.
+        self._engines: collections.OrderedDict[str, str] = collections.OrderedDict()
 
     @property
     def policy(self) -> Policy:
@@ -93,6 +97,20 @@ class PolicyCodeValidator:
         stripped = facts.get("stripped")
         return stripped if isinstance(stripped, str) else None
 
+    def js_engine(self, definition: ToolDefinition) -> str | None:
+        """``"quickjs"`` when the code is proved to need nothing of Node's (see ``js_engine``), else
+        ``"node"``; None for Python or when the code cannot be checked. Called after a clean report."""
+        if definition.language is Language.PYTHON:
+            return None
+        key = str(definition.code_hash)
+        with self._stripped_lock:
+            found = self._engines.get(key)
+        if found is not None:
+            return found
+        self._node(definition)
+        with self._stripped_lock:
+            return self._engines.get(key)
+
     def close(self) -> None:
         """Stop the Node checker process."""
         self._checker.close()
@@ -122,7 +140,9 @@ class PolicyCodeValidator:
         language = definition.language.value
         globals_, roots = self._watched
         try:
-            facts = self._checker.check(language, definition.code, definition.entrypoint, globals_, roots)
+            facts = self._checker.check(
+                language, definition.code, definition.entrypoint, globals_, roots, js_engine.LOCALE_METHODS
+            )
             if isinstance(facts.get("stripped"), str):
                 with self._stripped_lock:
                     self._stripped[str(definition.code_hash)] = facts["stripped"]
@@ -163,4 +183,10 @@ class PolicyCodeValidator:
             findings.extend(js_rules.security_findings(facts, self._policy))
         if facts.get("parser") == "acorn":
             findings.extend(js_rules.entrypoint_findings(facts, definition.entrypoint))
+            engine, engine_findings = js_engine.choose(facts, self._policy)
+            findings.extend(engine_findings)
+            with self._stripped_lock:
+                self._engines[str(definition.code_hash)] = engine
+                while len(self._engines) > 256:
+                    self._engines.popitem(last=False)
         return findings

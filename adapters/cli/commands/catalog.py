@@ -97,7 +97,8 @@ def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id o
         highlight=False,
     )
     cli.out.print(
-        f"artifact stored: {status.artifact_stored}, shared by {status.shared_by} tool(s), published: {status.published}",
+        f"artifact stored: {status.artifact_stored}, shared by {status.shared_by} tool(s), published: {status.published}"
+        + (f", JavaScript engine: {status.js_engine}" if status.js_engine else ""),
         highlight=False,
     )
     cli.out.print("input schema:")

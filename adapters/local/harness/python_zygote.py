@@ -40,6 +40,10 @@ else:
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "ns"  # "ns": pid 1 of its own pid namespace; "proc": on the host
 BASE = sys.argv[2] if len(sys.argv) > 2 else "/tmp"
+# JavaScript on QuickJS (see ``run_js_tool``): where the ``_quickjs`` extension is, as this process
+# sees it ("" when the host offers no QuickJS), and the prelude every JS context starts with.
+QUICKJS = sys.argv[3] if len(sys.argv) > 3 else ""
+JS_PRELUDE = sys.argv[4] if len(sys.argv) > 4 else ""
 NPROC_SLACK = 64
 TOOL_FILE = "tool.py"
 CHUNK = 1 << 16
@@ -341,7 +345,9 @@ def run_tool(req: dict[str, Any], result_fd: int) -> None:
     doc: dict[str, Any] = {"status": "succeeded"}
     try:
         namespace = {"__name__": "__tool__", "__file__": TOOL_FILE, "__builtins__": __builtins__}
-        exec(compile(code, TOOL_FILE, "exec"), namespace)
+        # The host's bytecode of this code when it sent one (compiled once there), else the source.
+        compiled = marshal.loads(req["bytecode"]) if req.get("bytecode") else compile(code, TOOL_FILE, "exec")
+        exec(compiled, namespace)
         handler = namespace.get(req["entrypoint"])
         if not callable(handler):
             raise NameError("the code defines no function named %r" % req["entrypoint"])
@@ -378,6 +384,164 @@ def run_tool(req: dict[str, Any], result_fd: int) -> None:
 
 async def _await(awaitable: Any) -> Any:
     return await awaitable
+
+
+# -- JavaScript and TypeScript on QuickJS ----------------------------------------------------------
+# A call whose request says ``engine: "quickjs"`` runs here, in the same forked child (and so the same
+# namespaces, seccomp filter, cgroup and rlimits) as a Python call, in a QuickJS runtime and context
+# created for it alone. The context gets nothing of Python but one function that writes a string to
+# the call's stdout or stderr, which the prelude (``quickjs_prelude.js``) takes off globalThis before
+# the tool's code runs. Every value the harness takes back from the context is a number or a string.
+
+_JS_ENTRY = "typeof %s === 'function' ? %s : undefined"
+_JS_MODULE_ENTRY = "\n;globalThis.__toolrt_entry = typeof %s === 'function' ? %s : undefined;\n"
+_JS_TAKE_ENTRY = "(function () { const f = globalThis.__toolrt_entry; delete globalThis.__toolrt_entry; return f; })()"
+
+
+def load_quickjs() -> Any:
+    """The ``_quickjs`` extension, loaded from the file the host named (not from any import path)."""
+    found = sys.modules.get("_quickjs")
+    if found is not None:
+        return found
+    import _imp
+
+    class Spec:
+        name = "_quickjs"
+        origin = QUICKJS
+
+    module = _imp.create_dynamic(Spec)  # type: ignore[arg-type]
+    _imp.exec_dynamic(module)
+    sys.modules["_quickjs"] = module
+    return module
+
+
+def _js_write(stream: Any, text: Any) -> None:
+    data = str(text).encode("utf-8", "replace")
+    fd = 2 if stream == 2 else 1
+    try:
+        write_all(fd, [data])
+    except OSError:
+        pass
+
+
+def _js_identifier(name: str) -> bool:
+    if not name or not (name[0].isalpha() or name[0] in "_$"):
+        return False
+    return all(c.isalnum() or c in "_$" for c in name) and name.isascii()
+
+
+def js_failure(text: str, memory_mb: int) -> dict[str, Any]:
+    """A result document for an error QuickJS raised to the harness (its text: the error and its stack)."""
+    lines = text.split("\n")
+    first = 1
+    while first < len(lines) and not lines[first].lstrip().startswith("at "):
+        first += 1
+    head = "\n".join(lines[:first])
+    kind, sep, message = head.partition(": ")
+    if not sep or not _js_identifier(kind):
+        kind, message = "Error", head
+    frames = [
+        line.replace("<input>", "tool.js")
+        for line in lines[first:]
+        if line.strip() and not line.lstrip().startswith("at __toolrt")
+    ]
+    error = {"type": kind, "message": message, "traceback": "\n".join([head, *frames])}
+    if kind == "InternalError" and message.startswith("out of memory"):
+        error["message"] = "memory limit of %d MB exceeded" % memory_mb
+        return {"status": "killed", "limit": "memory", "error": error}
+    return {"status": "failed", "error": error}
+
+
+def _js_module_syntax(code: str) -> bool:
+    """Whether a line of ``code`` starts with an ``import`` or ``export`` declaration."""
+    for line in code.split("\n"):
+        text = line.lstrip()
+        for word in ("export", "import"):
+            if text.startswith(word) and text[6:7] in (" ", "\t", "{", "*"):
+                return True
+    return False
+
+
+def _js_evaluate(ctx: Any, drive: Any, code: str, entry: str, form: str) -> Any:
+    """Run the tool's code as a script or an ES module; returns its entrypoint function, if any.
+
+    As a module, the entrypoint (a checked identifier) is read from the module scope after the code.
+    """
+    if form == "script":
+        ctx.eval(code)
+        return ctx.eval(_JS_ENTRY % (entry, entry))
+    drive("module", ctx.module(code + _JS_MODULE_ENTRY % (entry, entry)))
+    _js_pump(ctx)
+    return ctx.eval(_JS_TAKE_ENTRY)
+
+
+def _js_pump(ctx: Any) -> None:
+    while ctx.execute_pending_job():
+        pass
+
+
+def js_context() -> tuple[Any, Any]:
+    """A new QuickJS runtime and context with the prelude run in it: (context, driver).
+
+    Made in the call's own child, for that call alone: by the spare child while it waits for its
+    request when the zygote's last call was JavaScript (so the next one likely is), else on demand.
+    """
+    qjs = load_quickjs()
+    ctx = qjs.Context()
+    # No ctx.set_time_limit: the binding then refuses every call into the host, console.log included.
+    # The zygote's deadline (SIGKILL) and RLIMIT_CPU bound the call, as they bound a Python one.
+    ctx.add_callable("__toolrt_write", _js_write)
+    return ctx, ctx.eval(JS_PRELUDE)
+
+
+def run_js_tool(req: dict[str, Any], result_fd: int, prepared: Any = None) -> None:
+    """In the forked child: run a JavaScript handler on QuickJS and write one result document."""
+    entry = str(req["entrypoint"])
+    memory_mb = int(req["memory_mb"])
+    body = ""
+    try:
+        if not _js_identifier(entry):
+            raise ValueError("entrypoint %r is not a valid identifier" % entry)
+        qjs = load_quickjs()
+        ctx, drive = prepared if prepared is not None else js_context()
+        ctx.set_memory_limit(memory_mb * 1024 * 1024)
+        code = req["code"]
+        # A script first (as Node's CommonJS wrapper runs it), or an ES module first when a line
+        # starts with import or export; the other form only when the first is a syntax error.
+        order = ("module", "script") if _js_module_syntax(code) else ("script", "module")
+        try:
+            local = _js_evaluate(ctx, drive, code, entry, order[0])
+        except qjs.JSException as exc:
+            if not str(exc).startswith("SyntaxError"):
+                raise
+            try:
+                local = _js_evaluate(ctx, drive, code, entry, order[1])
+            except qjs.JSException as other:
+                raise (exc if str(other).startswith("SyntaxError") else other) from None
+        drive("start", local, entry, ctx.parse_json(dumps(req["params"])))
+        while True:
+            _js_pump(ctx)
+            wait = drive("next")
+            if wait < 0:
+                break
+            if wait > 0:
+                time.sleep(wait / 1000.0)
+            drive("fire")
+        body = str(drive("outcome", entry, memory_mb))
+    except MemoryError:
+        body = dumps({"status": "killed", "limit": "memory", "error": {"type": "MemoryError", "traceback": "",
+                      "message": "memory limit of %d MB exceeded" % memory_mb}})
+    except BaseException as exc:
+        if type(exc).__module__ == "_quickjs" or type(exc).__name__ in ("JSException", "StackOverflow"):
+            body = dumps(js_failure(str(exc), memory_mb))
+        else:
+            body = dumps({"status": "failed", "error": {"type": type(exc).__name__, "message": str(exc), "traceback": ""}})
+    data = body.encode("utf-8", "replace")
+    try:
+        while data:
+            data = data[os.write(result_fd, data):]
+    except OSError:
+        pass
 
 
 def limits_for(req: dict[str, Any], nproc_base: int) -> list[tuple[int, int]]:
@@ -465,8 +629,10 @@ def start_forwarder(proxy: dict[str, Any]) -> None:
         os.environ[name] = url
 
 
-def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_base: int) -> None:
-    """A pre-forked child: detach, take its streams, wait for its one request, then run it."""
+def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_base: int, js: bool) -> None:
+    """A pre-forked child: detach, take its streams, wait for its one request, then run it.
+
+    ``js``: make the QuickJS context while waiting (the zygote's last call was JavaScript)."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
@@ -482,6 +648,12 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
     os.dup2(req_r, 4)
     os.closerange(5, 1 << 16)
     os.chdir(workdir)
+    prepared = None
+    if js and QUICKJS:
+        try:
+            prepared = js_context()
+        except BaseException:
+            prepared = None  # made again on demand, where its failure is reported
     chunks = []
     while True:
         chunk = os.read(4, 1 << 20)
@@ -501,7 +673,10 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
         sys.modules["random"].seed()
     gc.enable()
     try:
-        run_tool(req, 3)
+        if req.get("engine") == "quickjs":
+            run_js_tool(req, 3, prepared)
+        else:
+            run_tool(req, 3)
     finally:
         os._exit(0)
 
@@ -509,7 +684,7 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
 class Spare:
     """A child forked ahead of the next call, waiting for its request: the fork is off the call's path."""
 
-    def __init__(self, nproc_base: int) -> None:
+    def __init__(self, nproc_base: int, js: bool = False) -> None:
         self.workdir = os.path.join(BASE, "work")
         os.mkdir(self.workdir, 0o700)
         req_r, self.req_w = os.pipe()
@@ -520,7 +695,7 @@ class Spare:
         self.pid = os.fork()
         if self.pid == 0:
             try:
-                child(req_r, self.workdir, out_w, err_w, res_w, nproc_base)
+                child(req_r, self.workdir, out_w, err_w, res_w, nproc_base, js)
             finally:
                 os._exit(70)
         for fd in (req_r, out_w, err_w, res_w):
@@ -671,6 +846,8 @@ def warm_up() -> None:
     """Import what tools commonly use while idle, so that each forked child finds it loaded."""
     if select.select([CTL_IN], [], [], 0.02)[0]:
         return  # a cold start: the first call is already waiting and should not wait for imports
+    if QUICKJS:
+        load_quickjs()  # the engine is loaded once here; each call still creates its own runtime
     for name in ("json", "re", "math", "datetime", "collections", "itertools", "functools", "random",
                  "base64", "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"):
         if select.select([CTL_IN], [], [], 0)[0]:
@@ -685,8 +862,9 @@ def main() -> None:
     scratch = bytearray(CHUNK)
     write_frame(CTL_OUT, {"ready": True})
     warm_up()
+    last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
     while True:
-        spare = Spare(nproc_base)
+        spare = Spare(nproc_base, last_js)
         while True:
             head = read_frame(CTL_IN)
             if head is None:
@@ -698,6 +876,7 @@ def main() -> None:
         write_frame(CTL_OUT, doc, [v for sink in sinks for v in sink.views()])
         for sink in sinks:
             sink.wipe()
+        last_js = head.get("engine") == "quickjs"
         del doc, sinks, head, spare
 
 
