@@ -186,6 +186,7 @@ class CodeIntake:
             report=report,
             created_at=self._clock.now(),
             runnable=validator.runnable_code(definition),
+            lock=definition.lock,
         )
         created = self._artifacts.put(artifact)
         if created:

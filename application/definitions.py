@@ -10,7 +10,8 @@ import attrs
 from toolrt.domain import Finding, Language, Severity, ToolDefinition, ValidationError, ValidationReport
 from toolrt.ports import CodeValidator
 
-_DEFINITION_FIELDS = {f.name for f in attrs.fields(ToolDefinition)}
+# The lock is made by the runtime from the requirements, never handed over.
+_DEFINITION_FIELDS = {f.name for f in attrs.fields(ToolDefinition)} - {"lock"}
 
 DefinitionLike = ToolDefinition | Mapping[str, Any]
 

@@ -40,6 +40,10 @@ class SandboxRequest:
     # owner's policy permits it now); None: no network at all. A sandbox that cannot confine egress
     # to these hosts must not widen it: the local one offers no network without namespaces either way.
     egress: EgressGrant | None = None
+    # Where the environment of the tool's requirements is (a host directory for the local sandbox),
+    # to be made visible read-only to this call's code and importable by it; None: no packages
+    # beyond the standard library, and no environment of any other tool visible.
+    environment: str | None = None
 
 
 @attrs.frozen

@@ -80,9 +80,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from toolrt.adapters.local.cgroups import Cgroups
 from toolrt.adapters.local.cgroups import detect as detect_cgroups
 from toolrt.adapters.local.egress_proxy import SANDBOX_PROXY_PORT, SANDBOX_SOCKET, EgressGate, EgressProxy, Resolver
+from toolrt.adapters.local.environments import preload_modules
 from toolrt.adapters.local.process_tree import processes_of_user
 from toolrt.adapters.local.sandbox_env import (
     NOBODY,
@@ -112,6 +115,29 @@ log = get_logger(__name__)
 MAX_NODE_POOLS = 6
 # With tenancy="agent": Python pools (one per agent) kept at once, least recently used closed first.
 MAX_AGENT_POOLS = 16
+# Where a call's environment (its requirements' packages) appears inside the sandbox, read-only.
+ENV_MOUNT = "/opt/toolrt/site"
+
+
+@attrs.frozen
+class Environment:
+    """An environment a zygote serves: its host folder, that folder's inode (a rebuilt environment
+    is another one: zygotes bound to the old folder are not reused), and the modules to pre-import."""
+
+    path: str
+    inode: int
+    preload: tuple[str, ...] = attrs.field(eq=False)
+
+    @classmethod
+    def at(cls, path: str) -> Environment:
+        """The environment in ``path``; ExecutionError when it is not there."""
+        try:
+            inode = os.stat(path).st_ino
+        except OSError as exc:
+            raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
+        return cls(path, inode, preload_modules(Path(path)))
+
+
 # How long a call waits for a busy zygote to come back before starting an extra one: a cold start
 # (~30-40 ms) costs more than waiting for a short call, but a long call must not hold others up.
 ZYGOTE_WAIT_S = 2.0
@@ -235,14 +261,18 @@ class SubprocessSandbox:
         # grow with every agent and size, each holding pre-started processes.
         # Pools are also split by network: workers for calls that may reach hosts have their egress
         # socket bound in; the others have no way out at all, whatever the proxy does.
-        self._python_pools: collections.OrderedDict[tuple[str, bool], WorkerPool] = collections.OrderedDict()
+        # And by environment (the requirements' packages, bound read-only): a zygote serves the calls of
+        # one environment only, and zygotes for calls without requirements see none at all.
+        self._python_pools: collections.OrderedDict[tuple[str, bool, Environment | None], WorkerPool] = (
+            collections.OrderedDict()
+        )
         self._node_pools: collections.OrderedDict[tuple[str, Language, int, bool], WorkerPool] = (
             collections.OrderedDict()
         )
         self._egress_resolver = egress_resolver
         self._egress: EgressProxy | None = None
         if tenancy == "shared":
-            self._python_pool("", False).fill()
+            self._python_pool("", False, None).fill()
 
     # -- the Sandbox port ---------------------------------------------------------------------------
 
@@ -330,9 +360,12 @@ class SubprocessSandbox:
             old.close()  # its idle workers are killed; a call holding one of its workers finishes
         return pool
 
-    def _python_pool(self, tenant: str, network: bool) -> WorkerPool:
+    def _python_pool(self, tenant: str, network: bool, environment: Environment | None) -> WorkerPool:
         return self._pool(
-            self._python_pools, (tenant, network), MAX_AGENT_POOLS, lambda: self._start_zygote(tenant, network)
+            self._python_pools,
+            (tenant, network, environment),
+            MAX_AGENT_POOLS,
+            lambda: self._start_zygote(tenant, network, environment),
         )
 
     def _node_pool(self, tenant: str, language: Language, memory_mb: int, network: bool) -> WorkerPool:
@@ -377,11 +410,13 @@ class SubprocessSandbox:
     def _run_python(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
         tenant = self._tenant(request)
         network = self._network(request)
-        pool = self._python_pool(tenant, network)
+        environment = Environment.at(request.environment) if request.environment is not None else None
+        pool = self._python_pool(tenant, network, environment)
         # Zygotes are reused: a call waits for one to come back rather than starting a cold one, and
         # the pool is only refilled when one is retired.
         worker = pool.take_reusable(ZYGOTE_WAIT_S)
         assert isinstance(worker, PythonZygote) and worker.tenant == tenant and (worker.gate is not None) == network
+        assert worker.environment == environment
         doc: dict[str, Any] | None
         token = None
         if worker.gate is not None:
@@ -410,22 +445,49 @@ class SubprocessSandbox:
             self._retire_later(worker)
         return build_result(doc, decided, started, out, err, request, self.isolation)
 
-    def _start_zygote(self, tenant: str, network: bool) -> Worker:
+    def _start_zygote(self, tenant: str, network: bool, environment: Environment | None) -> Worker:
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
         base = "/tmp" if scratch is None else str(scratch)
         mode = "ns" if self._namespaces else "proc"
         cmd = [str(self._python), "-I", "-S", "-c", *self._python_boot, mode, base]
         gate = self._egress_gate() if network else None
+        env_fd = -1
+        extra_env: tuple[tuple[str, str], ...] = ()
+        if environment is not None:
+            # Bound read-only through an fd this (possibly root) process opened: the sandbox user
+            # need not reach the host path. Without namespaces the host path itself is used.
+            try:
+                env_fd = os.open(environment.path, os.O_PATH | os.O_DIRECTORY)
+            except OSError as exc:
+                if gate is not None:
+                    gate.close()
+                raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
+            inside = ENV_MOUNT if self._namespaces else environment.path
+            cmd += [inside, ",".join(environment.preload)]
+            # Numeric libraries start a thread per core at import: one per call is what a sandbox has.
+            extra_env = tuple((name, "1") for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"))
         try:
-            proc = self._spawn(cmd, [self._python_prefix], scratch, pass_fds=(), gate=gate)
+            proc = self._spawn(
+                cmd,
+                [self._python_prefix],
+                scratch,
+                pass_fds=(env_fd,) if env_fd >= 0 else (),
+                gate=gate,
+                extra_env=extra_env,
+                fd_binds=((env_fd, ENV_MOUNT),) if env_fd >= 0 and self._namespaces else (),
+            )
         except BaseException:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
             if gate is not None:
                 gate.close()
             raise
+        finally:
+            if env_fd >= 0:
+                os.close(env_fd)
         worker = PythonZygote(proc, scratch, namespaced=self._namespaces, tenant=tenant)
         worker.gate = gate
+        worker.environment = environment
         self._track(worker)
         worker.wait_ready(timeout=30)
         self._confine(worker)
@@ -573,6 +635,7 @@ class SubprocessSandbox:
         workdir: bool = False,
         gate: EgressGate | None = None,
         extra_env: tuple[tuple[str, str], ...] = (),
+        fd_binds: tuple[tuple[int, str], ...] = (),
     ) -> subprocess.Popen[bytes]:
         identity: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drop_to_nobody() else {}
         filter_fd = -1
@@ -586,7 +649,10 @@ class SubprocessSandbox:
                 assert self._bwrap is not None
                 binds = ((gate.path, SANDBOX_SOCKET),) if gate is not None else ()
                 chdir = "/tmp/work" if workdir else "/tmp"
-                args = [str(self._bwrap), *namespace_args(ro, self._tmp_size, chdir, binds=binds, env=extra_env)]
+                args = [
+                    str(self._bwrap),
+                    *namespace_args(ro, self._tmp_size, chdir, binds=binds, env=extra_env, fd_binds=fd_binds),
+                ]
                 args += ["--as-pid-1"]
                 if filter_fd >= 0:
                     args += ["--seccomp", str(filter_fd)]
@@ -598,7 +664,7 @@ class SubprocessSandbox:
                 if self._seccomp is not None:
                     full = [str(self._python), "-I", "-S", "-c", self._launcher_src, self._seccomp.hex(), *cmd]
                 cwd = str(scratch / "work") if workdir else str(scratch)
-            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **dict(extra_env)}
             if not self._namespaces and scratch is not None:
                 env.update(HOME=cwd, TMPDIR=str(scratch))
             with self._lock:

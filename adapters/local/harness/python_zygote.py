@@ -40,6 +40,13 @@ else:
 
 MODE = sys.argv[1] if len(sys.argv) > 1 else "ns"  # "ns": pid 1 of its own pid namespace; "proc": on the host
 BASE = sys.argv[2] if len(sys.argv) > 2 else "/tmp"
+# The environment of the tools' requirements this zygote serves (bound read-only), and the modules
+# of the packages they named, imported while idle. Only zygotes for such tools get one: after the
+# standard library on sys.path, so no package can stand in for a standard module.
+ENVIRONMENT = sys.argv[3] if len(sys.argv) > 3 else ""
+PRELOAD = [name for name in (sys.argv[4] if len(sys.argv) > 4 else "").split(",") if name]
+if ENVIRONMENT:
+    sys.path.append(ENVIRONMENT)
 NPROC_SLACK = 64
 TOOL_FILE = "tool.py"
 CHUNK = 1 << 16
@@ -676,6 +683,13 @@ def warm_up() -> None:
         if select.select([CTL_IN], [], [], 0)[0]:
             return
         __import__(name)
+    for name in PRELOAD:
+        if select.select([CTL_IN], [], [], 0)[0]:
+            return
+        try:
+            __import__(name)
+        except BaseException:  # a package that cannot import idle fails in the tool's call, with its traceback
+            pass
 
 
 def main() -> None:

@@ -1,0 +1,476 @@
+"""Content-addressed Python environments built with pip, outside the sandbox, from wheels only.
+
+How, and why:
+
+* **Resolve**: ``python -m pip install --dry-run --ignore-installed --only-binary=:all: --report``
+  gives every package that would be installed, with its exact version, URL and sha256: the lock.
+  Wheels only, so no package's setup code ever runs on the host (an sdist would run its build).
+* **Install**: the lock as a requirements file of ``name==version --hash=sha256:...`` lines,
+  ``--no-deps --require-hashes --only-binary=:all: --target``: exactly the locked files, checked.
+* **One environment per lock**, at ``<root>/python/<lock digest>/site``, shared by every tool whose
+  lock is the same. Environments hold only what the package index serves, which is public: sharing
+  by lock tells no agent anything it could not fetch itself. A tool without requirements never
+  sees any environment (the sandbox binds one only for a call whose version has a lock).
+* **Built once, atomically**: a build happens in a temporary folder beside the final one, under a
+  per-lock file lock (``flock``: threads and processes alike), and is renamed into place; a
+  concurrent builder of the same lock waits and finds it done. The files are made read-only.
+* **Eviction**: the folder's mtime is its last use. Past the cache size, the least recently used
+  environments go (a pruned environment is rebuilt from its lock when next needed); ``prune`` also
+  removes those no stored artifact runs with.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from packaging.tags import sys_tags
+
+from toolrt.application.logs import get_logger
+from toolrt.domain import (
+    Language,
+    Lock,
+    LockedPackage,
+    RequirementError,
+    RequirementsUnsupportedError,
+    TransientError,
+    canonical_package,
+)
+from toolrt.ports import EnvironmentInfo, ProgressCallback, PruneReport
+
+__all__ = ["PipEnvironments", "provided_modules"]
+
+log = get_logger(__name__)
+
+_RESOLVE_TIMEOUT_S = 600
+# A resolution is remembered this long for the same requirements (a warm registration asks no index).
+RESOLVE_TTL_S = 600.0
+_NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (\S+) \(from versions: ([^)]*)\)")
+_NETWORK = ("NewConnectionError", "ConnectTimeout", "ReadTimeout", "Temporary failure in name resolution", "Retrying (")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _pip_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PIP_NO_INPUT"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def preload_modules(site: Path) -> tuple[str, ...]:
+    """The modules a zygote for the environment in ``site`` imports while idle: those of the
+    packages the requirements named (``preload.txt`` beside ``site``, written when it was built)."""
+    try:
+        text = (site.parent / "preload.txt").read_text(encoding="utf-8")
+    except OSError:
+        return ()
+    return tuple(name for name in text.split() if _IDENTIFIER.match(name))
+
+
+def provided_modules(site: Path, only: Collection[str] | None = None) -> tuple[str, ...]:
+    """The top-level import names the distributions installed in ``site`` provide (``only``: of
+    the distributions with these canonical names).
+
+    From each ``*.dist-info``'s ``top_level.txt`` when it has one, else from its ``RECORD`` (the first
+    part of every installed path: a package folder, a module file, an extension module).
+    """
+    modules: set[str] = set()
+    for info in site.glob("*.dist-info"):
+        if only is not None and canonical_package(info.name[: -len(".dist-info")].rsplit("-", 1)[0]) not in only:
+            continue
+        top_level = info / "top_level.txt"
+        names: list[str] = []
+        if top_level.is_file():
+            names = [line.strip() for line in top_level.read_text(encoding="utf-8").splitlines()]
+        record = info / "RECORD"
+        if record.is_file():
+            for line in record.read_text(encoding="utf-8").splitlines():
+                path = line.split(",", 1)[0]
+                first = path.split("/", 1)[0]
+                if first.endswith((".dist-info", ".data")) or first in ("..", "__pycache__", "bin"):
+                    continue
+                names.append(first.split(".", 1)[0] if "/" not in path else first)
+        modules.update(name for name in names if _IDENTIFIER.match(name))
+    return tuple(sorted(modules))
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _make_read_only(path: Path) -> None:
+    """Folders r-x and files r-- (r-x when executable) for everyone: the sandbox's nobody reads them, no one writes."""
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(folder, name)
+            if not os.path.islink(full):
+                mode = os.lstat(full).st_mode
+                os.chmod(full, 0o555 if mode & stat.S_IXUSR else 0o444)
+        os.chmod(folder, 0o555)
+
+
+def _remove(path: Path) -> None:
+    """Delete a read-only tree (write permission back on folders first)."""
+    for folder, _, _ in os.walk(path):
+        try:
+            os.chmod(folder, 0o755)
+        except OSError:
+            pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class PipEnvironments:
+    """Python environments for tools' requirements under ``root``, built with the host's pip.
+
+    ``python``: the interpreter whose pip resolves and installs (default: the running one);
+    ``cache_bytes``: the most all environments may hold before the least recently used are evicted.
+    Thread-safe, and safe for several processes sharing ``root``.
+    """
+
+    def __init__(self, root: Path | str, *, python: str | None = None, cache_bytes: int = 8192 * 1024 * 1024) -> None:
+        self._root = Path(root).resolve() / "python"
+        self._python = python or sys.executable
+        self._cache_bytes = cache_bytes
+        self._platform = str(next(iter(sys_tags())))
+        self._resolved: dict[tuple[str, ...], tuple[float, Lock]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def root(self) -> Path:
+        """The folder holding one subfolder per lock digest."""
+        return self._root
+
+    # -- the EnvironmentBuilder port ------------------------------------------------------------
+
+    def supports(self, language: Language) -> bool:
+        return language is Language.PYTHON
+
+    def lock(
+        self,
+        language: Language,
+        requirements: tuple[str, ...],
+        *,
+        max_bytes: int,
+        denied: Collection[str] = (),
+        on_progress: ProgressCallback | None = None,
+    ) -> Lock:
+        if language is not Language.PYTHON:
+            raise RequirementsUnsupportedError("local", supported_by="", language=language.value)
+        key = tuple(sorted(requirements))
+        with self._lock:
+            cached = self._resolved.get(key)
+        if cached is not None and time.monotonic() - cached[0] < RESOLVE_TTL_S:
+            lock = cached[1]
+        else:
+            if on_progress:
+                on_progress(f"resolving {', '.join(requirements)}")
+            lock = self._resolve(requirements)
+        for name in lock.names:
+            if canonical_package(name) in denied:
+                raise RequirementError(
+                    name, "denied", f"package {name!r}, needed by {', '.join(requirements)}, is denied by the policy"
+                )
+        site = self._build(lock, on_progress, max_bytes=max_bytes, requirements=requirements)
+        lock = Lock(lock.language, lock.packages, lock.platform, provided_modules(site))
+        with self._lock:
+            if len(self._resolved) > 1024:
+                self._resolved.clear()
+            self._resolved[key] = (time.monotonic(), lock)
+        return lock
+
+    def ensure(self, lock: Lock, on_progress: ProgressCallback | None = None) -> str:
+        site = self._site(lock.digest)
+        if site.is_dir():
+            self._touch(lock.digest)
+            return str(site)
+        return str(self._build(lock, on_progress, max_bytes=None, requirements=()))
+
+    def environments(self) -> list[EnvironmentInfo]:
+        found = []
+        for folder in self._root.glob("[0-9a-f]" * 8 + "*"):
+            site = folder / "site"
+            if not site.is_dir() or len(folder.name) != 64:
+                continue
+            packages: tuple[str, ...] = ()
+            try:
+                data = json.loads((folder / "lock.json").read_text(encoding="utf-8"))
+                packages = tuple(f"{p['name']}=={p['version']}" for p in data["packages"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            used = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+            found.append(EnvironmentInfo(folder.name, "python", packages, _tree_size(folder), used, str(site)))
+        return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
+
+    def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
+        envs = self.environments()
+        doomed = [e for e in envs if e.digest not in keep]
+        left = [e for e in envs if e.digest in keep]
+        if max_bytes is not None:
+            total = sum(e.size_bytes for e in left)
+            for env in list(left):  # least recently used first
+                if total <= max_bytes:
+                    break
+                doomed.append(env)
+                total -= env.size_bytes
+        if not dry_run:
+            for env in doomed:
+                self._evict(env.digest)
+        return PruneReport(tuple(e.digest for e in doomed), sum(e.size_bytes for e in doomed))
+
+    # -- resolving --------------------------------------------------------------------------------
+
+    def _pip(self, args: list[str], timeout: float = _RESOLVE_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        cmd = [self._python, "-m", "pip", *args]
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_pip_env(), cwd="/")
+        except subprocess.TimeoutExpired as exc:
+            raise TransientError(f"pip did not finish within {timeout:.0f} s: {' '.join(args[:2])}") from exc
+        except OSError as exc:
+            raise TransientError(f"pip could not start ({self._python} -m pip): {exc}") from exc
+
+    def _resolve(self, requirements: tuple[str, ...]) -> Lock:
+        with tempfile.TemporaryDirectory(prefix="toolrt-resolve-") as scratch:
+            report = Path(scratch) / "report.json"
+            done = self._pip(
+                [
+                    "install",
+                    "--dry-run",
+                    "--ignore-installed",
+                    "--only-binary=:all:",
+                    "--quiet",
+                    "--report",
+                    str(report),
+                    *requirements,
+                ]
+            )
+            if done.returncode != 0:
+                raise self._resolution_error(requirements, done.stderr)
+            data = json.loads(report.read_text(encoding="utf-8"))
+        packages = [self._locked(item) for item in data.get("install", [])]
+        return Lock("python", packages, self._platform)
+
+    def _locked(self, item: dict[str, Any]) -> LockedPackage:
+        name = canonical_package(item["metadata"]["name"])
+        version = str(item["metadata"]["version"])
+        info = item.get("download_info", {})
+        url = str(info.get("url", ""))
+        sha256 = info.get("archive_info", {}).get("hashes", {}).get("sha256")
+        if not sha256 and url.startswith("file://"):
+            # A wheel from a local folder the operator's pip configuration names: hash it here.
+            sha256 = hashlib.sha256(Path(unquote(urlparse(url).path)).read_bytes()).hexdigest()
+        if not sha256:
+            raise RequirementError(name, "resolution_failed", f"the index gave no sha256 for {name}=={version}")
+        return LockedPackage(name, version, url, str(sha256), bool(item.get("requested", False)))
+
+    def _resolution_error(self, requirements: tuple[str, ...], stderr: str) -> Exception:
+        lines = [line for line in stderr.splitlines() if "is ignored" not in line]
+        text = "\n".join(lines)
+        if any(marker in text for marker in _NETWORK):
+            return TransientError("the package index could not be reached: " + (lines[-1] if lines else "no detail"))
+        found = _NO_VERSION.search(text)
+        if found:
+            wanted, versions = found.group(1), found.group(2).strip()
+            name = re.split(r"[\s\[<>=!~;]", wanted, maxsplit=1)[0]
+            named = next(
+                (
+                    r
+                    for r in requirements
+                    if canonical_package(re.split(r"[\s\[<>=!~;@]", r)[0]) == canonical_package(name)
+                ),
+                wanted,
+            )
+            if versions and versions != "none":
+                shown = versions if len(versions) < 200 else "..." + versions[-200:]
+                return RequirementError(
+                    named,
+                    "no_matching_version",
+                    f"no version of {name!r} matches {wanted!r} (wheels available: {shown})",
+                    hint="relax the version constraint to one of the versions listed",
+                )
+            if self._index_has(name):
+                return RequirementError(
+                    named,
+                    "no_wheel",
+                    f"{name!r} is published only as source (no wheel for this platform); toolrt installs wheels only, "
+                    "so that no package's setup code runs on the host",
+                    hint="pick a version or a package that ships a wheel",
+                )
+            return RequirementError(
+                named, "not_found", f"package {name!r} is not on the package index", hint="check the package's name"
+            )
+        if "ResolutionImpossible" in text or "conflicting dependencies" in text:
+            return RequirementError(
+                ", ".join(requirements),
+                "resolution_failed",
+                "the requirements conflict: " + " ".join(lines[-6:]),
+                hint="relax the versions so that one set of packages satisfies all of them",
+            )
+        return RequirementError(
+            ", ".join(requirements), "resolution_failed", "pip could not resolve them: " + " ".join(lines[-4:])
+        )
+
+    def _index_has(self, name: str) -> bool:
+        """Whether the index has any file (sdists too) for ``name``; nothing is built to find out."""
+        done = self._pip(["index", "versions", name], timeout=120)
+        return done.returncode == 0 and "Available versions" in done.stdout
+
+    # -- building ---------------------------------------------------------------------------------
+
+    def _folder(self, digest: str) -> Path:
+        return self._root / digest
+
+    def _site(self, digest: str) -> Path:
+        return self._folder(digest) / "site"
+
+    def _touch(self, digest: str) -> None:
+        try:
+            os.utime(self._folder(digest))
+        except OSError:
+            pass
+
+    @contextmanager
+    def _locked_build(self, digest: str) -> Iterator[None]:
+        locks = self._root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{digest}.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _build(
+        self, lock: Lock, on_progress: ProgressCallback | None, *, max_bytes: int | None, requirements: tuple[str, ...]
+    ) -> Path:
+        digest = lock.digest
+        site = self._site(digest)
+        if site.is_dir():
+            self._touch(digest)
+            return site
+        with self._locked_build(digest):
+            if site.is_dir():  # another thread or process built it while we waited
+                self._touch(digest)
+                return site
+            started = time.perf_counter()
+            if on_progress:
+                on_progress(f"installing {len(lock.packages)} package(s) into a new environment: {lock.describe()}")
+            scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=self._root))
+            try:
+                self._install(lock, scratch / "site")
+                size = _tree_size(scratch)
+                if max_bytes is not None and size > max_bytes:
+                    raise RequirementError(
+                        ", ".join(requirements) or lock.describe(),
+                        "too_large",
+                        f"the environment would hold {size / 2**20:.1f} MB installed, more than the policy's "
+                        f"{max_bytes / 2**20:.0f} MB ({lock.describe()})",
+                        hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
+                    )
+                (scratch / "lock.json").write_text(_lock_json(lock), encoding="utf-8")
+                requested = {p.name for p in lock.packages if p.requested}
+                preload = provided_modules(scratch / "site", requested)
+                (scratch / "preload.txt").write_text("\n".join(preload) + "\n", encoding="utf-8")
+                _make_read_only(scratch / "site")
+                os.chmod(scratch, 0o755)
+                os.rename(scratch, self._folder(digest))
+            except BaseException:
+                _remove(scratch)
+                raise
+            if on_progress:
+                on_progress(
+                    f"environment {digest[:12]} ready: {size / 2**20:.1f} MB in {time.perf_counter() - started:.1f} s"
+                )
+            log.info("environment built", digest=digest[:12], packages=lock.describe(), bytes=size)
+        self._evict_over_cache(keep=digest)
+        return site
+
+    def _install(self, lock: Lock, target: Path) -> None:
+        pinned = target.parent / "requirements.txt"
+        pinned.write_text(
+            "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in lock.packages), encoding="utf-8"
+        )
+        done = self._pip(
+            [
+                "install",
+                "--no-deps",
+                "--require-hashes",
+                "--only-binary=:all:",
+                "--ignore-installed",
+                "--no-warn-script-location",
+                "--quiet",
+                "--target",
+                str(target),
+                "-r",
+                str(pinned),
+            ]
+        )
+        pinned.unlink()
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.splitlines() if "is ignored" not in line]
+            if any(marker in done.stderr for marker in _NETWORK):
+                raise TransientError("the package index could not be reached: " + (lines[-1] if lines else ""))
+            raise RequirementError(
+                lock.describe(), "resolution_failed", "installing the locked packages failed: " + " ".join(lines[-4:])
+            )
+        bin_dir = target / "bin"
+        if bin_dir.is_dir():  # console scripts point at the host's interpreter; tools import, never run them
+            shutil.rmtree(bin_dir)
+
+    def _evict(self, digest: str) -> None:
+        folder = self._folder(digest)
+        if not folder.is_dir():
+            return
+        # Renamed away first: a concurrent ensure() sees it gone (and rebuilds) rather than half-deleted.
+        doomed = self._root / f".evict-{digest}-{os.getpid()}-{threading.get_ident()}"
+        try:
+            os.rename(folder, doomed)
+        except OSError:
+            return
+        _remove(doomed)
+        log.info("environment removed", digest=digest[:12])
+
+    def _evict_over_cache(self, keep: str) -> None:
+        envs = [e for e in self.environments() if e.digest != keep]
+        total = sum(e.size_bytes for e in envs) + _tree_size(self._folder(keep))
+        for env in envs:  # least recently used first
+            if total <= self._cache_bytes:
+                break
+            self._evict(env.digest)
+            total -= env.size_bytes
+
+
+def _lock_json(lock: Lock) -> str:
+    return json.dumps(
+        {
+            "language": lock.language,
+            "platform": lock.platform,
+            "packages": [
+                {"name": p.name, "version": p.version, "url": p.url, "sha256": p.sha256, "requested": p.requested}
+                for p in lock.packages
+            ],
+        },
+        indent=2,
+    )
