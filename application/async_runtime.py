@@ -35,7 +35,7 @@ from toolrt.domain import (
     TrafficGuard,
     Visibility,
 )
-from toolrt.ports import CodeValidator, OutputCallback, ToolUsage
+from toolrt.ports import CodeValidator, EnvironmentInfo, OutputCallback, PruneReport, ToolUsage
 
 T = TypeVar("T")
 
@@ -145,6 +145,18 @@ class AsyncToolRuntime:
                 dry_run=dry_run,
             )
         )
+
+    async def environments(self) -> list[EnvironmentInfo]:
+        """See :meth:`ToolRuntime.environments`."""
+        return await asyncio.to_thread(self.sync.environments)
+
+    async def referenced_locks(self) -> frozenset[str]:
+        """See :meth:`ToolRuntime.referenced_locks`."""
+        return await asyncio.to_thread(self.sync.referenced_locks)
+
+    async def prune_environments(self, *, max_mb: int | None = None, dry_run: bool = False) -> PruneReport:
+        """See :meth:`ToolRuntime.prune_environments`."""
+        return await asyncio.to_thread(functools.partial(self.sync.prune_environments, max_mb=max_mb, dry_run=dry_run))
 
     async def rollback_tool(self, agent_id: str, tool_id: str, version: int) -> Tool:
         """See :meth:`ToolRuntime.rollback_tool`."""
