@@ -42,8 +42,10 @@ from urllib.parse import unquote, urlparse
 
 from packaging.tags import sys_tags
 
+from toolrt.adapters.local.sandbox_env import drop_to_nobody, world_executable
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
+    ExecutionError,
     Language,
     Lock,
     LockedPackage,
@@ -54,7 +56,7 @@ from toolrt.domain import (
 )
 from toolrt.ports import EnvironmentInfo, ProgressCallback, PruneReport
 
-__all__ = ["PipEnvironments", "provided_modules"]
+__all__ = ["PipEnvironments", "default_environments_dir", "preload_modules", "provided_modules"]
 
 log = get_logger(__name__)
 
@@ -64,6 +66,27 @@ RESOLVE_TTL_S = 600.0
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (\S+) \(from versions: ([^)]*)\)")
 _NETWORK = ("NewConnectionError", "ConnectTimeout", "ReadTimeout", "Temporary failure in name resolution", "Retrying (")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+#: Where environments go when toolrt runs as root and its data folder is closed to other users (the
+#: sandbox user must read them; they hold only what the package index serves to anyone).
+SYSTEM_ENVIRONMENTS = Path("/var/cache/toolrt/environments")
+
+
+def _reachable(path: Path) -> bool:
+    """Whether the sandbox user could walk to ``path`` (its nearest existing folder, for one not made yet)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return world_executable(existing.resolve())
+
+
+def default_environments_dir(data_dir: Path) -> Path:
+    """``<data_dir>/environments``; as root, when nobody could not reach it, :data:`SYSTEM_ENVIRONMENTS`."""
+    candidate = Path(data_dir).resolve() / "environments"
+    if drop_to_nobody() and not _reachable(candidate):
+        return SYSTEM_ENVIRONMENTS
+    return candidate
 
 
 def _pip_env() -> dict[str, str]:
@@ -168,6 +191,15 @@ class PipEnvironments:
     def supports(self, language: Language) -> bool:
         return language is Language.PYTHON
 
+    def _check_reachable(self) -> None:
+        self._root.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if drop_to_nobody() and not world_executable(self._root):
+            raise ExecutionError(
+                f"the environments folder {self._root} cannot be reached by the sandbox user (nobody): a folder on "
+                "its path is closed to others; set environments_dir to a folder every user may traverse "
+                f"(for example {SYSTEM_ENVIRONMENTS})"
+            )
+
     def lock(
         self,
         language: Language,
@@ -179,6 +211,7 @@ class PipEnvironments:
     ) -> Lock:
         if language is not Language.PYTHON:
             raise RequirementsUnsupportedError("local", supported_by="", language=language.value)
+        self._check_reachable()
         key = tuple(sorted(requirements))
         with self._lock:
             cached = self._resolved.get(key)
@@ -206,6 +239,7 @@ class PipEnvironments:
         if site.is_dir():
             self._touch(lock.digest)
             return str(site)
+        self._check_reachable()
         return str(self._build(lock, on_progress, max_bytes=None, requirements=()))
 
     def environments(self) -> list[EnvironmentInfo]:
