@@ -674,18 +674,19 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
     return doc, [res, out, err]
 
 
-def warm_up() -> None:
-    """Import what tools commonly use while idle, so that each forked child finds it loaded."""
-    if select.select([CTL_IN], [], [], 0.02)[0]:
+WARM = ["json", "re", "math", "datetime", "collections", "itertools", "functools", "random", "base64",
+        "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"] + PRELOAD
+
+
+def warm_up(wait: float) -> None:
+    """Import what tools commonly use (and the packages of this zygote's environment) while idle, so
+    that each forked child finds it loaded. A call that arrives stops it; it goes on after the call."""
+    if not WARM or select.select([CTL_IN], [], [], wait)[0]:
         return  # a cold start: the first call is already waiting and should not wait for imports
-    for name in ("json", "re", "math", "datetime", "collections", "itertools", "functools", "random",
-                 "base64", "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"):
+    while WARM:
         if select.select([CTL_IN], [], [], 0)[0]:
             return
-        __import__(name)
-    for name in PRELOAD:
-        if select.select([CTL_IN], [], [], 0)[0]:
-            return
+        name = WARM.pop(0)
         try:
             __import__(name)
         except BaseException:  # a package that cannot import idle fails in the tool's call, with its traceback
@@ -698,7 +699,7 @@ def main() -> None:
     nproc_base = own_process_count() if MODE == "proc" else 4
     scratch = bytearray(CHUNK)
     write_frame(CTL_OUT, {"ready": True})
-    warm_up()
+    warm_up(0.02)
     while True:
         spare = Spare(nproc_base)
         while True:
@@ -713,6 +714,7 @@ def main() -> None:
         for sink in sinks:
             sink.wipe()
         del doc, sinks, head, spare
+        warm_up(0)
 
 
 main()
