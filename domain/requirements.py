@@ -213,12 +213,19 @@ def _npm_range_ok(version_range: str) -> bool:
     return True
 
 
+def _to_strings(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(str(item) for item in value)
+
+
 @attrs.frozen
 class LockedPackage:
     """One package the lock installs: its name, exact version, where it came from and its file hash.
 
-    ``sha256``: the hex digest of the file (the wheel, or for npm the tarball's integrity string).
-    ``requested``: named by the requirements themselves rather than needed by another package.
+    ``sha256``: the hex digest of the file (the wheel), or for npm the tarball's integrity string
+    (``sha512-...``). ``requested``: named by the requirements themselves rather than needed by
+    another package. npm only: ``path``, where the package sits under ``node_modules`` (nested when
+    two versions are needed: ``a/node_modules/b``), and ``dependencies``, its own ``name@range``
+    edges, which npm needs to install the tree again exactly.
     """
 
     name: str
@@ -226,10 +233,12 @@ class LockedPackage:
     url: str
     sha256: str
     requested: bool = True
+    path: str = ""
+    dependencies: tuple[str, ...] = attrs.field(default=(), converter=_to_strings)
 
 
 def _to_packages(value: Iterable[LockedPackage]) -> tuple[LockedPackage, ...]:
-    return tuple(sorted(value, key=lambda p: (p.name, p.version)))
+    return tuple(sorted(value, key=lambda p: (p.path or p.name, p.version)))
 
 
 def _to_modules(value: Iterable[str]) -> tuple[str, ...]:
@@ -240,8 +249,9 @@ def _to_modules(value: Iterable[str]) -> tuple[str, ...]:
 class Lock:
     """The resolved requirements: every package installed, exactly.
 
-    ``platform`` says where the lock holds (for Python, the interpreter and platform tags of the
-    wheels: ``cp311-manylinux_2_17_x86_64``). ``modules`` are the top-level import names the packages
+    ``language`` is the ecosystem: ``python``, or ``node`` (npm packages, for JavaScript and
+    TypeScript alike). ``platform`` says where the lock holds (for Python, the interpreter and
+    platform tags of the wheels: ``cp311-manylinux_2_17_x86_64``). ``modules`` are the top-level import names the packages
     provide, found when the environment was built: validation uses them to tell a missing import
     from a provided one. ``digest`` identifies the lock: language, platform, names, versions and
     hashes (not the URLs, which may move, nor the modules, which follow from the files).
@@ -256,7 +266,7 @@ class Lock:
     def digest(self) -> str:
         """The lock's content address (64 hex digits)."""
         lines = [f"{self.language}\n{self.platform}"]
-        lines += [f"{p.name}=={p.version} sha256:{p.sha256}" for p in self.packages]
+        lines += [f"{p.path or p.name}=={p.version} sha256:{p.sha256}" for p in self.packages]
         return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
     @property

