@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -42,7 +43,7 @@ from urllib.parse import unquote, urlparse
 
 from packaging.tags import sys_tags
 
-from toolrt.adapters.local.sandbox_env import drop_to_nobody, world_executable
+from toolrt.adapters.local.sandbox_env import bytecode_magic, drop_to_nobody, find_python, world_executable
 from toolrt.adapters.node import find_node
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
@@ -205,6 +206,17 @@ class PipEnvironments:
     def supports(self, language: Language) -> bool:
         return language in self.LANGUAGES
 
+    def _check_interpreter(self) -> None:
+        """Wheels are chosen for the interpreter running pip; tools run on the sandbox's (find_python)."""
+        sandbox_python, _ = find_python()
+        magic = bytecode_magic(sandbox_python)
+        if self._python == sys.executable and magic is not None and magic != importlib.util.MAGIC_NUMBER:
+            raise ExecutionError(
+                f"Python requirements are installed for {sys.executable} (Python "
+                f"{sys.version_info.major}.{sys.version_info.minor}), but tools run on {sandbox_python}, another "
+                "version: run toolrt with the interpreter the sandbox uses, or one the sandbox user can reach"
+            )
+
     def _check_reachable(self) -> None:
         self._root.mkdir(parents=True, exist_ok=True, mode=0o755)
         if drop_to_nobody() and not world_executable(self._root):
@@ -226,6 +238,7 @@ class PipEnvironments:
         if language not in self.LANGUAGES:
             raise RequirementsUnsupportedError("local", supported_by="", language=language.value)
         self._check_reachable()
+        self._check_interpreter()
         key = tuple(sorted(requirements))
         with self._lock:
             cached = self._resolved.get(key)
@@ -562,6 +575,9 @@ class NpmEnvironments(PipEnvironments):
 
     def supports(self, language: Language) -> bool:
         return language in self.LANGUAGES and _npm_cli() is not None
+
+    def _check_interpreter(self) -> None:
+        """npm packages do not depend on the Python interpreter."""
 
     def _npm(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
         node, cli = find_node(), _npm_cli()
