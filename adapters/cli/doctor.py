@@ -199,7 +199,7 @@ def _node(report: DoctorReport) -> None:
 
 def _requirements(report: DoctorReport, settings: Settings) -> None:
     """Whether tools' requirements can be installed here: pip for Python, npm for JavaScript/TypeScript."""
-    from toolrt.adapters.local.environments import npm_cli, default_environments_dir
+    from toolrt.adapters.local.environments import default_environments_dir, npm_cli
 
     root = settings.environments_dir or default_environments_dir(settings.data_dir)
     try:
