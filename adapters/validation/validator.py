@@ -167,5 +167,7 @@ class PolicyCodeValidator:
                 )
             findings.extend(js_rules.security_findings(facts, self._policy))
         if facts.get("parser") == "acorn":
+            provided = definition.lock.modules if definition.lock is not None else ()
+            findings.extend(js_rules.unavailable_findings(facts, self._policy, provided))
             findings.extend(js_rules.entrypoint_findings(facts, definition.entrypoint))
         return findings

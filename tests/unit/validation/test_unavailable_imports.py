@@ -1,4 +1,4 @@
-"""Imports the sandbox cannot satisfy are errors at registration, with the line and the requirement to add."""
+"""Imports the sandbox cannot satisfy (Python modules, npm packages) are errors at registration, with the line and the requirement to add."""
 
 from __future__ import annotations
 
@@ -103,3 +103,41 @@ def test_the_owner_can_lower_the_rule(validator: PolicyCodeValidator) -> None:
         .ok
     )
     assert lenient.policy_version != validator.policy_version
+
+
+def js_tool(code: str, requirements: tuple[str, ...] = (), lock: Lock | None = None) -> ToolDefinition:
+    return ToolDefinition(
+        name="t",
+        description="d",
+        language=Language.JAVASCRIPT,
+        code=code,
+        input_schema={"type": "object"},
+        requirements=requirements,
+        lock=lock,
+    )
+
+
+@pytest.mark.node
+def test_a_javascript_package_no_requirement_provides_is_an_error(validator: PolicyCodeValidator) -> None:
+    """require('lodash') without requirements fails at its line; Node's modules, relative paths and a
+    require inside try are fine; a scoped package is named whole."""
+    code = (
+        "const fs = require('node:fs');\n"
+        "const path = require('path');\n"
+        "const _ = require('lodash/fp');\n"
+        "let fast;\n"
+        "try { fast = require('fast-json'); } catch (e) { fast = null; }\n"
+        "const z = require('@scope/pkg/sub');\n"
+        "function handler(p) { return _.identity(p); }\n"
+    )
+    report = validator.validate(js_tool(code))
+    assert [(f.rule_id, f.line) for f in report.errors] == [
+        ("imports.unavailable.lodash", 3),
+        ("imports.unavailable.@scope/pkg", 6),
+    ]
+    assert "add `lodash` to requirements" in report.errors[0].hint
+    lock = Lock("node", [LockedPackage("lodash", "4.17.21", "", "sha512-x", path="lodash")], "", ["lodash"])
+    provided = validator.validate(
+        js_tool(code.replace("const z = require('@scope/pkg/sub');\n", ""), ("lodash",), lock)
+    )
+    assert provided.ok, provided.errors
