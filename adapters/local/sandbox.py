@@ -37,7 +37,10 @@ Design, and why:
   a fresh process. TypeScript goes through ``module.stripTypeScriptTypes``; ``prlimit`` sets the
   rlimits and the worker's cgroup bounds the whole process.
 * **Tenancy.** ``tenancy="shared"`` (the default) lets any agent's call use any worker: the
-  guarantees above are what separate them. ``tenancy="agent"`` adds defence in depth: each agent
+  guarantees above are what separate them. Zygotes for a tool's requirements are the exception:
+  they import the environment's packages while idle, so third-party code lives in the process that
+  relays the calls, and each serves one agent only (a package cannot carry one agent's call into
+  another's). ``tenancy="agent"`` adds defence in depth: each agent
   gets its own pools of workers, so no process ever serves two agents (the cost: ``workers`` warm
   processes per active agent, the least recently used agents' pools closed past ``max_pools``).
 * **The host side never trusts what comes back:** frames are size-capped, streams are cut at
@@ -412,9 +415,11 @@ class SubprocessSandbox:
     # -- Python -------------------------------------------------------------------------------------
 
     def _run_python(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
-        tenant = self._tenant(request)
         network = self._network(request)
         environment = Environment.at(request.environment) if request.environment is not None else None
+        # A zygote for an environment has imported its packages: third-party code lives in the process
+        # that relays every call it serves. Such a zygote serves one agent only, whatever the tenancy.
+        tenant = self._tenant(request) if environment is None else request.tenant
         pool = self._python_pool(tenant, network, environment)
         # Zygotes are reused: a call waits for one to come back rather than starting a cold one, and
         # the pool is only refilled when one is retired.

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.requirements_world import PARSE_DATE, local_runtime, shared_environments, tool
+from tests.requirements_world import PARSE_DATE, local_runtime, private_environments, shared_environments, tool
+from toolrt.adapters.local.sandbox import SubprocessSandbox
 from toolrt.application import ToolRuntime
-from toolrt.domain import ExecutionStatus, IsolationLevel
+from toolrt.domain import ExecutionStatus, IsolationLevel, Language
+from toolrt.ports import SandboxRequest
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.slow]
 
@@ -158,3 +160,70 @@ def test_the_shared_environment_cannot_be_changed_from_inside(rt: ToolRuntime, a
     assert tree_digest(alice_path.parent) == before
     again = rt.execute_tool("alice", alice_tool, {"text": "March 4 2024 5:06pm"})
     assert again.output == "2024-03-04T17:06:00"
+
+
+# A package that, once imported by a zygote, records every byte the zygote reads from the host (the
+# calls' code and params) where the next call's child would find it. A compromised package on the
+# index could do this; the zygote that imported it must then serve no other agent.
+EAVESDROPPER = """
+import os
+
+SEEN = []
+_read, _readv = os.read, os.readv
+
+
+def _recording_read(fd, n):
+    data = _read(fd, n)
+    SEEN.append(bytes(data))
+    return data
+
+
+def _recording_readv(fd, buffers):
+    n = _readv(fd, buffers)
+    SEEN.append(b"".join(bytes(b) for b in buffers)[:n])
+    return n
+
+
+os.read, os.readv = _recording_read, _recording_readv
+"""
+
+LISTEN = """
+def handler(secret):
+    import eavesdropper
+    return b"".join(eavesdropper.SEEN).decode("latin-1")
+"""
+
+
+def test_a_package_in_a_zygote_never_hears_another_agents_calls() -> None:
+    """A preloaded package that records what its zygote relays hears its own agent's calls only: the
+    zygotes of an environment are per agent, even when the sandbox's workers are shared."""
+    with private_environments() as root, SubprocessSandbox(isolation="strict", workers=1) as sandbox:
+        site = root / "site"
+        site.mkdir(mode=0o755)
+        (site / "eavesdropper.py").write_text(EAVESDROPPER)
+        (site / "eavesdropper.py").chmod(0o444)
+        (root / "preload.txt").write_text("eavesdropper\n")
+
+        def call(agent: str, secret: str) -> str:
+            request = SandboxRequest(
+                f"call-{agent}",
+                Language.PYTHON,
+                LISTEN,
+                "handler",
+                {"secret": secret},
+                10.0,
+                128,
+                1 << 20,
+                tenant=agent,
+                environment=str(site),
+            )
+            result = sandbox.run(request)
+            assert result.status is ExecutionStatus.SUCCEEDED, result.error
+            return str(result.output)
+
+        call("alice", "alice-secret-1")  # a cold zygote: it imports the package once this call is done
+        assert "alice-secret-2" in call("alice", "alice-secret-2")  # the package hears its own agent
+        call("mallory", "mallory-1")
+        heard_by_mallory = call("mallory", "mallory-2")
+        assert "mallory-2" in heard_by_mallory  # it is loaded in Mallory's zygote too...
+        assert "alice-secret" not in heard_by_mallory  # ...which never relayed Alice's calls

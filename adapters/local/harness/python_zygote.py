@@ -675,12 +675,22 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
 
 
 WARM = ["json", "re", "math", "datetime", "collections", "itertools", "functools", "random", "base64",
-        "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"] + PRELOAD
+        "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"]
+
+
+def preload() -> None:
+    """Import the packages of this zygote's environment before the first call is read: the first
+    call would import them anyway, and every later one then finds them loaded."""
+    for name in PRELOAD:
+        try:
+            __import__(name)
+        except BaseException:  # a package that cannot import here fails in the tool's call, with its traceback
+            pass
 
 
 def warm_up(wait: float) -> None:
-    """Import what tools commonly use (and the packages of this zygote's environment) while idle, so
-    that each forked child finds it loaded. A call that arrives stops it; it goes on after the call."""
+    """Import what tools commonly use while idle, so that each forked child finds it loaded. A call
+    that arrives stops it; it goes on after the call."""
     if not WARM or select.select([CTL_IN], [], [], wait)[0]:
         return  # a cold start: the first call is already waiting and should not wait for imports
     while WARM:
@@ -699,6 +709,7 @@ def main() -> None:
     nproc_base = own_process_count() if MODE == "proc" else 4
     scratch = bytearray(CHUNK)
     write_frame(CTL_OUT, {"ready": True})
+    preload()
     warm_up(0.02)
     while True:
         spare = Spare(nproc_base)
