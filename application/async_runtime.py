@@ -92,10 +92,19 @@ class AsyncToolRuntime:
         *,
         name: str | None = None,
         description: str | None = None,
+        requirements: Sequence[str] = (),
     ) -> Registration:
         """See :meth:`ToolRuntime.register_function`."""
         return await asyncio.to_thread(
-            self.sync.register_function, agent_id, fn, visibility, name=name, description=description
+            functools.partial(
+                self.sync.register_function,
+                agent_id,
+                fn,
+                visibility,
+                name=name,
+                description=description,
+                requirements=requirements,
+            )
         )
 
     def tool(
@@ -105,9 +114,10 @@ class AsyncToolRuntime:
         *,
         name: str | None = None,
         description: str | None = None,
+        requirements: Sequence[str] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """See :meth:`ToolRuntime.tool` (decorating happens at import time: it registers synchronously)."""
-        return self.sync.tool(agent_id, visibility, name=name, description=description)
+        return self.sync.tool(agent_id, visibility, name=name, description=description, requirements=requirements)
 
     async def update_tool(
         self,

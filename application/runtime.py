@@ -253,14 +253,19 @@ class ToolRuntime:
         *,
         name: str | None = None,
         description: str | None = None,
+        requirements: Sequence[str] = (),
     ) -> Registration:
         """Register a Python function of this program as a tool, from its own source.
 
         The input schema comes from its type hints and docstring, the description from the
         docstring's summary (or ``description``), the name from the function (or ``name``). The
         function must stand alone: see :func:`toolrt.application.functions.function_definition`.
+        ``requirements``: the packages it imports (``["numpy>=1.26"]``), installed where the profile can.
         """
-        return self.register_tool(agent_id, function_definition(fn, name=name, description=description), visibility)
+        definition = function_definition(fn, name=name, description=description)
+        if requirements:
+            definition["requirements"] = list(requirements)
+        return self.register_tool(agent_id, definition, visibility)
 
     def tool(
         self,
@@ -269,6 +274,7 @@ class ToolRuntime:
         *,
         name: str | None = None,
         description: str | None = None,
+        requirements: Sequence[str] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """A decorator registering the function as ``agent_id``'s tool (:meth:`register_function`).
 
@@ -277,7 +283,9 @@ class ToolRuntime:
         """
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            reg = self.register_function(agent_id, fn, visibility, name=name, description=description)
+            reg = self.register_function(
+                agent_id, fn, visibility, name=name, description=description, requirements=requirements
+            )
             fn.toolrt_registration = reg  # type: ignore[attr-defined]
             return fn
 

@@ -186,3 +186,19 @@ def test_a_pruned_environment_is_rebuilt_from_the_lock_when_the_tool_runs(
         assert any("ready" in line for line in lines) and len(env_dirs(envs)) == 1
     finally:
         rt.close()
+
+
+def year_of(text: str) -> int:
+    """The year of a date written in any common form."""
+    from dateutil import parser
+
+    return parser.parse(text).year
+
+
+def test_a_function_of_the_program_registers_with_its_requirements(rt: ToolRuntime) -> None:
+    """rt.register_function takes the packages the function imports, and the tool runs with them."""
+    reg = rt.register_function("dora", year_of, requirements=DATEUTIL)
+    assert reg.tool.definition.requirements == tuple(DATEUTIL)
+    assert rt.execute_tool("dora", reg.tool_id, {"text": "July 4th, 1976"}).output == 1976
+    with pytest.raises(ValidationError, match="add `python-dateutil` to requirements"):
+        rt.register_function("dora", year_of, name="year_without")
