@@ -187,6 +187,7 @@ class CodeIntake:
             created_at=self._clock.now(),
             runnable=validator.runnable_code(definition),
             engine=validator.js_engine(definition),
+            lock=definition.lock,
         )
         created = self._artifacts.put(artifact)
         if created:

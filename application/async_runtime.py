@@ -35,7 +35,7 @@ from toolrt.domain import (
     TrafficGuard,
     Visibility,
 )
-from toolrt.ports import CodeValidator, OutputCallback, ToolUsage
+from toolrt.ports import CodeValidator, EnvironmentInfo, OutputCallback, PruneReport, ToolUsage
 
 T = TypeVar("T")
 
@@ -92,10 +92,19 @@ class AsyncToolRuntime:
         *,
         name: str | None = None,
         description: str | None = None,
+        requirements: Sequence[str] = (),
     ) -> Registration:
         """See :meth:`ToolRuntime.register_function`."""
         return await asyncio.to_thread(
-            self.sync.register_function, agent_id, fn, visibility, name=name, description=description
+            functools.partial(
+                self.sync.register_function,
+                agent_id,
+                fn,
+                visibility,
+                name=name,
+                description=description,
+                requirements=requirements,
+            )
         )
 
     def tool(
@@ -105,9 +114,10 @@ class AsyncToolRuntime:
         *,
         name: str | None = None,
         description: str | None = None,
+        requirements: Sequence[str] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """See :meth:`ToolRuntime.tool` (decorating happens at import time: it registers synchronously)."""
-        return self.sync.tool(agent_id, visibility, name=name, description=description)
+        return self.sync.tool(agent_id, visibility, name=name, description=description, requirements=requirements)
 
     async def update_tool(
         self,
@@ -145,6 +155,18 @@ class AsyncToolRuntime:
                 dry_run=dry_run,
             )
         )
+
+    async def environments(self) -> list[EnvironmentInfo]:
+        """See :meth:`ToolRuntime.environments`."""
+        return await asyncio.to_thread(self.sync.environments)
+
+    async def referenced_locks(self) -> frozenset[str]:
+        """See :meth:`ToolRuntime.referenced_locks`."""
+        return await asyncio.to_thread(self.sync.referenced_locks)
+
+    async def prune_environments(self, *, max_mb: int | None = None, dry_run: bool = False) -> PruneReport:
+        """See :meth:`ToolRuntime.prune_environments`."""
+        return await asyncio.to_thread(functools.partial(self.sync.prune_environments, max_mb=max_mb, dry_run=dry_run))
 
     async def rollback_tool(self, agent_id: str, tool_id: str, version: int) -> Tool:
         """See :meth:`ToolRuntime.rollback_tool`."""

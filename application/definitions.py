@@ -10,7 +10,10 @@ import attrs
 from toolrt.domain import Finding, Language, Severity, ToolDefinition, ValidationError, ValidationReport
 from toolrt.ports import CodeValidator
 
-_DEFINITION_FIELDS = {f.name for f in attrs.fields(ToolDefinition)}
+# The lock is made by the runtime from the requirements, never taken from what users hand over: a
+# "lock" key (a definition read back from `toolrt show` or an MCP update merged into the stored one)
+# is dropped, and the runtime resolves the requirements again or reuses the version's own lock.
+_DEFINITION_FIELDS = {f.name for f in attrs.fields(ToolDefinition)} - {"lock"}
 
 DefinitionLike = ToolDefinition | Mapping[str, Any]
 
@@ -26,6 +29,7 @@ def to_definition(data: DefinitionLike, validator: CodeValidator | None = None) 
     if not isinstance(data, Mapping):
         raise ValidationError(f"a tool definition must be a mapping, got {type(data).__name__}")
     fields = dict(data)
+    fields.pop("lock", None)
     unknown = sorted(set(fields) - _DEFINITION_FIELDS)
     missing = sorted({"name", "description", "language", "code"} - set(fields))
     findings = [

@@ -23,6 +23,7 @@ import attrs
 
 from toolrt.application.execute_tool import check_params
 from toolrt.application.policy import ExecutionPolicy
+from toolrt.application.requirements import Requirements
 from toolrt.domain import (
     ExecutionStatus,
     Finding,
@@ -69,9 +70,12 @@ class ExampleResult:
 class ExampleRunner:
     """Runs a definition's examples in the sandbox (see the module's rules)."""
 
-    def __init__(self, sandbox: Sandbox, policy: ExecutionPolicy, ids: IdGenerator) -> None:
+    def __init__(
+        self, sandbox: Sandbox, policy: ExecutionPolicy, ids: IdGenerator, requirements: Requirements | None = None
+    ) -> None:
         self._sandbox = sandbox
         self._policy = policy
+        self._requirements = requirements
         self._ids = ids
         self._passed: set[str] = set()
         self._lock = threading.Lock()
@@ -122,6 +126,7 @@ class ExampleRunner:
             max_output_bytes=output,
             tenant=agent_id,
             egress=self._policy.grant(definition),
+            environment=self._requirements.location(definition) if self._requirements is not None else None,
         )
         result = self._sandbox.run(request)
         return _judge(index, example, result)

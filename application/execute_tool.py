@@ -14,6 +14,7 @@ from toolrt.application.logs import get_logger
 from toolrt.application.output_relay import OutputRelay
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.register_tool import check_agent
+from toolrt.application.requirements import Requirements
 from toolrt.application.traffic import TrafficControl
 from toolrt.domain import (
     Execution,
@@ -27,6 +28,7 @@ from toolrt.domain import (
     OwnershipError,
     Severity,
     Tool,
+    ToolDefinition,
     ToolExecuted,
     ToolRuntimeError,
     ValidationError,
@@ -135,6 +137,8 @@ class ExecuteTool:
     - limits are the tool's own, else the defaults, always capped by the configured maxima;
     - the call may reach the hosts its version declares in ``network`` that the owner's egress
       policy permits *now* (a host withdrawn from the policy is not reached by older tools);
+    - a version with requirements runs with its lock's environment (rebuilt from the lock if it was
+      pruned); a version without requirements sees no environment at all;
     - a return value that breaks the tool's output_schema makes the execution failed;
     - every execution is recorded with its result and metrics, whatever its status;
     - an un-pinned call of a tool with a traffic split runs the version the split picks (the same
@@ -157,8 +161,10 @@ class ExecuteTool:
         artifacts: ArtifactStore | None = None,
         traffic: TrafficControl | None = None,
         tracer: Tracer | None = None,
+        requirements: Requirements | None = None,
     ) -> None:
         self._tracer = tracer or NoTracer()
+        self._requirements = requirements
         self._repository = repository
         self._artifacts = artifacts
         self._traffic = traffic
@@ -303,8 +309,16 @@ class ExecuteTool:
             on_output=OutputRelay(request.on_output) if request.on_output is not None else None,
             egress=self._policy.grant(definition),
             engine=engine,
+            environment=self._environment(definition),
         )
         return tool, sandbox_request, request
+
+    def _environment(self, definition: ToolDefinition) -> str | None:
+        if definition.lock is None:
+            return None
+        if self._requirements is None:
+            raise ExecutionError(f"tool {definition.name!r} has requirements and this runtime installs none")
+        return self._requirements.location(definition)
 
     def _runnable_form(self, code_hash: Any) -> tuple[str | None, str | None]:
         """The artifact's runnable form and JavaScript engine (None, None when unknown)."""

@@ -1,4 +1,4 @@
-"""Execution policy: defaults and maxima that the runtime applies to every tool's limits, and its egress rules."""
+"""Execution policy: defaults and maxima that the runtime applies to every tool's limits, its egress and package rules."""
 
 from __future__ import annotations
 
@@ -8,7 +8,21 @@ from typing import Any
 
 import attrs
 
-from toolrt.domain import EgressGrant, EgressPolicy, Limits, ToolDefinition
+from toolrt.domain import (
+    EgressGrant,
+    EgressPolicy,
+    Limits,
+    Lock,
+    RequirementError,
+    ToolDefinition,
+    canonical_package,
+    requirement_name,
+)
+
+
+def package_list(value: Any) -> tuple[str, ...]:
+    """Package names from a list or one string separated by commas or spaces, canonical (PEP 503)."""
+    return tuple(sorted({canonical_package(name) for name in host_port_list(value)}))
 
 
 def host_port_list(value: Any) -> tuple[str, ...]:
@@ -41,6 +55,35 @@ class ExecutionPolicy:
     network_allow: tuple[str, ...] = attrs.field(default=(), converter=host_port_list)
     network_private: tuple[str, ...] = attrs.field(default=(), converter=host_port_list)
     egress: EgressPolicy = attrs.field(init=False)
+    # Requirements (see toolrt.domain.requirements): packages no tool may install, directly or as a
+    # dependency; the most one environment may hold installed; the most all environments together
+    # may hold before the least recently used are evicted (rebuilt from their lock when next needed).
+    denied_packages: tuple[str, ...] = attrs.field(default=(), converter=package_list)
+    max_environment_mb: int = 1024
+    environment_cache_mb: int = 8192
+
+    def check_requirements(self, definition: ToolDefinition) -> None:
+        """Refuse (RequirementError) a definition asking directly for a denied package."""
+        for requirement in definition.requirements:
+            name = requirement_name(definition.language.value, requirement)
+            if canonical_package(name) in self.denied_packages:
+                raise RequirementError(
+                    requirement,
+                    "denied",
+                    f"package {name!r} is denied by the runtime's policy",
+                    hint="use another package, or ask the runtime's owner to allow it",
+                )
+
+    def check_lock(self, lock: Lock, requirements: tuple[str, ...]) -> None:
+        """Refuse (RequirementError) a lock that brings a denied package in as a dependency."""
+        for name in lock.names:
+            if canonical_package(name) in self.denied_packages:
+                raise RequirementError(
+                    name,
+                    "denied",
+                    f"package {name!r}, a dependency of {', '.join(requirements)}, is denied by the runtime's policy",
+                    hint="pick requirements that do not depend on it, or ask the runtime's owner to allow it",
+                )
 
     @egress.default
     def _egress(self) -> EgressPolicy:

@@ -13,6 +13,7 @@ from toolrt.application.access import check_sharing, deciding_teams
 from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder, DuplicateKind, SimilarTool
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
+from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.domain import (
     ArtifactReused,
     CodeHash,
@@ -105,6 +106,9 @@ class RegisterTool:
     - the definition's structure and its JSON Schemas are checked before anything is stored;
     - a ``network`` declaration naming a host the owner's egress policy does not permit is refused
       (EgressDeniedError) before anything is stored;
+    - ``requirements`` are resolved to a lock and their environment built (see ``Requirements``);
+      the lock is part of the code hash; a requirement that cannot be met is a RequirementError
+      naming it, and nothing is stored;
     - code is hashed; stored code validated under the current policy is reused and *not* validated
       again (a cache hit); new code is validated and blocks registration on any error finding;
     - an agent cannot have two active tools with one name (ConflictError);
@@ -130,8 +134,10 @@ class RegisterTool:
         examples: ExampleRunner | None = None,
         duplicates: DuplicateFinder | None = None,
         tracer: Tracer | None = None,
+        requirements: Requirements | None = None,
     ) -> None:
         self._tracer = tracer or NoTracer()
+        self._requirements = requirements or Requirements(NoEnvironments("custom"), policy)
         self._repository = repository
         self._artifacts = artifacts
         self._duplicates = duplicates
@@ -218,6 +224,8 @@ class RegisterTool:
         definition = request.definition
         check_schemas(definition)
         self._policy.check_network(definition)
+        definition = self._requirements.resolve(definition)
+        request = attrs.evolve(request, definition=definition)
         similar = self._similar(request)
         reused = self._reusable(request, similar)
         if reused is not None:

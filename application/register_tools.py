@@ -85,6 +85,7 @@ class RegisterTools:
                 if request.definition.name in names:
                     raise ConflictError(f"the batch has two tools named {request.definition.name!r}")
                 names.add(request.definition.name)
+                request = attrs.evolve(request, definition=single._requirements.resolve(request.definition))
             except ToolRuntimeError as exc:
                 results[index] = BatchItem(index, error=exc)
                 continue

@@ -29,6 +29,7 @@ from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, T
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
 from toolrt.application.register_tools import BatchItem, RegisterTools
 from toolrt.application.repair_store import RepairReport, RepairRequest, RepairStore
+from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.search_tools import SearchResult, SearchTools
@@ -57,7 +58,15 @@ from toolrt.domain import (
     check_team_name,
     parse_visibility,
 )
-from toolrt.ports import CodeValidator, ExecutionQuery, OutputCallback, ToolQuery, ToolUsage
+from toolrt.ports import (
+    CodeValidator,
+    EnvironmentInfo,
+    ExecutionQuery,
+    OutputCallback,
+    PruneReport,
+    ToolQuery,
+    ToolUsage,
+)
 
 
 @attrs.frozen
@@ -100,7 +109,10 @@ class ToolRuntime:
         p = ports
         self._events = EventBus(p.events)
         events = self._events
-        self._examples = ExampleRunner(p.sandbox, self.policy, p.ids)
+        #: Requirements: resolves them at registration and finds each call's environment. Its
+        #: ``on_progress`` receives a line while an environment builds (the CLI prints it).
+        self.requirements = Requirements(p.environments or NoEnvironments(profile), self.policy)
+        self._examples = ExampleRunner(p.sandbox, self.policy, p.ids, self.requirements)
         self._search = SearchTools(p.repository, p.metrics, p.embedder)
         self._register = RegisterTool(
             p.repository,
@@ -115,6 +127,7 @@ class ToolRuntime:
             examples=self._examples,
             duplicates=DuplicateFinder(p.repository, self._search),
             tracer=p.tracer,
+            requirements=self.requirements,
         )
         self._register_many = RegisterTools(self._register)
         self.templates = TemplateCatalog()
@@ -129,6 +142,7 @@ class ToolRuntime:
             examples=self._examples,
             policy=self.policy,
             tracer=p.tracer,
+            requirements=self.requirements,
         )
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
@@ -144,6 +158,7 @@ class ToolRuntime:
             p.artifacts,
             self._traffic,
             tracer=p.tracer,
+            requirements=self.requirements,
         )
         self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
         self._status = GetToolStatus(p.repository, p.artifacts)
@@ -238,14 +253,19 @@ class ToolRuntime:
         *,
         name: str | None = None,
         description: str | None = None,
+        requirements: Sequence[str] = (),
     ) -> Registration:
         """Register a Python function of this program as a tool, from its own source.
 
         The input schema comes from its type hints and docstring, the description from the
         docstring's summary (or ``description``), the name from the function (or ``name``). The
         function must stand alone: see :func:`toolrt.application.functions.function_definition`.
+        ``requirements``: the packages it imports (``["numpy>=1.26"]``), installed where the profile can.
         """
-        return self.register_tool(agent_id, function_definition(fn, name=name, description=description), visibility)
+        definition = function_definition(fn, name=name, description=description)
+        if requirements:
+            definition["requirements"] = list(requirements)
+        return self.register_tool(agent_id, definition, visibility)
 
     def tool(
         self,
@@ -254,6 +274,7 @@ class ToolRuntime:
         *,
         name: str | None = None,
         description: str | None = None,
+        requirements: Sequence[str] = (),
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """A decorator registering the function as ``agent_id``'s tool (:meth:`register_function`).
 
@@ -262,7 +283,9 @@ class ToolRuntime:
         """
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
-            reg = self.register_function(agent_id, fn, visibility, name=name, description=description)
+            reg = self.register_function(
+                agent_id, fn, visibility, name=name, description=description, requirements=requirements
+            )
             fn.toolrt_registration = reg  # type: ignore[attr-defined]
             return fn
 
@@ -312,6 +335,26 @@ class ToolRuntime:
                 dry_run,
             )
         )
+
+    def environments(self) -> list[EnvironmentInfo]:
+        """The environments of tools' requirements on hand, least recently used first (``toolrt env list``)."""
+        return self.requirements.builder.environments()
+
+    def referenced_locks(self) -> frozenset[str]:
+        """Digests of the locks stored artifacts run with: the environments a prune keeps."""
+        keep = set()
+        for code_hash in self.ports.artifacts.hashes():
+            artifact = self.ports.artifacts.get(code_hash)
+            if artifact is not None and artifact.lock is not None:
+                keep.add(artifact.lock.digest)
+        return frozenset(keep)
+
+    def prune_environments(self, *, max_mb: int | None = None, dry_run: bool = False) -> PruneReport:
+        """Remove environments no stored artifact runs with; then, while all of them together exceed
+        ``max_mb`` (default: the policy's ``environment_cache_mb``), the least recently used others
+        (rebuilt from their lock when next needed). The runtime owner's call (``toolrt env prune``)."""
+        limit = self.policy.environment_cache_mb if max_mb is None else max_mb
+        return self.requirements.builder.prune(self.referenced_locks(), limit * 1024 * 1024, dry_run=dry_run)
 
     def rollback_tool(self, agent_id: str, tool_id: str, version: int) -> Tool:
         """Put ``version`` of a tool back in force. See :class:`RollbackTool`."""

@@ -9,6 +9,7 @@ from toolrt.ports import (
     Clock,
     CodeValidator,
     Embedder,
+    EnvironmentBuilder,
     EventPublisher,
     IdGenerator,
     MetricsSink,
@@ -36,3 +37,5 @@ class RuntimePorts:
     embedder: Embedder | None = None
     #: Optional: spans around registration, update and execution (None traces nothing).
     tracer: Tracer | None = None
+    #: Optional: installs tools' requirements. None: requirements are refused (RequirementsUnsupportedError).
+    environments: EnvironmentBuilder | None = None

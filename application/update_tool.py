@@ -11,6 +11,7 @@ from toolrt.application._tools import active_owned_tool, refusals_counted, save_
 from toolrt.application.access import check_sharing
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
+from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.domain import (
     Tool,
     ToolDefinition,
@@ -85,6 +86,8 @@ class UpdateTool:
       changes nothing;
     - only code not already validated under the current policy is validated;
     - a ``network`` declaration the owner's egress policy does not permit is refused (EgressDeniedError);
+    - requirements are resolved to a lock, unless an earlier version asked for the same ones (its lock
+      is taken); a requirement that cannot be met is a RequirementError and the version stays;
     - the gateway is told about the new version; if that fails, the previous version is put back in
       force, artifacts created for the new code are released, and RegistrationError is raised.
     """
@@ -101,10 +104,12 @@ class UpdateTool:
         examples: ExampleRunner | None = None,
         policy: ExecutionPolicy | None = None,
         tracer: Tracer | None = None,
+        requirements: Requirements | None = None,
     ) -> None:
         self._tracer = tracer or NoTracer()
         self._repository = repository
         self._policy = policy or ExecutionPolicy()
+        self._requirements = requirements or Requirements(NoEnvironments("custom"), self._policy)
         self._examples = examples
         self._gateway = gateway
         self._clock = clock
@@ -137,6 +142,9 @@ class UpdateTool:
             check_sharing(self._repository, request.agent_id, request.team)
             after = after.with_visibility(request.visibility, now, request.team)
         definition = request.definition
+        if definition is not None:
+            # Same requirements as a version already kept: its lock, so an unchanged definition stays one.
+            definition = self._requirements.resolve(definition, (v.definition for v in reversed(before.versions)))
         if definition is None or definition == before.definition:
             if after is before:
                 return ToolUpdate(before, False, False, False, ValidationReport())

@@ -29,6 +29,20 @@ class ArtifactStoreContract:
         assert store.put(a) is True
         assert store.get(a.code_hash) == a
 
+    def test_lock_round_trips_and_is_part_of_the_address(self, store: ArtifactStore) -> None:
+        """The same code with a lock is another artifact, and its lock (packages, hashes, modules) comes back."""
+        plain = b.artifact()
+        locked = b.artifact(lock=b.lock())
+        assert plain.code_hash != locked.code_hash
+        assert store.put(plain) is True
+        assert store.put(locked) is True
+        assert store.get(locked.code_hash) == locked
+        got = store.get(locked.code_hash)
+        assert got is not None and got.lock is not None
+        assert got.lock.digest == locked.lock.digest  # type: ignore[union-attr]
+        assert [p.requested for p in got.lock.packages] == [True, False]
+        assert store.get(plain.code_hash) == plain
+
     def test_get_missing_is_none(self, store: ArtifactStore) -> None:
         """An unknown hash gives None, not an error."""
         assert store.get(CodeHash("0" * 64)) is None

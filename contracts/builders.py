@@ -12,6 +12,8 @@ from toolrt.domain import (
     ExecutionMetrics,
     ExecutionStatus,
     Language,
+    Lock,
+    LockedPackage,
     Tool,
     ToolDefinition,
     ValidationReport,
@@ -58,15 +60,32 @@ def tool(
     )
 
 
-def artifact(code: str = "def handler():\n    return 1", language: Language = Language.PYTHON) -> Artifact:
-    """An artifact for ``code`` with an empty report."""
+def lock(*packages: str) -> Lock:
+    """A Python lock of ``name==version`` packages (default: python-dateutil and six), as a resolver makes it."""
+    pins = packages or ("python-dateutil==2.9.0.post0", "six==1.17.0")
+    locked = []
+    for index, pin in enumerate(pins):
+        name, _, version = pin.partition("==")
+        digest = f"{index:02x}" * 32
+        url = f"https://files.example.org/{name}-{version}-py3-none-any.whl"
+        locked.append(LockedPackage(name, version, url, digest, requested=index == 0))
+    return Lock(
+        "python", locked, "cp311-cp311-manylinux_2_17_x86_64", [p.partition("==")[0].replace("-", "_") for p in pins]
+    )
+
+
+def artifact(
+    code: str = "def handler():\n    return 1", language: Language = Language.PYTHON, lock: Lock | None = None
+) -> Artifact:
+    """An artifact for ``code`` (run with ``lock``'s packages, when given) with an empty report."""
     return Artifact(
-        code_hash=CodeHash.of(language.value, code),
+        code_hash=CodeHash.of(language.value, code, lock.digest if lock is not None else None),
         language=language,
         code=code,
         entrypoint="handler",
         report=ValidationReport(policy_version="test-1"),
         created_at=T0,
+        lock=lock,
     )
 
 

@@ -57,6 +57,19 @@ class ToolRepositoryContract:
         assert [str(e) for e in got.definition.network.allow] == ["[::1]:8080", "api.example.com:443"]
         assert not got.version(1).definition.network
 
+    def test_requirements_and_lock_round_trip_with_each_version(self, repo: ToolRepository) -> None:
+        """A version's requirements and the lock they resolved to are stored with it, exactly."""
+        t = b.tool()
+        with_packages = b.definition(requirements=["python-dateutil>=2.8", "six"], lock=b.lock())
+        t = t.with_version(with_packages, b.T0)
+        repo.add(t)
+        got = repo.get(t.tool_id)
+        assert got == t
+        assert got.definition.requirements == ("python-dateutil>=2.8", "six")
+        assert got.definition.lock == b.lock()
+        assert got.code_hash == with_packages.code_hash != b.definition().code_hash
+        assert got.version(1).definition.lock is None and not got.version(1).definition.requirements
+
     def test_get_unknown_raises_not_found(self, repo: ToolRepository) -> None:
         """An unknown id is a NotFoundError naming the id."""
         with pytest.raises(NotFoundError, match="nope"):

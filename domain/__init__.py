@@ -60,6 +60,15 @@ from toolrt.domain.network import (
     is_public_address,
     parse_host_port,
 )
+from toolrt.domain.requirements import (
+    MAX_REQUIREMENTS,
+    Lock,
+    LockedPackage,
+    RequirementError,
+    RequirementsUnsupportedError,
+    canonical_package,
+    requirement_name,
+)
 from toolrt.domain.traffic import TrafficGuard, TrafficSplit
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
@@ -90,6 +99,13 @@ __all__ = [
     "IsolationLevel",
     "Language",
     "LimitExceededError",
+    "Lock",
+    "LockedPackage",
+    "MAX_REQUIREMENTS",
+    "RequirementError",
+    "RequirementsUnsupportedError",
+    "canonical_package",
+    "requirement_name",
     "MissingDependencyError",
     "Limits",
     "NotFoundError",

@@ -1,4 +1,4 @@
-"""Content addressing of tool code: ``sha256(language + ":" + normalize(code))``."""
+"""Content addressing of tool code: ``sha256(language + ":" + normalize(code))``, plus the lock's digest when it has requirements."""
 
 from __future__ import annotations
 
@@ -40,10 +40,16 @@ class CodeHash:
     value: str = attrs.field(validator=_check_hex)
 
     @classmethod
-    def of(cls, language: str, code: str) -> CodeHash:
-        """Hash ``code`` written in ``language`` (normalized first, see :func:`normalize_code`)."""
-        digest = hashlib.sha256(f"{language}:{normalize_code(code)}".encode()).hexdigest()
-        return cls(digest)
+    def of(cls, language: str, code: str, lock_digest: str | None = None) -> CodeHash:
+        """Hash ``code`` written in ``language`` (normalized first, see :func:`normalize_code`).
+
+        ``lock_digest``: the digest of the resolved requirements the code runs with; code without
+        requirements hashes exactly as it always did, so existing artifacts keep their addresses.
+        """
+        text = f"{language}:{normalize_code(code)}"
+        if lock_digest:
+            text += f"\x00lock:{lock_digest}"
+        return cls(hashlib.sha256(text.encode()).hexdigest())
 
     def __str__(self) -> str:
         return self.value

@@ -14,6 +14,7 @@ import attrs
 from toolrt.domain.errors import LimitExceededError, NotFoundError, ValidationError
 from toolrt.domain.hashing import CodeHash
 from toolrt.domain.network import NetworkAccess, to_network_access
+from toolrt.domain.requirements import Lock, requirement_findings, to_requirements
 from toolrt.domain.traffic import TrafficSplit
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
@@ -240,6 +241,12 @@ class ToolDefinition:
     # The hosts the tool may reach through the egress proxy, if the runtime owner's policy permits
     # them (see toolrt.domain.network). Empty: no network at all. Part of the version.
     network: NetworkAccess = attrs.field(default=None, converter=to_network_access)
+    # Third-party packages (PEP 508 specifiers for Python, name@range for npm), resolved by the
+    # runtime at registration into ``lock``; see toolrt.domain.requirements.
+    requirements: tuple[str, ...] = attrs.field(default=(), converter=to_requirements)
+    # What ``requirements`` resolved to, set by the runtime (never taken from an agent): part of the
+    # code hash, so the same code with other packages is another artifact.
+    lock: Lock | None = None
 
     def __attrs_post_init__(self) -> None:
         findings = list(_structure_findings(self))
@@ -248,8 +255,13 @@ class ToolDefinition:
 
     @property
     def code_hash(self) -> CodeHash:
-        """The content address of this definition's code."""
-        return CodeHash.of(self.language.value, self.code)
+        """The content address of this definition's code and the lock of its requirements."""
+        return CodeHash.of(self.language.value, self.code, self.lock.digest if self.lock is not None else None)
+
+    @property
+    def resolved(self) -> bool:
+        """True when the definition can be stored: no requirements, or requirements with their lock."""
+        return not self.requirements or self.lock is not None
 
     def same_code(self, other: ToolDefinition) -> bool:
         """True when both run the same (normalized) code in the same language."""
@@ -302,6 +314,10 @@ def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
             yield err(
                 "definition.examples", f"example {index}: error must name an exception type, got {example.error!r}"
             )
+    if isinstance(d.language, Language):
+        yield from requirement_findings(d.language.value, d.requirements)
+    if d.lock is not None and not d.requirements:
+        yield err("definition.lock", "a lock without requirements", "locks are made by the runtime from requirements")
     if len(d.tags) > MAX_TAGS:
         yield err("definition.tags", f"{len(d.tags)} tags given, at most {MAX_TAGS} allowed")
     for tag in d.tags:
@@ -325,6 +341,14 @@ def _schema_shape_findings(field: str, schema: Any, *, required: bool) -> Iterab
             Severity.ERROR,
             f'{field} must describe an object (its "type" must be "object"), got {schema.get("type")!r}',
             hint="tool parameters are passed as one JSON object of named values",
+        )
+
+
+def _check_resolved(definition: ToolDefinition) -> None:
+    if not definition.resolved:
+        raise ValidationError(
+            f"tool {definition.name!r} has requirements that were not resolved to a lock; "
+            "register it through the runtime, which resolves them"
         )
 
 
@@ -399,6 +423,7 @@ class Tool:
         team: str | None = None,
     ) -> Tool:
         """A new active tool whose version 1 is ``definition``; ``team`` exactly when the visibility is team."""
+        _check_resolved(definition)
         version = ToolVersion(1, definition.code_hash, definition, now)
         return cls(
             tool_id=tool_id,
@@ -482,6 +507,7 @@ class Tool:
                 f"tool {self.tool_id!r} already keeps {MAX_CODE_VERSIONS} different code versions; "
                 "roll back to one of them, or register a new tool"
             )
+        _check_resolved(definition)
         number = self.latest_version + 1
         version = ToolVersion(number, definition.code_hash, definition, now)
         return self._changed(
@@ -561,6 +587,7 @@ class Artifact:
     ``engine`` (JavaScript and TypeScript): ``"quickjs"`` when the validator proved at registration
     that the code needs nothing of Node's, ``"node"`` otherwise; ``None`` for Python, or for an
     artifact stored before engines were chosen (it runs on Node).
+    ``lock``: the resolved requirements, from which the environment can always be rebuilt.
     """
 
     code_hash: CodeHash
@@ -571,6 +598,13 @@ class Artifact:
     created_at: datetime
     runnable: str | None = None
     engine: str | None = attrs.field(default=None, validator=attrs.validators.in_((None, "quickjs", "node")))
+    # The resolved requirements the code runs with (None: none); its digest is part of code_hash.
+    lock: Lock | None = None
+
+    @property
+    def content_hash(self) -> CodeHash:
+        """What ``code_hash`` must be: the hash of the code and of the lock it runs with."""
+        return CodeHash.of(self.language.value, self.code, self.lock.digest if self.lock is not None else None)
 
     def with_report(self, report: ValidationReport) -> Artifact:
         """The same code with a newer validation report (a new policy version)."""

@@ -2,6 +2,7 @@
 
 from toolrt.ports.artifacts import ArtifactStore, TempFileKeeper
 from toolrt.ports.embedder import Embedder
+from toolrt.ports.environments import EnvironmentBuilder, EnvironmentInfo, ProgressCallback, PruneReport
 from toolrt.ports.gateway import GatewayHealth, ToolGateway
 from toolrt.ports.metrics import EventPublisher, MetricsSink
 from toolrt.ports.repository import (
@@ -29,6 +30,10 @@ __all__ = [
     "Clock",
     "CodeValidator",
     "Embedder",
+    "EnvironmentBuilder",
+    "EnvironmentInfo",
+    "ProgressCallback",
+    "PruneReport",
     "EventPublisher",
     "ExecutionOutcome",
     "ExecutionQuery",

@@ -44,6 +44,10 @@ class SandboxRequest:
     # validator proved at registration that the code needs nothing of Node's, "node" otherwise), or
     # None when nothing was recorded. A sandbox with one engine only ignores it.
     engine: str | None = None
+    # Where the environment of the tool's requirements is (a host directory for the local sandbox),
+    # to be made visible read-only to this call's code and importable by it; None: no packages
+    # beyond the standard library, and no environment of any other tool visible.
+    environment: str | None = None
 
 
 @attrs.frozen

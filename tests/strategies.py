@@ -18,6 +18,8 @@ from toolrt.domain import (
     IsolationLevel,
     Language,
     Limits,
+    Lock,
+    LockedPackage,
     NetworkAccess,
     Severity,
     Tool,
@@ -82,8 +84,28 @@ host_ports = st.builds(
     st.integers(1, 65535),
 )
 networks = st.builds(NetworkAccess, st.lists(host_ports, max_size=3))
+locked_packages = st.builds(
+    LockedPackage,
+    name=st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True),
+    version=st.from_regex(r"[0-9]{1,3}\.[0-9]{1,3}(\.post[0-9])?", fullmatch=True),
+    url=st.builds(lambda n: f"https://files.example.org/{n}.whl", names),
+    sha256=st.from_regex(r"[0-9a-f]{64}", fullmatch=True),
+    requested=st.booleans(),
+    path=st.sampled_from(["", "left-pad", "a/node_modules/b"]),
+    dependencies=st.lists(st.sampled_from(["b@^1.2.0", "@s/c@~2"]), max_size=2, unique=True).map(tuple),
+)
+locks = st.builds(
+    Lock,
+    language=st.just("python"),
+    packages=st.lists(locked_packages, min_size=1, max_size=3),
+    platform=st.sampled_from(["", "cp311-cp311-manylinux_2_17_x86_64"]),
+    modules=st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True), max_size=3),
+)
+# Requirements valid in every language (a bare name is PEP 508 and npm alike), with a lock.
+requirement_sets = st.just(((), None)) | st.tuples(st.sampled_from([("six",), ("left-pad", "zod")]), locks)
 definitions = st.builds(
-    ToolDefinition,
+    lambda requirements, **fields: ToolDefinition(**fields, requirements=requirements[0], lock=requirements[1]),
+    requirement_sets,
     name=names,
     description=text,
     language=st.sampled_from(list(Language)),
@@ -123,11 +145,13 @@ def tools(draw: st.DrawFn) -> Tool:
 
 @st.composite
 def artifacts(draw: st.DrawFn) -> Artifact:
-    """An artifact whose hash matches its code."""
+    """An artifact whose hash matches its code (and lock, when it has one)."""
     language = draw(st.sampled_from(list(Language)))
     code = draw(codes)
+    lock = draw(st.none() | locks)
     return Artifact(
-        code_hash=CodeHash.of(language.value, code),
+        code_hash=CodeHash.of(language.value, code, lock.digest if lock is not None else None),
+        lock=lock,
         language=language,
         code=code,
         entrypoint="handler",

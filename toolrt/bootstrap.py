@@ -18,11 +18,13 @@ from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMem
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.application import RuntimePorts, ToolRuntime
 from toolrt.application.logs import get_logger
+from toolrt.application.requirements import NoEnvironments
 from toolrt.domain import MissingDependencyError, ValidationError
 from toolrt.ports import (
     ArtifactStore,
     CodeValidator,
     Embedder,
+    EnvironmentBuilder,
     MetricsSink,
     Sandbox,
     ToolGateway,
@@ -66,6 +68,17 @@ def _subprocess_sandbox(settings: Settings) -> Sandbox:
         tenancy=settings.sandbox_tenancy,
         js_engine=settings.sandbox_js_engine,
     )
+
+
+def _pip_environments(settings: Settings) -> EnvironmentBuilder:
+    from toolrt.adapters.local.environments import LocalEnvironments, default_environments_dir
+
+    root = settings.environments_dir or default_environments_dir(settings.data_dir)
+    return LocalEnvironments(root, cache_bytes=settings.environment_cache_mb * 1024 * 1024)
+
+
+def _no_environments(settings: Settings) -> EnvironmentBuilder:
+    return NoEnvironments(settings.profile)
 
 
 def _inprocess_sandbox(settings: Settings) -> Sandbox:
@@ -232,6 +245,15 @@ class AdaptersContainer(containers.DeclarativeContainer):
         aws=providers.Singleton(_agentcore_gateway, settings, aws.clients),
     )
     validator = providers.Singleton(_validator, settings)
+    # Requirements are installed where tools run: the local sandbox's pip environments. The memory
+    # profile (a test harness with no data folder) and AgentCore refuse them, naming the local profile.
+    environments: providers.Provider[EnvironmentBuilder] = providers.Selector(
+        config.sandbox,
+        memory=providers.Singleton(_no_environments, settings),
+        local=providers.Singleton(_pip_environments, settings),
+        inprocess=providers.Singleton(_no_environments, settings),
+        aws=providers.Singleton(_no_environments, settings),
+    )
 
 
 class RuntimeContainer(containers.DeclarativeContainer):
@@ -260,6 +282,7 @@ class RuntimeContainer(containers.DeclarativeContainer):
         events=system.events,
         embedder=embedder,
         tracer=system.tracer,
+        environments=adapters.environments,
     )
     policy = providers.Singleton(Settings.execution_policy, settings)
     gc_policy = providers.Singleton(Settings.gc_policy, settings)

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from toolrt.application.collect_garbage import GarbageCollectionPolicy, parse_duration
-from toolrt.application.policy import ExecutionPolicy, host_port_list
+from toolrt.application.policy import ExecutionPolicy, host_port_list, package_list
 from toolrt.domain import EgressPolicy, ToolRuntimeError, ValidationError
 
 PROFILES = ("memory", "local", "aws")
@@ -122,6 +122,15 @@ class Settings:
     network_private: tuple[str, ...] = attrs.field(
         default=(), converter=host_port_list, validator=_egress_entries(wildcard=False)
     )
+
+    # Requirements (README "Requirements"): packages no tool may install (comma-separated in
+    # TOOLRT_DENIED_PACKAGES), the most one environment may hold installed, and the most all of them
+    # may hold before the least recently used are evicted. environments_dir: where they are built
+    # (default: <data_dir>/environments).
+    denied_packages: tuple[str, ...] = attrs.field(default=(), converter=package_list)
+    max_environment_mb: int = attrs.field(default=_POLICY.max_environment_mb, validator=_positive)
+    environment_cache_mb: int = attrs.field(default=_POLICY.environment_cache_mb, validator=_positive)
+    environments_dir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
 
     # Validation: security rules can be switched off for trusted code (syntax is always checked).
     security_checks: bool = True

@@ -155,7 +155,7 @@ class S3ArtifactStore:
             artifact = converter.structure(json.loads(body.decode("utf-8")), Artifact)
         except Exception as exc:
             raise StorageError(f"s3://{self._bucket}/{key} is not a readable artifact: {exc}", backend=BACKEND) from exc
-        actual = CodeHash.of(artifact.language.value, artifact.code)
+        actual = artifact.content_hash
         if actual != code_hash or artifact.code_hash != code_hash:
             raise StorageError(
                 f"s3://{self._bucket}/{key} does not match its hash (content hashes to {actual})", backend=BACKEND

@@ -70,6 +70,8 @@ class Cli:
         """A runtime for one command, closed afterwards; errors become one line and an exit code."""
         with self.guard():
             rt = self.connect(self.profile, **self.settings())
+            # A line on stderr while an environment resolves or builds: it can take a while.
+            rt.requirements.on_progress = lambda line: self.err.print(f"[dim]requirements:[/] {escape(line)}")
             try:
                 yield rt
             finally:

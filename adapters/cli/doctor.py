@@ -81,6 +81,8 @@ def run_doctor(
     _sqlite(report, settings.data_dir if uses_disk else None)
     _sandbox(report)
     _node(report)
+    if settings.backend("sandbox") == "local":
+        _requirements(report, settings)
     _extras(report)
     rt = _runtime(report, connect, profile, overrides)
     if rt is not None:
@@ -193,6 +195,28 @@ def _node(report: DoctorReport) -> None:
             "node", "warn", f"{version} at {node} is older than {MIN_NODE_MAJOR}: install toolrt[js] for Node.js 24"
         )
         report.plan.append("only Python tools can run (Node.js 24 or newer was not found)")
+
+
+def _requirements(report: DoctorReport, settings: Settings) -> None:
+    """Whether tools' requirements can be installed here: pip for Python, npm for JavaScript/TypeScript."""
+    from toolrt.adapters.local.environments import default_environments_dir, npm_cli
+
+    root = settings.environments_dir or default_environments_dir(settings.data_dir)
+    try:
+        pip = subprocess.run(
+            [sys.executable, "-m", "pip", "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pip = subprocess.CompletedProcess([], 1, "", str(exc))
+    if pip.returncode == 0:
+        npm = "npm found" if npm_cli() is not None else "no npm (JavaScript requirements cannot be installed)"
+        version = " ".join(pip.stdout.split()[:2])
+        report.add("requirements", "ok", f"{version}, {npm}; environments in {root}")
+        report.plan.append(f"tools' requirements are installed (wheels only) into {root}")
+    else:
+        report.add(
+            "requirements", "warn", f"pip does not run for {sys.executable}: tools with requirements are refused"
+        )
 
 
 # Each optional extra, the module that tells whether it is installed, and what it brings.

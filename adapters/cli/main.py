@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 import toolrt
-from toolrt.adapters.cli.commands import catalog, executions, machine, mcp, teams, tools
+from toolrt.adapters.cli.commands import catalog, environments, executions, machine, mcp, teams, tools
 from toolrt.adapters.cli.commands.aws import aws_app
 from toolrt.adapters.cli.context import Cli, RuntimeFactory
 from toolrt.application.logs import ROOT_LOGGER
@@ -99,6 +99,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     app.add_typer(mcp.mcp_app(), name="mcp")
     app.add_typer(aws_app(), name="aws")
     app.add_typer(teams.teams_app(), name="teams")
+    app.add_typer(environments.env_app(), name="env")
     return app
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import re
+import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
@@ -133,7 +135,39 @@ def _python_tool(path: Path, entrypoint: str | None, description: str | None = N
         "code": code,
         "entrypoint": chosen,
     }
+    requirements = _inline_dependencies(path, code)
+    if requirements:
+        definition["requirements"] = requirements
     return ToolFile(path, definition)
+
+
+# PEP 723 inline script metadata: the standard place a single-file script names its dependencies.
+_SCRIPT_BLOCK = re.compile(r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
+
+
+def _inline_dependencies(path: Path, code: str) -> list[str]:
+    """The ``dependencies`` of a ``# /// script`` block (PEP 723), as the tool's requirements."""
+    blocks = [m for m in _SCRIPT_BLOCK.finditer(code) if m.group("type") == "script"]
+    if not blocks:
+        return []
+    if len(blocks) > 1:
+        raise _file_error(path, "file.script_metadata", "more than one '# /// script' block", hint="keep one (PEP 723)")
+    content = "".join(
+        line[2:] if line.startswith("# ") else line[1:] for line in blocks[0].group("content").splitlines(keepends=True)
+    )
+    try:
+        data = tomllib.loads(content)
+    except tomllib.TOMLDecodeError as exc:
+        line = code[: blocks[0].start()].count("\n") + 1
+        raise _file_error(
+            path, "file.script_metadata", f"the '# /// script' block is not TOML: {exc}", line=line
+        ) from None
+    dependencies = data.get("dependencies", [])
+    if not isinstance(dependencies, list) or not all(isinstance(d, str) for d in dependencies):
+        raise _file_error(
+            path, "file.script_metadata", "dependencies in the '# /// script' block must be a list of strings"
+        )
+    return list(dependencies)
 
 
 def _default_entrypoint(functions: Mapping[str, ast.AST]) -> str | None:

@@ -189,7 +189,7 @@ class FileArtifactStore:
         return StorageError(message, backend=self._backend)
 
     def _check(self, artifact: Artifact) -> None:
-        actual = CodeHash.of(artifact.language.value, artifact.code)
+        actual = artifact.content_hash
         if actual != artifact.code_hash:
             raise self._error(f"refusing to store artifact {artifact.code_hash}: its code hashes to {actual}")
 
@@ -248,7 +248,7 @@ class FileArtifactStore:
             raise self._error(f"artifact file {path} is malformed: {exc}") from exc
         if artifact.code_hash != code_hash:
             raise self._error(f"artifact file {path} holds {artifact.code_hash}, expected {code_hash}")
-        actual = CodeHash.of(artifact.language.value, artifact.code)
+        actual = artifact.content_hash
         if actual != code_hash:
             raise self._error(f"artifact file {path} does not match its hash: its code hashes to {actual}")
         return artifact

@@ -48,7 +48,10 @@ Design, and why:
   call never gets the egress forwarder (QuickJS has no network API). ``js_engine`` chooses
   (``quickjs_engine.JS_ENGINE_CHOICES``).
 * **Tenancy.** ``tenancy="shared"`` (the default) lets any agent's call use any worker: the
-  guarantees above are what separate them. ``tenancy="agent"`` adds defence in depth: each agent
+  guarantees above are what separate them. Zygotes for a tool's requirements are the exception:
+  they import the environment's packages while idle, so third-party code lives in the process that
+  relays the calls, and each serves one agent only (a package cannot carry one agent's call into
+  another's). ``tenancy="agent"`` adds defence in depth: each agent
   gets its own pools of workers, so no process ever serves two agents (the cost: ``workers`` warm
   processes per active agent, the least recently used agents' pools closed past ``max_pools``).
 * **The host side never trusts what comes back:** frames are size-capped, streams are cut at
@@ -97,6 +100,7 @@ from toolrt.adapters.local.cgroups import Cgroups
 from toolrt.adapters.local.cgroups import detect as detect_cgroups
 from toolrt.adapters.local.code_cache import CompiledTools
 from toolrt.adapters.local.egress_proxy import SANDBOX_PROXY_PORT, SANDBOX_SOCKET, EgressGate, EgressProxy, Resolver
+from toolrt.adapters.local.environments import preload_modules
 from toolrt.adapters.local.process_tree import processes_of_user
 from toolrt.adapters.local.quickjs_engine import (
     JS_ENGINE_CHOICES,
@@ -134,6 +138,31 @@ log = get_logger(__name__)
 MAX_NODE_POOLS = 6
 # With tenancy="agent": Python pools (one per agent) kept at once, least recently used closed first.
 MAX_AGENT_POOLS = 16
+# Where a call's environment (its requirements' packages) appears inside the sandbox, read-only.
+ENV_MOUNT = "/opt/toolrt/site"
+# A JavaScript or TypeScript tool's node_modules: Node looks there from /tmp/work/tool.js upwards.
+NODE_ENV_MOUNT = "/node_modules"
+
+
+@attrs.frozen
+class Environment:
+    """An environment a zygote serves: its host folder, that folder's inode (a rebuilt environment
+    is another one: zygotes bound to the old folder are not reused), and the modules to pre-import."""
+
+    path: str
+    inode: int
+    preload: tuple[str, ...] = attrs.field(eq=False)
+
+    @classmethod
+    def at(cls, path: str) -> Environment:
+        """The environment in ``path``; ExecutionError when it is not there."""
+        try:
+            inode = os.stat(path).st_ino
+        except OSError as exc:
+            raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
+        return cls(path, inode, preload_modules(Path(path)))
+
+
 # How long a call waits for a busy zygote to come back before starting an extra one: a cold start
 # (~30-40 ms) costs more than waiting for a short call, but a long call must not hold others up.
 ZYGOTE_WAIT_S = 2.0
@@ -269,14 +298,18 @@ class SubprocessSandbox:
         # grow with every agent and size, each holding pre-started processes.
         # Pools are also split by network: workers for calls that may reach hosts have their egress
         # socket bound in; the others have no way out at all, whatever the proxy does.
-        self._python_pools: collections.OrderedDict[tuple[str, bool], WorkerPool] = collections.OrderedDict()
-        self._node_pools: collections.OrderedDict[tuple[str, Language, int, bool], WorkerPool] = (
+        # And by environment (the requirements' packages, bound read-only): a zygote serves the calls of
+        # one environment only, and zygotes for calls without requirements see none at all.
+        self._python_pools: collections.OrderedDict[tuple[str, bool, Environment | None], WorkerPool] = (
+            collections.OrderedDict()
+        )
+        self._node_pools: collections.OrderedDict[tuple[str, Language, int, bool, Environment | None], WorkerPool] = (
             collections.OrderedDict()
         )
         self._egress_resolver = egress_resolver
         self._egress: EgressProxy | None = None
         if tenancy == "shared":
-            self._python_pool("", False).fill()
+            self._python_pool("", False, None).fill()
 
     # -- the Sandbox port ---------------------------------------------------------------------------
 
@@ -394,17 +427,22 @@ class SubprocessSandbox:
             old.close()  # its idle workers are killed; a call holding one of its workers finishes
         return pool
 
-    def _python_pool(self, tenant: str, network: bool) -> WorkerPool:
+    def _python_pool(self, tenant: str, network: bool, environment: Environment | None) -> WorkerPool:
         return self._pool(
-            self._python_pools, (tenant, network), MAX_AGENT_POOLS, lambda: self._start_zygote(tenant, network)
+            self._python_pools,
+            (tenant, network, environment),
+            MAX_AGENT_POOLS,
+            lambda: self._start_zygote(tenant, network, environment),
         )
 
-    def _node_pool(self, tenant: str, language: Language, memory_mb: int, network: bool) -> WorkerPool:
+    def _node_pool(
+        self, tenant: str, language: Language, memory_mb: int, network: bool, environment: Environment | None = None
+    ) -> WorkerPool:
         return self._pool(
             self._node_pools,
-            (tenant, language, memory_mb, network),
+            (tenant, language, memory_mb, network, environment),
             MAX_NODE_POOLS,
-            lambda: self._start_node(tenant, language, memory_mb, network),
+            lambda: self._start_node(tenant, language, memory_mb, network, environment),
         )
 
     # -- egress -------------------------------------------------------------------------------------
@@ -446,20 +484,25 @@ class SubprocessSandbox:
             except ExecutionError as exc:
                 doc = {"status": "failed", "error": {"type": "SyntaxError", "message": str(exc)}}
                 return build_result(doc, None, started, b"", b"", request, self.isolation)
-        # QuickJS has no network API: the call runs in a zygote without an egress socket.
-        plain = attrs.evolve(request, language=Language.JAVASCRIPT, code=code, egress=None)
+        # QuickJS has no network API: the call runs in a zygote without an egress socket. Nor has it
+        # packages: a tool with requirements imports them, and importing keeps a tool on Node.
+        plain = attrs.evolve(request, language=Language.JAVASCRIPT, code=code, egress=None, environment=None)
         return self._run_python(plain, cancel, started, engine="quickjs")
 
     def _run_python(
         self, request: SandboxRequest, cancel: CancelSignal | None, started: float, engine: str | None = None
     ) -> SandboxResult:
-        tenant = self._tenant(request)
         network = self._network(request)
-        pool = self._python_pool(tenant, network)
+        environment = Environment.at(request.environment) if request.environment is not None else None
+        # A zygote for an environment has imported its packages: third-party code lives in the process
+        # that relays every call it serves. Such a zygote serves one agent only, whatever the tenancy.
+        tenant = self._tenant(request) if environment is None else request.tenant
+        pool = self._python_pool(tenant, network, environment)
         # Zygotes are reused: a call waits for one to come back rather than starting a cold one, and
         # the pool is only refilled when one is retired.
         worker = pool.take_reusable(ZYGOTE_WAIT_S)
         assert isinstance(worker, PythonZygote) and worker.tenant == tenant and (worker.gate is not None) == network
+        assert worker.environment == environment
         doc: dict[str, Any] | None
         token = None
         if worker.gate is not None:
@@ -489,27 +532,58 @@ class SubprocessSandbox:
             self._retire_later(worker)
         return build_result(doc, decided, started, out, err, request, self.isolation)
 
-    def _start_zygote(self, tenant: str, network: bool) -> Worker:
+    def _start_zygote(self, tenant: str, network: bool, environment: Environment | None) -> Worker:
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
         base = "/tmp" if scratch is None else str(scratch)
         mode = "ns" if self._namespaces else "proc"
         cmd = [str(self._python), "-I", "-S", "-c", *self._python_boot, mode, base]
         quickjs_binds: tuple[tuple[Path, str], ...] = ()
+        # Positional: QuickJS's file and prelude ("" "" without QuickJS), then the environment's.
         if self._quickjs is not None:
             # The engine file alone is bound in (read-only), not the environment it was installed in.
             cmd += [QUICKJS_INSIDE if self._namespaces else str(self._quickjs), prelude_source()]
             quickjs_binds = ((self._quickjs, QUICKJS_INSIDE),) if self._namespaces else ()
+        else:
+            cmd += ["", ""]
         gate = self._egress_gate() if network else None
+        env_fd = -1
+        extra_env: tuple[tuple[str, str], ...] = ()
+        if environment is not None:
+            # Bound read-only through an fd this (possibly root) process opened: the sandbox user
+            # need not reach the host path. Without namespaces the host path itself is used.
+            try:
+                env_fd = os.open(environment.path, os.O_PATH | os.O_DIRECTORY)
+            except OSError as exc:
+                if gate is not None:
+                    gate.close()
+                raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
+            inside = ENV_MOUNT if self._namespaces else environment.path
+            cmd += [inside, ",".join(environment.preload)]
+            # Numeric libraries start a thread per core at import: one per call is what a sandbox has.
+            extra_env = tuple((name, "1") for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"))
         try:
-            proc = self._spawn(cmd, [self._python_prefix], scratch, pass_fds=(), gate=gate, extra_binds=quickjs_binds)
+            proc = self._spawn(
+                cmd,
+                [self._python_prefix],
+                scratch,
+                pass_fds=(env_fd,) if env_fd >= 0 else (),
+                gate=gate,
+                extra_env=extra_env,
+                extra_binds=quickjs_binds,
+                fd_binds=((env_fd, ENV_MOUNT),) if env_fd >= 0 and self._namespaces else (),
+            )
         except BaseException:
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
             if gate is not None:
                 gate.close()
             raise
+        finally:
+            if env_fd >= 0:
+                os.close(env_fd)
         worker = PythonZygote(proc, scratch, namespaced=self._namespaces, tenant=tenant)
         worker.gate = gate
+        worker.environment = environment
         self._track(worker)
         worker.wait_ready(timeout=30)
         self._confine(worker)
@@ -520,7 +594,8 @@ class SubprocessSandbox:
     def _run_node(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
         tenant = self._tenant(request)
         network = self._network(request)
-        pool = self._node_pool(tenant, request.language, request.memory_mb, network)
+        environment = Environment.at(request.environment) if request.environment is not None else None
+        pool = self._node_pool(tenant, request.language, request.memory_mb, network, environment)
         # Refill after the call, not during it: a Node start competes with the call for the CPU.
         worker = pool.take(refill=False)
         assert isinstance(worker, NodeWorker) and worker.tenant == tenant and (worker.gate is not None) == network
@@ -543,9 +618,13 @@ class SubprocessSandbox:
         pool.fill()
         return build_result(doc, decided, started, out, err, request, self.isolation, worker.proc.returncode)
 
-    def _start_node(self, tenant: str, language: Language, memory_mb: int, network: bool) -> Worker:
+    def _start_node(
+        self, tenant: str, language: Language, memory_mb: int, network: bool, environment: Environment | None = None
+    ) -> Worker:
         assert self._node is not None
         scratch = None if self._namespaces else self._scratch_dir(workdir=True)
+        if environment is not None and scratch is not None:
+            (scratch / "node_modules").symlink_to(environment.path)  # where Node looks from work/tool.js up
         cmd = [
             str(self._node),
             f"--max-old-space-size={memory_mb}",
@@ -572,9 +651,24 @@ class SubprocessSandbox:
         # Node reads NODE_USE_ENV_PROXY when it starts: fetch and http/https then honour HTTP(S)_PROXY,
         # which point at the worker's forwarder (node_worker.js) to the egress socket.
         env = (*self._egress_env(), ("NODE_USE_ENV_PROXY", "1"), ("TOOLRT_EGRESS", SANDBOX_SOCKET)) if gate else ()
+        env_fd = -1
         try:
+            if environment is not None and scratch is None:
+                # The tool's node_modules at /node_modules, read-only, through a descriptor: Node looks
+                # there from /tmp/work/tool.js upwards.
+                try:
+                    env_fd = os.open(environment.path, os.O_PATH | os.O_DIRECTORY)
+                except OSError as exc:
+                    raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
             proc = self._spawn(
-                cmd, [self._node.parent.parent], scratch, pass_fds=(write_fd,), workdir=True, gate=gate, extra_env=env
+                cmd,
+                [self._node.parent.parent],
+                scratch,
+                pass_fds=(write_fd,) if env_fd < 0 else (write_fd, env_fd),
+                workdir=True,
+                gate=gate,
+                extra_env=env,
+                fd_binds=((env_fd, NODE_ENV_MOUNT),) if env_fd >= 0 else (),
             )
         except BaseException:
             os.close(read_fd)
@@ -585,6 +679,8 @@ class SubprocessSandbox:
             raise
         finally:
             os.close(write_fd)
+            if env_fd >= 0:
+                os.close(env_fd)
         worker = NodeWorker(proc, scratch, read_fd, namespaced=self._namespaces, tenant=tenant)
         worker.gate = gate
         self._track(worker)
@@ -658,6 +754,7 @@ class SubprocessSandbox:
         gate: EgressGate | None = None,
         extra_env: tuple[tuple[str, str], ...] = (),
         extra_binds: tuple[tuple[Path, str], ...] = (),
+        fd_binds: tuple[tuple[int, str], ...] = (),
     ) -> subprocess.Popen[bytes]:
         identity: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drop_to_nobody() else {}
         filter_fd = -1
@@ -671,7 +768,10 @@ class SubprocessSandbox:
                 assert self._bwrap is not None
                 binds = (((gate.path, SANDBOX_SOCKET),) if gate is not None else ()) + extra_binds
                 chdir = "/tmp/work" if workdir else "/tmp"
-                args = [str(self._bwrap), *namespace_args(ro, self._tmp_size, chdir, binds=binds, env=extra_env)]
+                args = [
+                    str(self._bwrap),
+                    *namespace_args(ro, self._tmp_size, chdir, binds=binds, env=extra_env, fd_binds=fd_binds),
+                ]
                 args += ["--as-pid-1"]
                 if filter_fd >= 0:
                     args += ["--seccomp", str(filter_fd)]
@@ -683,7 +783,7 @@ class SubprocessSandbox:
                 if self._seccomp is not None:
                     full = [str(self._python), "-I", "-S", "-c", self._launcher_src, self._seccomp.hex(), *cmd]
                 cwd = str(scratch / "work") if workdir else str(scratch)
-            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"}
+            env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **dict(extra_env)}
             if not self._namespaces and scratch is not None:
                 env.update(HOME=cwd, TMPDIR=str(scratch))
             with self._lock:

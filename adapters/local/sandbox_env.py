@@ -89,11 +89,14 @@ def namespace_args(
     *,
     binds: tuple[tuple[Path, str], ...] = (),
     env: tuple[tuple[str, str], ...] = (),
+    fd_binds: tuple[tuple[int, str], ...] = (),
 ) -> list[str]:
     """bubblewrap arguments: every namespace, no capabilities, a read-only minimal root, private /tmp.
 
     ``binds``: (host path, path inside) pairs bound read-only (the worker's egress socket: a socket
-    on a read-only mount still accepts connections); ``env``: extra variables set inside.
+    on a read-only mount still accepts connections); ``env``: extra variables set inside;
+    ``fd_binds``: (open directory fd, path inside) pairs bound read-only through the fd, so that the
+    sandbox user need not be able to walk the host path (an environment under root's data folder).
     """
     args = [
         "--unshare-all",
@@ -159,6 +162,8 @@ def namespace_args(
         args += ["--ro-bind", str(path), str(path)]
     for host_path, inside in binds:
         args += ["--ro-bind", str(host_path), inside]
+    for fd, inside in fd_binds:
+        args += ["--ro-bind-fd", str(fd), inside]
     args += ["--remount-ro", "/"]
     if chdir != "/tmp":
         args += ["--dir", chdir]

@@ -69,6 +69,8 @@ class Worker:
         self.cgroup: WorkerCgroup | None = None
         # The worker's egress socket (its only way out), when it serves calls that may reach hosts.
         self.gate: EgressGate | None = None
+        # The environment (requirements) a Python zygote serves; None: none bound.
+        self.environment: Any = None
         self.dead = False
 
     def signal_kill(self) -> None:

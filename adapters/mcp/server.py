@@ -186,6 +186,13 @@ _DEFINITION_PROPERTIES: dict[str, Any] = {
         "additionalProperties": False,
     },
     "tags": {"type": "array", "items": {"type": "string"}},
+    "requirements": {
+        "type": "array",
+        "items": {"type": "string"},
+        "maxItems": 32,
+        "description": "Third-party packages the code imports: PEP 508 for Python ('python-dateutil>=2.8'), "
+        "name@range for JavaScript/TypeScript ('lodash@^4.17'). Installed where the runtime supports it.",
+    },
     "visibility": {
         "type": "string",
         "pattern": VISIBILITY_PATTERN,

@@ -18,7 +18,7 @@ class InMemoryArtifactStore:
     def get(self, code_hash: CodeHash) -> Artifact | None:
         with self._lock:
             artifact = self._artifacts.get(code_hash)
-        if artifact is not None and CodeHash.of(artifact.language.value, artifact.code) != code_hash:
+        if artifact is not None and artifact.content_hash != code_hash:
             raise StorageError(f"artifact {code_hash} does not match its hash", backend="memory")
         return artifact
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from toolrt.adapters.validation.policy import Policy
@@ -44,6 +44,50 @@ def syntax_findings(facts: Mapping[str, Any], language: str) -> list[Finding]:
             hint,
         )
     ]
+
+
+def package_of(specifier: str) -> str | None:
+    """The npm package a module specifier names (``lodash/fp`` -> ``lodash``, ``@a/b/c`` -> ``@a/b``);
+    None for relative, absolute and URL specifiers, which no package provides."""
+    if specifier.startswith((".", "/")) or ":" in specifier:
+        return None
+    parts = specifier.split("/")
+    return "/".join(parts[:2]) if specifier.startswith("@") and len(parts) > 1 else parts[0]
+
+
+def unavailable_findings(facts: Mapping[str, Any], policy: Policy, provided: Collection[str]) -> list[Finding]:
+    """An ``imports.unavailable`` finding for each package a tool requires or imports that is neither
+    one of Node's own modules nor provided by the tool's requirements (the sandbox has no other).
+    A ``require`` inside a ``try`` block is the tool's own fallback and is left alone."""
+    severity = policy.severity("unavailable")
+    if severity is None:
+        return []
+    findings: list[Finding] = []
+    seen: set[str] = set()
+    for item in facts.get("modules", []):
+        name = item.get("name")
+        if not isinstance(name, str) or item.get("builtin") or item.get("guarded"):
+            continue
+        package = package_of(name)
+        if package is None or package in provided or package in seen:
+            continue
+        seen.add(package)
+        where = (
+            "the tool's requirements provide " + ", ".join(sorted(provided))
+            if provided
+            else "the tool has no requirements"
+        )
+        findings.append(
+            Finding(
+                f"imports.unavailable.{package}",
+                severity,
+                f"package {package!r} is not available: it is not one of Node's modules and {where} [unavailable]",
+                int(item.get("line", 0)),
+                int(item.get("column", 0)),
+                f"add `{package}` to requirements (for example requirements: ['{package}@^1'])",
+            )
+        )
+    return findings
 
 
 def _module_key(name: str) -> str:

@@ -169,10 +169,14 @@ function analyse(ast, request) {
   // Objects whose members the policy denies: using one as a plain value (`const p = process`,
   // `const { binding } = process`) would reach those members under another name.
   const guarded = new Set(['process', 'globalThis', 'global']);
+  let tryDepth = 0; // how many try blocks enclose the node being visited
 
   function addModule(source, kind, node) {
     const name = stringValue(source);
-    facts.modules.push({ name, kind, ...pos(node) });
+    // builtin: Node's own module (fs, node:path), which needs no package.
+    const builtin = typeof name === 'string' && nodeModule.isBuiltin(name);
+    // guarded: inside a try block, where a failed load is the tool's own fallback.
+    facts.modules.push({ name, kind, builtin, guarded: tryDepth > 0, ...pos(node) });
   }
 
   function visit(node, parent, key) {
@@ -247,11 +251,14 @@ function analyse(ast, request) {
     for (const childKey of Object.keys(node)) {
       if (childKey === 'loc') continue;
       const child = node[childKey];
+      const inTry = node.type === 'TryStatement' && childKey === 'block';
+      if (inTry) tryDepth += 1;
       if (Array.isArray(child)) {
         for (const item of child) if (item && typeof item.type === 'string') visit(item, node, childKey);
       } else if (child && typeof child.type === 'string') {
         visit(child, node, childKey);
       }
+      if (inTry) tryDepth -= 1;
     }
   }
   visit(ast, null, null);

@@ -16,9 +16,19 @@ import attrs
 from toolrt.domain import Severity, ToolRuntimeError
 
 # The revision of the rule code; part of every policy version (see Policy.version).
-RULES_REVISION = 2
+RULES_REVISION = 3
 
-CATEGORIES = ("subprocess", "network", "filesystem", "dynamic_code", "ffi", "reflection", "process", "unlisted")
+CATEGORIES = (
+    "subprocess",
+    "network",
+    "filesystem",
+    "dynamic_code",
+    "ffi",
+    "reflection",
+    "process",
+    "unlisted",
+    "unavailable",
+)
 _LEVELS = {"error": Severity.ERROR, "warning": Severity.WARNING, "info": Severity.INFO}
 _OFF = "off"
 

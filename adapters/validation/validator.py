@@ -11,6 +11,7 @@ from toolrt.adapters.validation.inference import infer_python_schema
 from toolrt.adapters.validation.node_checker import CheckerUnavailable, NodeChecker
 from toolrt.adapters.validation.policy import Policy
 from toolrt.adapters.validation.python_entrypoint import check_entrypoint
+from toolrt.adapters.validation.python_imports import check_imports
 from toolrt.adapters.validation.python_security import check_security
 from toolrt.adapters.validation.python_syntax import parse_python
 from toolrt.application.logs import get_logger
@@ -133,6 +134,10 @@ class PolicyCodeValidator:
             return findings
         if self._policy.security_checks:
             findings.extend(check_security(tree, self._policy))
+        # Always (trusted code cannot import what is not there either); the policy's category
+        # ``unavailable`` can lower or switch it off, for an in-process sandbox that sees the host.
+        provided = definition.lock.modules if definition.lock is not None else ()
+        findings.extend(check_imports(tree, self._policy, provided))
         findings.extend(check_entrypoint(tree, definition.entrypoint, definition.input_schema))
         return findings
 
@@ -182,6 +187,8 @@ class PolicyCodeValidator:
                 )
             findings.extend(js_rules.security_findings(facts, self._policy))
         if facts.get("parser") == "acorn":
+            provided = definition.lock.modules if definition.lock is not None else ()
+            findings.extend(js_rules.unavailable_findings(facts, self._policy, provided))
             findings.extend(js_rules.entrypoint_findings(facts, definition.entrypoint))
             engine, engine_findings = js_engine.choose(facts, self._policy)
             findings.extend(engine_findings)

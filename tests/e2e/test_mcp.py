@@ -239,7 +239,8 @@ def test_register_over_mcp_sends_list_changed_and_the_new_tool_runs(http: HttpSe
 
 
 def test_tool_errors_come_back_as_is_error(http: HttpServer) -> None:
-    """Bad params, unknown tools, someone else's tool and invalid code are MCP tool errors, not crashes."""
+    """Bad params, unknown tools, someone else's tool, invalid code and requirements a profile cannot
+    install are MCP tool errors, not crashes."""
     strict = {
         **ADD,
         "name": "strict",
@@ -267,6 +268,10 @@ def test_tool_errors_come_back_as_is_error(http: HttpServer) -> None:
             assert stringly.is_error and "purge" in _text(stringly)
             bogus = await client.call_tool("register_tool", {**ADD, "name": "other", "visibility": "secret"})
             assert bogus.is_error and "visibility" in _text(bogus) and "internal error" not in _text(bogus)
+            # The memory profile installs no packages: requirements are refused, never ignored.
+            packages = await client.call_tool("register_tool", {**ADD, "name": "pkgs", "requirements": ["six"]})
+            assert packages.is_error and "RequirementsUnsupportedError" in _text(packages)
+            assert "local profile" in _text(packages)
 
     anyio.run(scenario)
     assert [t.name for t in http.rt.list_tools("erin")] == ["mine", "strict"]

@@ -44,6 +44,13 @@ BASE = sys.argv[2] if len(sys.argv) > 2 else "/tmp"
 # sees it ("" when the host offers no QuickJS), and the prelude every JS context starts with.
 QUICKJS = sys.argv[3] if len(sys.argv) > 3 else ""
 JS_PRELUDE = sys.argv[4] if len(sys.argv) > 4 else ""
+# The environment of the tools' requirements this zygote serves (bound read-only), and the modules
+# of the packages they named, imported while idle. Only zygotes for such tools get one: after the
+# standard library on sys.path, so no package can stand in for a standard module.
+ENVIRONMENT = sys.argv[5] if len(sys.argv) > 5 else ""
+PRELOAD = [name for name in (sys.argv[6] if len(sys.argv) > 6 else "").split(",") if name]
+if ENVIRONMENT:
+    sys.path.append(ENVIRONMENT)
 NPROC_SLACK = 64
 TOOL_FILE = "tool.py"
 CHUNK = 1 << 16
@@ -842,17 +849,35 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
     return doc, [res, out, err]
 
 
-def warm_up() -> None:
-    """Import what tools commonly use while idle, so that each forked child finds it loaded."""
-    if select.select([CTL_IN], [], [], 0.02)[0]:
+WARM = ["json", "re", "math", "datetime", "collections", "itertools", "functools", "random", "base64",
+        "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"]
+
+
+def preload() -> None:
+    """Import the packages of this zygote's environment before the first call is read: the first
+    call would import them anyway, and every later one then finds them loaded."""
+    for name in PRELOAD:
+        try:
+            __import__(name)
+        except BaseException:  # a package that cannot import here fails in the tool's call, with its traceback
+            pass
+
+
+def warm_up(wait: float) -> None:
+    """Import what tools commonly use while idle, so that each forked child finds it loaded. A call
+    that arrives stops it; it goes on after the call."""
+    if not WARM or select.select([CTL_IN], [], [], wait)[0]:
         return  # a cold start: the first call is already waiting and should not wait for imports
     if QUICKJS:
         load_quickjs()  # the engine is loaded once here; each call still creates its own runtime
-    for name in ("json", "re", "math", "datetime", "collections", "itertools", "functools", "random",
-                 "base64", "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"):
+    while WARM:
         if select.select([CTL_IN], [], [], 0)[0]:
             return
-        __import__(name)
+        name = WARM.pop(0)
+        try:
+            __import__(name)
+        except BaseException:  # a package that cannot import idle fails in the tool's call, with its traceback
+            pass
 
 
 def main() -> None:
@@ -861,7 +886,8 @@ def main() -> None:
     nproc_base = own_process_count() if MODE == "proc" else 4
     scratch = bytearray(CHUNK)
     write_frame(CTL_OUT, {"ready": True})
-    warm_up()
+    preload()
+    warm_up(0.02)
     last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
     while True:
         spare = Spare(nproc_base, last_js)
@@ -878,6 +904,7 @@ def main() -> None:
             sink.wipe()
         last_js = head.get("engine") == "quickjs"
         del doc, sinks, head, spare
+        warm_up(0)
 
 
 main()

