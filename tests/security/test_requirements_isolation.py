@@ -39,7 +39,7 @@ def handler(host_path: str) -> dict:
     except ImportError as exc:
         found["import"] = "refused: " + type(exc).__name__
     found["sys_path"] = [p for p in sys.path if "site" in p or "toolrt" in p]
-    found["mount"] = os.path.exists("/opt/toolrt")
+    found["mount"] = os.path.exists("/opt/toolrt/site")  # where an environment is bound
     found["host_path"] = os.path.exists(host_path)
     seen = []
     for top in ("/opt", "/tmp", "/var", "/root", "/home", "/srv", "/run"):
