@@ -23,7 +23,9 @@ from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder
 from toolrt.application.event_bus import EventBus
 from toolrt.application.examples import ExampleResult, ExampleRunner
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
+from toolrt.application.fleet_metrics import FleetMetrics, ReadFleetMetrics, StoredCounters
 from toolrt.application.functions import function_definition
+from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
@@ -58,6 +60,8 @@ from toolrt.domain import (
     parse_visibility,
 )
 from toolrt.ports import CodeValidator, ExecutionQuery, OutputCallback, ToolQuery, ToolUsage
+
+log = get_logger(__name__)
 
 
 @attrs.frozen
@@ -98,10 +102,13 @@ class ToolRuntime:
         self.gc_policy = gc_policy or GarbageCollectionPolicy()
         self.profile = profile
         p = ports
+        # Counters no execution record holds also go to the store (see fleet_metrics).
+        self._counters = StoredCounters(p.metrics, p.repository, p.clock)
+        metrics = self._counters
         self._events = EventBus(p.events)
         events = self._events
         self._examples = ExampleRunner(p.sandbox, self.policy, p.ids)
-        self._search = SearchTools(p.repository, p.metrics, p.embedder)
+        self._search = SearchTools(p.repository, metrics, p.embedder)
         self._register = RegisterTool(
             p.repository,
             p.artifacts,
@@ -109,7 +116,7 @@ class ToolRuntime:
             p.gateway,
             p.clock,
             p.ids,
-            p.metrics,
+            metrics,
             events,
             self.policy,
             examples=self._examples,
@@ -124,21 +131,21 @@ class ToolRuntime:
             p.validator,
             p.gateway,
             p.clock,
-            p.metrics,
+            metrics,
             events,
             examples=self._examples,
             policy=self.policy,
             tracer=p.tracer,
         )
-        self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
-        self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
-        self._traffic = TrafficControl(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
+        self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
+        self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
+        self._traffic = TrafficControl(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
         self._execute = ExecuteTool(
             p.repository,
             p.sandbox,
             p.clock,
             p.ids,
-            p.metrics,
+            metrics,
             events,
             self.policy,
             p.artifacts,
@@ -149,7 +156,8 @@ class ToolRuntime:
         self._status = GetToolStatus(p.repository, p.artifacts)
         self._list = ListTools(p.repository)
         self._versions = ListVersions(p.repository)
-        self._gc = CollectGarbage(p.repository, p.artifacts, p.clock, p.metrics, events)
+        self._gc = CollectGarbage(p.repository, p.artifacts, p.clock, metrics, events)
+        self._fleet = ReadFleetMetrics(p.repository, p.clock, self._counters)
         self._closed = False
 
     # -- writing -------------------------------------------------------------------------------
@@ -294,11 +302,14 @@ class ToolRuntime:
         keep_versions: int | None = None,
         grace_s: float | None = None,
         dry_run: bool = True,
+        keep_executions: int | None = None,
     ) -> GarbageCollection:
         """Remove artifacts no tool references, finished execution records older than ``older_than``
         (``"30d"``, ``"12h"``, a ``timedelta`` or seconds) and versions of inactive tools beyond
-        ``keep_versions``; by default (``dry_run=True``) only report what would go. Omitted values
-        come from the settings (``gc_retention``, ``gc_keep_versions``, ``gc_grace_s``).
+        ``keep_versions``; by default (``dry_run=True``) only report what would go. ``keep_executions``
+        also bounds the history by count: the newest that many finished records stay. Omitted values
+        come from the settings (``gc_retention``, ``gc_keep_versions``, ``gc_grace_s``,
+        ``gc_keep_executions``).
 
         The runtime owner's call, never an agent's (the MCP server does not offer it). Bad values are
         a ``ValidationError`` and nothing changes. See :class:`CollectGarbage` for the rules.
@@ -310,6 +321,7 @@ class ToolRuntime:
                 defaults.keep_versions if keep_versions is None else keep_versions,
                 defaults.grace_s if grace_s is None else grace_s,
                 dry_run,
+                defaults.keep_executions if keep_executions is None else keep_executions,
             )
         )
 
@@ -692,6 +704,21 @@ class ToolRuntime:
         """A tool's versions, oldest first."""
         return self._versions.execute(tool_id, agent_id)
 
+    def fleet_metrics(
+        self, window: timedelta | str | float = "1h", *, until: datetime | None = None, busiest: int = 10
+    ) -> FleetMetrics:
+        """What every agent's tools did over the last ``window`` (``"1h"``, ``"15m"``, ``"1d"``, a
+        ``timedelta`` or seconds; at most 7 days), as typed figures: tools and agents, executions
+        per minute, failure rate, error types, latency percentiles, isolation, registrations,
+        artifact cache hits and misses, refusals. From the store, so every process on one store
+        sees the same figures and a restart loses none. ``until`` ends the window at another time.
+
+        The runtime owner's view, spanning every agent (it takes no agent): the MCP server's tools
+        never offer it, and the dashboard answers only operator tokens. See
+        :mod:`toolrt.application.fleet_metrics`.
+        """
+        return self._fleet.execute(window, until, busiest)
+
     def metrics(self) -> dict[str, Any]:
         """A plain-dict snapshot of every counter and timing recorded so far."""
         return self.ports.metrics.snapshot()
@@ -728,6 +755,10 @@ class ToolRuntime:
         self._closed = True
         self._execute.close()
         self._background.close()
+        try:
+            self._counters.close()
+        except Exception as exc:  # closing must go on: the sandboxes and stores still need it
+            log.warning("writing the last counters failed", error=str(exc))
         for part in (
             self.ports.sandbox,
             self.ports.validator,

@@ -2,6 +2,16 @@
 
 from toolrt.ports.artifacts import ArtifactStore, TempFileKeeper
 from toolrt.ports.embedder import Embedder
+from toolrt.ports.fleet import (
+    CountBook,
+    ExecutionSummary,
+    MinuteCount,
+    StoredCount,
+    ToolActivity,
+    ToolCensus,
+    census_of,
+    summarize_executions,
+)
 from toolrt.ports.gateway import GatewayHealth, ToolGateway
 from toolrt.ports.metrics import EventPublisher, MetricsSink
 from toolrt.ports.repository import (
@@ -30,7 +40,15 @@ __all__ = [
     "CodeValidator",
     "Embedder",
     "EventPublisher",
+    "CountBook",
     "ExecutionOutcome",
+    "ExecutionSummary",
+    "MinuteCount",
+    "StoredCount",
+    "ToolActivity",
+    "ToolCensus",
+    "census_of",
+    "summarize_executions",
     "ExecutionQuery",
     "GatewayHealth",
     "IdGenerator",
