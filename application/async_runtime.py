@@ -15,7 +15,7 @@ from toolrt.application.collect_garbage import GarbageCollection
 from toolrt.application.definitions import DefinitionLike
 from toolrt.application.deregister_tool import Deregistration
 from toolrt.application.examples import ExampleResult
-from toolrt.application.fleet_metrics import FleetMetrics
+from toolrt.application.fleet_metrics import FleetMetrics, ToolActivitySeries
 from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
 from toolrt.application.register_tools import BatchItem
@@ -203,7 +203,7 @@ class AsyncToolRuntime:
 
     async def list_executions(
         self,
-        agent_id: str,
+        agent_id: str | None,
         *,
         tool: str | None = None,
         version: int | None = None,
@@ -403,6 +403,12 @@ class AsyncToolRuntime:
     ) -> FleetMetrics:
         """See :meth:`ToolRuntime.fleet_metrics`."""
         return await asyncio.to_thread(self.sync.fleet_metrics, window, until=until, busiest=busiest)
+
+    async def tool_activity(
+        self, tool: str, window: timedelta | str | float = "1h", agent_id: str | None = None
+    ) -> ToolActivitySeries:
+        """See :meth:`ToolRuntime.tool_activity`."""
+        return await asyncio.to_thread(self.sync.tool_activity, tool, window, agent_id)
 
     def metrics(self) -> dict[str, Any]:
         """See :meth:`ToolRuntime.metrics` (in memory: no thread needed)."""

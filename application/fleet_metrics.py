@@ -409,18 +409,61 @@ class ReadFleetMetrics:
         )
 
 
-def tool_series(summary: ExecutionSummary, first_minute: int, minutes: int) -> dict[int, tuple[MinuteRate, ...]]:
-    """Per-version series of one tool's summary (``execution_summary(..., tool_id=...)``)."""
+@attrs.frozen
+class ToolActivitySeries:
+    """One tool's finished calls from ``since`` to ``until``: ``series`` per version (points of
+    ``bucket_minutes``, oldest first), outcomes, error types and wall-time percentiles."""
+
+    tool_id: str
+    since: datetime
+    until: datetime
+    bucket_minutes: int
+    series: tuple[tuple[int, tuple[MinuteRate, ...]], ...]
+    summary: ExecutionSummary
+
+    def version(self, number: int) -> tuple[MinuteRate, ...]:
+        """The points of version ``number`` (empty when it did not run in the window)."""
+        return dict(self.series).get(number, ())
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (the dashboard's ``/api/tools/{id}``)."""
+        s = self.summary
+        return {
+            "tool_id": self.tool_id,
+            "since": self.since.isoformat(),
+            "until": self.until.isoformat(),
+            "bucket_minutes": self.bucket_minutes,
+            "series": {
+                str(version): [
+                    {
+                        "start": p.start.isoformat(),
+                        "executions": p.executions,
+                        "failures": p.failures,
+                        "per_minute": p.per_minute,
+                    }
+                    for p in points
+                ]
+                for version, points in self.series
+            },
+            "outcomes": {status.value: n for status, n in s.statuses},
+            "error_types": dict(s.error_types),
+            "p50_ms": s.p50_ms,
+            "p95_ms": s.p95_ms,
+        }
+
+
+def tool_activity(
+    repository: ToolRepository, clock: Clock, tool_id: str, window: timedelta | str | float
+) -> ToolActivitySeries:
+    """:class:`ToolActivitySeries` of ``tool_id`` over the window ending with the current minute."""
+    minutes = parse_window(window)
+    last = minute_of(clock.now()) + 1
+    first = last - minutes
+    summary = repository.execution_summary(_from_minute(first), _from_minute(last), tool_id)
     bucket = max(1, math.ceil(minutes / MAX_POINTS))
     versions = sorted({m.version for m in summary.per_minute if m.version is not None})
-    found = {}
+    series = []
     for version in versions:
         only = attrs.evolve(summary, per_minute=tuple(m for m in summary.per_minute if m.version == version))
-        found[version] = series_of(only, first_minute, minutes, bucket)
-    return found
-
-
-def window_bounds(minutes: int, now: datetime) -> tuple[int, datetime, datetime]:
-    """``(first_minute, since, until)`` of a window of ``minutes`` ending with the minute of ``now``."""
-    last = minute_of(now) + 1
-    return last - minutes, _from_minute(last - minutes), _from_minute(last)
+        series.append((version, series_of(only, first, minutes, bucket)))
+    return ToolActivitySeries(tool_id, _from_minute(first), _from_minute(last), bucket, tuple(series), summary)

@@ -23,7 +23,13 @@ from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder
 from toolrt.application.event_bus import EventBus
 from toolrt.application.examples import ExampleResult, ExampleRunner
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
-from toolrt.application.fleet_metrics import FleetMetrics, ReadFleetMetrics, StoredCounters
+from toolrt.application.fleet_metrics import (
+    FleetMetrics,
+    ReadFleetMetrics,
+    StoredCounters,
+    ToolActivitySeries,
+    tool_activity,
+)
 from toolrt.application.functions import function_definition
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
@@ -411,7 +417,7 @@ class ToolRuntime:
 
     def list_executions(
         self,
-        agent_id: str,
+        agent_id: str | None,
         *,
         tool: str | None = None,
         version: int | None = None,
@@ -426,10 +432,24 @@ class ToolRuntime:
         calls of another agent's tools. ``tool`` (an id or a name) narrows to one tool: all its
         calls when the agent owns it, else the agent's own calls of it. Pass the page's
         ``next_cursor`` as ``cursor`` for the next page.
+
+        ``agent_id=None`` is the runtime owner's view (as for :meth:`list_tools`): every call, of
+        every agent. Nothing an agent reaches passes None (the MCP server always names the agent;
+        the dashboard answers operator tokens only).
         """
-        check_agent(agent_id)
         chosen = _enum(ExecutionStatus, status, "status") if status is not None else None
         before = _parse_cursor(cursor)
+        if agent_id is None:
+            owner_query = ExecutionQuery(
+                tool_id=None if tool is None else self.ports.repository.get(tool).tool_id,
+                version=version,
+                status=chosen,
+                since=since,
+                before=before,
+                limit=limit,
+            )
+            return _page(list(self.ports.repository.list_executions(owner_query)), limit)
+        check_agent(agent_id)
         caller: str | None = agent_id
         tool_ids: frozenset[str] | None = frozenset(
             t.tool_id for t in self.ports.repository.list(ToolQuery(owner=agent_id, status=None, limit=100_000))
@@ -452,9 +472,19 @@ class ToolRuntime:
             before=before,
             limit=limit,
         )
-        items = list(self.ports.repository.list_executions(query))
-        last = items[-1] if len(items) == limit else None
-        return ExecutionPage(tuple(items), f"{last.created_at.isoformat()}|{last.execution_id}" if last else None)
+        return _page(list(self.ports.repository.list_executions(query)), limit)
+
+    def tool_activity(
+        self, tool: str, window: timedelta | str | float = "1h", agent_id: str | None = None
+    ) -> ToolActivitySeries:
+        """One tool's finished calls over the last ``window`` (as :meth:`fleet_metrics` reads
+        windows): executions per minute per version, outcomes, error types and wall-time
+        percentiles, aggregated by the store. With ``agent_id``, only of a tool that agent may see
+        (aggregates only, as :meth:`tool_metrics`)."""
+        found = self._tool_by_ref(agent_id, tool) if agent_id is not None else self.ports.repository.get(tool)
+        if agent_id is not None and not may_see(self.ports.repository, found, agent_id):
+            raise NotFoundError("tool", tool)
+        return tool_activity(self.ports.repository, self.ports.clock, found.tool_id, window)
 
     def subscribe(self, event_type: type[DomainEvent], handler: Callable[[DomainEvent], None]) -> Callable[[], None]:
         """Call ``handler(event)`` after every later change of ``event_type`` is stored; returns a
@@ -789,6 +819,11 @@ def _enum(kind: type[Any], value: Any, what: str) -> Any:
                 (Finding(f"request.{what}", Severity.ERROR, f"{what} must be one of: {allowed}, got {value!r}"),)
             ),
         ) from None
+
+
+def _page(items: list[Execution], limit: int) -> ExecutionPage:
+    last = items[-1] if len(items) == limit else None
+    return ExecutionPage(tuple(items), f"{last.created_at.isoformat()}|{last.execution_id}" if last else None)
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:

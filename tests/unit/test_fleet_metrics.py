@@ -132,3 +132,29 @@ def test_the_async_twin_reads_the_same_figures() -> None:
             return await art.fleet_metrics("5m")
 
     assert asyncio.run(main()).minutes == 5
+
+
+def test_tool_activity_splits_a_tools_calls_by_version(rt: Any) -> None:
+    """Per-version series of one tool over a window; another agent's private tool is not found for it."""
+    reg = rt.register_tool("alice", _tool("echo"))
+    rt.execute_tool("alice", reg.tool_id, {"secret": "a"})
+    rt.update_tool("alice", reg.tool_id, _tool("echo", ECHO + "# v2\n"))
+    rt.execute_tool("alice", reg.tool_id, {"secret": "b"})
+    rt.execute_tool("alice", reg.tool_id, {"secret": "c"}, version=1)
+    activity = rt.tool_activity(reg.tool_id, "15m")
+    assert [sum(p.executions for p in points) for _, points in activity.series] == [2, 1]
+    assert activity.summary.tools == (ToolActivity(reg.tool_id, 3, 0),)
+    assert set(activity.as_dict()["series"]) == {"1", "2"}
+    with pytest.raises(NotFoundError):
+        rt.tool_activity(reg.tool_id, agent_id="mallory")
+
+
+def test_the_owners_view_of_history_spans_every_agent(rt: Any) -> None:
+    """``list_executions(None, ...)`` is the runtime owner's: every agent's calls, newest first."""
+    a = rt.register_tool("alice", _tool("echo"))
+    m = rt.register_tool("mallory", _tool("copy"))
+    rt.execute_tool("alice", a.tool_id, {"secret": "a"})
+    rt.execute_tool("mallory", m.tool_id, {"secret": "m"})
+    assert [e.output for e in rt.list_executions(None).items] == ["m", "a"]
+    assert [e.output for e in rt.list_executions(None, tool=a.tool_id).items] == ["a"]
+    assert [e.output for e in rt.list_executions("alice").items] == ["a"]
