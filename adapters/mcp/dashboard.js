@@ -279,9 +279,8 @@
     data.version_metrics.forEach(function (m) { metricsByVersion[m.version] = m; });
     data.versions.slice().reverse().forEach(function (v) {
       var m = metricsByVersion[v.version] || {};
-      versionsBody.appendChild(el("tr", { "data-version": v.version },
+      versionsBody.appendChild(el("tr", { "data-version": v.version, title: "created " + fmtDateTime(v.created_at) },
         el("td", null, "v" + v.version + (v.current ? " " : ""), v.current ? el("span", { className: "pill", text: "in force" }) : null),
-        el("td", { text: fmtDateTime(v.created_at) }),
         el("td", { className: "num", text: fmtInt(m.executions || 0) }),
         el("td", { className: "num", text: fmtPct(m.error_rate === undefined ? null : m.error_rate) }),
         el("td", { className: "num", text: fmtMs(m.p50_ms === undefined ? null : m.p50_ms) }),
@@ -289,7 +288,7 @@
         el("td", { text: entriesOf(m.errors).map(function (e) { return e[0] + " \u00d7" + e[1]; }).join(", ") || "\u2014" })));
     });
     var versionsTable = el("table", { id: "versions-table" },
-      el("thead", null, el("tr", null, el("th", { text: "Version" }), el("th", { text: "Created" }), el("th", { className: "num", text: "Calls (all)" }),
+      el("thead", null, el("tr", null, el("th", { text: "Version" }), el("th", { className: "num", text: "Calls (all)" }),
         el("th", { className: "num", text: "Error rate" }), el("th", { className: "num", text: "p50" }), el("th", { className: "num", text: "p95" }), el("th", { text: "Errors" }))),
       versionsBody);
     var recentBody = el("tbody");
@@ -307,9 +306,10 @@
       el("thead", null, el("tr", null, el("th", { text: "Started" }), el("th", { text: "Version" }), el("th", { text: "Caller" }), el("th", { text: "Status" }),
         el("th", { className: "num", text: "Duration" }), el("th", { text: "Output (stdout)" }))),
       recentBody);
-    app.replaceChildren(head, kpis, el("div", { className: "grid" }, chartPanel, splitPanel),
-      el("div", { className: "grid even" }, panel("Versions", versionsTable), panel("Recent calls", recentTable)));
-    app.lastChild.style.gridTemplateColumns = "1fr";
+    var spacer = el("div");
+    spacer.style.height = "16px";
+    var side = el("div", null, splitPanel, spacer, panel("Versions", versionsTable));
+    app.replaceChildren(head, kpis, el("div", { className: "grid" }, chartPanel, side), panel("Recent calls", recentTable));
   }
 
   function renderError(error) {
