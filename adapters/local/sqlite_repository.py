@@ -730,11 +730,14 @@ class SqliteToolRepository:
         return self._read("listing discoverable tools", run)
 
     def execution_outcomes(self, tool_id: str, since: datetime | None = None) -> Sequence[ExecutionOutcome]:
-        """Read with json_extract from the records (index ``executions_by_tool``): no copy to drift."""
+        """Read from the columns written with each record (index ``executions_by_tool``); a row a
+        bulk loader wrote without them is read from its body."""
         final = [s.value for s in ExecutionStatus if s.is_final]
         sql = (
-            "SELECT json_extract(body, '$.version'), status, json_extract(body, '$.metrics.wall_ms'),"
-            " json_extract(body, '$.error.type') FROM executions"
+            "SELECT coalesce(version, json_extract(body, '$.version')), status,"
+            " coalesce(wall_ms, json_extract(body, '$.metrics.wall_ms')),"
+            " CASE WHEN created_min IS NULL THEN json_extract(body, '$.error.type') ELSE error_type END"
+            " FROM executions"
             f" WHERE tool_id = ? AND status IN ({', '.join('?' * len(final))})"
         )
         args: list[Any] = [tool_id, *final]

@@ -158,3 +158,21 @@ def test_the_owners_view_of_history_spans_every_agent(rt: Any) -> None:
     assert [e.output for e in rt.list_executions(None).items] == ["m", "a"]
     assert [e.output for e in rt.list_executions(None, tool=a.tool_id).items] == ["a"]
     assert [e.output for e in rt.list_executions("alice").items] == ["a"]
+
+
+def test_history_can_be_bounded_by_count_as_well_as_age() -> None:
+    """``gc_keep_executions`` (or ``keep_executions=``) keeps only the newest finished records."""
+    with toolrt.connect("memory", sandbox="inprocess", gc_keep_executions=3) as runtime:
+        reg = runtime.register_tool("alice", _tool("echo"))
+        for i in range(5):
+            runtime.execute_tool("alice", reg.tool_id, {"secret": str(i)})
+        assert runtime.collect_garbage(dry_run=True).executions == 2
+        assert runtime.collect_garbage(keep_executions=1, dry_run=True).executions == 4
+        assert runtime.collect_garbage(dry_run=False).executions == 2
+        assert [e.output for e in runtime.list_executions("alice").items] == ["4", "3", "2"]
+        assert runtime.fleet_metrics("1h").executions == 3
+    with (
+        toolrt.connect("memory", sandbox="inprocess") as runtime,
+        pytest.raises(ValidationError, match="keep_executions"),
+    ):
+        runtime.collect_garbage(keep_executions=0)
