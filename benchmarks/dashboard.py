@@ -202,13 +202,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--executions", type=int, default=1_000_000, help="execution records (1000000)")
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds per figure (5)")
     parser.add_argument("--no-browser", action="store_true", help="skip the headless Chromium page load")
-    parser.add_argument("--dir", type=Path, default=None, help="data directory (default: a temp dir, removed)")
+    parser.add_argument(
+        "--dir", type=Path, default=None, help="data directory, kept and reused (default: a temp dir, removed)"
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     quiet_logs()
     data = args.dir or Path(tempfile.mkdtemp(prefix="toolrt-bench-dashboard-"))
     print(f"dashboard: {args.tools} tools, {args.executions} executions, data in {data}")
     try:
-        busiest = seed(data / "toolrt.sqlite", args.tools, args.executions)
+        if args.dir is not None and (data / "toolrt.sqlite").exists():
+            print("setup: reusing the store in --dir (delete it to seed again)")
+            with sqlite3.connect(data / "toolrt.sqlite") as conn:
+                since = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+                busiest = conn.execute(
+                    "SELECT tool_id FROM executions WHERE created_at >= ? GROUP BY tool_id ORDER BY count(*) DESC"
+                    " LIMIT 1",
+                    (since,),
+                ).fetchone()[0]
+            toolrt.connect("local", data_dir=data, sandbox="inprocess").close()  # migrates an older store
+        else:
+            busiest = seed(data / "toolrt.sqlite", args.tools, args.executions)
         _plans(data / "toolrt.sqlite")
         import uvicorn
 

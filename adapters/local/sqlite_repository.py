@@ -157,7 +157,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "UPDATE executions SET created_min = CAST(strftime('%s', created_at) AS INTEGER) / 60,"
         " version = json_extract(body, '$.version'), wall_ms = json_extract(body, '$.metrics.wall_ms'),"
         " error_type = json_extract(body, '$.error.type'), isolation = json_extract(body, '$.metrics.isolation')",
-        "CREATE INDEX executions_by_time ON executions (created_at)",
+        # Covering indexes: a window's aggregates (execution_summary), one tool's outcomes, usage
+        # and history are read from the index alone, never from the rows and their bodies. The
+        # second one starts as executions_by_tool did, which it replaces.
+        "CREATE INDEX executions_by_time ON executions (created_at, status, tool_id, caller, created_min,"
+        " version, wall_ms, error_type, isolation)",
+        "CREATE INDEX executions_by_tool_time ON executions (tool_id, created_at, status, version, wall_ms,"
+        " error_type, created_min, caller, isolation)",
+        "DROP INDEX executions_by_tool",
         # Counters no record holds (registrations, artifact cache, refusals): a total per minute,
         # name and dimensions, added to by every process on this file.
         """CREATE TABLE counters (
@@ -730,14 +737,11 @@ class SqliteToolRepository:
         return self._read("listing discoverable tools", run)
 
     def execution_outcomes(self, tool_id: str, since: datetime | None = None) -> Sequence[ExecutionOutcome]:
-        """Read from the columns written with each record (index ``executions_by_tool``); a row a
-        bulk loader wrote without them is read from its body."""
+        """Read from the columns written with each record, from the index alone
+        (``executions_by_tool_time``). Bulk loaders write them too (:func:`execution_row`)."""
         final = [s.value for s in ExecutionStatus if s.is_final]
         sql = (
-            "SELECT coalesce(version, json_extract(body, '$.version')), status,"
-            " coalesce(wall_ms, json_extract(body, '$.metrics.wall_ms')),"
-            " CASE WHEN created_min IS NULL THEN json_extract(body, '$.error.type') ELSE error_type END"
-            " FROM executions"
+            "SELECT version, status, wall_ms, error_type FROM executions"
             f" WHERE tool_id = ? AND status IN ({', '.join('?' * len(final))})"
         )
         args: list[Any] = [tool_id, *final]
@@ -751,7 +755,7 @@ class SqliteToolRepository:
         ]
 
     def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
-        """Counted by SQL over the executions of each tool (index ``executions_by_tool``)."""
+        """Counted by SQL over the executions of each tool (index ``executions_by_tool_time``)."""
         wanted = sorted(set(tool_ids))
         if not wanted:
             return {}
@@ -1010,8 +1014,9 @@ class SqliteToolRepository:
     # -- fleet figures ---------------------------------------------------------------------------
 
     def execution_summary(self, since: datetime, until: datetime, tool_id: str | None = None) -> ExecutionSummary:
-        """Aggregated by SQL over the window (index ``executions_by_time``, or ``executions_by_tool``
-        for one tool); percentiles by ``ORDER BY wall_ms LIMIT 1 OFFSET`` at the nearest rank."""
+        """Aggregated by SQL over the window from a covering index alone (``executions_by_time``, or
+        ``executions_by_tool_time`` for one tool); percentiles by ``ORDER BY wall_ms LIMIT 1
+        OFFSET`` at the nearest rank."""
         check_window(since, until)
         final = ", ".join(f"'{s.value}'" for s in FINAL_STATUSES)
         where = f"created_at >= ? AND created_at < ? AND status IN ({final})"
@@ -1074,11 +1079,14 @@ class SqliteToolRepository:
         """Counted by SQL over the tools' columns (no record is read)."""
 
         def run(conn: sqlite3.Connection) -> ToolCensus:
+            # Both from covering indexes (tools_by_visibility, tools_by_owner): no record is read.
             rows = conn.execute(
-                "SELECT status, CASE WHEN team IS NOT NULL THEN 'team' ELSE visibility END, count(*)"
-                " FROM tools GROUP BY 1, 2"
+                "SELECT status, visibility, count(*) FROM tools INDEXED BY tools_by_visibility GROUP BY 1, 2"
             ).fetchall()
-            (owners,) = conn.execute("SELECT count(DISTINCT owner) FROM tools WHERE status = 'active'").fetchone()
+            (owners,) = conn.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT owner FROM tools INDEXED BY tools_by_owner"
+                " WHERE status = 'active')"
+            ).fetchone()
             active = sum(int(n) for status, _, n in rows if status == ToolStatus.ACTIVE.value)
             inactive = sum(int(n) for status, _, n in rows if status != ToolStatus.ACTIVE.value)
             visibility: dict[str, int] = {}
