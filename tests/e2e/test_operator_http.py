@@ -172,3 +172,50 @@ def test_event_stream_announces_a_call_with_ids_only(served: tuple[OperatorServe
     event = json.loads(lines[-1][len(b"data:") :])
     assert event["tool_id"] == ids["echo"] and event["status"] == "succeeded"
     assert b"live-secret" not in b"".join(lines)
+
+
+def test_the_dashboard_command_serves_the_page_and_refuses_data_without_its_token(tmp_path: Any) -> None:
+    """``toolrt dashboard --operator-token T`` as a real process: the shell loads, data needs T."""
+    import http.client
+    import shutil
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.e2e.test_mcp import _free_port
+
+    exe = shutil.which("toolrt", path=str(Path(sys.executable).parent))
+    assert exe is not None
+    port = _free_port()
+    process = subprocess.Popen(
+        [exe, "--data-dir", str(tmp_path), "dashboard", "--port", str(port), "--operator-token", OPERATOR],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+
+        def get(path: str, token: str | None = None) -> tuple[int, bytes]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+                response = conn.getresponse()
+                return response.status, response.read()
+            finally:
+                conn.close()
+
+        for _ in range(200):  # until it listens
+            try:
+                get("/dashboard")
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else b""
+                time.sleep(0.1)
+        assert get("/dashboard")[0] == 200
+        assert get("/api/fleet")[0] == 401
+        assert get("/metrics", "alice-token-0123456789")[0] == 401
+        status, body = get("/api/fleet", OPERATOR)
+        assert status == 200 and json.loads(body)["tools"] == 0
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
