@@ -60,12 +60,12 @@ def seed(path: Path, tools: int, executions: int) -> str:
     for start in range(0, tools, CHUNK):
         repo.add_many(batch(start, min(tools, start + CHUNK)))
     tools_s = time.perf_counter() - started
-    ok = Execution("EXEC-ID", "tool-0000001", 1, "agent-000001", ExecutionStatus.SUCCEEDED, created, created, output=3)
+    ok = Execution("EXEC-ID", "TOOL-ID", 1, "CALLER-ID", ExecutionStatus.SUCCEEDED, created, created, output=3)
     failed = Execution(
         "EXEC-ID",
-        "tool-0000001",
+        "TOOL-ID",
         1,
-        "agent-000001",
+        "CALLER-ID",
         ExecutionStatus.FAILED,
         created,
         created,
@@ -81,17 +81,17 @@ def seed(path: Path, tools: int, executions: int) -> str:
             moment = now - timedelta(seconds=span_s * i / max(1, executions))
             status = "failed" if i % 25 == 0 else "timed_out" if i % 100 == 1 else "succeeded"
             error = "ValueError" if status == "failed" else "Timeout" if status == "timed_out" else None
-            body = templates["failed" if error else "succeeded"].replace("EXEC-ID", f"exec-{i:08d}")
-            body = body.replace(stamp, moment.isoformat())
             # A skewed load: a few tools take most calls.
-            tool = int(tools * rng.random() ** 3)
+            tool, caller = f"tool-{int(tools * rng.random() ** 3):07d}", f"agent-{i % 1000:06d}"
+            body = templates["failed" if error else "succeeded"].replace("EXEC-ID", f"exec-{i:08d}")
+            body = body.replace(stamp, moment.isoformat()).replace("TOOL-ID", tool).replace("CALLER-ID", caller)
             yield (
                 f"exec-{i:08d}",
-                f"tool-{tool:07d}",
+                tool,
                 status,
                 moment.isoformat(),
                 body,
-                f"agent-{i % 1000:06d}",
+                caller,
                 minute_of(moment),
                 1,
                 rng.lognormvariate(2.0, 0.6),

@@ -160,10 +160,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Covering indexes: a window's aggregates (execution_summary), one tool's outcomes, usage
         # and history are read from the index alone, never from the rows and their bodies. The
         # second one starts as executions_by_tool did, which it replaces.
-        "CREATE INDEX executions_by_time ON executions (created_at, status, tool_id, caller, created_min,"
-        " version, wall_ms, error_type, isolation)",
-        "CREATE INDEX executions_by_tool_time ON executions (tool_id, created_at, status, version, wall_ms,"
-        " error_type, created_min, caller, isolation)",
+        # Both lead with (created_at, execution_id), the order of history listings, so that a page
+        # of a busy tool's history reads its first rows without sorting the others.
+        "CREATE INDEX executions_by_time ON executions (created_at, execution_id, status, tool_id, caller,"
+        " created_min, version, wall_ms, error_type, isolation)",
+        "CREATE INDEX executions_by_tool_time ON executions (tool_id, created_at, execution_id, status, version,"
+        " wall_ms, error_type, created_min, caller, isolation)",
         "DROP INDEX executions_by_tool",
         # Counters no record holds (registrations, artifact cache, refusals): a total per minute,
         # name and dimensions, added to by every process on this file.
