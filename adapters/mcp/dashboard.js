@@ -205,13 +205,13 @@
     var windowText = minutes >= 1440 ? minutes / 1440 + " d" : minutes >= 60 ? minutes / 60 + " h" : minutes + " min";
     var kpis = el("div", { className: "kpis", id: "kpis" },
       kpi("kpi-tools", "Tools", fleet.tools, fmtInt(fleet.tools), fmtInt(fleet.inactive_tools) + " inactive"),
-      kpi("kpi-agents", "Agents", fleet.agents, fmtInt(fleet.agents), fmtInt(fleet.callers) + " calling now"),
+      kpi("kpi-agents", "Agents", fleet.agents, fmtInt(fleet.agents), fmtInt(fleet.callers) + " made calls in the window"),
       kpi("kpi-executions", "Calls (" + windowText + ")", fleet.executions, fmtInt(fleet.executions), fmtRate(fleet.executions_per_minute) + " per minute"),
       kpi("kpi-failure", "Failure rate", fleet.failure_rate, fmtPct(fleet.failure_rate), fmtInt(failures) + " failed", fleet.failure_rate > 0.05 ? "bad" : null),
       kpi("kpi-p50", "Latency p50", fleet.p50_ms, fmtMs(fleet.p50_ms), "wall time"),
       kpi("kpi-p95", "Latency p95", fleet.p95_ms, fmtMs(fleet.p95_ms), "wall time"),
       kpi("kpi-cache", "Cache hit ratio", fleet.cache_hit_ratio, fmtPct(fleet.cache_hit_ratio), fmtInt(fleet.cache_hits) + " reused / " + fmtInt(fleet.cache_hits + fleet.cache_misses)),
-      kpi("kpi-registrations", "Registrations", fleet.registrations, fmtInt(fleet.registrations), fmtInt(fleet.registrations_failed) + " refused", fleet.registrations_failed ? null : null),
+      kpi("kpi-registrations", "Registrations", fleet.registrations, fmtInt(fleet.registrations), fmtInt(fleet.registrations_failed) + " refused"),
       kpi("kpi-refusals", "Refused requests", refusals, fmtInt(refusals), "bad input, no access"));
     var legend = el("div", { className: "legend" },
       el("span", null, el("span", { className: "swatch" }), "succeeded"),

@@ -554,7 +554,8 @@ class ToolrtMcpServer:
         app = self.http_app(
             host, allowed_hosts=allowed_hosts, insecure_no_auth=insecure_no_auth, operator_tokens=operator_tokens
         )
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # An open dashboard holds an event stream: stopping waits for it at most 3 s.
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
     # -- identity ------------------------------------------------------------------------------
     def agent_for(self, ctx: ServerRequestContext[Any, Any]) -> str:

@@ -171,7 +171,8 @@ def dashboard(
         )
         fragment = "#token=TOKEN" if tokens else ""
         cli.err.print(f"toolrt dashboard on http://{host}:{port}/dashboard{fragment}", highlight=False)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        # An open page holds an event stream: stopping waits for it at most 3 s.
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 def mcp_app() -> typer.Typer:
