@@ -10,7 +10,7 @@
   var POLL_MS = 10000;
   var VERSION_COLOURS = ["#2f6fde", "#d98a1c", "#8a4fd6", "#1f9d8a", "#c2417a", "#6b7686"];
   var SVG = "http://www.w3.org/2000/svg";
-  var state = { token: null, window: "1h", timer: null, busy: false, again: false, query: "" };
+  var state = { token: null, window: "1h", timer: null, busy: false, again: false, query: "", listening: false, retry: null };
 
   // -- small helpers ---------------------------------------------------------------------------
   function el(tag, attrs) {
@@ -225,7 +225,9 @@
       el("div", { className: "spacer" }),
       panel("Isolation", barList(entriesOf(fleet.isolation), true, "No calls in this window.")));
     side.children[1].style.height = "16px";
-    var search = el("input", { id: "tool-search", type: "search", placeholder: "Find a tool by name or description", value: state.query });
+    // A refresh must not take away what the operator is typing: the box keeps its current text.
+    var typing = document.getElementById("tool-search");
+    var search = el("input", { id: "tool-search", type: "search", placeholder: "Find a tool by name or description", value: typing ? typing.value : state.query });
     search.addEventListener("change", function () { state.query = search.value.trim(); refresh(); });
     var toolsPanel = panel(state.query ? "Tools matching \u201c" + state.query + "\u201d" : "Busiest tools",
       el("div", { className: "search" }, search), toolsTable(tools.tools, "tools-table"));
@@ -360,6 +362,8 @@
   }
   // Server-sent events read with fetch, so that the token goes in a header (EventSource cannot).
   function listen() {
+    state.retry = null;
+    state.listening = true;
     fetch("/api/events", { headers: headers(), cache: "no-store" }).then(function (response) {
       if (!response.ok || !response.body) throw new Error("no event stream");
       setLive(true);
@@ -380,17 +384,25 @@
       return pump();
     }).catch(function () {
       setLive(false);
-      setTimeout(listen, 5000);
+      state.listening = false;
+      state.retry = setTimeout(listen, 5000);
     });
   }
 
-  function start() {
+  // A token in the fragment (#token=...) is kept for this tab and dropped from the address, at
+  // load and whenever the operator pastes one into the address later.
+  function takeToken() {
     var match = location.hash.match(/token=([^&]+)/);
     if (match) {
       sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(match[1]));
       history.replaceState(null, "", location.pathname + location.search + "#/");
     }
     state.token = sessionStorage.getItem(TOKEN_KEY);
+    return Boolean(match);
+  }
+
+  function start() {
+    takeToken();
     state.window = sessionStorage.getItem(WINDOW_KEY) || "1h";
     var picker = document.getElementById("window");
     picker.value = state.window;
@@ -399,7 +411,14 @@
       sessionStorage.setItem(WINDOW_KEY, state.window);
       refresh();
     });
-    window.addEventListener("hashchange", function () { window.scrollTo(0, 0); refresh(); });
+    window.addEventListener("hashchange", function () {
+      if (takeToken() && !state.listening) {
+        if (state.retry) clearTimeout(state.retry);
+        listen();
+      }
+      window.scrollTo(0, 0);
+      refresh();
+    });
     refresh();
     listen();
     state.timer = setInterval(refresh, POLL_MS);

@@ -181,3 +181,26 @@ def test_the_page_without_a_token_shows_why_and_reads_nothing(
     assert "#token=" in box.text
     assert "ledger" not in browser.page_source and "echo" not in browser.find_element("id", "app").text
     browser.get_log("browser")  # the refused requests are logged by the browser itself: expected here
+    # Pasting the token into the address afterwards (no reload: only the fragment changes) is enough.
+    browser.get(f"{server.base}/dashboard#token={OPERATOR}")
+    _wait(browser, lambda d: d.find_elements("id", "kpi-tools"))
+    _wait(browser, lambda d: d.find_element("id", "live").text == "live")
+    assert "token" not in browser.current_url
+
+
+def test_the_tool_search_narrows_the_table(browser: Any, served: tuple[OperatorServer, dict[str, str]]) -> None:
+    """Typing a name and Enter in the search box lists the matching tools only (every agent's: an operator view)."""
+    from selenium.webdriver.common.keys import Keys
+
+    server, ids = served
+    _open(browser, f"{server.base}/dashboard#token={OPERATOR}")
+    browser.find_element("id", "tool-search").send_keys("ledger", Keys.ENTER)
+    _wait(
+        browser,
+        lambda d: (
+            [a.get_attribute("data-tool-id") for a in d.find_elements("css selector", "#tools-table a[data-tool-id]")]
+            == [ids["ledger"]]
+        ),
+    )
+    assert browser.find_element("id", "tool-search").get_attribute("value") == "ledger"
+    assert _errors(browser) == []
