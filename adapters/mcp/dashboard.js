@@ -10,7 +10,7 @@
   var POLL_MS = 10000;
   var VERSION_COLOURS = ["#2f6fde", "#d98a1c", "#8a4fd6", "#1f9d8a", "#c2417a", "#6b7686"];
   var SVG = "http://www.w3.org/2000/svg";
-  var state = { token: null, window: "1h", timer: null, busy: false, again: false, query: "", listening: false, retry: null };
+  var state = { token: null, window: "1h", timer: null, busy: false, again: false, query: "", listening: false, retry: null, typed: null };
 
   // -- small helpers ---------------------------------------------------------------------------
   function el(tag, attrs) {
@@ -228,7 +228,17 @@
     // A refresh must not take away what the operator is typing: the box keeps its current text.
     var typing = document.getElementById("tool-search");
     var search = el("input", { id: "tool-search", type: "search", placeholder: "Find a tool by name or description", value: typing ? typing.value : state.query });
-    search.addEventListener("change", function () { state.query = search.value.trim(); refresh(); });
+    // Search as the operator types (a moment after the last key), and at once on Enter.
+    search.addEventListener("input", function () {
+      state.query = search.value.trim();
+      if (state.typed) clearTimeout(state.typed);
+      state.typed = setTimeout(function () { state.typed = null; refresh(); }, 300);
+    });
+    search.addEventListener("keydown", function (event) {
+      if (event.key !== "Enter") return;
+      state.query = search.value.trim();
+      refresh();
+    });
     var toolsPanel = panel(state.query ? "Tools matching \u201c" + state.query + "\u201d" : "Busiest tools",
       el("div", { className: "search" }, search), toolsTable(tools.tools, "tools-table"));
     app.replaceChildren(kpis, el("div", { className: "grid" }, chartPanel, side), toolsPanel);
@@ -344,7 +354,10 @@
     load().then(function () {
       document.getElementById("updated").textContent = "updated " + new Date().toLocaleTimeString("en-GB", { hour12: false });
       document.body.setAttribute("data-loaded", String(Date.now()));
-      if (focused) { var box = document.getElementById("tool-search"); if (box) box.focus(); }
+      if (focused) {
+        var box = document.getElementById("tool-search");
+        if (box) { box.focus(); box.setSelectionRange(box.value.length, box.value.length); }
+      }
     }, renderError).then(function () {
       state.busy = false;
       if (state.again) { state.again = false; refresh(); }
