@@ -205,7 +205,7 @@
     var windowText = minutes >= 1440 ? minutes / 1440 + " d" : minutes >= 60 ? minutes / 60 + " h" : minutes + " min";
     var kpis = el("div", { className: "kpis", id: "kpis" },
       kpi("kpi-tools", "Tools", fleet.tools, fmtInt(fleet.tools), fmtInt(fleet.inactive_tools) + " inactive"),
-      kpi("kpi-agents", "Agents", fleet.agents, fmtInt(fleet.agents), fmtInt(fleet.callers) + " made calls in the window"),
+      kpi("kpi-agents", "Agents", fleet.agents, fmtInt(fleet.agents), fmtInt(fleet.callers) + " called tools"),
       kpi("kpi-executions", "Calls (" + windowText + ")", fleet.executions, fmtInt(fleet.executions), fmtRate(fleet.executions_per_minute) + " per minute"),
       kpi("kpi-failure", "Failure rate", fleet.failure_rate, fmtPct(fleet.failure_rate), fmtInt(failures) + " failed", fleet.failure_rate > 0.05 ? "bad" : null),
       kpi("kpi-p50", "Latency p50", fleet.p50_ms, fmtMs(fleet.p50_ms), "wall time"),
