@@ -15,6 +15,7 @@ from toolrt.application.collect_garbage import GarbageCollection
 from toolrt.application.definitions import DefinitionLike
 from toolrt.application.deregister_tool import Deregistration
 from toolrt.application.examples import ExampleResult
+from toolrt.application.fleet_metrics import FleetMetrics, ToolActivitySeries
 from toolrt.application.queries import ToolStatusReport
 from toolrt.application.register_tool import Registration
 from toolrt.application.register_tools import BatchItem
@@ -144,6 +145,7 @@ class AsyncToolRuntime:
         keep_versions: int | None = None,
         grace_s: float | None = None,
         dry_run: bool = True,
+        keep_executions: int | None = None,
     ) -> GarbageCollection:
         """See :meth:`ToolRuntime.collect_garbage`."""
         return await asyncio.to_thread(
@@ -153,6 +155,7 @@ class AsyncToolRuntime:
                 keep_versions=keep_versions,
                 grace_s=grace_s,
                 dry_run=dry_run,
+                keep_executions=keep_executions,
             )
         )
 
@@ -222,7 +225,7 @@ class AsyncToolRuntime:
 
     async def list_executions(
         self,
-        agent_id: str,
+        agent_id: str | None,
         *,
         tool: str | None = None,
         version: int | None = None,
@@ -416,6 +419,18 @@ class AsyncToolRuntime:
     async def list_versions(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
         """See :meth:`ToolRuntime.list_versions`."""
         return await asyncio.to_thread(self.sync.list_versions, tool_id, agent_id)
+
+    async def fleet_metrics(
+        self, window: timedelta | str | float = "1h", *, until: datetime | None = None, busiest: int = 10
+    ) -> FleetMetrics:
+        """See :meth:`ToolRuntime.fleet_metrics`."""
+        return await asyncio.to_thread(self.sync.fleet_metrics, window, until=until, busiest=busiest)
+
+    async def tool_activity(
+        self, tool: str, window: timedelta | str | float = "1h", agent_id: str | None = None
+    ) -> ToolActivitySeries:
+        """See :meth:`ToolRuntime.tool_activity`."""
+        return await asyncio.to_thread(self.sync.tool_activity, tool, window, agent_id)
 
     def metrics(self) -> dict[str, Any]:
         """See :meth:`ToolRuntime.metrics` (in memory: no thread needed)."""

@@ -21,6 +21,7 @@ from toolrt.domain import (
     ValidationError,
 )
 from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolQuery, ToolRepository
+from toolrt.ports.fleet import minute_of
 
 log = get_logger(__name__)
 
@@ -65,6 +66,11 @@ def _check_keep(instance: object, attribute: attrs.Attribute[int], value: int) -
         raise ValidationError(f"{attribute.name} must be an integer of at least 1, got {value!r}")
 
 
+def _check_keep_executions(instance: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValidationError(f"keep_executions must be a positive integer (or None for no limit), got {value!r}")
+
+
 def _check_grace(instance: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
         raise ValidationError(f"{attribute.name} must be a non-negative number of seconds, got {value!r}")
@@ -77,12 +83,14 @@ class GarbageCollectionPolicy:
     ``execution_retention``: finished execution records older than this go. ``keep_versions``: an
     inactive tool keeps its current version and its newest others up to this many in all.
     ``grace_s``: an unreferenced artifact younger than this stays (a registration may be about to
-    reference it).
+    reference it). ``keep_executions``: at most this many finished execution records stay, the
+    newest (None: no limit but age).
     """
 
     execution_retention: timedelta = attrs.field(default=timedelta(days=30), converter=_to_duration)
     keep_versions: int = attrs.field(default=5, validator=_check_keep)
     grace_s: float = attrs.field(default=600.0, validator=_check_grace)
+    keep_executions: int | None = attrs.field(default=None, validator=_check_keep_executions)
 
 
 @attrs.frozen
@@ -93,6 +101,7 @@ class CollectGarbageRequest:
     keep_versions: int = attrs.field(default=5, validator=_check_keep)
     grace_s: float = attrs.field(default=600.0, validator=_check_grace)
     dry_run: bool = attrs.field(default=True)
+    keep_executions: int | None = attrs.field(default=None, validator=_check_keep_executions)
 
     @dry_run.validator
     def _check_dry_run(self, attribute: attrs.Attribute[bool], value: bool) -> None:
@@ -115,7 +124,8 @@ class GarbageCollection:
     ``artifacts``: hashes of artifacts no tool references; ``artifact_bytes``: the bytes of their
     code (source and runnable form). ``young_artifacts``: unreferenced ones kept because they are
     younger than the grace period. ``executions``: finished execution records created before
-    ``executions_before``. ``pruned``: inactive tools and the versions dropped from each.
+    ``executions_before`` (or beyond the newest ``keep_executions``). ``counters``: stored
+    counters' per-minute totals older than ``executions_before``. ``pruned``: inactive tools and the versions dropped from each.
     ``problems``: steps that failed (the rest still ran).
     """
 
@@ -125,6 +135,7 @@ class GarbageCollection:
     young_artifacts: int = 0
     executions: int = 0
     executions_before: datetime | None = None
+    counters: int = 0
     pruned: tuple[PrunedTool, ...] = ()
     problems: tuple[str, ...] = ()
     elapsed_ms: float = 0.0
@@ -148,6 +159,7 @@ class GarbageCollection:
                 "count": self.executions,
                 "before": self.executions_before.isoformat() if self.executions_before else None,
             },
+            "counters": self.counters,
             "versions": {
                 "count": self.versions,
                 "tools": [{"tool_id": p.tool_id, "versions": list(p.versions)} for p in self.pruned],
@@ -167,7 +179,9 @@ class CollectGarbage:
       version in its history, whoever owns it), it is older than ``grace_s``, and the repository
       finds it still unreferenced in the same step that deletes it (``delete_unreferenced``): a
       registration referencing it meanwhile is either seen, or puts the artifact back itself;
-    - only finished execution records older than ``older_than`` go, never pending or running ones;
+    - only finished execution records older than ``older_than`` (or beyond the newest
+      ``keep_executions``) go, never pending or running ones; stored counters older than
+      ``older_than`` go with them;
     - an inactive tool keeps its current version and the newest others, ``keep_versions`` in all;
       active tools keep every version (each one's code stays referenced);
     - ``dry_run`` changes nothing and reports the same figures; a failing step is reported in
@@ -193,11 +207,18 @@ class CollectGarbage:
         now = self._clock.now()
         problems: list[str] = []
         before = now - request.older_than
-        executions = 0
+        executions = counters = 0
         try:
-            executions = self._repository.purge_executions(before, dry_run=request.dry_run)
+            executions = self._repository.purge_executions(
+                before, dry_run=request.dry_run, keep_newest=request.keep_executions
+            )
         except ToolRuntimeError as exc:
             problems.append(f"execution records: {exc}")
+        try:
+            # Stored counters (fleet metrics) follow the execution records' retention.
+            counters = self._repository.purge_counts(minute_of(before), dry_run=request.dry_run)
+        except ToolRuntimeError as exc:
+            problems.append(f"counters: {exc}")
         pruned = self._prune_versions(request, now, problems)
         removed, size, young = self._collect_artifacts(request, now, problems)
         result = GarbageCollection(
@@ -207,6 +228,7 @@ class CollectGarbage:
             young_artifacts=young,
             executions=executions,
             executions_before=before,
+            counters=counters,
             pruned=pruned,
             problems=tuple(problems),
             elapsed_ms=(time.perf_counter() - started) * 1000,

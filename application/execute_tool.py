@@ -201,7 +201,11 @@ class ExecuteTool:
         """Check the call (caller, params, limits) and give it an execution id; raise if it may not run."""
         if self._closed:
             raise ExecutionError("this runtime is closed: connect again to execute tools")
-        tool, sandbox_request, request = self._prepare(request)
+        try:
+            tool, sandbox_request, request = self._prepare(request)
+        except ToolRuntimeError as exc:  # the store keeps refusals for fleet metrics (the type only)
+            self._metrics.increment("executions_refused", type=type(exc).__name__)
+            raise
         return AcceptedCall(request, tool, sandbox_request, self._clock.now())
 
     def run(self, call: AcceptedCall, cancel: CancelSignal | None = None) -> Execution:

@@ -23,7 +23,15 @@ from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder
 from toolrt.application.event_bus import EventBus
 from toolrt.application.examples import ExampleResult, ExampleRunner
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
+from toolrt.application.fleet_metrics import (
+    FleetMetrics,
+    ReadFleetMetrics,
+    StoredCounters,
+    ToolActivitySeries,
+    tool_activity,
+)
 from toolrt.application.functions import function_definition
+from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
@@ -68,6 +76,8 @@ from toolrt.ports import (
     ToolUsage,
 )
 
+log = get_logger(__name__)
+
 
 @attrs.frozen
 class ExecutionPage:
@@ -107,13 +117,16 @@ class ToolRuntime:
         self.gc_policy = gc_policy or GarbageCollectionPolicy()
         self.profile = profile
         p = ports
+        # Counters no execution record holds also go to the store (see fleet_metrics).
+        self._counters = StoredCounters(p.metrics, p.repository, p.clock)
+        metrics = self._counters
         self._events = EventBus(p.events)
         events = self._events
         #: Requirements: resolves them at registration and finds each call's environment. Its
         #: ``on_progress`` receives a line while an environment builds (the CLI prints it).
         self.requirements = Requirements(p.environments or NoEnvironments(profile), self.policy)
         self._examples = ExampleRunner(p.sandbox, self.policy, p.ids, self.requirements)
-        self._search = SearchTools(p.repository, p.metrics, p.embedder)
+        self._search = SearchTools(p.repository, metrics, p.embedder)
         self._register = RegisterTool(
             p.repository,
             p.artifacts,
@@ -121,7 +134,7 @@ class ToolRuntime:
             p.gateway,
             p.clock,
             p.ids,
-            p.metrics,
+            metrics,
             events,
             self.policy,
             examples=self._examples,
@@ -137,22 +150,22 @@ class ToolRuntime:
             p.validator,
             p.gateway,
             p.clock,
-            p.metrics,
+            metrics,
             events,
             examples=self._examples,
             policy=self.policy,
             tracer=p.tracer,
             requirements=self.requirements,
         )
-        self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
-        self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
-        self._traffic = TrafficControl(p.repository, p.artifacts, p.gateway, p.clock, p.metrics, events)
+        self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
+        self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
+        self._traffic = TrafficControl(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
         self._execute = ExecuteTool(
             p.repository,
             p.sandbox,
             p.clock,
             p.ids,
-            p.metrics,
+            metrics,
             events,
             self.policy,
             p.artifacts,
@@ -164,7 +177,8 @@ class ToolRuntime:
         self._status = GetToolStatus(p.repository, p.artifacts)
         self._list = ListTools(p.repository)
         self._versions = ListVersions(p.repository)
-        self._gc = CollectGarbage(p.repository, p.artifacts, p.clock, p.metrics, events)
+        self._gc = CollectGarbage(p.repository, p.artifacts, p.clock, metrics, events)
+        self._fleet = ReadFleetMetrics(p.repository, p.clock, self._counters)
         self._closed = False
 
     # -- writing -------------------------------------------------------------------------------
@@ -317,11 +331,14 @@ class ToolRuntime:
         keep_versions: int | None = None,
         grace_s: float | None = None,
         dry_run: bool = True,
+        keep_executions: int | None = None,
     ) -> GarbageCollection:
         """Remove artifacts no tool references, finished execution records older than ``older_than``
         (``"30d"``, ``"12h"``, a ``timedelta`` or seconds) and versions of inactive tools beyond
-        ``keep_versions``; by default (``dry_run=True``) only report what would go. Omitted values
-        come from the settings (``gc_retention``, ``gc_keep_versions``, ``gc_grace_s``).
+        ``keep_versions``; by default (``dry_run=True``) only report what would go. ``keep_executions``
+        also bounds the history by count: the newest that many finished records stay. Omitted values
+        come from the settings (``gc_retention``, ``gc_keep_versions``, ``gc_grace_s``,
+        ``gc_keep_executions``).
 
         The runtime owner's call, never an agent's (the MCP server does not offer it). Bad values are
         a ``ValidationError`` and nothing changes. See :class:`CollectGarbage` for the rules.
@@ -333,6 +350,7 @@ class ToolRuntime:
                 defaults.keep_versions if keep_versions is None else keep_versions,
                 defaults.grace_s if grace_s is None else grace_s,
                 dry_run,
+                defaults.keep_executions if keep_executions is None else keep_executions,
             )
         )
 
@@ -442,7 +460,7 @@ class ToolRuntime:
 
     def list_executions(
         self,
-        agent_id: str,
+        agent_id: str | None,
         *,
         tool: str | None = None,
         version: int | None = None,
@@ -457,10 +475,24 @@ class ToolRuntime:
         calls of another agent's tools. ``tool`` (an id or a name) narrows to one tool: all its
         calls when the agent owns it, else the agent's own calls of it. Pass the page's
         ``next_cursor`` as ``cursor`` for the next page.
+
+        ``agent_id=None`` is the runtime owner's view (as for :meth:`list_tools`): every call, of
+        every agent. Nothing an agent reaches passes None (the MCP server always names the agent;
+        the dashboard answers operator tokens only).
         """
-        check_agent(agent_id)
         chosen = _enum(ExecutionStatus, status, "status") if status is not None else None
         before = _parse_cursor(cursor)
+        if agent_id is None:
+            owner_query = ExecutionQuery(
+                tool_id=None if tool is None else self.ports.repository.get(tool).tool_id,
+                version=version,
+                status=chosen,
+                since=since,
+                before=before,
+                limit=limit,
+            )
+            return _page(list(self.ports.repository.list_executions(owner_query)), limit)
+        check_agent(agent_id)
         caller: str | None = agent_id
         tool_ids: frozenset[str] | None = frozenset(
             t.tool_id for t in self.ports.repository.list(ToolQuery(owner=agent_id, status=None, limit=100_000))
@@ -483,9 +515,19 @@ class ToolRuntime:
             before=before,
             limit=limit,
         )
-        items = list(self.ports.repository.list_executions(query))
-        last = items[-1] if len(items) == limit else None
-        return ExecutionPage(tuple(items), f"{last.created_at.isoformat()}|{last.execution_id}" if last else None)
+        return _page(list(self.ports.repository.list_executions(query)), limit)
+
+    def tool_activity(
+        self, tool: str, window: timedelta | str | float = "1h", agent_id: str | None = None
+    ) -> ToolActivitySeries:
+        """One tool's finished calls over the last ``window`` (as :meth:`fleet_metrics` reads
+        windows): executions per minute per version, outcomes, error types and wall-time
+        percentiles, aggregated by the store. With ``agent_id``, only of a tool that agent may see
+        (aggregates only, as :meth:`tool_metrics`)."""
+        found = self._tool_by_ref(agent_id, tool) if agent_id is not None else self.ports.repository.get(tool)
+        if agent_id is not None and not may_see(self.ports.repository, found, agent_id):
+            raise NotFoundError("tool", tool)
+        return tool_activity(self.ports.repository, self.ports.clock, found.tool_id, window)
 
     def subscribe(self, event_type: type[DomainEvent], handler: Callable[[DomainEvent], None]) -> Callable[[], None]:
         """Call ``handler(event)`` after every later change of ``event_type`` is stored; returns a
@@ -735,6 +777,21 @@ class ToolRuntime:
         """A tool's versions, oldest first."""
         return self._versions.execute(tool_id, agent_id)
 
+    def fleet_metrics(
+        self, window: timedelta | str | float = "1h", *, until: datetime | None = None, busiest: int = 10
+    ) -> FleetMetrics:
+        """What every agent's tools did over the last ``window`` (``"1h"``, ``"15m"``, ``"1d"``, a
+        ``timedelta`` or seconds; at most 7 days), as typed figures: tools and agents, executions
+        per minute, failure rate, error types, latency percentiles, isolation, registrations,
+        artifact cache hits and misses, refusals. From the store, so every process on one store
+        sees the same figures and a restart loses none. ``until`` ends the window at another time.
+
+        The runtime owner's view, spanning every agent (it takes no agent): the MCP server's tools
+        never offer it, and the dashboard answers only operator tokens. See
+        :mod:`toolrt.application.fleet_metrics`.
+        """
+        return self._fleet.execute(window, until, busiest)
+
     def metrics(self) -> dict[str, Any]:
         """A plain-dict snapshot of every counter and timing recorded so far."""
         return self.ports.metrics.snapshot()
@@ -771,6 +828,10 @@ class ToolRuntime:
         self._closed = True
         self._execute.close()
         self._background.close()
+        try:
+            self._counters.close()
+        except Exception as exc:  # closing must go on: the sandboxes and stores still need it
+            log.warning("writing the last counters failed", error=str(exc))
         for part in (
             self.ports.sandbox,
             self.ports.validator,
@@ -801,6 +862,11 @@ def _enum(kind: type[Any], value: Any, what: str) -> Any:
                 (Finding(f"request.{what}", Severity.ERROR, f"{what} must be one of: {allowed}, got {value!r}"),)
             ),
         ) from None
+
+
+def _page(items: list[Execution], limit: int) -> ExecutionPage:
+    last = items[-1] if len(items) == limit else None
+    return ExecutionPage(tuple(items), f"{last.created_at.isoformat()}|{last.execution_id}" if last else None)
 
 
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from toolrt.ports import (
     ToolGateway,
     ToolRepository,
 )
+from toolrt.ports.fleet import nearest_rank
 
 log = get_logger(__name__)
 
@@ -84,7 +85,7 @@ class ToolMetrics:
 def _percentile(ordered: Sequence[float], share: float) -> float | None:
     if not ordered:
         return None
-    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered) + 0.5) - 1))]
+    return ordered[nearest_rank(len(ordered), share)]
 
 
 def version_metrics(outcomes: Sequence[ExecutionOutcome]) -> tuple[VersionMetrics, ...]:

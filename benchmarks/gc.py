@@ -28,6 +28,7 @@ from toolrt.adapters.local import _serde
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
 from toolrt.domain import Artifact, Execution, ExecutionStatus, Tool, ValidationReport, normalize_code
+from toolrt.ports.fleet import minute_of
 
 CHUNK = 10_000
 NOW = datetime.now(UTC)
@@ -74,17 +75,21 @@ def seed(data: Path, tools: int, executions: int, orphans: int) -> None:
     )
     stamp = old.isoformat()
 
-    def rows() -> Iterator[tuple[str, str, str, str, str]]:
+    def rows() -> Iterator[tuple[object, ...]]:
         for i in range(executions):
-            created = (NOW - timedelta(seconds=60 * 86400 * i / max(1, executions))).isoformat()
+            moment = NOW - timedelta(seconds=60 * 86400 * i / max(1, executions))
+            created = moment.isoformat()
             execution_id = f"exec-{i:08d}"
             body = template.replace("EXEC-ID", execution_id).replace(stamp, created)
-            yield execution_id, f"tool-{i % tools:07d}", "succeeded", created, body
+            yield (execution_id, f"tool-{i % tools:07d}", "succeeded", created, body, "agent-000001",
+                   minute_of(moment), 1, 0.0, None, "process")  # fmt: skip
 
     conn = repo._connection()  # noqa: SLF001 (bulk seeding, not a repository operation)
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
-        "INSERT INTO executions (execution_id, tool_id, status, created_at, body) VALUES (?, ?, ?, ?, ?)", rows()
+        "INSERT INTO executions (execution_id, tool_id, status, created_at, body, caller, created_min, version,"
+        " wall_ms, error_type, isolation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        rows(),
     )
     conn.execute("COMMIT")
     repo.close()

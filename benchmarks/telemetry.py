@@ -4,7 +4,9 @@ Run: ``python -m benchmarks.telemetry [--calls 400]``. One SQLite store, one reg
 the same un-pinned call timed on runtimes that differ only in their observers:
 
 - bare: metrics and events dropped, no tracer (the baseline, same run);
-- events + metrics: the profile's in-process metrics and an event subscriber;
+- events + metrics: the profile's in-process metrics and an event subscriber (every runtime also
+  keeps the counters no execution record holds for the store, ``StoredCounters``: registrations,
+  cache hits, refusals; a call adds none of them, so on the execution path this is one set lookup);
 - + tracing (API only): OpenTelemetry's API with no SDK configured (what ``telemetry="auto"`` costs
   an application that installed ``[otel]`` but exports nothing);
 - + tracing (SDK): an SDK TracerProvider and MeterProvider with in-memory exporters (every span and

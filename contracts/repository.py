@@ -20,10 +20,12 @@ from toolrt.domain import (
     Tool,
     ToolStatus,
     TransientError,
+    ValidationError,
     Visibility,
 )
 from toolrt.domain.search import query_terms
 from toolrt.ports import ExecutionOutcome, ExecutionQuery, SearchQuery, ToolQuery, ToolRepository, ToolUsage
+from toolrt.ports.fleet import MinuteCount, StoredCount, ToolActivity, ToolCensus, build_summary, minute_of, summed
 from toolrt.ports.repository import InProcessSearch
 
 
@@ -337,6 +339,139 @@ class ToolRepositoryContract:
         for eid in ("old-running", "old-pending", "new-ok"):
             assert repo.get_execution(eid).execution_id == eid
         assert repo.purge_executions(b.T0) == 0
+
+    def test_purge_executions_keeps_at_most_the_newest_finished_records(self, repo: ToolRepository) -> None:
+        """``keep_newest`` bounds the history by count: older finished records beyond it go, running ones stay."""
+        for i in range(6):
+            repo.record_execution(attrs.evolve(b.execution(f"e{i}"), created_at=b.T0 + timedelta(minutes=i)))
+        running = attrs.evolve(b.execution("run", status=ExecutionStatus.RUNNING), created_at=b.T0)
+        repo.record_execution(running)
+        before = b.T0 - timedelta(days=1)
+        assert repo.purge_executions(before, keep_newest=4, dry_run=True) == 2
+        assert repo.purge_executions(before, keep_newest=4) == 2
+        for eid in ("e0", "e1"):
+            with pytest.raises(NotFoundError):
+                repo.get_execution(eid)
+        for eid in ("e2", "e3", "e4", "e5", "run"):
+            assert repo.get_execution(eid).execution_id == eid
+        assert repo.purge_executions(before, keep_newest=4) == 0
+        assert repo.purge_executions(before, keep_newest=10) == 0
+
+    # -- fleet figures ---------------------------------------------------------------------------
+
+    def _fleet_records(self, repo: ToolRepository) -> None:
+        def record(eid: str, tool_id: str, caller: str, status: ExecutionStatus, minute: int, wall: float) -> None:
+            e = b.execution(eid, tool_id=tool_id, caller=caller, status=status)
+            e = attrs.evolve(
+                e,
+                created_at=b.T0 + timedelta(minutes=minute, seconds=7),
+                metrics=attrs.evolve(e.metrics, wall_ms=wall),
+                version=2 if eid.endswith("v2") else 1,
+            )
+            if status is not ExecutionStatus.SUCCEEDED:
+                e = attrs.evolve(e, error=ExecutionFailure("KeyError" if tool_id == "t1" else "Timeout", "x"))
+            repo.record_execution(e)
+
+        record("a", "t1", "agent-a", ExecutionStatus.SUCCEEDED, 0, 10.0)
+        record("b", "t1", "agent-b", ExecutionStatus.FAILED, 0, 20.0)
+        record("c-v2", "t1", "agent-a", ExecutionStatus.SUCCEEDED, 1, 30.0)
+        record("d", "t2", "agent-c", ExecutionStatus.TIMED_OUT, 1, 40.0)
+        record("e", "t2", "agent-c", ExecutionStatus.CANCELLED, 2, 1.0)
+        record("f", "t2", "agent-c", ExecutionStatus.SUCCEEDED, 2, 50.0)
+        record("g", "t1", "agent-a", ExecutionStatus.RUNNING, 2, 0.0)  # not finished: never counted
+        record("late", "t1", "agent-z", ExecutionStatus.SUCCEEDED, 5, 99.0)  # outside the window
+
+    def test_execution_summary_aggregates_the_finished_calls_of_a_window(self, repo: ToolRepository) -> None:
+        """Counts by status and minute, error types, isolation, per-tool activity, callers and
+        nearest-rank percentiles of the finished calls created in ``[since, until)``."""
+        self._fleet_records(repo)
+        summary = repo.execution_summary(b.T0, b.T0 + timedelta(minutes=3))
+        assert summary == build_summary(
+            {
+                ExecutionStatus.SUCCEEDED: 3,
+                ExecutionStatus.FAILED: 1,
+                ExecutionStatus.TIMED_OUT: 1,
+                ExecutionStatus.CANCELLED: 1,
+            },
+            [
+                MinuteCount(minute_of(b.T0), ExecutionStatus.SUCCEEDED, 1),
+                MinuteCount(minute_of(b.T0), ExecutionStatus.FAILED, 1),
+                MinuteCount(minute_of(b.T0) + 1, ExecutionStatus.SUCCEEDED, 1),
+                MinuteCount(minute_of(b.T0) + 1, ExecutionStatus.TIMED_OUT, 1),
+                MinuteCount(minute_of(b.T0) + 2, ExecutionStatus.CANCELLED, 1),
+                MinuteCount(minute_of(b.T0) + 2, ExecutionStatus.SUCCEEDED, 1),
+            ],
+            {"KeyError": 1, "Timeout": 2},
+            {"process": 5},
+            [ToolActivity("t1", 3, 1), ToolActivity("t2", 2, 1)],
+            3,
+            30.0,
+            50.0,
+        )
+        assert summary.count(ExecutionStatus.KILLED) == 0
+        empty = repo.execution_summary(b.T0 - timedelta(days=1), b.T0)
+        assert empty.callers == 0 and empty.p50_ms is None and empty.tools == () and empty.per_minute == ()
+
+    def test_execution_summary_of_one_tool_splits_minutes_by_version(self, repo: ToolRepository) -> None:
+        """With ``tool_id``, only that tool's calls count, and each minute's counts carry the version."""
+        self._fleet_records(repo)
+        summary = repo.execution_summary(b.T0, b.T0 + timedelta(minutes=3), tool_id="t1")
+        assert summary.tools == (ToolActivity("t1", 3, 1),)
+        assert {(m.minute - minute_of(b.T0), m.status, m.version) for m in summary.per_minute} == {
+            (0, ExecutionStatus.SUCCEEDED, 1),
+            (0, ExecutionStatus.FAILED, 1),
+            (1, ExecutionStatus.SUCCEEDED, 2),
+        }
+        assert (summary.p50_ms, summary.p95_ms) == (20.0, 30.0)
+
+    def test_execution_summary_refuses_a_naive_or_reversed_window(self, repo: ToolRepository) -> None:
+        """A window is timezone-aware and does not end before it starts (ValidationError)."""
+        with pytest.raises(ValidationError, match="timezone"):
+            repo.execution_summary(b.T0.replace(tzinfo=None), b.T0.replace(tzinfo=None))
+        with pytest.raises(ValidationError, match="before it starts"):
+            repo.execution_summary(b.T0, b.T0 - timedelta(minutes=1))
+
+    def test_tool_census_counts_tools_owners_and_visibility(self, repo: ToolRepository) -> None:
+        """Active and inactive tools, distinct owners of active ones, and active tools per visibility."""
+        repo.add(b.tool("t1", owner="a", name="one"))
+        repo.add(b.tool("t2", owner="a", name="two", visibility=Visibility.PUBLIC))
+        repo.add(b.tool("t3", owner="b", name="three", visibility=Visibility.TEAM, team="ops"))
+        gone = b.tool("t4", owner="c", name="four")
+        repo.add(gone)
+        repo.save(gone.deactivated(b.T0))
+        census = repo.tool_census()
+        assert census == ToolCensus(3, 1, 2, (("private", 1), ("public", 1), ("team", 1)))
+
+    def test_counts_add_up_per_minute_name_and_dimensions(self, repo: ToolRepository) -> None:
+        """Stored counts add to the total of their key; a window reads its minutes; purge drops older ones."""
+        dims = (("outcome", "success"),)
+        repo.add_counts([StoredCount(10, "registrations", dims, 2), StoredCount(11, "registrations", dims, 1)])
+        repo.add_counts([StoredCount(10, "registrations", dims, 3), StoredCount(10, "artifact_cache", (), 1)])
+        repo.add_counts([])
+        assert summed(repo.read_counts(10, 12)) == [
+            StoredCount(10, "artifact_cache", (), 1),
+            StoredCount(10, "registrations", dims, 5),
+            StoredCount(11, "registrations", dims, 1),
+        ]
+        assert summed(repo.read_counts(11, 12)) == [StoredCount(11, "registrations", dims, 1)]
+        assert repo.read_counts(12, 100) == [] and repo.read_counts(5, 5) == []
+        assert repo.purge_counts(11, dry_run=True) == 2
+        assert repo.purge_counts(11) == 2
+        assert summed(repo.read_counts(0, 100)) == [StoredCount(11, "registrations", dims, 1)]
+
+    def test_counts_from_many_threads_are_never_lost(self, repo: ToolRepository) -> None:
+        """Concurrent adds to one counter all count (an atomic add, never read-modify-write)."""
+
+        def add() -> None:
+            for _ in range(10):
+                repo.add_counts([StoredCount(1, "registrations", (("outcome", "success"),), 1)])
+
+        threads = [threading.Thread(target=add) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(c.value for c in repo.read_counts(0, 2)) == 40
 
     # -- search ----------------------------------------------------------------------------------
 

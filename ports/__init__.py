@@ -3,6 +3,16 @@
 from toolrt.ports.artifacts import ArtifactStore, TempFileKeeper
 from toolrt.ports.embedder import Embedder
 from toolrt.ports.environments import EnvironmentBuilder, EnvironmentInfo, ProgressCallback, PruneReport
+from toolrt.ports.fleet import (
+    CountBook,
+    ExecutionSummary,
+    MinuteCount,
+    StoredCount,
+    ToolActivity,
+    ToolCensus,
+    census_of,
+    summarize_executions,
+)
 from toolrt.ports.gateway import GatewayHealth, ToolGateway
 from toolrt.ports.metrics import EventPublisher, MetricsSink
 from toolrt.ports.repository import (
@@ -35,7 +45,15 @@ __all__ = [
     "ProgressCallback",
     "PruneReport",
     "EventPublisher",
+    "CountBook",
     "ExecutionOutcome",
+    "ExecutionSummary",
+    "MinuteCount",
+    "StoredCount",
+    "ToolActivity",
+    "ToolCensus",
+    "census_of",
+    "summarize_executions",
     "ExecutionQuery",
     "GatewayHealth",
     "IdGenerator",

@@ -10,6 +10,7 @@ import attrs
 
 from toolrt.domain import CodeHash, Execution, ExecutionStatus, Tool, ToolStatus, ValidationError
 from toolrt.domain.search import CorpusStats, Score, SearchDocument, rank
+from toolrt.ports.fleet import ExecutionSummary, StoredCount, ToolCensus
 
 
 def _to_teams(teams: Iterable[str]) -> frozenset[str]:
@@ -186,6 +187,24 @@ def count_usage(executions: Iterable[Execution], tool_ids: Collection[str]) -> d
     return {tool_id: found.get(tool_id, NO_USAGE) for tool_id in wanted}
 
 
+def purgeable(executions: Iterable[Execution], before: datetime, keep_newest: int | None) -> list[str]:
+    """Ids of the records :meth:`ToolRepository.purge_executions` removes (for adapters holding
+    records in process): finished ones created before ``before``, and finished ones beyond the
+    newest ``keep_newest`` (by ``created_at``, then ``execution_id``)."""
+    if keep_newest is not None and (
+        isinstance(keep_newest, bool) or not isinstance(keep_newest, int) or keep_newest < 0
+    ):
+        raise ValidationError(f"keep_newest must be a non-negative integer, got {keep_newest!r}")
+    finished = sorted(
+        (e for e in executions if e.status.is_final), key=lambda e: (e.created_at, e.execution_id), reverse=True
+    )
+    return [
+        e.execution_id
+        for rank, e in enumerate(finished)
+        if e.created_at < before or (keep_newest is not None and rank >= keep_newest)
+    ]
+
+
 def newest_first(executions: Iterable[Execution], query: ExecutionQuery) -> list[Execution]:
     """The executions ``query`` matches, newest first, at most ``query.limit`` (for adapters)."""
     found = [e for e in executions if query.matches(e)]
@@ -288,11 +307,35 @@ class ToolRepository(Protocol):
         once its tool is stored, puts it back). A ``delete`` that raises stops the call.
         """
 
-    def purge_executions(self, before: datetime, *, dry_run: bool = False) -> int:
-        """Remove the finished execution records created before ``before``; how many (would be) removed.
+    def purge_executions(self, before: datetime, *, dry_run: bool = False, keep_newest: int | None = None) -> int:
+        """Remove the finished execution records created before ``before`` and, with ``keep_newest``,
+        every finished record beyond the newest ``keep_newest`` finished ones; how many (would be)
+        removed.
 
         Pending and running records are kept whatever their age. ``dry_run`` only counts.
         """
+
+    # -- fleet figures: the runtime owner's view, across every agent (see toolrt.ports.fleet) ----
+
+    def execution_summary(self, since: datetime, until: datetime, tool_id: str | None = None) -> ExecutionSummary:
+        """The finished execution records created in ``[since, until)`` (of ``tool_id`` only, when
+        given: then per-minute counts are also split by version), aggregated by the store: counts by
+        status and minute, error types, isolation levels, per-tool activity, distinct callers and
+        wall-time percentiles. Never the records themselves."""
+
+    def tool_census(self) -> ToolCensus:
+        """How many active and inactive tools the store holds, the distinct owners of active tools,
+        and active tools per visibility."""
+
+    def add_counts(self, counts: Sequence[StoredCount]) -> None:
+        """Add each count to the stored total of its minute, name and dimensions, atomically per
+        count, so that every process writing to one store adds to the same totals."""
+
+    def read_counts(self, since_minute: int, until_minute: int) -> Sequence[StoredCount]:
+        """The stored totals of the minutes in ``[since_minute, until_minute)``, in no particular order."""
+
+    def purge_counts(self, before_minute: int, *, dry_run: bool = False) -> int:
+        """Remove the stored totals of minutes before ``before_minute``; how many (would be) removed."""
 
     def change_marker(self) -> object | None:
         """A cheap value that differs after any process added, changed or deleted a tool record or a

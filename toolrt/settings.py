@@ -38,6 +38,11 @@ def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> 
         raise SettingsError(f"setting {attribute.name} must be positive, got {value!r}")
 
 
+def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SettingsError(f"setting {attribute.name} must be a non-negative integer, got {value!r}")
+
+
 def _egress_entries(wildcard: bool) -> Any:
     def check(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
         try:
@@ -159,10 +164,12 @@ class Settings:
 
     # Garbage collection (rt.collect_garbage, toolrt gc): finished execution records older than
     # gc_retention go; inactive tools keep gc_keep_versions versions; unreferenced artifacts younger
-    # than gc_grace_s stay.
+    # than gc_grace_s stay; gc_keep_executions > 0 also keeps at most that many finished execution
+    # records, the newest (0: no limit but age). Stored counters follow gc_retention too.
     gc_retention: str = attrs.field(default="30d", validator=_duration)
     gc_keep_versions: int = attrs.field(default=5, validator=_positive)
     gc_grace_s: float = attrs.field(default=600.0, validator=_positive)
+    gc_keep_executions: int = attrs.field(default=0, validator=_non_negative)
 
     # AWS
     aws_region: str = "us-east-1"
@@ -194,7 +201,12 @@ class Settings:
 
     def gc_policy(self) -> GarbageCollectionPolicy:
         """What garbage collection keeps unless a call says otherwise."""
-        return GarbageCollectionPolicy(parse_duration(self.gc_retention), self.gc_keep_versions, self.gc_grace_s)
+        return GarbageCollectionPolicy(
+            parse_duration(self.gc_retention),
+            self.gc_keep_versions,
+            self.gc_grace_s,
+            self.gc_keep_executions or None,
+        )
 
     def backend(self, port: str) -> str:
         """The backend (``memory``, ``local`` or ``aws``) chosen for ``port``.

@@ -10,6 +10,8 @@ Items of the single table (``pk``, ``sk``):
   that ``references`` is a strongly consistent query: deleting an artifact depends on it.
 - ``NAME#{owner}#{name}`` / ``NAME``: held by the owner's active tool of that name (uniqueness).
 - ``EXEC#{id}`` / ``EXEC``: execution records.
+- ``COUNT#{day}`` / ``{minute}#{name}|{dimensions}``: a counter's total over one minute (``value``,
+  added to with ``ADD``), one partition per day (days and minutes since the epoch).
 - ``TEAM#{team}`` / ``MEMBER#{agent}``: a team membership, with ``gsi1pk = MEMBER#{agent}`` so that
   an agent's teams are one query of the by-agent index. Team tools carry ``gsi3pk = TEAM#{team}``
   (public ones ``PUBLIC``), so a member's discovery queries that index once per team.
@@ -56,7 +58,17 @@ from toolrt.ports import (
     newest_first,
     outcomes_of,
 )
-from toolrt.ports.repository import InProcessSearch, discoverable_keys
+from toolrt.ports.fleet import (
+    ExecutionSummary,
+    StoredCount,
+    ToolCensus,
+    census_of,
+    check_window,
+    dimensions_text,
+    parse_dimensions,
+    summarize_executions,
+)
+from toolrt.ports.repository import InProcessSearch, discoverable_keys, purgeable
 
 log = get_logger(__name__)
 
@@ -127,6 +139,23 @@ def _claim_key(code_hash: CodeHash) -> dict[str, Any]:
 
 def _use_key(tool_id: str, code_hash: CodeHash) -> dict[str, Any]:
     return {"pk": {"S": f"TOOL#{tool_id}"}, "sk": {"S": f"USE#{code_hash}"}}
+
+
+_MINUTES_A_DAY = 1440
+
+
+def _count_key(minute: int, name: str, dimensions: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    # One partition per day, one item per minute, name and dimensions: a window is a query per day.
+    return {
+        "pk": {"S": f"COUNT#{minute // _MINUTES_A_DAY}"},
+        "sk": {"S": f"{minute:012d}#{name}|{dimensions_text(dimensions)}"},
+    }
+
+
+def _count_of(item: dict[str, Any]) -> StoredCount:
+    minute, _, rest = item["sk"]["S"].partition("#")
+    name, _, dims = rest.partition("|")
+    return StoredCount(int(minute), name, parse_dimensions(dims), int(item["value"]["N"]))
 
 
 def _referenced(tool: Tool | None) -> frozenset[CodeHash]:
@@ -341,10 +370,11 @@ class DynamoDbToolRepository:
         """None: DynamoDB has no cheap marker of the whole table's changes (a Stream would be one)."""
         return None
 
-    def purge_executions(self, before: datetime, *, dry_run: bool = False) -> int:
-        """Scans the execution records (no index by time yet) and deletes the old finished ones, each
-        on the condition that its status is still the one read (a record being updated stays)."""
-        old: builtins.list[tuple[dict[str, Any], str]] = []
+    def purge_executions(self, before: datetime, *, dry_run: bool = False, keep_newest: int | None = None) -> int:
+        """Scans the execution records (no index by time yet) and deletes the old finished ones (and
+        those beyond the newest ``keep_newest``), each on the condition that its status is still the
+        one read (a record being updated stays)."""
+        finished: dict[str, tuple[Execution, dict[str, Any]]] = {}
         for item in self._paginate(
             "scan",
             "execution records",
@@ -356,8 +386,9 @@ class DynamoDbToolRepository:
                 execution = converter.structure(decode_body(item), Execution)
             except Exception as exc:
                 raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
-            if execution.created_at < before and execution.status.is_final:
-                old.append(({"pk": item["pk"], "sk": item["sk"]}, execution.status.value))
+            finished[execution.execution_id] = (execution, {"pk": item["pk"], "sk": item["sk"]})
+        chosen = purgeable([e for e, _ in finished.values()], before, keep_newest)
+        old = [(finished[i][1], finished[i][0].status.value) for i in chosen]
         if dry_run:
             return len(old)
         removed = 0
@@ -378,6 +409,81 @@ class DynamoDbToolRepository:
                 raise translate(exc, backend=BACKEND, operation="delete_item", resource=key["pk"]["S"]) from exc
             removed += 1
         return removed
+
+    # -- fleet figures ---------------------------------------------------------------------------
+
+    def execution_summary(self, since: datetime, until: datetime, tool_id: str | None = None) -> ExecutionSummary:
+        """Scans the execution records (like :meth:`list_executions`) and aggregates them here."""
+        check_window(since, until)
+        if tool_id is not None:
+            return summarize_executions(self.list_executions_of(tool_id), since, until, tool_id)
+        found: builtins.list[Execution] = []
+        for item in self._paginate(
+            "scan",
+            "execution records",
+            FilterExpression="#sk = :exec",
+            ExpressionAttributeNames={"#sk": "sk"},
+            ExpressionAttributeValues={":exec": av("EXEC")},
+        ):
+            try:
+                found.append(converter.structure(decode_body(item), Execution))
+            except Exception as exc:
+                raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
+        return summarize_executions(found, since, until)
+
+    def tool_census(self) -> ToolCensus:
+        """Reads every tool record (a scan)."""
+        return census_of(self.list(ToolQuery(status=None, limit=10**9)))
+
+    def add_counts(self, counts: Sequence[StoredCount]) -> None:
+        """One atomic ``ADD`` per count on the item of its day, minute, name and dimensions."""
+        for count in counts:
+            self._call(
+                "update_item",
+                f"counter {count.name}",
+                TableName=self._table,
+                Key=_count_key(count.minute, count.name, count.dimensions),
+                UpdateExpression="ADD #value :n",
+                ExpressionAttributeNames={"#value": "value"},
+                ExpressionAttributeValues={":n": {"N": str(int(count.value))}},
+            )
+
+    def read_counts(self, since_minute: int, until_minute: int) -> Sequence[StoredCount]:
+        """One query per day of the window (the items of a day share a partition)."""
+        found: builtins.list[StoredCount] = []
+        if until_minute <= since_minute:
+            return found
+        for day in range(since_minute // _MINUTES_A_DAY, (until_minute - 1) // _MINUTES_A_DAY + 1):
+            for item in self._paginate(
+                "query",
+                "counters",
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :low AND :high",
+                ExpressionAttributeValues={
+                    ":pk": av(f"COUNT#{day}"),
+                    ":low": av(f"{since_minute:012d}"),
+                    ":high": av(f"{until_minute - 1:012d}~"),
+                },
+            ):
+                found.append(_count_of(item))
+        return found
+
+    def purge_counts(self, before_minute: int, *, dry_run: bool = False) -> int:
+        """Scans the counter items and deletes those of earlier minutes."""
+        old = [
+            item
+            for item in self._paginate(
+                "scan",
+                "counters",
+                FilterExpression="begins_with(#pk, :count)",
+                ExpressionAttributeNames={"#pk": "pk"},
+                ExpressionAttributeValues={":count": av("COUNT#")},
+            )
+            if _count_of(item).minute < before_minute
+        ]
+        if not dry_run:
+            for item in old:
+                self._call("delete_item", "counter", TableName=self._table, Key={"pk": item["pk"], "sk": item["sk"]})
+        return len(old)
 
     # -- executions ------------------------------------------------------------------------------
 

@@ -93,6 +93,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     app.command()(tools.promote)
     app.command()(tools.metrics)
     app.command()(mcp.serve)
+    app.command()(mcp.dashboard)
     app.command()(machine.doctor)
     app.command()(machine.demo)
     app.command()(machine.gc)

@@ -28,10 +28,26 @@ from toolrt.domain import (
     Tool,
     ToolStatus,
     TransientError,
+    ValidationError,
     Visibility,
 )
 from toolrt.domain.search import FIELD_WEIGHTS, FIELDS, CorpusStats, SearchDocument, rank
 from toolrt.ports import ExecutionOutcome, ExecutionQuery, SearchHit, SearchQuery, ToolQuery, ToolUsage
+from toolrt.ports.fleet import (
+    FAILURE_STATUSES,
+    FINAL_STATUSES,
+    ExecutionSummary,
+    MinuteCount,
+    StoredCount,
+    ToolActivity,
+    ToolCensus,
+    build_summary,
+    check_window,
+    dimensions_text,
+    minute_of,
+    nearest_rank,
+    parse_dimensions,
+)
 from toolrt.ports.repository import NO_USAGE
 
 log = get_logger(__name__)
@@ -129,6 +145,38 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE executions ADD COLUMN caller TEXT",
         "UPDATE executions SET caller = json_extract(body, '$.caller')",
     ),
+    (
+        # Fleet figures (execution_summary) are aggregated by SQL over a time window: the fields they
+        # group and sort by are columns (copies of the body's, written with it), and created_at is
+        # indexed. created_min is whole minutes since the epoch (UTC).
+        "ALTER TABLE executions ADD COLUMN created_min INTEGER",
+        "ALTER TABLE executions ADD COLUMN version INTEGER",
+        "ALTER TABLE executions ADD COLUMN wall_ms REAL",
+        "ALTER TABLE executions ADD COLUMN error_type TEXT",
+        "ALTER TABLE executions ADD COLUMN isolation TEXT",
+        "UPDATE executions SET created_min = CAST(strftime('%s', created_at) AS INTEGER) / 60,"
+        " version = json_extract(body, '$.version'), wall_ms = json_extract(body, '$.metrics.wall_ms'),"
+        " error_type = json_extract(body, '$.error.type'), isolation = json_extract(body, '$.metrics.isolation')",
+        # Covering indexes: a window's aggregates (execution_summary), one tool's outcomes, usage
+        # and history are read from the index alone, never from the rows and their bodies. The
+        # second one starts as executions_by_tool did, which it replaces.
+        # Both lead with (created_at, execution_id), the order of history listings, so that a page
+        # of a busy tool's history reads its first rows without sorting the others.
+        "CREATE INDEX executions_by_time ON executions (created_at, execution_id, status, tool_id, caller,"
+        " created_min, version, wall_ms, error_type, isolation)",
+        "CREATE INDEX executions_by_tool_time ON executions (tool_id, created_at, execution_id, status, version,"
+        " wall_ms, error_type, created_min, caller, isolation)",
+        "DROP INDEX executions_by_tool",
+        # Counters no record holds (registrations, artifact cache, refusals): a total per minute,
+        # name and dimensions, added to by every process on this file.
+        """CREATE TABLE counters (
+            minute INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            dimensions TEXT NOT NULL,
+            value INTEGER NOT NULL,
+            PRIMARY KEY (minute, name, dimensions)
+        ) WITHOUT ROWID""",
+    ),
 )
 # Garbage collection holds the write lock for at most this many artifacts or execution records.
 _DELETE_CHUNK = 256
@@ -169,6 +217,24 @@ SCHEMA_VERSION = len(MIGRATIONS)
 def _lower(value: str | None) -> str | None:
     # SQLite's lower() folds ASCII only; the query semantics are Python's str.lower().
     return value.lower() if value is not None else None
+
+
+def execution_row(e: Execution) -> tuple[Any, ...]:
+    """The ``executions`` row of a record: (execution_id, tool_id, status, created_at, body, caller,
+    created_min, version, wall_ms, error_type, isolation). Bulk loaders use it too."""
+    return (
+        e.execution_id,
+        e.tool_id,
+        e.status.value,
+        e.created_at.isoformat(),
+        _serde.dumps(e),
+        e.caller,
+        minute_of(e.created_at),
+        e.version,
+        e.metrics.wall_ms,
+        e.error.type if e.error else None,
+        e.metrics.isolation.value,
+    )
 
 
 @attrs.define
@@ -673,11 +739,11 @@ class SqliteToolRepository:
         return self._read("listing discoverable tools", run)
 
     def execution_outcomes(self, tool_id: str, since: datetime | None = None) -> Sequence[ExecutionOutcome]:
-        """Read with json_extract from the records (index ``executions_by_tool``): no copy to drift."""
+        """Read from the columns written with each record, from the index alone
+        (``executions_by_tool_time``). Bulk loaders write them too (:func:`execution_row`)."""
         final = [s.value for s in ExecutionStatus if s.is_final]
         sql = (
-            "SELECT json_extract(body, '$.version'), status, json_extract(body, '$.metrics.wall_ms'),"
-            " json_extract(body, '$.error.type') FROM executions"
+            "SELECT version, status, wall_ms, error_type FROM executions"
             f" WHERE tool_id = ? AND status IN ({', '.join('?' * len(final))})"
         )
         args: list[Any] = [tool_id, *final]
@@ -691,7 +757,7 @@ class SqliteToolRepository:
         ]
 
     def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
-        """Counted by SQL over the executions of each tool (index ``executions_by_tool``)."""
+        """Counted by SQL over the executions of each tool (index ``executions_by_tool_time``)."""
         wanted = sorted(set(tool_ids))
         if not wanted:
             return {}
@@ -891,12 +957,9 @@ class SqliteToolRepository:
         try:
             with self._write(f"recording {len(batch)} execution(s), {execution.execution_id!r} among them") as conn:
                 conn.executemany(
-                    "INSERT OR REPLACE INTO executions (execution_id, tool_id, status, created_at, body, caller)"
-                    " VALUES (?, ?, ?, ?, ?, ?)",
-                    [
-                        (e.execution_id, e.tool_id, e.status.value, e.created_at.isoformat(), _serde.dumps(e), e.caller)
-                        for e in (pending.execution for pending in batch)
-                    ],
+                    "INSERT OR REPLACE INTO executions (execution_id, tool_id, status, created_at, body, caller,"
+                    " created_min, version, wall_ms, error_type, isolation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [execution_row(pending.execution) for pending in batch],
                 )
         except BaseException as exc:  # every waiting caller hears of it, then this one raises it
             error = exc
@@ -908,15 +971,35 @@ class SqliteToolRepository:
         if error is not None:
             raise error
 
-    def purge_executions(self, before: datetime, *, dry_run: bool = False) -> int:
-        """Counts, or deletes in chunks (a short write lock each, so executions keep being recorded)."""
-        where = "created_at < ? AND status NOT IN ('pending', 'running')"
-        stamp = before.isoformat()
+    def purge_executions(self, before: datetime, *, dry_run: bool = False, keep_newest: int | None = None) -> int:
+        """Counts, or deletes in chunks (a short write lock each, so executions keep being recorded).
+
+        ``keep_newest``: the finished record at that rank (newest first, by the ``created_at`` index)
+        is the newest one to go, with everything older."""
+        if keep_newest is not None and (
+            isinstance(keep_newest, bool) or not isinstance(keep_newest, int) or keep_newest < 0
+        ):
+            raise ValidationError(f"keep_newest must be a non-negative integer, got {keep_newest!r}")
+        finished = "status NOT IN ('pending', 'running')"
+        where = f"created_at < ? AND {finished}"
+        args: tuple[Any, ...] = (before.isoformat(),)
+        if keep_newest is not None:
+            cut = self._read(
+                "finding the oldest execution record to keep",
+                lambda c: c.execute(
+                    f"SELECT created_at, execution_id FROM executions WHERE {finished}"
+                    " ORDER BY created_at DESC, execution_id DESC LIMIT 1 OFFSET ?",
+                    (keep_newest,),
+                ).fetchone(),
+            )
+            if cut is not None:
+                where = f"(created_at < ? OR (created_at, execution_id) <= (?, ?)) AND {finished}"
+                args = (before.isoformat(), cut[0], cut[1])
         if dry_run:
             return int(
                 self._read(
                     "counting old executions",
-                    lambda c: c.execute(f"SELECT count(*) FROM executions WHERE {where}", (stamp,)).fetchone()[0],
+                    lambda c: c.execute(f"SELECT count(*) FROM executions WHERE {where}", args).fetchone()[0],
                 )
             )
         removed = 0
@@ -924,11 +1007,131 @@ class SqliteToolRepository:
             with self._write("removing old executions") as conn:
                 count = conn.execute(
                     f"DELETE FROM executions WHERE rowid IN (SELECT rowid FROM executions WHERE {where} LIMIT ?)",
-                    (stamp, _PURGE_CHUNK),
+                    (*args, _PURGE_CHUNK),
                 ).rowcount
             removed += count
             if count < _PURGE_CHUNK:
                 return removed
+
+    # -- fleet figures ---------------------------------------------------------------------------
+
+    def execution_summary(self, since: datetime, until: datetime, tool_id: str | None = None) -> ExecutionSummary:
+        """Aggregated by SQL over the window from a covering index alone (``executions_by_time``, or
+        ``executions_by_tool_time`` for one tool); percentiles by ``ORDER BY wall_ms LIMIT 1
+        OFFSET`` at the nearest rank."""
+        check_window(since, until)
+        final = ", ".join(f"'{s.value}'" for s in FINAL_STATUSES)
+        where = f"created_at >= ? AND created_at < ? AND status IN ({final})"
+        args: list[Any] = [since.isoformat(), until.isoformat()]
+        if tool_id is not None:
+            where += " AND tool_id = ?"
+            args.append(tool_id)
+        ran = where + " AND status != 'cancelled'"
+        failed = ", ".join(f"'{s.value}'" for s in sorted(FAILURE_STATUSES, key=lambda s: s.value))
+        by_version = ", version" if tool_id is not None else ", NULL"
+
+        def run(conn: sqlite3.Connection) -> ExecutionSummary:
+            minutes = conn.execute(
+                f"SELECT created_min, status{by_version}, count(*) FROM executions WHERE {where} GROUP BY 1, 2, 3",
+                args,
+            ).fetchall()
+            statuses: dict[ExecutionStatus, int] = {}
+            per_minute = []
+            for minute, status, version, count in minutes:
+                chosen = ExecutionStatus(status)
+                statuses[chosen] = statuses.get(chosen, 0) + count
+                per_minute.append(MinuteCount(int(minute), chosen, int(count), version))
+            errors = conn.execute(
+                f"SELECT error_type, count(*) FROM executions WHERE {where} AND status != 'succeeded'"
+                " AND error_type IS NOT NULL GROUP BY 1",
+                args,
+            ).fetchall()
+            isolation = conn.execute(
+                f"SELECT isolation, count(*) FROM executions WHERE {ran} GROUP BY 1", args
+            ).fetchall()
+            tools = conn.execute(
+                f"SELECT tool_id, count(*), total(status IN ({failed})) FROM executions WHERE {ran} GROUP BY 1", args
+            ).fetchall()
+            (callers,) = conn.execute(f"SELECT count(DISTINCT caller) FROM executions WHERE {where}", args).fetchone()
+            ran_count = sum(int(n) for _, n, _ in tools)
+
+            def percentile(share: float) -> float | None:
+                if not ran_count:
+                    return None
+                row = conn.execute(
+                    f"SELECT wall_ms FROM executions WHERE {ran} ORDER BY wall_ms LIMIT 1 OFFSET ?",
+                    (*args, nearest_rank(ran_count, share)),
+                ).fetchone()
+                return None if row is None else float(row[0])
+
+            return build_summary(
+                statuses,
+                per_minute,
+                {str(t): int(n) for t, n in errors},
+                {str(i): int(n) for i, n in isolation},
+                (ToolActivity(t, int(n), int(f)) for t, n, f in tools),
+                int(callers),
+                percentile(0.5),
+                percentile(0.95),
+            )
+
+        return self._read("summarizing executions", run)
+
+    def tool_census(self) -> ToolCensus:
+        """Counted by SQL over the tools' columns (no record is read)."""
+
+        def run(conn: sqlite3.Connection) -> ToolCensus:
+            # Both from covering indexes (tools_by_visibility, tools_by_owner): no record is read.
+            rows = conn.execute(
+                "SELECT status, visibility, count(*) FROM tools INDEXED BY tools_by_visibility GROUP BY 1, 2"
+            ).fetchall()
+            (owners,) = conn.execute(
+                "SELECT count(*) FROM (SELECT DISTINCT owner FROM tools INDEXED BY tools_by_owner"
+                " WHERE status = 'active')"
+            ).fetchone()
+            active = sum(int(n) for status, _, n in rows if status == ToolStatus.ACTIVE.value)
+            inactive = sum(int(n) for status, _, n in rows if status != ToolStatus.ACTIVE.value)
+            visibility: dict[str, int] = {}
+            for status, chosen, n in rows:
+                if status == ToolStatus.ACTIVE.value:
+                    visibility[chosen] = visibility.get(chosen, 0) + int(n)
+            return ToolCensus(active, inactive, int(owners), tuple(sorted(visibility.items())))
+
+        return self._read("counting tools", run)
+
+    def add_counts(self, counts: Sequence[StoredCount]) -> None:
+        """One transaction, an upsert per count (the totals add up across processes)."""
+        if not counts:
+            return
+        with self._write(f"adding {len(counts)} counter value(s)") as conn:
+            conn.executemany(
+                "INSERT INTO counters (minute, name, dimensions, value) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (minute, name, dimensions) DO UPDATE SET value = value + excluded.value",
+                [(c.minute, c.name, dimensions_text(c.dimensions), c.value) for c in counts],
+            )
+
+    def read_counts(self, since_minute: int, until_minute: int) -> Sequence[StoredCount]:
+        rows = self._read(
+            "reading counters",
+            lambda c: c.execute(
+                "SELECT minute, name, dimensions, value FROM counters WHERE minute >= ? AND minute < ?",
+                (since_minute, until_minute),
+            ).fetchall(),
+        )
+        return [StoredCount(int(m), str(n), parse_dimensions(str(d)), int(v)) for m, n, d, v in rows]
+
+    def purge_counts(self, before_minute: int, *, dry_run: bool = False) -> int:
+        if dry_run:
+            return int(
+                self._read(
+                    "counting old counters",
+                    lambda c: c.execute("SELECT count(*) FROM counters WHERE minute < ?", (before_minute,)).fetchone()[
+                        0
+                    ],
+                )
+            )
+        with self._write("removing old counters") as conn:
+            return int(conn.execute("DELETE FROM counters WHERE minute < ?", (before_minute,)).rowcount)
 
     def get_execution(self, execution_id: str) -> Execution:
         row = self._read(

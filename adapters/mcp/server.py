@@ -549,16 +549,30 @@ class ToolrtMcpServer:
         *,
         allowed_hosts: list[str] | tuple[str, ...] = (),
         insecure_no_auth: bool = False,
+        operator_tokens: list[str] | tuple[str, ...] = (),
     ) -> Any:
         """The streamable HTTP ASGI app (served at ``/mcp``) for a server bound to ``host``.
 
         Raises :class:`ValidationError` for a non-loopback ``host`` without tokens unless
         ``insecure_no_auth``; ``allowed_hosts`` adds names (``name`` or ``name:port``) that clients
-        may use in the Host header (a DNS name in front of the bound address, say).
+        may use in the Host header (a DNS name in front of the bound address, say). The operator
+        views (``/metrics``, ``/dashboard``, ``/api/...``: see ``operator_routes``) are served next
+        to it; ``operator_tokens`` are the bearer tokens they answer.
         """
+        from toolrt.adapters.mcp.operator_routes import OperatorAccess, operator_routes
+
         check_exposure(host, self.tokens, insecure_no_auth)
         self._header_identity = is_loopback(host) or insecure_no_auth
-        app = self.server.streamable_http_app(host=host, transport_security=transport_security(host, allowed_hosts))
+        security = transport_security(host, allowed_hosts)
+        access = OperatorAccess(
+            operator_tokens,
+            self.tokens,
+            open_without_token=self._header_identity,
+            allowed_hosts=security.allowed_hosts,
+        )
+        app = self.server.streamable_http_app(
+            host=host, transport_security=security, custom_starlette_routes=operator_routes(self.runtime, access)
+        )
         app.add_middleware(_KeepRequestHeaders)
         return app
 
@@ -569,12 +583,16 @@ class ToolrtMcpServer:
         *,
         allowed_hosts: list[str] | tuple[str, ...] = (),
         insecure_no_auth: bool = False,
+        operator_tokens: list[str] | tuple[str, ...] = (),
     ) -> None:
         """Serve streamable HTTP on ``host:port`` until interrupted (see :meth:`http_app`)."""
         import uvicorn
 
-        app = self.http_app(host, allowed_hosts=allowed_hosts, insecure_no_auth=insecure_no_auth)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        app = self.http_app(
+            host, allowed_hosts=allowed_hosts, insecure_no_auth=insecure_no_auth, operator_tokens=operator_tokens
+        )
+        # An open dashboard holds an event stream: stopping waits for it at most 3 s.
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
     # -- identity ------------------------------------------------------------------------------
     def agent_for(self, ctx: ServerRequestContext[Any, Any]) -> str:

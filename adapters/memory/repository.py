@@ -8,18 +8,24 @@ from datetime import datetime
 
 from toolrt.domain import CodeHash, ConflictError, Execution, NotFoundError, Tool
 from toolrt.ports import (
+    CountBook,
     ExecutionOutcome,
     ExecutionQuery,
+    ExecutionSummary,
     SearchHit,
     SearchQuery,
+    StoredCount,
     TeamBook,
+    ToolCensus,
     ToolQuery,
     ToolUsage,
+    census_of,
     count_usage,
     newest_first,
     outcomes_of,
+    summarize_executions,
 )
-from toolrt.ports.repository import InProcessSearch, discoverable_keys
+from toolrt.ports.repository import InProcessSearch, discoverable_keys, purgeable
 
 
 class InMemoryToolRepository:
@@ -33,6 +39,7 @@ class InMemoryToolRepository:
         self._active_names: dict[tuple[str, str], str] = {}
         self._search = InProcessSearch()
         self._teams = TeamBook()
+        self._counts = CountBook()
 
     def add(self, tool: Tool) -> None:
         with self._lock:
@@ -141,13 +148,34 @@ class InMemoryToolRepository:
                     deleted.append(code_hash)
         return deleted
 
-    def purge_executions(self, before: datetime, *, dry_run: bool = False) -> int:
+    def purge_executions(self, before: datetime, *, dry_run: bool = False, keep_newest: int | None = None) -> int:
         with self._lock:
-            old = [k for k, e in self._executions.items() if e.status.is_final and e.created_at < before]
+            old = purgeable(self._executions.values(), before, keep_newest)
             if not dry_run:
                 for key in old:
                     del self._executions[key]
         return len(old)
+
+    def execution_summary(self, since: datetime, until: datetime, tool_id: str | None = None) -> ExecutionSummary:
+        with self._lock:
+            executions = list(self._executions.values())
+        return summarize_executions(executions, since, until, tool_id)
+
+    def tool_census(self) -> ToolCensus:
+        with self._lock:
+            return census_of(list(self._tools.values()))
+
+    def add_counts(self, counts: Sequence[StoredCount]) -> None:
+        with self._lock:
+            self._counts.add(counts)
+
+    def read_counts(self, since_minute: int, until_minute: int) -> Sequence[StoredCount]:
+        with self._lock:
+            return self._counts.read(since_minute, until_minute)
+
+    def purge_counts(self, before_minute: int, *, dry_run: bool = False) -> int:
+        with self._lock:
+            return self._counts.purge(before_minute, dry_run=dry_run)
 
     def change_marker(self) -> None:
         """None: only this process writes a memory store, and its changes are announced as events."""

@@ -67,6 +67,13 @@ def test_a_store_from_before_teams_keeps_its_index_and_learns_teams(tmp_path: Pa
 def _downgrade(db: Path, version: int) -> None:
     # Undo the schema steps past ``version`` on a database this toolrt wrote (its records kept).
     raw = sqlite3.connect(db)
+    if version < 4:
+        raw.execute("DROP INDEX executions_by_time")
+        raw.execute("DROP INDEX executions_by_tool_time")
+        raw.execute("CREATE INDEX executions_by_tool ON executions (tool_id, created_at)")
+        for column in ("created_min", "version", "wall_ms", "error_type", "isolation"):
+            raw.execute(f"ALTER TABLE executions DROP COLUMN {column}")
+        raw.execute("DROP TABLE counters")
     if version < 3:
         raw.execute("DROP INDEX tools_by_team")
         raw.execute("ALTER TABLE tools DROP COLUMN team")

@@ -96,4 +96,16 @@ SLUGIFY="$("$WORK/all/bin/python" -c 'from importlib import resources; print(res
 if "$WORK/all/bin/toolrt" serve --transport http --host 0.0.0.0 >"$WORK/bind.out" 2>&1; then fail "serve on 0.0.0.0 without tokens started"; fi
 grep -q -- "--insecure-no-auth" "$WORK/bind.out" || fail "serve on 0.0.0.0 without tokens did not say what to do"
 
+"$WORK/all/bin/python" -c "
+from importlib import resources
+for name in ('dashboard.html', 'dashboard.js', 'dashboard.css'):
+    assert (resources.files('toolrt.adapters.mcp') / name).read_bytes(), name
+from toolrt.adapters.mcp.operator_routes import prometheus_text
+import toolrt
+with toolrt.connect('memory') as rt:
+    assert b'toolrt_tools' in prometheus_text(rt.fleet_metrics())
+" || fail "the dashboard's files or /metrics are missing from the wheel"
+if "$WORK/all/bin/toolrt" dashboard --host 0.0.0.0 >"$WORK/dash.out" 2>&1; then fail "dashboard on 0.0.0.0 without a token started"; fi
+grep -q -- "--operator-token" "$WORK/dash.out" || fail "dashboard on 0.0.0.0 without a token did not say what to do"
+
 say "passed"

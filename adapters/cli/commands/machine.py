@@ -96,6 +96,10 @@ def gc(
         Optional[float],
         typer.Option("--grace", help="Leave unreferenced artifacts younger than this many seconds."),
     ] = None,
+    keep_executions: Annotated[
+        Optional[int],
+        typer.Option("--keep-executions", min=1, help="Keep at most this many finished execution records, the newest."),
+    ] = None,
 ) -> None:
     """Remove unreferenced artifacts, old execution records and old versions of inactive tools.
 
@@ -103,7 +107,13 @@ def gc(
     """
     cli = current_cli(ctx)
     with cli.runtime() as rt:
-        result = rt.collect_garbage(older_than=older_than, keep_versions=keep_versions, grace_s=grace, dry_run=dry_run)
+        result = rt.collect_garbage(
+            older_than=older_than,
+            keep_versions=keep_versions,
+            grace_s=grace,
+            dry_run=dry_run,
+            keep_executions=keep_executions,
+        )
     if cli.json:
         cli.emit(result.as_dict())
     else:
@@ -115,7 +125,9 @@ def gc(
             f"{result.artifact_bytes} bytes of code; {result.young_artifacts} younger than the grace period kept",
         )
         before = result.executions_before.isoformat(timespec="seconds") if result.executions_before else ""
-        table.add_row("execution records", str(result.executions), f"finished before {before}")
+        kept = f", or beyond the newest {keep_executions}" if keep_executions else ""
+        table.add_row("execution records", str(result.executions), f"finished before {before}{kept}")
+        table.add_row("counter totals", str(result.counters), f"minutes before {before} (fleet metrics)")
         table.add_row("versions of inactive tools", str(result.versions), f"from {len(result.pruned)} tool(s)")
         cli.out.print(table)
         for code_hash in result.artifacts[:20]:

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from toolrt.adapters.cli.context import EXIT_USER_ERROR, command_group, current_cli
-from toolrt.domain import MissingDependencyError
+from toolrt.domain import MissingDependencyError, ValidationError
 
 
 def serve(
@@ -47,11 +47,20 @@ def serve(
         ),
     ] = "auto",
     search_threshold: Annotated[int, typer.Option("--search-threshold", min=0)] = 50,
+    operator_token: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--operator-token",
+            help="A bearer token for the operator views /metrics and /dashboard (http; repeatable). "
+            "Agent tokens never read them.",
+        ),
+    ] = None,
 ) -> None:
     """Serve every tool over MCP (stdio or streamable HTTP).
 
     Over HTTP on loopback without --token, the X-Toolrt-Agent header names the agent (any local
     user can claim any agent); any other address needs --token TOKEN=AGENT (or --insecure-no-auth).
+    Over HTTP, /metrics (Prometheus) and /dashboard are served too, to --operator-token holders.
     """
     cli = current_cli(ctx)
     if transport not in ("stdio", "http"):
@@ -86,9 +95,84 @@ def serve(
                         "WARNING: --insecure-no-auth: anyone who can connect acts as any agent", highlight=False
                     )
                 cli.err.print(f"toolrt MCP server on http://{host}:{port}/mcp ({who})", highlight=False)
-                server.run_http(host, port, allowed_hosts=allowed_host or [], insecure_no_auth=insecure_no_auth)
+                cli.err.print(
+                    f"operator views: http://{host}:{port}/dashboard and /metrics ({_operator_note(operator_token, tokens)})",
+                    highlight=False,
+                )
+                server.run_http(
+                    host,
+                    port,
+                    allowed_hosts=allowed_host or [],
+                    insecure_no_auth=insecure_no_auth,
+                    operator_tokens=_operator_tokens(cli, operator_token),
+                )
         finally:
             server.close()
+
+
+def _operator_tokens(cli: Any, given: list[str] | None) -> list[str]:
+    tokens = [t for t in given or []]
+    for token in tokens:
+        if not token or "=" in token or len(token) < 16:
+            cli.fail(EXIT_USER_ERROR, "--operator-token takes a secret of at least 16 characters (no '=')")
+    return tokens
+
+
+def _operator_note(operator: list[str] | None, agents: dict[str, str]) -> str:
+    if operator:
+        return "operator bearer tokens"
+    if agents:
+        return "off: agent tokens given without --operator-token"
+    return "no token: loopback only"
+
+
+def dashboard(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8766,
+    operator_token: Annotated[
+        Optional[list[str]],
+        typer.Option("--operator-token", help="A bearer token the dashboard and /metrics answer (repeatable)."),
+    ] = None,
+    allowed_host: Annotated[
+        Optional[list[str]],
+        typer.Option("--allowed-host", help="Another name clients may use in the Host header (repeatable)."),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option("--insecure-no-auth", metavar="", help="Serve beyond loopback without a token."),
+    ] = False,
+) -> None:
+    """Serve the read-only operator dashboard (and /metrics) of this store over HTTP.
+
+    It shows every agent's tools and calls, so it is the runtime owner's: on loopback it answers
+    without a token unless --operator-token is given; any other address needs --operator-token
+    (or --insecure-no-auth). Open http://HOST:PORT/dashboard#token=TOKEN.
+    """
+    cli = current_cli(ctx)
+    tokens = _operator_tokens(cli, operator_token)
+    with cli.guard():
+        for module in ("starlette", "uvicorn", "prometheus_client"):
+            if importlib.util.find_spec(module) is None:
+                raise MissingDependencyError("toolrt dashboard", module, "mcp")
+        from toolrt.adapters.mcp.operator_routes import dashboard_app
+        from toolrt.adapters.mcp.server import is_loopback
+
+        if not tokens and not is_loopback(host) and not insecure_no_auth:
+            raise ValidationError(
+                f"serving the dashboard on {host} (not loopback) needs --operator-token TOKEN, "
+                "or --insecure-no-auth to let anyone who can connect read every agent's calls"
+            )
+    with cli.runtime() as rt:
+        import uvicorn
+
+        app = dashboard_app(
+            rt, host, operator_tokens=tokens, allowed_hosts=allowed_host or [], insecure_no_auth=insecure_no_auth
+        )
+        fragment = "#token=TOKEN" if tokens else ""
+        cli.err.print(f"toolrt dashboard on http://{host}:{port}/dashboard{fragment}", highlight=False)
+        # An open page holds an event stream: stopping waits for it at most 3 s.
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
 
 def mcp_app() -> typer.Typer:
