@@ -74,9 +74,13 @@ def shots() -> Path:
 
 
 def _wait(driver: Any, condition: Any) -> Any:
+    """Until ``condition(driver)`` holds; an element the page redrew while it was read (live
+    updates replace rows) only means: look again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, WAIT_S).until(lambda d: condition(d))
+    wait = WebDriverWait(driver, WAIT_S, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(lambda d: condition(d))
 
 
 def _value(driver: Any, element_id: str) -> str:
@@ -141,7 +145,10 @@ def test_the_tool_page_shows_versions_and_recent_calls_live(
     """A tool page lists its versions and recent calls (status, duration, stdout), and a new call appears on it."""
     server, ids = served
     _open(browser, f"{server.base}/dashboard#token={OPERATOR}")
-    browser.find_element("css selector", f"#tools-table a[data-tool-id='{ids['boom']}']").click()
+    _wait(
+        browser,
+        lambda d: d.find_element("css selector", f"#tools-table a[data-tool-id='{ids['boom']}']").click() or True,
+    )
     _wait(browser, lambda d: d.find_elements("id", "recent-table") and d.find_element("id", "tool-name").text == "boom")
     rows = browser.find_elements("css selector", "#recent-table tr[data-execution-id]")
     assert len(rows) == 2 and "failed" in rows[0].text and "KeyError" in rows[0].text
