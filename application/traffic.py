@@ -134,7 +134,9 @@ class TrafficControl:
     - promoting puts a version in force and ends any split (the gateway is told, as for rollback);
     - a guard ends the split when a candidate version's error rate over at least ``min_calls``
       calls since the split began exceeds the version in force's by more than ``margin``; the tool
-      records why (``traffic_note``) and a TrafficChanged event says so;
+      records why (``traffic_note``) and a TrafficChanged event says so. It is checked after each
+      failed call of a candidate, the only kind of call that can raise a candidate's error rate: a
+      healthy rollout reads no outcomes at all, and a failing one reads them once per failure;
     - metrics are readable by anyone who may see the tool (aggregates only: no caller, no output).
     """
 
@@ -214,6 +216,8 @@ class TrafficControl:
         split = tool.traffic
         if split is None or split.guard is None or execution.version == tool.current_version:
             return
+        if execution.status not in FAILURES:
+            return  # a success or a cancellation never raises the candidate's error rate
         outcomes = self._repository.execution_outcomes(tool.tool_id, split.since)
         candidate = _counts(outcomes, execution.version)
         current = _counts(outcomes, tool.current_version)

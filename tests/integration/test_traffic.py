@@ -97,6 +97,27 @@ def test_the_guard_ends_a_split_whose_candidate_fails(rt: ToolRuntime) -> None:
     assert v2 is not None and v2.failed == 5 and v2.errors == (("KeyError", 5),) and v2.error_rate == 1.0
 
 
+def test_a_healthy_candidate_costs_the_guard_no_reads(rt: ToolRuntime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The guard reads the split's outcomes only after a failed candidate call: a candidate that
+    keeps succeeding never makes a call pay for reading every call since the split began."""
+    tool_id = _two_versions(rt)
+    rt.update_tool("owner", tool_id, {**BASE, "code": V1 + "# v3, healthy\n"})
+    rt.promote("owner", tool_id, 1)
+    rt.set_traffic("owner", tool_id, {1: 50, 3: 50}, guard={"margin": 0.1, "min_calls": 2})
+    repository = rt.ports.repository
+    reads: list[str] = []
+    real = repository.execution_outcomes
+
+    def counted(tool: str, since: Any = None) -> Any:
+        reads.append(tool)
+        return real(tool, since)
+
+    monkeypatch.setattr(repository, "execution_outcomes", counted)
+    versions = [rt.execute_tool("caller", tool_id, {"item": "x"}, sticky_key=str(i)).version for i in range(40)]
+    assert versions.count(3) > 5 and reads == []
+    assert rt.get_tool(tool_id).traffic is not None  # the split stands
+
+
 def test_promotion_and_new_versions_end_a_split(rt: ToolRuntime) -> None:
     tool_id = _two_versions(rt)
     rt.set_traffic("owner", tool_id, {1: 90, 2: 10})
