@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import resource
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,7 +25,7 @@ import pytest
 
 from tests.requirements_world import local_runtime, private_environments
 from toolrt.application import ToolRuntime
-from toolrt.domain import ExecutionStatus, IsolationLevel
+from toolrt.domain import ExecutionStatus, IsolationLevel, RequirementError
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.slow]
 
@@ -42,25 +43,38 @@ def _hook(marker: Path, tag: str) -> str:
 
 def build_wheel(folder: Path, marker: Path) -> Path:
     """The hostile wheel in ``folder``; every hook appends its name to ``marker`` when it can."""
-    info = f"{NAME.replace('-', '_')}-{VERSION}.dist-info"
+    return write_wheel(
+        folder,
+        NAME,
+        {
+            "hostile/__init__.py": _hook(marker, "import") + "\nVALUE = 'hostile'\n",
+            "zz_toolrt_hostile.pth": _hook(marker, "pth") + "\n",
+            "sitecustomize.py": _hook(marker, "sitecustomize") + "\n",
+            "usercustomize.py": _hook(marker, "usercustomize") + "\n",
+            "json.py": _hook(marker, "json") + "\ndef dumps(*a, **k):\n    return 'hostile json'\n",
+            "string.py": _hook(marker, "string") + "\n",
+        },
+        "hostile\njson\nsitecustomize\nstring\nusercustomize\n",
+    )
+
+
+def write_wheel(folder: Path, name: str, files: dict[str, str | bytes], top_level: str) -> Path:
+    """A pure-Python wheel of ``name`` (version VERSION) holding ``files``, in ``folder``."""
+    info = f"{name.replace('-', '_')}-{VERSION}.dist-info"
     files = {
-        "hostile/__init__.py": _hook(marker, "import") + "\nVALUE = 'hostile'\n",
-        "zz_toolrt_hostile.pth": _hook(marker, "pth") + "\n",
-        "sitecustomize.py": _hook(marker, "sitecustomize") + "\n",
-        "usercustomize.py": _hook(marker, "usercustomize") + "\n",
-        "json.py": _hook(marker, "json") + "\ndef dumps(*a, **k):\n    return 'hostile json'\n",
-        "string.py": _hook(marker, "string") + "\n",
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {NAME}\nVersion: {VERSION}\n",
+        **files,
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {VERSION}\n",
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: toolrt-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        f"{info}/top_level.txt": "hostile\njson\nsitecustomize\nstring\nusercustomize\n",
+        f"{info}/top_level.txt": top_level,
     }
     record = []
     for path, text in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(text.encode())}")
+        data = text.encode() if isinstance(text, str) else text
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{path},sha256={digest},{len(data)}")
     record.append(f"{info}/RECORD,,")
-    wheel = folder / f"{NAME.replace('-', '_')}-{VERSION}-py3-none-any.whl"
-    with zipfile.ZipFile(wheel, "w") as archive:
+    wheel = folder / f"{name.replace('-', '_')}-{VERSION}-py3-none-any.whl"
+    with zipfile.ZipFile(wheel, "w", zipfile.ZIP_DEFLATED) as archive:
         for path, text in files.items():
             archive.writestr(path, text)
         archive.writestr(f"{info}/RECORD", "\n".join(record) + "\n")
@@ -91,21 +105,28 @@ def handler() -> dict:
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ToolRuntime, Path]]:
-    wheels = tmp_path_factory.mktemp("hostile-wheels")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    """The folder pip on the host finds wheels in (it alone, as an index would be), and the host marker."""
+    folder = tmp_path_factory.mktemp("hostile-wheels")
     marker = tmp_path_factory.mktemp("host-marker") / "ran-on-the-host"
-    build_wheel(wheels, marker)
-    # pip on the host finds the wheel in that folder only (as it would on an index).
+    build_wheel(folder, marker)
     patch = pytest.MonkeyPatch()
-    patch.setenv("PIP_FIND_LINKS", str(wheels))
+    patch.setenv("PIP_FIND_LINKS", str(folder))
     patch.setenv("PIP_NO_INDEX", "1")
+    try:
+        yield folder, marker
+    finally:
+        patch.undo()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, wheels: tuple[Path, Path]) -> Iterator[tuple[ToolRuntime, Path]]:
     with private_environments() as root:
         rt = local_runtime(tmp_path_factory.mktemp("hostile-store"), root, security_checks=False)
         try:
-            yield rt, marker
+            yield rt, wheels[1]
         finally:
             rt.close()
-            patch.undo()
 
 
 def _call(rt: ToolRuntime, agent: str, tool_id: str) -> dict[str, Any]:
@@ -155,3 +176,42 @@ def test_a_hostile_wheel_runs_only_where_a_tool_imports_it(world: tuple[ToolRunt
         assert _call(rt, "alice", plain.tool_id) == alice
     assert not marker.exists(), marker.read_text()
     assert "TOOLRT_HOSTILE" not in os.environ
+
+
+BOMB_MB = 48
+
+
+def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(
+    tmp_path_factory: pytest.TempPathFactory, wheels: tuple[Path, Path]
+) -> None:
+    """A wheel of a few kilobytes that unpacks to 48 MB, against a 16 MB environment limit: refused as
+    too large, without the host ever writing it out. A bigger one would fill the host's disk (every
+    agent's runtime) before a size check made after the install could say no.
+
+    Seen from outside: the host's processes (pip among them) may write no file over 24 MB here.
+    """
+    folder, _ = wheels
+    write_wheel(folder, "toolrt-bomb", {"bomb/__init__.py": "", "bomb/zeros.bin": bytes(BOMB_MB << 20)}, "bomb\n")
+    assert sum(w.stat().st_size for w in folder.glob("toolrt_bomb-*.whl")) < 1 << 20
+    with private_environments() as root:
+        rt = local_runtime(tmp_path_factory.mktemp("bomb-store"), root, max_environment_mb=16)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (24 << 20, hard))
+        try:
+            with pytest.raises(RequirementError) as refused:
+                rt.register_tool(
+                    "mallory",
+                    {
+                        "name": "bomb",
+                        "description": "Unpacks.",
+                        "language": "python",
+                        "code": "import bomb\n\ndef handler() -> int:\n    return 1\n",
+                        "requirements": ["toolrt-bomb"],
+                    },  # fmt: skip
+                )
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            rt.close()
+        assert refused.value.reason == "too_large", refused.value
+        assert "16 MB" in str(refused.value.report)
+        assert [p for p in root.rglob("zeros.bin")] == []
