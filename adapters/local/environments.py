@@ -6,7 +6,10 @@ How, and why:
   gives every package that would be installed, with its exact version, URL and sha256: the lock.
   Wheels only, so no package's setup code ever runs on the host (an sdist would run its build).
 * **Install**: the lock as a requirements file of ``name==version --hash=sha256:...`` lines,
-  ``--no-deps --require-hashes --only-binary=:all: --target``: exactly the locked files, checked.
+  downloaded (``pip download --no-deps --require-hashes --only-binary=:all:``), refused when the
+  wheels' zip directories add up to more than the size limit (a few kilobytes can unpack to
+  gigabytes: nothing is unpacked first), then ``pip install --no-index --target`` from them:
+  exactly the locked files, checked.
 * **One environment per lock**, at ``<root>/python/<lock digest>/site``, shared by every tool whose
   lock is the same. Environments hold only what the package index serves, which is public: sharing
   by lock tells no agent anything it could not fetch itself. A tool without requirements never
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -447,16 +451,10 @@ class PipEnvironments:
                 on_progress(f"installing {len(lock.packages)} package(s) into a new environment: {lock.describe()}")
             scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=self._root))
             try:
-                self._install(lock, scratch / self.CONTENT)
+                self._install(lock, scratch / self.CONTENT, max_bytes, requirements)
                 size = _tree_size(scratch)
                 if max_bytes is not None and size > max_bytes:
-                    raise RequirementError(
-                        ", ".join(requirements) or lock.describe(),
-                        "too_large",
-                        f"the environment would hold {size / 2**20:.1f} MB installed, more than the policy's "
-                        f"{max_bytes / 2**20:.0f} MB ({lock.describe()})",
-                        hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
-                    )
+                    raise _too_large(lock, requirements, size, max_bytes)
                 (scratch / "lock.json").write_text(_lock_json(lock), encoding="utf-8")
                 preload = self._preload(scratch / self.CONTENT, lock)
                 (scratch / "preload.txt").write_text("\n".join(preload) + "\n", encoding="utf-8")
@@ -482,37 +480,46 @@ class PipEnvironments:
         """What a zygote for the environment imports while idle: the modules of the packages named."""
         return provided_modules(site, {p.name for p in lock.packages if p.requested})
 
-    def _install(self, lock: Lock, target: Path) -> None:
+    def _install(self, lock: Lock, target: Path, max_bytes: int | None, requirements: tuple[str, ...]) -> None:
+        """Download the locked wheels (hashes checked), refuse them when they would unpack to more
+        than ``max_bytes``, then install them from that folder alone.
+
+        Why download first: a wheel is a zip, and a few kilobytes can unpack to gigabytes; measured
+        after installing, a hostile package would already have filled the host's disk. A zip's
+        directory gives each file's size, and unpacking writes no more than that.
+        """
         pinned = target.parent / "requirements.txt"
+        wheels = target.parent / "wheels"
         pinned.write_text(
             "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in lock.packages), encoding="utf-8"
         )
-        done = self._pip(
-            [
-                "install",
-                "--no-deps",
-                "--require-hashes",
-                "--only-binary=:all:",
-                "--ignore-installed",
-                "--no-warn-script-location",
-                "--quiet",
-                "--target",
-                str(target),
-                "-r",
-                str(pinned),
-            ]
-        )
-        pinned.unlink()
-        if done.returncode != 0:
-            lines = [line for line in done.stderr.splitlines() if "is ignored" not in line]
-            if any(marker in done.stderr for marker in _NETWORK):
-                raise TransientError("the package index could not be reached: " + (lines[-1] if lines else ""))
-            raise RequirementError(
-                lock.describe(), "resolution_failed", "installing the locked packages failed: " + " ".join(lines[-4:])
-            )
+        common = ["--no-deps", "--require-hashes", "--only-binary=:all:", "--quiet"]
+        try:
+            self._check_pip(lock, self._pip(["download", *common, "--dest", str(wheels), "-r", str(pinned)]))
+            unpacked = _unpacked_size(wheels)
+            if max_bytes is not None and unpacked > max_bytes:
+                raise _too_large(lock, requirements, unpacked, max_bytes)
+            install = ["install", *common, "--ignore-installed", "--no-warn-script-location", "--no-index"]
+            install += ["--find-links", str(wheels), "--target", str(target), "-r", str(pinned)]
+            self._check_pip(lock, self._pip(install))
+        finally:
+            pinned.unlink()
+            shutil.rmtree(wheels, ignore_errors=True)
         bin_dir = target / "bin"
         if bin_dir.is_dir():  # console scripts point at the host's interpreter; tools import, never run them
             shutil.rmtree(bin_dir)
+
+    @staticmethod
+    def _check_pip(lock: Lock, done: subprocess.CompletedProcess[str]) -> None:
+        """Raise the error a failed download or install of ``lock``'s packages means."""
+        if done.returncode == 0:
+            return
+        lines = [line for line in done.stderr.splitlines() if "is ignored" not in line]
+        if any(marker in done.stderr for marker in _NETWORK):
+            raise TransientError("the package index could not be reached: " + (lines[-1] if lines else ""))
+        raise RequirementError(
+            lock.describe(), "resolution_failed", "installing the locked packages failed: " + " ".join(lines[-4:])
+        )
 
     def _evict(self, digest: str) -> None:
         folder = self._folder(digest)
@@ -535,6 +542,29 @@ class PipEnvironments:
                 break
             self._evict(env.digest)
             total -= env.size_bytes
+
+
+def _unpacked_size(folder: Path) -> int:
+    """What the wheels in ``folder`` hold unpacked, from their zip directories (an unreadable wheel
+    counts as nothing here: pip refuses it next)."""
+    total = 0
+    for wheel in folder.glob("*.whl"):
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                total += sum(info.file_size for info in archive.infolist())
+        except (OSError, zipfile.BadZipFile):
+            continue
+    return total
+
+
+def _too_large(lock: Lock, requirements: tuple[str, ...], size: int, max_bytes: int) -> RequirementError:
+    return RequirementError(
+        ", ".join(requirements) or lock.describe(),
+        "too_large",
+        f"the environment would hold {size / 2**20:.1f} MB installed, more than the policy's "
+        f"{max_bytes / 2**20:.0f} MB ({lock.describe()})",
+        hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
+    )
 
 
 def _lock_json(lock: Lock) -> str:
@@ -663,7 +693,7 @@ class NpmEnvironments(PipEnvironments):
             )
         return RequirementError(", ".join(requirements), "resolution_failed", "npm could not resolve them: " + last)
 
-    def _install(self, lock: Lock, target: Path) -> None:
+    def _install(self, lock: Lock, target: Path, max_bytes: int | None, requirements: tuple[str, ...]) -> None:
         folder = target.parent
         roots = {p.path: p.version for p in lock.packages if p.requested}
         (folder / "package.json").write_text(json.dumps(_manifest(roots)), encoding="utf-8")
