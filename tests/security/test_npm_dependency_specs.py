@@ -47,10 +47,20 @@ def tarball(files: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-class Registry:
-    """A loopback npm registry serving ``evil-dep`` 1.0.0, which depends on ``leak`` at ``spec``."""
+class _NotFound(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        self.send_response(404)
+        self.end_headers()
 
-    def __init__(self, spec: str) -> None:
+
+class Registry:
+    """A loopback npm registry serving ``evil-dep`` 1.0.0, which depends on ``leak`` at ``spec``
+    (``{url}`` in it: the registry's own address), and ``private`` outside its packages."""
+
+    def __init__(self, spec: str, private: bytes = b"") -> None:
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        spec = spec.replace("{url}", self.url)
         manifest = {"name": "evil-dep", "version": "1.0.0", "dependencies": {"leak": spec}}
         package = tarball({"package.json": json.dumps(manifest).encode(), "index.js": b"module.exports = 1;\n"})
         integrity = "sha512-" + base64.b64encode(hashlib.sha512(package).digest()).decode()
@@ -58,7 +68,9 @@ class Registry:
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path.endswith(".tgz"):
+                if self.path == "/private/leak.tgz":  # a file of a private network, not the registry's
+                    body, kind = private, "application/octet-stream"
+                elif self.path.endswith(".tgz"):
                     body, kind = package, "application/octet-stream"
                 elif self.path.strip("/") == "evil-dep":
                     dist = {"tarball": f"{registry.url}evil-dep/-/evil-dep-1.0.0.tgz", "integrity": integrity}
@@ -78,8 +90,7 @@ class Registry:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        self.server.RequestHandlerClass = Handler
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -100,8 +111,8 @@ def host_tarball(tmp_path: Path) -> Path:
 def registry_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     made: list[Registry] = []
 
-    def make(spec: str) -> Registry:
-        registry = Registry(spec)
+    def make(spec: str, private: bytes) -> Registry:
+        registry = Registry(spec, private)
         made.append(registry)
         monkeypatch.setenv("npm_config_registry", registry.url)
         return registry
@@ -111,10 +122,17 @@ def registry_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         registry.close()
 
 
-def test_a_dependency_on_a_host_file_is_refused(tmp_path: Path, host_tarball: Path, registry_for: Any) -> None:
-    """``evil-dep`` depends on ``file:<a tarball on the host>``: Mallory's registration is refused and
-    the host file's content is in no environment."""
-    registry_for(f"file:{host_tarball}")
+@pytest.mark.parametrize("kind", ["host file", "private url"])
+def test_a_dependency_that_is_not_a_registry_package_is_refused(
+    tmp_path: Path, host_tarball: Path, registry_for: Any, kind: str
+) -> None:
+    """``evil-dep`` depends on a tarball on the host (``file:``) or on a private network's URL (here
+    the registry's own host, outside its packages): Mallory's registration is refused and the secret
+    is in no environment."""
+    if kind == "host file":
+        registry_for(f"file:{host_tarball}", b"")
+    else:
+        registry_for("{url}private/leak.tgz", host_tarball.read_bytes())
     with private_environments() as root:
         rt = local_runtime(tmp_path / "store", root)
         try:
