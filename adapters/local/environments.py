@@ -642,16 +642,19 @@ class NpmEnvironments(PipEnvironments):
             data = json.loads((folder / "package-lock.json").read_text(encoding="utf-8"))
         packages = []
         for key, entry in data.get("packages", {}).items():
-            if not key or entry.get("dev") or entry.get("link"):
+            if not key or entry.get("dev"):
                 continue
+            if entry.get("link"):  # a folder on the host, linked in: never a registry package
+                _check_registry_only(str(entry.get("name") or key), str(entry.get("resolved") or key), {})
             path = key.removeprefix("node_modules/")
             name = str(entry.get("name") or path.rsplit("node_modules/", 1)[-1])
+            edges = {**entry.get("dependencies", {}), **entry.get("optionalDependencies", {})}
+            _check_registry_only(name, str(entry.get("resolved", "")), edges)
             integrity = entry.get("integrity")
             if not integrity:
                 raise RequirementError(
                     name, "resolution_failed", f"npm gave no integrity hash for {name}@{entry.get('version')}"
                 )
-            edges = {**entry.get("dependencies", {}), **entry.get("optionalDependencies", {})}
             packages.append(
                 LockedPackage(
                     name,
@@ -722,6 +725,45 @@ class NpmEnvironments(PipEnvironments):
 
     def _preload(self, site: Path, lock: Lock) -> tuple[str, ...]:
         return ()
+
+
+# Dependency specs npm reads as something else than a registry package: a URL or a git host
+# ("file:", "git+https:", "github:", "http:"), a path or a GitHub "user/repo", or a tarball file.
+_NOT_REGISTRY = re.compile(r"[:/\\]|^\.|^~/|\.(tgz|tar|tar\.gz)$")
+
+
+def _registry_spec(spec: str) -> bool:
+    """Whether npm reads ``spec`` (a dependency's version) as a registry version, range or tag."""
+    spec = str(spec).strip()
+    if spec.startswith("npm:"):  # an alias: another registry package, name@range
+        name, version = _split_npm_requirement(spec[4:])
+        return bool(name) and not _NOT_REGISTRY.search(name.lstrip("@").replace("/", "", 1)) and _registry_spec(version)
+    return not _NOT_REGISTRY.search(spec)
+
+
+def _check_registry_only(name: str, resolved: str, edges: dict[str, Any]) -> None:
+    """Refuse a lock entry that is not a registry package, or that depends on something else.
+
+    Why: a tool names registry packages only, but a registry package may depend on a file, a git
+    repository or a URL, and npm fetches and installs those on the host, as the host's user: a
+    host tarball or a private network's file would land in an environment tools read.
+    """
+    for dependency, spec in edges.items():
+        if not _registry_spec(str(spec)):
+            raise RequirementError(
+                name,
+                "denied",
+                f"package {name!r} depends on {dependency!r} at {spec!r}, which is not a package from the "
+                "registry (a file, a git repository or a URL); toolrt installs registry packages only",
+                hint="pick another version or another package",
+            )
+    if resolved and not resolved.startswith(("https://", "http://")):
+        raise RequirementError(
+            name,
+            "denied",
+            f"package {name!r} comes from {resolved!r}, not from the registry; toolrt installs registry packages only",
+            hint="pick another version or another package",
+        )
 
 
 def _manifest(dependencies: dict[str, str]) -> dict[str, Any]:
