@@ -58,12 +58,15 @@ def build_wheel(folder: Path, marker: Path) -> Path:
     )
 
 
-def write_wheel(folder: Path, name: str, files: dict[str, str | bytes], top_level: str) -> Path:
-    """A pure-Python wheel of ``name`` (version VERSION) holding ``files``, in ``folder``."""
+def write_wheel(
+    folder: Path, name: str, files: dict[str, str | bytes], top_level: str, requires: list[str] | None = None
+) -> Path:
+    """A pure-Python wheel of ``name`` (version VERSION) holding ``files`` and depending on ``requires``."""
     info = f"{name.replace('-', '_')}-{VERSION}.dist-info"
     files = {
         **files,
-        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {VERSION}\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: {VERSION}\n"
+        + "".join(f"Requires-Dist: {r}\n" for r in requires or ()),
         f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: toolrt-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
         f"{info}/top_level.txt": top_level,
     }
@@ -179,6 +182,7 @@ def test_a_hostile_wheel_runs_only_where_a_tool_imports_it(world: tuple[ToolRunt
 
 
 BOMB_MB = 48
+SECRET = "pip-host-secret-51c2"
 
 
 def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(
@@ -215,3 +219,39 @@ def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(
         assert refused.value.reason == "too_large", refused.value
         assert "16 MB" in str(refused.value.report)
         assert [p for p in root.rglob("zeros.bin")] == []
+
+
+def test_a_dependency_on_a_host_file_is_refused_as_a_direct_reference(
+    tmp_path: Path, wheels: tuple[Path, Path]
+) -> None:
+    """A package on the index that depends on ``leak @ file:///<a wheel on the host>`` (or on any
+    URL): refused by name, as not a package of the index, before anything of it is installed."""
+    folder, _ = wheels
+    host = tmp_path / "host-only"
+    host.mkdir()
+    leak = write_wheel(host, "toolrt-leak", {"toolrt_leak/__init__.py": f"SECRET = {SECRET!r}\n"}, "toolrt_leak\n")
+    write_wheel(
+        folder,
+        "toolrt-urldep",
+        {"toolrt_urldep/__init__.py": ""},
+        "toolrt_urldep\n",
+        requires=[f"toolrt-leak @ {leak.as_uri()}"],
+    )
+    with private_environments() as root:
+        rt = local_runtime(tmp_path / "store", root)
+        try:
+            with pytest.raises(RequirementError) as refused:
+                rt.register_tool(
+                    "mallory",
+                    {
+                        "name": "urldep",
+                        "description": "Depends on a file.",
+                        "language": "python",
+                        "code": "import toolrt_urldep\n\ndef handler() -> int:\n    return 1\n",
+                        "requirements": ["toolrt-urldep"],
+                    },  # fmt: skip
+                )
+        finally:
+            rt.close()
+        assert refused.value.reason == "denied" and refused.value.requirement == "toolrt-leak", refused.value
+        assert not any(SECRET.encode() in p.read_bytes() for p in root.rglob("*") if p.is_file())
