@@ -349,6 +349,16 @@ class PipEnvironments:
         version = str(item["metadata"]["version"])
         info = item.get("download_info", {})
         url = str(info.get("url", ""))
+        if item.get("is_direct"):
+            # A package of the index named another by URL (``name @ file:///...``, ``@ https://...``):
+            # pip would fetch it from the host, and the lock installs packages of the index only.
+            raise RequirementError(
+                name,
+                "denied",
+                f"package {name!r} is required by URL ({url}), not from the package index; toolrt installs "
+                "packages of the index only",
+                hint="pick another version or another package",
+            )
         sha256 = info.get("archive_info", {}).get("hashes", {}).get("sha256")
         if not sha256 and url.startswith("file://"):
             # A wheel from a local folder the operator's pip configuration names: hash it here.
