@@ -25,8 +25,8 @@ from typing import Any
 import pytest
 
 from tests.requirements_world import local_runtime, private_environments
-from toolrt.adapters.local.environments import npm_cli
-from toolrt.domain import RequirementError
+from toolrt.adapters.local.environments import NpmEnvironments, npm_cli
+from toolrt.domain import Lock, LockedPackage, RequirementError
 
 pytestmark = [
     pytest.mark.slow,
@@ -64,6 +64,7 @@ class Registry:
         manifest = {"name": "evil-dep", "version": "1.0.0", "dependencies": {"leak": spec}}
         package = tarball({"package.json": json.dumps(manifest).encode(), "index.js": b"module.exports = 1;\n"})
         integrity = "sha512-" + base64.b64encode(hashlib.sha512(package).digest()).decode()
+        self.integrity = integrity
         registry = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -151,4 +152,39 @@ def test_a_dependency_that_is_not_a_registry_package_is_refused(
             rt.close()
         assert "leak" in str(refused.value.report) and "registry" in str(refused.value.report)
         assert [p for p in root.rglob("secret.txt")] == []
+        assert not any(SECRET.encode() in p.read_bytes() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_stored_lock_naming_a_host_file_is_never_installed(
+    tmp_path: Path, host_tarball: Path, registry_for: Any
+) -> None:
+    """A lock resolved before registry-only locks were enforced (kept in a store) that names a host
+    tarball: rebuilding its environment refuses it rather than copying the file in."""
+    registry = registry_for(f"file:{host_tarball}", b"")
+    digest = hashlib.sha512(host_tarball.read_bytes()).digest()
+    lock = Lock(
+        "node",
+        [
+            LockedPackage(
+                "evil-dep",
+                "1.0.0",
+                f"{registry.url}evil-dep/-/evil-dep-1.0.0.tgz",
+                registry.integrity,
+                path="evil-dep",
+                dependencies=(f"leak@file:{host_tarball}",),
+            ),
+            LockedPackage(
+                "leak",
+                "1.0.0",
+                f"file:{host_tarball}",
+                "sha512-" + base64.b64encode(digest).decode(),
+                requested=False,
+                path="leak",
+            ),
+        ],  # fmt: skip
+    )
+    with private_environments() as root:
+        with pytest.raises(RequirementError) as refused:
+            NpmEnvironments(root).ensure(lock)
+        assert "not a package from the registry" in str(refused.value.report)
         assert not any(SECRET.encode() in p.read_bytes() for p in root.rglob("*") if p.is_file())
