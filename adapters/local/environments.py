@@ -707,6 +707,10 @@ class NpmEnvironments(PipEnvironments):
         return RequirementError(", ".join(requirements), "resolution_failed", "npm could not resolve them: " + last)
 
     def _install(self, lock: Lock, target: Path, max_bytes: int | None, requirements: tuple[str, ...]) -> None:
+        # Checked again here: a lock kept in a store may have been resolved before this rule held.
+        for package in lock.packages:
+            edges = dict(_split_npm_requirement(d) for d in package.dependencies)
+            _check_registry_only(package.name, package.url, edges)
         folder = target.parent
         roots = {p.path: p.version for p in lock.packages if p.requested}
         (folder / "package.json").write_text(json.dumps(_manifest(roots)), encoding="utf-8")
