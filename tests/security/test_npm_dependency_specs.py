@@ -16,6 +16,7 @@ import hashlib
 import http.server
 import io
 import json
+import resource
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -55,14 +56,18 @@ class _NotFound(http.server.BaseHTTPRequestHandler):
 
 class Registry:
     """A loopback npm registry serving ``evil-dep`` 1.0.0, which depends on ``leak`` at ``spec``
-    (``{url}`` in it: the registry's own address), and ``private`` outside its packages."""
+    (``{url}`` in it: the registry's own address; none when empty) and holds ``files`` too, and
+    ``private`` outside its packages."""
 
-    def __init__(self, spec: str, private: bytes = b"") -> None:
+    def __init__(self, spec: str, private: bytes = b"", files: dict[str, bytes] | None = None) -> None:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _NotFound)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
         spec = spec.replace("{url}", self.url)
-        manifest = {"name": "evil-dep", "version": "1.0.0", "dependencies": {"leak": spec}}
-        package = tarball({"package.json": json.dumps(manifest).encode(), "index.js": b"module.exports = 1;\n"})
+        manifest: dict[str, Any] = {"name": "evil-dep", "version": "1.0.0"}
+        if spec:
+            manifest["dependencies"] = {"leak": spec}
+        contents = {"package.json": json.dumps(manifest).encode(), "index.js": b"module.exports = 1;\n"}
+        package = tarball({**contents, **(files or {})})
         integrity = "sha512-" + base64.b64encode(hashlib.sha512(package).digest()).decode()
         self.integrity = integrity
         registry = self
@@ -112,8 +117,8 @@ def host_tarball(tmp_path: Path) -> Path:
 def registry_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     made: list[Registry] = []
 
-    def make(spec: str, private: bytes) -> Registry:
-        registry = Registry(spec, private)
+    def make(spec: str, private: bytes = b"", files: dict[str, bytes] | None = None) -> Registry:
+        registry = Registry(spec, private, files)
         made.append(registry)
         monkeypatch.setenv("npm_config_registry", registry.url)
         return registry
@@ -188,3 +193,31 @@ def test_a_stored_lock_naming_a_host_file_is_never_installed(
             NpmEnvironments(root).ensure(lock)
         assert "not a package from the registry" in str(refused.value.report)
         assert not any(SECRET.encode() in p.read_bytes() for p in root.rglob("*") if p.is_file())
+
+
+def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(tmp_path: Path, registry_for: Any) -> None:
+    """``evil-dep`` is a tarball of a few kilobytes that unpacks to 48 MB, against a 16 MB limit:
+    refused as too large without the host ever writing it out (no file over 24 MB may be written
+    by the host's processes here: npm among them)."""
+    registry_for("", files={"zeros.bin": bytes(48 << 20)})
+    with private_environments() as root:
+        rt = local_runtime(tmp_path / "store", root, max_environment_mb=16)
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (24 << 20, hard))
+        try:
+            with pytest.raises(RequirementError) as refused:
+                rt.register_tool(
+                    "mallory",
+                    {
+                        "name": "bomb",
+                        "description": "Unpacks.",
+                        "language": "javascript",
+                        "code": "function handler() { return 1; }\n",
+                        "requirements": ["evil-dep@1.0.0"],
+                    },  # fmt: skip
+                )
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+            rt.close()
+        assert refused.value.reason == "too_large", refused.value
+        assert [p for p in root.rglob("zeros.bin")] == []
