@@ -726,6 +726,8 @@ class NpmEnvironments(PipEnvironments):
             tree[f"node_modules/{p.path}"] = entry
         document = {"name": "toolrt-environment", "version": "1.0.0", "lockfileVersion": 3, "requires": True}
         (folder / "package-lock.json").write_text(json.dumps({**document, "packages": tree}), encoding="utf-8")
+        if max_bytes is not None:
+            self._check_unpacked(lock, folder, max_bytes, requirements)
         done = self._npm(["ci", "--omit=dev"], folder)
         for name in ("package.json", "package-lock.json"):
             (folder / name).unlink(missing_ok=True)
@@ -733,6 +735,25 @@ class NpmEnvironments(PipEnvironments):
             raise self._npm_error(tuple(f"{p}@{v}" for p, v in roots.items()), done.stderr)
         if not target.is_dir():  # a lock of no packages at all
             target.mkdir()
+
+    def _check_unpacked(self, lock: Lock, folder: Path, max_bytes: int, requirements: tuple[str, ...]) -> None:
+        """Refuse the lock when its tarballs would unpack to more than ``max_bytes``, before ``npm ci``
+        unpacks anything: ``npm pack --dry-run`` fetches each tarball (into npm's cache, where ``npm
+        ci`` then finds it) and sums its entries' sizes without writing them (a few kilobytes of
+        tarball can unpack to gigabytes)."""
+        specs = sorted({f"{p.name}@{p.version}" for p in lock.packages})
+        if not specs:
+            return
+        done = self._npm(["pack", *specs, "--dry-run", "--json"], folder)
+        try:
+            listed = json.loads(done.stdout) if done.returncode == 0 else None
+        except ValueError:
+            listed = None
+        if not isinstance(listed, list):
+            raise self._npm_error(requirements or tuple(specs), done.stderr)
+        unpacked = sum(int(item.get("unpackedSize", 0)) for item in listed if isinstance(item, dict))
+        if unpacked > max_bytes:
+            raise _too_large(lock, requirements, unpacked, max_bytes)
 
     def _modules(self, site: Path, lock: Lock) -> tuple[str, ...]:
         return tuple(p.path for p in lock.packages if "node_modules/" not in p.path)
