@@ -853,14 +853,24 @@ WARM = ["json", "re", "math", "datetime", "collections", "itertools", "functools
         "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"]
 
 
-def preload() -> None:
+def preload() -> bool:
     """Import the packages of this zygote's environment before the first call is read: the first
-    call would import them anyway, and every later one then finds them loaded."""
+    call would import them anyway, and every later one then finds them loaded.
+
+    Not before the host says the zygote is confined (its cgroup: memory and pids limits): a
+    package's import-time code is third-party code, and must never run with the runtime's own
+    budget. False when the host went away instead."""
+    if not PRELOAD:
+        return True
+    go = read_frame(CTL_IN)
+    if go is None:
+        return False
     for name in PRELOAD:
         try:
             __import__(name)
         except BaseException:  # a package that cannot import here fails in the tool's call, with its traceback
             pass
+    return True
 
 
 def warm_up(wait: float) -> None:
@@ -886,7 +896,8 @@ def main() -> None:
     nproc_base = own_process_count() if MODE == "proc" else 4
     scratch = bytearray(CHUNK)
     write_frame(CTL_OUT, {"ready": True})
-    preload()
+    if not preload():
+        return
     warm_up(0.02)
     last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
     while True:
