@@ -3,7 +3,8 @@
 Protocol on fds 0 (in) and 1 (out), each frame a 4-byte big-endian length and a document:
 * host to zygote (trusted, ``marshal``): a call header (``id``, ``nonce``, limits, ``payload`` size)
   followed by that many payload bytes (the child's own request: code, entrypoint, params), or a
-  cancel frame ``{"cancel": id}`` while a call runs;
+  cancel frame ``{"cancel": id}`` while a call runs; a zygote with packages to preload first gets
+  ``{"confined": True}`` once the host has moved it into its cgroup (see ``preload``);
 * zygote to host (JSON): one result header per call, echoing the call's ``id`` and ``nonce`` and
   giving the sizes of three raw sections that follow it (the tool's result document, stdout, stderr);
   when the call header asks for ``stream``, stream frames come first (``id``, ``nonce``, ``stream``:
