@@ -6,7 +6,10 @@ How, and why:
   gives every package that would be installed, with its exact version, URL and sha256: the lock.
   Wheels only, so no package's setup code ever runs on the host (an sdist would run its build).
 * **Install**: the lock as a requirements file of ``name==version --hash=sha256:...`` lines,
-  ``--no-deps --require-hashes --only-binary=:all: --target``: exactly the locked files, checked.
+  downloaded (``pip download --no-deps --require-hashes --only-binary=:all:``), refused when the
+  wheels' zip directories add up to more than the size limit (a few kilobytes can unpack to
+  gigabytes: nothing is unpacked first), then ``pip install --no-index --target`` from them:
+  exactly the locked files, checked.
 * **One environment per lock**, at ``<root>/python/<lock digest>/site``, shared by every tool whose
   lock is the same. Environments hold only what the package index serves, which is public: sharing
   by lock tells no agent anything it could not fetch itself. A tool without requirements never
@@ -34,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -345,6 +349,16 @@ class PipEnvironments:
         version = str(item["metadata"]["version"])
         info = item.get("download_info", {})
         url = str(info.get("url", ""))
+        if item.get("is_direct"):
+            # A package of the index named another by URL (``name @ file:///...``, ``@ https://...``):
+            # pip would fetch it from the host, and the lock installs packages of the index only.
+            raise RequirementError(
+                name,
+                "denied",
+                f"package {name!r} is required by URL ({url}), not from the package index; toolrt installs "
+                "packages of the index only",
+                hint="pick another version or another package",
+            )
         sha256 = info.get("archive_info", {}).get("hashes", {}).get("sha256")
         if not sha256 and url.startswith("file://"):
             # A wheel from a local folder the operator's pip configuration names: hash it here.
@@ -447,16 +461,10 @@ class PipEnvironments:
                 on_progress(f"installing {len(lock.packages)} package(s) into a new environment: {lock.describe()}")
             scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=self._root))
             try:
-                self._install(lock, scratch / self.CONTENT)
+                self._install(lock, scratch / self.CONTENT, max_bytes, requirements)
                 size = _tree_size(scratch)
                 if max_bytes is not None and size > max_bytes:
-                    raise RequirementError(
-                        ", ".join(requirements) or lock.describe(),
-                        "too_large",
-                        f"the environment would hold {size / 2**20:.1f} MB installed, more than the policy's "
-                        f"{max_bytes / 2**20:.0f} MB ({lock.describe()})",
-                        hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
-                    )
+                    raise _too_large(lock, requirements, size, max_bytes)
                 (scratch / "lock.json").write_text(_lock_json(lock), encoding="utf-8")
                 preload = self._preload(scratch / self.CONTENT, lock)
                 (scratch / "preload.txt").write_text("\n".join(preload) + "\n", encoding="utf-8")
@@ -482,37 +490,46 @@ class PipEnvironments:
         """What a zygote for the environment imports while idle: the modules of the packages named."""
         return provided_modules(site, {p.name for p in lock.packages if p.requested})
 
-    def _install(self, lock: Lock, target: Path) -> None:
+    def _install(self, lock: Lock, target: Path, max_bytes: int | None, requirements: tuple[str, ...]) -> None:
+        """Download the locked wheels (hashes checked), refuse them when they would unpack to more
+        than ``max_bytes``, then install them from that folder alone.
+
+        Why download first: a wheel is a zip, and a few kilobytes can unpack to gigabytes; measured
+        after installing, a hostile package would already have filled the host's disk. A zip's
+        directory gives each file's size, and unpacking writes no more than that.
+        """
         pinned = target.parent / "requirements.txt"
+        wheels = target.parent / "wheels"
         pinned.write_text(
             "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in lock.packages), encoding="utf-8"
         )
-        done = self._pip(
-            [
-                "install",
-                "--no-deps",
-                "--require-hashes",
-                "--only-binary=:all:",
-                "--ignore-installed",
-                "--no-warn-script-location",
-                "--quiet",
-                "--target",
-                str(target),
-                "-r",
-                str(pinned),
-            ]
-        )
-        pinned.unlink()
-        if done.returncode != 0:
-            lines = [line for line in done.stderr.splitlines() if "is ignored" not in line]
-            if any(marker in done.stderr for marker in _NETWORK):
-                raise TransientError("the package index could not be reached: " + (lines[-1] if lines else ""))
-            raise RequirementError(
-                lock.describe(), "resolution_failed", "installing the locked packages failed: " + " ".join(lines[-4:])
-            )
+        common = ["--no-deps", "--require-hashes", "--only-binary=:all:", "--quiet"]
+        try:
+            self._check_pip(lock, self._pip(["download", *common, "--dest", str(wheels), "-r", str(pinned)]))
+            unpacked = _unpacked_size(wheels)
+            if max_bytes is not None and unpacked > max_bytes:
+                raise _too_large(lock, requirements, unpacked, max_bytes)
+            install = ["install", *common, "--ignore-installed", "--no-warn-script-location", "--no-index"]
+            install += ["--find-links", str(wheels), "--target", str(target), "-r", str(pinned)]
+            self._check_pip(lock, self._pip(install))
+        finally:
+            pinned.unlink()
+            shutil.rmtree(wheels, ignore_errors=True)
         bin_dir = target / "bin"
         if bin_dir.is_dir():  # console scripts point at the host's interpreter; tools import, never run them
             shutil.rmtree(bin_dir)
+
+    @staticmethod
+    def _check_pip(lock: Lock, done: subprocess.CompletedProcess[str]) -> None:
+        """Raise the error a failed download or install of ``lock``'s packages means."""
+        if done.returncode == 0:
+            return
+        lines = [line for line in done.stderr.splitlines() if "is ignored" not in line]
+        if any(marker in done.stderr for marker in _NETWORK):
+            raise TransientError("the package index could not be reached: " + (lines[-1] if lines else ""))
+        raise RequirementError(
+            lock.describe(), "resolution_failed", "installing the locked packages failed: " + " ".join(lines[-4:])
+        )
 
     def _evict(self, digest: str) -> None:
         folder = self._folder(digest)
@@ -535,6 +552,29 @@ class PipEnvironments:
                 break
             self._evict(env.digest)
             total -= env.size_bytes
+
+
+def _unpacked_size(folder: Path) -> int:
+    """What the wheels in ``folder`` hold unpacked, from their zip directories (an unreadable wheel
+    counts as nothing here: pip refuses it next)."""
+    total = 0
+    for wheel in folder.glob("*.whl"):
+        try:
+            with zipfile.ZipFile(wheel) as archive:
+                total += sum(info.file_size for info in archive.infolist())
+        except (OSError, zipfile.BadZipFile):
+            continue
+    return total
+
+
+def _too_large(lock: Lock, requirements: tuple[str, ...], size: int, max_bytes: int) -> RequirementError:
+    return RequirementError(
+        ", ".join(requirements) or lock.describe(),
+        "too_large",
+        f"the environment would hold {size / 2**20:.1f} MB installed, more than the policy's "
+        f"{max_bytes / 2**20:.0f} MB ({lock.describe()})",
+        hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
+    )
 
 
 def _lock_json(lock: Lock) -> str:
@@ -612,16 +652,19 @@ class NpmEnvironments(PipEnvironments):
             data = json.loads((folder / "package-lock.json").read_text(encoding="utf-8"))
         packages = []
         for key, entry in data.get("packages", {}).items():
-            if not key or entry.get("dev") or entry.get("link"):
+            if not key or entry.get("dev"):
                 continue
+            if entry.get("link"):  # a folder on the host, linked in: never a registry package
+                _check_registry_only(str(entry.get("name") or key), str(entry.get("resolved") or key), {})
             path = key.removeprefix("node_modules/")
             name = str(entry.get("name") or path.rsplit("node_modules/", 1)[-1])
+            edges = {**entry.get("dependencies", {}), **entry.get("optionalDependencies", {})}
+            _check_registry_only(name, str(entry.get("resolved", "")), edges)
             integrity = entry.get("integrity")
             if not integrity:
                 raise RequirementError(
                     name, "resolution_failed", f"npm gave no integrity hash for {name}@{entry.get('version')}"
                 )
-            edges = {**entry.get("dependencies", {}), **entry.get("optionalDependencies", {})}
             packages.append(
                 LockedPackage(
                     name,
@@ -663,7 +706,11 @@ class NpmEnvironments(PipEnvironments):
             )
         return RequirementError(", ".join(requirements), "resolution_failed", "npm could not resolve them: " + last)
 
-    def _install(self, lock: Lock, target: Path) -> None:
+    def _install(self, lock: Lock, target: Path, max_bytes: int | None, requirements: tuple[str, ...]) -> None:
+        # Checked again here: a lock kept in a store may have been resolved before this rule held.
+        for package in lock.packages:
+            edges = dict(_split_npm_requirement(d) for d in package.dependencies)
+            _check_registry_only(package.name, package.url, edges)
         folder = target.parent
         roots = {p.path: p.version for p in lock.packages if p.requested}
         (folder / "package.json").write_text(json.dumps(_manifest(roots)), encoding="utf-8")
@@ -679,6 +726,8 @@ class NpmEnvironments(PipEnvironments):
             tree[f"node_modules/{p.path}"] = entry
         document = {"name": "toolrt-environment", "version": "1.0.0", "lockfileVersion": 3, "requires": True}
         (folder / "package-lock.json").write_text(json.dumps({**document, "packages": tree}), encoding="utf-8")
+        if max_bytes is not None:
+            self._check_unpacked(lock, folder, max_bytes, requirements)
         done = self._npm(["ci", "--omit=dev"], folder)
         for name in ("package.json", "package-lock.json"):
             (folder / name).unlink(missing_ok=True)
@@ -687,11 +736,69 @@ class NpmEnvironments(PipEnvironments):
         if not target.is_dir():  # a lock of no packages at all
             target.mkdir()
 
+    def _check_unpacked(self, lock: Lock, folder: Path, max_bytes: int, requirements: tuple[str, ...]) -> None:
+        """Refuse the lock when its tarballs would unpack to more than ``max_bytes``, before ``npm ci``
+        unpacks anything: ``npm pack --dry-run`` fetches each tarball (into npm's cache, where ``npm
+        ci`` then finds it) and sums its entries' sizes without writing them (a few kilobytes of
+        tarball can unpack to gigabytes)."""
+        specs = sorted({f"{p.name}@{p.version}" for p in lock.packages})
+        if not specs:
+            return
+        done = self._npm(["pack", *specs, "--dry-run", "--json"], folder)
+        try:
+            listed = json.loads(done.stdout) if done.returncode == 0 else None
+        except ValueError:
+            listed = None
+        if not isinstance(listed, list):
+            raise self._npm_error(requirements or tuple(specs), done.stderr)
+        unpacked = sum(int(item.get("unpackedSize", 0)) for item in listed if isinstance(item, dict))
+        if unpacked > max_bytes:
+            raise _too_large(lock, requirements, unpacked, max_bytes)
+
     def _modules(self, site: Path, lock: Lock) -> tuple[str, ...]:
         return tuple(p.path for p in lock.packages if "node_modules/" not in p.path)
 
     def _preload(self, site: Path, lock: Lock) -> tuple[str, ...]:
         return ()
+
+
+# Dependency specs npm reads as something else than a registry package: a URL or a git host
+# ("file:", "git+https:", "github:", "http:"), a path or a GitHub "user/repo", or a tarball file.
+_NOT_REGISTRY = re.compile(r"[:/\\]|^\.|^~/|\.(tgz|tar|tar\.gz)$")
+
+
+def _registry_spec(spec: str) -> bool:
+    """Whether npm reads ``spec`` (a dependency's version) as a registry version, range or tag."""
+    spec = str(spec).strip()
+    if spec.startswith("npm:"):  # an alias: another registry package, name@range
+        name, version = _split_npm_requirement(spec[4:])
+        return bool(name) and not _NOT_REGISTRY.search(name.lstrip("@").replace("/", "", 1)) and _registry_spec(version)
+    return not _NOT_REGISTRY.search(spec)
+
+
+def _check_registry_only(name: str, resolved: str, edges: dict[str, Any]) -> None:
+    """Refuse a lock entry that is not a registry package, or that depends on something else.
+
+    Why: a tool names registry packages only, but a registry package may depend on a file, a git
+    repository or a URL, and npm fetches and installs those on the host, as the host's user: a
+    host tarball or a private network's file would land in an environment tools read.
+    """
+    for dependency, spec in edges.items():
+        if not _registry_spec(str(spec)):
+            raise RequirementError(
+                name,
+                "denied",
+                f"package {name!r} depends on {dependency!r} at {spec!r}, which is not a package from the "
+                "registry (a file, a git repository or a URL); toolrt installs registry packages only",
+                hint="pick another version or another package",
+            )
+    if resolved and not resolved.startswith(("https://", "http://")):
+        raise RequirementError(
+            name,
+            "denied",
+            f"package {name!r} comes from {resolved!r}, not from the registry; toolrt installs registry packages only",
+            hint="pick another version or another package",
+        )
 
 
 def _manifest(dependencies: dict[str, str]) -> dict[str, Any]:

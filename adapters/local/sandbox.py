@@ -587,6 +587,8 @@ class SubprocessSandbox:
         self._track(worker)
         worker.wait_ready(timeout=30)
         self._confine(worker)
+        if environment is not None and environment.preload:
+            worker.confined()  # the zygote imports the environment's packages only now
         return worker
 
     # -- JavaScript / TypeScript -------------------------------------------------------------------

@@ -150,6 +150,11 @@ class PythonZygote(Worker):
             self.kill()
             raise ExecutionError(f"the Python sandbox worker did not start: {detail or 'no reason given'}")
 
+    def confined(self) -> None:
+        """Tell a zygote with an environment that it is in its cgroup now: only then does it import
+        the environment's packages (third-party code), which it waits for this frame to do."""
+        self._write_all(request_frame({"confined": True}))
+
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
         while view:

@@ -37,7 +37,7 @@ from starlette.routing import Route
 from toolrt.application import ToolRuntime
 from toolrt.application.fleet_metrics import FleetMetrics
 from toolrt.application.logs import get_logger
-from toolrt.domain import NotFoundError, ToolExecuted, ToolRuntimeError
+from toolrt.domain import NotFoundError, ToolExecuted, ToolRuntimeError, ValidationError
 from toolrt.domain.events import DomainEvent
 
 log = get_logger(__name__)
@@ -73,6 +73,11 @@ class OperatorAccess:
     ) -> None:
         self._operator = [t.encode() for t in operator_tokens]
         self._agent = [t.encode() for t in agent_tokens]
+        if set(self._operator) & set(self._agent):
+            # That agent would read every agent's calls: a mistake in the configuration, refused.
+            raise ValidationError(
+                "an --operator-token is also an agent's --token: operator tokens must differ from every agent's"
+            )
         self._open = open_without_token and not self._operator and not self._agent
         self._hosts = tuple(allowed_hosts)
 

@@ -211,3 +211,51 @@ def test_the_tool_search_narrows_the_table(browser: Any, served: tuple[OperatorS
     )
     assert browser.find_element("id", "tool-search").get_attribute("value") == "ledger"
     assert _errors(browser) == []
+
+
+# Markup in everything an agent controls that the dashboard shows: the description, the output, the
+# error's type (a class may be named anything) and its message.
+HOSTILE_MARKUP = '<img src=x onerror="document.body.dataset.pwned=1"><script>document.body.dataset.pwned=2</script>'
+HOSTILE_CODE = (
+    f"Evil = type({HOSTILE_MARKUP!r}, (Exception,), {{}})\n\n\n"
+    "def handler(secret: str) -> str:\n"
+    f"    print({HOSTILE_MARKUP!r})\n"
+    f"    raise Evil({HOSTILE_MARKUP!r})\n"
+)
+
+
+def test_an_agents_markup_is_shown_as_text_never_as_markup(
+    browser: Any, served: tuple[OperatorServer, dict[str, str]]
+) -> None:
+    """Mallory's tool puts markup in its description, output, error type and message: the overview and
+    the tool page show it as text, and no element, attribute or script of it reaches the page."""
+    from selenium.common.exceptions import NoAlertPresentException
+
+    server, _ = served
+    hostile = server.rt.register_tool(
+        "mallory",
+        {
+            "name": "hostile_markup",
+            "description": HOSTILE_MARKUP + '<a href="javascript:document.body.dataset.pwned=3">x</a>',
+            "language": "python",
+            "code": HOSTILE_CODE,
+            "input_schema": {"type": "object", "properties": {"secret": {"type": "string"}}, "required": ["secret"]},
+        },
+    )
+    failed = server.rt.execute_tool("mallory", hostile.tool_id, {"secret": "x"})
+    assert failed.error is not None and failed.error.type.startswith("<img")  # the markup reached the record
+    injected = "#app [onerror], #app script, #app img, #app a[href^='javascript']"
+    browser.get("about:blank")  # a fresh page: no search typed by an earlier test
+    _open(browser, f"{server.base}/dashboard#token={OPERATOR}")
+    browser.get(f"{server.base}/dashboard#/tools/{hostile.tool_id}")
+    # Read in one script: the page re-renders as calls come in.
+    recent = "var t = document.getElementById('recent-table'); return t ? t.textContent : '';"
+    _wait(browser, lambda d: "<img src=x" in d.execute_script(recent))  # the output and error type, as text
+    assert browser.find_elements("css selector", injected) == []
+    assert browser.execute_script("return document.body.dataset.pwned === undefined;")
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018 (reading it is the check)
+    browser.get(f"{server.base}/dashboard#/")
+    _wait(browser, lambda d: d.find_elements("css selector", f"a[data-tool-id='{hostile.tool_id}']"))
+    assert browser.find_elements("css selector", injected) == []
+    assert browser.execute_script("return document.body.dataset.pwned === undefined;")

@@ -123,6 +123,24 @@ def test_bad_query_values_are_refused_with_what_was_wrong(served: tuple[Operator
     assert server.get("/api/tools/no-such-tool", OPERATOR)[0] == 404
 
 
+def test_an_agents_token_given_as_an_operator_token_is_refused_at_start() -> None:
+    """An operator token that is also an agent's MCP token would let that agent read every agent's
+    calls: the server refuses to start with it, naming neither token."""
+    from toolrt.adapters.mcp.server import ToolrtMcpServer
+    from toolrt.domain import ValidationError
+
+    rt, _ = scripted_runtime()
+    mcp = ToolrtMcpServer(rt, tokens=AGENT_TOKENS)
+    try:
+        alice_token = next(iter(AGENT_TOKENS))
+        with pytest.raises(ValidationError) as refused:
+            mcp.http_app("127.0.0.1", operator_tokens=[OPERATOR, alice_token])
+        assert "--operator-token" in str(refused.value) and alice_token not in str(refused.value)
+    finally:
+        mcp.close()
+        rt.close()
+
+
 def test_agent_tokens_without_an_operator_token_turn_the_operator_views_off() -> None:
     """A server with agents' tokens but no operator token answers every data route 403, even with no token."""
     rt, _ = scripted_runtime()

@@ -227,3 +227,47 @@ def test_a_package_in_a_zygote_never_hears_another_agents_calls() -> None:
         heard_by_mallory = call("mallory", "mallory-2")
         assert "mallory-2" in heard_by_mallory  # it is loaded in Mallory's zygote too...
         assert "alice-secret" not in heard_by_mallory  # ...which never relayed Alice's calls
+
+
+# A package that notes, as it is imported, which cgroups the importing process is in (the memory
+# and pids controllers bound a worker: outside them, its allocations and processes count against
+# the runtime's own budget, every agent's).
+CGROUP_SPY = """
+def groups():
+    with open("/proc/self/cgroup") as f:
+        return sorted(line for line in f.read().splitlines() if ":memory:" in line or ":pids:" in line)
+
+
+AT_IMPORT = groups()
+"""
+
+CGROUPS_SEEN = """
+def handler():
+    import cgroupspy
+    return {"at_import": cgroupspy.AT_IMPORT, "in_call": cgroupspy.groups()}
+"""
+
+
+def test_a_package_is_imported_only_once_its_zygote_is_confined() -> None:
+    """A preloaded package's import-time code runs inside the worker's cgroup (its memory and pids
+    limits), never in the runtime's own before the zygote is moved: there, a package could allocate
+    or fork against every agent's budget."""
+    from toolrt.adapters.local.cgroups import detect as detect_cgroups
+
+    if detect_cgroups()[0] is None:
+        pytest.skip("needs writable cgroups (the sandbox's resource limits)")
+    with private_environments() as root, SubprocessSandbox(isolation="strict", workers=1) as sandbox:
+        site = root / "site"
+        site.mkdir(mode=0o755)
+        (site / "cgroupspy.py").write_text(CGROUP_SPY)
+        (site / "cgroupspy.py").chmod(0o444)
+        (root / "preload.txt").write_text("cgroupspy\n")
+        for agent in ("alice", "mallory", "bob"):  # each a zygote of its own, each started afresh
+            request = SandboxRequest(
+                f"cgroups-{agent}", Language.PYTHON, CGROUPS_SEEN, "handler", {}, 10.0, 128, 1 << 20,
+                tenant=agent, environment=str(site),
+            )  # fmt: skip
+            result = sandbox.run(request)
+            assert result.status is ExecutionStatus.SUCCEEDED, result.error
+            seen = result.output
+            assert seen["at_import"] == seen["in_call"], seen  # where the call runs: the worker's cgroup

@@ -3,7 +3,8 @@
 Protocol on fds 0 (in) and 1 (out), each frame a 4-byte big-endian length and a document:
 * host to zygote (trusted, ``marshal``): a call header (``id``, ``nonce``, limits, ``payload`` size)
   followed by that many payload bytes (the child's own request: code, entrypoint, params), or a
-  cancel frame ``{"cancel": id}`` while a call runs;
+  cancel frame ``{"cancel": id}`` while a call runs; a zygote with packages to preload first gets
+  ``{"confined": True}`` once the host has moved it into its cgroup (see ``preload``);
 * zygote to host (JSON): one result header per call, echoing the call's ``id`` and ``nonce`` and
   giving the sizes of three raw sections that follow it (the tool's result document, stdout, stderr);
   when the call header asks for ``stream``, stream frames come first (``id``, ``nonce``, ``stream``:
@@ -853,14 +854,24 @@ WARM = ["json", "re", "math", "datetime", "collections", "itertools", "functools
         "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"]
 
 
-def preload() -> None:
+def preload() -> bool:
     """Import the packages of this zygote's environment before the first call is read: the first
-    call would import them anyway, and every later one then finds them loaded."""
+    call would import them anyway, and every later one then finds them loaded.
+
+    Not before the host says the zygote is confined (its cgroup: memory and pids limits): a
+    package's import-time code is third-party code, and must never run with the runtime's own
+    budget. False when the host went away instead."""
+    if not PRELOAD:
+        return True
+    go = read_frame(CTL_IN)
+    if go is None:
+        return False
     for name in PRELOAD:
         try:
             __import__(name)
         except BaseException:  # a package that cannot import here fails in the tool's call, with its traceback
             pass
+    return True
 
 
 def warm_up(wait: float) -> None:
@@ -886,7 +897,8 @@ def main() -> None:
     nproc_base = own_process_count() if MODE == "proc" else 4
     scratch = bytearray(CHUNK)
     write_frame(CTL_OUT, {"ready": True})
-    preload()
+    if not preload():
+        return
     warm_up(0.02)
     last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
     while True:
