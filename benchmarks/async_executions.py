@@ -3,7 +3,8 @@
 Run: ``python -m benchmarks.async_executions [--calls 200]``. On the local profile (real sandbox), the
 same number of calls of a trivial Python tool are made sequentially (the baseline, same run) and as
 ``asyncio.gather`` of ``--calls`` coroutines through ``toolrt.connect_async``, which runs at most
-``max_concurrent_executions`` at once; printed: throughput, p50/p95 per call, and the ratio.
+``max_concurrent_executions`` at once; printed: throughput, p50/p95 per call, the ratio, and the
+most calls seen in the sandbox at once (which must not exceed the limit).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import argparse
 import asyncio
 import os
 import tempfile
+import threading
 import time
+from typing import Any
 
 import toolrt
 from benchmarks._stats import p, quiet_logs
@@ -35,6 +38,24 @@ def main() -> None:
         reg = rt.sync.register_tool("agent-a", ADD)
         for _ in range(10):
             rt.sync.execute_tool("agent-a", reg.tool_id, {"a": 1, "b": 2})
+
+        # Count the calls inside the sandbox at once: the limit is what the runtime promises.
+        sandbox = rt.sync.ports.sandbox
+        real_run = sandbox.run
+        lock = threading.Lock()
+        inside = [0, 0]  # now, most
+
+        def counted_run(*run_args: Any, **run_kwargs: Any) -> Any:
+            with lock:
+                inside[0] += 1
+                inside[1] = max(inside[1], inside[0])
+            try:
+                return real_run(*run_args, **run_kwargs)
+            finally:
+                with lock:
+                    inside[0] -= 1
+
+        sandbox.run = counted_run  # type: ignore[method-assign]
 
         sequential: list[float] = []
         started = time.perf_counter()
@@ -68,6 +89,8 @@ def main() -> None:
         f"{'asyncio.gather via connect_async':<40} {rate:8.1f} exec/s   p50 {p(concurrent, 50):7.2f} ms   p95 {p(concurrent, 95):7.2f} ms"
         f"   {rate / seq_rate:4.2f}x the baseline's throughput"
     )
+    verdict = "respected" if inside[1] <= limit else "EXCEEDED"
+    print(f"most calls in the sandbox at once: {inside[1]} (limit {limit}: {verdict})")
 
 
 if __name__ == "__main__":
