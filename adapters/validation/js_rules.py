@@ -102,10 +102,15 @@ def security_findings(facts: Mapping[str, Any], policy: Policy) -> list[Finding]
     denied_globals: Mapping[str, str] = section.get("denied_globals", {})
     denied_members: Mapping[str, str] = section.get("denied_members", {})
     findings: list[Finding] = []
+    # A nested member (process.env.HOME) is also seen as its prefix (process.env) at the same
+    # place: one finding per rule and place.
+    reported: set[tuple[str, int, int]] = set()
 
     def report(rule: str, category: str, item: Mapping[str, Any], message: str, hint: str) -> None:
         severity = policy.severity(category)
-        if severity is not None:
+        place = (rule, int(item.get("line", 0)), int(item.get("column", 0)))
+        if severity is not None and place not in reported:
+            reported.add(place)
             findings.append(
                 Finding(
                     rule,

@@ -406,6 +406,14 @@ def test_bad_js_ts_is_flagged_with_rule_and_line(
     assert all(f.hint for f in report.findings)
 
 
+def test_a_nested_member_is_reported_once(validator: PolicyCodeValidator) -> None:
+    """process.env.HOME is also seen as its prefix process.env at the same place: one finding."""
+    code = "function handler() { return process.env.HOME; }\nmodule.exports = { handler };\n"
+    report = validator.validate(tool("javascript", code))
+    found = [(f.rule_id, f.line, f.column) for f in report.findings if f.rule_id == "security.member.process.env"]
+    assert len(found) == 1, found
+
+
 def test_one_process_serves_every_check(validator: PolicyCodeValidator) -> None:
     """Consecutive checks reuse the same Node process instead of starting one per registration."""
     validator.validate(tool("javascript", GOOD[0][2]))
