@@ -75,6 +75,27 @@ __all__ = [
 log = get_logger(__name__)
 
 _RESOLVE_TIMEOUT_S = 600
+#: pip and npm processes this process runs at once: each registration with new requirements starts
+#: one, and a burst of them (one agent's, say) must queue rather than take the host's every core.
+MAX_CONCURRENT_INSTALLERS = 2
+_INSTALLERS = threading.BoundedSemaphore(MAX_CONCURRENT_INSTALLERS)
+
+
+@contextmanager
+def _installer_slot(tool: str) -> Iterator[None]:
+    """Hold one of the ``MAX_CONCURRENT_INSTALLERS`` slots while ``tool`` runs (TransientError
+    when none frees up within the resolution timeout)."""
+    if not _INSTALLERS.acquire(timeout=_RESOLVE_TIMEOUT_S):
+        raise TransientError(
+            f"{tool} did not start: {MAX_CONCURRENT_INSTALLERS} package installs kept running for "
+            f"{_RESOLVE_TIMEOUT_S} s; register again later"
+        )
+    try:
+        yield
+    finally:
+        _INSTALLERS.release()
+
+
 # A resolution is remembered this long for the same requirements (a warm registration asks no index).
 RESOLVE_TTL_S = 600.0
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (\S+) \(from versions: ([^)]*)\)")
@@ -317,7 +338,8 @@ class PipEnvironments:
     def _pip(self, args: list[str], timeout: float = _RESOLVE_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
         cmd = [self._python, "-m", "pip", *args]
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_pip_env(), cwd="/")
+            with _installer_slot("pip"):
+                return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_pip_env(), cwd="/")
         except subprocess.TimeoutExpired as exc:
             raise TransientError(f"pip did not finish within {timeout:.0f} s: {' '.join(args[:2])}") from exc
         except OSError as exc:
@@ -637,7 +659,8 @@ class NpmEnvironments(PipEnvironments):
         env["PATH"] = f"{node.parent}:{env.get('PATH', '/usr/bin:/bin')}"
         cmd = [str(node), str(cli), *args, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
         try:
-            return subprocess.run(cmd, capture_output=True, text=True, timeout=_RESOLVE_TIMEOUT_S, env=env, cwd=cwd)
+            with _installer_slot("npm"):
+                return subprocess.run(cmd, capture_output=True, text=True, timeout=_RESOLVE_TIMEOUT_S, env=env, cwd=cwd)
         except subprocess.TimeoutExpired as exc:
             raise TransientError(f"npm did not finish within {_RESOLVE_TIMEOUT_S} s: {args[0]}") from exc
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -182,3 +184,43 @@ def test_registering_with_requirements_on_the_memory_profile_stores_nothing() ->
         rt.register_tool("agent-a", definition)
     assert rt.list_tools("agent-a") == [] and list(rt.ports.artifacts.hashes()) == []
     assert rt.register_tool("agent-a", b.definition()).tool_id  # without requirements: as ever
+
+
+def test_a_burst_of_registrations_runs_at_most_two_installers_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Eight threads resolving at once (one agent flooding registrations) never have more than
+    MAX_CONCURRENT_INSTALLERS pip processes running: the rest queue for a slot."""
+    import subprocess
+    import threading
+    import time
+
+    from toolrt.adapters.local import environments
+
+    running, most = 0, 0
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def fake_run(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        release.wait(30)  # hold the slot until every thread has had its chance to start
+        with lock:
+            running -= 1
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(environments.subprocess, "run", fake_run)
+    pip = environments.PipEnvironments(tmp_path / "envs")
+    threads = [threading.Thread(target=pip._pip, args=(["--version"],)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 30
+    while most < environments.MAX_CONCURRENT_INSTALLERS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the other six try for a slot meanwhile
+    release.set()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert most == environments.MAX_CONCURRENT_INSTALLERS
