@@ -8,6 +8,7 @@ tests rely on), and pip keeps its own download cache between runs.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -72,6 +73,18 @@ def private_environments() -> Iterator[Path]:
         for folder, _, _ in os.walk(path):
             os.chmod(folder, 0o755)
         shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def host_writes_capped(megabytes: int) -> Iterator[None]:
+    """No process of this test's (pip and npm among them) may write a file over ``megabytes``
+    meanwhile: what a size limit must refuse is then seen never to have been written out."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (megabytes << 20, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 def local_runtime(data_dir: Path, environments: Path, **settings: Any) -> ToolRuntime:

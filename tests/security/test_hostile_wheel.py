@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import resource
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.requirements_world import local_runtime, private_environments
+from tests.requirements_world import host_writes_capped, local_runtime, private_environments
 from toolrt.application import ToolRuntime
 from toolrt.domain import ExecutionStatus, IsolationLevel, RequirementError
 
@@ -199,22 +198,20 @@ def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(
     assert sum(w.stat().st_size for w in folder.glob("toolrt_bomb-*.whl")) < 1 << 20
     with private_environments() as root:
         rt = local_runtime(tmp_path_factory.mktemp("bomb-store"), root, max_environment_mb=16)
-        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (24 << 20, hard))
         try:
-            with pytest.raises(RequirementError) as refused:
-                rt.register_tool(
-                    "mallory",
-                    {
-                        "name": "bomb",
-                        "description": "Unpacks.",
-                        "language": "python",
-                        "code": "import bomb\n\ndef handler() -> int:\n    return 1\n",
-                        "requirements": ["toolrt-bomb"],
-                    },  # fmt: skip
-                )
+            with host_writes_capped(24):
+                with pytest.raises(RequirementError) as refused:
+                    rt.register_tool(
+                        "mallory",
+                        {
+                            "name": "bomb",
+                            "description": "Unpacks.",
+                            "language": "python",
+                            "code": "import bomb\n\ndef handler() -> int:\n    return 1\n",
+                            "requirements": ["toolrt-bomb"],
+                        },  # fmt: skip
+                    )
         finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
             rt.close()
         assert refused.value.reason == "too_large", refused.value
         assert "16 MB" in str(refused.value.report)

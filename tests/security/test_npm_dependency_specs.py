@@ -16,7 +16,6 @@ import hashlib
 import http.server
 import io
 import json
-import resource
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from typing import Any
 
 import pytest
 
-from tests.requirements_world import local_runtime, private_environments
+from tests.requirements_world import host_writes_capped, local_runtime, private_environments
 from toolrt.adapters.local.environments import NpmEnvironments, npm_cli
 from toolrt.domain import Lock, LockedPackage, RequirementError
 
@@ -202,22 +201,20 @@ def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(tmp_path
     registry_for("", files={"zeros.bin": bytes(48 << 20)})
     with private_environments() as root:
         rt = local_runtime(tmp_path / "store", root, max_environment_mb=16)
-        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (24 << 20, hard))
         try:
-            with pytest.raises(RequirementError) as refused:
-                rt.register_tool(
-                    "mallory",
-                    {
-                        "name": "bomb",
-                        "description": "Unpacks.",
-                        "language": "javascript",
-                        "code": "function handler() { return 1; }\n",
-                        "requirements": ["evil-dep@1.0.0"],
-                    },  # fmt: skip
-                )
+            with host_writes_capped(24):
+                with pytest.raises(RequirementError) as refused:
+                    rt.register_tool(
+                        "mallory",
+                        {
+                            "name": "bomb",
+                            "description": "Unpacks.",
+                            "language": "javascript",
+                            "code": "function handler() { return 1; }\n",
+                            "requirements": ["evil-dep@1.0.0"],
+                        },  # fmt: skip
+                    )
         finally:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
             rt.close()
         assert refused.value.reason == "too_large", refused.value
         assert [p for p in root.rglob("zeros.bin")] == []
