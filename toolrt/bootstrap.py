@@ -77,6 +77,20 @@ def _pip_environments(settings: Settings) -> EnvironmentBuilder:
     return LocalEnvironments(root, cache_bytes=settings.environment_cache_mb * 1024 * 1024)
 
 
+def _code_interpreter_environments(settings: Settings) -> EnvironmentBuilder:
+    # Locks resolve with the local adapter's pip driver (for the interpreter's Python when it is
+    # named); the wheels go to Code Interpreter sessions, which install them.
+    from toolrt.adapters.aws.environments import CodeInterpreterEnvironments, interpreter_target
+    from toolrt.adapters.local.environments import PipEnvironments, default_environments_dir
+
+    root = settings.environments_dir or default_environments_dir(settings.data_dir)
+    target, platform = (
+        interpreter_target(settings.code_interpreter_python) if settings.code_interpreter_python else ((), None)
+    )
+    resolver = PipEnvironments(root / "code-interpreter", target=target, platform=platform)
+    return CodeInterpreterEnvironments(resolver, root, cache_bytes=settings.environment_cache_mb * 1024 * 1024)
+
+
 def _no_environments(settings: Settings) -> EnvironmentBuilder:
     return NoEnvironments(settings.profile)
 
@@ -245,14 +259,15 @@ class AdaptersContainer(containers.DeclarativeContainer):
         aws=providers.Singleton(_agentcore_gateway, settings, aws.clients),
     )
     validator = providers.Singleton(_validator, settings)
-    # Requirements are installed where tools run: the local sandbox's pip environments. The memory
-    # profile (a test harness with no data folder) and AgentCore refuse them, naming the local profile.
+    # Requirements are installed where tools run: the local sandbox's pip environments, or Code
+    # Interpreter sessions (from wheels downloaded here). The memory profile (a test harness with no
+    # data folder) refuses them, naming the local profile.
     environments: providers.Provider[EnvironmentBuilder] = providers.Selector(
         config.sandbox,
         memory=providers.Singleton(_no_environments, settings),
         local=providers.Singleton(_pip_environments, settings),
         inprocess=providers.Singleton(_no_environments, settings),
-        aws=providers.Singleton(_no_environments, settings),
+        aws=providers.Singleton(_code_interpreter_environments, settings),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,11 @@ def _one_of(choices: tuple[Any, ...]) -> Any:
             raise SettingsError(f"setting {attribute.name}={value!r} is not one of: {shown}")
 
     return check
+
+
+def _python_version(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value and not re.fullmatch(r"3\.\d{1,2}", str(value)):
+        raise ValueError(f"{attribute.name} must be a Python version like 3.12 (or empty), got {value!r}")
 
 
 def _positive(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -187,6 +193,10 @@ class Settings:
     # A call granted network hosts on Code Interpreter: "refuse" it (the interpreter cannot confine
     # it to those hosts) or let the "interpreter"'s own network mode decide (see the README, AWS).
     code_interpreter_egress: str = attrs.field(default="refuse", validator=_one_of(("refuse", "interpreter")))
+    # The Python version of the Code Interpreter's runtime ("3.12"): tools' requirements resolve to
+    # wheels for it. Empty: for the Python running toolrt (compiled wheels then install only when
+    # both are the same version). See the README, AWS.
+    code_interpreter_python: str = attrs.field(default="", validator=_python_version)
 
     # The level the CLI and the MCP server log at (to stderr) when -v is not given. An embedding
     # application configures the standard logging module itself (toolrt's loggers are under

@@ -14,6 +14,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,6 +25,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
 )
 
+from toolrt.adapters.aws.environments import PINNED
 from toolrt.adapters.aws.errors import THROTTLING_CODES, error_code, http_status, is_transient, translate
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
@@ -40,6 +42,9 @@ from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
 log = get_logger(__name__)
 
 BACKEND = "agentcore-code-interpreter"
+# Where, in a session's working folder, a lock's wheels are uploaded and its packages installed.
+WHEELS_DIR = ".toolrt/wheels"
+ENV_DIR = ".toolrt/env"
 DEFAULT_CODE_INTERPRETER = "aws.codeinterpreter.v1"
 
 
@@ -49,8 +54,25 @@ class SandboxUnavailable(ExecutionError, TransientError):
 
 _PYTHON_HARNESS = """\
 import base64 as _tb, json as _tj, inspect as _ti, traceback as _tt
+def _toolrt_site(_site):
+    # This call sees its own lock's packages (installed under .toolrt/env/<digest>) and no other's:
+    # earlier calls in the session may have put another lock's folder on sys.path, or its modules in
+    # sys.modules. The locked packages come after the standard library, before preinstalled ones.
+    import sys as _ts, os as _to, importlib as _tl
+    _mark = _to.sep + ".toolrt" + _to.sep + "env" + _to.sep
+    _own = _to.path.abspath(_site) if _site else None
+    _ts.path[:] = [_p for _p in _ts.path if _mark not in _to.path.abspath(_p) + _to.sep or _to.path.abspath(_p) == _own]
+    for _name, _mod in list(_ts.modules.items()):
+        _file = getattr(_mod, "__file__", None) or ""
+        if _mark in _file and not (_own and _file.startswith(_own + _to.sep)):
+            del _ts.modules[_name]
+    if _own and _own not in _ts.path:
+        _at = next((_i for _i, _p in enumerate(_ts.path) if _p.endswith(("site-packages", "dist-packages"))), len(_ts.path))
+        _ts.path.insert(_at, _own)
+    _tl.invalidate_caches()
 def _toolrt_main():
     _in = _tj.loads(_tb.b64decode("{payload}").decode("utf-8"))
+    _toolrt_site(_in.get("site"))
     _ns = {{"__name__": "__toolrt_tool__"}}
     try:
         exec(compile(_in["code"], "<tool>", "exec"), _ns)
@@ -95,10 +117,13 @@ _EXPORT = re.compile(r"^(\s*)export\s+(default\s+)?", re.MULTILINE)
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):\s?(.*)$", re.MULTILINE)
 
 
-def build_program(request: SandboxRequest, marker: str) -> str:
-    """The program sent to ``executeCode`` for ``request``; ``marker`` prefixes the result line."""
+def build_program(request: SandboxRequest, marker: str, site: str | None = None) -> str:
+    """The program sent to ``executeCode`` for ``request``; ``marker`` prefixes the result line;
+    ``site``: the session folder where the packages of the call's lock are installed (Python)."""
     if request.language is Language.PYTHON:
-        payload = {"code": request.code, "entrypoint": request.entrypoint, "params": request.params}
+        payload: dict[str, Any] = {"code": request.code, "entrypoint": request.entrypoint, "params": request.params}
+        if site is not None:
+            payload["site"] = site
         encoded = base64.b64encode(json.dumps(payload).encode("utf-8")).decode("ascii")
         return _PYTHON_HARNESS.format(payload=encoded, marker=marker)
     encoded = base64.b64encode(json.dumps({"params": request.params}).encode("utf-8")).decode("ascii")
@@ -115,6 +140,8 @@ class _Session:
     started: float
     key: tuple[str, ...]
     calls: int = 0
+    # The lock digests whose packages are installed in this session (under ENV_DIR/<digest>).
+    installed: set[str] = attrs.field(factory=set)
 
 
 SESSION_SCOPES = ("tool", "agent")
@@ -126,6 +153,25 @@ EGRESS_MODES = ("refuse", "interpreter")
 # or the service turned the request away before running it. Anything else (a read timeout, a 5xx, a
 # dropped stream) may have run the code, so it is never sent again.
 _NOT_STARTED_CODES = frozenset({"ThrottlingException", "ServiceQuotaExceededException", "TooManyRequestsException"})
+
+
+def _merge(response: dict[str, Any]) -> dict[str, Any]:
+    """The result events of an ``invoke_code_interpreter`` stream as one result."""
+    merged: dict[str, Any] = {"content": [], "structuredContent": {}, "isError": False}
+    for event in response["stream"]:
+        result = event.get("result")
+        if result is None:
+            continue
+        merged["content"].extend(result.get("content", []))
+        structured = result.get("structuredContent") or {}
+        for key in ("stdout", "stderr"):
+            if key in structured:
+                merged["structuredContent"][key] = merged["structuredContent"].get(key, "") + structured[key]
+        for key in ("exitCode", "executionTime", "taskStatus"):
+            if key in structured:
+                merged["structuredContent"][key] = structured[key]
+        merged["isError"] = merged["isError"] or bool(result.get("isError"))
+    return merged
 
 
 def _did_not_start(exc: BaseException) -> bool:
@@ -219,9 +265,15 @@ class AgentCoreCodeInterpreterSandbox:
                 f"the tool, or let the interpreter's network mode decide (TOOLRT_CODE_INTERPRETER_EGRESS="
                 f"interpreter); execution {request.execution_id} did not run"
             )
+        if request.environment is not None and request.language is not Language.PYTHON:
+            raise ExecutionError(
+                f"{BACKEND}: packages for {request.language.value} are not installed in Code Interpreter sessions; "
+                f"run the tool on this machine (sandbox='local'); execution {request.execution_id} did not run"
+            )
         session = self._checkout(self.session_key(request))
+        site = self._provision(session, request) if request.environment is not None else None
         marker = f"__toolrt_result_{secrets.token_hex(8)}__"
-        program = build_program(request, marker)
+        program = build_program(request, marker, site)
         outcome: dict[str, Any] = {}
         done = threading.Event()
 
@@ -335,6 +387,81 @@ class AgentCoreCodeInterpreterSandbox:
                 self._sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
         raise AssertionError("unreachable")
 
+    # -- packages --------------------------------------------------------------------------------
+
+    def _provision(self, session: _Session, request: SandboxRequest) -> str:
+        """Install the wheels of the call's lock in ``session`` (once per session and lock) and
+        return where: ``.toolrt/env/<digest>`` in the session's working folder.
+
+        The wheels (a folder the aws environments keep, named by the lock's digest, with the pinned
+        requirements beside them) are uploaded with ``writeFiles``, then installed with pip from that
+        folder alone, hashes required: no index, no network, exactly the locked files. A failure stops
+        the session (it may hold half an install) and fails the call before the tool's code runs.
+        """
+        wheels = Path(str(request.environment))
+        digest = wheels.parent.name
+        site = f"{ENV_DIR}/{digest}"
+        if digest in session.installed:
+            return site
+        started = self._monotonic()
+        upload = f"{WHEELS_DIR}/{digest}"
+        try:
+            files = sorted(f for f in wheels.iterdir() if f.is_file())
+        except OSError as exc:
+            raise ExecutionError(
+                f"{BACKEND}: the wheels of execution {request.execution_id}'s lock are not at {wheels} ({exc}); "
+                "it did not run"
+            ) from exc
+        try:
+            for path in files:
+                self._tool(
+                    session, "writeFiles", {"content": [{"path": f"{upload}/{path.name}", "blob": path.read_bytes()}]}
+                )
+            command = (
+                f"python3 -m pip install --no-index --no-deps --require-hashes --only-binary=:all: --quiet "
+                f"--disable-pip-version-check --no-warn-script-location --target {site} "
+                f"--find-links {upload} -r {upload}/{PINNED}"
+            )
+            done = self._tool(session, "executeCommand", {"command": command})
+        except BaseException:
+            self._stop(session)
+            raise
+        structured = done["structuredContent"]
+        exit_code = structured.get("exitCode")
+        if done["isError"] or (exit_code not in (None, 0)):
+            self._stop(session)
+            stderr = str(structured.get("stderr", "")) or " ".join(str(c.get("text", "")) for c in done["content"])
+            lines = [line for line in stderr.splitlines() if line.strip()]
+            raise ExecutionError(
+                f"{BACKEND}: the tool's packages cannot be installed in Code Interpreter "
+                f"({', '.join(f.name for f in files if f.suffix == '.whl')}): {' '.join(lines[-3:]) or 'pip failed'}; "
+                f"if they are compiled for another Python, set TOOLRT_CODE_INTERPRETER_PYTHON to the interpreter's "
+                f"version and register the tool again, or run it on this machine (sandbox='local'); execution "
+                f"{request.execution_id} did not run"
+            )
+        session.installed.add(digest)
+        log.info(
+            "code_interpreter.packages_installed",
+            session_id=session.session_id,
+            digest=digest[:12],
+            ms=round((self._monotonic() - started) * 1000.0, 1),
+        )
+        return site
+
+    def _tool(self, session: _Session, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        """One call of the interpreter's ``name`` tool in ``session``, its result events merged."""
+        response = self._with_retries(
+            "invoke_code_interpreter",
+            lambda: self._client.invoke_code_interpreter(
+                codeInterpreterIdentifier=self._interpreter,
+                sessionId=session.session_id,
+                name=name,
+                arguments=arguments,
+            ),
+            _did_not_start,
+        )
+        return _merge(response)
+
     # -- invocation ------------------------------------------------------------------------------
 
     def _invoke(self, session: _Session, language: Language, program: str) -> dict[str, Any]:
@@ -344,31 +471,7 @@ class AgentCoreCodeInterpreterSandbox:
             # The service runs JavaScript and TypeScript on Deno unless told otherwise; the harness and
             # tools written for toolrt (module.exports, require) are Node programs.
             arguments["runtime"] = "nodejs"
-        response = self._with_retries(
-            "invoke_code_interpreter",
-            lambda: self._client.invoke_code_interpreter(
-                codeInterpreterIdentifier=self._interpreter,
-                sessionId=session.session_id,
-                name="executeCode",
-                arguments=arguments,
-            ),
-            _did_not_start,
-        )
-        merged: dict[str, Any] = {"content": [], "structuredContent": {}, "isError": False}
-        for event in response["stream"]:
-            result = event.get("result")
-            if result is None:
-                continue
-            merged["content"].extend(result.get("content", []))
-            structured = result.get("structuredContent") or {}
-            for key in ("stdout", "stderr"):
-                if key in structured:
-                    merged["structuredContent"][key] = merged["structuredContent"].get(key, "") + structured[key]
-            for key in ("exitCode", "executionTime", "taskStatus"):
-                if key in structured:
-                    merged["structuredContent"][key] = structured[key]
-            merged["isError"] = merged["isError"] or bool(result.get("isError"))
-        return merged
+        return self._tool(session, "executeCode", arguments)
 
     def _result(self, merged: dict[str, Any], request: SandboxRequest, marker: str, wall_ms: float) -> SandboxResult:
         structured = merged["structuredContent"]

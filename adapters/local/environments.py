@@ -204,7 +204,10 @@ class PipEnvironments:
     """Python environments for tools' requirements under ``root``, built with the host's pip.
 
     ``python``: the interpreter whose pip resolves and installs (default: the running one);
-    ``cache_bytes``: the most all environments may hold before the least recently used are evicted.
+    ``cache_bytes``: the most all environments may hold before the least recently used are evicted;
+    ``target``: pip options choosing wheels for another interpreter than pip's own (``--python-version``,
+    ``--platform``, ``--implementation``; for :meth:`resolve` only: this machine installs for its own)
+    and ``platform`` the tag its locks then record.
     Thread-safe, and safe for several processes sharing ``root``.
     """
 
@@ -214,11 +217,20 @@ class PipEnvironments:
     CONTENT = "site"
     LANGUAGES: frozenset[Language] = frozenset({Language.PYTHON})
 
-    def __init__(self, root: Path | str, *, python: str | None = None, cache_bytes: int = 8192 * 1024 * 1024) -> None:
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        python: str | None = None,
+        cache_bytes: int = 8192 * 1024 * 1024,
+        target: tuple[str, ...] = (),
+        platform: str | None = None,
+    ) -> None:
         self._root = Path(root).resolve() / self.ECOSYSTEM
         self._python = python or sys.executable
         self._cache_bytes = cache_bytes
-        self._platform = str(next(iter(sys_tags())))
+        self._target = target
+        self._platform = platform or str(next(iter(sys_tags())))
         self._resolved: dict[tuple[str, ...], tuple[float, Lock]] = {}
         self._lock = threading.Lock()
 
@@ -335,6 +347,11 @@ class PipEnvironments:
 
     # -- resolving --------------------------------------------------------------------------------
 
+    def resolve(self, requirements: tuple[str, ...]) -> Lock:
+        """The lock of ``requirements`` (wheels only, for the ``target`` interpreter), installing
+        nothing: for a builder that installs elsewhere. Raises RequirementError like :meth:`lock`."""
+        return self._resolve(requirements)
+
     def _pip(self, args: list[str], timeout: float = _RESOLVE_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
         cmd = [self._python, "-m", "pip", *args]
         try:
@@ -357,6 +374,7 @@ class PipEnvironments:
                     "--quiet",
                     "--report",
                     str(report),
+                    *self._target,
                     *requirements,
                 ]
             )

@@ -164,16 +164,28 @@ def test_denied_packages_are_refused_directly_and_as_dependencies() -> None:
     assert indirect.value.requirement == "six" and "dependency of python-dateutil" in str(indirect.value)
 
 
-@pytest.mark.parametrize("profile", ["memory", "aws"])
-def test_profiles_that_cannot_install_packages_refuse_requirements_naming_the_local_profile(profile: str) -> None:
+def test_the_memory_profile_refuses_requirements_naming_the_local_profile() -> None:
     """Requirements are never silently ignored: the error names the profile that supports them."""
-    settings = Settings.load({"profile": profile, "aws_endpoint_url": None})
+    settings = Settings.load({"profile": "memory", "aws_endpoint_url": None})
     builder = build_container(settings).adapters.environments()
     assert isinstance(builder, EnvironmentBuilder) and isinstance(builder, NoEnvironments)
     with pytest.raises(RequirementsUnsupportedError) as caught:
         builder.lock(Language.PYTHON, ("six",), max_bytes=1)
-    assert caught.value.profile == profile and caught.value.supported_by == "local"
+    assert caught.value.profile == "memory" and caught.value.supported_by == "local"
     assert "local" in str(caught.value)
+
+
+def test_the_aws_profile_installs_python_requirements_in_code_interpreter_and_refuses_npm(tmp_path: Path) -> None:
+    """On AgentCore the wheels go to Code Interpreter sessions; npm packages are refused, naming local."""
+    from toolrt.adapters.aws.environments import CodeInterpreterEnvironments
+
+    settings = Settings.load({"profile": "aws", "aws_endpoint_url": None, "data_dir": str(tmp_path)})
+    builder = build_container(settings).adapters.environments()
+    assert isinstance(builder, EnvironmentBuilder) and isinstance(builder, CodeInterpreterEnvironments)
+    assert builder.supports(Language.PYTHON) and not builder.supports(Language.JAVASCRIPT)
+    with pytest.raises(RequirementsUnsupportedError) as caught:
+        builder.lock(Language.TYPESCRIPT, ("zod@^3",), max_bytes=1)
+    assert caught.value.profile == "aws" and caught.value.supported_by == "local"
 
 
 def test_registering_with_requirements_on_the_memory_profile_stores_nothing() -> None:

@@ -7,15 +7,20 @@ frames, which botocore's own parsers decode. Queued faults let tests inject thro
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
+import os
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -73,6 +78,11 @@ class FakeCodeInterpreter:
         self.executions = 0
         self.last_execution_ms: float | None = None
         self.sessions: dict[str, subprocess.Popen[bytes] | None] = {}
+        # Each session's working folder, where writeFiles writes and commands and code run (like the
+        # service's per-session file system); removed when the session stops.
+        self.folders: dict[str, Path] = {}
+        # (session id, tool name) of every invocation, in order.
+        self.tools: list[tuple[str, str]] = []
         self.stopped: list[str] = []
         self._lock = threading.Lock()
         client.meta.events.register("before-send.bedrock-agentcore", self._send)
@@ -95,6 +105,7 @@ class FakeCodeInterpreter:
         if operation == "StartCodeInterpreterSession":
             sid = uuid.uuid4().hex
             self.sessions[sid] = None
+            self.folders[sid] = Path(tempfile.mkdtemp(prefix=f"fake-ci-{sid[:8]}-"))
             return self._response(
                 request,
                 200,
@@ -106,6 +117,9 @@ class FakeCodeInterpreter:
             proc = self.sessions.pop(sid, None)
             if proc is not None:
                 proc.kill()
+            folder = self.folders.pop(sid, None)
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
             return self._response(
                 request,
                 200,
@@ -117,7 +131,13 @@ class FakeCodeInterpreter:
             if self.stream_faults:
                 kind = self.stream_faults.pop(0)
                 return self._stream(request, exception_event(kind, f"injected {kind}"))
-            result = self._execute(sid, body["arguments"])
+            self.tools.append((sid, body["name"]))
+            if body["name"] == "writeFiles":
+                result = self._write(sid, body["arguments"])
+            elif body["name"] == "executeCommand":
+                result = self._command(sid, body["arguments"])
+            else:
+                result = self._execute(sid, body["arguments"])
             if self.read_timeouts:
                 self.read_timeouts -= 1
                 raise ReadTimeoutError(endpoint_url=request.url)
@@ -125,6 +145,32 @@ class FakeCodeInterpreter:
         return self._response(
             request, 400, {"message": f"unsupported {operation}"}, {"x-amzn-ErrorType": "ValidationException"}
         )
+
+    def _write(self, sid: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        folder = self.folders[sid]
+        written = []
+        for item in arguments["content"]:
+            path = (folder / item["path"]).resolve()
+            assert path.is_relative_to(folder), "the fake writes inside the session's folder only"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if "blob" in item:
+                path.write_bytes(base64.b64decode(item["blob"]))
+            else:
+                path.write_text(item["text"], encoding="utf-8")
+            written.append(item["path"])
+        return {"content": [{"type": "text", "text": f"wrote {len(written)} file(s)"}], "isError": False}
+
+    def _command(self, sid: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        # `python3` is this interpreter (with pip), as the service's shell has its own.
+        env = {**os.environ, "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+        done = subprocess.run(
+            ["/bin/sh", "-c", arguments["command"]], cwd=self.folders[sid], capture_output=True, text=True, env=env
+        )
+        return {
+            "content": [{"type": "text", "text": done.stdout}],
+            "structuredContent": {"stdout": done.stdout, "stderr": done.stderr, "exitCode": done.returncode},
+            "isError": done.returncode != 0,
+        }
 
     def _execute(self, sid: str, arguments: dict[str, Any]) -> dict[str, Any]:
         language, code = arguments["language"], arguments["code"]
@@ -142,7 +188,7 @@ class FakeCodeInterpreter:
                 kind = ["--input-type=module-typescript"] if language == "typescript" else ["--input-type=module"]
             argv = [str(node), *kind, "-e", code]
         started = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.folders.get(sid))
         self.sessions[sid] = proc
         out, err = proc.communicate()
         elapsed_ms = (time.monotonic() - started) * 1000.0  # the service reports milliseconds

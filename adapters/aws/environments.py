@@ -1,0 +1,330 @@
+"""Requirements on AgentCore Code Interpreter: locks resolved here, wheels installed in the session.
+
+How, and why:
+* **Resolve** where toolrt runs, with pip (wheels only, so no setup code runs anywhere), for the
+  interpreter's Python when the operator names its version (``python_version``, from
+  ``TOOLRT_CODE_INTERPRETER_PYTHON``: wheels for ``cp<version>`` on manylinux x86_64), else for the
+  Python running toolrt. The lock is the same kind of lock as on the local profile, and part of
+  the artifact's hash the same way.
+* **Wheels, not an index, go to the session.** The locked files are downloaded here, each checked
+  against its sha256, refused past the policy's size (summed from the zips' directories, before
+  anything is unpacked), and kept in ``<root>/code-interpreter/python/<lock digest>/wheels``. The
+  sandbox uploads them into a session with ``writeFiles`` and installs them there with pip,
+  ``--no-index --no-deps --require-hashes``: nothing in the session needs a network, so it works
+  under the interpreter's SANDBOX network mode, and exactly the locked files are installed.
+* **A package the interpreter cannot install** (a compiled wheel for another Python, say) fails the
+  call with an :class:`~toolrt.domain.ExecutionError` naming the packages and pip's reason, before
+  the tool's code runs; nothing is retried.
+* **JavaScript and TypeScript requirements** are refused at registration with
+  :class:`~toolrt.domain.RequirementsUnsupportedError`: the interpreter's Node runtime offers no
+  way to place an npm tree that toolrt could verify, so they run on the local profile.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import urllib.request
+import zipfile
+from collections.abc import Collection, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Protocol
+from urllib.parse import unquote, urlparse
+
+from toolrt.application.logs import get_logger
+from toolrt.domain import (
+    Language,
+    Lock,
+    RequirementError,
+    RequirementsUnsupportedError,
+    TransientError,
+    canonical_package,
+)
+from toolrt.ports import EnvironmentInfo, ProgressCallback, PruneReport
+
+__all__ = ["CodeInterpreterEnvironments", "LockResolver", "interpreter_target", "wheel_modules"]
+
+log = get_logger(__name__)
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VERSION = re.compile(r"^3\.(\d{1,2})$")
+_DOWNLOAD_TIMEOUT_S = 300
+#: The file beside the wheels that names them with their hashes, for ``pip install -r`` in the session.
+PINNED = "requirements.txt"
+
+
+class LockResolver(Protocol):
+    """What resolves requirements to a lock without installing them (pip, driven by the local adapter)."""
+
+    def resolve(self, requirements: tuple[str, ...]) -> Lock:
+        """The lock of ``requirements``, or RequirementError naming the one that cannot be met."""
+
+
+def interpreter_target(python_version: str) -> tuple[tuple[str, ...], str]:
+    """pip's options choosing wheels for Code Interpreter's Python ``python_version`` (``"3.12"``),
+    and the platform tag its locks record. Raises ValueError for anything but ``3.N``."""
+    found = _VERSION.match(python_version.strip())
+    if found is None:
+        raise ValueError(f"the Code Interpreter's Python version must look like 3.12, got {python_version!r}")
+    minor = found.group(1)
+    platforms = ("manylinux2014_x86_64", "manylinux_2_28_x86_64", "manylinux_2_34_x86_64")
+    options = ["--python-version", f"3.{minor}", "--implementation", "cp"]
+    for platform in platforms:
+        options += ["--platform", platform]
+    return tuple(options), f"cp3{minor}-manylinux_x86_64"
+
+
+def wheel_modules(wheel: Path) -> tuple[str, ...]:
+    """The top-level import names a wheel provides, from its ``top_level.txt`` or else its ``RECORD``."""
+    names: set[str] = set()
+    with zipfile.ZipFile(wheel) as archive:
+        for member in archive.namelist():
+            info, _, leaf = member.partition("/")
+            if not info.endswith(".dist-info"):
+                continue
+            if leaf == "top_level.txt":
+                names.update(line.strip() for line in archive.read(member).decode("utf-8", "replace").splitlines())
+            elif leaf == "RECORD":
+                for line in archive.read(member).decode("utf-8", "replace").splitlines():
+                    path = line.split(",", 1)[0]
+                    first = path.split("/", 1)[0]
+                    if first.endswith((".dist-info", ".data")) or first in ("..", "__pycache__", "bin"):
+                        continue
+                    names.add(first.split(".", 1)[0] if "/" not in path else first)
+    return tuple(sorted(n for n in names if _IDENTIFIER.match(n)))
+
+
+class CodeInterpreterEnvironments:
+    """The aws profile's environments: a folder of locked, hash-checked wheels per lock digest, which
+    the Code Interpreter sandbox installs in the sessions that need them.
+
+    ``resolver`` turns requirements into a lock (pip, for the interpreter's Python); ``root`` holds
+    the wheel folders; ``cache_bytes`` is the most they may hold before the least recently used go
+    (they are downloaded again from their lock when next needed). Thread-safe, and safe for several
+    processes sharing ``root``.
+    """
+
+    ECOSYSTEM = "python"
+    CONTENT = "wheels"
+
+    def __init__(self, resolver: LockResolver, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024) -> None:
+        self._resolver = resolver
+        self._root = Path(root).resolve() / "code-interpreter" / self.ECOSYSTEM
+        self._cache_bytes = cache_bytes
+        self._lock = threading.Lock()
+
+    @property
+    def root(self) -> Path:
+        """The folder holding one subfolder per lock digest."""
+        return self._root
+
+    # -- the EnvironmentBuilder port ------------------------------------------------------------
+
+    def supports(self, language: Language) -> bool:
+        """Python only (see the module's notes for JavaScript and TypeScript)."""
+        return language is Language.PYTHON
+
+    def lock(
+        self,
+        language: Language,
+        requirements: tuple[str, ...],
+        *,
+        max_bytes: int,
+        denied: Collection[str] = (),
+        on_progress: ProgressCallback | None = None,
+    ) -> Lock:
+        """Resolve ``requirements``, refuse denied packages, download and check the wheels (at most
+        ``max_bytes`` unpacked), and return the lock with the modules its wheels provide."""
+        if language is not Language.PYTHON:
+            raise RequirementsUnsupportedError("aws", supported_by="local", language=language.value)
+        if on_progress:
+            on_progress(f"resolving {', '.join(requirements)}")
+        lock = self._resolver.resolve(requirements)
+        for name in lock.names:
+            if canonical_package(name) in denied:
+                raise RequirementError(
+                    name, "denied", f"package {name!r}, needed by {', '.join(requirements)}, is denied by the policy"
+                )
+        folder = self._fetch(lock, on_progress, max_bytes=max_bytes, requirements=requirements)
+        modules: set[str] = set()
+        for wheel in folder.glob("*.whl"):
+            modules.update(wheel_modules(wheel))
+        return Lock(lock.language, lock.packages, lock.platform, modules)
+
+    def ensure(self, lock: Lock, on_progress: ProgressCallback | None = None) -> str:
+        """The folder of ``lock``'s wheels (downloaded again if it was evicted); marks it used."""
+        return str(self._fetch(lock, on_progress, max_bytes=None, requirements=()))
+
+    def environments(self) -> list[EnvironmentInfo]:
+        """Every wheel folder on hand, least recently used first."""
+        found = []
+        for folder in self._root.glob("[0-9a-f]" * 8 + "*"):
+            wheels = folder / self.CONTENT
+            if len(folder.name) != 64 or not wheels.is_dir():
+                continue
+            packages: tuple[str, ...] = ()
+            try:
+                data = json.loads((folder / "lock.json").read_text(encoding="utf-8"))
+                packages = tuple(f"{p['name']}=={p['version']}" for p in data["packages"])
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+            size = sum(f.stat().st_size for f in wheels.iterdir() if f.is_file())
+            used = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
+            found.append(EnvironmentInfo(folder.name, "python (code interpreter)", packages, size, used, str(wheels)))
+        return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
+
+    def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
+        """Remove wheel folders not in ``keep``, then the least recently used until ``max_bytes`` hold the rest."""
+        envs = self.environments()
+        doomed = [e for e in envs if e.digest not in keep]
+        left = [e for e in envs if e.digest in keep]
+        if max_bytes is not None:
+            total = sum(e.size_bytes for e in left)
+            for env in list(left):
+                if total <= max_bytes:
+                    break
+                doomed.append(env)
+                total -= env.size_bytes
+        if not dry_run:
+            for env in doomed:
+                self._evict(env.digest)
+        return PruneReport(tuple(e.digest for e in doomed), sum(e.size_bytes for e in doomed))
+
+    # -- fetching ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, digest: str) -> Iterator[None]:
+        import fcntl
+
+        locks = self._root / ".locks"
+        locks.mkdir(parents=True, exist_ok=True)
+        with open(locks / f"{digest}.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _fetch(
+        self, lock: Lock, on_progress: ProgressCallback | None, *, max_bytes: int | None, requirements: tuple[str, ...]
+    ) -> Path:
+        digest = lock.digest
+        folder = self._root / digest
+        if (folder / self.CONTENT).is_dir():
+            _touch(folder)
+            return folder / self.CONTENT
+        with self._locked(digest):
+            if (folder / self.CONTENT).is_dir():
+                _touch(folder)
+                return folder / self.CONTENT
+            if on_progress:
+                on_progress(f"downloading {len(lock.packages)} wheel(s) for Code Interpreter: {lock.describe()}")
+            scratch = Path(tempfile.mkdtemp(prefix=".fetch-", dir=self._root))
+            try:
+                wheels = scratch / self.CONTENT
+                wheels.mkdir()
+                unpacked = 0
+                for package in lock.packages:
+                    path = wheels / _wheel_name(package.url, package.name)
+                    _download(package.url, package.sha256, path, package.name)
+                    with zipfile.ZipFile(path) as archive:
+                        unpacked += sum(info.file_size for info in archive.infolist())
+                    if max_bytes is not None and unpacked > max_bytes:
+                        raise RequirementError(
+                            ", ".join(requirements) or lock.describe(),
+                            "too_large",
+                            f"the environment would hold more than {unpacked / 2**20:.1f} MB installed, more than "
+                            f"the policy's {max_bytes / 2**20:.0f} MB ({lock.describe()})",
+                            hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger "
+                            "max_environment_mb",
+                        )
+                (wheels / PINNED).write_text(pinned_requirements(lock), encoding="utf-8")
+                (scratch / "lock.json").write_text(
+                    json.dumps(
+                        {
+                            "digest": digest,
+                            "platform": lock.platform,
+                            "packages": [
+                                {"name": p.name, "version": p.version, "sha256": p.sha256} for p in lock.packages
+                            ],
+                        },
+                        indent=2,
+                    ),
+                    encoding="utf-8",
+                )
+                os.rename(scratch, folder)
+            except BaseException:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise
+        log.info("code interpreter wheels ready", digest=digest[:12], packages=lock.describe())
+        self._evict_over_cache(keep=digest)
+        return folder / self.CONTENT
+
+    def _evict(self, digest: str) -> None:
+        folder = self._root / digest
+        doomed = self._root / f".evict-{digest}-{os.getpid()}-{threading.get_ident()}"
+        try:
+            os.rename(folder, doomed)
+        except OSError:
+            return
+        shutil.rmtree(doomed, ignore_errors=True)
+
+    def _evict_over_cache(self, keep: str) -> None:
+        with self._lock:
+            envs = self.environments()
+            total = sum(e.size_bytes for e in envs)
+            for env in envs:
+                if total <= self._cache_bytes:
+                    break
+                if env.digest != keep:
+                    self._evict(env.digest)
+                    total -= env.size_bytes
+
+
+def pinned_requirements(lock: Lock) -> str:
+    """The lock as pip's requirements file: ``name==version --hash=sha256:...``, one per line."""
+    return "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in lock.packages)
+
+
+def _touch(folder: Path) -> None:
+    try:
+        os.utime(folder)
+    except OSError:
+        pass
+
+
+def _wheel_name(url: str, name: str) -> str:
+    leaf = unquote(urlparse(url).path).rsplit("/", 1)[-1]
+    if not leaf.endswith(".whl") or "/" in leaf or leaf.startswith("."):
+        raise RequirementError(name, "no_wheel", f"the lock names {url!r} for {name}, which is not a wheel")
+    return leaf
+
+
+def _download(url: str, sha256: str, path: Path, name: str) -> None:
+    """Fetch ``url`` into ``path``, refusing it unless its sha256 is the lock's (http(s) of the
+    index, or a file:// folder the operator's pip configuration names)."""
+    scheme = urlparse(url).scheme
+    if scheme not in ("https", "http", "file"):
+        raise RequirementError(name, "denied", f"the lock names {url!r} for {name}; only index files are installed")
+    digest = hashlib.sha256()
+    try:
+        with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response, open(path, "wb") as out:  # noqa: S310
+            while chunk := response.read(1 << 20):
+                digest.update(chunk)
+                out.write(chunk)
+    except OSError as exc:
+        raise TransientError(f"downloading {name} from {url} failed: {exc}; try again later") from exc
+    if digest.hexdigest() != sha256:
+        path.unlink(missing_ok=True)
+        raise RequirementError(
+            name,
+            "resolution_failed",
+            f"{url} does not match the lock's sha256 for {name}: the file changed on the index",
+        )

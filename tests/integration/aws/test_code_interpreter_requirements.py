@@ -1,0 +1,224 @@
+"""Requirements on the aws sandbox: real pip resolves the lock, the wheels go to the session and are
+installed there, over the Code Interpreter's real wire protocol (the fake runs sessions as local
+folders and processes, since moto has no Code Interpreter)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import toolrt
+from tests.requirements_world import DATEUTIL, shared_environments
+from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
+from toolrt.adapters.aws.environments import CodeInterpreterEnvironments, interpreter_target
+from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
+from toolrt.adapters.local.environments import PipEnvironments
+from toolrt.application import ToolRuntime
+from toolrt.domain import (
+    ExecutionError,
+    Language,
+    OwnershipError,
+    RequirementError,
+    RequirementsUnsupportedError,
+)
+from toolrt.ports import SandboxRequest
+
+pytestmark = [pytest.mark.aws, pytest.mark.slow]
+
+WHERE_DATEUTIL = {
+    "name": "parse_date_where",
+    "description": "Parse a date and say where dateutil was imported from.",
+    "language": "python",
+    "code": (
+        "from dateutil import parser\n\n\n"
+        "def handler(text: str) -> dict:\n"
+        '    """Parse a date."""\n'
+        "    import dateutil\n"
+        "    return {'iso': parser.parse(text).isoformat(), 'from': dateutil.__file__}\n"
+    ),
+    "requirements": DATEUTIL,
+}
+
+LOOK_AROUND = {
+    "name": "look_around",
+    "description": "What a tool without requirements finds in its session.",
+    "language": "python",
+    "code": (
+        "import os\nimport sys\n\n\n"
+        "def handler() -> dict:\n"
+        '    """Look."""\n'
+        "    return {'toolrt': os.path.exists('.toolrt'), 'path': [p for p in sys.path if '/.toolrt/env/' in p],\n"
+        "            'modules': sorted(n for n, m in sys.modules.items() if '/.toolrt/env/' in (getattr(m, '__file__', '') or ''))}\n"
+    ),
+}
+
+
+def _aws_sandbox_runtime(tmp_path: Path, **settings: Any) -> tuple[ToolRuntime, FakeCodeInterpreter]:
+    rt = toolrt.connect(
+        "memory",
+        sandbox="aws",
+        aws_region="us-east-1",
+        data_dir=str(tmp_path),
+        environments_dir=str(tmp_path / "environments"),
+        # The tools here read where modules came from (__file__, sys.modules), which the static
+        # security rules refuse to agents; the sandbox, not those rules, is under test.
+        security_checks=False,
+        **settings,
+    )
+    fake = FakeCodeInterpreter(rt.ports.sandbox._client)  # type: ignore[attr-defined]
+    return rt, fake
+
+
+@pytest.fixture
+def world(tmp_path: Path, aws_credentials: None) -> Iterator[tuple[ToolRuntime, FakeCodeInterpreter]]:
+    rt, fake = _aws_sandbox_runtime(tmp_path)
+    try:
+        yield rt, fake
+    finally:
+        rt.close()
+
+
+def _tools(fake: FakeCodeInterpreter, sid: str) -> list[str]:
+    return [name for s, name in fake.tools if s == sid]
+
+
+def test_the_lock_is_installed_in_the_session_and_imported_from_there(
+    world: tuple[ToolRuntime, FakeCodeInterpreter],
+) -> None:
+    """The wheels are uploaded once per session and installed with hashes; the tool imports them from
+    the session's .toolrt/env/<digest>, ahead of what the interpreter has preinstalled."""
+    rt, fake = world
+    reg = rt.register_tool("alice", WHERE_DATEUTIL)
+    lock = reg.tool.definition.lock
+    assert lock is not None and "python-dateutil" in lock.names and "dateutil" in lock.modules
+    first = rt.execute_tool("alice", reg.tool_id, {"text": "3 March 2024"})
+    assert first.output["iso"] == "2024-03-03T00:00:00", first
+    assert f"/.toolrt/env/{lock.digest}/dateutil/" in first.output["from"]
+    second = rt.execute_tool("alice", reg.tool_id, {"text": "2024-01-02"})
+    assert second.output["iso"] == "2024-01-02T00:00:00"
+    (sid,) = {s for s, _ in fake.tools}
+    names = _tools(fake, sid)
+    assert names.count("executeCommand") == 1, names  # installed once for the session
+    assert names.count("writeFiles") == len(lock.packages) + 1  # the wheels and the pinned requirements
+    assert names.count("executeCode") == 2
+
+
+def test_another_agents_tool_gets_no_packages_in_its_own_session(
+    world: tuple[ToolRuntime, FakeCodeInterpreter],
+) -> None:
+    """A hostile agent's tool never shares alice's session, and nothing of her lock is sent to its own."""
+    rt, fake = world
+    reg = rt.register_tool("alice", WHERE_DATEUTIL)
+    rt.execute_tool("alice", reg.tool_id, {"text": "3 March 2024"})
+    alice_sessions = {s for s, _ in fake.tools}
+    look = rt.register_tool("mallory", LOOK_AROUND)
+    seen = rt.execute_tool("mallory", look.tool_id, {}).output
+    assert seen == {"toolrt": False, "path": [], "modules": []}
+    mallory_sessions = {s for s, _ in fake.tools} - alice_sessions
+    assert len(mallory_sessions) == 1
+    assert _tools(fake, mallory_sessions.pop()) == ["executeCode"]
+    with pytest.raises(OwnershipError):
+        rt.execute_tool("mallory", reg.tool_id, {"text": "today"})
+
+
+def test_javascript_requirements_are_refused_on_the_aws_sandbox(
+    world: tuple[ToolRuntime, FakeCodeInterpreter],
+) -> None:
+    rt, fake = world
+    definition = {
+        "name": "pad",
+        "description": "Pad a string.",
+        "language": "javascript",
+        "code": "function handler({ s }) { return s }\nmodule.exports = { handler }\n",
+        "requirements": ["left-pad@^1.3.0"],
+    }
+    with pytest.raises(RequirementsUnsupportedError, match="local") as caught:
+        rt.register_tool("alice", definition)
+    assert caught.value.profile == "aws" and caught.value.language == "javascript"
+    assert rt.list_tools(agent_id="alice") == [] and fake.tools == []
+
+
+def test_a_denied_dependency_is_refused_before_anything_is_fetched(
+    world: tuple[ToolRuntime, FakeCodeInterpreter], tmp_path: Path, aws_credentials: None
+) -> None:
+    """A package the policy denies, needed by the one asked for: a typed error naming it, nothing stored."""
+    lock = world[0].register_tool("alice", WHERE_DATEUTIL).tool.definition.lock
+    assert lock is not None
+    dependency = next(p.name for p in lock.packages if not p.requested)  # six or tzdata, by the index
+    rt, _ = _aws_sandbox_runtime(tmp_path / "denying", denied_packages=dependency)
+    try:
+        with pytest.raises(RequirementError) as caught:
+            rt.register_tool("alice", WHERE_DATEUTIL)
+        assert caught.value.requirement == dependency and caught.value.reason == "denied"
+        assert rt.list_tools(agent_id="alice") == []
+        assert not list((tmp_path / "denying" / "environments").rglob("*.whl"))
+    finally:
+        rt.close()
+
+
+@pytest.fixture
+def ci_sandbox(aws_credentials: None) -> Iterator[tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter]]:
+    from toolrt.adapters.aws.clients import make_clients
+
+    client = make_clients("us-east-1").agentcore
+    fake = FakeCodeInterpreter(client)
+    sandbox = AgentCoreCodeInterpreterSandbox(client, session_scope="agent")
+    try:
+        yield sandbox, fake
+    finally:
+        sandbox.close()
+
+
+def _request(code: str, environment: str | None, tool: str) -> SandboxRequest:
+    return SandboxRequest(
+        "exec-1",
+        Language.PYTHON,
+        code,
+        "handler",
+        {},
+        60.0,
+        256,
+        65536,
+        tenant="alice",
+        tool=tool,
+        environment=environment,
+    )
+
+
+def test_a_tool_without_requirements_sharing_an_agent_session_sees_no_other_lock(
+    ci_sandbox: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter], tmp_path: Path
+) -> None:
+    """With sessions per agent, a later call without requirements finds neither the folder of the
+    earlier call's packages on sys.path nor its modules in sys.modules."""
+    sandbox, fake = ci_sandbox
+    environments = CodeInterpreterEnvironments(PipEnvironments(shared_environments()), tmp_path)
+    lock = environments.lock(Language.PYTHON, tuple(DATEUTIL), max_bytes=64 * 2**20)
+    wheels = environments.ensure(lock)
+    uses = "import dateutil.parser\n\ndef handler():\n    return dateutil.__file__\n"
+    used = sandbox.run(_request(uses, wheels, "t1"))
+    assert f".toolrt/env/{lock.digest}/" in used.output
+    looks = sandbox.run(_request(LOOK_AROUND["code"], None, "t2"))
+    assert looks.output == {"toolrt": True, "path": [], "modules": []}, looks
+    assert len({s for s, _ in fake.tools}) == 1  # one session, as the scope says
+
+
+def test_a_wheel_the_interpreter_cannot_install_fails_the_call_before_it_runs(
+    ci_sandbox: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter], tmp_path: Path
+) -> None:
+    """A compiled wheel for another Python: a clear error naming it and pip's reason; the tool's
+    code never runs and the session is stopped."""
+    sandbox, fake = ci_sandbox
+    target, platform = interpreter_target("3.13")
+    resolver = PipEnvironments(tmp_path / "resolver", target=target, platform=platform)
+    environments = CodeInterpreterEnvironments(resolver, tmp_path)
+    lock = environments.lock(Language.PYTHON, ("markupsafe==3.0.2",), max_bytes=64 * 2**20)
+    assert lock.platform == platform and "markupsafe" in lock.modules
+    with pytest.raises(
+        ExecutionError, match=r"cannot be installed in Code Interpreter \(MarkupSafe-3\.0\.2-cp313"
+    ) as caught:
+        sandbox.run(_request("def handler():\n    return 1\n", environments.ensure(lock), "t1"))
+    assert "TOOLRT_CODE_INTERPRETER_PYTHON" in str(caught.value)
+    assert fake.executions == 0 and len(fake.stopped) == 1
