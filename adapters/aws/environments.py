@@ -22,6 +22,7 @@ How, and why:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -201,8 +202,6 @@ class CodeInterpreterEnvironments:
 
     @contextmanager
     def _locked(self, digest: str) -> Iterator[None]:
-        import fcntl
-
         locks = self._root / ".locks"
         locks.mkdir(parents=True, exist_ok=True)
         with open(locks / f"{digest}.lock", "a+") as handle:
