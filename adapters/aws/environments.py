@@ -106,7 +106,8 @@ class CodeInterpreterEnvironments:
     """The aws profile's environments: a folder of locked, hash-checked wheels per lock digest, which
     the Code Interpreter sandbox installs in the sessions that need them.
 
-    ``resolver`` turns requirements into a lock (pip, for the interpreter's Python); ``root`` holds
+    ``resolver`` turns requirements into a lock (pip, for the interpreter's Python; None where tools
+    are only run, like the Lambda router, which fetches the wheels of stored locks); ``root`` holds
     the wheel folders; ``cache_bytes`` is the most they may hold before the least recently used go
     (they are downloaded again from their lock when next needed). Thread-safe, and safe for several
     processes sharing ``root``.
@@ -115,7 +116,9 @@ class CodeInterpreterEnvironments:
     ECOSYSTEM = "python"
     CONTENT = "wheels"
 
-    def __init__(self, resolver: LockResolver, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024) -> None:
+    def __init__(
+        self, resolver: LockResolver | None, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024
+    ) -> None:
         self._resolver = resolver
         self._root = Path(root).resolve() / "code-interpreter" / self.ECOSYSTEM
         self._cache_bytes = cache_bytes
@@ -145,6 +148,8 @@ class CodeInterpreterEnvironments:
         ``max_bytes`` unpacked), and return the lock with the modules its wheels provide."""
         if language is not Language.PYTHON:
             raise RequirementsUnsupportedError("aws", supported_by="local", language=language.value)
+        if self._resolver is None:
+            raise RequirementsUnsupportedError("aws router", supported_by="aws")
         if on_progress:
             on_progress(f"resolving {', '.join(requirements)}")
         lock = self._resolver.resolve(requirements)

@@ -17,6 +17,7 @@ Code Interpreter session is stopped, instead of the Lambda dying with the sessio
 from __future__ import annotations
 
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -29,8 +30,8 @@ from toolrt.adapters.aws.gateway import published_name, split_gateway_tool_name
 from toolrt.application.access import may_execute
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
-from toolrt.domain import ExecutionError, ExecutionStatus, Language, NotFoundError, ToolRuntimeError
-from toolrt.ports import ArtifactStore, Sandbox, SandboxRequest, ToolRepository
+from toolrt.domain import ExecutionError, ExecutionStatus, Language, Lock, NotFoundError, ToolRuntimeError
+from toolrt.ports import ArtifactStore, EnvironmentBuilder, Sandbox, SandboxRequest, ToolRepository
 
 log = get_logger(__name__)
 
@@ -63,11 +64,21 @@ class LambdaRouter:
         sandbox: Sandbox,
         *,
         policy: ExecutionPolicy | None = None,
+        environments: EnvironmentBuilder | None = None,
     ) -> None:
         self._repository = repository
         self._artifacts = artifacts
         self._sandbox = sandbox
         self._policy = policy or ExecutionPolicy()
+        self._environments = environments
+
+    def _environment(self, lock: Lock | None, name: str) -> str | None:
+        """Where the wheels of ``lock`` are (fetched from the index into this function's /tmp)."""
+        if lock is None:
+            return None
+        if self._environments is None:
+            raise ExecutionError(f"{name} needs packages ({lock.describe()}) and this router was given no environments")
+        return self._environments.ensure(lock)
 
     def __call__(self, event: Any, context: Any) -> dict[str, Any] | Any:
         execution_id = f"exec-{uuid.uuid4().hex}"
@@ -117,6 +128,10 @@ class LambdaRouter:
                 max_output_bytes=output,
                 tenant=caller,
                 tool=tool_id,
+                # The same grant the runtime would give (the owner's egress policy, from TOOLRT_NETWORK_*):
+                # the sandbox refuses a granted call it cannot confine, as on the runtime's own path.
+                egress=self._policy.grant(version.definition),
+                environment=self._environment(version.definition.lock, name),
             )
             started = time.monotonic()
             result = self._sandbox.run(request)
@@ -149,6 +164,7 @@ def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRou
     """A router over DynamoDB, S3 and Code Interpreter configured by ``TOOLRT_*`` variables."""
     from toolrt.adapters.aws.artifacts import S3ArtifactStore
     from toolrt.adapters.aws.clients import clients_from_env
+    from toolrt.adapters.aws.environments import CodeInterpreterEnvironments
     from toolrt.adapters.aws.repository import DynamoDbToolRepository
     from toolrt.adapters.aws.sandbox import DEFAULT_CODE_INTERPRETER, AgentCoreCodeInterpreterSandbox
 
@@ -163,16 +179,23 @@ def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRou
             egress=env.get("TOOLRT_CODE_INTERPRETER_EGRESS", "refuse"),
         ),
         policy=policy_from_env(env),
+        # Locked wheels are fetched into the function's writable /tmp, once per warm container.
+        environments=CodeInterpreterEnvironments(
+            None, env.get("TOOLRT_ENVIRONMENTS_DIR") or os.path.join(tempfile.gettempdir(), "toolrt-environments")
+        ),
     )
 
 
 def policy_from_env(env: Mapping[str, str]) -> ExecutionPolicy:
     """The execution policy with any limit a ``TOOLRT_<LIMIT>`` variable sets (the runtime's names)."""
-    fields = {}
+    fields: dict[str, Any] = {}
     for field in attrs.fields(ExecutionPolicy):
         value = env.get(f"TOOLRT_{field.name.upper()}")
-        if value is not None:
-            fields[field.name] = type(getattr(ExecutionPolicy(), field.name))(float(value))
+        if value is None or not field.init:
+            continue
+        default = getattr(ExecutionPolicy(), field.name)
+        # Lists (network_allow, network_private, denied_packages) are comma-separated, as for the runtime.
+        fields[field.name] = value if isinstance(default, tuple) else type(default)(float(value))
     return ExecutionPolicy(**fields)
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
@@ -132,7 +132,10 @@ class Provisioner:
 
     ``clients`` is an :class:`~toolrt.adapters.aws.clients.AwsClients`. ``on_step(action, resource)``
     is called as each step completes (the CLI's progress display). ``package`` builds the functions'
-    code (default: from the installed toolrt).
+    code (default: from the installed toolrt). ``router_environment``: more ``TOOLRT_*`` settings the
+    router function runs with (the owner's egress policy and Code Interpreter egress mode, so that a
+    call through the gateway is granted and refused exactly as through the runtime); empty values
+    are left out.
     """
 
     def __init__(
@@ -147,12 +150,16 @@ class Provisioner:
         on_step: Callable[[str, str], None] | None = None,
         package: Callable[[], LambdaPackage] = build_lambda_package,
         wait_s: float = 1.0,
+        router_environment: Mapping[str, str] | None = None,
     ) -> None:
         self._clients = clients
         self.names = names or AwsNames()
         self._jwt = jwt
         self._interpreter = code_interpreter_id
         self._max_timeout_s = max_timeout_s
+        self._router_environment = {
+            k: v for k, v in (router_environment or {}).items() if k.startswith("TOOLRT_") and v
+        }
         self._dry_run = dry_run
         self._on_step = on_step
         self._package_factory = package
@@ -547,6 +554,7 @@ class Provisioner:
             "TOOLRT_S3_BUCKET": self.names.bucket,
             "TOOLRT_CODE_INTERPRETER_ID": self._interpreter,
             "TOOLRT_MAX_TIMEOUT_S": str(self._max_timeout_s),
+            **self._router_environment,
         }
 
     def _interpreter_arn(self) -> str:

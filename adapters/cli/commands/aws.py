@@ -36,6 +36,11 @@ def _provisioner(cli: Cli, *, dry_run: bool, jwt: Any = None, max_timeout_s: flo
         max_timeout_s=max_timeout_s or settings.max_timeout_s,
         dry_run=dry_run,
         on_step=progress,
+        router_environment={
+            "TOOLRT_NETWORK_ALLOW": ",".join(settings.network_allow),
+            "TOOLRT_NETWORK_PRIVATE": ",".join(settings.network_private),
+            "TOOLRT_CODE_INTERPRETER_EGRESS": "" if settings.code_interpreter_egress == "refuse" else "interpreter",
+        },
     )
 
 

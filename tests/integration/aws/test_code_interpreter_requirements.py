@@ -222,3 +222,73 @@ def test_a_wheel_the_interpreter_cannot_install_fails_the_call_before_it_runs(
         sandbox.run(_request("def handler():\n    return 1\n", environments.ensure(lock), "t1"))
     assert "TOOLRT_CODE_INTERPRETER_PYTHON" in str(caught.value)
     assert fake.executions == 0 and len(fake.stopped) == 1
+
+
+def _router(
+    rt: ToolRuntime, tmp_path: Path, env: dict[str, str], egress: str = "refuse"
+) -> tuple[Any, FakeCodeInterpreter]:
+    """The Lambda router over the runtime's stores, with its own Code Interpreter client and /tmp."""
+    from toolrt.adapters.aws.clients import make_clients
+    from toolrt.adapters.aws.lambda_router import LambdaRouter, policy_from_env
+
+    client = make_clients("us-east-1").agentcore
+    fake = FakeCodeInterpreter(client)
+    router = LambdaRouter(
+        rt.ports.repository,
+        rt.ports.artifacts,
+        AgentCoreCodeInterpreterSandbox(client, egress=egress),
+        policy=policy_from_env(env),
+        environments=CodeInterpreterEnvironments(None, tmp_path / "router-tmp"),
+    )
+    return router, fake
+
+
+def test_a_gateway_call_through_the_router_gets_the_tools_packages(
+    world: tuple[ToolRuntime, FakeCodeInterpreter], tmp_path: Path
+) -> None:
+    """The router fetches the stored lock's wheels into its own folder and the session installs them,
+    as on the runtime's path; the router itself never resolves anything."""
+    from tests.integration.aws.gateway_sim import LambdaContext
+    from toolrt.adapters.aws.gateway import gateway_tool_name
+    from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT
+
+    rt, _ = world
+    reg = rt.register_tool("alice", WHERE_DATEUTIL)
+    lock = reg.tool.definition.lock
+    assert lock is not None
+    router, fake = _router(rt, tmp_path, {})
+    out = router({"text": "3 March 2024", CALLER_ARGUMENT: "alice"}, LambdaContext(gateway_tool_name(reg.tool)))
+    assert out["iso"] == "2024-03-03T00:00:00" and f"/.toolrt/env/{lock.digest}/" in out["from"], out
+    assert (tmp_path / "router-tmp" / "code-interpreter" / "python" / lock.digest / "wheels").is_dir()
+    assert [name for _, name in fake.tools].count("executeCommand") == 1
+    with pytest.raises(RequirementsUnsupportedError):
+        CodeInterpreterEnvironments(None, tmp_path).lock(Language.PYTHON, ("six",), max_bytes=1)
+
+
+def test_the_router_grants_and_refuses_network_as_the_runtime_does(tmp_path: Path, aws_credentials: None) -> None:
+    """A tool granted hosts by the owner's policy (TOOLRT_NETWORK_ALLOW, which provisioning gives the
+    router) is refused before it runs through the gateway too, since the interpreter cannot confine it."""
+    from tests.integration.aws.gateway_sim import LambdaContext
+    from toolrt.adapters.aws.gateway import gateway_tool_name
+    from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT
+
+    rt, _ = _aws_sandbox_runtime(tmp_path, network_allow="api.example.com:443")
+    try:
+        definition = {
+            "name": "fetch",
+            "description": "Reach one API.",
+            "language": "python",
+            "code": "def handler() -> int:\n    return 1\n",
+            "network": {"allow": ["api.example.com:443"]},
+        }
+        tool = rt.register_tool("alice", definition).tool
+        direct = rt.execute_tool("alice", tool.tool_id, {})
+        assert direct.error is not None and "cannot confine a call to named hosts" in direct.error.message
+        router, fake = _router(rt, tmp_path, {"TOOLRT_NETWORK_ALLOW": "api.example.com:443"})
+        refused = router({CALLER_ARGUMENT: "alice"}, LambdaContext(gateway_tool_name(tool)))
+        assert refused["error"]["type"] == "ExecutionError" and "api.example.com:443" in refused["error"]["message"]
+        assert fake.executions == 0
+        opted_in, fake = _router(rt, tmp_path, {"TOOLRT_NETWORK_ALLOW": "api.example.com:443"}, egress="interpreter")
+        assert opted_in({CALLER_ARGUMENT: "alice"}, LambdaContext(gateway_tool_name(tool))) == 1
+    finally:
+        rt.close()

@@ -156,3 +156,22 @@ def test_the_package_runs_without_the_environment_it_was_built_in(package: Lambd
     assert done.returncode == 0, done.stderr
     assert "lambda_router" in done.stdout and "interceptor" in done.stdout
     assert package.sha256 == build_lambda_package().sha256  # reproducible: same install, same code hash
+
+
+def test_the_router_runs_with_the_owners_egress_settings(aws_endpoint: str, package: LambdaPackage) -> None:
+    """The egress policy and Code Interpreter egress mode reach the router's environment (empty ones
+    are left out, and nothing but TOOLRT_* settings is passed), so gateway calls are granted alike."""
+    extra = {
+        "TOOLRT_NETWORK_ALLOW": "api.example.com:443",
+        "TOOLRT_NETWORK_PRIVATE": "",
+        "TOOLRT_CODE_INTERPRETER_EGRESS": "interpreter",
+        "AWS_SECRET_ACCESS_KEY": "never",
+    }
+    _provisioner(aws_endpoint, package, router_environment=extra).up()
+    clients = make_clients(REGION, aws_endpoint)
+    variables = clients.client("lambda").get_function(FunctionName="toolrt-router")["Configuration"]["Environment"][
+        "Variables"
+    ]
+    assert variables["TOOLRT_NETWORK_ALLOW"] == "api.example.com:443"
+    assert variables["TOOLRT_CODE_INTERPRETER_EGRESS"] == "interpreter"
+    assert "TOOLRT_NETWORK_PRIVATE" not in variables and "AWS_SECRET_ACCESS_KEY" not in variables
