@@ -148,6 +148,7 @@ def test_the_package_runs_without_the_environment_it_was_built_in(package: Lambd
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]);"
         "import toolrt.adapters.aws.lambda_router as r, toolrt.adapters.aws.interceptor as i;"
+        "import toolrt.adapters.aws.environments, toolrt.adapters.aws.sandbox;"  # what the router builds
         "print(r.handler.__module__, i.handler.__module__)"
     )
     done = subprocess.run(
