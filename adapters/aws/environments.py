@@ -30,6 +30,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import urllib.request
 import zipfile
 from collections.abc import Collection, Iterator
@@ -57,6 +58,8 @@ log = get_logger(__name__)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = re.compile(r"^3\.(\d{1,2})$")
 _DOWNLOAD_TIMEOUT_S = 300
+#: A resolution is remembered this long for the same requirements (a warm registration asks no index).
+RESOLVE_TTL_S = 600.0
 #: The file beside the wheels that names them with their hashes, for ``pip install -r`` in the session.
 PINNED = "requirements.txt"
 
@@ -123,6 +126,7 @@ class CodeInterpreterEnvironments:
         self._root = Path(root).resolve() / "code-interpreter" / self.ECOSYSTEM
         self._cache_bytes = cache_bytes
         self._lock = threading.Lock()
+        self._resolved: dict[tuple[str, ...], tuple[float, Lock]] = {}
 
     @property
     def root(self) -> Path:
@@ -150,9 +154,19 @@ class CodeInterpreterEnvironments:
             raise RequirementsUnsupportedError("aws", supported_by="local", language=language.value)
         if self._resolver is None:
             raise RequirementsUnsupportedError("aws router", supported_by="aws")
-        if on_progress:
-            on_progress(f"resolving {', '.join(requirements)}")
-        lock = self._resolver.resolve(requirements)
+        key = tuple(sorted(requirements))
+        with self._lock:
+            cached = self._resolved.get(key)
+        if cached is not None and time.monotonic() - cached[0] < RESOLVE_TTL_S:
+            lock = cached[1]
+        else:
+            if on_progress:
+                on_progress(f"resolving {', '.join(requirements)}")
+            lock = self._resolver.resolve(requirements)
+            with self._lock:
+                if len(self._resolved) > 1024:
+                    self._resolved.clear()
+                self._resolved[key] = (time.monotonic(), lock)
         for name in lock.names:
             if canonical_package(name) in denied:
                 raise RequirementError(

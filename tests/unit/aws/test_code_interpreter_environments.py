@@ -82,6 +82,8 @@ def test_locked_wheels_are_fetched_checked_listed_and_pruned(tmp_path: Path) -> 
     assert envs.prune(keep=set()).removed == (lock.digest,)
     assert envs.environments() == []
     assert Path(envs.ensure(lock)).is_dir()  # fetched again from the lock
+    assert envs.lock(Language.PYTHON, ("alpha",), max_bytes=2**20) == lock
+    assert resolver.calls == 1  # the same requirements again: remembered, no index asked
 
 
 def test_a_changed_file_a_bomb_and_a_denied_dependency_are_refused_with_nothing_kept(tmp_path: Path) -> None:
