@@ -179,9 +179,12 @@ def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRou
             egress=env.get("TOOLRT_CODE_INTERPRETER_EGRESS", "refuse"),
         ),
         policy=policy_from_env(env),
-        # Locked wheels are fetched into the function's writable /tmp, once per warm container.
+        # Locked wheels are fetched into the function's writable /tmp, once per warm container; the
+        # cache stays within Lambda's default 512 MB of /tmp unless TOOLRT_ENVIRONMENT_CACHE_MB says.
         environments=CodeInterpreterEnvironments(
-            None, env.get("TOOLRT_ENVIRONMENTS_DIR") or os.path.join(tempfile.gettempdir(), "toolrt-environments")
+            None,
+            env.get("TOOLRT_ENVIRONMENTS_DIR") or os.path.join(tempfile.gettempdir(), "toolrt-environments"),
+            cache_bytes=int(env.get("TOOLRT_ENVIRONMENT_CACHE_MB") or 384) * 1024 * 1024,
         ),
     )
 
