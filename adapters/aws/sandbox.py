@@ -417,8 +417,10 @@ class AgentCoreCodeInterpreterSandbox:
                 self._tool(
                     session, "writeFiles", {"content": [{"path": f"{upload}/{path.name}", "blob": path.read_bytes()}]}
                 )
+            # Whatever an earlier call of the session left at that path (sessions may serve several of
+            # one agent's tools) is removed first: pip --target keeps folders that already exist.
             command = (
-                f"python3 -m pip install --no-index --no-deps --require-hashes --only-binary=:all: --quiet "
+                f"rm -rf {site} && python3 -m pip install --no-index --no-deps --require-hashes --only-binary=:all: --quiet "
                 f"--disable-pip-version-check --no-warn-script-location --target {site} "
                 f"--find-links {upload} -r {upload}/{PINNED}"
             )

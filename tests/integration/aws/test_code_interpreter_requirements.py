@@ -292,3 +292,22 @@ def test_the_router_grants_and_refuses_network_as_the_runtime_does(tmp_path: Pat
         assert opted_in({CALLER_ARGUMENT: "alice"}, LambdaContext(gateway_tool_name(tool))) == 1
     finally:
         rt.close()
+
+
+def test_a_folder_planted_where_a_lock_installs_is_replaced_by_the_locked_files(
+    ci_sandbox: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter], tmp_path: Path
+) -> None:
+    """An earlier call in an agent's session writes a fake dateutil where a later lock installs: the
+    install replaces it, and the later tool imports the locked package."""
+    sandbox, _ = ci_sandbox
+    environments = CodeInterpreterEnvironments(PipEnvironments(shared_environments()), tmp_path)
+    lock = environments.lock(Language.PYTHON, tuple(DATEUTIL), max_bytes=64 * 2**20)
+    plant = (
+        "import os\n\ndef handler():\n"
+        f"    os.makedirs('.toolrt/env/{lock.digest}/dateutil', exist_ok=True)\n"
+        f"    open('.toolrt/env/{lock.digest}/dateutil/__init__.py', 'w').write('PLANTED = True')\n"
+        "    return 'planted'\n"
+    )
+    assert sandbox.run(_request(plant, None, "t1")).output == "planted"
+    uses = "import dateutil\nfrom dateutil import parser\n\ndef handler():\n    return hasattr(dateutil, 'PLANTED')\n"
+    assert sandbox.run(_request(uses, environments.ensure(lock), "t2")).output is False
