@@ -74,7 +74,9 @@ def _pip_environments(settings: Settings) -> EnvironmentBuilder:
     from toolrt.adapters.local.environments import LocalEnvironments, default_environments_dir
 
     root = settings.environments_dir or default_environments_dir(settings.data_dir)
-    return LocalEnvironments(root, cache_bytes=settings.environment_cache_mb * 1024 * 1024)
+    return LocalEnvironments(
+        root, cache_bytes=settings.environment_cache_mb * 1024 * 1024, index_hosts=settings.index_hosts
+    )
 
 
 def _no_environments(settings: Settings) -> EnvironmentBuilder:
