@@ -356,12 +356,16 @@ class PipEnvironments:
     def _pip(
         self,
         args: list[str],
-        cwd: Path,
+        cwd: Path | None = None,
         timeout: float = _RESOLVE_TIMEOUT_S,
         writable: tuple[Path, ...] = (),
     ) -> tuple[subprocess.CompletedProcess[str], tuple[str, ...]]:
         """Run pip confined to the index hosts (ResolverJail): the finished process and the
-        ``host:port`` targets the proxy refused it. ``cwd`` and ``writable`` are its writable folders."""
+        ``host:port`` targets the proxy refused it. ``cwd`` (a new temporary folder when None) and
+        ``writable`` are its writable folders."""
+        if cwd is None:
+            with tempfile.TemporaryDirectory(prefix="toolrt-pip-") as scratch:
+                return self._pip(args, Path(scratch), timeout, writable)
         cmd = [self._python, "-m", "pip", *args]
         try:
             with _installer_slot("pip"):
@@ -511,8 +515,7 @@ class PipEnvironments:
 
     def _index_has(self, name: str) -> bool:
         """Whether the index has any file (sdists too) for ``name``; nothing is built to find out."""
-        with tempfile.TemporaryDirectory(prefix="toolrt-resolve-") as scratch:
-            done, _ = self._pip(["index", "versions", name], Path(scratch), timeout=120)
+        done, _ = self._pip(["index", "versions", name], timeout=120)
         return done.returncode == 0 and "Available versions" in done.stdout
 
     # -- building ---------------------------------------------------------------------------------

@@ -212,14 +212,18 @@ def pip_index_access(python: str, env: Mapping[str, str], extra: Iterable[str] =
     read_only = [*files]
     no_index = (last("no-index") or "").lower() in _TRUE
     index = last("index-url") or "https://pypi.org/simple"
-    locations = ([] if no_index else [index, *every("extra-index-url")]) + every("find-links")
-    for location in locations:
+    indexes = [] if no_index else [index, *every("extra-index-url")]
+    for location in indexes + every("find-links"):
         host = _host_of(location)
         if host is not None:
             hosts.add(host)
             if host.host in PYPI_HOSTS:
                 hosts.update(parse_host_port(f"{name}:443") for name in PYPI_HOSTS)
         elif (path := _local_path(location)) is not None:
+            # A PEP 503 index in a folder (``file:///srv/pypi/simple``) links its files relative to
+            # its pages, beside it (``../../files/x.whl``): its parent folder is bound with it.
+            if location in indexes and path.parent != Path("/"):
+                path = path.parent
             read_only.append(path)
     for name in ("cert", "client-cert", "constraint", "requirement"):
         read_only += [p for item in every(name) if (p := _local_path(item)) is not None]
@@ -283,6 +287,8 @@ def npm_index_access(node: Path, cli: Path, env: Mapping[str, str], extra: Itera
 def _existing(paths: Iterable[Path]) -> tuple[Path, ...]:
     found: list[Path] = []
     for path in paths:
+        if path.parts[1:2] in (("dev",), ("proc",)):  # /dev/null as a configuration file: the sandbox has its own
+            continue
         if path.exists() and path not in found:
             found.append(path)
     return tuple(found)

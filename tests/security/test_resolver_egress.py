@@ -151,6 +151,23 @@ def test_a_python_file_dependency_says_nothing_of_the_host_path(
     _alice_still_installs(runtime)
 
 
+@pytest.mark.parametrize("mode", ["namespaces"], indirect=True)
+def test_a_dependency_by_path_into_the_index_folder_is_refused_too(
+    mode: str, wheel_index: Path, runtime: ToolRuntime
+) -> None:
+    """``toolrt-sly`` depends on ``toolrt-fine-dep @ file:///<the index folder>/...``: the file is
+    the index's own (pip may read it), but a dependency by path is still refused, by the package
+    that asked for it."""
+    wheel = next(wheel_index.glob("toolrt_fine_dep-*.whl"))
+    write_wheel(
+        wheel_index, "toolrt-sly", {"toolrt_sly/__init__.py": ""}, "x\n", [f"toolrt-fine-dep @ {wheel.as_uri()}"]
+    )
+    error = _refused(runtime, _python_tool("sly", "toolrt-sly"))
+    assert error.reason == "denied" and error.requirement == "toolrt-sly", error
+    assert "toolrt-fine-dep" in str(error)
+    _alice_still_installs(runtime)
+
+
 class _SimpleIndex(http.server.ThreadingHTTPServer):
     """A PEP 503 index on loopback whose one package's file lies on another host (``file_url``)."""
 
