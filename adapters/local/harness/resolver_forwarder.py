@@ -4,7 +4,7 @@ Usage: ``python -I -S resolver_forwarder.py SOCKET -- COMMAND...``
 
 Standard library only (it runs before anything else, inside the resolver's sandbox or, without
 namespaces, beside it on the host). It listens on a free loopback port, points the child's proxy
-variables (``HTTP(S)_PROXY`` for pip, ``npm_config_(https_)proxy`` for npm) at it, runs COMMAND and
+variables (``HTTP(S)_PROXY`` and ``PIP_PROXY`` for pip, ``npm_config_(https_)proxy`` for npm) at it, runs COMMAND and
 exits with its status. Every connection is relayed, byte for byte, to SOCKET: the host's egress
 proxy decides there which host it may reach (the package index hosts only).
 """
@@ -17,7 +17,17 @@ import subprocess
 import sys
 import threading
 
-_PROXY_NAMES = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "npm_config_proxy", "npm_config_https_proxy")
+# PIP_PROXY and npm_config_*: these override a proxy named in pip's or npm's configuration files,
+# which would otherwise take precedence over HTTP(S)_PROXY and bypass toolrt's proxy.
+_PROXY_NAMES = (
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "PIP_PROXY",
+    "npm_config_proxy",
+    "npm_config_https_proxy",
+)
 _BYPASS_NAMES = ("NO_PROXY", "no_proxy", "npm_config_noproxy", "npm_config_no_proxy", "ALL_PROXY", "all_proxy")
 
 
