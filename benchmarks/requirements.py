@@ -8,7 +8,12 @@ Figures, each against a baseline measured in the same run:
 * registration of another tool with the same requirements: in the same runtime (the resolution is
   remembered) and in a new runtime over the same environments (pip resolves again; nothing installs);
 * warm call latency of a tool importing numpy and of one importing python-dateutil vs one importing
-  nothing (all three from warm zygotes: a zygote for an environment imports its packages while idle).
+  nothing (all three from warm zygotes: a zygote for an environment imports its packages while idle);
+* the cost of confining pip and npm to the index hosts (bubblewrap and the egress proxy, see
+  ``adapters/local/resolver_jail.py``): a new lock resolved and installed into an empty environments
+  folder, confined vs run straight on the host as before (the baseline), alternated, medians; one
+  ``pip --version`` run each way (the fixed cost per process); reading pip's and npm's index
+  configuration (once a minute per process).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import logging
 import os
 import shutil
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -27,8 +33,12 @@ from typing import Any
 import structlog
 
 import toolrt
+from toolrt.adapters.local import resolver_jail
+from toolrt.adapters.local.environments import NpmEnvironments, PipEnvironments, npm_cli
+from toolrt.adapters.local.resolver_jail import IndexAccess, ResolverJail
+from toolrt.adapters.node import find_node
 from toolrt.application import ToolRuntime
-from toolrt.domain import ExecutionStatus
+from toolrt.domain import ExecutionStatus, Language
 
 NOTHING = 'def handler(n: int) -> int:\n    """Add one."""\n    return n + 1\n'
 NUMPY = (
@@ -66,9 +76,76 @@ def _connect(data: Path, envs: Path) -> ToolRuntime:
     return toolrt.connect("local", data_dir=data, environments_dir=envs, sandbox_workers=1)
 
 
+class _Unconfined(ResolverJail):
+    """The baseline: pip and npm run on the host, with the host's network and files, as before."""
+
+    def run(
+        self,
+        cmd: Any,
+        *,
+        access: IndexAccess,
+        python: str,
+        env: Any,
+        cwd: Path,
+        read_only: Any = (),
+        read_write: Any = (),
+        timeout: float,
+        what: str,
+    ) -> tuple[subprocess.CompletedProcess[str], tuple[str, ...]]:
+        done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, env=dict(env), cwd=cwd)
+        return done, ()
+
+
+def _cold_lock(
+    builder: type[PipEnvironments], work: Path, jail: ResolverJail, language: Language, reqs: list[str]
+) -> float:
+    root = Path(tempfile.mkdtemp(prefix="envs-", dir=work))
+    root.chmod(0o755)
+    return _ms(lambda: builder(root, jail=jail).lock(language, tuple(reqs), max_bytes=1 << 30))
+
+
+def _confinement(work: Path, rounds: int) -> None:
+    """Cold lock (resolve + download + install) confined vs unconfined, alternated; medians."""
+    confined, unconfined = ResolverJail(), _Unconfined()
+    print(f"confining pip and npm to the index hosts ({resolver_jail.ResolverJail.namespaces()[1]})")
+    cases: list[tuple[str, type[PipEnvironments], Language, list[str]]] = [
+        ("python-dateutil", PipEnvironments, Language.PYTHON, ["python-dateutil>=2.8"]),
+        ("numpy", PipEnvironments, Language.PYTHON, ["numpy>=1.26,<3"]),
+    ]
+    if npm_cli() is not None:
+        cases.append(("is-odd (npm)", NpmEnvironments, Language.JAVASCRIPT, ["is-odd@3"]))
+    print(f"  new lock into empty environments, median of {rounds} (ms)   host    confined   ratio")
+    for label, builder, language, reqs in cases:
+        for jail in (unconfined, confined):  # warm pip's and npm's download caches, read the configuration
+            _cold_lock(builder, work, jail, language, reqs)
+        plain: list[float] = []
+        jailed: list[float] = []
+        for _ in range(rounds):
+            plain.append(_cold_lock(builder, work, unconfined, language, reqs))
+            jailed.append(_cold_lock(builder, work, confined, language, reqs))
+        host, inside = statistics.median(plain), statistics.median(jailed)
+        print(f"  {label:<56}{host:7.0f}  {inside:9.0f}   x{inside / host:.2f}")
+    pip = PipEnvironments(work / "envs-version", jail=unconfined)
+    host = statistics.median(_ms(lambda: pip._pip(["--version"])) for _ in range(rounds))
+    pip = PipEnvironments(work / "envs-version", jail=confined)
+    inside = statistics.median(_ms(lambda: pip._pip(["--version"])) for _ in range(rounds))
+    print(f"  one pip --version process{'':<31}{host:7.0f}  {inside:9.0f}   x{inside / host:.2f}")
+    started = time.perf_counter()
+    resolver_jail._PIP_MEMO = resolver_jail._Memo()
+    resolver_jail.pip_index_access(pip._python, os.environ)
+    config_ms = (time.perf_counter() - started) * 1000
+    line = f"  reading the index configuration (once a minute): pip {config_ms:.0f} ms"
+    node, cli = find_node(), npm_cli()
+    if node is not None and cli is not None:
+        resolver_jail._NPM_MEMO = resolver_jail._Memo()
+        line += f", npm {_ms(lambda: resolver_jail.npm_index_access(node, cli, os.environ)):.0f} ms"
+    print(line)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls (for a smoke run)")
+    parser.add_argument("--confinement-only", action="store_true", help="only the cost of confining pip and npm")
     args = parser.parse_args()
     calls = 20 if args.quick else 100
     logging.getLogger("toolrt").setLevel(logging.ERROR)
@@ -77,6 +154,9 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="toolrt-bench-req-"))
     work.chmod(0o755)  # as root the sandbox runs as nobody, which must reach the environments
     try:
+        if args.confinement_only:
+            _confinement(work, 3)
+            return
         envs = work / "envs"
         rt = _connect(work / "data", envs)
         plain = _ms(lambda: rt.register_tool("bench", _definition("plain", NOTHING)))
@@ -110,6 +190,7 @@ def main() -> None:
         print(f"  importing numpy                            {np_p50:7.1f}  {np_p95:7.1f}   x{np_p50 / base_p50:.2f}")
         print(f"  importing python-dateutil                  {du_p50:7.1f}  {du_p95:7.1f}   x{du_p50 / base_p50:.2f}")
         rt.close()
+        _confinement(work, 2 if args.quick else 3)
     finally:
         for folder, _, _ in os.walk(work):
             os.chmod(folder, 0o755)

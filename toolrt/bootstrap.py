@@ -74,7 +74,9 @@ def _pip_environments(settings: Settings) -> EnvironmentBuilder:
     from toolrt.adapters.local.environments import LocalEnvironments, default_environments_dir
 
     root = settings.environments_dir or default_environments_dir(settings.data_dir)
-    return LocalEnvironments(root, cache_bytes=settings.environment_cache_mb * 1024 * 1024)
+    return LocalEnvironments(
+        root, cache_bytes=settings.environment_cache_mb * 1024 * 1024, index_hosts=settings.index_hosts
+    )
 
 
 def _code_interpreter_environments(settings: Settings) -> EnvironmentBuilder:
@@ -87,7 +89,9 @@ def _code_interpreter_environments(settings: Settings) -> EnvironmentBuilder:
     target, platform = (
         interpreter_target(settings.code_interpreter_python) if settings.code_interpreter_python else ((), None)
     )
-    resolver = PipEnvironments(root / "code-interpreter", target=target, platform=platform)
+    resolver = PipEnvironments(
+        root / "code-interpreter", target=target, platform=platform, index_hosts=settings.index_hosts
+    )
     return CodeInterpreterEnvironments(resolver, root, cache_bytes=settings.environment_cache_mb * 1024 * 1024)
 
 

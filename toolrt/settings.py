@@ -142,6 +142,12 @@ class Settings:
     max_environment_mb: int = attrs.field(default=_POLICY.max_environment_mb, validator=_positive)
     environment_cache_mb: int = attrs.field(default=_POLICY.environment_cache_mb, validator=_positive)
     environments_dir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
+    # The hosts pip and npm may reach while they resolve and install, besides the package indexes
+    # their own configuration names (README "What the resolver may reach"): host:port entries,
+    # comma-separated in TOOLRT_INDEX_HOSTS, for an index that serves its files from another host.
+    index_hosts: tuple[str, ...] = attrs.field(
+        default=(), converter=host_port_list, validator=_egress_entries(wildcard=False)
+    )
 
     # Validation: security rules can be switched off for trusted code (syntax is always checked).
     security_checks: bool = True

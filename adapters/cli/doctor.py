@@ -213,6 +213,18 @@ def _requirements(report: DoctorReport, settings: Settings) -> None:
         version = " ".join(pip.stdout.split()[:2])
         report.add("requirements", "ok", f"{version}, {npm}; environments in {root}")
         report.plan.append(f"tools' requirements are installed (wheels only) into {root}")
+        from toolrt.adapters.local.resolver_jail import ResolverJail
+
+        confined, why = ResolverJail.namespaces()
+        if confined:
+            report.add("resolver", "ok", f"pip and npm reach the package index hosts only ({why})")
+        else:
+            report.add(
+                "resolver",
+                "warn",
+                f"pip and npm reach the package index hosts only through the egress proxy, without namespaces ({why}): "
+                "a dependency on a host file is read before it is refused",
+            )
     else:
         report.add(
             "requirements", "warn", f"pip does not run for {sys.executable}: tools with requirements are refused"

@@ -102,6 +102,7 @@ class _Call:
         self.writers: set[asyncio.StreamWriter] = set()
         self.tasks: set[asyncio.Task[None]] = set()
         self.ended = False
+        self.denied: list[str] = []  # the host:port targets refused, in order
 
 
 class EgressGate:
@@ -130,12 +131,17 @@ class EgressGate:
         with self.lock:
             self.call = _Call(execution_id, grant or EgressGrant(), token)
 
-    def end(self) -> None:
-        """The call ended: forget its grant and close every connection it opened (waits for that)."""
+    def end(self) -> tuple[str, ...]:
+        """The call ended: forget its grant and close every connection it opened (waits for that).
+
+        Returns the ``host:port`` targets its connections asked for and were refused, in order.
+        """
         with self.lock:
             call, self.call = self.call, None
-        if call is not None:
-            self._proxy.run(self._proxy.close_call(call))
+        if call is None:
+            return ()
+        self._proxy.run(self._proxy.close_call(call))
+        return tuple(call.denied)
 
     def close(self) -> None:
         """Stop listening and remove the socket (the worker is gone)."""
@@ -319,6 +325,7 @@ class EgressProxy:
         fields = {"execution_id": call.execution_id, "host": target.host, "port": target.port, "method": method}
         if not addresses:
             log.warning("egress denied", **fields, reason=reason)
+            call.denied.append(str(target))
             await _reply(writer, 403, f"{target} refused: {reason}")
             return None
         upstream_reader, upstream = await self._connect(addresses, target.port)

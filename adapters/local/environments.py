@@ -47,6 +47,7 @@ from urllib.parse import unquote, urlparse
 
 from packaging.tags import sys_tags
 
+from toolrt.adapters.local.resolver_jail import IndexAccess, ResolverJail, npm_index_access, pip_index_access
 from toolrt.adapters.local.sandbox_env import bytecode_magic, drop_to_nobody, find_python, world_executable
 from toolrt.adapters.node import find_node
 from toolrt.application.logs import get_logger
@@ -225,9 +226,13 @@ class PipEnvironments:
         cache_bytes: int = 8192 * 1024 * 1024,
         target: tuple[str, ...] = (),
         platform: str | None = None,
+        index_hosts: Collection[str] = (),
+        jail: ResolverJail | None = None,
     ) -> None:
         self._root = Path(root).resolve() / self.ECOSYSTEM
         self._python = python or sys.executable
+        self._index_hosts = tuple(index_hosts)
+        self._jail = jail or ResolverJail()
         self._cache_bytes = cache_bytes
         self._target = target
         self._platform = platform or str(next(iter(sys_tags())))
@@ -352,11 +357,39 @@ class PipEnvironments:
         nothing: for a builder that installs elsewhere. Raises RequirementError like :meth:`lock`."""
         return self._resolve(requirements)
 
-    def _pip(self, args: list[str], timeout: float = _RESOLVE_TIMEOUT_S) -> subprocess.CompletedProcess[str]:
+    def _index_access(self) -> IndexAccess:
+        """The index hosts pip may reach and the files it may read (its configuration, read now)."""
+        try:
+            return pip_index_access(self._python, _pip_env(), self._index_hosts)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise TransientError(f"pip could not start ({self._python} -m pip config debug): {exc}") from exc
+
+    def _pip(
+        self,
+        args: list[str],
+        cwd: Path | None = None,
+        timeout: float = _RESOLVE_TIMEOUT_S,
+        writable: tuple[Path, ...] = (),
+    ) -> tuple[subprocess.CompletedProcess[str], tuple[str, ...]]:
+        """Run pip confined to the index hosts (ResolverJail): the finished process and the
+        ``host:port`` targets the proxy refused it. ``cwd`` (a new temporary folder when None) and
+        ``writable`` are its writable folders."""
+        if cwd is None:
+            with tempfile.TemporaryDirectory(prefix="toolrt-pip-") as scratch:
+                return self._pip(args, Path(scratch), timeout, writable)
         cmd = [self._python, "-m", "pip", *args]
         try:
             with _installer_slot("pip"):
-                return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_pip_env(), cwd="/")
+                return self._jail.run(
+                    cmd,
+                    access=self._index_access(),
+                    python=self._python,
+                    env=_pip_env(),
+                    cwd=cwd,
+                    read_write=writable,
+                    timeout=timeout,
+                    what="pip",
+                )
         except subprocess.TimeoutExpired as exc:
             raise TransientError(f"pip did not finish within {timeout:.0f} s: {' '.join(args[:2])}") from exc
         except OSError as exc:
@@ -365,40 +398,76 @@ class PipEnvironments:
     def _resolve(self, requirements: tuple[str, ...]) -> Lock:
         with tempfile.TemporaryDirectory(prefix="toolrt-resolve-") as scratch:
             report = Path(scratch) / "report.json"
-            done = self._pip(
+            # Not --quiet: pip's "Collecting x @ URL (from evil)" lines say who asked for a URL.
+            done, denied = self._pip(
                 [
                     "install",
                     "--dry-run",
                     "--ignore-installed",
                     "--only-binary=:all:",
-                    "--quiet",
                     "--report",
                     str(report),
                     *self._target,
                     *requirements,
-                ]
+                ],
+                Path(scratch),
             )
+            # Whatever pip made of it (a file that exists or not, a URL that answered or was
+            # refused): a dependency by URL or path is refused the same way.
+            self._check_direct_references(done.stdout, Path(scratch))
             if done.returncode != 0:
-                raise self._resolution_error(requirements, done.stderr)
+                raise self._resolution_error(requirements, done.stderr, denied)
+            if denied:
+                raise self._denied(requirements, denied)
             data = json.loads(report.read_text(encoding="utf-8"))
-        packages = [self._locked(item) for item in data.get("install", [])]
+        installed = data.get("install", [])
+        packages = [self._locked(item, installed) for item in installed]
         return Lock("python", packages, self._platform)
 
-    def _locked(self, item: dict[str, Any]) -> LockedPackage:
+    def _check_direct_references(self, output: str, cwd: Path) -> None:
+        """Refuse a dependency that names a URL or a path (``x @ https://...``, ``x @ file:///...``,
+        ``x @ git+ssh://...``), by the package that asked for it, from pip's progress lines.
+
+        pip prints ``Collecting x @ URL (from evil)`` or ``Processing PATH (from evil)`` before it
+        fetches such a dependency; a wheel found in a local index folder of the configuration is
+        printed as ``Processing`` too, and is not one.
+        """
+        folders = [f.resolve() for f in self._index_access().local_folders]
+        for line in output.splitlines():
+            found = _DIRECT_URL_LINE.match(line)
+            if found:
+                spec, asker = f"{found.group(1)} @ {found.group(2)}", found.group(3)
+            else:
+                found = _DIRECT_PATH_LINE.match(line)
+                if not found:
+                    continue
+                path = (cwd / found.group(1)).resolve() if not found.group(1).startswith("/") else Path(found.group(1))
+                if any(folder == path.parent or folder in path.parents for folder in folders):
+                    continue
+                spec, asker = found.group(1), found.group(2)
+            raise _direct_reference(canonical_package(re.split(r"[\s\[<>=!~;@(]", asker, maxsplit=1)[0]), spec)
+
+    def _denied(self, requirements: tuple[str, ...], targets: tuple[str, ...]) -> RequirementError:
+        access = self._index_access()
+        return RequirementError(
+            ", ".join(requirements),
+            "denied",
+            f"resolving {', '.join(requirements)} needed {', '.join(dict.fromkeys(targets))}, which is not a host of "
+            f"the package index (pip may reach {access.describe()} only)",
+            hint="pick another version or another package; if that host serves the index's files, the runtime's "
+            "owner may add it to index_hosts (TOOLRT_INDEX_HOSTS)",
+        )
+
+    def _locked(self, item: dict[str, Any], installed: list[dict[str, Any]] | None = None) -> LockedPackage:
         name = canonical_package(item["metadata"]["name"])
         version = str(item["metadata"]["version"])
         info = item.get("download_info", {})
         url = str(info.get("url", ""))
         if item.get("is_direct"):
-            # A package of the index named another by URL (``name @ file:///...``, ``@ https://...``):
-            # pip would fetch it from the host, and the lock installs packages of the index only.
-            raise RequirementError(
-                name,
-                "denied",
-                f"package {name!r} is required by URL ({url}), not from the package index; toolrt installs "
-                "packages of the index only",
-                hint="pick another version or another package",
-            )
+            # A package of the index named another by URL (``name @ https://<the index's host>/...``,
+            # or a file in a local index folder): the lock installs packages of the index only.
+            asker = _asker(name, installed or [])
+            raise _direct_reference(asker or name, f"{name} @ {url}")
         sha256 = info.get("archive_info", {}).get("hashes", {}).get("sha256")
         if not sha256 and url.startswith("file://"):
             # A wheel from a local folder the operator's pip configuration names: hash it here.
@@ -407,7 +476,9 @@ class PipEnvironments:
             raise RequirementError(name, "resolution_failed", f"the index gave no sha256 for {name}=={version}")
         return LockedPackage(name, version, url, str(sha256), bool(item.get("requested", False)))
 
-    def _resolution_error(self, requirements: tuple[str, ...], stderr: str) -> Exception:
+    def _resolution_error(self, requirements: tuple[str, ...], stderr: str, denied: tuple[str, ...] = ()) -> Exception:
+        if denied:  # the proxy refused a host: not the index being down
+            return self._denied(requirements, denied)
         lines = [line for line in stderr.splitlines() if "is ignored" not in line]
         text = "\n".join(lines)
         if any(marker in text for marker in _NETWORK):
@@ -456,7 +527,7 @@ class PipEnvironments:
 
     def _index_has(self, name: str) -> bool:
         """Whether the index has any file (sdists too) for ``name``; nothing is built to find out."""
-        done = self._pip(["index", "versions", name], timeout=120)
+        done, _ = self._pip(["index", "versions", name], timeout=120)
         return done.returncode == 0 and "Available versions" in done.stdout
 
     # -- building ---------------------------------------------------------------------------------
@@ -545,13 +616,14 @@ class PipEnvironments:
         )
         common = ["--no-deps", "--require-hashes", "--only-binary=:all:", "--quiet"]
         try:
-            self._check_pip(lock, self._pip(["download", *common, "--dest", str(wheels), "-r", str(pinned)]))
+            folder = target.parent
+            self._check_pip(lock, *self._pip(["download", *common, "--dest", str(wheels), "-r", str(pinned)], folder))
             unpacked = _unpacked_size(wheels)
             if max_bytes is not None and unpacked > max_bytes:
                 raise _too_large(lock, requirements, unpacked, max_bytes)
             install = ["install", *common, "--ignore-installed", "--no-warn-script-location", "--no-index"]
             install += ["--find-links", str(wheels), "--target", str(target), "-r", str(pinned)]
-            self._check_pip(lock, self._pip(install))
+            self._check_pip(lock, *self._pip(install, folder))
         finally:
             pinned.unlink()
             shutil.rmtree(wheels, ignore_errors=True)
@@ -560,8 +632,17 @@ class PipEnvironments:
             shutil.rmtree(bin_dir)
 
     @staticmethod
-    def _check_pip(lock: Lock, done: subprocess.CompletedProcess[str]) -> None:
+    def _check_pip(lock: Lock, done: subprocess.CompletedProcess[str], denied: tuple[str, ...] = ()) -> None:
         """Raise the error a failed download or install of ``lock``'s packages means."""
+        if denied:
+            raise RequirementError(
+                lock.describe(),
+                "denied",
+                f"installing the locked packages needed {', '.join(dict.fromkeys(denied))}, which is not a host of "
+                "the package index",
+                hint="the runtime's owner may add the host that serves the index's files to index_hosts "
+                "(TOOLRT_INDEX_HOSTS)",
+            )
         if done.returncode == 0:
             return
         lines = [line for line in done.stderr.splitlines() if "is ignored" not in line]
@@ -592,6 +673,31 @@ class PipEnvironments:
                 break
             self._evict(env.digest)
             total -= env.size_bytes
+
+
+_DIRECT_URL_LINE = re.compile(r"^\s*Collecting (\S+?)\s*@\s*(\S+).*\(from ([^()]+)\)\s*$")
+_DIRECT_PATH_LINE = re.compile(r"^\s*Processing (\S.*?) \(from ([^()]+)\)\s*$")
+
+
+def _direct_reference(asker: str, spec: str) -> RequirementError:
+    """The refusal of a dependency by URL or path: the same whether pip could fetch it or not."""
+    return RequirementError(
+        asker,
+        "denied",
+        f"package {asker!r} depends on {spec!r}, a URL, a file or a repository rather than a package of the "
+        "package index; toolrt installs packages of the index only, and its resolver reaches nothing else",
+        hint="pick another version or another package",
+    )
+
+
+def _asker(name: str, installed: list[dict[str, Any]]) -> str | None:
+    """The package of a pip report whose dependencies name ``name`` by URL (None when none does)."""
+    for item in installed:
+        for requirement in item.get("metadata", {}).get("requires_dist", []) or []:
+            head = re.split(r"[\s\[<>=!~;@(]", str(requirement), maxsplit=1)[0]
+            if canonical_package(head) == name and "@" in str(requirement):
+                return canonical_package(item["metadata"]["name"])
+    return None
 
 
 def _unpacked_size(folder: Path) -> int:
@@ -656,8 +762,15 @@ class NpmEnvironments(PipEnvironments):
     CONTENT = "node_modules"
     LANGUAGES = frozenset({Language.JAVASCRIPT, Language.TYPESCRIPT})
 
-    def __init__(self, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024) -> None:
-        super().__init__(root, cache_bytes=cache_bytes)
+    def __init__(
+        self,
+        root: Path | str,
+        *,
+        cache_bytes: int = 8192 * 1024 * 1024,
+        index_hosts: Collection[str] = (),
+        jail: ResolverJail | None = None,
+    ) -> None:
+        super().__init__(root, cache_bytes=cache_bytes, index_hosts=index_hosts, jail=jail)
         self._platform = ""  # npm tarballs are the same everywhere (install scripts never run)
 
     def supports(self, language: Language) -> bool:
@@ -667,29 +780,48 @@ class NpmEnvironments(PipEnvironments):
     def _check_interpreter(self) -> None:
         """npm packages do not depend on the Python interpreter."""
 
-    def _npm(self, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    def _npm(
+        self, args: list[str], cwd: Path, *, log_level: str = "error"
+    ) -> tuple[subprocess.CompletedProcess[str], tuple[str, ...]]:
+        """Run npm confined to the registry hosts (ResolverJail): the finished process and the
+        ``host:port`` targets the proxy refused it. ``cwd`` is its one writable folder but its cache."""
         node, cli = find_node(), npm_cli()
         if node is None or cli is None:
             raise RequirementsUnsupportedError("local", supported_by="", language="javascript")
-        # The operator's npm configuration (registry, proxy, CA: npm_config_*, NODE_EXTRA_CA_CERTS)
-        # applies; NODE_OPTIONS could load code into npm, so it does not.
+        # The operator's npm configuration (registry, CA: npm_config_*, NODE_EXTRA_CA_CERTS) applies;
+        # NODE_OPTIONS could load code into npm, so it does not; a proxy is the jail's.
         env = {k: v for k, v in os.environ.items() if k != "NODE_OPTIONS"}
         env["PATH"] = f"{node.parent}:{env.get('PATH', '/usr/bin:/bin')}"
-        cmd = [str(node), str(cli), *args, "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"]
+        cmd = [str(node), str(cli), *args, "--ignore-scripts", "--no-audit", "--no-fund", f"--loglevel={log_level}"]
         try:
             with _installer_slot("npm"):
-                return subprocess.run(cmd, capture_output=True, text=True, timeout=_RESOLVE_TIMEOUT_S, env=env, cwd=cwd)
+                access = npm_index_access(node, cli, env, self._index_hosts)
+                return self._jail.run(
+                    cmd,
+                    access=access,
+                    python=sys.executable,
+                    env=env,
+                    cwd=cwd,
+                    read_only=(node.resolve().parent.parent, cli.resolve().parent.parent),
+                    timeout=_RESOLVE_TIMEOUT_S,
+                    what="npm",
+                )
         except subprocess.TimeoutExpired as exc:
             raise TransientError(f"npm did not finish within {_RESOLVE_TIMEOUT_S} s: {args[0]}") from exc
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise TransientError(f"npm could not start: {exc}") from exc
 
     def _resolve(self, requirements: tuple[str, ...]) -> Lock:
         wanted = dict(_split_npm_requirement(r) for r in requirements)
         with tempfile.TemporaryDirectory(prefix="toolrt-resolve-") as scratch:
             folder = Path(scratch)
             (folder / "package.json").write_text(json.dumps(_manifest(wanted)), encoding="utf-8")
-            done = self._npm(["install", "--package-lock-only", "--omit=dev"], folder)
-            if done.returncode != 0:
-                raise self._npm_error(requirements, done.stderr)
+            # At "silly": npm's "fetch manifest leak@<spec>" and "placeDep ... OK for: evil@1" lines
+            # say which dependency was not a registry package, and who asked for it.
+            done, denied = self._npm(["install", "--package-lock-only", "--omit=dev"], folder, log_level="silly")
+            _check_npm_specs(done.stderr, requirements)
+            if done.returncode != 0 or denied:
+                raise self._npm_error(requirements, done.stderr, denied)
             data = json.loads((folder / "package-lock.json").read_text(encoding="utf-8"))
         packages = []
         for key, entry in data.get("packages", {}).items():
@@ -719,8 +851,21 @@ class NpmEnvironments(PipEnvironments):
             )
         return Lock(self.ECOSYSTEM, packages, self._platform)
 
-    def _npm_error(self, requirements: tuple[str, ...], stderr: str) -> Exception:
-        text = "\n".join(line for line in stderr.splitlines() if "Unknown user config" not in line)
+    def _npm_error(self, requirements: tuple[str, ...], stderr: str, denied: tuple[str, ...] = ()) -> Exception:
+        if denied:  # the proxy refused a host: not the registry being down
+            return RequirementError(
+                ", ".join(requirements),
+                "denied",
+                f"resolving {', '.join(requirements)} needed {', '.join(dict.fromkeys(denied))}, which is not a "
+                "host of the npm registry",
+                hint="pick another version or another package; if that host serves the registry's tarballs, the "
+                "runtime's owner may add it to index_hosts (TOOLRT_INDEX_HOSTS)",
+            )
+        text = "\n".join(
+            line
+            for line in stderr.splitlines()
+            if "Unknown user config" not in line and not line.startswith(_NPM_CHATTER)
+        )
         last = " ".join(text.splitlines()[-3:])
         if any(marker in text for marker in _NPM_NETWORK):
             return TransientError("the npm registry could not be reached: " + last)
@@ -769,11 +914,11 @@ class NpmEnvironments(PipEnvironments):
         (folder / "package-lock.json").write_text(json.dumps({**document, "packages": tree}), encoding="utf-8")
         if max_bytes is not None:
             self._check_unpacked(lock, folder, max_bytes, requirements)
-        done = self._npm(["ci", "--omit=dev"], folder)
+        done, denied = self._npm(["ci", "--omit=dev"], folder)
         for name in ("package.json", "package-lock.json"):
             (folder / name).unlink(missing_ok=True)
-        if done.returncode != 0:
-            raise self._npm_error(tuple(f"{p}@{v}" for p, v in roots.items()), done.stderr)
+        if done.returncode != 0 or denied:
+            raise self._npm_error(tuple(f"{p}@{v}" for p, v in roots.items()), done.stderr, denied)
         if not target.is_dir():  # a lock of no packages at all
             target.mkdir()
 
@@ -785,13 +930,13 @@ class NpmEnvironments(PipEnvironments):
         specs = sorted({f"{p.name}@{p.version}" for p in lock.packages})
         if not specs:
             return
-        done = self._npm(["pack", *specs, "--dry-run", "--json"], folder)
+        done, denied = self._npm(["pack", *specs, "--dry-run", "--json"], folder)
         try:
-            listed = json.loads(done.stdout) if done.returncode == 0 else None
+            listed = json.loads(done.stdout) if done.returncode == 0 and not denied else None
         except ValueError:
             listed = None
         if not isinstance(listed, list):
-            raise self._npm_error(requirements or tuple(specs), done.stderr)
+            raise self._npm_error(requirements or tuple(specs), done.stderr, denied)
         unpacked = sum(int(item.get("unpackedSize", 0)) for item in listed if isinstance(item, dict))
         if unpacked > max_bytes:
             raise _too_large(lock, requirements, unpacked, max_bytes)
@@ -842,6 +987,40 @@ def _check_registry_only(name: str, resolved: str, edges: dict[str, Any]) -> Non
         )
 
 
+# npm's progress lines at --loglevel=silly, which the error messages leave out.
+_NPM_CHATTER = ("npm silly", "npm verbose", "npm http", "npm timing", "npm info")
+_NPM_FETCH = re.compile(r"^npm silly fetch manifest (@?[^@\s]+)@(.+?)\s*$")
+_NPM_PLACED = re.compile(r"^npm silly placeDep \S+ (@?[^@\s]+)@\S* OK for: (@?[^@\s]+)@\S+ want: (.+?)\s*$")
+
+
+def _check_npm_specs(log_text: str, requirements: tuple[str, ...]) -> None:
+    """Refuse a dependency that is not a registry package (``file:``, a URL, a git repository),
+    seen in npm's log of the resolution, by the package that asked for it (the requirements when the
+    log does not say): the same refusal whether npm could fetch it or not."""
+    lines = log_text.splitlines()
+    for line in lines:
+        fetched = _NPM_FETCH.match(line)
+        if not fetched or _registry_spec(fetched.group(2)):
+            continue
+        name, spec = fetched.group(1), fetched.group(2)
+        asker = next(
+            (
+                placed.group(2)
+                for other in lines
+                if (placed := _NPM_PLACED.match(other)) and placed.group(1) == name and placed.group(3) == spec
+            ),
+            None,
+        )
+        raise RequirementError(
+            asker or ", ".join(requirements),
+            "denied",
+            f"package {asker or ', '.join(requirements)!r} depends on {name!r} at {spec!r}, which is not a package "
+            "from the registry (a file, a git repository or a URL); toolrt installs registry packages only, and "
+            "its resolver reaches nothing else",
+            hint="pick another version or another package",
+        )
+
+
 def _manifest(dependencies: dict[str, str]) -> dict[str, Any]:
     return {"name": "toolrt-environment", "version": "1.0.0", "private": True, "dependencies": dependencies}
 
@@ -857,9 +1036,12 @@ class LocalEnvironments:
     """The local profile's environments: Python ones built with pip, Node ones with npm, side by side
     under one root (``python/`` and ``node/``). Each ecosystem keeps ``cache_bytes`` at most."""
 
-    def __init__(self, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024) -> None:
-        self.python = PipEnvironments(root, cache_bytes=cache_bytes)
-        self.node = NpmEnvironments(root, cache_bytes=cache_bytes)
+    def __init__(
+        self, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024, index_hosts: Collection[str] = ()
+    ) -> None:
+        jail = ResolverJail()
+        self.python = PipEnvironments(root, cache_bytes=cache_bytes, index_hosts=index_hosts, jail=jail)
+        self.node = NpmEnvironments(root, cache_bytes=cache_bytes, index_hosts=index_hosts, jail=jail)
 
     def _for(self, ecosystem: str) -> PipEnvironments:
         return self.node if ecosystem == NpmEnvironments.ECOSYSTEM else self.python
