@@ -38,7 +38,7 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -238,6 +238,8 @@ class PipEnvironments:
         self._platform = platform or str(next(iter(sys_tags())))
         self._resolved: dict[tuple[str, ...], tuple[float, Lock]] = {}
         self._lock = threading.Lock()
+        #: The environments under one cache limit with this builder's (None: its own only).
+        self.shared_cache: Callable[[], list[tuple[EnvironmentInfo, Callable[[str], None]]]] | None = None
 
     @property
     def root(self) -> Path:
@@ -665,13 +667,22 @@ class PipEnvironments:
         _remove(doomed)
         log.info("environment removed", digest=digest[:12])
 
+    def cached(self) -> list[tuple[EnvironmentInfo, Callable[[str], None]]]:
+        """Every environment sharing this builder's cache limit, least recently used first, each with
+        the function that evicts it (LocalEnvironments widens it to both ecosystems)."""
+        if self.shared_cache is not None:
+            return self.shared_cache()
+        return [(e, self._evict) for e in self.environments()]
+
     def _evict_over_cache(self, keep: str) -> None:
-        envs = [e for e in self.environments() if e.digest != keep]
-        total = sum(e.size_bytes for e in envs) + _tree_size(self._folder(keep))
-        for env in envs:  # least recently used first
+        entries = self.cached()
+        total = sum(e.size_bytes for e, _ in entries)
+        for env, evict in entries:  # least recently used first
             if total <= self._cache_bytes:
                 break
-            self._evict(env.digest)
+            if env.digest == keep:
+                continue
+            evict(env.digest)
             total -= env.size_bytes
 
 
@@ -1034,7 +1045,8 @@ def _split_npm_requirement(requirement: str) -> tuple[str, str]:
 
 class LocalEnvironments:
     """The local profile's environments: Python ones built with pip, Node ones with npm, side by side
-    under one root (``python/`` and ``node/``). Each ecosystem keeps ``cache_bytes`` at most."""
+    under one root (``python/`` and ``node/``). Both together keep ``cache_bytes`` at most: past it,
+    the least recently used environment of either ecosystem goes first."""
 
     def __init__(
         self, root: Path | str, *, cache_bytes: int = 8192 * 1024 * 1024, index_hosts: Collection[str] = ()
@@ -1042,6 +1054,13 @@ class LocalEnvironments:
         jail = ResolverJail()
         self.python = PipEnvironments(root, cache_bytes=cache_bytes, index_hosts=index_hosts, jail=jail)
         self.node = NpmEnvironments(root, cache_bytes=cache_bytes, index_hosts=index_hosts, jail=jail)
+        self.python.shared_cache = self.node.shared_cache = self._cached
+
+    def _cached(self) -> list[tuple[EnvironmentInfo, Callable[[str], None]]]:
+        """Both ecosystems' environments, least recently used first, each with its evictor."""
+        entries = [(e, self.python._evict) for e in self.python.environments()]
+        entries += [(e, self.node._evict) for e in self.node.environments()]
+        return sorted(entries, key=lambda pair: (pair[0].last_used or datetime.min.replace(tzinfo=UTC), pair[0].digest))
 
     def _for(self, ecosystem: str) -> PipEnvironments:
         return self.node if ecosystem == NpmEnvironments.ECOSYSTEM else self.python
@@ -1073,6 +1092,19 @@ class LocalEnvironments:
         return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
 
     def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
-        """Prune each ecosystem (``max_bytes`` applies to each)."""
-        reports = [b.prune(keep, max_bytes, dry_run) for b in (self.python, self.node)]
-        return PruneReport(tuple(d for r in reports for d in r.removed), sum(r.freed_bytes for r in reports))
+        """Remove environments of either ecosystem not in ``keep``, then the least recently used of
+        the rest until ``max_bytes`` hold both ecosystems together."""
+        entries = self._cached()
+        doomed = [(e, evict) for e, evict in entries if e.digest not in keep]
+        left = [(e, evict) for e, evict in entries if e.digest in keep]
+        if max_bytes is not None:
+            total = sum(e.size_bytes for e, _ in left)
+            for env, evict in left:  # least recently used first
+                if total <= max_bytes:
+                    break
+                doomed.append((env, evict))
+                total -= env.size_bytes
+        if not dry_run:
+            for env, evict in doomed:
+                evict(env.digest)
+        return PruneReport(tuple(e.digest for e, _ in doomed), sum(e.size_bytes for e, _ in doomed))
