@@ -125,6 +125,7 @@ class ExampleRunner:
             memory_mb=memory,
             max_output_bytes=output,
             tenant=agent_id,
+            owner=agent_id,
             egress=self._policy.grant(definition),
             environment=self._requirements.location(definition) if self._requirements is not None else None,
         )

@@ -189,7 +189,10 @@ class AgentCoreCodeInterpreterSandbox:
     (:func:`~toolrt.adapters.aws.clients.code_interpreter_config`): a call's code runs at most once.
     A session's files and processes live as long as the session, so sessions are kept apart: a
     session serves one agent (``SandboxRequest.tenant``) and, with ``session_scope="tool"`` (the
-    default), one tool of that agent; ``"agent"`` lets an agent's tools share warm sessions. A session
+    default), one tool of that agent; ``"agent"`` lets the calls an agent makes of one owner's tools
+    share warm sessions (its own tools, say), never with tools of another owner: code that ran in a
+    session can leave files there (a rewritten package, a module named like another) for every later
+    call in it. A session
     is reused for up to ``max_calls_per_session`` calls and ``session_ttl_s`` seconds, at most
     ``max_idle_sessions`` wait idle (the oldest is stopped first); a session that timed out or was
     cancelled is stopped, which kills what runs in it. ``close()`` stops them all.
@@ -248,8 +251,12 @@ class AgentCoreCodeInterpreterSandbox:
         return language in (Language.PYTHON, Language.JAVASCRIPT, Language.TYPESCRIPT)
 
     def session_key(self, request: SandboxRequest) -> tuple[str, ...]:
-        """Which calls may share a session with ``request``: the same agent (and tool, by default)."""
-        return (request.tenant, request.tool) if self._scope == "tool" else (request.tenant,)
+        """Which calls may share a session with ``request``: the same agent and the same tool, or with
+        ``session_scope="agent"`` the same agent and tools of the same owner (``request.owner``; a
+        request that names none keeps a session of its tool's)."""
+        if self._scope == "agent" and request.owner:
+            return ("owner", request.tenant, request.owner)
+        return ("tool", request.tenant, request.tool)
 
     def run(self, request: SandboxRequest, cancel: CancelSignal | None = None) -> SandboxResult:
         bound = log.bind(execution_id=request.execution_id, language=request.language.value)
