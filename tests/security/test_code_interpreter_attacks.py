@@ -6,6 +6,7 @@ Interpreter), over botocore's real wire protocol; pip resolves against the real 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,12 @@ import attrs
 import pytest
 
 import toolrt
-from tests.requirements_world import DATEUTIL
+from tests.requirements_world import DATEUTIL, host_writes_capped
+from tests.security.test_hostile_wheel import write_wheel
 from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
 from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
 from toolrt.application import ToolRuntime
-from toolrt.domain import ExecutionStatus
+from toolrt.domain import ExecutionStatus, RequirementError
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -105,3 +107,49 @@ def test_another_agents_public_tool_cannot_rewrite_the_packages_of_my_later_call
     planted = _ok(rt, "alice", theirs.tool_id, {})
     later = _ok(rt, "alice", mine.tool_id, {"text": "4 March 2024"})
     assert (later, planted) == ("2024-03-04T00:00:00", [])  # Mallory's code found none of Alice's packages
+
+
+BIG_MB = 48
+
+
+def test_a_wheel_too_large_to_download_is_refused_before_it_is_written_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A package whose wheel is itself bigger than the environment limit (48 MB that do not compress,
+    against 16 MB): refused as too large while downloading. Downloaded whole before the size was
+    checked, one agent's registrations would fill the disk every agent's runtime shares.
+
+    Seen from outside: no process of the host may write a file over 24 MB meanwhile."""
+    index = tmp_path / "index"
+    index.mkdir()
+    write_wheel(
+        index, "toolrt-big", {"big/__init__.py": "", "big/noise.bin": random.Random(7).randbytes(BIG_MB << 20)}, "big\n"
+    )
+    monkeypatch.setenv("PIP_FIND_LINKS", str(index))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    rt = toolrt.connect(
+        "memory",
+        sandbox="aws",
+        aws_region="us-east-1",
+        data_dir=str(tmp_path / "data"),
+        environments_dir=str(tmp_path / "environments"),
+        max_environment_mb=16,
+    )
+    try:
+        with host_writes_capped(24), pytest.raises(RequirementError) as refused:
+            rt.register_tool(
+                "mallory",
+                {
+                    "name": "big",
+                    "description": "Downloads.",
+                    "language": "python",
+                    "code": "import big\n\ndef handler() -> int:\n    return 1\n",
+                    "requirements": ["toolrt-big"],
+                },  # fmt: skip
+            )
+        assert rt.list_tools(agent_id="mallory") == []
+    finally:
+        rt.close()
+    assert refused.value.reason == "too_large", refused.value
+    assert "16 MB" in str(refused.value.report)
+    assert [p for p in (tmp_path / "environments").rglob("*") if p.is_file() and p.stat().st_size > 1 << 20] == []

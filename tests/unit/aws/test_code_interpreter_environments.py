@@ -13,9 +13,15 @@ from toolrt.adapters.aws.environments import CodeInterpreterEnvironments, interp
 from toolrt.domain import Language, Lock, LockedPackage, RequirementError, RequirementsUnsupportedError
 
 
-def _wheel(folder: Path, name: str, files: dict[str, bytes], top_level: str | None = None) -> Path:
+def _wheel(
+    folder: Path,
+    name: str,
+    files: dict[str, bytes],
+    top_level: str | None = None,
+    compression: int = zipfile.ZIP_STORED,
+) -> Path:
     path = folder / f"{name}-1.0-py3-none-any.whl"
-    with zipfile.ZipFile(path, "w") as archive:
+    with zipfile.ZipFile(path, "w", compression) as archive:
         for member, data in files.items():
             archive.writestr(member, data)
         record = "".join(f"{m},,\n" for m in files) + f"{name}-1.0.dist-info/RECORD,,\n"
@@ -95,7 +101,7 @@ def test_a_changed_file_a_bomb_and_a_denied_dependency_are_refused_with_nothing_
         envs.lock(Language.PYTHON, ("alpha",), max_bytes=2**20)
     assert caught.value.requirement == "alpha"
 
-    bomb = _wheel(tmp_path, "bomb", {"bomb/__init__.py": b"\0" * (3 * 2**20)})
+    bomb = _wheel(tmp_path, "bomb", {"bomb/__init__.py": b"\0" * (3 * 2**20)}, compression=zipfile.ZIP_DEFLATED)
     envs = CodeInterpreterEnvironments(_Resolver(_lock_of(bomb)), tmp_path / "envs")
     with pytest.raises(RequirementError, match="more than the policy's 1 MB") as caught:
         envs.lock(Language.PYTHON, ("bomb",), max_bytes=2**20)
