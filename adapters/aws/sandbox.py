@@ -277,8 +277,9 @@ class AgentCoreCodeInterpreterSandbox:
                 f"{BACKEND}: packages for {request.language.value} are not installed in Code Interpreter sessions; "
                 f"run the tool on this machine (sandbox='local'); execution {request.execution_id} did not run"
             )
+        digest = _lock_digest(request) if request.environment is not None else None
         session = self._checkout(self.session_key(request))
-        site = self._provision(session, request) if request.environment is not None else None
+        site = self._provision(session, request, digest) if digest is not None else None
         marker = f"__toolrt_result_{secrets.token_hex(8)}__"
         program = build_program(request, marker, site)
         outcome: dict[str, Any] = {}
@@ -396,7 +397,7 @@ class AgentCoreCodeInterpreterSandbox:
 
     # -- packages --------------------------------------------------------------------------------
 
-    def _provision(self, session: _Session, request: SandboxRequest) -> str:
+    def _provision(self, session: _Session, request: SandboxRequest, digest: str) -> str:
         """Install the wheels of the call's lock in ``session`` (once per session and lock) and
         return where: ``.toolrt/env/<digest>`` in the session's working folder.
 
@@ -406,7 +407,6 @@ class AgentCoreCodeInterpreterSandbox:
         the session (it may hold half an install) and fails the call before the tool's code runs.
         """
         wheels = Path(str(request.environment))
-        digest = wheels.parent.name
         site = f"{ENV_DIR}/{digest}"
         if digest in session.installed:
             return site
@@ -421,9 +421,14 @@ class AgentCoreCodeInterpreterSandbox:
             ) from exc
         try:
             for path in files:
-                self._tool(
-                    session, "writeFiles", {"content": [{"path": f"{upload}/{path.name}", "blob": path.read_bytes()}]}
-                )
+                try:
+                    blob = path.read_bytes()
+                except OSError as exc:
+                    raise ExecutionError(
+                        f"{BACKEND}: the wheels of execution {request.execution_id}'s lock went from this machine's "
+                        f"cache while the call started ({path.name}: {exc.strerror}); it did not run: call it again"
+                    ) from exc
+                self._tool(session, "writeFiles", {"content": [{"path": f"{upload}/{path.name}", "blob": blob}]})
             # Whatever an earlier call of the session left at that path (sessions may serve several of
             # one agent's tools) is removed first: pip --target keeps folders that already exist.
             command = (
@@ -568,6 +573,22 @@ class AgentCoreCodeInterpreterSandbox:
             # A session quota frees up as sessions end: like throttling, this is "retry later".
             return SandboxUnavailable(f"{error}; {what} did not run")
         return ExecutionError(f"{error}; {what} did not run")
+
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _lock_digest(request: SandboxRequest) -> str:
+    """The digest of the lock whose wheels ``request.environment`` holds (``<root>/<digest>/wheels``, as
+    the aws environments keep them): it names paths in the session and goes into the command that
+    installs them, so nothing but 64 hex digits is ever taken from there."""
+    wheels = Path(str(request.environment))
+    if wheels.name != "wheels" or not _DIGEST.match(wheels.parent.name):
+        raise ExecutionError(
+            f"{BACKEND}: {request.environment!r} is not a lock's wheels folder (<lock digest>/wheels, as the aws "
+            f"environments keep them); execution {request.execution_id} did not run"
+        )
+    return wheels.parent.name
 
 
 def _throttled(exc: BaseException) -> bool:

@@ -153,3 +153,30 @@ def test_a_wheel_too_large_to_download_is_refused_before_it_is_written_out(
     assert refused.value.reason == "too_large", refused.value
     assert "16 MB" in str(refused.value.report)
     assert [p for p in (tmp_path / "environments").rglob("*") if p.is_file() and p.stat().st_size > 1 << 20] == []
+
+
+def test_only_a_lock_digest_ever_reaches_the_sessions_shell(tmp_path: Path) -> None:
+    """The folder a call's wheels come from names the session's install path, which goes into the
+    command the session runs: a folder that is not named by a lock digest (64 hex digits) is refused
+    before anything is sent, whatever its name holds."""
+    from toolrt.adapters.aws.clients import make_clients
+    from toolrt.domain import ExecutionError, Language
+    from toolrt.ports import SandboxRequest
+
+    client = make_clients("us-east-1").agentcore
+    fake = FakeCodeInterpreter(client)
+    sandbox = AgentCoreCodeInterpreterSandbox(client)
+    wheels = tmp_path / "x; touch pwned; #" / "wheels"
+    wheels.mkdir(parents=True)
+    (wheels / "requirements.txt").write_text("")
+    request = SandboxRequest(
+        "exec-1", Language.PYTHON, "def handler():\n    return 1\n", "handler", {}, 20.0, 256, 65536,
+        tenant="alice", tool="t1", owner="alice", environment=str(wheels),
+    )  # fmt: skip
+    try:
+        with pytest.raises(ExecutionError, match="not a lock's wheels"):
+            sandbox.run(request)
+    finally:
+        sandbox.close()
+    assert [name for _, name in fake.tools] == []
+    assert not any((folder / "pwned").exists() for folder in fake.folders.values())

@@ -61,7 +61,7 @@ def test_the_interpreter_target_names_pip_options_and_a_platform() -> None:
 
 
 def test_a_bad_interpreter_version_setting_is_refused_at_connect(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="code_interpreter_python must be a Python version like 3.12"):
+    with pytest.raises(toolrt.SettingsError, match="code_interpreter_python must be a Python version like 3.12"):
         toolrt.connect("memory", data_dir=str(tmp_path), code_interpreter_python="3.x")
 
 
