@@ -180,3 +180,62 @@ def test_only_a_lock_digest_ever_reaches_the_sessions_shell(tmp_path: Path) -> N
         sandbox.close()
     assert [name for _, name in fake.tools] == []
     assert not any((folder / "pwned").exists() for folder in fake.folders.values())
+
+
+LOOK = {
+    "name": "look_around",
+    "description": "What a tool finds in its session.",
+    "language": "python",
+    "code": (
+        "import glob\nimport sys\n\n\n"
+        "def handler() -> dict:\n"
+        '    """Look."""\n'
+        "    return {'files': sorted(glob.glob('.toolrt/**/*', recursive=True)),\n"
+        "            'path': [p for p in sys.path if '/.toolrt/' in p]}\n"
+    ),
+}
+
+
+def test_through_the_gateway_router_two_agents_never_meet_each_others_packages(tmp_path: Path) -> None:
+    """One warm router serves both agents: Mallory's tool finds nothing of Alice's lock in its session,
+    cannot call her private tool, and her public poison, called by Alice, leaves Alice's tool intact."""
+    from tests.integration.aws.gateway_sim import LambdaContext
+    from toolrt.adapters.aws.clients import make_clients
+    from toolrt.adapters.aws.environments import CodeInterpreterEnvironments
+    from toolrt.adapters.aws.gateway import gateway_tool_name
+    from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT, LambdaRouter
+
+    rt = toolrt.connect(
+        "memory",
+        sandbox="aws",
+        aws_region="us-east-1",
+        data_dir=str(tmp_path),
+        environments_dir=str(tmp_path / "environments"),
+        security_checks=False,
+    )
+    client = make_clients("us-east-1").agentcore
+    fake = FakeCodeInterpreter(client)
+    router = LambdaRouter(
+        rt.ports.repository,
+        rt.ports.artifacts,
+        AgentCoreCodeInterpreterSandbox(client),
+        environments=CodeInterpreterEnvironments(None, tmp_path / "router-tmp"),
+    )
+
+    def call(agent: str, tool: Any, **params: Any) -> Any:
+        return router({**params, CALLER_ARGUMENT: agent}, LambdaContext(gateway_tool_name(tool)))
+
+    try:
+        mine = rt.register_tool("alice", PARSE_DATE).tool
+        look = rt.register_tool("mallory", LOOK).tool
+        poison = rt.register_tool("mallory", POISON, visibility="public").tool
+        assert call("alice", mine, text="3 March 2024") == "2024-03-03T00:00:00"
+        assert call("mallory", look) == {"files": [], "path": []}
+        refused = call("mallory", mine, text="today")
+        assert refused["error"]["type"] == "NotFoundError" and "2024" not in str(refused)
+        assert call("alice", poison) == []
+        assert call("alice", mine, text="4 March 2024") == "2024-03-04T00:00:00"
+        alice_sessions = {sid for sid, name in fake.tools if name == "executeCommand"}
+        assert len(alice_sessions) == 1  # only Alice's own tool's session ever installed packages
+    finally:
+        rt.close()
