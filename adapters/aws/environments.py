@@ -346,6 +346,15 @@ def _download(url: str, sha256: str, path: Path, name: str, budget: int | None =
     scheme = urlparse(url).scheme
     if scheme not in ("https", "http", "file"):
         raise RequirementError(name, "denied", f"the lock names {url!r} for {name}; only index files are installed")
+    if scheme == "file" and not Path(unquote(urlparse(url).path)).is_file():
+        # Nothing to wait for: pip found it in a folder of the machine that resolved the lock.
+        raise RequirementError(
+            name,
+            "not_found",
+            f"the lock's wheel for {name} is a file of the machine that resolved it ({url}), not on this machine",
+            hint="serve packages from an index every machine running toolrt reaches (pip's index-url), then "
+            "register the tool again",
+        )
     digest = hashlib.sha256()
     size = 0
     try:

@@ -126,3 +126,17 @@ def test_javascript_and_typescript_are_refused_naming_the_local_profile(tmp_path
         assert not envs.supports(language)
         with pytest.raises(RequirementsUnsupportedError, match="local"):
             envs.lock(language, ("left-pad@^1.3.0",), max_bytes=2**20)
+
+
+def test_a_lock_naming_a_file_of_another_machine_says_so_rather_than_retry_later(tmp_path: Path) -> None:
+    """A lock resolved where pip found wheels in a local folder (file://), run where that folder is
+    not (the gateway's router, say): a typed error naming the file and what to do, not "try again"."""
+    wheel = _wheel(tmp_path, "alpha", {"alpha/__init__.py": b""})
+    lock = _lock_of(wheel)
+    wheel.unlink()
+    envs = CodeInterpreterEnvironments(None, tmp_path / "router")
+    with pytest.raises(RequirementError, match="not on this machine") as caught:
+        envs.ensure(lock)
+    assert caught.value.reason == "not_found" and caught.value.requirement == "alpha"
+    assert "index" in str(caught.value.report)
+    assert envs.environments() == [] and not list((tmp_path / "router").rglob("*.whl"))
