@@ -323,9 +323,15 @@ def _touch(folder: Path) -> None:
         pass
 
 
+#: What a wheel's file name is made of (PEP 427: name, version, build, tags, ``-`` between them).
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*\.whl")
+
+
 def _wheel_name(url: str, name: str) -> str:
+    """The file name of the wheel at ``url``: it is a file here and a path in the session, so only the
+    characters of a wheel's name are taken (no separator, NUL, newline, space or shell syntax)."""
     leaf = unquote(urlparse(url).path).rsplit("/", 1)[-1]
-    if not leaf.endswith(".whl") or "/" in leaf or leaf.startswith("."):
+    if not _WHEEL_NAME.fullmatch(leaf) or len(leaf) > 255:
         raise RequirementError(name, "no_wheel", f"the lock names {url!r} for {name}, which is not a wheel")
     return leaf
 

@@ -140,3 +140,19 @@ def test_a_lock_naming_a_file_of_another_machine_says_so_rather_than_retry_later
     assert caught.value.reason == "not_found" and caught.value.requirement == "alpha"
     assert "index" in str(caught.value.report)
     assert envs.environments() == [] and not list((tmp_path / "router").rglob("*.whl"))
+
+
+@pytest.mark.parametrize(
+    "leaf",
+    ["a%00b-1.0-py3-none-any.whl", "a-1.0-1%24%28touch%20x%29-py3-none-any.whl", "a-1.0-py3-none-any.whl%0A.whl"],
+)
+def test_a_wheel_name_that_is_not_a_plain_file_name_is_refused(tmp_path: Path, leaf: str) -> None:
+    """The name a lock's URL gives a wheel becomes a file here and a path in the session: anything
+    but the characters of a wheel's name (a NUL, a shell's $(...), a newline) is refused as not a
+    wheel, before anything is fetched."""
+    lock = Lock("python", [LockedPackage("a", "1.0", f"https://example.invalid/simple/a/{leaf}", "0" * 64)])
+    envs = CodeInterpreterEnvironments(_Resolver(lock), tmp_path / "envs")
+    with pytest.raises(RequirementError, match="not a wheel") as caught:
+        envs.lock(Language.PYTHON, ("a",), max_bytes=2**20)
+    assert caught.value.reason == "no_wheel"
+    assert not list((tmp_path / "envs").rglob("*.whl"))
