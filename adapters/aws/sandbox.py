@@ -413,22 +413,18 @@ class AgentCoreCodeInterpreterSandbox:
         started = self._monotonic()
         upload = f"{WHEELS_DIR}/{digest}"
         try:
-            files = sorted(f for f in wheels.iterdir() if f.is_file())
-        except OSError as exc:
-            raise ExecutionError(
-                f"{BACKEND}: the wheels of execution {request.execution_id}'s lock are not at {wheels} ({exc}); "
-                "it did not run"
-            ) from exc
-        try:
-            for path in files:
-                try:
-                    blob = path.read_bytes()
-                except OSError as exc:
-                    raise ExecutionError(
-                        f"{BACKEND}: the wheels of execution {request.execution_id}'s lock went from this machine's "
-                        f"cache while the call started ({path.name}: {exc.strerror}); it did not run: call it again"
-                    ) from exc
-                self._tool(session, "writeFiles", {"content": [{"path": f"{upload}/{path.name}", "blob": blob}]})
+            try:
+                files = sorted(f for f in wheels.iterdir() if f.is_file())
+                blobs = ((path.name, path.read_bytes()) for path in files)
+                for name, blob in blobs:
+                    self._tool(session, "writeFiles", {"content": [{"path": f"{upload}/{name}", "blob": blob}]})
+            except OSError as exc:
+                # Evicted from this machine's cache (another registration needed the room) after the call
+                # found it; the lock's next call fetches the wheels again. The host's folders go unnamed.
+                raise ExecutionError(
+                    f"{BACKEND}: the wheels of execution {request.execution_id}'s lock (digest {digest[:12]}) left "
+                    f"this machine's cache as the call started ({exc.strerror}); it did not run: call it again"
+                ) from exc
             # Whatever an earlier call of the session left at that path (sessions may serve several of
             # one agent's tools) is removed first: pip --target keeps folders that already exist.
             command = (

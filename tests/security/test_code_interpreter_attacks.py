@@ -239,3 +239,29 @@ def test_through_the_gateway_router_two_agents_never_meet_each_others_packages(t
         assert len(alice_sessions) == 1  # only Alice's own tool's session ever installed packages
     finally:
         rt.close()
+
+
+def test_wheels_gone_from_the_cache_fail_the_call_without_a_stray_session_or_a_host_path(tmp_path: Path) -> None:
+    """The wheels of a call's lock went from the cache (another registration needed the room) between
+    finding them and uploading them: a typed error that names neither the host's folders nor leaves
+    the session it started running (a session left running costs until its timeout)."""
+    from toolrt.adapters.aws.clients import make_clients
+    from toolrt.domain import ExecutionError, Language
+    from toolrt.ports import SandboxRequest
+
+    client = make_clients("us-east-1").agentcore
+    fake = FakeCodeInterpreter(client)
+    sandbox = AgentCoreCodeInterpreterSandbox(client)
+    gone = tmp_path / "secret-operator-folder" / ("ab" * 32) / "wheels"
+    request = SandboxRequest(
+        "exec-1", Language.PYTHON, "def handler():\n    return 1\n", "handler", {}, 20.0, 256, 65536,
+        tenant="alice", tool="t1", owner="alice", environment=str(gone),
+    )  # fmt: skip
+    try:
+        with pytest.raises(ExecutionError, match="call it again") as caught:
+            sandbox.run(request)
+    finally:
+        sandbox.close()
+    assert "secret-operator-folder" not in str(caught.value)
+    started = [body for op, body in fake.requests if op == "StartCodeInterpreterSession"]
+    assert len(fake.stopped) == len(started) == 1 and fake.executions == 0
