@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 import zipfile
 from pathlib import Path
 
@@ -156,3 +157,33 @@ def test_a_wheel_name_that_is_not_a_plain_file_name_is_refused(tmp_path: Path, l
         envs.lock(Language.PYTHON, ("a",), max_bytes=2**20)
     assert caught.value.reason == "no_wheel"
     assert not list((tmp_path / "envs").rglob("*.whl"))
+
+
+def test_concurrent_registrations_of_one_lock_share_one_checked_folder(tmp_path: Path) -> None:
+    """Eight registrations (two agents, separate instances as separate processes would be) fetch one
+    lock at once: one folder comes out, every wheel in it whole, and no half-made folder is left."""
+    wheels = [_wheel(tmp_path, name, {f"{name}/__init__.py": bytes(64 * 1024)}) for name in ("alpha", "beta")]
+    lock = _lock_of(*wheels)
+    barrier = threading.Barrier(8)
+    found: list[str] = []
+    errors: list[BaseException] = []
+
+    def register() -> None:
+        envs = CodeInterpreterEnvironments(_Resolver(lock), tmp_path / "envs")
+        barrier.wait()
+        try:
+            found.append(envs.ensure(envs.lock(Language.PYTHON, ("alpha", "beta"), max_bytes=2**20)))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=register) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == [] and len(set(found)) == 1
+    folder = Path(found[0])
+    for wheel in wheels:
+        assert (folder / wheel.name).read_bytes() == wheel.read_bytes()
+    root = tmp_path / "envs" / "code-interpreter" / "python"
+    assert sorted(p.name for p in root.iterdir()) == [".locks", lock.digest]
