@@ -265,3 +265,31 @@ def test_wheels_gone_from_the_cache_fail_the_call_without_a_stray_session_or_a_h
     assert "secret-operator-folder" not in str(caught.value)
     started = [body for op, body in fake.requests if op == "StartCodeInterpreterSession"]
     assert len(fake.stopped) == len(started) == 1 and fake.executions == 0
+
+
+def test_testing_another_agents_tool_cannot_rewrite_the_packages_my_own_examples_run_with(tmp_path: Path) -> None:
+    """Default scope (a session per agent and tool): Alice's examples install her packages; she then
+    runs the examples of Mallory's public tool (test_tool). Mallory's code must not run in the session
+    her own examples use, or it rewrites her packages and her tool's examples fail."""
+    rt = toolrt.connect(
+        "memory",
+        sandbox="aws",
+        aws_region="us-east-1",
+        data_dir=str(tmp_path),
+        environments_dir=str(tmp_path / "environments"),
+        security_checks=False,
+    )
+    FakeCodeInterpreter(rt.ports.sandbox._client)  # type: ignore[attr-defined]
+    try:
+        mine = rt.register_tool(
+            "alice", {**PARSE_DATE, "examples": [{"params": {"text": "3 March 2024"}, "output": "2024-03-03T00:00:00"}]}
+        )
+        theirs = rt.register_tool(
+            "mallory", {**POISON, "examples": [{"params": {}, "output": []}]}, visibility="public"
+        )
+        planted = rt.test_tool("alice", theirs.tool_id)
+        mine_after = rt.test_tool("alice", mine.tool_id)
+    finally:
+        rt.close()
+    assert [r.passed for r in mine_after] == [True], mine_after
+    assert [r.passed for r in planted] == [True], planted  # it found none of Alice's packages
