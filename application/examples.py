@@ -108,11 +108,19 @@ class ExampleRunner:
                 self._passed.clear()
             self._passed.add(key)
 
-    def run(self, definition: ToolDefinition, agent_id: str) -> list[ExampleResult]:
-        """Every example's result, in order."""
-        return [self._run_one(definition, agent_id, i, ex) for i, ex in enumerate(definition.examples, 1)]
+    def run(
+        self, definition: ToolDefinition, agent_id: str, *, tool: str = "", owner: str | None = None
+    ) -> list[ExampleResult]:
+        """Every example's result, in order, run for ``agent_id``. ``tool`` and ``owner``: the stored
+        tool whose examples they are and whose code it is (default: a definition of ``agent_id``'s own
+        being registered), so that a sandbox keeping sessions apart by them never runs one owner's
+        code where another's ran."""
+        owner = agent_id if owner is None else owner
+        return [self._run_one(definition, agent_id, i, ex, tool, owner) for i, ex in enumerate(definition.examples, 1)]
 
-    def _run_one(self, definition: ToolDefinition, agent_id: str, index: int, example: ToolExample) -> ExampleResult:
+    def _run_one(
+        self, definition: ToolDefinition, agent_id: str, index: int, example: ToolExample, tool: str, owner: str
+    ) -> ExampleResult:
         check_params(definition.name, definition.input_schema, example.params)
         timeout, memory, output = self._policy.effective(definition.limits)
         request = SandboxRequest(
@@ -125,6 +133,8 @@ class ExampleRunner:
             memory_mb=memory,
             max_output_bytes=output,
             tenant=agent_id,
+            tool=tool,
+            owner=owner,
             egress=self._policy.grant(definition),
             environment=self._requirements.location(definition) if self._requirements is not None else None,
         )

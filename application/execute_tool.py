@@ -310,6 +310,7 @@ class ExecuteTool:
             max_output_bytes=output,
             tenant=request.agent_id,
             tool=tool.tool_id,
+            owner=tool.owner,
             on_output=OutputRelay(request.on_output) if request.on_output is not None else None,
             egress=self._policy.grant(definition),
             engine=engine,

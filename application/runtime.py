@@ -456,7 +456,7 @@ class ToolRuntime:
         if not may_execute(self.ports.repository, found, agent_id):
             raise OwnershipError(agent_id, found.tool_id, "test")
         chosen = found.version(version) if version is not None else found.current
-        return self._examples.run(chosen.definition, agent_id)
+        return self._examples.run(chosen.definition, agent_id, tool=found.tool_id, owner=found.owner)
 
     def list_executions(
         self,

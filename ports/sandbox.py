@@ -32,6 +32,9 @@ class SandboxRequest:
     tenant: str = ""
     # Which tool is called (its id): a remote sandbox may keep sessions of different tools apart by it.
     tool: str = ""
+    # Whose code it is (the tool's owner): a remote sandbox that lets calls share a session must never
+    # let one owner's code run where another's ran, since files it leaves behind outlive the call.
+    owner: str = ""
     # Called with ("stdout" | "stderr", text) as the tool prints, by sandboxes that can stream (the
     # application delivers whatever a sandbox did not stream when the call ends). It runs in the
     # sandbox's thread and must return quickly; what it raises is logged, never propagated.

@@ -248,20 +248,25 @@ class CodeInterpreterEnvironments:
             try:
                 wheels = scratch / self.CONTENT
                 wheels.mkdir()
-                unpacked = 0
+                unpacked = downloaded = 0
                 for package in lock.packages:
                     path = wheels / _wheel_name(package.url, package.name)
-                    _download(package.url, package.sha256, path, package.name)
+                    # The files themselves count too: a wheel bigger than the limit is refused while it
+                    # downloads, not written out whole first (one agent could fill the host's disk).
+                    budget = None if max_bytes is None else max_bytes - downloaded
+                    mb = f"{(max_bytes or 0) / 2**20:.0f}"
+                    size = _download(package.url, package.sha256, path, package.name, budget)
+                    if size is None:
+                        raise _too_large(lock, requirements, f"the wheels to download are over the policy's {mb} MB")
+                    downloaded += size
                     with zipfile.ZipFile(path) as archive:
                         unpacked += sum(info.file_size for info in archive.infolist())
                     if max_bytes is not None and unpacked > max_bytes:
-                        raise RequirementError(
-                            ", ".join(requirements) or lock.describe(),
-                            "too_large",
+                        raise _too_large(
+                            lock,
+                            requirements,
                             f"the environment would hold more than {unpacked / 2**20:.1f} MB installed, more than "
-                            f"the policy's {max_bytes / 2**20:.0f} MB ({lock.describe()})",
-                            hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger "
-                            "max_environment_mb",
+                            f"the policy's {mb} MB",
                         )
                 (wheels / PINNED).write_text(pinned_requirements(lock), encoding="utf-8")
                 (scratch / "lock.json").write_text(
@@ -318,27 +323,59 @@ def _touch(folder: Path) -> None:
         pass
 
 
+#: What a wheel's file name is made of (PEP 427: name, version, build, tags, ``-`` between them).
+_WHEEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+!-]*\.whl")
+
+
 def _wheel_name(url: str, name: str) -> str:
+    """The file name of the wheel at ``url``: it is a file here and a path in the session, so only the
+    characters of a wheel's name are taken (no separator, NUL, newline, space or shell syntax)."""
     leaf = unquote(urlparse(url).path).rsplit("/", 1)[-1]
-    if not leaf.endswith(".whl") or "/" in leaf or leaf.startswith("."):
+    if not _WHEEL_NAME.fullmatch(leaf) or len(leaf) > 255:
         raise RequirementError(name, "no_wheel", f"the lock names {url!r} for {name}, which is not a wheel")
     return leaf
 
 
-def _download(url: str, sha256: str, path: Path, name: str) -> None:
+def _too_large(lock: Lock, requirements: tuple[str, ...], what: str) -> RequirementError:
+    return RequirementError(
+        ", ".join(requirements) or lock.describe(),
+        "too_large",
+        f"{what} ({lock.describe()})",
+        hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
+    )
+
+
+def _download(url: str, sha256: str, path: Path, name: str, budget: int | None = None) -> int | None:
     """Fetch ``url`` into ``path``, refusing it unless its sha256 is the lock's (http(s) of the
-    index, or a file:// folder the operator's pip configuration names)."""
+    index, or a file:// folder the operator's pip configuration names); its size in bytes, or None
+    (the part written removed) as soon as it exceeds ``budget``."""
     scheme = urlparse(url).scheme
     if scheme not in ("https", "http", "file"):
         raise RequirementError(name, "denied", f"the lock names {url!r} for {name}; only index files are installed")
+    if scheme == "file" and not Path(unquote(urlparse(url).path)).is_file():
+        # Nothing to wait for: pip found it in a folder of the machine that resolved the lock.
+        raise RequirementError(
+            name,
+            "not_found",
+            f"the lock's wheel for {name} is a file of the machine that resolved it ({url}), not on this machine",
+            hint="serve packages from an index every machine running toolrt reaches (pip's index-url), then "
+            "register the tool again",
+        )
     digest = hashlib.sha256()
+    size = 0
     try:
         with urllib.request.urlopen(url, timeout=_DOWNLOAD_TIMEOUT_S) as response, open(path, "wb") as out:  # noqa: S310
             while chunk := response.read(1 << 20):
+                size += len(chunk)
+                if budget is not None and size > budget:
+                    break
                 digest.update(chunk)
                 out.write(chunk)
     except OSError as exc:
         raise TransientError(f"downloading {name} from {url} failed: {exc}; try again later") from exc
+    if budget is not None and size > budget:
+        path.unlink(missing_ok=True)
+        return None
     if digest.hexdigest() != sha256:
         path.unlink(missing_ok=True)
         raise RequirementError(
@@ -346,3 +383,4 @@ def _download(url: str, sha256: str, path: Path, name: str) -> None:
             "resolution_failed",
             f"{url} does not match the lock's sha256 for {name}: the file changed on the index",
         )
+    return size

@@ -128,6 +128,7 @@ class LambdaRouter:
                 max_output_bytes=output,
                 tenant=caller,
                 tool=tool_id,
+                owner=tool.owner,
                 # The same grant the runtime would give (the owner's egress policy, from TOOLRT_NETWORK_*):
                 # the sandbox refuses a granted call it cannot confine, as on the runtime's own path.
                 egress=self._policy.grant(version.definition),

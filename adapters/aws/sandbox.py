@@ -189,7 +189,10 @@ class AgentCoreCodeInterpreterSandbox:
     (:func:`~toolrt.adapters.aws.clients.code_interpreter_config`): a call's code runs at most once.
     A session's files and processes live as long as the session, so sessions are kept apart: a
     session serves one agent (``SandboxRequest.tenant``) and, with ``session_scope="tool"`` (the
-    default), one tool of that agent; ``"agent"`` lets an agent's tools share warm sessions. A session
+    default), one tool of that agent; ``"agent"`` lets the calls an agent makes of one owner's tools
+    share warm sessions (its own tools, say), never with tools of another owner: code that ran in a
+    session can leave files there (a rewritten package, a module named like another) for every later
+    call in it. A session
     is reused for up to ``max_calls_per_session`` calls and ``session_ttl_s`` seconds, at most
     ``max_idle_sessions`` wait idle (the oldest is stopped first); a session that timed out or was
     cancelled is stopped, which kills what runs in it. ``close()`` stops them all.
@@ -248,8 +251,12 @@ class AgentCoreCodeInterpreterSandbox:
         return language in (Language.PYTHON, Language.JAVASCRIPT, Language.TYPESCRIPT)
 
     def session_key(self, request: SandboxRequest) -> tuple[str, ...]:
-        """Which calls may share a session with ``request``: the same agent (and tool, by default)."""
-        return (request.tenant, request.tool) if self._scope == "tool" else (request.tenant,)
+        """Which calls may share a session with ``request``: the same agent and the same tool, or with
+        ``session_scope="agent"`` the same agent and tools of the same owner (``request.owner``; a
+        request that names none keeps a session of its tool's)."""
+        if self._scope == "agent" and request.owner:
+            return ("owner", request.tenant, request.owner)
+        return ("tool", request.tenant, request.tool)
 
     def run(self, request: SandboxRequest, cancel: CancelSignal | None = None) -> SandboxResult:
         bound = log.bind(execution_id=request.execution_id, language=request.language.value)
@@ -270,8 +277,9 @@ class AgentCoreCodeInterpreterSandbox:
                 f"{BACKEND}: packages for {request.language.value} are not installed in Code Interpreter sessions; "
                 f"run the tool on this machine (sandbox='local'); execution {request.execution_id} did not run"
             )
+        digest = _lock_digest(request) if request.environment is not None else None
         session = self._checkout(self.session_key(request))
-        site = self._provision(session, request) if request.environment is not None else None
+        site = self._provision(session, request, digest) if digest is not None else None
         marker = f"__toolrt_result_{secrets.token_hex(8)}__"
         program = build_program(request, marker, site)
         outcome: dict[str, Any] = {}
@@ -389,7 +397,7 @@ class AgentCoreCodeInterpreterSandbox:
 
     # -- packages --------------------------------------------------------------------------------
 
-    def _provision(self, session: _Session, request: SandboxRequest) -> str:
+    def _provision(self, session: _Session, request: SandboxRequest, digest: str) -> str:
         """Install the wheels of the call's lock in ``session`` (once per session and lock) and
         return where: ``.toolrt/env/<digest>`` in the session's working folder.
 
@@ -399,24 +407,24 @@ class AgentCoreCodeInterpreterSandbox:
         the session (it may hold half an install) and fails the call before the tool's code runs.
         """
         wheels = Path(str(request.environment))
-        digest = wheels.parent.name
         site = f"{ENV_DIR}/{digest}"
         if digest in session.installed:
             return site
         started = self._monotonic()
         upload = f"{WHEELS_DIR}/{digest}"
         try:
-            files = sorted(f for f in wheels.iterdir() if f.is_file())
-        except OSError as exc:
-            raise ExecutionError(
-                f"{BACKEND}: the wheels of execution {request.execution_id}'s lock are not at {wheels} ({exc}); "
-                "it did not run"
-            ) from exc
-        try:
-            for path in files:
-                self._tool(
-                    session, "writeFiles", {"content": [{"path": f"{upload}/{path.name}", "blob": path.read_bytes()}]}
-                )
+            try:
+                files = sorted(f for f in wheels.iterdir() if f.is_file())
+                blobs = ((path.name, path.read_bytes()) for path in files)
+                for name, blob in blobs:
+                    self._tool(session, "writeFiles", {"content": [{"path": f"{upload}/{name}", "blob": blob}]})
+            except OSError as exc:
+                # Evicted from this machine's cache (another registration needed the room) after the call
+                # found it; the lock's next call fetches the wheels again. The host's folders go unnamed.
+                raise ExecutionError(
+                    f"{BACKEND}: the wheels of execution {request.execution_id}'s lock (digest {digest[:12]}) left "
+                    f"this machine's cache as the call started ({exc.strerror}); it did not run: call it again"
+                ) from exc
             # Whatever an earlier call of the session left at that path (sessions may serve several of
             # one agent's tools) is removed first: pip --target keeps folders that already exist.
             command = (
@@ -561,6 +569,22 @@ class AgentCoreCodeInterpreterSandbox:
             # A session quota frees up as sessions end: like throttling, this is "retry later".
             return SandboxUnavailable(f"{error}; {what} did not run")
         return ExecutionError(f"{error}; {what} did not run")
+
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _lock_digest(request: SandboxRequest) -> str:
+    """The digest of the lock whose wheels ``request.environment`` holds (``<root>/<digest>/wheels``, as
+    the aws environments keep them): it names paths in the session and goes into the command that
+    installs them, so nothing but 64 hex digits is ever taken from there."""
+    wheels = Path(str(request.environment))
+    if wheels.name != "wheels" or not _DIGEST.match(wheels.parent.name):
+        raise ExecutionError(
+            f"{BACKEND}: {request.environment!r} is not a lock's wheels folder (<lock digest>/wheels, as the aws "
+            f"environments keep them); execution {request.execution_id} did not run"
+        )
+    return wheels.parent.name
 
 
 def _throttled(exc: BaseException) -> bool:

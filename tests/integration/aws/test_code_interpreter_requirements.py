@@ -184,6 +184,7 @@ def _request(code: str, environment: str | None, tool: str) -> SandboxRequest:
         65536,
         tenant="alice",
         tool=tool,
+        owner="alice",
         environment=environment,
     )
 

@@ -187,15 +187,26 @@ def test_sessions_are_never_shared_between_agents(
 
 
 def test_agent_scope_shares_sessions_within_one_agent_only() -> None:
-    """With session_scope="agent", an agent's tools share sessions; other agents still never do."""
+    """With session_scope="agent", an agent's calls of one owner's tools share sessions; other agents
+    never do, nor tools of another owner (its code would run where the first one's files are), nor a
+    call that names no owner."""
     client = _client()
     runner = FakeCodeInterpreter(client)
     sandbox = AgentCoreCodeInterpreterSandbox(client, session_scope="agent")
     try:
-        for tenant, tool in (("agent-a", "t1"), ("agent-a", "t2"), ("agent-b", "t1")):
-            sandbox.run(_request("def handler():\n    return 1", tenant=tenant, tool=tool))
+        calls = (
+            ("agent-a", "t1", "agent-a"),
+            ("agent-a", "t2", "agent-a"),
+            ("agent-b", "t1", "agent-a"),
+            ("agent-a", "t3", "agent-c"),
+            ("agent-a", "t4", ""),
+            ("agent-a", "t4", "agent-c"),
+        )
+        for tenant, tool, owner in calls:
+            sandbox.run(_request("def handler():\n    return 1", tenant=tenant, tool=tool, owner=owner))
         sessions = [body["sessionId"] for op, body in runner.requests if op == "InvokeCodeInterpreter"]
-        assert sessions[0] == sessions[1] != sessions[2]
+        assert sessions[0] == sessions[1] and sessions[3] == sessions[5]
+        assert len({sessions[0], sessions[2], sessions[3], sessions[4]}) == 4
     finally:
         sandbox.close()
 
