@@ -200,6 +200,10 @@ class AgentCoreCodeInterpreterSandbox:
     Starting a session, and an invocation the service turned away (throttled, over a quota, no
     connection), are retried up to ``start_attempts`` times; nothing else is.
 
+    A call whose tool has packages (``SandboxRequest.environment``) installs them in its session first,
+    once per session, within ``install_timeout_s``; the tool's ``timeout_s`` counts from when its code
+    is sent. A call timed out or cancelled while installing stops the session and its code never runs.
+
     A call granted network hosts (the tool's ``network`` as the owner's policy permits it) is
     refused before it starts with ``egress="refuse"`` (the default): the interpreter cannot hold a
     call to named hosts. ``egress="interpreter"`` runs it anyway, under whatever the interpreter's
@@ -218,6 +222,7 @@ class AgentCoreCodeInterpreterSandbox:
         session_scope: str = "tool",
         max_idle_sessions: int = 32,
         start_attempts: int = 3,
+        install_timeout_s: float = 300.0,
         egress: str = "refuse",
         endpoint_url: str | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -228,6 +233,7 @@ class AgentCoreCodeInterpreterSandbox:
         if egress not in EGRESS_MODES:
             raise ValueError(f"egress must be one of {EGRESS_MODES}, got {egress!r}")
         self._egress = egress
+        self._install_timeout_s = install_timeout_s
         self._client = client
         self._interpreter = code_interpreter_id
         self._session_timeout_s = session_timeout_s
@@ -279,14 +285,20 @@ class AgentCoreCodeInterpreterSandbox:
             )
         digest = _lock_digest(request) if request.environment is not None else None
         session = self._checkout(self.session_key(request))
-        site = self._provision(session, request, digest) if digest is not None else None
         marker = f"__toolrt_result_{secrets.token_hex(8)}__"
-        program = build_program(request, marker, site)
         outcome: dict[str, Any] = {}
         done = threading.Event()
+        abandoned = threading.Event()
 
         def invoke() -> None:
+            # The packages first (bounded by install_timeout_s), then the tool (bounded by its timeout_s
+            # from when its code is sent): a large install does not eat the tool's own time.
             try:
+                site = self._provision(session, request, digest) if digest is not None else None
+                program = build_program(request, marker, site)
+                if abandoned.is_set():  # timed out or cancelled while installing: the code never goes
+                    return
+                outcome["code_started"] = self._monotonic()
                 outcome["result"] = self._invoke(session, request.language, program)
             except BaseException as exc:  # handed to the waiting thread
                 outcome["error"] = exc
@@ -296,23 +308,29 @@ class AgentCoreCodeInterpreterSandbox:
         started = self._monotonic()
         worker = threading.Thread(target=invoke, name=f"toolrt-ci-{request.execution_id}", daemon=True)
         worker.start()
-        deadline = started + request.timeout_s
         stopped_by: ExecutionStatus | None = None
+        limit: str | None = None
         while not done.is_set():
             if cancel is not None and cancel.is_set():
                 stopped_by = ExecutionStatus.CANCELLED
                 break
+            code_started = outcome.get("code_started")
+            if code_started is None:
+                deadline, limit = started + self._install_timeout_s, "install_timeout_s"
+            else:
+                deadline, limit = code_started + request.timeout_s, "timeout_s"
             remaining = deadline - self._monotonic()
             if remaining <= 0:
                 stopped_by = ExecutionStatus.TIMED_OUT
                 break
             done.wait(min(0.05, remaining))
-        wall_ms = max((self._monotonic() - started) * 1000.0, 0.001)
+        wall_ms = max((self._monotonic() - outcome.get("code_started", started)) * 1000.0, 0.001)
         if stopped_by is not None:
-            # Stopping the session is what kills the running code remotely.
+            abandoned.set()
+            # Stopping the session is what kills the running code (or install) remotely.
             self._stop(session)
-            bound.info("code_interpreter.stopped", status=stopped_by.value, session_id=session.session_id)
-            limit = "timeout_s" if stopped_by is ExecutionStatus.TIMED_OUT else None
+            bound.info("code_interpreter.stopped", status=stopped_by.value, session_id=session.session_id, limit=limit)
+            limit = limit if stopped_by is ExecutionStatus.TIMED_OUT else None
             return SandboxResult(stopped_by, metrics=self._metrics(wall_ms, None, limit))
         if "error" in outcome:
             self._stop(session)
@@ -412,34 +430,30 @@ class AgentCoreCodeInterpreterSandbox:
             return site
         started = self._monotonic()
         upload = f"{WHEELS_DIR}/{digest}"
+        # Whatever fails here fails the call, and run() stops the session (it may hold half an install).
         try:
-            try:
-                files = sorted(f for f in wheels.iterdir() if f.is_file())
-                blobs = ((path.name, path.read_bytes()) for path in files)
-                for name, blob in blobs:
-                    self._tool(session, "writeFiles", {"content": [{"path": f"{upload}/{name}", "blob": blob}]})
-            except OSError as exc:
-                # Evicted from this machine's cache (another registration needed the room) after the call
-                # found it; the lock's next call fetches the wheels again. The host's folders go unnamed.
-                raise ExecutionError(
-                    f"{BACKEND}: the wheels of execution {request.execution_id}'s lock (digest {digest[:12]}) left "
-                    f"this machine's cache as the call started ({exc.strerror}); it did not run: call it again"
-                ) from exc
-            # Whatever an earlier call of the session left at that path (sessions may serve several of
-            # one agent's tools) is removed first: pip --target keeps folders that already exist.
-            command = (
-                f"rm -rf {site} && python3 -m pip install --no-index --no-deps --require-hashes --only-binary=:all: --quiet "
-                f"--disable-pip-version-check --no-warn-script-location --target {site} "
-                f"--find-links {upload} -r {upload}/{PINNED}"
-            )
-            done = self._tool(session, "executeCommand", {"command": command})
-        except BaseException:
-            self._stop(session)
-            raise
+            files = sorted(f for f in wheels.iterdir() if f.is_file())
+            blobs = ((path.name, path.read_bytes()) for path in files)
+            for name, blob in blobs:
+                self._tool(session, "writeFiles", {"content": [{"path": f"{upload}/{name}", "blob": blob}]})
+        except OSError as exc:
+            # Evicted from this machine's cache (another registration needed the room) after the call
+            # found it; the lock's next call fetches the wheels again. The host's folders go unnamed.
+            raise ExecutionError(
+                f"{BACKEND}: the wheels of execution {request.execution_id}'s lock (digest {digest[:12]}) left "
+                f"this machine's cache as the call started ({exc.strerror}); it did not run: call it again"
+            ) from exc
+        # Whatever an earlier call of the session left at that path (sessions may serve several of
+        # one agent's tools) is removed first: pip --target keeps folders that already exist.
+        command = (
+            f"rm -rf {site} && python3 -m pip install --no-index --no-deps --require-hashes --only-binary=:all: --quiet "
+            f"--disable-pip-version-check --no-warn-script-location --target {site} "
+            f"--find-links {upload} -r {upload}/{PINNED}"
+        )
+        done = self._tool(session, "executeCommand", {"command": command})
         structured = done["structuredContent"]
         exit_code = structured.get("exitCode")
         if done["isError"] or (exit_code not in (None, 0)):
-            self._stop(session)
             stderr = str(structured.get("stderr", "")) or " ".join(str(c.get("text", "")) for c in done["content"])
             lines = [line for line in stderr.splitlines() if line.strip()]
             raise ExecutionError(
@@ -571,7 +585,7 @@ class AgentCoreCodeInterpreterSandbox:
         return ExecutionError(f"{error}; {what} did not run")
 
 
-_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_DIGEST = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def _lock_digest(request: SandboxRequest) -> str:

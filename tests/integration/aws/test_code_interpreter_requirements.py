@@ -312,3 +312,35 @@ def test_a_folder_planted_where_a_lock_installs_is_replaced_by_the_locked_files(
     assert sandbox.run(_request(plant, None, "t1")).output == "planted"
     uses = "import dateutil\nfrom dateutil import parser\n\ndef handler():\n    return hasattr(dateutil, 'PLANTED')\n"
     assert sandbox.run(_request(uses, environments.ensure(lock), "t2")).output is False
+
+
+def test_an_install_past_its_time_or_cancelled_stops_the_session_and_the_code_never_runs(
+    tmp_path: Path, aws_credentials: None
+) -> None:
+    """Installing is bounded by install_timeout_s and by cancel, like the tool by its own timeout."""
+    import threading
+
+    from toolrt.adapters.aws.clients import make_clients
+    from toolrt.domain import ExecutionStatus
+
+    environments = CodeInterpreterEnvironments(PipEnvironments(shared_environments()), tmp_path)
+    lock = environments.lock(Language.PYTHON, tuple(DATEUTIL), max_bytes=64 * 2**20)
+    wheels = environments.ensure(lock)
+    client = make_clients("us-east-1").agentcore
+    fake = FakeCodeInterpreter(client)
+    sandbox = AgentCoreCodeInterpreterSandbox(client, install_timeout_s=0.05)
+    try:
+        late = sandbox.run(_request("def handler():\n    return 1\n", wheels, "t1"))
+        assert late.status is ExecutionStatus.TIMED_OUT and late.metrics.limit == "install_timeout_s"
+        cancel = threading.Event()
+        threading.Timer(0.05, cancel.set).start()
+        patient = AgentCoreCodeInterpreterSandbox(client, install_timeout_s=300)
+        cancelled = patient.run(_request("def handler():\n    return 1\n", wheels, "t2"), cancel)
+        assert cancelled.status is ExecutionStatus.CANCELLED
+        patient.close()
+        for worker in threading.enumerate():  # the abandoned installs finish; the code must never follow
+            if worker.name.startswith("toolrt-ci-"):
+                worker.join(120)
+        assert fake.executions == 0 and len(set(fake.stopped)) == 2
+    finally:
+        sandbox.close()

@@ -131,6 +131,13 @@ class FakeCodeInterpreter:
             if self.stream_faults:
                 kind = self.stream_faults.pop(0)
                 return self._stream(request, exception_event(kind, f"injected {kind}"))
+            if sid in self.stopped:  # as the service: a stopped session runs nothing more
+                return self._response(
+                    request,
+                    404,
+                    {"message": f"session {sid} was stopped"},
+                    {"x-amzn-ErrorType": "ResourceNotFoundException"},
+                )
             self.tools.append((sid, body["name"]))
             if body["name"] == "writeFiles":
                 result = self._write(sid, body["arguments"])
