@@ -49,7 +49,7 @@ class ToolTemplate:
     placeholders: tuple[Placeholder, ...] = ()
 
     def __attrs_post_init__(self) -> None:
-        if not NAME_PATTERN.match(self.name):
+        if not NAME_PATTERN.fullmatch(self.name):
             raise ValidationError(f"template name {self.name!r} must look like a tool name")
         declared = {p.name for p in self.placeholders}
         used = set(_MARK.findall(json.dumps(self.definition)))

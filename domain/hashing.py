@@ -7,7 +7,7 @@ import re
 
 import attrs
 
-_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_HEX64 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 def normalize_code(code: str) -> str:

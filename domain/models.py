@@ -64,7 +64,7 @@ VISIBILITY_PATTERN = r"^(private|shared|public|team:[A-Za-z][A-Za-z0-9_-]{0,63})
 
 def check_team_name(team: object) -> str:
     """``team`` if it is a valid team name (the tool name pattern), else ValidationError."""
-    if not isinstance(team, str) or not NAME_PATTERN.match(team):
+    if not isinstance(team, str) or not NAME_PATTERN.fullmatch(team):
         raise ValidationError(
             f"team name must match {NAME_PATTERN.pattern} (a letter, then letters, digits, '_' or '-'), got {team!r}"
         )
@@ -281,7 +281,7 @@ def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
     def err(rule: str, message: str, hint: str = "") -> Finding:
         return Finding(rule, Severity.ERROR, message, hint=hint)
 
-    if not isinstance(d.name, str) or not NAME_PATTERN.match(d.name):
+    if not isinstance(d.name, str) or not NAME_PATTERN.fullmatch(d.name):
         yield err(
             "definition.name",
             f"invalid tool name {d.name!r}",
@@ -296,7 +296,7 @@ def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
         )
     if not isinstance(d.code, str) or not d.code.strip():
         yield err("definition.code", "code is empty", "pass the tool's source code as a string")
-    if not isinstance(d.entrypoint, str) or not ENTRYPOINT_PATTERN.match(d.entrypoint):
+    if not isinstance(d.entrypoint, str) or not ENTRYPOINT_PATTERN.fullmatch(d.entrypoint):
         yield err(
             "definition.entrypoint",
             f"invalid entrypoint {d.entrypoint!r}",
@@ -310,7 +310,9 @@ def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
     for index, example in enumerate(d.examples, 1):
         if not isinstance(example.params, dict):
             yield err("definition.examples", f"example {index}: params must be a JSON object")
-        if example.error is not None and (not isinstance(example.error, str) or not _ERROR_TYPE.match(example.error)):
+        if example.error is not None and (
+            not isinstance(example.error, str) or not _ERROR_TYPE.fullmatch(example.error)
+        ):
             yield err(
                 "definition.examples", f"example {index}: error must name an exception type, got {example.error!r}"
             )
@@ -321,7 +323,7 @@ def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
     if len(d.tags) > MAX_TAGS:
         yield err("definition.tags", f"{len(d.tags)} tags given, at most {MAX_TAGS} allowed")
     for tag in d.tags:
-        if not NAME_PATTERN.match(tag):
+        if not NAME_PATTERN.fullmatch(tag):
             yield err("definition.tags", f"invalid tag {tag!r}", "tags follow the tool name rules")
 
 

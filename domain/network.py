@@ -105,7 +105,7 @@ def _valid_name(host: str) -> bool:
     if len(host) > 253:
         return False
     labels = host.split(".")
-    return all(_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
+    return all(_LABEL.fullmatch(label) for label in labels) and not labels[-1].isdigit()
 
 
 def parse_host_port(entry: Any, *, wildcard: bool = False) -> HostPort:

@@ -41,10 +41,10 @@ __all__ = [
 MAX_REQUIREMENTS = 32
 _RULE = "definition.requirements"
 # npm: an optional @scope/, then a name of lowercase letters, digits, '-', '.', '_' (at most 214).
-_NPM_NAME = re.compile(r"^(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*$")
+_NPM_NAME = re.compile(r"^(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*\Z")
 # One comparator of an npm semver range: an operator, then a version whose parts may be x or *.
 _NPM_COMPARATOR = re.compile(
-    r"^(?:[\^~]|[<>]=?|=)?v?(?:\d+|[xX*])(?:\.(?:\d+|[xX*])){0,2}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$"
+    r"^(?:[\^~]|[<>]=?|=)?v?(?:\d+|[xX*])(?:\.(?:\d+|[xX*])){0,2}(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?\Z"
 )
 
 

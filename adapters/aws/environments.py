@@ -55,8 +55,8 @@ __all__ = ["CodeInterpreterEnvironments", "LockResolver", "interpreter_target", 
 
 log = get_logger(__name__)
 
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_VERSION = re.compile(r"^3\.(\d{1,2})$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+_VERSION = re.compile(r"^3\.(\d{1,2})\Z")
 _DOWNLOAD_TIMEOUT_S = 300
 #: A resolution is remembered this long for the same requirements (a warm registration asks no index).
 RESOLVE_TTL_S = 600.0

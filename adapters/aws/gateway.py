@@ -32,8 +32,8 @@ TOOL_NAME_DELIMITER = "___"
 MAX_TOOL_NAME = 64
 MAX_TARGET_NAME = 100
 MAX_TARGET_DESCRIPTION = 200
-_TARGET_NAME = re.compile(r"^[0-9a-zA-Z](-?[0-9a-zA-Z])*-?$")
-_UUID_ID = re.compile(r"^tool-([0-9a-f]{32})$")
+_TARGET_NAME = re.compile(r"^[0-9a-zA-Z](-?[0-9a-zA-Z])*-?\Z")
+_UUID_ID = re.compile(r"^tool-([0-9a-f]{32})\Z")
 # Target-name forms, told apart by their first characters: "u" + 26 base32 letters (an id toolrt
 # generated: "tool-" and 32 hex digits), "r-" + the id itself, "x0" + the id's UTF-8 in hex.
 _UUID_PREFIX, _RAW_PREFIX, _ENCODED_PREFIX = "u", "r-", "x0"

@@ -101,7 +101,7 @@ def _installer_slot(tool: str) -> Iterator[None]:
 RESOLVE_TTL_S = 600.0
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (\S+) \(from versions: ([^)]*)\)")
 _NETWORK = ("NewConnectionError", "ConnectTimeout", "ReadTimeout", "Temporary failure in name resolution", "Retrying (")
-_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 #: Where environments go when toolrt runs as root and its data folder is closed to other users (the

@@ -18,8 +18,8 @@ from toolrt.domain import Artifact, CodeHash, NotFoundError, StorageError, Valid
 
 log = get_logger(__name__)
 
-_SHARD = re.compile(r"^[0-9a-f]{2}$")
-_ARTIFACT = re.compile(r"^([0-9a-f]{64})\.json$")
+_SHARD = re.compile(r"^[0-9a-f]{2}\Z")
+_ARTIFACT = re.compile(r"^([0-9a-f]{64})\.json\Z")
 _TEMP_PREFIX = ".tmp-"
 _LOCK_NAME = ".lock"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
