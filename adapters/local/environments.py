@@ -102,6 +102,8 @@ RESOLVE_TTL_S = 600.0
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (\S+) \(from versions: ([^)]*)\)")
 _NETWORK = ("NewConnectionError", "ConnectTimeout", "ReadTimeout", "Temporary failure in name resolution", "Retrying (")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
+# What a write past RLIMIT_FSIZE says (EFBIG), in pip's error output.
+_FILE_TOO_LARGE = "File too large"
 
 
 #: Where environments go when toolrt runs as root and its data folder is closed to other users (the
@@ -372,13 +374,14 @@ class PipEnvironments:
         cwd: Path | None = None,
         timeout: float = _RESOLVE_TIMEOUT_S,
         writable: tuple[Path, ...] = (),
+        max_file_bytes: int | None = None,
     ) -> tuple[subprocess.CompletedProcess[str], tuple[str, ...]]:
         """Run pip confined to the index hosts (ResolverJail): the finished process and the
         ``host:port`` targets the proxy refused it. ``cwd`` (a new temporary folder when None) and
-        ``writable`` are its writable folders."""
+        ``writable`` are its writable folders; no file it writes may pass ``max_file_bytes``."""
         if cwd is None:
             with tempfile.TemporaryDirectory(prefix="toolrt-pip-") as scratch:
-                return self._pip(args, Path(scratch), timeout, writable)
+                return self._pip(args, Path(scratch), timeout, writable, max_file_bytes)
         cmd = [self._python, "-m", "pip", *args]
         try:
             with _installer_slot("pip"):
@@ -391,6 +394,7 @@ class PipEnvironments:
                     read_write=writable,
                     timeout=timeout,
                     what="pip",
+                    max_file_bytes=max_file_bytes,
                 )
         except subprocess.TimeoutExpired as exc:
             raise TransientError(f"pip did not finish within {timeout:.0f} s: {' '.join(args[:2])}") from exc
@@ -619,7 +623,19 @@ class PipEnvironments:
         common = ["--no-deps", "--require-hashes", "--only-binary=:all:", "--quiet"]
         try:
             folder = target.parent
-            self._check_pip(lock, *self._pip(["download", *common, "--dest", str(wheels), "-r", str(pinned)], folder))
+            # A wheel larger than the limit unpacks to more than it: its download stops at the limit.
+            download = self._pip(
+                ["download", *common, "--dest", str(wheels), "-r", str(pinned)], folder, max_file_bytes=max_bytes
+            )
+            if max_bytes is not None and download[0].returncode != 0 and _FILE_TOO_LARGE in download[0].stderr:
+                raise RequirementError(
+                    ", ".join(requirements) or lock.describe(),
+                    "too_large",
+                    f"a wheel of {lock.describe()} is larger than the policy's {max_bytes / 2**20:.0f} MB for a whole "
+                    "environment; its download was stopped there",
+                    hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
+                )
+            self._check_pip(lock, *download)
             unpacked = _unpacked_size(wheels)
             if max_bytes is not None and unpacked > max_bytes:
                 raise _too_large(lock, requirements, unpacked, max_bytes)
@@ -792,10 +808,11 @@ class NpmEnvironments(PipEnvironments):
         """npm packages do not depend on the Python interpreter."""
 
     def _npm(
-        self, args: list[str], cwd: Path, *, log_level: str = "error"
+        self, args: list[str], cwd: Path, *, log_level: str = "error", max_file_bytes: int | None = None
     ) -> tuple[subprocess.CompletedProcess[str], tuple[str, ...]]:
         """Run npm confined to the registry hosts (ResolverJail): the finished process and the
-        ``host:port`` targets the proxy refused it. ``cwd`` is its one writable folder but its cache."""
+        ``host:port`` targets the proxy refused it. ``cwd`` is its one writable folder but its cache;
+        no file it writes may pass ``max_file_bytes``."""
         node, cli = find_node(), npm_cli()
         if node is None or cli is None:
             raise RequirementsUnsupportedError("local", supported_by="", language="javascript")
@@ -816,6 +833,7 @@ class NpmEnvironments(PipEnvironments):
                     read_only=(node.resolve().parent.parent, cli.resolve().parent.parent),
                     timeout=_RESOLVE_TIMEOUT_S,
                     what="npm",
+                    max_file_bytes=max_file_bytes,
                 )
         except subprocess.TimeoutExpired as exc:
             raise TransientError(f"npm did not finish within {_RESOLVE_TIMEOUT_S} s: {args[0]}") from exc
@@ -941,7 +959,19 @@ class NpmEnvironments(PipEnvironments):
         specs = sorted({f"{p.name}@{p.version}" for p in lock.packages})
         if not specs:
             return
-        done, denied = self._npm(["pack", *specs, "--dry-run", "--json"], folder)
+        # A tarball larger than the limit unpacks to more than it: its download stops at the limit
+        # (EFBIG, or SIGXFSZ where Node does not ignore it: the forwarder then exits 128+25).
+        done, denied = self._npm(["pack", *specs, "--dry-run", "--json"], folder, max_file_bytes=max_bytes)
+        if done.returncode != 0 and (
+            _FILE_TOO_LARGE in done.stderr or "EFBIG" in done.stderr or done.returncode in (-25, 128 + 25, 256 - 25)
+        ):
+            raise RequirementError(
+                ", ".join(requirements) or lock.describe(),
+                "too_large",
+                f"a tarball of {lock.describe()} is larger than the policy's {max_bytes / 2**20:.0f} MB for a whole "
+                "environment; its download was stopped there",
+                hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
+            )
         try:
             listed = json.loads(done.stdout) if done.returncode == 0 and not denied else None
         except ValueError:

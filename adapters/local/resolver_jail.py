@@ -399,10 +399,14 @@ class ResolverJail:
         read_write: Sequence[Path] = (),
         timeout: float,
         what: str,
+        max_file_bytes: int | None = None,
     ) -> tuple[subprocess.CompletedProcess[str], tuple[str, ...]]:
         """Run ``cmd`` (``python`` runs the forwarder; ``cwd`` and ``read_write`` writable, the rest
         read-only) with ``access.hosts`` its only reachable hosts. Returns the finished process and
         the ``host:port`` targets the proxy refused, in order (the caller names who asked for them).
+
+        ``max_file_bytes``: no file the command writes may grow past it (RLIMIT_FSIZE, set by the
+        forwarder before it starts the command; a larger write fails with "File too large").
 
         Raises subprocess.TimeoutExpired past ``timeout`` (the whole sandbox is killed) and OSError
         when the process cannot start.
@@ -411,6 +415,9 @@ class ResolverJail:
         gate.begin(f"resolve-{what}-{uuid.uuid4().hex[:8]}", access.grant())
         denied: tuple[str, ...] = ()
         full_env = {**env, "GIT_ALLOW_PROTOCOL": "toolrt-none", "GIT_TERMINAL_PROMPT": "0", "GIT_CONFIG_NOSYSTEM": "1"}
+        full_env.pop("TOOLRT_MAX_FILE_BYTES", None)
+        if max_file_bytes is not None:
+            full_env["TOOLRT_MAX_FILE_BYTES"] = str(max_file_bytes)
         try:
             works, _ = _namespaces_work()
             bwrap = find_bwrap()

@@ -218,6 +218,41 @@ def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(
         assert [p for p in root.rglob("zeros.bin")] == []
 
 
+def test_a_wheel_larger_than_the_limit_is_never_downloaded_whole(
+    tmp_path_factory: pytest.TempPathFactory, wheels: tuple[Path, Path]
+) -> None:
+    """A 48 MB wheel that does not compress, against a 16 MB environment limit: pip's download stops
+    at the limit and the registration is refused as too large. A wheel of gigabytes would otherwise
+    land whole on the host's disk, at every registration, before any size check could say no.
+
+    Seen from outside: the host's processes may write no file over 24 MB here.
+    """
+    folder, _ = wheels
+    noise = os.urandom(BOMB_MB << 20)
+    write_wheel(folder, "toolrt-huge", {"huge/__init__.py": "", "huge/noise.bin": noise}, "huge\n")
+    assert min(w.stat().st_size for w in folder.glob("toolrt_huge-*.whl")) > 40 << 20
+    with private_environments() as root:
+        rt = local_runtime(tmp_path_factory.mktemp("huge-store"), root, max_environment_mb=16)
+        try:
+            with host_writes_capped(24):
+                with pytest.raises(RequirementError) as refused:
+                    rt.register_tool(
+                        "mallory",
+                        {
+                            "name": "huge",
+                            "description": "Big.",
+                            "language": "python",
+                            "code": "import huge\n\ndef handler() -> int:\n    return 1\n",
+                            "requirements": ["toolrt-huge"],
+                        },  # fmt: skip
+                    )
+            assert rt.list_tools("mallory") == []
+        finally:
+            rt.close()
+        assert refused.value.reason == "too_large", refused.value.report
+        assert "16 MB" in str(refused.value.report)
+
+
 def test_a_dependency_on_a_host_file_is_refused_as_a_direct_reference(
     tmp_path: Path, wheels: tuple[Path, Path]
 ) -> None:

@@ -16,6 +16,7 @@ import hashlib
 import http.server
 import io
 import json
+import os
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -218,3 +219,29 @@ def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(tmp_path
             rt.close()
         assert refused.value.reason == "too_large", refused.value
         assert [p for p in root.rglob("zeros.bin")] == []
+
+
+def test_a_tarball_larger_than_the_limit_is_never_downloaded_whole(tmp_path: Path, registry_for: Any) -> None:
+    """``evil-dep`` is a 48 MB tarball that does not compress, against a 16 MB limit: npm's download
+    stops at the limit and the registration is refused as too large (the host's processes may write
+    no file over 24 MB here)."""
+    registry_for("", files={"noise.bin": os.urandom(48 << 20)})
+    with private_environments() as root:
+        rt = local_runtime(tmp_path / "store", root, max_environment_mb=16)
+        try:
+            with host_writes_capped(24):
+                with pytest.raises(RequirementError) as refused:
+                    rt.register_tool(
+                        "mallory",
+                        {
+                            "name": "huge",
+                            "description": "Big.",
+                            "language": "javascript",
+                            "code": "function handler() { return 1; }\n",
+                            "requirements": ["evil-dep@1.0.0"],
+                        },  # fmt: skip
+                    )
+            assert rt.list_tools("mallory") == []
+        finally:
+            rt.close()
+        assert refused.value.reason == "too_large", refused.value.report

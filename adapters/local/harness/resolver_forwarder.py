@@ -80,6 +80,13 @@ def main(argv: list[str]) -> int:
     threading.Thread(target=_serve, args=(listener, path), daemon=True).start()
     env = {k: v for k, v in os.environ.items() if k not in _BYPASS_NAMES}
     env.update(dict.fromkeys(_PROXY_NAMES, url))
+    # The most bytes any one file may hold (toolrt's size limit while downloading): the kernel stops
+    # a larger write with EFBIG (Python ignores SIGXFSZ), so a huge download never lands whole.
+    most = env.pop("TOOLRT_MAX_FILE_BYTES", "")
+    if most.isdigit():
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (int(most), int(most)))
     try:
         return subprocess.call(command, env=env)
     except OSError as exc:
