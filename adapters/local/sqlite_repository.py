@@ -8,6 +8,7 @@ import itertools
 import os
 import sqlite3
 import threading
+import time
 import typing
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -237,6 +238,80 @@ def execution_row(e: Execution) -> tuple[Any, ...]:
     )
 
 
+class _WalSync:
+    """Makes execution records committed without waiting for the disk durable soon after, off the
+    callers' path: one fsync of the WAL file covers every record committed since the last one."""
+
+    def __init__(self, wal: Path, interval_s: float) -> None:
+        self._wal = wal
+        self._interval_s = interval_s
+        self._changed = threading.Condition(threading.Lock())
+        self._pending = False
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+
+    def written(self) -> None:
+        """Records were committed to the WAL: they reach the disk within the interval."""
+        with self._changed:
+            if self._closed:
+                self._sync()
+                return
+            waiting = not self._pending
+            self._pending = True
+            if os.getpid() != self._pid:  # a forked child: the parent's thread is not here
+                self._pid, self._thread = os.getpid(), None
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="toolrt-sqlite-wal-sync", daemon=True)
+                self._thread.start()
+            elif waiting:
+                self._changed.notify()  # only to start an interval: a wake-up per record costs the GIL
+
+    def close(self) -> None:
+        """Sync what is pending now and stop the thread."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify()
+            thread = self._thread
+        if thread is not None:
+            thread.join()
+        with self._changed:
+            if self._pending:
+                self._pending = False
+                self._sync()
+
+    def _run(self) -> None:
+        while True:
+            with self._changed:
+                while not self._pending and not self._closed:
+                    self._changed.wait()
+                # Gather the records of the interval into one fsync (close() syncs what is left).
+                deadline = time.monotonic() + self._interval_s
+                while not self._closed and (left := deadline - time.monotonic()) > 0:
+                    self._changed.wait(left)
+                if self._closed:
+                    return
+                self._pending = False
+            self._sync()
+
+    def _sync(self) -> None:
+        try:
+            fd = os.open(self._wal, os.O_RDONLY)
+        except FileNotFoundError:
+            return  # checkpointed and removed: its frames are in the database file, synced by SQLite
+        except OSError as exc:
+            log.warning("could not open the WAL to make execution records durable", path=str(self._wal), error=str(exc))
+            return
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            log.warning(
+                "fsync of the WAL failed; recent execution records may not survive a power loss", error=str(exc)
+            )
+        finally:
+            os.close(fd)
+
+
 @attrs.define
 class _PendingRecord:
     execution: Execution
@@ -256,11 +331,17 @@ class SqliteToolRepository:
     - A lock still held after ``busy_timeout_s`` raises :class:`TransientError`; any other SQLite
       failure raises :class:`StorageError` naming the file.
     - Execution records are group-committed: while one thread writes, records from other threads
-      queue up and go in the next transaction together, so N concurrent calls cost one lock and one
-      fsync instead of N. Each caller still returns only once its record is committed (or raises).
+      queue up and go in the next transaction together, so N concurrent calls cost one lock instead
+      of N. Each caller still returns only once its record is committed (or raises).
+    - An execution record's commit does not wait for the disk (``synchronous=NORMAL`` for that
+      transaction): it is in the WAL file when the caller returns, so it survives a crash of the
+      process, and a background thread fsyncs the WAL at most ``record_sync_s`` later (and
+      ``close()`` before it returns), so a crash of the machine loses at most that window of
+      records, never a tool change, and never leaves a half-written record. The fsync cost
+      0.4 to 3 ms of every call; ``record_sync_s=0`` waits for the disk on each record instead.
     """
 
-    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0) -> None:
+    def __init__(self, path: Path, *, busy_timeout_s: float = 10.0, record_sync_s: float = 0.1) -> None:
         self._path = Path(path)
         self._backend = f"sqlite {self._path}"
         self._busy_timeout_ms = max(0, int(busy_timeout_s * 1000))
@@ -275,6 +356,9 @@ class SqliteToolRepository:
         self._records = threading.Condition(threading.Lock())
         self._record_queue: list[_PendingRecord] = []
         self._recording = False
+        if record_sync_s < 0:
+            raise ValidationError(f"record_sync_s must be zero or more, got {record_sync_s!r}")
+        self._wal_sync = _WalSync(Path(f"{self._path}-wal"), record_sync_s) if record_sync_s > 0 else None
         self._migrate()
 
     @property
@@ -408,6 +492,8 @@ class SqliteToolRepository:
             connections, self._connections = self._connections, []
             self._closed = True
             mine = os.getpid() == self._pid
+        if mine and self._wal_sync is not None:
+            self._wal_sync.close()  # the records committed last reach the disk before close returns
         if mine:
             for conn in connections:
                 with contextlib.suppress(sqlite3.Error):
@@ -954,13 +1040,25 @@ class SqliteToolRepository:
             self._recording = True
             batch, self._record_queue = self._record_queue, []
         error: BaseException | None = None
+        relaxed = self._wal_sync is not None
         try:
-            with self._write(f"recording {len(batch)} execution(s), {execution.execution_id!r} among them") as conn:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO executions (execution_id, tool_id, status, created_at, body, caller,"
-                    " created_min, version, wall_ms, error_type, isolation) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [execution_row(pending.execution) for pending in batch],
-                )
+            rows = [execution_row(pending.execution) for pending in batch]
+            if relaxed:
+                self._set_synchronous("NORMAL")
+            try:
+                with self._write(f"recording {len(batch)} execution(s), {execution.execution_id!r} among them") as conn:
+                    conn.executemany(
+                        "INSERT OR REPLACE INTO executions (execution_id, tool_id, status, created_at, body, caller,"
+                        " created_min, version, wall_ms, error_type, isolation)"
+                        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        rows,
+                    )
+            finally:
+                if relaxed:
+                    self._set_synchronous("FULL")  # every other write on this connection waits for the disk
+            if relaxed:
+                assert self._wal_sync is not None
+                self._wal_sync.written()
         except BaseException as exc:  # every waiting caller hears of it, then this one raises it
             error = exc
         with self._records:
@@ -970,6 +1068,10 @@ class SqliteToolRepository:
             self._records.notify_all()
         if error is not None:
             raise error
+
+    def _set_synchronous(self, mode: str) -> None:
+        with self._translate("setting how commits reach the disk"):
+            self._connection().execute(f"PRAGMA synchronous = {mode}")
 
     def purge_executions(self, before: datetime, *, dry_run: bool = False, keep_newest: int | None = None) -> int:
         """Counts, or deletes in chunks (a short write lock each, so executions keep being recorded).
