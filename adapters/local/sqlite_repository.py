@@ -179,6 +179,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
     ),
 )
+# Decoded tool records kept (see SqliteToolRepository._tool).
+_DECODED_TOOLS = 4096
 # Garbage collection holds the write lock for at most this many artifacts or execution records.
 _DELETE_CHUNK = 256
 _PURGE_CHUNK = 20_000
@@ -346,6 +348,7 @@ class SqliteToolRepository:
         self._backend = f"sqlite {self._path}"
         self._busy_timeout_ms = max(0, int(busy_timeout_s * 1000))
         self._local = threading.local()
+        self._decoded: dict[str, tuple[str, Tool]] = {}  # tool id -> (stored body, decoded tool)
         self._lock = threading.Lock()
         self._commit_counter = itertools.count(1)
         self._commits = 0
@@ -423,6 +426,12 @@ class SqliteToolRepository:
     def _write(self, doing: str) -> Iterator[sqlite3.Connection]:
         conn = self._connection()
         with self._translate(doing):
+            # How this commit reaches the disk (see the class docstring): switched only when it
+            # changes, so a thread that records executions call after call never switches.
+            relaxed = getattr(self._local, "relaxed_commit", False)
+            if relaxed != getattr(self._local, "relaxed", False):
+                conn.execute(f"PRAGMA synchronous = {'NORMAL' if relaxed else 'FULL'}")
+                self._local.relaxed = relaxed
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -514,7 +523,20 @@ class SqliteToolRepository:
             raise StorageError(f"stored record {key!r} is unreadable: {exc}", backend=self._backend) from exc
 
     def _tools(self, rows: Iterable[tuple[str, str]]) -> list[Tool]:
-        return [self._decode(tool_id, body, Tool) for tool_id, body in rows]
+        return [self._tool(tool_id, body) for tool_id, body in rows]
+
+    def _tool(self, tool_id: str, body: str) -> Tool:
+        """The tool stored as ``body``, decoded once per distinct body: every call of a tool reads
+        its record, and decoding it costs more than the read. A Tool is immutable, and the cached
+        one is returned only for the very same stored text, so a change is never missed."""
+        cached = self._decoded.get(tool_id)
+        if cached is not None and cached[0] == body:
+            return cached[1]
+        tool = self._decode(tool_id, body, Tool)
+        if len(self._decoded) >= _DECODED_TOOLS:
+            self._decoded.clear()  # the hot tools come back within a call each
+        self._decoded[tool_id] = (body, tool)
+        return tool
 
     # -- tools -----------------------------------------------------------------------------------
 
@@ -553,7 +575,7 @@ class SqliteToolRepository:
         )
         if row is None:
             raise NotFoundError("tool", tool_id)
-        return self._decode(row[0], row[1], Tool)
+        return self._tool(row[0], row[1])
 
     def save(self, tool: Tool) -> None:
         with self._write(f"saving tool {tool.tool_id!r}") as conn:
@@ -1019,9 +1041,7 @@ class SqliteToolRepository:
             )
         )
         return [
-            SearchHit(self._decode(d.tool_id, bodies[d.tool_id], Tool), score)
-            for d, score in ranked
-            if d.tool_id in bodies
+            SearchHit(self._tool(d.tool_id, bodies[d.tool_id]), score) for d, score in ranked if d.tool_id in bodies
         ]
 
     # -- executions ------------------------------------------------------------------------------
@@ -1043,8 +1063,7 @@ class SqliteToolRepository:
         relaxed = self._wal_sync is not None
         try:
             rows = [execution_row(pending.execution) for pending in batch]
-            if relaxed:
-                self._set_synchronous("NORMAL")
+            self._local.relaxed_commit = relaxed
             try:
                 with self._write(f"recording {len(batch)} execution(s), {execution.execution_id!r} among them") as conn:
                     conn.executemany(
@@ -1054,10 +1073,8 @@ class SqliteToolRepository:
                         rows,
                     )
             finally:
-                if relaxed:
-                    self._set_synchronous("FULL")  # every other write on this connection waits for the disk
-            if relaxed:
-                assert self._wal_sync is not None
+                self._local.relaxed_commit = False  # every other write waits for the disk
+            if self._wal_sync is not None:
                 self._wal_sync.written()
         except BaseException as exc:  # every waiting caller hears of it, then this one raises it
             error = exc
@@ -1068,10 +1085,6 @@ class SqliteToolRepository:
             self._records.notify_all()
         if error is not None:
             raise error
-
-    def _set_synchronous(self, mode: str) -> None:
-        with self._translate("setting how commits reach the disk"):
-            self._connection().execute(f"PRAGMA synchronous = {mode}")
 
     def purge_executions(self, before: datetime, *, dry_run: bool = False, keep_newest: int | None = None) -> int:
         """Counts, or deletes in chunks (a short write lock each, so executions keep being recorded).

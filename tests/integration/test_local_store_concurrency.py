@@ -241,15 +241,18 @@ def test_execution_records_reach_the_disk_off_the_callers_path_and_tool_writes_w
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A record's commit does not fsync: the WAL is fsynced once for the records of an interval by
-    the background thread, and by close() for the last ones; tool writes still commit with FULL."""
+    the background thread, and by close() for the last ones; tool writes still commit with FULL.
+    Tools read back are decoded once per stored text, and a change is seen at once."""
     import os
     import sqlite3
     import time
 
+    import attrs
+
     from toolrt.adapters.local import sqlite_repository
     from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
     from toolrt.contracts import builders as b
-    from toolrt.domain import Execution
+    from toolrt.domain import Execution, Visibility
 
     synced: list[str] = []
     real_fsync = os.fsync
@@ -270,8 +273,15 @@ def test_execution_records_reach_the_disk_off_the_callers_path_and_tool_writes_w
     assert synced and set(synced) == {wal}
     assert len(synced) < 20  # one fsync covered many records
     conn = repo._connection()
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again for tool writes
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: the records' commits
     repo.add(b.tool("t1"))
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL for a tool write
+
+    first = repo.get("t1")
+    assert repo.get("t1") is first  # the same stored text: decoded once
+    changed = Visibility.PRIVATE if first.visibility is not Visibility.PRIVATE else Visibility.PUBLIC
+    repo.save(attrs.evolve(first, visibility=changed, record_version=first.record_version + 1))
+    assert repo.get("t1").visibility is changed
 
     synced.clear()
     slow = SqliteToolRepository(tmp_path / "tools.db", record_sync_s=3600)
