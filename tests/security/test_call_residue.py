@@ -120,3 +120,33 @@ def test_the_next_call_on_a_zygote_finds_nothing_of_the_previous_agents_call(one
         "the two calls must share a zygote for this test to mean anything"
     )
     assert found["found"] == []
+
+
+# Prints and returns its secrets across many buffer chunks: the zygote's stream buffers start small
+# and grow, and every byte of every one of them must be zeroed before the next child is forked.
+LOUD_VICTIM = (
+    IDENTITY
+    + """
+import sys
+def handler(token, note):
+    for i in range(3000):
+        sys.stdout.write("%05d %s %s\\n" % (i, token, note))
+        sys.stderr.write("%05d %s\\n" % (i, note))
+    return {"echo": [token] * 2000, "note": note, "zygote": zygote()}
+"""
+)
+
+
+@pytest.mark.bwrap
+def test_a_loud_call_leaves_nothing_in_any_chunk_of_the_zygote_buffers(one_worker: SubprocessSandbox) -> None:
+    """Output spanning many chunks of the zygote's buffers (and past the cap) is gone from the next child."""
+    token, note = "tok-" + secrets.token_hex(12), "note-" + secrets.token_hex(12)
+    _settle(one_worker)
+    victim = run(one_worker, LOUD_VICTIM, {"token": token, "note": note}, max_output_bytes=128 * 1024)
+    assert victim.status is ExecutionStatus.SUCCEEDED, victim.error
+    assert victim.stdout.count(token) > 1000 and victim.stdout_truncated  # many chunks, then the cap
+    found = _scavenge(one_worker, [token, note])
+    assert found["zygote"] == victim.output["zygote"], (
+        "the two calls must share a zygote for this test to mean anything"
+    )
+    assert found["found"] == []
