@@ -150,3 +150,48 @@ def test_a_loud_call_leaves_nothing_in_any_chunk_of_the_zygote_buffers(one_worke
         "the two calls must share a zygote for this test to mean anything"
     )
     assert found["found"] == []
+
+
+# System V IPC objects live in the sandbox's IPC namespace, not in any process: the zygote removes
+# what a call created before the next call runs. Fixed keys, so the next call could attach by key.
+IPC_KEYS = (0x7001_0001, 0x7001_0002, 0x7001_0003)
+IPC_VICTIM = """
+import ctypes
+def handler(keys, secret):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    shm = libc.shmget(keys[0], 4096, 0o1600)
+    address = libc.shmat(shm, None, 0)
+    ctypes.memmove(address, secret.encode(), len(secret))
+    msg = libc.msgget(keys[1], 0o1600)
+    text = (b"\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00" + secret.encode())
+    libc.msgsnd(msg, text, len(secret), 0)
+    sem = libc.semget(keys[2], 1, 0o1600)
+    return [shm, msg, sem]
+"""
+IPC_SCAVENGER = """
+import ctypes
+def handler(keys):
+    libc = ctypes.CDLL(None, use_errno=True)
+    by_key = [libc.shmget(keys[0], 0, 0), libc.msgget(keys[1], 0), libc.semget(keys[2], 0, 0)]
+    listed = {k: open("/proc/sysvipc/" + k).read().splitlines()[1:] for k in ("shm", "msg", "sem")}
+    return {"by_key": by_key, "listed": listed}
+"""
+
+
+@pytest.mark.bwrap
+def test_system_v_ipc_objects_of_a_call_are_gone_before_the_next_agents_call() -> None:
+    """Shared memory, a message queue and a semaphore set one agent's call created (with its
+    secret in them) can be neither found by key nor listed by the next call on the zygote."""
+    sb = one_worker_sandbox("namespaces")
+    try:
+        _settle(sb)
+        secret = "tok-" + secrets.token_hex(12)
+        victim = run(sb, IPC_VICTIM, {"keys": list(IPC_KEYS), "secret": secret})
+        assert victim.status is ExecutionStatus.SUCCEEDED, victim.error
+        assert all(ident >= 0 for ident in victim.output)  # the objects were made
+        found = run(sb, IPC_SCAVENGER, {"keys": list(IPC_KEYS)})
+        assert found.status is ExecutionStatus.SUCCEEDED, found.error
+        assert found.output == {"by_key": [-1, -1, -1], "listed": {"shm": [], "msg": [], "sem": []}}
+    finally:
+        sb.close()
