@@ -2,7 +2,8 @@
 
 Run: ``python -m benchmarks.sandbox [--quick]``. Baselines measured in the same run: a plain
 ``subprocess.run([python, "-c", code])``, the same interpreter started cold inside bare bubblewrap,
-and the tool's code compiled, executed and called in this process with no isolation at all.
+and the tool's code compiled, executed and called in this process with no isolation at all. A row
+runs the same tool through ``rt.execute_tool`` on the local profile, as an agent calls it.
 JavaScript and TypeScript are measured on each engine (Node workers, QuickJS in the Python zygote),
 with ratios to Python warm and cold; TypeScript as users run it, stripped once at registration.
 """
@@ -122,6 +123,39 @@ def _wait_for_pool(sb: SubprocessSandbox, language: Language, size: int) -> Call
     return wait
 
 
+def _through_runtime(count: int, seconds: float) -> tuple[float, float, float]:
+    """What an agent waits for: rt.execute_tool on the local profile (a real SQLite store), the
+    same tool as the "python warm" row; p50, p95 and calls/s on 2 threads."""
+    import tempfile
+
+    import toolrt
+
+    definition = {
+        "name": "inc",
+        "description": "Add one.",
+        "language": "python",
+        "code": CODE[Language.PYTHON],
+        "input_schema": {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]},
+    }
+    with tempfile.TemporaryDirectory(prefix="toolrt-bench-") as data, toolrt.connect("local", data_dir=data) as rt:
+        tool_id = rt.register_tool("agent-a", definition, "public").tool_id
+        time.sleep(0.5)  # the pool's zygotes start
+        assert rt.execute_tool("agent-b", tool_id, {"n": 1}).ok
+        p50, p95 = _pcts(_timed(lambda: rt.execute_tool("agent-b", tool_id, {"n": 1}), count))
+        stop = time.monotonic() + seconds
+        counts = [0, 0]
+
+        def loop(i: int) -> None:
+            while time.monotonic() < stop:
+                assert rt.execute_tool("agent-b", tool_id, {"n": 1}).ok
+                counts[i] += 1
+
+        started = time.perf_counter()
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(loop, range(2)))
+        return p50, p95, sum(counts) / (time.perf_counter() - started)
+
+
 def _fork_and_reap() -> None:
     pid = os.fork()
     if pid == 0:
@@ -211,6 +245,17 @@ def main() -> None:
                 rows.append((f"{label} warm", p50, p95, note))
     finally:
         warm.close()
+
+    rt_p50, rt_p95, rt_rate = _through_runtime(n(300), 5.0 * scale)
+    rows.append(
+        (
+            "python warm through rt.execute_tool (local)",
+            rt_p50,
+            rt_p95,
+            f"{rt_rate:.0f} exec/s on 2 threads; {rt_p50 / py_warm:.2f}x the sandbox call alone "
+            "(checks, SQLite record, events)",
+        )
+    )
 
     cold = SubprocessSandbox(workers=0, js_engine="auto")
     try:

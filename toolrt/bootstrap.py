@@ -50,7 +50,7 @@ def _sqlite_repository(settings: Settings) -> ToolRepository:
     from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteToolRepository(settings.data_dir / "toolrt.sqlite")
+    return SqliteToolRepository(settings.data_dir / "toolrt.sqlite", record_sync_s=settings.execution_record_sync_s)
 
 
 def _file_artifacts(settings: Settings) -> ArtifactStore:

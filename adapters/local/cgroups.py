@@ -41,7 +41,8 @@ _COUNTER_LOCK = threading.Lock()
 _LIMIT_SLACK = 1 << 20  # a call's limit may sit up to 1 MiB above idle usage + memory_mb
 
 
-# Plain os.open/read/write: these run twice per call, and file objects cost more than the syscalls.
+# Plain os.open/read/write: file objects cost more than the syscalls (the files read on every call
+# are kept open: see WorkerCgroup).
 def _write(path: Path | str, value: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)  # as a shell's `>` opens it
     try:
@@ -62,18 +63,6 @@ def _read_int(path: Path | str) -> int:
     return int(_read(path).split()[0])
 
 
-def _read_key(path: Path | str, key: str) -> int:
-    """The value of ``key`` in a flat keyed file (``memory.events``, ``memory.oom_control``)."""
-    try:
-        for line in _read(path).decode().splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
 def _rmdir(path: Path) -> None:
     # A memory cgroup can take a moment to go once its last process is reaped.
     for attempt in range(20):
@@ -90,16 +79,20 @@ def _rmdir(path: Path) -> None:
 class CallBudget:
     """What :meth:`WorkerCgroup.arm` measured before a call, to compare with after it."""
 
-    __slots__ = ("baseline", "oom_kills", "peak_fd")
+    __slots__ = ("baseline", "oom_kills", "own_peak")
 
-    def __init__(self, baseline: int, oom_kills: int, peak_fd: int | None) -> None:
+    def __init__(self, baseline: int, oom_kills: int, own_peak: bool) -> None:
         self.baseline = baseline
         self.oom_kills = oom_kills
-        self.peak_fd = peak_fd
+        self.own_peak = own_peak  # the kept memory.peak descriptor was reset: it reads the call's own peak
 
 
 class WorkerCgroup:
-    """One worker's cgroup (one directory on v2, a memory and a pids directory on v1)."""
+    """One worker's cgroup (one directory on v2, a memory and a pids directory on v1).
+
+    The files read on every call (usage, OOM events, peak) are opened once and read with
+    ``pread``: a call's bookkeeping is a handful of syscalls, not an open and a close per file.
+    """
 
     def __init__(self, version: int, memory_dir: Path, pids_dir: Path) -> None:
         self.version = version
@@ -114,9 +107,27 @@ class WorkerCgroup:
         self._pids_max_file = str(pids_dir / "pids.max")
         self._limit: int | None = None
         self._pids_max: int | None = None
+        self._fds: dict[str, int] = {}
+        self._peak_resettable: bool | None = None  # v2: whether memory.peak takes a per-descriptor reset
+
+    def _fd(self, path: str, flags: int = os.O_RDONLY) -> int:
+        fd = self._fds.get(path)
+        if fd is None:
+            fd = self._fds[path] = os.open(path, flags)
+        return fd
+
+    def _pread(self, path: str) -> bytes:
+        return os.pread(self._fd(path), 4096, 0)
 
     def _oom_kills(self) -> int:
-        return _read_key(self._events_file, "oom_kill")
+        try:
+            for line in self._pread(self._events_file).decode().splitlines():
+                name, _, value = line.partition(" ")
+                if name == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
 
     # -- use -------------------------------------------------------------------------------------------
 
@@ -142,7 +153,7 @@ class WorkerCgroup:
 
     def usage(self) -> int:
         """Bytes charged to the cgroup now."""
-        return _read_int(self._usage_file)
+        return int(self._pread(self._usage_file).split()[0])
 
     def arm(self, memory_bytes: int, pids_max: int) -> CallBudget:
         """Before a call: limit = what is charged now + the call's budget; peak reset; OOM count noted."""
@@ -156,34 +167,28 @@ class WorkerCgroup:
         if pids_max != self._pids_max:
             _write(self._pids_max_file, str(pids_max))
             self._pids_max = pids_max
-        peak_fd: int | None = None
+        own_peak = False
         if self.version == 1:
             _write(self._peak_file, "0")
-        else:
-            # memory.peak resets per open file on recent kernels: keep the fd to read the call's own peak.
+        elif self._peak_resettable is not False:
+            # memory.peak resets per open file on recent kernels: the kept descriptor, reset here,
+            # then reads the call's own peak. Older kernels refuse the write: the whole peak is read.
             try:
-                peak_fd = os.open(self._peak_file, os.O_RDWR)
-                os.write(peak_fd, b"0")
+                os.pwrite(self._fd(self._peak_file, os.O_RDWR), b"0", 0)
+                own_peak = self._peak_resettable = True
             except OSError:
-                if peak_fd is not None:
-                    os.close(peak_fd)
-                peak_fd = None
-        return CallBudget(baseline, self._oom_kills(), peak_fd)
+                self._peak_resettable = False
+        return CallBudget(baseline, self._oom_kills(), own_peak)
 
     def settle(self, budget: CallBudget) -> tuple[int, bool]:
         """After a call: the call's peak in kB (above the idle baseline) and whether the kernel OOM-killed."""
         try:
-            if budget.peak_fd is not None:
-                os.lseek(budget.peak_fd, 0, os.SEEK_SET)
-                peak = int(os.read(budget.peak_fd, 64).split()[0])
+            if budget.own_peak:
+                peak = int(os.pread(self._fd(self._peak_file, os.O_RDWR), 64, 0).split()[0])
             else:
                 peak = _read_int(self._peak_file)
         except (OSError, ValueError, IndexError):
             peak = 0
-        finally:
-            if budget.peak_fd is not None:
-                os.close(budget.peak_fd)
-                budget.peak_fd = None
         return max(0, peak - budget.baseline) // 1024, self._oom_kills() > budget.oom_kills
 
     def oom_killed(self) -> bool:
@@ -202,6 +207,9 @@ class WorkerCgroup:
         if self._removed:
             return
         self._removed = True
+        fds, self._fds = list(self._fds.values()), {}
+        for fd in fds:
+            os.close(fd)
         _rmdir(self.memory_dir)
         if self.pids_dir != self.memory_dir:
             _rmdir(self.pids_dir)

@@ -7,6 +7,8 @@ import random
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from tests.spawn import children_find_tests
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
@@ -233,3 +235,75 @@ def test_a_failed_group_commit_fails_every_caller_in_it(tmp_path: Path) -> None:
     with pytest.raises(NotFoundError):
         repo.get_execution("e0")
     repo.close()
+
+
+def test_execution_records_reach_the_disk_off_the_callers_path_and_tool_writes_wait_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record's commit does not fsync: the WAL is fsynced once for the records of an interval by
+    the background thread, and by close() for the last ones; tool writes still commit with FULL.
+    Tools read back are decoded once per stored text, and a change is seen at once."""
+    import os
+    import sqlite3
+    import time
+
+    import attrs
+
+    from toolrt.adapters.local import sqlite_repository
+    from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
+    from toolrt.contracts import builders as b
+    from toolrt.domain import Execution, Visibility
+
+    synced: list[str] = []
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(sqlite_repository.os, "fsync", spy)
+    wal = str(tmp_path / "tools.db-wal")
+
+    repo = SqliteToolRepository(tmp_path / "tools.db", record_sync_s=0.05)
+    for i in range(20):
+        repo.record_execution(Execution(f"e{i}", "t1", 1, "agent-a", "succeeded", b.T0, output=i))
+    deadline = time.monotonic() + 30
+    while wal not in synced and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert synced and set(synced) == {wal}
+    assert len(synced) < 20  # one fsync covered many records
+    conn = repo._connection()
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: the records' commits
+    repo.add(b.tool("t1"))
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL for a tool write
+
+    first = repo.get("t1")
+    assert repo.get("t1") is first  # the same stored text: decoded once
+    changed = Visibility.PRIVATE if first.visibility is not Visibility.PRIVATE else Visibility.PUBLIC
+    repo.save(attrs.evolve(first, visibility=changed, record_version=first.record_version + 1))
+    assert repo.get("t1").visibility is changed
+
+    synced.clear()
+    slow = SqliteToolRepository(tmp_path / "tools.db", record_sync_s=3600)
+    slow.record_execution(Execution("e-last", "t1", 1, "agent-a", "succeeded", b.T0))
+    assert synced == []  # not on the caller's path
+    slow.close()
+    assert synced == [wal]  # close() syncs before it returns
+    fresh = sqlite3.connect(tmp_path / "tools.db")
+    assert fresh.execute("SELECT count(*) FROM executions").fetchone()[0] == 21
+    fresh.close()
+    repo.close()
+
+
+def test_record_sync_zero_waits_for_the_disk_on_each_record(tmp_path: Path) -> None:
+    """record_sync_s=0 keeps synchronous=FULL for execution records (no background thread)."""
+    from toolrt.domain import Execution, ValidationError
+
+    repo = SqliteToolRepository(tmp_path / "tools.db", record_sync_s=0)
+    repo.record_execution(Execution("e1", "t1", 1, "agent-a", "succeeded", b.T0))
+    assert repo._wal_sync is None
+    assert repo._connection().execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert repo.get_execution("e1").caller == "agent-a"
+    repo.close()
+    with pytest.raises(ValidationError, match="record_sync_s"):
+        SqliteToolRepository(tmp_path / "other.db", record_sync_s=-1)

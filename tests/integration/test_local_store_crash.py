@@ -19,7 +19,16 @@ from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
 from toolrt.adapters.system import SystemClock
 from toolrt.application.repair_store import Problem, RepairRequest, RepairStore
 from toolrt.contracts import builders as b
-from toolrt.domain import Artifact, NotFoundError, Tool, ToolDefinition, ValidationReport, normalize_code
+from toolrt.domain import (
+    Artifact,
+    Execution,
+    ExecutionStatus,
+    NotFoundError,
+    Tool,
+    ToolDefinition,
+    ValidationReport,
+    normalize_code,
+)
 from toolrt.ports import ToolQuery
 
 CTX = multiprocessing.get_context("spawn")
@@ -76,6 +85,13 @@ def _stop_inside_a_transaction(db: str, ready: Event) -> None:
         yield b.tool("tool-uncommitted-2", name="two")
 
     repo.add_many(tools())
+
+
+def _record_then_stop(db: str, ready: Event) -> None:
+    repo = SqliteToolRepository(Path(db), record_sync_s=3600)  # the background fsync never comes in time
+    repo.record_execution(Execution("e-recorded", "t1", 1, "agent-a", ExecutionStatus.SUCCEEDED, b.T0, output=42))
+    ready.set()
+    time.sleep(120)  # killed here, right after record_execution returned
 
 
 def _kill(process: multiprocessing.process.BaseProcess) -> None:
@@ -166,4 +182,20 @@ def test_killed_inside_a_transaction_leaves_no_half_written_record(paths: tuple[
     store = FileArtifactStore(root)
     store.put(_artifact(b.definition("one")))
     assert RepairStore(repo, store, SystemClock()).execute(RepairRequest(orphan_grace_s=0)).clean
+    repo.close()
+
+
+def test_an_execution_record_outlives_the_process_killed_right_after_recording_it(paths: tuple[Path, Path]) -> None:
+    """record_execution returns once the record is in the WAL: a SIGKILL right after loses nothing,
+    even before the background fsync."""
+    db, _ = paths
+    ready = CTX.Event()
+    child = CTX.Process(target=_record_then_stop, args=(str(db), ready))
+    with children_find_tests():
+        child.start()
+    assert ready.wait(60)
+    _kill(child)
+
+    repo = SqliteToolRepository(db)
+    assert repo.get_execution("e-recorded").output == 42
     repo.close()

@@ -120,3 +120,78 @@ def test_the_next_call_on_a_zygote_finds_nothing_of_the_previous_agents_call(one
         "the two calls must share a zygote for this test to mean anything"
     )
     assert found["found"] == []
+
+
+# Prints and returns its secrets across many buffer chunks: the zygote's stream buffers start small
+# and grow, and every byte of every one of them must be zeroed before the next child is forked.
+LOUD_VICTIM = (
+    IDENTITY
+    + """
+import sys
+def handler(token, note):
+    for i in range(3000):
+        sys.stdout.write("%05d %s %s\\n" % (i, token, note))
+        sys.stderr.write("%05d %s\\n" % (i, note))
+    return {"echo": [token] * 2000, "note": note, "zygote": zygote()}
+"""
+)
+
+
+@pytest.mark.bwrap
+def test_a_loud_call_leaves_nothing_in_any_chunk_of_the_zygote_buffers(one_worker: SubprocessSandbox) -> None:
+    """Output spanning many chunks of the zygote's buffers (and past the cap) is gone from the next child."""
+    token, note = "tok-" + secrets.token_hex(12), "note-" + secrets.token_hex(12)
+    _settle(one_worker)
+    victim = run(one_worker, LOUD_VICTIM, {"token": token, "note": note}, max_output_bytes=128 * 1024)
+    assert victim.status is ExecutionStatus.SUCCEEDED, victim.error
+    assert victim.stdout.count(token) > 1000 and victim.stdout_truncated  # many chunks, then the cap
+    found = _scavenge(one_worker, [token, note])
+    assert found["zygote"] == victim.output["zygote"], (
+        "the two calls must share a zygote for this test to mean anything"
+    )
+    assert found["found"] == []
+
+
+# System V IPC objects live in the sandbox's IPC namespace, not in any process: the zygote removes
+# what a call created before the next call runs. Fixed keys, so the next call could attach by key.
+IPC_KEYS = (0x7001_0001, 0x7001_0002, 0x7001_0003)
+IPC_VICTIM = """
+import ctypes
+def handler(keys, secret):
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.shmat.restype = ctypes.c_void_p
+    shm = libc.shmget(keys[0], 4096, 0o1600)
+    address = libc.shmat(shm, None, 0)
+    ctypes.memmove(address, secret.encode(), len(secret))
+    msg = libc.msgget(keys[1], 0o1600)
+    text = (b"\\x01\\x00\\x00\\x00\\x00\\x00\\x00\\x00" + secret.encode())
+    libc.msgsnd(msg, text, len(secret), 0)
+    sem = libc.semget(keys[2], 1, 0o1600)
+    return [shm, msg, sem]
+"""
+IPC_SCAVENGER = """
+import ctypes
+def handler(keys):
+    libc = ctypes.CDLL(None, use_errno=True)
+    by_key = [libc.shmget(keys[0], 0, 0), libc.msgget(keys[1], 0), libc.semget(keys[2], 0, 0)]
+    listed = {k: open("/proc/sysvipc/" + k).read().splitlines()[1:] for k in ("shm", "msg", "sem")}
+    return {"by_key": by_key, "listed": listed}
+"""
+
+
+@pytest.mark.bwrap
+def test_system_v_ipc_objects_of_a_call_are_gone_before_the_next_agents_call() -> None:
+    """Shared memory, a message queue and a semaphore set one agent's call created (with its
+    secret in them) can be neither found by key nor listed by the next call on the zygote."""
+    sb = one_worker_sandbox("namespaces")
+    try:
+        _settle(sb)
+        secret = "tok-" + secrets.token_hex(12)
+        victim = run(sb, IPC_VICTIM, {"keys": list(IPC_KEYS), "secret": secret})
+        assert victim.status is ExecutionStatus.SUCCEEDED, victim.error
+        assert all(ident >= 0 for ident in victim.output)  # the objects were made
+        found = run(sb, IPC_SCAVENGER, {"keys": list(IPC_KEYS)})
+        assert found.status is ExecutionStatus.SUCCEEDED, found.error
+        assert found.output == {"by_key": [-1, -1, -1], "listed": {"shm": [], "msg": [], "sem": []}}
+    finally:
+        sb.close()

@@ -97,3 +97,41 @@ def test_switched_off_by_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("TOOLRT_CGROUPS", "0")
     groups, why = detect(tmp_path, V1_SELF)
     assert groups is None and "TOOLRT_CGROUPS" in why
+
+
+def test_the_files_read_on_every_call_are_opened_once_and_closed_with_the_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Usage and OOM events are read through descriptors kept from the first call: a later call
+    opens only what it writes (the v1 peak reset), and removing the group closes them."""
+    import os
+
+    from toolrt.adapters.local import cgroups
+
+    _v1_tree(tmp_path)
+    groups, _ = detect(tmp_path, V1_SELF)
+    assert groups is not None
+    worker = groups.worker()
+    _fill_v1_worker(worker.memory_dir, usage=10 << 20, peak=0, oom_kills=0)
+    worker.settle(worker.arm(128 << 20, 70))
+    opened: list[str] = []
+    real_open = os.open
+
+    def spy(path: str, *args: int) -> int:
+        opened.append(os.path.basename(path))
+        return real_open(path, *args)
+
+    monkeypatch.setattr(cgroups.os, "open", spy)
+    _fill_v1_worker(worker.memory_dir, usage=11 << 20, peak=20 << 20, oom_kills=1)
+    budget = worker.arm(128 << 20, 70)
+    assert budget.baseline == 11 << 20
+    (worker.memory_dir / "memory.max_usage_in_bytes").write_text(f"{40 << 20}\n")
+    (worker.memory_dir / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
+    assert worker.settle(budget) == ((29 << 20) // 1024, True)
+    assert sorted(set(opened)) == ["memory.max_usage_in_bytes"]  # reset and read; usage and events: kept
+    kept = list(worker._fds.values())
+    assert kept
+    worker.remove()
+    for fd in kept:
+        with pytest.raises(OSError):
+            os.fstat(fd)

@@ -68,3 +68,22 @@ def test_bad_settings(overrides: dict[str, object], env: dict[str, str], words: 
     with pytest.raises(SettingsError) as caught:
         Settings.load(overrides, env)
     assert words in str(caught.value)
+
+
+def test_the_local_store_takes_how_execution_records_reach_the_disk(tmp_path: object) -> None:
+    """execution_record_sync_s reaches the SQLite store: 0 waits for the disk on each record; a
+    negative value is refused."""
+    from pathlib import Path
+
+    for value, background in ((0.0, False), (0.25, True)):
+        settings = Settings.load({"profile": "local", "data_dir": Path(str(tmp_path)) / str(value)}, {})
+        settings = Settings.load(
+            {"profile": "local", "data_dir": settings.data_dir}, {"TOOLRT_EXECUTION_RECORD_SYNC_S": str(value)}
+        )
+        repo = build_container(settings).adapters.repository()
+        try:
+            assert (repo._wal_sync is not None) is background
+        finally:
+            repo.close()
+    with pytest.raises(SettingsError, match="execution_record_sync_s"):
+        Settings.load({"execution_record_sync_s": -1}, {})

@@ -55,7 +55,8 @@ if ENVIRONMENT:
 NPROC_SLACK = 64
 TOOL_FILE = "tool.py"
 CHUNK = 1 << 16
-ZEROS = bytes(CHUNK)
+FIRST_CHUNK = 1 << 12
+ZEROS = memoryview(bytes(CHUNK))
 _LIMIT_ERRNO = {errno.EFBIG: "file_size", errno.EMFILE: "open_files", errno.ENFILE: "open_files", errno.EAGAIN: "processes"}
 
 CTL_IN = os.dup(0)
@@ -154,15 +155,19 @@ def write_frame(fd: int, doc: dict[str, Any], tail: list[Any] = []) -> None:  # 
 
 
 class Sink:
-    """One stream of the call, kept in zeroed-after-use 64 KiB chunks up to ``cap`` bytes.
+    """One stream of the call, kept in zeroed-after-use chunks up to ``cap`` bytes.
 
     Reads go straight into the chunks (``readv``): no intermediate ``bytes`` object ever holds the
     call's data, so nothing of it survives in the zygote's freed memory once :meth:`wipe` has run.
+    Chunks start at 4 KiB and double up to 64 KiB: most calls print little and return a small
+    document, and every page the zygote allocates, fills or zeroes while a spare child shares its
+    memory is a copy-on-write fault.
     """
 
     def __init__(self, cap: int) -> None:
         self.cap = cap
         self.chunks: list[bytearray] = []
+        self.used = 0  # bytes read into the last chunk
         self.size = 0
         self.over = False
         self.fresh: Any = None  # the bytes the last read kept (a view into a chunk), for streaming
@@ -171,15 +176,16 @@ class Sink:
         """Read what is there; False at end of file."""
         self.fresh = None
         if self.size < self.cap:
-            used = self.size % CHUNK
-            if used == 0:
-                self.chunks.append(bytearray(CHUNK))
-                used = 0
-            room = min(CHUNK - used, self.cap - self.size)
-            n = os.readv(fd, [memoryview(self.chunks[-1])[used:used + room]])
-            self.size += n
+            if not self.chunks or self.used == len(self.chunks[-1]):
+                self.chunks.append(bytearray(min(CHUNK, FIRST_CHUNK << len(self.chunks))))
+                self.used = 0
+            last = self.chunks[-1]
+            room = min(len(last) - self.used, self.cap - self.size)
+            n = os.readv(fd, [memoryview(last)[self.used:self.used + room]])
             if n:
-                self.fresh = memoryview(self.chunks[-1])[used:used + n]
+                self.fresh = memoryview(last)[self.used:self.used + n]
+                self.used += n
+                self.size += n
             return n > 0
         n = os.readv(fd, [scratch])
         if n:
@@ -187,25 +193,34 @@ class Sink:
         return n > 0
 
     def views(self) -> list[memoryview]:
+        """What is kept, as views (none once ``size`` is set to 0: a section the host is not sent)."""
         out = []
         left = self.size
         for chunk in self.chunks:
-            out.append(memoryview(chunk)[:min(left, CHUNK)])
-            left -= CHUNK
+            if left <= 0:
+                break
+            out.append(memoryview(chunk)[:min(left, len(chunk))])
+            left -= len(chunk)
         return out
 
     def wipe(self) -> None:
-        for chunk in self.chunks:
-            chunk[:] = ZEROS
+        """Zero what was read (the rest of each chunk was never written) and drop the chunks."""
+        for i, chunk in enumerate(self.chunks):
+            n = self.used if i == len(self.chunks) - 1 else len(chunk)
+            chunk[:n] = ZEROS[:n]
         self.chunks = []
+        self.used = self.size = 0
 
 
 def vm_size_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    # os.open/os.read, not open(): a text file object costs the call's child hundreds of page faults.
+    fd = os.open("/proc/self/status", os.O_RDONLY)
+    try:
+        status = os.read(fd, 1 << 16)
+    finally:
+        os.close(fd)
+    at = status.find(b"\nVmSize:")
+    return int(status[at + 8:status.index(b"\n", at + 1)].split()[0]) * 1024 if at >= 0 else 0
 
 
 def own_process_count() -> int:
@@ -282,12 +297,24 @@ def clear_ipc() -> None:
         return
     found = []
     for kind in ("shm", "msg", "sem"):
+        # os.open/os.read, not open(): three text file objects per call cost the zygote page faults.
         try:
-            with open("/proc/sysvipc/" + kind) as f:
-                rows = f.read().splitlines()[1:]
+            fd = os.open("/proc/sysvipc/" + kind, os.O_RDONLY)
         except OSError:
             continue
-        found += [(kind, int(row.split()[1])) for row in rows]
+        chunks = []
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        rows = b"".join(chunks).splitlines()[1:]
+        found += [(kind, int(row.split()[1])) for row in rows if row.strip()]
     if not found:
         return
     import ctypes
@@ -645,8 +672,11 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     try:
         # Under memory pressure the kernel kills the call's processes, not the zygote.
-        with open("/proc/self/oom_score_adj", "w") as f:
-            f.write("1000")
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        try:
+            os.write(fd, b"1000")
+        finally:
+            os.close(fd)
     except OSError:
         pass
     os.setsid()
@@ -656,6 +686,10 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
     os.dup2(req_r, 4)
     os.closerange(5, 1 << 16)
     os.chdir(workdir)
+    # Everything that does not depend on the request is done before it comes, off the call's path.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if "random" in sys.modules:
+        sys.modules["random"].seed()  # this child's own seed: it serves one call
     prepared = None
     if js and QUICKJS:
         try:
@@ -676,9 +710,6 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
         resource.setrlimit(res, (value, value))
     if req.get("proxy"):
         start_forwarder(req["proxy"])
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    if "random" in sys.modules:
-        sys.modules["random"].seed()
     gc.enable()
     try:
         if req.get("engine") == "quickjs":
@@ -811,7 +842,8 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
             if not more:
                 open_fds.discard(fd)
         os.close(fd)
-    scratch[:] = ZEROS
+    if any(sink.over for sink in sinks.values()):
+        scratch[:] = ZEROS  # only a stream past its cap reads into it
     drain_wake()
     clear_ipc()
     wipe(workdir, False)
