@@ -90,7 +90,7 @@ def _code_interpreter_environments(settings: Settings) -> EnvironmentBuilder:
         interpreter_target(settings.code_interpreter_python) if settings.code_interpreter_python else ((), None)
     )
     resolver = PipEnvironments(
-        root / "code-interpreter", target=target, platform=platform, index_hosts=settings.index_hosts
+        root / "code-interpreter" / "resolver", target=target, platform=platform, index_hosts=settings.index_hosts
     )
     return CodeInterpreterEnvironments(resolver, root, cache_bytes=settings.environment_cache_mb * 1024 * 1024)
 

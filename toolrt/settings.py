@@ -13,6 +13,7 @@ import attrs
 from toolrt.application.collect_garbage import GarbageCollectionPolicy, parse_duration
 from toolrt.application.policy import ExecutionPolicy, host_port_list, package_list
 from toolrt.domain import EgressPolicy, ToolRuntimeError, ValidationError
+from toolrt.domain.network import parse_host_port
 
 PROFILES = ("memory", "local", "aws")
 _POLICY = ExecutionPolicy()
@@ -62,6 +63,15 @@ def _egress_entries(wildcard: bool) -> Any:
             raise SettingsError(f"setting {attribute.name}: {exc.report.summary() or exc}") from None
 
     return check
+
+
+def _host_ports(instance: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for entry in value:
+        try:
+            parse_host_port(entry)
+        except (ValueError, ValidationError) as exc:
+            text = exc.report.summary() if isinstance(exc, ValidationError) else str(exc)
+            raise SettingsError(f"setting {attribute.name}: entry {entry!r} is not host:port: {text}") from None
 
 
 def _duration(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -150,9 +160,7 @@ class Settings:
     # The hosts pip and npm may reach while they resolve and install, besides the package indexes
     # their own configuration names (README "What the resolver may reach"): host:port entries,
     # comma-separated in TOOLRT_INDEX_HOSTS, for an index that serves its files from another host.
-    index_hosts: tuple[str, ...] = attrs.field(
-        default=(), converter=host_port_list, validator=_egress_entries(wildcard=False)
-    )
+    index_hosts: tuple[str, ...] = attrs.field(default=(), converter=host_port_list, validator=_host_ports)
 
     # Validation: security rules can be switched off for trusted code (syntax is always checked).
     security_checks: bool = True

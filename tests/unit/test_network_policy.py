@@ -216,3 +216,14 @@ def test_a_host_withdrawn_from_the_policy_is_not_granted_to_an_older_tool() -> N
     assert narrower.grant(definition) is not None
     assert narrower.grant(definition).allow == {HostPort("api.example.com", 443)}  # type: ignore[union-attr]
     assert ExecutionPolicy().grant(definition) is None
+
+
+def test_index_hosts_name_themselves_in_their_errors_and_take_ip_literals() -> None:
+    """An index host is not an egress entry of a tool: its error says which setting and entry."""
+    with pytest.raises(SettingsError, match=r"setting index_hosts: entry 'pypi\.org' is not host:port") as caught:
+        Settings.load({"index_hosts": "pypi.org"})
+    assert "private" not in str(caught.value)
+    assert Settings.load({"index_hosts": "10.0.0.5:3141, files.example.org:443"}).index_hosts == (
+        "10.0.0.5:3141",
+        "files.example.org:443",
+    )
