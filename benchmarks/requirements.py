@@ -91,6 +91,7 @@ class _Unconfined(ResolverJail):
         read_write: Any = (),
         timeout: float,
         what: str,
+        max_file_bytes: int | None = None,
     ) -> tuple[subprocess.CompletedProcess[str], tuple[str, ...]]:
         done = subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout, env=dict(env), cwd=cwd)
         return done, ()
