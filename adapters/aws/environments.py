@@ -265,7 +265,7 @@ class CodeInterpreterEnvironments:
                         raise _too_large(
                             lock,
                             requirements,
-                            f"the environment would hold more than {unpacked / 2**20:.1f} MB installed, more than "
+                            f"the environment would hold {unpacked / 2**20:.1f} MB installed, more than "
                             f"the policy's {mb} MB",
                         )
                 (wheels / PINNED).write_text(pinned_requirements(lock), encoding="utf-8")
