@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,6 +33,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+    # DynamoDB applies each UpdateItem atomically (what the counters' ADD relies on); moto's
+    # in-process backend reads and writes the item in Python, so two threads can interleave and lose
+    # an add. Its writes are serialized here, as the service's are.
+    from moto.dynamodb.models import DynamoDBBackend
+
+    original = DynamoDBBackend.update_item
+    serial = threading.Lock()
+
+    def update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with serial:
+            return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "update_item", update_item)
     with mock_aws():
         yield
 
