@@ -22,7 +22,6 @@ How, and why:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -33,13 +32,12 @@ import threading
 import time
 import urllib.request
 import zipfile
-from collections.abc import Collection, Iterator
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Collection
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
+from toolrt.adapters.environment_folders import EnvironmentFolders, over_cache, prune_plan
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
     Language,
@@ -124,6 +122,7 @@ class CodeInterpreterEnvironments:
     ) -> None:
         self._resolver = resolver
         self._root = Path(root).resolve() / "code-interpreter" / self.ECOSYSTEM
+        self._folders = EnvironmentFolders(self._root, self.CONTENT, "python (code interpreter)")
         self._cache_bytes = cache_bytes
         self._lock = threading.Lock()
         self._resolved: dict[tuple[str, ...], tuple[float, Lock]] = {}
@@ -184,63 +183,29 @@ class CodeInterpreterEnvironments:
 
     def environments(self) -> list[EnvironmentInfo]:
         """Every wheel folder on hand, least recently used first."""
-        found = []
-        for folder in self._root.glob("[0-9a-f]" * 8 + "*"):
-            wheels = folder / self.CONTENT
-            if len(folder.name) != 64 or not wheels.is_dir():
-                continue
-            packages: tuple[str, ...] = ()
-            try:
-                data = json.loads((folder / "lock.json").read_text(encoding="utf-8"))
-                packages = tuple(f"{p['name']}=={p['version']}" for p in data["packages"])
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-            size = sum(f.stat().st_size for f in wheels.iterdir() if f.is_file())
-            used = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
-            found.append(EnvironmentInfo(folder.name, "python (code interpreter)", packages, size, used, str(wheels)))
-        return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
+        return self._folders.listing()
 
     def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
         """Remove wheel folders not in ``keep``, then the least recently used until ``max_bytes`` hold the rest."""
-        envs = self.environments()
-        doomed = [e for e in envs if e.digest not in keep]
-        left = [e for e in envs if e.digest in keep]
-        if max_bytes is not None:
-            total = sum(e.size_bytes for e in left)
-            for env in list(left):
-                if total <= max_bytes:
-                    break
-                doomed.append(env)
-                total -= env.size_bytes
+        doomed = prune_plan(self._folders.evictable(), keep, max_bytes)
         if not dry_run:
-            for env in doomed:
-                self._evict(env.digest)
-        return PruneReport(tuple(e.digest for e in doomed), sum(e.size_bytes for e in doomed))
+            for env, evict in doomed:
+                evict(env.digest)
+        return PruneReport(tuple(e.digest for e, _ in doomed), sum(e.size_bytes for e, _ in doomed))
 
     # -- fetching ---------------------------------------------------------------------------------
-
-    @contextmanager
-    def _locked(self, digest: str) -> Iterator[None]:
-        locks = self._root / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{digest}.lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _fetch(
         self, lock: Lock, on_progress: ProgressCallback | None, *, max_bytes: int | None, requirements: tuple[str, ...]
     ) -> Path:
         digest = lock.digest
-        folder = self._root / digest
+        folder = self._folders.folder(digest)
         if (folder / self.CONTENT).is_dir():
-            _touch(folder)
+            self._folders.touch(digest)
             return folder / self.CONTENT
-        with self._locked(digest):
+        with self._folders.locked(digest):
             if (folder / self.CONTENT).is_dir():
-                _touch(folder)
+                self._folders.touch(digest)
                 return folder / self.CONTENT
             if on_progress:
                 on_progress(f"downloading {len(lock.packages)} wheel(s) for Code Interpreter: {lock.describe()}")
@@ -290,37 +255,15 @@ class CodeInterpreterEnvironments:
         self._evict_over_cache(keep=digest)
         return folder / self.CONTENT
 
-    def _evict(self, digest: str) -> None:
-        folder = self._root / digest
-        doomed = self._root / f".evict-{digest}-{os.getpid()}-{threading.get_ident()}"
-        try:
-            os.rename(folder, doomed)
-        except OSError:
-            return
-        shutil.rmtree(doomed, ignore_errors=True)
-
     def _evict_over_cache(self, keep: str) -> None:
         with self._lock:
-            envs = self.environments()
-            total = sum(e.size_bytes for e in envs)
-            for env in envs:
-                if total <= self._cache_bytes:
-                    break
-                if env.digest != keep:
-                    self._evict(env.digest)
-                    total -= env.size_bytes
+            for env, evict in over_cache(self._folders.evictable(), keep, self._cache_bytes):
+                evict(env.digest)
 
 
 def pinned_requirements(lock: Lock) -> str:
     """The lock as pip's requirements file: ``name==version --hash=sha256:...``, one per line."""
     return "".join(f"{p.name}=={p.version} --hash=sha256:{p.sha256}\n" for p in lock.packages)
-
-
-def _touch(folder: Path) -> None:
-    try:
-        os.utime(folder)
-    except OSError:
-        pass
 
 
 #: What a wheel's file name is made of (PEP 427: name, version, build, tags, ``-`` between them).

@@ -24,7 +24,6 @@ How, and why:
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import importlib.util
 import json
@@ -47,6 +46,7 @@ from urllib.parse import unquote, urlparse
 
 from packaging.tags import sys_tags
 
+from toolrt.adapters.environment_folders import EnvironmentFolders, over_cache, prune_plan, remove_tree, tree_size
 from toolrt.adapters.local.resolver_jail import IndexAccess, ResolverJail, npm_index_access, pip_index_access
 from toolrt.adapters.local.sandbox_env import bytecode_magic, drop_to_nobody, find_python, world_executable
 from toolrt.adapters.node import find_node
@@ -171,17 +171,6 @@ def provided_modules(site: Path, only: Collection[str] | None = None) -> tuple[s
     return tuple(sorted(modules))
 
 
-def _tree_size(path: Path) -> int:
-    total = 0
-    for folder, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
 def _make_read_only(path: Path) -> None:
     """Folders r-x and files r-- (r-x when executable) for everyone: the sandbox's nobody reads them, no one writes."""
     for folder, _dirs, files in os.walk(path):
@@ -191,16 +180,6 @@ def _make_read_only(path: Path) -> None:
                 mode = os.lstat(full).st_mode
                 os.chmod(full, 0o555 if mode & stat.S_IXUSR else 0o444)
         os.chmod(folder, 0o555)
-
-
-def _remove(path: Path) -> None:
-    """Delete a read-only tree (write permission back on folders first)."""
-    for folder, _, _ in os.walk(path):
-        try:
-            os.chmod(folder, 0o755)
-        except OSError:
-            pass
-    shutil.rmtree(path, ignore_errors=True)
 
 
 class PipEnvironments:
@@ -232,6 +211,7 @@ class PipEnvironments:
         jail: ResolverJail | None = None,
     ) -> None:
         self._root = Path(root).resolve() / self.ECOSYSTEM
+        self._folders = EnvironmentFolders(self._root, self.CONTENT, self.ECOSYSTEM)
         self._python = python or sys.executable
         self._index_hosts = tuple(index_hosts)
         self._jail = jail or ResolverJail()
@@ -322,37 +302,11 @@ class PipEnvironments:
 
     def environments(self) -> list[EnvironmentInfo]:
         """Every environment of this ecosystem on disk, least recently used first."""
-        found = []
-        for folder in self._root.glob("[0-9a-f]" * 8 + "*"):
-            site = folder / self.CONTENT
-            if not site.is_dir() or len(folder.name) != 64:
-                continue
-            packages: tuple[str, ...] = ()
-            try:
-                data = json.loads((folder / "lock.json").read_text(encoding="utf-8"))
-                packages = tuple(f"{p['name']}=={p['version']}" for p in data["packages"])
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-            used = datetime.fromtimestamp(folder.stat().st_mtime, UTC)
-            found.append(EnvironmentInfo(folder.name, self.ECOSYSTEM, packages, _tree_size(folder), used, str(site)))
-        return sorted(found, key=lambda e: (e.last_used or datetime.min.replace(tzinfo=UTC), e.digest))
+        return self._folders.listing()
 
     def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
         """Remove environments not in ``keep``, then the least recently used until ``max_bytes`` hold the rest."""
-        envs = self.environments()
-        doomed = [e for e in envs if e.digest not in keep]
-        left = [e for e in envs if e.digest in keep]
-        if max_bytes is not None:
-            total = sum(e.size_bytes for e in left)
-            for env in list(left):  # least recently used first
-                if total <= max_bytes:
-                    break
-                doomed.append(env)
-                total -= env.size_bytes
-        if not dry_run:
-            for env in doomed:
-                self._evict(env.digest)
-        return PruneReport(tuple(e.digest for e in doomed), sum(e.size_bytes for e in doomed))
+        return _prune(self._folders.evictable(), keep, max_bytes, dry_run)
 
     # -- resolving --------------------------------------------------------------------------------
 
@@ -539,27 +493,13 @@ class PipEnvironments:
     # -- building ---------------------------------------------------------------------------------
 
     def _folder(self, digest: str) -> Path:
-        return self._root / digest
+        return self._folders.folder(digest)
 
     def _site(self, digest: str) -> Path:
-        return self._folder(digest) / self.CONTENT
+        return self._folders.site(digest)
 
     def _touch(self, digest: str) -> None:
-        try:
-            os.utime(self._folder(digest))
-        except OSError:
-            pass
-
-    @contextmanager
-    def _locked_build(self, digest: str) -> Iterator[None]:
-        locks = self._root / ".locks"
-        locks.mkdir(parents=True, exist_ok=True)
-        with open(locks / f"{digest}.lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        self._folders.touch(digest)
 
     def _build(
         self, lock: Lock, on_progress: ProgressCallback | None, *, max_bytes: int | None, requirements: tuple[str, ...]
@@ -569,7 +509,7 @@ class PipEnvironments:
         if site.is_dir():
             self._touch(digest)
             return site
-        with self._locked_build(digest):
+        with self._folders.locked(digest):
             if site.is_dir():  # another thread or process built it while we waited
                 self._touch(digest)
                 return site
@@ -579,7 +519,7 @@ class PipEnvironments:
             scratch = Path(tempfile.mkdtemp(prefix=".build-", dir=self._root))
             try:
                 self._install(lock, scratch / self.CONTENT, max_bytes, requirements)
-                size = _tree_size(scratch)
+                size = tree_size(scratch)
                 if max_bytes is not None and size > max_bytes:
                     raise _too_large(lock, requirements, size, max_bytes)
                 (scratch / "lock.json").write_text(_lock_json(lock), encoding="utf-8")
@@ -589,7 +529,7 @@ class PipEnvironments:
                 os.chmod(scratch, 0o755)
                 os.rename(scratch, self._folder(digest))
             except BaseException:
-                _remove(scratch)
+                remove_tree(scratch)
                 raise
             if on_progress:
                 on_progress(
@@ -671,35 +611,18 @@ class PipEnvironments:
         )
 
     def _evict(self, digest: str) -> None:
-        folder = self._folder(digest)
-        if not folder.is_dir():
-            return
-        # Renamed away first: a concurrent ensure() sees it gone (and rebuilds) rather than half-deleted.
-        doomed = self._root / f".evict-{digest}-{os.getpid()}-{threading.get_ident()}"
-        try:
-            os.rename(folder, doomed)
-        except OSError:
-            return
-        _remove(doomed)
-        log.info("environment removed", digest=digest[:12])
+        self._folders.evict(digest)
 
     def cached(self) -> list[tuple[EnvironmentInfo, Callable[[str], None]]]:
-        """Every environment sharing this builder's cache limit, least recently used first, each with
-        the function that evicts it (LocalEnvironments widens it to both ecosystems)."""
+        """Every environment sharing this builder's cache limit, each with the function that evicts
+        it (LocalEnvironments widens it to both ecosystems)."""
         if self.shared_cache is not None:
             return self.shared_cache()
-        return [(e, self._evict) for e in self.environments()]
+        return self._folders.evictable()
 
     def _evict_over_cache(self, keep: str) -> None:
-        entries = self.cached()
-        total = sum(e.size_bytes for e, _ in entries)
-        for env, evict in entries:  # least recently used first
-            if total <= self._cache_bytes:
-                break
-            if env.digest == keep:
-                continue
+        for env, evict in over_cache(self.cached(), keep, self._cache_bytes):
             evict(env.digest)
-            total -= env.size_bytes
 
 
 _DIRECT_URL_LINE = re.compile(r"^\s*Collecting (\S+?)\s*@\s*(\S+).*\(from ([^()]+)\)\s*$")
@@ -1087,10 +1010,8 @@ class LocalEnvironments:
         self.python.shared_cache = self.node.shared_cache = self._cached
 
     def _cached(self) -> list[tuple[EnvironmentInfo, Callable[[str], None]]]:
-        """Both ecosystems' environments, least recently used first, each with its evictor."""
-        entries = [(e, self.python._evict) for e in self.python.environments()]
-        entries += [(e, self.node._evict) for e in self.node.environments()]
-        return sorted(entries, key=lambda pair: (pair[0].last_used or datetime.min.replace(tzinfo=UTC), pair[0].digest))
+        """Both ecosystems' environments, each with its evictor."""
+        return self.python._folders.evictable() + self.node._folders.evictable()
 
     def _for(self, ecosystem: str) -> PipEnvironments:
         return self.node if ecosystem == NpmEnvironments.ECOSYSTEM else self.python
@@ -1124,17 +1045,17 @@ class LocalEnvironments:
     def prune(self, keep: Collection[str], max_bytes: int | None = None, dry_run: bool = False) -> PruneReport:
         """Remove environments of either ecosystem not in ``keep``, then the least recently used of
         the rest until ``max_bytes`` hold both ecosystems together."""
-        entries = self._cached()
-        doomed = [(e, evict) for e, evict in entries if e.digest not in keep]
-        left = [(e, evict) for e, evict in entries if e.digest in keep]
-        if max_bytes is not None:
-            total = sum(e.size_bytes for e, _ in left)
-            for env, evict in left:  # least recently used first
-                if total <= max_bytes:
-                    break
-                doomed.append((env, evict))
-                total -= env.size_bytes
-        if not dry_run:
-            for env, evict in doomed:
-                evict(env.digest)
-        return PruneReport(tuple(e.digest for e, _ in doomed), sum(e.size_bytes for e, _ in doomed))
+        return _prune(self._cached(), keep, max_bytes, dry_run)
+
+
+def _prune(
+    entries: list[tuple[EnvironmentInfo, Callable[[str], None]]],
+    keep: Collection[str],
+    max_bytes: int | None,
+    dry_run: bool,
+) -> PruneReport:
+    doomed = prune_plan(entries, keep, max_bytes)
+    if not dry_run:
+        for env, evict in doomed:
+            evict(env.digest)
+    return PruneReport(tuple(e.digest for e, _ in doomed), sum(e.size_bytes for e, _ in doomed))
