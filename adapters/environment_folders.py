@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import threading
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,13 +27,47 @@ from pathlib import Path
 from typing import TypeVar
 
 from toolrt.application.logs import get_logger
+from toolrt.domain import Lock
 from toolrt.ports import EnvironmentInfo
 
-__all__ = ["EnvironmentFolders", "over_cache", "prune_plan", "remove_tree", "tree_size"]
+__all__ = [
+    "RESOLVE_TTL_S",
+    "EnvironmentFolders",
+    "ResolutionMemo",
+    "over_cache",
+    "prune_plan",
+    "remove_tree",
+    "tree_size",
+]
 
 log = get_logger(__name__)
 
 T = TypeVar("T")
+
+#: A resolution is remembered this long for the same requirements (a warm registration asks no index).
+RESOLVE_TTL_S = 600.0
+
+
+class ResolutionMemo:
+    """The locks requirements resolved to lately, by their sorted requirements, for RESOLVE_TTL_S
+    (at most 1024 at once: past that all are forgotten). Thread-safe."""
+
+    def __init__(self) -> None:
+        self._locks: dict[tuple[str, ...], tuple[float, Lock]] = {}
+        self._guard = threading.Lock()
+
+    def get(self, requirements: tuple[str, ...]) -> Lock | None:
+        """The lock remembered for ``requirements``, or None (never seen, or too long ago)."""
+        with self._guard:
+            found = self._locks.get(tuple(sorted(requirements)))
+        return found[1] if found is not None and time.monotonic() - found[0] < RESOLVE_TTL_S else None
+
+    def put(self, requirements: tuple[str, ...], lock: Lock) -> None:
+        """Remember ``lock`` for ``requirements`` from now."""
+        with self._guard:
+            if len(self._locks) > 1024:
+                self._locks.clear()
+            self._locks[tuple(sorted(requirements))] = (time.monotonic(), lock)
 
 
 def tree_size(path: Path) -> int:

@@ -16,6 +16,7 @@ from toolrt.domain import (
     RequirementError,
     ToolDefinition,
     canonical_package,
+    refuse_denied,
     requirement_name,
 )
 
@@ -76,14 +77,7 @@ class ExecutionPolicy:
 
     def check_lock(self, lock: Lock, requirements: tuple[str, ...]) -> None:
         """Refuse (RequirementError) a lock that brings a denied package in as a dependency."""
-        for name in lock.names:
-            if canonical_package(name) in self.denied_packages:
-                raise RequirementError(
-                    name,
-                    "denied",
-                    f"package {name!r}, a dependency of {', '.join(requirements)}, is denied by the runtime's policy",
-                    hint="pick requirements that do not depend on it, or ask the runtime's owner to allow it",
-                )
+        refuse_denied(lock, requirements, self.denied_packages)
 
     @egress.default
     def _egress(self) -> EgressPolicy:

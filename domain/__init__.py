@@ -67,6 +67,7 @@ from toolrt.domain.requirements import (
     RequirementError,
     RequirementsUnsupportedError,
     canonical_package,
+    refuse_denied,
     requirement_name,
 )
 from toolrt.domain.traffic import TrafficGuard, TrafficSplit
@@ -105,6 +106,7 @@ __all__ = [
     "RequirementError",
     "RequirementsUnsupportedError",
     "canonical_package",
+    "refuse_denied",
     "requirement_name",
     "MissingDependencyError",
     "Limits",

@@ -32,6 +32,7 @@ __all__ = [
     "RequirementError",
     "RequirementsUnsupportedError",
     "canonical_package",
+    "refuse_denied",
     "requirement_findings",
     "requirement_name",
     "to_requirements",
@@ -277,3 +278,17 @@ class Lock:
     def describe(self) -> str:
         """``name==version`` of every package, comma-separated, for humans."""
         return ", ".join(f"{p.name}=={p.version}" for p in self.packages)
+
+
+def refuse_denied(lock: Lock, requirements: tuple[str, ...], denied: Iterable[str]) -> None:
+    """Raise RequirementError (``denied``) naming the first package of ``lock`` whose canonical name
+    is in ``denied``: requirements may not bring a denied package in, directly or as a dependency."""
+    refused = frozenset(denied)
+    for name in lock.names:
+        if canonical_package(name) in refused:
+            raise RequirementError(
+                name,
+                "denied",
+                f"package {name!r}, a dependency of {', '.join(requirements)}, is denied by the runtime's policy",
+                hint="pick requirements that do not depend on it, or ask the runtime's owner to allow it",
+            )

@@ -29,7 +29,6 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 import urllib.request
 import zipfile
 from collections.abc import Collection
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
-from toolrt.adapters.environment_folders import EnvironmentFolders, over_cache, prune_plan
+from toolrt.adapters.environment_folders import EnvironmentFolders, ResolutionMemo, over_cache, prune_plan
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
     Language,
@@ -45,7 +44,7 @@ from toolrt.domain import (
     RequirementError,
     RequirementsUnsupportedError,
     TransientError,
-    canonical_package,
+    refuse_denied,
 )
 from toolrt.ports import EnvironmentInfo, ProgressCallback, PruneReport
 
@@ -56,8 +55,6 @@ log = get_logger(__name__)
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _VERSION = re.compile(r"^3\.(\d{1,2})\Z")
 _DOWNLOAD_TIMEOUT_S = 300
-#: A resolution is remembered this long for the same requirements (a warm registration asks no index).
-RESOLVE_TTL_S = 600.0
 #: The file beside the wheels that names them with their hashes, for ``pip install -r`` in the session.
 PINNED = "requirements.txt"
 
@@ -125,7 +122,7 @@ class CodeInterpreterEnvironments:
         self._folders = EnvironmentFolders(self._root, self.CONTENT, "python (code interpreter)")
         self._cache_bytes = cache_bytes
         self._lock = threading.Lock()
-        self._resolved: dict[tuple[str, ...], tuple[float, Lock]] = {}
+        self._resolved = ResolutionMemo()
 
     @property
     def root(self) -> Path:
@@ -153,24 +150,13 @@ class CodeInterpreterEnvironments:
             raise RequirementsUnsupportedError("aws", supported_by="local", language=language.value)
         if self._resolver is None:
             raise RequirementsUnsupportedError("aws router", supported_by="aws")
-        key = tuple(sorted(requirements))
-        with self._lock:
-            cached = self._resolved.get(key)
-        if cached is not None and time.monotonic() - cached[0] < RESOLVE_TTL_S:
-            lock = cached[1]
-        else:
+        lock = self._resolved.get(requirements)
+        if lock is None:
             if on_progress:
                 on_progress(f"resolving {', '.join(requirements)}")
             lock = self._resolver.resolve(requirements)
-            with self._lock:
-                if len(self._resolved) > 1024:
-                    self._resolved.clear()
-                self._resolved[key] = (time.monotonic(), lock)
-        for name in lock.names:
-            if canonical_package(name) in denied:
-                raise RequirementError(
-                    name, "denied", f"package {name!r}, needed by {', '.join(requirements)}, is denied by the policy"
-                )
+            self._resolved.put(requirements, lock)
+        refuse_denied(lock, requirements, denied)
         folder = self._fetch(lock, on_progress, max_bytes=max_bytes, requirements=requirements)
         modules: set[str] = set()
         for wheel in folder.glob("*.whl"):

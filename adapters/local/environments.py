@@ -46,7 +46,14 @@ from urllib.parse import unquote, urlparse
 
 from packaging.tags import sys_tags
 
-from toolrt.adapters.environment_folders import EnvironmentFolders, over_cache, prune_plan, remove_tree, tree_size
+from toolrt.adapters.environment_folders import (
+    EnvironmentFolders,
+    ResolutionMemo,
+    over_cache,
+    prune_plan,
+    remove_tree,
+    tree_size,
+)
 from toolrt.adapters.local.resolver_jail import IndexAccess, ResolverJail, npm_index_access, pip_index_access
 from toolrt.adapters.local.sandbox_env import bytecode_magic, drop_to_nobody, find_python, world_executable
 from toolrt.adapters.node import find_node
@@ -60,6 +67,7 @@ from toolrt.domain import (
     RequirementsUnsupportedError,
     TransientError,
     canonical_package,
+    refuse_denied,
 )
 from toolrt.ports import EnvironmentInfo, ProgressCallback, PruneReport
 
@@ -97,8 +105,6 @@ def _installer_slot(tool: str) -> Iterator[None]:
         _INSTALLERS.release()
 
 
-# A resolution is remembered this long for the same requirements (a warm registration asks no index).
-RESOLVE_TTL_S = 600.0
 _NO_VERSION = re.compile(r"Could not find a version that satisfies the requirement (\S+) \(from versions: ([^)]*)\)")
 _NETWORK = ("NewConnectionError", "ConnectTimeout", "ReadTimeout", "Temporary failure in name resolution", "Retrying (")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -218,8 +224,7 @@ class PipEnvironments:
         self._cache_bytes = cache_bytes
         self._target = target
         self._platform = platform or str(next(iter(sys_tags())))
-        self._resolved: dict[tuple[str, ...], tuple[float, Lock]] = {}
-        self._lock = threading.Lock()
+        self._resolved = ResolutionMemo()
         #: The environments under one cache limit with this builder's (None: its own only).
         self.shared_cache: Callable[[], list[tuple[EnvironmentInfo, Callable[[str], None]]]] | None = None
 
@@ -269,26 +274,15 @@ class PipEnvironments:
             raise RequirementsUnsupportedError("local", supported_by="", language=language.value)
         self._check_reachable()
         self._check_interpreter()
-        key = tuple(sorted(requirements))
-        with self._lock:
-            cached = self._resolved.get(key)
-        if cached is not None and time.monotonic() - cached[0] < RESOLVE_TTL_S:
-            lock = cached[1]
-        else:
+        lock = self._resolved.get(requirements)
+        if lock is None:
             if on_progress:
                 on_progress(f"resolving {', '.join(requirements)}")
             lock = self._resolve(requirements)
-        for name in lock.names:
-            if canonical_package(name) in denied:
-                raise RequirementError(
-                    name, "denied", f"package {name!r}, needed by {', '.join(requirements)}, is denied by the policy"
-                )
+        refuse_denied(lock, requirements, denied)
         site = self._build(lock, on_progress, max_bytes=max_bytes, requirements=requirements)
         lock = Lock(lock.language, lock.packages, lock.platform, self._modules(site, lock))
-        with self._lock:
-            if len(self._resolved) > 1024:
-                self._resolved.clear()
-            self._resolved[key] = (time.monotonic(), lock)
+        self._resolved.put(requirements, lock)
         return lock
 
     def ensure(self, lock: Lock, on_progress: ProgressCallback | None = None) -> str:
