@@ -5,6 +5,10 @@ server runs in its own process on a loopback port; ``--clients`` concurrent sess
 SDK client (streamable HTTP, bearer tokens, two agents) call a trivial ``add`` tool for
 ``--seconds``, and the figures (calls/s, p50, p95) are printed for both, with toolrt's throughput as
 a ratio of the baseline (the SDK's MCPServer with the same tool run in-process, no sandbox).
+Each line also gives the CPU time per call of the clients (this process) and of the servers (their
+whole process trees: sandbox workers and the calls' processes included), and the throughput that
+CPU per call allows on this machine's cores: with clients and servers on one machine, that bound is
+what the ratio is measured against.
 ``--servers`` runs toolrt once per count given, as that many ``toolrt serve`` processes on one
 store, each on its own port, the clients spread over them as a balancer that keeps each MCP
 session on one server would (README: "Several servers on one store").
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import socket
 import subprocess
 import sys
@@ -24,7 +29,7 @@ from pathlib import Path
 
 import anyio
 
-from benchmarks._stats import p
+from benchmarks._stats import p, tree_cpu_s
 
 ADD = {
     "name": "add",
@@ -103,11 +108,35 @@ async def _load(urls: list[str], tokens: list[str], tool: str, clients: int, sec
     return latencies
 
 
-def _report(label: str, latencies: list[float], seconds: float, baseline_rate: float | None = None) -> float:
+def _measured(
+    urls: list[str], tokens: list[str], servers: list[int], clients: int, seconds: float
+) -> tuple[list[float], float, float]:
+    """The latencies of a load run, and the CPU seconds it cost the clients and the ``servers`` (pids)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    before = sum(tree_cpu_s(pid) for pid in servers)
+    lat = anyio.run(_load, urls, tokens, "add", clients, seconds)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    server_cpu = sum(tree_cpu_s(pid) for pid in servers) - before
+    client_cpu = (after.ru_utime + after.ru_stime) - (own.ru_utime + own.ru_stime)
+    return lat, client_cpu, server_cpu
+
+
+def _report(
+    label: str, run: tuple[list[float], float, float], seconds: float, baseline_rate: float | None = None
+) -> float:
+    latencies, client_cpu, server_cpu = run
     rate = len(latencies) / seconds
     ratio = f"   {rate / baseline_rate:5.2f}x the baseline's throughput" if baseline_rate else ""
     print(
         f"{label:<46} {rate:8.1f} calls/s   p50 {p(latencies, 50):8.1f} ms   p95 {p(latencies, 95):8.1f} ms{ratio}",
+        flush=True,
+    )
+    calls = max(len(latencies), 1)
+    per_call = (client_cpu + server_cpu) / calls * 1000
+    bound = (os.cpu_count() or 1) * 1000 / per_call if per_call else 0.0
+    print(
+        f"{'':<46} CPU per call: clients {client_cpu / calls * 1000:.2f} ms, server {server_cpu / calls * 1000:.2f} ms;"
+        f" {os.cpu_count()} cores allow at most {bound:.0f} calls/s at that cost",
         flush=True,
     )
     return rate
@@ -125,8 +154,8 @@ def main() -> None:
     baseline = subprocess.Popen([sys.executable, "-c", BASELINE, str(port)], stderr=subprocess.PIPE)
     try:
         _wait_listening(port, baseline)
-        lat = anyio.run(_load, [f"http://127.0.0.1:{port}/mcp"], ["unused"], "add", args.clients, args.seconds)
-        base_rate = _report("SDK MCPServer, in-process tool (baseline)", lat, args.seconds)
+        run = _measured([f"http://127.0.0.1:{port}/mcp"], ["unused"], [baseline.pid], args.clients, args.seconds)
+        base_rate = _report("SDK MCPServer, in-process tool (baseline)", run, args.seconds)
     finally:
         baseline.terminate()
         baseline.wait(10)
@@ -163,9 +192,9 @@ def _serve_and_load(data: str, count: int, args: argparse.Namespace, base_rate: 
         for port, server in zip(ports, servers, strict=True):
             _wait_listening(port, server)
         urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
-        lat = anyio.run(_load, urls, ["tok-a", "tok-b"], "add", args.clients, args.seconds)
+        run = _measured(urls, ["tok-a", "tok-b"], [s.pid for s in servers], args.clients, args.seconds)
         label = f"toolrt serve x{count} (sandboxed tool, two agents)"
-        _report(label, lat, args.seconds, base_rate)
+        _report(label, run, args.seconds, base_rate)
     finally:
         for server in servers:
             server.terminate()

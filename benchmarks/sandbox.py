@@ -2,9 +2,12 @@
 
 Run: ``python -m benchmarks.sandbox [--quick]``. Baselines measured in the same run: a plain
 ``subprocess.run([python, "-c", code])``, the same interpreter started cold inside bare bubblewrap,
-and the tool's code compiled, executed and called in this process with no isolation at all. A row
+and the tool's code compiled, executed and called in this process with no isolation at all (and
+by smolagents' ``LocalPythonExecutor`` when smolagents is installed). Throughput rows give the CPU
+time a call costs in all (host and sandbox processes) and the rate that allows on this machine's
+cores: on a small machine, that is the bound. A row
 runs the same tool through ``rt.execute_tool`` on the local profile, as an agent calls it.
-JavaScript and TypeScript are measured on each engine (Node workers, QuickJS in the Python zygote),
+JavaScript and TypeScript are measured on each engine (Node workers, QuickJS zygotes),
 with ratios to Python warm and cold; TypeScript as users run it, stripped once at registration.
 """
 
@@ -23,6 +26,7 @@ from typing import Any
 
 import structlog
 
+from benchmarks._stats import tree_cpu_s
 from toolrt.adapters.local.quickjs_engine import TypeScriptStripper, find_quickjs
 from toolrt.adapters.local.sandbox import SubprocessSandbox
 from toolrt.adapters.local.sandbox_env import bwrap_check, drop_to_nobody, find_bwrap, find_python, namespace_args
@@ -90,7 +94,9 @@ def _timed(fn: Callable[[], object], n: int, before: Callable[[], None] | None =
     return out
 
 
-def _throughput(sb: SubprocessSandbox, req: SandboxRequest, seconds: float, threads: int = 2) -> float:
+def _throughput(sb: SubprocessSandbox, req: SandboxRequest, seconds: float, threads: int = 2) -> tuple[float, float]:
+    """Calls per second on ``threads`` threads, and the CPU milliseconds each call cost in all: this
+    process (the host side) and the sandbox's processes (zygotes and the calls' children)."""
     stop = time.monotonic() + seconds
     counts = [0] * threads
 
@@ -99,10 +105,31 @@ def _throughput(sb: SubprocessSandbox, req: SandboxRequest, seconds: float, thre
             assert sb.run(req).status is ExecutionStatus.SUCCEEDED
             counts[i] += 1
 
+    cpu = tree_cpu_s(os.getpid())
     t = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(loop, range(threads)))
-    return sum(counts) / (time.perf_counter() - t)
+    elapsed = time.perf_counter() - t
+    calls = max(sum(counts), 1)
+    return sum(counts) / elapsed, (tree_cpu_s(os.getpid()) - cpu) / calls * 1000
+
+
+def _cpu_note(cpu_ms: float) -> str:
+    cores = os.cpu_count() or 1
+    return f"{cpu_ms:.2f} ms CPU per call, so at most {cores * 1000 / cpu_ms:.0f}/s on {cores} cores"
+
+
+def _smolagents() -> Callable[[], object] | None:
+    """smolagents' in-process executor (an AST interpreter, no process isolation) running the tool,
+    when smolagents is installed (``pip install smolagents``): a second in-process baseline."""
+    try:
+        from smolagents.local_python_executor import LocalPythonExecutor  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    executor = LocalPythonExecutor(additional_authorized_imports=[])
+    executor.send_tools({})
+    code = CODE[Language.PYTHON] + "handler(1)\n"
+    return lambda: executor(code)
 
 
 def _in_process(code: str) -> None:
@@ -194,6 +221,11 @@ def main() -> None:
     inproc = _timed(lambda: _in_process(CODE[Language.PYTHON]), n(2000))
     inproc_p50, inproc_p95 = _pcts(inproc)
     rows.append(("in-process exec of the tool (no isolation)", inproc_p50, inproc_p95, ""))
+    smol = _smolagents()
+    smol_p50 = None
+    if smol is not None:
+        smol_p50, smol_p95 = _pcts(_timed(smol, n(2000)))
+        rows.append(("in-process smolagents LocalPythonExecutor", smol_p50, smol_p95, "an AST interpreter, no process"))
 
     quickjs = find_quickjs() is not None
     cases = [case for case in JS_CASES if quickjs or case[2] != "quickjs"]
@@ -205,13 +237,16 @@ def main() -> None:
         req = _request(Language.PYTHON)
         assert warm.run(req).status is ExecutionStatus.SUCCEEDED
         py_warm, py_p95 = _pcts(_timed(lambda: warm.run(req), n(400)))
-        py_rate = _throughput(warm, req, 5.0 * scale)
+        py_rate, py_cpu = _throughput(warm, req, 5.0 * scale)
+        versus = f"{py_warm / inproc_p50:.1f}x in-process exec"
+        if smol_p50:
+            versus += f", {py_warm / smol_p50:.1f}x smolagents"
         rows.append(
             (
                 "python warm",
                 py_warm,
                 py_p95,
-                f"{py_rate:.0f} exec/s on 2 threads; {py_warm / inproc_p50:.1f}x in-process exec",
+                f"{py_rate:.0f} exec/s on 2 threads; {versus}; {_cpu_note(py_cpu)}",
             )
         )
         big = _big_tool()
@@ -240,8 +275,11 @@ def main() -> None:
                 before = _wait_for_pool(warm, Language.JAVASCRIPT, 2) if engine == "node" else None
                 count = n(40) if engine == "node" else n(400)
                 p50, p95 = _pcts(_timed(lambda req=req: warm.run(req), count, before))
-                rate = _throughput(warm, req, (3.0 if engine == "node" else 5.0) * scale)
-                note = f"{rate:.0f} exec/s on 2 threads ({rate / py_rate:.2f}x python); {p50 / py_warm:.2f}x python warm p50"
+                rate, cpu = _throughput(warm, req, (3.0 if engine == "node" else 5.0) * scale)
+                note = (
+                    f"{rate:.0f} exec/s on 2 threads ({rate / py_rate:.2f}x python); {p50 / py_warm:.2f}x python warm p50;"
+                    f" {_cpu_note(cpu)}"
+                )
                 rows.append((f"{label} warm", p50, p95, note))
     finally:
         warm.close()
