@@ -40,7 +40,8 @@ Design, and why:
   payload carries the bytecode to its child, which loads it instead of compiling the source. The
   zygote never keeps it, so no later child (another agent's) inherits it.
 * **JavaScript on QuickJS, where the validator proved it needs nothing of Node.** With the
-  ``quickjs-ng`` package installed (the ``js`` extra), the zygote loads QuickJS while idle, and a
+  ``quickjs-ng`` package installed (the ``js`` extra), a zygote of its own loads QuickJS while idle
+  (and no Python modules: see ``zygote_flavor``), and a
   JavaScript or TypeScript call (TypeScript as stripped at registration) whose artifact names
   ``engine: quickjs`` forks from it like a Python call: a new QuickJS runtime and context in the
   fresh child, nothing of Python exposed to it but a write to the call's own stdout and stderr, the
@@ -53,7 +54,8 @@ Design, and why:
   relays the calls, and each serves one agent only (a package cannot carry one agent's call into
   another's). ``tenancy="agent"`` adds defence in depth: each agent
   gets its own pools of workers, so no process ever serves two agents (the cost: ``workers`` warm
-  processes per active agent, the least recently used agents' pools closed past ``max_pools``).
+  processes per active agent and zygote flavour, the least recently used pools closed past
+  ``max_pools``).
 * **The host side never trusts what comes back:** frames are size-capped, streams are cut at
   ``max_output_bytes`` (the worker drains the rest so the tool never blocks), statuses other than
   succeeded/failed/killed are decided by the host, and a worker that misses its deadline is killed
@@ -161,6 +163,28 @@ class Environment:
         except OSError as exc:
             raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
         return cls(path, inode, preload_modules(Path(path)))
+
+
+# Zygote flavours: what a zygote imports while idle (``WARM`` in the zygote), chosen per call.
+PLAIN = "python"  # the standard modules tools commonly use, but asyncio
+ASYNC = "async"  # the same and asyncio (with ssl, inspect, logging and the rest it pulls in)
+QUICKJS = "quickjs"  # the QuickJS engine and no Python modules: JavaScript calls on QuickJS
+
+
+def zygote_flavor(code: str, engine: str | None) -> str:
+    """The flavour of zygote a call forks from.
+
+    Every call pays to fork its zygote's memory and to tear the copy down, in proportion to what the
+    zygote has imported: asyncio and what it pulls in are 4.5 of a Python zygote's 10 MB, and cost
+    every call about 0.7 ms of CPU on a 2-core VM (``python -m benchmarks sandbox`` prints the
+    figures); QuickJS calls need none of Python's modules. So a Python tool whose code never says
+    ``async`` (no ``async def``, ``await`` or ``asyncio``) forks from a zygote without asyncio,
+    an async one from a zygote that has it, and QuickJS calls from one that has only the engine.
+    A guess either way costs time, never correctness: a module a zygote lacks is imported by the
+    call that needs it."""
+    if engine == "quickjs":
+        return QUICKJS
+    return ASYNC if "async" in code else PLAIN
 
 
 # How long a call waits for a busy zygote to come back before starting an extra one: a cold start
@@ -300,7 +324,9 @@ class SubprocessSandbox:
         # socket bound in; the others have no way out at all, whatever the proxy does.
         # And by environment (the requirements' packages, bound read-only): a zygote serves the calls of
         # one environment only, and zygotes for calls without requirements see none at all.
-        self._python_pools: collections.OrderedDict[tuple[str, bool, Environment | None], WorkerPool] = (
+        # And by flavour (``zygote_flavor``): what a zygote preloads is what every call on it pays to
+        # fork, so Python tools that never use asyncio and QuickJS calls fork from leaner zygotes.
+        self._python_pools: collections.OrderedDict[tuple[str, bool, Environment | None, str], WorkerPool] = (
             collections.OrderedDict()
         )
         self._node_pools: collections.OrderedDict[tuple[str, Language, int, bool, Environment | None], WorkerPool] = (
@@ -309,7 +335,7 @@ class SubprocessSandbox:
         self._egress_resolver = egress_resolver
         self._egress: EgressProxy | None = None
         if tenancy == "shared":
-            self._python_pool("", False, None).fill()
+            self._python_pool("", False, None, PLAIN).fill()
 
     # -- the Sandbox port ---------------------------------------------------------------------------
 
@@ -414,25 +440,31 @@ class SubprocessSandbox:
         self, pools: collections.OrderedDict[Any, WorkerPool], key: Any, limit: int, factory: Callable[[], Worker]
     ) -> WorkerPool:
         evicted: list[WorkerPool] = []
+        created = False
         with self._lock:
             pool = pools.get(key)
             if pool is None:
                 pool = WorkerPool(self._workers, factory, self._spawner)
                 pools[key] = pool
+                created = True
                 while len(pools) > limit:
                     evicted.append(pools.popitem(last=False)[1])
             else:
                 pools.move_to_end(key)
         for old in evicted:
             old.close()  # its idle workers are killed; a call holding one of its workers finishes
+        if created:
+            # Started in the background, the first call taking the first one ready: a pool of one
+            # zygote would make each call wait for the spare child the last one left it to prepare.
+            pool.fill()
         return pool
 
-    def _python_pool(self, tenant: str, network: bool, environment: Environment | None) -> WorkerPool:
+    def _python_pool(self, tenant: str, network: bool, environment: Environment | None, flavor: str) -> WorkerPool:
         return self._pool(
             self._python_pools,
-            (tenant, network, environment),
+            (tenant, network, environment, flavor),
             MAX_AGENT_POOLS,
-            lambda: self._start_zygote(tenant, network, environment),
+            lambda: self._start_zygote(tenant, network, environment, flavor),
         )
 
     def _node_pool(
@@ -497,7 +529,7 @@ class SubprocessSandbox:
         # A zygote for an environment has imported its packages: third-party code lives in the process
         # that relays every call it serves. Such a zygote serves one agent only, whatever the tenancy.
         tenant = self._tenant(request) if environment is None else request.tenant
-        pool = self._python_pool(tenant, network, environment)
+        pool = self._python_pool(tenant, network, environment, zygote_flavor(request.code, engine))
         # Zygotes are reused: a call waits for one to come back rather than starting a cold one, and
         # the pool is only refilled when one is retired.
         worker = pool.take_reusable(ZYGOTE_WAIT_S)
@@ -532,14 +564,15 @@ class SubprocessSandbox:
             self._retire_later(worker)
         return build_result(doc, decided, started, out, err, request, self.isolation)
 
-    def _start_zygote(self, tenant: str, network: bool, environment: Environment | None) -> Worker:
+    def _start_zygote(self, tenant: str, network: bool, environment: Environment | None, flavor: str) -> Worker:
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
         base = "/tmp" if scratch is None else str(scratch)
         mode = "ns" if self._namespaces else "proc"
         cmd = [str(self._python), "-I", "-S", "-c", *self._python_boot, mode, base]
         quickjs_binds: tuple[tuple[Path, str], ...] = ()
-        # Positional: QuickJS's file and prelude ("" "" without QuickJS), then the environment's.
-        if self._quickjs is not None:
+        # Positional: QuickJS's file and prelude ("" "" but in QuickJS zygotes), the environment's
+        # folder and modules ("" "" without one), then the flavour.
+        if self._quickjs is not None and flavor == QUICKJS:
             # The engine file alone is bound in (read-only), not the environment it was installed in.
             cmd += [QUICKJS_INSIDE if self._namespaces else str(self._quickjs), prelude_source()]
             quickjs_binds = ((self._quickjs, QUICKJS_INSIDE),) if self._namespaces else ()
@@ -561,6 +594,9 @@ class SubprocessSandbox:
             cmd += [inside, ",".join(environment.preload)]
             # Numeric libraries start a thread per core at import: one per call is what a sandbox has.
             extra_env = tuple((name, "1") for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"))
+        else:
+            cmd += ["", ""]
+        cmd.append(flavor)
         try:
             proc = self._spawn(
                 cmd,

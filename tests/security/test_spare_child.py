@@ -34,7 +34,7 @@ def one_zygote() -> Iterator[SubprocessSandbox]:
 
 def _zygote(sb: SubprocessSandbox) -> PythonZygote:
     assert run(sb, OWN_PID).status is ExecutionStatus.SUCCEEDED  # the pool has its zygote now
-    pool = sb._python_pools[("", False, None)]
+    pool = sb._python_pools[("", False, None, "python")]
     deadline = time.monotonic() + 30
     while not pool._idle and time.monotonic() < deadline:
         time.sleep(0.01)

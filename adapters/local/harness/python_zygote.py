@@ -50,6 +50,8 @@ JS_PRELUDE = sys.argv[4] if len(sys.argv) > 4 else ""
 # standard library on sys.path, so no package can stand in for a standard module.
 ENVIRONMENT = sys.argv[5] if len(sys.argv) > 5 else ""
 PRELOAD = [name for name in (sys.argv[6] if len(sys.argv) > 6 else "").split(",") if name]
+# "python", "async" or "quickjs": which modules the zygote imports while idle (see ``WARM``).
+FLAVOR = sys.argv[7] if len(sys.argv) > 7 else "async"
 if ENVIRONMENT:
     sys.path.append(ENVIRONMENT)
 NPROC_SLACK = 64
@@ -882,8 +884,15 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
     return doc, [res, out, err]
 
 
+# What this zygote imports while idle, by its flavour (the host's ``zygote_flavor``): every call
+# forks this memory and tears its copy down, so asyncio (and what it pulls in, nearly half of it) is
+# only in zygotes for async tools, and QuickJS zygotes import no Python modules at all.
 WARM = ["json", "re", "math", "datetime", "collections", "itertools", "functools", "random", "base64",
         "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"]
+if FLAVOR == "python":
+    WARM.remove("asyncio")
+elif FLAVOR == "quickjs":
+    WARM = []
 
 
 def preload() -> bool:
@@ -909,7 +918,9 @@ def preload() -> bool:
 def warm_up(wait: float) -> None:
     """Import what tools commonly use while idle, so that each forked child finds it loaded. A call
     that arrives stops it; it goes on after the call."""
-    if not WARM or select.select([CTL_IN], [], [], wait)[0]:
+    if not WARM and (not QUICKJS or "_quickjs" in sys.modules):
+        return
+    if select.select([CTL_IN], [], [], wait)[0]:
         return  # a cold start: the first call is already waiting and should not wait for imports
     if QUICKJS:
         load_quickjs()  # the engine is loaded once here; each call still creates its own runtime
@@ -934,7 +945,7 @@ def main() -> None:
     warm_up(0.02)
     last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
     while True:
-        spare = Spare(nproc_base, last_js)
+        spare = Spare(nproc_base, last_js or FLAVOR == "quickjs")
         while True:
             head = read_frame(CTL_IN)
             if head is None:
