@@ -108,6 +108,8 @@ _REQUEST_HEADERS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars
 VISIBLE_CACHE_AGENTS = 1024
 # The longest an agent's visible tool list is served from the cache when no change is heard.
 VISIBLE_CACHE_TTL_S = 2.0
+# Past this many agents' thread limiters, those of agents with nothing running are dropped.
+AGENT_LIMITERS = 1024
 _LOOPBACK_NAMES = ("localhost",)
 
 
@@ -468,6 +470,9 @@ class ToolrtMcpServer:
         # (``_generation`` counts the changes; see _visible).
         self._generation = 0
         self._visible_cache: dict[str, tuple[int, float, dict[str, Tool]]] = {}
+        # Each agent's share of worker threads (see _threads): one agent's slow calls never hold
+        # the threads every other agent's calls need.
+        self._limiters: dict[str, anyio.CapacityLimiter] = {}
         # How long an entry stands without any change heard: a store with no change marker (AWS)
         # tells of other processes' changes no other way.
         self._visible_ttl_s = watch_interval_s if watch_interval_s > 0 else VISIBLE_CACHE_TTL_S
@@ -663,7 +668,9 @@ class ToolrtMcpServer:
                     return await self._execute(
                         ctx, agent, str(arguments["name"]), dict(arguments.get("arguments") or {})
                     )
-                result = await anyio.to_thread.run_sync(self._manage, agent, params.name, arguments)
+                result = await anyio.to_thread.run_sync(
+                    self._manage, agent, params.name, arguments, limiter=self._threads(agent)
+                )
                 return _success(result)
             return await self._execute(ctx, agent, params.name, arguments)
         except ToolRuntimeError as exc:
@@ -683,7 +690,9 @@ class ToolrtMcpServer:
             )
         token = (ctx.meta or {}).get("progress_token")
         if token is None:
-            execution = await anyio.to_thread.run_sync(self.runtime.execute_tool, agent, tool.tool_id, arguments)
+            execution = await anyio.to_thread.run_sync(
+                self.runtime.execute_tool, agent, tool.tool_id, arguments, limiter=self._threads(agent)
+            )
         else:
             execution = await self._execute_with_progress(ctx, token, agent, tool, arguments)
         printed = [types.TextContent(text=f"stdout:\n{execution.stdout[-4000:]}")] if execution.stdout else []
@@ -747,7 +756,8 @@ class ToolrtMcpServer:
             group.start_soon(report)
             result.append(
                 await anyio.to_thread.run_sync(
-                    functools.partial(self.runtime.execute_tool, agent, tool.tool_id, arguments, on_output=on_output)
+                    functools.partial(self.runtime.execute_tool, agent, tool.tool_id, arguments, on_output=on_output),
+                    limiter=self._threads(agent),
                 )
             )
             group.cancel_scope.cancel()
@@ -780,7 +790,26 @@ class ToolrtMcpServer:
 
     async def _visible_async(self, agent: str) -> dict[str, Tool]:
         cached = self._cached_visible(agent)  # the common case costs no trip to a worker thread
-        return cached if cached is not None else await anyio.to_thread.run_sync(self._visible, agent)
+        if cached is not None:
+            return cached
+        return await anyio.to_thread.run_sync(self._visible, agent, limiter=self._threads(agent))
+
+    def _threads(self, agent: str) -> anyio.CapacityLimiter:
+        """The worker threads ``agent``'s requests may hold at once: ``max_concurrent_executions``.
+
+        Blocking work (a tool's execution, a management call, a listing) runs in worker threads.
+        Drawn from one pool shared by all (anyio's 40), one agent's long calls could hold every
+        thread and stall every other agent's calls on this server. Each agent has a limiter of its
+        own instead; its requests past it wait on the event loop, holding no thread, and other
+        agents' requests go on. Called on the event loop only."""
+        limiter = self._limiters.get(agent)
+        if limiter is None:
+            if len(self._limiters) >= AGENT_LIMITERS:
+                for name in [name for name, held in self._limiters.items() if held.borrowed_tokens == 0]:
+                    del self._limiters[name]
+            limiter = anyio.CapacityLimiter(self.runtime.policy.max_concurrent_executions)
+            self._limiters[agent] = limiter
+        return limiter
 
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:
         """The input schema of tool ``name`` as the calling agent sees it, for the SDK's check of

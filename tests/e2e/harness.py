@@ -20,9 +20,9 @@ class SharedRuntimes:
     commands, as the local profile's files would.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, sandbox: EchoSandbox | None = None) -> None:
         container = build_container(Settings(profile="memory"))
-        self.sandbox = EchoSandbox()
+        self.sandbox = sandbox if sandbox is not None else EchoSandbox()
         self.validator = CountingValidator()
         container.adapters.sandbox.override(self.sandbox)
         container.adapters.validator.override(self.validator)

@@ -7,7 +7,9 @@ import json
 import logging
 import subprocess
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
 import anyio
 import mcp_types as types
@@ -16,8 +18,10 @@ import structlog
 
 from tests.e2e.harness import SharedRuntimes
 from tests.e2e.test_mcp import ADD, HttpServer, _text
+from tests.fakes import EchoSandbox
 from toolrt.adapters.mcp.server import ToolrtMcpServer
 from toolrt.domain import ValidationError
+from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
 
 SECRET_TOOL = {**ADD, "name": "payroll", "description": "The victim's private tool."}
 
@@ -242,3 +246,64 @@ def test_the_param_header_schema_lookup_is_per_caller(runtimes: SharedRuntimes) 
         assert schema_for(None) is None  # outside a request: the default agent, who sees nothing here
     finally:
         server.close()
+
+
+class StallingSandbox(EchoSandbox):
+    """Holds every call of one agent until released, counting how many it holds at once."""
+
+    def __init__(self, agent: str) -> None:
+        super().__init__()
+        self.agent = agent
+        self.release = threading.Event()
+        self._lock = threading.Lock()
+        self.held = 0
+        self.most = 0
+
+    def run(self, request: SandboxRequest, cancel: CancelSignal | None = None) -> SandboxResult:
+        if request.tenant == self.agent:
+            with self._lock:
+                self.held += 1
+                self.most = max(self.most, self.held)
+            try:
+                self.release.wait(60)
+            finally:
+                with self._lock:
+                    self.held -= 1
+        return super().run(request, cancel)
+
+
+def test_a_hostile_agents_stalled_calls_never_hold_another_agents_calls() -> None:
+    """Mallory fires more stalled calls than anyio's shared pool has threads (40): she holds at most
+    max_concurrent_executions threads, the rest of hers wait holding none, and the victim's call
+    runs while all of hers are still stalled."""
+    sandbox = StallingSandbox("mallory")
+    runtimes = SharedRuntimes(sandbox)
+    tokens = {"t-victim": "victim", "t-mallory": "mallory"}
+    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), tokens=tokens) as server:
+        limit = server.rt.policy.max_concurrent_executions
+        server.rt.register_tool("victim", ADD)
+        server.rt.register_tool("mallory", {**ADD, "name": "stall", "description": "Never returns in time."})
+        outcome: dict[str, Any] = {}
+
+        async def scenario() -> None:
+            victim = server.client(headers={"Authorization": "Bearer t-victim"})
+            mallory = server.client(headers={"Authorization": "Bearer t-mallory"})
+            async with victim as v, mallory as m, anyio.create_task_group() as group:
+                try:
+                    for i in range(41):
+                        group.start_soon(m.call_tool, "stall", {"a": i, "b": 0})
+                    with anyio.fail_after(30):
+                        while sandbox.held < limit:
+                            await anyio.sleep(0.01)
+                    await anyio.sleep(0.2)  # room for more of hers to start, were any allowed to
+                    with anyio.fail_after(30):  # without a share of its own, this waits for hers
+                        outcome["result"] = await v.call_tool("add", {"a": 1, "b": 2})
+                    outcome["held"] = sandbox.held
+                finally:
+                    sandbox.release.set()
+
+        anyio.run(scenario)
+    result: types.CallToolResult = outcome["result"]
+    assert not result.is_error, _text(result)
+    assert outcome["held"] == limit  # all of hers still stalled when the victim's call came back
+    assert sandbox.most == limit
