@@ -805,8 +805,10 @@ class ToolrtMcpServer:
         limiter = self._limiters.get(agent)
         if limiter is None:
             if len(self._limiters) >= AGENT_LIMITERS:
-                for name in [name for name, held in self._limiters.items() if held.borrowed_tokens == 0]:
-                    del self._limiters[name]
+                for name, held in list(self._limiters.items()):
+                    idle = held.statistics()
+                    if idle.borrowed_tokens == 0 and idle.tasks_waiting == 0:
+                        del self._limiters[name]
             limiter = anyio.CapacityLimiter(self.runtime.policy.max_concurrent_executions)
             self._limiters[agent] = limiter
         return limiter
