@@ -441,23 +441,17 @@ class SubprocessSandbox:
         self, pools: collections.OrderedDict[Any, WorkerPool], key: Any, limit: int, factory: Callable[[], Worker]
     ) -> WorkerPool:
         evicted: list[WorkerPool] = []
-        created = False
         with self._lock:
             pool = pools.get(key)
             if pool is None:
                 pool = WorkerPool(self._workers, factory, self._spawner)
                 pools[key] = pool
-                created = True
                 while len(pools) > limit:
                     evicted.append(pools.popitem(last=False)[1])
             else:
                 pools.move_to_end(key)
         for old in evicted:
             old.close()  # its idle workers are killed; a call holding one of its workers finishes
-        if created:
-            # Started in the background, the first call taking the first one ready: a pool of one
-            # zygote would make each call wait for the spare child the last one left it to prepare.
-            pool.fill()
         return pool
 
     def _python_pool(self, tenant: str, network: bool, environment: Environment | None, flavor: str) -> WorkerPool:
@@ -531,9 +525,11 @@ class SubprocessSandbox:
         # that relays every call it serves. Such a zygote serves one agent only, whatever the tenancy.
         tenant = self._tenant(request) if environment is None else request.tenant
         pool = self._python_pool(tenant, network, environment, zygote_flavor(request.code, engine))
-        # Zygotes are reused: a call waits for one to come back rather than starting a cold one, and
-        # the pool is only refilled when one is retired.
+        # Zygotes are reused: a call waits for one to come back rather than starting a cold one.
         worker = pool.take_reusable(ZYGOTE_WAIT_S)
+        # The first call of a pool starts its zygote itself; the others start in the background.
+        # With one zygote, each call would wait for the spare child its previous call left it to fork.
+        pool.fill()
         assert isinstance(worker, PythonZygote) and worker.tenant == tenant and (worker.gate is not None) == network
         assert worker.environment == environment
         doc: dict[str, Any] | None
