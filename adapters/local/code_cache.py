@@ -12,6 +12,7 @@ calling agent, so how fast a first call is tells no agent what code another agen
 
 from __future__ import annotations
 
+import ast
 import collections
 import importlib.util
 import marshal
@@ -20,7 +21,31 @@ from pathlib import Path
 
 from toolrt.adapters.local.sandbox_env import bytecode_magic
 
-__all__ = ["CompiledTools"]
+__all__ = ["CompiledTools", "imported_modules"]
+
+# Imports remembered per (agent, code): the names are small, the parse is what costs.
+_IMPORT_ENTRIES = 4096
+
+
+def imported_modules(code: str) -> tuple[str, ...]:
+    """The dotted names of the modules ``code`` may import, anywhere in it (inside functions too):
+    ``a.b`` for ``import a.b``; ``a.b`` and ``a.b.c`` for ``from a.b import c`` (``c`` may be a
+    submodule or a name in ``a.b``). Relative imports are left out. Empty when it does not parse."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError, OverflowError, RecursionError, MemoryError):
+        return ()
+    names: dict[str, None] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                names[alias.name] = None
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names[node.module] = None
+            for alias in node.names:
+                if alias.name != "*":
+                    names[f"{node.module}.{alias.name}"] = None
+    return tuple(names)
 
 
 class CompiledTools:
@@ -34,7 +59,23 @@ class CompiledTools:
         self._max_bytes = max_bytes
         self._size = 0
         self._entries: collections.OrderedDict[tuple[str, str], bytes] = collections.OrderedDict()
+        self._imports: collections.OrderedDict[tuple[str, str], tuple[str, ...]] = collections.OrderedDict()
         self._lock = threading.Lock()
+
+    def imports(self, tenant: str, code: str) -> tuple[str, ...]:
+        """``imported_modules(code)``, parsed once per (calling agent, code)."""
+        key = (tenant, code)
+        with self._lock:
+            found = self._imports.get(key)
+            if found is not None:
+                self._imports.move_to_end(key)
+                return found
+        names = imported_modules(code)
+        with self._lock:
+            self._imports[key] = names
+            while len(self._imports) > _IMPORT_ENTRIES:
+                self._imports.popitem(last=False)
+        return names
 
     def bytecode(self, tenant: str, code: str) -> bytes | None:
         """The marshalled code object of ``code`` for ``tenant``'s call; None when it does not compile

@@ -541,7 +541,16 @@ class SubprocessSandbox:
             worker.gate.begin(request.execution_id, request.egress, token=token)
         try:
             bytecode = self._compiled.bytecode(request.tenant, request.code) if engine is None else None
-            doc, decided, out, err = worker.call(request, cancel, token, engine, bytecode)
+            learn: tuple[str, ...] = ()
+            if environment is not None and engine is None:
+                # The environment's modules this tool imports (``from dateutil import parser``): its
+                # zygote, which serves this agent only, imports them while idle for the next call.
+                learn = tuple(
+                    name
+                    for name in self._compiled.imports(request.tenant, request.code)
+                    if "." in name and name.split(".", 1)[0] in environment.preload
+                )
+            doc, decided, out, err = worker.call(request, cancel, token, engine, bytecode, learn)
         except OSError as exc:
             doc, decided, out, err = None, "crashed", b"", b""
             log.warning("python sandbox worker failed", error=str(exc))

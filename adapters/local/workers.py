@@ -167,13 +167,16 @@ class PythonZygote(Worker):
         egress_token: str | None = None,
         engine: str | None = None,
         bytecode: bytes | None = None,
+        learn: tuple[str, ...] = (),
     ) -> tuple[dict[str, Any] | None, str | None, bytes, bytes]:
         """Run one call: the zygote's verified header (or None and the status the host decided) and the streams.
 
         ``egress_token``: what the call's forwarder presents on each connection to the worker's
         egress gate (see ``EgressGate.begin``). ``engine="quickjs"``: the code is JavaScript, run on
         QuickJS in the forked child (see ``quickjs_engine``). ``bytecode``: the Python code compiled
-        on the host (see ``code_cache``), which the child loads instead of compiling the source."""
+        on the host (see ``code_cache``), which the child loads instead of compiling the source.
+        ``learn``: modules of the zygote's environment the tool imports, which the zygote imports
+        while idle after the call (environment zygotes only: each serves one agent)."""
         self._seq += 1
         seq = self._seq
         nonce = secrets.token_hex(16)
@@ -215,6 +218,7 @@ class PythonZygote(Worker):
                     "stream": request.on_output is not None,
                     # Host-made like the rest of the header: the zygote prepares its next spare by it.
                     "engine": engine,
+                    "learn": list(learn),
                 }
             )
             + payload

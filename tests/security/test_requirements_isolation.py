@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -271,3 +272,44 @@ def test_a_package_is_imported_only_once_its_zygote_is_confined() -> None:
             assert result.status is ExecutionStatus.SUCCEEDED, result.error
             seen = result.output
             assert seen["at_import"] == seen["in_call"], seen  # where the call runs: the worker's cgroup
+
+
+# Whether the environment's submodules were loaded before the tool's own imports ran: what its
+# zygote had imported while idle.
+ALREADY = """
+import sys
+FOUND = {name: name in sys.modules for name in ("dateutil.relativedelta", "dateutil.tz")}
+from dateutil import {module}
+
+
+def handler() -> dict:
+    return FOUND
+"""
+
+
+def test_an_environment_zygote_learns_its_own_agents_imports_only(rt: ToolRuntime) -> None:
+    """A call's tool imports a submodule of its packages: its zygote imports it while idle, so the
+    same agent's next calls find it loaded (a warm call no longer pays ``from dateutil import
+    parser``). Mallory's calls, with the same requirements, teach her own zygote only: Olivia's never
+    finds what Mallory's tools imported."""
+    olivia = rt.register_tool(
+        "olivia", tool(PARSE_DATE, name="olivia_dates", code=ALREADY.replace("{module}", "relativedelta"))
+    ).tool_id
+    mallory = rt.register_tool(
+        "mallory", tool(PARSE_DATE, name="mallory_dates", code=ALREADY.replace("{module}", "tz"))
+    )
+    for _ in range(5):
+        assert rt.execute_tool("mallory", mallory.tool_id, {}).status is ExecutionStatus.SUCCEEDED
+    first = rt.execute_tool("olivia", olivia, {})
+    assert first.status is ExecutionStatus.SUCCEEDED, first.error
+    assert first.output == {"dateutil.relativedelta": False, "dateutil.tz": False}
+    deadline = time.monotonic() + 60
+    while True:
+        later = rt.execute_tool("olivia", olivia, {})
+        assert later.status is ExecutionStatus.SUCCEEDED, later.error
+        if later.output["dateutil.relativedelta"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert later.output == {"dateutil.relativedelta": True, "dateutil.tz": False}
+    # And Mallory's own zygote learned hers.
+    assert rt.execute_tool("mallory", mallory.tool_id, {}).output["dateutil.tz"] is True

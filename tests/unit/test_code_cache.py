@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import keyword
 import marshal
 import sys
 from pathlib import Path
 
-from toolrt.adapters.local.code_cache import CompiledTools
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from toolrt.adapters.local.code_cache import CompiledTools, imported_modules
 
 
 def cache(max_bytes: int = 1 << 20) -> CompiledTools:
@@ -50,3 +54,35 @@ def test_entries_are_per_agent_and_bounded() -> None:
         compiled.bytecode("alice", f"def handler():\n    return {i}\n")
     assert compiled._size <= 2000  # noqa: SLF001 - the bound itself is what is tested
     assert compiled.bytecode("alice", "def handler():\n    return 1\n") is not first
+
+
+def test_the_modules_a_tool_imports_are_read_from_anywhere_in_its_code() -> None:
+    code = (
+        "import a.b, c as d\n"
+        "from dateutil import parser, tz as zone\n"
+        "from . import sibling\n"
+        "from os.path import *\n"
+        "def handler():\n"
+        "    from numpy.linalg import norm\n"
+        "    import json\n"
+    )
+    assert imported_modules(code) == (
+        "a.b",
+        "c",
+        "dateutil",
+        "dateutil.parser",
+        "dateutil.tz",
+        "os.path",
+        "numpy.linalg",
+        "numpy.linalg.norm",
+        "json",
+    )
+    assert imported_modules("def broken(:\n") == ()
+
+
+@given(st.lists(st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True), min_size=1, max_size=4))
+def test_every_import_form_names_its_module(parts: list[str]) -> None:
+    assume(not any(keyword.iskeyword(part) for part in parts))
+    dotted = ".".join(parts)
+    assert imported_modules(f"import {dotted}\n") == (dotted,)
+    assert imported_modules(f"def f():\n    from {dotted} import x as y\n") == (dotted, f"{dotted}.x")

@@ -895,6 +895,33 @@ elif FLAVOR == "quickjs":
     WARM = []
 
 
+LEARNED: set[str] = set()  # the environment's modules calls have named, each imported (or tried) once
+MAX_LEARNED = 256
+
+
+def learn(names: Any) -> None:
+    """Queue for idle import the modules of this zygote's environment that a call's tool imports
+    (the host reads them from the tool's code: ``from dateutil import parser`` names
+    ``dateutil.parser``), so the next call finds them loaded, as it finds the packages themselves.
+
+    Environment zygotes only: each serves one agent, so what it learns from one call is only ever
+    seen by that agent's later calls. Only submodules of the packages it preloads, at most
+    ``MAX_LEARNED`` names, each tried once."""
+    if not PRELOAD or not isinstance(names, list):
+        return
+    for name in names:
+        if len(LEARNED) >= MAX_LEARNED:
+            return
+        if not isinstance(name, str) or name in LEARNED:
+            continue
+        parts = name.split(".")
+        if len(parts) < 2 or parts[0] not in PRELOAD or not all(part.isidentifier() for part in parts):
+            continue
+        LEARNED.add(name)
+        if name not in sys.modules:
+            WARM.append(name)
+
+
 def preload() -> bool:
     """Import the packages of this zygote's environment before the first call is read: the first
     call would import them anyway, and every later one then finds them loaded.
@@ -958,6 +985,7 @@ def main() -> None:
         for sink in sinks:
             sink.wipe()
         last_js = head.get("engine") == "quickjs"
+        learn(head.get("learn"))
         del doc, sinks, head, spare
         warm_up(0)
 
