@@ -52,7 +52,10 @@ Design, and why:
   guarantees above are what separate them. Zygotes for a tool's requirements are the exception:
   they import the environment's packages while idle, so third-party code lives in the process that
   relays the calls, and each serves one agent only (a package cannot carry one agent's call into
-  another's). ``tenancy="agent"`` adds defence in depth: each agent
+  another's). Such a zygote also imports, after a call, the submodules of its packages the call's
+  tool imports (read from the code on the host: ``code_cache.imported_modules``), so that agent's
+  next calls find them loaded; shared zygotes never learn from calls, which would tell one agent
+  what another's tools import. ``tenancy="agent"`` adds defence in depth: each agent
   gets its own pools of workers, so no process ever serves two agents (the cost: ``workers`` warm
   processes per active agent and zygote flavour, the least recently used pools closed past
   ``max_pools``).
