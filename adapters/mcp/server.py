@@ -50,8 +50,8 @@ import json
 import re
 import threading
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
@@ -110,6 +110,9 @@ VISIBLE_CACHE_AGENTS = 1024
 VISIBLE_CACHE_TTL_S = 2.0
 # Past this many agents' thread limiters, those of agents with nothing running are dropped.
 AGENT_LIMITERS = 1024
+# Worker threads all agents' requests may hold at once (each agent within its own share).
+ALL_THREADS = 128
+_T = TypeVar("_T")
 _LOOPBACK_NAMES = ("localhost",)
 
 
@@ -473,6 +476,8 @@ class ToolrtMcpServer:
         # Each agent's share of worker threads (see _threads): one agent's slow calls never hold
         # the threads every other agent's calls need.
         self._limiters: dict[str, anyio.CapacityLimiter] = {}
+        self._handed: dict[str, int] = {}  # requests per agent holding (or about to hold) its limiter
+        self._all_threads: anyio.CapacityLimiter | None = None  # made on the event loop (see _in_thread)
         # How long an entry stands without any change heard: a store with no change marker (AWS)
         # tells of other processes' changes no other way.
         self._visible_ttl_s = watch_interval_s if watch_interval_s > 0 else VISIBLE_CACHE_TTL_S
@@ -668,9 +673,7 @@ class ToolrtMcpServer:
                     return await self._execute(
                         ctx, agent, str(arguments["name"]), dict(arguments.get("arguments") or {})
                     )
-                result = await anyio.to_thread.run_sync(
-                    self._manage, agent, params.name, arguments, limiter=self._threads(agent)
-                )
+                result = await self._in_thread(agent, self._manage, agent, params.name, arguments)
                 return _success(result)
             return await self._execute(ctx, agent, params.name, arguments)
         except ToolRuntimeError as exc:
@@ -690,9 +693,7 @@ class ToolrtMcpServer:
             )
         token = (ctx.meta or {}).get("progress_token")
         if token is None:
-            execution = await anyio.to_thread.run_sync(
-                self.runtime.execute_tool, agent, tool.tool_id, arguments, limiter=self._threads(agent)
-            )
+            execution = await self._in_thread(agent, self.runtime.execute_tool, agent, tool.tool_id, arguments)
         else:
             execution = await self._execute_with_progress(ctx, token, agent, tool, arguments)
         printed = [types.TextContent(text=f"stdout:\n{execution.stdout[-4000:]}")] if execution.stdout else []
@@ -755,9 +756,9 @@ class ToolrtMcpServer:
         async with anyio.create_task_group() as group:
             group.start_soon(report)
             result.append(
-                await anyio.to_thread.run_sync(
+                await self._in_thread(
+                    agent,
                     functools.partial(self.runtime.execute_tool, agent, tool.tool_id, arguments, on_output=on_output),
-                    limiter=self._threads(agent),
                 )
             )
             group.cancel_scope.cancel()
@@ -792,7 +793,7 @@ class ToolrtMcpServer:
         cached = self._cached_visible(agent)  # the common case costs no trip to a worker thread
         if cached is not None:
             return cached
-        return await anyio.to_thread.run_sync(self._visible, agent, limiter=self._threads(agent))
+        return await self._in_thread(agent, self._visible, agent)
 
     def _threads(self, agent: str) -> anyio.CapacityLimiter:
         """The worker threads ``agent``'s requests may hold at once: ``max_concurrent_executions``.
@@ -801,17 +802,33 @@ class ToolrtMcpServer:
         Drawn from one pool shared by all (anyio's 40), one agent's long calls could hold every
         thread and stall every other agent's calls on this server. Each agent has a limiter of its
         own instead; its requests past it wait on the event loop, holding no thread, and other
-        agents' requests go on. Called on the event loop only."""
+        agents' requests go on (see ``_in_thread``). Called on the event loop only."""
         limiter = self._limiters.get(agent)
         if limiter is None:
             if len(self._limiters) >= AGENT_LIMITERS:
-                for name, held in list(self._limiters.items()):
-                    idle = held.statistics()
-                    if idle.borrowed_tokens == 0 and idle.tasks_waiting == 0:
-                        del self._limiters[name]
+                # Only agents with no request under way: one handed its limiter may not have
+                # acquired it yet, and a second limiter for that agent would double its share.
+                for name in [name for name in self._limiters if not self._handed.get(name)]:
+                    del self._limiters[name]
             limiter = anyio.CapacityLimiter(self.runtime.policy.max_concurrent_executions)
             self._limiters[agent] = limiter
         return limiter
+
+    async def _in_thread(self, agent: str, func: Callable[..., _T], *args: Any) -> _T:
+        """``func(*args)`` in a worker thread, within ``agent``'s share (its limiter stays registered,
+        never dropped by ``_threads``, from the moment it is handed out until the call is over) and
+        within ``ALL_THREADS`` for all agents together. The agent's share is taken first, so its
+        requests past it wait without holding any of the others' threads."""
+        self._handed[agent] = self._handed.get(agent, 0) + 1
+        try:
+            if self._all_threads is None:
+                self._all_threads = anyio.CapacityLimiter(ALL_THREADS)
+            async with self._threads(agent):
+                return await anyio.to_thread.run_sync(func, *args, limiter=self._all_threads)
+        finally:
+            self._handed[agent] -= 1
+            if not self._handed[agent]:
+                del self._handed[agent]
 
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:
         """The input schema of tool ``name`` as the calling agent sees it, for the SDK's check of
