@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import hashlib
 import importlib.util
 import marshal
 import threading
@@ -64,7 +65,8 @@ class CompiledTools:
 
     def imports(self, tenant: str, code: str) -> tuple[str, ...]:
         """``imported_modules(code)``, parsed once per (calling agent, code)."""
-        key = (tenant, code)
+        # By digest: the key must not keep the code alive (up to _IMPORT_ENTRIES of any size).
+        key = (tenant, hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest())
         with self._lock:
             found = self._imports.get(key)
             if found is not None:

@@ -82,6 +82,7 @@ Design, and why:
 
 from __future__ import annotations
 
+import binascii
 import collections
 import importlib.util
 import marshal
@@ -141,8 +142,9 @@ log = get_logger(__name__)
 
 # Node pools kept at once (each holds `workers` pre-started processes): the most recently used sizes.
 MAX_NODE_POOLS = 6
-# With tenancy="agent": Python pools (one per agent) kept at once, least recently used closed first.
-MAX_AGENT_POOLS = 16
+# Python pools kept at once, least recently used closed first: one per agent (tenancy="agent"),
+# environment, network and flavour, so sized for a few pools per agent.
+MAX_AGENT_POOLS = 48
 # Where a call's environment (its requirements' packages) appears inside the sandbox, read-only.
 ENV_MOUNT = "/opt/toolrt/site"
 # A JavaScript or TypeScript tool's node_modules: Node looks there from /tmp/work/tool.js upwards.
@@ -191,9 +193,14 @@ def zygote_flavor(code: str, engine: str | None) -> str:
     return ASYNC if "async" in code else PLAIN
 
 
+# The longest argument the zygote's bytecode may take (Linux refuses one of 128 KiB or more).
+BOOT_ARG_CAP = 120 * 1024
+
 # How long a call waits for a busy zygote to come back before starting an extra one: a cold start
 # (~30-40 ms) costs more than waiting for a short call, but a long call must not hold others up.
 ZYGOTE_WAIT_S = 2.0
+# Names a call may offer its environment zygote to import while idle (the zygote keeps 256 at most).
+MAX_LEARN_PER_CALL = 64
 
 _ISOLATION_CHOICES = ("auto", "strict")
 _TENANCY_CHOICES = ("shared", "agent")
@@ -220,14 +227,17 @@ def _zygote_boot(source: str, python: Path) -> list[str]:
     """``-c`` arguments that start the zygote: its bytecode when the sandbox's Python reads ours.
 
     Compiling the zygote costs a cold start about 3 ms; when both interpreters share a bytecode
-    magic number, the code object is compiled here once and passed as hex (it is host-made, so
-    ``marshal`` is safe), otherwise the source is passed.
+    magic number, the code object is compiled here once and passed in base64 (it is host-made, so
+    ``marshal`` is safe), otherwise the source is passed. Linux caps one argument at
+    ``MAX_ARG_STRLEN`` (128 KiB): past ``BOOT_ARG_CAP`` the source goes instead.
     """
     if bytecode_magic(python) != importlib.util.MAGIC_NUMBER:
         return [source]
-    code = marshal.dumps(compile(source, "python_zygote.py", "exec"))
-    boot = "import marshal, sys\ncode = bytes.fromhex(sys.argv.pop(1))\nexec(marshal.loads(code))\n"
-    return [boot, code.hex()]
+    code = binascii.b2a_base64(marshal.dumps(compile(source, "python_zygote.py", "exec")), newline=False).decode()
+    if len(code) > BOOT_ARG_CAP:
+        return [source]
+    boot = "import binascii, marshal, sys\nexec(marshal.loads(binascii.a2b_base64(sys.argv.pop(1))))\n"
+    return [boot, code]
 
 
 class SubprocessSandbox:
@@ -530,6 +540,14 @@ class SubprocessSandbox:
         pool = self._python_pool(tenant, network, environment, zygote_flavor(request.code, engine))
         # Zygotes are reused: a call waits for one to come back rather than starting a cold one.
         worker = pool.take_reusable(ZYGOTE_WAIT_S)
+        for _ in range(3):
+            if worker.proc.poll() is None:
+                break
+            # It ended while idle (out of memory, or a learned import past its CPU allowance): it
+            # never gets the call, which goes to another zygote.
+            self._retire(worker)
+            pool.release()
+            worker = pool.take_reusable(ZYGOTE_WAIT_S)
         # The first call of a pool starts its zygote itself; the others start in the background.
         # With one zygote, each call would wait for the spare child its previous call left it to fork.
         pool.fill()
@@ -545,14 +563,18 @@ class SubprocessSandbox:
         try:
             bytecode = self._compiled.bytecode(request.tenant, request.code) if engine is None else None
             learn: tuple[str, ...] = ()
-            if environment is not None and engine is None:
+            if environment is not None and engine is None and request.owner in ("", request.tenant):
                 # The environment's modules this tool imports (``from dateutil import parser``): its
                 # zygote, which serves this agent only, imports them while idle for the next call.
+                # Only the caller's own tools teach it: another agent's (public) tool must not choose
+                # what runs in the zygote that relays the caller's own tools' calls.
                 learn = tuple(
                     name
                     for name in self._compiled.imports(request.tenant, request.code)
-                    if "." in name and name.split(".", 1)[0] in environment.preload
-                )
+                    if "." in name
+                    and name.split(".", 1)[0] in environment.preload
+                    and not any(part.startswith("__") for part in name.split("."))
+                )[:MAX_LEARN_PER_CALL]
             doc, decided, out, err = worker.call(request, cancel, token, engine, bytecode, learn)
         except OSError as exc:
             doc, decided, out, err = None, "crashed", b"", b""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -46,7 +47,8 @@ def run(
     language: Language = Language.PYTHON,
     engine: str | None = None,
 ) -> SandboxResult:
-    return sb.run(SandboxRequest(tenant, language, code, "handler", {}, 10.0, 128, 64 * 1024, engine=engine))
+    request = SandboxRequest(f"exec-{tenant}", language, code, "handler", {}, 10.0, 128, 64 * 1024, tenant=tenant)
+    return sb.run(attrs.evolve(request, engine=engine))
 
 
 def loaded_when_warm(sb: SubprocessSandbox, code: str) -> dict[str, Any]:

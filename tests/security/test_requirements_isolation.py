@@ -313,3 +313,62 @@ def test_an_environment_zygote_learns_its_own_agents_imports_only(rt: ToolRuntim
     assert later.output == {"dateutil.relativedelta": True, "dateutil.tz": False}
     # And Mallory's own zygote learned hers.
     assert rt.execute_tool("mallory", mallory.tool_id, {}).output["dateutil.tz"] is True
+
+
+def test_another_agents_public_tool_teaches_the_callers_zygote_nothing(rt: ToolRuntime) -> None:
+    """Priya calls Mallory's public tool, which names a submodule only in dead code: Priya's zygote
+    for those requirements (it relays her own tools' calls too) must not import it. Nor does
+    Mallory's zygote learn what Priya's public tool names when Mallory calls it."""
+    names = "{name: name in sys.modules for name in ('dateutil.easter', 'dateutil.rrule')}"
+    probe = f"import sys\nimport dateutil\n\n\ndef handler() -> dict:\n    return {names}\n"
+    baited = probe + "\n\nif False:\n    from dateutil import {module}\n"
+    priya_own = rt.register_tool("priya", tool(PARSE_DATE, name="priya_probe", code=probe)).tool_id
+    priya_public = rt.register_tool(
+        "priya", tool(PARSE_DATE, name="priya_public", code=baited.replace("{module}", "rrule")), "public"
+    ).tool_id
+    mallory_own = rt.register_tool("mallory", tool(PARSE_DATE, name="mallory_probe", code=probe)).tool_id
+    mallory_public = rt.register_tool(
+        "mallory", tool(PARSE_DATE, name="mallory_bait", code=baited.replace("{module}", "easter")), "public"
+    ).tool_id
+    untouched = {"dateutil.easter": False, "dateutil.rrule": False}
+    for _ in range(10):
+        assert rt.execute_tool("priya", mallory_public, {}).status is ExecutionStatus.SUCCEEDED
+        assert rt.execute_tool("mallory", priya_public, {}).status is ExecutionStatus.SUCCEEDED
+        time.sleep(0.05)  # idle time in which a zygote would have imported what it learned
+    assert rt.execute_tool("priya", priya_own, {}).output == untouched
+    assert rt.execute_tool("mallory", mallory_own, {}).output == untouched
+
+
+def test_a_learned_import_that_never_ends_is_stopped_within_the_calls_cpu_allowance() -> None:
+    """Mallory's tool names, in dead code, a submodule of her package whose import never ends. Her
+    zygote tries it while idle after the call: the kernel stops the zygote once the import has used
+    the CPU the call itself was allowed (a 1 s timeout allows 3 s), rather than letting it take a
+    core from every agent for good; her next call goes to a fresh zygote."""
+    with private_environments() as root, SubprocessSandbox(isolation="strict", workers=1) as sandbox:
+        site = root / "site"
+        package = site / "spinner"
+        package.mkdir(mode=0o755, parents=True)
+        site.chmod(0o755)
+        (package / "__init__.py").write_text("")
+        (package / "spin.py").write_text("while True:\n    pass\n")
+        (root / "preload.txt").write_text("spinner\n")
+        code = "import spinner\n\n\ndef handler():\n    return 'done'\n\n\nif False:\n    import spinner.spin\n"
+
+        def call(n: int) -> SandboxRequest:
+            return SandboxRequest(
+                f"spin-{n}", Language.PYTHON, code, "handler", {}, 1.0, 128, 1 << 20,
+                tenant="mallory", owner="mallory", environment=str(site),
+            )  # fmt: skip
+
+        first = sandbox.run(call(1))
+        assert first.status is ExecutionStatus.SUCCEEDED, first.error
+        (pool,) = [pool for key, pool in sandbox._python_pools.items() if key[2] is not None]
+        deadline = time.monotonic() + 120
+        while not pool._idle and time.monotonic() < deadline:
+            time.sleep(0.01)
+        (zygote,) = pool._idle
+        while zygote.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert zygote.proc.poll() is not None  # stopped, not left spinning
+        second = sandbox.run(call(2))
+        assert second.status is ExecutionStatus.SUCCEEDED, second.error

@@ -82,3 +82,32 @@ def test_a_pre_forked_child_serves_one_call_and_is_gone_before_the_next_agents_c
         assert not os.path.exists(f"/proc/{host_pid}")  # killed and reaped before the result came back
         served.append(host_pid)
     assert served[0] != served[1]
+
+
+@pytest.mark.bwrap
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"])
+def test_a_call_cannot_end_the_zygote_that_serves_the_next_agent(
+    one_zygote: SubprocessSandbox, signal_name: str
+) -> None:
+    """Mallory's tool signals pid 1 of its namespace, the zygote, which would end on a signal it
+    handles (Python handles SIGINT): the zygote lives on, the call runs to its end, and the next
+    agent's call is served by that same zygote."""
+    zygote = _zygote(one_zygote)
+    hostile = (
+        "import os, signal, time\n"
+        "def handler():\n"
+        f"    os.kill(1, signal.{signal_name})\n"
+        "    time.sleep(0.2)\n"
+        "    return 'still here'\n"
+    )
+    result = one_zygote.run(
+        SandboxRequest("exec-m", Language.PYTHON, hostile, "handler", {}, 10.0, 128, 65536, tenant="mallory")
+    )
+    assert result.status is ExecutionStatus.SUCCEEDED, result.error
+    assert result.output == "still here"
+    victim = one_zygote.run(
+        SandboxRequest("exec-v", Language.PYTHON, OWN_PID, "handler", {}, 10.0, 128, 65536, tenant="victim")
+    )
+    assert victim.status is ExecutionStatus.SUCCEEDED, victim.error
+    assert zygote.proc.poll() is None and not zygote.dead
+    assert _zygote(one_zygote) is zygote  # the same zygote, not a cold start

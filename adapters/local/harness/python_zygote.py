@@ -897,29 +897,84 @@ elif FLAVOR == "quickjs":
 
 LEARNED: set[str] = set()  # the environment's modules calls have named, each imported (or tried) once
 MAX_LEARNED = 256
+LEARNING: list[str] = []  # learned names still to import, while idle
+LEARN_CPU_S = [0]  # CPU seconds the pending imports may take: the allowance of the calls that named them
+LEARN_MAX_MB = 256  # how much the zygote may grow from learned imports over its size once preloaded
+PRELOADED_RSS = [0]
 
 
-def learn(names: Any) -> None:
+def learn(names: Any, cpu_s: int) -> None:
     """Queue for idle import the modules of this zygote's environment that a call's tool imports
     (the host reads them from the tool's code: ``from dateutil import parser`` names
     ``dateutil.parser``), so the next call finds them loaded, as it finds the packages themselves.
 
-    Environment zygotes only: each serves one agent, so what it learns from one call is only ever
-    seen by that agent's later calls. Only submodules of the packages it preloads, at most
-    ``MAX_LEARNED`` names, each tried once."""
+    Environment zygotes only: each serves one agent, and the host offers only the names of that
+    agent's own tools, so what it learns is only ever seen by that agent's later calls. Only
+    submodules of the packages it preloads, no ``__main__``-like parts, at most ``MAX_LEARNED``
+    names, each tried once. The imports may take ``cpu_s`` of CPU, what the call itself was allowed
+    (``import_learned``)."""
     if not PRELOAD or not isinstance(names, list):
         return
     for name in names:
         if len(LEARNED) >= MAX_LEARNED:
-            return
+            break
         if not isinstance(name, str) or name in LEARNED:
             continue
         parts = name.split(".")
-        if len(parts) < 2 or parts[0] not in PRELOAD or not all(part.isidentifier() for part in parts):
+        if len(parts) < 2 or parts[0] not in PRELOAD or not all(
+            part.isidentifier() and part.isascii() and not part.startswith("__") for part in parts
+        ):  # no ``pkg.__main__`` (a package's command line) nor ``pkg.__init__`` (its code again)
             continue
         LEARNED.add(name)
         if name not in sys.modules:
-            WARM.append(name)
+            LEARNING.append(name)
+            LEARN_CPU_S[0] = max(LEARN_CPU_S[0], cpu_s)
+
+
+def rss_bytes() -> int:
+    fd = os.open("/proc/self/statm", os.O_RDONLY)
+    try:
+        return int(os.read(fd, 256).split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    finally:
+        os.close(fd)
+
+
+def import_learned() -> None:
+    """Import the learned names while idle, within bounds: the CPU the calls that named them were
+    allowed (past it the kernel stops the zygote with SIGXCPU, and the host starts another), and
+    ``LEARN_MAX_MB`` of growth in all. A call that arrives stops it; it goes on after the call."""
+    if not LEARNING:
+        return
+    if rss_bytes() - PRELOADED_RSS[0] > LEARN_MAX_MB << 20:
+        LEARNING.clear()
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    used = resource.getrusage(resource.RUSAGE_SELF)
+    # As pid 1 the zygote would ignore the kernel's SIGXCPU without a handler of its own.
+    previous = signal.signal(signal.SIGXCPU, past_allowance)
+    resource.setrlimit(resource.RLIMIT_CPU, (int(used.ru_utime + used.ru_stime) + 1 + LEARN_CPU_S[0], hard))
+    try:
+        while LEARNING and not select.select([CTL_IN], [], [], 0)[0]:
+            name = LEARNING.pop(0)
+            try:
+                __import__(name)
+            except BaseException:  # what cannot import idle fails in the tool's call, with its traceback
+                pass
+            if rss_bytes() - PRELOADED_RSS[0] > LEARN_MAX_MB << 20:
+                LEARNING.clear()
+    finally:
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+        signal.signal(signal.SIGXCPU, previous)  # before the next spare is forked: its calls need the default
+    if not LEARNING:
+        LEARN_CPU_S[0] = 0
+
+
+def past_allowance(signum: int, frame: Any) -> None:
+    """SIGXCPU while importing learned modules: they have used the CPU their calls were allowed.
+    The zygote ends (no call is under way, no spare forked); the host starts another for the next
+    call. An import spinning inside C code, which never returns to the interpreter, would not run
+    this: that case is not bounded here."""
+    os._exit(75)
 
 
 def preload() -> bool:
@@ -939,6 +994,7 @@ def preload() -> bool:
             __import__(name)
         except BaseException:  # a package that cannot import here fails in the tool's call, with its traceback
             pass
+    PRELOADED_RSS[0] = rss_bytes()
     return True
 
 
@@ -963,6 +1019,10 @@ def warm_up(wait: float) -> None:
 
 def main() -> None:
     gc.disable()  # fewer copy-on-write faults in forked children; each child re-enables it
+    # As pid 1 the zygote gets only the signals it handles, and Python handles SIGINT: a call's
+    # os.kill(1, SIGINT) would end it (KeyboardInterrupt), and the next caller would pay a cold
+    # start. Ignored here; each child restores Python's handler for its tool.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.makedirs(BASE, exist_ok=True)
     nproc_base = own_process_count() if MODE == "proc" else 4
     scratch = bytearray(CHUNK)
@@ -985,9 +1045,10 @@ def main() -> None:
         for sink in sinks:
             sink.wipe()
         last_js = head.get("engine") == "quickjs"
-        learn(head.get("learn"))
+        learn(head.get("learn"), int(head["timeout_s"]) + 2)
         del doc, sinks, head, spare
         warm_up(0)
+        import_learned()
 
 
 main()
