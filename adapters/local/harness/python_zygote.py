@@ -941,8 +941,9 @@ def rss_bytes() -> int:
 
 def import_learned() -> None:
     """Import the learned names while idle, within bounds: the CPU the calls that named them were
-    allowed (past it the kernel stops the zygote with SIGXCPU, and the host starts another), and
-    ``LEARN_MAX_MB`` of growth in all. A call that arrives stops it; it goes on after the call."""
+    allowed (past it the kernel's SIGXCPU ends the zygote, see ``past_allowance``, and the host
+    starts another), and ``LEARN_MAX_MB`` of growth in all. A call that arrives stops it; it goes
+    on after the call."""
     if not LEARNING:
         return
     if rss_bytes() - PRELOADED_RSS[0] > LEARN_MAX_MB << 20:
