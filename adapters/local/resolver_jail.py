@@ -56,7 +56,7 @@ from urllib.parse import unquote, urlsplit
 import attrs
 
 from toolrt.adapters.local.egress_proxy import EgressProxy
-from toolrt.adapters.local.sandbox_env import find_bwrap
+from toolrt.adapters.local.sandbox_env import find_bwrap, system_binds
 from toolrt.application.logs import get_logger
 from toolrt.domain import EgressGrant, HostPort, parse_host_port
 
@@ -68,7 +68,6 @@ _FORWARDER = Path(__file__).parent / "harness" / "resolver_forwarder.py"
 _INSIDE = "/run/toolrt"
 _SOCKET_INSIDE = f"{_INSIDE}/egress.sock"
 _FORWARDER_INSIDE = f"{_INSIDE}/resolver_forwarder.py"
-_SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # Read-only system files pip and npm need: CA certificates, the dynamic linker's cache, the time zone,
 # and user and host names (Node's os.userInfo, Python's getpass).
 _SYSTEM_FILES = (
@@ -337,18 +336,8 @@ def _bwrap_args(read_only: Sequence[Path], read_write: Sequence[Path], socket: P
         "ALL",
         "--hostname",
         "toolrt-resolver",
-        "--ro-bind",
-        "/usr",
-        "/usr",
+        *system_binds(_SYSTEM_FILES),
     ]
-    for name in _SYSTEM_LINKS:
-        host = Path("/") / name
-        if host.is_symlink():
-            args += ["--symlink", os.readlink(host), str(host)]
-        elif host.is_dir():
-            args += ["--ro-bind", str(host), str(host)]
-    for system in _SYSTEM_FILES:
-        args += ["--ro-bind-try", system, system]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
     seen: set[Path] = set()
     for path in read_only:  # after /tmp: an interpreter or an index folder may live there

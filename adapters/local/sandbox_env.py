@@ -8,6 +8,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,22 @@ from toolrt.adapters.node import find_node
 
 NOBODY = 65534
 _SYSTEM_LINKS = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def system_binds(files: Sequence[str]) -> list[str]:
+    """bubblewrap arguments for the host's system, read-only: ``/usr``, the top-level ``bin`` and
+    ``lib`` folders (as the symlinks into ``/usr`` they are on merged-/usr hosts, else bound), and
+    ``files`` where they exist."""
+    args = ["--ro-bind", "/usr", "/usr"]
+    for name in _SYSTEM_LINKS:
+        host = Path("/") / name
+        if host.is_symlink():
+            args += ["--symlink", os.readlink(host), str(host)]
+        elif host.is_dir():
+            args += ["--ro-bind", str(host), str(host)]
+    for path in files:
+        args += ["--ro-bind-try", path, path]
+    return args
 
 
 def drop_to_nobody() -> bool:
@@ -126,18 +143,8 @@ def namespace_args(
         "LANG",
         "C.UTF-8",
         *[arg for name, value in env for arg in ("--setenv", name, value)],
-        "--ro-bind",
-        "/usr",
-        "/usr",
     ]
-    for name in _SYSTEM_LINKS:
-        host = Path("/") / name
-        if host.is_symlink():
-            args += ["--symlink", os.readlink(host), str(host)]
-        elif host.is_dir():
-            args += ["--ro-bind", str(host), str(host)]
-    for etc in ("/etc/ld.so.cache", "/etc/localtime"):
-        args += ["--ro-bind-try", etc, etc]
+    args += system_binds(("/etc/ld.so.cache", "/etc/localtime"))
     args += [
         "--proc",
         "/proc",
