@@ -562,13 +562,7 @@ class PipEnvironments:
                 ["download", *common, "--dest", str(wheels), "-r", str(pinned)], folder, max_file_bytes=max_bytes
             )
             if max_bytes is not None and download[0].returncode != 0 and _FILE_TOO_LARGE in download[0].stderr:
-                raise RequirementError(
-                    ", ".join(requirements) or lock.describe(),
-                    "too_large",
-                    f"a wheel of {lock.describe()} is larger than the policy's {max_bytes / 2**20:.0f} MB for a whole "
-                    "environment; its download was stopped there",
-                    hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
-                )
+                raise _download_cut(lock, requirements, "wheel", max_bytes)
             self._check_pip(lock, *download)
             unpacked = _unpacked_size(wheels)
             if max_bytes is not None and unpacked > max_bytes:
@@ -663,6 +657,18 @@ def _too_large(lock: Lock, requirements: tuple[str, ...], size: int, max_bytes: 
         "too_large",
         f"the environment would hold {size / 2**20:.1f} MB installed, more than the policy's "
         f"{max_bytes / 2**20:.0f} MB ({lock.describe()})",
+        hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
+    )
+
+
+def _download_cut(lock: Lock, requirements: tuple[str, ...], what: str, max_bytes: int | None) -> RequirementError:
+    """A download stopped at the environment limit: one ``what`` (wheel, tarball) was larger."""
+    limit = f"{max_bytes / 2**20:.0f} MB" if max_bytes is not None else "size limit"
+    return RequirementError(
+        ", ".join(requirements) or lock.describe(),
+        "too_large",
+        f"a {what} of {lock.describe()} is larger than the policy's {limit} for a whole environment; its "
+        "download was stopped there",
         hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
     )
 
@@ -882,13 +888,7 @@ class NpmEnvironments(PipEnvironments):
         if done.returncode != 0 and (
             _FILE_TOO_LARGE in done.stderr or "EFBIG" in done.stderr or done.returncode in (-25, 128 + 25, 256 - 25)
         ):
-            raise RequirementError(
-                ", ".join(requirements) or lock.describe(),
-                "too_large",
-                f"a tarball of {lock.describe()} is larger than the policy's {max_bytes / 2**20:.0f} MB for a whole "
-                "environment; its download was stopped there",
-                hint="ask for fewer or smaller packages, or ask the runtime's owner for a larger max_environment_mb",
-            )
+            raise _download_cut(lock, requirements, "tarball", max_bytes)
         try:
             listed = json.loads(done.stdout) if done.returncode == 0 and not denied else None
         except ValueError:
