@@ -102,3 +102,23 @@ def local_runtime(data_dir: Path, environments: Path, **settings: Any) -> ToolRu
 def tool(base: dict[str, Any], **changes: Any) -> dict[str, Any]:
     """A copy of a tool definition with some fields changed."""
     return {**base, **changes}
+
+
+def aws_sandbox_runtime(tmp_path: Path, **settings: Any) -> tuple[ToolRuntime, Any]:
+    """A memory-profile runtime on the aws sandbox, its environments under ``tmp_path``, and the fake
+    Code Interpreter (``tests.unit.aws.fake_agentcore``) its client now talks to."""
+    from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
+
+    rt = toolrt.connect(
+        "memory",
+        sandbox="aws",
+        aws_region="us-east-1",
+        data_dir=str(tmp_path),
+        environments_dir=str(tmp_path / "environments"),
+        # The tools here read where modules came from (__file__, sys.modules), which the static
+        # security rules refuse to agents; the sandbox, not those rules, is under test.
+        security_checks=False,
+        **settings,
+    )
+    fake = FakeCodeInterpreter(rt.ports.sandbox._client)
+    return rt, fake

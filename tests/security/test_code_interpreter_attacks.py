@@ -15,7 +15,7 @@ import attrs
 import pytest
 
 import toolrt
-from tests.requirements_world import DATEUTIL, host_writes_capped
+from tests.requirements_world import DATEUTIL, aws_sandbox_runtime, host_writes_capped
 from tests.security.test_hostile_wheel import write_wheel
 from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
 from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
@@ -69,17 +69,8 @@ POISON = {
 @pytest.fixture
 def agent_scoped(tmp_path: Path) -> Iterator[tuple[ToolRuntime, FakeCodeInterpreter]]:
     """A runtime on the aws sandbox whose Code Interpreter sessions are shared per agent."""
-    base = toolrt.connect(
-        "memory",
-        sandbox="aws",
-        aws_region="us-east-1",
-        data_dir=str(tmp_path),
-        environments_dir=str(tmp_path / "environments"),
-        security_checks=False,  # the sandbox, not the static rules, is under test
-    )
-    client = base.ports.sandbox._client  # type: ignore[attr-defined]
-    fake = FakeCodeInterpreter(client)
-    sandbox = AgentCoreCodeInterpreterSandbox(client, session_scope="agent")
+    base, fake = aws_sandbox_runtime(tmp_path)
+    sandbox = AgentCoreCodeInterpreterSandbox(base.ports.sandbox._client, session_scope="agent")  # type: ignore[attr-defined]
     rt = ToolRuntime(attrs.evolve(base.ports, sandbox=sandbox), base.policy, base.profile)
     try:
         yield rt, fake
@@ -271,15 +262,7 @@ def test_testing_another_agents_tool_cannot_rewrite_the_packages_my_own_examples
     """Default scope (a session per agent and tool): Alice's examples install her packages; she then
     runs the examples of Mallory's public tool (test_tool). Mallory's code must not run in the session
     her own examples use, or it rewrites her packages and her tool's examples fail."""
-    rt = toolrt.connect(
-        "memory",
-        sandbox="aws",
-        aws_region="us-east-1",
-        data_dir=str(tmp_path),
-        environments_dir=str(tmp_path / "environments"),
-        security_checks=False,
-    )
-    FakeCodeInterpreter(rt.ports.sandbox._client)  # type: ignore[attr-defined]
+    rt, _ = aws_sandbox_runtime(tmp_path)
     try:
         mine = rt.register_tool(
             "alice", {**PARSE_DATE, "examples": [{"params": {"text": "3 March 2024"}, "output": "2024-03-03T00:00:00"}]}

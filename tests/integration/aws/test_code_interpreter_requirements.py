@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-import toolrt
-from tests.requirements_world import DATEUTIL, shared_environments
+from tests.requirements_world import DATEUTIL, aws_sandbox_runtime, shared_environments
 from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
 from toolrt.adapters.aws.environments import CodeInterpreterEnvironments, interpreter_target
 from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
@@ -56,25 +55,9 @@ LOOK_AROUND = {
 }
 
 
-def _aws_sandbox_runtime(tmp_path: Path, **settings: Any) -> tuple[ToolRuntime, FakeCodeInterpreter]:
-    rt = toolrt.connect(
-        "memory",
-        sandbox="aws",
-        aws_region="us-east-1",
-        data_dir=str(tmp_path),
-        environments_dir=str(tmp_path / "environments"),
-        # The tools here read where modules came from (__file__, sys.modules), which the static
-        # security rules refuse to agents; the sandbox, not those rules, is under test.
-        security_checks=False,
-        **settings,
-    )
-    fake = FakeCodeInterpreter(rt.ports.sandbox._client)  # type: ignore[attr-defined]
-    return rt, fake
-
-
 @pytest.fixture
 def world(tmp_path: Path, aws_credentials: None) -> Iterator[tuple[ToolRuntime, FakeCodeInterpreter]]:
-    rt, fake = _aws_sandbox_runtime(tmp_path)
+    rt, fake = aws_sandbox_runtime(tmp_path)
     try:
         yield rt, fake
     finally:
@@ -148,7 +131,7 @@ def test_a_denied_dependency_is_refused_before_anything_is_fetched(
     lock = world[0].register_tool("alice", WHERE_DATEUTIL).tool.definition.lock
     assert lock is not None
     dependency = next(p.name for p in lock.packages if not p.requested)  # six or tzdata, by the index
-    rt, _ = _aws_sandbox_runtime(tmp_path / "denying", denied_packages=dependency)
+    rt, _ = aws_sandbox_runtime(tmp_path / "denying", denied_packages=dependency)
     try:
         with pytest.raises(RequirementError) as caught:
             rt.register_tool("alice", WHERE_DATEUTIL)
@@ -273,7 +256,7 @@ def test_the_router_grants_and_refuses_network_as_the_runtime_does(tmp_path: Pat
     from toolrt.adapters.aws.gateway import gateway_tool_name
     from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT
 
-    rt, _ = _aws_sandbox_runtime(tmp_path, network_allow="api.example.com:443")
+    rt, _ = aws_sandbox_runtime(tmp_path, network_allow="api.example.com:443")
     try:
         definition = {
             "name": "fetch",
