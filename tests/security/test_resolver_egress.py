@@ -168,29 +168,34 @@ def test_a_dependency_by_path_into_the_index_folder_is_refused_too(
     _alice_still_installs(runtime)
 
 
-class _SimpleIndex(http.server.ThreadingHTTPServer):
-    """A PEP 503 index on loopback whose one package's file lies on another host (``file_url``)."""
+class _OneDocument(http.server.ThreadingHTTPServer):
+    """A server on loopback that answers GET ``path`` (slashes around it aside) with ``body``, and
+    anything else with 404: a package index's page, or a registry's document."""
 
     daemon_threads = True
 
-    def __init__(self, name: str, file_url: str, sha256: str) -> None:
-        page = f'<a href="{file_url}#sha256={sha256}">{file_url.rsplit("/", 1)[-1]}</a>'.encode()
-
+    def __init__(self, path: str, body: bytes, content_type: str) -> None:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-                found = self.path.rstrip("/") == f"/simple/{name}"
+                found = self.path.strip("/") == path
                 self.send_response(200 if found else 404)
-                body = page if found else b""
-                self.send_header("Content-Type", "text/html")
-                self.send_header("Content-Length", str(len(body)))
+                answer = body if found else b""
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
-                self.wfile.write(body)
+                self.wfile.write(answer)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
         super().__init__(("127.0.0.1", 0), Handler)
         threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+
+
+def _simple_index(name: str, file_url: str, sha256: str) -> _OneDocument:
+    """A PEP 503 index whose one package's file lies on another host (``file_url``)."""
+    page = f'<a href="{file_url}#sha256={sha256}">{file_url.rsplit("/", 1)[-1]}</a>'.encode()
+    return _OneDocument(f"simple/{name}", page, "text/html")
 
 
 @pytest.mark.parametrize("mode", MODES, indirect=True)
@@ -204,7 +209,7 @@ def test_an_index_whose_files_lie_on_another_host_is_not_followed_there(
     folder.mkdir()
     wheel = write_wheel(folder, "toolrt-offhost", {"toolrt_offhost/__init__.py": ""}, "toolrt_offhost\n")
     digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
-    index = _SimpleIndex("toolrt-offhost", f"http://127.0.0.1:{listener.port}/{wheel.name}", digest)
+    index = _simple_index("toolrt-offhost", f"http://127.0.0.1:{listener.port}/{wheel.name}", digest)
     try:
         monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{index.server_address[1]}/simple")
         monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
@@ -239,7 +244,7 @@ def test_a_files_host_the_owner_names_in_index_hosts_is_reached(
     files = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Files)
     threading.Thread(target=files.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     files_host = f"127.0.0.1:{files.server_address[1]}"
-    index = _SimpleIndex("toolrt-offhost", f"http://{files_host}/{wheel.name}", digest)
+    index = _simple_index("toolrt-offhost", f"http://{files_host}/{wheel.name}", digest)
     monkeypatch.setenv("PIP_INDEX_URL", f"http://127.0.0.1:{index.server_address[1]}/simple")
     monkeypatch.delenv("PIP_FIND_LINKS", raising=False)
     try:
@@ -332,21 +337,7 @@ def test_an_npm_tarball_on_another_host_is_not_fetched(
         }
     ).encode()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
-            found = self.path.strip("/") == "offhost"
-            self.send_response(200 if found else 404)
-            body = document if found else b""
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    registry = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=registry.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    registry = _OneDocument("offhost", document, "application/json")
     try:
         monkeypatch.setenv("npm_config_registry", f"http://127.0.0.1:{registry.server_address[1]}/")
         monkeypatch.setenv("npm_config_fetch_retries", "0")
