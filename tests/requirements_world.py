@@ -122,3 +122,20 @@ def aws_sandbox_runtime(tmp_path: Path, **settings: Any) -> tuple[ToolRuntime, A
     )
     fake = FakeCodeInterpreter(rt.ports.sandbox._client)
     return rt, fake
+
+
+def refused_past_16_mb(store: Path, environments: Path, definition: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """Mallory registers ``definition`` on a runtime whose environments may hold 16 MB, while the
+    host's processes may write no file over 24 MB: the RequirementError it is refused with, and
+    the tools Mallory has afterwards."""
+    import pytest
+
+    from toolrt.domain import RequirementError
+
+    rt = local_runtime(store, environments, max_environment_mb=16)
+    try:
+        with host_writes_capped(24), pytest.raises(RequirementError) as refused:
+            rt.register_tool("mallory", definition)
+        return refused.value, list(rt.list_tools("mallory"))
+    finally:
+        rt.close()

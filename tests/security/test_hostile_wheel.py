@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from tests.requirements_world import host_writes_capped, local_runtime, private_environments
+from tests.requirements_world import local_runtime, private_environments, refused_past_16_mb
 from toolrt.application import ToolRuntime
 from toolrt.domain import ExecutionStatus, IsolationLevel, RequirementError
 
@@ -197,24 +197,19 @@ def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(
     write_wheel(folder, "toolrt-bomb", {"bomb/__init__.py": "", "bomb/zeros.bin": bytes(BOMB_MB << 20)}, "bomb\n")
     assert sum(w.stat().st_size for w in folder.glob("toolrt_bomb-*.whl")) < 1 << 20
     with private_environments() as root:
-        rt = local_runtime(tmp_path_factory.mktemp("bomb-store"), root, max_environment_mb=16)
-        try:
-            with host_writes_capped(24):
-                with pytest.raises(RequirementError) as refused:
-                    rt.register_tool(
-                        "mallory",
-                        {
-                            "name": "bomb",
-                            "description": "Unpacks.",
-                            "language": "python",
-                            "code": "import bomb\n\ndef handler() -> int:\n    return 1\n",
-                            "requirements": ["toolrt-bomb"],
-                        },  # fmt: skip
-                    )
-        finally:
-            rt.close()
-        assert refused.value.reason == "too_large", refused.value
-        assert "16 MB" in str(refused.value.report)
+        error, _ = refused_past_16_mb(
+            tmp_path_factory.mktemp("bomb-store"),
+            root,
+            {
+                "name": "bomb",
+                "description": "Unpacks.",
+                "language": "python",
+                "code": "import bomb\n\ndef handler() -> int:\n    return 1\n",
+                "requirements": ["toolrt-bomb"],
+            },
+        )
+        assert error.reason == "too_large", error
+        assert "16 MB" in str(error.report)
         assert [p for p in root.rglob("zeros.bin")] == []
 
 
@@ -232,25 +227,20 @@ def test_a_wheel_larger_than_the_limit_is_never_downloaded_whole(
     write_wheel(folder, "toolrt-huge", {"huge/__init__.py": "", "huge/noise.bin": noise}, "huge\n")
     assert min(w.stat().st_size for w in folder.glob("toolrt_huge-*.whl")) > 40 << 20
     with private_environments() as root:
-        rt = local_runtime(tmp_path_factory.mktemp("huge-store"), root, max_environment_mb=16)
-        try:
-            with host_writes_capped(24):
-                with pytest.raises(RequirementError) as refused:
-                    rt.register_tool(
-                        "mallory",
-                        {
-                            "name": "huge",
-                            "description": "Big.",
-                            "language": "python",
-                            "code": "import huge\n\ndef handler() -> int:\n    return 1\n",
-                            "requirements": ["toolrt-huge"],
-                        },  # fmt: skip
-                    )
-            assert rt.list_tools("mallory") == []
-        finally:
-            rt.close()
-        assert refused.value.reason == "too_large", refused.value.report
-        assert "16 MB" in str(refused.value.report)
+        error, listed = refused_past_16_mb(
+            tmp_path_factory.mktemp("huge-store"),
+            root,
+            {
+                "name": "huge",
+                "description": "Big.",
+                "language": "python",
+                "code": "import huge\n\ndef handler() -> int:\n    return 1\n",
+                "requirements": ["toolrt-huge"],
+            },
+        )
+        assert listed == []
+        assert error.reason == "too_large", error.report
+        assert "16 MB" in str(error.report)
 
 
 def test_a_dependency_on_a_host_file_is_refused_as_a_direct_reference(

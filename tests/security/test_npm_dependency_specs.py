@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from tests.requirements_world import host_writes_capped, local_runtime, private_environments
+from tests.requirements_world import local_runtime, private_environments, refused_past_16_mb
 from toolrt.adapters.local.environments import NpmEnvironments, npm_cli
 from toolrt.domain import Lock, LockedPackage, RequirementError
 
@@ -201,23 +201,18 @@ def test_a_compressed_bomb_is_refused_before_it_is_unpacked_on_the_host(tmp_path
     by the host's processes here: npm among them)."""
     registry_for("", files={"zeros.bin": bytes(48 << 20)})
     with private_environments() as root:
-        rt = local_runtime(tmp_path / "store", root, max_environment_mb=16)
-        try:
-            with host_writes_capped(24):
-                with pytest.raises(RequirementError) as refused:
-                    rt.register_tool(
-                        "mallory",
-                        {
-                            "name": "bomb",
-                            "description": "Unpacks.",
-                            "language": "javascript",
-                            "code": "function handler() { return 1; }\n",
-                            "requirements": ["evil-dep@1.0.0"],
-                        },  # fmt: skip
-                    )
-        finally:
-            rt.close()
-        assert refused.value.reason == "too_large", refused.value
+        error, _ = refused_past_16_mb(
+            tmp_path / "store",
+            root,
+            {
+                "name": "bomb",
+                "description": "Unpacks.",
+                "language": "javascript",
+                "code": "function handler() { return 1; }\n",
+                "requirements": ["evil-dep@1.0.0"],
+            },
+        )
+        assert error.reason == "too_large", error
         assert [p for p in root.rglob("zeros.bin")] == []
 
 
@@ -227,21 +222,16 @@ def test_a_tarball_larger_than_the_limit_is_never_downloaded_whole(tmp_path: Pat
     no file over 24 MB here)."""
     registry_for("", files={"noise.bin": os.urandom(48 << 20)})
     with private_environments() as root:
-        rt = local_runtime(tmp_path / "store", root, max_environment_mb=16)
-        try:
-            with host_writes_capped(24):
-                with pytest.raises(RequirementError) as refused:
-                    rt.register_tool(
-                        "mallory",
-                        {
-                            "name": "huge",
-                            "description": "Big.",
-                            "language": "javascript",
-                            "code": "function handler() { return 1; }\n",
-                            "requirements": ["evil-dep@1.0.0"],
-                        },  # fmt: skip
-                    )
-            assert rt.list_tools("mallory") == []
-        finally:
-            rt.close()
-        assert refused.value.reason == "too_large", refused.value.report
+        error, listed = refused_past_16_mb(
+            tmp_path / "store",
+            root,
+            {
+                "name": "huge",
+                "description": "Big.",
+                "language": "javascript",
+                "code": "function handler() { return 1; }\n",
+                "requirements": ["evil-dep@1.0.0"],
+            },
+        )
+        assert listed == []
+        assert error.reason == "too_large", error.report
