@@ -15,7 +15,7 @@ import attrs
 import pytest
 
 import toolrt
-from tests.requirements_world import DATEUTIL, aws_sandbox_runtime, host_writes_capped
+from tests.requirements_world import PARSE_DATE, aws_sandbox_runtime, host_writes_capped
 from tests.security.test_hostile_wheel import write_wheel
 from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
 from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
@@ -32,19 +32,6 @@ def _fake_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.delenv("AWS_PROFILE", raising=False)
 
-
-PARSE_DATE = {
-    "name": "parse_date",
-    "description": "Parse a date into ISO 8601.",
-    "language": "python",
-    "code": (
-        "from dateutil import parser\n\n\n"
-        "def handler(text: str) -> str:\n"
-        '    """Parse a date."""\n'
-        "    return parser.parse(text).isoformat()\n"
-    ),
-    "requirements": DATEUTIL,
-}
 
 # Mallory's public tool: it rewrites every package installed in the session it runs in, so that
 # whatever imports them later returns her answer and drops the caller's parameters in a file.
