@@ -8,18 +8,21 @@ at LF, the first ``Host`` wins), so a second ``Host`` smuggled past the proxy is
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 from collections.abc import Iterator
 
 import h11
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from tests.egress_servers import VirtualHostServer, loopback_resolver, virtual_host_server
 from tests.fakes import memory_runtime
-from toolrt.adapters.local.egress_proxy import HEAD_LIMIT, EgressGate, EgressProxy
+from toolrt.adapters.local import egress_proxy
+from toolrt.adapters.local.egress_http import HEAD_LIMIT
+from toolrt.adapters.local.egress_proxy import EgressGate, EgressProxy
 from toolrt.adapters.local.sandbox import SubprocessSandbox
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.contracts import builders as b
@@ -279,16 +282,45 @@ def test_a_head_larger_than_the_limit_is_refused(gate: EgressGate, upstream: Vir
         assert b"larger than" in refused(answer, b"431")
 
 
+def test_a_head_that_never_ends_is_answered_408(
+    gate: EgressGate, upstream: VirtualHostServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client that sends part of a head and then waits is answered 408 once the head's time is up
+    (10 s; shortened here), and closed; nothing is reached."""
+    monkeypatch.setattr(egress_proxy, "HEAD_TIMEOUT_S", 0.2)
+    before = len(upstream.wait(0, timeout=0))
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(30)
+    conn.connect(str(gate.path))
+    conn.sendall(f"GET http://api.test:{upstream.port}/slow HTTP/1.1\r\nHost: api".encode())
+    answer = b""
+    while chunk := conn.recv(4096):
+        answer += chunk
+    conn.close()
+    assert b"did not arrive within 0.2 s" in refused(answer, b"408")
+    assert len(upstream.wait(0, timeout=0)) == before
+
+
+def test_a_refused_head_is_logged_with_the_call_and_the_reason(
+    gate: EgressGate, upstream: VirtualHostServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The refusal is logged as ``egress denied`` with the execution id and the reason the client got."""
+    caplog.set_level(logging.INFO, logger="toolrt")
+    send(gate, f"GET http://api.test:{upstream.port}/ HTTP/1.1\nHost: admin.internal\r\n\r\n".encode())
+    records = [r.toolrt for r in caplog.records if r.name.endswith("egress_proxy")]  # type: ignore[attr-defined]
+    assert any(r["execution_id"] == "exec-hostile" and "bare LF" in r["reason"] for r in records), records
+
+
 def test_what_reaches_the_upstream_is_rebuilt_from_the_parsed_request(
     gate: EgressGate, upstream: VirtualHostServer
 ) -> None:
-    """The upstream sees the request line in origin form, the granted Host, the client's other fields
-    with their whitespace trimmed, the body re-chunked without extensions or trailer fields (whose
+    """The upstream sees the request line in origin form, the granted Host, the client's end-to-end
+    fields with their whitespace trimmed (not proxy or hop-by-hop ones), the body re-chunked without extensions or trailer fields (whose
     Host could be read as a second one), and nothing the client sent after the request."""
     port = upstream.port
     head = (
         f"POST http://api.test:{port}/rebuilt?q=1 HTTP/1.1\r\nHost: admin.internal\r\nX-Note:   kept   \r\n"
-        "Proxy-Authorization: Basic eA==\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "Proxy-Authorization: Basic eA==\r\nConnection: X-Hop\r\nX-Hop: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
     )
     body = '5;ext="a\rHost: admin.internal"\r\nhello\r\n0\r\nHost: admin.internal\r\n\r\n'
     after = "GET /smuggled HTTP/1.1\r\nHost: admin.internal\r\n\r\n"
@@ -327,27 +359,33 @@ NOISE = st.sampled_from(
      b"HTTP/1.1", b"HTTP/1.0", b"http://admin.internal/"]
 )  # fmt: skip
 FIELD = st.sampled_from(
-    [b"Host: api.test", b"Host: admin.internal", b"X-Note: a b", b"Content-Length: 5", b"Transfer-Encoding: chunked",
+    [b"Host: api.test", b"Host: admin.internal", b"X-Note: a b", b"X-Other: c", b"Content-Length: 5", b"Transfer-Encoding: chunked",
      b"Connection: keep-alive", b"Accept: */*", b"Expect: 100-continue"]
 )  # fmt: skip
 
 
 @st.composite
 def hostile_requests(draw: st.DrawFn, port: int) -> bytes:
-    """A plain request to the granted host, its head with noise inserted anywhere, and a body."""
+    """A plain request to the granted host (mostly with its one Host field, so that many pass), with
+    noise inserted into one or two of its lines, sometimes anywhere in its head too, and a body."""
     method = draw(st.sampled_from([b"GET", b"POST", b"PUT", b"get"]))
-    version = draw(st.sampled_from([b"HTTP/1.1", b"HTTP/1.0"]))
-    fields = draw(st.lists(FIELD, max_size=4))
-    head = b"%s http://api.test:%d/p HTTP/%s\r\n" % (method, port, version[5:])
-    head += b"".join(field + b"\r\n" for field in fields) + b"\r\n"
-    for _ in range(draw(st.integers(0, 4))):
+    version = draw(st.sampled_from([b"1.1", b"1.0"]))
+    lines = [b"%s http://api.test:%d/p HTTP/%s" % (method, port, version)]
+    lines += [b"Host: api.test"] * draw(st.sampled_from([1, 1, 1, 0]))
+    lines += draw(st.lists(FIELD, max_size=3))
+    for _ in range(draw(st.integers(1, 2))):
+        i = draw(st.integers(0, len(lines) - 1))
+        at = draw(st.integers(0, len(lines[i])))
+        lines[i] = lines[i][:at] + draw(NOISE) + lines[i][at:]
+    head = b"\r\n".join(lines) + b"\r\n\r\n"
+    if draw(st.integers(0, 3)) == 0:
         at = draw(st.integers(0, len(head)))
         head = head[:at] + draw(NOISE) + head[at:]
     body = draw(st.sampled_from([b"", b"hello", b"5\r\nhello\r\n0\r\n\r\n", b"hello GET /smuggled HTTP/1.1\r\n\r\n"]))
     return head + body
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_head_either_is_refused_or_reaches_the_upstream_as_one_request_to_the_granted_host(
     gate: EgressGate, upstream: VirtualHostServer, data: st.DataObject
@@ -362,7 +400,9 @@ def test_any_head_either_is_refused_or_reaches_the_upstream_as_one_request_to_th
     if received is None:
         assert answer[9:12] in (b"400", b"403", b"431"), answer
         refused(answer, answer[9:12])
+        event(f"refused {answer[9:12].decode()}")
     else:
-        received_request(received, f"api.test:{upstream.port}")
+        _, _, complete = received_request(received, f"api.test:{upstream.port}")
+        event("reached the upstream" if complete else "reached the upstream, body cut short")
         assert LEDGER not in answer
     assert upstream.served.count("admin.internal") == served
