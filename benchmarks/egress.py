@@ -1,13 +1,14 @@
 """The egress proxy's cost per request: plain GETs, bodies by length and by chunks, and CONNECT tunnels.
 
-Run: ``python -m benchmarks egress [--requests N] [--body-kib K] [--rounds R] [--against PATH]``.
+Run: ``python -m benchmarks egress [--requests N] [--bodies B] [--body-kib K] [--against PATH]``.
 
 A loopback HTTP server in a process of its own (127.0.0.1 only) answers every request; a client in
 this process sends each request through a worker's gate (the unix socket a sandbox would use), one
 request per connection as the proxy allows, and reads the answer to its end. The baseline, measured
 in the same run, is the same request sent straight to the server. ``--against`` names another
-``egress_proxy.py`` (another checkout's) to measure in the same run, round by round alternately with
-this one, so that a change to the proxy is compared under the same load. Printed per scenario:
+``egress_proxy.py`` (another checkout's) to measure in the same run. The routes take turns request
+by request (each starting the turn in rotation), so that drift in the machine's load falls on all
+of them alike. Printed per scenario:
 latency p50/p95 (or throughput), and the CPU time of the proxy's own thread per request (its loop
 does all the proxy's work; read from the thread's CPU clock).
 """
@@ -151,7 +152,6 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300, help="small requests per route and scenario")
     parser.add_argument("--body-kib", type=int, default=1024, help="size of the bodies sent (KiB)")
     parser.add_argument("--bodies", type=int, default=20, help="large bodies per route and scenario")
-    parser.add_argument("--rounds", type=int, default=5, help="rounds, each running every route in turn")
     parser.add_argument("--against", help="another egress_proxy.py to measure in the same run (e.g. main's)")
     args = parser.parse_args()
     quiet_logs()
@@ -178,20 +178,18 @@ def main() -> None:
         for route in routes:  # warm up every path once
             for _, _, run, _ in scenarios:
                 run(route)
-        print(f"{args.rounds} rounds; each round runs every route in turn. Times per request; CPU: the proxy's thread.")
+        print("Routes take turns request by request. Times per request; CPU: the proxy's loop thread.")
         for title, n, run, size in scenarios:
-            per_round = max(1, n // args.rounds)
             times: dict[str, list[float]] = {r.label: [] for r in routes}
             cpu: dict[str, float] = dict.fromkeys(times, 0.0)
-            for _ in range(args.rounds):
-                for route in routes:
+            for i in range(n):
+                for route in routes[i % len(routes) :] + routes[: i % len(routes)]:
                     before = route.cpu_s()
-                    for _ in range(per_round):
-                        started = time.perf_counter()
-                        run(route)
-                        times[route.label].append((time.perf_counter() - started) * 1000)
+                    started = time.perf_counter()
+                    run(route)
+                    times[route.label].append((time.perf_counter() - started) * 1000)
                     cpu[route.label] += route.cpu_s() - before
-            print(f"\n{title} ({per_round * args.rounds} per route)")
+            print(f"\n{title} ({n} per route)")
             base = statistics.median(times[routes[0].label])
             this = statistics.median(times[routes[1].label])
             for route in routes:

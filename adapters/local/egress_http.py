@@ -212,11 +212,24 @@ def origin_form_head(request: ProxyRequest, path: str, target: HostPort) -> byte
 
 
 async def send_body(request: ProxyRequest, reader: asyncio.StreamReader, upstream: asyncio.StreamWriter) -> None:
-    """Pass on exactly the request's body, as its framing says, and not one byte after it.
+    """Pass on exactly the request's body, as its framing says, and not one byte after it: the bytes
+    its Content-Length counts, or its chunks' data read by h11 and chunked anew.
 
     :class:`RequestRefused` when the body turns out malformed or the client stops before its end
     (what the upstream got so far is a request cut short, never more).
     """
+    if not request.chunked:  # a length: the body is opaque bytes, counted (h11 would only copy them)
+        left = request.length or 0
+        data = request.rest[:left]
+        while True:
+            upstream.write(data)
+            await upstream.drain()
+            left -= len(data)
+            if not left:
+                return
+            data = await reader.read(min(left, _CHUNK))
+            if not data:
+                raise RequestRefused(400, f"the connection closed {left} bytes before the body's end")
     parser = request.parser
     parser.receive_data(request.rest)
     while True:
@@ -227,13 +240,11 @@ async def send_body(request: ProxyRequest, reader: asyncio.StreamReader, upstrea
         if event is h11.NEED_DATA:
             parser.receive_data(await reader.read(_CHUNK))  # b"" at the end: h11 then knows it is cut short
         elif isinstance(event, h11.Data):
-            if not event.data:
-                continue
-            upstream.write(b"%x\r\n%s\r\n" % (len(event.data), event.data) if request.chunked else event.data)
-            await upstream.drain()
+            if event.data:
+                upstream.write(b"%x\r\n%s\r\n" % (len(event.data), event.data))
+                await upstream.drain()
         elif isinstance(event, h11.EndOfMessage):
-            if request.chunked:
-                upstream.write(b"0\r\n\r\n")  # the client's trailer fields are dropped
+            upstream.write(b"0\r\n\r\n")  # the client's trailer fields are dropped
             await upstream.drain()
             return
         else:

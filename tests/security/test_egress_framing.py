@@ -182,7 +182,9 @@ def handler(url):
 
 
 @pytest.mark.bwrap
-def test_a_hostile_agent_cannot_smuggle_a_host_to_another_agents_virtual_host(upstream: VirtualHostServer) -> None:
+def test_a_hostile_agent_cannot_smuggle_a_second_host_to_another_agents_virtual_host(
+    upstream: VirtualHostServer,
+) -> None:
     """Agent A's tool reads A's ledger from the admin.internal virtual host; agent B's tool may reach
     api.test, on the same address. B's raw requests through its forwarder, with a bare LF or CR or a
     control character placed to add ``Host: admin.internal``, are refused with a 400 saying why; the
