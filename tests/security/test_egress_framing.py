@@ -201,10 +201,12 @@ def test_a_hostile_agent_cannot_smuggle_a_second_host_to_another_agents_virtual_
             b.definition("ledger", FETCH, input_schema=url_schema, network={"allow": [f"admin.internal:{port}"]}),
         )
         served = upstream.served.count("admin.internal")
+        recorded = len(upstream.wait(0, timeout=0))
         mine = rt.execute_tool("agent-a", ledger.tool_id, {"url": f"http://admin.internal:{port}/ledger"})
         assert mine.status is ExecutionStatus.SUCCEEDED and mine.output == LEDGER.decode(), mine.error
         assert upstream.served.count("admin.internal") == served + 1
-        before = len(upstream.wait(0, timeout=0))
+        before = len(upstream.wait(recorded + 1))  # agent A's connection, once it has ended
+        assert before == recorded + 1
         smuggler = rt.register_tool(
             "agent-b",
             b.definition("smuggler", SMUGGLER, input_schema=heads_schema, network={"allow": [f"api.test:{port}"]}),
