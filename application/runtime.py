@@ -125,7 +125,7 @@ class ToolRuntime:
         #: Requirements: resolves them at registration and finds each call's environment. Its
         #: ``on_progress`` receives a line while an environment builds (the CLI prints it).
         self.requirements = Requirements(p.environments or NoEnvironments(profile), self.policy)
-        self._examples = ExampleRunner(p.sandbox, self.policy, p.ids, self.requirements)
+        self._examples = ExampleRunner(p.sandbox, self.policy, p.ids, self.requirements, p.repository)
         self._search = SearchTools(p.repository, metrics, p.embedder)
         self._register = RegisterTool(
             p.repository,
