@@ -184,15 +184,21 @@ def _serve_and_load(data: str, count: int, args: argparse.Namespace, base_rate: 
                 "--port",
                 str(port),
                 "--token",
-                "tok-a=agent-a",
+                "tok-a-0123456789abcdef=agent-a",
                 "--token",
-                "tok-b=agent-b",
+                "tok-b-0123456789abcdef=agent-b",
             ]
             servers.append(subprocess.Popen(command, stderr=subprocess.PIPE))
         for port, server in zip(ports, servers, strict=True):
             _wait_listening(port, server)
         urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
-        run = _measured(urls, ["tok-a", "tok-b"], [s.pid for s in servers], args.clients, args.seconds)
+        run = _measured(
+            urls,
+            ["tok-a-0123456789abcdef", "tok-b-0123456789abcdef"],
+            [s.pid for s in servers],
+            args.clients,
+            args.seconds,
+        )
         label = f"toolrt serve x{count} (sandboxed tool, two agents)"
         _report(label, run, args.seconds, base_rate)
     finally:
