@@ -48,41 +48,39 @@ def test_guessing_a_private_tools_code_with_its_examples_runs_them_like_any_gues
         assert answers == [(("mallory", "mallory"), False, ())] * 4
 
 
-FLIPS = "flips"
-
-
-def _flip(data_dir: str, tool_id: str, stop: str) -> int:
-    """Bob, in another process: public, private, public... until told to stop."""
-    flips = 0
+def _flip(data_dir: str, tool_id: str, stop: Any, flips: Any) -> None:
+    """Bob, in another process: public, private, public... until told to stop, counting."""
     with toolrt.connect("local", data_dir=data_dir, sandbox="inprocess") as rt:
-        while not Path(stop).exists():
-            visibility = Visibility.PRIVATE if flips % 2 == 0 else Visibility.PUBLIC
+        while not stop.is_set():
+            visibility = Visibility.PRIVATE if flips.value % 2 == 0 else Visibility.PUBLIC
             rt.update_tool("bob", tool_id, visibility=visibility)
-            flips += 1
-    return flips
+            flips.value += 1
 
 
 def test_a_search_never_returns_a_tool_while_it_is_private(tmp_path: Path) -> None:
     """While Bob flips his tool between public and private from another process, every record a
     search returns to Mallory is one Mallory may see (a public one), however the race falls."""
     data = tmp_path / "data"
-    stop = tmp_path / "stop"
     with toolrt.connect("local", data_dir=data, sandbox="inprocess") as rt:
         flipped = rt.register_tool("bob", {**_definition(SECRET_CODE, "price"), "examples": []}, "public").tool
         for i in range(20):
             rt.register_tool("carol", {**_definition(SECRET_CODE + f"# {i}\n", f"price{i}"), "examples": []}, "public")
         ctx = multiprocessing.get_context("spawn")
-        with children_find_tests(), ctx.Pool(1) as pool:
-            flipper = pool.apply_async(_flip, (str(data), flipped.tool_id, str(stop)))
+        stop, flips = ctx.Event(), ctx.Value("i", 0)
+        with children_find_tests():
+            flipper = ctx.Process(target=_flip, args=(str(data), flipped.tool_id, stop, flips))
+            flipper.start()
+        try:
             seen_private, searches, found = 0, 0, 0
-            deadline = time.monotonic() + 120
-            while (searches < 1500 or found < 100) and time.monotonic() < deadline:
+            deadline = time.monotonic() + 90
+            while (searches < 1500 or flips.value < 300) and time.monotonic() < deadline:
                 for hit in rt.search_tools("mallory", "price", limit=30):
                     if hit.tool.tool_id == flipped.tool_id:
                         found += 1
                         seen_private += hit.tool.visibility is not Visibility.PUBLIC
                 searches += 1
-            stop.touch()
-            flips = flipper.get(timeout=60)
-    assert flips > 10 and found > 0, (flips, found)  # the race was run
+        finally:
+            stop.set()
+            flipper.join(timeout=60)
+    assert flips.value >= 300 and found > 0, (flips.value, found)  # the race was run
     assert seen_private == 0, f"{seen_private} of {searches} searches returned Bob's tool while private"
