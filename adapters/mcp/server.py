@@ -518,8 +518,9 @@ class ToolrtMcpServer:
         # How long an entry stands without any change heard: a store with no change marker (AWS)
         # tells of other processes' changes no other way.
         self._visible_ttl_s = watch_interval_s if watch_interval_s > 0 else VISIBLE_CACHE_TTL_S
-        # Handshake-era connections (key -> agent, session), to push list_changed on their standalone stream.
-        self._connections: dict[Hashable, tuple[str, Any]] = {}
+        # Handshake-era connections (key -> agent, session, connection), to push list_changed on
+        # their standalone stream.
+        self._connections: dict[Hashable, tuple[str, Any, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self.listens = AgentListens(
             self.agent_for,
@@ -1051,10 +1052,15 @@ class ToolrtMcpServer:
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return ("agent", agent)
         connection = getattr(ctx.session, "_connection", None)
-        key = id(connection if connection is not None else ctx.session)
-        if key in self._connections:
+        anchor = connection if connection is not None else ctx.session
+        key = id(anchor)
+        known = self._connections.get(key)
+        if known is not None and known[0] == agent and known[2] is anchor:
             return key
-        self._connections[key] = (agent, ctx.session)
+        # A new connection, or (without tokens) a session now naming another agent: nothing it
+        # was shown before binds its names. The entry holds the connection, so its id is not reused.
+        self._listings.pop(key, None)
+        self._connections[key] = (agent, ctx.session, anchor)
         exit_stack = getattr(connection, "exit_stack", None)
         if exit_stack is not None:
             exit_stack.callback(self._forget_connection, key)
@@ -1077,7 +1083,7 @@ class ToolrtMcpServer:
             self._listings[key].update(shown)
 
     def _listening_agents(self) -> set[str]:
-        return {agent for agent, _session in list(self._connections.values())} | self.listens.agents()
+        return {entry[0] for entry in list(self._connections.values())} | self.listens.agents()
 
     def _on_change(self) -> None:
         """A change somewhere in the store: every cached list is stale, and each connected agent's
@@ -1137,7 +1143,7 @@ class ToolrtMcpServer:
     async def _tell(self, agent: str) -> None:
         """Tell ``agent``, and only it, that its tool list changed: on each of its handshake-era
         connections and its listen streams (its sessions then list again to see the new names)."""
-        for key, (owner, session) in list(self._connections.items()):
+        for key, (owner, session, _connection) in list(self._connections.items()):
             if owner != agent:
                 continue
             try:
