@@ -22,13 +22,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from pathlib import Path
+from typing import Any
 
 import anyio
 import h11
 
 from benchmarks._stats import p, tree_cpu_s
-from benchmarks.mcp_serving import ADD, _free_port, _wait_listening
+from benchmarks.mcp_serving import ADD, _free_port, _wait_listening, serve_command
 
 TOKEN = "alice-bench-token-0123456789"
 SESSION_CALLS = 5
@@ -118,21 +118,24 @@ async def _flood(port: int, requests: int, listens: int, connections: int) -> tu
     return statuses, time.perf_counter() - started
 
 
-async def _alice(url: str, sessions: int | None, until: anyio.Event | None) -> tuple[list[float], list[float]]:
-    """Alice's initialize and call latencies (ms): ``sessions`` sessions, or as many as fit before ``until``."""
+def _alice_client(url: str) -> Any:
+    """An SDK client (not yet connected) with alice's token."""
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
     from mcp.shared._httpx_utils import create_mcp_http_client
 
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    return Client(streamable_http_client(url, http_client=create_mcp_http_client(headers=headers)))
+
+
+async def _alice(url: str, sessions: int | None, until: anyio.Event | None) -> tuple[list[float], list[float]]:
+    """Alice's initialize and call latencies (ms): ``sessions`` sessions, or as many as fit before ``until``."""
     inits: list[float] = []
     calls: list[float] = []
     done = 0
     while (sessions is not None and done < sessions) or (until is not None and not until.is_set()):
-        transport = streamable_http_client(
-            url, http_client=create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
-        )
         started = time.perf_counter()
-        async with Client(transport) as client:
+        async with _alice_client(url) as client:
             inits.append((time.perf_counter() - started) * 1000)
             for i in range(SESSION_CALLS):
                 started = time.perf_counter()
@@ -178,14 +181,7 @@ async def _with_flood(
 
 
 async def _register(url: str) -> None:
-    from mcp import Client
-    from mcp.client.streamable_http import streamable_http_client
-    from mcp.shared._httpx_utils import create_mcp_http_client
-
-    transport = streamable_http_client(
-        url, http_client=create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
-    )
-    async with Client(transport) as client:
+    async with _alice_client(url) as client:
         registered = await client.call_tool("register_tool", ADD)
         if registered.is_error:
             raise RuntimeError(f"registering add failed: {registered.content}")
@@ -217,19 +213,7 @@ def main() -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/mcp"
     with tempfile.TemporaryDirectory() as data:
-        command = [
-            str(Path(sys.executable).parent / "toolrt"),
-            "--data-dir",
-            data,
-            "serve",
-            "--transport",
-            "http",
-            "--port",
-            str(port),
-            "--token",
-            f"{TOKEN}=alice",
-        ]
-        server = subprocess.Popen(command, stderr=subprocess.PIPE)
+        server = subprocess.Popen(serve_command(data, port, f"{TOKEN}=alice"), stderr=subprocess.PIPE)
         try:
             _wait_listening(port, server)
             anyio.run(_register, url)
