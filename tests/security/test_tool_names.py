@@ -25,6 +25,7 @@ from toolrt.application.tool_schemas import exported_names
 from toolrt.contracts import builders as b
 from toolrt.domain import (
     QUALIFIER_SEPARATOR,
+    NotFoundError,
     Tool,
     ToolVersion,
     ValidationError,
@@ -116,6 +117,9 @@ def test_a_stored_tool_named_like_a_qualified_name_is_only_ever_shown_qualified(
 
     anyio.run(scenario)
     assert _ran(server) == [(alice_zeta.tool_id, "carol"), (old.tool_id, "mallory")]
+    with pytest.raises(NotFoundError):  # nor by that name through the library (or the CLI)
+        rt.execute_tool("carol", "alice__zeta", {"a": 1, "b": 2})
+    assert rt.execute_tool("mallory", "alice__zeta", {"a": 1, "b": 2}).tool_id == old.tool_id
 
 
 def test_a_name_shown_in_a_session_never_comes_to_mean_another_tool(server: HttpServer) -> None:
