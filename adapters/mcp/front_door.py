@@ -1,7 +1,8 @@
 """Where a request enters the MCP server over HTTP: identity bound at the transport, limits per agent.
 
-Everything here that depends on the mcp SDK's internals is in this module (the compatibility seam
-for other SDK versions); it uses only pieces mcp 1.x and 2.x both have, except ``ListenHandler``
+The SDK pieces the HTTP transport is assembled from are used here, and nowhere else: the place to
+adapt for another SDK version. They exist alike in mcp 1.x and 2.x (the session manager's
+admission and discard methods, which are private, included), except ``ListenHandler``
 (``subscriptions/listen``, 2.x only).
 
 - **Tokens.** With agent tokens configured, ``/mcp`` sits behind the SDK's own bearer
