@@ -1,6 +1,7 @@
 """The MCP front door under a tokenless flood: does an agent with a token keep its latency?
 
-Run: ``python -m benchmarks front_door [--requests 10000] [--listens 1000] [--connections 32]``.
+Run: ``python -m benchmarks front_door [--requests 10000] [--listens 1000] [--connections 32]
+[--rate 0]`` (``--rate``: requests a second in all, paced; 0 sends each as soon as the last is answered).
 ``toolrt serve --transport http`` runs in its own process on a loopback port with one agent token
 (alice), on a fresh local store (alice's ``add`` runs in the sandbox). Alice, through the official
 SDK client, opens sessions (initialize) and calls ``add`` in them, first alone (the baseline) and
@@ -76,11 +77,16 @@ def _flood_bodies(requests: int, listens: int) -> list[tuple[bytes, list[tuple[s
     return [jobs[i] for i in sorted(range(len(jobs)), key=lambda i: (i * 7919) % len(jobs))]
 
 
-async def _flood_worker(port: int, jobs: list[tuple[bytes, list[tuple[str, str]]]], statuses: Counter[int]) -> None:
+async def _flood_worker(
+    port: int, jobs: list[tuple[bytes, list[tuple[str, str]]]], statuses: Counter[int], gap_s: float
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     conn = h11.Connection(h11.CLIENT)
+    started = time.perf_counter()
     try:
-        for body, headers in jobs:
+        for index, (body, headers) in enumerate(jobs):
+            if gap_s:  # paced: this connection's share of the rate
+                await asyncio.sleep(max(0.0, started + index * gap_s - time.perf_counter()))
             if conn.our_state is h11.MUST_CLOSE or conn.their_state is h11.MUST_CLOSE:
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -108,13 +114,18 @@ async def _flood_worker(port: int, jobs: list[tuple[bytes, list[tuple[str, str]]
         writer.close()
 
 
-async def _flood(port: int, requests: int, listens: int, connections: int) -> tuple[Counter[int], float]:
+async def _flood(
+    port: int, requests: int, listens: int, connections: int, rate: float = 0.0
+) -> tuple[Counter[int], float]:
+    """Send the tokenless requests on ``connections`` keep-alive connections, as fast as the server
+    answers (``rate`` 0) or paced to ``rate`` requests a second in all; their statuses and seconds."""
     jobs = _flood_bodies(requests, listens)
     statuses: Counter[int] = Counter()
+    gap_s = connections / rate if rate > 0 else 0.0
     started = time.perf_counter()
     async with anyio.create_task_group() as group:
         for i in range(connections):
-            group.start_soon(_flood_worker, port, jobs[i::connections], statuses)
+            group.start_soon(_flood_worker, port, jobs[i::connections], statuses, gap_s)
     return statuses, time.perf_counter() - started
 
 
@@ -152,14 +163,8 @@ async def _with_flood(
 ) -> tuple[list[float], list[float], dict[str, int], float]:
     """Alice's latencies while another process floods the server; the flood's statuses and seconds."""
     command = [sys.executable, "-m", "benchmarks.front_door", "--flood-port", str(port)]
-    command += [
-        "--requests",
-        str(args.requests),
-        "--listens",
-        str(args.listens),
-        "--connections",
-        str(args.connections),
-    ]
+    for option in ("requests", "listens", "connections", "rate"):
+        command += [f"--{option}", str(getattr(args, option))]
     finished = anyio.Event()
     report: dict[str, bytes] = {}
 
@@ -203,11 +208,12 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--listens", type=int, default=1_000)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rate", type=float, default=0.0, help="requests a second in all (0: as fast as answered)")
     parser.add_argument("--sessions", type=int, default=40, help="alice's sessions in the baseline")
     parser.add_argument("--flood-port", type=int, help=argparse.SUPPRESS)  # the flooding process itself
     args = parser.parse_args()
     if args.flood_port:
-        statuses, seconds = anyio.run(_flood, args.flood_port, args.requests, args.listens, args.connections)
+        statuses, seconds = anyio.run(_flood, args.flood_port, args.requests, args.listens, args.connections, args.rate)
         print(json.dumps({"statuses": {str(k): v for k, v in statuses.items()}, "seconds": seconds}))
         return
     port = _free_port()
@@ -246,7 +252,8 @@ def main() -> None:
     print(_line("alice during the flood", inits, calls, base))
     print(
         f"flood: {args.requests} tokenless initialize + {args.listens} tokenless listen requests on "
-        f"{args.connections} connections in {seconds:.1f} s ({total / seconds:.0f}/s); statuses {dict(statuses)}"
+        f"{args.connections} connections in {seconds:.1f} s ({total / seconds:.0f}/s"
+        f"{f', paced to {args.rate:g}/s' if args.rate else ', as fast as answered'}); statuses {dict(statuses)}"
     )
     print(
         f"server CPU: {base_cpu:.2f} s for the baseline, {flood_cpu:.2f} s during the flood "
