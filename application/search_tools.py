@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import threading
@@ -19,10 +20,16 @@ RRF_K = 60
 MAX_QUERY_CHARS = 1000
 MAX_CACHED_VECTORS = 500_000
 
-try:  # NumPy makes the semantic ranking a matrix product; any embedder worth using brings it
-    import numpy as _np
-except ImportError:  # pragma: no cover - exercised where NumPy is absent
-    _np = None  # type: ignore[assignment]
+
+@functools.cache
+def _numpy() -> Any:
+    """NumPy, which makes the semantic ranking a matrix product (any embedder worth using brings it),
+    or None. Imported at the first semantic search: lexical search never needs it."""
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - exercised where NumPy is absent
+        return None
+    return numpy
 
 
 @attrs.frozen
@@ -52,16 +59,18 @@ def _embedding_text(tool: Tool) -> str:
 def _unit(vector: Sequence[float]) -> Any:
     # Stored normalised, so that cosine similarity is a dot product (a matrix product with NumPy).
     norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-    if _np is not None:
-        return _np.asarray(vector, dtype=_np.float32) / norm
+    np = _numpy()
+    if np is not None:
+        return np.asarray(vector, dtype=np.float32) / norm
     return [x / norm for x in vector]
 
 
 def _similarities(query: Any, vectors: list[Any]) -> list[float]:
     if not vectors:
         return []
-    if _np is not None:
-        return [float(x) for x in _np.stack(vectors) @ query]
+    np = _numpy()
+    if np is not None:
+        return [float(x) for x in np.stack(vectors) @ query]
     return [sum(map(operator.mul, query, v)) for v in vectors]
 
 

@@ -25,7 +25,6 @@ from functools import lru_cache
 from typing import Any
 
 import attrs
-import snowballstemmer
 
 from toolrt.domain.models import ToolDefinition
 
@@ -53,6 +52,10 @@ _MAX_TERM = 40
 
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
+    # Imported here: the package loads the stemmers of its thirty languages (tens of milliseconds),
+    # which only a search or a registration needs.
+    import snowballstemmer
+
     return snowballstemmer.stemmer("english")
 
 

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import attrs
 import typer
@@ -15,7 +15,6 @@ from rich.console import Console
 from rich.markup import escape
 
 from toolrt.adapters.cli import output
-from toolrt.application import ToolRuntime
 from toolrt.domain import (
     MissingDependencyError,
     ToolRuntimeError,
@@ -23,7 +22,10 @@ from toolrt.domain import (
     parse_visibility,
 )
 
-RuntimeFactory = Callable[..., ToolRuntime]
+if TYPE_CHECKING:  # the runtime's modules load when a command opens one, not with the CLI
+    from toolrt.application import ToolRuntime
+
+RuntimeFactory = Callable[..., "ToolRuntime"]
 """Builds the runtime a command works on: called as ``connect(profile, **settings)`` like ``toolrt.connect``."""
 
 EXIT_OK = 0

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.abc
 import logging
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
@@ -15,6 +16,9 @@ from toolrt.adapters.cli.commands import catalog, environments, executions, mach
 from toolrt.adapters.cli.commands.aws import aws_app
 from toolrt.adapters.cli.context import Cli, RuntimeFactory
 from toolrt.application.logs import ROOT_LOGGER
+
+if TYPE_CHECKING:
+    from toolrt.application import ToolRuntime
 
 
 def _configure_logging(verbose: int) -> None:
@@ -36,6 +40,42 @@ def _configure_logging(verbose: int) -> None:
     logger.setLevel(level)
 
 
+def _connect(profile: str | None = None, **settings: Any) -> ToolRuntime:
+    """``toolrt.connect``, imported when a command first needs a runtime (``--help`` never does)."""
+    return toolrt.connect(profile, **settings)
+
+
+# dependency-injector imports the web frameworks it can integrate with when they are installed
+# (pydantic-settings, starlette, werkzeug, ...: about 0.15 s with the [mcp] extra), for features
+# toolrt does not use (wiring, Configuration.from_pydantic). The command owns its process, so it
+# imports dependency-injector with them hidden; each is importable again right after.
+_DI_INTEGRATIONS = ("pydantic_settings", "pydantic", "starlette", "werkzeug", "flask", "fastapi", "fast_depends")
+
+
+class _Hidden(importlib.abc.MetaPathFinder):
+    """A finder that makes ``import name`` fail for the given top-level names."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        self.names = names
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> None:
+        if fullname.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"{fullname} is hidden while dependency-injector loads", name=fullname)
+        return None
+
+
+def _import_dependency_injector_alone() -> None:
+    hidden = _Hidden(frozenset(name for name in _DI_INTEGRATIONS if name not in sys.modules))
+    sys.meta_path.insert(0, hidden)
+    try:
+        import dependency_injector.containers  # noqa: F401
+        import dependency_injector.providers  # noqa: F401
+    except ImportError:
+        pass  # reported where the container is built
+    finally:
+        sys.meta_path.remove(hidden)
+
+
 def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool = False) -> typer.Typer:
     """The typer application; ``connect`` builds runtimes (``toolrt.connect`` when not given)."""
     app = typer.Typer(
@@ -45,7 +85,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    factory: RuntimeFactory = connect if connect is not None else toolrt.connect
+    factory: RuntimeFactory = connect if connect is not None else _connect
 
     @app.callback()
     def main(
@@ -122,4 +162,5 @@ def hoist_global_flags(argv: list[str]) -> list[str]:
 def run() -> None:
     """The ``toolrt`` console script."""
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    _import_dependency_injector_alone()
     build_app(configure_logging=True)(args=hoist_global_flags(sys.argv[1:]), prog_name="toolrt")

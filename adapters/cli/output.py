@@ -5,11 +5,10 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from toolrt.application import Deregistration, Registration, ToolStatusReport, ToolTemplate, ToolUpdate, ToolUsage
 from toolrt.domain import (
     CodeHash,
     Execution,
@@ -21,6 +20,9 @@ from toolrt.domain import (
     ValidationError,
     ValidationReport,
 )
+
+if TYPE_CHECKING:  # the use cases load when a command runs them, not with the CLI
+    from toolrt.application import Deregistration, Registration, ToolStatusReport, ToolTemplate, ToolUpdate, ToolUsage
 
 
 def jsonable(value: Any) -> Any:

@@ -10,14 +10,16 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import jsonschema
 import yaml
 
 from toolrt.application.functions import docstring_summary
 from toolrt.domain import Finding, NotFoundError, Severity, ValidationError, ValidationReport
+
+if TYPE_CHECKING:
+    import jsonschema
 
 PYTHON_SUFFIXES = (".py",)
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
@@ -180,6 +182,8 @@ def _default_entrypoint(functions: Mapping[str, ast.AST]) -> str | None:
 
 # -- YAML / JSON files -----------------------------------------------------------------------
 def _data_tool(path: Path) -> ToolFile:
+    import jsonschema  # here: only data tool files need it, and loading it takes tens of milliseconds
+
     text = _read_text(path)
     data = _parse(path, text)
     errors = sorted(

@@ -1,0 +1,155 @@
+"""Start-up: what `import toolrt`, a CLI command and the MCP stdio server cost before doing anything.
+
+Run: ``python -m benchmarks.startup [--runs 15]``. Every row is a fresh process of this
+interpreter, run ``--runs`` times with the rows interleaved (so that load on the machine falls on
+all of them alike); the baseline, measured in the same run, is a bare interpreter (``python -c
+pass``). Printed per row: p50 and p95 wall time, and the p50 over the baseline's p50, which is what
+toolrt adds:
+
+- ``import toolrt`` (and ``toolrt.connect("memory")``, which loads the core and the adapters);
+- CLI commands in an empty folder: ``toolrt --help``, ``toolrt --json list`` on a fresh local
+  store, ``toolrt --json doctor``-free commands only (doctor probes the machine);
+- ``toolrt serve`` over stdio answering MCP ``initialize`` (from spawning the process to the
+  response line), as an MCP host starting it sees it;
+- a CLI call that times out: ``toolrt invoke`` of a tool that sleeps, with a 1 s timeout, and what
+  it takes beyond that second (the same command's cost for a tool that returns at once is shown
+  beside it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks._stats import p
+
+PYTHON = sys.executable
+TOOLRT = str(Path(sys.executable).parent / "toolrt")
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
+}
+SLEEPY = '''import time
+
+
+def handler(seconds: float) -> float:
+    """Sleep for a while.
+
+    Args:
+        seconds: how long.
+    """
+    time.sleep(seconds)
+    return seconds
+'''
+
+
+def _env(data: Path) -> dict[str, str]:
+    # Bytecode is written and read as an installed wheel's is (pip compiles it): a checkout run with
+    # PYTHONDONTWRITEBYTECODE would otherwise compile toolrt's sources in every process.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLRT_") and k != "PYTHONDONTWRITEBYTECODE"}
+    env.update({"TOOLRT_PROFILE": "local", "TOOLRT_DATA_DIR": str(data)})
+    return env
+
+
+def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    elapsed = (time.perf_counter() - started) * 1000
+    if done.returncode not in (0, 1):
+        raise RuntimeError(f"{argv} exited {done.returncode}: {done.stderr[-500:]}")
+    return elapsed
+
+
+def _initialize(cwd: Path, env: dict[str, str]) -> float:
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [TOOLRT, "--agent", "bench", "serve"],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    server.stdin.write(json.dumps(INITIALIZE).encode() + b"\n")
+    server.stdin.flush()
+    line = server.stdout.readline()
+    elapsed = (time.perf_counter() - started) * 1000
+    server.stdin.close()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+    if b'"result"' not in line:
+        raise RuntimeError(f"no initialize result: {line[:300]!r}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15, help="runs of each row (15)")
+    parser.add_argument("--no-timeout", action="store_true", help="skip the timed-out CLI call rows")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        data = work / "store"
+        env = _env(data)
+        (work / "sleepy.py").write_text(SLEEPY)
+        subprocess.run([TOOLRT, "register", "sleepy.py"], cwd=work, env=env, capture_output=True, check=True)
+        rows: list[tuple[str, Callable[[], float]]] = [
+            ("bare interpreter (baseline)", lambda: _run([PYTHON, "-c", "pass"], work, env)),
+            ("import toolrt", lambda: _run([PYTHON, "-c", "import toolrt"], work, env)),
+            (
+                'toolrt.connect("memory")',
+                lambda: _run([PYTHON, "-c", "import toolrt; toolrt.connect('memory').close()"], work, env),
+            ),
+            ("toolrt --help", lambda: _run([TOOLRT, "--help"], work, env)),
+            ("toolrt --json list (local store)", lambda: _run([TOOLRT, "--json", "list"], work, env)),
+            ("toolrt serve: MCP initialize over stdio", lambda: _initialize(work, env)),
+        ]
+        timeout_rows: list[tuple[str, Callable[[], float]]] = [
+            (
+                "toolrt invoke sleepy seconds=0 (returns)",
+                lambda: _run([TOOLRT, "invoke", "sleepy", "seconds=0"], work, {**env, "TOOLRT_DEFAULT_TIMEOUT_S": "1"}),
+            ),
+            (
+                "toolrt invoke sleepy seconds=30, 1 s timeout",
+                lambda: _run(
+                    [TOOLRT, "invoke", "sleepy", "seconds=30"], work, {**env, "TOOLRT_DEFAULT_TIMEOUT_S": "1"}
+                ),
+            ),
+        ]
+        chosen = rows + ([] if args.no_timeout else timeout_rows)
+        times: dict[str, list[float]] = {label: [] for label, _ in chosen}
+        for _label, fn in chosen:  # warm the page cache and the store once, unmeasured
+            fn()
+        for _ in range(args.runs):
+            for label, fn in chosen:
+                times[label].append(fn())
+
+    base = statistics.median(times[rows[0][0]])
+    print(f"{args.runs} runs each, interleaved; python {sys.version.split()[0]} at {PYTHON}")
+    for label, _ in chosen:
+        p50 = statistics.median(times[label])
+        over = "" if label == rows[0][0] else f"   +{p50 - base:7.1f} ms over bare"
+        print(f"{label:<46} p50 {p50:8.1f} ms   p95 {p(times[label], 95):8.1f} ms{over}")
+    if not args.no_timeout:
+        slow = statistics.median(times[timeout_rows[1][0]])
+        quick = statistics.median(times[timeout_rows[0][0]])
+        print(f"timed-out call beyond its 1 s timeout: {slow - 1000:7.1f} ms (a call that returns: {quick:7.1f} ms)")
+
+
+if __name__ == "__main__":
+    main()
