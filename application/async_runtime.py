@@ -94,6 +94,7 @@ class AsyncToolRuntime:
         name: str | None = None,
         description: str | None = None,
         requirements: Sequence[str] = (),
+        on_duplicate: str = "update",
     ) -> Registration:
         """See :meth:`ToolRuntime.register_function`."""
         return await asyncio.to_thread(
@@ -105,6 +106,7 @@ class AsyncToolRuntime:
                 name=name,
                 description=description,
                 requirements=requirements,
+                on_duplicate=on_duplicate,
             )
         )
 
@@ -116,9 +118,17 @@ class AsyncToolRuntime:
         name: str | None = None,
         description: str | None = None,
         requirements: Sequence[str] = (),
+        on_duplicate: str = "update",
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """See :meth:`ToolRuntime.tool` (decorating happens at import time: it registers synchronously)."""
-        return self.sync.tool(agent_id, visibility, name=name, description=description, requirements=requirements)
+        return self.sync.tool(
+            agent_id,
+            visibility,
+            name=name,
+            description=description,
+            requirements=requirements,
+            on_duplicate=on_duplicate,
+        )
 
     async def update_tool(
         self,

@@ -127,6 +127,19 @@ class ToolRuntime:
         self.requirements = Requirements(p.environments or NoEnvironments(profile), self.policy)
         self._examples = ExampleRunner(p.sandbox, self.policy, p.ids, self.requirements)
         self._search = SearchTools(p.repository, metrics, p.embedder)
+        self._update = UpdateTool(
+            p.repository,
+            p.artifacts,
+            p.validator,
+            p.gateway,
+            p.clock,
+            metrics,
+            events,
+            examples=self._examples,
+            policy=self.policy,
+            tracer=p.tracer,
+            requirements=self.requirements,
+        )
         self._register = RegisterTool(
             p.repository,
             p.artifacts,
@@ -141,22 +154,10 @@ class ToolRuntime:
             duplicates=DuplicateFinder(p.repository, self._search),
             tracer=p.tracer,
             requirements=self.requirements,
+            updater=self._update,
         )
         self._register_many = RegisterTools(self._register)
         self.templates = TemplateCatalog()
-        self._update = UpdateTool(
-            p.repository,
-            p.artifacts,
-            p.validator,
-            p.gateway,
-            p.clock,
-            metrics,
-            events,
-            examples=self._examples,
-            policy=self.policy,
-            tracer=p.tracer,
-            requirements=self.requirements,
-        )
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
         self._traffic = TrafficControl(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
@@ -196,7 +197,8 @@ class ToolRuntime:
         ``on_duplicate`` says what to do when a tool the agent may discover already does the same:
         ``warn`` (default: register, and list them in ``.similar`` and ``.warnings``), ``create``
         (do not look), ``reuse`` (return the existing tool, ``.reused`` is True) or ``error``
-        (ConflictError).
+        (ConflictError). ``update`` looks at the agent's own tool of the same name instead: the same
+        definition returns it (``.reused``), a changed one becomes its new version (``.updated``).
 
         ``validator`` applies another validation policy to this registration (for example
         ``toolrt.adapters.validation.build_validator({...})``). It is the embedding application's
@@ -246,8 +248,12 @@ class ToolRuntime:
         several definitions is validated once. See :class:`RegisterTools` for the rules.
         """
         chosen, team = parse_visibility(visibility)
-        if on_duplicate not in ON_DUPLICATE:
-            raise ValidationError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
+        if on_duplicate not in ON_DUPLICATE or on_duplicate == "update":
+            choices = ", ".join(c for c in ON_DUPLICATE if c != "update")
+            raise ValidationError(
+                f"on_duplicate must be one of {choices} for a batch, got {on_duplicate!r} "
+                "(register_tool takes on_duplicate='update', one tool at a time)"
+            )
         if isinstance(definitions, (str, bytes, Mapping)) or not isinstance(definitions, Sequence):
             raise ValidationError("definitions must be a list of tool definitions")
         requests: list[RegisterToolRequest | ToolRuntimeError] = []
@@ -268,6 +274,7 @@ class ToolRuntime:
         name: str | None = None,
         description: str | None = None,
         requirements: Sequence[str] = (),
+        on_duplicate: str = "update",
     ) -> Registration:
         """Register a Python function of this program as a tool, from its own source.
 
@@ -275,11 +282,14 @@ class ToolRuntime:
         docstring's summary (or ``description``), the name from the function (or ``name``). The
         function must stand alone: see :func:`toolrt.application.functions.function_definition`.
         ``requirements``: the packages it imports (``["numpy>=1.26"]``), installed where the profile can.
+        ``on_duplicate`` as in :meth:`register_tool`; ``update`` (the default) makes running the
+        program again harmless: the agent's tool of that name is returned as it is, or gets a new
+        version when the function changed.
         """
         definition = function_definition(fn, name=name, description=description)
         if requirements:
             definition["requirements"] = list(requirements)
-        return self.register_tool(agent_id, definition, visibility)
+        return self.register_tool(agent_id, definition, visibility, on_duplicate=on_duplicate)
 
     def tool(
         self,
@@ -289,8 +299,10 @@ class ToolRuntime:
         name: str | None = None,
         description: str | None = None,
         requirements: Sequence[str] = (),
+        on_duplicate: str = "update",
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """A decorator registering the function as ``agent_id``'s tool (:meth:`register_function`).
+        """A decorator registering the function as ``agent_id``'s tool (:meth:`register_function`,
+        whose ``on_duplicate="update"`` default makes a second run of the program find its tools).
 
         The function is returned unchanged (still callable in-process); its registration is on
         ``fn.toolrt_registration``.
@@ -298,7 +310,13 @@ class ToolRuntime:
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             reg = self.register_function(
-                agent_id, fn, visibility, name=name, description=description, requirements=requirements
+                agent_id,
+                fn,
+                visibility,
+                name=name,
+                description=description,
+                requirements=requirements,
+                on_duplicate=on_duplicate,
             )
             fn.toolrt_registration = reg  # type: ignore[attr-defined]
             return fn
