@@ -17,7 +17,8 @@ from toolrt.ports import Embedder, MetricsSink, SearchHit, SearchQuery, ToolRepo
 
 #: Reciprocal rank fusion's constant (Cormack et al.): damps the weight of the very first ranks.
 RRF_K = 60
-MAX_QUERY_CHARS = 1000
+#: What an embedder is given of a long request (models read a few hundred tokens at most).
+MAX_EMBEDDED_QUERY_CHARS = 2000
 MAX_CACHED_VECTORS = 500_000
 
 
@@ -121,8 +122,6 @@ class SearchTools:
     ) -> list[SearchResult]:
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("a search needs words: say what the tool should do, e.g. 'convert miles to km'")
-        if len(text) > MAX_QUERY_CHARS:
-            raise ValidationError(f"a search is at most {MAX_QUERY_CHARS} characters, got {len(text)}")
         if isinstance(tags, str):
             tags = (tags,)
         teams = frozenset() if agent_id is None else self._repository.teams_of(agent_id)
@@ -160,7 +159,7 @@ class SearchTools:
                     self._vectors.clear()  # old versions pile up; the next searches embed afresh
                 for tool, vector in zip(tools, vectors, strict=True):
                     self._vectors[(tool.tool_id, tool.record_version)] = _unit(vector)
-        query_vector = _unit(embedder.embed([text])[0])
+        query_vector = _unit(embedder.embed([text[:MAX_EMBEDDED_QUERY_CHARS]])[0])
         held = [key for key in keys if key in self._vectors]
         scored = list(zip(held, _similarities(query_vector, [self._vectors[key] for key in held]), strict=True))
         scored.sort(key=lambda pair: (-pair[1], pair[0][0]))
