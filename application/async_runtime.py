@@ -321,11 +321,11 @@ class AsyncToolRuntime:
         """See :meth:`ToolRuntime.get_tool`."""
         return await asyncio.to_thread(self.sync.get_tool, tool_id)
 
-    async def tool_schemas(self, agent_id: str, format: str = "openai") -> Any:
+    async def tool_schemas(self, agent_id: str, format: str = "openai", *, strict: bool = False) -> Any:
         """See :meth:`ToolRuntime.tool_schemas`."""
-        return await asyncio.to_thread(self.sync.tool_schemas, agent_id, format)
+        return await asyncio.to_thread(functools.partial(self.sync.tool_schemas, agent_id, format, strict=strict))
 
-    async def dispatch(self, agent_id: str, tool_call: Any) -> dict[str, Any]:
+    async def dispatch(self, agent_id: str, tool_call: Any) -> Any:
         """See :meth:`ToolRuntime.dispatch`."""
         return await self._run_limited(self.sync.dispatch, agent_id, tool_call)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +42,15 @@ from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.search_tools import SearchResult, SearchTools
-from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
+from toolrt.application.tool_schemas import (
+    ToolCall,
+    drop_nulls,
+    exported_names,
+    parse_tool_call,
+    parse_tool_calls,
+    render_result,
+    render_schemas,
+)
 from toolrt.application.tool_templates import TemplateCatalog, ToolTemplate
 from toolrt.application.traffic import ToolMetrics, TrafficControl
 from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
@@ -651,27 +660,47 @@ class ToolRuntime:
         """The stored tool with its whole history."""
         return self.ports.repository.get(tool_id)
 
-    def tool_schemas(self, agent_id: str, format: str = "openai") -> Any:
+    def tool_schemas(self, agent_id: str, format: str = "openai", *, strict: bool = False) -> Any:
         """The tools ``agent_id`` can discover, as a model API takes them.
 
         ``format``: ``openai`` (Chat Completions ``tools``), ``openai-responses``, ``anthropic``,
         ``mcp`` (a list of tool entries each), ``openapi`` (a 3.1 document) or ``openapi-3.0``.
         Names are API-safe and unique (see :mod:`toolrt.application.tool_schemas`);
-        :meth:`dispatch` maps them back.
+        :meth:`dispatch` maps them back. ``strict=True`` (OpenAI formats) exports each tool in
+        OpenAI's strict mode where its schema allows: closed objects, every property required,
+        optional ones nullable (``dispatch`` drops the nulls, so the tool's defaults apply).
         """
-        return render_schemas(exported_names(self.list_tools(agent_id), agent_id), format, title=f"tools of {agent_id}")
+        names = exported_names(self.list_tools(agent_id), agent_id)
+        return render_schemas(names, format, title=f"tools of {agent_id}", strict=strict)
 
-    def dispatch(self, agent_id: str, tool_call: Any) -> dict[str, Any]:
-        """Run a model's tool call and return the message or block to send back, in the call's shape.
+    def dispatch(self, agent_id: str, tool_call: Any) -> Any:
+        """Run a model's tool calls and return what to send back, in the API's own shape.
 
-        ``tool_call`` is an OpenAI Chat Completions tool call, an OpenAI Responses ``function_call``
-        item or an Anthropic ``tool_use`` block (SDK object or plain dict). What the model got wrong
-        (an unknown name, arguments that are not a JSON object or break the schema) and a tool that
+        ``tool_call`` is one tool call (an OpenAI Chat Completions tool call, an OpenAI Responses
+        ``function_call`` item or an Anthropic ``tool_use`` block) and gives one result (a dict), or
+        a whole model message holding several (an OpenAI ``ChatCompletionMessage`` or
+        ``ChatCompletion``, a Responses response or its ``output`` list, an Anthropic ``Message`` or
+        its ``content`` list; SDK objects or dicts) and gives a list of results in the calls' order
+        (for Anthropic, send them as the ``content`` of one user message). A message's calls run at
+        the same time, at most ``max_concurrent_executions`` at once. What the model got wrong (an
+        unknown name, arguments that are not a JSON object or break the schema) and a tool that
         fails come back as an error result the model can read and act on; only something that is
-        not a tool call at all raises ValidationError.
+        not a tool call or message at all raises ValidationError.
         """
-        call = parse_tool_call(tool_call)
-        tool = exported_names(self.list_tools(agent_id), agent_id).get(call.name)
+        calls = parse_tool_calls(tool_call)
+        if calls is None:
+            return self._dispatch_one(agent_id, parse_tool_call(tool_call), None)
+        names = exported_names(self.list_tools(agent_id), agent_id)
+        if len(calls) <= 1:
+            return [self._dispatch_one(agent_id, call, names) for call in calls]
+        workers = min(len(calls), self.policy.max_concurrent_executions)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="toolrt-dispatch") as pool:
+            return list(pool.map(lambda call: self._dispatch_one(agent_id, call, names), calls))
+
+    def _dispatch_one(self, agent_id: str, call: ToolCall, names: Mapping[str, Tool] | None) -> dict[str, Any]:
+        if names is None:
+            names = exported_names(self.list_tools(agent_id), agent_id)
+        tool = names.get(call.name)
         if tool is None:
             return render_result(call, f"error: no tool named {call.name!r} is available", error=True)
         arguments = call.arguments
@@ -682,6 +711,7 @@ class ToolRuntime:
                 return render_result(call, f"error: the arguments are not valid JSON: {exc}", error=True)
         if not isinstance(arguments, dict):
             return render_result(call, "error: the arguments must be a JSON object", error=True)
+        arguments = drop_nulls(tool.current.definition.input_schema, arguments)
         try:
             execution = self.execute_tool(agent_id, tool.tool_id, arguments)
         except ValidationError as exc:
