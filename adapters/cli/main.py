@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
+from typer.core import TyperGroup
 
 import toolrt
 from toolrt.adapters.cli.commands import catalog, environments, executions, machine, mcp, teams, tools
@@ -76,6 +77,37 @@ def _import_dependency_injector_alone() -> None:
         sys.meta_path.remove(hidden)
 
 
+def _name_the_values(command: Any) -> None:
+    """Help shows each option's value by what it is (``--timeout SECONDS``, ``--agent AGENT``) and
+    flags alone, not typer's ``<bool>`` / ``<int>`` placeholders: every parameter without a metavar
+    of its own gets one, at every level of the command tree (typer's commands are click's)."""
+    for param in command.params:
+        if param.metavar is None:
+            flag = getattr(param, "is_flag", False) or getattr(param, "count", False)
+            param.metavar = "" if flag else (param.name or "value").upper()
+        if param.param_type_name == "argument":
+            param.display_type_rich = lambda ctx: None  # its name (TOOL, PARAMS) already says it
+    help_option = command.get_help_option
+
+    def quiet_help(ctx: Any) -> Any:
+        option = help_option(ctx)
+        if option is not None:
+            option.metavar = ""
+        return option
+
+    command.get_help_option = quiet_help
+    for sub in getattr(command, "commands", {}).values():
+        _name_the_values(sub)
+
+
+class _Toolrt(TyperGroup):
+    """The ``toolrt`` group, whose help names values (see :func:`_name_the_values`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _name_the_values(self)
+
+
 def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool = False) -> typer.Typer:
     """The typer application; ``connect`` builds runtimes (``toolrt.connect`` when not given)."""
     app = typer.Typer(
@@ -84,6 +116,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
         no_args_is_help=True,
         add_completion=False,
         pretty_exceptions_enable=False,
+        cls=_Toolrt,
     )
     factory: RuntimeFactory = connect if connect is not None else _connect
 

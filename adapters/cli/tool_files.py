@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import yaml
 
+from toolrt.adapters.validation.python_syntax import parse_python
 from toolrt.application.functions import docstring_summary
 from toolrt.domain import Finding, NotFoundError, Severity, ValidationError, ValidationReport
 
@@ -100,12 +101,11 @@ def _file_error(
 # -- Python files ----------------------------------------------------------------------------
 def _python_tool(path: Path, entrypoint: str | None, description: str | None = None) -> ToolFile:
     code = _read_text(path)
-    try:
-        module = ast.parse(code, filename=str(path))
-    except SyntaxError as exc:
-        raise _file_error(
-            path, "syntax.python", f"line {exc.lineno}: {exc.msg}", line=exc.lineno or 0, column=exc.offset or 0
-        ) from None
+    module, problems = parse_python(code)
+    if module is None:
+        # The validator's own finding: the offending line quoted, its place, and a hint.
+        finding = problems[0]
+        raise ValidationError(f"{path}: line {finding.line}: {finding.message}", ValidationReport((finding,)))
     functions = {node.name: node for node in module.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     chosen = entrypoint or _default_entrypoint(functions)
     if chosen is None or chosen not in functions:
