@@ -291,7 +291,11 @@ class ExecuteTool:
             checker = self._param_checkers[key] = jsonschema.validators.validator_for(schema)(schema)
         check_params(definition.name, definition.input_schema, request.params, checker)
         if not self._sandbox.supports(definition.language):
-            raise ExecutionError(f"the sandbox cannot run {definition.language.value} on this machine")
+            # A sandbox may say why (the local one names the Node.js it needs and how to install it).
+            why = getattr(self._sandbox, "unsupported_reason", lambda language: None)(definition.language)
+            raise ExecutionError(
+                f"the sandbox cannot run {definition.language.value} on this machine" + (f": {why}" if why else "")
+            )
         language, code = definition.language, definition.code
         engine = None
         if language is not Language.PYTHON:

@@ -159,7 +159,7 @@ class PolicyCodeValidator:
                     f"syntax.{language}",
                     Severity.ERROR,
                     f"{language} code cannot be checked: {exc}",
-                    hint="the runtime's owner must install Node.js 24 (pip install 'toolrt[js]')",
+                    hint="JavaScript and TypeScript need Node.js 24 where toolrt runs: pip install 'toolrt[js]'",
                 )
             ]
         if facts.get("failure"):

@@ -200,3 +200,27 @@ def test_the_dashboard_answers_at_the_root(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_an_older_node_names_the_js_extra_and_runs_no_javascript(tmp_path: Path) -> None:
+    """With only an older system Node.js (here a stand-in answering --version with v18), a TypeScript
+    or JavaScript tool is refused at registration naming pip install 'toolrt[js]', not with a syntax
+    hint, and doctor says the same: nothing runs JavaScript on a Node toolrt does not support."""
+    old = tmp_path / "node"
+    old.write_text('#!/bin/sh\n[ "$1" = --version ] && { echo v18.19.0; exit 0; }\necho "not Node 24" >&2\nexit 1\n')
+    old.chmod(0o755)
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    env = {"PATH": "/usr/bin:/bin", "COLUMNS": "200", "TOOLRT_PROFILE": "local", "TOOLRT_NODE": str(old)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [EXE, "--data-dir", str(tmp_path / "data"), *args], capture_output=True, text=True, timeout=120, env=env
+        )
+
+    for tool_file in ("typescript/temperature.json", "javascript/slugify.yaml"):
+        refused = run("register", str(examples / tool_file))
+        assert refused.returncode == 2, refused.stderr
+        assert "pip install 'toolrt[js]'" in refused.stderr and "older than 24" in refused.stderr
+        assert "fix the syntax" not in refused.stderr
+    doctor = run("doctor")
+    assert "older than 24" in doctor.stdout + doctor.stderr
