@@ -169,6 +169,7 @@ def build_app(connect: RuntimeFactory | None = None, *, configure_logging: bool 
     app.command()(mcp.dashboard)
     app.command()(machine.doctor)
     app.command()(machine.demo)
+    app.command()(machine.examples)
     app.command()(machine.gc)
     app.add_typer(mcp.mcp_app(), name="mcp")
     app.add_typer(aws_app(), name="aws")
