@@ -73,6 +73,15 @@ def serve(
         if not sep or not secret or not agent_id:
             cli.fail(EXIT_USER_ERROR, f"--token takes TOKEN=AGENT, got {pair!r}")
         tokens[secret] = agent_id
+    front = None
+    if transport == "stdio" and importlib.util.find_spec("mcp") is not None:
+        # The host's initialize is answered (from the SDK's own answer, kept from an earlier start)
+        # while the SDK loads and the store opens: see stdio_front.
+        from toolrt import __version__
+        from toolrt.adapters.mcp.stdio_front import EarlyInitialize
+
+        front = EarlyInitialize([cli.agent, str(cli.profile), search_mode, str(search_threshold)], __version__)
+        front.start()
     with cli.guard():
         for module in ("mcp", "anyio", *(("uvicorn",) if transport == "http" else ())):
             if importlib.util.find_spec(module) is None:
@@ -87,7 +96,7 @@ def serve(
         )
         try:
             if transport == "stdio":
-                server.run_stdio()
+                server.run_stdio(front.streams() if front is not None else None)
             else:
                 who = "bearer tokens" if tokens else f"agent header X-Toolrt-Agent, default agent {cli.agent}"
                 if insecure_no_auth and not tokens:
