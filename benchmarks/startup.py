@@ -15,6 +15,10 @@ toolrt adds:
 - a CLI call that times out: ``toolrt invoke`` of a tool that sleeps, with a 1 s timeout, and what
   it takes beyond that second (the same command's cost for a tool that returns at once is shown
   beside it).
+
+``--against BIN`` measures another installation in the same run, interleaved with this one (its
+rows end in ``[before]``): for example a virtualenv of an earlier commit, to compare under the
+same load.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -62,6 +67,12 @@ def _env(data: Path) -> dict[str, str]:
     return env
 
 
+def _children_cpu_ms() -> float:
+    """User and system time of every child process waited for so far (each row's process is)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (usage.ru_utime + usage.ru_stime) * 1000
+
+
 def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
@@ -71,14 +82,14 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     return elapsed
 
 
-def _serve(cwd: Path, env: dict[str, str], *, until_tools: bool = False, cold: bool = False) -> float:
+def _serve(toolrt: str, cwd: Path, env: dict[str, str], *, until_tools: bool = False, cold: bool = False) -> float:
     """Spawn ``toolrt serve`` (stdio) and time the answer to ``initialize`` or, ``until_tools``, to the
     first ``tools/list`` after it; ``cold``: with no cached initialize answer (a first start)."""
     if cold:
         env = {**env, "XDG_CACHE_HOME": tempfile.mkdtemp(dir=cwd)}
     started = time.perf_counter()
     server = subprocess.Popen(
-        [TOOLRT, "--agent", "bench", "serve"],
+        [toolrt, "--agent", "bench", "serve"],
         cwd=cwd,
         env=env,
         stdin=subprocess.PIPE,
@@ -106,61 +117,95 @@ def _serve(cwd: Path, env: dict[str, str], *, until_tools: bool = False, cold: b
     return elapsed
 
 
+Row = tuple[str, Callable[[], float]]
+
+
+def _rows(python: str, toolrt: str, work: Path, env: dict[str, str], tag: str = "") -> tuple[list[Row], list[Row]]:
+    """The start-up rows and the timed-out call rows for one installation (its python and toolrt)."""
+    slow_env = {**env, "TOOLRT_DEFAULT_TIMEOUT_S": "1"}
+    subprocess.run([toolrt, "register", "sleepy.py"], cwd=work, env=env, capture_output=True, check=True)
+    rows: list[Row] = [
+        ("bare interpreter (baseline)", lambda: _run([python, "-c", "pass"], work, env)),
+        ("import toolrt", lambda: _run([python, "-c", "import toolrt"], work, env)),
+        (
+            'toolrt.connect("memory")',
+            lambda: _run([python, "-c", "import toolrt; toolrt.connect('memory').close()"], work, env),
+        ),
+        ("toolrt --help", lambda: _run([toolrt, "--help"], work, env)),
+        ("toolrt --json list (local store)", lambda: _run([toolrt, "--json", "list"], work, env)),
+        ("toolrt serve: MCP initialize (first start)", lambda: _serve(toolrt, work, env, cold=True)),
+        ("toolrt serve: MCP initialize (later starts)", lambda: _serve(toolrt, work, env)),
+        ("toolrt serve: first tools/list answered", lambda: _serve(toolrt, work, env, until_tools=True)),
+    ]
+    timeouts: list[Row] = [
+        (
+            "toolrt invoke sleepy seconds=0 (returns)",
+            lambda: _run([toolrt, "invoke", "sleepy", "seconds=0"], work, slow_env),
+        ),
+        (
+            "toolrt invoke sleepy seconds=30, 1 s timeout",
+            lambda: _run([toolrt, "invoke", "sleepy", "seconds=30"], work, slow_env),
+        ),
+    ]
+    return [(label + tag, fn) for label, fn in rows], [(label + tag, fn) for label, fn in timeouts]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15, help="runs of each row (15)")
     parser.add_argument("--no-timeout", action="store_true", help="skip the timed-out CLI call rows")
+    parser.add_argument(
+        "--against",
+        metavar="BIN",
+        help="another installation's bin folder (python and toolrt), measured in the same run: 'before'",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data = work / "store"
-        env = _env(data)
         (work / "sleepy.py").write_text(SLEEPY)
-        subprocess.run([TOOLRT, "register", "sleepy.py"], cwd=work, env=env, capture_output=True, check=True)
-        rows: list[tuple[str, Callable[[], float]]] = [
-            ("bare interpreter (baseline)", lambda: _run([PYTHON, "-c", "pass"], work, env)),
-            ("import toolrt", lambda: _run([PYTHON, "-c", "import toolrt"], work, env)),
-            (
-                'toolrt.connect("memory")',
-                lambda: _run([PYTHON, "-c", "import toolrt; toolrt.connect('memory').close()"], work, env),
-            ),
-            ("toolrt --help", lambda: _run([TOOLRT, "--help"], work, env)),
-            ("toolrt --json list (local store)", lambda: _run([TOOLRT, "--json", "list"], work, env)),
-            ("toolrt serve: MCP initialize (first start)", lambda: _serve(work, env, cold=True)),
-            ("toolrt serve: MCP initialize (later starts)", lambda: _serve(work, env)),
-            ("toolrt serve: first tools/list answered", lambda: _serve(work, env, until_tools=True)),
-        ]
-        timeout_rows: list[tuple[str, Callable[[], float]]] = [
-            (
-                "toolrt invoke sleepy seconds=0 (returns)",
-                lambda: _run([TOOLRT, "invoke", "sleepy", "seconds=0"], work, {**env, "TOOLRT_DEFAULT_TIMEOUT_S": "1"}),
-            ),
-            (
-                "toolrt invoke sleepy seconds=30, 1 s timeout",
-                lambda: _run(
-                    [TOOLRT, "invoke", "sleepy", "seconds=30"], work, {**env, "TOOLRT_DEFAULT_TIMEOUT_S": "1"}
-                ),
-            ),
-        ]
-        chosen = rows + ([] if args.no_timeout else timeout_rows)
+        env = _env(work / "store")
+        rows, timeout_rows = _rows(PYTHON, TOOLRT, work, env)
+        others: list[Row] = []
+        if args.against:
+            before_rows, before_timeouts = _rows(
+                str(Path(args.against) / "python"),
+                str(Path(args.against) / "toolrt"),
+                work,
+                _env(work / "before"),
+                " [before]",
+            )
+            others = before_rows + ([] if args.no_timeout else before_timeouts)
+        chosen = rows + ([] if args.no_timeout else timeout_rows) + others
         times: dict[str, list[float]] = {label: [] for label, _ in chosen}
+        cpu: dict[str, list[float]] = {label: [] for label, _ in chosen}
         for _label, fn in chosen:  # warm the page cache and the store once, unmeasured
             fn()
         for _ in range(args.runs):
             for label, fn in chosen:
+                before = _children_cpu_ms()
                 times[label].append(fn())
+                cpu[label].append(_children_cpu_ms() - before)
 
-    base = statistics.median(times[rows[0][0]])
     print(f"{args.runs} runs each, interleaved; python {sys.version.split()[0]} at {PYTHON}")
+    print("wall: p50 and p95 of each process; cpu: p50 of its user+system time (less moved by other load)")
     for label, _ in chosen:
-        p50 = statistics.median(times[label])
-        over = "" if label == rows[0][0] else f"   +{p50 - base:7.1f} ms over bare"
-        print(f"{label:<46} p50 {p50:8.1f} ms   p95 {p(times[label], 95):8.1f} ms{over}")
+        p50, cpu50 = statistics.median(times[label]), statistics.median(cpu[label])
+        bare = others[0][0] if label.endswith(" [before]") else rows[0][0]
+        over = (
+            ""
+            if label == bare
+            else f"   +{p50 - statistics.median(times[bare]):7.1f} ms wall, "
+            f"+{cpu50 - statistics.median(cpu[bare]):6.1f} ms cpu over bare"
+        )
+        print(f"{label:<46} p50 {p50:8.1f} ms   p95 {p(times[label], 95):8.1f} ms   cpu {cpu50:7.1f} ms{over}")
     if not args.no_timeout:
-        slow = statistics.median(times[timeout_rows[1][0]])
-        quick = statistics.median(times[timeout_rows[0][0]])
-        print(f"timed-out call beyond its 1 s timeout: {slow - 1000:7.1f} ms (a call that returns: {quick:7.1f} ms)")
+        pairs = [("", timeout_rows)] + ([(" [before]", others[-2:])] if others else [])
+        for tag, (returns, times_out) in ((tag, (r[0][0], r[1][0])) for tag, r in pairs):
+            slow, quick = statistics.median(times[times_out]), statistics.median(times[returns])
+            print(
+                f"timed-out call beyond its 1 s timeout{tag}: {slow - 1000:7.1f} ms (a call that returns: {quick:7.1f} ms)"
+            )
 
 
 if __name__ == "__main__":

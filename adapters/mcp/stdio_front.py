@@ -23,7 +23,6 @@ import importlib.util
 import io
 import json
 import os
-import sys
 import threading
 from pathlib import Path
 from typing import IO, Any, cast
@@ -32,7 +31,7 @@ from toolrt.application.logs import get_logger
 
 log = get_logger(__name__)
 
-__all__ = ["EarlyInitialize", "default_cache_file"]
+__all__ = ["EarlyInitialize", "default_cache_file", "start_early", "started"]
 
 
 def default_cache_file() -> Path:
@@ -221,6 +220,18 @@ class EarlyInitialize:
         return True
 
 
-def stdio_options(argv: list[str] | None = None) -> list[str]:
-    """The command line the answer may depend on (agent, search mode, ...)."""
-    return list(sys.argv[1:] if argv is None else argv)
+_EARLY: list[EarlyInitialize] = []
+
+
+def start_early(args: list[str]) -> None:
+    """Start the front for ``toolrt serve`` (stdio) with ``args``, its command line, as the key's
+    options: called by the console script before anything heavy is imported."""
+    from toolrt import __version__
+
+    if not _EARLY:
+        _EARLY.append(EarlyInitialize(list(args), __version__).start())
+
+
+def started() -> EarlyInitialize | None:
+    """The front :func:`start_early` started in this process, if any."""
+    return _EARLY[0] if _EARLY else None
