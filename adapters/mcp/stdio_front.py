@@ -3,7 +3,7 @@
 An MCP host starts the server on every launch and waits for the answer to ``initialize``; loading
 the MCP SDK alone takes most of a second (pydantic builds the models of every protocol revision),
 before toolrt's own store is opened. The answer itself never changes for one server: it depends on
-the toolrt and SDK versions, the server's options and the protocol version the client asks for.
+the SDK's and toolrt's server code, the server's options and the protocol version asked for.
 So the SDK's own answer is kept (``$XDG_CACHE_HOME/toolrt/mcp-initialize.json``), and the next
 start with the same key sends it (with the request's id) the moment the request arrives, from a
 thread, while the main thread loads the SDK and opens the store.
@@ -121,9 +121,9 @@ class EarlyInitialize:
     loaded) gives the text streams to hand the SDK's ``stdio_server(stdin, stdout)``.
     """
 
-    def __init__(self, options: list[str], version: str, cache_file: Path | None = None) -> None:
+    def __init__(self, options: list[str], cache_file: Path | None = None) -> None:
         self.cache_file = cache_file or default_cache_file()
-        self._base_key = f"{version}|{_code_stamp()}|{json.dumps(options)}"
+        self._base_key = f"{_code_stamp()}|{json.dumps(options)}"
         self._first = b""
         self._request: dict[str, Any] | None = None
         self._answered: str | None = None  # the answer sent, as the cache holds it (id left out)
@@ -226,10 +226,8 @@ _EARLY: list[EarlyInitialize] = []
 def start_early(args: list[str]) -> None:
     """Start the front for ``toolrt serve`` (stdio) with ``args``, its command line, as the key's
     options: called by the console script before anything heavy is imported."""
-    from toolrt import __version__
-
     if not _EARLY:
-        _EARLY.append(EarlyInitialize(list(args), __version__).start())
+        _EARLY.append(EarlyInitialize(list(args)).start())
 
 
 def started() -> EarlyInitialize | None:

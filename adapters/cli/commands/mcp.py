@@ -78,13 +78,9 @@ def serve(
         # The host's initialize is answered (from the SDK's own answer, kept from an earlier start)
         # while the SDK loads and the store opens: see stdio_front. The console script started it
         # already; a program calling the CLI in process starts it here.
-        from toolrt import __version__
         from toolrt.adapters.mcp.stdio_front import EarlyInitialize, started
 
-        front = (
-            started()
-            or EarlyInitialize([cli.agent, str(cli.profile), search_mode, str(search_threshold)], __version__).start()
-        )
+        front = started() or EarlyInitialize([cli.agent, str(cli.profile), search_mode, str(search_threshold)]).start()
     with cli.guard():
         for module in ("mcp", "anyio", *(("uvicorn",) if transport == "http" else ())):
             if importlib.util.find_spec(module) is None:
