@@ -108,11 +108,6 @@ def _parse_cursor(cursor: str | None) -> tuple[datetime, str] | None:
         raise ValidationError(f"cursor {cursor!r} is not one list_executions gave; start again without it") from None
 
 
-def _tool_not_found(ref: str, agent_id: str) -> NotFoundError:
-    # The same words whether the tool does not exist or belongs to another agent privately.
-    return NotFoundError("tool", ref, hint=f"agent {agent_id!r} has no tool of that name or id it may see")
-
-
 class ToolRuntime:
     """Register, update, execute and withdraw tools; the one object an embedding application needs.
 
@@ -603,7 +598,7 @@ class ToolRuntime:
         else:
             if may_see(self.ports.repository, tool, agent_id):
                 return tool
-            raise _tool_not_found(ref, agent_id)
+            raise NotFoundError("tool", ref)
         status = None if include_inactive else ToolStatus.ACTIVE
         own = [t for t in self.list_tools(owner=agent_id, name=ref, status=status) if t.name == ref]
         if own:
@@ -613,7 +608,7 @@ class ToolRuntime:
         if len(visible) == 1:
             return visible[0]
         if not visible:
-            raise _tool_not_found(ref, agent_id)
+            raise NotFoundError("tool", ref)
         ids = ", ".join(f"{t.tool_id} (owner {t.owner})" for t in visible)
         raise ValidationError(f"the name {ref!r} matches {len(visible)} tools: {ids}; pass a tool id")
 

@@ -17,6 +17,7 @@ from rich.markup import escape
 from toolrt.adapters.cli import output
 from toolrt.domain import (
     MissingDependencyError,
+    NotFoundError,
     Severity,
     ToolRuntimeError,
     ValidationError,
@@ -109,6 +110,9 @@ class Cli:
             # The findings follow one per line; the headline need not run them all together.
             message = message.removesuffix(f": {exc.report.summary()}")
         first_line = message.splitlines()[0] if message else "error"
+        if isinstance(exc, NotFoundError) and exc.kind == "tool":
+            # Which agent looked: the CLI acts as 'cli' unless told otherwise (--agent, TOOLRT_AGENT).
+            first_line += f" (acting as agent {self.agent!r}; --agent NAME acts as another)"
         kind = type(exc).__name__ if exc is not None else "error"
         self.err.print(
             f"[bold red]error[/] ({kind}): {escape(first_line)}", highlight=False, markup=True, soft_wrap=True
