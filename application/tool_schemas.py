@@ -83,8 +83,10 @@ def _openapi_30(schema: Any) -> Any:
 
 # Keywords OpenAI's strict mode (Structured Outputs) does not accept in a function's parameters.
 _NOT_STRICT = frozenset(
-    {"patternProperties", "unevaluatedProperties", "propertyNames", "minProperties", "maxProperties", "default"}
+    {"patternProperties", "unevaluatedProperties", "propertyNames", "minProperties", "maxProperties"}
 )
+# Left out of the strict form: a default is the tool's own (the model sends null, dispatch drops it).
+_DROPPED_IN_STRICT = frozenset({"default"})
 
 
 def strict_schema(schema: Any) -> Any | None:
@@ -92,9 +94,9 @@ def strict_schema(schema: Any) -> Any | None:
 
     Every object lists all its properties as required and closes itself (``additionalProperties:
     false``); a property that was optional becomes nullable (its type also allows ``null``), and
-    :func:`drop_nulls` removes the nulls the model sends for them before the tool is called. An
-    object that accepts other properties (a free-form mapping) or a keyword strict mode lacks has no
-    strict form.
+    :func:`drop_nulls` removes the nulls the model sends for them before the tool is called, so the
+    tool's own default applies (``default`` itself is left out). An object that accepts other
+    properties (a free-form mapping) or a keyword strict mode lacks has no strict form.
     """
     if isinstance(schema, list):
         items = [strict_schema(s) for s in schema]
@@ -105,6 +107,8 @@ def strict_schema(schema: Any) -> Any | None:
         return None
     out: dict[str, Any] = {}
     for key, value in schema.items():
+        if key in _DROPPED_IN_STRICT:
+            continue
         if key in ("properties", "$defs", "definitions"):
             if not isinstance(value, dict):
                 return None

@@ -242,7 +242,7 @@ OPTIONAL_SCHEMA = {
     "type": "object",
     "properties": {
         "a": {"type": "number"},
-        "b": {"type": "number", "description": "defaults to 4"},
+        "b": {"type": "number", "description": "defaults to 4", "default": 4},
         "where": {
             "type": "object",
             "properties": {"city": {"type": "string"}, "unit": {"enum": ["c", "f"]}},
@@ -269,7 +269,8 @@ def test_strict_openai_schemas_close_every_object_and_make_optional_parameters_n
     assert weather["strict"] is True and chat["tagger"]["strict"] is False
     params = weather["parameters"]
     assert params["required"] == ["a", "b", "where"] and params["additionalProperties"] is False
-    assert params["properties"]["a"]["type"] == "number" and params["properties"]["b"]["type"] == ["number", "null"]
+    assert params["properties"]["a"]["type"] == "number"
+    assert params["properties"]["b"] == {"type": ["number", "null"], "description": "defaults to 4"}
     where = params["properties"]["where"]
     assert where["type"] == ["object", "null"] and where["additionalProperties"] is False
     assert where["required"] == ["city", "unit"] and where["properties"]["unit"] == {
