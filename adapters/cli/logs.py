@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from toolrt.adapters.cli.output import strip_controls
@@ -32,12 +33,12 @@ def log_format() -> str:
     return chosen
 
 
-def _inert(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _inert(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
     """Strip terminal control characters from every value: names, errors and ids may come from agents."""
     return {key: strip_controls(value) if isinstance(value, str) else value for key, value in event_dict.items()}
 
 
-def _toolrt_fields(logger: Any, method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def _toolrt_fields(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Put a toolrt record's own event name and fields in place of its pre-formatted message."""
     record = event_dict.get("_record")
     fields = getattr(record, "toolrt", None)
