@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.integration.aws.idp import LoopbackIdentityProvider
 from toolrt.adapters.aws import JwtAuthorizer
 
 REGION = "us-east-1"
@@ -48,3 +49,13 @@ def aws_endpoint(moto_server: str, aws_credentials: None) -> Iterator[str]:
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     yield moto_server
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[LoopbackIdentityProvider]:
+    """An OpenID Connect provider on 127.0.0.1 whose tokens name agents (see ``idp.py``)."""
+    provider = LoopbackIdentityProvider()
+    try:
+        yield provider
+    finally:
+        provider.close()
