@@ -171,11 +171,14 @@ def _local_gateway(settings: Settings) -> ToolGateway:
 
 def _cloudwatch_metrics(settings: Settings) -> MetricsSink:
     require("boto3", "aws", "CloudWatch metrics")
-    from toolrt.adapters.aws.metrics import CloudWatchEmfMetrics
+    from toolrt.adapters.aws.metrics import CloudWatchEmfMetrics, emf_wanted
 
-    # Embedded-metric-format lines: CloudWatch Logs turns them into metrics on Lambda and in
-    # containers with the CloudWatch agent. stderr, so that stdout stays the CLI's and MCP's own.
-    # The sink keeps the same in-process snapshot as the memory one (rt.metrics()).
+    # A library does not write to its application's stderr unasked: embedded-metric-format lines only
+    # where CloudWatch Logs turns them into metrics (inside Lambda), or when the settings ask.
+    if not emf_wanted(settings.metrics_emf):
+        return InMemoryMetrics()
+    # stderr, so that stdout stays the CLI's and MCP's own. The sink keeps the same in-process
+    # snapshot as the memory one (rt.metrics()).
     return CloudWatchEmfMetrics(write=lambda line: print(line, file=sys.stderr, flush=True))
 
 

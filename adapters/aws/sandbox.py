@@ -26,7 +26,14 @@ from botocore.exceptions import (
 )
 
 from toolrt.adapters.aws.environments import PINNED
-from toolrt.adapters.aws.errors import THROTTLING_CODES, error_code, http_status, is_transient, translate
+from toolrt.adapters.aws.errors import (
+    THROTTLING_CODES,
+    error_code,
+    http_status,
+    is_html_answer,
+    is_transient,
+    translate,
+)
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ExecutionError,
@@ -407,7 +414,9 @@ class AgentCoreCodeInterpreterSandbox:
             try:
                 return call()
             except (ClientError, BotoCoreError) as exc:
-                if attempt == self._attempts or not retryable(exc):
+                # An emulator without Code Interpreter answers the same every time: no retry.
+                emulated = not (self._endpoint_url and _not_emulated(exc))
+                if attempt == self._attempts or not retryable(exc) or not emulated:
                     raise self._error(exc, None, operation) from exc
                 log.debug("code_interpreter.retry", operation=operation, attempt=attempt, error=str(exc))
                 self._sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
@@ -564,7 +573,7 @@ class AgentCoreCodeInterpreterSandbox:
     ) -> Exception:
         if isinstance(exc, ExecutionError):
             return exc
-        what = f"execution {request.execution_id}" if request is not None else "a session"
+        what = f"execution {request.execution_id}" if request is not None else "the call"
         if self._endpoint_url and _not_emulated(exc):
             return ExecutionError(
                 f"{BACKEND}: {operation} is not answered by {self._endpoint_url} (moto and LocalStack do not "
@@ -611,13 +620,14 @@ def _throttled(exc: BaseException) -> bool:
 
 
 def _not_emulated(exc: BaseException) -> bool:
-    # A mock endpoint without the service answers 404, or 5xx "not yet implemented", for its paths.
+    # A mock endpoint without the service answers 404, or a 5xx "not implemented" (moto's server: an
+    # HTML error page, which no AWS service sends), for its paths.
     if isinstance(exc, ClientError):
         status = http_status(exc)
         text = str(exc).lower()
         return (
             status == 404
-            or (status >= 500 and ("not yet implemented" in text or "not implemented" in text))
+            or (status >= 500 and ("not yet implemented" in text or "not implemented" in text or is_html_answer(exc)))
             or (error_code(exc) in ("404", "NotFound", "UnknownOperationException"))
         )
     return False
