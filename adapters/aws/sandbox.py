@@ -120,6 +120,16 @@ _JS_HARNESS = """\
 }})();
 """
 
+# TypeScript on Code Interpreter's nodejs runtime runs as an ES module (JavaScript as CommonJS): no
+# `module`, `exports` or `require` there, so the harness provides them for the tools written with
+# `module.exports = { handler }` or `require(...)`; `import` statements work as they are.
+_ESM_PRELUDE = """\
+import {{ createRequire as __toolrtCreateRequire }} from "node:module";
+const require = __toolrtCreateRequire(import.meta.url);
+const module = {{ exports: {{}} }};
+let exports = module.exports;
+"""
+
 _EXPORT = re.compile(r"^(\s*)export\s+(default\s+)?", re.MULTILINE)
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):\s?(.*)$", re.MULTILINE)
 
@@ -136,9 +146,12 @@ def build_program(request: SandboxRequest, marker: str, site: str | None = None)
     encoded = base64.b64encode(json.dumps({"params": request.params}).encode("utf-8")).decode("ascii")
     # The entrypoint is a validated identifier (ENTRYPOINT_PATTERN); `export` is dropped so that the
     # three forms agents write (plain, module.exports, export function) all define a callable.
-    return _JS_HARNESS.format(
+    program = _JS_HARNESS.format(
         code=_EXPORT.sub(r"\1", request.code), payload=encoded, marker=marker, entrypoint=request.entrypoint
     )
+    if request.language is Language.TYPESCRIPT:
+        return _ESM_PRELUDE.format() + program
+    return program
 
 
 @attrs.define
@@ -502,7 +515,8 @@ class AgentCoreCodeInterpreterSandbox:
         arguments: dict[str, Any] = {"code": program, "language": language.value, "clearContext": True}
         if language is not Language.PYTHON:
             # The service runs JavaScript and TypeScript on Deno unless told otherwise; the harness and
-            # tools written for toolrt (module.exports, require) are Node programs.
+            # tools written for toolrt (module.exports, require) are Node programs: JavaScript runs as
+            # CommonJS there, TypeScript as an ES module (see _ESM_PRELUDE).
             arguments["runtime"] = "nodejs"
         return self._tool(session, "executeCode", arguments)
 
