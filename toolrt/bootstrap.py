@@ -150,7 +150,15 @@ def _agentcore_gateway(settings: Settings, clients: AwsClients) -> ToolGateway:
         )
     # An emulator (moto) leaves updated targets UPDATING for ever: do not wait for READY there.
     ready_timeout_s = 0.0 if settings.aws_endpoint_url else 120.0
-    return AgentCoreGateway(clients.agentcore_control, gateway_id, lambda_arn, ready_timeout_s=ready_timeout_s)
+    leases = None
+    if settings.backend("repository") == "aws":
+        from toolrt.adapters.aws.leases import DynamoDbLeases
+
+        # Shards are rewritten whole: processes sharing the gateway take turns through the table.
+        leases = DynamoDbLeases(clients.dynamodb, settings.dynamodb_table)
+    return AgentCoreGateway(
+        clients.agentcore_control, gateway_id, lambda_arn, ready_timeout_s=ready_timeout_s, leases=leases
+    )
 
 
 def _code_interpreter(settings: Settings, clients: AwsClients) -> Sandbox:

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import base64
 import functools
-import hashlib
 import json
+import random
 import re
 import threading
 import time
@@ -37,6 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from toolrt.adapters.aws.errors import error_code, translate
 from toolrt.adapters.aws.identity import IDENTITY_ARGUMENT
+from toolrt.adapters.aws.leases import Leases, ProcessLeases
 from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, RegistrationError, Tool, ToolDefinition, ToolRuntimeError
 from toolrt.ports import GatewayHealth
@@ -502,7 +503,10 @@ class AgentCoreGateway:
     shards are made (the gateway's target quota). Creating or updating a target waits up to
     ``ready_timeout_s`` for ``READY`` (polling every ``poll_interval_s``); against an emulator whose
     targets never leave ``UPDATING`` (moto), a short timeout keeps writes quick. ``quota``: the
-    target-operation limits (default: the one this process shares for the gateway).
+    target-operation limits (default: the one this process shares for the gateway). ``leases``: who
+    may rewrite a shard (:mod:`~toolrt.adapters.aws.leases`); the default serializes this process's
+    writers only: give :class:`~toolrt.adapters.aws.leases.DynamoDbLeases` when several processes
+    register tools on one gateway.
     """
 
     def __init__(
@@ -517,6 +521,7 @@ class AgentCoreGateway:
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         max_targets: int = DEFAULT_MAX_TARGETS,
         quota: TargetQuota | None = None,
+        leases: Leases | None = None,
         write_attempts: int = 5,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
@@ -532,6 +537,7 @@ class AgentCoreGateway:
         self._max_bytes = max_payload_bytes
         self._max_targets = min(max_targets, 1000)
         self._quota = quota if quota is not None else quota_for(gateway_id)
+        self._leases = leases if leases is not None else ProcessLeases()
         self._attempts = max(1, write_attempts)
         self._sleep = sleep
         self._monotonic = monotonic
@@ -541,6 +547,7 @@ class AgentCoreGateway:
         self._names: set[str] = set()  # every shard name the gateway has, as last listed
         self._queues: dict[str, _Queue] = {}
         self._creating = threading.Lock()
+        self._affinity = random.random()  # noqa: S311 - spreads writers, not a secret
 
     @property
     def gateway_id(self) -> str:
@@ -578,10 +585,11 @@ class AgentCoreGateway:
             self._loaded()
         except ToolRuntimeError as exc:
             return [results.get(i, exc) for i in range(len(tools))]
+        turned_away: dict[str, set[str]] = {}  # tool code -> shards that had no room for it
         for _ in range(self._attempts):
             if not remaining:
                 break
-            remaining = self._place(remaining, results, spread=len(tools) == 1)
+            remaining = self._place(remaining, results, turned_away)
         for index, tool, _ in remaining:
             results[index] = RegistrationError(
                 f"{BACKEND}: no shard of gateway {self._gateway_id} took tool {tool.tool_id!r} after "
@@ -595,8 +603,8 @@ class AgentCoreGateway:
     def update(self, tool: Tool) -> None:
         definition = tool_schema(tool)
         code = tool_code(tool.tool_id)
+        target_id = self._target_of(tool, code)
         for _ in range(self._attempts):
-            target_id = self._target_of(tool, code)
             if target_id is None:
                 raise NotFoundError("published tool", tool.tool_id)
             change = _Change("replace", code, definition, tool.tool_id)
@@ -610,7 +618,10 @@ class AgentCoreGateway:
                 self._remove(target_id, code, tool.tool_id)
                 self.register(tool)
                 return
-            self._forget(code)  # absent from that shard or the shard is gone: look again
+            # Not on that shard (a stale reference) or the shard is gone: find where it is now.
+            self._forget(code)
+            self._load(read_tools=True)
+            target_id = self._where.get(code)
         raise NotFoundError("published tool", tool.tool_id)
 
     def deregister(self, tool: Tool) -> None:
@@ -661,11 +672,10 @@ class AgentCoreGateway:
         self,
         pending: list[tuple[int, Tool, dict[str, Any]]],
         results: dict[int, str | ToolRuntimeError],
-        *,
-        spread: bool,
+        turned_away: dict[str, set[str]],
     ) -> list[tuple[int, Tool, dict[str, Any]]]:
-        """Send each tool to a shard (its own if it is already on one; else one with room, or new ones);
-        returns the tools a full shard turned away, to place again."""
+        """Send each tool to a shard (its own if it is already on one; else one with room that has not
+        turned it away, or new ones); returns the tools a full shard turned away, to place again."""
         shards = self._loaded()
         room = {tid: self._capacity - s.count for tid, s in shards.items()}
         open_shards = sorted((tid for tid, r in room.items() if r > 0), key=lambda t: _shard_index(shards[t].name))
@@ -674,12 +684,11 @@ class AgentCoreGateway:
         for index, tool, definition in pending:
             code = tool_code(tool.tool_id)
             target_id = self._where.get(code)
-            if target_id is None and open_shards:
-                if spread:  # concurrent writers elsewhere spread over the open shards
-                    digest = int.from_bytes(hashlib.sha256(tool.tool_id.encode()).digest()[:4], "big")
-                    target_id = open_shards[digest % len(open_shards)]
-                else:  # a batch fills shards in order: fewer writes
-                    target_id = open_shards[0]
+            candidates = [t for t in open_shards if t not in turned_away.get(code, ())]
+            if target_id is None and candidates:
+                # This process fills one shard at a time (its writes then go out together), starting
+                # at a place of its own among the open ones: other processes mostly write elsewhere.
+                target_id = candidates[int(self._affinity * len(candidates))]
                 room[target_id] -= 1
                 if room[target_id] <= 0:
                     open_shards.remove(target_id)
@@ -692,7 +701,7 @@ class AgentCoreGateway:
             functools.partial(self._submit, tid, [c for _, _, c in items]) for tid, items in groups.items()
         ]
         chunks = self._chunks(fresh)
-        jobs += [functools.partial(self._create_shard, chunk, results) for chunk in chunks]
+        jobs += [functools.partial(self._create_shard, chunk, results, turned_away) for chunk in chunks]
         self._run(jobs)
         for target_id, items in groups.items():
             for index, tool, change in items:
@@ -703,6 +712,8 @@ class AgentCoreGateway:
                 else:
                     if change.outcome == _GONE:
                         self._forget(change.code)
+                    else:
+                        turned_away.setdefault(change.code, set()).add(target_id)
                     again.append((index, tool, change.definition or {}))
         for chunk in chunks:
             again += [item for item in chunk if item[0] not in results]
@@ -747,11 +758,21 @@ class AgentCoreGateway:
             self._where.pop(code, None)
 
     def _remove(self, target_id: str, code: str, tool_id: str) -> None:
-        change = _Change("remove", code, None, tool_id)
-        self._submit(target_id, [change])
-        if isinstance(change.outcome, ToolRuntimeError):
-            raise change.outcome
-        self._forget(code)
+        """Take the tool off ``target_id``; when it is not there (a stale reference), off whichever
+        shard has it now."""
+        for _ in range(self._attempts):
+            change = _Change("remove", code, None, tool_id)
+            self._submit(target_id, [change])
+            if isinstance(change.outcome, ToolRuntimeError):
+                raise change.outcome
+            self._forget(code)
+            if change.outcome != _ABSENT:
+                return
+            self._load(read_tools=True)
+            elsewhere = self._where.get(code)
+            if elsewhere is None:
+                return
+            target_id = elsewhere
 
     # -- shards ------------------------------------------------------------------------------------
 
@@ -851,13 +872,13 @@ class AgentCoreGateway:
     def _commit(self, target_id: str, batch: list[_Change]) -> None:
         """Read the shard, apply ``batch``, write it whole, and check the write held (see the module)."""
         try:
-            with self._quota.operation():
+            with self._leases.hold(f"gateway/{self._gateway_id}/{target_id}"), self._quota.operation():
                 for _ in range(self._attempts):
                     current = self._read(target_id)
                     if current is None:
                         self._note(target_id, "", None)
-                        for change in batch:
-                            change.decide(_APPLIED if change.kind == "remove" else _GONE)
+                        for change in batch:  # a removal looks for the tool elsewhere, an addition goes elsewhere
+                            change.decide(_ABSENT if change.kind == "remove" else _GONE)
                         return
                     tools = current.tools or {}
                     wanted = self._apply(tools, batch)
@@ -894,7 +915,10 @@ class AgentCoreGateway:
                 continue
             change.outcome = None  # decided afresh against what the service holds now
             if change.kind == "remove":
-                wanted.pop(change.code, None)
+                if change.code not in wanted:
+                    change.decide(_ABSENT)
+                    continue
+                wanted.pop(change.code)
                 continue
             present = change.code in wanted
             if change.kind == "replace" and not present:
@@ -942,12 +966,21 @@ class AgentCoreGateway:
         return _inline_tools(final)
 
     def _create_shard(
-        self, items: list[tuple[int, Tool, dict[str, Any]]], results: dict[int, str | ToolRuntimeError]
+        self,
+        items: list[tuple[int, Tool, dict[str, Any]]],
+        results: dict[int, str | ToolRuntimeError],
+        turned_away: dict[str, set[str]],
     ) -> None:
-        """A new shard target holding ``items``; their references (or one error for all) go to ``results``."""
+        """A new shard target holding ``items``; their references (or one error for all) go to
+        ``results``. When another thread opened a shard with room meanwhile, nothing is made: the
+        items are placed again (there)."""
         tools = {tool_code(tool.tool_id): definition for _, tool, definition in items}
+        refused = set().union(*(turned_away.get(code, set()) for code in tools))
         try:
             with self._creating, self._quota.operation():
+                shards = self._load(read_tools=False)
+                if any(self._capacity - s.count >= len(tools) for tid, s in shards.items() if tid not in refused):
+                    return
                 target_id, name = self._create(tools)
         except ToolRuntimeError as exc:
             for index, _, _ in items:
@@ -957,8 +990,10 @@ class AgentCoreGateway:
             results[index] = f"{target_id}/{tool_code(tool.tool_id)}"
 
     def _create(self, tools: dict[str, dict[str, Any]]) -> tuple[str, str]:
-        for _ in range(self._attempts):
-            self._load(read_tools=False)
+        """Create a shard holding ``tools`` under the first free name (the shards were just listed)."""
+        for attempt in range(self._attempts):
+            if attempt:
+                self._load(read_tools=False)
             with self._lock:
                 taken = set(self._names)
             if len(taken) >= self._max_targets:
