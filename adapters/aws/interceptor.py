@@ -134,21 +134,25 @@ class GatewayInterceptor:
             return _answer(status, _no_tools(body))
         agent = self._agent(token)
         if method == "tools/list":
-            result = body["result"]
-            result = {**result, "tools": self._visible(agent, result.get("tools"))}
+            # The tools the caller may see, and the page cursor; nothing else of the result passes.
+            cursor = body["result"].get("nextCursor")
+            result: dict[str, Any] = {"tools": self._visible(agent, body["result"].get("tools"))}
+            if isinstance(cursor, str):
+                result["nextCursor"] = cursor
             return _answer(status, {**body, "result": result})
         return _answer(status, {**body, "result": self._filter_search(agent, body["result"])})
 
     def _filter_search(self, agent: str | None, result: dict[str, Any]) -> dict[str, Any]:
         """The search result with only the tools ``agent`` may discover. Tools are read from
         ``structuredContent.tools`` and from text blocks holding a JSON object with ``tools``; any
-        other block or shape is dropped, and a result with nothing understood lists no tools."""
+        other block, field or shape is dropped, and a result with nothing understood lists no tools."""
         visible = self._visible_names(agent)
-        filtered: dict[str, Any] = {k: v for k, v in result.items() if k not in ("content", "structuredContent")}
+        # Only fields known to hold no tool names pass as they are.
+        filtered: dict[str, Any] = {k: v for k, v in result.items() if k == "isError" and isinstance(v, bool)}
         understood = False
         structured = result.get("structuredContent")
         if isinstance(structured, dict) and isinstance(structured.get("tools"), list):
-            filtered["structuredContent"] = {**structured, "tools": _kept(structured["tools"], visible)}
+            filtered["structuredContent"] = {"tools": _kept(structured["tools"], visible)}
             understood = True
         content = []
         for block in result.get("content") or []:
@@ -158,7 +162,7 @@ class GatewayInterceptor:
             except ValueError:
                 doc = None
             if isinstance(doc, dict) and isinstance(doc.get("tools"), list):
-                content.append({**block, "text": json.dumps({**doc, "tools": _kept(doc["tools"], visible)})})
+                content.append({"type": "text", "text": json.dumps({"tools": _kept(doc["tools"], visible)})})
                 understood = True
             else:
                 log.info("interceptor.search_block_dropped", kind=type(doc).__name__ if doc is not None else "text")

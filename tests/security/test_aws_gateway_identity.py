@@ -246,3 +246,62 @@ def test_client_and_scope_rules_match_the_gateways(
     else:
         with pytest.raises(TokenRejected):
             verifier.agent_of(token)
+
+
+_SECRET = gateway_tool_name("s0", b.tool("tool-" + "e" * 32, owner="owner", name="secret_tool"))
+_VISIBLE = gateway_tool_name("s1", b.tool("tool-" + "1" * 32, owner="intruder", name="own_tool"))
+_names = st.sampled_from([_SECRET, _VISIBLE, "x_amz_bedrock_agentcore_search"])
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8) | _names,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["tools", "name", "text", "type", "x"]), inner, max_size=4)
+    ),
+    max_leaves=16,
+)
+_blocks = st.lists(
+    st.one_of(
+        st.fixed_dictionaries({"type": st.just("text"), "text": _json.map(json.dumps)}),
+        st.fixed_dictionaries({"type": st.just("text"), "text": _names.map(lambda n: f"see {n}")}),
+        st.fixed_dictionaries({"type": st.sampled_from(["resource", "image"]), "resource": _json}),
+        _json,
+    ),
+    max_size=4,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(content=_blocks, structured=_json)
+def test_no_search_result_shape_shows_a_private_tool(
+    idp: LoopbackIdentityProvider, content: Any, structured: Any
+) -> None:
+    """Whatever shape the gateway's search answers in (lists, nested objects, prose, other blocks),
+    the interceptor's filtered result never names another agent's private tool."""
+    setup = Setup(idp)
+    result: dict[str, Any] = {"content": content}
+    if structured is not None:
+        result["structuredContent"] = structured
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x_amz_bedrock_agentcore_search"}}
+    event = {
+        "mcp": {
+            "gatewayRequest": {"headers": {"Authorization": f"Bearer {idp.token('intruder')}"}, "body": request},
+            "gatewayResponse": {"statusCode": 200, "body": {"jsonrpc": "2.0", "id": 1, "result": result}},
+        }
+    }
+    out = GatewayInterceptor(setup.repo, idp.verifier())(event)
+    assert "secret_tool" not in json.dumps(out)
+
+
+def test_search_result_fields_not_understood_are_dropped(idp: LoopbackIdentityProvider) -> None:
+    """A field of the search result other than its content (``_meta``, say) does not carry a name through."""
+    setup = Setup(idp)
+    result = {"content": [], "_meta": {"tools": [{"name": _SECRET}]}, "isError": False}
+    request = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x_amz_bedrock_agentcore_search"}}
+    event = {
+        "mcp": {
+            "gatewayRequest": {"headers": {"Authorization": f"Bearer {idp.token('intruder')}"}, "body": request},
+            "gatewayResponse": {"statusCode": 200, "body": {"jsonrpc": "2.0", "id": 1, "result": result}},
+        }
+    }
+    out = GatewayInterceptor(setup.repo, idp.verifier())(event)["mcp"]["transformedGatewayResponse"]["body"]
+    assert "secret_tool" not in json.dumps(out) and out["result"]["isError"] is False

@@ -5,7 +5,8 @@ with the service's own error shapes, before they reach moto, so botocore parses 
 it would AWS's: at most ``max_targets`` targets per gateway (ServiceQuotaExceededException), target
 names unique per gateway (ConflictException), CreateGatewayTarget at most ``creates_per_s`` a second
 (ThrottlingException, which botocore retries), a Lambda target's inline schema with at least one tool,
-and every full tool name within 64 characters. It also counts calls by operation.
+every full tool name within 64 characters, and a tool's output schema an object at the top (what
+CreateGatewayTarget refuses otherwise). It also counts calls by operation.
 """
 
 from __future__ import annotations
@@ -65,6 +66,9 @@ class AgentCoreQuotas:
         for definition in definitions or []:
             if len(f"{body['name']}___{definition['name']}") > 64:
                 return self._refuse(request, operation, 400, "ValidationException", "tool name too long")
+            if "outputSchema" in definition and definition["outputSchema"].get("type") != "object":
+                message = "The top-level output schema must be an object"
+                return self._refuse(request, operation, 400, "ValidationException", message)
         if operation == "UpdateGatewayTarget":
             return None
         targets = [

@@ -207,3 +207,14 @@ def test_updates_move_and_remove_tools_in_their_shard(aws_endpoint: str) -> None
     assert setup.targets() == []
     with pytest.raises(NotFoundError):
         gateway.update(second)
+
+
+def test_a_tool_returning_a_number_is_published_with_an_object_output_schema(aws_endpoint: str) -> None:
+    """AgentCore refuses a non-object output schema at the top: such a tool is published wrapped
+    ({"result": ...}), and the target is accepted."""
+    setup = Setup(aws_endpoint)
+    counts = b.tool("tool-" + "f" * 32, name="count").with_version(
+        b.definition("count", output_schema={"type": "integer", "minimum": 0}), b.T0
+    )
+    ref = setup.gateway().register(counts)
+    assert ref in setup.published() and setup.quotas.refused == {}

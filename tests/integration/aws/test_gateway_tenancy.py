@@ -232,3 +232,22 @@ def test_search_results_of_shapes_not_understood_show_no_tool(fleet: Fleet, shap
     }
     result = _search(GatewayInterceptor(fleet.repo, fleet.idp.verifier()), fleet.idp.token("agent-a"), results[shape])
     assert secret not in json.dumps(result)
+
+
+def test_a_result_that_is_not_an_object_comes_back_wrapped_as_published(fleet: Fleet) -> None:
+    """A tool whose output schema is not an object is published with {"result": ...} (AgentCore wants an
+    object at the top); the router answers in that shape, and only for such tools."""
+    tool = b.tool("tool-" + "9" * 32, owner="agent-a", name="counted").with_version(
+        b.definition("counted", output_schema={"type": "array"}), b.T0
+    )
+    d = tool.definition
+    fleet.store.put(
+        Artifact(tool.code_hash, d.language, d.code, d.entrypoint, ValidationReport(policy_version="p"), b.T0)
+    )
+    fleet.repo.add(tool)
+    fleet.publisher.register(tool)
+    published = fleet.gateway.catalog()[fleet.name(tool)]
+    assert published["outputSchema"]["properties"]["result"]["type"] == "array"
+    a = fleet.idp.token("agent-a")
+    assert fleet.direct(tool, {"a": 1, IDENTITY_ARGUMENT: a}) == {"result": {"echo": {"a": 1}}}
+    assert fleet.direct(fleet.a_private, {"x": 1, IDENTITY_ARGUMENT: a}) == {"echo": {"x": 1}}

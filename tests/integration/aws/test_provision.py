@@ -178,3 +178,79 @@ def test_the_router_runs_with_the_owners_egress_settings(aws_endpoint: str, pack
     assert variables["TOOLRT_NETWORK_ALLOW"] == "api.example.com:443"
     assert variables["TOOLRT_CODE_INTERPRETER_EGRESS"] == "interpreter"
     assert "TOOLRT_NETWORK_PRIVATE" not in variables and "AWS_SECRET_ACCESS_KEY" not in variables
+
+
+def test_a_second_run_changes_nothing_whatever_defaults_the_service_adds(
+    aws_endpoint: str, package: LambdaPackage
+) -> None:
+    """GetGateway answers with fields toolrt never set and lists in another order (as the service
+    does): only what toolrt sets is compared, so a second run finds everything and updates nothing."""
+    _provisioner(aws_endpoint, package).up()
+    clients = make_clients(REGION, aws_endpoint)
+
+    def with_defaults(parsed: dict[str, Any], **kwargs: Any) -> None:
+        parsed["exceptionLevel"] = "DEBUG"
+        parsed["protocolConfiguration"]["mcp"]["supportedVersions"] = ["2025-03-26"]
+        parsed["authorizerConfiguration"]["customJWTAuthorizer"]["allowedAudience"].reverse()
+        for interceptor in parsed["interceptorConfigurations"]:
+            interceptor["interceptionPoints"].reverse()
+            interceptor["responseInterceptionMode"] = "BUFFERED"
+
+    clients.agentcore_control.meta.events.register("after-call.bedrock-agentcore-control.GetGateway", with_defaults)
+    again = Provisioner(clients, jwt=JWT, package=lambda: package, wait_s=0).up()
+    assert {a for a, _ in again.steps} == {"found"}, again.steps
+
+
+def test_an_update_sends_the_whole_configuration_it_keeps(aws_endpoint: str, package: LambdaPackage) -> None:
+    """UpdateGateway replaces every field: the update toolrt sends carries the description, what it
+    sets, and what it does not set (a KMS key someone added) as the gateway had it."""
+    from toolrt.adapters.aws.provision import GATEWAY_DESCRIPTION
+
+    first = _provisioner(aws_endpoint, package).up()
+    clients = make_clients(REGION, aws_endpoint)
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    found = clients.agentcore_control.get_gateway(gatewayIdentifier=first.gateway_id)
+    clients.agentcore_control.update_gateway(
+        gatewayIdentifier=first.gateway_id,
+        name=found["name"],
+        roleArn=found["roleArn"],
+        protocolType=found["protocolType"],
+        authorizerType=found["authorizerType"],
+        kmsKeyArn=key,
+    )
+    sent: list[dict[str, Any]] = []
+    clients.agentcore_control.meta.events.register(
+        "provide-client-params.bedrock-agentcore-control.UpdateGateway", lambda params, **kw: sent.append(dict(params))
+    )
+    other = JwtAuthorizer(JWT.discovery_url, audiences=("toolrt", "second"))
+    steps = Provisioner(clients, jwt=other, package=lambda: package, wait_s=0).up().steps
+    assert [a for a, r in steps if r.startswith("agentcore gateway")] == ["updated"]
+    (update,) = sent
+    assert update["description"] == GATEWAY_DESCRIPTION and update["kmsKeyArn"] == key
+    assert update["authorizerConfiguration"] == other.configuration()
+    assert update["interceptorConfigurations"][0]["inputConfiguration"] == {"passRequestHeaders": True}
+    assert update["protocolConfiguration"] == {"mcp": {"searchType": "SEMANTIC"}}
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        (["--jwt-discovery-url", "https://idp.example/.well-known/openid-configuration"], "at least one audience"),
+        (["--jwt-discovery-url", "https://idp.example/jwks.json", "--jwt-audience", "a"], "/.well-known/"),
+        (["--jwt-audience", "toolrt"], "need --jwt-discovery-url"),
+    ],
+)
+def test_the_cli_refuses_an_identity_provider_agentcore_would_refuse(
+    aws_endpoint: str, monkeypatch: pytest.MonkeyPatch, flags: list[str], reason: str
+) -> None:
+    """No audience, client or scope (or a discovery URL CreateGateway rejects) is refused with the reason
+    before anything is made (exit 2, a user error)."""
+    from typer.testing import CliRunner
+
+    from toolrt.adapters.cli.main import build_app
+
+    monkeypatch.setenv("TOOLRT_AWS_ENDPOINT_URL", aws_endpoint)
+    done = CliRunner().invoke(build_app(), ["aws", "provision", *flags])
+    assert done.exit_code == 2, done.output
+    assert reason in done.stderr and "Traceback" not in done.output
+    assert make_clients(REGION, aws_endpoint).dynamodb.list_tables()["TableNames"] == []
