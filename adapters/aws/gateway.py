@@ -614,9 +614,10 @@ class AgentCoreGateway:
             if isinstance(change.outcome, ToolRuntimeError):
                 raise change.outcome
             if change.outcome == _FULL:
-                # The new definition no longer fits its shard: it moves to one with room.
-                self._remove(target_id, code, tool.tool_id)
-                self.register(tool)
+                # The new definition no longer fits its shard: it moves to one with room, published
+                # there before it leaves the old one (a failure leaves the previous definition serving).
+                moved = self._register_elsewhere(tool, definition, target_id)
+                self._remove(target_id, code, tool.tool_id, keep=moved)
                 return
             # Not on that shard (a stale reference) or the shard is gone: find where it is now.
             self._forget(code)
@@ -753,20 +754,44 @@ class AgentCoreGateway:
             self._load(read_tools=True)
         return self._where.get(code)
 
-    def _forget(self, code: str) -> None:
+    def _forget(self, code: str, target_id: str | None = None) -> None:
+        """Drop what this process knows of where ``code`` is (only if it is ``target_id``, when given)."""
         with self._lock:
-            self._where.pop(code, None)
+            if target_id is None or self._where.get(code) == target_id:
+                self._where.pop(code, None)
 
-    def _remove(self, target_id: str, code: str, tool_id: str) -> None:
+    def _register_elsewhere(self, tool: Tool, definition: dict[str, Any], full: str) -> str:
+        """Publish ``tool`` on a shard other than ``full``; its reference there."""
+        code = tool_code(tool.tool_id)
+        self._forget(code)
+        results: dict[int, str | ToolRuntimeError] = {}
+        remaining = [(0, tool, definition)]
+        turned_away = {code: {full}}
+        for _ in range(self._attempts):
+            if not remaining:
+                break
+            remaining = self._place(remaining, results, turned_away)
+        outcome = results.get(0)
+        if not isinstance(outcome, str):
+            raise outcome or RegistrationError(
+                f"{BACKEND}: no shard of gateway {self._gateway_id} has room for tool {tool.tool_id!r}'s new "
+                "definition; the previous one still serves",
+                tool_name=tool.name,
+                step="gateway.update",
+                retryable=True,
+            )
+        return outcome.partition("/")[0]
+
+    def _remove(self, target_id: str, code: str, tool_id: str, *, keep: str | None = None) -> None:
         """Take the tool off ``target_id``; when it is not there (a stale reference), off whichever
-        shard has it now."""
+        shard has it now (other than ``keep``, where it was just published)."""
         for _ in range(self._attempts):
             change = _Change("remove", code, None, tool_id)
             self._submit(target_id, [change])
             if isinstance(change.outcome, ToolRuntimeError):
                 raise change.outcome
-            self._forget(code)
-            if change.outcome != _ABSENT:
+            self._forget(code, target_id)
+            if change.outcome != _ABSENT or keep is not None:
                 return
             self._load(read_tools=True)
             elsewhere = self._where.get(code)

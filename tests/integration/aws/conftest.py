@@ -9,6 +9,7 @@ from moto.server import ThreadedMotoServer
 
 from tests.integration.aws.idp import LoopbackIdentityProvider
 from toolrt.adapters.aws import JwtAuthorizer
+from toolrt.adapters.aws.lambda_package import LambdaPackage, build_lambda_package
 
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/toolrt-gateway"
@@ -59,3 +60,9 @@ def idp() -> Iterator[LoopbackIdentityProvider]:
         yield provider
     finally:
         provider.close()
+
+
+@pytest.fixture(scope="session")
+def package() -> LambdaPackage:
+    """The functions' deployment package, built once (from this interpreter's packages)."""
+    return build_lambda_package()

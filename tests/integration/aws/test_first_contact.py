@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 import toolrt
 from tests.integration.aws.conftest import INTERCEPTOR_ARN, LAMBDA_ARN, REGION, ROLE_ARN
 from tests.integration.aws.idp import LoopbackIdentityProvider
+from toolrt.adapters.aws.lambda_package import LambdaPackage
 from toolrt.adapters.cli.main import build_app
 from toolrt.contracts import builders as b
 
@@ -120,12 +121,11 @@ def test_an_aws_sandbox_against_moto_names_the_cause(aws_endpoint: str) -> None:
 
 
 def test_aws_status_reports_each_resource(
-    aws_endpoint: str, idp: LoopbackIdentityProvider, monkeypatch: pytest.MonkeyPatch
+    aws_endpoint: str, idp: LoopbackIdentityProvider, monkeypatch: pytest.MonkeyPatch, package: LambdaPackage
 ) -> None:
     """Before provisioning every resource is missing (exit 1); after it, all are ok (exit 0), with the
     identity the credentials belong to and how many tools the gateway's shards hold."""
     from toolrt.adapters.aws import Provisioner, make_clients
-    from toolrt.adapters.aws.lambda_package import build_lambda_package
 
     monkeypatch.setenv("TOOLRT_AWS_ENDPOINT_URL", aws_endpoint)
     monkeypatch.setenv("TOOLRT_AWS_REGION", REGION)
@@ -134,7 +134,6 @@ def test_aws_status_reports_each_resource(
     report = json.loads(before.stdout)
     assert report["ok"] is False and report["account"] == "123456789012"
     assert {c["state"] for c in report["checks"] if c["resource"] != "credentials"} == {"missing"}
-    package = build_lambda_package()
     Provisioner(make_clients(REGION, aws_endpoint), jwt=idp.authorizer(), package=lambda: package, wait_s=0).up()
     after = CliRunner().invoke(build_app(), ["aws", "status"])
     assert after.exit_code == 0, after.stdout

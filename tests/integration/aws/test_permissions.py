@@ -31,7 +31,7 @@ from toolrt.adapters.aws import Provisioner, make_clients
 from toolrt.adapters.aws.gateway import gateway_tool_name
 from toolrt.adapters.aws.identity import IDENTITY_ARGUMENT
 from toolrt.adapters.aws.interceptor import build_interceptor_from_env
-from toolrt.adapters.aws.lambda_package import LambdaPackage, build_lambda_package
+from toolrt.adapters.aws.lambda_package import LambdaPackage
 from toolrt.adapters.aws.lambda_router import build_router_from_env
 from toolrt.adapters.aws.provision import code_interpreter_arn
 
@@ -71,11 +71,6 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
 
     monkeypatch.setattr(boto3.Session, "client", client)
     return found
-
-
-@pytest.fixture(scope="module")
-def package() -> LambdaPackage:
-    return build_lambda_package()
 
 
 def needed(service: str, operation: str, params: dict[str, Any]) -> tuple[str, str]:
@@ -157,11 +152,12 @@ class World:
         return list(resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"])
 
 
-@pytest.fixture(params=["aws.codeinterpreter.v1", CUSTOM_INTERPRETER])
+@pytest.fixture
 def world(
     request: pytest.FixtureRequest, aws_endpoint: str, idp: LoopbackIdentityProvider, package: LambdaPackage
 ) -> Iterator[World]:
-    made = World(aws_endpoint, idp, package, request.param)
+    """Provisioned with the Code Interpreter the test is parametrized with (the system one by default)."""
+    made = World(aws_endpoint, idp, package, getattr(request, "param", "aws.codeinterpreter.v1"))
     try:
         yield made
     finally:
@@ -190,9 +186,12 @@ def _drive(world: World, recorder: Recorder) -> None:
     recorder.function = "none"
 
 
+@pytest.mark.parametrize("world", ["aws.codeinterpreter.v1", CUSTOM_INTERPRETER], indirect=True)
 def test_each_function_is_granted_exactly_what_it_uses(world: World, recorder: Recorder) -> None:
     """Every call the router and the interceptor make is allowed by their provisioned role and by the
-    template's, and every action those roles grant (logs aside) is one they use."""
+    template's, every action those roles grant (logs aside) is one they use, and the interpreter's ARN
+    matches botocore's CodeInterpreterArn in its system (aws, code-interpreter/) or custom (the
+    account, code-interpreter-custom/) form."""
     _drive(world, recorder)
     for function, role, template_role in (
         ("router", "toolrt-router", "RouterRole"),
@@ -209,12 +208,6 @@ def test_each_function_is_granted_exactly_what_it_uses(world: World, recorder: R
             assert {a for a in granted if not a.startswith("logs:")} == {a for a, _ in used}, (role, granted)
     teams = [p for s, op, p in recorder.of("router") if op == "Query"]
     assert teams and all(p["IndexName"] == "gsi1" for p in teams)  # team membership, on the owner index
-
-
-def test_code_interpreter_arns_follow_the_service_model(world: World, recorder: Recorder) -> None:
-    """The ARN the router's role names for its interpreter matches botocore's CodeInterpreterArn, in
-    the system form (owner aws, code-interpreter/) or the custom one (the account, code-interpreter-custom/)."""
-    _drive(world, recorder)
     model = (
         botocore.session.get_session()
         .get_component("data_loader")
@@ -223,11 +216,11 @@ def test_code_interpreter_arns_follow_the_service_model(world: World, recorder: 
     pattern = re.compile(model["shapes"]["CodeInterpreterArn"]["pattern"])
     (interpreter,) = {p["codeInterpreterIdentifier"] for s, _, p in recorder.of("router") if s == "bedrock-agentcore"}
     arn = code_interpreter_arn(REGION, ACCOUNT, interpreter)
-    assert pattern.fullmatch(arn), arn
-    custom = interpreter == CUSTOM_INTERPRETER
-    assert (
-        (":code-interpreter-custom/" in arn and f":{ACCOUNT}:" in arn) if custom else (":aws:code-interpreter/" in arn)
-    )
+    assert interpreter == world.interpreter and pattern.fullmatch(arn), arn
+    if interpreter == CUSTOM_INTERPRETER:
+        assert f":{ACCOUNT}:code-interpreter-custom/{interpreter}" in arn
+    else:
+        assert f":aws:code-interpreter/{interpreter}" in arn
 
 
 def test_the_gateway_role_may_invoke_every_function_the_gateway_calls(world: World) -> None:
