@@ -38,6 +38,7 @@ from toolrt.adapters.aws.identity import (
     TokenRejected,
 )
 from toolrt.application.access import may_execute
+from toolrt.application.execute_tool import check_params
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import ExecutionError, ExecutionStatus, Language, Lock, NotFoundError, ToolRuntimeError
@@ -116,6 +117,9 @@ class LambdaRouter:
                 raise NotFoundError("tool", name)
             bound = bound.bind(tool_id=tool_id, agent_id=caller)
             version = tool.current
+            # As on the runtime's own path: parameters are checked before any sandbox starts (and only
+            # for a caller who may run the tool, so the schema tells no one else anything).
+            check_params(tool.name, version.definition.input_schema, params)
             artifact = self._artifacts.get(version.code_hash)
             if artifact is None:
                 raise NotFoundError("artifact", str(version.code_hash))

@@ -379,12 +379,13 @@ class Provisioner:
             ]
         else:
             checks = [(what, "ok", str(found.get("gatewayUrl", "")))]
+        pages = control.get_paginator("list_gateway_targets").paginate(gatewayIdentifier=gateway_id)
+        targets = self._call("agentcore-gateway", what, lambda: [t for page in pages for t in page.get("items", [])])
         shards = tools = 0
-        for page in control.get_paginator("list_gateway_targets").paginate(gatewayIdentifier=gateway_id):
-            for target in page.get("items", []):
-                if is_shard(str(target.get("name", ""))):
-                    shards += 1
-                    tools += described_count(str(target.get("description", "")))
+        for target in targets:
+            if is_shard(str(target.get("name", ""))):
+                shards += 1
+                tools += described_count(str(target.get("description", "")))
         checks.append((f"gateway targets of {gateway_id}", "ok", f"{tools} tools on {shards} shard targets"))
         return checks
 

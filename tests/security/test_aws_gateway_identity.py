@@ -50,6 +50,10 @@ class Setup:
         self.repo = InMemoryToolRepository()
         store = InMemoryArtifactStore()
         self.tool = b.tool("tool-" + "e" * 32, owner="owner", name="secret_tool", visibility=Visibility.PRIVATE)
+        self.tool = self.tool.with_version(
+            b.definition("secret_tool", input_schema={"type": "object", "properties": {"x": {"type": "integer"}}}),
+            b.T0,
+        )
         d = self.tool.definition
         store.put(
             Artifact(self.tool.code_hash, d.language, d.code, d.entrypoint, ValidationReport(policy_version="p"), b.T0)
@@ -162,7 +166,7 @@ def test_a_tool_runs_exactly_when_a_valid_token_names_an_allowed_agent(
         token = jwt.encode(
             claims, idp.key if key == "provider" else OTHER_KEY, algorithm="RS256", headers={"kid": idp.kid}
         )
-    setup.invoke({IDENTITY_ARGUMENT: token})
+    setup.invoke({"x": 1, IDENTITY_ARGUMENT: token})
     valid = key == "provider" and issuer == "right" and audience in ("right", "list-with-right") and expiry == "future"
     assert bool(setup.sandbox.requests) == (valid and subject == "owner")
 

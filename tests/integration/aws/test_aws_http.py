@@ -265,7 +265,7 @@ def test_lambda_router_routes_gateway_calls(aws_endpoint: str, idp: LoopbackIden
     name = gateway_tool_name("s0", tool)
     assert router({"a": 1, "b": 2, **caller}, _Context(name)) == {"echo": {"a": 1, "b": 2}}
     assert sandbox.requests[0].code == tool.definition.code
-    failed = router({"fail": True, **caller}, _Context(name))
+    failed = router({"a": 1, "b": 2, "fail": True, **caller}, _Context(name))
     assert failed["error"] == {"type": "ValueError", "message": "bad value"}
     missing = router(caller, _Context("s0___r-nosuch_add"))
     assert missing["error"]["type"] == "NotFoundError"

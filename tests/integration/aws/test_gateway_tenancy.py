@@ -249,5 +249,13 @@ def test_a_result_that_is_not_an_object_comes_back_wrapped_as_published(fleet: F
     published = fleet.gateway.catalog()[fleet.name(tool)]
     assert published["outputSchema"]["properties"]["result"]["type"] == "array"
     a = fleet.idp.token("agent-a")
-    assert fleet.direct(tool, {"a": 1, IDENTITY_ARGUMENT: a}) == {"result": {"echo": {"a": 1}}}
+    assert fleet.direct(tool, {"a": 1, "b": 2, IDENTITY_ARGUMENT: a}) == {"result": {"echo": {"a": 1, "b": 2}}}
     assert fleet.direct(fleet.a_private, {"x": 1, IDENTITY_ARGUMENT: a}) == {"echo": {"x": 1}}
+
+
+def test_the_router_checks_parameters_before_any_sandbox_starts(fleet: Fleet) -> None:
+    """Parameters that break the tool's input schema are refused by the router as by the runtime,
+    naming what was wrong; nothing runs."""
+    refused = fleet.direct(fleet.a_private, {"x": "one", IDENTITY_ARGUMENT: fleet.idp.token("agent-a")})
+    assert refused["error"]["type"] == "ValidationError" and "x" in refused["error"]["message"]
+    assert fleet.sandbox.requests == []
