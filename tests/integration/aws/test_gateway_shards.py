@@ -67,16 +67,17 @@ def _tools(count: int, start: int = 0, owner: str = "agent-a") -> list[Tool]:
 
 def test_ten_thousand_tools_fit_on_one_gateway(aws_endpoint: str) -> None:
     """10,000 tools registered in batches land on fewer than 100 shard targets (128 tools each at most),
-    every one readable back by another process, with no call over a quota."""
-    setup = Setup(aws_endpoint)
-    gateway = setup.gateway()
+    every one readable back by another process, with no call over a quota. (Pacing is another test's:
+    here target requests may go out as fast as the service takes them.)"""
+    setup = Setup(aws_endpoint, creates_per_s=1000)
+    gateway = setup.gateway(quota=TargetQuota(per_second=1000))
     tools = _tools(10_000)
     refs: list[Any] = []
     for start in range(0, len(tools), 1000):
         refs += gateway.register_many(tools[start : start + 1000])
     assert all(isinstance(r, str) for r in refs), next(r for r in refs if not isinstance(r, str))
     targets = setup.targets()
-    assert len(targets) == 79 and all(t["name"].startswith("s") for t in targets)
+    assert len(targets) == 79 and all(t["name"].startswith("s") for t in targets), gateway.shard_sizes()
     assert set(setup.published().values()) == {t.tool_id for t in tools}
     assert max(gateway.shard_sizes().values()) == 128
     # Nothing refused but, at most, a throttled request near the rate's edge (botocore retried it).
@@ -84,7 +85,7 @@ def test_ten_thousand_tools_fit_on_one_gateway(aws_endpoint: str) -> None:
     assert gateway.quota.max_in_flight <= 5
     # Batches fill shards in order: about one write per 128 tools, not one per tool.
     writes = setup.quotas.calls["CreateGatewayTarget"] + setup.quotas.calls["UpdateGatewayTarget"]
-    assert writes <= 90
+    assert writes <= 90, setup.quotas.calls
 
 
 def test_a_full_gateway_says_which_quota_it_reached(aws_endpoint: str) -> None:
@@ -159,7 +160,7 @@ def test_two_processes_registering_on_one_shard_lose_no_tool(aws_endpoint: str) 
     theirs = json.loads(out)
     published = setup.published()
     assert set(mine) | set(theirs) <= set(published), "a concurrent write replaced another's tools"
-    assert len(published) == 31
+    assert len(published) == 31, sorted(published.values())
     assert (
         setup.clients.dynamodb.scan(
             TableName="toolrt", FilterExpression="sk = :l", ExpressionAttributeValues={":l": {"S": "LEASE"}}
@@ -174,10 +175,10 @@ def test_throttled_target_creation_is_retried_by_botocore(aws_endpoint: str, mon
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0.05)
     setup = Setup(aws_endpoint, creates_per_s=2)
     gateway = setup.gateway(tools_per_target=1, quota=TargetQuota(concurrent=5, per_second=50))
-    refs = gateway.register_many(_tools(12))
+    refs = gateway.register_many(_tools(6))
     assert all(isinstance(r, str) for r in refs), refs
     assert setup.quotas.refused["ThrottlingException"] > 0
-    assert len(setup.targets()) == 12
+    assert len(setup.targets()) == 6
 
 
 def test_updates_move_and_remove_tools_in_their_shard(aws_endpoint: str) -> None:
