@@ -17,10 +17,12 @@ import os
 import platform
 import re
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator
 from importlib import metadata, util
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -194,8 +196,16 @@ def runtime_problems(runtime: str, distributions: list[metadata.Distribution]) -
     return tuple(problems)
 
 
+_built: dict[tuple[Any, ...], LambdaPackage] = {}
+_built_lock = threading.Lock()
+
+
 def build_lambda_package() -> LambdaPackage:
-    """The zip of toolrt and its base dependencies, reproducible byte for byte for the same install."""
+    """The zip of toolrt and its base dependencies, reproducible byte for byte for the same install.
+
+    Compressing the dependencies (cryptography's libraries among them) takes seconds, so the zip is
+    kept for as long as no file that goes into it changes (same paths, sizes and modification times).
+    """
     runtime, architecture = lambda_runtime()
     entries: dict[str, Path] = {}
     distributions = needed_distributions()
@@ -204,6 +214,10 @@ def build_lambda_package() -> LambdaPackage:
             entries.setdefault(name, path)
     for name, path in _toolrt_files():
         entries[name] = path
+    key = (runtime, architecture, *((name, *_signature(entries[name])) for name in sorted(entries)))
+    with _built_lock:
+        if key in _built:
+            return _built[key]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):
@@ -211,4 +225,13 @@ def build_lambda_package() -> LambdaPackage:
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, entries[name].read_bytes())
-    return LambdaPackage(buffer.getvalue(), runtime, architecture, runtime_problems(runtime, distributions))
+    package = LambdaPackage(buffer.getvalue(), runtime, architecture, runtime_problems(runtime, distributions))
+    with _built_lock:
+        _built.clear()  # one install, one package: an older one is never asked for again
+        _built[key] = package
+    return package
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    found = path.stat()
+    return found.st_size, found.st_mtime_ns
