@@ -104,6 +104,7 @@ class WorkerCgroup:
         self._limit_file = str(memory_dir / ("memory.max" if v2 else "memory.limit_in_bytes"))
         self._peak_file = str(memory_dir / ("memory.peak" if v2 else "memory.max_usage_in_bytes"))
         self._events_file = str(memory_dir / ("memory.events" if v2 else "memory.oom_control"))
+        self._stat_file = str(memory_dir / "memory.stat")
         self._pids_max_file = str(pids_dir / "pids.max")
         self._limit: int | None = None
         self._pids_max: int | None = None
@@ -145,6 +146,21 @@ class WorkerCgroup:
                         break
                     raise
 
+    def procs_files(self) -> list[int]:
+        """Write-only descriptors of the cgroup's ``cgroup.procs`` (one per hierarchy), for a process
+        that writes ``0`` to each to move itself in before it does anything else: the kernel checks
+        the rights of whoever opened them (the host), not of the writer."""
+        dirs = [self.memory_dir] if self.version == 2 else [self.memory_dir, self.pids_dir]
+        fds: list[int] = []
+        try:
+            for folder in dirs:
+                fds.append(os.open(folder / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds
+
     def set_limits(self, memory_bytes: int, pids_max: int) -> None:
         """A fixed budget for the worker's whole life (Node workers serve one call each)."""
         _write(self._limit_file, str(memory_bytes))
@@ -155,14 +171,39 @@ class WorkerCgroup:
         """Bytes charged to the cgroup now."""
         return int(self._pread(self._usage_file).split()[0])
 
+    def reclaimable(self) -> int:
+        """Bytes of page cache charged here (``active_file`` + ``inactive_file``: clean file pages the
+        kernel reclaims under the limit; tmpfs pages are not among them)."""
+        total = 0
+        try:
+            for line in self._pread(self._stat_file).splitlines():
+                name, _, value = line.partition(b" ")
+                if name in (b"active_file", b"inactive_file"):
+                    total += int(value)
+        except (OSError, ValueError):
+            return 0
+        return total
+
     def arm(self, memory_bytes: int, pids_max: int) -> CallBudget:
-        """Before a call: limit = what is charged now + the call's budget; peak reset; OOM count noted."""
-        baseline = self.usage()
+        """Before a call: limit = the idle zygote's memory + the call's budget; peak reset; OOM count noted.
+
+        The idle memory is what is charged now less the page cache: files an earlier call read stay
+        cached and charged here, but they are reclaimable, so counting them would hand the next call
+        that much more than its budget (and let the limit creep up call after call). Whatever else a
+        call held (its processes, its tmpfs files, its IPC objects) died with its namespaces."""
+        usage = self.usage()
+        baseline = max(0, usage - self.reclaimable())
         limit = baseline + memory_bytes
         # Rewritten only when it moves by more than a slack (the idle usage drifts by a few pages):
         # each write is a syscall on the call's path.
         if self._limit is None or abs(limit - self._limit) > _LIMIT_SLACK:
-            _write(self._limit_file, str(limit))
+            try:
+                _write(self._limit_file, str(limit))
+            except OSError:
+                # cgroup v1 refuses a limit below usage it cannot reclaim at once: the cache is then
+                # left out of the budget's floor only as far as the kernel could drop it.
+                limit = self.usage() + memory_bytes
+                _write(self._limit_file, str(limit))
             self._limit = limit
         if pids_max != self._pids_max:
             _write(self._pids_max_file, str(pids_max))
@@ -178,7 +219,7 @@ class WorkerCgroup:
                 own_peak = self._peak_resettable = True
             except OSError:
                 self._peak_resettable = False
-        return CallBudget(baseline, self._oom_kills(), own_peak)
+        return CallBudget(usage, self._oom_kills(), own_peak)
 
     def settle(self, budget: CallBudget) -> tuple[int, bool]:
         """After a call: the call's peak in kB (above the idle baseline) and whether the kernel OOM-killed."""

@@ -1,17 +1,18 @@
-"""Idle sandbox workers of one kind, topped up in the background so that calls find one ready."""
+"""Pools of sandbox workers: idle ones of one kind topped up in the background, and zygotes by key under one cap."""
 
 from __future__ import annotations
 
 import collections
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 
 from toolrt.adapters.local.workers import Worker
 from toolrt.application.logs import get_logger
+from toolrt.domain import ExecutionError
 
-__all__ = ["WorkerPool"]
+__all__ = ["WorkerPool", "ZygotePools"]
 
 log = get_logger(__name__)
 
@@ -125,3 +126,154 @@ class WorkerPool:
             self._returned.notify_all()
         for worker in idle:
             worker.kill()
+
+
+class ZygotePools:
+    """Reusable zygotes by pool key, bounded for all keys together.
+
+    A key's call takes one of its idle zygotes (the most recently used); when it has none and fewer
+    than ``per_key`` are live, ``factory(key)`` gives it a new one (a pristine zygote forked ahead of
+    time, bound to the key from then on); else the call waits up to ``wait_s`` for one to come back,
+    then gets an extra one. At most ``max_zygotes`` zygotes are kept in all, and the idle ones hold
+    at most ``max_idle_bytes`` together (each as measured before its last call): past either, the
+    least recently used idle zygotes of any key are retired, and a zygote that comes back while the
+    pool is over its cap is retired rather than kept. :meth:`sweep` retires those idle for longer
+    than ``idle_s``. ``retire(worker)`` ends a zygote; it is called outside the lock.
+    """
+
+    def __init__(
+        self,
+        factory: Callable[[Hashable], Worker],
+        retire: Callable[[Worker], None],
+        *,
+        per_key: int,
+        max_zygotes: int,
+        max_idle_bytes: int,
+        idle_s: float,
+    ) -> None:
+        self._factory = factory
+        self._retire = retire
+        self._per_key = max(1, per_key)
+        self._max = max(1, max_zygotes)
+        self._max_bytes = max_idle_bytes
+        self._idle_s = idle_s
+        self._idle: dict[Hashable, list[Worker]] = {}
+        # Every idle zygote, least recently used first: (its key, when it came back).
+        self._lru: collections.OrderedDict[Worker, tuple[Hashable, float]] = collections.OrderedDict()
+        self._live: collections.Counter[Hashable] = collections.Counter()
+        self._total = 0
+        self._idle_bytes = 0
+        self._lock = threading.Lock()
+        self._returned = threading.Condition(self._lock)
+        self._closed = False
+
+    def take(self, key: Hashable, wait_s: float) -> Worker:
+        """An idle zygote of ``key``, else a new one (see the class), else the first of ``key`` to come back."""
+        deadline = time.monotonic() + wait_s
+        with self._returned:
+            while True:
+                if self._closed:
+                    raise ExecutionError("the sandbox is closed")
+                idle = self._idle.get(key)
+                if idle:
+                    worker = idle.pop()
+                    if not idle:
+                        del self._idle[key]
+                    self._drop_idle(worker)
+                    return worker
+                remaining = deadline - time.monotonic()
+                if self._live[key] < self._per_key or remaining <= 0:
+                    break  # (past the wait: every zygote of this key is held by a long call)
+                self._returned.wait(remaining)
+            self._live[key] += 1
+            self._total += 1
+            victims = self._over_cap()
+        for victim in victims:
+            self._retire(victim)
+        try:
+            return self._factory(key)
+        except BaseException:
+            self.forget(key)
+            raise
+
+    def give_back(self, key: Hashable, worker: Worker) -> None:
+        """A zygote of ``key`` is done with its call: kept idle, or retired when over the cap or closed."""
+        with self._returned:
+            if self._closed:
+                victims = [worker]
+                self._live[key] -= 1
+                self._total -= 1
+            else:
+                self._idle.setdefault(key, []).append(worker)
+                self._lru[worker] = (key, time.monotonic())
+                self._idle_bytes += getattr(worker, "idle_bytes", 0)
+                victims = self._over_cap()
+            self._returned.notify_all()
+        for victim in victims:
+            self._retire(victim)
+
+    def forget(self, key: Hashable) -> None:
+        """A zygote taken for ``key`` is gone (the caller retired it, or it never started): its place is free."""
+        with self._returned:
+            self._live[key] -= 1
+            self._total -= 1
+            if self._live[key] <= 0:
+                del self._live[key]
+            self._returned.notify_all()
+
+    def sweep(self) -> None:
+        """Retire the zygotes idle for longer than ``idle_s``."""
+        cutoff = time.monotonic() - self._idle_s
+        victims: list[Worker] = []
+        with self._lock:
+            while self._lru:
+                worker, (_, since) = next(iter(self._lru.items()))
+                if since > cutoff:
+                    break
+                victims.append(self._evict(worker))
+        for victim in victims:
+            self._retire(victim)
+
+    def _drop_idle(self, worker: Worker) -> None:
+        self._lru.pop(worker, None)
+        self._idle_bytes -= getattr(worker, "idle_bytes", 0)
+
+    def _evict(self, worker: Worker) -> Worker:
+        key, _ = self._lru[worker]
+        self._idle[key].remove(worker)
+        if not self._idle[key]:
+            del self._idle[key]
+        self._drop_idle(worker)
+        self._live[key] -= 1
+        if self._live[key] <= 0:
+            del self._live[key]
+        self._total -= 1
+        return worker
+
+    def _over_cap(self) -> list[Worker]:
+        victims = []
+        while self._lru and (self._total > self._max or self._idle_bytes > self._max_bytes):
+            victims.append(self._evict(next(iter(self._lru))))
+        return victims
+
+    def counts(self) -> tuple[int, int]:
+        """Zygotes live (idle, busy or starting) and idle, in all."""
+        with self._lock:
+            return self._total, len(self._lru)
+
+    def idle(self) -> list[tuple[Hashable, Worker]]:
+        """The idle zygotes and their keys, least recently used first."""
+        with self._lock:
+            return [(key, worker) for worker, (key, _) in self._lru.items()]
+
+    def close(self) -> None:
+        """Retire every idle zygote; the busy ones are retired as they come back."""
+        with self._returned:
+            self._closed = True
+            victims = list(self._lru)
+            self._lru.clear()
+            self._idle.clear()
+            self._idle_bytes = 0
+            self._returned.notify_all()
+        for victim in victims:
+            self._retire(victim)

@@ -158,7 +158,7 @@ def test_close_leaves_no_process_behind() -> None:
     """close() stops every worker, idle or busy."""
     sb = SubprocessSandbox(workers=2)
     assert run(sb, "def handler():\n    return 1\n").output == 1
-    pids = [w.proc.pid for w in list(sb._live)]  # noqa: SLF001 - the outside view of the workers
+    pids = [pid for w in list(sb._live) for pid in (w.pid, *w.tree())]  # noqa: SLF001 - the outside view
     sb.close()
     for pid in pids:
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"

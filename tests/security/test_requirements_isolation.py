@@ -362,13 +362,10 @@ def test_a_learned_import_that_never_ends_is_stopped_within_the_calls_cpu_allowa
 
         first = sandbox.run(call(1))
         assert first.status is ExecutionStatus.SUCCEEDED, first.error
-        (pool,) = [pool for key, pool in sandbox._python_pools.items() if key[2] is not None]
         deadline = time.monotonic() + 120
-        while not pool._idle and time.monotonic() < deadline:
-            time.sleep(0.01)
-        (zygote,) = pool._idle
-        while zygote.proc.poll() is None and time.monotonic() < deadline:
+        (zygote,) = [worker for key, worker in sandbox._zygotes.idle() if key.environment is not None]
+        while zygote.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert zygote.proc.poll() is not None  # stopped, not left spinning
+        assert not zygote.alive()  # stopped, not left spinning
         second = sandbox.run(call(2))
         assert second.status is ExecutionStatus.SUCCEEDED, second.error
