@@ -710,6 +710,7 @@ class SubprocessSandbox:
             # Each call's own layer on top of the sandbox's filter (without namespaces the sandbox's
             # own filter is already the strict one: see _spawn).
             "call_filter": programs.get("call", b"") if self._namespaces else b"",
+            "offline_filter": programs.get("offline", b"") if self._namespaces else b"",
             "forwarder_filter": programs.get("forwarder", b""),
         }
         quickjs_binds: tuple[tuple[Path, str], ...] = ()

@@ -114,10 +114,11 @@ NAMESPACE_CLONE_FLAGS: dict[str, int] = {
 # its own /proc, /tmp, /dev/shm and /dev/pts. Every other process, and every call, is refused them.
 NAMESPACE_SYSCALLS: tuple[str, ...] = ("unshare", "mount")
 
-# Socket families (``socket()``'s first argument) a tool may create: the internet ones only. Each
-# call has a network namespace of its own (only its own loopback, and the egress forwarder's port
-# when it may reach hosts), so they reach nothing another call shares; every other family (unix,
-# netlink, vsock, packet, ...) fails with EPERM. ``socketpair`` is another syscall and keeps working.
+# Socket families (``socket()``'s first argument) a tool may create: the internet ones only, and only
+# where the egress path needs them (a call that may reach hosts, which has a network namespace of its
+# own: its loopback and its forwarder are its alone). Every other family (unix, netlink, vsock,
+# packet, ...) fails with EPERM, and a call that may reach no host can create no socket at all.
+# ``socketpair`` is another syscall and keeps working.
 CALL_SOCKET_FAMILIES: tuple[int, ...] = (2, 10)  # AF_INET, AF_INET6
 # The egress forwarder listens on the call's loopback and connects to the worker's unix socket.
 FORWARDER_SOCKET_FAMILIES: tuple[int, ...] = (1, 2)  # AF_UNIX, AF_INET
@@ -128,9 +129,12 @@ class SeccompUnavailable(RuntimeError):
 
 
 def _refuse_other_families(flt: Any, sc: Any, refuse: Any, allowed: tuple[int, ...]) -> None:
-    """Refuse ``socket()`` for every family but ``allowed``: each value below the largest allowed one
-    that is not allowed, and everything above it (so the whole 64-bit register is covered: a family
-    with high bits set is refused, whatever its low bits say)."""
+    """Refuse ``socket()`` for every family but ``allowed`` (all of them when it is empty): each value
+    below the largest allowed one that is not allowed, and everything above it (so the whole 64-bit
+    register is covered: a family with high bits set is refused, whatever its low bits say)."""
+    if not allowed:
+        flt.add_rule(refuse, "socket")
+        return
     for value in range(max(allowed)):
         if value not in allowed:
             flt.add_rule(refuse, "socket", sc.Arg(0, sc.EQ, value))
@@ -184,8 +188,10 @@ PROGRAMS: dict[str, dict[str, Any]] = {
     # with network, whose forwarder needs a unix socket; a worker without namespaces).
     "worker": {"base": True, "namespaces": False, "families": None},
     # Loaded by each call's first process once its namespaces are set and its capabilities dropped,
-    # on top of the sandbox's: no namespaces, no mounts, internet sockets only.
+    # on top of the sandbox's: no namespaces, no mounts, internet sockets only (a call that may reach
+    # hosts), or no socket at all ("offline": a call that may not).
     "call": {"base": False, "namespaces": False, "families": CALL_SOCKET_FAMILIES},
+    "offline": {"base": False, "namespaces": False, "families": ()},
     # Loaded by the egress forwarder on top of the sandbox's: it runs no program and opens no other
     # socket than its listener and its connections to the worker's unix socket.
     "forwarder": {

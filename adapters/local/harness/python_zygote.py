@@ -83,6 +83,7 @@ PRELOAD = list(CONFIG.get("preload", ()))
 FLAVOR = CONFIG.get("flavor", "async")
 TMP_SIZE = int(CONFIG.get("tmp_size", 64 << 20))  # each call's /tmp and /dev/shm
 CALL_FILTER = CONFIG.get("call_filter", b"")  # the seccomp layer each call loads (BPF); b"": none here
+OFFLINE_FILTER = CONFIG.get("offline_filter", b"")  # the same for a call that may reach no host: no sockets
 FORWARDER_FILTER = CONFIG.get("forwarder_filter", b"")
 PROXY_PORT = int(CONFIG.get("proxy_port", 3128))  # where a call's egress forwarder listens, on its loopback
 if ENVIRONMENT:
@@ -106,24 +107,8 @@ UID = os.getuid()
 GID = os.getgid()
 
 
-def _libc_call(name: str, *args: int) -> int:
-    # _ctypes directly: the ctypes package costs milliseconds a cold start cannot spare.
-    import _ctypes
-
-    class CLong(_ctypes._SimpleCData):  # type: ignore[misc,name-defined,type-arg]
-        _type_ = "l"
-
-    class CFunc(_ctypes.CFuncPtr):  # type: ignore[misc,name-defined]
-        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-        _restype_ = CLong
-
-    func = CFunc(_ctypes.dlsym(_ctypes.dlopen(None), name))  # type: ignore[arg-type]
-    result = func(*[CLong(a) for a in args])
-    return int(getattr(result, "value", result))
-
-
 def _prctl(option: int, value: int) -> None:
-    _libc_call("prctl", option, value, 0, 0, 0)
+    NATIVE.libc.prctl(option, value, 0, 0, 0)
 
 
 def _no_json(obj: Any) -> Any:
@@ -136,24 +121,6 @@ def dumps(obj: Any) -> str:
         {}, _no_json, _json.encode_basestring_ascii, None, ": ", ", ", False, False, False
     )
     return "".join(encode(obj, 0))
-
-
-# Non-dumpable: a tool running as the same uid cannot ptrace the zygote, read its memory or open its
-# /proc fds (the seccomp filter refuses those calls too; this holds even without it).
-# Subreaper: orphans of a tool (double fork, setsid) are re-parented here, so they can be found and
-# reaped (in a pid namespace the zygote is pid 1 and their reaper anyway).
-_prctl(4, 0)  # PR_SET_DUMPABLE
-_prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-
-# A child's exit wakes the zygote's poll through this pipe (SIGCHLD's wakeup fd): the zygote needs no
-# pidfd, which the seccomp filter refuses.
-WAKE_R, WAKE_W = os.pipe()
-os.set_blocking(WAKE_W, False)
-os.set_blocking(WAKE_R, False)
-signal.set_wakeup_fd(WAKE_W)
-signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-
-
 
 
 def read_exact(fd: int, n: int) -> bytes | None:
@@ -715,11 +682,12 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
     try:
         # Everything that does not depend on the request is done before it comes, off the call's path.
         if NAMESPACES:
-            enter_namespaces(call=True)
+            enter_namespaces(call=True, network=GATE >= 0)
         if GATE >= 0:
             token_w = fork_forwarder(PROXY_PORT, "/proc/self/fd/%d" % GATE, True)
-        if CALL_FILTER:
-            NATIVE.load_filter(CALL_FILTER)
+        layer = CALL_FILTER if GATE >= 0 else OFFLINE_FILTER
+        if layer:
+            NATIVE.load_filter(layer)
     except BaseException as exc:
         # Fail closed: no tool code runs without its namespaces and filter; the call says why.
         body = dumps({"status": "failed", "error": {"type": "SandboxSetupError", "traceback": "",
@@ -1064,9 +1032,12 @@ CLONE_CHILD_CLEARTID = 0x00200000
 CLONE_CHILD_SETTID = 0x01000000
 # A zygote and a call each get all of these; UTS stays the sandbox's (no one here can change it).
 # The parent's clone makes the user and pid namespaces (the child must be born pid 1); the child
-# makes the others itself (``enter_namespaces``), so that their cost is not the parent's.
+# makes the others itself (``enter_namespaces``), so that their cost is not the parent's. A call
+# that may not reach any host keeps its zygote's network namespace (empty, its loopback down) and
+# may open no socket at all (its filter); one that may gets a network namespace of its own, whose
+# loopback only its forwarder and it share.
 NAMESPACE_FLAGS = CLONE_NEWUSER | CLONE_NEWPID
-OWN_NAMESPACES = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET
+OWN_NAMESPACES = CLONE_NEWNS | CLONE_NEWIPC
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_NOATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_STRICTATIME = 32, 1024, 4096, 16384, 1 << 18, 1 << 24
 ST_NOEXEC, ST_NOATIME, ST_RELATIME = 8, 1024, 4096
@@ -1085,6 +1056,24 @@ class Native:
         self.libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
         self.machine = os.uname().machine
         self.tid = self._tid_field() if NAMESPACES else None
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                self.last_cap = int(f.read())
+        except (OSError, ValueError):
+            self.last_cap = 63
+
+        class Header(ctypes.Structure):
+            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+        class Data(ctypes.Structure):
+            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+        class Fprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        self.cap_header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        self.no_capabilities = (Data * 2)()
+        self.fprog = Fprog
 
     def check(self, rc: int, what: str) -> int:
         import ctypes
@@ -1159,32 +1148,17 @@ class Native:
         """No capability left, in any set, for this process and whatever it runs; no new ones ever."""
         import ctypes
 
-        for cap in range(64):
-            if self.libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, up to the last one known
-                if ctypes.get_errno() == errno.EINVAL:
-                    break
-                self.check(-1, "PR_CAPBSET_DROP")
-
-        class Header(ctypes.Structure):
-            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-        class Data(ctypes.Structure):
-            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-        no_capabilities = (Data * 2)()
-        self.check(self.libc.capset(ctypes.byref(Header(0x20080522, 0)), no_capabilities), "capset")
+        for cap in range(self.last_cap + 1):
+            self.check(self.libc.prctl(24, cap, 0, 0, 0), "PR_CAPBSET_DROP")
+        self.check(self.libc.capset(ctypes.byref(self.cap_header), self.no_capabilities), "capset")
         self.check(self.libc.prctl(38, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
 
     def load_filter(self, program: bytes) -> None:
         """Load a seccomp layer (libseccomp's exported BPF) on this process and all it starts."""
         import ctypes
 
-
-        class Fprog(ctypes.Structure):
-            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
-
         buf = ctypes.create_string_buffer(program, len(program))
-        prog = Fprog(len(program) // 8, ctypes.addressof(buf))
+        prog = self.fprog(len(program) // 8, ctypes.addressof(buf))
         self.check(self.libc.prctl(38, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
         self.check(self.libc.prctl(22, 2, ctypes.byref(prog), 0, 0), "seccomp filter")  # SECCOMP_MODE_FILTER
 
@@ -1200,7 +1174,7 @@ def write_file(path: str, data: bytes) -> None:
         os.close(fd)
 
 
-def enter_namespaces(call: bool) -> None:
+def enter_namespaces(call: bool, network: bool = False) -> None:
     """In the first process of new user and pid namespaces (a zygote, or a call's child): map the
     sandbox's user, make mount, ipc and network namespaces of its own, take a /proc of the new pid
     namespace, a private /tmp and /dev/shm, a new /dev/pts (a zygote's
@@ -1214,7 +1188,8 @@ def enter_namespaces(call: bool) -> None:
     write_file("/proc/self/uid_map", b"%d %d 1\n" % (UID, UID))
     write_file("/proc/self/gid_map", b"%d %d 1\n" % (GID, GID))
     _prctl(4, 0)
-    native.check(native.libc.unshare(OWN_NAMESPACES), "unshare")
+    # A zygote takes a network namespace of its own (nothing in it); a call only when it may reach hosts.
+    native.check(native.libc.unshare(OWN_NAMESPACES | (CLONE_NEWNET if network or not call else 0)), "unshare")
     native.mount(b"none", "/", None, MS_REC | MS_PRIVATE)
     native.mount(b"proc", "/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     size = b"size=%d" % TMP_SIZE
@@ -1229,7 +1204,8 @@ def enter_namespaces(call: bool) -> None:
         native.mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)
     else:
         os.mkdir("/tmp/work", 0o700)
-        loopback_up()
+        if network:
+            loopback_up()
     native.drop_capabilities()
 
 
@@ -1442,9 +1418,9 @@ def template_main() -> None:
 
     gc.disable()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    NATIVE = Native()  # (with namespaces, one fork to find glibc's thread id field: before any import)
     _prctl(4, 0)  # PR_SET_DUMPABLE: no process of its user can read its memory
     wake_on_children()
-    NATIVE = Native()  # (with namespaces, one fork to find glibc's thread id field: before any import)
     sock = _socket.socket(fileno=0)
     _CMSG_SPACE = _socket.CMSG_SPACE(16 * 4)
     write_frame(0, {"ready": True})
