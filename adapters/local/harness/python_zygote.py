@@ -1177,8 +1177,8 @@ def write_file(path: str, data: bytes) -> None:
 def enter_namespaces(call: bool, network: bool = False) -> None:
     """In the first process of new user and pid namespaces (a zygote, or a call's child): map the
     sandbox's user, make mount, ipc and network namespaces of its own, take a /proc of the new pid
-    namespace, a private /tmp and /dev/shm, a new /dev/pts (a zygote's
-    /dev is read-only, and a call's is a copy of it), and (a call) bring its loopback up. Then drop
+    namespace, a private /tmp and /dev/shm, a new /dev/pts (a zygote; a zygote's /dev is read-only,
+    and a call's is a copy of it), and (a call that may reach hosts) bring its loopback up. Then drop
     every capability: what was needed to build the namespaces is gone before anything else runs."""
     native = NATIVE
     # A non-dumpable process's /proc files belong to root, which this user namespace does not map:
@@ -1195,8 +1195,10 @@ def enter_namespaces(call: bool, network: bool = False) -> None:
     size = b"size=%d" % TMP_SIZE
     native.mount(b"tmpfs", "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size + b",mode=0755")
     native.mount(b"tmpfs", "/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, size + b",mode=01777")
-    native.mount(b"devpts", "/dev/pts", b"devpts", MS_NOSUID | MS_NOEXEC, b"newinstance,ptmxmode=0666,mode=0620")
     if not call:
+        # Its own /dev/pts (the sandbox's is every zygote's). A call needs none of its own: it is
+        # the zygote's only call while it runs, and its ptys close with its processes.
+        native.mount(b"devpts", "/dev/pts", b"devpts", MS_NOSUID | MS_NOEXEC, b"newinstance,ptmxmode=0666,mode=0620")
         # The flags the sandbox's /dev was mounted with are locked: a remount must keep them.
         now = os.statvfs("/dev").f_flag
         atime = MS_NOATIME if now & ST_NOATIME else (0 if now & ST_RELATIME else MS_STRICTATIME)
