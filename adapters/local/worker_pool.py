@@ -18,14 +18,10 @@ log = get_logger(__name__)
 
 
 class WorkerPool:
-    """Idle workers of one kind, topped up in the background to ``size``.
+    """Idle workers of one kind, started ahead of need and topped up in the background to ``size``.
 
-    Single-use workers (Node) are taken with :meth:`take`. Reusable ones (Python zygotes, which serve
-    one call at a time) are taken with :meth:`take_reusable` and come back with :meth:`give_back` or
-    :meth:`release`: at most ``size`` of them are live, and a call that finds them all busy waits for
-    one to come back (up to ``wait_s``) rather than paying a cold start for a zygote that would be
-    killed on return. Only when the wait runs out (every zygote held by a long call) does it start
-    an extra one; a pool of size 0 keeps nothing and starts one per call.
+    Each is taken once with :meth:`take`: single-use Node workers, and pristine zygotes (bound to a
+    pool of :class:`ZygotePools` when taken). A pool of size 0 keeps nothing: each take starts one.
     """
 
     def __init__(self, size: int, factory: Callable[[], Worker], spawner: ThreadPoolExecutor) -> None:
@@ -34,37 +30,8 @@ class WorkerPool:
         self._spawner = spawner
         self._idle: collections.deque[Worker] = collections.deque()
         self._pending = 0
-        self._busy = 0
         self._lock = threading.Lock()
-        self._returned = threading.Condition(self._lock)
         self._closed = False
-
-    def take_reusable(self, wait_s: float) -> Worker:
-        """An idle reusable worker, a new one while fewer than ``size`` are live, else the first to come back."""
-        deadline = time.monotonic() + wait_s
-        with self._returned:
-            while True:
-                if self._idle:
-                    self._busy += 1
-                    return self._idle.popleft()
-                if self._closed or self._size == 0 or self._busy + self._pending < self._size:
-                    break
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break  # every worker is held by a long call: start an extra one
-                self._returned.wait(remaining)
-            self._busy += 1
-        try:
-            return self._factory()
-        except BaseException:
-            self.release()
-            raise
-
-    def release(self) -> None:
-        """A reusable worker taken with :meth:`take_reusable` is gone (retired): its place is free."""
-        with self._returned:
-            self._busy = max(0, self._busy - 1)
-            self._returned.notify()
 
     def take(self, refill: bool) -> Worker:
         """An idle worker if there is one, else a freshly started one; ``refill`` tops the pool up."""
@@ -74,19 +41,9 @@ class WorkerPool:
             self.fill()
         return worker if worker is not None else self._factory()
 
-    def give_back(self, worker: Worker) -> bool:
-        """Keep a still-usable worker (zygotes) when the pool has room; False means the caller kills it."""
-        with self._returned:
-            self._busy = max(0, self._busy - 1)
-            self._returned.notify()
-            if not self._closed and len(self._idle) + self._pending < self._size:
-                self._idle.append(worker)
-                return True
-        return False
-
     def fill(self) -> None:
         with self._lock:
-            missing = self._size - len(self._idle) - self._pending - self._busy
+            missing = self._size - len(self._idle) - self._pending
             if self._closed or missing <= 0:
                 return
             self._pending += missing
@@ -107,11 +64,10 @@ class WorkerPool:
             if not closed:  # a pool closed while a worker was starting is not worth a warning
                 log.warning("could not pre-start a sandbox worker", error=str(exc))
             return
-        with self._returned:
+        with self._lock:
             self._pending -= 1
             if not self._closed:
                 self._idle.append(worker)
-                self._returned.notify()
                 return
         worker.kill()
 
@@ -120,10 +76,9 @@ class WorkerPool:
             return len(self._idle)
 
     def close(self) -> None:
-        with self._returned:
+        with self._lock:
             self._closed = True
             idle, self._idle = list(self._idle), collections.deque()
-            self._returned.notify_all()
         for worker in idle:
             worker.kill()
 

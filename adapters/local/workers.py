@@ -413,6 +413,7 @@ class PythonZygote(Worker):
         if self.cgroup is not None:
             # The zygote and its spare child are all that run now: a few tasks on top of the call's own.
             budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, _IDLE_ZYGOTE_TASKS + CALL_PIDS)
+            self.idle_bytes = budget.baseline  # what the zygote holds idle: its share of the pools' cap
         self._write_all(
             request_frame(
                 {
