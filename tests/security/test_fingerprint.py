@@ -398,6 +398,9 @@ def test_the_pristine_fingerprint_shows_a_call_alone_in_its_sandbox(world: World
     assert fp["trees"]["/tmp"] == [["/tmp/work", "drwx------", 65534, 65534]]
     assert fp["trees"]["/dev/shm"] == []
     assert fp["rlimits"]["RLIMIT_NOFILE"] == [256, 256]
+    for kind in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+        assert f"{kind}:\t0000000000000000" in fp["status"], fp["status"]
+    assert "NoNewPrivs:\t1" in fp["status"] and "Seccomp:\t2" in fp["status"]
 
 
 class Tenancy(RuleBasedStateMachine):

@@ -374,3 +374,60 @@ def test_what_a_callers_own_tools_import_is_never_seen_by_another_owners_tool(tm
             assert "dateutil.easter" not in seen.output and "dateutil.rrule" not in seen.output, seen.output
     finally:
         runtime.close()
+
+
+NODE_SOCKETS = """
+const net = require('node:net');
+const cp = require('node:child_process');
+
+function refused(make) {
+  return new Promise((resolve) => {
+    try {
+      const s = make();
+      s.on('error', (e) => resolve(e.code));
+      s.on('listening', () => { s.close(); resolve('created'); });
+      s.on('connect', () => { s.destroy(); resolve('created'); });
+    } catch (e) {
+      resolve(e.code || String(e));
+    }
+  });
+}
+
+async function handler() {
+  return {
+    unix_listen: await refused(() => net.createServer().listen('/tmp/planted.sock')),
+    unix_connect: await refused(() => net.connect('/tmp/planted.sock')),
+    abstract_listen: await refused(() => net.createServer().listen('\\0planted')),
+    // Node's own pipes to a child (socketpair underneath) still work.
+    child: cp.spawnSync('/bin/echo', ['ping'], { encoding: 'utf8' }).stdout.trim(),
+  };
+}
+"""
+
+
+@pytest.mark.node
+@pytest.mark.parametrize("network", [False, True], ids=["offline", "with-network"])
+def test_a_node_tool_gets_no_unix_socket_either(tmp_path: Path, network: bool) -> None:
+    """A Node tool's unix sockets fail with EPERM, with or without network (with network, the
+    forwarder that needs one runs before Node, in a process of its own); spawning a child, which
+    Node does over socketpairs, still works."""
+    from toolrt.adapters.node import find_node
+
+    if find_node() is None:
+        pytest.skip("needs Node.js 24")
+    extra: dict[str, Any] = {"network_allow": ["api.test:443"]} if network else {}
+    with toolrt.connect(
+        "local", data_dir=tmp_path, isolation="strict", security_checks=False, sandbox_workers=1, **extra
+    ) as runtime:
+        definition: dict[str, Any] = {
+            "name": "node_sockets",
+            "description": "Node sockets.",
+            "language": "javascript",
+            "code": NODE_SOCKETS,
+            "input_schema": {"type": "object", "properties": {}},
+        }
+        if network:
+            definition["network"] = {"allow": ["api.test:443"]}
+        tool_id = runtime.register_tool("mallory", definition).tool_id
+        seen = ok(runtime, "mallory", tool_id).output
+    assert seen == {"unix_listen": "EPERM", "unix_connect": "EPERM", "abstract_listen": "EPERM", "child": "ping"}

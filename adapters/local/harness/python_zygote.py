@@ -303,9 +303,11 @@ def kill_everything(pid: int) -> None:
         time.sleep(0.001)
 
 
-def abandon(pid: int) -> None:
-    """The host went away: end the call and this zygote (with namespaces, everything it started)."""
-    kill_everything(pid)
+def abandon() -> None:
+    """The host went away: end this zygote and everything it started (with namespaces, the kernel
+    does that when pid 1 of the zygote's namespace exits; without, it kills its descendants)."""
+    if not NAMESPACES:
+        kill_everything(0)
     os._exit(0)
 
 
@@ -781,7 +783,7 @@ class Spare:
             os.close(fd)
 
 
-def forward_payload(size: int, req_w: int, pid: int) -> None:
+def forward_payload(size: int, req_w: int) -> None:
     """Move the child's request from the host's pipe to the child's, through a buffer zeroed after."""
     buf = bytearray(size)
     view = memoryview(buf)
@@ -789,7 +791,7 @@ def forward_payload(size: int, req_w: int, pid: int) -> None:
     while got < size:
         n = os.readv(CTL, [view[got:]])
         if not n:
-            abandon(pid)
+            abandon()
         got += n
     try:
         write_all(req_w, [view])
@@ -814,7 +816,7 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
     cap = int(head["max_output_bytes"])
     cpu = int(head["timeout_s"]) + 2
     started = time.monotonic()
-    forward_payload(int(head["payload"]), spare.req_w, spare.pid)
+    forward_payload(int(head["payload"]), spare.req_w)
     pid = spare.pid
     out_r, err_r, res_r = spare.out_r, spare.err_r, spare.res_r
     sinks = {out_r: Sink(cap), err_r: Sink(cap), res_r: Sink(max(cap, 1 << 20))}
@@ -851,7 +853,7 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
             elif fd == CTL:
                 msg = read_frame(CTL)
                 if msg is None:
-                    abandon(pid)
+                    abandon()
                 if msg.get("cancel") == head.get("id"):
                     outcome = "cancelled"
             elif not sinks[fd].read_from(fd, scratch):
@@ -1056,12 +1058,6 @@ class Native:
         self.libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
         self.machine = os.uname().machine
         self.tid = self._tid_field() if NAMESPACES else None
-        try:
-            with open("/proc/sys/kernel/cap_last_cap") as f:
-                self.last_cap = int(f.read())
-        except (OSError, ValueError):
-            self.last_cap = 63
-
         class Header(ctypes.Structure):
             _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
 
@@ -1145,11 +1141,13 @@ class Native:
         self.check(self.libc.mount(source, target.encode(), fstype, flags, data), "mount " + target)
 
     def drop_capabilities(self) -> None:
-        """No capability left, in any set, for this process and whatever it runs; no new ones ever."""
+        """No capability left for this process and whatever it starts, and no new ones ever.
+
+        The new user namespace gave it every capability (over its own namespaces): all are cleared.
+        The bounding set is left as it is: with ``no_new_privs`` no program it runs gains a file
+        capability or a set-uid, and its uid is not 0 in its namespace, so execve grants nothing."""
         import ctypes
 
-        for cap in range(self.last_cap + 1):
-            self.check(self.libc.prctl(24, cap, 0, 0, 0), "PR_CAPBSET_DROP")
         self.check(self.libc.capset(ctypes.byref(self.cap_header), self.no_capabilities), "capset")
         self.check(self.libc.prctl(38, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
 
@@ -1312,7 +1310,8 @@ def zygote_main() -> None:
     warm_up(0.02, CTL)
     last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
     while True:
-        spare = problem = None
+        spare = None
+        problem = "unknown"
         try:
             spare = Spare(nproc_base, last_js or FLAVOR == "quickjs")
         except OSError as exc:
@@ -1320,11 +1319,11 @@ def zygote_main() -> None:
         while True:
             head = read_frame(CTL)
             if head is None:
-                abandon(spare.pid if spare is not None else 0)
+                abandon()
             if "cancel" not in head:
                 break  # (a cancel frame here crossed the result of the call it was meant for)
         if spare is None:
-            failed_call(head, problem or "unknown")
+            failed_call(head, problem)
             continue
         doc, sinks = handle(head, spare, scratch)
         write_frame(CTL, doc, [v for sink in sinks for v in sink.views()])
