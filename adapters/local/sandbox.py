@@ -1,83 +1,91 @@
 """The local sandbox: tool code runs in bubblewrap namespaces under seccomp, cgroups and rlimits, from pre-started workers.
 
-Design, and why:
+Design, and why. The promise (DESIGN.md, "Tenancy"): nothing one agent's call does may reach
+another agent's call, and it must hold by construction, not by a list of attacks. Two rules give it:
+a process that one agent's code has run in, or could have changed, never runs a call for another
+agent (as caller or as owner of the code); and everything a call can write or set is its own and
+dies with it, within one agent too (its calls may serve different end users).
 
-* **Python runs from a zygote.** Each worker is one ``python -I -S`` process inside its own
-  bubblewrap sandbox (user, pid, net, ipc, uts, cgroup and mount namespaces; uid 65534; no
-  capabilities; read-only minimal root; private size-capped ``/tmp``). It pre-imports common
-  modules while idle and forks one child per call, ahead of the call (the child waits for its
-  request on a pipe), so a call costs neither an interpreter start nor a fork on its path, and
-  every call starts from the same clean state (nothing a call does flows back into the zygote).
-* **Nothing a tool runs can reach a process that outlives its call.** The zygote is pid 1 of its
-  namespace (``--as-pid-1``: no bubblewrap init holding the host's pipes stays beside it), it is
-  non-dumpable (no ptrace, no ``/proc/1/mem``, no ``/proc/1/fd``), and it alone holds the pipes to
-  the host; the call's child gets only its own streams. A **seccomp filter** (libseccomp, loaded by
-  bubblewrap) refuses ptrace, ``process_vm_*``, pidfd, kcmp, io_uring, userfaultfd, bpf, perf,
-  keyring, mount and namespace calls to every worker, Python and Node alike (see
-  ``seccomp_filter``). Signals sent from inside the namespace to pid 1 are ignored by the kernel.
+* **A pristine template per kind of zygote.** A template is one ``python -I -S`` that is pid 1 of
+  its own bubblewrap sandbox (user, pid, net, ipc, uts, cgroup and mount namespaces; uid 65534; no
+  capabilities; read-only minimal root). It imports what tools commonly use (by flavour, see
+  ``zygote_flavor``) and forks zygotes when the host asks, over a unix socket: no tool code ever
+  runs in it, it relays nothing of any call, and it keeps none of the descriptors it hands on.
+  There is one per environment and flavour (``MAX_TEMPLATES``, least recently used closed first).
+* **One zygote per pool, and a pool per (caller, owner of the code).** A zygote is a clone of its
+  template, made ahead of need (``workers`` pristine ones per kind), and bound to the first pool that
+  takes it: the calling agent, the owner of the code, network, environment and flavour
+  (``PoolKey``). It serves that pool's calls only, one at a time, so no process ever relays calls
+  for two callers or runs two owners' code, and what an environment zygote learns (below) comes
+  from, and is seen by, its owner's code alone. The host hands the template, with SCM_RIGHTS, the
+  zygote's own control socket, stderr pipe, its cgroup's ``cgroup.procs`` files (the zygote writes
+  ``0`` to each before it does anything else: it is confined from its first instruction, and the
+  kernel checks the host's rights, which opened them) and, for calls that may reach hosts, an O_PATH
+  descriptor of its egress socket; the zygote's first frame tells the host its pid through
+  SCM_CREDENTIALS (translated by the kernel into the host's pid namespace), and the host holds a
+  pidfd to it. The zygote is pid 1 of user, pid, mount, ipc and network namespaces of its own, with
+  its own /proc, /tmp, /dev/shm and /dev/pts and a read-only /dev, no capabilities, and is
+  non-dumpable: what runs in it (a package of its environment) can name no other zygote, no template
+  and no host process. A new agent's first call costs a clone, not a Python start.
+* **Each call in namespaces of its own.** A call's child is cloned from its zygote ahead of the call
+  into new user and pid namespaces (it is pid 1 there: ``prlimit``, ``setpriority``, ``sched_*``,
+  ``ioprio_set`` and ``kill`` of pid 1, of any pid, of its user or its group reach only the call's
+  own processes), makes mount and ipc namespaces (and a network namespace when it may reach hosts),
+  mounts its own /proc (which shows only its processes; the zygote has no pid it can name), a
+  size-capped /tmp and /dev/shm, keeps /dev read-only, drops every capability and loads the call's
+  seccomp layer (no namespaces, no mounts, AF_INET/AF_INET6 sockets only, none at all without
+  network), all before its request arrives; if any step fails it reports why and runs no tool code.
+  When the call ends the zygote kills that pid 1, and the kernel kills everything else in its pid
+  namespace; its files, IPC objects and sockets die with its namespaces. So nothing of a call
+  survives it, and nothing needs wiping.
 * **The host trusts nothing on the pipe.** Each call carries an id and a random nonce that only the
   host and the zygote know; a result frame that does not echo both, or whose sections exceed their
-  caps, ends the worker and the call is reported ``killed``: a forged frame is never taken for
-  another call's result. The zygote moves code, params and output between pipes without decoding
-  them, in buffers it zeroes after each call, so a child forked later (maybe for another agent)
-  inherits nothing of the previous call, not even in freed memory.
-* **A zygote serves one call at a time, so its pid namespace is the unit of killing.** The child
-  calls ``setsid`` and gets its own rlimits (CPU, address space, processes, file size, open files)
-  and a fresh work dir. When the call ends, times out or is cancelled, the zygote sends SIGKILL to
-  every other process in the namespace (``kill(-1)``), then reaps them (as pid 1 it is their
-  reaper). It then wipes ``/tmp``, ``/dev/shm`` and System V IPC objects, so nothing leaks into the
-  next call.
-* **Memory is a budget per call, not per process.** Each worker has its own cgroup (v2, or the v1
-  memory and pids hierarchies) from before any tool code runs; before each call its limit is set to
-  what the idle zygote uses plus ``memory_mb``, so all the call's processes together stay within it,
-  and the call's total peak is reported as ``max_rss_kb`` (see ``cgroups``). Without cgroups (not
-  root), a call may run at most ``FALLBACK_CALL_PROCESSES`` processes, each under ``RLIMIT_AS``.
-* **JavaScript and TypeScript run in single-use Node workers**, pre-started per memory size inside
-  their own sandbox (Node is pid 1 there) and waiting on stdin; Node cannot fork, so each call takes
-  a fresh process. TypeScript goes through ``module.stripTypeScriptTypes``; ``prlimit`` sets the
-  rlimits and the worker's cgroup bounds the whole process.
-* **Python code is compiled once, on the host** (``code_cache``), per calling agent: each call's
-  payload carries the bytecode to its child, which loads it instead of compiling the source. The
-  zygote never keeps it, so no later child (another agent's) inherits it.
-* **JavaScript on QuickJS, where the validator proved it needs nothing of Node.** With the
-  ``quickjs-ng`` package installed (the ``js`` extra), a zygote of its own loads QuickJS while idle
-  (and no Python modules: see ``zygote_flavor``), and a
-  JavaScript or TypeScript call (TypeScript as stripped at registration) whose artifact names
-  ``engine: quickjs`` forks from it like a Python call: a new QuickJS runtime and context in the
-  fresh child, nothing of Python exposed to it but a write to the call's own stdout and stderr, the
-  QuickJS memory limit and interrupt as a second layer under the cgroup and the deadline. Such a
-  call never gets the egress forwarder (QuickJS has no network API). ``js_engine`` chooses
-  (``quickjs_engine.JS_ENGINE_CHOICES``).
-* **Tenancy.** ``tenancy="shared"`` (the default) lets any agent's call use any worker: the
-  guarantees above are what separate them. Zygotes for a tool's requirements are the exception:
-  they import the environment's packages while idle, so third-party code lives in the process that
-  relays the calls, and each serves one agent only (a package cannot carry one agent's call into
-  another's). Such a zygote also imports, after a call, the submodules of its packages the call's
-  tool imports (read from the code on the host: ``code_cache.imported_modules``), so that agent's
-  next calls find them loaded; shared zygotes never learn from calls, which would tell one agent
-  what another's tools import. ``tenancy="agent"`` adds defence in depth: each agent
-  gets its own pools of workers, so no process ever serves two agents (the cost: ``workers`` warm
-  processes per active agent and zygote flavour, the least recently used pools closed past
-  ``max_pools``).
-* **The host side never trusts what comes back:** frames are size-capped, streams are cut at
-  ``max_output_bytes`` (the worker drains the rest so the tool never blocks), statuses other than
-  succeeded/failed/killed are decided by the host, and a worker that misses its deadline is killed
-  from outside: killing bubblewrap kills its namespace's pid 1, and with it every process inside.
-* **Egress goes through the host's proxy, to declared hosts only** (``egress_proxy``). Every
-  sandbox keeps only its own loopback. Workers for calls that may reach hosts (the request carries
-  an ``EgressGrant``) form pools of their own, each worker with a unix socket bound in at
-  ``/run/toolrt/egress.sock``; the host binds the socket to the call it hands the worker and closes
-  the call's connections when it ends. A zygote's calls each get a fresh token that every
-  connection presents first, so one left queued by an earlier call is refused. Only such a call gets ``HTTP(S)_PROXY`` and a loopback
-  forwarder to the socket; workers of other calls have no socket at all.
+  caps, ends the zygote and the call is reported ``killed``. The zygote moves code, params and
+  output between pipes without decoding them, in buffers it zeroes after each call, so a child
+  forked later inherits nothing of the previous call, not even in freed memory. Python code is
+  compiled once on the host (``code_cache``), per calling agent, and travels in the payload to the
+  one child that runs it. Statuses other than succeeded/failed/killed are decided by the host, and a
+  zygote that misses its deadline is killed from outside.
+* **Memory is a budget per call, not per process.** Each zygote has its own cgroup (v2, or the v1
+  memory and pids hierarchies); before each call its limit is set to what the idle zygote holds
+  (its usage less the page cache, which the kernel reclaims) plus ``memory_mb``, so all the call's
+  processes together stay within it, and the call's total peak is reported as ``max_rss_kb`` (see
+  ``cgroups``). A call's tmpfs pages die with its mount namespace, so no call can lower a later
+  call's budget or raise the zygote's floor. Without cgroups (not root), a call may run at most
+  ``FALLBACK_CALL_PROCESSES`` processes, each under ``RLIMIT_AS``.
+* **Bounded for any number of agents.** Zygotes are kept for all pools together within
+  ``max_zygotes`` and ``zygote_memory_mb`` (their idle charge), least recently used first, and
+  those idle past ``zygote_idle_s`` are ended (``ZygotePools``).
+* **Environments.** A zygote for a tool's requirements imports the environment's packages while
+  idle (third-party code, in the process that relays the calls: its pool is per caller and owner
+  whatever the tenancy), and the submodules its calls' tools import (read from the code on the
+  host: ``code_cache.imported_modules``), so that pool's next calls find them loaded.
+* **JavaScript and TypeScript run in single-use Node workers**, pre-started per language and memory
+  size inside their own sandbox (Node is pid 1 there) and waiting on stdin: nothing runs in one
+  before its one call, so a pre-started worker is as pristine for any agent as a new one, and their
+  pools are not per agent. Their filter refuses every socket family but AF_INET/AF_INET6; with
+  network, a small launcher forks the egress forwarder before Node starts (see ``seccomp_filter``).
+  With the ``quickjs-ng`` package, JavaScript the validator proved needs nothing of Node runs in a
+  QuickJS runtime made for that call in a zygote's child, like a Python call (``js_engine``).
+* **Egress goes through the host's proxy, to declared hosts only** (``egress_proxy``). A call that
+  may reach hosts runs in a zygote of a network pool, which holds an O_PATH descriptor of its own
+  egress socket; the call's child forks a loopback forwarder that connects through it (the call
+  itself can open no unix socket), and gets ``HTTP(S)_PROXY``. The host binds the socket to the
+  call it hands the zygote, gives each call a fresh token that every connection presents first, and
+  closes the call's connections when it ends.
+* **Tenancy.** ``tenancy="agent"`` (the default) is the above. ``tenancy="shared"`` is a weaker,
+  cheaper mode: zygotes without an environment are shared by all agents (one pool per network and
+  flavour). Each call still runs in namespaces of its own and nothing of it survives it, but one
+  zygote relays every agent's calls (a flaw in the relay would reach them all), and agents' calls
+  fork from the same memory (the same address layout and Python hash seed).
 * **As root, sandboxes start as the host's nobody** so that uid 65534 inside maps to an
   unprivileged host uid (mapped to root it would own every root file it can see).
-* **Without bubblewrap** (``isolation="auto"`` only) the same workers run as plain processes as
-  nobody (when root) with rlimits, the seccomp filter (loaded by a small launcher before the worker
-  starts), cgroups when available, a new session and process-tree killing: the Python zygote still
-  reaps double-forked orphans as their subreaper, but Node descendants that detach and lose their
-  parent can escape, files outside the work dir are visible, the network is reachable, and a tool
-  can see (not ptrace) other processes. ``metrics.isolation`` says ``process``.
+* **Without bubblewrap** (``isolation="auto"`` only) the same template and zygotes run as plain
+  processes as nobody (when root) under the strict filter (loaded by a small launcher), cgroups
+  when available, a new session per call and process-tree killing; calls get no namespaces: each
+  zygote's scratch folder is wiped after each call, but files outside it are visible, /tmp and
+  /dev/shm are the host's, the network is reachable, and a tool can see (not ptrace) other
+  processes. ``metrics.isolation`` says ``process``.
 """
 
 from __future__ import annotations
@@ -268,7 +276,8 @@ class SubprocessSandbox:
     isolation, reports ``IsolationLevel.PROCESS`` in every result and logs one warning. ``workers``:
     pristine zygotes kept forked ahead per kind of Python call, zygotes a pool (one calling agent and
     one owner of the code, with ``tenancy="agent"``) may have live at once, and idle Node workers
-    kept per language and memory size. ``max_zygotes``, ``zygote_memory_mb`` and ``zygote_idle_s``
+    kept per language and memory size; 0 keeps none of them (each call forks a zygote, or starts a
+    Node worker, of its own). ``max_zygotes``, ``zygote_memory_mb`` and ``zygote_idle_s``
     bound the zygotes kept for all agents together (see ``ZygotePools``). ``cgroups=False`` skips the
     per-call memory cgroup even where it is available. Thread-safe.
     """
@@ -380,6 +389,7 @@ class SubprocessSandbox:
             max_zygotes=max_zygotes,
             max_idle_bytes=zygote_memory_mb * 1024 * 1024,
             idle_s=zygote_idle_s,
+            keep=workers > 0,
         )
         self._sweep_every = min(zygote_idle_s / 4, 30.0)
         self._swept = threading.Event()

@@ -1,23 +1,31 @@
-"""The seccomp filter every sandboxed process runs under: the syscalls that reach other processes are refused.
+"""The seccomp filters sandboxed processes run under: the syscalls that reach other processes are refused.
 
 Why a filter at all: the namespaces keep a tool from *seeing* other tenants, and the zygote is
 non-dumpable, but the kernel still offers a tool the means to reach whatever it can name: ptrace,
 ``process_vm_readv``/``writev``, ``pidfd_open`` + ``pidfd_getfd`` (copying another process's file
 descriptors), ``kcmp``, and a wide attack surface that no tool needs (io_uring, userfaultfd, bpf,
-perf events, the kernel keyring, new namespaces and mounts). The filter takes them away at the OS
-level, whatever code runs: it holds for Python and Node alike, and for any code that gets past
-validation.
+perf events, the kernel keyring, new namespaces and mounts, sockets of families other than the
+internet ones). The filter takes them away at the OS level, whatever code runs: it holds for Python
+and Node alike, and for any code that gets past validation.
 
-How: a deny list (default allow) compiled by libseccomp through its Python binding (``pyseccomp``,
-API-compatible with libseccomp's own), as Flatpak does, exported once as classic BPF and handed to
-bubblewrap with ``--seccomp FD`` (bubblewrap loads it, with ``no_new_privs``, just before it runs the
-worker). Refused calls fail with ``EPERM``; ``clone3`` fails with ``ENOSYS`` because its flags live
-in memory a filter cannot read, so the C library falls back to ``clone``, whose namespace flags the
-filter does read. Syscalls of a foreign architecture (32-bit calls from a 64-bit process) kill the
-process: that is libseccomp's default for an architecture the filter was not built for.
+How: deny lists (default allow) compiled by libseccomp through its Python binding (``pyseccomp``,
+API-compatible with libseccomp's own), as Flatpak does, exported once as classic BPF. Refused calls
+fail with ``EPERM``; ``clone3`` fails with ``ENOSYS`` because its flags live in memory a filter
+cannot read, so the C library falls back to ``clone``, whose namespace flags the filter does read.
+Syscalls of a foreign architecture (32-bit calls from a 64-bit process) kill the process: that is
+libseccomp's default for an architecture the filter was not built for.
 
-Without namespaces (process isolation), :func:`load_into_self` loads the same program into a
-process through ``prctl``; the Python zygote and the Node launcher do that before any tool code runs.
+Two stages (see :data:`PROGRAMS`). bubblewrap loads the sandbox's filter (``--seccomp FD``, with
+``no_new_privs``) before its first process runs. A Python sandbox's filter (``zygote``) still lets
+its template and zygotes create namespaces and mount, because each call's first process is cloned
+into namespaces of its own and mounts its own /proc, /tmp and /dev/shm; that process then drops its
+capabilities and loads the ``call`` (or ``offline``) layer itself, through ``prctl``, before any tool
+code runs: no namespaces, no mounts, and ``socket()`` for AF_INET/AF_INET6 only (``offline``: none
+at all). Filters stack, so each call runs under both. The egress forwarder, which needs a unix
+socket, is forked before that layer and loads its own (``forwarder``). A Node worker without network
+gets everything in one filter (``strict``); with network, its launcher forks the forwarder, then
+loads ``call`` and runs Node. Without namespaces (process isolation) a small launcher
+(``harness/seccomp_exec.py``) loads ``strict`` through ``prctl`` before the worker starts.
 """
 
 from __future__ import annotations

@@ -93,7 +93,8 @@ class ZygotePools:
     at most ``max_idle_bytes`` together (each as measured before its last call): past either, the
     least recently used idle zygotes of any key are retired, and a zygote that comes back while the
     pool is over its cap is retired rather than kept. :meth:`sweep` retires those idle for longer
-    than ``idle_s``. ``retire(worker)`` ends a zygote; it is called outside the lock.
+    than ``idle_s``. ``retire(worker)`` ends a zygote; it is called outside the lock. With
+    ``keep=False`` no zygote is kept after its call (each call gets a new one).
     """
 
     def __init__(
@@ -105,8 +106,10 @@ class ZygotePools:
         max_zygotes: int,
         max_idle_bytes: int,
         idle_s: float,
+        keep: bool = True,
     ) -> None:
         self._factory = factory
+        self._keep = keep
         self._retire = retire
         self._per_key = max(1, per_key)
         self._max = max(1, max_zygotes)
@@ -154,7 +157,7 @@ class ZygotePools:
     def give_back(self, key: Hashable, worker: Worker) -> None:
         """A zygote of ``key`` is done with its call: kept idle, or retired when over the cap or closed."""
         with self._returned:
-            if self._closed:
+            if self._closed or not self._keep:
                 victims = [worker]
                 self._live[key] -= 1
                 self._total -= 1
