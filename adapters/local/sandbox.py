@@ -139,7 +139,7 @@ from toolrt.adapters.local.sandbox_env import (
 from toolrt.adapters.local.sandbox_results import build_result, node_death
 from toolrt.adapters.local.seccomp_filter import PROGRAMS, SeccompUnavailable, filter_program
 from toolrt.adapters.local.worker_pool import WorkerPool, ZygotePools
-from toolrt.adapters.local.workers import NodeWorker, PythonZygote, Worker, ZygoteTemplate
+from toolrt.adapters.local.workers import CALL_PIDS, NodeWorker, PythonZygote, Worker, ZygoteTemplate
 from toolrt.adapters.node import find_node
 from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError, IsolationLevel, Language
@@ -160,6 +160,9 @@ MAX_SPARE_POOLS = 12
 DEFAULT_MAX_ZYGOTES = 64
 DEFAULT_ZYGOTE_MEMORY_MB = 512
 DEFAULT_ZYGOTE_IDLE_S = 300.0
+# Processes and threads a zygote may have before its first call (its own, its spare's, and what a
+# package it imports starts).
+ZYGOTE_PIDS = CALL_PIDS + 4
 # Where a call's environment (its requirements' packages) appears inside the sandbox, read-only.
 ENV_MOUNT = "/opt/toolrt/site"
 # A JavaScript or TypeScript tool's node_modules: Node looks there from /tmp/work/tool.js upwards.
@@ -391,6 +394,7 @@ class SubprocessSandbox:
             idle_s=zygote_idle_s,
             keep=workers > 0,
         )
+        self._zygote_memory = zygote_memory_mb * 1024 * 1024
         self._sweep_every = min(zygote_idle_s / 4, 30.0)
         self._swept = threading.Event()
         self._sweeper = threading.Thread(target=self._sweep, name="toolrt-sandbox-sweep", daemon=True)
@@ -785,7 +789,13 @@ class SubprocessSandbox:
         if self._cgroups is not None:
             try:
                 cgroup = self._cgroups.worker()
+                # Bounds from its first instruction: an environment's packages import while idle,
+                # before any call sets the call's own (no zygote may hold more than all together).
+                cgroup.set_limits(self._zygote_memory, ZYGOTE_PIDS)
             except OSError as exc:
+                if cgroup is not None:
+                    cgroup.remove()
+                    cgroup = None
                 _warn_once("could not create a sandbox cgroup; calls keep per-process limits", error=str(exc))
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
         try:

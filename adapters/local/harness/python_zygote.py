@@ -1345,6 +1345,9 @@ def become_zygote(msg: dict[str, Any], fds: list[int]) -> None:
         for fd in groups:
             os.write(fd, b"0")  # pid 0: the writer itself, before it does anything else
             os.close(fd)
+        # A session (and process group) of its own: a process group reaches across pid namespaces
+        # (kill(0), setpriority and ioprio_set of the group), and the template's holds every zygote.
+        os.setsid()
         if NAMESPACES:
             enter_namespaces(call=False)
     except OSError as exc:
