@@ -1026,6 +1026,7 @@ def past_allowance(signum: int, frame: Any) -> None:
 # finds it loaded). Each failure raises OSError: the process that set itself up runs no further.
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
 CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
@@ -1186,8 +1187,11 @@ def enter_namespaces(call: bool, network: bool = False) -> None:
     write_file("/proc/self/uid_map", b"%d %d 1\n" % (UID, UID))
     write_file("/proc/self/gid_map", b"%d %d 1\n" % (GID, GID))
     _prctl(4, 0)
-    # A zygote takes a network namespace of its own (nothing in it); a call only when it may reach hosts.
-    native.check(native.libc.unshare(OWN_NAMESPACES | (CLONE_NEWNET if network or not call else 0)), "unshare")
+    # A zygote takes a network namespace of its own (nothing in it), and a cgroup namespace rooted at
+    # the cgroup it has just moved into (its calls see "/", not its name among the others); a call
+    # takes a network namespace only when it may reach hosts.
+    own = OWN_NAMESPACES | (CLONE_NEWNET if network else 0) if call else OWN_NAMESPACES | CLONE_NEWNET | CLONE_NEWCGROUP
+    native.check(native.libc.unshare(own), "unshare")
     native.mount(b"none", "/", None, MS_REC | MS_PRIVATE)
     native.mount(b"proc", "/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     size = b"size=%d" % TMP_SIZE
