@@ -426,7 +426,7 @@ class SubprocessSandbox:
             "seccomp": "on" if self._programs is not None else "off",
             "memory": self._cgroups.describe() if self._cgroups is not None else "rlimits per process",
             "tenancy": self._tenancy,
-            "calls": "own user, pid, mount, ipc and network namespaces"
+            "calls": "own user, pid, mount and ipc namespaces (network too, with egress)"
             if self._namespaces
             else "a forked child; the zygote's scratch folder wiped after it",
             "egress": "proxy to declared hosts" if self._namespaces else "not confined (no network namespace)",

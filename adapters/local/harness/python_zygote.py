@@ -275,8 +275,6 @@ def reap() -> None:
             return
 
 
-
-
 def kill_everything(pid: int) -> None:
     """Kill every process of the call whose child is ``pid``, however they detached.
 
