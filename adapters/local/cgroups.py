@@ -94,10 +94,11 @@ class WorkerCgroup:
     ``pread``: a call's bookkeeping is a handful of syscalls, not an open and a close per file.
     """
 
-    def __init__(self, version: int, memory_dir: Path, pids_dir: Path) -> None:
+    def __init__(self, version: int, memory_dir: Path, pids_dir: Path, owner: Cgroups | None = None) -> None:
         self.version = version
         self.memory_dir = memory_dir
         self.pids_dir = pids_dir
+        self._owner = owner
         self._removed = False
         v2 = version == 2
         self._usage_file = str(memory_dir / ("memory.current" if v2 else "memory.usage_in_bytes"))
@@ -243,10 +244,31 @@ class WorkerCgroup:
         except (OSError, ValueError, IndexError):
             return 0
 
+    def empty(self) -> bool:
+        """Whether no process is in the cgroup (in any of its hierarchies)."""
+        folders = {self.memory_dir, self.pids_dir}
+        try:
+            return all(not _read(folder / "cgroup.procs").strip() for folder in folders)
+        except OSError:
+            return False
+
     def remove(self) -> None:
-        """Delete the cgroup (after its processes are gone)."""
+        """Hand the cgroup back to its sandbox for another worker once its processes are gone (it
+        keeps a few empty ones: a memory cgroup is slow to create and to free), else delete it."""
         if self._removed:
             return
+        self._removed = True
+        if self._owner is not None and self.empty() and self._owner.keep(self):
+            return
+        self.delete()
+
+    def _reset(self) -> None:
+        """Made ready for another worker: its limits are set again before anything runs in it."""
+        self._removed = False
+        self._limit = self._pids_max = None
+
+    def delete(self) -> None:
+        """Delete the cgroup now (after its processes are gone)."""
         self._removed = True
         fds, self._fds = list(self._fds.values()), {}
         for fd in fds:
@@ -256,8 +278,17 @@ class WorkerCgroup:
             _rmdir(self.pids_dir)
 
 
+# Empty worker cgroups a sandbox keeps for its next workers, rather than delete and create again.
+KEPT_EMPTY = 16
+
+
 class Cgroups:
-    """The parent cgroup(s) of one sandbox; hands out one :class:`WorkerCgroup` per worker."""
+    """The parent cgroup(s) of one sandbox; hands out one :class:`WorkerCgroup` per worker.
+
+    A worker's cgroup, once empty, is kept (up to ``KEPT_EMPTY``) and handed to the next worker:
+    its limits are set again for it, its peak and OOM count are measured from each call's start, and
+    what it is still charged (page cache its last worker read) is no process's and reclaimable.
+    """
 
     def __init__(self, version: int, memory_parent: Path, pids_parent: Path) -> None:
         self.version = version
@@ -265,13 +296,27 @@ class Cgroups:
         self.pids_parent = pids_parent
         self._names = itertools.count(1)
         self._lock = threading.Lock()
+        self._kept: list[WorkerCgroup] = []
+        self._closed = False
+
+    def keep(self, group: WorkerCgroup) -> bool:
+        """Take back an empty worker cgroup for a later worker; False when none is wanted."""
+        with self._lock:
+            if self._closed or len(self._kept) >= KEPT_EMPTY:
+                return False
+            self._kept.append(group)
+            return True
 
     def describe(self) -> str:
         return f"cgroup v{self.version} at {self.memory_parent}"
 
     def worker(self) -> WorkerCgroup:
-        """A new, empty cgroup for one worker."""
+        """An empty cgroup for one worker: a kept one, or a new one."""
         with self._lock:
+            if self._kept:
+                group = self._kept.pop()
+                group._reset()
+                return group
             name = f"w{next(self._names)}"
         memory_dir = self.memory_parent / name
         pids_dir = self.pids_parent / name
@@ -282,10 +327,15 @@ class Cgroups:
             except OSError:
                 _rmdir(memory_dir)
                 raise
-        return WorkerCgroup(self.version, memory_dir, pids_dir)
+        return WorkerCgroup(self.version, memory_dir, pids_dir, self)
 
     def close(self) -> None:
-        """Remove the parent(s); worker groups must have been removed first."""
+        """Remove the kept groups and the parent(s); the others must have been removed first."""
+        with self._lock:
+            self._closed = True
+            kept, self._kept = self._kept, []
+        for group in kept:
+            group.delete()
         _rmdir(self.memory_parent)
         if self.pids_parent != self.memory_parent:
             _rmdir(self.pids_parent)

@@ -966,7 +966,10 @@ class SubprocessSandbox:
             for _ in range(2):
                 group.attach(worker.tree())
             if fixed_mb is not None:
-                group.set_limits(group.usage() + fixed_mb * 1024 * 1024, len(worker.tree()) + 64)
+                # What the group is charged beyond its page cache (a kept group may still be charged
+                # the cache its last worker read), plus the worker's own budget.
+                held = max(0, group.usage() - group.reclaimable())
+                group.set_limits(held + fixed_mb * 1024 * 1024, len(worker.tree()) + 64)
         except OSError as exc:
             self._retire(worker)
             raise ExecutionError(f"could not confine a sandbox worker to its cgroup: {exc}") from exc

@@ -268,3 +268,19 @@ def test_an_unknown_tenancy_is_a_settings_error() -> None:
 
     with pytest.raises(SettingsError, match="sandbox_tenancy"):
         Settings.load({"sandbox_tenancy": "nobody"}, {})
+
+
+@pytest.mark.bwrap
+def test_a_call_whose_filter_does_not_load_never_runs_tool_code() -> None:
+    """Fail closed: when a call's own seccomp layer cannot be loaded (here a program the kernel
+    refuses), the call fails saying so, and the tool's code never ran (it would have printed)."""
+    sb = SubprocessSandbox(isolation="strict", workers=0)
+    try:
+        assert sb._programs is not None  # noqa: SLF001 - a broken layer, before the template starts
+        sb._programs["offline"] = b"\x01\x01\x00\x00\x00\x00\x00\x00"  # noqa: SLF001 - an invalid BPF opcode
+        result = run(sb, "print('tool code ran')\ndef handler():\n    return 'ran'\n")
+        assert result.status is ExecutionStatus.FAILED and result.error is not None
+        assert result.error.type == "SandboxSetupError" and "seccomp" in result.error.message
+        assert result.stdout == "" and result.output is None
+    finally:
+        sb.close()

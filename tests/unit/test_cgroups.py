@@ -181,3 +181,22 @@ def test_the_files_read_on_every_call_are_opened_once_and_closed_with_the_group(
         except OSError:
             continue
         assert (reused.st_dev, reused.st_ino) != identity
+
+
+def test_an_empty_worker_group_is_kept_for_the_next_worker(tmp_path: Path) -> None:
+    """A memory cgroup is slow to create and to free: once its worker is gone, the group is handed
+    to the next worker (limits set again); one a process is still in is not."""
+    _v1_tree(tmp_path)
+    groups, _ = detect(tmp_path, V1_SELF)
+    assert groups is not None
+    first = groups.worker()
+    for folder in (first.memory_dir, first.pids_dir):
+        (folder / "cgroup.procs").write_text("")
+    first.set_limits(64 << 20, 70)
+    first.remove()
+    assert first.memory_dir.is_dir()  # kept, not deleted
+    again = groups.worker()
+    assert again is first and again._limit is None  # noqa: SLF001 - its limits are set anew
+    (again.memory_dir / "cgroup.procs").write_text("4242\n")
+    again.remove()  # not empty: not kept (a process still in it would follow it to the next worker)
+    assert groups.worker() is not first
