@@ -1,6 +1,7 @@
 """Many agents on one runtime: a new agent's first call, and 300 agents round-robin, against one agent warm.
 
-Run: ``python -m benchmarks tenancy [--agents 300] [--rounds 2] [--tenancy agent|shared]``. Everything goes
+Run: ``python -m benchmarks tenancy [--agents 300] [--rounds 2] [--tenancy agent|shared] [--max-zygotes N]``
+(on a runtime that knows no ``sandbox_max_zygotes``, leave that out). Everything goes
 through ``rt.execute_tool`` on the local profile, as agents call tools. Measured in one run:
 
 * **warm**: one agent calling its own private tool and one public tool in turn (p50, p95);
@@ -104,10 +105,13 @@ def _timed(call: Callable[[], Any]) -> float:
 
 
 @contextlib.contextmanager
-def _runtime(tenancy: str | None) -> Iterator[Any]:
+def _runtime(tenancy: str | None, max_zygotes: int | None) -> Iterator[Any]:
     import toolrt
 
     settings: dict[str, Any] = {} if tenancy is None else {"sandbox_tenancy": tenancy}
+    if max_zygotes is not None:
+        # Room for every pool: each zygote holds about 2 MB of its own.
+        settings.update(sandbox_max_zygotes=max_zygotes, sandbox_zygote_memory_mb=max(512, 4 * max_zygotes))
     with (
         tempfile.TemporaryDirectory(prefix="toolrt-bench-") as data,
         toolrt.connect("local", data_dir=data, **settings) as rt,
@@ -120,6 +124,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--tenancy", default=None, help="sandbox_tenancy (default: the runtime's default)")
+    parser.add_argument("--max-zygotes", type=int, default=None, help="sandbox_max_zygotes (default: the runtime's)")
     parser.add_argument("--quick", action="store_true", help="fewer agents and calls")
     args = parser.parse_args()
     quiet_logs()
@@ -127,7 +132,7 @@ def main() -> None:
     warm_n = 60 if args.quick else 200
     meter = CpuMeter()
     try:
-        with _runtime(args.tenancy) as rt:
+        with _runtime(args.tenancy, args.max_zygotes) as rt:
             public = rt.register_tool("publisher", PUBLIC, "public").tool_id
             names = [f"agent-{i}" for i in range(agents + FIRST_CALL_AGENTS + 1)]
             own = {name: rt.register_tool(name, _private(i)).tool_id for i, name in enumerate(names)}
@@ -169,10 +174,15 @@ def main() -> None:
             crowd_cpu_ms = (meter.seconds() - cpu) / len(crowd_times) * 1000
             last = sandbox_memory_mb()
             crowd_p50, crowd_p95 = _pct(crowd_times)
+            per_round = 2 * len(crowd)
+            later = crowd_times[per_round:] or crowd_times
     finally:
         meter.close()
 
-    print(f"tenancy: {args.tenancy or 'default'}; CPU counted by {meter.how}; {os.cpu_count()} cores")
+    cap = args.max_zygotes or "default"
+    print(
+        f"tenancy: {args.tenancy or 'default'}; max zygotes: {cap}; CPU counted by {meter.how}; {os.cpu_count()} cores"
+    )
     if guards is not None:
         print(f"sandbox: {guards}")
     print(f"{'case':58} {'p50 ms':>8} {'p95 ms':>8} {'ratio':>8}  notes")
@@ -187,6 +197,11 @@ def main() -> None:
         f"{f'{len(crowd)} agents round-robin, {args.rounds} rounds ({len(crowd_times)} calls)':58} "
         f"{crowd_p50:8.2f} {crowd_p95:8.2f} {crowd_p50 / warm_p50:7.2f}x  goal: at most 2x warm; "
         f"{len(crowd_times) / elapsed:.0f} calls/s, {crowd_cpu_ms:.2f} ms CPU per call"
+    )
+    print(
+        f"{'  of which round 1 (each pool new) / rounds 2+':58} "
+        f"{statistics.median(crowd_times[:per_round]):8.2f} {statistics.median(later):8.2f} "
+        f"{statistics.median(later) / warm_p50:7.2f}x  p50s; ratio: rounds 2+ against warm"
     )
     print(
         f"sandbox memory while {len(crowd)} agents ran: largest PSS {peak[0]:.0f} MB, RSS {peak[1]:.0f} MB, "
