@@ -657,7 +657,10 @@ class SubprocessSandbox:
                     and name.split(".", 1)[0] in environment.preload
                     and not any(part.startswith("__") for part in name.split("."))
                 )[:MAX_LEARN_PER_CALL]
-            doc, decided, out, err = worker.call(request, cancel, token, engine, bytecode, learn)
+            # With as many zygotes as are kept, this one will likely be retired before its pool calls
+            # again: it forks its next call's child only if that call comes.
+            next_spare = not self._zygotes.crowded()
+            doc, decided, out, err = worker.call(request, cancel, token, engine, bytecode, learn, next_spare)
         except OSError as exc:
             doc, decided, out, err = None, "crashed", b"", b""
             log.warning("python sandbox worker failed", error=str(exc))

@@ -214,6 +214,12 @@ class ZygotePools:
             victims.append(self._evict(next(iter(self._lru))))
         return victims
 
+    def crowded(self) -> bool:
+        """Whether the zygotes kept are at the cap: an idle one is likely retired before its pool
+        calls again, so what it would prepare for its next call is likely wasted."""
+        with self._lock:
+            return self._total >= self._max
+
     def counts(self) -> tuple[int, int]:
         """Zygotes live (idle, busy or starting) and idle, in all."""
         with self._lock:

@@ -375,6 +375,7 @@ class PythonZygote(Worker):
         engine: str | None = None,
         bytecode: bytes | None = None,
         learn: tuple[str, ...] = (),
+        next_spare: bool = True,
     ) -> tuple[dict[str, Any] | None, str | None, bytes, bytes]:
         """Run one call: the zygote's verified header (or None and the status the host decided) and the streams.
 
@@ -383,7 +384,9 @@ class PythonZygote(Worker):
         QuickJS in the forked child (see ``quickjs_engine``). ``bytecode``: the Python code compiled
         on the host (see ``code_cache``), which the child loads instead of compiling the source.
         ``learn``: modules of the zygote's environment the tool imports, which the zygote imports
-        while idle after the call (environment zygotes only: each serves one agent)."""
+        while idle after the call (environment zygotes only: each serves one agent).
+        ``next_spare=False``: the zygote forks the child for its next call only when that call
+        comes, not right after this one (it will likely be retired before it is called again)."""
         self._seq += 1
         seq = self._seq
         nonce = secrets.token_hex(16)
@@ -427,6 +430,7 @@ class PythonZygote(Worker):
                     # Host-made like the rest of the header: the zygote prepares its next spare by it.
                     "engine": engine,
                     "learn": list(learn),
+                    "spare": next_spare,
                 }
             )
             + payload

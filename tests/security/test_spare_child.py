@@ -108,3 +108,22 @@ def test_a_call_signalling_pid_1_reaches_only_itself(
     assert victim.status is ExecutionStatus.SUCCEEDED, victim.error
     assert zygote.alive() and not zygote.dead
     assert served()[-1] == served()[-2] == zygote.pid  # the same zygote, not another
+
+
+@pytest.mark.bwrap
+def test_a_zygote_kept_at_the_cap_forks_its_next_child_only_when_the_call_comes(
+    served: Callable[[], list[int]],
+) -> None:
+    """With as many zygotes as the sandbox keeps, an idle zygote is likely retired before its pool
+    calls again: it holds no child forked ahead (that memory and CPU would be wasted), and its next
+    call, when it comes, runs in a child forked for it, in namespaces of its own as always."""
+    with SubprocessSandbox(isolation="strict", workers=1, max_zygotes=1) as sb:
+        first = sb.run(SandboxRequest("exec-1", Language.PYTHON, OWN_START, "handler", {}, 10.0, 128, 65536))
+        assert first.status is ExecutionStatus.SUCCEEDED, first.error
+        ((_, zygote),) = sb._zygotes.idle()  # noqa: SLF001 - the outside view of the zygote
+        time.sleep(0.2)
+        assert _children(zygote.pid) == []
+        second = sb.run(SandboxRequest("exec-2", Language.PYTHON, OWN_START, "handler", {}, 10.0, 128, 65536))
+        assert second.status is ExecutionStatus.SUCCEEDED, second.error
+        assert second.output[0] == 1 and second.output != first.output
+        assert served()[-1] == served()[-2] == zygote.pid

@@ -1311,19 +1311,27 @@ def zygote_main() -> None:
     preload()
     warm_up(0.02, CTL)
     last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
+    ahead = True  # whether to fork the next call's child before it comes (the host's choice)
+
+    def fork_spare(js: bool) -> Any:
+        try:
+            return Spare(nproc_base, js or FLAVOR == "quickjs"), ""
+        except OSError as exc:
+            return None, str(exc)
+
     while True:
         spare = None
         problem = "unknown"
-        try:
-            spare = Spare(nproc_base, last_js or FLAVOR == "quickjs")
-        except OSError as exc:
-            problem = str(exc)
+        if ahead:
+            spare, problem = fork_spare(last_js)
         while True:
             head = read_frame(CTL)
             if head is None:
                 abandon()
             if "cancel" not in head:
                 break  # (a cancel frame here crossed the result of the call it was meant for)
+        if not ahead:
+            spare, problem = fork_spare(last_js)
         if spare is None:
             failed_call(head, problem)
             continue
@@ -1332,6 +1340,7 @@ def zygote_main() -> None:
         for sink in sinks:
             sink.wipe()
         last_js = head.get("engine") == "quickjs"
+        ahead = bool(head.get("spare", True))
         learn(head.get("learn"), int(head["timeout_s"]) + 2)
         del doc, sinks, head, spare
         warm_up(0, CTL)
