@@ -119,6 +119,7 @@ class Worker:
         return inside if self.namespaced else [self.pid, *inside]
 
     def stderr_tail(self) -> str:
+        """The end of what the worker wrote to stderr so far (for an error message), waiting briefly."""
         try:
             fd = self._stderr_fd()
             if fd < 0 or not select.select([fd], [], [], 0.2)[0]:
