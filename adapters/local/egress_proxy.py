@@ -11,14 +11,18 @@ Design, and why:
   to no other, and a worker cannot see another worker's socket.
 * **HTTP CONNECT and plain HTTP with an absolute URI** are what clients send to a proxy named by
   ``HTTP_PROXY``/``HTTPS_PROXY`` (Python's urllib, requests, Node's fetch and ``http`` with
-  ``NODE_USE_ENV_PROXY=1``). A plain request is forwarded with its request line in origin form,
-  its ``Host`` header replaced by the URI's host (the one that was checked: the upstream never sees
-  a name it was not asked for, such as another virtual host on the same address), proxy headers
-  dropped and ``Connection: close``. Exactly one request per connection reaches the upstream: its
-  body is passed on as its ``Content-Length`` or chunked framing says, and nothing the client sends
-  after it (a pipelined second request) is. Framings an upstream could read otherwise (both
-  ``Content-Length`` and ``Transfer-Encoding``, two lengths, another coding than ``chunked``,
-  folded header lines) are refused, so no request can be smuggled past the proxy.
+  ``NODE_USE_ENV_PROXY=1``). Every request head is read strictly (:mod:`.egress_http`: lines
+  end with CRLF only, no control character anywhere, exactly ``HTTP/1.0`` or ``HTTP/1.1``, one
+  ``Host``, h11 for the grammar); one that is not is answered 400 with the reason, and closed,
+  before any connection is made. A plain request is rebuilt from what was parsed, never copied:
+  its request line in origin form, its ``Host`` the URI's host (the one that was checked: the
+  upstream never sees a name it was not asked for, such as another virtual host on the same
+  address), proxy and hop-by-hop headers dropped, ``Connection: close``. Exactly one request per
+  connection reaches the upstream: its body is passed on as its ``Content-Length`` or chunked
+  framing says, and nothing the client sends after it (a pipelined second request) is. Framings an
+  upstream could read otherwise (both ``Content-Length`` and ``Transfer-Encoding``, two lengths,
+  another coding than ``chunked``, folded header lines) are refused, so no request can be smuggled
+  past the proxy.
 * **Decisions:** the ``host:port`` must be in the call's :class:`~toolrt.domain.EgressGrant` (the
   tool declared it and the owner's policy permits it now); an IP literal is there only when the
   owner named that exact address. Names are resolved here, once, and the proxy connects to the
@@ -48,8 +52,16 @@ import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
+from toolrt.adapters.local.egress_http import (
+    HEAD_LIMIT,
+    ProxyRequest,
+    RequestRefused,
+    absolute_target,
+    origin_form_head,
+    read_request,
+    send_body,
+)
 from toolrt.application.logs import get_logger
 from toolrt.domain import EgressGrant, HostPort, is_public_address, parse_host_port
 from toolrt.domain.network import is_ip_literal
@@ -73,13 +85,11 @@ Resolver = Callable[[str, int], list[str]]
 # on (each sandbox has a network namespace of its own, so one fixed port serves every worker).
 SANDBOX_SOCKET = "/run/toolrt/egress.sock"
 SANDBOX_PROXY_PORT = 3128
-HEAD_LIMIT = 16 * 1024  # a request head larger than this is refused
 MAX_CALL_CONNECTIONS = 64  # connections one call may hold open at once (each is a host descriptor)
 HEAD_TIMEOUT_S = 10.0
 CONNECT_TIMEOUT_S = 10.0
 RESOLVE_TIMEOUT_S = 10.0
 _CHUNK = 64 * 1024
-_DROPPED_HEADERS = {b"proxy-connection", b"proxy-authorization", b"connection", b"keep-alive"}
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -298,29 +308,23 @@ class EgressProxy:
             )
             await _reply(writer, 403, "this connection does not belong to the running call")
             return None
+        path = ""
         try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_S)
-        except (asyncio.LimitOverrunError, ValueError):
-            await _reply(writer, 431, "request head too large")
-            return None
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ")
-        if len(parts) != 3 or not parts[2].startswith(b"HTTP/1."):
-            await _reply(writer, 400, "not an HTTP/1.x proxy request")
-            return None
-        method, target_text, version = (p.decode("latin-1") for p in parts)
-        tunnel = method.upper() == "CONNECT"
-        plain: tuple[bytes, _Framing] | None = None
-        try:
-            if tunnel:
-                target = parse_host_port(target_text)
+            request = await asyncio.wait_for(read_request(reader), HEAD_TIMEOUT_S)
+            if request.method == "CONNECT":
+                target = parse_host_port(request.target)
             else:
-                target, path = _absolute_target(target_text)
-                plain = _origin_form_head(method, path, version, lines[1:], target)
-        except ValueError as exc:
-            log.warning("egress denied", execution_id=call.execution_id, host=None, port=None, reason=str(exc))
-            await _reply(writer, 400, str(exc))
+                target, path = absolute_target(request.target)
+        except TimeoutError:
+            await _refuse(writer, call, 408, f"the request head did not arrive within {HEAD_TIMEOUT_S:g} s")
             return None
+        except RequestRefused as exc:
+            await _refuse(writer, call, exc.status, exc.reason)
+            return None
+        except ValueError as exc:
+            await _refuse(writer, call, 400, str(exc))
+            return None
+        method = request.method
         addresses, reason = await self._decide(call, target)
         fields = {"execution_id": call.execution_id, "host": target.host, "port": target.port, "method": method}
         if not addresses:
@@ -338,13 +342,16 @@ class EgressProxy:
         call.writers.add(upstream)
         log.info("egress allowed", **fields, reason=reason, address=upstream.get_extra_info("peername")[0])
         try:
-            if plain is None:
-                writer.write(f"{version} 200 Connection established\r\n\r\n".encode("latin-1"))
+            if method == "CONNECT":
+                writer.write(f"HTTP/{request.version} 200 Connection established\r\n\r\n".encode("ascii"))
                 await writer.drain()
+                upstream.write(request.rest)  # what the client sent after the head is the tunnel's
                 await _relay(reader, writer, upstream_reader, upstream)
             else:
-                upstream.write(plain[0])
-                await _one_request(reader, writer, upstream_reader, upstream, plain[1])
+                upstream.write(origin_form_head(request, path, target))
+                await _one_request(request, reader, writer, upstream_reader, upstream)
+        except RequestRefused as exc:
+            log.warning("egress stopped", **fields, reason=exc.reason)
         finally:
             call.writers.discard(upstream)
         return upstream
@@ -393,124 +400,26 @@ class EgressProxy:
         return asyncio.StreamReader(), None
 
 
-def _absolute_target(text: str) -> tuple[HostPort, str]:
-    if not text.lower().startswith("http://"):
-        raise ValueError("only http:// absolute URIs are proxied; use CONNECT for https")
-    parts = urlsplit(text)
-    if parts.username is not None or parts.password is not None or not parts.hostname:
-        raise ValueError("the URI has no host, or carries credentials")
-    host = parts.hostname
-    try:
-        port = parts.port or 80
-    except ValueError:
-        raise ValueError("the URI's port is not a number from 1 to 65535") from None
-    shown = f"[{host}]" if ":" in host else host
-    path = parts.path or "/"
-    if parts.query:
-        path += "?" + parts.query
-    return parse_host_port(f"{shown}:{port}"), path
-
-
-_Framing = int | None
-"""How a plain request's body is framed: its length in bytes, or None for chunked."""
-
-
-def _origin_form_head(
-    method: str, path: str, version: str, header_lines: list[bytes], target: HostPort
-) -> tuple[bytes, _Framing]:
-    """The head to send upstream and the body's framing; ValueError for a head the upstream could
-    read differently from this proxy (folded lines, ambiguous or unknown body framing)."""
-    kept: list[bytes] = []
-    lengths: list[bytes] = []
-    codings: list[bytes] = []
-    for line in header_lines:
-        if not line:
-            continue
-        if line[:1] in (b" ", b"\t"):
-            raise ValueError("folded header lines are not accepted")
-        name, sep, value = line.partition(b":")
-        if not sep or not name or name != name.strip():
-            raise ValueError("a malformed header line")
-        key = name.lower()
-        if key in _DROPPED_HEADERS or key == b"host":
-            continue  # the Host header is the URI's (below), whatever the client wrote
-        if key == b"content-length":
-            lengths.append(value.strip())
-        elif key == b"transfer-encoding":
-            codings += [c.strip().lower() for c in value.split(b",")]
-        kept.append(line)
-    framing: _Framing = 0
-    if codings:
-        if lengths or codings != [b"chunked"]:
-            raise ValueError("only Transfer-Encoding: chunked, without Content-Length, is accepted")
-        framing = None
-    elif lengths:
-        if len(lengths) > 1 or not lengths[0].isdigit():
-            raise ValueError("Content-Length must be given once, as a number")
-        framing = int(lengths[0])
-    host = f"[{target.host}]" if ":" in target.host else target.host
-    authority = host if target.port == 80 else f"{host}:{target.port}"
-    head = [
-        f"{method} {path} {version}".encode("latin-1"),
-        f"Host: {authority}".encode("latin-1"),
-        *kept,
-        b"Connection: close",
-        b"",
-        b"",
-    ]
-    return b"\r\n".join(head), framing
-
-
-async def _copy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, size: int) -> None:
-    while size:
-        data = await reader.read(min(size, _CHUNK))
-        if not data:
-            raise asyncio.IncompleteReadError(b"", size)
-        writer.write(data)
-        await writer.drain()
-        size -= len(data)
-
-
-async def _send_body(reader: asyncio.StreamReader, upstream: asyncio.StreamWriter, framing: _Framing) -> None:
-    """Pass on exactly the request's body, and not one byte after it."""
-    if framing is not None:
-        await _copy(reader, upstream, framing)
-        return
-    while True:
-        line = await reader.readuntil(b"\r\n")
-        size_text = line[:-2].split(b";", 1)[0].strip()
-        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):
-            raise ValueError("a malformed chunk size")
-        size = int(size_text, 16)
-        upstream.write(line)
-        if size == 0:
-            while True:  # trailers, up to the empty line that ends the body
-                trailer = await reader.readuntil(b"\r\n")
-                upstream.write(trailer)
-                if trailer == b"\r\n":
-                    await upstream.drain()
-                    return
-        await _copy(reader, upstream, size)
-        if await reader.readexactly(2) != b"\r\n":
-            raise ValueError("a chunk is longer than its size")
-        upstream.write(b"\r\n")
-        await upstream.drain()
-
-
 async def _one_request(
+    request: ProxyRequest,
     client_reader: asyncio.StreamReader,
     client: asyncio.StreamWriter,
     upstream_reader: asyncio.StreamReader,
     upstream: asyncio.StreamWriter,
-    framing: _Framing,
 ) -> None:
     """One plain request: its body goes up, the answer comes back; what the client sends later is dropped."""
     answer = asyncio.ensure_future(_pump(upstream_reader, client))
     try:
-        await _send_body(client_reader, upstream, framing)
+        await send_body(request, client_reader, upstream)
         await answer
     finally:
         answer.cancel()
+
+
+async def _refuse(writer: asyncio.StreamWriter, call: _Call, status: int, reason: str) -> None:
+    """Log a request refused before any decision on its target, and answer it."""
+    log.warning("egress denied", execution_id=call.execution_id, host=None, port=None, reason=reason)
+    await _reply(writer, status, reason)
 
 
 async def _reply(writer: asyncio.StreamWriter, status: int, reason: str) -> None:
@@ -518,6 +427,7 @@ async def _reply(writer: asyncio.StreamWriter, status: int, reason: str) -> None
     text = {
         400: "Bad Request",
         403: "Forbidden",
+        408: "Request Timeout",
         429: "Too Many Requests",
         431: "Request Header Fields Too Large",
         502: "Bad Gateway",

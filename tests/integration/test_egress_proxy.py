@@ -98,7 +98,10 @@ def test_anything_not_granted_is_refused_before_any_connection(
     target = f"api.test:{server.port}"
     gate.begin("exec-1", grant(target, private=(target,)))
     wanted = request_target.format(port=server.port)
-    for head in (f"CONNECT {wanted} HTTP/1.1\r\n\r\n", f"GET http://{wanted}/ HTTP/1.1\r\n\r\n"):
+    for head in (
+        f"CONNECT {wanted} HTTP/1.1\r\nHost: {wanted}\r\n\r\n",
+        f"GET http://{wanted}/ HTTP/1.1\r\nHost: {wanted}\r\n\r\n",
+    ):
         conn, answer = ask(gate, head)
         answer += read_all(conn)
         assert answer.startswith(b"HTTP/1.1 403") and says in answer
@@ -112,7 +115,7 @@ def test_a_name_resolving_to_loopback_needs_the_owners_exact_private_entry(
     gate = proxy.open_gate()
     target = f"api.test:{server.port}"
     gate.begin("exec-1", grant(target))
-    conn, answer = ask(gate, f"GET http://{target}/ HTTP/1.1\r\n\r\n")
+    conn, answer = ask(gate, f"GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\n\r\n")
     answer += read_all(conn)
     assert answer.startswith(b"HTTP/1.1 403") and b"non-public address (127.0.0.1)" in answer
     assert server.connections == 0
@@ -122,10 +125,10 @@ def test_without_a_call_or_a_grant_nothing_passes(proxy: EgressProxy, server: Co
     """A connection while no call runs, or from a call with no grant, is refused."""
     gate = proxy.open_gate()
     target = f"api.test:{server.port}"
-    conn, answer = ask(gate, f"CONNECT {target} HTTP/1.1\r\n\r\n")
+    conn, answer = ask(gate, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 403")
     gate.begin("exec-1", None)
-    conn, answer = ask(gate, f"CONNECT {target} HTTP/1.1\r\n\r\n")
+    conn, answer = ask(gate, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 403")
     assert server.connections == 0
 
@@ -136,10 +139,10 @@ def test_malformed_requests_are_refused(proxy: EgressProxy, server: CountingServ
     target = f"api.test:{server.port}"
     gate.begin("exec-1", grant(target, private=(target,)))
     for head in (
-        f"GET https://{target}/ HTTP/1.1\r\n\r\n",
-        f"GET http://user:pw@{target}/ HTTP/1.1\r\n\r\n",
+        f"GET https://{target}/ HTTP/1.1\r\nHost: {target}\r\n\r\n",
+        f"GET http://user:pw@{target}/ HTTP/1.1\r\nHost: {target}\r\n\r\n",
         "HELLO\r\n\r\n",
-        f"GET /{target} HTTP/1.1\r\n\r\n",
+        f"GET /{target} HTTP/1.1\r\nHost: {target}\r\n\r\n",
     ):
         conn, answer = ask(gate, head)
         assert answer.startswith(b"HTTP/1.1 400"), head
@@ -152,7 +155,7 @@ def test_a_grant_belongs_to_one_gate(proxy: EgressProxy, server: CountingServer)
     target = f"api.test:{server.port}"
     mine.begin("exec-victim", grant(target, private=(target,)))
     theirs.begin("exec-hostile", grant(f"other.test:{server.port}"))
-    conn, answer = ask(theirs, f"CONNECT {target} HTTP/1.1\r\n\r\n")
+    conn, answer = ask(theirs, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 403")
     assert server.connections == 0
 
@@ -162,7 +165,7 @@ def test_ending_a_call_closes_its_connections_and_its_grant(proxy: EgressProxy, 
     gate = proxy.open_gate()
     target = f"api.test:{server.port}"
     gate.begin("exec-a", grant(target, private=(target,)))
-    tunnel, answer = ask(gate, f"CONNECT {target} HTTP/1.1\r\n\r\n")
+    tunnel, answer = ask(gate, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200")
     pending = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     pending.settimeout(5)
@@ -172,7 +175,7 @@ def test_ending_a_call_closes_its_connections_and_its_grant(proxy: EgressProxy, 
     assert tunnel.recv(10) == b""
     gate.begin("exec-b", None)
     try:
-        pending.sendall(f"CONNECT {target} HTTP/1.1\r\n\r\n".encode())
+        pending.sendall(f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
         assert not pending.recv(100).startswith(b"HTTP/1.1 200")
     except (BrokenPipeError, ConnectionResetError):
         pass
@@ -187,8 +190,8 @@ def test_every_decision_is_logged_with_the_execution_id(
     gate = proxy.open_gate()
     target = f"api.test:{server.port}"
     gate.begin("exec-logged", grant(target, private=(target,)))
-    read_all(ask(gate, f"GET http://{target}/ HTTP/1.1\r\n\r\n")[0])
-    read_all(ask(gate, "CONNECT other.test:9 HTTP/1.1\r\n\r\n")[0])
+    read_all(ask(gate, f"GET http://{target}/ HTTP/1.1\r\nHost: {target}\r\n\r\n")[0])
+    read_all(ask(gate, "CONNECT other.test:9 HTTP/1.1\r\nHost: other.test:9\r\n\r\n")[0])
     records = [r.toolrt for r in caplog.records if r.name.endswith("egress_proxy")]  # type: ignore[attr-defined]
     allowed = [r for r in records if r.get("port") == server.port]
     denied = [r for r in records if r.get("host") == "other.test"]
@@ -237,7 +240,7 @@ def test_a_connection_left_queued_by_an_earlier_call_cannot_ride_the_next_calls_
     queued = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     queued.settimeout(5)
     queued.connect(str(gate.path))
-    queued.sendall(call_line("a" * 32) + f"GET http://{target}/stolen HTTP/1.1\r\n\r\n".encode())
+    queued.sendall(call_line("a" * 32) + f"GET http://{target}/stolen HTTP/1.1\r\nHost: {target}\r\n\r\n".encode())
     with gate.lock:  # end() and begin() as the sandbox does them, without waiting on the held loop
         gate.call = None
     gate.begin("exec-victim", grant(target, private=(target,)), token="b" * 32)
@@ -246,7 +249,7 @@ def test_a_connection_left_queued_by_an_earlier_call_cannot_ride_the_next_calls_
     assert answer.startswith(b"HTTP/1.1 403") and b"does not belong to the running call" in answer
     assert server.paths == []
     for token in (None, "c" * 32, "b" * 31):
-        answer = _ask_as(gate, token, f"GET http://{target}/forged HTTP/1.1\r\n\r\n")
+        answer = _ask_as(gate, token, f"GET http://{target}/forged HTTP/1.1\r\nHost: {target}\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 403"), answer
     assert server.paths == []
     answer = _ask_as(gate, "b" * 32, f"GET http://{target}/mine HTTP/1.1\r\nHost: {target}\r\n\r\n")

@@ -124,12 +124,16 @@ def hosts_in(data: bytes) -> list[bytes]:
 
 def test_a_plain_request_reaches_the_upstream_with_the_host_of_its_uri(proxy: EgressProxy, upstream: RawServer) -> None:
     """Attack: absolute URI names the granted host, the Host header names another (a virtual host on
-    the same address, or behind the same CDN). The upstream must only ever see the granted name."""
+    the same address, or behind the same CDN). The upstream must only ever see the granted name; a
+    request with two Host headers is refused outright."""
     gate = granted_gate(proxy, upstream.port)
-    head = f"GET http://api.test:{upstream.port}/x HTTP/1.1\r\nHost: internal.other\r\nHOST: second.other\r\n\r\n"
+    head = f"GET http://api.test:{upstream.port}/x HTTP/1.1\r\nHost: internal.other\r\n\r\n"
     send(gate, head.encode())
     (received,) = upstream.wait(1)
     assert hosts_in(received) == [f"api.test:{upstream.port}".encode()]
+    two = f"GET http://api.test:{upstream.port}/y HTTP/1.1\r\nHost: internal.other\r\nHOST: second.other\r\n\r\n"
+    assert send(gate, two.encode()).startswith(b"HTTP/1.1 400")
+    assert len(upstream.wait(2, timeout=0.3)) == 1
 
 
 def test_a_second_request_on_a_plain_connection_never_reaches_the_upstream(
@@ -150,7 +154,9 @@ def test_a_chunked_body_is_passed_on_and_nothing_after_it(proxy: EgressProxy, up
     """The same with a chunked body: the chunks reach the upstream, the request after them does not."""
     gate = granted_gate(proxy, upstream.port)
     body = "5\r\nhello\r\n0\r\n\r\n"
-    first = f"POST http://api.test:{upstream.port}/c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+    first = (
+        f"POST http://api.test:{upstream.port}/c HTTP/1.1\r\nHost: api.test\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+    )
     send(gate, (first + "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n").encode())
     (received,) = upstream.wait(1)
     assert received.endswith(body.encode())
@@ -170,7 +176,7 @@ def test_a_chunked_body_is_passed_on_and_nothing_after_it(proxy: EgressProxy, up
 def test_ambiguous_body_framing_is_refused(proxy: EgressProxy, upstream: RawServer, framing: str) -> None:
     """Framings an upstream could read differently from the proxy (request smuggling) never pass."""
     gate = granted_gate(proxy, upstream.port)
-    head = f"POST http://api.test:{upstream.port}/f HTTP/1.1\r\n{framing}\r\n\r\nhello"
+    head = f"POST http://api.test:{upstream.port}/f HTTP/1.1\r\nHost: api.test\r\n{framing}\r\n\r\nhello"
     answer = send(gate, head.encode())
     assert answer.startswith(b"HTTP/1.1 400"), answer
     assert upstream.wait(1, timeout=0.3) == []
@@ -251,15 +257,17 @@ def test_a_call_cannot_make_the_host_hold_unbounded_connections(proxy: EgressPro
         assert held_by_proxy <= MAX_CALL_CONNECTIONS + 4, held_by_proxy
         # The call's first connections still work, and once they end the call may open new ones.
         first = clients[0]
-        first.sendall(f"GET http://api.test:{upstream.port}/ok HTTP/1.1\r\n\r\n".encode())
+        first.sendall(
+            f"GET http://api.test:{upstream.port}/ok HTTP/1.1\r\nHost: api.test:{upstream.port}\r\n\r\n".encode()
+        )
         assert first.recv(64).startswith(b"HTTP/1.1 200")
     finally:
         for conn in clients:
             conn.close()
     time.sleep(0.2)
-    assert send(gate, f"GET http://api.test:{upstream.port}/again HTTP/1.1\r\n\r\n".encode()).startswith(
-        b"HTTP/1.1 200"
-    )
+    assert send(
+        gate, f"GET http://api.test:{upstream.port}/again HTTP/1.1\r\nHost: api.test:{upstream.port}\r\n\r\n".encode()
+    ).startswith(b"HTTP/1.1 200")
 
 
 # -- attacks that fail (the boundary holds): kept as regression tests ---------------------------------
@@ -290,8 +298,8 @@ def test_another_spelling_of_the_granted_host_reaches_nothing(
     """IP literals in every notation, look-alike names and suffixes: refused before any connection."""
     gate = granted_gate(proxy, upstream.port)
     for head in (
-        f"CONNECT {host}:{upstream.port} HTTP/1.1\r\n\r\n",
-        f"GET http://{host}:{upstream.port}/ HTTP/1.1\r\n\r\n",
+        f"CONNECT {host}:{upstream.port} HTTP/1.1\r\nHost: {host}:{upstream.port}\r\n\r\n",
+        f"GET http://{host}:{upstream.port}/ HTTP/1.1\r\nHost: {host}:{upstream.port}\r\n\r\n",
     ):
         answer = send(gate, head.encode())
         assert answer.startswith((b"HTTP/1.1 400", b"HTTP/1.1 403")), (head, answer)
@@ -301,7 +309,9 @@ def test_another_spelling_of_the_granted_host_reaches_nothing(
 def test_case_and_a_trailing_dot_name_the_same_host(proxy: EgressProxy, upstream: RawServer) -> None:
     """``API.Test.`` is api.test: allowed as the grant's own host, never as another one."""
     gate = granted_gate(proxy, upstream.port)
-    answer = send(gate, f"GET http://API.Test.:{upstream.port}/ HTTP/1.1\r\n\r\n".encode())
+    answer = send(
+        gate, f"GET http://API.Test.:{upstream.port}/ HTTP/1.1\r\nHost: API.Test.:{upstream.port}\r\n\r\n".encode()
+    )
     assert answer.startswith(b"HTTP/1.1 200")
     (received,) = upstream.wait(1)
     assert hosts_in(received) == [f"api.test:{upstream.port}".encode()]

@@ -11,11 +11,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from toolrt.adapters.cli import output
 from toolrt.adapters.cli.context import EXIT_FAILURE, current_cli
 from toolrt.adapters.cli.lookup import parse_params, resolve_tool
+from toolrt.adapters.cli.output import inert
 from toolrt.domain import Execution
 
 
@@ -27,7 +27,22 @@ def invoke(
         typer.Argument(help="One JSON object, or key=value pairs (values parsed as JSON when they parse)."),
     ] = None,
     version: Annotated[
-        Optional[int], typer.Option("--version", help="Run this version instead of the one in force.")
+        Optional[int],
+        typer.Option("--version", metavar="N", help="Run this version instead of the one in force."),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="This call's time limit (default: the tool's, within the configured maximum).",
+        ),
+    ] = None,
+    memory: Annotated[
+        Optional[int],
+        typer.Option(
+            "--memory", metavar="MB", help="This call's memory limit (default: the tool's, within the maximum)."
+        ),
     ] = None,
     stream: Annotated[
         bool, typer.Option("--stream", help="Show what the tool prints (on stderr) while it runs.")
@@ -48,7 +63,7 @@ def invoke(
         if spinning:  # printed above the spinner, which stays at the bottom
             cli.err.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         else:
-            sys.stderr.write(text)
+            sys.stderr.write(output.strip_controls(text))  # the tool's text, never its terminal codes
             sys.stderr.flush()
 
     with cli.runtime() as rt:
@@ -56,7 +71,13 @@ def invoke(
 
         def run() -> Execution:
             return rt.execute_tool(
-                cli.agent, found.tool_id, parse_params(params or []), version, on_output=show if stream else None
+                cli.agent,
+                found.tool_id,
+                parse_params(params or []),
+                version,
+                timeout_s=timeout,
+                memory_mb=memory,
+                on_output=show if stream else None,
             )
 
         execution = _with_spinner(cli.err, found.name, run) if spinning else run()
@@ -80,7 +101,8 @@ def invoke(
         reason = f"{execution.error.type}: {execution.error.message}" if execution.error else "no detail"
         if not cli.json:
             cli.err.print(
-                f"[bold red]error[/] (execution {execution.status.value}): {found.name}: {escape(reason.splitlines()[0]) if reason else ''}",
+                f"[bold red]error[/] (execution {execution.status.value}): {inert(found.name)}: "
+                f"{inert(reason.splitlines()[0]) if reason.strip() else ''}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -93,11 +115,11 @@ def _with_spinner(console: Console, name: str, run: Callable[[], Execution]) -> 
     """``run()`` under a spinner that shows the tool's name and the seconds elapsed (10 times a second)."""
     started = time.monotonic()
     done = threading.Event()
-    with console.status(f"running {escape(name)}") as status:
+    with console.status(f"running {inert(name)}") as status:
 
         def tick() -> None:
             while not done.wait(0.1):
-                status.update(f"running {escape(name)}: {time.monotonic() - started:.1f} s")
+                status.update(f"running {inert(name)}: {time.monotonic() - started:.1f} s")
 
         ticker = threading.Thread(target=tick, name="toolrt-spinner", daemon=True)
         ticker.start()
@@ -130,7 +152,7 @@ def test(
         )
     else:
         if not results:
-            cli.out.print(f"{found.name} has no examples", highlight=False)
+            cli.out.print(f"{found.name} has no examples", highlight=False, markup=False)
         for r in results:
             mark = "pass" if r.passed else "FAIL"
             text = f"example {r.index}" if r.passed else r.describe()
