@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 
 def measure(fn: Callable[[int], object], n: int, warmup: int = 3) -> list[float]:
@@ -66,3 +69,53 @@ def tree_cpu_s(root: int) -> float:
         total += times.get(pid, 0.0)
         todo.extend(parents.get(pid, ()))
     return total
+
+
+class CpuMeter:
+    """CPU seconds used by this process and every process it starts, by cgroup accounting when possible."""
+
+    def __init__(self) -> None:
+        self.how = "process tree (/proc)"
+        self._file: Path | None = None
+        self._group: Path | None = None
+        self._scale = 1.0
+        v1 = Path("/sys/fs/cgroup/cpuacct")
+        v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+        name = f"toolrt-bench-{os.getpid()}"
+        with contextlib.suppress(OSError):
+            if (v1 / "cpuacct.usage").exists():
+                group = v1 / name
+                group.mkdir()
+                (group / "cgroup.procs").write_text(str(os.getpid()))
+                self._group, self._file, self._scale, self.how = (
+                    group,
+                    group / "cpuacct.usage",
+                    1e-9,
+                    "cgroup v1 cpuacct",
+                )
+            elif v2.exists():
+                group = v2.parent / name
+                group.mkdir()
+                (group / "cgroup.procs").write_text(str(os.getpid()))
+                self._group, self._file, self.how = group, group / "cpu.stat", "cgroup v2 cpu.stat"
+
+    def seconds(self) -> float:
+        if self._file is None:
+            return tree_cpu_s(os.getpid())
+        text = self._file.read_text()
+        if self._file.name == "cpu.stat":
+            return int(text.split("usage_usec", 1)[1].split()[0]) / 1e6
+        return int(text.split()[0]) * self._scale
+
+    def close(self) -> None:
+        if self._group is None:
+            return
+        parent = self._group.parent
+        with contextlib.suppress(OSError):
+            (parent / "cgroup.procs").write_text(str(os.getpid()))
+        for _ in range(50):
+            try:
+                self._group.rmdir()
+                return
+            except OSError:
+                time.sleep(0.05)

@@ -26,7 +26,7 @@ from typing import Any
 
 import structlog
 
-from benchmarks._stats import tree_cpu_s
+from benchmarks._stats import CpuMeter
 from toolrt.adapters.local.quickjs_engine import TypeScriptStripper, find_quickjs
 from toolrt.adapters.local.sandbox import SubprocessSandbox
 from toolrt.adapters.local.sandbox_env import bwrap_check, drop_to_nobody, find_bwrap, find_python, namespace_args
@@ -94,9 +94,12 @@ def _timed(fn: Callable[[], object], n: int, before: Callable[[], None] | None =
     return out
 
 
-def _throughput(sb: SubprocessSandbox, req: SandboxRequest, seconds: float, threads: int = 2) -> tuple[float, float]:
+def _throughput(
+    sb: SubprocessSandbox, req: SandboxRequest, seconds: float, meter: CpuMeter, threads: int = 2
+) -> tuple[float, float]:
     """Calls per second on ``threads`` threads, and the CPU milliseconds each call cost in all: this
-    process (the host side) and the sandbox's processes (zygotes and the calls' children)."""
+    process (the host side) and the sandbox's processes (zygotes and the calls' children), by cgroup
+    accounting (``CpuMeter``)."""
     stop = time.monotonic() + seconds
     counts = [0] * threads
 
@@ -105,13 +108,13 @@ def _throughput(sb: SubprocessSandbox, req: SandboxRequest, seconds: float, thre
             assert sb.run(req).status is ExecutionStatus.SUCCEEDED
             counts[i] += 1
 
-    cpu = tree_cpu_s(os.getpid())
+    cpu = meter.seconds()
     t = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
         list(pool.map(loop, range(threads)))
     elapsed = time.perf_counter() - t
     calls = max(sum(counts), 1)
-    return sum(counts) / elapsed, (tree_cpu_s(os.getpid()) - cpu) / calls * 1000
+    return sum(counts) / elapsed, (meter.seconds() - cpu) / calls * 1000
 
 
 def _cpu_note(cpu_ms: float) -> str:
@@ -142,7 +145,7 @@ def _in_process(code: str) -> None:
 def _wait_for_pool(sb: SubprocessSandbox, language: Language, size: int) -> Callable[[], None]:
     def wait() -> None:
         deadline = time.monotonic() + 5
-        pool = sb._node_pool("", language, 256, False)  # noqa: SLF001 - the benchmark waits for pre-started workers
+        pool = sb._node_pool(language, 256, False)  # noqa: SLF001 - the benchmark waits for pre-started workers
         while pool.idle_count() < size and time.monotonic() < deadline:
             time.sleep(0.002)
         time.sleep(0.01)  # let the refill's own start-up settle, as between an agent's calls
@@ -196,6 +199,7 @@ def main() -> None:
     args = parser.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     scale = 0.3 if args.quick else 1.0
+    meter = CpuMeter()  # before anything starts: every process after this is charged to it
 
     def n(base: int) -> int:
         return max(5, int(base * scale))
@@ -237,7 +241,7 @@ def main() -> None:
         req = _request(Language.PYTHON)
         assert warm.run(req).status is ExecutionStatus.SUCCEEDED
         py_warm, py_p95 = _pcts(_timed(lambda: warm.run(req), n(400)))
-        py_rate, py_cpu = _throughput(warm, req, 5.0 * scale)
+        py_rate, py_cpu = _throughput(warm, req, 5.0 * scale, meter)
         versus = f"{py_warm / inproc_p50:.1f}x in-process exec"
         if smol_p50:
             versus += f", {py_warm / smol_p50:.1f}x smolagents"
@@ -275,7 +279,7 @@ def main() -> None:
                 before = _wait_for_pool(warm, Language.JAVASCRIPT, 2) if engine == "node" else None
                 count = n(40) if engine == "node" else n(400)
                 p50, p95 = _pcts(_timed(lambda req=req: warm.run(req), count, before))
-                rate, cpu = _throughput(warm, req, (3.0 if engine == "node" else 5.0) * scale)
+                rate, cpu = _throughput(warm, req, (3.0 if engine == "node" else 5.0) * scale, meter)
                 note = (
                     f"{rate:.0f} exec/s on 2 threads ({rate / py_rate:.2f}x python); {p50 / py_warm:.2f}x python warm p50;"
                     f" {_cpu_note(cpu)}"
@@ -300,7 +304,7 @@ def main() -> None:
         req = _request(Language.PYTHON)
         py_cold, py_cold_p95 = _pcts(_timed(lambda: cold.run(req), n(30)))
         note = f"{py_cold / floor_p50:.2f}x bare bwrap floor" if floor_p50 else ""
-        rows.append(("python cold (empty pool)", py_cold, py_cold_p95, note))
+        rows.append(("python, a zygote forked per call (workers=0)", py_cold, py_cold_p95, note))
         if cold.supports(Language.JAVASCRIPT):
             for label, lang, engine in cases:
                 req = _request(lang, engine, runnable[lang])
@@ -309,7 +313,8 @@ def main() -> None:
     finally:
         cold.close()
 
-    print(f"isolation: {'namespaces (bubblewrap)' if works else 'process (no bubblewrap)'}")
+    meter.close()
+    print(f"isolation: {'namespaces (bubblewrap)' if works else 'process (no bubblewrap)'}; CPU counted by {meter.how}")
     print(f"quickjs: {'quickjs-ng ' + str(find_quickjs()) if quickjs else 'not installed (pip install toolrt[js])'}")
     print(f"{'case':44} {'p50 ms':>8} {'p95 ms':>8} {'p50/baseline':>13}  notes")
     for name, p50, p95, note in rows:

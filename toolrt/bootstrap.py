@@ -117,6 +117,9 @@ def _subprocess_sandbox(settings: Settings) -> Sandbox:
             workers=settings.sandbox_workers,
             tenancy=settings.sandbox_tenancy,
             js_engine=settings.sandbox_js_engine,
+            max_zygotes=settings.sandbox_max_zygotes,
+            zygote_memory_mb=settings.sandbox_zygote_memory_mb,
+            zygote_idle_s=settings.sandbox_zygote_idle_s,
         )
 
     # isolation="strict" promises to refuse at once where the machine cannot isolate: built now.

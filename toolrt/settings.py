@@ -170,9 +170,15 @@ class Settings:
     # "strict" refuses to run without namespaces.
     isolation: str = attrs.field(default="auto", validator=_one_of(("auto", "strict")))
     sandbox_workers: int = attrs.field(default=2, validator=_positive)
-    # "shared": any agent's call may use any worker (seccomp, pid 1 zygote, frame checks and cgroups
-    # keep calls apart); "agent": each agent also gets workers of its own (more warm processes).
-    sandbox_tenancy: str = attrs.field(default="shared", validator=_one_of(("shared", "agent")))
+    # "agent": a zygote serves the calls of one calling agent to one owner's code, and nothing else
+    # (README "Tenant isolation in the local sandbox"); "shared": a weaker mode where one zygote relays
+    # every agent's calls (each call still runs in namespaces of its own).
+    sandbox_tenancy: str = attrs.field(default="agent", validator=_one_of(("agent", "shared")))
+    # Zygotes kept for all agents together, the memory their idle ones may hold together, and how
+    # long an idle one is kept: the least recently used go first.
+    sandbox_max_zygotes: int = attrs.field(default=64, validator=_positive)
+    sandbox_zygote_memory_mb: int = attrs.field(default=512, validator=_positive)
+    sandbox_zygote_idle_s: float = attrs.field(default=300.0, validator=_positive)
     # JavaScript/TypeScript engine of the local sandbox: "auto" runs each tool on the engine chosen at
     # registration (QuickJS where the validator proved the code needs nothing of Node's), "node" runs
     # every call on Node, "quickjs" every call on QuickJS (tools recorded as needing Node then fail).

@@ -94,16 +94,18 @@ class WorkerCgroup:
     ``pread``: a call's bookkeeping is a handful of syscalls, not an open and a close per file.
     """
 
-    def __init__(self, version: int, memory_dir: Path, pids_dir: Path) -> None:
+    def __init__(self, version: int, memory_dir: Path, pids_dir: Path, owner: Cgroups | None = None) -> None:
         self.version = version
         self.memory_dir = memory_dir
         self.pids_dir = pids_dir
+        self._owner = owner
         self._removed = False
         v2 = version == 2
         self._usage_file = str(memory_dir / ("memory.current" if v2 else "memory.usage_in_bytes"))
         self._limit_file = str(memory_dir / ("memory.max" if v2 else "memory.limit_in_bytes"))
         self._peak_file = str(memory_dir / ("memory.peak" if v2 else "memory.max_usage_in_bytes"))
         self._events_file = str(memory_dir / ("memory.events" if v2 else "memory.oom_control"))
+        self._stat_file = str(memory_dir / "memory.stat")
         self._pids_max_file = str(pids_dir / "pids.max")
         self._limit: int | None = None
         self._pids_max: int | None = None
@@ -145,6 +147,21 @@ class WorkerCgroup:
                         break
                     raise
 
+    def procs_files(self) -> list[int]:
+        """Write-only descriptors of the cgroup's ``cgroup.procs`` (one per hierarchy), for a process
+        that writes ``0`` to each to move itself in before it does anything else: the kernel checks
+        the rights of whoever opened them (the host), not of the writer."""
+        dirs = [self.memory_dir] if self.version == 2 else [self.memory_dir, self.pids_dir]
+        fds: list[int] = []
+        try:
+            for folder in dirs:
+                fds.append(os.open(folder / "cgroup.procs", os.O_WRONLY | os.O_CLOEXEC))
+        except OSError:
+            for fd in fds:
+                os.close(fd)
+            raise
+        return fds
+
     def set_limits(self, memory_bytes: int, pids_max: int) -> None:
         """A fixed budget for the worker's whole life (Node workers serve one call each)."""
         _write(self._limit_file, str(memory_bytes))
@@ -155,14 +172,39 @@ class WorkerCgroup:
         """Bytes charged to the cgroup now."""
         return int(self._pread(self._usage_file).split()[0])
 
+    def reclaimable(self) -> int:
+        """Bytes of page cache charged here (``active_file`` + ``inactive_file``: clean file pages the
+        kernel reclaims under the limit; tmpfs pages are not among them)."""
+        total = 0
+        try:
+            for line in self._pread(self._stat_file).splitlines():
+                name, _, value = line.partition(b" ")
+                if name in (b"active_file", b"inactive_file"):
+                    total += int(value)
+        except (OSError, ValueError):
+            return 0
+        return total
+
     def arm(self, memory_bytes: int, pids_max: int) -> CallBudget:
-        """Before a call: limit = what is charged now + the call's budget; peak reset; OOM count noted."""
-        baseline = self.usage()
+        """Before a call: limit = the idle zygote's memory + the call's budget; peak reset; OOM count noted.
+
+        The idle memory is what is charged now less the page cache: files an earlier call read stay
+        cached and charged here, but they are reclaimable, so counting them would hand the next call
+        that much more than its budget (and let the limit creep up call after call). Whatever else a
+        call held (its processes, its tmpfs files, its IPC objects) died with its namespaces."""
+        usage = self.usage()
+        baseline = max(0, usage - self.reclaimable())
         limit = baseline + memory_bytes
         # Rewritten only when it moves by more than a slack (the idle usage drifts by a few pages):
         # each write is a syscall on the call's path.
         if self._limit is None or abs(limit - self._limit) > _LIMIT_SLACK:
-            _write(self._limit_file, str(limit))
+            try:
+                _write(self._limit_file, str(limit))
+            except OSError:
+                # cgroup v1 refuses a limit below usage it cannot reclaim at once: the cache is then
+                # left out of the budget's floor only as far as the kernel could drop it.
+                limit = self.usage() + memory_bytes
+                _write(self._limit_file, str(limit))
             self._limit = limit
         if pids_max != self._pids_max:
             _write(self._pids_max_file, str(pids_max))
@@ -178,7 +220,7 @@ class WorkerCgroup:
                 own_peak = self._peak_resettable = True
             except OSError:
                 self._peak_resettable = False
-        return CallBudget(baseline, self._oom_kills(), own_peak)
+        return CallBudget(usage, self._oom_kills(), own_peak)
 
     def settle(self, budget: CallBudget) -> tuple[int, bool]:
         """After a call: the call's peak in kB (above the idle baseline) and whether the kernel OOM-killed."""
@@ -202,10 +244,31 @@ class WorkerCgroup:
         except (OSError, ValueError, IndexError):
             return 0
 
+    def empty(self) -> bool:
+        """Whether no process is in the cgroup (in any of its hierarchies)."""
+        folders = {self.memory_dir, self.pids_dir}
+        try:
+            return all(not _read(folder / "cgroup.procs").strip() for folder in folders)
+        except OSError:
+            return False
+
     def remove(self) -> None:
-        """Delete the cgroup (after its processes are gone)."""
+        """Hand the cgroup back to its sandbox for another worker once its processes are gone (it
+        keeps a few empty ones: a memory cgroup is slow to create and to free), else delete it."""
         if self._removed:
             return
+        self._removed = True
+        if self._owner is not None and self.empty() and self._owner.keep(self):
+            return
+        self.delete()
+
+    def _reset(self) -> None:
+        """Made ready for another worker: its limits are set again before anything runs in it."""
+        self._removed = False
+        self._limit = self._pids_max = None
+
+    def delete(self) -> None:
+        """Delete the cgroup now (after its processes are gone)."""
         self._removed = True
         fds, self._fds = list(self._fds.values()), {}
         for fd in fds:
@@ -215,8 +278,17 @@ class WorkerCgroup:
             _rmdir(self.pids_dir)
 
 
+# Empty worker cgroups a sandbox keeps for its next workers, rather than delete and create again.
+KEPT_EMPTY = 16
+
+
 class Cgroups:
-    """The parent cgroup(s) of one sandbox; hands out one :class:`WorkerCgroup` per worker."""
+    """The parent cgroup(s) of one sandbox; hands out one :class:`WorkerCgroup` per worker.
+
+    A worker's cgroup, once empty, is kept (up to ``KEPT_EMPTY``) and handed to the next worker:
+    its limits are set again for it, its peak and OOM count are measured from each call's start, and
+    what it is still charged (page cache its last worker read) is no process's and reclaimable.
+    """
 
     def __init__(self, version: int, memory_parent: Path, pids_parent: Path) -> None:
         self.version = version
@@ -224,13 +296,27 @@ class Cgroups:
         self.pids_parent = pids_parent
         self._names = itertools.count(1)
         self._lock = threading.Lock()
+        self._kept: list[WorkerCgroup] = []
+        self._closed = False
+
+    def keep(self, group: WorkerCgroup) -> bool:
+        """Take back an empty worker cgroup for a later worker; False when none is wanted."""
+        with self._lock:
+            if self._closed or len(self._kept) >= KEPT_EMPTY:
+                return False
+            self._kept.append(group)
+            return True
 
     def describe(self) -> str:
         return f"cgroup v{self.version} at {self.memory_parent}"
 
     def worker(self) -> WorkerCgroup:
-        """A new, empty cgroup for one worker."""
+        """An empty cgroup for one worker: a kept one, or a new one."""
         with self._lock:
+            if self._kept:
+                group = self._kept.pop()
+                group._reset()
+                return group
             name = f"w{next(self._names)}"
         memory_dir = self.memory_parent / name
         pids_dir = self.pids_parent / name
@@ -241,10 +327,15 @@ class Cgroups:
             except OSError:
                 _rmdir(memory_dir)
                 raise
-        return WorkerCgroup(self.version, memory_dir, pids_dir)
+        return WorkerCgroup(self.version, memory_dir, pids_dir, self)
 
     def close(self) -> None:
-        """Remove the parent(s); worker groups must have been removed first."""
+        """Remove the kept groups and the parent(s); the others must have been removed first."""
+        with self._lock:
+            self._closed = True
+            kept, self._kept = self._kept, []
+        for group in kept:
+            group.delete()
         _rmdir(self.memory_parent)
         if self.pids_parent != self.memory_parent:
             _rmdir(self.pids_parent)

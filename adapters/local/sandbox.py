@@ -1,83 +1,91 @@
 """The local sandbox: tool code runs in bubblewrap namespaces under seccomp, cgroups and rlimits, from pre-started workers.
 
-Design, and why:
+Design, and why. The promise (DESIGN.md, "Tenancy"): nothing one agent's call does may reach
+another agent's call, and it must hold by construction, not by a list of attacks. Two rules give it:
+a process that one agent's code has run in, or could have changed, never runs a call for another
+agent (as caller or as owner of the code); and everything a call can write or set is its own and
+dies with it, within one agent too (its calls may serve different end users).
 
-* **Python runs from a zygote.** Each worker is one ``python -I -S`` process inside its own
-  bubblewrap sandbox (user, pid, net, ipc, uts, cgroup and mount namespaces; uid 65534; no
-  capabilities; read-only minimal root; private size-capped ``/tmp``). It pre-imports common
-  modules while idle and forks one child per call, ahead of the call (the child waits for its
-  request on a pipe), so a call costs neither an interpreter start nor a fork on its path, and
-  every call starts from the same clean state (nothing a call does flows back into the zygote).
-* **Nothing a tool runs can reach a process that outlives its call.** The zygote is pid 1 of its
-  namespace (``--as-pid-1``: no bubblewrap init holding the host's pipes stays beside it), it is
-  non-dumpable (no ptrace, no ``/proc/1/mem``, no ``/proc/1/fd``), and it alone holds the pipes to
-  the host; the call's child gets only its own streams. A **seccomp filter** (libseccomp, loaded by
-  bubblewrap) refuses ptrace, ``process_vm_*``, pidfd, kcmp, io_uring, userfaultfd, bpf, perf,
-  keyring, mount and namespace calls to every worker, Python and Node alike (see
-  ``seccomp_filter``). Signals sent from inside the namespace to pid 1 are ignored by the kernel.
+* **A pristine template per kind of zygote.** A template is one ``python -I -S`` that is pid 1 of
+  its own bubblewrap sandbox (user, pid, net, ipc, uts, cgroup and mount namespaces; uid 65534; no
+  capabilities; read-only minimal root). It imports what tools commonly use (by flavour, see
+  ``zygote_flavor``) and forks zygotes when the host asks, over a unix socket: no tool code ever
+  runs in it, it relays nothing of any call, and it keeps none of the descriptors it hands on.
+  There is one per environment and flavour (``MAX_TEMPLATES``, least recently used closed first).
+* **One zygote per pool, and a pool per (caller, owner of the code).** A zygote is a clone of its
+  template, made ahead of need (``workers`` pristine ones per kind), and bound to the first pool that
+  takes it: the calling agent, the owner of the code, network, environment and flavour
+  (``PoolKey``). It serves that pool's calls only, one at a time, so no process ever relays calls
+  for two callers or runs two owners' code, and what an environment zygote learns (below) comes
+  from, and is seen by, its owner's code alone. The host hands the template, with SCM_RIGHTS, the
+  zygote's own control socket, stderr pipe, its cgroup's ``cgroup.procs`` files (the zygote writes
+  ``0`` to each before it does anything else: it is confined from its first instruction, and the
+  kernel checks the host's rights, which opened them) and, for calls that may reach hosts, an O_PATH
+  descriptor of its egress socket; the zygote's first frame tells the host its pid through
+  SCM_CREDENTIALS (translated by the kernel into the host's pid namespace), and the host holds a
+  pidfd to it. The zygote is pid 1 of user, pid, mount, ipc and network namespaces of its own, with
+  its own /proc, /tmp, /dev/shm and /dev/pts and a read-only /dev, no capabilities, and is
+  non-dumpable: what runs in it (a package of its environment) can name no other zygote, no template
+  and no host process. A new agent's first call costs a clone, not a Python start.
+* **Each call in namespaces of its own.** A call's child is cloned from its zygote ahead of the call
+  into new user and pid namespaces (it is pid 1 there: ``prlimit``, ``setpriority``, ``sched_*``,
+  ``ioprio_set`` and ``kill`` of pid 1, of any pid, of its user or its group reach only the call's
+  own processes), makes mount and ipc namespaces (and a network namespace when it may reach hosts),
+  mounts its own /proc (which shows only its processes; the zygote has no pid it can name), a
+  size-capped /tmp and /dev/shm, keeps /dev read-only, drops every capability and loads the call's
+  seccomp layer (no namespaces, no mounts, AF_INET/AF_INET6 sockets only, none at all without
+  network), all before its request arrives; if any step fails it reports why and runs no tool code.
+  When the call ends the zygote kills that pid 1, and the kernel kills everything else in its pid
+  namespace; its files, IPC objects and sockets die with its namespaces. So nothing of a call
+  survives it, and nothing needs wiping.
 * **The host trusts nothing on the pipe.** Each call carries an id and a random nonce that only the
   host and the zygote know; a result frame that does not echo both, or whose sections exceed their
-  caps, ends the worker and the call is reported ``killed``: a forged frame is never taken for
-  another call's result. The zygote moves code, params and output between pipes without decoding
-  them, in buffers it zeroes after each call, so a child forked later (maybe for another agent)
-  inherits nothing of the previous call, not even in freed memory.
-* **A zygote serves one call at a time, so its pid namespace is the unit of killing.** The child
-  calls ``setsid`` and gets its own rlimits (CPU, address space, processes, file size, open files)
-  and a fresh work dir. When the call ends, times out or is cancelled, the zygote sends SIGKILL to
-  every other process in the namespace (``kill(-1)``), then reaps them (as pid 1 it is their
-  reaper). It then wipes ``/tmp``, ``/dev/shm`` and System V IPC objects, so nothing leaks into the
-  next call.
-* **Memory is a budget per call, not per process.** Each worker has its own cgroup (v2, or the v1
-  memory and pids hierarchies) from before any tool code runs; before each call its limit is set to
-  what the idle zygote uses plus ``memory_mb``, so all the call's processes together stay within it,
-  and the call's total peak is reported as ``max_rss_kb`` (see ``cgroups``). Without cgroups (not
-  root), a call may run at most ``FALLBACK_CALL_PROCESSES`` processes, each under ``RLIMIT_AS``.
-* **JavaScript and TypeScript run in single-use Node workers**, pre-started per memory size inside
-  their own sandbox (Node is pid 1 there) and waiting on stdin; Node cannot fork, so each call takes
-  a fresh process. TypeScript goes through ``module.stripTypeScriptTypes``; ``prlimit`` sets the
-  rlimits and the worker's cgroup bounds the whole process.
-* **Python code is compiled once, on the host** (``code_cache``), per calling agent: each call's
-  payload carries the bytecode to its child, which loads it instead of compiling the source. The
-  zygote never keeps it, so no later child (another agent's) inherits it.
-* **JavaScript on QuickJS, where the validator proved it needs nothing of Node.** With the
-  ``quickjs-ng`` package installed (the ``js`` extra), a zygote of its own loads QuickJS while idle
-  (and no Python modules: see ``zygote_flavor``), and a
-  JavaScript or TypeScript call (TypeScript as stripped at registration) whose artifact names
-  ``engine: quickjs`` forks from it like a Python call: a new QuickJS runtime and context in the
-  fresh child, nothing of Python exposed to it but a write to the call's own stdout and stderr, the
-  QuickJS memory limit and interrupt as a second layer under the cgroup and the deadline. Such a
-  call never gets the egress forwarder (QuickJS has no network API). ``js_engine`` chooses
-  (``quickjs_engine.JS_ENGINE_CHOICES``).
-* **Tenancy.** ``tenancy="shared"`` (the default) lets any agent's call use any worker: the
-  guarantees above are what separate them. Zygotes for a tool's requirements are the exception:
-  they import the environment's packages while idle, so third-party code lives in the process that
-  relays the calls, and each serves one agent only (a package cannot carry one agent's call into
-  another's). Such a zygote also imports, after a call, the submodules of its packages the call's
-  tool imports (read from the code on the host: ``code_cache.imported_modules``), so that agent's
-  next calls find them loaded; shared zygotes never learn from calls, which would tell one agent
-  what another's tools import. ``tenancy="agent"`` adds defence in depth: each agent
-  gets its own pools of workers, so no process ever serves two agents (the cost: ``workers`` warm
-  processes per active agent and zygote flavour, the least recently used pools closed past
-  ``max_pools``).
-* **The host side never trusts what comes back:** frames are size-capped, streams are cut at
-  ``max_output_bytes`` (the worker drains the rest so the tool never blocks), statuses other than
-  succeeded/failed/killed are decided by the host, and a worker that misses its deadline is killed
-  from outside: killing bubblewrap kills its namespace's pid 1, and with it every process inside.
-* **Egress goes through the host's proxy, to declared hosts only** (``egress_proxy``). Every
-  sandbox keeps only its own loopback. Workers for calls that may reach hosts (the request carries
-  an ``EgressGrant``) form pools of their own, each worker with a unix socket bound in at
-  ``/run/toolrt/egress.sock``; the host binds the socket to the call it hands the worker and closes
-  the call's connections when it ends. A zygote's calls each get a fresh token that every
-  connection presents first, so one left queued by an earlier call is refused. Only such a call gets ``HTTP(S)_PROXY`` and a loopback
-  forwarder to the socket; workers of other calls have no socket at all.
+  caps, ends the zygote and the call is reported ``killed``. The zygote moves code, params and
+  output between pipes without decoding them, in buffers it zeroes after each call, so a child
+  forked later inherits nothing of the previous call, not even in freed memory. Python code is
+  compiled once on the host (``code_cache``), per calling agent, and travels in the payload to the
+  one child that runs it. Statuses other than succeeded/failed/killed are decided by the host, and a
+  zygote that misses its deadline is killed from outside.
+* **Memory is a budget per call, not per process.** Each zygote has its own cgroup (v2, or the v1
+  memory and pids hierarchies); before each call its limit is set to what the idle zygote holds
+  (its usage less the page cache, which the kernel reclaims) plus ``memory_mb``, so all the call's
+  processes together stay within it, and the call's total peak is reported as ``max_rss_kb`` (see
+  ``cgroups``). A call's tmpfs pages die with its mount namespace, so no call can lower a later
+  call's budget or raise the zygote's floor. Without cgroups (not root), a call may run at most
+  ``FALLBACK_CALL_PROCESSES`` processes, each under ``RLIMIT_AS``.
+* **Bounded for any number of agents.** Zygotes are kept for all pools together within
+  ``max_zygotes`` and ``zygote_memory_mb`` (their idle charge), least recently used first, and
+  those idle past ``zygote_idle_s`` are ended (``ZygotePools``).
+* **Environments.** A zygote for a tool's requirements imports the environment's packages while
+  idle (third-party code, in the process that relays the calls: its pool is per caller and owner
+  whatever the tenancy), and the submodules its calls' tools import (read from the code on the
+  host: ``code_cache.imported_modules``), so that pool's next calls find them loaded.
+* **JavaScript and TypeScript run in single-use Node workers**, pre-started per language and memory
+  size inside their own sandbox (Node is pid 1 there) and waiting on stdin: nothing runs in one
+  before its one call, so a pre-started worker is as pristine for any agent as a new one, and their
+  pools are not per agent. Their filter refuses every socket family but AF_INET/AF_INET6; with
+  network, a small launcher forks the egress forwarder before Node starts (see ``seccomp_filter``).
+  With the ``quickjs-ng`` package, JavaScript the validator proved needs nothing of Node runs in a
+  QuickJS runtime made for that call in a zygote's child, like a Python call (``js_engine``).
+* **Egress goes through the host's proxy, to declared hosts only** (``egress_proxy``). A call that
+  may reach hosts runs in a zygote of a network pool, which holds an O_PATH descriptor of its own
+  egress socket; the call's child forks a loopback forwarder that connects through it (the call
+  itself can open no unix socket), and gets ``HTTP(S)_PROXY``. The host binds the socket to the
+  call it hands the zygote, gives each call a fresh token that every connection presents first, and
+  closes the call's connections when it ends.
+* **Tenancy.** ``tenancy="agent"`` (the default) is the above. ``tenancy="shared"`` is a weaker,
+  cheaper mode: zygotes without an environment are shared by all agents (one pool per network and
+  flavour). Each call still runs in namespaces of its own and nothing of it survives it, but one
+  zygote relays every agent's calls (a flaw in the relay would reach them all), and agents' calls
+  fork from the same memory (the same address layout and Python hash seed).
 * **As root, sandboxes start as the host's nobody** so that uid 65534 inside maps to an
   unprivileged host uid (mapped to root it would own every root file it can see).
-* **Without bubblewrap** (``isolation="auto"`` only) the same workers run as plain processes as
-  nobody (when root) with rlimits, the seccomp filter (loaded by a small launcher before the worker
-  starts), cgroups when available, a new session and process-tree killing: the Python zygote still
-  reaps double-forked orphans as their subreaper, but Node descendants that detach and lose their
-  parent can escape, files outside the work dir are visible, the network is reachable, and a tool
-  can see (not ptrace) other processes. ``metrics.isolation`` says ``process``.
+* **Without bubblewrap** (``isolation="auto"`` only) the same template and zygotes run as plain
+  processes as nobody (when root) under the strict filter (loaded by a small launcher), cgroups
+  when available, a new session per call and process-tree killing; calls get no namespaces: each
+  zygote's scratch folder is wiped after each call, but files outside it are visible, /tmp and
+  /dev/shm are the host's, the network is reachable, and a tool can see (not ptrace) other
+  processes. ``metrics.isolation`` says ``process``.
 """
 
 from __future__ import annotations
@@ -90,11 +98,12 @@ import os
 import secrets
 import select
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 from pathlib import Path
@@ -129,9 +138,9 @@ from toolrt.adapters.local.sandbox_env import (
     world_executable,
 )
 from toolrt.adapters.local.sandbox_results import build_result, node_death
-from toolrt.adapters.local.seccomp_filter import SeccompUnavailable, filter_program
-from toolrt.adapters.local.worker_pool import WorkerPool
-from toolrt.adapters.local.workers import NodeWorker, PythonZygote, Worker
+from toolrt.adapters.local.seccomp_filter import PROGRAMS, SeccompUnavailable, filter_program
+from toolrt.adapters.local.worker_pool import WorkerPool, ZygotePools
+from toolrt.adapters.local.workers import CALL_PIDS, NodeWorker, PythonZygote, Worker, ZygoteTemplate
 from toolrt.adapters.node import node_problem, usable_node
 from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError, IsolationLevel, Language
@@ -143,9 +152,18 @@ log = get_logger(__name__)
 
 # Node pools kept at once (each holds `workers` pre-started processes): the most recently used sizes.
 MAX_NODE_POOLS = 6
-# Python pools kept at once, least recently used closed first: one per agent (tenancy="agent"),
-# environment, network and flavour, so sized for a few pools per agent.
-MAX_AGENT_POOLS = 48
+# Templates kept at once (one per environment and flavour, each a sandbox with an idle Python), and
+# pools of pristine zygotes (one per template and network), least recently used closed first.
+MAX_TEMPLATES = 8
+MAX_SPARE_POOLS = 12
+# Zygotes kept in all, whatever the number of agents (see ``ZygotePools``), the memory their idle
+# ones may hold together, and how long an idle one is kept.
+DEFAULT_MAX_ZYGOTES = 64
+DEFAULT_ZYGOTE_MEMORY_MB = 512
+DEFAULT_ZYGOTE_IDLE_S = 300.0
+# Processes and threads a zygote may have before its first call (its own, its spare's, and what a
+# package it imports starts).
+ZYGOTE_PIDS = CALL_PIDS + 4
 # Where a call's environment (its requirements' packages) appears inside the sandbox, read-only.
 ENV_MOUNT = "/opt/toolrt/site"
 # A JavaScript or TypeScript tool's node_modules: Node looks there from /tmp/work/tool.js upwards.
@@ -169,6 +187,19 @@ class Environment:
         except OSError as exc:
             raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
         return cls(path, inode, preload_modules(Path(path)))
+
+
+@attrs.frozen
+class PoolKey:
+    """Which zygotes may serve a call: every call of one pool, and no other, runs in children of the
+    same zygotes. ``caller`` and ``owner`` are the calling agent and the owner of the code ("" and ""
+    for every call in ``tenancy="shared"``, but for calls with an environment)."""
+
+    caller: str
+    owner: str
+    network: bool
+    environment: Environment | None
+    flavor: str
 
 
 # Zygote flavours: what a zygote imports while idle (``WARM`` in the zygote), chosen per call.
@@ -204,7 +235,7 @@ ZYGOTE_WAIT_S = 2.0
 MAX_LEARN_PER_CALL = 64
 
 _ISOLATION_CHOICES = ("auto", "strict")
-_TENANCY_CHOICES = ("shared", "agent")
+_TENANCY_CHOICES = ("agent", "shared")
 _NODE_VIRTUAL_RESERVE_MB = 2048  # V8 reserves address space up front; the heap itself is capped apart
 _NODE_RUNTIME_RESERVE_MB = 96  # what Node itself holds beside the heap that --max-old-space-size caps
 _WARNED: set[str] = set()
@@ -246,10 +277,13 @@ class SubprocessSandbox:
 
     ``isolation="strict"`` refuses to start without working bubblewrap namespaces and the seccomp
     filter (raises :class:`~toolrt.domain.ExecutionError`); ``"auto"`` falls back to process
-    isolation, reports ``IsolationLevel.PROCESS`` in every result and logs one warning. ``workers``
-    idle workers are kept ready per pool (one Python pool, one Node pool per language and memory
-    size; with ``tenancy="agent"``, those per agent). ``cgroups=False`` skips the per-call memory
-    cgroup even where it is available. Thread-safe.
+    isolation, reports ``IsolationLevel.PROCESS`` in every result and logs one warning. ``workers``:
+    pristine zygotes kept forked ahead per kind of Python call, zygotes a pool (one calling agent and
+    one owner of the code, with ``tenancy="agent"``) may have live at once, and idle Node workers
+    kept per language and memory size; 0 keeps none of them (each call forks a zygote, or starts a
+    Node worker, of its own). ``max_zygotes``, ``zygote_memory_mb`` and ``zygote_idle_s``
+    bound the zygotes kept for all agents together (see ``ZygotePools``). ``cgroups=False`` skips the
+    per-call memory cgroup even where it is available. Thread-safe.
     """
 
     def __init__(
@@ -259,10 +293,13 @@ class SubprocessSandbox:
         *,
         bwrap: bool | None = None,
         tmp_size_mb: int = 64,
-        tenancy: str = "shared",
+        tenancy: str = "agent",
         cgroups: bool = True,
         egress_resolver: Resolver | None = None,
         js_engine: str = "auto",
+        max_zygotes: int = DEFAULT_MAX_ZYGOTES,
+        zygote_memory_mb: int = DEFAULT_ZYGOTE_MEMORY_MB,
+        zygote_idle_s: float = DEFAULT_ZYGOTE_IDLE_S,
     ) -> None:
         """``bwrap=None`` probes the machine; ``False`` forces process isolation (``strict`` then refuses).
 
@@ -280,18 +317,24 @@ class SubprocessSandbox:
             raise ExecutionError(f"tenancy must be one of {', '.join(_TENANCY_CHOICES)}, got {tenancy!r}")
         if workers < 0:
             raise ExecutionError(f"workers must be zero or more, got {workers}")
+        if max_zygotes < 1 or zygote_memory_mb < 1 or zygote_idle_s <= 0:
+            raise ExecutionError(
+                "max_zygotes and zygote_memory_mb must be 1 or more and zygote_idle_s above 0, got "
+                f"{max_zygotes}, {zygote_memory_mb} and {zygote_idle_s}"
+            )
         works, why = bwrap_check() if bwrap is not False else (False, "bubblewrap was switched off (bwrap=False)")
         if not works and isolation == "strict":
             raise ExecutionError(f"isolation='strict' needs bubblewrap namespaces, which are unavailable: {why}")
+        self._programs: dict[str, bytes] | None
         try:
-            self._seccomp: bytes | None = filter_program()
+            self._programs = {kind: filter_program(kind) for kind in PROGRAMS}
         except SeccompUnavailable as exc:
             if isolation == "strict":
                 raise ExecutionError(
                     f"isolation='strict' needs the seccomp filter, which is unavailable: {exc}"
                 ) from exc
             _warn_once("sandbox running without its seccomp filter", reason=str(exc))
-            self._seccomp = None
+            self._programs = None
         if not works:
             _warn_once("sandbox running without namespaces: rlimits and process-group control only", reason=why)
         self._namespaces = works
@@ -339,24 +382,42 @@ class SubprocessSandbox:
         self._lock = threading.Lock()
         self._live: set[Worker] = set()
         self._closed = False
-        # Least recently used first: pools keyed by agent, language and memory size would otherwise
-        # grow with every agent and size, each holding pre-started processes.
-        # Pools are also split by network: workers for calls that may reach hosts have their egress
-        # socket bound in; the others have no way out at all, whatever the proxy does.
-        # And by environment (the requirements' packages, bound read-only): a zygote serves the calls of
-        # one environment only, and zygotes for calls without requirements see none at all.
-        # And by flavour (``zygote_flavor``): what a zygote preloads is what every call on it pays to
-        # fork, so Python tools that never use asyncio and QuickJS calls fork from leaner zygotes.
-        self._python_pools: collections.OrderedDict[tuple[str, bool, Environment | None, str], WorkerPool] = (
+        # Python: one template per environment and flavour (a sandbox whose pid 1 never runs a call),
+        # pristine zygotes forked from it ahead of need, per template and network, and the zygotes
+        # bound to pools (``PoolKey``): a call runs only in a child of its own pool's zygotes.
+        self._templates: collections.OrderedDict[tuple[Environment | None, str], ZygoteTemplate] = (
             collections.OrderedDict()
         )
-        self._node_pools: collections.OrderedDict[tuple[str, Language, int, bool, Environment | None], WorkerPool] = (
+        self._template_locks: dict[tuple[Environment | None, str], threading.Lock] = {}
+        self._spare_pools: collections.OrderedDict[tuple[bool, Environment | None, str], WorkerPool] = (
+            collections.OrderedDict()
+        )
+        self._zygotes = ZygotePools(
+            self._new_zygote,
+            self._retire_later,
+            per_key=max(1, workers),
+            max_zygotes=max_zygotes,
+            max_idle_bytes=zygote_memory_mb * 1024 * 1024,
+            idle_s=zygote_idle_s,
+            keep=workers > 0,
+        )
+        self._zygote_memory = zygote_memory_mb * 1024 * 1024
+        self._sweep_every = min(zygote_idle_s / 4, 30.0)
+        self._swept = threading.Event()
+        self._sweeper = threading.Thread(target=self._sweep, name="toolrt-sandbox-sweep", daemon=True)
+        self._sweeper.start()
+        # Node workers serve one call each and nothing runs in them before it: a pre-started one is
+        # as pristine for any agent as a new one, so their pools are not per agent. They are split by
+        # network (workers for calls that may reach hosts have their egress socket bound in; the
+        # others have no way out at all, whatever the proxy does), environment (the node_modules
+        # bound read-only) and the language and memory size they were started for.
+        self._node_pools: collections.OrderedDict[tuple[Language, int, bool, Environment | None], WorkerPool] = (
             collections.OrderedDict()
         )
         self._egress_resolver = egress_resolver
         self._egress: EgressProxy | None = None
-        if tenancy == "shared":
-            self._python_pool("", False, None, PLAIN).fill()
+        # The commonest template and its pristine zygotes start now, in the background.
+        self._spares(False, None, PLAIN).fill()
 
     # -- the Sandbox port ---------------------------------------------------------------------------
 
@@ -369,9 +430,12 @@ class SubprocessSandbox:
         """What holds calls apart here, for ``toolrt doctor`` and tests: each guard and its state."""
         return {
             "namespaces": "bubblewrap" if self._namespaces else "off",
-            "seccomp": "on" if self._seccomp is not None else "off",
+            "seccomp": "on" if self._programs is not None else "off",
             "memory": self._cgroups.describe() if self._cgroups is not None else "rlimits per process",
             "tenancy": self._tenancy,
+            "calls": "own user, pid, mount and ipc namespaces (network too, with egress)"
+            if self._namespaces
+            else "a forked child; the zygote's scratch folder wiped after it",
             "egress": "proxy to declared hosts" if self._namespaces else "not confined (no network namespace)",
         }
 
@@ -433,7 +497,10 @@ class SubprocessSandbox:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            pools = [*self._python_pools.values(), *self._node_pools.values()]
+            pools = [*self._spare_pools.values(), *self._node_pools.values()]
+            templates = list(self._templates.values())
+        self._swept.set()
+        self._zygotes.close()
         for pool in pools:
             pool.close()
         self._spawner.shutdown(wait=True, cancel_futures=True)
@@ -441,7 +508,8 @@ class SubprocessSandbox:
             pool.close()
         with self._lock:
             live, self._live = list(self._live), set()
-        for worker in live:
+        # Zygotes first: each is then gone before its template (its parent) goes.
+        for worker in sorted({*live, *templates}, key=lambda w: isinstance(w, ZygoteTemplate)):
             worker.kill()
         if self._cgroups is not None:
             self._cgroups.close()
@@ -456,8 +524,18 @@ class SubprocessSandbox:
 
     # -- pools --------------------------------------------------------------------------------------
 
-    def _tenant(self, request: SandboxRequest) -> str:
-        return request.tenant if self._tenancy == "agent" else ""
+    def _pool_key(
+        self, request: SandboxRequest, network: bool, environment: Environment | None, flavor: str
+    ) -> PoolKey:
+        """The pool whose zygotes may serve this call: its caller's and its code owner's own
+        (``tenancy="agent"``), or everyone's (``"shared"``). A zygote for an environment imports its
+        packages while idle, and what the tools it serves import (third-party code, chosen by the
+        code's owner, in the process that relays the calls): it serves one caller and one owner,
+        whatever the tenancy."""
+        owner = request.owner or request.tenant
+        if self._tenancy == "agent" or environment is not None:
+            return PoolKey(request.tenant, owner, network, environment, flavor)
+        return PoolKey("", "", network, environment, flavor)
 
     def _pool(
         self, pools: collections.OrderedDict[Any, WorkerPool], key: Any, limit: int, factory: Callable[[], Worker]
@@ -476,23 +554,33 @@ class SubprocessSandbox:
             old.close()  # its idle workers are killed; a call holding one of its workers finishes
         return pool
 
-    def _python_pool(self, tenant: str, network: bool, environment: Environment | None, flavor: str) -> WorkerPool:
+    def _spares(self, network: bool, environment: Environment | None, flavor: str) -> WorkerPool:
+        """Pristine zygotes of one kind, forked from their template ahead of need (``workers`` of
+        them): a new pool's first call takes one instead of paying the fork itself."""
         return self._pool(
-            self._python_pools,
-            (tenant, network, environment, flavor),
-            MAX_AGENT_POOLS,
-            lambda: self._start_zygote(tenant, network, environment, flavor),
+            self._spare_pools,
+            (network, environment, flavor),
+            MAX_SPARE_POOLS,
+            lambda: self._fork_zygote(network, environment, flavor),
         )
 
     def _node_pool(
-        self, tenant: str, language: Language, memory_mb: int, network: bool, environment: Environment | None = None
+        self, language: Language, memory_mb: int, network: bool, environment: Environment | None = None
     ) -> WorkerPool:
         return self._pool(
             self._node_pools,
-            (tenant, language, memory_mb, network, environment),
+            (language, memory_mb, network, environment),
             MAX_NODE_POOLS,
-            lambda: self._start_node(tenant, language, memory_mb, network, environment),
+            lambda: self._start_node(language, memory_mb, network, environment),
         )
+
+    def _sweep(self) -> None:
+        """Retire idle zygotes past ``zygote_idle_s``, every so often, until the sandbox closes."""
+        while not self._swept.wait(self._sweep_every):
+            try:
+                self._zygotes.sweep()
+            except Exception as exc:  # never let the sweeper die: the next round tries again
+                log.warning("could not retire idle sandbox zygotes", error=str(exc))
 
     # -- egress -------------------------------------------------------------------------------------
 
@@ -543,24 +631,18 @@ class SubprocessSandbox:
     ) -> SandboxResult:
         network = self._network(request)
         environment = Environment.at(request.environment) if request.environment is not None else None
-        # A zygote for an environment has imported its packages: third-party code lives in the process
-        # that relays every call it serves. Such a zygote serves one agent only, whatever the tenancy.
-        tenant = self._tenant(request) if environment is None else request.tenant
-        pool = self._python_pool(tenant, network, environment, zygote_flavor(request.code, engine))
-        # Zygotes are reused: a call waits for one to come back rather than starting a cold one.
-        worker = pool.take_reusable(ZYGOTE_WAIT_S)
+        key = self._pool_key(request, network, environment, zygote_flavor(request.code, engine))
+        # Zygotes are reused: a call waits for one of its pool to come back rather than take another.
+        worker = self._zygotes.take(key, ZYGOTE_WAIT_S)
         for _ in range(3):
-            if worker.proc.poll() is None:
+            if worker.alive():
                 break
             # It ended while idle (out of memory, or a learned import past its CPU allowance): it
             # never gets the call, which goes to another zygote.
-            self._retire(worker)
-            pool.release()
-            worker = pool.take_reusable(ZYGOTE_WAIT_S)
-        # The first call of a pool starts its zygote itself; the others start in the background.
-        # With one zygote, each call would wait for the spare child its previous call left it to fork.
-        pool.fill()
-        assert isinstance(worker, PythonZygote) and worker.tenant == tenant and (worker.gate is not None) == network
+            self._zygotes.forget(key)
+            self._retire_later(worker)
+            worker = self._zygotes.take(key, ZYGOTE_WAIT_S)
+        assert isinstance(worker, PythonZygote) and worker.tenant == key and (worker.gate is not None) == network
         assert worker.environment == environment
         doc: dict[str, Any] | None
         token = None
@@ -572,11 +654,11 @@ class SubprocessSandbox:
         try:
             bytecode = self._compiled.bytecode(request.tenant, request.code) if engine is None else None
             learn: tuple[str, ...] = ()
-            if environment is not None and engine is None and request.owner in ("", request.tenant):
+            if environment is not None and engine is None:
                 # The environment's modules this tool imports (``from dateutil import parser``): its
-                # zygote, which serves this agent only, imports them while idle for the next call.
-                # Only the caller's own tools teach it: another agent's (public) tool must not choose
-                # what runs in the zygote that relays the caller's own tools' calls.
+                # zygote imports them while idle for the next call. The zygote serves this caller's
+                # calls of this owner's code only, so what it learns from the owner's code is seen
+                # by the owner's code alone.
                 learn = tuple(
                     name
                     for name in self._compiled.imports(request.tenant, request.code)
@@ -584,7 +666,10 @@ class SubprocessSandbox:
                     and name.split(".", 1)[0] in environment.preload
                     and not any(part.startswith("__") for part in name.split("."))
                 )[:MAX_LEARN_PER_CALL]
-            doc, decided, out, err = worker.call(request, cancel, token, engine, bytecode, learn)
+            # With as many zygotes as are kept, this one will likely be retired before its pool calls
+            # again: it forks its next call's child only if that call comes.
+            next_spare = not self._zygotes.crowded()
+            doc, decided, out, err = worker.call(request, cancel, token, engine, bytecode, learn, next_spare)
         except OSError as exc:
             doc, decided, out, err = None, "crashed", b"", b""
             log.warning("python sandbox worker failed", error=str(exc))
@@ -592,33 +677,74 @@ class SubprocessSandbox:
             if worker.gate is not None:
                 # Before the zygote serves anyone else: this call's connections close, its grant goes.
                 worker.gate.end()
+        log.debug("sandbox zygote served a call", execution_id=request.execution_id, zygote=worker.pid)
         if doc is None or worker.dead:
+            self._zygotes.forget(key)
             self._retire(worker)
-            pool.release()
-            pool.fill()
             if doc is None:
                 doc = {"status": decided if decided in ("timed_out", "cancelled") else "failed"}
                 if decided == "crashed":
                     doc["error"] = {"type": "SandboxCrashed", "message": "the sandbox worker died during the call"}
-        elif not pool.give_back(worker):
-            self._retire_later(worker)
+        else:
+            self._zygotes.give_back(key, worker)
         return build_result(doc, decided, started, out, err, request, self.isolation)
 
-    def _start_zygote(self, tenant: str, network: bool, environment: Environment | None, flavor: str) -> Worker:
+    def _new_zygote(self, key: Hashable) -> Worker:
+        """A zygote for a pool that needs one more: a pristine one forked ahead of need (or now, when
+        none is ready), bound to the pool from now on."""
+        assert isinstance(key, PoolKey)
+        worker = self._spares(key.network, key.environment, key.flavor).take(refill=True)
+        worker.tenant = key
+        return worker
+
+    def _template(self, environment: Environment | None, flavor: str) -> ZygoteTemplate:
+        """The running template for an environment and flavour, started when there is none."""
+        key = (environment, flavor)
+        with self._lock:
+            if self._closed:
+                raise ExecutionError("the sandbox is closed")
+            lock = self._template_locks.setdefault(key, threading.Lock())
+        with lock:
+            with self._lock:
+                template = self._templates.get(key)
+                if template is not None and template.alive():
+                    self._templates.move_to_end(key)
+                    return template
+            if template is not None:
+                self._retire(template)  # it died: its zygotes went with it
+            template = self._start_template(environment, flavor)
+            with self._lock:
+                self._templates[key] = template
+                evicted = []
+                while len(self._templates) > MAX_TEMPLATES:
+                    old_key, old = self._templates.popitem(last=False)
+                    self._template_locks.pop(old_key, None)
+                    evicted.append(old)
+        for old in evicted:
+            self._retire_later(old)  # its zygotes (all in its pid namespace) go with it
+        return template
+
+    def _start_template(self, environment: Environment | None, flavor: str) -> ZygoteTemplate:
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
-        base = "/tmp" if scratch is None else str(scratch)
-        mode = "ns" if self._namespaces else "proc"
-        cmd = [str(self._python), "-I", "-S", "-c", *self._python_boot, mode, base]
+        programs = self._programs or {}
+        config: dict[str, Any] = {
+            "role": "template",
+            "namespaces": self._namespaces,
+            "flavor": flavor,
+            "tmp_size": self._tmp_size,
+            "proxy_port": SANDBOX_PROXY_PORT,
+            # Each call's own layer on top of the sandbox's filter (without namespaces the sandbox's
+            # own filter is already the strict one: see _spawn).
+            "call_filter": programs.get("call", b"") if self._namespaces else b"",
+            "offline_filter": programs.get("offline", b"") if self._namespaces else b"",
+            "forwarder_filter": programs.get("forwarder", b""),
+        }
         quickjs_binds: tuple[tuple[Path, str], ...] = ()
-        # Positional: QuickJS's file and prelude ("" "" but in QuickJS zygotes), the environment's
-        # folder and modules ("" "" without one), then the flavour.
         if self._quickjs is not None and flavor == QUICKJS:
             # The engine file alone is bound in (read-only), not the environment it was installed in.
-            cmd += [QUICKJS_INSIDE if self._namespaces else str(self._quickjs), prelude_source()]
+            config["quickjs"] = QUICKJS_INSIDE if self._namespaces else str(self._quickjs)
+            config["prelude"] = prelude_source()
             quickjs_binds = ((self._quickjs, QUICKJS_INSIDE),) if self._namespaces else ()
-        else:
-            cmd += ["", ""]
-        gate = self._egress_gate() if network else None
         env_fd = -1
         extra_env: tuple[tuple[str, str], ...] = ()
         if environment is not None:
@@ -627,56 +753,88 @@ class SubprocessSandbox:
             try:
                 env_fd = os.open(environment.path, os.O_PATH | os.O_DIRECTORY)
             except OSError as exc:
-                if gate is not None:
-                    gate.close()
+                if scratch is not None:
+                    shutil.rmtree(scratch, ignore_errors=True)
                 raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
-            inside = ENV_MOUNT if self._namespaces else environment.path
-            cmd += [inside, ",".join(environment.preload)]
+            config["environment"] = ENV_MOUNT if self._namespaces else environment.path
+            config["preload"] = list(environment.preload)
             # Numeric libraries start a thread per core at import: one per call is what a sandbox has.
             extra_env = tuple((name, "1") for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"))
-        else:
-            cmd += ["", ""]
-        cmd.append(flavor)
+        boot = binascii.b2a_base64(marshal.dumps(config), newline=False).decode()
+        cmd = [str(self._python), "-I", "-S", "-c", *self._python_boot, boot]
+        host_end, template_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             proc = self._spawn(
                 cmd,
                 [self._python_prefix],
                 scratch,
                 pass_fds=(env_fd,) if env_fd >= 0 else (),
-                gate=gate,
                 extra_env=extra_env,
                 extra_binds=quickjs_binds,
                 fd_binds=((env_fd, ENV_MOUNT),) if env_fd >= 0 and self._namespaces else (),
+                program="zygote" if self._namespaces else "strict",
+                stdin=template_end.fileno(),
+                stdout=subprocess.DEVNULL,
+                nested_userns=True,
             )
         except BaseException:
+            host_end.close()
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
-            if gate is not None:
-                gate.close()
             raise
         finally:
+            template_end.close()
             if env_fd >= 0:
                 os.close(env_fd)
-        worker = PythonZygote(proc, scratch, namespaced=self._namespaces, tenant=tenant)
-        worker.gate = gate
-        worker.environment = environment
-        self._track(worker)
-        worker.wait_ready(timeout=30)
-        self._confine(worker)
-        if environment is not None and environment.preload:
-            worker.confined()  # the zygote imports the environment's packages only now
-        return worker
+        template = ZygoteTemplate(proc, host_end, namespaced=self._namespaces, environment=environment, flavor=flavor)
+        template.scratch = scratch
+        self._track(template)
+        template.wait_ready(timeout=30)
+        self._confine(template)
+        return template
+
+    def _fork_zygote(self, network: bool, environment: Environment | None, flavor: str) -> Worker:
+        """A pristine zygote forked from its template, in a cgroup of its own from its first instruction."""
+        template = self._template(environment, flavor)
+        gate = self._egress_gate() if network else None
+        cgroup = None
+        if self._cgroups is not None:
+            try:
+                cgroup = self._cgroups.worker()
+                # Bounds from its first instruction: an environment's packages import while idle,
+                # before any call sets the call's own (no zygote may hold more than all together).
+                cgroup.set_limits(self._zygote_memory, ZYGOTE_PIDS)
+            except OSError as exc:
+                if cgroup is not None:
+                    cgroup.remove()
+                    cgroup = None
+                _warn_once("could not create a sandbox cgroup; calls keep per-process limits", error=str(exc))
+        scratch = None if self._namespaces else self._scratch_dir(workdir=False)
+        try:
+            zygote = template.fork_zygote(cgroup, gate, scratch, timeout=30)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            if gate is not None:
+                gate.close()
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+            raise
+        zygote.cgroup = cgroup
+        zygote.gate = gate
+        self._track(zygote)
+        zygote.wait_ready(timeout=30)
+        return zygote
 
     # -- JavaScript / TypeScript -------------------------------------------------------------------
 
     def _run_node(self, request: SandboxRequest, cancel: CancelSignal | None, started: float) -> SandboxResult:
-        tenant = self._tenant(request)
         network = self._network(request)
         environment = Environment.at(request.environment) if request.environment is not None else None
-        pool = self._node_pool(tenant, request.language, request.memory_mb, network, environment)
+        pool = self._node_pool(request.language, request.memory_mb, network, environment)
         # Refill after the call, not during it: a Node start competes with the call for the CPU.
         worker = pool.take(refill=False)
-        assert isinstance(worker, NodeWorker) and worker.tenant == tenant and (worker.gate is not None) == network
+        assert isinstance(worker, NodeWorker) and (worker.gate is not None) == network
         if worker.gate is not None:
             worker.gate.begin(request.execution_id, request.egress)
         try:
@@ -697,7 +855,7 @@ class SubprocessSandbox:
         return build_result(doc, decided, started, out, err, request, self.isolation, worker.proc.returncode)
 
     def _start_node(
-        self, tenant: str, language: Language, memory_mb: int, network: bool, environment: Environment | None = None
+        self, language: Language, memory_mb: int, network: bool, environment: Environment | None = None
     ) -> Worker:
         assert self._node is not None
         scratch = None if self._namespaces else self._scratch_dir(workdir=True)
@@ -727,8 +885,21 @@ class SubprocessSandbox:
             ]
         gate = self._egress_gate() if network else None
         # Node reads NODE_USE_ENV_PROXY when it starts: fetch and http/https then honour HTTP(S)_PROXY,
-        # which point at the worker's forwarder (node_worker.js) to the egress socket.
-        env = (*self._egress_env(), ("NODE_USE_ENV_PROXY", "1"), ("TOOLRT_EGRESS", SANDBOX_SOCKET)) if gate else ()
+        # which point at the worker's forwarder to the egress socket. Node itself may open no unix
+        # socket (the call's filter): a small launcher forks the forwarder, loads that filter, runs Node.
+        env = (*self._egress_env(), ("NODE_USE_ENV_PROXY", "1")) if gate else ()
+        ro = [self._node.parent.parent]
+        if gate is not None and self._programs is not None:
+            config = {
+                "role": "node",
+                "socket": SANDBOX_SOCKET,
+                "proxy_port": SANDBOX_PROXY_PORT,
+                "call_filter": self._programs["call"],
+                "forwarder_filter": self._programs["forwarder"],
+            }
+            boot = binascii.b2a_base64(marshal.dumps(config), newline=False).decode()
+            cmd = [str(self._python), "-I", "-S", "-c", *self._python_boot, boot, *cmd]
+            ro.append(self._python_prefix)
         env_fd = -1
         try:
             if environment is not None and scratch is None:
@@ -740,13 +911,14 @@ class SubprocessSandbox:
                     raise ExecutionError(f"the tool's environment is missing: {exc}") from exc
             proc = self._spawn(
                 cmd,
-                [self._node.parent.parent],
+                ro,
                 scratch,
                 pass_fds=(write_fd,) if env_fd < 0 else (write_fd, env_fd),
                 workdir=True,
                 gate=gate,
                 extra_env=env,
                 fd_binds=((env_fd, NODE_ENV_MOUNT),) if env_fd >= 0 else (),
+                program="worker" if gate is not None else "strict",
             )
         except BaseException:
             os.close(read_fd)
@@ -759,7 +931,7 @@ class SubprocessSandbox:
             os.close(write_fd)
             if env_fd >= 0:
                 os.close(env_fd)
-        worker = NodeWorker(proc, scratch, read_fd, namespaced=self._namespaces, tenant=tenant)
+        worker = NodeWorker(proc, scratch, read_fd, namespaced=self._namespaces)
         worker.gate = gate
         self._track(worker)
         ready = select.select([read_fd], [], [], 30)[0] and os.read(read_fd, 1) == b"\n"
@@ -806,7 +978,10 @@ class SubprocessSandbox:
             for _ in range(2):
                 group.attach(worker.tree())
             if fixed_mb is not None:
-                group.set_limits(group.usage() + fixed_mb * 1024 * 1024, len(worker.tree()) + 64)
+                # What the group is charged beyond its page cache (a kept group may still be charged
+                # the cache its last worker read), plus the worker's own budget.
+                held = max(0, group.usage() - group.reclaimable())
+                group.set_limits(held + fixed_mb * 1024 * 1024, len(worker.tree()) + 64)
         except OSError as exc:
             self._retire(worker)
             raise ExecutionError(f"could not confine a sandbox worker to its cgroup: {exc}") from exc
@@ -833,12 +1008,22 @@ class SubprocessSandbox:
         extra_env: tuple[tuple[str, str], ...] = (),
         extra_binds: tuple[tuple[Path, str], ...] = (),
         fd_binds: tuple[tuple[int, str], ...] = (),
+        *,
+        program: str = "strict",
+        stdin: int = subprocess.PIPE,
+        stdout: int = subprocess.PIPE,
+        nested_userns: bool = False,
     ) -> subprocess.Popen[bytes]:
+        """Start ``cmd`` in a sandbox of its own under the seccomp ``program`` (see ``PROGRAMS``).
+
+        ``nested_userns``: the sandbox may create user namespaces inside (a template's zygotes and
+        calls each get namespaces of their own; everything else runs with that refused)."""
         identity: dict[str, Any] = {"user": NOBODY, "group": NOBODY, "extra_groups": []} if drop_to_nobody() else {}
         filter_fd = -1
-        if self._seccomp is not None and self._namespaces:
+        seccomp = self._programs[program] if self._programs is not None else None
+        if seccomp is not None and self._namespaces:
             filter_fd = os.memfd_create("toolrt-seccomp", 0)
-            os.write(filter_fd, self._seccomp)
+            os.write(filter_fd, seccomp)
             os.lseek(filter_fd, 0, os.SEEK_SET)
             pass_fds = (*pass_fds, filter_fd)
         try:
@@ -848,7 +1033,15 @@ class SubprocessSandbox:
                 chdir = "/tmp/work" if workdir else "/tmp"
                 args = [
                     str(self._bwrap),
-                    *namespace_args(ro, self._tmp_size, chdir, binds=binds, env=extra_env, fd_binds=fd_binds),
+                    *namespace_args(
+                        ro,
+                        self._tmp_size,
+                        chdir,
+                        binds=binds,
+                        env=extra_env,
+                        fd_binds=fd_binds,
+                        nested_userns=nested_userns,
+                    ),
                 ]
                 args += ["--as-pid-1"]
                 if filter_fd >= 0:
@@ -858,8 +1051,8 @@ class SubprocessSandbox:
             else:
                 assert scratch is not None
                 full = cmd
-                if self._seccomp is not None:
-                    full = [str(self._python), "-I", "-S", "-c", self._launcher_src, self._seccomp.hex(), *cmd]
+                if seccomp is not None:
+                    full = [str(self._python), "-I", "-S", "-c", self._launcher_src, seccomp.hex(), *cmd]
                 cwd = str(scratch / "work") if workdir else str(scratch)
             env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", **dict(extra_env)}
             if not self._namespaces and scratch is not None:
@@ -869,8 +1062,8 @@ class SubprocessSandbox:
                     raise ExecutionError("the sandbox is closed")
             return subprocess.Popen(
                 full,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
+                stdin=stdin,
+                stdout=stdout,
                 stderr=subprocess.PIPE,
                 cwd=cwd,
                 env=env,

@@ -155,6 +155,7 @@ def namespace_args(
     binds: tuple[tuple[Path, str], ...] = (),
     env: tuple[tuple[str, str], ...] = (),
     fd_binds: tuple[tuple[int, str], ...] = (),
+    nested_userns: bool = False,
 ) -> list[str]:
     """bubblewrap arguments: every namespace, no capabilities, a read-only minimal root, private /tmp.
 
@@ -162,6 +163,8 @@ def namespace_args(
     on a read-only mount still accepts connections); ``env``: extra variables set inside;
     ``fd_binds``: (open directory fd, path inside) pairs bound read-only through the fd, so that the
     sandbox user need not be able to walk the host path (an environment under root's data folder).
+    ``nested_userns``: leave the sandbox able to create user namespaces (a Python template's zygotes
+    and calls each get their own); otherwise no process in it can.
     """
     args = [
         "--unshare-all",
@@ -170,7 +173,7 @@ def namespace_args(
         str(NOBODY),
         "--gid",
         str(NOBODY),
-        "--disable-userns",
+        *([] if nested_userns else ["--disable-userns"]),
         "--hostname",
         "toolrt",
         "--die-with-parent",

@@ -8,6 +8,7 @@ never be taken for another call's result.
 
 from __future__ import annotations
 
+import array
 import codecs
 import hmac
 import json
@@ -17,9 +18,12 @@ import secrets
 import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
+import threading
 import time
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +35,7 @@ from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError
 from toolrt.ports import CancelSignal, SandboxRequest
 
-__all__ = ["NodeWorker", "PythonZygote", "Worker"]
+__all__ = ["NodeWorker", "ProcessWorker", "PythonZygote", "Worker", "ZygoteTemplate"]
 
 log = get_logger(__name__)
 
@@ -57,15 +61,15 @@ _PROTOCOL_ERROR = {
 
 
 class Worker:
-    """One sandboxed process tree (a bubblewrap instance, or a bare process without namespaces)."""
+    """One sandboxed process tree, as the host sees it: what it holds (cgroup, egress gate, scratch
+    folder) and how to end it from outside."""
 
-    def __init__(
-        self, proc: subprocess.Popen[bytes], scratch: Path | None, *, namespaced: bool, tenant: str = ""
-    ) -> None:
-        self.proc = proc
+    def __init__(self, scratch: Path | None, *, namespaced: bool, tenant: Hashable = "") -> None:
         self.scratch = scratch
         self.namespaced = namespaced
-        self.tenant = tenant
+        # Whom it serves: a zygote's pool key on the host (see ``SubprocessSandbox``); "" for workers
+        # that serve one call each, and for pristine zygotes not yet bound to a pool.
+        self.tenant: Hashable = tenant
         self.cgroup: WorkerCgroup | None = None
         # The worker's egress socket (its only way out), when it serves calls that may reach hosts.
         self.gate: EgressGate | None = None
@@ -73,8 +77,76 @@ class Worker:
         self.environment: Any = None
         self.dead = False
 
+    @property
+    def pid(self) -> int:
+        """The worker's pid on the host (its sandbox's pid 1, or the bare process)."""
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        """Whether the worker's process is still running."""
+        raise NotImplementedError
+
     def signal_kill(self) -> None:
-        """Send SIGKILL to the whole tree without waiting: the session and, in bubblewrap, its namespace."""
+        """Send SIGKILL to the whole tree without waiting."""
+        raise NotImplementedError
+
+    def _wait_gone(self, timeout: float) -> bool:
+        raise NotImplementedError
+
+    def _close_channels(self) -> None:
+        raise NotImplementedError
+
+    def _stderr_fd(self) -> int:
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """Kill the whole tree and wait for it; closes its channels, removes the scratch dir and the cgroup."""
+        self.signal_kill()
+        if not self._wait_gone(10):
+            log.warning("sandbox worker did not exit after SIGKILL", pid=self.pid)
+        self._close_channels()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        if self.gate is not None:
+            self.gate.close()
+
+    def tree(self) -> list[int]:
+        """Host pids of the worker's processes inside the sandbox (not bubblewrap's own monitor)."""
+        inside = descendants(self.pid)
+        return inside if self.namespaced else [self.pid, *inside]
+
+    def stderr_tail(self) -> str:
+        """The end of what the worker wrote to stderr so far (for an error message), waiting briefly."""
+        try:
+            fd = self._stderr_fd()
+            if fd < 0 or not select.select([fd], [], [], 0.2)[0]:
+                return ""
+            return os.read(fd, 4096).decode(errors="replace").strip()[-500:]
+        except (OSError, ValueError):
+            return ""
+
+
+class ProcessWorker(Worker):
+    """A worker this host started itself (a bubblewrap sandbox, or a bare process without namespaces)."""
+
+    def __init__(
+        self, proc: subprocess.Popen[bytes], scratch: Path | None, *, namespaced: bool, tenant: Hashable = ""
+    ) -> None:
+        super().__init__(scratch, namespaced=namespaced, tenant=tenant)
+        self.proc = proc
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def signal_kill(self) -> None:
+        """SIGKILL to the session and, in bubblewrap, its namespace (pid 1 dies, and with it everything)."""
         if not self.dead:
             self.dead = True
             # Find the tree before the group dies: detached processes would be re-parented away.
@@ -89,36 +161,23 @@ class Worker:
                 except ProcessLookupError:
                     pass
 
-    def kill(self) -> None:
-        """Kill the whole tree and reap it; closes the pipes, removes the scratch dir and the cgroup."""
-        self.signal_kill()
+    def _wait_gone(self, timeout: float) -> bool:
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=timeout)
+            return True
         except subprocess.TimeoutExpired:
-            log.warning("sandbox worker did not exit after SIGKILL", pid=self.proc.pid)
+            return False
+
+    def _close_channels(self) -> None:
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 try:
                     stream.close()
                 except OSError:
                     pass
-        if self.scratch is not None:
-            shutil.rmtree(self.scratch, ignore_errors=True)
-            self.scratch = None
-        if self.cgroup is not None:
-            self.cgroup.remove()
-        if self.gate is not None:
-            self.gate.close()
 
-    def tree(self) -> list[int]:
-        """Host pids of the worker's processes inside the sandbox (not bubblewrap's own monitor)."""
-        inside = descendants(self.proc.pid)
-        return inside if self.namespaced else [self.proc.pid, *inside]
-
-    def stderr_tail(self) -> str:
-        if self.proc.stderr is None or not select.select([self.proc.stderr], [], [], 0.2)[0]:
-            return ""
-        return os.read(self.proc.stderr.fileno(), 4096).decode(errors="replace").strip()[-500:]
+    def _stderr_fd(self) -> int:
+        return self.proc.stderr.fileno() if self.proc.stderr is not None and not self.proc.stderr.closed else -1
 
 
 def request_frame(doc: dict[str, Any]) -> bytes:
@@ -127,33 +186,182 @@ def request_frame(doc: dict[str, Any]) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
-class PythonZygote(Worker):
-    """A pre-started Python zygote; one call at a time, each in a freshly forked child."""
+class ZygoteTemplate(ProcessWorker):
+    """A pristine template zygote: pid 1 of its own bubblewrap sandbox (or a bare process), started
+    once per kind of zygote. It forks agent zygotes on request and never runs a call, relays none of
+    their data and keeps none of their descriptors (see the harness's docstring)."""
 
     def __init__(
-        self, proc: subprocess.Popen[bytes], scratch: Path | None, *, namespaced: bool, tenant: str = ""
+        self,
+        proc: subprocess.Popen[bytes],
+        ctl: socket.socket,
+        *,
+        namespaced: bool,
+        environment: Any = None,
+        flavor: str = "",
     ) -> None:
-        super().__init__(proc, scratch, namespaced=namespaced, tenant=tenant)
-        assert proc.stdin is not None and proc.stdout is not None
-        self._in = proc.stdin.fileno()
-        self._out = proc.stdout.fileno()
+        super().__init__(proc, None, namespaced=namespaced)
+        self.environment = environment
+        self.flavor = flavor
+        self._ctl = ctl
+        self._lock = threading.Lock()
         self._seq = 0
 
+    def _frame(self, deadline: float) -> Any:
+        head = read_exact(self._ctl.fileno(), 4, deadline)
+        if head is None or struct.unpack(">I", head)[0] > _HEADER_CAP:
+            return None
+        body = read_exact(self._ctl.fileno(), struct.unpack(">I", head)[0], deadline)
+        try:
+            return json.loads(body) if body else None
+        except ValueError:
+            return None
+
     def wait_ready(self, timeout: float) -> None:
-        head = read_exact(self._out, 4, time.monotonic() + timeout)
-        frame: Any = None
-        if head is not None and struct.unpack(">I", head)[0] <= _HEADER_CAP:
-            body = read_exact(self._out, struct.unpack(">I", head)[0], time.monotonic() + timeout)
-            frame = json.loads(body) if body else None
+        frame = self._frame(time.monotonic() + timeout)
         if not isinstance(frame, dict) or not frame.get("ready"):
             detail = self.stderr_tail()
             self.kill()
-            raise ExecutionError(f"the Python sandbox worker did not start: {detail or 'no reason given'}")
+            raise ExecutionError(f"the Python sandbox did not start: {detail or 'no reason given'}")
 
-    def confined(self) -> None:
-        """Tell a zygote with an environment that it is in its cgroup now: only then does it import
-        the environment's packages (third-party code), which it waits for this frame to do."""
-        self._write_all(request_frame({"confined": True}))
+    def fork_zygote(
+        self, cgroup: WorkerCgroup | None, gate: EgressGate | None, scratch: Path | None, timeout: float
+    ) -> PythonZygote:
+        """A new zygote forked from this template, with descriptors of its own: a control socket to
+        this host, a stderr pipe, its cgroup's ``cgroup.procs`` (it moves itself in before anything
+        else) and, for calls that may reach hosts, an O_PATH descriptor of its egress socket."""
+        host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Its first frame then says, through the kernel, which pid it has here (SCM_CREDENTIALS).
+        host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+        err_r, err_w = os.pipe()
+        handed = [err_w]
+        reply: Any = None
+        try:
+            groups = cgroup.procs_files() if cgroup is not None else []
+            handed += groups
+            if gate is not None:
+                handed.append(os.open(gate.path, os.O_PATH | os.O_CLOEXEC))
+            fds = [zygote_end.fileno(), *handed]
+            with self._lock:
+                self._seq += 1
+                seq = self._seq
+                body = marshal.dumps(
+                    {"seq": seq, "cgroups": len(groups), "gate": gate is not None, "scratch": str(scratch or "")}
+                )
+                try:
+                    self._ctl.sendmsg(
+                        [struct.pack(">I", len(body)) + body],
+                        [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", fds))],
+                    )
+                    reply = self._frame(time.monotonic() + timeout)
+                except OSError as exc:
+                    reply = {"failed": seq, "error": str(exc)}
+        except BaseException:
+            host_end.close()
+            os.close(err_r)
+            raise
+        finally:
+            zygote_end.close()
+            for fd in handed:
+                os.close(fd)
+        if not isinstance(reply, dict) or reply.get("spawned") != seq:
+            host_end.close()
+            os.close(err_r)
+            why = reply.get("error") if isinstance(reply, dict) else self.stderr_tail() or "it did not answer"
+            raise ExecutionError(f"the Python sandbox could not fork a zygote: {why}")
+        zygote = PythonZygote(host_end, err_r, scratch, namespaced=self.namespaced)
+        zygote.environment = self.environment
+        zygote.template = self
+        return zygote
+
+    def _close_channels(self) -> None:
+        super()._close_channels()
+        self._ctl.close()
+
+
+class PythonZygote(Worker):
+    """A zygote forked from a template: one call at a time, each in a freshly forked child.
+
+    It is not this host's child (the template is its parent and reaps it): the host knows it by the
+    pid its first frame carried and holds a pidfd to it, through which it checks and ends it."""
+
+    def __init__(self, ctl: socket.socket, err_fd: int, scratch: Path | None, *, namespaced: bool) -> None:
+        super().__init__(scratch, namespaced=namespaced)
+        self._ctl = ctl
+        self._in = self._out = ctl.fileno()
+        self._err = err_fd
+        self._pid = 0
+        self._pidfd = -1
+        self._seq = 0
+        self.template: ZygoteTemplate | None = None
+        # What the idle zygote (and its spare child) holds: its charge in its cgroup after its last call.
+        self.idle_bytes = 0
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    def wait_ready(self, timeout: float) -> None:
+        """Wait for the zygote's first frame, and learn its pid on this host from it."""
+        deadline = time.monotonic() + timeout
+        frame: Any = None
+        pid = 0
+        try:
+            if select.select([self._out], [], [], timeout)[0]:
+                head, ancillary, _, _ = self._ctl.recvmsg(4, socket.CMSG_SPACE(struct.calcsize("3i")))
+                for level, kind, data in ancillary:
+                    if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                        pid = struct.unpack("3i", data[:12])[0]
+                if 0 < len(head) < 4:
+                    head += read_exact(self._out, 4 - len(head), deadline) or b""
+                if len(head) == 4 and struct.unpack(">I", head)[0] <= _HEADER_CAP:
+                    body = read_exact(self._out, struct.unpack(">I", head)[0], deadline)
+                    frame = json.loads(body) if body else None
+            self._ctl.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 0)
+            if pid > 0 and isinstance(frame, dict) and frame.get("ready"):
+                self._pid = pid
+                self._pidfd = os.pidfd_open(pid)
+                return
+        except (OSError, ValueError):
+            pass
+        detail = self.stderr_tail()
+        self.kill()
+        raise ExecutionError(f"the Python sandbox worker did not start: {detail or 'no reason given'}")
+
+    def alive(self) -> bool:
+        return self._pidfd >= 0 and not self.dead and not select.select([self._pidfd], [], [], 0)[0]
+
+    def signal_kill(self) -> None:
+        """SIGKILL through its pidfd: with namespaces it is pid 1 of its own, and all of it dies.
+        Without, its calls' processes (each call detaches into a session of its own) go first."""
+        if self.dead:
+            return
+        self.dead = True
+        if self._pidfd < 0:
+            return
+        if not self.namespaced:
+            for pid in descendants(self._pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        try:
+            signal.pidfd_send_signal(self._pidfd, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def _wait_gone(self, timeout: float) -> bool:
+        return self._pidfd < 0 or bool(select.select([self._pidfd], [], [], timeout)[0])
+
+    def _close_channels(self) -> None:
+        self._ctl.close()
+        for fd in (self._err, self._pidfd):
+            if fd >= 0:
+                os.close(fd)
+        self._err = self._pidfd = -1
+
+    def _stderr_fd(self) -> int:
+        return self._err
 
     def _write_all(self, data: bytes) -> None:
         view = memoryview(data)
@@ -168,6 +376,7 @@ class PythonZygote(Worker):
         engine: str | None = None,
         bytecode: bytes | None = None,
         learn: tuple[str, ...] = (),
+        next_spare: bool = True,
     ) -> tuple[dict[str, Any] | None, str | None, bytes, bytes]:
         """Run one call: the zygote's verified header (or None and the status the host decided) and the streams.
 
@@ -176,7 +385,9 @@ class PythonZygote(Worker):
         QuickJS in the forked child (see ``quickjs_engine``). ``bytecode``: the Python code compiled
         on the host (see ``code_cache``), which the child loads instead of compiling the source.
         ``learn``: modules of the zygote's environment the tool imports, which the zygote imports
-        while idle after the call (environment zygotes only: each serves one agent)."""
+        while idle after the call (environment zygotes only: each serves one agent).
+        ``next_spare=False``: the zygote forks the child for its next call only when that call
+        comes, not right after this one (it will likely be retired before it is called again)."""
         self._seq += 1
         seq = self._seq
         nonce = secrets.token_hex(16)
@@ -206,6 +417,7 @@ class PythonZygote(Worker):
         if self.cgroup is not None:
             # The zygote and its spare child are all that run now: a few tasks on top of the call's own.
             budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, _IDLE_ZYGOTE_TASKS + CALL_PIDS)
+            self.idle_bytes = budget.baseline  # what the zygote holds idle: its share of the pools' cap
         self._write_all(
             request_frame(
                 {
@@ -219,6 +431,7 @@ class PythonZygote(Worker):
                     # Host-made like the rest of the header: the zygote prepares its next spare by it.
                     "engine": engine,
                     "learn": list(learn),
+                    "spare": next_spare,
                 }
             )
             + payload
@@ -292,7 +505,7 @@ class PythonZygote(Worker):
             )
         )
         if not valid:
-            log.warning("sandbox worker sent a frame that does not match its call; stopping it", pid=self.proc.pid)
+            log.warning("sandbox worker sent a frame that does not match its call; stopping it", pid=self.pid)
             self.signal_kill()
             return dict(_PROTOCOL_ERROR), b"", b""
         assert isinstance(doc, dict) and isinstance(sizes, list)
@@ -319,9 +532,7 @@ class PythonZygote(Worker):
             and 0 < size <= cap - relay.received(stream)
         )
         if not valid:
-            log.warning(
-                "sandbox worker sent a stream frame that does not match its call; stopping it", pid=self.proc.pid
-            )
+            log.warning("sandbox worker sent a stream frame that does not match its call; stopping it", pid=self.pid)
             self.signal_kill()
             return dict(_PROTOCOL_ERROR), b"", b""
         assert isinstance(stream, int) and isinstance(size, int)
@@ -363,13 +574,13 @@ class OutputDecoder:
                 self._callback = None
 
 
-class NodeWorker(Worker):
+class NodeWorker(ProcessWorker):
     """A pre-started single-use Node process waiting for its one request on stdin."""
 
     def __init__(
-        self, proc: subprocess.Popen[bytes], scratch: Path | None, result_fd: int, *, namespaced: bool, tenant: str = ""
+        self, proc: subprocess.Popen[bytes], scratch: Path | None, result_fd: int, *, namespaced: bool
     ) -> None:
-        super().__init__(proc, scratch, namespaced=namespaced, tenant=tenant)
+        super().__init__(proc, scratch, namespaced=namespaced)
         self.result_fd = result_fd
 
     def kill(self) -> None:

@@ -158,10 +158,22 @@ def test_close_leaves_no_process_behind() -> None:
     """close() stops every worker, idle or busy."""
     sb = SubprocessSandbox(workers=2)
     assert run(sb, "def handler():\n    return 1\n").output == 1
-    pids = [w.proc.pid for w in list(sb._live)]  # noqa: SLF001 - the outside view of the workers
+    pids = [pid for w in list(sb._live) for pid in (w.pid, *w.tree())]  # noqa: SLF001 - the outside view
+    # Each process by its pid and start time: on a busy host a pid can be reused by another.
+    started = {pid: _stat(pid)[19] for pid in pids if _stat(pid)}
     sb.close()
-    for pid in pids:
-        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    for pid, when in started.items():
+        now = _stat(pid)
+        assert not now or now[19] != when or now[0] == "Z", (pid, now)
+
+
+def _stat(pid: int) -> list[str]:
+    """The fields of /proc/<pid>/stat after the command (state first), or [] when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
 
 
 def test_probe_environment_reports_the_choice() -> None:

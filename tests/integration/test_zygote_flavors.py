@@ -88,15 +88,16 @@ def test_quickjs_calls_fork_from_a_zygote_of_their_own(sandbox: SubprocessSandbo
     js = run(sandbox, "function handler() { return 6 * 7; }", language=Language.JAVASCRIPT, engine="quickjs")
     assert js.status is ExecutionStatus.SUCCEEDED and js.output == 42
     assert run(sandbox, LOADED).status is ExecutionStatus.SUCCEEDED
-    flavors = {key[-1] for key in sandbox._python_pools}
+    flavors = {key.flavor for key, _ in sandbox._zygotes.idle()}
     assert {PLAIN, QUICKJS} <= flavors
     # And the Python zygotes never load the engine.
     assert loaded_when_warm(sandbox, LOADED)["quickjs"] is False
 
 
 def test_a_hostile_agents_async_call_leaves_nothing_in_the_async_zygote() -> None:
-    """Two agents on one async zygote (shared tenancy, one worker): the hostile one rewrites asyncio
-    and plants a module in its call; the victim's next call on that zygote finds asyncio as it was."""
+    """Two agents on one async zygote (shared tenancy, the weaker mode, one worker): the hostile one
+    rewrites asyncio and plants a module in its call; the victim's next call on that zygote finds
+    asyncio as it was."""
     hostile = """
 import asyncio, sys, types
 async def handler():
@@ -113,10 +114,10 @@ async def handler():
     both = await asyncio.gather(asyncio.sleep(0, "a"), asyncio.sleep(0, "b"))
     return {"gather": both, "planted": "planted" in sys.modules}
 """
-    with SubprocessSandbox(workers=1) as sb:
+    with SubprocessSandbox(workers=1, tenancy="shared") as sb:
         first = run(sb, hostile, tenant="mallory")
         assert first.status is ExecutionStatus.SUCCEEDED and first.output == "planted"
-        assert [key[-1] for key in sb._python_pools].count(ASYNC) == 1  # one async pool serves both agents
+        assert [key.flavor for key, _ in sb._zygotes.idle()].count(ASYNC) == 1  # one async pool serves both
         second = run(sb, victim, tenant="alice")
     assert second.status is ExecutionStatus.SUCCEEDED, second.error
     assert second.output == {"gather": ["a", "b"], "planted": False}

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -29,6 +30,18 @@ def sandbox() -> Iterator[SubprocessSandbox]:
         yield sb
     finally:
         sb.close()
+
+
+@pytest.fixture
+def served(caplog: pytest.LogCaptureFixture) -> Callable[[], list[int]]:
+    """The host pids of the zygotes that served this test's Python calls so far, in order: read from
+    the sandbox's debug log, the outside view of which process relayed a call."""
+    caplog.set_level(logging.DEBUG, logger="toolrt.adapters.local.sandbox")
+
+    def zygotes() -> list[int]:
+        return [r.toolrt["zygote"] for r in caplog.records if "zygote" in getattr(r, "toolrt", {})]
+
+    return zygotes
 
 
 def run(

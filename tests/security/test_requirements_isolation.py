@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -362,13 +363,61 @@ def test_a_learned_import_that_never_ends_is_stopped_within_the_calls_cpu_allowa
 
         first = sandbox.run(call(1))
         assert first.status is ExecutionStatus.SUCCEEDED, first.error
-        (pool,) = [pool for key, pool in sandbox._python_pools.items() if key[2] is not None]
         deadline = time.monotonic() + 120
-        while not pool._idle and time.monotonic() < deadline:
-            time.sleep(0.01)
-        (zygote,) = pool._idle
-        while zygote.proc.poll() is None and time.monotonic() < deadline:
+        (zygote,) = [worker for key, worker in sandbox._zygotes.idle() if key.environment is not None]
+        while zygote.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert zygote.proc.poll() is not None  # stopped, not left spinning
+        assert not zygote.alive()  # stopped, not left spinning
         second = sandbox.run(call(2))
         assert second.status is ExecutionStatus.SUCCEEDED, second.error
+
+
+# A submodule of a package every zygote of the environment preloads: importing it renices, lowers
+# the I/O priority of and stops the importing process's whole process group.
+GROUP_ATTACK = """
+import ctypes, os, signal
+os.setpriority(os.PRIO_PGRP, 0, 19)
+ctypes.CDLL(None).syscall(251, 2, 0, 3 << 13)  # ioprio_set(IOPRIO_WHO_PGRP, 0, IOPRIO_CLASS_IDLE)
+os.kill(0, signal.SIGSTOP)
+"""
+
+NICE = """
+import ctypes, os
+import grouped
+
+def handler():
+    return {"nice": os.getpriority(os.PRIO_PROCESS, 0), "ioprio": ctypes.CDLL(None).syscall(252, 1, 0)}
+"""
+
+TEACH = "import grouped\n\n\ndef handler():\n    return 1\n\n\nif False:\n    import grouped.attack\n"
+
+
+def test_a_zygote_cannot_reach_other_zygotes_through_its_process_group() -> None:
+    """Mallory's tool names, in dead code, a submodule of a shared package that renices, idles the
+    I/O of and stops its process group: her zygote imports it while idle (it learns her imports).
+    Victor's zygote, forked from the same template, is in a process group of its own: his calls
+    keep nice 0 and their I/O priority, and are not stopped."""
+    with private_environments() as root, SubprocessSandbox(isolation="strict", workers=1) as sandbox:
+        site = root / "site"
+        package = site / "grouped"
+        package.mkdir(mode=0o755, parents=True)
+        site.chmod(0o755)
+        (package / "__init__.py").write_text("")
+        (package / "attack.py").write_text(GROUP_ATTACK)
+        (root / "preload.txt").write_text("grouped\n")
+
+        def call(agent: str, code: str) -> Any:
+            request = SandboxRequest(
+                f"group-{agent}", Language.PYTHON, code, "handler", {}, 5.0, 128, 1 << 20,
+                tenant=agent, owner=agent, environment=str(site),
+            )  # fmt: skip
+            return sandbox.run(request)
+
+        pristine = call("victor", NICE)
+        assert pristine.status is ExecutionStatus.SUCCEEDED, pristine.error
+        for _ in range(3):
+            assert call("mallory", TEACH).status is ExecutionStatus.SUCCEEDED
+            time.sleep(0.3)  # her zygote imports grouped.attack while idle
+        after = call("victor", NICE)
+        assert after.status is ExecutionStatus.SUCCEEDED, after.error
+        assert after.output == pristine.output

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -59,17 +62,29 @@ FAKE_ZYGOTE = textwrap.dedent("""
 """)
 
 
-def _fake(mode: str) -> PythonZygote:
+@contextlib.contextmanager
+def _fake(mode: str) -> Iterator[PythonZygote]:
+    """The stand-in as the host sees a zygote: its control socket, its stderr, its pid from its first frame."""
+    host_end, zygote_end = socket.socketpair()
+    host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     proc = subprocess.Popen(
         [sys.executable, "-I", "-c", FAKE_ZYGOTE, mode],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        stdin=zygote_end,
+        stdout=zygote_end,
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    worker = PythonZygote(proc, None, namespaced=False)
-    worker.wait_ready(10)
-    return worker
+    zygote_end.close()
+    assert proc.stderr is not None
+    worker = PythonZygote(host_end, os.dup(proc.stderr.fileno()), None, namespaced=False)
+    try:
+        worker.wait_ready(10)
+        assert worker.pid == proc.pid
+        yield worker
+    finally:
+        worker.kill()
+        proc.wait(10)
+        proc.stderr.close()
 
 
 def _request(**fields: object) -> SandboxRequest:
@@ -81,63 +96,43 @@ def _request(**fields: object) -> SandboxRequest:
 @pytest.mark.parametrize("mode", ["wrong-nonce", "wrong-id", "oversized", "no-nonce"])
 def test_a_frame_that_does_not_belong_to_the_call_kills_the_worker(mode: str) -> None:
     """A result frame without the call's id and nonce, or over its caps, is never accepted: the worker is stopped."""
-    worker = _fake(mode)
-    try:
+    with _fake(mode) as worker:
         doc, decided, out, err = worker.call(_request(), None)
         assert decided is None
         assert doc is not None and doc["status"] == "killed"
         assert doc["error"]["type"] == "SandboxProtocolError"
         assert "output" not in doc
         assert worker.dead
-    finally:
-        worker.kill()
 
 
 @pytest.mark.parametrize("mode", ["stream-wrong-nonce", "stream-oversized", "stream-bad-stream"])
 def test_a_forged_stream_frame_kills_the_worker_and_reaches_no_callback(mode: str) -> None:
     """Stream frames are checked like results: without the call's nonce, within the cap and naming
     stdout or stderr, or the worker is stopped and the caller's on_output hears nothing."""
-    worker = _fake(mode)
     heard: list[str] = []
-    try:
+    with _fake(mode) as worker:
         doc, decided, _, _ = worker.call(_request(on_output=lambda stream, text: heard.append(text)), None)
         assert decided is None and doc is not None
         assert doc["error"]["type"] == "SandboxProtocolError"
         assert heard == [] and worker.dead
-    finally:
-        worker.kill()
 
 
 def test_a_stream_frame_of_the_call_reaches_its_callback() -> None:
     """The same stand-in streaming correctly is heard, then its result is taken."""
-    worker = _fake("stream")
     heard: list[tuple[str, str]] = []
-    try:
+    with _fake("stream") as worker:
         doc, decided, _, _ = worker.call(_request(on_output=lambda stream, text: heard.append((stream, text))), None)
         assert doc is not None and doc["status"] == "succeeded"
         assert heard == [("stdout", "streamed")]
-    finally:
-        worker.kill()
 
 
 def test_a_frame_with_the_call_id_and_nonce_is_accepted() -> None:
     """The same stand-in, answering correctly, is believed: the check rejects only what does not match."""
-    worker = _fake("honest")
-    try:
+    with _fake("honest") as worker:
         doc, decided, _, _ = worker.call(_request(), None)
         assert decided is None and doc is not None
         assert doc["status"] == "succeeded" and doc["output"] == '"forged"'
         assert not worker.dead
-    finally:
-        worker.kill()
-
-
-IDENTITY = """
-import os
-def handler():
-    with open("/proc/%d/stat" % os.getppid()) as f:
-        return "%d:%s" % (os.getppid(), f.read().rsplit(")", 1)[1].split()[19])
-"""
 
 
 @pytest.fixture
@@ -149,18 +144,28 @@ def per_agent() -> Iterator[SubprocessSandbox]:
         sb.close()
 
 
+PAIRS = [("agent-a", "agent-a"), ("agent-b", "agent-b"), ("agent-b", "agent-a"), ("agent-a", "agent-b")]
+
+
 @pytest.mark.bwrap
-def test_tenancy_agent_never_lets_two_agents_share_a_zygote(per_agent: SubprocessSandbox) -> None:
-    """With tenancy='agent', agent A's calls and agent B's calls are served by different zygotes."""
-    seen: dict[str, set[str]] = {"agent-a": set(), "agent-b": set()}
+def test_each_caller_and_code_owner_pair_has_zygotes_of_its_own(
+    per_agent: SubprocessSandbox, served: Callable[[], list[int]]
+) -> None:
+    """With tenancy='agent' (the default), agent A's calls of its own tools, B's of its own, B's of
+    A's and A's of B's are each served by zygotes of their own: no process relays calls for two
+    callers, or runs two owners' code."""
+    seen: dict[tuple[str, str], set[int]] = {pair: set() for pair in PAIRS}
     for _ in range(3):
-        for agent in seen:
-            result = per_agent.run(
-                SandboxRequest("t", Language.PYTHON, IDENTITY, "handler", {}, 5.0, 64, 65536, tenant=agent)
-            )
-            assert result.status is ExecutionStatus.SUCCEEDED
-            seen[agent].add(str(result.output))
-    assert not seen["agent-a"] & seen["agent-b"]
+        for caller, owner in PAIRS:
+            request = SandboxRequest(
+                "t", Language.PYTHON, "def handler():\n    return 1\n", "handler", {}, 5.0, 64, 65536,
+                tenant=caller, owner=owner,
+            )  # fmt: skip
+            assert per_agent.run(request).status is ExecutionStatus.SUCCEEDED
+            seen[(caller, owner)].add(served()[-1])
+    for pair, zygotes in seen.items():
+        others = set().union(*(z for other, z in seen.items() if other != pair))
+        assert not zygotes & others, f"{pair} shared a zygote"
     assert per_agent.guards["tenancy"] == "agent"
 
 
@@ -233,32 +238,49 @@ def test_forked_children_share_one_memory_budget(sandbox: SubprocessSandbox) -> 
 
 
 @pytest.mark.bwrap
-def test_connect_with_sandbox_tenancy_agent_keeps_two_agents_on_separate_workers() -> None:
-    """Through the public API, sandbox_tenancy='agent' serves each agent from workers of its own."""
+def test_connect_keeps_two_agents_on_separate_zygotes_by_default(served: Callable[[], list[int]]) -> None:
+    """Through the public API, with default settings, each agent is served by zygotes of its own."""
     import toolrt
 
     schema = {"type": "object", "properties": {}}
-    with toolrt.connect("memory", sandbox_tenancy="agent", security_checks=False, sandbox_workers=1) as rt:
+    with toolrt.connect("memory", security_checks=False, sandbox_workers=1) as rt:
         seen = {}
         for agent in ("agent-a", "agent-b"):
             reg = rt.register_tool(
                 agent,
                 {
                     "name": "whoami",
-                    "description": "Which zygote serves me.",
+                    "description": "Returns one.",
                     "language": "python",
-                    "code": IDENTITY,
+                    "code": "def handler():\n    return 1\n",
                     "input_schema": schema,
                 },
             )
-            runs = {str(rt.execute_tool(agent, reg.tool_id, {}).output) for _ in range(2)}
-            seen[agent] = runs
+            for _ in range(2):
+                assert rt.execute_tool(agent, reg.tool_id, {}).output == 1
+            seen[agent] = set(served()[-2:])
         assert not seen["agent-a"] & seen["agent-b"]
 
 
 def test_an_unknown_tenancy_is_a_settings_error() -> None:
-    """sandbox_tenancy accepts only 'shared' and 'agent'."""
+    """sandbox_tenancy accepts only 'agent' and 'shared'."""
     from toolrt.settings import Settings, SettingsError
 
     with pytest.raises(SettingsError, match="sandbox_tenancy"):
         Settings.load({"sandbox_tenancy": "nobody"}, {})
+
+
+@pytest.mark.bwrap
+def test_a_call_whose_filter_does_not_load_never_runs_tool_code() -> None:
+    """Fail closed: when a call's own seccomp layer cannot be loaded (here a program the kernel
+    refuses), the call fails saying so, and the tool's code never ran (it would have printed)."""
+    sb = SubprocessSandbox(isolation="strict", workers=0)
+    try:
+        assert sb._programs is not None  # noqa: SLF001 - a broken layer, before the template starts
+        sb._programs["offline"] = b"\x01\x01\x00\x00\x00\x00\x00\x00"  # noqa: SLF001 - an invalid BPF opcode
+        result = run(sb, "print('tool code ran')\ndef handler():\n    return 'ran'\n")
+        assert result.status is ExecutionStatus.FAILED and result.error is not None
+        assert result.error.type == "SandboxSetupError" and "seccomp" in result.error.message
+        assert result.stdout == "" and result.output is None
+    finally:
+        sb.close()

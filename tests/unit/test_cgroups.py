@@ -16,8 +16,13 @@ def _v1_tree(root: Path) -> None:
     (root / "pids" / "svc").mkdir(parents=True)
 
 
-def _fill_v1_worker(folder: Path, usage: int, peak: int, oom_kills: int) -> None:
+def _fill_v1_worker(folder: Path, usage: int, peak: int, oom_kills: int, cache: int = 0) -> None:
     (folder / "memory.usage_in_bytes").write_text(f"{usage}\n")
+    shmem = 1 << 20  # tmpfs pages are not page cache: never counted as reclaimable
+    (folder / "memory.stat").write_text(
+        f"cache {cache + shmem}\nrss {usage - cache - shmem}\nshmem {shmem}\n"
+        f"inactive_anon {shmem}\nactive_anon 0\ninactive_file {cache // 2}\nactive_file {cache - cache // 2}\n"
+    )
     (folder / "memory.max_usage_in_bytes").write_text(f"{peak}\n")
     (folder / "memory.oom_control").write_text(f"oom_kill_disable 0\nunder_oom 0\noom_kill {oom_kills}\n")
 
@@ -49,6 +54,43 @@ def test_v1_arm_sets_the_limit_above_the_idle_usage_and_settle_reports_the_call_
     assert worker.settle(budget) == ((64 << 20) // 1024, False)
     _fill_v1_worker(worker.memory_dir, usage=12 << 20, peak=74 << 20, oom_kills=3)
     assert worker.settle(budget)[1] is True
+
+
+def test_page_cache_an_earlier_call_left_never_raises_the_next_calls_budget(tmp_path: Path) -> None:
+    """Files a call read stay cached and charged to the zygote's cgroup, but the kernel reclaims them
+    under the limit: the next call's limit is the idle memory without them plus its budget, so it
+    gets its memory_mb and no more, however much was cached before it."""
+    _v1_tree(tmp_path)
+    groups, _ = detect(tmp_path, V1_SELF)
+    assert groups is not None
+    worker = groups.worker()
+    for cached in (0, 50 << 20, 300 << 20):
+        _fill_v1_worker(worker.memory_dir, usage=(10 << 20) + cached, peak=0, oom_kills=0, cache=cached)
+        budget = worker.arm(64 << 20, 70)
+        assert int((worker.memory_dir / "memory.limit_in_bytes").read_text()) == (10 + 64) << 20
+        assert budget.baseline == (10 << 20) + cached  # what the call's reported peak is measured from
+
+
+def test_procs_files_let_a_process_move_itself_into_the_group(tmp_path: Path) -> None:
+    """One write-only descriptor per hierarchy's cgroup.procs, handed to a new zygote (it writes 0)."""
+    import os
+
+    _v1_tree(tmp_path)
+    groups, _ = detect(tmp_path, V1_SELF)
+    assert groups is not None
+    worker = groups.worker()
+    for folder in (worker.memory_dir, worker.pids_dir):
+        (folder / "cgroup.procs").write_text("")
+    fds = worker.procs_files()
+    try:
+        assert len(fds) == 2
+        for fd in fds:
+            os.write(fd, b"0")
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert (worker.memory_dir / "cgroup.procs").read_text() == "0"
+    assert (worker.pids_dir / "cgroup.procs").read_text() == "0"
 
 
 def test_v1_attach_writes_each_pid_to_both_hierarchies(tmp_path: Path) -> None:
@@ -102,7 +144,7 @@ def test_switched_off_by_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_the_files_read_on_every_call_are_opened_once_and_closed_with_the_group(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Usage and OOM events are read through descriptors kept from the first call: a later call
+    """Usage, page cache and OOM events are read through descriptors kept from the first call: a later call
     opens only what it writes (the v1 peak reset), and removing the group closes them."""
     import os
 
@@ -128,7 +170,7 @@ def test_the_files_read_on_every_call_are_opened_once_and_closed_with_the_group(
     (worker.memory_dir / "memory.max_usage_in_bytes").write_text(f"{40 << 20}\n")
     (worker.memory_dir / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n")
     assert worker.settle(budget) == ((29 << 20) // 1024, True)
-    assert sorted(set(opened)) == ["memory.max_usage_in_bytes"]  # reset and read; usage and events: kept
+    assert sorted(set(opened)) == ["memory.max_usage_in_bytes"]  # reset and read; usage, stat, events: kept
     kept = {fd: (os.fstat(fd).st_dev, os.fstat(fd).st_ino) for fd in worker._fds.values()}
     assert kept
     worker.remove()
@@ -139,3 +181,22 @@ def test_the_files_read_on_every_call_are_opened_once_and_closed_with_the_group(
         except OSError:
             continue
         assert (reused.st_dev, reused.st_ino) != identity
+
+
+def test_an_empty_worker_group_is_kept_for_the_next_worker(tmp_path: Path) -> None:
+    """A memory cgroup is slow to create and to free: once its worker is gone, the group is handed
+    to the next worker (limits set again); one a process is still in is not."""
+    _v1_tree(tmp_path)
+    groups, _ = detect(tmp_path, V1_SELF)
+    assert groups is not None
+    first = groups.worker()
+    for folder in (first.memory_dir, first.pids_dir):
+        (folder / "cgroup.procs").write_text("")
+    first.set_limits(64 << 20, 70)
+    first.remove()
+    assert first.memory_dir.is_dir()  # kept, not deleted
+    again = groups.worker()
+    assert again is first and again._limit is None  # noqa: SLF001 - its limits are set anew
+    (again.memory_dir / "cgroup.procs").write_text("4242\n")
+    again.remove()  # not empty: not kept (a process still in it would follow it to the next worker)
+    assert groups.worker() is not first

@@ -96,33 +96,10 @@ async function loadHandler(req, workdir, files) {
   return found;
 }
 
-// Egress (a worker started for calls that may reach hosts): listen on the loopback port that
-// HTTP(S)_PROXY name and relay each connection to the worker's egress socket, where the host's proxy
-// decides. The worker serves one call, so this forwarder belongs to that call alone.
-function startForwarder() {
-  const socketPath = process.env.TOOLRT_EGRESS;
-  const proxy = process.env.HTTP_PROXY;
-  if (!socketPath || !proxy) return Promise.resolve();
-  const net = require('node:net');
-  const server = net.createServer((client) => {
-    const upstream = net.connect(socketPath);
-    const done = () => { client.destroy(); upstream.destroy(); };
-    client.on('error', done);
-    upstream.on('error', done);
-    client.on('close', done);
-    upstream.on('close', done);
-    client.pipe(upstream);
-    upstream.pipe(client);
-  });
-  server.unref();
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(Number(new URL(proxy).port), '127.0.0.1', resolve);
-  });
-}
-
 async function prepare() {
-  await startForwarder();
+  // Egress (a worker started for calls that may reach hosts): HTTP(S)_PROXY name a loopback port
+  // where a forwarder, started before Node by the worker's launcher, relays to the worker's egress
+  // socket. Node itself cannot open a unix socket (the sandbox's filter refuses the family).
   // Pay one-time costs before the request arrives: the TypeScript stripper (loaded lazily by Node)
   // and the ES module loader.
   // A sample touching interfaces, generics and async: stripping new code is then sub-millisecond.

@@ -1,10 +1,33 @@
-"""toolrt Python zygote: runs inside the sandbox and forks one fresh child per tool call.
+"""toolrt Python zygote: a pristine template forks one zygote per agent, and each zygote one fresh child per call.
 
-Protocol on fds 0 (in) and 1 (out), each frame a 4-byte big-endian length and a document:
+Three kinds of process run this file, all started from one ``python -I -S`` inside a sandbox:
+
+* **The template** (the process the host starts: pid 1 of its bubblewrap sandbox, or a bare process
+  without namespaces). It imports what tools commonly use while idle and forks zygotes when the host
+  asks; no tool code ever runs in it and it relays nothing of any call. Its only channel is a unix
+  socket to the host (fd 0): a command ``{"seq": n, "cgroups": k, "gate": bool, "scratch": path}``
+  with, as SCM_RIGHTS, the new zygote's control socket, its stderr pipe, ``k`` cgroup.procs files of
+  its cgroup(s) and (when ``gate``) an O_PATH descriptor of its egress socket; it answers
+  ``{"spawned": n}`` or ``{"failed": n, "error": text}`` and keeps none of the descriptors.
+* **A zygote** (a clone of the template, one per (caller, owner, ...) pool on the host). Before
+  anything else it writes ``0`` to each cgroup.procs file (it moves itself into its own cgroup),
+  then, with namespaces, it is pid 1 of new user, pid, mount, ipc and network namespaces (made by
+  the clone) and gives itself a /proc of its own, a private /tmp and /dev/shm, a new /dev/pts and a
+  read-only /dev, and drops every capability. It serves calls on its control socket (below). Its
+  first frame, ``{"ready": true}``, tells the host (SCM_CREDENTIALS, translated by the kernel into
+  the host's pid namespace) its pid.
+* **A call's child** (a clone of the zygote, forked ahead of the call): with namespaces it is pid 1
+  of namespaces of its own (user, pid, mount, ipc, network), so everything it can write or set is
+  its own and dies with it: its /proc shows only its own processes, and prlimit, setpriority,
+  sched_*, ioprio and kill reach nothing else; its /tmp, /dev/shm and /dev/pts are new, /dev is
+  read-only, System V IPC and POSIX queues are its own, abstract unix sockets and loopback are its
+  own. Then it drops its capabilities and loads the call's seccomp filter (no namespaces, no mounts,
+  AF_INET/AF_INET6 sockets only); if any step fails it never runs tool code and reports why.
+
+Protocol on the zygote's control socket, each frame a 4-byte big-endian length and a document:
 * host to zygote (trusted, ``marshal``): a call header (``id``, ``nonce``, limits, ``payload`` size)
   followed by that many payload bytes (the child's own request: code, entrypoint, params), or a
-  cancel frame ``{"cancel": id}`` while a call runs; a zygote with packages to preload first gets
-  ``{"confined": True}`` once the host has moved it into its cgroup (see ``preload``);
+  cancel frame ``{"cancel": id}`` while a call runs;
 * zygote to host (JSON): one result header per call, echoing the call's ``id`` and ``nonce`` and
   giving the sizes of three raw sections that follow it (the tool's result document, stdout, stderr);
   when the call header asks for ``stream``, stream frames come first (``id``, ``nonce``, ``stream``:
@@ -12,18 +35,22 @@ Protocol on fds 0 (in) and 1 (out), each frame a 4-byte big-endian length and a 
 The nonce is the host's proof that a frame came from the zygote: it is never given to the child, and
 the zygote is non-dumpable, so no tool can read it. The zygote never decodes the payload or the
 tool's output: it moves them between pipes through buffers it zeroes after each call, so a child
-forked later (for another agent) inherits nothing of this call, not even freed memory.
+forked later inherits nothing of this call, not even freed memory.
 The tool code reaches this file as data and its params as data; nothing is spliced into source.
-A payload with ``proxy`` (the host sends it only for a call that may reach hosts, in a worker whose
-egress socket is bound in) makes the child fork a loopback forwarder to that socket and set the
-proxy variables before the tool runs (see ``start_forwarder``).
+A zygote given an egress socket (for calls that may reach hosts) has each spare child fork a
+loopback forwarder to it before the call's filter is loaded (see ``start_forwarder``).
+
+A fourth use, ``role: node``: the launcher of a Node worker that may reach hosts: it forks the same
+forwarder, loads the call's filter and runs Node (which then cannot open a unix socket itself).
+
 Only C-level standard modules are imported up front (no ``json``, ``signal``, ``typing``: they pull
-in ``re`` and ``enum``), so a cold zygote starts nearly as fast as a bare interpreter.
+in ``re`` and ``enum``), so a cold template starts nearly as fast as a bare interpreter.
 """
 
 import _json
 import _signal as signal
 import _struct as struct
+import binascii
 import errno
 import gc
 import marshal
@@ -39,19 +66,26 @@ if TYPE_CHECKING:
 else:
     Any = object  # annotations are evaluated at runtime here, and typing would cost a cold start
 
-MODE = sys.argv[1] if len(sys.argv) > 1 else "ns"  # "ns": pid 1 of its own pid namespace; "proc": on the host
-BASE = sys.argv[2] if len(sys.argv) > 2 else "/tmp"
+# Host-made (so ``marshal`` is safe): what this process is and serves. See ``SubprocessSandbox``.
+CONFIG = marshal.loads(binascii.a2b_base64(sys.argv[1]))
+ROLE = CONFIG["role"]  # "template" or "node"
+NAMESPACES = bool(CONFIG.get("namespaces"))  # each zygote and each call in namespaces of its own
 # JavaScript on QuickJS (see ``run_js_tool``): where the ``_quickjs`` extension is, as this process
 # sees it ("" when the host offers no QuickJS), and the prelude every JS context starts with.
-QUICKJS = sys.argv[3] if len(sys.argv) > 3 else ""
-JS_PRELUDE = sys.argv[4] if len(sys.argv) > 4 else ""
-# The environment of the tools' requirements this zygote serves (bound read-only), and the modules
-# of the packages they named, imported while idle. Only zygotes for such tools get one: after the
-# standard library on sys.path, so no package can stand in for a standard module.
-ENVIRONMENT = sys.argv[5] if len(sys.argv) > 5 else ""
-PRELOAD = [name for name in (sys.argv[6] if len(sys.argv) > 6 else "").split(",") if name]
-# "python", "async" or "quickjs": which modules the zygote imports while idle (see ``WARM``).
-FLAVOR = sys.argv[7] if len(sys.argv) > 7 else "async"
+QUICKJS = CONFIG.get("quickjs", "")
+JS_PRELUDE = CONFIG.get("prelude", "")
+# The environment of the tools' requirements (bound read-only), and the modules of the packages they
+# named, which each zygote (never the template) imports while idle: after the standard library on
+# sys.path, so no package can stand in for a standard module.
+ENVIRONMENT = CONFIG.get("environment", "")
+PRELOAD = list(CONFIG.get("preload", ()))
+# "python", "async" or "quickjs": which modules the template imports while idle (see ``WARM``).
+FLAVOR = CONFIG.get("flavor", "async")
+TMP_SIZE = int(CONFIG.get("tmp_size", 64 << 20))  # each call's /tmp and /dev/shm
+CALL_FILTER = CONFIG.get("call_filter", b"")  # the seccomp layer each call loads (BPF); b"": none here
+OFFLINE_FILTER = CONFIG.get("offline_filter", b"")  # the same for a call that may reach no host: no sockets
+FORWARDER_FILTER = CONFIG.get("forwarder_filter", b"")
+PROXY_PORT = int(CONFIG.get("proxy_port", 3128))  # where a call's egress forwarder listens, on its loopback
 if ENVIRONMENT:
     sys.path.append(ENVIRONMENT)
 NPROC_SLACK = 64
@@ -60,34 +94,21 @@ CHUNK = 1 << 16
 FIRST_CHUNK = 1 << 12
 ZEROS = memoryview(bytes(CHUNK))
 _LIMIT_ERRNO = {errno.EFBIG: "file_size", errno.EMFILE: "open_files", errno.ENFILE: "open_files", errno.EAGAIN: "processes"}
+SETUP_FAILED = 72  # the exit status of a zygote that could not set itself up (its stderr says why)
 
-CTL_IN = os.dup(0)
-CTL_OUT = os.dup(1)
-_null = os.open("/dev/null", os.O_RDWR)
-os.dup2(_null, 0)
-os.dup2(_null, 1)
-os.close(_null)
-SELF = os.getpid()
-
-
-def _libc_call(name: str, *args: int) -> int:
-    # _ctypes directly: the ctypes package costs milliseconds a cold start cannot spare.
-    import _ctypes
-
-    class CLong(_ctypes._SimpleCData):  # type: ignore[misc,name-defined,type-arg]
-        _type_ = "l"
-
-    class CFunc(_ctypes.CFuncPtr):  # type: ignore[misc,name-defined]
-        _flags_ = _ctypes.FUNCFLAG_CDECL | _ctypes.FUNCFLAG_USE_ERRNO
-        _restype_ = CLong
-
-    func = CFunc(_ctypes.dlsym(_ctypes.dlopen(None), name))  # type: ignore[arg-type]
-    result = func(*[CLong(a) for a in args])
-    return int(getattr(result, "value", result))
+# A zygote's own: its control socket to the host, its egress socket (an O_PATH descriptor; -1: none)
+# and, without namespaces, the scratch folder its calls work in. Set by ``become_zygote``.
+CTL = -1
+GATE = -1
+BASE = "/tmp"
+SELF = 0
+# The uid and gid every namespace maps (the sandbox's user in the template's namespace).
+UID = os.getuid()
+GID = os.getgid()
 
 
 def _prctl(option: int, value: int) -> None:
-    _libc_call("prctl", option, value, 0, 0, 0)
+    NATIVE.libc.prctl(option, value, 0, 0, 0)
 
 
 def _no_json(obj: Any) -> Any:
@@ -100,22 +121,6 @@ def dumps(obj: Any) -> str:
         {}, _no_json, _json.encode_basestring_ascii, None, ": ", ", ", False, False, False
     )
     return "".join(encode(obj, 0))
-
-
-# Non-dumpable: a tool running as the same uid cannot ptrace the zygote, read its memory or open its
-# /proc fds (the seccomp filter refuses those calls too; this holds even without it).
-# Subreaper: orphans of a tool (double fork, setsid) are re-parented here, so they can be found and
-# reaped (in a pid namespace the zygote is pid 1 and their reaper anyway).
-_prctl(4, 0)  # PR_SET_DUMPABLE
-_prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
-
-# A child's exit wakes the zygote's poll through this pipe (SIGCHLD's wakeup fd): the zygote needs no
-# pidfd, which the seccomp filter refuses.
-WAKE_R, WAKE_W = os.pipe()
-os.set_blocking(WAKE_W, False)
-os.set_blocking(WAKE_R, False)
-signal.set_wakeup_fd(WAKE_W)
-signal.signal(signal.SIGCHLD, lambda signum, frame: None)
 
 
 def read_exact(fd: int, n: int) -> bytes | None:
@@ -270,65 +275,38 @@ def reap() -> None:
             return
 
 
-def kill_everything() -> None:
-    """Kill every process the call started, however it detached, and reap them all."""
+def kill_everything(pid: int) -> None:
+    """Kill every process of the call whose child is ``pid``, however they detached.
+
+    With namespaces the child is pid 1 of the call's own pid namespace: killing it makes the kernel
+    kill every other process there before its own exit is reported, so ``pid`` alone is signalled
+    (the caller reaps it, with its resource usage). Without namespaces the zygote is the subreaper
+    of whatever the call started: it kills its descendants, and reaps them, until none is left."""
+    if NAMESPACES:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        return
     for _ in range(50):
-        if MODE == "ns":
-            # Alone in a pid namespace: everything but pid 1 and the zygote belongs to the call.
+        left = descendants()
+        for other in left:
             try:
-                os.kill(-1, signal.SIGKILL)
+                os.kill(other, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            left = [int(p) for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, SELF)]
-        else:
-            left = descendants()
-            for pid in left:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
         reap()
         if not left:
             return
         time.sleep(0.001)
 
 
-def clear_ipc() -> None:
-    """Remove System V IPC objects a call created: they would outlive it in the shared ipc namespace."""
-    if MODE != "ns":
-        return
-    found = []
-    for kind in ("shm", "msg", "sem"):
-        # os.open/os.read, not open(): three text file objects per call cost the zygote page faults.
-        try:
-            fd = os.open("/proc/sysvipc/" + kind, os.O_RDONLY)
-        except OSError:
-            continue
-        chunks = []
-        try:
-            while True:
-                chunk = os.read(fd, 1 << 16)
-                if not chunk:
-                    break
-                chunks.append(chunk)
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
-        rows = b"".join(chunks).splitlines()[1:]
-        found += [(kind, int(row.split()[1])) for row in rows if row.strip()]
-    if not found:
-        return
-    import ctypes
-
-    libc = ctypes.CDLL(None)
-    for kind, ident in found:
-        if kind == "shm":
-            libc.shmctl(ident, 0, None)  # IPC_RMID
-        elif kind == "msg":
-            libc.msgctl(ident, 0, None)
-        else:
-            libc.semctl(ident, 0, 0)
+def abandon() -> None:
+    """The host went away: end this zygote and everything it started (with namespaces, the kernel
+    does that when pid 1 of the zygote's namespace exits; without, it kills its descendants)."""
+    if not NAMESPACES:
+        kill_everything(0)
+    os._exit(0)
 
 
 def wipe(path: str, keep_root: bool) -> None:
@@ -606,19 +584,24 @@ def relay(src: Any, dst: Any) -> None:
         pass
 
 
-def forward(listener: Any, path: str, token: str) -> None:
-    """The forwarder's loop: each loopback connection is relayed to the worker's egress socket,
-    after the line that says which call it belongs to (the host refuses another call's)."""
+
+
+def forward(listener_fd: int, path: str, token: str) -> None:
+    """The forwarder's loop: each loopback connection is relayed to the egress socket, after the line
+    that says which call it belongs to (the host refuses another call's); no line without a token
+    (a single-use Node worker's socket serves its one call)."""
     import socket
     import threading
 
-    first = b"TOOLRT-CALL " + token.encode("ascii") + b"\r\n"
+    listener = socket.socket(fileno=listener_fd)
+    first = b"TOOLRT-CALL " + token.encode("ascii") + b"\r\n" if token else b""
 
     def serve(client: Any) -> None:
         upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             upstream.connect(path)
-            upstream.sendall(first)
+            if first:
+                upstream.sendall(first)
         except OSError:
             client.close()
             upstream.close()
@@ -638,40 +621,81 @@ def forward(listener: Any, path: str, token: str) -> None:
         threading.Thread(target=serve, args=(client,), daemon=True).start()
 
 
-def start_forwarder(proxy: dict[str, Any]) -> None:
-    """Before the tool runs: listen on loopback, fork the forwarder, point the proxy variables at it.
+def fork_forwarder(port: int, path: str, with_token: bool) -> int:
+    """Fork the egress forwarder of this call (or Node worker) before its filter is loaded.
 
-    Why a process of its own, forked here: the child is still single-threaded (no tool code has
-    run), so the fork is safe, and the forwarder belongs to this call alone (the zygote kills it
-    with the call's other processes). It only moves bytes: the host's proxy decides everything, so
-    a tool that kills or bypasses it (connecting to the socket itself) gains nothing.
-    """
-    import socket
+    Why a process of its own, forked here: the forwarder needs a unix socket (to ``path``, the
+    worker's egress socket) that the call's own filter refuses, and this process is still
+    single-threaded (no tool code has run), so the fork is safe. The forwarder belongs to this call
+    alone (it dies with the call's pid namespace), is non-dumpable (the tool cannot read or write its
+    memory) and loads a filter of its own (no program to run, unix and internet sockets only). It
+    only moves bytes: the host's proxy decides everything, so a tool that kills or bypasses it gains
+    nothing. ``with_token``: it waits for the call's token on a pipe (returned here) and starts only
+    once it has one; otherwise it serves at once, sending no call line."""
+    import _socket
 
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind(("127.0.0.1", int(proxy["port"])))
+    listener = _socket.socket(2, 1)  # AF_INET, SOCK_STREAM
+    listener.setsockopt(1, 2, 1)  # SOL_SOCKET, SO_REUSEADDR
+    listener.bind(("127.0.0.1", port))
     listener.listen(64)
+    token_r, token_w = os.pipe() if with_token else (-1, -1)
     if os.fork() == 0:
         try:
+            keep = {listener.fileno(), token_r, GATE}
             null = os.open("/dev/null", os.O_RDWR)
-            for fd in (0, 1, 2, 3):  # the call's pipes must see their end when the tool ends
+            for fd in (0, 1, 2):
                 os.dup2(null, fd)
-            forward(listener, str(proxy["socket"]), str(proxy["token"]))
+            for name in os.listdir("/proc/self/fd"):
+                if int(name) > 2 and int(name) not in keep:
+                    try:
+                        os.close(int(name))
+                    except OSError:
+                        pass
+            _prctl(4, 0)  # PR_SET_DUMPABLE
+            if FORWARDER_FILTER:
+                NATIVE.load_filter(FORWARDER_FILTER)
+            token = b""
+            if with_token:
+                while True:
+                    chunk = os.read(token_r, 256)
+                    if not chunk:
+                        break
+                    token += chunk
+                if not token:
+                    os._exit(0)  # the call needs no network
+            forward(listener.detach(), path, token.decode("ascii"))
         finally:
             os._exit(0)
     listener.close()
-    url = "http://127.0.0.1:%d" % int(proxy["port"])
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        os.environ[name] = url
+    if with_token:
+        os.close(token_r)
+    return token_w
 
 
 def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_base: int, js: bool) -> None:
-    """A pre-forked child: detach, take its streams, wait for its one request, then run it.
+    """A pre-forked child: its own namespaces and filter, its streams, then its one request, run.
 
     ``js``: make the QuickJS context while waiting (the zygote's last call was JavaScript)."""
     signal.set_wakeup_fd(-1)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    token_w = -1
+    try:
+        # Everything that does not depend on the request is done before it comes, off the call's path.
+        if NAMESPACES:
+            enter_namespaces(call=True, network=GATE >= 0)
+        if GATE >= 0:
+            token_w = fork_forwarder(PROXY_PORT, "/proc/self/fd/%d" % GATE, True)
+        layer = CALL_FILTER if GATE >= 0 else OFFLINE_FILTER
+        if layer:
+            NATIVE.load_filter(layer)
+    except BaseException as exc:
+        # Fail closed: no tool code runs without its namespaces and filter; the call says why.
+        body = dumps({"status": "failed", "error": {"type": "SandboxSetupError", "traceback": "",
+                      "message": "the call's sandbox could not be set up: %s" % exc}}).encode()
+        try:
+            write_all(res_w, [body])
+        finally:
+            os._exit(0)
     try:
         # Under memory pressure the kernel kills the call's processes, not the zygote.
         fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
@@ -686,9 +710,10 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
     os.dup2(err_w, 2)
     os.dup2(res_w, 3)
     os.dup2(req_r, 4)
-    os.closerange(5, 1 << 16)
+    if token_w >= 0:
+        os.dup2(token_w, 5)
+    os.closerange(6 if token_w >= 0 else 5, 1 << 16)
     os.chdir(workdir)
-    # Everything that does not depend on the request is done before it comes, off the call's path.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     if "random" in sys.modules:
         sys.modules["random"].seed()  # this child's own seed: it serves one call
@@ -710,8 +735,14 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
     req = marshal.loads(b"".join(chunks))
     for res, value in limits_for(req, nproc_base):
         resource.setrlimit(res, (value, value))
-    if req.get("proxy"):
-        start_forwarder(req["proxy"])
+    if token_w >= 0:
+        proxy = req.get("proxy")
+        if proxy:
+            write_all(5, [str(proxy["token"]).encode("ascii")])
+            url = "http://127.0.0.1:%d" % PROXY_PORT
+            for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+                os.environ[name] = url
+        os.close(5)  # the forwarder starts with the token, or ends without one
     gc.enable()
     try:
         if req.get("engine") == "quickjs":
@@ -723,17 +754,24 @@ def child(req_r: int, workdir: str, out_w: int, err_w: int, res_w: int, nproc_ba
 
 
 class Spare:
-    """A child forked ahead of the next call, waiting for its request: the fork is off the call's path."""
+    """A child forked ahead of the next call, waiting for its request: the fork, its namespaces and
+    its filter are all off the call's path."""
 
     def __init__(self, nproc_base: int, js: bool = False) -> None:
-        self.workdir = os.path.join(BASE, "work")
-        os.mkdir(self.workdir, 0o700)
+        self.workdir = "/tmp/work" if NAMESPACES else os.path.join(BASE, "work")
+        if not NAMESPACES:
+            os.mkdir(self.workdir, 0o700)
         req_r, self.req_w = os.pipe()
         self.out_r, out_w = os.pipe()
         self.err_r, err_w = os.pipe()
         self.res_r, res_w = os.pipe()
         gc.freeze()  # everything the zygote holds moves out of the collector's sight: no copy-on-write storms
-        self.pid = os.fork()
+        try:
+            self.pid = NATIVE.clone(NAMESPACE_FLAGS) if NAMESPACES else os.fork()
+        except OSError:
+            for fd in (req_r, self.req_w, self.out_r, out_w, self.err_r, err_w, self.res_r, res_w):
+                os.close(fd)
+            raise
         if self.pid == 0:
             try:
                 child(req_r, self.workdir, out_w, err_w, res_w, nproc_base, js)
@@ -749,10 +787,9 @@ def forward_payload(size: int, req_w: int) -> None:
     view = memoryview(buf)
     got = 0
     while got < size:
-        n = os.readv(CTL_IN, [view[got:]])
+        n = os.readv(CTL, [view[got:]])
         if not n:
-            kill_everything()
-            os._exit(0)
+            abandon()
         got += n
     try:
         write_all(req_w, [view])
@@ -788,7 +825,7 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
     usage = None
     stream = bool(head.get("stream"))
     poller = select.poll()
-    for fd in (*sinks, WAKE_R, CTL_IN):
+    for fd in (*sinks, WAKE_R, CTL):
         poller.register(fd, select.POLLIN)
     child_done = False
     woken = False
@@ -811,11 +848,10 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
             if fd == WAKE_R:
                 drain_wake()
                 woken = True
-            elif fd == CTL_IN:
-                msg = read_frame(CTL_IN)
+            elif fd == CTL:
+                msg = read_frame(CTL)
                 if msg is None:
-                    kill_everything()
-                    os._exit(0)
+                    abandon()
                 if msg.get("cancel") == head.get("id"):
                     outcome = "cancelled"
             elif not sinks[fd].read_from(fd, scratch):
@@ -823,11 +859,11 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
                 open_fds.discard(fd)
             elif stream and fd != res_r and sinks[fd].fresh is not None:
                 # Streaming: what the tool printed goes to the host as it comes, within the cap.
-                write_frame(CTL_OUT, {"id": head["id"], "nonce": head["nonce"], "stream": 1 if fd == out_r else 2,
+                write_frame(CTL, {"id": head["id"], "nonce": head["nonce"], "stream": 1 if fd == out_r else 2,
                                       "size": len(sinks[fd].fresh)}, [sinks[fd].fresh])
         if outcome:
             break
-    kill_everything()
+    kill_everything(pid)
     if not child_done:
         try:
             _, status, usage = os.wait4(pid, 0)
@@ -847,11 +883,11 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
     if any(sink.over for sink in sinks.values()):
         scratch[:] = ZEROS  # only a stream past its cap reads into it
     drain_wake()
-    clear_ipc()
-    wipe(workdir, False)
-    wipe(BASE, True)
-    if MODE == "ns" and os.path.isdir("/dev/shm"):
-        wipe("/dev/shm", True)
+    if not NAMESPACES:
+        # With namespaces the call's /tmp, /dev/shm and IPC objects died with it; here they are the
+        # zygote's scratch folder, wiped.
+        wipe(workdir, False)
+        wipe(BASE, True)
     out, err, res = sinks[out_r], sinks[err_r], sinks[res_r]
     doc: dict[str, Any] = {}
     if outcome is not None:
@@ -884,11 +920,12 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
     return doc, [res, out, err]
 
 
-# What this zygote imports while idle, by its flavour (the host's ``zygote_flavor``): every call
+
+# What the template imports while idle (its zygotes and their calls inherit it), by its flavour (the host's ``zygote_flavor``): every call
 # forks this memory and tears its copy down, so asyncio (and what it pulls in, nearly half of it) is
 # only in zygotes for async tools, and QuickJS zygotes import no Python modules at all.
 WARM = ["json", "re", "math", "datetime", "collections", "itertools", "functools", "random", "base64",
-        "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid"]
+        "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid", "socket", "threading"]
 if FLAVOR == "python":
     WARM.remove("asyncio")
 elif FLAVOR == "quickjs":
@@ -955,7 +992,7 @@ def import_learned() -> None:
     previous = signal.signal(signal.SIGXCPU, past_allowance)
     resource.setrlimit(resource.RLIMIT_CPU, (int(used.ru_utime + used.ru_stime) + 1 + LEARN_CPU_S[0], hard))
     try:
-        while LEARNING and not select.select([CTL_IN], [], [], 0)[0]:
+        while LEARNING and not select.select([CTL], [], [], 0)[0]:
             name = LEARNING.pop(0)
             try:
                 __import__(name)
@@ -978,38 +1015,239 @@ def past_allowance(signum: int, frame: Any) -> None:
     os._exit(75)
 
 
-def preload() -> bool:
-    """Import the packages of this zygote's environment before the first call is read: the first
-    call would import them anyway, and every later one then finds them loaded.
 
-    Not before the host says the zygote is confined (its cgroup: memory and pids limits): a
-    package's import-time code is third-party code, and must never run with the runtime's own
-    budget. False when the host went away instead."""
-    if not PRELOAD:
-        return True
-    go = read_frame(CTL_IN)
-    if go is None:
-        return False
+
+
+
+# -- namespaces, capabilities and seccomp ----------------------------------------------------------
+# Raw syscalls through ctypes (the template imports it before its first zygote: every later process
+# finds it loaded). Each failure raises OSError: the process that set itself up runs no further.
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+CLONE_CHILD_CLEARTID = 0x00200000
+CLONE_CHILD_SETTID = 0x01000000
+# A zygote and a call each get all of these; UTS stays the sandbox's (no one here can change it).
+# The parent's clone makes the user and pid namespaces (the child must be born pid 1); the child
+# makes the others itself (``enter_namespaces``), so that their cost is not the parent's. A call
+# that may not reach any host keeps its zygote's network namespace (empty, its loopback down) and
+# may open no socket at all (its filter); one that may gets a network namespace of its own, whose
+# loopback only its forwarder and it share.
+NAMESPACE_FLAGS = CLONE_NEWUSER | CLONE_NEWPID
+OWN_NAMESPACES = CLONE_NEWNS | CLONE_NEWIPC
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_REMOUNT, MS_NOATIME, MS_BIND, MS_REC, MS_PRIVATE, MS_STRICTATIME = 32, 1024, 4096, 16384, 1 << 18, 1 << 24
+ST_NOEXEC, ST_NOATIME, ST_RELATIME = 8, 1024, 4096
+_CLONE_SYSCALL = {"x86_64": 56, "aarch64": 220}
+
+
+class Native:
+    """libc through ctypes, loaded once (in the template) and inherited by every clone."""
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        # PyDLL: the GIL stays held across the clone, exactly as os.fork() holds it.
+        self.raw = ctypes.PyDLL(None, use_errno=True)
+        self.libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+        self.machine = os.uname().machine
+        self.tid = self._tid_field() if NAMESPACES else None
+        class Header(ctypes.Structure):
+            _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+        class Data(ctypes.Structure):
+            _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+        class Fprog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+        self.cap_header = Header(0x20080522, 0)  # _LINUX_CAPABILITY_VERSION_3
+        self.no_capabilities = (Data * 2)()
+        self.fprog = Fprog
+
+    def check(self, rc: int, what: str) -> int:
+        import ctypes
+
+        if rc < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, "%s: %s" % (what, os.strerror(err)))
+        return rc
+
+    def _tid_field(self) -> int:
+        """The address of glibc's cached thread id of this (the main) thread.
+
+        A raw clone does not update it as glibc's fork does, and glibc uses it for raise(),
+        pthread_kill() and abort(): the clone asks the kernel to write the child's id there
+        (CLONE_CHILD_SETTID), as glibc's own fork does. Found, not assumed: the offsets in the thread
+        descriptor holding this thread's id, narrowed to the one a real fork() rewrites in its child."""
+        import ctypes
+
+        self.libc.pthread_self.restype = ctypes.c_void_p
+        base = self.libc.pthread_self()
+        me = self.check(self.libc.syscall(186 if self.machine == "x86_64" else 178), "gettid")
+        span = 0x800
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                low, high = (int(x, 16) for x in line.split()[0].split("-"))
+                if low <= base < high:
+                    span = min(span, high - base)
+        offsets = [off for off in range(0, span - 3, 4) if ctypes.c_int.from_address(base + off).value == me]
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            mine = self.libc.syscall(186 if self.machine == "x86_64" else 178)
+            found = [off for off in offsets if ctypes.c_int.from_address(base + off).value == mine]
+            os.write(write_fd, (",".join(str(off) for off in found)).encode())
+            os._exit(0)
+        os.close(write_fd)
+        answer = os.read(read_fd, 256).decode()
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        found = [int(off) for off in answer.split(",") if off]
+        if len(found) != 1:
+            raise OSError(errno.ENOTSUP, "cannot find glibc's thread id field (found %r)" % found)
+        return int(base) + found[0]
+
+    def clone(self, flags: int) -> int:
+        """fork() into new namespaces: the child is pid 1 of its new pid namespace. 0 in the child."""
+        number = _CLONE_SYSCALL.get(self.machine)
+        if number is None or self.tid is None:
+            raise OSError(errno.ENOTSUP, "namespaced calls need x86_64 or aarch64 and glibc")
+        import ctypes
+
+        full = flags | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID | int(signal.SIGCHLD)
+        # The kernel's argument order: (flags, stack, parent_tid, child_tid, tls) on x86_64, tls and
+        # child_tid swapped on aarch64. No new stack: the child returns here, as from fork().
+        args = (full, 0, 0, self.tid, 0) if self.machine == "x86_64" else (full, 0, 0, 0, self.tid)
+        api = ctypes.pythonapi
+        api.PyOS_BeforeFork()
+        pid = int(self.raw.syscall(ctypes.c_long(number), *[ctypes.c_ulong(a) for a in args]))
+        if pid == 0:
+            api.PyOS_AfterFork_Child()
+            return 0
+        err = ctypes.get_errno()
+        api.PyOS_AfterFork_Parent()
+        if pid < 0:
+            raise OSError(err, "clone: %s" % os.strerror(err))
+        return pid
+
+    def mount(self, source: Any, target: str, fstype: Any, flags: int, data: Any = None) -> None:
+        self.check(self.libc.mount(source, target.encode(), fstype, flags, data), "mount " + target)
+
+    def drop_capabilities(self) -> None:
+        """No capability left for this process and whatever it starts, and no new ones ever.
+
+        The new user namespace gave it every capability (over its own namespaces): all are cleared.
+        The bounding set is left as it is: with ``no_new_privs`` no program it runs gains a file
+        capability or a set-uid, and its uid is not 0 in its namespace, so execve grants nothing."""
+        import ctypes
+
+        self.check(self.libc.capset(ctypes.byref(self.cap_header), self.no_capabilities), "capset")
+        self.check(self.libc.prctl(38, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+
+    def load_filter(self, program: bytes) -> None:
+        """Load a seccomp layer (libseccomp's exported BPF) on this process and all it starts."""
+        import ctypes
+
+        buf = ctypes.create_string_buffer(program, len(program))
+        prog = self.fprog(len(program) // 8, ctypes.addressof(buf))
+        self.check(self.libc.prctl(38, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+        self.check(self.libc.prctl(22, 2, ctypes.byref(prog), 0, 0), "seccomp filter")  # SECCOMP_MODE_FILTER
+
+
+NATIVE: Any = None
+
+
+def write_file(path: str, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def enter_namespaces(call: bool, network: bool = False) -> None:
+    """In the first process of new user and pid namespaces (a zygote, or a call's child): map the
+    sandbox's user, make mount, ipc and network namespaces of its own, take a /proc of the new pid
+    namespace, a private /tmp and /dev/shm, a new /dev/pts (a zygote; a zygote's /dev is read-only,
+    and a call's is a copy of it), and (a call that may reach hosts) bring its loopback up. Then drop
+    every capability: what was needed to build the namespaces is gone before anything else runs."""
+    native = NATIVE
+    # A non-dumpable process's /proc files belong to root, which this user namespace does not map:
+    # dumpable just long enough to write its own maps.
+    _prctl(4, 1)  # PR_SET_DUMPABLE
+    write_file("/proc/self/setgroups", b"deny")
+    write_file("/proc/self/uid_map", b"%d %d 1\n" % (UID, UID))
+    write_file("/proc/self/gid_map", b"%d %d 1\n" % (GID, GID))
+    _prctl(4, 0)
+    # A zygote takes a network namespace of its own (nothing in it), and a cgroup namespace rooted at
+    # the cgroup it has just moved into (its calls see "/", not its name among the others); a call
+    # takes a network namespace only when it may reach hosts.
+    own = OWN_NAMESPACES | (CLONE_NEWNET if network else 0) if call else OWN_NAMESPACES | CLONE_NEWNET | CLONE_NEWCGROUP
+    native.check(native.libc.unshare(own), "unshare")
+    native.mount(b"none", "/", None, MS_REC | MS_PRIVATE)
+    native.mount(b"proc", "/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+    size = b"size=%d" % TMP_SIZE
+    native.mount(b"tmpfs", "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size + b",mode=0755")
+    native.mount(b"tmpfs", "/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, size + b",mode=01777")
+    if not call:
+        # Its own /dev/pts (the sandbox's is every zygote's). A call needs none of its own: it is
+        # the zygote's only call while it runs, and its ptys close with its processes.
+        native.mount(b"devpts", "/dev/pts", b"devpts", MS_NOSUID | MS_NOEXEC, b"newinstance,ptmxmode=0666,mode=0620")
+        # The flags the sandbox's /dev was mounted with are locked: a remount must keep them.
+        now = os.statvfs("/dev").f_flag
+        atime = MS_NOATIME if now & ST_NOATIME else (0 if now & ST_RELATIME else MS_STRICTATIME)
+        keep = MS_NOSUID | MS_NODEV | atime | (MS_NOEXEC if now & ST_NOEXEC else 0)
+        native.mount(None, "/dev", None, MS_REMOUNT | MS_BIND | MS_RDONLY | keep)
+    else:
+        os.mkdir("/tmp/work", 0o700)
+        if network:
+            loopback_up()
+    native.drop_capabilities()
+
+
+def loopback_up() -> None:
+    """SIOCSIFFLAGS lo up|running: a new network namespace's loopback starts down."""
+    import _socket
+    import fcntl
+
+    sock = _socket.socket(2, 2)  # AF_INET, SOCK_DGRAM
+    try:
+        fcntl.ioctl(sock.fileno(), 0x8914, struct.pack("16sH14s", b"lo", 0x1 | 0x40, b""))
+    finally:
+        sock.close()
+
+
+def preload() -> None:
+    """Import the packages of this zygote's environment before the first call is read: the first
+    call would import them anyway, and every later one then finds them loaded. The zygote moved
+    itself into its own cgroup (memory and pids limits) before anything else, so a package's
+    import-time code (third-party code) never runs with the runtime's own budget."""
     for name in PRELOAD:
         try:
             __import__(name)
         except BaseException:  # a package that cannot import here fails in the tool's call, with its traceback
             pass
-    PRELOADED_RSS[0] = rss_bytes()
-    return True
+    if PRELOAD:
+        PRELOADED_RSS[0] = rss_bytes()
 
 
-def warm_up(wait: float) -> None:
-    """Import what tools commonly use while idle, so that each forked child finds it loaded. A call
-    that arrives stops it; it goes on after the call."""
+def warm_up(wait: float, ctl: int) -> None:
+    """Import what tools commonly use while idle, so that each forked child finds it loaded. A
+    command that arrives on ``ctl`` stops it; it goes on afterwards."""
     if not WARM and (not QUICKJS or "_quickjs" in sys.modules):
         return
-    if select.select([CTL_IN], [], [], wait)[0]:
+    if select.select([ctl], [], [], wait)[0]:
         return  # a cold start: the first call is already waiting and should not wait for imports
     if QUICKJS:
         load_quickjs()  # the engine is loaded once here; each call still creates its own runtime
     while WARM:
-        if select.select([CTL_IN], [], [], 0)[0]:
+        if select.select([ctl], [], [], 0)[0]:
             return
         name = WARM.pop(0)
         try:
@@ -1018,38 +1256,220 @@ def warm_up(wait: float) -> None:
             pass
 
 
-def main() -> None:
+WAKE_R = WAKE_W = -1
+
+
+def wake_on_children() -> None:
+    """A child's exit wakes this process's poll through a pipe (SIGCHLD's wakeup fd): no pidfd, which
+    the seccomp filter refuses."""
+    global WAKE_R, WAKE_W
+    WAKE_R, WAKE_W = os.pipe()
+    os.set_blocking(WAKE_W, False)
+    os.set_blocking(WAKE_R, False)
+    signal.set_wakeup_fd(WAKE_W)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+
+
+def failed_call(head: dict[str, Any], problem: str) -> None:
+    """Answer a call whose child could not be started: its payload is read (and zeroed) unused."""
+    buf = bytearray(int(head["payload"]))
+    view = memoryview(buf)
+    got = 0
+    while got < len(buf):
+        n = os.readv(CTL, [view[got:]])
+        if not n:
+            os._exit(0)
+        got += n
+    view.release()
+    buf[:] = bytes(len(buf))
+    body = dumps({"status": "failed", "error": {"type": "SandboxSetupError", "traceback": "",
+                  "message": "the call's process could not be started: %s" % problem}}).encode()
+    write_frame(CTL, {"id": head["id"], "nonce": head["nonce"], "sizes": [len(body), 0, 0],
+                      "stdout_truncated": False, "stderr_truncated": False}, [body])
+
+
+def zygote_main() -> None:
+    """Serve calls, one at a time, each in a fresh child forked (with its namespaces) ahead of it."""
+    global SELF
+    SELF = os.getpid()
     gc.disable()  # fewer copy-on-write faults in forked children; each child re-enables it
-    # As pid 1 the zygote gets only the signals it handles, and Python handles SIGINT: a call's
-    # os.kill(1, SIGINT) would end it (KeyboardInterrupt), and the next caller would pay a cold
-    # start. Ignored here; each child restores Python's handler for its tool.
+    # As pid 1 the zygote gets only the signals it handles, and Python handles SIGINT: it is ignored
+    # here (no call can reach it anyway); each child restores Python's handler for its tool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.makedirs(BASE, exist_ok=True)
-    nproc_base = own_process_count() if MODE == "proc" else 4
+    wake_on_children()
+    # Non-dumpable: no process of its user can ptrace it, read its memory or open its /proc fds.
+    # Subreaper: without namespaces, orphans of a tool are re-parented here to be found and reaped.
+    _prctl(4, 0)  # PR_SET_DUMPABLE
+    _prctl(36, 1)  # PR_SET_CHILD_SUBREAPER
+    if not NAMESPACES:
+        os.makedirs(BASE, exist_ok=True)
+        os.chdir(BASE)
+        os.environ["HOME"] = os.environ["TMPDIR"] = BASE
+    nproc_base = own_process_count() if not NAMESPACES else 4
     scratch = bytearray(CHUNK)
-    write_frame(CTL_OUT, {"ready": True})
-    if not preload():
-        return
-    warm_up(0.02)
+    write_frame(CTL, {"ready": True})
+    preload()
+    warm_up(0.02, CTL)
     last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
+    ahead = True  # whether to fork the next call's child before it comes (the host's choice)
+
+    def fork_spare(js: bool) -> Any:
+        try:
+            return Spare(nproc_base, js or FLAVOR == "quickjs"), ""
+        except OSError as exc:
+            return None, str(exc)
+
     while True:
-        spare = Spare(nproc_base, last_js or FLAVOR == "quickjs")
+        spare = None
+        problem = "unknown"
+        if ahead:
+            spare, problem = fork_spare(last_js)
         while True:
-            head = read_frame(CTL_IN)
+            head = read_frame(CTL)
             if head is None:
-                kill_everything()
-                return
+                abandon()
             if "cancel" not in head:
                 break  # (a cancel frame here crossed the result of the call it was meant for)
+        if not ahead:
+            spare, problem = fork_spare(last_js)
+        if spare is None:
+            failed_call(head, problem)
+            continue
         doc, sinks = handle(head, spare, scratch)
-        write_frame(CTL_OUT, doc, [v for sink in sinks for v in sink.views()])
+        write_frame(CTL, doc, [v for sink in sinks for v in sink.views()])
         for sink in sinks:
             sink.wipe()
         last_js = head.get("engine") == "quickjs"
+        ahead = bool(head.get("spare", True))
         learn(head.get("learn"), int(head["timeout_s"]) + 2)
         del doc, sinks, head, spare
-        warm_up(0)
+        warm_up(0, CTL)
         import_learned()
 
 
-main()
+def become_zygote(msg: dict[str, Any], fds: list[int]) -> None:
+    """In the template's fresh clone: confine, isolate and become a zygote with the host's descriptors."""
+    global CTL, GATE, BASE
+    groups = fds[2 : 2 + int(msg.get("cgroups", 0))]
+    gate = fds[2 + len(groups)] if msg.get("gate") else -1
+    try:
+        for fd in groups:
+            os.write(fd, b"0")  # pid 0: the writer itself, before it does anything else
+            os.close(fd)
+        # A session (and process group) of its own: a process group reaches across pid namespaces
+        # (kill(0), setpriority and ioprio_set of the group), and the template's holds every zygote.
+        os.setsid()
+        if NAMESPACES:
+            enter_namespaces(call=False)
+    except OSError as exc:
+        write_all(fds[1], [b"toolrt: the zygote could not set itself up: %s\n" % str(exc).encode()])
+        os._exit(SETUP_FAILED)
+    # Its own descriptors only, at fixed numbers: /dev/null, /dev/null, its stderr, its control
+    # socket and (a zygote for calls that may reach hosts) its egress socket. Nothing of the
+    # template's (its control socket, the descriptors of other zygotes it was handed) is kept.
+    moved = [os.dup2(fd, 200 + i) if fd >= 0 else -1 for i, fd in enumerate((fds[1], fds[0], gate))]
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.dup2(moved[0], 2)
+    os.dup2(moved[1], 3)
+    if gate >= 0:
+        os.dup2(moved[2], 4)
+    os.closerange(5 if gate >= 0 else 4, 1 << 16)
+    CTL, GATE = 3, (4 if gate >= 0 else -1)
+    BASE = str(msg.get("scratch") or "/tmp")
+    zygote_main()
+
+
+def receive(sock: Any) -> tuple[Any, list[int]]:
+    """One command from the host and the descriptors it carries; (None, []) when the host is gone."""
+    import array
+
+    fds = array.array("i")
+    head, ancillary, _, _ = sock.recvmsg(4, _CMSG_SPACE)
+    for level, kind, data in ancillary:
+        if level == 1 and kind == 1:  # SOL_SOCKET, SCM_RIGHTS
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    if head and len(head) < 4:
+        head += read_exact(sock.fileno(), 4 - len(head)) or b""
+    body = read_exact(sock.fileno(), struct.unpack(">I", head)[0]) if len(head) == 4 else None
+    if body is None:
+        for fd in fds:
+            os.close(fd)
+        return None, []
+    return marshal.loads(body), list(fds)
+
+
+_CMSG_SPACE = 0
+
+
+def spawn(msg: dict[str, Any], fds: list[int]) -> None:
+    """Fork a zygote for the host (see ``become_zygote``) and keep none of its descriptors."""
+    seq = msg.get("seq")
+    try:
+        if len(fds) < 2 + int(msg.get("cgroups", 0)) + (1 if msg.get("gate") else 0):
+            raise OSError(errno.EINVAL, "the command carries %d descriptors" % len(fds))
+        gc.freeze()
+        pid = NATIVE.clone(NAMESPACE_FLAGS) if NAMESPACES else os.fork()
+    except OSError as exc:
+        for fd in fds:
+            os.close(fd)
+        write_frame(0, {"failed": seq, "error": str(exc)})
+        return
+    if pid == 0:
+        try:
+            become_zygote(msg, fds)
+        finally:
+            os._exit(SETUP_FAILED)
+    for fd in fds:
+        os.close(fd)
+    write_frame(0, {"spawned": seq})
+
+
+def template_main() -> None:
+    """Fork zygotes when the host asks, import what tools commonly use while idle, run nothing else."""
+    global NATIVE, _CMSG_SPACE
+    import _socket
+
+    gc.disable()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    NATIVE = Native()  # (with namespaces, one fork to find glibc's thread id field: before any import)
+    _prctl(4, 0)  # PR_SET_DUMPABLE: no process of its user can read its memory
+    wake_on_children()
+    sock = _socket.socket(fileno=0)
+    _CMSG_SPACE = _socket.CMSG_SPACE(16 * 4)
+    write_frame(0, {"ready": True})
+    while True:
+        pending = bool(WARM) or bool(QUICKJS and "_quickjs" not in sys.modules)
+        ready = select.select([0, WAKE_R], [], [], 0 if pending else None)[0]
+        if WAKE_R in ready:
+            drain_wake()
+            reap()
+        if 0 in ready:
+            msg, fds = receive(sock)
+            if msg is None:
+                return  # the host is gone (with namespaces, the zygotes go with this process)
+            spawn(msg, fds)
+        elif not ready:
+            warm_up(0, 0)
+
+
+def node_main() -> None:
+    """A Node worker that may reach hosts: fork its forwarder, load the call's filter, become Node."""
+    global NATIVE
+    NATIVE = Native()
+    command = sys.argv[2:]
+    fork_forwarder(PROXY_PORT, str(CONFIG["socket"]), False)
+    try:
+        if CALL_FILTER:
+            NATIVE.load_filter(CALL_FILTER)
+    except OSError as exc:
+        os.write(2, b"toolrt: the Node worker's seccomp filter did not load: %s\n" % str(exc).encode())
+        os._exit(70)
+    os.execv(command[0], command)
+
+
+if ROLE == "template":
+    template_main()
+elif ROLE == "node":
+    node_main()
