@@ -1,0 +1,333 @@
+"""The mcp SDK as toolrt's MCP server uses it, on the SDK's 1.x (1.30 and later) and 2.x (2.3 and later) releases.
+
+Agent frameworks pin the SDK differently (LangChain's MCP adapters and FastMCP 3 need ``mcp<2``,
+the OpenAI Agents SDK takes either), and an application installs toolrt into the virtualenv its
+framework already lives in. Everything in toolrt's server that differs between the two lines goes
+through this module, and nothing else of toolrt imports the SDK's version-specific modules:
+
+- the protocol types (``mcp_types`` in 2.x, ``mcp.types`` in 1.x) are built from their wire form
+  (camelCase keys, which both accept): :func:`tool`, :func:`text`, :func:`call_result`;
+- the low-level server takes its handlers as keyword arguments in 2.x and through a table in 1.x:
+  :func:`build_server` takes toolrt's two handlers, ``(ctx, params)``, for either, and hands them
+  a request context with the same fields (:class:`RequestContext`);
+- ``subscriptions/listen`` and the 2026-era protocol versions exist in 2.x only
+  (:data:`MODERN_PROTOCOL_VERSIONS` is empty on 1.x, :data:`HAS_LISTEN` false);
+- a JSON-RPC error is ``MCPError(code, message)`` in 2.x and ``McpError(ErrorData)`` in 1.x:
+  :func:`protocol_error`.
+
+The pieces both lines share (the streamable HTTP session manager, bearer authentication, transport
+security, stdio) are imported from their common module paths where they are used.
+
+:func:`sdk_support` says which SDK is installed and whether toolrt's server runs on it, with the
+import error and what to do when it does not; ``toolrt doctor`` shows it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import weakref
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from toolrt.application.logs import get_logger
+
+log = get_logger(__name__)
+
+# The releases toolrt's server is written for: the first 1.x with the session manager's per-owner
+# admission (``_admit_session``) the front door builds on, and the first 2.x with its hooks.
+SUPPORTED = "mcp>=1.30,<3 (and not 2.0 to 2.2)"
+SUPPORTED_PIN = "mcp>=1.30,!=2.0.*,!=2.1.*,!=2.2.*,<3"
+_MINIMUM = {1: (1, 30), 2: (2, 3)}
+
+
+def _release(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        if not digits:
+            break
+        parts.append(int(digits))
+        if digits != piece:
+            break
+    return tuple(parts)
+
+
+def installed_version() -> str | None:
+    """The installed mcp SDK's version, or None when it is not installed."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("mcp")
+    except PackageNotFoundError:
+        return None
+
+
+@dataclass(frozen=True)
+class SdkSupport:
+    """Which mcp SDK is installed and whether ``toolrt serve`` runs on it.
+
+    ``problem`` is empty when it does; otherwise it names what failed (the import error itself)
+    and what to do.
+    """
+
+    version: str | None
+    major: int | None
+    serves: bool
+    problem: str = ""
+
+
+def sdk_support() -> SdkSupport:
+    """Check the installed SDK: its version against :data:`SUPPORTED`, then an import of toolrt's server."""
+    found = installed_version()
+    if found is None:
+        return SdkSupport(None, None, False, "the mcp package is not installed: pip install 'toolrt[mcp]'")
+    release = _release(found)
+    major = release[0] if release else None
+    minimum = _MINIMUM.get(major or 0)
+    if minimum is None or release < minimum:
+        return SdkSupport(
+            found,
+            major,
+            False,
+            f"mcp {found} is not a release toolrt's server runs on ({SUPPORTED}): pip install '{SUPPORTED_PIN}'",
+        )
+    try:
+        importlib.import_module("toolrt.adapters.mcp.server")
+    except ImportError as exc:
+        return SdkSupport(
+            found,
+            major,
+            False,
+            f"toolrt's MCP server does not import with mcp {found}: {exc}. "
+            f"Reinstall a supported release ({SUPPORTED}): pip install --force-reinstall '{SUPPORTED_PIN}'",
+        )
+    return SdkSupport(found, major, True)
+
+
+_version = installed_version() or "0"
+MAJOR = (_release(_version) or (0,))[0]
+
+if MAJOR >= 2:  # pragma: no branch - one line of the SDK is installed
+    import mcp_types as types
+    from mcp.server.lowlevel.server import NotificationOptions
+    from mcp.shared.exceptions import MCPError
+    from mcp_types.version import MODERN_PROTOCOL_VERSIONS as _MODERN
+
+    MODERN_PROTOCOL_VERSIONS: frozenset[str] = frozenset(_MODERN)
+    HAS_LISTEN = True
+else:
+    types = importlib.import_module("mcp.types")  # type: ignore[assignment,unused-ignore]
+    NotificationOptions = importlib.import_module("mcp.server.lowlevel.server").NotificationOptions  # type: ignore[misc,unused-ignore]
+    MODERN_PROTOCOL_VERSIONS = frozenset()
+    HAS_LISTEN = False
+
+__all__ = [
+    "HAS_LISTEN",
+    "MAJOR",
+    "MODERN_PROTOCOL_VERSIONS",
+    "SUPPORTED",
+    "SUPPORTED_PIN",
+    "RequestContext",
+    "SdkSupport",
+    "build_server",
+    "call_result",
+    "installed_version",
+    "on_connection_end",
+    "protocol_error",
+    "report_progress",
+    "sdk_support",
+    "text",
+    "tool",
+    "types",
+]
+
+
+class RequestContext(Protocol):
+    """What toolrt's handlers read of a request, on either SDK line.
+
+    ``meta`` is the request's ``_meta`` as a mapping (``progress_token`` when the caller asked for
+    progress); ``request`` is the HTTP request (None over stdio); ``protocol_version`` is the one
+    the connection agreed on.
+    """
+
+    @property
+    def session(self) -> Any: ...  # noqa: D102
+    @property
+    def protocol_version(self) -> str: ...  # noqa: D102
+    @property
+    def meta(self) -> Any: ...  # noqa: D102
+    @property
+    def request(self) -> Any: ...  # noqa: D102
+    @property
+    def request_id(self) -> Any: ...  # noqa: D102
+
+
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+
+def tool(
+    name: str,
+    description: str | None,
+    input_schema: Mapping[str, Any],
+    *,
+    output_schema: Mapping[str, Any] | None = None,
+    annotations: Mapping[str, Any] | None = None,
+) -> Any:
+    """An MCP ``Tool`` (``annotations`` in wire form: ``readOnlyHint``, ``destructiveHint``, ...)."""
+    wire: dict[str, Any] = {"name": name, "inputSchema": dict(input_schema)}
+    if description is not None:
+        wire["description"] = description
+    if output_schema is not None:
+        wire["outputSchema"] = dict(output_schema)
+    if annotations:
+        wire["annotations"] = dict(annotations)
+    return types.Tool.model_validate(wire)
+
+
+def text(value: str) -> Any:
+    """A ``TextContent`` block."""
+    return types.TextContent.model_validate({"type": "text", "text": value})
+
+
+def call_result(
+    blocks: list[Any],
+    *,
+    structured: Mapping[str, Any] | None = None,
+    is_error: bool = False,
+    meta: Mapping[str, Any] | None = None,
+) -> Any:
+    """A ``CallToolResult``: content blocks, ``structuredContent``, ``isError`` and ``_meta``."""
+    wire: dict[str, Any] = {"content": blocks, "isError": is_error}
+    if structured is not None:
+        wire["structuredContent"] = dict(structured)
+    if meta:
+        wire["_meta"] = dict(meta)
+    return types.CallToolResult.model_validate(wire)
+
+
+def list_result(tools: list[Any]) -> Any:
+    """A ``ListToolsResult``."""
+    return types.ListToolsResult.model_validate({"tools": tools})
+
+
+def protocol_error(code: int, message: str) -> Exception:
+    """The exception the SDK answers as a JSON-RPC error with ``code`` and ``message``."""
+    if MAJOR >= 2:
+        return MCPError(code, message)
+    shared = importlib.import_module("mcp.shared.exceptions")
+    return shared.McpError(types.ErrorData(code=code, message=message))  # type: ignore[no-any-return]
+
+
+async def report_progress(ctx: RequestContext, token: Any, progress: float, total: float | None, message: str) -> None:
+    """Send ``notifications/progress`` for ``token`` on the request's own stream."""
+    related = None if ctx.request_id is None else str(ctx.request_id)
+    await ctx.session.send_progress_notification(token, progress, total, message, related_request_id=related)
+
+
+def on_connection_end(ctx: RequestContext, callback: Callable[[], Any]) -> Any:
+    """Run ``callback`` once the request's connection ends; returns a key that names the connection."""
+    connection = getattr(ctx.session, "_connection", None)  # 2.x: one connection object per client
+    key = id(connection if connection is not None else ctx.session)
+    exit_stack = getattr(connection, "exit_stack", None)
+    if exit_stack is not None:
+        exit_stack.callback(callback)
+    else:  # 1.x: one session object per connection, dropped when it ends
+        weakref.finalize(ctx.session, callback)
+    return key
+
+
+@dataclass(frozen=True)
+class _V1Context:
+    """A 1.x request context in the shape of 2.x's ``ServerRequestContext`` (see RequestContext)."""
+
+    session: Any
+    protocol_version: str
+    meta: Mapping[str, Any] | None
+    request: Any
+    request_id: Any
+
+
+def _v1_context(server: Any) -> _V1Context:
+    raw = server.request_context
+    meta = None
+    if raw.meta is not None:
+        dumped = raw.meta.model_dump(exclude_none=True)
+        token = dumped.pop("progressToken", None)
+        meta = {**dumped, **({"progress_token": token} if token is not None else {})}
+    params = getattr(raw.session, "client_params", None)
+    version = str(getattr(params, "protocolVersion", "") or "")
+    return _V1Context(raw.session, version, meta, raw.request, raw.request_id)
+
+
+def build_server(
+    name: str,
+    *,
+    version: str,
+    instructions: str,
+    on_list_tools: Handler,
+    on_call_tool: Handler,
+    get_tool_input_schema: Callable[[str], Mapping[str, Any] | None] | None = None,
+    on_subscriptions_listen: Handler | None = None,
+) -> Any:
+    """The SDK's low-level server, advertising a tool list that changes, with toolrt's handlers.
+
+    Each handler is called as ``handler(ctx, params)`` (a :class:`RequestContext` and the request's
+    params) on either SDK line. ``get_tool_input_schema`` (the check of ``Mcp-Param-*`` headers)
+    and ``on_subscriptions_listen`` are used where the SDK has them (2.x).
+    """
+    if MAJOR >= 2:
+        from mcp.server.lowlevel import Server
+        from mcp.server.models import InitializationOptions
+
+        class _Server(Server[Any]):
+            def create_initialization_options(
+                self,
+                notification_options: NotificationOptions | None = None,
+                experimental_capabilities: dict[str, dict[str, Any]] | None = None,
+                extensions: dict[str, dict[str, Any]] | None = None,
+            ) -> InitializationOptions:
+                return super().create_initialization_options(
+                    notification_options or NotificationOptions(tools_changed=True),
+                    experimental_capabilities,
+                    extensions,
+                )
+
+        return _Server(
+            name,
+            version=version,
+            instructions=instructions,
+            on_list_tools=on_list_tools,
+            on_call_tool=on_call_tool,
+            get_tool_input_schema=get_tool_input_schema,
+            on_subscriptions_listen=on_subscriptions_listen,
+        )
+    return _v1_server(name, version, instructions, on_list_tools, on_call_tool)
+
+
+def _v1_server(name: str, version: str, instructions: str, on_list_tools: Handler, on_call_tool: Handler) -> Any:
+    lowlevel = importlib.import_module("mcp.server.lowlevel.server")
+    v1: Any = types  # mcp.types: checked against 2.x's types, whose ServerResult is a union
+
+    class _Server(lowlevel.Server):  # type: ignore[misc,name-defined]
+        def create_initialization_options(
+            self, notification_options: Any = None, experimental_capabilities: Any = None
+        ) -> Any:
+            return super().create_initialization_options(
+                notification_options or NotificationOptions(tools_changed=True), experimental_capabilities
+            )
+
+    server = _Server(name, version=version, instructions=instructions)
+
+    # Straight into the request table: the SDK's decorators would check arguments against a tool
+    # cache shared by every caller (one agent's "add" is not another's) and list tools again on a miss.
+    async def list_tools(request: Any) -> Any:
+        params = getattr(request, "params", None)
+        return v1.ServerResult(await on_list_tools(_v1_context(server), params))
+
+    async def call_tool(request: Any) -> Any:
+        return v1.ServerResult(await on_call_tool(_v1_context(server), request.params))
+
+    server.request_handlers[v1.ListToolsRequest] = list_tools
+    server.request_handlers[v1.CallToolRequest] = call_tool
+    return server
