@@ -1,0 +1,38 @@
+"""What every framework's scripted model does, and what the matrix expects it to see."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+# Each step: the tool the scripted model calls, its arguments, and what the model must then be told.
+CALL_ADD = ("add", {"a": 2, "b": 3})
+BAD_ADD = ("add", {"a": "two", "b": 3})
+FAIL = ("boom", {"reason": "kaput"})
+PRINT = ("chatty", {"text": "hi"})
+
+# toolrt's own words for arguments that break the schema (never an ExceptionGroup or "internal error").
+BAD_ARGUMENTS_SAY = "'two' is not of type 'integer'"
+FAILURE_SAYS = "ValueError: kaput"
+TOOLRT_OWN = {"search_tools", "manage_tools"}
+
+
+def plain_text(value: Any) -> str:
+    """Whatever a framework hands its model as a tool's output, as one string."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)):
+        return " ".join(plain_text(v) for v in value)
+    if isinstance(value, dict):
+        return " ".join(f"{k} {plain_text(v)}" for k, v in value.items())
+    return str(value)
+
+
+def wait_until(predicate: Any, timeout_s: float = 30.0, interval_s: float = 0.25) -> Any:
+    """Poll ``predicate`` until it returns something true (the store watcher hears a change within seconds)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval_s)
