@@ -23,7 +23,9 @@ def plain_text(value: Any) -> str:
         return value
     if isinstance(value, (list, tuple)):
         return " ".join(plain_text(v) for v in value)
-    if isinstance(value, dict):
+    if isinstance(value, dict):  # a content block ({"type": "text", "text": ...}) reads as its text
+        if isinstance(value.get("text"), str):
+            return str(value["text"])
         return " ".join(f"{k} {plain_text(v)}" for k, v in value.items())
     return str(value)
 

@@ -119,8 +119,10 @@ def test_a_tool_registered_mid_session_is_listed_on_the_next_turn(served: Served
     class Registering(ScriptedModel):
         called = False
 
-        async def get_response(self, *args: Any, **kwargs: Any) -> ModelResponse:
-            listed = [t.name for t in args[3]]
+        async def get_response(  # type: ignore[override]
+            self, system_instructions: Any, input: Any, model_settings: Any, tools: Any, *args: Any, **kwargs: Any
+        ) -> ModelResponse:
+            listed = [t.name for t in tools]
             if not late:  # the first turn: a tool arrives while the agent runs
                 late.append(await anyio.to_thread.run_sync(served.register_late))
                 self.calls = [CALL_ADD]
@@ -130,7 +132,7 @@ def test_a_tool_registered_mid_session_is_listed_on_the_next_turn(served: Served
             elif not self.called:  # not listed yet: the store watcher tells the server within seconds
                 await anyio.sleep(0.5)
                 self.calls = [CALL_ADD]
-            return await super().get_response(*args, **kwargs)
+            return await super().get_response(system_instructions, input, model_settings, tools, *args, **kwargs)
 
     model = Registering([])
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import anyio
@@ -110,6 +111,8 @@ def test_a_tool_registered_mid_session_is_seen_with_the_default_tool_cache(serve
             late.append(served.register_late())
         elif late[0] in names:
             return ModelResponse(parts=[ToolCallPart(late[0], {"x": 21})])
+        else:
+            time.sleep(0.3)  # not listed yet: the store watcher tells the server within seconds
         return ModelResponse(parts=[ToolCallPart(*CALL_ADD)])
 
     toolset = _toolset(served)
