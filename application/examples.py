@@ -8,8 +8,10 @@ Rules:
   call fails with an error of that type.
 - A failing example refuses the version with one finding per failing example: what was expected,
   what came back, and an excerpt of stdout/stderr.
-- The same code with the same examples and limits is run once per runtime: a later registration of
-  it (a cache hit) skips them.
+- The same code with the same examples and limits is run once per runtime, and a later registration
+  of it skips them only when a tool the registering agent may discover has a version with exactly
+  that code, those examples and those limits (as an artifact cache hit is granted): whether some
+  other agent's private tool passed them never changes what happens, or how long it takes.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 import attrs
 
+from toolrt.application._artifacts import visible_users
 from toolrt.application.execute_tool import check_params
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.requirements import Requirements
@@ -33,9 +36,11 @@ from toolrt.domain import (
     ValidationError,
     ValidationReport,
 )
-from toolrt.ports import IdGenerator, Sandbox, SandboxRequest, SandboxResult
+from toolrt.ports import IdGenerator, Sandbox, SandboxRequest, SandboxResult, ToolRepository
 
 EXCERPT_CHARS = 300
+#: How many of the visible tools using the code are looked at for a version with the same examples.
+SEEN_USERS = 20
 
 
 @attrs.frozen
@@ -71,12 +76,20 @@ class ExampleRunner:
     """Runs a definition's examples in the sandbox (see the module's rules)."""
 
     def __init__(
-        self, sandbox: Sandbox, policy: ExecutionPolicy, ids: IdGenerator, requirements: Requirements | None = None
+        self,
+        sandbox: Sandbox,
+        policy: ExecutionPolicy,
+        ids: IdGenerator,
+        requirements: Requirements | None = None,
+        repository: ToolRepository | None = None,
     ) -> None:
         self._sandbox = sandbox
         self._policy = policy
         self._requirements = requirements
         self._ids = ids
+        # Where the tools an agent may discover are found (see _seen_by); without it, every
+        # registration runs its examples.
+        self._repository = repository
         self._passed: set[str] = set()
         self._lock = threading.Lock()
 
@@ -85,8 +98,10 @@ class ExampleRunner:
         if not definition.examples:
             return
         key = _key(definition)
+        # Looked up first and always, so that the work done never depends on what others ran.
+        seen = self._seen_by(definition, key, agent_id)
         with self._lock:
-            if key in self._passed:
+            if seen and key in self._passed:
                 return
         failed = [r for r in self.run(definition, agent_id) if not r.passed]
         if failed:
@@ -107,6 +122,15 @@ class ExampleRunner:
             if len(self._passed) > 10_000:
                 self._passed.clear()
             self._passed.add(key)
+
+    def _seen_by(self, definition: ToolDefinition, key: str, agent_id: str) -> bool:
+        """Whether a tool ``agent_id`` may discover has a version with ``definition``'s example key."""
+        if self._repository is None:
+            return False
+        for tool in visible_users(self._repository, definition.code_hash, agent_id, limit=SEEN_USERS):
+            if any(v.code_hash == definition.code_hash and _key(v.definition) == key for v in tool.versions):
+                return True
+        return False
 
     def run(
         self, definition: ToolDefinition, agent_id: str, *, tool: str = "", owner: str | None = None

@@ -26,6 +26,7 @@ from toolrt.domain import (
     ValidationError,
     ValidationReport,
     Visibility,
+    check_new_tool_name,
 )
 from toolrt.ports import (
     ArtifactStore,
@@ -105,6 +106,7 @@ class RegisterTool:
 
     Business rules:
     - the definition's structure and its JSON Schemas are checked before anything is stored;
+    - the name may not hold ``__``, reserved for owner-qualified names (``toolrt.domain.naming``);
     - a ``network`` declaration naming a host the owner's egress policy does not permit is refused
       (EgressDeniedError) before anything is stored;
     - ``requirements`` are resolved to a lock and their environment built (see ``Requirements``);
@@ -221,6 +223,7 @@ class RegisterTool:
 
     def _register(self, request: RegisterToolRequest) -> Registration:
         check_agent(request.agent_id)
+        check_new_tool_name(request.definition.name)  # before any validation or example runs
         check_sharing(self._repository, request.agent_id, request.team)
         definition = request.definition
         check_schemas(definition)

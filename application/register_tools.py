@@ -12,7 +12,15 @@ from toolrt.application._artifacts import PreparedCode, check_schemas
 from toolrt.application.access import check_sharing
 from toolrt.application.logs import get_logger
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
-from toolrt.domain import CodeHash, ConflictError, RegistrationError, Tool, ToolRegistered, ToolRuntimeError
+from toolrt.domain import (
+    CodeHash,
+    ConflictError,
+    RegistrationError,
+    Tool,
+    ToolRegistered,
+    ToolRuntimeError,
+    check_new_tool_name,
+)
 from toolrt.ports import AttributeValue
 
 log = get_logger(__name__)
@@ -79,6 +87,7 @@ class RegisterTools:
                 continue
             try:
                 check_agent(request.agent_id)
+                check_new_tool_name(request.definition.name)
                 check_sharing(single._repository, request.agent_id, request.team)
                 check_schemas(request.definition)
                 single._policy.check_network(request.definition)

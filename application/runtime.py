@@ -64,6 +64,7 @@ from toolrt.domain import (
     ValidationReport,
     Visibility,
     check_team_name,
+    may_show_plain,
     parse_visibility,
 )
 from toolrt.ports import (
@@ -125,7 +126,7 @@ class ToolRuntime:
         #: Requirements: resolves them at registration and finds each call's environment. Its
         #: ``on_progress`` receives a line while an environment builds (the CLI prints it).
         self.requirements = Requirements(p.environments or NoEnvironments(profile), self.policy)
-        self._examples = ExampleRunner(p.sandbox, self.policy, p.ids, self.requirements)
+        self._examples = ExampleRunner(p.sandbox, self.policy, p.ids, self.requirements, p.repository)
         self._search = SearchTools(p.repository, metrics, p.embedder)
         self._register = RegisterTool(
             p.repository,
@@ -562,8 +563,8 @@ class ToolRuntime:
 
     def resolve_tool(self, agent_id: str, ref: str, *, include_inactive: bool = False) -> Tool:
         """The tool ``ref`` names for ``agent_id``: a tool id it may see, else a name (its own tool
-        first, then a public one). An unknown ref is NotFoundError; a name several public tools of
-        other agents share is a ValidationError listing their ids."""
+        first, then a public one whose name holds no '__'). An unknown ref is NotFoundError; a name
+        several public tools of other agents share is a ValidationError listing their ids."""
         try:
             tool = self.ports.repository.get(ref)
         except NotFoundError:
@@ -577,7 +578,11 @@ class ToolRuntime:
         if own:
             # With inactive ones included, the active tool (or the newest) is the one meant.
             return sorted(own, key=lambda t: (t.is_active, t.updated_at))[-1]
-        visible = [t for t in self.list_tools(agent_id, name=ref, status=status) if t.name == ref]
+        # Another agent's tool stored with '__' in its name (before that was refused) is never
+        # found by that name: it reads as the qualified name of someone else's tool.
+        visible = [
+            t for t in self.list_tools(agent_id, name=ref, status=status) if t.name == ref and may_show_plain(t.name)
+        ]
         if len(visible) == 1:
             return visible[0]
         if not visible:

@@ -2,9 +2,11 @@
 
 Names. Model APIs accept function names of at most 64 characters from ``[A-Za-z0-9_-]``. A tool is
 exported under its own name; when another visible tool has the same name, the agent's own keeps
-it and the others become ``<owner>__<name>`` (owner characters outside the set become ``_``), cut
-to 64 characters with a short hash of the tool id when too long. The mapping depends only on the
-tools the agent can see, so :func:`exported_names` gives the same names when a call comes back.
+it and the others become ``<qualifier>__<name>``, the qualifier derived from the owner's id alone
+(``toolrt.domain.naming``: different owners never share one, and no tool's own name holds ``__``,
+so no agent can register a name another agent's tool is exported as), cut to 64 characters with a
+short hash of the tool id when too long. The mapping depends only on the tools the agent can see,
+so :func:`exported_names` gives the same names when a call comes back.
 """
 
 from __future__ import annotations
@@ -12,17 +14,15 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from toolrt.domain import Tool, ValidationError
+from toolrt.domain import Tool, ValidationError, may_show_plain, qualified_name
 
 __all__ = ["FORMATS", "ToolCall", "exported_names", "parse_tool_call", "render_result", "render_schemas"]
 
 FORMATS = ("openai", "openai-responses", "anthropic", "mcp", "openapi", "openapi-3.0")
 MAX_NAME = 64
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def _fit(name: str, tool_id: str) -> str:
@@ -32,20 +32,26 @@ def _fit(name: str, tool_id: str) -> str:
     return name[: MAX_NAME - len(suffix)] + suffix
 
 
-def exported_names(tools: Sequence[Tool], agent_id: str) -> dict[str, Tool]:
-    """API-safe, unique names for ``tools`` as ``agent_id`` sees them (deterministic)."""
+def exported_names(tools: Sequence[Tool], agent_id: str, *, reserved: Collection[str] = ()) -> dict[str, Tool]:
+    """API-safe, unique names for ``tools`` as ``agent_id`` sees them (deterministic).
+
+    A name in ``reserved`` (the MCP server's own tools) is never given to a tool unqualified, nor is
+    a name holding ``__`` (a tool stored before that was refused). Qualified names of different
+    owners never clash; two of one owner's tools that would are told apart by their ids."""
     by_name: dict[str, list[Tool]] = {}
     for tool in sorted(tools, key=lambda t: t.tool_id):
         by_name.setdefault(tool.name, []).append(tool)
     names: dict[str, Tool] = {}
     for name, group in sorted(by_name.items()):
-        own = [t for t in group if t.owner == agent_id]
-        plain = own[0] if own else (group[0] if len(group) == 1 else None)
+        plain = None
+        if name not in reserved and may_show_plain(name):
+            own = [t for t in group if t.owner == agent_id]
+            plain = own[0] if own else (group[0] if len(group) == 1 else None)
         for tool in group:
-            exported = name if tool is plain else _fit(f"{_UNSAFE.sub('_', tool.owner)}__{name}", tool.tool_id)
-            if exported in names:  # a clash left after cutting: the tool id decides
+            exported = name if tool is plain else _fit(qualified_name(tool.owner, name), tool.tool_id)
+            if exported in names:  # two of one owner's tools: the tool id decides
                 exported = _fit(f"{exported}_{tool.tool_id}", tool.tool_id)
-            names[_fit(exported, tool.tool_id)] = tool
+            names[exported] = tool
     return names
 
 

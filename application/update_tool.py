@@ -20,6 +20,7 @@ from toolrt.domain import (
     ValidationError,
     ValidationReport,
     Visibility,
+    check_new_tool_name,
 )
 from toolrt.ports import (
     ArtifactStore,
@@ -86,6 +87,8 @@ class UpdateTool:
     - a definition that differs from the current one becomes a new version; an identical one
       changes nothing;
     - only code not already validated under the current policy is validated;
+    - a new name may not hold the reserved ``__`` (``toolrt.domain.naming``);
+    - a new visibility and a new definition given together are one change of the record;
     - a ``network`` declaration the owner's egress policy does not permit is refused (EgressDeniedError);
     - requirements are resolved to a lock, unless an earlier version asked for the same ones (its lock
       is taken); a requirement that cannot be met is a RequirementError and the version stays;
@@ -137,6 +140,8 @@ class UpdateTool:
         if request.definition is None and request.visibility is None:
             raise ValidationError("an update needs a definition, a visibility, or both")
         before = active_owned_tool(self._repository, request.agent_id, request.tool_id, "update")
+        if request.definition is not None and request.definition.name != before.name:
+            check_new_tool_name(request.definition.name)  # a rename: before anything is resolved or run
         now = self._clock.now()
         after = before
         if request.visibility is not None and (request.visibility, request.team) != (before.visibility, before.team):
@@ -155,7 +160,9 @@ class UpdateTool:
         check_schemas(definition)
         self._policy.check_network(definition)
         new_code = definition.code_hash not in before.code_hashes
-        after = after.with_version(definition, now)  # refuses past the version limit, before any write
+        # Refuses past the version limit (or a reserved new name), before any write. A new
+        # visibility and a new version are one change of the record: one record version on.
+        after = attrs.evolve(after.with_version(definition, now), record_version=before.record_version + 1)
         prepared = self._intake.prepare(definition, request.validator, request.agent_id)
         if self._examples is not None:
             try:

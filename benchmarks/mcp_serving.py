@@ -169,30 +169,32 @@ def main() -> None:
             _serve_and_load(data, count, args, base_rate)
 
 
+def serve_command(data: str, port: int, *tokens: str) -> list[str]:
+    """``toolrt serve --transport http`` on ``port`` over the store in ``data``, one ``--token`` each."""
+    command = [str(Path(sys.executable).parent / "toolrt"), "--data-dir", data, "serve", "--transport", "http"]
+    command += ["--port", str(port)]
+    for token in tokens:
+        command += ["--token", token]
+    return command
+
+
 def _serve_and_load(data: str, count: int, args: argparse.Namespace, base_rate: float) -> None:
     ports = [_free_port() for _ in range(count)]
     servers = []
     try:
         for port in ports:
-            command = [
-                str(Path(sys.executable).parent / "toolrt"),
-                "--data-dir",
-                data,
-                "serve",
-                "--transport",
-                "http",
-                "--port",
-                str(port),
-                "--token",
-                "tok-a=agent-a",
-                "--token",
-                "tok-b=agent-b",
-            ]
+            command = serve_command(data, port, "tok-a-0123456789abcdef=agent-a", "tok-b-0123456789abcdef=agent-b")
             servers.append(subprocess.Popen(command, stderr=subprocess.PIPE))
         for port, server in zip(ports, servers, strict=True):
             _wait_listening(port, server)
         urls = [f"http://127.0.0.1:{port}/mcp" for port in ports]
-        run = _measured(urls, ["tok-a", "tok-b"], [s.pid for s in servers], args.clients, args.seconds)
+        run = _measured(
+            urls,
+            ["tok-a-0123456789abcdef", "tok-b-0123456789abcdef"],
+            [s.pid for s in servers],
+            args.clients,
+            args.seconds,
+        )
         label = f"toolrt serve x{count} (sandboxed tool, two agents)"
         _report(label, run, args.seconds, base_rate)
     finally:

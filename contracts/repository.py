@@ -541,6 +541,33 @@ class ToolRepositoryContract:
         repo.delete("w2")
         assert repo.search(SearchQuery(query_terms("weather"), visible_to="a")) == []
 
+    def test_search_returns_only_records_the_asker_may_see_while_they_change(self, repo: ToolRepository) -> None:
+        """While b flips its tool between public and private (another thread), every record a search
+        returns to a is one a may see: visibility is decided on the very record returned."""
+        self._catalog(repo)
+        flipped = self._searchable("f1", "b", "weather_flip", "weather now and then")
+        repo.add(flipped)
+        stop = threading.Event()
+
+        def flip() -> None:
+            private = True
+            while not stop.is_set():
+                current = repo.get("f1")
+                visibility = Visibility.PRIVATE if private else Visibility.PUBLIC
+                repo.save(current.with_visibility(visibility, b.T0))
+                private = not private
+
+        flipper = threading.Thread(target=flip, name="contract-flipper")
+        flipper.start()
+        try:
+            query = SearchQuery(query_terms("weather"), visible_to="a")
+            for _ in range(150):
+                for hit in repo.search(query):
+                    assert hit.tool.is_active and hit.tool.can_discover("a"), hit.tool.tool_id
+        finally:
+            stop.set()
+            flipper.join(timeout=60)
+
     def test_search_by_tags_and_limit(self, repo: ToolRepository) -> None:
         """Tags keep tools carrying every one of them; the limit cuts the ranked list."""
         self._catalog(repo)

@@ -51,6 +51,13 @@ from toolrt.domain.models import (
     check_team_name,
     parse_visibility,
 )
+from toolrt.domain.naming import (
+    QUALIFIER_SEPARATOR,
+    check_new_tool_name,
+    may_show_plain,
+    owner_qualifier,
+    qualified_name,
+)
 from toolrt.domain.network import (
     MAX_NETWORK_HOSTS,
     EgressGrant,
@@ -75,6 +82,7 @@ from toolrt.domain.validation import Finding, Severity, ValidationReport
 
 __all__ = [
     "NAME_PATTERN",
+    "QUALIFIER_SEPARATOR",
     "VISIBILITY_PATTERN",
     "Artifact",
     "ArtifactCreated",
@@ -135,7 +143,11 @@ __all__ = [
     "ValidationError",
     "ValidationReport",
     "Visibility",
+    "check_new_tool_name",
     "check_team_name",
+    "may_show_plain",
+    "owner_qualifier",
+    "qualified_name",
     "normalize_code",
     "parse_visibility",
 ]

@@ -13,6 +13,7 @@ import attrs
 
 from toolrt.domain.errors import LimitExceededError, NotFoundError, ValidationError
 from toolrt.domain.hashing import CodeHash
+from toolrt.domain.naming import check_new_tool_name
 from toolrt.domain.network import NetworkAccess, to_network_access
 from toolrt.domain.requirements import Lock, requirement_findings, to_requirements
 from toolrt.domain.traffic import TrafficSplit
@@ -424,7 +425,10 @@ class Tool:
         visibility: Visibility = Visibility.PRIVATE,
         team: str | None = None,
     ) -> Tool:
-        """A new active tool whose version 1 is ``definition``; ``team`` exactly when the visibility is team."""
+        """A new active tool whose version 1 is ``definition``; ``team`` exactly when the visibility is team.
+
+        Its name may not hold the reserved ``__`` (see ``toolrt.domain.naming``)."""
+        check_new_tool_name(definition.name)
         _check_resolved(definition)
         version = ToolVersion(1, definition.code_hash, definition, now)
         return cls(
@@ -503,7 +507,11 @@ class Tool:
         return self.visibility.value if self.team is None else f"{TEAM_PREFIX}{self.team}"
 
     def with_version(self, definition: ToolDefinition, now: datetime) -> Tool:
-        """A new current version holding ``definition``; LimitExceededError past MAX_CODE_VERSIONS codes."""
+        """A new current version holding ``definition``; LimitExceededError past MAX_CODE_VERSIONS codes.
+
+        A new name may not hold the reserved ``__``; a tool stored with one before the rule keeps it."""
+        if definition.name != self.name:
+            check_new_tool_name(definition.name)
         if definition.code_hash not in self.code_hashes and len(self.code_hashes) >= MAX_CODE_VERSIONS:
             raise LimitExceededError(
                 f"tool {self.tool_id!r} already keeps {MAX_CODE_VERSIONS} different code versions; "

@@ -76,8 +76,9 @@ class Cli:
     agent: str = "cli"
     json: bool = False
     verbose: int = 0
-    out: Console = attrs.field(factory=Console)
-    err: Console = attrs.field(factory=lambda: Console(stderr=True))
+    # Values from the store reach both: each strips control characters from what it prints.
+    out: Console = attrs.field(factory=output.InertConsole)
+    err: Console = attrs.field(factory=lambda: output.InertConsole(stderr=True))
 
     def settings(self) -> dict[str, Any]:
         """Settings given on the command line (the rest come from TOOLRT_* or defaults)."""

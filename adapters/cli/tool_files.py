@@ -20,6 +20,9 @@ from toolrt.application.functions import docstring_summary
 from toolrt.domain import Finding, NotFoundError, Severity, ValidationError, ValidationReport
 
 PYTHON_SUFFIXES = (".py",)
+#: The largest tool file read (bytes). A tool's code fits many times over; a file past it is
+#: refused before it is read.
+MAX_TOOL_FILE_BYTES = 1024 * 1024
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
 _CODE_SUFFIXES = {
     ".js": "javascript",
@@ -214,7 +217,23 @@ def _data_tool(path: Path) -> ToolFile:
     return ToolFile(path, definition, visibility)
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing aliases (``*name``): a few hundred bytes of nested aliases
+    stand for billions of values once anything walks them (a "billion laughs" file), and a tool
+    file never needs one."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in tool files: write the value out", mark
+            )
+        return super().compose_node(parent, index)
+
+
 def _parse(path: Path, text: str) -> Any:
+    """The data of a tool.yaml/tool.json: aliases refused, nesting bounded by the interpreter's
+    recursion limit (a clear error, not a crash), and the size by :func:`_read_text`."""
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
@@ -226,8 +245,12 @@ def _parse(path: Path, text: str) -> Any:
                 line=exc.lineno,
                 column=exc.colno,
             ) from None
+        except RecursionError:
+            raise _file_error(path, "file.json", "nested too deeply to be a tool file") from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 (a SafeLoader)
+    except RecursionError:
+        raise _file_error(path, "file.yaml", "nested too deeply to be a tool file") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else 0
@@ -258,6 +281,14 @@ def json_path(parts: Any) -> str:
 
 def _read_text(path: Path) -> str:
     try:
+        size = path.stat().st_size
+        if size > MAX_TOOL_FILE_BYTES:
+            raise _file_error(
+                path,
+                "file.size",
+                f"is {size} bytes; a tool file may be at most {MAX_TOOL_FILE_BYTES} bytes",
+                hint="a tool's code and schema fit well within it: is this the right file?",
+            )
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise _file_error(path, "file.encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None

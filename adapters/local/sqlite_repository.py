@@ -1040,9 +1040,16 @@ class SqliteToolRepository:
                 lambda c: c.execute(f"SELECT tool_id, body FROM tools WHERE tool_id IN ({marks})", wanted).fetchall(),
             )
         )
-        return [
-            SearchHit(self._tool(d.tool_id, bodies[d.tool_id]), score) for d, score in ranked if d.tool_id in bodies
-        ]
+        hits = []
+        for document, score in ranked:
+            if document.tool_id not in bodies:
+                continue
+            tool = self._tool(document.tool_id, bodies[document.tool_id])
+            # Visibility is decided on the record returned, read in the statement that reads its
+            # body: a tool made private (or withdrawn) since its index entry was read is left out.
+            if tool.is_active and (query.visible_to is None or tool.can_discover(query.visible_to, query.teams)):
+                hits.append(SearchHit(tool, score))
+        return hits
 
     # -- executions ------------------------------------------------------------------------------
 

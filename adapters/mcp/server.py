@@ -2,17 +2,25 @@
 
 Tool names. A tool is listed under its own name. When two visible tools share a name (an agent's own
 ``add`` and another agent's public ``add``), the agent's own tool keeps the plain name and the
-others are listed as ``<owner>__<name>`` (characters outside ``[A-Za-z0-9_-]`` in the owner become
-``_``); a tool named like a management tool is always listed as ``<owner>__<name>``. The mapping
-depends only on the tools visible to the caller, so it is the same on every listing.
+others are listed as ``<owner>__<name>``, the owner part derived from the owner's id alone (see
+``toolrt.domain.naming``: no tool's own name may hold ``__``, so no agent can register a name
+another agent's tool is listed as); a tool named like a management tool is always listed
+qualified. The mapping depends only on the tools visible to the caller. A name shown to a session
+(by ``tools/list`` or ``search_tools``) resolves to that same tool until the session is shown the
+name again (it lists again after ``list_changed``): a tool it no longer may see is then an unknown
+tool, never another one that has taken the name meanwhile.
 
 Agent identity. Over stdio the configured agent (``toolrt --agent``) is the caller. Over HTTP,
-when bearer tokens are configured (``toolrt serve --token TOKEN=AGENT``), every request must carry
-``Authorization: Bearer TOKEN`` (compared in constant time) and acts as that token's agent; the
-``X-Toolrt-Agent`` header is then ignored. Without tokens a request names its agent in that header,
-falling back to the configured agent: anyone who can connect can claim any agent, which is why
-that mode is allowed only on a loopback address (where only this machine's users can connect). A
-server bound to any other address refuses to start without tokens unless
+when bearer tokens are configured (``toolrt serve --token TOKEN=AGENT``, tokens of at least 16
+characters), every request to ``/mcp`` must carry ``Authorization: Bearer TOKEN``: the SDK's bearer
+authentication answers 401 to any other before a session, a stream or a method is reached (see
+``front_door``). A session belongs to the agent whose token opened it; another agent's token gets
+the answer an unknown session gets (404), and the ``X-Toolrt-Agent`` header is ignored. Each
+agent holds at most ``sessions_per_agent`` sessions and ``listens_per_agent`` listen streams, and
+sessions idle for ``session_idle_minutes`` end. Without tokens a request names its agent in that
+header, falling back to the configured agent: anyone who can connect can claim any agent, which is
+why that mode is allowed only on a loopback address (where only this machine's users can connect).
+A server bound to any other address refuses to start without tokens unless
 ``insecure_no_auth=True`` (``--insecure-no-auth``) says otherwise, and then logs a warning.
 
 Host and Origin. Every HTTP request's ``Host`` and (when present) ``Origin`` headers are checked
@@ -28,10 +36,12 @@ calls it with ``call_tool`` (or directly by name) without listing thousands of t
 ``search_mode="never"`` always lists everything. ``search_tools`` and ``call_tool`` answer in every
 mode.
 
-Changes. Registering, updating, rolling back or deregistering a tool sends
-``notifications/tools/list_changed``: on each open connection of the handshake era, and as a
-``tools_list_changed`` event on ``subscriptions/listen`` streams of 2026-era clients. The server
-hears them as the runtime's domain events, and other processes' through ``rt.change_marker()``.
+Changes. When the set of tools an agent may see changes (a tool registered, updated, rolled back,
+deregistered or made visible or private, a team membership), that agent is sent
+``notifications/tools/list_changed``: on each of its open connections of the handshake era, and as
+a ``tools_list_changed`` event on its ``subscriptions/listen`` streams (2026-era clients). Nobody
+else is: another agent's changes to tools one may not see are never heard of. The server hears
+changes as the runtime's domain events, and other processes' through ``rt.change_marker()``.
 
 Progress. A ``tools/call`` that carries a progress token (``_meta.progressToken``) hears
 ``notifications/progress`` while the tool runs: the elapsed seconds as progress, the call's timeout
@@ -42,15 +52,12 @@ as the total, and the last line the tool printed in the message; at least every
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import functools
-import hmac
 import ipaddress
 import json
-import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Hashable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -60,7 +67,6 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
-from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
@@ -76,14 +82,30 @@ from toolrt.adapters.cli.output import (
     usage_view,
     version_view,
 )
+from toolrt.adapters.mcp.front_door import (
+    REQUEST_AGENT,
+    AgentListens,
+    AgentSessionManager,
+    AgentTokens,
+    authenticated_agent,
+    mcp_endpoint,
+)
+from toolrt.adapters.mcp.limits import (
+    LISTENS_PER_AGENT,
+    LISTENS_WITHOUT_TOKENS,
+    SESSION_IDLE_MINUTES,
+    SESSIONS_PER_AGENT,
+)
 from toolrt.application import ToolRuntime, check_params
 from toolrt.application.duplicates import ON_DUPLICATE
 from toolrt.application.logs import get_logger
+from toolrt.application.tool_schemas import exported_names
 from toolrt.application.traffic import metrics_view
 from toolrt.domain import (
     VISIBILITY_PATTERN,
     Execution,
     Language,
+    NotFoundError,
     TeamMembershipChanged,
     Tool,
     ToolDeregistered,
@@ -99,15 +121,12 @@ from toolrt.domain import (
 log = get_logger(__name__)
 
 AGENT_HEADER = "x-toolrt-agent"
-# The headers of the HTTP request being served, for code the SDK calls without a request context
-# (the tool-schema lookup behind its Mcp-Param header check); None outside a request.
-_REQUEST_HEADERS: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
-    "toolrt_mcp_request_headers", default=None
-)
 # How many agents' visible tool lists are kept between changes (see ToolrtMcpServer._visible).
 VISIBLE_CACHE_AGENTS = 1024
 # The longest an agent's visible tool list is served from the cache when no change is heard.
 VISIBLE_CACHE_TTL_S = 2.0
+# Past this many sessions' listings (what each was shown), 2026-era agents' listings are dropped.
+LISTINGS_KEPT = 4096
 # Past this many agents' thread limiters, those of agents with nothing running are dropped.
 AGENT_LIMITERS = 1024
 # Worker threads all agents' requests may hold at once (each agent within its own share).
@@ -167,8 +186,6 @@ def transport_security(host: str, allowed_hosts: list[str] | tuple[str, ...] = (
     origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 _DEFINITION_PROPERTIES: dict[str, Any] = {
     "name": {"type": "string", "description": "Tool name: a letter, then letters, digits, '_' or '-' (at most 64)."},
@@ -379,19 +396,15 @@ def _version_arg(args: dict[str, Any]) -> int:
 
 
 def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, Tool]:
-    """The MCP name of each tool visible to ``agent_id`` (see the module docstring for the rule)."""
-    by_name: dict[str, list[Tool]] = {}
-    for tool in tools:
-        by_name.setdefault(tool.name, []).append(tool)
-    named: dict[str, Tool] = {}
-    for name, group in sorted(by_name.items()):
-        for tool in sorted(group, key=lambda t: (t.owner, t.tool_id)):
-            plain_ok = name not in MANAGEMENT_NAMES and (len(group) == 1 or tool.owner == agent_id)
-            candidate = name if plain_ok else f"{_UNSAFE.sub('_', tool.owner)}__{name}"
-            if candidate in named:
-                candidate = f"{candidate}__{tool.tool_id[-8:]}"
-            named[candidate] = tool
-    return named
+    """The MCP name of each tool visible to ``agent_id`` (see the module docstring for the rule):
+    the names ``tool_schemas`` gives, a management tool's name never given to a tool unqualified."""
+    return exported_names(tools, agent_id, reserved=MANAGEMENT_NAMES)
+
+
+def _fingerprint(named: Mapping[str, Tool]) -> frozenset[tuple[str, str, int]]:
+    """What an agent's tool list shows, compared to tell whether it changed: each name, the tool it
+    stands for and the version in force (a new definition is a new version)."""
+    return frozenset((name, tool.tool_id, tool.current_version) for name, tool in named.items())
 
 
 def _output_schema(tool: Tool) -> dict[str, Any] | None:
@@ -455,24 +468,48 @@ class ToolrtMcpServer:
         search_mode: str = "auto",
         search_threshold: int = 50,
         progress_interval_s: float = PROGRESS_INTERVAL_S,
+        sessions_per_agent: int = SESSIONS_PER_AGENT,
+        listens_per_agent: int = LISTENS_PER_AGENT,
+        session_idle_minutes: float = SESSION_IDLE_MINUTES,
     ) -> None:
         if search_mode not in SEARCH_MODES:
             raise ValidationError(f"search_mode must be one of {', '.join(SEARCH_MODES)}, got {search_mode!r}")
         if isinstance(search_threshold, bool) or not isinstance(search_threshold, int) or search_threshold < 0:
             raise ValidationError(f"search_threshold must be a non-negative integer, got {search_threshold!r}")
+        for option, value in (("sessions_per_agent", sessions_per_agent), ("listens_per_agent", listens_per_agent)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValidationError(f"{option} must be a positive integer, got {value!r}")
+        if isinstance(session_idle_minutes, bool) or not (
+            isinstance(session_idle_minutes, (int, float)) and 0 < session_idle_minutes < float("inf")
+        ):
+            raise ValidationError(f"session_idle_minutes must be a positive number, got {session_idle_minutes!r}")
         self.search_mode = search_mode
         self.progress_interval_s = progress_interval_s
         self.search_threshold = search_threshold
         self.runtime = runtime
         self.default_agent = default_agent
         self.tokens = dict(tokens or {})
+        self._verifier = AgentTokens(self.tokens) if self.tokens else None  # refuses weak tokens
+        self.sessions_per_agent = sessions_per_agent
+        self.sessions: AgentSessionManager | None = None  # set by http_app
+        self.session_idle_minutes = float(session_idle_minutes)
         # Whether X-Toolrt-Agent names the caller (no tokens): set by http_app from where it listens.
         self._header_identity = True
-        self.bus = InMemorySubscriptionBus()
         # Each agent's visible tools by MCP name, valid while no change has been heard since
         # (``_generation`` counts the changes; see _visible).
         self._generation = 0
         self._visible_cache: dict[str, tuple[int, float, dict[str, Tool]]] = {}
+        # What each agent's tool list last showed (the generation it was read at, its fingerprint):
+        # a read that finds it changed tells that agent, and no one else (see _visible).
+        self._shown: dict[str, tuple[int, frozenset[tuple[str, str, int]]]] = {}
+        self._shown_lock = threading.Lock()
+        # What each session was shown: name -> tool id, until it is shown the name again (the key: a
+        # handshake-era connection's, or ("agent", AGENT) for 2026-era requests, which have no session).
+        self._listings: dict[Hashable, dict[str, str]] = {}
+        # Agents whose list is being read again after a change, and those to read once more after.
+        self._refreshing: set[str] = set()
+        self._refresh_again: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
         # Each agent's share of worker threads (see _threads): one agent's slow calls never hold
         # the threads every other agent's calls need.
         self._limiters: dict[str, anyio.CapacityLimiter] = {}
@@ -481,9 +518,16 @@ class ToolrtMcpServer:
         # How long an entry stands without any change heard: a store with no change marker (AWS)
         # tells of other processes' changes no other way.
         self._visible_ttl_s = watch_interval_s if watch_interval_s > 0 else VISIBLE_CACHE_TTL_S
-        # Handshake-era connections, to push list_changed on their standalone stream.
-        self._connections: dict[int, Any] = {}
+        # Handshake-era connections (key -> agent, session, connection), to push list_changed on
+        # their standalone stream.
+        self._connections: dict[Hashable, tuple[str, Any, Any]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.listens = AgentListens(
+            self.agent_for,
+            listens_per_agent,
+            total=None if self.tokens else LISTENS_WITHOUT_TOKENS,
+            before_listen=self._before_listen,
+        )
         self.server = _Server(
             name,
             version=_version(),
@@ -491,7 +535,7 @@ class ToolrtMcpServer:
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             get_tool_input_schema=self._input_schema,
-            on_subscriptions_listen=ListenHandler(self.bus),
+            on_subscriptions_listen=self.listens,
         )
         # Every change made through this runtime is a domain event, published once it is stored; a
         # membership change alters what an agent may list without any tool changing.
@@ -517,7 +561,8 @@ class ToolrtMcpServer:
             self._watcher.start()
 
     def close(self) -> None:
-        """Stop watching the store."""
+        """Stop watching the store and end the listen streams."""
+        self.listens.close()
         for unsubscribe in self._unsubscribers:
             unsubscribe()
         self._stop.set()
@@ -565,10 +610,14 @@ class ToolrtMcpServer:
 
         Raises :class:`ValidationError` for a non-loopback ``host`` without tokens unless
         ``insecure_no_auth``; ``allowed_hosts`` adds names (``name`` or ``name:port``) that clients
-        may use in the Host header (a DNS name in front of the bound address, say). The operator
-        views (``/metrics``, ``/dashboard``, ``/api/...``: see ``operator_routes``) are served next
-        to it; ``operator_tokens`` are the bearer tokens they answer.
+        may use in the Host header (a DNS name in front of the bound address, say). With tokens,
+        ``/mcp`` answers nothing without one (see ``front_door``). The operator views
+        (``/metrics``, ``/dashboard``, ``/api/...``: see ``operator_routes``) are served next to it;
+        ``operator_tokens`` are the bearer tokens they answer.
         """
+        from starlette.applications import Starlette
+        from starlette.routing import Route
+
         from toolrt.adapters.mcp.operator_routes import OperatorAccess, operator_routes
 
         check_exposure(host, self.tokens, insecure_no_auth)
@@ -580,11 +629,21 @@ class ToolrtMcpServer:
             open_without_token=self._header_identity,
             allowed_hosts=security.allowed_hosts,
         )
-        app = self.server.streamable_http_app(
-            host=host, transport_security=security, custom_starlette_routes=operator_routes(self.runtime, access)
+        manager = AgentSessionManager(
+            self.server,
+            sessions_per_agent=self.sessions_per_agent,
+            security_settings=security,
+            session_idle_timeout=self.session_idle_minutes * 60,
+            # With tokens every session has an agent and each agent its limit; without, any caller
+            # names any agent, and the SDK's overall limit is what there is.
+            **({"max_sessions": None} if self.tokens else {}),
         )
-        app.add_middleware(_KeepRequestHeaders)
-        return app
+        self.sessions = manager
+        routes = [Route("/mcp", endpoint=mcp_endpoint(manager, self._scope_agent, self._verifier))]
+        return Starlette(
+            routes=[*routes, *operator_routes(self.runtime, access)],
+            lifespan=lambda _app: manager.run(),
+        )
 
     def run_http(
         self,
@@ -606,47 +665,41 @@ class ToolrtMcpServer:
 
     # -- identity ------------------------------------------------------------------------------
     def agent_for(self, ctx: ServerRequestContext[Any, Any]) -> str:
-        """The agent a request acts for: token, header, or the configured agent."""
-        return self._agent_from(getattr(ctx.request, "headers", None))
-
-    def _agent_from(self, headers: Mapping[str, str] | None) -> str:
-        if headers is None:
+        """The agent a request acts for: its token's, else the header's or the configured agent."""
+        request = getattr(ctx, "request", None)
+        scope = getattr(request, "scope", None)
+        if scope is None:  # stdio: no HTTP request
             return self.default_agent
+        agent = self._scope_agent(scope)
+        if agent is None:
+            raise ValidationError(
+                "this server requires 'Authorization: Bearer <token>' with one of its configured tokens"
+            )
+        return agent
+
+    def _scope_agent(self, scope: Any) -> str | None:
+        """The agent of the HTTP request ``scope``: with tokens, the one the SDK's authentication
+        found (None when it found none); without, the X-Toolrt-Agent header where it is believed."""
         if self.tokens:
-            auth = str(headers.get("authorization", ""))
-            scheme, _, token = auth.partition(" ")
-            agent = self._token_agent(token.strip()) if scheme.lower() == "bearer" else None
-            if agent is None:
-                raise ValidationError(
-                    "this server requires 'Authorization: Bearer <token>' with one of its configured tokens"
-                )
-            return agent
+            return authenticated_agent(scope)
         if not self._header_identity:
             return self.default_agent
-        return str(headers.get(AGENT_HEADER) or self.default_agent)
-
-    def _token_agent(self, presented: str) -> str | None:
-        """The agent of a presented token, compared against every token in constant time."""
-        found = None
-        given = presented.encode()
-        for token, agent in self.tokens.items():
-            if hmac.compare_digest(given, token.encode()):
-                found = agent
-        return found
+        return str(Headers(scope=scope).get(AGENT_HEADER) or self.default_agent)
 
     # -- handlers ------------------------------------------------------------------------------
     async def _list_tools(
         self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        self._remember(ctx)
         try:
             agent = self.agent_for(ctx)
         except ValidationError as exc:
             raise MCPError(types.INVALID_REQUEST, str(exc)) from None
+        key = self._remember(ctx, agent)
         named = await self._visible_async(agent)
         searching = self.search_mode == "always" or (self.search_mode == "auto" and len(named) > self.search_threshold)
         if searching:  # the caller's own tools, and search_tools/call_tool for the rest
             named = {name: tool for name, tool in named.items() if tool.owner == agent}
+        self._keep_listing(key, {name: tool.tool_id for name, tool in named.items()}, replace=True)
         listed = [
             types.Tool(
                 name=name,
@@ -662,20 +715,20 @@ class ToolrtMcpServer:
     async def _call_tool(
         self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
     ) -> types.CallToolResult:
-        self._remember(ctx)
         arguments = dict(params.arguments or {})
         try:
             agent = self.agent_for(ctx)
+            key = self._remember(ctx, agent)
             if params.name in MANAGEMENT_NAMES:
                 # The low-level server does not check arguments: a string "false" must not purge.
                 check_params(params.name, _MANAGEMENT_SCHEMAS[params.name], arguments)
                 if params.name == "call_tool":
                     return await self._execute(
-                        ctx, agent, str(arguments["name"]), dict(arguments.get("arguments") or {})
+                        ctx, agent, key, str(arguments["name"]), dict(arguments.get("arguments") or {})
                     )
-                result = await self._in_thread(agent, self._manage, agent, params.name, arguments)
+                result = await self._in_thread(agent, self._manage, agent, key, params.name, arguments)
                 return _success(result)
-            return await self._execute(ctx, agent, params.name, arguments)
+            return await self._execute(ctx, agent, key, params.name, arguments)
         except ToolRuntimeError as exc:
             return _error(_describe(exc))
         except Exception as exc:  # a tool call must never take the server down
@@ -683,10 +736,11 @@ class ToolrtMcpServer:
             return _error(f"internal error: {type(exc).__name__}: {exc}")
 
     async def _execute(
-        self, ctx: ServerRequestContext[Any, Any], agent: str, name: str, arguments: dict[str, Any]
+        self, ctx: ServerRequestContext[Any, Any], agent: str, key: Hashable, name: str, arguments: dict[str, Any]
     ) -> types.CallToolResult:
+        listed = self._listings.get(key, {}).get(name)  # before any read: what the caller was shown
         named = await self._visible_async(agent)
-        tool = named.get(name) or next((t for t in named.values() if t.tool_id == name), None)
+        tool = self._named_tool(named, name, listed)
         if tool is None:
             return _error(
                 f"unknown tool {name!r}: not among the tools visible to agent {agent!r} (list the tools again)"
@@ -712,6 +766,14 @@ class ToolrtMcpServer:
             content=[types.TextContent(text=json.dumps(output, ensure_ascii=False)), *printed],
             structured_content=structured,
         )
+
+    @staticmethod
+    def _named_tool(named: Mapping[str, Tool], name: str, listed: str | None) -> Tool | None:
+        """The tool ``name`` stands for: the one the session was shown under it (``listed``, its
+        id), while the caller may still see it; else the name (or id) among the visible tools."""
+        if listed is not None:
+            return next((t for t in named.values() if t.tool_id == listed), None)
+        return named.get(name) or next((t for t in named.values() if t.tool_id == name), None)
 
     async def _execute_with_progress(
         self, ctx: ServerRequestContext[Any, Any], token: Any, agent: str, tool: Tool, arguments: dict[str, Any]
@@ -771,6 +833,7 @@ class ToolrtMcpServer:
         Changes made through this runtime are events and clear the cache at once; other processes'
         changes are seen by the store watcher (within ``watch_interval_s``), as list_changed is, and
         no entry outlives that interval (``VISIBLE_CACHE_TTL_S`` when nothing is watched).
+        A read that finds the list changed since the agent's last one tells that agent (list_changed).
         Only names are resolved from here: whether the agent may run a tool is decided by the
         runtime, from the store, on every call."""
         cached = self._cached_visible(agent)
@@ -781,7 +844,23 @@ class ToolrtMcpServer:
         if len(self._visible_cache) >= VISIBLE_CACHE_AGENTS:
             self._visible_cache.clear()
         self._visible_cache[agent] = (generation, time.monotonic() + self._visible_ttl_s, named)
+        if self._shown_changed(agent, generation, _fingerprint(named)):
+            self._schedule(lambda: self._tell(agent))
         return named
+
+    def _shown_changed(self, agent: str, generation: int, fingerprint: frozenset[tuple[str, str, int]]) -> bool:
+        """Record what ``agent``'s list holds as read at ``generation``; True when it differs from
+        the last read (an older read finishing late changes nothing)."""
+        with self._shown_lock:
+            before = self._shown.get(agent)
+            if before is not None and before[0] > generation:
+                return False
+            if before is None and len(self._shown) >= VISIBLE_CACHE_AGENTS:
+                listening = self._listening_agents()
+                for stale in [a for a in self._shown if a not in listening]:
+                    del self._shown[stale]
+            self._shown[agent] = (generation, fingerprint)
+            return before is not None and before[1] != fingerprint
 
     def _cached_visible(self, agent: str) -> dict[str, Tool] | None:
         entry = self._visible_cache.get(agent)
@@ -833,24 +912,23 @@ class ToolrtMcpServer:
     def _input_schema(self, name: str) -> Mapping[str, Any] | None:
         """The input schema of tool ``name`` as the calling agent sees it, for the SDK's check of
         ``Mcp-Param-*`` headers (it runs before dispatch, with no request context: the caller is
-        known from the request's headers). None when the caller is unknown or the tool is not
-        one it may see, which leaves the call itself to say so."""
+        the agent the front door found for the request). None when the caller is unknown or the
+        tool is not one it may see, which leaves the call itself to say so."""
         if name in _MANAGEMENT_SCHEMAS:
             return _MANAGEMENT_SCHEMAS[name]
-        try:
-            agent = self._agent_from(_REQUEST_HEADERS.get())
-        except ValidationError:
+        agent = REQUEST_AGENT.get()
+        if agent is None:
             return None
         named = self._cached_visible(agent)
         if named is None:
             named = self._visible(agent)  # a cold cache: one read, on the event loop, then cached
-        tool = named.get(name)
+        tool = self._named_tool(named, name, self._listings.get(("agent", agent), {}).get(name))
         return dict(tool.definition.input_schema) if tool is not None else None
 
-    def _manage(self, agent: str, action: str, args: dict[str, Any]) -> Any:
+    def _manage(self, agent: str, key: Hashable, action: str, args: dict[str, Any]) -> Any:
         rt = self.runtime
         if action == "search_tools":
-            return self._search(agent, args)
+            return self._search(agent, key, args)
         if action == "list_templates":
             return {"templates": [template_view(t) for t in rt.list_templates()]}
         if action == "create_from_template":
@@ -867,7 +945,7 @@ class ToolrtMcpServer:
             visibility = args.pop("visibility", None) or Visibility.PRIVATE
             on_duplicate = str(args.pop("on_duplicate", None) or "warn")
             return registration_view(rt.register_tool(agent, args, visibility, on_duplicate=on_duplicate))
-        tool = self._resolve(agent, str(args.pop("tool", "")))
+        tool = self._resolve(agent, key, str(args.pop("tool", "")))
         if action == "update_tool":
             visibility = args.pop("visibility", None)
             definition = None
@@ -912,7 +990,7 @@ class ToolrtMcpServer:
             return metrics_view(rt.tool_metrics(tool.tool_id, agent))
         raise ValidationError(f"unknown management tool {action!r}")
 
-    def _search(self, agent: str, args: dict[str, Any]) -> dict[str, Any]:
+    def _search(self, agent: str, key: Hashable, args: dict[str, Any]) -> dict[str, Any]:
         results = self.runtime.search_tools(
             agent,
             str(args["query"]),
@@ -921,10 +999,13 @@ class ToolrtMcpServer:
             with_usage=True,
         )
         names = {tool.tool_id: name for name, tool in self._visible(agent).items()}
+        found = [(names[r.tool.tool_id], r) for r in results if r.tool.tool_id in names]
+        # The names shown are the session's too: each resolves to the tool shown, until list_changed.
+        self._keep_listing(key, {name: r.tool.tool_id for name, r in found}, replace=False)
         return {
             "results": [
                 {
-                    "name": names.get(r.tool.tool_id, r.tool.tool_id),
+                    "name": name,
                     "tool_id": r.tool.tool_id,
                     "owner": r.tool.owner,
                     "description": r.tool.definition.description,
@@ -933,38 +1014,86 @@ class ToolrtMcpServer:
                     "matched": list(r.matched),
                     "usage": usage_view(r.usage),
                 }
-                for r in results
+                for name, r in found
             ],
             "hint": "call one with call_tool(name, arguments), or by its name directly",
         }
 
-    def _resolve(self, agent: str, ref: str) -> Tool:
+    def _resolve(self, agent: str, key: Hashable, ref: str) -> Tool:
+        """The tool a management call names: a name the session was shown (while the agent may
+        still see that tool), a visible name, a tool id, or the name of one of the agent's own
+        tools (inactive ones too). Another agent's tool is found only by the name it is listed
+        under or by its id."""
         if not ref:
             raise ValidationError("missing 'tool': pass the tool's id or its listed name")
         named = self._visible(agent)
-        if ref in named:
-            return named[ref]
-        return resolve_tool(self.runtime, agent, ref, include_inactive=True)
+        tool = self._named_tool(named, ref, self._listings.get(key, {}).get(ref))
+        if tool is not None:
+            return tool
+        tool = resolve_tool(self.runtime, agent, ref, include_inactive=True)
+        if tool.owner != agent and tool.tool_id != ref:
+            raise NotFoundError("tool", ref)
+        return tool
 
     # -- list_changed --------------------------------------------------------------------------
-    def _remember(self, ctx: ServerRequestContext[Any, Any]) -> None:
+    def _note_loop(self) -> None:
         self._loop = asyncio.get_running_loop()
+
+    async def _before_listen(self, agent: str) -> None:
+        """What ``agent``'s list holds as its listen stream opens: later changes are told against it."""
+        self._note_loop()
+        await self._visible_async(agent)
+
+    def _remember(self, ctx: ServerRequestContext[Any, Any], agent: str) -> Hashable:
+        """Note the connection a handshake-era request came on (to push list_changed to it) and
+        return the key of what its session was shown: the connection, or the agent for 2026-era
+        requests (no session: every one of the agent's requests is told at once)."""
+        self._note_loop()
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
-            return  # 2026-era clients hear changes on subscriptions/listen
+            return ("agent", agent)
         connection = getattr(ctx.session, "_connection", None)
-        key = id(connection if connection is not None else ctx.session)
-        if key in self._connections:
-            return
-        self._connections[key] = ctx.session
+        anchor = connection if connection is not None else ctx.session
+        key = id(anchor)
+        known = self._connections.get(key)
+        if known is not None and known[0] == agent and known[2] is anchor:
+            return key
+        # A new connection, or (without tokens) a session now naming another agent: nothing it
+        # was shown before binds its names. The entry holds the connection, so its id is not reused.
+        self._listings.pop(key, None)
+        self._connections[key] = (agent, ctx.session, anchor)
         exit_stack = getattr(connection, "exit_stack", None)
         if exit_stack is not None:
-            exit_stack.callback(self._connections.pop, key, None)
+            exit_stack.callback(self._forget_connection, key)
+        return key
+
+    def _forget_connection(self, key: Hashable) -> None:
+        self._connections.pop(key, None)
+        self._listings.pop(key, None)
+
+    def _keep_listing(self, key: Hashable, shown: dict[str, str], *, replace: bool) -> None:
+        """Remember the names ``key``'s session was shown (``replace``: a whole new list, else some
+        names shown again): each resolves to the tool shown until the session is shown the name again."""
+        if key not in self._listings and len(self._listings) >= LISTINGS_KEPT:
+            # Past the bound, the 2026-era agents' listings go: their names resolve as listed now.
+            for stale in [k for k in self._listings if isinstance(k, tuple)]:
+                del self._listings[stale]
+        if replace or key not in self._listings:
+            self._listings[key] = dict(shown)
+        else:
+            self._listings[key].update(shown)
+
+    def _listening_agents(self) -> set[str]:
+        return {entry[0] for entry in list(self._connections.values())} | self.listens.agents()
 
     def _on_change(self) -> None:
+        """A change somewhere in the store: every cached list is stale, and each connected agent's
+        list is read again; an agent is told only when its own list changed (see _visible)."""
         self._generation += 1
         self._visible_cache.clear()
-        # Called from an event handler in whichever thread made the change (a worker thread of this server, or
-        # an embedding application's thread): hand the broadcast to the server's event loop.
+        self._schedule(self._recheck)
+
+    def _schedule(self, make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run ``make()`` on the server's event loop, from any thread (nothing before it started)."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
@@ -973,37 +1102,56 @@ class ToolrtMcpServer:
         except RuntimeError:
             running = None
         if running is loop:
-            loop.create_task(self.broadcast())
+            self._spawn(make())
         else:
-            asyncio.run_coroutine_threadsafe(self.broadcast(), loop)
+            asyncio.run_coroutine_threadsafe(make(), loop)
 
-    async def broadcast(self) -> None:
-        """Tell every connected client that the tool list changed."""
-        for key, session in list(self._connections.items()):
+    async def _recheck(self) -> None:
+        """Read again the list of every agent with an open connection or listen stream."""
+        for agent in sorted(self._listening_agents()):
+            self._refresh_soon(agent)
+
+    def _refresh_soon(self, agent: str) -> None:
+        """Read ``agent``'s list again in a task of its own (on the event loop): one read at a time
+        per agent, and one more if asked meanwhile. An agent whose thread share is taken (its own
+        slow calls) delays only its own news."""
+        if agent in self._refreshing:
+            self._refresh_again.add(agent)
+            return
+        self._refreshing.add(agent)
+        self._spawn(self._refresh(agent))
+
+    async def _refresh(self, agent: str) -> None:
+        try:
+            again = True
+            while again:
+                self._refresh_again.discard(agent)
+                try:
+                    await self._visible_async(agent)  # tells the agent when its list changed
+                except Exception as exc:  # a busy store: the agent's next request reads again
+                    log.debug("re-reading an agent's tools failed", agent_id=agent, error=str(exc))
+                again = agent in self._refresh_again
+        finally:
+            self._refreshing.discard(agent)
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run ``coroutine`` as a task of the running loop, held until it is done."""
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _tell(self, agent: str) -> None:
+        """Tell ``agent``, and only it, that its tool list changed: on each of its handshake-era
+        connections and its listen streams (its sessions then list again to see the new names)."""
+        for key, (owner, session, _connection) in list(self._connections.items()):
+            if owner != agent:
+                continue
             try:
                 await session.send_tool_list_changed()
             except Exception as exc:  # a gone client must not stop the others hearing about it
                 log.debug("list_changed not delivered", error=str(exc))
-                self._connections.pop(key, None)
-        await self.bus.publish(ToolsListChanged())
-
-
-class _KeepRequestHeaders:
-    """ASGI middleware: makes each HTTP request's headers known to code the SDK runs for it
-    without a request context (see ``_REQUEST_HEADERS``)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope.get("type") != "http":
-            await self.app(scope, receive, send)
-            return
-        reset = _REQUEST_HEADERS.set(Headers(scope=scope))  # as the request context reads them
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _REQUEST_HEADERS.reset(reset)
+                self._forget_connection(key)
+        await self.listens.tell(agent)
 
 
 def _version() -> str:

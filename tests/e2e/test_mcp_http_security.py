@@ -28,12 +28,12 @@ SECRET_TOOL = {**ADD, "name": "payroll", "description": "The victim's private to
 
 def test_a_hostile_agent_with_its_own_token_cannot_act_as_another(runtimes: SharedRuntimes) -> None:
     """Mallory, holding a valid token of her own, forges X-Toolrt-Agent: she sees and touches only her tools."""
-    tokens = {"t-victim": "victim", "t-mallory": "mallory"}
+    tokens = {"victim-token-0123456789": "victim", "mallory-token-0123456789": "mallory"}
     with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), tokens=tokens) as server:
         private = server.rt.register_tool("victim", SECRET_TOOL)
 
         async def scenario() -> None:
-            forged = {"Authorization": "Bearer t-mallory", "X-Toolrt-Agent": "victim"}
+            forged = {"Authorization": "Bearer mallory-token-0123456789", "X-Toolrt-Agent": "victim"}
             async with server.client(headers=forged) as client:
                 names = {t.name for t in (await client.list_tools()).tools}
                 assert "payroll" not in names
@@ -45,7 +45,7 @@ def test_a_hostile_agent_with_its_own_token_cannot_act_as_another(runtimes: Shar
                 ):
                     result: types.CallToolResult = await call
                     assert result.is_error, _text(result)
-            async with server.client(headers={"Authorization": "Bearer t-victim"}) as client:
+            async with server.client(headers={"Authorization": "Bearer victim-token-0123456789"}) as client:
                 ok = await client.call_tool("payroll", {"a": 1, "b": 2})
                 assert not ok.is_error, _text(ok)
 
@@ -55,21 +55,25 @@ def test_a_hostile_agent_with_its_own_token_cannot_act_as_another(runtimes: Shar
 
 
 def test_a_wrong_or_missing_token_is_refused(runtimes: SharedRuntimes) -> None:
-    """A token that is not configured, or none, gets no agent at all (no fallback to the header)."""
-    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), tokens={"t-victim": "victim"}) as server:
+    """A token that is not configured, or none, gets no agent at all (no fallback to the header):
+    the SDK client cannot even initialize, and the victim's tool never runs."""
+    tokens = {"victim-token-0123456789": "victim"}
+    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), tokens=tokens) as server:
         server.rt.register_tool("victim", SECRET_TOOL)
 
         async def scenario() -> None:
             for headers in (
-                {"Authorization": "Bearer t-victi"},
+                {"Authorization": "Bearer victim-token-012345678"},
                 {"X-Toolrt-Agent": "victim"},
-                {"Authorization": "Basic t-victim"},
+                {"Authorization": "Basic victim-token-0123456789"},
             ):
-                async with server.client(headers=headers) as client:
-                    refused = await client.call_tool("payroll", {"a": 1, "b": 2})
-                    assert refused.is_error and "Bearer" in _text(refused)
+                with pytest.raises(Exception) as refused:  # noqa: PT011 (the SDK raises a group)
+                    async with server.client(headers=headers) as client:
+                        await client.call_tool("payroll", {"a": 1, "b": 2})
+                assert "Server returned an error response" in repr(refused.value)
 
         anyio.run(scenario)
+        assert runtimes.sandbox.requests == []
 
 
 @pytest.mark.parametrize(
@@ -123,7 +127,7 @@ def test_insecure_no_auth_is_allowed_but_logged(caplog: pytest.LogCaptureFixture
 
 def test_tokens_make_a_non_loopback_bind_acceptable() -> None:
     """With tokens, binding to another address needs no flag."""
-    server = ToolrtMcpServer(SharedRuntimes().runtime(), tokens={"t": "a"}, watch_interval_s=0)
+    server = ToolrtMcpServer(SharedRuntimes().runtime(), tokens={"a-token-0123456789": "a"}, watch_interval_s=0)
     try:
         assert server.http_app("0.0.0.0", allowed_hosts=["mcp.example.com:8443"]) is not None
     finally:
@@ -166,7 +170,7 @@ def test_a_warm_name_cache_never_outlives_the_right_to_call(tmp_path: Path) -> N
     data = tmp_path / "data"
     rt = toolrt.connect("local", data_dir=data)
     other = toolrt.connect("local", data_dir=data)
-    tokens = {"t-victim": "victim", "t-mallory": "mallory"}
+    tokens = {"victim-token-0123456789": "victim", "mallory-token-0123456789": "mallory"}
     try:
         rt.add_team_member("finance", "victim")
         rt.add_team_member("finance", "mallory")
@@ -175,7 +179,7 @@ def test_a_warm_name_cache_never_outlives_the_right_to_call(tmp_path: Path) -> N
         with structlog.testing.capture_logs(), HttpServer(rt, tokens=tokens, watch_interval_s=300) as server:
 
             async def scenario() -> None:
-                async with server.client(headers={"Authorization": "Bearer t-mallory"}) as client:
+                async with server.client(headers={"Authorization": "Bearer mallory-token-0123456789"}) as client:
                     names = {t.name for t in (await client.list_tools()).tools}
                     assert {"ledger", "rates"} <= names  # both cached for mallory now
                     for name in ("ledger", "rates"):
@@ -200,7 +204,7 @@ def test_a_change_heard_as_an_event_clears_every_agents_cached_names(runtimes: S
     """A tool made private again (deregistered and re-registered privately by its owner, through
     the runtime the server serves) disappears from the hostile agent's list at once, and a new
     public tool appears: cached names never survive an event."""
-    tokens = {"t-victim": "victim", "t-mallory": "mallory"}
+    tokens = {"victim-token-0123456789": "victim", "mallory-token-0123456789": "mallory"}
     with (
         structlog.testing.capture_logs(),
         HttpServer(runtimes.runtime(), tokens=tokens, watch_interval_s=300) as server,
@@ -208,10 +212,11 @@ def test_a_change_heard_as_an_event_clears_every_agents_cached_names(runtimes: S
         shared = server.rt.register_tool("victim", {**SECRET_TOOL, "name": "quotes"}, "public")
 
         async def scenario() -> None:
-            async with server.client(headers={"Authorization": "Bearer t-mallory"}) as client:
+            async with server.client(headers={"Authorization": "Bearer mallory-token-0123456789"}) as client:
                 assert "quotes" in {t.name for t in (await client.list_tools()).tools}
                 await anyio.to_thread.run_sync(lambda: server.rt.deregister_tool("victim", shared.tool_id, purge=True))
-                assert server.mcp._cached_visible("mallory") is None
+                cached = server.mcp._cached_visible("mallory")  # gone, or read again since
+                assert cached is None or "quotes" not in cached
                 await anyio.to_thread.run_sync(lambda: server.rt.register_tool("victim", SECRET_TOOL))
                 await anyio.to_thread.run_sync(
                     lambda: server.rt.register_tool("victim", {**SECRET_TOOL, "name": "news"}, "public")
@@ -224,26 +229,26 @@ def test_a_change_heard_as_an_event_clears_every_agents_cached_names(runtimes: S
 
 def test_the_param_header_schema_lookup_is_per_caller(runtimes: SharedRuntimes) -> None:
     """The SDK asks the server for a tool's input schema before dispatch (its Mcp-Param header
-    check) with no request context: the caller comes from the request's own headers, so a hostile
-    agent never learns the schema of another agent's private tool that way."""
-    from toolrt.adapters.mcp import server as mcp_server
+    check) with no request context: the caller is the agent the front door authenticated for the
+    request, so a hostile agent never learns the schema of another agent's private tool that way."""
+    from toolrt.adapters.mcp.front_door import REQUEST_AGENT
 
     rt = runtimes.runtime()
-    server = ToolrtMcpServer(rt, tokens={"t-victim": "victim", "t-mallory": "mallory"}, watch_interval_s=0)
+    tokens = {"victim-token-0123456789": "victim", "mallory-token-0123456789": "mallory"}
+    server = ToolrtMcpServer(rt, tokens=tokens, watch_interval_s=0)
     try:
         rt.register_tool("victim", SECRET_TOOL)
 
-        def schema_for(headers: dict[str, str] | None) -> object:
-            reset = mcp_server._REQUEST_HEADERS.set(headers)
+        def schema_for(agent: str | None) -> object:
+            reset = REQUEST_AGENT.set(agent)
             try:
                 return server._input_schema("payroll")
             finally:
-                mcp_server._REQUEST_HEADERS.reset(reset)
+                REQUEST_AGENT.reset(reset)
 
-        assert schema_for({"authorization": "Bearer t-victim"}) == SECRET_TOOL["input_schema"]
-        assert schema_for({"authorization": "Bearer t-mallory", "x-toolrt-agent": "victim"}) is None
-        assert schema_for({"authorization": "Bearer forged"}) is None
-        assert schema_for(None) is None  # outside a request: the default agent, who sees nothing here
+        assert schema_for("victim") == SECRET_TOOL["input_schema"]
+        assert schema_for("mallory") is None
+        assert schema_for(None) is None  # outside a request, or no agent authenticated: nothing
     finally:
         server.close()
 
@@ -278,7 +283,7 @@ def test_a_hostile_agents_stalled_calls_never_hold_another_agents_calls() -> Non
     runs while all of hers are still stalled."""
     sandbox = StallingSandbox("mallory")
     runtimes = SharedRuntimes(sandbox)
-    tokens = {"t-victim": "victim", "t-mallory": "mallory"}
+    tokens = {"victim-token-0123456789": "victim", "mallory-token-0123456789": "mallory"}
     with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), tokens=tokens) as server:
         limit = server.rt.policy.max_concurrent_executions
         server.rt.register_tool("victim", ADD)
@@ -286,8 +291,8 @@ def test_a_hostile_agents_stalled_calls_never_hold_another_agents_calls() -> Non
         outcome: dict[str, Any] = {}
 
         async def scenario() -> None:
-            victim = server.client(headers={"Authorization": "Bearer t-victim"})
-            mallory = server.client(headers={"Authorization": "Bearer t-mallory"})
+            victim = server.client(headers={"Authorization": "Bearer victim-token-0123456789"})
+            mallory = server.client(headers={"Authorization": "Bearer mallory-token-0123456789"})
             async with victim as v, mallory as m, anyio.create_task_group() as group:
                 try:
                     for i in range(41):

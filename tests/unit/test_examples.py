@@ -74,7 +74,7 @@ def test_examples_with_params_the_schema_refuses_are_reported(rt: Any) -> None:
         rt.register_tool("agent-a", _definition(DOUBLE, [{"params": {"n": "two"}, "output": 4}]))
 
 
-def test_the_same_code_and_examples_are_run_once(rt: Any) -> None:
+def _count_runs(rt: Any) -> list[int]:
     runs: list[int] = []
     original = rt.ports.sandbox.run
 
@@ -83,9 +83,25 @@ def test_the_same_code_and_examples_are_run_once(rt: Any) -> None:
         return original(request, cancel)
 
     rt.ports.sandbox.run = counting
-    rt.register_tool("agent-a", _definition(DOUBLE, EXAMPLES))
+    return runs
+
+
+def test_the_same_code_and_examples_are_run_once_for_agents_who_see_a_tool_with_them(rt: Any) -> None:
+    """A tool agent-b may discover already passed these examples: its registration skips them."""
+    runs = _count_runs(rt)
+    rt.register_tool("agent-a", _definition(DOUBLE, EXAMPLES), "public")
     rt.register_tool("agent-b", _definition(DOUBLE, EXAMPLES, name="twice"))
     assert len(runs) == 2  # two examples, once
+
+
+def test_examples_another_agents_private_tool_passed_are_run_again(rt: Any) -> None:
+    """Whether a private tool holds this code and these examples never shows: they run for agent-b."""
+    runs = _count_runs(rt)
+    rt.register_tool("agent-a", _definition(DOUBLE, EXAMPLES))
+    rt.register_tool("agent-b", _definition(DOUBLE, EXAMPLES, name="twice"))
+    assert len(runs) == 4
+    rt.register_tool("agent-b", _definition(DOUBLE, EXAMPLES, name="thrice"))
+    assert len(runs) == 4  # agent-b's own tool now holds them
 
 
 def test_another_agent_cannot_test_a_private_tool(rt: Any) -> None:

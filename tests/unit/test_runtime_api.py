@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import pathlib
 
 import anyio
 import pytest
@@ -128,3 +129,28 @@ def test_the_async_runtime_runs_at_most_max_concurrent_executions_at_once() -> N
 
     assert asyncio.run(main()) == list(range(200))
     assert 1 <= peak <= 3
+
+
+@pytest.mark.parametrize("profile", ["memory", "local"])
+def test_an_update_with_a_definition_and_a_visibility_applies_both_as_one_change(
+    profile: str, tmp_path: pathlib.Path
+) -> None:
+    """New code and a new visibility in one call: one new version, the visibility changed, and the
+    record one version on (it used to fail with ConflictError every time)."""
+    settings = Settings(profile=profile, data_dir=tmp_path / "data")
+    container = build_container(settings)
+    container.adapters.sandbox.override(EchoSandbox())
+    rt = container.runtime()
+    try:
+        reg = rt.register_tool("alice", b.definition(name="add"), Visibility.PUBLIC)
+        before = rt.get_tool(reg.tool_id)
+        update = rt.update_tool(
+            "alice", reg.tool_id, b.definition(name="add", code="def handler(a, b):\n    return b + a\n"), "private"
+        )
+        after = rt.get_tool(reg.tool_id)
+        assert update.new_version and update.new_code and after.current_version == 2
+        assert after.visibility is Visibility.PRIVATE
+        assert after.record_version == before.record_version + 1
+        assert [t.tool_id for t in rt.list_tools("bob")] == []
+    finally:
+        rt.close()

@@ -6,12 +6,12 @@ import json
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from toolrt.adapters.cli import output
 from toolrt.adapters.cli.context import EXIT_USER_ERROR, current_cli
 from toolrt.adapters.cli.lookup import resolve_tool
+from toolrt.adapters.cli.output import inert
 
 
 def list_(
@@ -43,7 +43,7 @@ def list_(
         return
     if not cli.out.is_terminal and cli.out.width < 160:
         cli.out.width = 160  # piped: nothing to fit, and nothing should be cut
-    table = Table(title=f"tools visible to {cli.agent}")
+    table = Table(title=f"tools visible to {inert(cli.agent)}")
     table.add_column("name", min_width=min(24, max(len(v["name"]) for v in views)))
     table.add_column("tool id", no_wrap=True, min_width=max(len(v["tool_id"]) for v in views))  # never cut
     for header in ("owner", "lang", "ver", "visibility", "status", "calls", "ok"):
@@ -52,18 +52,23 @@ def list_(
     for v in views:
         calls, rate = _usage_cells(v["usage"])
         table.add_row(
-            v["name"],
-            v["tool_id"],
-            v["owner"],
+            inert(v["name"]),
+            inert(v["tool_id"]),
+            inert(v["owner"]),
             v["language"],
             str(v["version"]),
-            v["visibility"],
+            inert(v["visibility"]),
             v["status"],
             calls,
             rate,
-            escape(v["description"].splitlines()[0][:60]),
+            inert(_first_line(v["description"], 60)),
         )
     cli.out.print(table)
+
+
+def _first_line(text: str, width: int) -> str:
+    lines = text.splitlines()
+    return lines[0][:width] if lines else ""
 
 
 def _usage_cells(usage: dict[str, Any] | None) -> tuple[str, str]:
@@ -88,20 +93,22 @@ def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id o
         return
     d = view["definition"]
     cli.out.print(
-        f"[bold]{found.name}[/]  {found.tool_id}  (owner {found.owner}, {found.visibility_label}, {found.status.value})",
+        f"[bold]{inert(found.name)}[/]  {inert(found.tool_id)}  "
+        f"(owner {inert(found.owner)}, {inert(found.visibility_label)}, {found.status.value})",
         highlight=False,
     )
     cli.out.print(d["description"], markup=False, highlight=False)
     cli.out.print(
-        f"language {d['language']}, entrypoint {d['entrypoint']}, version {found.current_version} of {found.latest_version}, code hash {d['code_hash'][:16]}",
+        f"language {d['language']}, entrypoint {inert(d['entrypoint'])}, version {found.current_version} of "
+        f"{found.latest_version}, code hash {d['code_hash'][:16]}",
         highlight=False,
     )
     cli.out.print(
         f"artifact stored: {status.artifact_stored}, shared by {status.shared_by} tool(s), published: {status.published}"
-        + (f", JavaScript engine: {status.js_engine}" if status.js_engine else ""),
+        + (f", JavaScript engine: {inert(status.js_engine)}" if status.js_engine else ""),
         highlight=False,
     )
-    cli.out.print("input schema:")
+    cli.out.print("input schema:", highlight=False)
     cli.out.print_json(json.dumps(d["input_schema"]))
     if cli.verbose:
         cli.out.print("code:")
@@ -118,14 +125,15 @@ def versions(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool 
     if cli.json:
         cli.emit({"tool_id": found.tool_id, "name": found.name, "versions": views})
         return
-    table = Table("version", "", "code hash", "created", "description", title=f"{found.name} ({found.tool_id})")
+    title = f"{inert(found.name)} ({inert(found.tool_id)})"
+    table = Table("version", "", "code hash", "created", "description", title=title)
     for v in views:
         table.add_row(
             str(v["version"]),
             "in force" if v["current"] else "",
             v["code_hash"][:12],
             v["created_at"][:19],
-            escape(v["description"].splitlines()[0][:60]),
+            inert(_first_line(v["description"], 60)),
         )
     cli.out.print(table)
 
@@ -152,15 +160,22 @@ def history(
         cli.out.print("no executions")
         return
     table = Table(
-        "created", "execution id", "tool id", "v", "caller", "status", "ms", title=f"executions visible to {cli.agent}"
+        "created",
+        "execution id",
+        "tool id",
+        "v",
+        "caller",
+        "status",
+        "ms",
+        title=f"executions visible to {inert(cli.agent)}",
     )
     for e in page.items:
         table.add_row(
             e.created_at.isoformat()[:19],
-            e.execution_id,
-            e.tool_id,
+            inert(e.execution_id),
+            inert(e.tool_id),
             str(e.version),
-            escape(e.caller),
+            inert(e.caller),
             e.status.value,
             f"{e.metrics.wall_ms:.1f}",
         )
@@ -197,17 +212,25 @@ def search(
     if not cli.out.is_terminal and cli.out.width < 160:
         cli.out.width = 160
     table = Table(
-        "score", "name", "tool id", "owner", "matched", "calls", "ok", "description", title=f"tools for {query!r}"
+        "score",
+        "name",
+        "tool id",
+        "owner",
+        "matched",
+        "calls",
+        "ok",
+        "description",
+        title=f"tools for {inert(repr(query))}",
     )
     for v in views:
         table.add_row(
             f"{v['score']:.3f}",
-            escape(v["name"]),
-            v["tool_id"],
-            escape(v["owner"]),
+            inert(v["name"]),
+            inert(v["tool_id"]),
+            inert(v["owner"]),
             ", ".join(v["matched"]),
             *_usage_cells(v["usage"]),
-            escape(str(v.get("description", ""))[:80]),
+            inert(str(v.get("description", ""))[:80]),
         )
     cli.out.print(table)
 
@@ -226,7 +249,7 @@ def templates(
         return
     if show:
         view = views[0]
-        cli.out.print(f"[bold]{escape(view['name'])}[/]: {escape(view['description'])}", highlight=False)
+        cli.out.print(f"[bold]{inert(view['name'])}[/]: {inert(view['description'])}", highlight=False)
         for p in view["placeholders"]:
             default = f" (default {p['default']})" if p["default"] is not None else ""
             cli.out.print(f"  {p['name']}{default}: {p['description']}", markup=False, highlight=False)
@@ -234,7 +257,7 @@ def templates(
     table = Table("template", "placeholders", "description", title="tool templates")
     for view in views:
         table.add_row(
-            escape(view["name"]), ", ".join(p["name"] for p in view["placeholders"]), escape(view["description"])
+            inert(view["name"]), inert(", ".join(p["name"] for p in view["placeholders"])), inert(view["description"])
         )
     cli.out.print(table)
 
@@ -263,4 +286,7 @@ def from_template(
         cli.emit(view)
         return
     what = "reused" if reg.reused else "registered"
-    cli.out.print(f"{what} [bold]{escape(reg.tool.name)}[/] as {reg.tool_id} from template {escape(template)}")
+    cli.out.print(
+        f"{what} [bold]{inert(reg.tool.name)}[/] as {inert(reg.tool_id)} from template {inert(template)}",
+        highlight=False,
+    )

@@ -11,11 +11,11 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from toolrt.adapters.cli import output
 from toolrt.adapters.cli.context import EXIT_FAILURE, current_cli
 from toolrt.adapters.cli.lookup import parse_params, resolve_tool
+from toolrt.adapters.cli.output import inert
 from toolrt.domain import Execution
 
 
@@ -48,7 +48,7 @@ def invoke(
         if spinning:  # printed above the spinner, which stays at the bottom
             cli.err.print(text, end="", markup=False, highlight=False, soft_wrap=True)
         else:
-            sys.stderr.write(text)
+            sys.stderr.write(output.strip_controls(text))  # the tool's text, never its terminal codes
             sys.stderr.flush()
 
     with cli.runtime() as rt:
@@ -80,7 +80,8 @@ def invoke(
         reason = f"{execution.error.type}: {execution.error.message}" if execution.error else "no detail"
         if not cli.json:
             cli.err.print(
-                f"[bold red]error[/] (execution {execution.status.value}): {found.name}: {escape(reason.splitlines()[0]) if reason else ''}",
+                f"[bold red]error[/] (execution {execution.status.value}): {inert(found.name)}: "
+                f"{inert(reason.splitlines()[0]) if reason.strip() else ''}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -93,11 +94,11 @@ def _with_spinner(console: Console, name: str, run: Callable[[], Execution]) -> 
     """``run()`` under a spinner that shows the tool's name and the seconds elapsed (10 times a second)."""
     started = time.monotonic()
     done = threading.Event()
-    with console.status(f"running {escape(name)}") as status:
+    with console.status(f"running {inert(name)}") as status:
 
         def tick() -> None:
             while not done.wait(0.1):
-                status.update(f"running {escape(name)}: {time.monotonic() - started:.1f} s")
+                status.update(f"running {inert(name)}: {time.monotonic() - started:.1f} s")
 
         ticker = threading.Thread(target=tick, name="toolrt-spinner", daemon=True)
         ticker.start()
@@ -130,7 +131,7 @@ def test(
         )
     else:
         if not results:
-            cli.out.print(f"{found.name} has no examples", highlight=False)
+            cli.out.print(f"{found.name} has no examples", highlight=False, markup=False)
         for r in results:
             mark = "pass" if r.passed else "FAIL"
             text = f"example {r.index}" if r.passed else r.describe()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import secrets
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -11,6 +12,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from toolrt.adapters.cli.context import EXIT_USER_ERROR, command_group, current_cli
+from toolrt.adapters.mcp.limits import (
+    LISTENS_PER_AGENT,
+    SESSION_IDLE_MINUTES,
+    SESSIONS_PER_AGENT,
+    check_agent_tokens,
+)
 from toolrt.domain import MissingDependencyError, ValidationError
 
 
@@ -21,8 +28,28 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on (http).")] = 8765,
     token: Annotated[
         Optional[list[str]],
-        typer.Option("--token", help="TOKEN=AGENT: a bearer token and the agent it stands for (http; repeatable)."),
+        typer.Option(
+            "--token",
+            help="TOKEN=AGENT: a bearer token (at least 16 characters) and the agent it stands for (http; repeatable).",
+        ),
     ] = None,
+    new_token: Annotated[
+        Optional[list[str]],
+        typer.Option(
+            "--new-token",
+            help="AGENT: make a random bearer token for AGENT and print it once, on stderr (http; repeatable).",
+        ),
+    ] = None,
+    sessions_per_agent: Annotated[
+        int, typer.Option("--sessions-per-agent", min=1, help="Open MCP sessions one agent may hold (http).")
+    ] = SESSIONS_PER_AGENT,
+    listens_per_agent: Annotated[
+        int, typer.Option("--listens-per-agent", min=1, help="Listen streams one agent may hold open.")
+    ] = LISTENS_PER_AGENT,
+    session_idle_minutes: Annotated[
+        float,
+        typer.Option("--session-idle-minutes", min=0.01, help="A session with no request for this long ends (http)."),
+    ] = SESSION_IDLE_MINUTES,
     allowed_host: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -59,7 +86,8 @@ def serve(
     """Serve every tool over MCP (stdio or streamable HTTP).
 
     Over HTTP on loopback without --token, the X-Toolrt-Agent header names the agent (any local
-    user can claim any agent); any other address needs --token TOKEN=AGENT (or --insecure-no-auth).
+    user can claim any agent); any other address needs --token TOKEN=AGENT or --new-token AGENT (or
+    --insecure-no-auth). With tokens nothing is served without one, and a session is its agent's.
     Over HTTP, /metrics (Prometheus) and /dashboard are served too, to --operator-token holders.
     """
     cli = current_cli(ctx)
@@ -73,7 +101,10 @@ def serve(
         if not sep or not secret or not agent_id:
             cli.fail(EXIT_USER_ERROR, f"--token takes TOKEN=AGENT, got {pair!r}")
         tokens[secret] = agent_id
+    made = {agent_id: secrets.token_urlsafe(24) for agent_id in new_token or []}
+    tokens.update({secret: agent_id for agent_id, secret in made.items()})
     with cli.guard():
+        check_agent_tokens(tokens)
         for module in ("mcp", "anyio", *(("uvicorn",) if transport == "http" else ())):
             if importlib.util.find_spec(module) is None:
                 raise MissingDependencyError("toolrt serve (the MCP server)", module, "mcp")
@@ -83,7 +114,14 @@ def serve(
             check_exposure(host, tokens, insecure_no_auth)  # before the store is opened
     with cli.runtime() as rt:
         server = ToolrtMcpServer(
-            rt, default_agent=cli.agent, tokens=tokens, search_mode=search_mode, search_threshold=search_threshold
+            rt,
+            default_agent=cli.agent,
+            tokens=tokens,
+            search_mode=search_mode,
+            search_threshold=search_threshold,
+            sessions_per_agent=sessions_per_agent,
+            listens_per_agent=listens_per_agent,
+            session_idle_minutes=session_idle_minutes,
         )
         try:
             if transport == "stdio":
@@ -94,7 +132,9 @@ def serve(
                     cli.err.print(
                         "WARNING: --insecure-no-auth: anyone who can connect acts as any agent", highlight=False
                     )
-                cli.err.print(f"toolrt MCP server on http://{host}:{port}/mcp ({who})", highlight=False)
+                for agent_id, secret in made.items():  # shown this once: toolrt keeps no copy
+                    cli.err.print(f"token for agent {agent_id}: {secret}", highlight=False, markup=False)
+                cli.err.print(f"toolrt MCP server on http://{host}:{port}/mcp ({who})", highlight=False, markup=False)
                 cli.err.print(
                     f"operator views: http://{host}:{port}/dashboard and /metrics ({_operator_note(operator_token, tokens)})",
                     highlight=False,
