@@ -25,7 +25,6 @@ import error and what to do when it does not; ``toolrt doctor`` shows it.
 from __future__ import annotations
 
 import importlib
-import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -133,6 +132,8 @@ __all__ = [
     "build_server",
     "call_result",
     "installed_version",
+    "connection_of",
+    "list_result",
     "on_connection_end",
     "protocol_error",
     "report_progress",
@@ -173,7 +174,7 @@ def tool(
     *,
     output_schema: Mapping[str, Any] | None = None,
     annotations: Mapping[str, Any] | None = None,
-) -> Any:
+) -> types.Tool:
     """An MCP ``Tool`` (``annotations`` in wire form: ``readOnlyHint``, ``destructiveHint``, ...)."""
     wire: dict[str, Any] = {"name": name, "inputSchema": dict(input_schema)}
     if description is not None:
@@ -185,18 +186,18 @@ def tool(
     return types.Tool.model_validate(wire)
 
 
-def text(value: str) -> Any:
+def text(value: str) -> types.TextContent:
     """A ``TextContent`` block."""
     return types.TextContent.model_validate({"type": "text", "text": value})
 
 
 def call_result(
-    blocks: list[Any],
+    blocks: list[types.TextContent],
     *,
     structured: Mapping[str, Any] | None = None,
     is_error: bool = False,
     meta: Mapping[str, Any] | None = None,
-) -> Any:
+) -> types.CallToolResult:
     """A ``CallToolResult``: content blocks, ``structuredContent``, ``isError`` and ``_meta``."""
     wire: dict[str, Any] = {"content": blocks, "isError": is_error}
     if structured is not None:
@@ -206,7 +207,7 @@ def call_result(
     return types.CallToolResult.model_validate(wire)
 
 
-def list_result(tools: list[Any]) -> Any:
+def list_result(tools: list[Any]) -> types.ListToolsResult:
     """A ``ListToolsResult``."""
     return types.ListToolsResult.model_validate({"tools": tools})
 
@@ -225,16 +226,20 @@ async def report_progress(ctx: RequestContext, token: Any, progress: float, tota
     await ctx.session.send_progress_notification(token, progress, total, message, related_request_id=related)
 
 
-def on_connection_end(ctx: RequestContext, callback: Callable[[], Any]) -> Any:
-    """Run ``callback`` once the request's connection ends; returns a key that names the connection."""
-    connection = getattr(ctx.session, "_connection", None)  # 2.x: one connection object per client
-    key = id(connection if connection is not None else ctx.session)
-    exit_stack = getattr(connection, "exit_stack", None)
+def connection_of(ctx: RequestContext) -> Any:
+    """The object that stands for the request's connection (2.x: its connection; 1.x: its session)."""
+    connection = getattr(ctx.session, "_connection", None)
+    return connection if connection is not None else ctx.session
+
+
+def on_connection_end(ctx: RequestContext, callback: Callable[[], Any]) -> None:
+    """Run ``callback`` once the request's connection ends (the exit stack each SDK line closes then)."""
+    connection = getattr(ctx.session, "_connection", None)
+    exit_stack = getattr(connection, "exit_stack", None) if connection is not None else None
+    if exit_stack is None:
+        exit_stack = getattr(ctx.session, "_exit_stack", None)  # 1.x: the session's own
     if exit_stack is not None:
         exit_stack.callback(callback)
-    else:  # 1.x: one session object per connection, dropped when it ends
-        weakref.finalize(ctx.session, callback)
-    return key
 
 
 @dataclass(frozen=True)

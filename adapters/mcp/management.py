@@ -310,7 +310,7 @@ ALL_NAMES = FULL_NAMES | {MANAGE}
 SCHEMAS: dict[str, dict[str, Any]] = {**_SCHEMAS, MANAGE: MANAGE_TOOL["inputSchema"]}
 
 
-def listed(*, full: bool, searching: bool) -> list[Any]:
+def listed(*, full: bool, searching: bool) -> list[compat.types.Tool]:
     """toolrt's own tools as the SDK's ``Tool``: search_tools and manage_tools, or (``full``) the full set,
     call_tool among them only while searching (then the caller's own tools are all that is listed)."""
     if full:

@@ -19,6 +19,7 @@ from typing import Any
 
 from toolrt.adapters.cli.output import jsonable
 from toolrt.adapters.mcp import compat
+from toolrt.adapters.mcp.compat import types
 from toolrt.domain import Execution, Tool
 
 __all__ = [
@@ -61,18 +62,18 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-def value_result(data: Any, tool: Tool | None = None) -> Any:
+def value_result(data: Any, tool: Tool | None = None) -> types.CallToolResult:
     """The result of a call that returned ``data``: one text block and ``structuredContent``."""
     value = jsonable(data)
     return compat.call_result([compat.text(_text(value))], structured=_structured(value, tool))
 
 
-def error_result(message: str, meta: Mapping[str, Any] | None = None) -> Any:
+def error_result(message: str, meta: Mapping[str, Any] | None = None) -> types.CallToolResult:
     """An error result: one text block the model reads."""
     return compat.call_result([compat.text(message)], is_error=True, meta=meta)
 
 
-def execution_result(execution: Execution, name: str, tool: Tool, printed: str = "meta") -> Any:
+def execution_result(execution: Execution, name: str, tool: Tool, printed: str = "meta") -> types.CallToolResult:
     """The result of running ``tool`` (listed as ``name``): its value, or what went wrong."""
     stdout = execution.stdout[-STDOUT_CHARS:] if execution.stdout else ""
     stderr = execution.stderr[-STDERR_CHARS:] if execution.stderr else ""

@@ -76,15 +76,23 @@ def test_tools_are_listed_under_identifier_names_and_called_for_their_values(ser
 
 
 def test_a_tool_calling_agent_reads_results_and_toolrts_errors(served: Served) -> None:
-    """A ToolCallingAgent's model is shown 5, toolrt's message for bad arguments and the tool's own failure."""
+    """A ToolCallingAgent's model is shown 5, HI, the tool's own failure, and an error naming the bad
+    argument (smolagents checks argument types itself before a call reaches toolrt)."""
     model = ScriptedModel([CALL_ADD, BAD_ADD, FAIL, PRINT])
     with _tools(served) as tools:
         agent = ToolCallingAgent(tools=list(tools.values()), model=model, max_steps=8)
         agent.run("use the tools")
     seen = model.prompts[-1]
-    assert "5" in model.prompts[1]
-    assert BAD_ARGUMENTS_SAY in seen and FAILURE_SAYS in seen
-    assert "HI" in seen and "stdout" not in model.prompts[-1].split("HI")[0][-200:]
+    assert "Observation:\\n5" in seen and "Observation:\\nHI" in seen
+    assert "Argument a has type 'string' but should be 'integer'" in seen
+    assert FAILURE_SAYS in seen and "stdout" not in seen
+
+
+def test_a_call_with_bad_arguments_gets_toolrts_message(served: Served) -> None:
+    """Called directly (no agent's type check), bad arguments come back in toolrt's words."""
+    with _tools(served) as tools:
+        answer = tools["add"](**BAD_ADD[1])
+    assert BAD_ARGUMENTS_SAY in str(answer) and "ExceptionGroup" not in str(answer)
 
 
 def test_a_tool_registered_mid_session_is_reached_through_toolrts_search(served: Served) -> None:
