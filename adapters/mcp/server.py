@@ -484,7 +484,7 @@ class ToolrtMcpServer:
         key = self._remember(ctx, agent)
         named = await self._visible_async(agent)
         searching = self.search_mode == "always" or (self.search_mode == "auto" and len(named) > self.search_threshold)
-        if searching:  # the caller's own tools, and search_tools/call_tool for the rest
+        if searching:  # the caller's own tools, and search_tools/manage_tools for the rest
             named = {name: tool for name, tool in named.items() if tool.owner == agent}
         self._keep_listing(key, {name: tool.tool_id for name, tool in named.items()}, replace=True)
         listed = [

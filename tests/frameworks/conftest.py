@@ -3,7 +3,7 @@
 Every test runs in the frameworks' virtualenv (toolrt and the frameworks together, the mcp SDK as
 pip resolves it there). A test gets a :class:`Served` toolrt: a data folder with the tools below
 registered by the agent ``agent``, reached over stdio (the framework starts ``toolrt serve``) or
-streamable HTTP (one ``toolrt serve --transport http`` per module, on a free loopback port).
+streamable HTTP (one ``toolrt serve --transport http`` for the run, on a free loopback port).
 """
 
 from __future__ import annotations
@@ -128,9 +128,10 @@ def _seed(data_dir: Path) -> None:
             rt.register_tool(AGENT, {"name": name, "description": description, "language": "python", "code": code})
 
 
-@pytest.fixture(scope="module", params=["stdio", "http"])
+@pytest.fixture(scope="session", params=["stdio", "http"])
 def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """toolrt with the matrix's tools, over stdio and over streamable HTTP."""
+    """toolrt with the matrix's tools, over stdio and over streamable HTTP (one store and one HTTP
+    server for the whole run: each test's late tool has a name of its own)."""
     data_dir = tmp_path_factory.mktemp(f"toolrt-{request.param}")
     _seed(data_dir)
     if request.param == "stdio":

@@ -15,6 +15,12 @@ PRINT = ("chatty", {"text": "hi"})
 BAD_ARGUMENTS_SAY = "'two' is not of type 'integer'"
 FAILURE_SAYS = "ValueError: kaput"
 TOOLRT_OWN = {"search_tools", "manage_tools"}
+AGENTS_OWN = {"add", "boom", "chatty"}
+
+
+def toolrts_own(names: Any) -> set[str]:
+    """The listed names that are neither the agent's tools nor a tool registered mid-session (double_*)."""
+    return {n for n in names if n not in AGENTS_OWN and not n.startswith("double_")}
 
 
 def plain_text(value: Any) -> str:

@@ -24,6 +24,7 @@ from tests.frameworks.scripts import (
     PRINT,
     TOOLRT_OWN,
     plain_text,
+    toolrts_own,
 )
 
 
@@ -61,11 +62,7 @@ def test_function_model_reads_values_and_toolrts_errors(served: Served) -> None:
     script = Script([CALL_ADD, BAD_ADD, FAIL, PRINT])
     agent = Agent(FunctionModel(script), toolsets=[_toolset(served)], retries=3)
     anyio.run(agent.run, "use the tools")
-    assert {"add", "boom", "chatty"} <= set(script.tools) and set(script.tools) - {
-        "add",
-        "boom",
-        "chatty",
-    } <= TOOLRT_OWN
+    assert {"add", "boom", "chatty"} <= set(script.tools) and toolrts_own(script.tools) == TOOLRT_OWN
     added, bad, failed, printed = script.seen
     assert added == ("return", 5)
     # (a tool's error reaches the model as a retry prompt or as the tool's return, as pydantic-ai decides)
@@ -85,7 +82,7 @@ def test_test_model_calls_no_destructive_tool_of_toolrt(served: Served) -> None:
 
     listed = anyio.run(scenario)
     own = set(listed) & TOOLRT_OWN
-    assert set(listed) - {"add", "boom", "chatty"} - {n for n in listed if n.startswith("double_")} <= TOOLRT_OWN
+    assert toolrts_own(listed) == TOOLRT_OWN
     for name in own:
         hints = listed[name].annotations
         assert hints is not None and hints.readOnlyHint is (name == "search_tools")

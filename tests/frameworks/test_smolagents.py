@@ -21,6 +21,7 @@ from tests.frameworks.scripts import (
     FAILURE_SAYS,
     PRINT,
     TOOLRT_OWN,
+    toolrts_own,
     wait_until,
 )
 
@@ -68,7 +69,7 @@ def test_tools_are_listed_under_identifier_names_and_called_for_their_values(ser
     with _tools(served, structured=True) as tools, warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         assert {"add", "boom", "chatty"} <= set(tools)
-        assert set(tools) - {"add", "boom", "chatty"} <= TOOLRT_OWN
+        assert toolrts_own(tools) == TOOLRT_OWN
         assert all(name.isidentifier() for name in tools)
         assert tools["add"](**CALL_ADD[1]) == {"result": 5}
         assert tools["chatty"](**PRINT[1]) == {"result": "HI"}
