@@ -53,7 +53,7 @@ def _unusable_release(module: str, extra: str, exc: ImportError) -> str:
     except PackageNotFoundError:
         installed = module
     if extra == "mcp":
-        from toolrt.adapters.mcp.compat import SUPPORTED, SUPPORTED_PIN
+        from toolrt.adapters.mcp.sdk import SUPPORTED, SUPPORTED_PIN
 
         remedy = f"toolrt needs {SUPPORTED}: pip install '{SUPPORTED_PIN}'"
     else:

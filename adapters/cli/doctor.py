@@ -251,7 +251,7 @@ def _extras(report: DoctorReport) -> None:
 
 def _mcp_sdk(report: DoctorReport, brings: str) -> None:
     """The installed mcp SDK's version, and whether the MCP server runs on it (an import, not a guess)."""
-    from toolrt.adapters.mcp.compat import sdk_support
+    from toolrt.adapters.mcp.sdk import sdk_support
 
     support = sdk_support()
     if support.serves:

@@ -18,8 +18,8 @@ through this module, and nothing else of toolrt imports the SDK's version-specif
 The pieces both lines share (the streamable HTTP session manager, bearer authentication, transport
 security, stdio) are imported from their common module paths where they are used.
 
-:func:`sdk_support` says which SDK is installed and whether toolrt's server runs on it, with the
-import error and what to do when it does not; ``toolrt doctor`` shows it.
+``toolrt.adapters.mcp.sdk`` says which SDK is installed and whether toolrt's server runs on it
+(without importing any of the SDK); ``toolrt doctor`` shows it.
 """
 
 from __future__ import annotations
@@ -29,83 +29,10 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from toolrt.application.logs import get_logger
-
-log = get_logger(__name__)
-
-# The releases toolrt's server is written for: the first 1.x with the session manager's per-owner
-# admission (``_admit_session``) the front door builds on, and the first 2.x with its hooks.
-SUPPORTED = "mcp>=1.30,<3 (and not 2.0 to 2.2)"
-SUPPORTED_PIN = "mcp>=1.30,!=2.0.*,!=2.1.*,!=2.2.*,<3"
-_MINIMUM = {1: (1, 30), 2: (2, 3)}
-
-
-def _release(text: str) -> tuple[int, ...]:
-    parts = []
-    for piece in text.split("."):
-        digits = "".join(ch for ch in piece if ch.isdigit())
-        if not digits:
-            break
-        parts.append(int(digits))
-        if digits != piece:
-            break
-    return tuple(parts)
-
-
-def installed_version() -> str | None:
-    """The installed mcp SDK's version, or None when it is not installed."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("mcp")
-    except PackageNotFoundError:
-        return None
-
-
-@dataclass(frozen=True)
-class SdkSupport:
-    """Which mcp SDK is installed and whether ``toolrt serve`` runs on it.
-
-    ``problem`` is empty when it does; otherwise it names what failed (the import error itself)
-    and what to do.
-    """
-
-    version: str | None
-    major: int | None
-    serves: bool
-    problem: str = ""
-
-
-def sdk_support() -> SdkSupport:
-    """Check the installed SDK: its version against :data:`SUPPORTED`, then an import of toolrt's server."""
-    found = installed_version()
-    if found is None:
-        return SdkSupport(None, None, False, "the mcp package is not installed: pip install 'toolrt[mcp]'")
-    release = _release(found)
-    major = release[0] if release else None
-    minimum = _MINIMUM.get(major or 0)
-    if minimum is None or release < minimum:
-        return SdkSupport(
-            found,
-            major,
-            False,
-            f"mcp {found} is not a release toolrt's server runs on ({SUPPORTED}): pip install '{SUPPORTED_PIN}'",
-        )
-    try:
-        importlib.import_module("toolrt.adapters.mcp.server")
-    except ImportError as exc:
-        return SdkSupport(
-            found,
-            major,
-            False,
-            f"toolrt's MCP server does not import with mcp {found}: {exc}. "
-            f"Reinstall a supported release ({SUPPORTED}): pip install --force-reinstall '{SUPPORTED_PIN}'",
-        )
-    return SdkSupport(found, major, True)
-
+from toolrt.adapters.mcp.sdk import SUPPORTED, SUPPORTED_PIN, SdkSupport, installed_version, release, sdk_support
 
 _version = installed_version() or "0"
-MAJOR = (_release(_version) or (0,))[0]
+MAJOR = (release(_version) or (0,))[0]
 
 if MAJOR >= 2:  # pragma: no branch - one line of the SDK is installed
     import mcp_types as types

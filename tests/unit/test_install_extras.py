@@ -101,7 +101,7 @@ def test_an_installed_mcp_release_without_a_module_says_so_not_that_mcp_is_missi
 
     from rich.console import Console
 
-    from toolrt.adapters.mcp.compat import SUPPORTED_PIN
+    from toolrt.adapters.mcp.sdk import SUPPORTED_PIN
 
     err = io.StringIO()
     cli = cli_main.Cli(connect=SharedRuntimes(), err=Console(file=err, width=400))
@@ -115,7 +115,7 @@ def test_an_installed_mcp_release_without_a_module_says_so_not_that_mcp_is_missi
 def test_the_unusable_release_message_names_the_version_the_error_and_the_fix() -> None:
     """The one line names the installed release, the import that failed and the pip command."""
     from toolrt.adapters.cli.context import _unusable_release
-    from toolrt.adapters.mcp.compat import SUPPORTED_PIN, installed_version
+    from toolrt.adapters.mcp.sdk import SUPPORTED_PIN, installed_version
 
     error = ModuleNotFoundError("No module named 'mcp.server.context'", name="mcp.server.context")
     text = _unusable_release("mcp", "mcp", error)

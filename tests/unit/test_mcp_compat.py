@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("mcp")
 
-from toolrt.adapters.mcp import compat  # noqa: E402
+from toolrt.adapters.mcp import compat, sdk  # noqa: E402
 
 
 def test_results_and_tools_have_the_wire_shape_clients_read() -> None:
@@ -28,17 +28,24 @@ def test_results_and_tools_have_the_wire_shape_clients_read() -> None:
 
 def test_sdk_support_reports_the_installed_release_and_that_serve_runs_on_it() -> None:
     """On the SDK the dev environment installs, the server imports and the version is named."""
-    support = compat.sdk_support()
-    assert support.version == compat.installed_version() and support.major == compat.MAJOR
+    support = sdk.sdk_support()
+    assert support.version == sdk.installed_version() and support.major == compat.MAJOR
     assert support.serves and support.problem == ""
 
 
 def test_a_release_toolrt_does_not_run_on_is_refused_with_the_pin(monkeypatch: pytest.MonkeyPatch) -> None:
     """An older release (1.29, 2.2) is named with the releases toolrt supports and the pip command."""
     for old in ("1.29.0", "2.2.1"):
-        monkeypatch.setattr(compat, "installed_version", lambda old=old: old)
-        support = compat.sdk_support()
-        assert not support.serves and old in support.problem and compat.SUPPORTED_PIN in support.problem
+        monkeypatch.setattr(sdk, "installed_version", lambda old=old: old)
+        support = sdk.sdk_support()
+        assert not support.serves and old in support.problem and sdk.SUPPORTED_PIN in support.problem
+
+
+def test_release_reads_the_leading_numbers_of_each_part() -> None:
+    """Pre-releases and local versions read as their numeric release."""
+    assert sdk.release("1.30.0") == (1, 30, 0)
+    assert sdk.release("2.3.0rc1") == (2, 3, 0)
+    assert sdk.release("2.10.1+local") == (2, 10, 1)
 
 
 def test_a_protocol_error_is_what_the_sdk_answers_as_json_rpc() -> None:
