@@ -41,8 +41,11 @@ def _row(label: str, times: list[float], base: float) -> str:
     return f"{label:<34} p50 {p50:8.2f} ms   p95 {p95:8.2f} ms   +{p50 - base:7.2f} ms over execute_tool"
 
 
+WARMUP = 10
+
+
 async def _timed(call: Callable[[int], Awaitable[Any]], n: int) -> list[float]:
-    for i in range(3):
+    for i in range(WARMUP):
         await call(-1 - i)
     times = []
     for i in range(n):
@@ -69,7 +72,7 @@ async def _smolagents(command: list[str], url: str | None, n: int) -> list[float
         if url
         else StdioServerParameters(command=command[0], args=command[1:])
     )
-    with ToolCollection.from_mcp(params, trust_remote_code=True) as collection:
+    with ToolCollection.from_mcp(params, trust_remote_code=True, structured_output=False) as collection:
         add = next(t for t in collection.tools if t.name == "add")
         return await _timed(lambda i: anyio.to_thread.run_sync(lambda: add(a=i, b=1)), n)
 
@@ -129,45 +132,57 @@ def run(n: int) -> None:
         data = Path(folder) / "data"
         with toolrt.connect("local", data_dir=data) as rt:
             rt.register_tool(AGENT, ADD)
-            for i in range(3):
-                rt.execute_tool(AGENT, "add", {"a": i, "b": 1})
-            baseline = []
-            for i in range(n):
-                started = time.perf_counter()
-                rt.execute_tool(AGENT, "add", {"a": i, "b": 1})
-                baseline.append((time.perf_counter() - started) * 1000)
-        base = statistics.median(baseline)
-        from importlib.metadata import version
 
-        print(f"mcp {version('mcp')}; {n} calls each after 3 unmeasured; one session per framework and transport")
-        print(_row("rt.execute_tool (in process)", baseline, base))
-        command = [toolrt_exe, "--data-dir", str(data), "--agent", AGENT, "serve"]
-        port = _free_port()
-        server = subprocess.Popen(
-            [*command, "--transport", "http", "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
-            url = f"http://127.0.0.1:{port}/mcp"
-            for name, drive in FRAMEWORKS.items():
-                for transport, target in (("stdio", None), ("http", url)):
+            def baseline() -> list[float]:
+                for i in range(WARMUP):
+                    rt.execute_tool(AGENT, "add", {"a": i, "b": 1})
+                times = []
+                for i in range(n):
+                    started = time.perf_counter()
+                    rt.execute_tool(AGENT, "add", {"a": i, "b": 1})
+                    times.append((time.perf_counter() - started) * 1000)
+                return times
+
+            before = baseline()
+            rows: list[tuple[str, list[float] | str]] = []
+            from importlib.metadata import version
+
+            load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+            print(f"mcp {version('mcp')}; {n} calls each after {WARMUP} unmeasured; one session per framework and")
+            print(
+                f"transport; load average {load} (the baseline runs before and after the frameworks: the lower p50 counts)"
+            )
+            command = [toolrt_exe, "--data-dir", str(data), "--agent", AGENT, "serve"]
+            port = _free_port()
+            server = subprocess.Popen(
+                [*command, "--transport", "http", "--port", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                deadline = time.monotonic() + 60
+                while time.monotonic() < deadline:
                     try:
-                        times = anyio.run(drive, command, target, n)
-                    except Exception as exc:  # one framework's failure should not hide the others' figures
-                        print(f"{name + ' ' + transport:<34} failed: {type(exc).__name__}: {exc}")
-                        continue
-                    print(_row(f"{name} {transport}", times, base), flush=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        break
+                    except OSError:
+                        time.sleep(0.1)
+                url = f"http://127.0.0.1:{port}/mcp"
+                for name, drive in FRAMEWORKS.items():
+                    for transport, target in (("stdio", None), ("http", url)):
+                        try:
+                            rows.append((f"{name} {transport}", anyio.run(drive, command, target, n)))
+                        except Exception as exc:  # one framework's failure should not hide the others' figures
+                            rows.append((f"{name} {transport}", f"failed: {type(exc).__name__}: {exc}"))
+            finally:
+                server.terminate()
+                server.wait(timeout=15)
+            after = baseline()
+            base = min(statistics.median(before), statistics.median(after))
+            print(_row("rt.execute_tool, before", before, base))
+            print(_row("rt.execute_tool, after", after, base))
+            for label, result in rows:
+                print(f"{label:<34} {result}" if isinstance(result, str) else _row(label, result, base))
 
 
 def main() -> None:
