@@ -144,3 +144,60 @@ def test_a_tool_registered_mid_session_is_listed_on_the_next_turn(served: Served
 
     anyio.run(scenario)
     assert late[0] in model.tools and model.outputs[-1] == "42"
+
+
+OPTIONAL = '''
+def handler(a: int, b: int = 10) -> int:
+    """Add b (10 unless given) to a.
+
+    Args:
+        a: The first number.
+        b: The second number, 10 when left out.
+    """
+    return a + b
+'''
+
+
+def test_tool_schemas_as_function_tools_over_dispatch() -> None:
+    """The path without MCP: rt.tool_schemas('openai-responses') as the SDK's FunctionTools, each call run by
+    rt.dispatch. Where tool_schemas offers strict=True (OpenAI's strict mode), the optional parameter is
+    nullable rather than required, the SDK takes the schema as strict, and a null gets the tool's default."""
+    import inspect
+
+    import anyio.to_thread
+    from agents import FunctionTool
+
+    import toolrt
+
+    with toolrt.connect("memory") as rt:
+        rt.register_tool("agent", {"name": "plus", "description": "Add.", "language": "python", "code": OPTIONAL})
+        strict = "strict" in inspect.signature(rt.tool_schemas).parameters
+        entries = rt.tool_schemas("agent", "openai-responses", **({"strict": True} if strict else {}))
+
+        def function_tool(entry: dict[str, Any]) -> FunctionTool:
+            async def invoke(ctx: Any, arguments: str) -> str:
+                call = {"type": "function_call", "call_id": "c", "name": entry["name"], "arguments": arguments}
+                answer = await anyio.to_thread.run_sync(rt.dispatch, "agent", call)
+                return str(answer["output"])
+
+            return FunctionTool(
+                name=entry["name"],
+                description=entry["description"],
+                params_json_schema=entry["parameters"],
+                on_invoke_tool=invoke,
+                strict_json_schema=bool(entry.get("strict")),
+            )
+
+        tools = [function_tool(entry) for entry in entries]
+        (plus,) = [e for e in entries if e["name"] == "plus"]
+        arguments = {"a": 1, "b": None} if strict else {"a": 1}
+        if strict:
+            assert plus["strict"] is True and set(plus["parameters"]["required"]) == {"a", "b"}
+            assert "null" in json.dumps(plus["parameters"]["properties"]["b"])
+        model = ScriptedModel([("plus", arguments), ("plus", {"a": 1, "b": 2})])
+
+        async def scenario() -> None:
+            await Runner.run(Agent(name="a", model=model, tools=tools), "go", max_turns=4)
+
+        anyio.run(scenario)
+    assert model.outputs == ["11", "3"]
