@@ -57,3 +57,30 @@ def node_usable() -> bool:
     """Whether JavaScript and TypeScript tools can run here (Node.js 24 or newer was found)."""
     major = node_major()
     return major is not None and major >= MIN_NODE_MAJOR
+
+
+@functools.cache
+def node_problem() -> str | None:
+    """Why JavaScript and TypeScript tools cannot run here (one sentence naming the fix), or None.
+
+    An older Node.js counts as none: toolrt's harness, type stripping and the proxy support of
+    ``fetch`` are Node.js 24's, so JavaScript on an older Node would run differently from what the
+    validator checked and ``toolrt doctor`` reports (which says only Python tools can run).
+    """
+    node = find_node()
+    if node is None:
+        return "Node.js 24 was not found: pip install 'toolrt[js]' (or set TOOLRT_NODE)"
+    major = node_major()
+    if major is None:
+        return f"{node} does not run as Node.js: pip install 'toolrt[js]' for Node.js 24"
+    if major < MIN_NODE_MAJOR:
+        return (
+            f"Node.js {major} at {node} is older than {MIN_NODE_MAJOR}, which JavaScript and TypeScript "
+            "tools need: pip install 'toolrt[js]'"
+        )
+    return None
+
+
+def usable_node() -> Path | None:
+    """:func:`find_node`'s binary when it is Node.js 24 or newer (see :func:`node_problem`), else None."""
+    return find_node() if node_problem() is None else None

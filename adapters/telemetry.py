@@ -113,8 +113,8 @@ class OpenTelemetryMetrics:
         from opentelemetry import metrics
 
         self._inner = inner
-        provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-        self._meter = provider.get_meter(INSTRUMENTATION_NAME, _version())
+        self._provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        self._meter: Any = None  # at the first instrument: naming the version reads package metadata
         self._instruments: dict[str, Any] = {}
         self._lock = threading.Lock()
 
@@ -122,6 +122,8 @@ class OpenTelemetryMetrics:
         with self._lock:
             instrument = self._instruments.get(name)
             if instrument is None:
+                if self._meter is None:
+                    self._meter = self._provider.get_meter(INSTRUMENTATION_NAME, _version())
                 full = f"{INSTRUMENTATION_NAME}.{name}"
                 if histogram:
                     unit = "ms" if name.endswith("_ms") else "1"

@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import unquote
 
 import attrs
-import jsonschema
 
 from toolrt.domain import (
     Artifact,
@@ -54,6 +53,8 @@ def check_schemas(definition: ToolDefinition) -> None:
             key = ""
         if key and key in _VALID_SCHEMAS:
             continue
+        import jsonschema  # here: loading it costs tens of milliseconds a command may not need
+
         try:
             jsonschema.validators.validator_for(schema).check_schema(schema)
         except jsonschema.SchemaError as exc:

@@ -94,6 +94,7 @@ class AsyncToolRuntime:
         name: str | None = None,
         description: str | None = None,
         requirements: Sequence[str] = (),
+        on_duplicate: str = "update",
     ) -> Registration:
         """See :meth:`ToolRuntime.register_function`."""
         return await asyncio.to_thread(
@@ -105,6 +106,7 @@ class AsyncToolRuntime:
                 name=name,
                 description=description,
                 requirements=requirements,
+                on_duplicate=on_duplicate,
             )
         )
 
@@ -116,9 +118,17 @@ class AsyncToolRuntime:
         name: str | None = None,
         description: str | None = None,
         requirements: Sequence[str] = (),
+        on_duplicate: str = "update",
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """See :meth:`ToolRuntime.tool` (decorating happens at import time: it registers synchronously)."""
-        return self.sync.tool(agent_id, visibility, name=name, description=description, requirements=requirements)
+        return self.sync.tool(
+            agent_id,
+            visibility,
+            name=name,
+            description=description,
+            requirements=requirements,
+            on_duplicate=on_duplicate,
+        )
 
     async def update_tool(
         self,
@@ -311,11 +321,11 @@ class AsyncToolRuntime:
         """See :meth:`ToolRuntime.get_tool`."""
         return await asyncio.to_thread(self.sync.get_tool, tool_id)
 
-    async def tool_schemas(self, agent_id: str, format: str = "openai") -> Any:
+    async def tool_schemas(self, agent_id: str, format: str = "openai", *, strict: bool = False) -> Any:
         """See :meth:`ToolRuntime.tool_schemas`."""
-        return await asyncio.to_thread(self.sync.tool_schemas, agent_id, format)
+        return await asyncio.to_thread(functools.partial(self.sync.tool_schemas, agent_id, format, strict=strict))
 
-    async def dispatch(self, agent_id: str, tool_call: Any) -> dict[str, Any]:
+    async def dispatch(self, agent_id: str, tool_call: Any) -> Any:
         """See :meth:`ToolRuntime.dispatch`."""
         return await self._run_limited(self.sync.dispatch, agent_id, tool_call)
 

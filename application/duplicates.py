@@ -17,7 +17,9 @@ from toolrt.ports import ToolRepository
 NEIGHBOURS = 8
 #: The cosine similarity past which an embedder's verdict counts as "does the same thing".
 SEMANTIC_THRESHOLD = 0.9
-ON_DUPLICATE = ("create", "warn", "reuse", "error")
+#: ``update`` is about the agent's own tool of the same name rather than look-alikes: the same
+#: definition returns that tool, a changed one becomes its new version (re-running a script).
+ON_DUPLICATE = ("create", "warn", "reuse", "error", "update")
 #: At most this many visible tools with the same code are reported as exact matches.
 MAX_EXACT = 5
 

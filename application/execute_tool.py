@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 import attrs
-import jsonschema
 
 from toolrt.application._tools import tool_span_attributes
 from toolrt.application.access import may_execute
@@ -79,6 +78,8 @@ def check_params(tool_name: str, schema: dict[str, Any], params: Any, checker: A
         finding = Finding("params.type", Severity.ERROR, f"params must be a JSON object, got {type(params).__name__}")
         raise ValidationError(f"invalid params for tool {tool_name!r}", ValidationReport((finding,)))
     if checker is None:
+        import jsonschema  # here: loading it costs tens of milliseconds a command may not need
+
         checker = jsonschema.validators.validator_for(schema)(schema)
     try:
         if checker.is_valid(params):
@@ -285,10 +286,16 @@ class ExecuteTool:
             if len(self._param_checkers) > 4096:
                 self._param_checkers.clear()
             schema = definition.input_schema
+            import jsonschema
+
             checker = self._param_checkers[key] = jsonschema.validators.validator_for(schema)(schema)
         check_params(definition.name, definition.input_schema, request.params, checker)
         if not self._sandbox.supports(definition.language):
-            raise ExecutionError(f"the sandbox cannot run {definition.language.value} on this machine")
+            # A sandbox may say why (the local one names the Node.js it needs and how to install it).
+            why = getattr(self._sandbox, "unsupported_reason", lambda language: None)(definition.language)
+            raise ExecutionError(
+                f"the sandbox cannot run {definition.language.value} on this machine" + (f": {why}" if why else "")
+            )
         language, code = definition.language, definition.code
         engine = None
         if language is not Language.PYTHON:
@@ -347,6 +354,8 @@ class ExecuteTool:
         schema = tool.version(version).definition.output_schema
         if schema is None or result.status is not ExecutionStatus.SUCCEEDED:
             return result
+        import jsonschema
+
         errors = list(jsonschema.validators.validator_for(schema)(schema).iter_errors(result.output))
         if not errors:
             return result

@@ -1,25 +1,24 @@
 """toolrt's loggers: standard ``logging`` under the ``toolrt`` name, silent until the application says otherwise.
 
-A library must not decide where its logs go. Every toolrt logger is a structlog bound logger (so
-code can ``bind(tool_id=..., agent_id=...)`` and log key-value events) wrapped around a standard
-``logging.Logger`` named ``toolrt.<module>``, with its own processors: structlog's global
-configuration, which belongs to the application, is neither read nor changed. A ``NullHandler`` on
-``toolrt`` keeps everything silent (not even warnings reach stderr) until the application
-configures ``logging``; a disabled level is dropped before any formatting, so logging costs nothing
-on the hot path. Each record's message reads ``event key=value ...`` and the fields are also on the
-record as ``record.toolrt`` (a dict) for structured handlers. The CLI and the MCP server log to
-stderr.
+A library must not decide where its logs go. Every toolrt logger is a small bound logger (so code can
+``bind(tool_id=..., agent_id=...)`` and log key-value events) around a standard ``logging.Logger``
+named ``toolrt.<module>``; no logging framework's global configuration is read or changed. A
+``NullHandler`` on ``toolrt`` keeps everything silent (not even warnings reach stderr) until the
+application configures ``logging``; a disabled level is dropped before any formatting, so logging
+costs nothing on the hot path. Each record's message reads ``event key=value ...`` and the fields are
+also on the record as ``record.toolrt`` (a dict) for structured handlers. The CLI and the MCP server
+log to stderr.
+
+Why not structlog's stdlib integration, which this mirrors: importing structlog brings rich and
+asyncio with it (about 0.1 s), and toolrt needs only binding and one formatting step.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import MutableMapping
 from typing import Any
 
-import structlog
-
-__all__ = ["ROOT_LOGGER", "get_logger"]
+__all__ = ["ROOT_LOGGER", "BoundLogger", "get_logger"]
 
 ROOT_LOGGER = "toolrt"
 logging.getLogger(ROOT_LOGGER).addHandler(logging.NullHandler())
@@ -30,25 +29,51 @@ def _text(value: Any) -> str:
     return repr(text) if not text or any(c.isspace() for c in text) else text
 
 
-def _to_record(logger: Any, method: str, event: MutableMapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    """The last processor: one ``event key=value ...`` message, the fields kept on the record too."""
-    name = str(event.pop("event", ""))
-    exc_info = event.pop("exc_info", None)
-    fields = dict(event)
-    message = " ".join([name, *(f"{k}={_text(v)}" for k, v in fields.items())])
-    kwargs: dict[str, Any] = {"extra": {"toolrt": fields}}
-    if exc_info:
-        kwargs["exc_info"] = exc_info
-    return (message,), kwargs
+class BoundLogger:
+    """A standard logger with context fields bound to it: ``log.bind(tool_id=...).info("event", key=value)``."""
+
+    __slots__ = ("_context", "_logger")
+
+    def __init__(self, logger: logging.Logger, context: dict[str, Any] | None = None) -> None:
+        self._logger = logger
+        self._context = context or {}
+
+    def bind(self, **fields: Any) -> BoundLogger:
+        """A logger that adds ``fields`` to every event (this one is unchanged)."""
+        return BoundLogger(self._logger, {**self._context, **fields})
+
+    def _log(self, level: int, event: str, fields: dict[str, Any], exc_info: Any = None) -> None:
+        if not self._logger.isEnabledFor(level):
+            return
+        merged = {**self._context, **fields}
+        exc_info = merged.pop("exc_info", exc_info)
+        message = " ".join([event, *(f"{k}={_text(v)}" for k, v in merged.items())])
+        # stacklevel 3: the record names the caller of info()/warning(), not this module.
+        self._logger.log(level, message, exc_info=exc_info or None, extra={"toolrt": merged}, stacklevel=3)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at DEBUG."""
+        self._log(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at INFO."""
+        self._log(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at WARNING."""
+        self._log(logging.WARNING, event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at ERROR."""
+        self._log(logging.ERROR, event, fields)
+
+    def exception(self, event: str, **fields: Any) -> None:
+        """Log ``event`` at ERROR with the exception being handled."""
+        self._log(logging.ERROR, event, fields, exc_info=True)
 
 
-_PROCESSORS: list[Any] = [structlog.stdlib.filter_by_level, _to_record]
-
-
-def get_logger(name: str) -> Any:
+def get_logger(name: str) -> BoundLogger:
     """The logger for module ``name`` (pass ``__name__``): ``toolrt.<...>`` in standard logging."""
     if not name.startswith(ROOT_LOGGER):
         name = f"{ROOT_LOGGER}.{name}"
-    return structlog.wrap_logger(
-        logging.getLogger(name), processors=_PROCESSORS, wrapper_class=structlog.stdlib.BoundLogger
-    )
+    return BoundLogger(logging.getLogger(name))

@@ -15,6 +15,7 @@ from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.application.schema_advice import with_schema_advice
+from toolrt.application.update_tool import UpdateTool, UpdateToolRequest
 from toolrt.domain import (
     ArtifactReused,
     CodeHash,
@@ -37,6 +38,7 @@ from toolrt.ports import (
     MetricsSink,
     NoTracer,
     ToolGateway,
+    ToolQuery,
     ToolRepository,
     Tracer,
 )
@@ -73,7 +75,9 @@ class Registration:
 
     ``similar`` lists the visible tools that already do the same (exact, structural or semantic
     matches). ``reused`` is True when ``on_duplicate="reuse"`` returned one of them instead of
-    creating a tool: ``tool`` is then that existing tool, owned by whoever registered it.
+    creating a tool: ``tool`` is then that existing tool, owned by whoever registered it; and when
+    ``on_duplicate="update"`` found the agent's own tool of that name with the same definition.
+    ``updated`` is True when ``on_duplicate="update"`` gave that tool a new version (``version``).
     """
 
     tool: Tool
@@ -83,15 +87,16 @@ class Registration:
     warnings: tuple[str, ...] = ()
     similar: tuple[SimilarTool, ...] = ()
     reused: bool = False
+    updated: bool = False
 
     @property
     def tool_id(self) -> str:
-        """The new tool's id."""
+        """The tool's id."""
         return self.tool.tool_id
 
     @property
     def version(self) -> int:
-        """Always 1 for a new tool."""
+        """The version in force: 1 for a new tool."""
         return self.tool.current_version
 
 
@@ -120,7 +125,11 @@ class RegisterTool:
     - visible tools doing the same are looked for first (``DuplicateFinder``) unless
       ``on_duplicate="create"``: ``warn`` (the default) registers and lists them; ``reuse`` returns an
       exact or structural match with the same language and input schema instead of creating a
-      tool (counted as ``duplicates_avoided``); ``error`` refuses with ConflictError on such a match.
+      tool (counted as ``duplicates_avoided``); ``error`` refuses with ConflictError on such a match;
+    - ``on_duplicate="update"`` makes registering idempotent for the agent's own tools: when it has an
+      active tool of that name, the same definition (and visibility) returns that tool unchanged and
+      a different one becomes its new version (:class:`UpdateTool`'s rules); otherwise a new tool is
+      registered as with ``warn``. Two registrations racing for one name end as one tool.
     """
 
     def __init__(
@@ -138,9 +147,11 @@ class RegisterTool:
         duplicates: DuplicateFinder | None = None,
         tracer: Tracer | None = None,
         requirements: Requirements | None = None,
+        updater: UpdateTool | None = None,
     ) -> None:
         self._tracer = tracer or NoTracer()
         self._requirements = requirements or Requirements(NoEnvironments("custom"), policy)
+        self._updater = updater
         self._repository = repository
         self._artifacts = artifacts
         self._duplicates = duplicates
@@ -181,8 +192,31 @@ class RegisterTool:
         )
         return registration
 
+    def _own_tool(self, request: RegisterToolRequest) -> Tool | None:
+        found = self._repository.list(ToolQuery(owner=request.agent_id, name=request.definition.name, limit=1))
+        return found[0] if found else None
+
+    def _update_own(self, request: RegisterToolRequest, tool: Tool) -> Registration:
+        if self._updater is None:
+            raise ValidationError("on_duplicate='update' is not available on this runtime")
+        update = self._updater.execute(
+            UpdateToolRequest(
+                request.agent_id, tool.tool_id, request.definition, request.visibility, request.validator, request.team
+            )
+        )
+        changed = update.new_version or update.tool.visibility_label != tool.visibility_label
+        return Registration(
+            tool=update.tool,
+            code_hash=update.tool.code_hash,
+            cache_hit=update.cache_hit or not update.new_code,
+            report=update.report,
+            warnings=() if changed else (f"{tool.name!r} is already registered with this definition",),
+            reused=not changed,
+            updated=update.new_version,
+        )
+
     def _similar(self, request: RegisterToolRequest) -> tuple[SimilarTool, ...]:
-        if request.on_duplicate == "create" or self._duplicates is None:
+        if request.on_duplicate in ("create", "update") or self._duplicates is None:
             return ()
         similar = tuple(self._duplicates.find(request.agent_id, request.definition))
         for match in similar:
@@ -225,6 +259,21 @@ class RegisterTool:
         check_agent(request.agent_id)
         check_new_tool_name(request.definition.name)  # before any validation or example runs
         check_sharing(self._repository, request.agent_id, request.team)
+        if request.on_duplicate == "update":
+            own = self._own_tool(request)
+            if own is not None:
+                return self._update_own(request, own)
+            try:
+                return self._create(request)
+            except ConflictError:
+                # Another registration of the same script took the name meanwhile: update that one.
+                own = self._own_tool(request)
+                if own is None:
+                    raise
+                return self._update_own(request, own)
+        return self._create(request)
+
+    def _create(self, request: RegisterToolRequest) -> Registration:
         definition = request.definition
         check_schemas(definition)
         self._policy.check_network(definition)

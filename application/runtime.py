@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +42,15 @@ from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.search_tools import SearchResult, SearchTools
-from toolrt.application.tool_schemas import exported_names, parse_tool_call, render_result, render_schemas
+from toolrt.application.tool_schemas import (
+    ToolCall,
+    drop_nulls,
+    exported_names,
+    parse_tool_call,
+    parse_tool_calls,
+    render_result,
+    render_schemas,
+)
 from toolrt.application.tool_templates import TemplateCatalog, ToolTemplate
 from toolrt.application.traffic import ToolMetrics, TrafficControl
 from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
@@ -128,6 +137,19 @@ class ToolRuntime:
         self.requirements = Requirements(p.environments or NoEnvironments(profile), self.policy)
         self._examples = ExampleRunner(p.sandbox, self.policy, p.ids, self.requirements, p.repository)
         self._search = SearchTools(p.repository, metrics, p.embedder)
+        self._update = UpdateTool(
+            p.repository,
+            p.artifacts,
+            p.validator,
+            p.gateway,
+            p.clock,
+            metrics,
+            events,
+            examples=self._examples,
+            policy=self.policy,
+            tracer=p.tracer,
+            requirements=self.requirements,
+        )
         self._register = RegisterTool(
             p.repository,
             p.artifacts,
@@ -142,22 +164,10 @@ class ToolRuntime:
             duplicates=DuplicateFinder(p.repository, self._search),
             tracer=p.tracer,
             requirements=self.requirements,
+            updater=self._update,
         )
         self._register_many = RegisterTools(self._register)
         self.templates = TemplateCatalog()
-        self._update = UpdateTool(
-            p.repository,
-            p.artifacts,
-            p.validator,
-            p.gateway,
-            p.clock,
-            metrics,
-            events,
-            examples=self._examples,
-            policy=self.policy,
-            tracer=p.tracer,
-            requirements=self.requirements,
-        )
         self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
         self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
         self._traffic = TrafficControl(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
@@ -197,7 +207,8 @@ class ToolRuntime:
         ``on_duplicate`` says what to do when a tool the agent may discover already does the same:
         ``warn`` (default: register, and list them in ``.similar`` and ``.warnings``), ``create``
         (do not look), ``reuse`` (return the existing tool, ``.reused`` is True) or ``error``
-        (ConflictError).
+        (ConflictError). ``update`` looks at the agent's own tool of the same name instead: the same
+        definition returns it (``.reused``), a changed one becomes its new version (``.updated``).
 
         ``validator`` applies another validation policy to this registration (for example
         ``toolrt.adapters.validation.build_validator({...})``). It is the embedding application's
@@ -247,8 +258,12 @@ class ToolRuntime:
         several definitions is validated once. See :class:`RegisterTools` for the rules.
         """
         chosen, team = parse_visibility(visibility)
-        if on_duplicate not in ON_DUPLICATE:
-            raise ValidationError(f"on_duplicate must be one of {', '.join(ON_DUPLICATE)}, got {on_duplicate!r}")
+        if on_duplicate not in ON_DUPLICATE or on_duplicate == "update":
+            choices = ", ".join(c for c in ON_DUPLICATE if c != "update")
+            raise ValidationError(
+                f"on_duplicate must be one of {choices} for a batch, got {on_duplicate!r} "
+                "(register_tool takes on_duplicate='update', one tool at a time)"
+            )
         if isinstance(definitions, (str, bytes, Mapping)) or not isinstance(definitions, Sequence):
             raise ValidationError("definitions must be a list of tool definitions")
         requests: list[RegisterToolRequest | ToolRuntimeError] = []
@@ -269,6 +284,7 @@ class ToolRuntime:
         name: str | None = None,
         description: str | None = None,
         requirements: Sequence[str] = (),
+        on_duplicate: str = "update",
     ) -> Registration:
         """Register a Python function of this program as a tool, from its own source.
 
@@ -276,11 +292,14 @@ class ToolRuntime:
         docstring's summary (or ``description``), the name from the function (or ``name``). The
         function must stand alone: see :func:`toolrt.application.functions.function_definition`.
         ``requirements``: the packages it imports (``["numpy>=1.26"]``), installed where the profile can.
+        ``on_duplicate`` as in :meth:`register_tool`; ``update`` (the default) makes running the
+        program again harmless: the agent's tool of that name is returned as it is, or gets a new
+        version when the function changed.
         """
         definition = function_definition(fn, name=name, description=description)
         if requirements:
             definition["requirements"] = list(requirements)
-        return self.register_tool(agent_id, definition, visibility)
+        return self.register_tool(agent_id, definition, visibility, on_duplicate=on_duplicate)
 
     def tool(
         self,
@@ -290,8 +309,10 @@ class ToolRuntime:
         name: str | None = None,
         description: str | None = None,
         requirements: Sequence[str] = (),
+        on_duplicate: str = "update",
     ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-        """A decorator registering the function as ``agent_id``'s tool (:meth:`register_function`).
+        """A decorator registering the function as ``agent_id``'s tool (:meth:`register_function`,
+        whose ``on_duplicate="update"`` default makes a second run of the program find its tools).
 
         The function is returned unchanged (still callable in-process); its registration is on
         ``fn.toolrt_registration``.
@@ -299,7 +320,13 @@ class ToolRuntime:
 
         def register(fn: Callable[..., Any]) -> Callable[..., Any]:
             reg = self.register_function(
-                agent_id, fn, visibility, name=name, description=description, requirements=requirements
+                agent_id,
+                fn,
+                visibility,
+                name=name,
+                description=description,
+                requirements=requirements,
+                on_duplicate=on_duplicate,
             )
             fn.toolrt_registration = reg  # type: ignore[attr-defined]
             return fn
@@ -638,27 +665,47 @@ class ToolRuntime:
         """The stored tool with its whole history."""
         return self.ports.repository.get(tool_id)
 
-    def tool_schemas(self, agent_id: str, format: str = "openai") -> Any:
+    def tool_schemas(self, agent_id: str, format: str = "openai", *, strict: bool = False) -> Any:
         """The tools ``agent_id`` can discover, as a model API takes them.
 
         ``format``: ``openai`` (Chat Completions ``tools``), ``openai-responses``, ``anthropic``,
         ``mcp`` (a list of tool entries each), ``openapi`` (a 3.1 document) or ``openapi-3.0``.
         Names are API-safe and unique (see :mod:`toolrt.application.tool_schemas`);
-        :meth:`dispatch` maps them back.
+        :meth:`dispatch` maps them back. ``strict=True`` (OpenAI formats) exports each tool in
+        OpenAI's strict mode where its schema allows: closed objects, every property required,
+        optional ones nullable (``dispatch`` drops the nulls, so the tool's defaults apply).
         """
-        return render_schemas(exported_names(self.list_tools(agent_id), agent_id), format, title=f"tools of {agent_id}")
+        names = exported_names(self.list_tools(agent_id), agent_id)
+        return render_schemas(names, format, title=f"tools of {agent_id}", strict=strict)
 
-    def dispatch(self, agent_id: str, tool_call: Any) -> dict[str, Any]:
-        """Run a model's tool call and return the message or block to send back, in the call's shape.
+    def dispatch(self, agent_id: str, tool_call: Any) -> Any:
+        """Run a model's tool calls and return what to send back, in the API's own shape.
 
-        ``tool_call`` is an OpenAI Chat Completions tool call, an OpenAI Responses ``function_call``
-        item or an Anthropic ``tool_use`` block (SDK object or plain dict). What the model got wrong
-        (an unknown name, arguments that are not a JSON object or break the schema) and a tool that
+        ``tool_call`` is one tool call (an OpenAI Chat Completions tool call, an OpenAI Responses
+        ``function_call`` item or an Anthropic ``tool_use`` block) and gives one result (a dict), or
+        a whole model message holding several (an OpenAI ``ChatCompletionMessage`` or
+        ``ChatCompletion``, a Responses response or its ``output`` list, an Anthropic ``Message`` or
+        its ``content`` list; SDK objects or dicts) and gives a list of results in the calls' order
+        (for Anthropic, send them as the ``content`` of one user message). A message's calls run at
+        the same time, at most ``max_concurrent_executions`` at once. What the model got wrong (an
+        unknown name, arguments that are not a JSON object or break the schema) and a tool that
         fails come back as an error result the model can read and act on; only something that is
-        not a tool call at all raises ValidationError.
+        not a tool call or message at all raises ValidationError.
         """
-        call = parse_tool_call(tool_call)
-        tool = exported_names(self.list_tools(agent_id), agent_id).get(call.name)
+        calls = parse_tool_calls(tool_call)
+        if calls is None:
+            return self._dispatch_one(agent_id, parse_tool_call(tool_call), None)
+        names = exported_names(self.list_tools(agent_id), agent_id)
+        if len(calls) <= 1:
+            return [self._dispatch_one(agent_id, call, names) for call in calls]
+        workers = min(len(calls), self.policy.max_concurrent_executions)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="toolrt-dispatch") as pool:
+            return list(pool.map(lambda call: self._dispatch_one(agent_id, call, names), calls))
+
+    def _dispatch_one(self, agent_id: str, call: ToolCall, names: Mapping[str, Tool] | None) -> dict[str, Any]:
+        if names is None:
+            names = exported_names(self.list_tools(agent_id), agent_id)
+        tool = names.get(call.name)
         if tool is None:
             return render_result(call, f"error: no tool named {call.name!r} is available", error=True)
         arguments = call.arguments
@@ -669,6 +716,7 @@ class ToolRuntime:
                 return render_result(call, f"error: the arguments are not valid JSON: {exc}", error=True)
         if not isinstance(arguments, dict):
             return render_result(call, "error: the arguments must be a JSON object", error=True)
+        arguments = drop_nulls(tool.current.definition.input_schema, arguments)
         try:
             execution = self.execute_tool(agent_id, tool.tool_id, arguments)
         except ValidationError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import threading
@@ -16,13 +17,20 @@ from toolrt.ports import Embedder, MetricsSink, SearchHit, SearchQuery, ToolRepo
 
 #: Reciprocal rank fusion's constant (Cormack et al.): damps the weight of the very first ranks.
 RRF_K = 60
-MAX_QUERY_CHARS = 1000
+#: What an embedder is given of a long request (models read a few hundred tokens at most).
+MAX_EMBEDDED_QUERY_CHARS = 2000
 MAX_CACHED_VECTORS = 500_000
 
-try:  # NumPy makes the semantic ranking a matrix product; any embedder worth using brings it
-    import numpy as _np
-except ImportError:  # pragma: no cover - exercised where NumPy is absent
-    _np = None  # type: ignore[assignment]
+
+@functools.cache
+def _numpy() -> Any:
+    """NumPy, which makes the semantic ranking a matrix product (any embedder worth using brings it),
+    or None. Imported at the first semantic search: lexical search never needs it."""
+    try:
+        import numpy
+    except ImportError:  # pragma: no cover - exercised where NumPy is absent
+        return None
+    return numpy
 
 
 @attrs.frozen
@@ -52,16 +60,18 @@ def _embedding_text(tool: Tool) -> str:
 def _unit(vector: Sequence[float]) -> Any:
     # Stored normalised, so that cosine similarity is a dot product (a matrix product with NumPy).
     norm = math.sqrt(sum(x * x for x in vector)) or 1.0
-    if _np is not None:
-        return _np.asarray(vector, dtype=_np.float32) / norm
+    np = _numpy()
+    if np is not None:
+        return np.asarray(vector, dtype=np.float32) / norm
     return [x / norm for x in vector]
 
 
 def _similarities(query: Any, vectors: list[Any]) -> list[float]:
     if not vectors:
         return []
-    if _np is not None:
-        return [float(x) for x in _np.stack(vectors) @ query]
+    np = _numpy()
+    if np is not None:
+        return [float(x) for x in np.stack(vectors) @ query]
     return [sum(map(operator.mul, query, v)) for v in vectors]
 
 
@@ -112,8 +122,6 @@ class SearchTools:
     ) -> list[SearchResult]:
         if not isinstance(text, str) or not text.strip():
             raise ValidationError("a search needs words: say what the tool should do, e.g. 'convert miles to km'")
-        if len(text) > MAX_QUERY_CHARS:
-            raise ValidationError(f"a search is at most {MAX_QUERY_CHARS} characters, got {len(text)}")
         if isinstance(tags, str):
             tags = (tags,)
         teams = frozenset() if agent_id is None else self._repository.teams_of(agent_id)
@@ -151,7 +159,7 @@ class SearchTools:
                     self._vectors.clear()  # old versions pile up; the next searches embed afresh
                 for tool, vector in zip(tools, vectors, strict=True):
                     self._vectors[(tool.tool_id, tool.record_version)] = _unit(vector)
-        query_vector = _unit(embedder.embed([text])[0])
+        query_vector = _unit(embedder.embed([text[:MAX_EMBEDDED_QUERY_CHARS]])[0])
         held = [key for key in keys if key in self._vectors]
         scored = list(zip(held, _similarities(query_vector, [self._vectors[key] for key in held]), strict=True))
         scored.sort(key=lambda pair: (-pair[1], pair[0][0]))

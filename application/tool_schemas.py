@@ -21,7 +21,17 @@ from typing import Any
 
 from toolrt.domain import Tool, ValidationError, identifier, may_show_plain, qualified_name
 
-__all__ = ["FORMATS", "ToolCall", "exported_names", "parse_tool_call", "render_result", "render_schemas"]
+__all__ = [
+    "FORMATS",
+    "ToolCall",
+    "drop_nulls",
+    "exported_names",
+    "parse_tool_call",
+    "parse_tool_calls",
+    "render_result",
+    "render_schemas",
+    "strict_schema",
+]
 
 FORMATS = ("openai", "openai-responses", "anthropic", "mcp", "openapi", "openapi-3.0")
 MAX_NAME = 64
@@ -79,24 +89,130 @@ def _openapi_30(schema: Any) -> Any:
     return out
 
 
-def render_schemas(names: Mapping[str, Tool], fmt: str, *, title: str = "toolrt tools") -> Any:
-    """The tools in ``names`` in the shape ``fmt`` (one of :data:`FORMATS`) expects."""
+# Keywords OpenAI's strict mode (Structured Outputs) does not accept in a function's parameters.
+_NOT_STRICT = frozenset(
+    {"patternProperties", "unevaluatedProperties", "propertyNames", "minProperties", "maxProperties"}
+)
+# Left out of the strict form: a default is the tool's own (the model sends null, dispatch drops it).
+_DROPPED_IN_STRICT = frozenset({"default"})
+
+
+def strict_schema(schema: Any) -> Any | None:
+    """``schema`` as OpenAI's strict mode takes it, or None when strict mode cannot say the same.
+
+    Every object lists all its properties as required and closes itself (``additionalProperties:
+    false``); a property that was optional becomes nullable (its type also allows ``null``), and
+    :func:`drop_nulls` removes the nulls the model sends for them before the tool is called, so the
+    tool's own default applies (``default`` itself is left out). An object that accepts other
+    properties (a free-form mapping) or a keyword strict mode lacks has no strict form.
+    """
+    if isinstance(schema, list):
+        items = [strict_schema(s) for s in schema]
+        return None if any(i is None for i in items) else items
+    if not isinstance(schema, dict):
+        return schema
+    if _NOT_STRICT & schema.keys():
+        return None
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in _DROPPED_IN_STRICT:
+            continue
+        if key in ("properties", "$defs", "definitions"):
+            if not isinstance(value, dict):
+                return None
+            converted = {k: strict_schema(v) for k, v in value.items()}
+            if any(v is None for v in converted.values()):
+                return None
+            out[key] = converted
+        elif key in ("items", "anyOf", "oneOf", "allOf", "prefixItems", "not"):
+            converted_value = strict_schema(value)
+            if converted_value is None:
+                return None
+            out[key] = converted_value
+        else:
+            out[key] = copy.deepcopy(value)
+    if out.get("type") == "object" or "properties" in out:
+        if out.get("additionalProperties") not in (None, False):
+            return None
+        properties: dict[str, Any] = out.setdefault("properties", {})
+        required = set(out.get("required", []))
+        for name, child in properties.items():
+            if name not in required:
+                properties[name] = _nullable(child)
+        out["required"] = list(properties)
+        out["additionalProperties"] = False
+    return out
+
+
+def _nullable(schema: Any) -> Any:
+    if not isinstance(schema, dict):
+        return schema
+    kind = schema.get("type")
+    if isinstance(kind, str):
+        return {**schema, "type": [kind, "null"]} if kind != "null" else schema
+    if isinstance(kind, list):
+        return schema if "null" in kind else {**schema, "type": [*kind, "null"]}
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def drop_nulls(schema: Any, value: Any) -> Any:
+    """``value`` without the nulls a strict-mode model sends for optional properties that do not take
+    null, at every depth of ``schema``, so that the tool's own defaults apply."""
+    if not isinstance(schema, dict) or not isinstance(value, dict):
+        return value
+    properties = schema.get("properties")
+    if not isinstance(properties, dict):
+        return value
+    required = set(schema.get("required", []))
+    out = {}
+    for key, item in value.items():
+        child = properties.get(key)
+        if item is None and key not in required and not _takes_null(child):
+            continue
+        out[key] = drop_nulls(child, item)
+    return out
+
+
+def _takes_null(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return True
+    kind = schema.get("type")
+    if kind is None:
+        return not any(k in schema for k in ("properties", "items", "enum", "const"))
+    return kind == "null" or (isinstance(kind, list) and "null" in kind)
+
+
+def render_schemas(names: Mapping[str, Tool], fmt: str, *, title: str = "toolrt tools", strict: bool = False) -> Any:
+    """The tools in ``names`` in the shape ``fmt`` (one of :data:`FORMATS`) expects; ``strict``
+    (OpenAI formats) marks every tool whose schema has a strict form (:func:`strict_schema`) strict."""
     if fmt not in FORMATS:
         raise ValidationError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    if strict and fmt not in ("openai", "openai-responses"):
+        raise ValidationError(
+            f"strict=True is OpenAI's strict mode: format 'openai' or 'openai-responses', got {fmt!r}"
+        )
     entries: list[Any] = []
     for name, tool in names.items():
         definition = tool.current.definition
         schema = copy.deepcopy(dict(definition.input_schema))
         schema.pop("$schema", None)
         description = definition.description
+        closed = strict_schema(schema) if strict else None
         if fmt == "openai":
-            entries.append(
-                {"type": "function", "function": {"name": name, "description": description, "parameters": schema}}
-            )
+            function: dict[str, Any] = {"name": name, "description": description, "parameters": closed or schema}
+            if strict:
+                function["strict"] = closed is not None
+            entries.append({"type": "function", "function": function})
         elif fmt == "openai-responses":
-            # The Responses API asks for "strict" explicitly; strict mode would need every schema closed.
+            # The Responses API asks for "strict" explicitly; strict mode needs every schema closed.
             entries.append(
-                {"type": "function", "name": name, "description": description, "parameters": schema, "strict": False}
+                {
+                    "type": "function",
+                    "name": name,
+                    "description": description,
+                    "parameters": closed or schema,
+                    "strict": closed is not None,
+                }
             )
         elif fmt == "anthropic":
             entries.append({"name": name, "description": description, "input_schema": schema})
@@ -181,6 +297,42 @@ def parse_tool_call(call: Any) -> ToolCall:
         "not a tool call: expected an OpenAI tool call (type 'function'), a Responses function_call or an "
         f"Anthropic tool_use block, got type {kind!r}"
     )
+
+
+def _is_single_call(data: Mapping[str, Any]) -> bool:
+    return data.get("type") in ("function", "function_call", "tool_use")
+
+
+def parse_tool_calls(message: Any) -> list[ToolCall] | None:
+    """Every tool call of a whole model message, in order, or None when ``message`` is one tool call.
+
+    Takes an OpenAI Chat Completions message (``tool_calls``; a ``ChatCompletion`` is read through
+    its first choice), an OpenAI Responses response or its ``output`` items (the ``function_call``
+    items), an Anthropic ``Message`` or its ``content`` blocks (the ``tool_use`` blocks), as SDK
+    objects or dicts; items that are not tool calls (text, reasoning) are skipped. A message with no
+    tool call gives an empty list; something that is no message and no tool call is a ValidationError.
+    """
+    if isinstance(message, (list, tuple)):
+        items = [_as_mapping(item) for item in message]
+    else:
+        data = _as_mapping(message)
+        if _is_single_call(data):
+            return None
+        if isinstance(data.get("choices"), list) and data["choices"]:  # a whole ChatCompletion
+            data = _as_mapping(data["choices"][0].get("message") or {})
+        if "tool_calls" in data and data.get("role", "assistant") == "assistant":
+            items = [_as_mapping(item) for item in data.get("tool_calls") or []]
+        elif isinstance(data.get("output"), list):
+            items = [_as_mapping(item) for item in data["output"]]
+        elif isinstance(data.get("content"), list) and data.get("role", "assistant") == "assistant":
+            items = [_as_mapping(item) for item in data["content"]]
+        else:
+            raise ValidationError(
+                "not a tool call: expected an OpenAI tool call (type 'function'), a Responses function_call, "
+                "an Anthropic tool_use block, or a whole model message holding them (OpenAI tool_calls, "
+                f"Responses output, Anthropic content), got {', '.join(sorted(map(str, data))) or 'an empty object'}"
+            )
+    return [parse_tool_call(item) for item in items if _is_single_call(item)]
 
 
 def render_result(call: ToolCall, content: Any, *, error: bool) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from functools import lru_cache
 from typing import Any
 
 import attrs
-import snowballstemmer
 
 from toolrt.domain.models import ToolDefinition
 
@@ -53,6 +52,10 @@ _MAX_TERM = 40
 
 @lru_cache(maxsize=1)
 def _stemmer() -> Any:
+    # Imported here: the package loads the stemmers of its thirty languages (tens of milliseconds),
+    # which only a search or a registration needs.
+    import snowballstemmer
+
     return snowballstemmer.stemmer("english")
 
 
@@ -201,9 +204,25 @@ class Score:
     matched: tuple[str, ...]
 
 
+#: A request longer than this is read up to here (an agent may pass a user's whole message).
+MAX_QUERY_TEXT = 20_000
+#: At most this many distinct terms search: the ones the request repeats most, first met first on
+#: ties. The ranking then weighs them by rarity (BM25's IDF) among the tools the searcher may see.
+MAX_QUERY_TERMS = 32
+
+
 def query_terms(text: str) -> tuple[str, ...]:
-    """The distinct analyzed terms of a search request, in order."""
-    return tuple(dict.fromkeys(analyze(text)))
+    """The distinct analyzed terms of a search request, in order of first appearance.
+
+    However long the request, the work is bounded: the first :data:`MAX_QUERY_TEXT` characters are
+    analyzed and the :data:`MAX_QUERY_TERMS` most frequent terms kept.
+    """
+    counts = Counter(analyze(text[:MAX_QUERY_TEXT]))  # insertion-ordered: first appearance
+    if len(counts) <= MAX_QUERY_TERMS:
+        return tuple(counts)
+    order = {term: index for index, term in enumerate(counts)}
+    kept = sorted(counts, key=lambda term: (-counts[term], order[term]))[:MAX_QUERY_TERMS]
+    return tuple(sorted(kept, key=order.__getitem__))
 
 
 def score(terms: Iterable[str], document: SearchDocument, stats: CorpusStats) -> Score:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
@@ -19,14 +21,17 @@ from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.application import RuntimePorts, ToolRuntime
 from toolrt.application.logs import get_logger
 from toolrt.application.requirements import NoEnvironments
-from toolrt.domain import MissingDependencyError, ValidationError
+from toolrt.domain import ExecutionError, IsolationLevel, Language, MissingDependencyError, ValidationError
 from toolrt.ports import (
     ArtifactStore,
+    CancelSignal,
     CodeValidator,
     Embedder,
     EnvironmentBuilder,
     MetricsSink,
     Sandbox,
+    SandboxRequest,
+    SandboxResult,
     ToolGateway,
     ToolRepository,
     Tracer,
@@ -59,15 +64,63 @@ def _file_artifacts(settings: Settings) -> ArtifactStore:
     return FileArtifactStore(settings.data_dir / "artifacts")
 
 
-def _subprocess_sandbox(settings: Settings) -> Sandbox:
-    from toolrt.adapters.local.sandbox import SubprocessSandbox
+class DeferredSandbox:
+    """A sandbox built at its first use, so that a runtime that never runs a tool (``toolrt list``,
+    a registration without examples) does not probe the machine or warm workers for nothing."""
 
-    return SubprocessSandbox(
-        isolation=settings.isolation,
-        workers=settings.sandbox_workers,
-        tenancy=settings.sandbox_tenancy,
-        js_engine=settings.sandbox_js_engine,
-    )
+    def __init__(self, build: Callable[[], Sandbox]) -> None:
+        self._build = build
+        self._sandbox: Sandbox | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def built(self) -> Sandbox:
+        """The sandbox, built now if it was not yet."""
+        with self._lock:
+            if self._closed:
+                raise ExecutionError("the sandbox is closed")
+            if self._sandbox is None:
+                self._sandbox = self._build()
+            return self._sandbox
+
+    @property
+    def isolation(self) -> IsolationLevel:
+        return self.built.isolation
+
+    def supports(self, language: Language) -> bool:
+        return self.built.supports(language)
+
+    def run(self, request: SandboxRequest, cancel: CancelSignal | None = None) -> SandboxResult:
+        return self.built.run(request, cancel)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            sandbox, self._sandbox = self._sandbox, None
+        if sandbox is not None:
+            sandbox.close()
+
+    def __getattr__(self, name: str) -> Any:
+        # What else the sandbox offers (doctor's guards and engines, say) is the built one's.
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.built, name)
+
+
+def _subprocess_sandbox(settings: Settings) -> Sandbox:
+    def build() -> Sandbox:
+        from toolrt.adapters.local.sandbox import SubprocessSandbox
+
+        return SubprocessSandbox(
+            isolation=settings.isolation,
+            workers=settings.sandbox_workers,
+            tenancy=settings.sandbox_tenancy,
+            js_engine=settings.sandbox_js_engine,
+        )
+
+    # isolation="strict" promises to refuse at once where the machine cannot isolate: built now.
+    return build() if settings.isolation == "strict" else DeferredSandbox(build)
 
 
 def _pip_environments(settings: Settings) -> EnvironmentBuilder:

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, Optional
 
 import attrs
 import typer
@@ -16,20 +16,26 @@ from rich.console import Console
 from rich.markup import escape
 
 from toolrt.adapters.cli import output
-from toolrt.application import ToolRuntime
 from toolrt.domain import (
     MissingDependencyError,
+    NotFoundError,
+    Severity,
     ToolRuntimeError,
     ValidationError,
     parse_visibility,
 )
 
-RuntimeFactory = Callable[..., ToolRuntime]
+if TYPE_CHECKING:  # the runtime's modules load when a command opens one, not with the CLI
+    from toolrt.application import ToolRuntime
+
+RuntimeFactory = Callable[..., "ToolRuntime"]
 """Builds the runtime a command works on: called as ``connect(profile, **settings)`` like ``toolrt.connect``."""
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USER_ERROR = 2
+# At most this many error findings of a refused file or registration are printed without -v.
+_SHOWN_FINDINGS = 20
 
 # Optional packages and the extra that installs each.
 _EXTRAS = {
@@ -121,11 +127,25 @@ class Cli:
         if self.json:
             payload = {"ok": False, "exit_code": code, "error": output.error_view(exc) if exc else {"message": message}}
             self.out.print_json(json.dumps(payload))
+        if isinstance(exc, ValidationError) and exc.report.findings and not self.json:
+            # The findings follow one per line; the headline need not run them all together.
+            message = message.removesuffix(f": {exc.report.summary()}")
         first_line = message.splitlines()[0] if message else "error"
+        if isinstance(exc, NotFoundError) and exc.kind == "tool":
+            # Which agent looked: the CLI acts as 'cli' unless told otherwise (--agent, TOOLRT_AGENT).
+            first_line += f" (acting as agent {self.agent!r}; --agent NAME acts as another)"
         kind = type(exc).__name__ if exc is not None else "error"
         self.err.print(
             f"[bold red]error[/] ({kind}): {escape(first_line)}", highlight=False, markup=True, soft_wrap=True
         )
+        if isinstance(exc, ValidationError) and not self.verbose:
+            # Every problem, each on its line with its place and hint: fixing them one run at a time
+            # would take as many runs. Warnings and notes stay for -v.
+            errors = tuple(f for f in exc.report.findings if f.severity is Severity.ERROR)
+            for line in output.finding_lines(errors[:_SHOWN_FINDINGS]):
+                self.err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
+            if len(exc.report.findings) > min(len(errors), _SHOWN_FINDINGS):
+                self.err.print("  (run with -v for every finding)", highlight=False, markup=False)
         if self.verbose:
             if isinstance(exc, ValidationError):
                 for line in output.finding_lines(exc.report.findings):
@@ -137,8 +157,6 @@ class Cli:
                 and sys.exc_info()[0] is not None
             ):
                 self.err.print_exception()
-        elif isinstance(exc, ValidationError) and exc.report.findings:
-            self.err.print("  (run with -v for every finding)", highlight=False, markup=False)
         raise typer.Exit(code)
 
     def emit(self, data: Any) -> None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from toolrt.application import ToolRuntime
 from toolrt.domain import Tool, ValidationError
+
+if TYPE_CHECKING:
+    from toolrt.application import ToolRuntime
 
 
 def resolve_tool(rt: ToolRuntime, agent_id: str, ref: str, *, include_inactive: bool = False) -> Tool:

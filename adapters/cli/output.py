@@ -7,14 +7,13 @@ import enum
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 from rich.console import Console, ConsoleOptions, RenderableType
 from rich.markup import escape
 from rich.segment import Segment
 
-from toolrt.application import Deregistration, Registration, ToolStatusReport, ToolTemplate, ToolUpdate, ToolUsage
 from toolrt.domain import (
     CodeHash,
     Execution,
@@ -58,6 +57,10 @@ class InertConsole(Console):
                 yield Segment(strip_controls(segment.text), segment.style)
             else:
                 yield segment
+
+
+if TYPE_CHECKING:  # the use cases load when a command runs them, not with the CLI
+    from toolrt.application import Deregistration, Registration, ToolStatusReport, ToolTemplate, ToolUpdate, ToolUsage
 
 
 def jsonable(value: Any) -> Any:

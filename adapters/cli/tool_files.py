@@ -10,14 +10,17 @@ import tomllib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import jsonschema
 import yaml
 
+from toolrt.adapters.validation.python_syntax import parse_python
 from toolrt.application.functions import docstring_summary
 from toolrt.domain import Finding, NotFoundError, Severity, ValidationError, ValidationReport
+
+if TYPE_CHECKING:
+    import jsonschema
 
 PYTHON_SUFFIXES = (".py",)
 #: The largest tool file read (bytes). A tool's code fits many times over; a file past it is
@@ -101,12 +104,11 @@ def _file_error(
 # -- Python files ----------------------------------------------------------------------------
 def _python_tool(path: Path, entrypoint: str | None, description: str | None = None) -> ToolFile:
     code = _read_text(path)
-    try:
-        module = ast.parse(code, filename=str(path))
-    except SyntaxError as exc:
-        raise _file_error(
-            path, "syntax.python", f"line {exc.lineno}: {exc.msg}", line=exc.lineno or 0, column=exc.offset or 0
-        ) from None
+    module, problems = parse_python(code)
+    if module is None:
+        # The validator's own finding: the offending line quoted, its place, and a hint.
+        finding = problems[0]
+        raise ValidationError(f"{path}: line {finding.line}: {finding.message}", ValidationReport((finding,)))
     functions = {node.name: node for node in module.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     chosen = entrypoint or _default_entrypoint(functions)
     if chosen is None or chosen not in functions:
@@ -183,6 +185,8 @@ def _default_entrypoint(functions: Mapping[str, ast.AST]) -> str | None:
 
 # -- YAML / JSON files -----------------------------------------------------------------------
 def _data_tool(path: Path) -> ToolFile:
+    import jsonschema  # here: only data tool files need it, and loading it takes tens of milliseconds
+
     text = _read_text(path)
     data = _parse(path, text)
     errors = sorted(

@@ -125,13 +125,14 @@ from toolrt.adapters.local.sandbox_env import (
     find_python,
     namespace_args,
     probe_environment,
+    reachable_engine,
     world_executable,
 )
 from toolrt.adapters.local.sandbox_results import build_result, node_death
 from toolrt.adapters.local.seccomp_filter import SeccompUnavailable, filter_program
 from toolrt.adapters.local.worker_pool import WorkerPool
 from toolrt.adapters.local.workers import NodeWorker, PythonZygote, Worker
-from toolrt.adapters.node import find_node
+from toolrt.adapters.node import node_problem, usable_node
 from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError, IsolationLevel, Language
 from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
@@ -298,21 +299,27 @@ class SubprocessSandbox:
         self._tenancy = tenancy
         self._tmp_size = tmp_size_mb * 1024 * 1024
         self._python, self._python_prefix = find_python()
-        self._node = find_node()
+        self._node = usable_node()  # None for an older Node.js too (see node_problem)
         if self._node is not None and drop_to_nobody() and not world_executable(self._node.resolve()):
-            _warn_once(
-                "Node.js is not reachable by the sandbox user (nobody): a folder on its path is "
-                "closed to others; JavaScript and TypeScript tools cannot run. Install toolrt where "
-                "every folder is world-executable, or set TOOLRT_NODE to a node binary that is",
-                node=str(self._node),
-            )
-            self._node = None
+            try:  # installed under a folder closed to others (/root, mktemp -d): see reachable_engine
+                self._node = reachable_engine(self._node)
+            except OSError as exc:
+                _warn_once(
+                    "Node.js is not reachable by the sandbox user (nobody) and could not be made so; "
+                    "JavaScript and TypeScript tools cannot run",
+                    node=str(self._node),
+                    reason=str(exc),
+                )
+                self._node = None
         self._bwrap = find_bwrap()
         self._prlimit = shutil.which("prlimit")
         self._js_engine = js_engine
         self._quickjs = find_quickjs() if js_engine != "node" else None
         if self._quickjs is not None and drop_to_nobody() and not world_executable(self._quickjs.parent):
-            self._quickjs = None
+            try:
+                self._quickjs = reachable_engine(self._quickjs)
+            except OSError:
+                self._quickjs = None
         self._stripper = TypeScriptStripper()
         self._compiled = CompiledTools(self._python)
         self._python_src = _harness("python_zygote.py")
@@ -373,6 +380,10 @@ class SubprocessSandbox:
             return True
         return self._node is not None or (language is Language.JAVASCRIPT and self._quickjs is not None)
 
+    def unsupported_reason(self, language: Language) -> str | None:
+        """Why ``language`` cannot run here (what to install), or None when it can."""
+        return None if self.supports(language) else node_problem() or "Node.js cannot run in the sandbox"
+
     @property
     def js_engines(self) -> dict[str, Any]:
         """The JavaScript engines here and the setting that chooses between them (``toolrt doctor``)."""
@@ -386,9 +397,7 @@ class SubprocessSandbox:
         if self._closed:
             raise ExecutionError("the sandbox is closed")
         if not self.supports(request.language):
-            raise ExecutionError(
-                f"cannot run {request.language.value}: Node.js was not found (install toolrt[js] or set TOOLRT_NODE)"
-            )
+            raise ExecutionError(f"cannot run {request.language.value}: {node_problem() or 'Node.js 24 was not found'}")
         bound = log.bind(execution_id=request.execution_id, language=request.language.value)
         started = time.perf_counter()
         if cancel is not None and cancel.is_set():

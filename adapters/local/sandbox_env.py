@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,52 @@ def world_executable(path: Path) -> bool:
     except OSError:
         return False
     return True
+
+
+#: Where engines (Node.js, QuickJS) installed under a folder closed to others are made reachable.
+ENGINES_DIR = Path("/var/cache/toolrt/engines")
+
+
+def reachable_engine(path: Path, root: Path = ENGINES_DIR) -> Path:
+    """``path`` when the sandbox user can reach it, else the same file in a folder it can reach.
+
+    As root, sandboxes run as nobody, who cannot walk into a virtualenv under ``/root`` or a
+    ``mktemp -d`` folder (bubblewrap, started as nobody, resolves even a descriptor's path as
+    nobody). The engine file is then linked (or, across file systems, copied) once per version of
+    the file into ``root/<key>/``, owned by root and read-only to everyone else: the sandbox binds it
+    from there, whatever the mode of the folder toolrt was installed in. Raises OSError when it
+    cannot be made.
+    """
+    path = path.resolve()
+    info = path.stat()
+    if not drop_to_nobody() or (world_executable(path.parent) and info.st_mode & stat.S_IROTH):
+        return path
+    key = hashlib.sha256(f"{path}|{info.st_ino}|{info.st_size}|{info.st_mtime_ns}".encode()).hexdigest()[:20]
+    target = root / key / path.name
+    if target.is_file():
+        return target
+    root.mkdir(parents=True, exist_ok=True)
+    for folder in (root.parent, root) if root == ENGINES_DIR else (root,):
+        os.chmod(folder, folder.stat().st_mode | 0o555)  # others may walk in (whatever the umask)
+    staging = Path(tempfile.mkdtemp(dir=root, prefix=".staging-"))
+    try:
+        os.chmod(staging, 0o755)
+        copy = staging / path.name
+        try:
+            if not info.st_mode & stat.S_IROTH:
+                raise OSError("a link would share a mode others cannot read")
+            os.link(path, copy)  # the same file, at a path nobody can reach
+        except OSError:
+            shutil.copyfile(path, copy)
+            os.chmod(copy, 0o755 if info.st_mode & stat.S_IXUSR else 0o644)
+        try:
+            os.rename(staging, root / key)
+        except OSError:  # another process made it meanwhile
+            if not target.is_file():
+                raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 @functools.cache

@@ -487,4 +487,10 @@ def dashboard_app(
         open_without_token=is_loopback(host) or insecure_no_auth,
         allowed_hosts=security.allowed_hosts,
     )
-    return Starlette(routes=operator_routes(rt, access))
+    from starlette.responses import RedirectResponse
+
+    async def home(request: Any) -> Any:
+        # The page is at /dashboard; a browser keeps the #token fragment across the redirect.
+        return RedirectResponse("/dashboard", status_code=307)
+
+    return Starlette(routes=[Route("/", home, methods=["GET"]), *operator_routes(rt, access)])

@@ -374,15 +374,16 @@ class ToolrtMcpServer:
                 self._on_change()
 
     # -- transports ----------------------------------------------------------------------------
-    def run_stdio(self) -> None:
-        """Serve one client over stdin/stdout until it disconnects."""
-        anyio.run(self.serve_stdio)
+    def run_stdio(self, streams: tuple[Any, Any] | None = None) -> None:
+        """Serve one client over stdin/stdout until it disconnects; ``streams``: the (stdin, stdout)
+        async files to use instead (see ``stdio_front``)."""
+        anyio.run(self.serve_stdio, streams)
 
-    async def serve_stdio(self) -> None:
+    async def serve_stdio(self, streams: tuple[Any, Any] | None = None) -> None:
         """Serve one client over stdin/stdout (async)."""
         from mcp.server.stdio import stdio_server
 
-        async with stdio_server() as (read_stream, write_stream):
+        async with stdio_server(*(streams or ())) as (read_stream, write_stream):
             await self.server.run(read_stream, write_stream, self.server.create_initialization_options())
 
     def http_app(

@@ -7,12 +7,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from toolrt.adapters.validation.policy import Policy
 from toolrt.domain import Finding, Severity
 
-_META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+
+@functools.cache
+def _meta() -> Any:
+    """The draft 2020-12 meta-schema's validator, built at the first schema checked (not at import)."""
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(Draft202012Validator.META_SCHEMA)
 
 
 def check_size(code: str, policy: Policy) -> list[Finding]:
@@ -69,7 +73,7 @@ def _schema_errors(field: str, canonical: str) -> tuple[tuple[str, str], ...]:
     # Cached by content: agents re-register the same schema with new code far more often than not.
     schema = json.loads(canonical)
     errors = []
-    for error in sorted(_META.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path))):
+    for error in sorted(_meta().iter_errors(schema), key=lambda e: list(map(str, e.absolute_path))):
         path = "/" + "/".join(str(p) for p in error.absolute_path)
         errors.append(
             (

@@ -94,9 +94,23 @@ def _module_key(name: str) -> str:
     return name[5:] if name.startswith("node:") else name
 
 
-def security_findings(facts: Mapping[str, Any], policy: Policy) -> list[Finding]:
-    """Findings for denied modules, globals, members and Function constructors in ``facts``."""
+def _network_hint(client: bool) -> str:
+    if client:
+        return (
+            "declare the hosts this tool calls in its definition's network.allow "
+            '(for example {"allow": ["api.example.com:443"]}), which the runtime\'s owner must permit'
+        )
+    return (
+        "call web APIs with fetch or node:http/https and declare the hosts in the definition's "
+        "network.allow: nothing else leaves the sandbox"
+    )
+
+
+def security_findings(facts: Mapping[str, Any], policy: Policy, *, network: bool = False) -> list[Finding]:
+    """Findings for denied modules, globals, members and Function constructors in ``facts``;
+    ``network``: the definition declares hosts, so the policy's ``network_clients`` may be used."""
     section = policy.section("javascript")
+    clients = frozenset(section.get("network_clients", []))
     denied_modules: Mapping[str, str] = section.get("denied_modules", {})
     allowed = {_module_key(m) for m in section.get("allowed_modules", [])}
     denied_globals: Mapping[str, str] = section.get("denied_globals", {})
@@ -138,13 +152,17 @@ def security_findings(facts: Mapping[str, Any], policy: Policy) -> list[Finding]
         if key in allowed or top in allowed:
             continue
         category = denied_modules.get(key) or denied_modules.get(top)
+        if category == "network" and top in clients and network:
+            continue  # an HTTP client of a tool that declares its hosts: the egress proxy decides
         if category is not None:
             report(
                 f"security.import.{top}",
                 category,
                 item,
                 f"{item.get('kind')} of module {name!r} is not allowed by the policy",
-                "remove it; tools compute results from their parameters and do not reach the system or network",
+                _network_hint(top in clients)
+                if category == "network"
+                else "remove it; tools compute results from their parameters and do not reach the system",
             )
     for item in facts.get("globals", []):
         name = str(item.get("name"))
@@ -159,13 +177,17 @@ def security_findings(facts: Mapping[str, Any], policy: Policy) -> list[Finding]
                 )
             continue
         category = denied_globals.get(name)
+        if category == "network" and name in clients and network:
+            continue
         if category is not None:
             report(
                 f"security.global.{name}",
                 category,
                 item,
                 f"use of global {name!r} is not allowed by the policy",
-                f"do not use {name}; write the logic directly in the tool",
+                _network_hint(name in clients)
+                if category == "network"
+                else f"do not use {name}; write the logic directly in the tool",
             )
     for item in facts.get("members", []):
         path = str(item.get("path"))

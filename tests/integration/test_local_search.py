@@ -183,3 +183,24 @@ def test_tools_holding_only_common_words_still_fill_the_results(tmp_path: Path) 
     found = [h.tool.tool_id for h in repo.search(SearchQuery(query_terms("weather zebra"), visible_to="mallory"))]
     assert found[0] == "zoo" and "mine" in found and len(found) == 10
     repo.close()
+
+
+def test_a_whole_user_request_is_searched_on_the_local_store(tmp_path: Path) -> None:
+    """An agent that passes a user's whole message (thousands of characters, hundreds of words) gets
+    the tool it asks for from the local profile, as from the memory profile, never a refusal."""
+    import toolrt
+
+    request = (
+        "Hello there, I hope you are well. I have a long story about my garden, my neighbours, my cat "
+        "and the weather last spring, and many other things that do not matter at all. "
+    ) * 30 + "In the end what I need: count the words of this text, please."
+    with toolrt.connect("local", data_dir=tmp_path / "data") as rt:
+        for name, description in [
+            ("word_count", "Count the words of a text."),
+            ("garden_planner", "Plan the beds of a garden."),
+            ("cat_feeder", "Schedule the cat's meals."),
+        ]:
+            rt.register_tool("alice", b.definition(name, description=description), "public")
+        assert len(request) > 4000
+        found = rt.search_tools("bob", request)
+        assert found and found[0].tool.name == "word_count"

@@ -143,13 +143,13 @@ def test_ownership_is_a_user_error(runtimes: SharedRuntimes) -> None:
 
 
 def test_validation_findings_with_verbose_and_in_json(runtimes: SharedRuntimes, tmp_path: Path) -> None:
-    """A rejected tool exits 2; -v lists every finding, --json carries them as data."""
+    """A rejected tool exits 2 listing its error findings; -v lists every finding, --json carries them as data."""
     bad = tmp_path / "bad.py"
     bad.write_text(
         '"""Uses the forbidden word."""\n\ndef handler(x: int) -> int:\n    """Return x."""\n    return x  # forbidden\n'
     )
     quiet = cli(runtimes, "register", str(bad))
-    assert quiet.exit_code == 2 and "security.fake" in quiet.stderr and "-v" in quiet.stderr
+    assert quiet.exit_code == 2 and "[error] security.fake: line 1, col 1: uses the forbidden word" in quiet.stderr
     loud = cli(runtimes, "-v", "register", str(bad))
     assert "[error] security.fake: line 1, col 1: uses the forbidden word" in loud.stderr
     data = cli(runtimes, "--json", "register", str(bad))

@@ -13,7 +13,16 @@ from toolrt.adapters.embedders import SentenceTransformerEmbedder, build_embedde
 from toolrt.adapters.memory import InMemoryToolRepository
 from toolrt.contracts import builders as b
 from toolrt.domain import MissingDependencyError, NotFoundError, Tool, ValidationError, Visibility
-from toolrt.domain.search import FIELDS, CorpusStats, SearchDocument, analyze, query_terms, rank, score
+from toolrt.domain.search import (
+    FIELDS,
+    MAX_QUERY_TERMS,
+    CorpusStats,
+    SearchDocument,
+    analyze,
+    query_terms,
+    rank,
+    score,
+)
 from toolrt.ports import SearchQuery
 from toolrt.ports.repository import InProcessSearch
 
@@ -155,7 +164,6 @@ def test_search_tools_filters_by_tags_and_cuts_at_the_limit() -> None:
     [
         ("", {}, "needs words"),
         ("   ", {}, "needs words"),
-        ("x" * 1001, {}, "at most 1000"),
         ("weather", {"limit": 0}, "limit must be"),
         ("weather", {"limit": 101}, "limit must be"),
         ("weather", {"limit": True}, "limit must be"),
@@ -167,6 +175,37 @@ def test_bad_searches_are_refused_clearly(query: str, options: dict[str, object]
         rt.search_tools("alice", query, **options)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="agent_id"):
         rt.search_tools(" ", "weather")
+
+
+LONG_REQUEST = (
+    "Hi! I am planning a road trip across Europe next summer with my family and we keep arguing about "
+    "distances, because the maps my kids use are all in miles while the road signs are in kilometres. "
+) * 12 + "Could you convert miles to kilometres for each leg of the trip? Thanks a lot, and have a good day."
+
+
+def test_a_whole_user_request_finds_the_tool_it_asks_for() -> None:
+    """A request of several thousand characters (an agent passing the user's message) is searched,
+    not refused: the terms it repeats and the rarer ones among the visible tools decide."""
+    rt = memory_runtime()
+    _register(rt, "alice", "miles_to_km", "Convert a distance in miles to kilometres.")
+    _register(rt, "alice", "trip_planner", "Plan a family holiday.")
+    _register(rt, "alice", "word_count", "Count the words of a text.")
+    assert len(LONG_REQUEST) > 2000
+    found = rt.search_tools("alice", LONG_REQUEST)
+    assert found and found[0].tool.name == "miles_to_km"
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.text(min_size=1, max_size=12), min_size=0, max_size=400))
+def test_a_query_keeps_a_bounded_set_of_its_own_terms_in_order(words: list[str]) -> None:
+    """However long, a request gives at most MAX_QUERY_TERMS distinct terms, all its own, in the
+    order they first appear; a short request keeps every term."""
+    text = " ".join(words)
+    terms, every = query_terms(text), list(dict.fromkeys(analyze(text)))
+    assert len(terms) == len(set(terms)) <= MAX_QUERY_TERMS
+    assert set(terms) <= set(every) and list(terms) == [t for t in every if t in terms]
+    if len(every) <= MAX_QUERY_TERMS:
+        assert list(terms) == every
 
 
 class ConceptEmbedder:

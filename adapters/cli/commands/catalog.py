@@ -39,7 +39,12 @@ def list_(
         cli.emit(views)
         return
     if not views:
-        cli.out.print("no tools (register one with: toolrt register examples/python/add.py)")
+        cli.out.print(
+            f"no tools visible to {cli.agent} (toolrt examples copies sample tools to ./examples; "
+            "then: toolrt register examples/python/add.py)",
+            markup=False,
+            highlight=False,
+        )
         return
     if not cli.out.is_terminal and cli.out.width < 160:
         cli.out.width = 160  # piped: nothing to fit, and nothing should be cut

@@ -27,7 +27,22 @@ def invoke(
         typer.Argument(help="One JSON object, or key=value pairs (values parsed as JSON when they parse)."),
     ] = None,
     version: Annotated[
-        Optional[int], typer.Option("--version", help="Run this version instead of the one in force.")
+        Optional[int],
+        typer.Option("--version", metavar="N", help="Run this version instead of the one in force."),
+    ] = None,
+    timeout: Annotated[
+        Optional[float],
+        typer.Option(
+            "--timeout",
+            metavar="SECONDS",
+            help="This call's time limit (default: the tool's, within the configured maximum).",
+        ),
+    ] = None,
+    memory: Annotated[
+        Optional[int],
+        typer.Option(
+            "--memory", metavar="MB", help="This call's memory limit (default: the tool's, within the maximum)."
+        ),
     ] = None,
     stream: Annotated[
         bool, typer.Option("--stream", help="Show what the tool prints (on stderr) while it runs.")
@@ -56,7 +71,13 @@ def invoke(
 
         def run() -> Execution:
             return rt.execute_tool(
-                cli.agent, found.tool_id, parse_params(params or []), version, on_output=show if stream else None
+                cli.agent,
+                found.tool_id,
+                parse_params(params or []),
+                version,
+                timeout_s=timeout,
+                memory_mb=memory,
+                on_output=show if stream else None,
             )
 
         execution = _with_spinner(cli.err, found.name, run) if spinning else run()

@@ -1,4 +1,4 @@
-"""Commands about this machine and its store: doctor, demo, gc."""
+"""Commands about this machine and its store: doctor, demo, examples, gc."""
 
 from __future__ import annotations
 
@@ -43,6 +43,41 @@ def doctor(
             cli.out.print(f"- {line}", highlight=False)
     if report.failed:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def examples(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Argument(help="Where to copy them (created; default: ./examples).")] = Path(
+        "examples"
+    ),
+) -> None:
+    """Copy the sample tools shipped with toolrt into a folder, to read, change and register."""
+    import shutil
+
+    from toolrt.adapters.cli.demo import examples_folder
+    from toolrt.domain import ConflictError
+
+    cli = current_cli(ctx)
+    with cli.guard():
+        source = examples_folder(None)
+        files = sorted(p.relative_to(source) for p in source.rglob("*") if p.is_file() and p.suffix != ".pyc")
+        files = [f for f in files if "__pycache__" not in f.parts]
+        taken = [str(folder / f) for f in files if (folder / f).exists()]
+        if taken:  # nothing is copied over a file the user may have changed
+            raise ConflictError(
+                f"{', '.join(taken[:5])}{' ...' if len(taken) > 5 else ''} exist already; choose another folder"
+            )
+        for relative in files:
+            (folder / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source / relative, folder / relative)
+    if cli.json:
+        cli.emit({"folder": str(folder), "files": [str(folder / f) for f in files]})
+        return
+    cli.out.print(
+        f"copied {len(files)} files to {escape(str(folder))}/ (see its README.md); for example:", highlight=False
+    )
+    cli.out.print(f"  toolrt register {escape(str(folder / 'python' / 'add.py'))}", highlight=False)
+    cli.out.print("  toolrt invoke add a=2 b=3", highlight=False)
 
 
 def demo(

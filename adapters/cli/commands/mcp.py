@@ -114,6 +114,14 @@ def serve(
         tokens[secret] = agent_id
     made = {agent_id: secrets.token_urlsafe(24) for agent_id in new_token or []}
     tokens.update({secret: agent_id for agent_id, secret in made.items()})
+    front = None
+    if transport == "stdio" and importlib.util.find_spec("mcp") is not None:
+        # The host's initialize is answered (from the SDK's own answer, kept from an earlier start)
+        # while the SDK loads and the store opens: see stdio_front. The console script started it
+        # already; a program calling the CLI in process starts it here.
+        from toolrt.adapters.mcp.stdio_front import EarlyInitialize, started
+
+        front = started() or EarlyInitialize([cli.agent, str(cli.profile), search_mode, str(search_threshold)]).start()
     with cli.guard():
         check_agent_tokens(tokens)
         for module in ("mcp", "anyio", *(("uvicorn",) if transport == "http" else ())):
@@ -138,7 +146,7 @@ def serve(
         )
         try:
             if transport == "stdio":
-                server.run_stdio()
+                server.run_stdio(front.streams() if front is not None else None)
             else:
                 who = "bearer tokens" if tokens else f"agent header X-Toolrt-Agent, default agent {cli.agent}"
                 if insecure_no_auth and not tokens:

@@ -77,7 +77,8 @@ def register(
         str,
         typer.Option(
             "--on-duplicate",
-            help="When a visible tool already does the same: warn (default), create, reuse (use it instead) or error.",
+            help="When a visible tool already does the same: warn (default), create, reuse (use it instead) or error; "
+            "update: this agent's tool of the same name gets a new version when the file changed.",
         ),
     ] = "warn",
 ) -> None:
