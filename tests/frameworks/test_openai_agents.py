@@ -159,11 +159,9 @@ def handler(a: int, b: int = 10) -> int:
 
 
 def test_tool_schemas_as_function_tools_over_dispatch() -> None:
-    """The path without MCP: rt.tool_schemas('openai-responses') as the SDK's FunctionTools, each call run by
-    rt.dispatch. Where tool_schemas offers strict=True (OpenAI's strict mode), the optional parameter is
-    nullable rather than required, the SDK takes the schema as strict, and a null gets the tool's default."""
-    import inspect
-
+    """The path without MCP: rt.tool_schemas('openai-responses', strict=True) as the SDK's FunctionTools, each
+    call run by rt.dispatch: the optional parameter is nullable rather than required, the SDK takes the
+    schema as strict (its own check), and a null gets the tool's default."""
     import anyio.to_thread
     from agents import FunctionTool
 
@@ -171,8 +169,7 @@ def test_tool_schemas_as_function_tools_over_dispatch() -> None:
 
     with toolrt.connect("memory") as rt:
         rt.register_tool("agent", {"name": "plus", "description": "Add.", "language": "python", "code": OPTIONAL})
-        strict = "strict" in inspect.signature(rt.tool_schemas).parameters
-        entries = rt.tool_schemas("agent", "openai-responses", **({"strict": True} if strict else {}))
+        entries = rt.tool_schemas("agent", "openai-responses", strict=True)
 
         def function_tool(entry: dict[str, Any]) -> FunctionTool:
             async def invoke(ctx: Any, arguments: str) -> str:
@@ -190,11 +187,9 @@ def test_tool_schemas_as_function_tools_over_dispatch() -> None:
 
         tools = [function_tool(entry) for entry in entries]
         (plus,) = [e for e in entries if e["name"] == "plus"]
-        arguments = {"a": 1, "b": None} if strict else {"a": 1}
-        if strict:
-            assert plus["strict"] is True and set(plus["parameters"]["required"]) == {"a", "b"}
-            assert "null" in json.dumps(plus["parameters"]["properties"]["b"])
-        model = ScriptedModel([("plus", arguments), ("plus", {"a": 1, "b": 2})])
+        assert plus["strict"] is True and set(plus["parameters"]["required"]) == {"a", "b"}
+        assert "null" in json.dumps(plus["parameters"]["properties"]["b"])
+        model = ScriptedModel([("plus", {"a": 1, "b": None}), ("plus", {"a": 1, "b": 2})])
 
         async def scenario() -> None:
             await Runner.run(Agent(name="a", model=model, tools=tools), "go", max_turns=4)
