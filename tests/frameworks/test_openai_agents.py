@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 import anyio.to_thread
-from agents import Agent, Runner
+from agents import Agent, Runner, set_tracing_disabled
 from agents.items import ModelResponse
 from agents.mcp import MCPServerStdio, MCPServerStreamableHttp
 from agents.models.interface import Model
@@ -26,6 +26,9 @@ from tests.frameworks.scripts import (
     plain_text,
     toolrts_own,
 )
+
+# No trace leaves this machine: the SDK would export traces to OpenAI when a key is set.
+set_tracing_disabled(True)
 
 
 class ScriptedModel(Model):
