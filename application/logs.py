@@ -6,11 +6,14 @@ named ``toolrt.<module>``; no logging framework's global configuration is read o
 ``NullHandler`` on ``toolrt`` keeps everything silent (not even warnings reach stderr) until the
 application configures ``logging``; a disabled level is dropped before any formatting, so logging
 costs nothing on the hot path. Each record's message reads ``event key=value ...`` and the fields are
-also on the record as ``record.toolrt`` (a dict) for structured handlers. The CLI and the MCP server
-log to stderr.
+also on the record as ``record.toolrt`` (a dict, the event's name alone as ``record.toolrt_event``)
+for structured handlers. The CLI and the MCP server log to stderr, rendered by structlog (see
+``toolrt.adapters.cli.logs``).
 
-Why not structlog's stdlib integration, which this mirrors: importing structlog brings rich and
-asyncio with it (about 0.1 s), and toolrt needs only binding and one formatting step.
+Why not structlog's bound loggers in the library, which this mirrors: importing structlog brings
+rich and asyncio with it (about 0.1 s on every ``import toolrt``), and a library needs only binding
+and one formatting step. structlog renders where output is configured, in the applications, and is
+imported only when the first record is written.
 """
 
 from __future__ import annotations
@@ -49,7 +52,8 @@ class BoundLogger:
         exc_info = merged.pop("exc_info", exc_info)
         message = " ".join([event, *(f"{k}={_text(v)}" for k, v in merged.items())])
         # stacklevel 3: the record names the caller of info()/warning(), not this module.
-        self._logger.log(level, message, exc_info=exc_info or None, extra={"toolrt": merged}, stacklevel=3)
+        extra = {"toolrt": merged, "toolrt_event": event}
+        self._logger.log(level, message, exc_info=exc_info or None, extra=extra, stacklevel=3)
 
     def debug(self, event: str, **fields: Any) -> None:
         """Log ``event`` at DEBUG."""

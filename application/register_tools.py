@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import attrs
 
@@ -220,10 +221,18 @@ class RegisterTools:
     ) -> list[tuple[int, Tool]]:
         single = self._single
         published: list[tuple[int, Tool]] = []
-        for index, _, tool, _ in tools:
+        # A gateway that publishes many tools in one write (AgentCore's shared targets) gets them all at
+        # once; an outcome per tool, a reference or the error that stopped it.
+        register_many = getattr(single._gateway, "register_many", None)
+        outcomes: list[Any] = (
+            list(register_many([tool for _, _, tool, _ in tools])) if callable(register_many) and tools else []
+        )
+        for position, (index, _, tool, _) in enumerate(tools):
             try:
-                ref = single._gateway.register(tool)
-                published.append((index, tool.with_gateway_ref(ref, single._clock.now())))
+                outcome = outcomes[position] if outcomes else single._gateway.register(tool)
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                published.append((index, tool.with_gateway_ref(str(outcome), single._clock.now())))
             except Exception as exc:
                 results[index] = BatchItem(
                     index,
@@ -234,7 +243,7 @@ class RegisterTools:
                         retryable=bool(getattr(exc, "retryable", False)),
                     ),
                 )
-                if atomic:
+                if atomic and not outcomes:  # published together: every success is withdrawn by the caller
                     break
         return published
 

@@ -203,7 +203,15 @@ def _agentcore_gateway(settings: Settings, clients: AwsClients) -> ToolGateway:
         )
     # An emulator (moto) leaves updated targets UPDATING for ever: do not wait for READY there.
     ready_timeout_s = 0.0 if settings.aws_endpoint_url else 120.0
-    return AgentCoreGateway(clients.agentcore_control, gateway_id, lambda_arn, ready_timeout_s=ready_timeout_s)
+    leases = None
+    if settings.backend("repository") == "aws":
+        from toolrt.adapters.aws.leases import DynamoDbLeases
+
+        # Shards are rewritten whole: processes sharing the gateway take turns through the table.
+        leases = DynamoDbLeases(clients.dynamodb, settings.dynamodb_table)
+    return AgentCoreGateway(
+        clients.agentcore_control, gateway_id, lambda_arn, ready_timeout_s=ready_timeout_s, leases=leases
+    )
 
 
 def _code_interpreter(settings: Settings, clients: AwsClients) -> Sandbox:
@@ -224,11 +232,14 @@ def _local_gateway(settings: Settings) -> ToolGateway:
 
 def _cloudwatch_metrics(settings: Settings) -> MetricsSink:
     require("boto3", "aws", "CloudWatch metrics")
-    from toolrt.adapters.aws.metrics import CloudWatchEmfMetrics
+    from toolrt.adapters.aws.metrics import CloudWatchEmfMetrics, emf_wanted
 
-    # Embedded-metric-format lines: CloudWatch Logs turns them into metrics on Lambda and in
-    # containers with the CloudWatch agent. stderr, so that stdout stays the CLI's and MCP's own.
-    # The sink keeps the same in-process snapshot as the memory one (rt.metrics()).
+    # A library does not write to its application's stderr unasked: embedded-metric-format lines only
+    # where CloudWatch Logs turns them into metrics (inside Lambda), or when the settings ask.
+    if not emf_wanted(settings.metrics_emf):
+        return InMemoryMetrics()
+    # stderr, so that stdout stays the CLI's and MCP's own. The sink keeps the same in-process
+    # snapshot as the memory one (rt.metrics()).
     return CloudWatchEmfMetrics(write=lambda line: print(line, file=sys.stderr, flush=True))
 
 

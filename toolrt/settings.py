@@ -220,6 +220,10 @@ class Settings:
     # wheels for it. Empty: for the Python running toolrt (compiled wheels then install only when
     # both are the same version). See the README, AWS.
     code_interpreter_python: str = attrs.field(default="", validator=_python_version)
+    # CloudWatch embedded-metric-format lines on stderr (the aws profile's metrics): "auto" writes them
+    # only inside AWS Lambda, where they become metrics; "on" always (a container with the CloudWatch
+    # agent); "off" never. Otherwise metrics stay in process (rt.metrics()), as on the other profiles.
+    metrics_emf: str = attrs.field(default="auto", validator=_one_of(("auto", "on", "off")))
 
     # The level the CLI and the MCP server log at (to stderr) when -v is not given. An embedding
     # application configures the standard logging module itself (toolrt's loggers are under

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.config import Config
@@ -15,12 +15,22 @@ DEFAULT_MAX_ATTEMPTS = 5
 # a tool may run would end calls that are still working.
 DEFAULT_INVOKE_READ_TIMEOUT_S = 360.0
 CODE_INTERPRETER_SERVICE = "bedrock-agentcore"
+CONTROL_SERVICE = "bedrock-agentcore-control"
+# Gateway target operations are throttled per account (CreateGatewayTarget: 5 a second): the control
+# plane's client slows itself down when throttled (botocore's adaptive mode) and tries longer.
+CONTROL_MAX_ATTEMPTS = 10
 
 
-def retry_config(max_attempts: int = DEFAULT_MAX_ATTEMPTS, *, path_style: bool = False) -> Config:
-    """botocore ``standard`` retries (throttling, 5xx, transient network errors) with ``max_attempts``."""
+def retry_config(
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    *,
+    path_style: bool = False,
+    mode: Literal["standard", "adaptive"] = "standard",
+) -> Config:
+    """botocore retries (throttling, 5xx, transient network errors) with ``max_attempts``; ``mode``
+    ``adaptive`` also rate-limits the client after throttling."""
     return Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": mode, "max_attempts": max_attempts},
         connect_timeout=5,
         read_timeout=60,
         s3={"addressing_style": "path"} if path_style else None,
@@ -89,6 +99,8 @@ class AwsClients:
             if service not in self._clients:
                 if service == CODE_INTERPRETER_SERVICE:
                     config = code_interpreter_config(self.invoke_read_timeout_s)
+                elif service == CONTROL_SERVICE:
+                    config = retry_config(max(self.max_attempts, CONTROL_MAX_ATTEMPTS), mode="adaptive")
                 else:
                     config = retry_config(self.max_attempts, path_style=service == "s3" and bool(self.endpoint_url))
                 self._clients[service] = session.client(
@@ -109,7 +121,7 @@ class AwsClients:
     @property
     def agentcore_control(self) -> Any:
         """The AgentCore control-plane client (gateways and targets)."""
-        return self.client("bedrock-agentcore-control")
+        return self.client(CONTROL_SERVICE)
 
     @property
     def agentcore(self) -> Any:

@@ -9,8 +9,15 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     ConnectTimeoutError,
+    CredentialRetrievalError,
     EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+    ProfileNotFound,
     ReadTimeoutError,
+    SSOError,
+    TokenRetrievalError,
 )
 
 from toolrt.domain import (
@@ -42,9 +49,56 @@ THROTTLING_CODES = frozenset(
         "ServiceUnavailableException",
     }
 )
+# The service refused the credentials themselves (expired, unknown, mistyped).
+CREDENTIAL_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AuthFailure",
+        "InvalidSignatureException",
+    }
+)
+CREDENTIALS_HINT = (
+    "set AWS_PROFILE (after `aws configure`, or `aws sso login --profile NAME`), or AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones); against moto or LocalStack any values do "
+    "(AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing). `toolrt aws status` checks them"
+)
 NOT_FOUND_CODES = frozenset({"ResourceNotFoundException", "NoSuchKey", "NotFound", "NoSuchBucket", "404"})
 CONFLICT_CODES = frozenset({"ConditionalCheckFailedException", "PreconditionFailed", "ConflictException"})
 _TRANSIENT_REASONS = frozenset({"ThrottlingError", "TransactionConflict", "ProvisionedThroughputExceeded"})
+
+
+class CredentialsError(StorageError):
+    """No usable AWS credentials (none found, expired, or refused): the message says how to provide them."""
+
+    user_error = True
+
+
+def credentials_error(exc: BaseException, where: str) -> CredentialsError | None:
+    """The :class:`CredentialsError` for ``exc`` when it is about the credentials, else ``None``."""
+    if isinstance(exc, NoCredentialsError):
+        return CredentialsError(f"no AWS credentials were found for {where}: {CREDENTIALS_HINT}", backend="aws")
+    if isinstance(
+        exc, (PartialCredentialsError, CredentialRetrievalError, ProfileNotFound, SSOError, TokenRetrievalError)
+    ):
+        return CredentialsError(
+            f"the AWS credentials for {where} cannot be used ({exc}): {CREDENTIALS_HINT}", backend="aws"
+        )
+    if isinstance(exc, NoRegionError):
+        return CredentialsError(
+            f"no AWS region is set for {where}: set TOOLRT_AWS_REGION (or AWS_REGION), for example us-east-1",
+            backend="aws",
+        )
+    if isinstance(exc, ClientError) and error_code(exc) in CREDENTIAL_CODES:
+        message = exc.response.get("Error", {}).get("Message", "") or error_code(exc)
+        return CredentialsError(
+            f"AWS refused the credentials for {where} ({error_code(exc)}: {message}): {CREDENTIALS_HINT}", backend="aws"
+        )
+    return None
 
 
 def error_code(exc: ClientError) -> str:
@@ -100,6 +154,9 @@ def translate(
     where = f"{operation} on {resource}"
     if isinstance(exc, ToolRuntimeError):
         return exc
+    credentials = credentials_error(exc, f"{backend} ({where})")
+    if credentials is not None:
+        return credentials
     if is_transient(exc):
         return TransientError(f"{backend}: {where} failed temporarily ({_describe(exc)}); retry later")
     if isinstance(exc, ClientError):
@@ -121,7 +178,19 @@ def translate(
     return StorageError(f"{where} failed: {_describe(exc)}", backend=backend)
 
 
+def is_html_answer(exc: BaseException) -> bool:
+    """Whether the failed call was answered with an HTML page (a proxy or an emulator's error page,
+    never an AWS service)."""
+    if not isinstance(exc, ClientError):
+        return False
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {}) or {}
+    message = str(exc.response.get("Error", {}).get("Message", "")).lstrip().lower()
+    return "text/html" in str(headers.get("content-type", "")) or message.startswith(("<!doctype", "<html"))
+
+
 def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClientError) and is_html_answer(exc):
+        return f"HTTP {http_status(exc)} with an HTML page instead of an AWS answer"
     if isinstance(exc, ClientError):
         message = exc.response.get("Error", {}).get("Message", "") or str(exc)
         return f"{error_code(exc)}: {message}"

@@ -17,10 +17,12 @@ import os
 import platform
 import re
 import sys
+import threading
 import zipfile
 from collections.abc import Iterator
 from importlib import metadata, util
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -32,6 +34,13 @@ except ImportError:  # pragma: no cover - packaging comes with pip, setuptools a
 from toolrt.domain import StorageError
 
 LAMBDA_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+# The C library of each runtime: Amazon Linux 2 up to python3.11, Amazon Linux 2023 from python3.12.
+LAMBDA_GLIBC = {"3.10": (2, 26), "3.11": (2, 26), "3.12": (2, 34), "3.13": (2, 34)}
+# What the functions need beyond toolrt's base install: AWS clients, and token verification (PyJWT,
+# with cryptography for RSA and EC signatures).
+FUNCTION_DISTRIBUTIONS = ("boto3", "pyjwt", "cryptography")
+_LEGACY_MANYLINUX = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_MANYLINUX = re.compile(r"^manylinux_(\d+)_(\d+)_")
 _ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 # Never in a function's package: build tools and what only the CLI, the MCP server or tests use.
 _EXCLUDED = frozenset(
@@ -54,11 +63,16 @@ _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 
 @attrs.frozen
 class LambdaPackage:
-    """A zip file's bytes with the runtime and architecture it was built for."""
+    """A zip file's bytes with the runtime and architecture it was built for.
+
+    ``problems``: why the package would not load on that runtime (a compiled distribution built for
+    a newer C library than the runtime has); empty when it would.
+    """
 
     data: bytes
     runtime: str
     architecture: str
+    problems: tuple[str, ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -97,7 +111,9 @@ def _normalize(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def needed_distributions(root: str = "toolrt", also: tuple[str, ...] = ("boto3",)) -> list[metadata.Distribution]:
+def needed_distributions(
+    root: str = "toolrt", also: tuple[str, ...] = FUNCTION_DISTRIBUTIONS
+) -> list[metadata.Distribution]:
     """``root``'s base requirements and theirs, recursively (extras and build tools left out)."""
     seen: dict[str, metadata.Distribution] = {}
     pending = [root, *also]
@@ -141,15 +157,67 @@ def _toolrt_files() -> Iterator[tuple[str, Path]]:
                 yield f"toolrt/{path.relative_to(package).as_posix()}", path
 
 
+def required_glibc(dist: metadata.Distribution) -> tuple[int, int] | None:
+    """The oldest C library (glibc) any of ``dist``'s wheel tags runs on; ``None`` for pure Python
+    (or a build that says nothing)."""
+    try:
+        wheel = dist.read_text("WHEEL") or ""
+    except OSError:
+        return None
+    found: list[tuple[int, int]] = []
+    for line in wheel.splitlines():
+        if not line.startswith("Tag:"):
+            continue
+        for platform_tag in line.split(":", 1)[1].strip().split("-")[-1].split("."):
+            legacy = next((v for k, v in _LEGACY_MANYLINUX.items() if platform_tag.startswith(k + "_")), None)
+            modern = _MANYLINUX.match(platform_tag)
+            if legacy is not None:
+                found.append(legacy)
+            elif modern is not None:
+                found.append((int(modern.group(1)), int(modern.group(2))))
+    return min(found) if found else None
+
+
+def runtime_problems(runtime: str, distributions: list[metadata.Distribution]) -> tuple[str, ...]:
+    """Why ``distributions`` would not load on Lambda ``runtime`` (compiled for a newer glibc)."""
+    version = runtime.removeprefix("python")
+    glibc = LAMBDA_GLIBC.get(version)
+    if glibc is None:
+        return ()
+    problems = []
+    for dist in distributions:
+        needed = required_glibc(dist)
+        if needed is not None and needed > glibc:
+            problems.append(
+                f"{dist.metadata['Name']} {dist.version} is built for glibc {needed[0]}.{needed[1]}, and Lambda's "
+                f"{runtime} has glibc {glibc[0]}.{glibc[1]}: provision with Python 3.12 or 3.13 (whose runtimes "
+                f"have glibc 2.34), or install a {dist.metadata['Name']} wheel for manylinux2014 here"
+            )
+    return tuple(problems)
+
+
+_built: dict[tuple[Any, ...], LambdaPackage] = {}
+_built_lock = threading.Lock()
+
+
 def build_lambda_package() -> LambdaPackage:
-    """The zip of toolrt and its base dependencies, reproducible byte for byte for the same install."""
+    """The zip of toolrt and its base dependencies, reproducible byte for byte for the same install.
+
+    Compressing the dependencies (cryptography's libraries among them) takes seconds, so the zip is
+    kept for as long as no file that goes into it changes (same paths, sizes and modification times).
+    """
     runtime, architecture = lambda_runtime()
     entries: dict[str, Path] = {}
-    for dist in needed_distributions():
+    distributions = needed_distributions()
+    for dist in distributions:
         for name, path in _files_of(dist):
             entries.setdefault(name, path)
     for name, path in _toolrt_files():
         entries[name] = path
+    key = (runtime, architecture, *((name, *_signature(entries[name])) for name in sorted(entries)))
+    with _built_lock:
+        if key in _built:
+            return _built[key]
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):
@@ -157,4 +225,13 @@ def build_lambda_package() -> LambdaPackage:
             info.external_attr = 0o644 << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, entries[name].read_bytes())
-    return LambdaPackage(buffer.getvalue(), runtime, architecture)
+    package = LambdaPackage(buffer.getvalue(), runtime, architecture, runtime_problems(runtime, distributions))
+    with _built_lock:
+        _built.clear()  # one install, one package: an older one is never asked for again
+        _built[key] = package
+    return package
+
+
+def _signature(path: Path) -> tuple[int, int]:
+    found = path.stat()
+    return found.st_size, found.st_mtime_ns

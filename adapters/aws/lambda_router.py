@@ -1,13 +1,15 @@
 """The Lambda function behind every gateway target: routes a tool call to the tool and runs it.
 
 AgentCore Gateway invokes the target's Lambda with the tool's arguments as the event and the tool
-name, ``{target}___{tool}``, in ``context.client_context.custom["bedrockAgentCoreToolName"]``. It
-does not say who is calling: the gateway's interceptor (:mod:`toolrt.adapters.aws.interceptor`)
-puts the caller's agent, taken from the token the gateway verified, into the reserved argument
-``__toolrt_caller`` (replacing whatever a client sent there). The router refuses a call without
-it and checks, again, that the caller may run the tool: a private tool of another agent is
-"not found", exactly like a tool that does not exist. Only the gateway's role may invoke this
-function (``toolrt aws provision`` sets its resource policy so).
+name, ``{shard}___{code}_{name}``, in ``context.client_context.custom["bedrockAgentCoreToolName"]``.
+It does not say who is calling, and IAM cannot make this function reachable only through the
+gateway (any principal of the account allowed ``lambda:InvokeFunction`` can invoke it). So the
+router believes no caller it is told about: the gateway's interceptor
+(:mod:`toolrt.adapters.aws.interceptor`) puts the caller's bearer token into the reserved argument
+``__toolrt_identity`` (declared in every published input schema), and the router verifies that token
+itself (:class:`~toolrt.adapters.aws.identity.JwtVerifier`) before anything else. A call without a
+valid token runs nothing; a caller that may not run the tool finds it "not found", exactly like a
+tool that does not exist.
 
 Time. A Lambda stops at its own timeout whatever runs in it, so the router gives the tool at most
 the invocation's remaining time less ``LAMBDA_MARGIN_S``: a slow tool ends ``timed_out`` and its
@@ -26,8 +28,17 @@ from typing import Any
 
 import attrs
 
-from toolrt.adapters.aws.gateway import published_name, split_gateway_tool_name
+from toolrt.adapters.aws.gateway import output_is_wrapped, published_name, split_gateway_tool_name
+from toolrt.adapters.aws.identity import (
+    IDENTITY_ARGUMENT,
+    CallerVerifier,
+    IdentityUnavailable,
+    JwtAuthorizer,
+    JwtVerifier,
+    TokenRejected,
+)
 from toolrt.application.access import may_execute
+from toolrt.application.execute_tool import check_params
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import ExecutionError, ExecutionStatus, Language, Lock, NotFoundError, ToolRuntimeError
@@ -36,7 +47,6 @@ from toolrt.ports import ArtifactStore, EnvironmentBuilder, Sandbox, SandboxRequ
 log = get_logger(__name__)
 
 TOOL_NAME_KEY = "bedrockAgentCoreToolName"
-CALLER_ARGUMENT = "__toolrt_caller"
 # What the router keeps back from the Lambda's remaining time: stopping a session and answering.
 LAMBDA_MARGIN_S = 15.0
 
@@ -51,9 +61,11 @@ def gateway_tool_name(context: Any) -> str:
 
 
 class LambdaRouter:
-    """Looks the called tool up, loads its artifact and runs it through ``sandbox``.
+    """Verifies the caller, looks the called tool up, loads its artifact and runs it through ``sandbox``.
 
-    Returns plain JSON for the gateway: the tool's output on success, else
+    ``verifier`` turns the token in the reserved identity argument into the calling agent. Returns
+    plain JSON for the gateway: the tool's output on success (as ``{"result": value}`` when the tool
+    returns something other than an object, as its published output schema says), else
     ``{"error": {"type", "message"}, "status"}``; ``policy`` gives limits as the runtime does.
     """
 
@@ -63,9 +75,11 @@ class LambdaRouter:
         artifacts: ArtifactStore,
         sandbox: Sandbox,
         *,
+        verifier: CallerVerifier,
         policy: ExecutionPolicy | None = None,
         environments: EnvironmentBuilder | None = None,
     ) -> None:
+        self._verifier = verifier
         self._repository = repository
         self._artifacts = artifacts
         self._sandbox = sandbox
@@ -88,12 +102,7 @@ class LambdaRouter:
             bound = bound.bind(gateway_tool=name)
             tool_id, published = split_gateway_tool_name(name)
             params = dict(event) if isinstance(event, Mapping) else {}
-            caller = params.pop(CALLER_ARGUMENT, None)
-            if not isinstance(caller, str) or not caller:
-                raise ExecutionError(
-                    f"call of {name} carries no verified caller: the gateway's interceptor must run before this "
-                    "function (`toolrt aws provision` configures it)"
-                )
+            caller = self._caller(params.pop(IDENTITY_ARGUMENT, None), name)
             try:
                 tool = self._repository.get(tool_id)
             except NotFoundError:
@@ -108,6 +117,9 @@ class LambdaRouter:
                 raise NotFoundError("tool", name)
             bound = bound.bind(tool_id=tool_id, agent_id=caller)
             version = tool.current
+            # As on the runtime's own path: parameters are checked before any sandbox starts (and only
+            # for a caller who may run the tool, so the schema tells no one else anything).
+            check_params(tool.name, version.definition.input_schema, params)
             artifact = self._artifacts.get(version.code_hash)
             if artifact is None:
                 raise NotFoundError("artifact", str(version.code_hash))
@@ -141,13 +153,29 @@ class LambdaRouter:
             return {"status": "failed", "error": {"type": type(exc).__name__, "message": str(exc)}}
         bound.info("router.executed", status=result.status.value, wall_ms=(time.monotonic() - started) * 1000)
         if result.status is ExecutionStatus.SUCCEEDED:
-            return result.output
+            return {"result": result.output} if output_is_wrapped(version.definition) else result.output
         error = result.error
         return {
             "status": result.status.value,
             "error": {"type": error.type if error else result.status.value, "message": error.message if error else ""},
             "stderr": result.stderr,
         }
+
+    def _caller(self, token: Any, name: str) -> str:
+        """The agent the call's token names, verified here: nothing else is believed."""
+        if not isinstance(token, str) or not token:
+            raise ExecutionError(
+                f"call of {name} carries no caller identity: the gateway's interceptor writes it "
+                "(`toolrt aws provision` configures it); nothing ran"
+            )
+        try:
+            return self._verifier.agent_of(token)
+        except TokenRejected as exc:
+            raise ExecutionError(
+                f"call of {name} refused: the caller's token is not valid ({exc}); nothing ran"
+            ) from exc
+        except IdentityUnavailable as exc:
+            raise ExecutionError(f"call of {name} not run: {exc}") from exc
 
 
 def _remaining_s(context: Any) -> float | None:
@@ -162,7 +190,8 @@ _router_lock = threading.Lock()
 
 
 def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRouter:
-    """A router over DynamoDB, S3 and Code Interpreter configured by ``TOOLRT_*`` variables."""
+    """A router over DynamoDB, S3 and Code Interpreter configured by ``TOOLRT_*`` variables, verifying
+    callers against the provider named by ``TOOLRT_JWT_*``."""
     from toolrt.adapters.aws.artifacts import S3ArtifactStore
     from toolrt.adapters.aws.clients import clients_from_env
     from toolrt.adapters.aws.environments import CodeInterpreterEnvironments
@@ -171,6 +200,7 @@ def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRou
 
     env = os.environ if environ is None else environ
     clients = clients_from_env(env)
+    verifier = JwtVerifier(JwtAuthorizer.from_environment(env))
     return LambdaRouter(
         DynamoDbToolRepository(clients.dynamodb, env.get("TOOLRT_DYNAMODB_TABLE", "toolrt")),
         S3ArtifactStore(clients.s3, env.get("TOOLRT_S3_BUCKET", "toolrt-artifacts")),
@@ -179,6 +209,7 @@ def build_router_from_env(environ: Mapping[str, str] | None = None) -> LambdaRou
             env.get("TOOLRT_CODE_INTERPRETER_ID", DEFAULT_CODE_INTERPRETER),
             egress=env.get("TOOLRT_CODE_INTERPRETER_EGRESS", "refuse"),
         ),
+        verifier=verifier,
         policy=policy_from_env(env),
         # Locked wheels are fetched into the function's writable /tmp, once per warm container; the
         # cache stays within Lambda's default 512 MB of /tmp unless TOOLRT_ENVIRONMENT_CACHE_MB says.
@@ -208,6 +239,10 @@ def handler(event: Any, context: Any, *, factory: Callable[[], LambdaRouter] = b
     global _router
     with _router_lock:
         if _router is None:
-            _router = factory()
+            try:
+                _router = factory()
+            except ToolRuntimeError as exc:  # misconfigured: refuse every call, and say why
+                log.warning("router.unconfigured", error=str(exc), error_type=type(exc).__name__)
+                return {"status": "failed", "error": {"type": type(exc).__name__, "message": str(exc)}}
         router = _router
     return router(event, context)

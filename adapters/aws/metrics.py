@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from toolrt.adapters.metric_totals import MetricTotals
 
 NAMESPACE = "toolrt"
+EMF_CHOICES = ("auto", "on", "off")
+
+
+def emf_wanted(choice: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether to write EMF lines: ``on``, or ``auto`` inside AWS Lambda (``AWS_LAMBDA_FUNCTION_NAME``
+    is set), where CloudWatch Logs turns them into metrics; never with ``off``."""
+    if choice not in EMF_CHOICES:
+        raise ValueError(f"metrics_emf must be one of {EMF_CHOICES}, got {choice!r}")
+    env = os.environ if environ is None else environ
+    return choice == "on" or (choice == "auto" and bool(env.get("AWS_LAMBDA_FUNCTION_NAME")))
 
 
 class CloudWatchEmfMetrics:

@@ -26,11 +26,15 @@ import attrs
 from botocore.exceptions import BotoCoreError, ClientError
 
 from toolrt.adapters.aws.errors import error_code, http_status, translate
+from toolrt.adapters.aws.gateway import described_count, is_shard
+from toolrt.adapters.aws.identity import ENV_AGENT_CLAIM, JwtAuthorizer
+
+__all__ = ["AwsNames", "AwsStatus", "JwtAuthorizer", "ProvisionResult", "Provisioner", "find_gateway_id", "provision"]
 from toolrt.adapters.aws.lambda_package import LambdaPackage, build_lambda_package
-from toolrt.adapters.aws.repository import table_definition
+from toolrt.adapters.aws.repository import OWNER_INDEX, table_definition
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
-from toolrt.domain import StorageError
+from toolrt.domain import StorageError, ToolRuntimeError, ValidationError
 
 log = get_logger(__name__)
 
@@ -54,7 +58,40 @@ ARTIFACT_LIFECYCLE_RULE: dict[str, Any] = {
     "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
     "Expiration": {"ExpiredObjectDeleteMarker": True},
 }
-_LOGS = "arn:aws:logs:{region}:{account}:log-group:/aws/lambda/{function}:*"
+_LOGS = "arn:{partition}:logs:{region}:{account}:log-group:/aws/lambda/{function}:*"
+GATEWAY_DESCRIPTION = "toolrt: tools registered by agents"
+# The system Code Interpreter AWS manages; every other id is one of the account's own
+# (botocore's CodeInterpreterArn: code-interpreter/ for the system one, code-interpreter-custom/ else).
+SYSTEM_CODE_INTERPRETER = "aws.codeinterpreter.v1"
+# UpdateGateway replaces the whole configuration: these fields, which toolrt does not set, are sent
+# back as GetGateway reports them so that an update keeps them.
+_KEPT_GATEWAY_FIELDS = (
+    "kmsKeyArn",
+    "customTransformConfiguration",
+    "policyEngineConfiguration",
+    "exceptionLevel",
+    "wafConfiguration",
+    "domainOverride",
+    "workloadIdentityTemplateArn",
+)
+_JWT_FIELDS = ("discoveryUrl", "allowedAudience", "allowedClients", "allowedScopes")
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of ``region`` (``aws``, ``aws-cn``, ``aws-us-gov``)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def code_interpreter_arn(region: str, account: str, interpreter_id: str) -> str:
+    """The ARN of Code Interpreter ``interpreter_id``: the system one is owned by ``aws``, a custom one
+    by the account and named ``code-interpreter-custom/<id>`` (botocore's CodeInterpreterArn)."""
+    if interpreter_id == SYSTEM_CODE_INTERPRETER:
+        return f"arn:{partition_of(region)}:bedrock-agentcore:{region}:aws:code-interpreter/{interpreter_id}"
+    return f"arn:{partition_of(region)}:bedrock-agentcore:{region}:{account}:code-interpreter-custom/{interpreter_id}"
 
 
 @attrs.frozen
@@ -72,36 +109,19 @@ class AwsNames:
 
 
 @attrs.frozen
-class JwtAuthorizer:
-    """The identity provider whose tokens the gateway accepts; ``agent_claim`` names the agent."""
-
-    discovery_url: str
-    audiences: tuple[str, ...] = ()
-    clients: tuple[str, ...] = ()
-    agent_claim: str = "sub"
-
-    def configuration(self) -> dict[str, Any]:
-        """The gateway's ``authorizerConfiguration``."""
-        jwt: dict[str, Any] = {"discoveryUrl": self.discovery_url}
-        if self.audiences:
-            jwt["allowedAudience"] = list(self.audiences)
-        if self.clients:
-            jwt["allowedClients"] = list(self.clients)
-        return {"customJWTAuthorizer": jwt}
-
-
-@attrs.frozen
 class ProvisionResult:
     """What provisioning did, one ``(action, resource)`` per step, and what the profile needs to connect.
 
     Actions: ``created``, ``updated``, ``found``, ``deleted``, ``kept``, or ``would create`` /
-    ``would update`` / ``would delete`` in a dry run.
+    ``would update`` / ``would delete`` in a dry run. ``warnings``: what would fail on real AWS but
+    was let through against an emulator.
     """
 
     steps: tuple[tuple[str, str], ...] = ()
     gateway_id: str | None = None
     gateway_url: str | None = None
     router_arn: str | None = None
+    warnings: tuple[str, ...] = ()
 
     @property
     def created(self) -> tuple[str, ...]:
@@ -115,7 +135,9 @@ class ProvisionResult:
 
     def lines(self) -> list[str]:
         """One human-readable line per resource, for the CLI."""
-        return [f"{action:<13}{resource}" for action, resource in self.steps]
+        return [f"{action:<13}{resource}" for action, resource in self.steps] + [
+            f"{'warning':<13}{warning}" for warning in self.warnings
+        ]
 
     def merge(self, other: ProvisionResult) -> ProvisionResult:
         """Both results together (the other's ids win when set)."""
@@ -124,7 +146,28 @@ class ProvisionResult:
             other.gateway_id or self.gateway_id,
             other.gateway_url or self.gateway_url,
             other.router_arn or self.router_arn,
+            self.warnings + other.warnings,
         )
+
+
+@attrs.frozen
+class AwsStatus:
+    """What ``toolrt aws status`` reports: who the credentials are, and each resource's state.
+
+    ``checks`` holds ``(resource, state, detail)``; a state of ``ok`` is healthy, anything else
+    (``missing``, ``not ready``, ``error``, ``incomplete``) says what to look at. ``ok`` when every check is.
+    """
+
+    region: str
+    endpoint_url: str | None
+    account: str | None
+    principal: str | None
+    checks: tuple[tuple[str, str, str], ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every check passed."""
+        return bool(self.checks) and all(state == "ok" for _, state, _ in self.checks)
 
 
 class Provisioner:
@@ -152,6 +195,8 @@ class Provisioner:
         wait_s: float = 1.0,
         router_environment: Mapping[str, str] | None = None,
     ) -> None:
+        if jwt is not None and jwt.problems():
+            raise ValidationError("the identity provider cannot be used: " + "; ".join(jwt.problems()))
         self._clients = clients
         self.names = names or AwsNames()
         self._jwt = jwt
@@ -168,12 +213,14 @@ class Provisioner:
         self._region = clients.region
         self._account: str | None = None
         self._steps: list[tuple[str, str]] = []
+        self._warnings: list[str] = []
 
     # -- up ------------------------------------------------------------------------------------
 
     def up(self) -> ProvisionResult:
         """Bring every resource to the state the profile needs; returns what was done."""
         self._steps = []
+        jwt = self._identity_provider()
         table_arn = self._table()
         bucket_arn = self._bucket()
         router_role = self._role(
@@ -188,7 +235,7 @@ class Provisioner:
             router_role,
             int(self._max_timeout_s) + ROUTER_TIMEOUT_MARGIN_S,
             512,
-            self._function_environment(),
+            {**self._function_environment(), **(jwt.environment() if jwt else {})},
         )
         interceptor_arn = self._function(
             self.names.interceptor_function,
@@ -196,10 +243,7 @@ class Provisioner:
             interceptor_role,
             INTERCEPTOR_TIMEOUT_S,
             256,
-            {
-                "TOOLRT_DYNAMODB_TABLE": self.names.table,
-                "TOOLRT_AGENT_CLAIM": self._jwt.agent_claim if self._jwt else "sub",
-            },
+            {"TOOLRT_DYNAMODB_TABLE": self.names.table, **(jwt.environment() if jwt else {})},
         )
         gateway_role = self._role(
             self.names.gateway_role,
@@ -207,8 +251,143 @@ class Provisioner:
             self._gateway_policy(router_arn, interceptor_arn),
             source_account=True,
         )
-        gateway_id, gateway_url = self._gateway(gateway_role, interceptor_arn)
-        return ProvisionResult(tuple(self._steps), gateway_id, gateway_url, router_arn)
+        gateway_id, gateway_url = self._gateway(gateway_role, interceptor_arn, jwt)
+        return ProvisionResult(tuple(self._steps), gateway_id, gateway_url, router_arn, tuple(self._warnings))
+
+    def _identity_provider(self) -> JwtAuthorizer | None:
+        """The provider the gateway and both functions verify tokens with: the one given, else the one
+        the existing gateway has (with the agent claim the interceptor was given). A new gateway needs one."""
+        if self._jwt is not None:
+            return self._jwt
+        control = self._clients.agentcore_control
+        what = f"agentcore gateway {self.names.gateway}"
+        gateway_id = self._call("agentcore-gateway", what, lambda: find_gateway_id(control, self.names.gateway))
+        if gateway_id is not None:
+            found = self._call("agentcore-gateway", what, lambda: control.get_gateway(gatewayIdentifier=gateway_id))
+            existing = JwtAuthorizer.from_configuration(found.get("authorizerConfiguration"), self._agent_claim())
+            if existing is not None:
+                return existing
+        if self._dry_run:
+            return None
+        raise StorageError(
+            "the gateway authenticates agents with JSON Web Tokens: pass the identity provider "
+            "(`toolrt aws provision --jwt-discovery-url URL --jwt-audience AUD`, or --jwt-client ID, or "
+            "--jwt-scope SCOPE), whose tokens name the agent in a claim (--agent-claim, default sub)",
+            backend="agentcore-gateway",
+        )
+
+    def _agent_claim(self) -> str:
+        lam = self._clients.client("lambda")
+        what = f"lambda function {self.names.interceptor_function}"
+        found = self._describe(
+            lambda: lam.get_function(FunctionName=self.names.interceptor_function)["Configuration"], "lambda", what
+        )
+        variables = ((found or {}).get("Environment") or {}).get("Variables") or {}
+        return str(variables.get(ENV_AGENT_CLAIM) or "sub")
+
+    # -- status --------------------------------------------------------------------------------
+
+    def status(self) -> AwsStatus:
+        """Read-only: the credentials in use and the state of every resource the profile needs."""
+        endpoint = getattr(self._clients, "endpoint_url", None)
+        try:
+            identity = self._clients.client("sts").get_caller_identity()
+        except (ClientError, BotoCoreError) as exc:
+            error = translate(exc, backend="sts", operation="get_caller_identity", resource="the credentials in use")
+            return AwsStatus(self._region, endpoint, None, None, (("credentials", "error", str(error)),))
+        self._account = str(identity["Account"])
+        checks: list[tuple[str, str, str]] = [("credentials", "ok", str(identity.get("Arn", "")))]
+        for check in (self._table_status, self._bucket_status, self._roles_status, self._functions_status):
+            try:
+                checks += check()
+            except ToolRuntimeError as exc:
+                checks.append((check.__name__.strip("_").replace("_status", ""), "error", str(exc)))
+        try:
+            checks += self._gateway_status()
+        except ToolRuntimeError as exc:
+            checks.append((f"agentcore gateway {self.names.gateway}", "error", str(exc)))
+        return AwsStatus(self._region, endpoint, self._account, str(identity.get("Arn", "")), tuple(checks))
+
+    def _table_status(self) -> list[tuple[str, str, str]]:
+        what = f"dynamodb table {self.names.table}"
+        found = self._describe(
+            lambda: self._clients.dynamodb.describe_table(TableName=self.names.table)["Table"], "dynamodb", what
+        )
+        if found is None:
+            return [(what, "missing", "`toolrt aws provision` creates it")]
+        state = str(found.get("TableStatus", ""))
+        return [(what, "ok" if state == "ACTIVE" else "not ready", state.lower())]
+
+    def _bucket_status(self) -> list[tuple[str, str, str]]:
+        what = f"s3 bucket {self.names.bucket}"
+        if self._exists(lambda: self._clients.s3.head_bucket(Bucket=self.names.bucket)):
+            return [(what, "ok", "")]
+        return [(what, "missing", "`toolrt aws provision` creates it")]
+
+    def _roles_status(self) -> list[tuple[str, str, str]]:
+        iam = self._clients.client("iam")
+        checks = []
+        for role in (self.names.router_role, self.names.interceptor_role, self.names.gateway_role):
+            present = self._exists(partial(iam.get_role, RoleName=role))
+            checks.append(
+                (f"iam role {role}", "ok" if present else "missing", "" if present else "`toolrt aws provision`")
+            )
+        return checks
+
+    def _functions_status(self) -> list[tuple[str, str, str]]:
+        lam = self._clients.client("lambda")
+        checks = []
+        for function in (self.names.router_function, self.names.interceptor_function):
+            what = f"lambda function {function}"
+            found = self._describe(partial(_configuration, lam, function), "lambda", what)
+            if found is None:
+                checks.append((what, "missing", "`toolrt aws provision` creates it"))
+                continue
+            variables = (found.get("Environment") or {}).get("Variables") or {}
+            state = str(found.get("State") or "Active")
+            if "TOOLRT_JWT_DISCOVERY_URL" not in variables:
+                checks.append(
+                    (what, "incomplete", "no identity provider: it refuses every call; run `toolrt aws provision`")
+                )
+            elif state != "Active":
+                checks.append((what, "not ready", state.lower()))
+            else:
+                checks.append(
+                    (
+                        what,
+                        "ok",
+                        f"{found.get('Runtime', '')}, verifies tokens of {variables['TOOLRT_JWT_DISCOVERY_URL']}",
+                    )
+                )
+        return checks
+
+    def _gateway_status(self) -> list[tuple[str, str, str]]:
+        control = self._clients.agentcore_control
+        what = f"agentcore gateway {self.names.gateway}"
+        gateway_id = find_gateway_id(control, self.names.gateway)
+        if gateway_id is None:
+            return [(what, "missing", "`toolrt aws provision --jwt-discovery-url ...` creates it")]
+        found = self._call("agentcore-gateway", what, lambda: control.get_gateway(gatewayIdentifier=gateway_id))
+        status = str(found.get("status", ""))
+        interceptors = found.get("interceptorConfigurations") or []
+        if status not in ("READY", "UPDATING"):
+            reasons = "; ".join(found.get("statusReasons") or [])
+            checks = [(what, "not ready", f"{status.lower()}{': ' + reasons if reasons else ''}")]
+        elif not interceptors:
+            checks = [
+                (what, "incomplete", "no interceptor: every agent would list every tool; run `toolrt aws provision`")
+            ]
+        else:
+            checks = [(what, "ok", str(found.get("gatewayUrl", "")))]
+        pages = control.get_paginator("list_gateway_targets").paginate(gatewayIdentifier=gateway_id)
+        targets = self._call("agentcore-gateway", what, lambda: [t for page in pages for t in page.get("items", [])])
+        shards = tools = 0
+        for target in targets:
+            if is_shard(str(target.get("name", ""))):
+                shards += 1
+                tools += described_count(str(target.get("description", "")))
+        checks.append((f"gateway targets of {gateway_id}", "ok", f"{tools} tools on {shards} shard targets"))
+        return checks
 
     # -- down ----------------------------------------------------------------------------------
 
@@ -293,7 +472,7 @@ class Provisioner:
             return str(found["TableArn"])
         if self._dry_run:
             self._step("would create", what)
-            return f"arn:aws:dynamodb:{self._region}:{self.account}:table/{self.names.table}"
+            return f"arn:{partition_of(self._region)}:dynamodb:{self._region}:{self.account}:table/{self.names.table}"
         try:
             client.create_table(**table_definition(self.names.table))
             client.get_waiter("table_exists").wait(
@@ -330,7 +509,7 @@ class Provisioner:
     def _bucket(self) -> str:
         client = self._clients.s3
         what = f"s3 bucket {self.names.bucket}"
-        arn = f"arn:aws:s3:::{self.names.bucket}"
+        arn = f"arn:{partition_of(self._region)}:s3:::{self.names.bucket}"
         if self._exists(lambda: client.head_bucket(Bucket=self.names.bucket)):
             self._step("found", what)
             self._lifecycle()
@@ -376,7 +555,7 @@ class Provisioner:
         if found is None:
             if self._dry_run:
                 self._step("would create", what)
-                return f"arn:aws:iam::{self.account}:role/{name}"
+                return f"arn:{partition_of(self._region)}:iam::{self.account}:role/{name}"
             created = self._call(
                 "iam",
                 what,
@@ -413,7 +592,7 @@ class Provisioner:
         lam = self._clients.client("lambda")
         what = f"lambda function {name}"
         found = self._describe(lambda: lam.get_function(FunctionName=name)["Configuration"], "lambda", what)
-        arn = f"arn:aws:lambda:{self._region}:{self.account}:function:{name}"
+        arn = f"arn:{partition_of(self._region)}:lambda:{self._region}:{self.account}:function:{name}"
         package = self.package
         if found is None:
             if self._dry_run:
@@ -481,70 +660,76 @@ class Provisioner:
             self._step("updated", f"{what} ({', '.join(changes)})")
         return str(found.get("FunctionArn", arn))
 
-    def _gateway(self, role_arn: str, interceptor_arn: str) -> tuple[str | None, str | None]:
+    def _gateway(self, role_arn: str, interceptor_arn: str, jwt: JwtAuthorizer | None) -> tuple[str | None, str | None]:
         control = self._clients.agentcore_control
         what = f"agentcore gateway {self.names.gateway}"
-        interceptors = [
-            {
-                "interceptor": {"lambda": {"arn": interceptor_arn}},
-                "interceptionPoints": ["REQUEST", "RESPONSE"],
-                "inputConfiguration": {"passRequestHeaders": True},
-            }
-        ]
         gateway_id = self._call("agentcore-gateway", what, lambda: find_gateway_id(control, self.names.gateway))
         if gateway_id is not None:
             found = self._call("agentcore-gateway", what, lambda: control.get_gateway(gatewayIdentifier=gateway_id))
-            up_to_date = (
-                found.get("interceptorConfigurations") == interceptors
-                and found.get("authorizerType") == GATEWAY_AUTHORIZER
-                and found.get("protocolConfiguration") == GATEWAY_PROTOCOL
-                and (self._jwt is None or found.get("authorizerConfiguration") == self._jwt.configuration())
-            )
-            if up_to_date:
+            wanted = self._gateway_settings(role_arn, interceptor_arn, jwt, found)
+            differs = [key for key, value in wanted.items() if not _same(key, found.get(key), value)]
+            if not differs:
                 self._step("found", f"{what} ({gateway_id})")
             elif self._dry_run:
-                self._step("would update", f"{what} ({gateway_id}): authorizer, interceptor and semantic search")
+                self._step("would update", f"{what} ({gateway_id}): {', '.join(differs)}")
             else:
-                jwt = self._require_jwt(found.get("authorizerConfiguration"))
+                # UpdateGateway replaces the whole configuration: send all of it, with what toolrt does
+                # not set kept as it is.
+                update_fields = set(control.meta.service_model.operation_model("UpdateGateway").input_shape.members)
+                kept = {k: found[k] for k in _KEPT_GATEWAY_FIELDS if k in update_fields and found.get(k) is not None}
                 self._call(
                     "agentcore-gateway",
                     what,
                     lambda: control.update_gateway(
-                        gatewayIdentifier=gateway_id,
-                        name=self.names.gateway,
-                        roleArn=role_arn,
-                        protocolType="MCP",
-                        protocolConfiguration=GATEWAY_PROTOCOL,
-                        authorizerType=GATEWAY_AUTHORIZER,
-                        authorizerConfiguration=jwt,
-                        interceptorConfigurations=interceptors,
+                        gatewayIdentifier=gateway_id, name=self.names.gateway, **kept, **wanted
                     ),
                 )
-                self._step("updated", f"{what} ({gateway_id}): authorizer, interceptor and semantic search")
+                self._step("updated", f"{what} ({gateway_id}): {', '.join(differs)}")
             return gateway_id, found.get("gatewayUrl")
         if self._dry_run:
             self._step("would create", what)
             return None, None
-        jwt = self._require_jwt(None)
+        if jwt is None:
+            raise StorageError("a new gateway needs an identity provider", backend="agentcore-gateway")
+        settings = self._gateway_settings(role_arn, interceptor_arn, jwt, {})
         created = self._call(
             "agentcore-gateway",
             what,
-            lambda: self._retry_role(
-                lambda: control.create_gateway(
-                    name=self.names.gateway,
-                    description="toolrt: tools registered by agents",
-                    roleArn=role_arn,
-                    protocolType="MCP",
-                    protocolConfiguration=GATEWAY_PROTOCOL,
-                    authorizerType=GATEWAY_AUTHORIZER,
-                    authorizerConfiguration=jwt,
-                    interceptorConfigurations=interceptors,
-                )
-            ),
+            lambda: self._retry_role(lambda: control.create_gateway(name=self.names.gateway, **settings)),
         )
         gid = str(created["gatewayId"])
         self._step("created", f"{what} ({gid})")
         return gid, created.get("gatewayUrl")
+
+    def _gateway_settings(
+        self, role_arn: str, interceptor_arn: str, jwt: JwtAuthorizer | None, found: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """What toolrt sets on its gateway, merged into what ``found`` has for fields toolrt leaves alone
+        (an interceptor's other input settings, the authorizer's custom claims, the protocol's versions)."""
+        interceptor = {
+            "interceptor": {"lambda": {"arn": interceptor_arn}},
+            "interceptionPoints": ["REQUEST", "RESPONSE"],
+            "inputConfiguration": {"passRequestHeaders": True},
+        }
+        for existing in found.get("interceptorConfigurations") or []:
+            if ((existing.get("interceptor") or {}).get("lambda") or {}).get("arn") == interceptor_arn:
+                inputs = {**(existing.get("inputConfiguration") or {}), "passRequestHeaders": True}
+                interceptor = {**existing, **interceptor, "inputConfiguration": inputs}
+        protocol = dict(found.get("protocolConfiguration") or {})
+        protocol["mcp"] = {**(protocol.get("mcp") or {}), **GATEWAY_PROTOCOL["mcp"]}
+        authorizer = found.get("authorizerConfiguration") or {}
+        if jwt is not None:
+            theirs = {k: v for k, v in (authorizer.get("customJWTAuthorizer") or {}).items() if k not in _JWT_FIELDS}
+            authorizer = {"customJWTAuthorizer": {**theirs, **jwt.configuration()["customJWTAuthorizer"]}}
+        return {
+            "description": GATEWAY_DESCRIPTION,
+            "roleArn": role_arn,
+            "protocolType": "MCP",
+            "protocolConfiguration": protocol,
+            "authorizerType": GATEWAY_AUTHORIZER,
+            "authorizerConfiguration": authorizer,
+            "interceptorConfigurations": [interceptor],
+        }
 
     # -- policies ------------------------------------------------------------------------------
 
@@ -558,22 +743,25 @@ class Provisioner:
         }
 
     def _interpreter_arn(self) -> str:
-        owner = "aws" if self._interpreter.startswith("aws.") else self.account
-        return f"arn:aws:bedrock-agentcore:{self._region}:{owner}:code-interpreter/{self._interpreter}"
+        return code_interpreter_arn(self._region, self.account, self._interpreter)
 
     def _logs(self, function: str) -> dict[str, Any]:
         return {
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            "Resource": _LOGS.format(region=self._region, account=self.account, function=function),
+            "Resource": _LOGS.format(
+                partition=partition_of(self._region), region=self._region, account=self.account, function=function
+            ),
         }
 
     def _router_policy(self, table_arn: str, bucket_arn: str) -> dict[str, Any]:
-        # The router reads one tool record and one artifact, and runs code in the Code Interpreter.
+        # The router reads one tool record (and the caller's teams, for a team tool) and one artifact,
+        # and runs code in the Code Interpreter.
         return {
             "Version": "2012-10-17",
             "Statement": [
                 {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": table_arn},
+                {"Effect": "Allow", "Action": ["dynamodb:Query"], "Resource": f"{table_arn}/index/{OWNER_INDEX}"},
                 {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": f"{bucket_arn}/artifacts/*"},
                 {
                     "Effect": "Allow",
@@ -623,9 +811,19 @@ class Provisioner:
 
     @property
     def package(self) -> LambdaPackage:
-        """The functions' code, built once per run."""
+        """The functions' code, built once per run. A package that would not load on its Lambda
+        runtime is refused, except against an emulator (which never runs the functions): there a
+        ``warning`` step says what real AWS would refuse."""
         if self._package is None:
-            self._package = self._package_factory()
+            package = self._package_factory()
+            if package.problems:
+                if not getattr(self._clients, "endpoint_url", None):
+                    raise StorageError(
+                        "the functions' package would not load: " + "; ".join(package.problems), backend="lambda"
+                    )
+                for problem in package.problems:
+                    self._warn(f"{problem} (let through: {self._clients.endpoint_url} never runs the functions)")
+            self._package = package
         return self._package
 
     def _upload(self, package: LambdaPackage) -> str:
@@ -636,18 +834,6 @@ class Provisioner:
             lambda: self._clients.s3.put_object(Bucket=self.names.bucket, Key=PACKAGE_KEY, Body=package.data),
         )
         return PACKAGE_KEY
-
-    def _require_jwt(self, existing: Any) -> dict[str, Any]:
-        if self._jwt is not None:
-            return self._jwt.configuration()
-        if isinstance(existing, dict) and "customJWTAuthorizer" in existing:
-            return existing
-        raise StorageError(
-            "the gateway authenticates agents with JSON Web Tokens: pass the identity provider "
-            "(`toolrt aws provision --jwt-discovery-url URL --jwt-audience AUD` or --jwt-client ID), "
-            "whose tokens name the agent in a claim (--agent-claim, default sub)",
-            backend="agentcore-gateway",
-        )
 
     def _retry_role(self, call: Callable[[], Any]) -> Any:
         # A role just created takes a few seconds to be assumable by Lambda and AgentCore.
@@ -671,6 +857,12 @@ class Provisioner:
             lam.get_waiter("function_updated_v2").wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
         except Exception as exc:  # the next call reports a function still updating, with its own message
             log.debug("aws.provision.wait_failed", function=name, error=str(exc))
+
+    def _warn(self, message: str) -> None:
+        self._warnings.append(message)
+        log.warning("aws.provision.warning", message=message)
+        if self._on_step is not None:
+            self._on_step("warning", message)
 
     def _step(self, action: str, resource: str) -> None:
         self._steps.append((action, resource))
@@ -722,6 +914,41 @@ class Provisioner:
             return call()
         except (ClientError, BotoCoreError) as exc:
             raise translate(exc, backend=backend, operation="provision", resource=what) from exc
+
+
+def _configuration(lam: Any, function: str) -> Any:
+    return lam.get_function(FunctionName=function)["Configuration"]
+
+
+def _same(key: str, found: Any, wanted: Any) -> bool:
+    """Whether a gateway field as GetGateway reports it already is what toolrt sets: lists of values
+    compare as sets (the service may reorder them), fields toolrt does not set are not compared."""
+    if key == "interceptorConfigurations":
+        if not isinstance(found, list) or len(found) != len(wanted):
+            return False
+        return all(_same_interceptor(f, w) for f, w in zip(found, wanted, strict=True))
+    if key == "authorizerConfiguration":
+        theirs = (found or {}).get("customJWTAuthorizer") or {}
+        ours = wanted.get("customJWTAuthorizer") or {}
+        return all(_normal(theirs.get(k)) == _normal(ours.get(k)) for k in _JWT_FIELDS)
+    if key == "protocolConfiguration":
+        return bool(((found or {}).get("mcp") or {}).get("searchType") == wanted["mcp"]["searchType"])
+    return bool(found == wanted)
+
+
+def _same_interceptor(found: Any, wanted: Mapping[str, Any]) -> bool:
+    if not isinstance(found, dict):
+        return False
+    arn = ((found.get("interceptor") or {}).get("lambda") or {}).get("arn")
+    return (
+        arn == wanted["interceptor"]["lambda"]["arn"]
+        and set(found.get("interceptionPoints") or ()) == set(wanted["interceptionPoints"])
+        and (found.get("inputConfiguration") or {}).get("passRequestHeaders") is True
+    )
+
+
+def _normal(value: Any) -> Any:
+    return sorted(value) if isinstance(value, list) else (value or None)
 
 
 def find_gateway_id(control: Any, name: str) -> str | None:
@@ -802,8 +1029,14 @@ def provision(
                 "functions) and interceptor_arn, or run `toolrt aws provision`, which makes them all",
                 backend="agentcore-gateway",
             )
+        if jwt is None:
+            raise StorageError(
+                f"no gateway named {gateway_name!r} exists and none can be created without an identity provider; "
+                "pass jwt=JwtAuthorizer(discovery_url, audiences=...)",
+                backend="agentcore-gateway",
+            )
         provisioner._steps = []
-        gid, url = provisioner._gateway(gateway_role_arn, interceptor_arn)
+        gid, url = provisioner._gateway(gateway_role_arn, interceptor_arn, jwt)
         result = result.merge(ProvisionResult(tuple(provisioner._steps), gid, url))
     return result
 

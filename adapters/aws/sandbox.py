@@ -26,7 +26,14 @@ from botocore.exceptions import (
 )
 
 from toolrt.adapters.aws.environments import PINNED
-from toolrt.adapters.aws.errors import THROTTLING_CODES, error_code, http_status, is_transient, translate
+from toolrt.adapters.aws.errors import (
+    THROTTLING_CODES,
+    error_code,
+    http_status,
+    is_html_answer,
+    is_transient,
+    translate,
+)
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ExecutionError,
@@ -113,6 +120,16 @@ _JS_HARNESS = """\
 }})();
 """
 
+# TypeScript on Code Interpreter's nodejs runtime runs as an ES module (JavaScript as CommonJS): no
+# `module`, `exports` or `require` there, so the harness provides them for the tools written with
+# `module.exports = { handler }` or `require(...)`; `import` statements work as they are.
+_ESM_PRELUDE = """\
+import {{ createRequire as __toolrtCreateRequire }} from "node:module";
+const require = __toolrtCreateRequire(import.meta.url);
+const module = {{ exports: {{}} }};
+let exports = module.exports;
+"""
+
 _EXPORT = re.compile(r"^(\s*)export\s+(default\s+)?", re.MULTILINE)
 _ERROR_LINE = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt)):\s?(.*)$", re.MULTILINE)
 
@@ -129,9 +146,12 @@ def build_program(request: SandboxRequest, marker: str, site: str | None = None)
     encoded = base64.b64encode(json.dumps({"params": request.params}).encode("utf-8")).decode("ascii")
     # The entrypoint is a validated identifier (ENTRYPOINT_PATTERN); `export` is dropped so that the
     # three forms agents write (plain, module.exports, export function) all define a callable.
-    return _JS_HARNESS.format(
+    program = _JS_HARNESS.format(
         code=_EXPORT.sub(r"\1", request.code), payload=encoded, marker=marker, entrypoint=request.entrypoint
     )
+    if request.language is Language.TYPESCRIPT:
+        return _ESM_PRELUDE.format() + program
+    return program
 
 
 @attrs.define
@@ -407,7 +427,9 @@ class AgentCoreCodeInterpreterSandbox:
             try:
                 return call()
             except (ClientError, BotoCoreError) as exc:
-                if attempt == self._attempts or not retryable(exc):
+                # An emulator without Code Interpreter answers the same every time: no retry.
+                emulated = not (self._endpoint_url and _not_emulated(exc))
+                if attempt == self._attempts or not retryable(exc) or not emulated:
                     raise self._error(exc, None, operation) from exc
                 log.debug("code_interpreter.retry", operation=operation, attempt=attempt, error=str(exc))
                 self._sleep(min(0.2 * 2 ** (attempt - 1), 2.0))
@@ -493,7 +515,8 @@ class AgentCoreCodeInterpreterSandbox:
         arguments: dict[str, Any] = {"code": program, "language": language.value, "clearContext": True}
         if language is not Language.PYTHON:
             # The service runs JavaScript and TypeScript on Deno unless told otherwise; the harness and
-            # tools written for toolrt (module.exports, require) are Node programs.
+            # tools written for toolrt (module.exports, require) are Node programs: JavaScript runs as
+            # CommonJS there, TypeScript as an ES module (see _ESM_PRELUDE).
             arguments["runtime"] = "nodejs"
         return self._tool(session, "executeCode", arguments)
 
@@ -564,7 +587,7 @@ class AgentCoreCodeInterpreterSandbox:
     ) -> Exception:
         if isinstance(exc, ExecutionError):
             return exc
-        what = f"execution {request.execution_id}" if request is not None else "a session"
+        what = f"execution {request.execution_id}" if request is not None else "the call"
         if self._endpoint_url and _not_emulated(exc):
             return ExecutionError(
                 f"{BACKEND}: {operation} is not answered by {self._endpoint_url} (moto and LocalStack do not "
@@ -611,13 +634,14 @@ def _throttled(exc: BaseException) -> bool:
 
 
 def _not_emulated(exc: BaseException) -> bool:
-    # A mock endpoint without the service answers 404, or 5xx "not yet implemented", for its paths.
+    # A mock endpoint without the service answers 404, or a 5xx "not implemented" (moto's server: an
+    # HTML error page, which no AWS service sends), for its paths.
     if isinstance(exc, ClientError):
         status = http_status(exc)
         text = str(exc).lower()
         return (
             status == 404
-            or (status >= 500 and ("not yet implemented" in text or "not implemented" in text))
+            or (status >= 500 and ("not yet implemented" in text or "not implemented" in text or is_html_answer(exc)))
             or (error_code(exc) in ("404", "NotFound", "UnknownOperationException"))
         )
     return False

@@ -14,33 +14,27 @@ import typer
 from typer.core import TyperGroup
 
 import toolrt
+from toolrt.adapters.cli import logs as cli_logs
 from toolrt.adapters.cli.commands import catalog, environments, executions, machine, mcp, teams, tools
 from toolrt.adapters.cli.commands.aws import aws_app
 from toolrt.adapters.cli.context import Cli, RuntimeFactory
 from toolrt.adapters.cli.entry import command_named
-from toolrt.application.logs import ROOT_LOGGER
 
 if TYPE_CHECKING:
     from toolrt.application import ToolRuntime
 
 
 def _configure_logging(verbose: int) -> None:
-    # Logs go to stderr: stdout carries results (and the MCP stdio protocol). Only toolrt's own
-    # loggers are set up: the CLI is an application, but the libraries under it keep their defaults.
     if verbose == 0:
         named = logging.getLevelName(os.environ.get("TOOLRT_LOG_LEVEL", "warning").upper())
         level = named if isinstance(named, int) else logging.WARNING
     else:
         level = logging.INFO if verbose == 1 else logging.DEBUG
-    logger = logging.getLogger(ROOT_LOGGER)
-    for handler in list(logger.handlers):
-        if getattr(handler, "toolrt_cli", False):
-            logger.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(message)s", "%Y-%m-%dT%H:%M:%S"))
-    handler.toolrt_cli = True  # type: ignore[attr-defined]
-    logger.addHandler(handler)
-    logger.setLevel(level)
+    try:
+        fmt = cli_logs.log_format()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    cli_logs.configure(level, fmt)
 
 
 def _connect(profile: str | None = None, **settings: Any) -> ToolRuntime:

@@ -178,10 +178,12 @@ def test_through_the_gateway_router_two_agents_never_meet_each_others_packages(t
     """One warm router serves both agents: Mallory's tool finds nothing of Alice's lock in its session,
     cannot call her private tool, and her public poison, called by Alice, leaves Alice's tool intact."""
     from tests.integration.aws.gateway_sim import LambdaContext
+    from tests.integration.aws.idp import LoopbackIdentityProvider
     from toolrt.adapters.aws.clients import make_clients
     from toolrt.adapters.aws.environments import CodeInterpreterEnvironments
     from toolrt.adapters.aws.gateway import gateway_tool_name
-    from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT, LambdaRouter
+    from toolrt.adapters.aws.identity import IDENTITY_ARGUMENT
+    from toolrt.adapters.aws.lambda_router import LambdaRouter
 
     rt = toolrt.connect(
         "memory",
@@ -193,15 +195,17 @@ def test_through_the_gateway_router_two_agents_never_meet_each_others_packages(t
     )
     client = make_clients("us-east-1").agentcore
     fake = FakeCodeInterpreter(client)
+    idp = LoopbackIdentityProvider()
     router = LambdaRouter(
         rt.ports.repository,
         rt.ports.artifacts,
         AgentCoreCodeInterpreterSandbox(client),
+        verifier=idp.verifier(),
         environments=CodeInterpreterEnvironments(None, tmp_path / "router-tmp"),
     )
 
     def call(agent: str, tool: Any, **params: Any) -> Any:
-        return router({**params, CALLER_ARGUMENT: agent}, LambdaContext(gateway_tool_name(tool)))
+        return router({**params, IDENTITY_ARGUMENT: idp.token(agent)}, LambdaContext(gateway_tool_name("s0", tool)))
 
     try:
         mine = rt.register_tool("alice", PARSE_DATE).tool
@@ -217,6 +221,7 @@ def test_through_the_gateway_router_two_agents_never_meet_each_others_packages(t
         assert len(alice_sessions) == 1  # only Alice's own tool's session ever installed packages
     finally:
         rt.close()
+        idp.close()
 
 
 def test_wheels_gone_from_the_cache_fail_the_call_without_a_stray_session_or_a_host_path(tmp_path: Path) -> None:

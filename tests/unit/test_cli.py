@@ -274,3 +274,41 @@ def test_traffic_promote_and_metrics_from_the_cli(runtimes: SharedRuntimes, tmp_
     assert cli_json(runtimes, "traffic", "double")["traffic"] == {}
     table = cli(runtimes, "metrics", "double").stdout
     assert "in force" in table and "p95" in table
+
+
+def test_cli_logs_render_toolrt_events_as_text_or_json_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI's stderr logs read as one line per event, its fields as key=value (or JSON), inert."""
+    import io
+    import json
+    import logging
+
+    from toolrt.adapters.cli import logs as cli_logs
+    from toolrt.application.logs import get_logger
+
+    for fmt in cli_logs.LOG_FORMATS:
+        stream = io.StringIO()
+        cli_logs.configure(logging.INFO, fmt)
+        handler = next(h for h in logging.getLogger("toolrt").handlers if getattr(h, "toolrt_cli", False))
+        monkeypatch.setattr(handler, "stream", stream)
+        get_logger("tests.cli").bind(agent_id="a\x1b]0;pwned\x07").info("tool executed", status="succeeded")
+        line = stream.getvalue().strip()
+        assert "\n" not in line and "\x1b" not in line and "\x07" not in line
+        if fmt == "json":
+            record = json.loads(line)
+            assert record["event"] == "tool executed" and record["status"] == "succeeded"
+            assert record["level"] == "info" and record["logger"] == "toolrt.tests.cli"
+        else:
+            assert "tool executed" in line and "status=succeeded" in line and "[info" in line
+    logger = logging.getLogger("toolrt")
+    for handler in [h for h in logger.handlers if getattr(h, "toolrt_cli", False)]:
+        logger.removeHandler(handler)
+    logger.setLevel(logging.NOTSET)
+
+
+def test_an_unknown_log_format_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TOOLRT_LOG_FORMAT names one of the formats or the CLI says which ones exist."""
+    from toolrt.adapters.cli import logs as cli_logs
+
+    monkeypatch.setenv("TOOLRT_LOG_FORMAT", "xml")
+    with pytest.raises(ValueError, match="text, json"):
+        cli_logs.log_format()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from toolrt.adapters.aws.gateway import target_name
+from toolrt.adapters.aws.gateway import tool_code
 from toolrt.contracts import builders as b
 from toolrt.domain import ValidationError
 from toolrt.domain.hashing import CodeHash
@@ -21,7 +21,7 @@ def test_a_name_or_entrypoint_ending_in_a_newline_is_refused(field: str) -> None
 
 
 def test_other_checked_names_refuse_a_trailing_newline() -> None:
-    assert target_name("r\n") != "r\n" and "\n" not in target_name("r\n")
+    assert tool_code("r\n") != "r\n" and "\n" not in tool_code("r\n")
     with pytest.raises(ValueError):
         CodeHash("a" * 64 + "\n")
     with pytest.raises((ValueError, ValidationError)):

@@ -12,7 +12,10 @@ from toolrt.adapters.cli.context import Cli, command_group, current_cli
 def aws_app() -> typer.Typer:
     """The ``toolrt aws`` group."""
     return command_group(
-        "Bring up, check and tear down the AWS profile's resources.", provision=aws_provision, destroy=aws_destroy
+        "Bring up, check and tear down the AWS profile's resources.",
+        provision=aws_provision,
+        status=aws_status,
+        destroy=aws_destroy,
     )
 
 
@@ -60,6 +63,7 @@ def _report(cli: Cli, result: Any) -> None:
         cli.emit(
             {
                 "steps": [{"action": action, "resource": resource} for action, resource in result.steps],
+                "warnings": list(result.warnings),
                 "created": list(result.created),
                 "found": list(result.found),
                 "gateway_id": result.gateway_id,
@@ -86,6 +90,9 @@ def aws_provision(
     jwt_client: Annotated[
         Optional[list[str]], typer.Option("--jwt-client", help="A client id the gateway accepts (repeatable).")
     ] = None,
+    jwt_scope: Annotated[
+        Optional[list[str]], typer.Option("--jwt-scope", help="A scope the gateway accepts (repeatable).")
+    ] = None,
     agent_claim: Annotated[str, typer.Option("--agent-claim", help="The token claim that names the agent.")] = "sub",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read only: print what would be created or updated.")
@@ -93,16 +100,55 @@ def aws_provision(
 ) -> None:
     """Create or update everything the aws profile needs: table, bucket, roles, functions, gateway (idempotent)."""
     from toolrt.adapters.aws import JwtAuthorizer
+    from toolrt.domain import ValidationError
 
     cli = current_cli(ctx)
     with cli.guard():
         jwt = None
         if jwt_discovery_url:
-            jwt = JwtAuthorizer(jwt_discovery_url, tuple(jwt_audience or ()), tuple(jwt_client or ()), agent_claim)
-        elif jwt_audience or jwt_client:
-            raise typer.BadParameter("--jwt-audience and --jwt-client need --jwt-discovery-url")
+            jwt = JwtAuthorizer(
+                jwt_discovery_url,
+                tuple(jwt_audience or ()),
+                tuple(jwt_client or ()),
+                agent_claim,
+                tuple(jwt_scope or ()),
+            )
+            if jwt.problems():
+                # AgentCore's CreateGateway would refuse it: say why before anything is made.
+                raise ValidationError("the identity provider cannot be used: " + "; ".join(jwt.problems()))
+        elif jwt_audience or jwt_client or jwt_scope:
+            raise ValidationError("--jwt-audience, --jwt-client and --jwt-scope need --jwt-discovery-url")
         result = _provisioner(cli, dry_run=dry_run, jwt=jwt).up()
     _report(cli, result)
+
+
+def aws_status(ctx: typer.Context) -> None:
+    """Check the credentials and every resource of the aws profile (read only); exit 1 when one needs work."""
+    from rich.markup import escape
+
+    cli = current_cli(ctx)
+    with cli.guard():
+        report = _provisioner(cli, dry_run=True).status()
+    if cli.json:
+        cli.emit(
+            {
+                "ok": report.ok,
+                "region": report.region,
+                "endpoint_url": report.endpoint_url,
+                "account": report.account,
+                "principal": report.principal,
+                "checks": [{"resource": r, "state": s, "detail": d} for r, s, d in report.checks],
+            }
+        )
+    else:
+        where = report.endpoint_url or f"AWS {report.region}"
+        cli.out.print(f"region {report.region}, endpoint {escape(where)}", highlight=False, soft_wrap=True)
+        for resource, state, detail in report.checks:
+            style = "green" if state == "ok" else "red"
+            line = f"[{style}]{escape(state):<11}[/]{escape(resource)}" + (f"  {escape(detail)}" if detail else "")
+            cli.out.print(line, highlight=False, soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def aws_destroy(

@@ -7,7 +7,9 @@ from collections.abc import Iterator
 import pytest
 from moto.server import ThreadedMotoServer
 
+from tests.integration.aws.idp import LoopbackIdentityProvider
 from toolrt.adapters.aws import JwtAuthorizer
+from toolrt.adapters.aws.lambda_package import LambdaPackage, build_lambda_package
 
 REGION = "us-east-1"
 ROLE_ARN = "arn:aws:iam::123456789012:role/toolrt-gateway"
@@ -48,3 +50,19 @@ def aws_endpoint(moto_server: str, aws_credentials: None) -> Iterator[str]:
 
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")).read()
     yield moto_server
+
+
+@pytest.fixture(scope="session")
+def idp() -> Iterator[LoopbackIdentityProvider]:
+    """An OpenID Connect provider on 127.0.0.1 whose tokens name agents (see ``idp.py``)."""
+    provider = LoopbackIdentityProvider()
+    try:
+        yield provider
+    finally:
+        provider.close()
+
+
+@pytest.fixture(scope="session")
+def package() -> LambdaPackage:
+    """The functions' deployment package, built once (from this interpreter's packages)."""
+    return build_lambda_package()

@@ -1,32 +1,25 @@
 """AgentCore Gateway's request path, played with toolrt's own interceptor and router.
 
-The gateway's side follows the AgentCore documentation: the CUSTOM_JWT authorizer has verified the
-token; the REQUEST interceptor gets the JSON-RPC body and the headers and either answers or passes a
-(possibly rewritten) body on; for ``tools/call`` the target's Lambda gets the arguments as its event
-and ``{target}___{tool}`` in its client context; ``tools/list`` merges every target's inline tools;
-the RESPONSE interceptor sees the request and the response and returns what the client gets.
+The gateway's side follows the AgentCore documentation, and where it is silent takes the stricter
+reading: the REQUEST interceptor gets the JSON-RPC body and the headers and either answers or passes a
+(possibly rewritten) body on; ``tools/list`` merges the inline tools of every target the control plane
+holds (read from it: what ``AgentCoreGateway`` really published), named ``{target}___{tool}``; for
+``tools/call`` the target's Lambda gets, as its event, only the arguments the tool's published input
+schema declares (AWS documents the event as "a map of properties from the inputSchema to their
+values": anything else is dropped), and ``{target}___{tool}`` in its client context; the RESPONSE
+interceptor sees the request and the response and returns what the client gets. No authorizer runs
+before the interceptor (AWS does not document the order), so the interceptor must verify tokens itself.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
-from toolrt.adapters.aws.gateway import gateway_tool_name, tool_schema
 from toolrt.adapters.aws.interceptor import GatewayInterceptor
 from toolrt.adapters.aws.lambda_router import LambdaRouter
-from toolrt.domain import ExecutionFailure, ExecutionStatus, Tool
+from toolrt.domain import ExecutionFailure, ExecutionStatus
 from toolrt.ports import SandboxRequest, SandboxResult
-
-
-def token(claims: dict[str, Any]) -> str:
-    """A JWT-shaped bearer token (the gateway's authorizer, not the interceptor, checks signatures)."""
-
-    def part(doc: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode().rstrip("=")
-
-    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
 
 
 class EchoSandbox:
@@ -71,13 +64,29 @@ class LambdaContext:
 
 
 class SimulatedGateway:
-    """One gateway with the toolrt interceptor at both points and the router behind every target."""
+    """One gateway (``gateway_id`` on the control plane ``control``) with the toolrt interceptor at
+    both points and the router behind every toolrt target."""
 
-    def __init__(self, interceptor: GatewayInterceptor, router: LambdaRouter, tools: list[Tool]) -> None:
+    def __init__(self, interceptor: GatewayInterceptor, router: LambdaRouter, control: Any, gateway_id: str) -> None:
         self.interceptor = interceptor
         self.router = router
-        self.tools = tools  # every published tool, whoever owns it
+        self.control = control
+        self.gateway_id = gateway_id
         self.router_events: list[dict[str, Any]] = []
+        self.dropped: list[str] = []
+
+    def catalog(self) -> dict[str, dict[str, Any]]:
+        """Every tool the gateway lists, by its full name, as the targets define it now."""
+        tools: dict[str, dict[str, Any]] = {}
+        pages = self.control.get_paginator("list_gateway_targets").paginate(gatewayIdentifier=self.gateway_id)
+        for summary in (item for page in pages for item in page["items"]):
+            target = self.control.get_gateway_target(gatewayIdentifier=self.gateway_id, targetId=summary["targetId"])
+            lam = target["targetConfiguration"]["mcp"]["lambda"]
+            for definition in lam["toolSchema"]["inlinePayload"]:
+                full = f"{target['name']}___{definition['name']}"
+                assert len(full) <= 64, full  # what the gateway (and Bedrock, OpenAI) accept
+                tools[full] = definition
+        return tools
 
     def request(self, bearer: str | None, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = {"Authorization": f"Bearer {bearer}"} if bearer is not None else {}
@@ -98,12 +107,19 @@ class SimulatedGateway:
         return dict(final["body"])
 
     def _serve(self, body: dict[str, Any]) -> dict[str, Any]:
+        catalog = self.catalog()
         if body["method"] == "tools/list":
-            listed = [{**tool_schema(t), "name": gateway_tool_name(t)} for t in self.tools]
+            listed = [{**definition, "name": name} for name, definition in catalog.items()]
             return {"jsonrpc": "2.0", "id": body["id"], "result": {"tools": listed}}
         name, arguments = body["params"]["name"], body["params"].get("arguments", {})
-        self.router_events.append(dict(arguments))
-        output = self.router(arguments, LambdaContext(name))
+        definition = catalog.get(name)
+        if definition is None:
+            return {"jsonrpc": "2.0", "id": body["id"], "error": {"code": -32602, "message": f"Unknown tool: {name}"}}
+        declared = definition["inputSchema"].get("properties") or {}
+        self.dropped += [k for k in arguments if k not in declared]
+        event = {k: v for k, v in arguments.items() if k in declared}
+        self.router_events.append(dict(event))
+        output = self.router(event, LambdaContext(name))
         return {
             "jsonrpc": "2.0",
             "id": body["id"],
@@ -111,4 +127,4 @@ class SimulatedGateway:
         }
 
 
-__all__ = ["EchoSandbox", "LambdaContext", "SimulatedGateway", "token"]
+__all__ = ["EchoSandbox", "LambdaContext", "SimulatedGateway"]

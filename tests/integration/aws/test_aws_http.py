@@ -11,6 +11,7 @@ from botocore.stub import Stubber
 
 from tests.integration.aws.conftest import INTERCEPTOR_ARN, JWT, LAMBDA_ARN, REGION, ROLE_ARN
 from tests.integration.aws.gateway_sim import EchoSandbox
+from tests.integration.aws.idp import LoopbackIdentityProvider
 from toolrt.adapters.aws import (
     AgentCoreGateway,
     DynamoDbToolRepository,
@@ -19,7 +20,8 @@ from toolrt.adapters.aws import (
     provision,
 )
 from toolrt.adapters.aws.gateway import gateway_tool_name
-from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT, LambdaRouter, handler
+from toolrt.adapters.aws.identity import IDENTITY_ARGUMENT
+from toolrt.adapters.aws.lambda_router import LambdaRouter, handler
 from toolrt.adapters.aws.serialization import converter
 from toolrt.contracts import builders as b
 from toolrt.domain import (
@@ -126,7 +128,7 @@ def test_rollback_steps_undo_a_registration(aws_endpoint: str) -> None:
     store.put(_artifact(tool))
     repo.add(tool)
     gateway.register(tool)
-    gateway.deregister(tool)  # no gateway_ref yet: found by its target name
+    gateway.deregister(tool)  # no gateway_ref yet: found by its code on the shards
     repo.delete(tool.tool_id)
     assert gateway.published() == []
     assert repo.references(tool.code_hash) == frozenset()
@@ -193,6 +195,8 @@ def test_gateway_failures_are_registration_errors(aws_endpoint: str) -> None:
     clients = make_clients(REGION, aws_endpoint)
     gateway = AgentCoreGateway(clients.agentcore_control, "nosuchgateway", LAMBDA_ARN)
     with Stubber(clients.agentcore_control) as stub:
+        for _ in range(2):  # the shards there are (none), then again just before a new one is made
+            stub.add_response("list_gateway_targets", {"items": []}, {"gatewayIdentifier": "nosuchgateway"})
         stub.add_client_error("create_gateway_target", "ValidationException", "bad schema", http_status_code=400)
         with pytest.raises(RegistrationError, match="bad schema"):
             gateway.register(b.tool("tool-g"))
@@ -249,20 +253,21 @@ class _Context:
         )
 
 
-def test_lambda_router_routes_gateway_calls(aws_endpoint: str) -> None:
+def test_lambda_router_routes_gateway_calls(aws_endpoint: str, idp: LoopbackIdentityProvider) -> None:
     """A gateway call reaches the named tool's current code with the event as its parameters."""
     _, repo, store, _ = _stack(aws_endpoint)
     tool = b.tool("tool-route", name="add")
     store.put(_artifact(tool))
     repo.add(tool)
     sandbox = EchoSandbox()
-    router = LambdaRouter(repo, store, sandbox)
-    caller = {CALLER_ARGUMENT: tool.owner}
-    assert router({"a": 1, "b": 2, **caller}, _Context(gateway_tool_name(tool))) == {"echo": {"a": 1, "b": 2}}
+    router = LambdaRouter(repo, store, sandbox, verifier=idp.verifier())
+    caller = {IDENTITY_ARGUMENT: idp.token(tool.owner)}
+    name = gateway_tool_name("s0", tool)
+    assert router({"a": 1, "b": 2, **caller}, _Context(name)) == {"echo": {"a": 1, "b": 2}}
     assert sandbox.requests[0].code == tool.definition.code
-    failed = router({"fail": True, **caller}, _Context(gateway_tool_name(tool)))
+    failed = router({"a": 1, "b": 2, "fail": True, **caller}, _Context(name))
     assert failed["error"] == {"type": "ValueError", "message": "bad value"}
-    missing = router(caller, _Context("r-nosuch___add"))
+    missing = router(caller, _Context("s0___r-nosuch_add"))
     assert missing["error"]["type"] == "NotFoundError"
     # The module-level handler builds its router once, lazily.
     import toolrt.adapters.aws.lambda_router as module
@@ -275,8 +280,6 @@ def test_lambda_router_routes_gateway_calls(aws_endpoint: str) -> None:
         return router
 
     for _ in range(2):
-        assert handler({"a": 1, "b": 2, **caller}, _Context(gateway_tool_name(tool)), factory=factory) == {
-            "echo": {"a": 1, "b": 2}
-        }
+        assert handler({"a": 1, "b": 2, **caller}, _Context(name), factory=factory) == {"echo": {"a": 1, "b": 2}}
     assert built == [1]
     module._router = None

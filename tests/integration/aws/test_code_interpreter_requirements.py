@@ -209,7 +209,7 @@ def test_a_wheel_the_interpreter_cannot_install_fails_the_call_before_it_runs(
 
 
 def _router(
-    rt: ToolRuntime, tmp_path: Path, env: dict[str, str], egress: str = "refuse"
+    rt: ToolRuntime, tmp_path: Path, env: dict[str, str], verifier: Any, egress: str = "refuse"
 ) -> tuple[Any, FakeCodeInterpreter]:
     """The Lambda router over the runtime's stores, with its own Code Interpreter client and /tmp."""
     from toolrt.adapters.aws.clients import make_clients
@@ -221,6 +221,7 @@ def _router(
         rt.ports.repository,
         rt.ports.artifacts,
         AgentCoreCodeInterpreterSandbox(client, egress=egress),
+        verifier=verifier,
         policy=policy_from_env(env),
         environments=CodeInterpreterEnvironments(None, tmp_path / "router-tmp"),
     )
@@ -228,20 +229,23 @@ def _router(
 
 
 def test_a_gateway_call_through_the_router_gets_the_tools_packages(
-    world: tuple[ToolRuntime, FakeCodeInterpreter], tmp_path: Path
+    world: tuple[ToolRuntime, FakeCodeInterpreter], tmp_path: Path, idp: Any
 ) -> None:
     """The router fetches the stored lock's wheels into its own folder and the session installs them,
     as on the runtime's path; the router itself never resolves anything."""
     from tests.integration.aws.gateway_sim import LambdaContext
     from toolrt.adapters.aws.gateway import gateway_tool_name
-    from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT
+    from toolrt.adapters.aws.identity import IDENTITY_ARGUMENT
 
     rt, _ = world
     reg = rt.register_tool("alice", WHERE_DATEUTIL)
     lock = reg.tool.definition.lock
     assert lock is not None
-    router, fake = _router(rt, tmp_path, {})
-    out = router({"text": "3 March 2024", CALLER_ARGUMENT: "alice"}, LambdaContext(gateway_tool_name(reg.tool)))
+    router, fake = _router(rt, tmp_path, {}, idp.verifier())
+    out = router(
+        {"text": "3 March 2024", IDENTITY_ARGUMENT: idp.token("alice")},
+        LambdaContext(gateway_tool_name("s0", reg.tool)),
+    )
     assert out["iso"] == "2024-03-03T00:00:00" and f"/.toolrt/env/{lock.digest}/" in out["from"], out
     assert (tmp_path / "router-tmp" / "code-interpreter" / "python" / lock.digest / "wheels").is_dir()
     assert [name for _, name in fake.tools].count("executeCommand") == 1
@@ -249,13 +253,16 @@ def test_a_gateway_call_through_the_router_gets_the_tools_packages(
         CodeInterpreterEnvironments(None, tmp_path).lock(Language.PYTHON, ("six",), max_bytes=1)
 
 
-def test_the_router_grants_and_refuses_network_as_the_runtime_does(tmp_path: Path, aws_credentials: None) -> None:
+def test_the_router_grants_and_refuses_network_as_the_runtime_does(
+    tmp_path: Path, aws_credentials: None, idp: Any
+) -> None:
     """A tool granted hosts by the owner's policy (TOOLRT_NETWORK_ALLOW, which provisioning gives the
     router) is refused before it runs through the gateway too, since the interpreter cannot confine it."""
     from tests.integration.aws.gateway_sim import LambdaContext
     from toolrt.adapters.aws.gateway import gateway_tool_name
-    from toolrt.adapters.aws.lambda_router import CALLER_ARGUMENT
+    from toolrt.adapters.aws.identity import IDENTITY_ARGUMENT
 
+    caller = {IDENTITY_ARGUMENT: idp.token("alice")}
     rt, _ = aws_sandbox_runtime(tmp_path, network_allow="api.example.com:443")
     try:
         definition = {
@@ -268,12 +275,14 @@ def test_the_router_grants_and_refuses_network_as_the_runtime_does(tmp_path: Pat
         tool = rt.register_tool("alice", definition).tool
         direct = rt.execute_tool("alice", tool.tool_id, {})
         assert direct.error is not None and "cannot confine a call to named hosts" in direct.error.message
-        router, fake = _router(rt, tmp_path, {"TOOLRT_NETWORK_ALLOW": "api.example.com:443"})
-        refused = router({CALLER_ARGUMENT: "alice"}, LambdaContext(gateway_tool_name(tool)))
+        router, fake = _router(rt, tmp_path, {"TOOLRT_NETWORK_ALLOW": "api.example.com:443"}, idp.verifier())
+        refused = router(caller, LambdaContext(gateway_tool_name("s0", tool)))
         assert refused["error"]["type"] == "ExecutionError" and "api.example.com:443" in refused["error"]["message"]
         assert fake.executions == 0
-        opted_in, fake = _router(rt, tmp_path, {"TOOLRT_NETWORK_ALLOW": "api.example.com:443"}, egress="interpreter")
-        assert opted_in({CALLER_ARGUMENT: "alice"}, LambdaContext(gateway_tool_name(tool))) == 1
+        opted_in, fake = _router(
+            rt, tmp_path, {"TOOLRT_NETWORK_ALLOW": "api.example.com:443"}, idp.verifier(), egress="interpreter"
+        )
+        assert opted_in(caller, LambdaContext(gateway_tool_name("s0", tool))) == 1
     finally:
         rt.close()
 

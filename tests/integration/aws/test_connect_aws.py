@@ -50,10 +50,10 @@ def test_register_list_execute_update_deregister(aws_endpoint: str) -> None:
         upd = rt.update_tool("agent-a", reg.tool_id, b.definition(code="def handler(a, b):\n    return a * b\n"))
         assert upd.version == 2
         assert rt.execute_tool("agent-a", reg.tool_id, {"a": 2, "b": 3}).output == 6
-        assert (
-            len(clients.agentcore_control.list_gateway_targets(gatewayIdentifier=rt.ports.gateway.gateway_id)["items"])
-            == 2
-        )
+        (shard,) = clients.agentcore_control.list_gateway_targets(gatewayIdentifier=rt.ports.gateway.gateway_id)[
+            "items"
+        ]  # both agents' tools share one target
+        assert shard["name"] == "s0" and shard["description"] == "toolrt tools (2 tools)"
         gone = rt.deregister_tool("agent-a", reg.tool_id, purge=True)
         assert gone.clean and set(gone.deleted_artifacts) == {reg.code_hash, upd.tool.code_hash}
         assert rt.list_tools("agent-a") == []

@@ -22,13 +22,17 @@ pytestmark = pytest.mark.aws
 JWT = JwtAuthorizer("https://issuer.example/.well-known/openid-configuration", audiences=("toolrt",))
 
 
-@pytest.fixture(scope="module")
-def package() -> LambdaPackage:
-    return build_lambda_package()
-
-
 def _provisioner(endpoint: str, package: LambdaPackage, **kwargs: Any) -> Provisioner:
     return Provisioner(make_clients(REGION, endpoint), jwt=JWT, package=lambda: package, wait_s=0, **kwargs)
+
+
+def _service_defaults(parsed: dict[str, Any], **kwargs: Any) -> None:
+    parsed["exceptionLevel"] = "DEBUG"
+    parsed["protocolConfiguration"]["mcp"]["supportedVersions"] = ["2025-03-26"]
+    parsed["authorizerConfiguration"]["customJWTAuthorizer"]["allowedAudience"].reverse()
+    for interceptor in parsed["interceptorConfigurations"]:
+        interceptor["interceptionPoints"].reverse()
+        interceptor["responseInterceptionMode"] = "BUFFERED"
 
 
 def test_dry_run_plans_everything_and_creates_nothing(aws_endpoint: str, package: LambdaPackage) -> None:
@@ -42,13 +46,17 @@ def test_dry_run_plans_everything_and_creates_nothing(aws_endpoint: str, package
 
 
 def test_up_creates_everything_once_and_then_finds_it(aws_endpoint: str, package: LambdaPackage) -> None:
-    """Table, bucket, three roles, two functions and the gateway; a second run changes nothing."""
+    """Table, bucket, three roles, two functions and the gateway; a second run changes nothing, even
+    against a service that adds defaults and reorders lists (only what toolrt sets is compared)."""
     steps: list[tuple[str, str]] = []
     first = _provisioner(aws_endpoint, package, on_step=lambda a, r: steps.append((a, r))).up()
     assert [a for a, _ in first.steps] == ["created"] * 8
-    assert steps == list(first.steps)  # reported as it went (the CLI's progress display)
+    assert [s for s in steps if s[0] != "warning"] == list(first.steps)  # reported as it went (the CLI's display)
     assert first.gateway_id and first.router_arn
-    second = _provisioner(aws_endpoint, package).up()
+    # GetGateway answers with fields toolrt never set and lists in another order, as the service does.
+    again = make_clients(REGION, aws_endpoint)
+    again.agentcore_control.meta.events.register("after-call.bedrock-agentcore-control.GetGateway", _service_defaults)
+    second = Provisioner(again, jwt=JWT, package=lambda: package, wait_s=0).up()
     assert [a for a, _ in second.steps] == ["found"] * 8
     assert second.gateway_id == first.gateway_id
 
@@ -84,7 +92,9 @@ def test_roles_grant_only_what_each_function_uses(aws_endpoint: str, package: La
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
             assert "*" not in resources, (role, statement)
     router_actions = {a for s in statements("toolrt-router") for a in s["Action"]}
-    assert {a for a in router_actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem"}
+    assert {a for a in router_actions if a.startswith("dynamodb:")} == {"dynamodb:GetItem", "dynamodb:Query"}
+    (query,) = [s for s in statements("toolrt-router") if s["Action"] == ["dynamodb:Query"]]
+    assert query["Resource"].endswith(":table/toolrt/index/gsi1")  # team membership, nothing else
     code_interpreter = next(
         s for s in statements("toolrt-router") if "bedrock-agentcore:InvokeCodeInterpreter" in s["Action"]
     )
@@ -156,6 +166,9 @@ def test_the_package_runs_without_the_environment_it_was_built_in(package: Lambd
     )
     assert done.returncode == 0, done.stderr
     assert "lambda_router" in done.stdout and "interceptor" in done.stdout
+    from toolrt.adapters.aws import lambda_package
+
+    lambda_package._built.clear()  # built again from the files, not the kept zip
     assert package.sha256 == build_lambda_package().sha256  # reproducible: same install, same code hash
 
 
@@ -176,3 +189,58 @@ def test_the_router_runs_with_the_owners_egress_settings(aws_endpoint: str, pack
     assert variables["TOOLRT_NETWORK_ALLOW"] == "api.example.com:443"
     assert variables["TOOLRT_CODE_INTERPRETER_EGRESS"] == "interpreter"
     assert "TOOLRT_NETWORK_PRIVATE" not in variables and "AWS_SECRET_ACCESS_KEY" not in variables
+
+
+def test_an_update_sends_the_whole_configuration_it_keeps(aws_endpoint: str, package: LambdaPackage) -> None:
+    """UpdateGateway replaces every field: the update toolrt sends carries the description, what it
+    sets, and what it does not set (a KMS key someone added) as the gateway had it."""
+    from toolrt.adapters.aws.provision import GATEWAY_DESCRIPTION
+
+    first = _provisioner(aws_endpoint, package).up()
+    clients = make_clients(REGION, aws_endpoint)
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    found = clients.agentcore_control.get_gateway(gatewayIdentifier=first.gateway_id)
+    clients.agentcore_control.update_gateway(
+        gatewayIdentifier=first.gateway_id,
+        name=found["name"],
+        roleArn=found["roleArn"],
+        protocolType=found["protocolType"],
+        authorizerType=found["authorizerType"],
+        kmsKeyArn=key,
+    )
+    sent: list[dict[str, Any]] = []
+    clients.agentcore_control.meta.events.register(
+        "provide-client-params.bedrock-agentcore-control.UpdateGateway", lambda params, **kw: sent.append(dict(params))
+    )
+    other = JwtAuthorizer(JWT.discovery_url, audiences=("toolrt", "second"))
+    steps = Provisioner(clients, jwt=other, package=lambda: package, wait_s=0).up().steps
+    assert [a for a, r in steps if r.startswith("agentcore gateway")] == ["updated"]
+    (update,) = sent
+    assert update["description"] == GATEWAY_DESCRIPTION and update["kmsKeyArn"] == key
+    assert update["authorizerConfiguration"] == other.configuration()
+    assert update["interceptorConfigurations"][0]["inputConfiguration"] == {"passRequestHeaders": True}
+    assert update["protocolConfiguration"] == {"mcp": {"searchType": "SEMANTIC"}}
+
+
+@pytest.mark.parametrize(
+    ("flags", "reason"),
+    [
+        (["--jwt-discovery-url", "https://idp.example/.well-known/openid-configuration"], "at least one audience"),
+        (["--jwt-discovery-url", "https://idp.example/jwks.json", "--jwt-audience", "a"], "/.well-known/"),
+        (["--jwt-audience", "toolrt"], "need --jwt-discovery-url"),
+    ],
+)
+def test_the_cli_refuses_an_identity_provider_agentcore_would_refuse(
+    aws_endpoint: str, monkeypatch: pytest.MonkeyPatch, flags: list[str], reason: str
+) -> None:
+    """No audience, client or scope (or a discovery URL CreateGateway rejects) is refused with the reason
+    before anything is made (exit 2, a user error)."""
+    from typer.testing import CliRunner
+
+    from toolrt.adapters.cli.main import build_app
+
+    monkeypatch.setenv("TOOLRT_AWS_ENDPOINT_URL", aws_endpoint)
+    done = CliRunner().invoke(build_app(), ["aws", "provision", *flags])
+    assert done.exit_code == 2, done.output
+    assert reason in done.stderr and "Traceback" not in done.output
+    assert make_clients(REGION, aws_endpoint).dynamodb.list_tables()["TableNames"] == []

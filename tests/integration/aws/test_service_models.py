@@ -112,6 +112,7 @@ def test_every_operation_the_adapters_use_validates_against_its_model(
             "code": "def handler(a: int) -> int:\n    return a + 1\n",
         }
         reg = rt.register_tool("agent-a", definition)
+        rt.register_tool("agent-b", {**definition, "name": "plus"})  # a second tool on the same shard
         rt.update_tool(
             "agent-a", reg.tool_id, {**definition, "code": "def handler(a: int) -> int:\n    return a + 2\n"}
         )

@@ -187,17 +187,24 @@ class FakeCodeInterpreter:
             node = find_node()
             assert node is not None, "node is needed to run javascript in the fake interpreter"
             # The service runs JavaScript/TypeScript on Deno unless `runtime` says "nodejs" (the
-            # model: "defaults to deno"). Deno runs ES modules: no `module`, `require` or `exports`,
-            # which Node's ES-module mode reproduces. Node 24 strips TypeScript's types itself.
+            # model: "defaults to deno"). Deno runs ES modules: no `module`, `require` or `exports`.
+            # On nodejs, JavaScript runs as CommonJS and TypeScript as an ES module (its compiled
+            # output). The program is run from a file of that kind, not `node -e`, whose ES-module
+            # mode still has a global `module`. Node 24 strips TypeScript's types itself.
             if arguments.get("runtime") == "nodejs":
-                kind = ["--input-type=commonjs-typescript"] if language == "typescript" else ["--input-type=commonjs"]
+                suffix = ".mts" if language == "typescript" else ".cjs"
             else:
-                kind = ["--input-type=module-typescript"] if language == "typescript" else ["--input-type=module"]
-            argv = [str(node), *kind, "-e", code]
+                suffix = ".mts" if language == "typescript" else ".mjs"
+            folder = self.folders.get(sid) or Path(tempfile.mkdtemp(prefix="fake-ci-"))
+            program = folder / f"program-{uuid.uuid4().hex[:8]}{suffix}"
+            program.write_text(code, encoding="utf-8")
+            argv = [str(node), str(program)]
         started = time.monotonic()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=self.folders.get(sid))
         self.sessions[sid] = proc
         out, err = proc.communicate()
+        if language != "python":
+            program.unlink(missing_ok=True)
         elapsed_ms = (time.monotonic() - started) * 1000.0  # the service reports milliseconds
         self.executions += 1
         self.last_execution_ms = elapsed_ms

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from toolrt.adapters.aws.gateway import (
     gateway_tool_name,
     split_gateway_tool_name,
-    target_name,
     to_openapi,
     to_schema_definition,
-    tool_id_of_target,
+    tool_code,
+    tool_id_of_code,
+    tool_schema,
 )
 from toolrt.adapters.aws.metrics import CloudWatchEmfMetrics
 from toolrt.adapters.aws.serialization import converter, decode_body, encode_body, from_item, to_item
@@ -69,27 +70,31 @@ tool_ids = (
 )
 
 
-@given(tool_ids, st.from_regex(r"[a-zA-Z][a-zA-Z0-9_]{0,99}", fullmatch=True))
-def test_gateway_names_fit_in_64_characters_and_map_back(tool_id: str, name: str) -> None:
-    """Any tool toolrt can publish gets a valid target name and a full name of at most 64 characters
-    from which the Lambda router recovers the tool id; two tools never share a full name."""
+@given(
+    tool_ids,
+    st.from_regex(r"[a-zA-Z][a-zA-Z0-9_]{0,99}", fullmatch=True),
+    st.sampled_from(["s0", "s42", "s999"]),
+)
+def test_gateway_names_fit_in_64_characters_and_map_back(tool_id: str, name: str, shard: str) -> None:
+    """Any tool toolrt can publish, on any shard, gets a full name of at most 64 characters from which
+    the Lambda router recovers the tool id; the code never holds the delimiter after it."""
     tool = b.tool(tool_id, name=name)
-    target = target_name(tool_id)
-    assert len(target) <= 100 and all(c.isalnum() and c.isascii() or c == "-" for c in target)
-    assert tool_id_of_target(target) == tool_id
-    full = gateway_tool_name(tool)
+    code = tool_code(tool_id)
+    assert "_" not in code and all(c.isalnum() and c.isascii() or c == "-" for c in code)
+    assert tool_id_of_code(code) == tool_id
+    full = gateway_tool_name(shard, tool)
     assert len(full) <= 64
     assert split_gateway_tool_name(full)[0] == tool_id
     assert name.startswith(split_gateway_tool_name(full)[1])
 
 
-def test_generated_ids_leave_34_characters_for_the_name() -> None:
-    """A generated id (tool- and 32 hex digits) takes 27 characters; the readable name keeps the rest."""
+def test_generated_ids_leave_29_characters_for_the_name() -> None:
+    """A generated id (tool- and 32 hex digits) takes 27 characters; the readable name keeps 29 on any shard."""
     tool = b.tool("tool-" + "ab" * 16, name="summarize_quarterly_revenue_by_region_and_product")
-    full = gateway_tool_name(tool)
+    full = gateway_tool_name("s999", tool)
     assert len(full) == 64
-    assert full.endswith("___summarize_quarterly_revenue_by_reg")
-    assert split_gateway_tool_name(full) == ("tool-" + "ab" * 16, "summarize_quarterly_revenue_by_reg")
+    assert full.endswith("_summarize_quarterly_revenue_b")
+    assert split_gateway_tool_name(full) == ("tool-" + "ab" * 16, "summarize_quarterly_revenue_b")
 
 
 def test_an_id_too_long_for_the_gateway_is_a_registration_error() -> None:
@@ -97,14 +102,43 @@ def test_an_id_too_long_for_the_gateway_is_a_registration_error() -> None:
     from toolrt.domain import RegistrationError
 
     with pytest.raises(RegistrationError, match="too long to publish"):
-        target_name("x" * 60)
+        tool_code("x" * 60)
 
 
 def test_gateway_tool_names_follow_the_target_convention() -> None:
-    """Agents see target___tool, and the router splits it back."""
+    """Agents see shard___code_tool, and the router splits it back."""
     tool = b.tool("tool-abc", name="add_numbers")
-    assert gateway_tool_name(tool) == "r-tool-abc___add_numbers"
-    assert split_gateway_tool_name("r-tool-abc___add_numbers") == ("tool-abc", "add_numbers")
+    assert gateway_tool_name("s3", tool) == "s3___r-tool-abc_add_numbers"
+    assert split_gateway_tool_name("s3___r-tool-abc_add_numbers") == ("tool-abc", "add_numbers")
+
+
+def test_published_schemas_declare_the_identity_argument_and_wrap_non_object_results() -> None:
+    """Every published input schema declares the reserved identity argument (the gateway may drop
+    undeclared arguments); a tool whose result is not an object is published as {"result": ...};
+    a tool that declares the reserved argument itself is refused."""
+    from toolrt.adapters.aws.gateway import output_is_wrapped, without_identity
+    from toolrt.adapters.aws.identity import IDENTITY_ARGUMENT
+    from toolrt.domain import RegistrationError
+
+    tool = b.tool("tool-abc").with_version(b.definition(output_schema={"type": "integer"}), b.T0)
+    schema = tool_schema(tool)
+    assert schema["inputSchema"]["properties"][IDENTITY_ARGUMENT]["type"] == "string"
+    assert IDENTITY_ARGUMENT not in without_identity(schema)["inputSchema"]["properties"]
+    assert schema["outputSchema"] == {
+        "type": "object",
+        "description": "The tool's result, under 'result'.",
+        "properties": {"result": {"type": "integer"}},
+        "required": ["result"],
+    }
+    assert output_is_wrapped(tool.definition)
+    plain = b.tool("tool-abc").with_version(b.definition(output_schema={"type": "object"}), b.T0)
+    assert tool_schema(plain)["outputSchema"] == {"type": "object", "properties": {}}
+    assert not output_is_wrapped(plain.definition)
+    reserved = b.tool("tool-abc").with_version(
+        b.definition(input_schema={"type": "object", "properties": {IDENTITY_ARGUMENT: {"type": "string"}}}), b.T0
+    )
+    with pytest.raises(RegistrationError, match="reserves"):
+        tool_schema(reserved)
 
 
 def test_inline_schema_keeps_structure_and_describes_the_rest() -> None:
@@ -200,22 +234,10 @@ def test_lambda_router_needs_the_tool_name(event: dict[str, Any]) -> None:
 
 def test_cloudformation_table_matches_provisioning() -> None:
     """The CloudFormation template declares the same keys and indexes that provision() creates."""
-    from pathlib import Path
-
-    import yaml
-
+    from tests.unit.aws.cfn import load_template
     from toolrt.adapters.aws.repository import table_definition
 
-    class Loader(yaml.SafeLoader):
-        pass
-
-    for tag in ("!Ref", "!GetAtt", "!Sub"):
-        Loader.add_constructor(tag, lambda loader, node: loader.construct_scalar(node))
-    template = yaml.load(
-        (Path(__file__).parents[3] / "deploy" / "cloudformation.yaml").read_text(),
-        Loader=Loader,  # noqa: S506
-    )
-    table = template["Resources"]["ToolTable"]["Properties"]
+    table = load_template()["Resources"]["ToolTable"]["Properties"]
     expected = table_definition("toolrt")
     assert table["KeySchema"] == expected["KeySchema"]
     assert table["AttributeDefinitions"] == expected["AttributeDefinitions"]
@@ -224,30 +246,24 @@ def test_cloudformation_table_matches_provisioning() -> None:
     ]
 
 
-def _template() -> dict[str, Any]:
-    from pathlib import Path
-
-    import yaml
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    for tag in ("!Ref", "!GetAtt", "!Sub"):
-        Loader.add_constructor(
-            tag,
-            lambda loader, node: (
-                loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else loader.construct_sequence(node)
-            ),
-        )
-    path = Path(__file__).parents[3] / "deploy" / "cloudformation.yaml"
-    return dict(yaml.load(path.read_text(), Loader=Loader))  # noqa: S506
+def _grants(statements: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for s in statements:
+        actions = [s["Action"]] if isinstance(s["Action"], str) else s["Action"]
+        resources = [s["Resource"]] if isinstance(s["Resource"], str) else s["Resource"]
+        found.update((a, r) for a in actions for r in resources)
+    return found
 
 
-def test_cloudformation_grants_what_provisioning_grants() -> None:
-    """Each role in the template allows exactly the actions `toolrt aws provision` gives it, and the
-    functions use the same handlers and timeouts."""
-    from toolrt.adapters.aws import Provisioner
+@pytest.mark.parametrize("interpreter", ["aws.codeinterpreter.v1", "mine_x-0123456789"])
+def test_cloudformation_grants_what_provisioning_grants(interpreter: str) -> None:
+    """Each role in the template allows exactly the actions on exactly the resources `toolrt aws
+    provision` gives it (the system and a custom Code Interpreter alike), and the functions use the
+    same handlers, timeouts and identity provider settings."""
+    from tests.unit.aws.cfn import Resolver, load_template
+    from toolrt.adapters.aws import JwtAuthorizer, Provisioner
     from toolrt.adapters.aws.provision import (
+        GATEWAY_DESCRIPTION,
         INTERCEPTOR_HANDLER,
         INTERCEPTOR_TIMEOUT_S,
         ROUTER_HANDLER,
@@ -257,29 +273,58 @@ def test_cloudformation_grants_what_provisioning_grants() -> None:
     class Clients:
         region = "us-east-1"
 
-    provisioner = Provisioner(Clients())
+    jwt = JwtAuthorizer("https://idp.example/.well-known/openid-configuration", ("toolrt", "other"), scopes=("tools",))
+    provisioner = Provisioner(Clients(), jwt=jwt, code_interpreter_id=interpreter)
     provisioner._account = "123456789012"
-    resources = _template()["Resources"]
-
-    def actions(statements: list[dict[str, Any]]) -> set[str]:
-        found: set[str] = set()
-        for s in statements:
-            found.update([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
-        return found
-
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/toolrt"
+    bucket = "arn:aws:s3:::toolrt-artifacts"
+    router = "arn:aws:lambda:us-east-1:123456789012:function:toolrt-router"
+    interceptor = "arn:aws:lambda:us-east-1:123456789012:function:toolrt-interceptor"
+    resolver = Resolver(
+        load_template(),
+        {
+            "RouterCodeBucket": "code",
+            "JwtDiscoveryUrl": jwt.discovery_url,
+            "JwtAudience": "toolrt,other",
+            "JwtScopes": "tools",
+            "CodeInterpreterId": interpreter,
+        },
+        {
+            "ToolTable": "toolrt",
+            "ToolTable.Arn": table,
+            "ArtifactBucket": "toolrt-artifacts",
+            "ArtifactBucket.Arn": bucket,
+            "RouterFunction.Arn": router,
+            "InterceptorFunction.Arn": interceptor,
+            "RouterRole.Arn": "arn:aws:iam::123456789012:role/r",
+            "InterceptorRole.Arn": "arn:aws:iam::123456789012:role/i",
+            "GatewayRole.Arn": "arn:aws:iam::123456789012:role/g",
+        },
+    )
+    resources = resolver.resolve(load_template()["Resources"])
     for role, policy in (
-        ("RouterRole", provisioner._router_policy("t", "b")),
-        ("InterceptorRole", provisioner._interceptor_policy("t")),
+        ("RouterRole", provisioner._router_policy(table, bucket)),
+        ("InterceptorRole", provisioner._interceptor_policy(table)),
+        ("GatewayRole", provisioner._gateway_policy(router, interceptor)),
     ):
         template_statements = resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-        assert actions(template_statements) == actions(policy["Statement"]), role
-        assert all(s["Resource"] != "*" for s in template_statements)
-    assert resources["RouterFunction"]["Properties"]["Handler"] == ROUTER_HANDLER
-    assert resources["RouterFunction"]["Properties"]["Timeout"] == 300 + ROUTER_TIMEOUT_MARGIN_S
-    assert resources["InterceptorFunction"]["Properties"]["Handler"] == INTERCEPTOR_HANDLER
-    assert resources["InterceptorFunction"]["Properties"]["Timeout"] == INTERCEPTOR_TIMEOUT_S
+        assert _grants(template_statements) == _grants(policy["Statement"]), role
+    router_fn, interceptor_fn = (
+        resources["RouterFunction"]["Properties"],
+        resources["InterceptorFunction"]["Properties"],
+    )
+    assert router_fn["Handler"] == ROUTER_HANDLER
+    assert router_fn["Timeout"] == 300 + ROUTER_TIMEOUT_MARGIN_S
+    assert interceptor_fn["Handler"] == INTERCEPTOR_HANDLER
+    assert interceptor_fn["Timeout"] == INTERCEPTOR_TIMEOUT_S
+    for function in (router_fn, interceptor_fn):
+        variables = {k: str(v) for k, v in function["Environment"]["Variables"].items() if v != ""}
+        assert jwt.environment().items() <= variables.items()
     gateway = resources["Gateway"]["Properties"]
+    assert gateway["Description"] == GATEWAY_DESCRIPTION
     assert gateway["AuthorizerType"] == "CUSTOM_JWT"
+    authorizer = gateway["AuthorizerConfiguration"]["CustomJWTAuthorizer"]
+    assert {"customJWTAuthorizer": {k[0].lower() + k[1:]: v for k, v in authorizer.items()}} == jwt.configuration()
     assert gateway["InterceptorConfigurations"][0]["InterceptionPoints"] == ["REQUEST", "RESPONSE"]
     assert (
         resources["ToolTable"]["DeletionPolicy"] == "Retain"
@@ -309,9 +354,10 @@ def test_the_router_takes_limits_as_the_runtime_does() -> None:
 
 def test_cloudformation_bucket_has_the_lifecycle_rule_provisioning_sets() -> None:
     """Deleted artifacts' noncurrent versions expire alike whether the bucket came from provision() or the template."""
+    from tests.unit.aws.cfn import load_template
     from toolrt.adapters.aws.provision import ARTIFACT_LIFECYCLE_RULE as rule
 
-    rules = _template()["Resources"]["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    rules = load_template()["Resources"]["ArtifactBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rules == [
         {
             "Id": rule["ID"],

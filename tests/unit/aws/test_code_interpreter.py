@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -317,3 +318,43 @@ def test_the_operator_may_let_the_interpreters_network_mode_decide() -> None:
         sandbox.close()
     with pytest.raises(ValueError, match="egress must be one of"):
         AgentCoreCodeInterpreterSandbox(client, egress="open")
+
+
+_FORMS = {
+    "plain": "function handler({a}: {a: number}): number { return a + 1 }",
+    "module.exports": "function handler({a}: {a: number}): number { return a + 1 }\nmodule.exports = { handler }",
+    "exports.handler": "exports.handler = ({a}: {a: number}): number => a + 1",
+    "export function": "export function handler({a}: {a: number}): number { return a + 1 }",
+    "export default": "export default function handler({a}: {a: number}): number { return a + 1 }",
+    "require": "const os = require('node:os')\nfunction handler({a}: {a: number}) { return typeof os.EOL === 'string' ? a + 1 : 0 }",
+    "async": "async function handler({a}: {a: number}): Promise<number> { return a + 1 }",
+}
+
+
+@pytest.mark.skipif(find_node() is None, reason="needs Node.js for the fake interpreter's JavaScript runtime")
+@pytest.mark.parametrize("language", [Language.JAVASCRIPT, Language.TYPESCRIPT])
+@pytest.mark.parametrize("form", sorted(_FORMS))
+def test_every_form_runs_in_the_module_system_of_its_runtime(
+    fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter], language: Language, form: str
+) -> None:
+    """On the nodejs runtime JavaScript runs as CommonJS and TypeScript as an ES module (the fake runs
+    them so); each form agents write returns its result in both."""
+    sandbox, runner = fake
+    code = _FORMS[form]
+    if language is Language.JAVASCRIPT:
+        code = re.sub(r": (\{a: number\}|number|Promise<number>)", "", code)
+    result = sandbox.run(_request(code, {"a": 1}, language))
+    assert result.status is ExecutionStatus.SUCCEEDED, (result.error, result.stderr)
+    assert result.output == 2
+
+
+@pytest.mark.skipif(find_node() is None, reason="needs Node.js for the fake interpreter's JavaScript runtime")
+def test_typescript_imports_work_as_an_es_module(
+    fake: tuple[AgentCoreCodeInterpreterSandbox, FakeCodeInterpreter],
+) -> None:
+    """TypeScript may use `import` (it runs as an ES module); the harness adds nothing that breaks it."""
+    sandbox, _ = fake
+    code = "import { EOL } from 'node:os'\nexport function handler({a}: {a: number}): number { return EOL ? a * 2 : 0 }"
+    result = sandbox.run(_request(code, {"a": 21}, Language.TYPESCRIPT))
+    assert result.status is ExecutionStatus.SUCCEEDED, (result.error, result.stderr)
+    assert result.output == 42
