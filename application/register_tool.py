@@ -14,6 +14,7 @@ from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder, Duplica
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.requirements import NoEnvironments, Requirements
+from toolrt.application.schema_advice import with_schema_advice
 from toolrt.application.update_tool import UpdateTool, UpdateToolRequest
 from toolrt.domain import (
     ArtifactReused,
@@ -324,7 +325,7 @@ class RegisterTool:
             tool=published,
             code_hash=tool.code_hash,
             cache_hit=prepared.cache_hit,
-            report=prepared.artifact.report,
+            report=with_schema_advice(prepared.artifact.report, definition),
             warnings=tuple(warnings),
             similar=similar,
         )

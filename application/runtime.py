@@ -720,8 +720,7 @@ class ToolRuntime:
         try:
             execution = self.execute_tool(agent_id, tool.tool_id, arguments)
         except ValidationError as exc:
-            detail = "; ".join(f.message for f in exc.report.findings) if exc.report else ""
-            return render_result(call, f"error: {exc}" + (f": {detail}" if detail else ""), error=True)
+            return render_result(call, f"error: {exc.describe()}", error=True)
         if execution.status is ExecutionStatus.SUCCEEDED:
             return render_result(call, execution.output, error=False)
         failure = execution.error

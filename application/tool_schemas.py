@@ -1,8 +1,10 @@
 """An agent's tools in the shapes model APIs take (OpenAI, Anthropic, MCP, OpenAPI), and tool calls back.
 
-Names. Model APIs accept function names of at most 64 characters from ``[A-Za-z0-9_-]``. A tool is
-exported under its own name; when another visible tool has the same name, the agent's own keeps
-it and the others become ``<qualifier>__<name>``, the qualifier derived from the owner's id alone
+Names. Model APIs accept function names of at most 64 characters from ``[A-Za-z0-9_-]``, and
+frameworks (smolagents, LangChain, pydantic-ai) take identifiers: every exported name is a letter,
+then letters, digits and ``_`` (a tool's ``-`` is shown as ``_``). A tool is exported under its own
+name; when another visible tool has the same name, the agent's own keeps it and the others become
+``<qualifier>__<name>``, the qualifier derived from the owner's id alone
 (``toolrt.domain.naming``: different owners never share one, and no tool's own name holds ``__``,
 so no agent can register a name another agent's tool is exported as), cut to 64 characters with a
 short hash of the tool id when too long. The mapping depends only on the tools the agent can see,
@@ -17,7 +19,7 @@ import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from toolrt.domain import Tool, ValidationError, may_show_plain, qualified_name
+from toolrt.domain import Tool, ValidationError, identifier, may_show_plain, qualified_name
 
 __all__ = [
     "FORMATS",
@@ -50,7 +52,7 @@ def exported_names(tools: Sequence[Tool], agent_id: str, *, reserved: Collection
     owners never clash; two of one owner's tools that would are told apart by their ids."""
     by_name: dict[str, list[Tool]] = {}
     for tool in sorted(tools, key=lambda t: t.tool_id):
-        by_name.setdefault(tool.name, []).append(tool)
+        by_name.setdefault(identifier(tool.name), []).append(tool)
     names: dict[str, Tool] = {}
     for name, group in sorted(by_name.items()):
         plain = None
@@ -60,7 +62,7 @@ def exported_names(tools: Sequence[Tool], agent_id: str, *, reserved: Collection
         for tool in group:
             exported = name if tool is plain else _fit(qualified_name(tool.owner, name), tool.tool_id)
             if exported in names:  # two of one owner's tools: the tool id decides
-                exported = _fit(f"{exported}_{tool.tool_id}", tool.tool_id)
+                exported = _fit(f"{exported}_{identifier(tool.tool_id)}", tool.tool_id)
             names[exported] = tool
     return names
 

@@ -12,6 +12,7 @@ from toolrt.application.access import check_sharing
 from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.requirements import NoEnvironments, Requirements
+from toolrt.application.schema_advice import with_schema_advice
 from toolrt.domain import (
     Tool,
     ToolDefinition,
@@ -185,4 +186,5 @@ class UpdateTool:
                 error=str(exc),
             )
         self._events.publish(ToolUpdated(now, before.tool_id, request.agent_id, stored.current_version, new_code))
-        return ToolUpdate(stored, True, new_code, prepared.cache_hit, prepared.artifact.report)
+        report = with_schema_advice(prepared.artifact.report, definition)
+        return ToolUpdate(stored, True, new_code, prepared.cache_hit, report)

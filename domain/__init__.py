@@ -54,6 +54,7 @@ from toolrt.domain.models import (
 from toolrt.domain.naming import (
     QUALIFIER_SEPARATOR,
     check_new_tool_name,
+    identifier,
     may_show_plain,
     owner_qualifier,
     qualified_name,
@@ -145,6 +146,7 @@ __all__ = [
     "Visibility",
     "check_new_tool_name",
     "check_team_name",
+    "identifier",
     "may_show_plain",
     "owner_qualifier",
     "qualified_name",

@@ -32,6 +32,12 @@ class ValidationError(ToolRuntimeError):
         detail = self.report.summary()
         super().__init__(f"{message}: {detail}" if detail and detail not in message else message)
 
+    def describe(self) -> str:
+        """The message, then every finding of the report it does not already quote, each once."""
+        text = str(self)
+        rest = list(dict.fromkeys(str(f) for f in self.report.findings if str(f) not in text))
+        return "\n".join([text, *rest])
+
 
 class EgressDeniedError(ValidationError):
     """A tool asks for network access the runtime owner's egress policy does not permit.

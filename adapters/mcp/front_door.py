@@ -32,11 +32,11 @@ from mcp.server.auth.middleware.auth_context import AuthContextMiddleware
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser, BearerAuthBackend, RequireAuthMiddleware
 from mcp.server.auth.provider import AccessToken
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.shared.exceptions import MCPError
 from starlette.middleware.authentication import AuthenticationMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from toolrt.adapters.mcp.compat import HAS_LISTEN, protocol_error, types
 from toolrt.adapters.mcp.limits import check_agent_tokens
 from toolrt.domain import ValidationError
 
@@ -179,10 +179,12 @@ class AgentListens:
         total: int | None = None,
         before_listen: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
-        from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
+        # subscriptions/listen is 2.x's (2026-era clients); on 1.x no stream ever opens here.
+        if HAS_LISTEN:
+            from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 
-        self._bus_type = InMemorySubscriptionBus
-        self._handler_type = ListenHandler
+            self._bus_type: Any = InMemorySubscriptionBus
+            self._handler_type: Any = ListenHandler
         self._agent_of = agent_of
         self.listens_per_agent = listens_per_agent
         self._total = total
@@ -200,20 +202,20 @@ class AgentListens:
 
     async def __call__(self, ctx: Any, params: Any) -> Any:
         """Serve one listen stream for the request's agent, within its limit."""
-        from mcp_types import INTERNAL_ERROR, INVALID_REQUEST
-
         try:
             agent = self._agent_of(ctx)
         except ValidationError as exc:
-            raise MCPError(INVALID_REQUEST, str(exc)) from None
+            raise protocol_error(types.INVALID_REQUEST, str(exc)) from None
         if self._open[agent] >= self.listens_per_agent:
-            raise MCPError(
-                INTERNAL_ERROR,
+            raise protocol_error(
+                types.INTERNAL_ERROR,
                 f"agent {agent!r} already has {self.listens_per_agent} listen streams open, the most one agent "
                 "may hold: close one before listening again",
             )
         if self._total is not None and sum(self._open.values()) >= self._total:
-            raise MCPError(INTERNAL_ERROR, f"{self._total} listen streams are open, the most this server holds")
+            raise protocol_error(
+                types.INTERNAL_ERROR, f"{self._total} listen streams are open, the most this server holds"
+            )
         entry = self._agents.get(agent)
         if entry is None:
             bus = self._bus_type()

@@ -28,13 +28,23 @@ against the addresses the server answers for (the SDK's DNS-rebinding protection
 interface): loopback names for a loopback bind, the bound address and any ``allowed_hosts`` for
 another, so a web page elsewhere cannot drive the server through a visitor's browser.
 
+toolrt's own tools. Beside the agent's tools a model sees two of toolrt's: ``search_tools`` and
+``manage_tools``, whose ``action`` calls a tool by name or manages the agent's tools (see
+``management``); ``management_tools="full"`` (``toolrt serve --management-tools full``) lists each of
+them instead (``register_tool``, ``update_tool``, ...), and their names are answered in either mode.
+Each carries MCP annotations (read-only, destructive, idempotent).
+
+Results. A call's result is the tool's value: ``structuredContent`` (an object as it is, anything
+else as ``{"result": value}``) and one text block with the value; what the tool printed is in the
+result's ``_meta`` (``toolrt/stdout``), or in that block with ``printed="text"`` (see ``results``).
+Errors, on every path (with a progress token or without), are toolrt's own message in one block.
+
 Search mode. Past ``search_threshold`` visible tools (50 by default), or always with
-``search_mode="always"`` (``toolrt mcp --search-mode always``), ``tools/list`` returns the management
-tools, ``search_tools`` and ``call_tool``, and only the caller's own tools: a model then finds what
-it needs with ``search_tools`` (whose results carry full input schemas and the name to call) and
-calls it with ``call_tool`` (or directly by name) without listing thousands of tools.
-``search_mode="never"`` always lists everything. ``search_tools`` and ``call_tool`` answer in every
-mode.
+``search_mode="always"`` (``toolrt mcp --search-mode always``), ``tools/list`` returns toolrt's
+tools and only the caller's own: a model then finds what it needs with ``search_tools`` (whose
+results carry full input schemas and the name to call) and calls it through ``manage_tools``
+(``action: call``; ``call_tool`` in the full set) or directly by name, without listing thousands of
+tools. ``search_mode="never"`` always lists everything. Both answer in every mode.
 
 Changes. When the set of tools an agent may see changes (a tool registered, updated, rolled back,
 deregistered or made visible or private, a team membership), that agent is sent
@@ -54,7 +64,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import ipaddress
-import json
 import threading
 import time
 from collections.abc import Callable, Coroutine, Hashable, Mapping
@@ -62,13 +71,6 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.to_thread
-import mcp_types as types
-from mcp.server.context import ServerRequestContext
-from mcp.server.lowlevel import Server
-from mcp.server.lowlevel.server import NotificationOptions
-from mcp.server.models import InitializationOptions
-from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from starlette.datastructures import Headers
 
 from toolrt.adapters.cli.lookup import resolve_tool
@@ -82,6 +84,8 @@ from toolrt.adapters.cli.output import (
     usage_view,
     version_view,
 )
+from toolrt.adapters.mcp import compat, management, results
+from toolrt.adapters.mcp.compat import MODERN_PROTOCOL_VERSIONS, RequestContext, types
 from toolrt.adapters.mcp.front_door import (
     REQUEST_AGENT,
     AgentListens,
@@ -97,12 +101,10 @@ from toolrt.adapters.mcp.limits import (
     SESSIONS_PER_AGENT,
 )
 from toolrt.application import ToolRuntime, check_params
-from toolrt.application.duplicates import ON_DUPLICATE
 from toolrt.application.logs import get_logger
 from toolrt.application.tool_schemas import exported_names
 from toolrt.application.traffic import metrics_view
 from toolrt.domain import (
-    VISIBILITY_PATTERN,
     Execution,
     Language,
     NotFoundError,
@@ -187,199 +189,8 @@ def transport_security(host: str, allowed_hosts: list[str] | tuple[str, ...] = (
     return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
-_DEFINITION_PROPERTIES: dict[str, Any] = {
-    "name": {"type": "string", "description": "Tool name: a letter, then letters, digits, '_' or '-' (at most 64)."},
-    "description": {"type": "string", "description": "What the tool does, for agents that discover it."},
-    "language": {"enum": [lang.value for lang in Language]},
-    "code": {"type": "string", "description": "Source code defining the entrypoint function."},
-    "entrypoint": {"type": "string", "description": "Function to call (default handler)."},
-    "input_schema": {
-        "type": "object",
-        "description": "JSON Schema (type object) of the parameters; inferred from type hints for Python when omitted.",
-    },
-    "output_schema": {"type": "object", "description": "JSON Schema of the returned value."},
-    "limits": {
-        "type": "object",
-        "properties": {
-            "timeout_s": {"type": "number"},
-            "memory_mb": {"type": "integer"},
-            "max_output_bytes": {"type": "integer"},
-        },
-        "additionalProperties": False,
-    },
-    "tags": {"type": "array", "items": {"type": "string"}},
-    "requirements": {
-        "type": "array",
-        "items": {"type": "string"},
-        "maxItems": 32,
-        "description": "Third-party packages the code imports: PEP 508 for Python ('python-dateutil>=2.8'), "
-        "name@range for JavaScript/TypeScript ('lodash@^4.17'). Installed where the runtime supports it.",
-    },
-    "visibility": {
-        "type": "string",
-        "pattern": VISIBILITY_PATTERN,
-        "description": "private (default), shared, public, or team:NAME to share with a team you belong to.",
-    },
-}
-_TOOL_REF = {"type": "string", "description": "The tool's id, or its name as listed."}
-_TOOL_VERSION = {
-    "type": "object",
-    "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}},
-    "required": ["tool", "version"],
-    "additionalProperties": False,
-}
-
-MANAGEMENT_TOOLS: tuple[types.Tool, ...] = (
-    types.Tool(
-        name="register_tool",
-        description="Register a new tool you own from its code and parameter schema. The new tool appears in the tool list.",
-        input_schema={
-            "type": "object",
-            "properties": {
-                **_DEFINITION_PROPERTIES,
-                "on_duplicate": {
-                    "enum": list(ON_DUPLICATE),
-                    "description": "When a tool you can see already does this: warn (default), create anyway, "
-                    "reuse it instead, or error.",
-                },
-            },
-            "required": ["name", "description", "language", "code"],
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="update_tool",
-        description="Give one of your tools a new version: pass the fields that change (code, description, schemas, limits, tags) and/or a visibility.",
-        input_schema={
-            "type": "object",
-            "properties": {"tool": _TOOL_REF, **_DEFINITION_PROPERTIES},
-            "required": ["tool"],
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="deregister_tool",
-        description="Withdraw one of your tools; purge also deletes its record and history.",
-        input_schema={
-            "type": "object",
-            "properties": {"tool": _TOOL_REF, "purge": {"type": "boolean", "default": False}},
-            "required": ["tool"],
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="list_versions",
-        description="List a tool's versions, oldest first, with the one in force.",
-        input_schema={
-            "type": "object",
-            "properties": {"tool": _TOOL_REF},
-            "required": ["tool"],
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="test_tool",
-        description="Run a tool's examples (its current version's, or the given version's) and report each.",
-        input_schema={
-            "type": "object",
-            "properties": {"tool": _TOOL_REF, "version": {"type": "integer", "minimum": 1}},
-            "required": ["tool"],
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="search_tools",
-        description=(
-            "Find tools you can use by saying what they should do (e.g. 'convert miles to kilometres'). "
-            "Results are best first, each with the name to call and its full input schema."
-        ),
-        input_schema={
-            "type": "object",
-            "properties": {
-                "query": {"type": "string", "description": "What the tool should do, in a few words."},
-                "limit": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
-                "tags": {"type": "array", "items": {"type": "string"}, "description": "Only tools with every tag."},
-            },
-            "required": ["query"],
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="call_tool",
-        description="Call a tool found with search_tools: its name (or id) and its arguments.",
-        input_schema={
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "description": "The name search_tools gave, or the tool's id."},
-                "arguments": {"type": "object", "description": "The tool's parameters.", "default": {}},
-            },
-            "required": ["name"],
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="list_templates",
-        description="List the tool templates you can start from instead of writing code, with their placeholders.",
-        input_schema={"type": "object", "properties": {}, "additionalProperties": False},
-    ),
-    types.Tool(
-        name="create_from_template",
-        description="Register a tool of your own from a template: its name and a value for each placeholder.",
-        input_schema={
-            "type": "object",
-            "properties": {
-                "template": {"type": "string", "description": "The template's name (list_templates)."},
-                "values": {"type": "object", "additionalProperties": {"type": "string"}},
-                "visibility": {"type": "string", "pattern": VISIBILITY_PATTERN},
-                "on_duplicate": {"enum": list(ON_DUPLICATE)},
-            },
-            "required": ["template", "values"],
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="rollback_tool",
-        description="Put an earlier version of one of your tools back in force.",
-        input_schema=_TOOL_VERSION,
-    ),
-    types.Tool(
-        name="set_traffic",
-        description='Route calls of one of your tools between its versions by weight, e.g. {"1": 90, "2": 10} '
-        "(percentages summing to 100, the version in force among them; {} sends all to the version in force). "
-        "guard_margin and guard_min_calls end the split if a candidate version fails more often.",
-        input_schema={
-            "type": "object",
-            "properties": {
-                "tool": _TOOL_REF,
-                "weights": {
-                    "type": "object",
-                    "additionalProperties": {"type": "integer", "minimum": 0, "maximum": 100},
-                },
-                "guard_margin": {"type": "number", "minimum": 0, "maximum": 1},
-                "guard_min_calls": {"type": "integer", "minimum": 1},
-            },
-            "required": ["tool", "weights"],
-            "additionalProperties": False,
-        },
-    ),
-    types.Tool(
-        name="promote",
-        description="Put a version of one of your tools in force and end any traffic split.",
-        input_schema=_TOOL_VERSION,
-    ),
-    types.Tool(
-        name="tool_metrics",
-        description="Per-version calls, outcomes, error types and p50/p95 wall time of a tool you can see.",
-        input_schema={
-            "type": "object",
-            "properties": {"tool": _TOOL_REF},
-            "required": ["tool"],
-            "additionalProperties": False,
-        },
-    ),
-)
-MANAGEMENT_NAMES = frozenset(t.name for t in MANAGEMENT_TOOLS)
-_MANAGEMENT_SCHEMAS = {t.name: t.input_schema for t in MANAGEMENT_TOOLS}
+MANAGEMENT_NAMES = management.ALL_NAMES
+_MANAGEMENT_SCHEMAS = management.SCHEMAS
 SEARCH_MODES = ("auto", "always", "never")
 # Progress while a tool runs: at least every PROGRESS_INTERVAL_S, and on new output no more often
 # than every PROGRESS_MIN_GAP_S; the message carries at most PROGRESS_LINE_CHARS of the last line.
@@ -407,51 +218,15 @@ def _fingerprint(named: Mapping[str, Tool]) -> frozenset[tuple[str, str, int]]:
     return frozenset((name, tool.tool_id, tool.current_version) for name, tool in named.items())
 
 
-def _output_schema(tool: Tool) -> dict[str, Any] | None:
-    """The tool's output schema when MCP can carry it (an object: results come as structuredContent)."""
-    schema = tool.definition.output_schema
-    return dict(schema) if isinstance(schema, Mapping) and schema.get("type") == "object" else None
-
-
-def _error(message: str) -> types.CallToolResult:
-    return types.CallToolResult(content=[types.TextContent(text=message)], is_error=True)
-
-
-def _success(data: Any) -> types.CallToolResult:
-    value = jsonable(data)
-    return types.CallToolResult(
-        content=[types.TextContent(text=json.dumps(value, ensure_ascii=False))],
-        structured_content=value if isinstance(value, dict) else None,
-    )
-
-
 def _describe(exc: ToolRuntimeError) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, ValidationError) and exc.report.findings:
-        # The message already quotes the first finding: list each finding once.
-        rest = [str(f) for f in exc.report.findings if str(f) not in text]
-        if rest:
-            text += "\n" + "\n".join(rest)
+    # The message quotes the first findings: describe() lists each of them, and the rest, once.
+    text = f"{type(exc).__name__}: {exc.describe() if isinstance(exc, ValidationError) else exc}"
     # What the caller can do, as the error itself says (the same rule as the CLI's exit codes).
     if exc.retryable:
         text += "\n(temporary: call again later)"
     elif exc.user_error:
         text += "\n(change the request and call again)"
     return text
-
-
-class _Server(Server[Any]):
-    """The low-level server, advertising that its tool list changes."""
-
-    def create_initialization_options(
-        self,
-        notification_options: NotificationOptions | None = None,
-        experimental_capabilities: dict[str, dict[str, Any]] | None = None,
-        extensions: dict[str, dict[str, Any]] | None = None,
-    ) -> InitializationOptions:
-        return super().create_initialization_options(
-            notification_options or NotificationOptions(tools_changed=True), experimental_capabilities, extensions
-        )
 
 
 class ToolrtMcpServer:
@@ -468,6 +243,8 @@ class ToolrtMcpServer:
         search_mode: str = "auto",
         search_threshold: int = 50,
         progress_interval_s: float = PROGRESS_INTERVAL_S,
+        management_tools: str = "compact",
+        printed: str = "meta",
         sessions_per_agent: int = SESSIONS_PER_AGENT,
         listens_per_agent: int = LISTENS_PER_AGENT,
         session_idle_minutes: float = SESSION_IDLE_MINUTES,
@@ -484,7 +261,16 @@ class ToolrtMcpServer:
         ):
             raise ValidationError(f"session_idle_minutes must be a positive number, got {session_idle_minutes!r}")
         self.search_mode = search_mode
+        if management_tools not in management.MANAGEMENT_MODES:
+            raise ValidationError(
+                f"management_tools must be one of {', '.join(management.MANAGEMENT_MODES)}, got {management_tools!r}"
+            )
+        if printed not in results.PRINTED_MODES:
+            raise ValidationError(f"printed must be one of {', '.join(results.PRINTED_MODES)}, got {printed!r}")
         self.progress_interval_s = progress_interval_s
+        # compact: search_tools and manage_tools beside the agent's tools; full: each of toolrt's tools.
+        self.management = management_tools
+        self.printed = printed  # meta: printed output in the result's _meta; text: in its text block
         self.search_threshold = search_threshold
         self.runtime = runtime
         self.default_agent = default_agent
@@ -528,14 +314,15 @@ class ToolrtMcpServer:
             total=None if self.tokens else LISTENS_WITHOUT_TOKENS,
             before_listen=self._before_listen,
         )
-        self.server = _Server(
+        self.server = compat.build_server(
             name,
             version=_version(),
-            instructions="Tools registered in toolrt. Use register_tool to add your own; the list changes as tools come and go.",
+            instructions="Tools registered in toolrt. search_tools finds more by what they do; manage_tools calls "
+            "them by name and adds your own (action 'register'). The list changes as tools come and go.",
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
             get_tool_input_schema=self._input_schema,
-            on_subscriptions_listen=self.listens,
+            on_subscriptions_listen=self.listens if compat.HAS_LISTEN else None,
         )
         # Every change made through this runtime is a domain event, published once it is stored; a
         # membership change alters what an agent may list without any tool changing.
@@ -665,7 +452,7 @@ class ToolrtMcpServer:
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=3)
 
     # -- identity ------------------------------------------------------------------------------
-    def agent_for(self, ctx: ServerRequestContext[Any, Any]) -> str:
+    def agent_for(self, ctx: RequestContext) -> str:
         """The agent a request acts for: its token's, else the header's or the configured agent."""
         request = getattr(ctx, "request", None)
         scope = getattr(request, "scope", None)
@@ -689,33 +476,31 @@ class ToolrtMcpServer:
 
     # -- handlers ------------------------------------------------------------------------------
     async def _list_tools(
-        self, ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+        self, ctx: RequestContext, params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
         try:
             agent = self.agent_for(ctx)
         except ValidationError as exc:
-            raise MCPError(types.INVALID_REQUEST, str(exc)) from None
+            raise compat.protocol_error(types.INVALID_REQUEST, str(exc)) from None
         key = self._remember(ctx, agent)
         named = await self._visible_async(agent)
         searching = self.search_mode == "always" or (self.search_mode == "auto" and len(named) > self.search_threshold)
-        if searching:  # the caller's own tools, and search_tools/call_tool for the rest
+        if searching:  # the caller's own tools, and search_tools/manage_tools for the rest
             named = {name: tool for name, tool in named.items() if tool.owner == agent}
         self._keep_listing(key, {name: tool.tool_id for name, tool in named.items()}, replace=True)
         listed = [
-            types.Tool(
-                name=name,
-                description=tool.definition.description,
-                input_schema=dict(tool.definition.input_schema),
-                output_schema=_output_schema(tool),
+            compat.tool(
+                name,
+                tool.definition.description,
+                tool.definition.input_schema,
+                output_schema=results.output_schema(tool),
             )
             for name, tool in named.items()
         ]
-        management = [t for t in MANAGEMENT_TOOLS if searching or t.name != "call_tool"]
-        return types.ListToolsResult(tools=[*management, *listed])
+        own = management.listed(full=self.management == "full", searching=searching)
+        return compat.list_result([*own, *listed])
 
-    async def _call_tool(
-        self, ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
-    ) -> types.CallToolResult:
+    async def _call_tool(self, ctx: RequestContext, params: types.CallToolRequestParams) -> types.CallToolResult:
         arguments = dict(params.arguments or {})
         try:
             agent = self.agent_for(ctx)
@@ -723,27 +508,30 @@ class ToolrtMcpServer:
             if params.name in MANAGEMENT_NAMES:
                 # The low-level server does not check arguments: a string "false" must not purge.
                 check_params(params.name, _MANAGEMENT_SCHEMAS[params.name], arguments)
-                if params.name == "call_tool":
+                action, arguments = management.resolve(params.name, arguments)
+                if action != params.name:  # manage_tools: the action's own schema decides
+                    check_params(f"{params.name} ({action})", _MANAGEMENT_SCHEMAS[action], arguments)
+                if action == "call_tool":
                     return await self._execute(
                         ctx, agent, key, str(arguments["name"]), dict(arguments.get("arguments") or {})
                     )
-                result = await self._in_thread(agent, self._manage, agent, key, params.name, arguments)
-                return _success(result)
+                result = await self._in_thread(agent, self._manage, agent, key, action, arguments)
+                return results.value_result(result)
             return await self._execute(ctx, agent, key, params.name, arguments)
         except ToolRuntimeError as exc:
-            return _error(_describe(exc))
+            return results.error_result(_describe(exc))
         except Exception as exc:  # a tool call must never take the server down
             log.exception("mcp tool call failed", tool=params.name)
-            return _error(f"internal error: {type(exc).__name__}: {exc}")
+            return results.error_result(f"internal error: {type(exc).__name__}: {exc}")
 
     async def _execute(
-        self, ctx: ServerRequestContext[Any, Any], agent: str, key: Hashable, name: str, arguments: dict[str, Any]
+        self, ctx: RequestContext, agent: str, key: Hashable, name: str, arguments: dict[str, Any]
     ) -> types.CallToolResult:
         listed = self._listings.get(key, {}).get(name)  # before any read: what the caller was shown
         named = await self._visible_async(agent)
         tool = self._named_tool(named, name, listed)
         if tool is None:
-            return _error(
+            return results.error_result(
                 f"unknown tool {name!r}: not among the tools visible to agent {agent!r} (list the tools again)"
             )
         token = (ctx.meta or {}).get("progress_token")
@@ -751,22 +539,7 @@ class ToolrtMcpServer:
             execution = await self._in_thread(agent, self.runtime.execute_tool, agent, tool.tool_id, arguments)
         else:
             execution = await self._execute_with_progress(ctx, token, agent, tool, arguments)
-        printed = [types.TextContent(text=f"stdout:\n{execution.stdout[-4000:]}")] if execution.stdout else []
-        if not execution.ok:
-            error = execution.error
-            reason = f"{error.type}: {error.message}" if error else "no detail"
-            text = f"tool {name!r} {execution.status.value}: {reason}"
-            if error is not None and error.traceback:
-                text += f"\n{error.traceback.rstrip()}"  # the tool's own frames, with their line numbers
-            if execution.stderr:
-                text += f"\nstderr:\n{execution.stderr[-2000:]}"
-            return types.CallToolResult(content=[types.TextContent(text=text), *printed], is_error=True)
-        output = jsonable(execution.output)
-        structured = output if isinstance(output, dict) else None
-        return types.CallToolResult(
-            content=[types.TextContent(text=json.dumps(output, ensure_ascii=False)), *printed],
-            structured_content=structured,
-        )
+        return results.execution_result(execution, name, tool, self.printed)
 
     @staticmethod
     def _named_tool(named: Mapping[str, Tool], name: str, listed: str | None) -> Tool | None:
@@ -777,7 +550,7 @@ class ToolrtMcpServer:
         return named.get(name) or next((t for t in named.values() if t.tool_id == name), None)
 
     async def _execute_with_progress(
-        self, ctx: ServerRequestContext[Any, Any], token: Any, agent: str, tool: Tool, arguments: dict[str, Any]
+        self, ctx: RequestContext, token: Any, agent: str, tool: Tool, arguments: dict[str, Any]
     ) -> Execution:
         """Run the call and, while it runs, send the caller ``notifications/progress`` for its token:
         elapsed seconds as the (increasing) progress, the call's timeout as the total, and the last
@@ -808,7 +581,7 @@ class ToolrtMcpServer:
                 message = f"running {elapsed:.1f} s" + (f": {last_line}" if last_line else "")
                 try:
                     with anyio.CancelScope(shield=True):  # the call's end must not cut a notification in half
-                        await ctx.session.report_progress(round(elapsed, 3), total, message)
+                        await compat.report_progress(ctx, token, round(elapsed, 3), total, message)
                 except Exception as exc:  # a client gone mid-call: the call still finishes and is recorded
                     log.debug("progress not delivered", error=str(exc))
                     return
@@ -816,15 +589,23 @@ class ToolrtMcpServer:
                 await anyio.sleep(PROGRESS_MIN_GAP_S)
 
         result: list[Execution] = []
+        failed: list[Exception] = []
         async with anyio.create_task_group() as group:
             group.start_soon(report)
-            result.append(
-                await self._in_thread(
-                    agent,
-                    functools.partial(self.runtime.execute_tool, agent, tool.tool_id, arguments, on_output=on_output),
+            try:
+                result.append(
+                    await self._in_thread(
+                        agent,
+                        functools.partial(
+                            self.runtime.execute_tool, agent, tool.tool_id, arguments, on_output=on_output
+                        ),
+                    )
                 )
-            )
+            except Exception as exc:  # raised below as itself: out of a task group it would be an ExceptionGroup
+                failed.append(exc)
             group.cancel_scope.cancel()
+        if failed:
+            raise failed[0]
         return result[0]
 
     def _visible(self, agent: str) -> dict[str, Tool]:
@@ -1045,15 +826,14 @@ class ToolrtMcpServer:
         self._note_loop()
         await self._visible_async(agent)
 
-    def _remember(self, ctx: ServerRequestContext[Any, Any], agent: str) -> Hashable:
+    def _remember(self, ctx: RequestContext, agent: str) -> Hashable:
         """Note the connection a handshake-era request came on (to push list_changed to it) and
         return the key of what its session was shown: the connection, or the agent for 2026-era
         requests (no session: every one of the agent's requests is told at once)."""
         self._note_loop()
         if ctx.protocol_version in MODERN_PROTOCOL_VERSIONS:
             return ("agent", agent)
-        connection = getattr(ctx.session, "_connection", None)
-        anchor = connection if connection is not None else ctx.session
+        anchor = compat.connection_of(ctx)
         key = id(anchor)
         known = self._connections.get(key)
         if known is not None and known[0] == agent and known[2] is anchor:
@@ -1062,9 +842,7 @@ class ToolrtMcpServer:
         # was shown before binds its names. The entry holds the connection, so its id is not reused.
         self._listings.pop(key, None)
         self._connections[key] = (agent, ctx.session, anchor)
-        exit_stack = getattr(connection, "exit_stack", None)
-        if exit_stack is not None:
-            exit_stack.callback(self._forget_connection, key)
+        compat.on_connection_end(ctx, functools.partial(self._forget_connection, key))
         return key
 
     def _forget_connection(self, key: Hashable) -> None:

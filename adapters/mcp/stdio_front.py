@@ -52,7 +52,9 @@ def _code_stamp() -> str:
     # either is a new key, found without importing the SDK (importing is what this module saves).
     spec = importlib.util.find_spec("mcp")
     sdk = spec.origin if spec is not None and spec.origin else ""
-    return f"{_stamp(sdk)}|{_stamp(str(Path(__file__).with_name('server.py')))}"
+    # server.py and compat.py (which builds the SDK's server and its capabilities) write the answer.
+    here = Path(__file__)
+    return f"{_stamp(sdk)}|{_stamp(str(here.with_name('server.py')))}|{_stamp(str(here.with_name('compat.py')))}"
 
 
 class _Wire:

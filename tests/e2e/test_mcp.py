@@ -103,22 +103,7 @@ def test_list_and_call_tools_with_names_disambiguated(http: HttpServer) -> None:
         async with http.client(headers={"X-Toolrt-Agent": "alice"}) as client:
             listed = await client.list_tools()
             names = {t.name for t in listed.tools}
-            assert {
-                "add",
-                "bob__add",
-                "register_tool",
-                "update_tool",
-                "deregister_tool",
-                "list_versions",
-                "test_tool",
-                "rollback_tool",
-                "set_traffic",
-                "promote",
-                "tool_metrics",
-                "search_tools",
-                "list_templates",
-                "create_from_template",
-            } == names
+            assert {"add", "bob__add", "search_tools", "manage_tools"} == names  # two of toolrt's own
             add = next(t for t in listed.tools if t.name == "add")
             assert add.description == "Add two numbers." and add.input_schema["required"] == ["a", "b"]
             result = await client.call_tool("add", {"a": 1, "b": 2})
@@ -134,7 +119,7 @@ def _weather(name: str, description: str) -> dict[str, Any]:
 
 
 def test_search_mode_lists_own_tools_and_finds_the_rest_by_search(runtimes: SharedRuntimes) -> None:
-    """Past the threshold, tools/list holds the caller's own tools plus search_tools and call_tool; a
+    """Past the threshold, tools/list holds the caller's own tools plus search_tools and manage_tools; a
     search result carries the schema and the name to call; another agent's private tool is never found."""
     with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), search_threshold=2) as server:
         rt = server.rt
@@ -146,7 +131,7 @@ def test_search_mode_lists_own_tools_and_finds_the_rest_by_search(runtimes: Shar
         async def scenario() -> None:
             async with server.client(headers={"X-Toolrt-Agent": "alice"}) as client:
                 names = {t.name for t in (await client.list_tools()).tools}
-                assert {"my_notes", "search_tools", "call_tool"} <= names
+                assert {"my_notes", "search_tools", "manage_tools"} == names
                 assert not names & {"city_forecast", "tide_table", "forecast_secret"}
                 found = await client.call_tool("search_tools", {"query": "weather forecast"})
                 assert not found.is_error
@@ -154,15 +139,19 @@ def test_search_mode_lists_own_tools_and_finds_the_rest_by_search(runtimes: Shar
                 assert [r["name"] for r in results] == ["city_forecast"]
                 assert results[0]["input_schema"]["required"] == ["a", "b"]
                 assert results[0]["usage"] == {"executions": 0, "distinct_callers": 0, "success_rate": None}
-                called = await client.call_tool("call_tool", {"name": "city_forecast", "arguments": {"a": 1, "b": 2}})
+                called = await client.call_tool(
+                    "manage_tools", {"action": "call", "tool": "city_forecast", "arguments": {"a": 1, "b": 2}}
+                )
                 assert not called.is_error and called.structured_content == {"echo": {"a": 1, "b": 2}}
+                full = await client.call_tool("call_tool", {"name": "city_forecast", "arguments": {"a": 1, "b": 2}})
+                assert not full.is_error  # the full set's names are answered in either mode
                 direct = await client.call_tool("tide_table", {"a": 1, "b": 2})  # unlisted, still callable
                 assert not direct.is_error
                 hidden = await client.call_tool("call_tool", {"name": "forecast_secret", "arguments": {}})
                 assert hidden.is_error and "unknown tool" in _text(hidden)
             async with server.client(headers={"X-Toolrt-Agent": "bob"}) as client:
                 names = {t.name for t in (await client.list_tools()).tools}
-                assert {"city_forecast", "tide_table", "forecast_secret", "search_tools", "call_tool"} <= names
+                assert {"city_forecast", "tide_table", "forecast_secret", "search_tools", "manage_tools"} <= names
                 listed = await client.call_tool("list_templates", {})
                 assert "unit_converter" in {t["name"] for t in (listed.structured_content or {})["templates"]}
                 made = await client.call_tool(
@@ -349,8 +338,8 @@ def test_stdio_server_as_a_subprocess(tmp_path: Path) -> None:
 
     async def scenario() -> None:
         async with Client(params, mode="legacy", message_handler=on_message) as client:
-            assert "register_tool" in {t.name for t in (await client.list_tools()).tools}
-            reg = await client.call_tool("register_tool", ADD)
+            assert "manage_tools" in {t.name for t in (await client.list_tools()).tools}
+            reg = await client.call_tool("manage_tools", {"action": "register", **ADD})
             assert not reg.is_error, _text(reg)
             with anyio.fail_after(60):
                 await changed.wait()

@@ -70,7 +70,8 @@ PRINTS = {
 
 
 def test_results_carry_stdout_structured_content_and_the_tools_own_traceback() -> None:
-    """A listed tool has its outputSchema; a call returns structuredContent and stdout; a failure shows the tool's lines."""
+    """A listed tool has its outputSchema; a call returns structuredContent, one text block with the value and
+    what it printed in _meta (never a second block); a failure shows the tool's lines and what it printed."""
     with toolrt.connect("memory") as rt, structlog.testing.capture_logs(), HttpServer(rt) as server:
         rt.register_tool("mcp-agent", PRINTS)
 
@@ -80,7 +81,8 @@ def test_results_carry_stdout_structured_content_and_the_tools_own_traceback() -
                 assert listed["stats"].output_schema == PRINTS["output_schema"]
                 ok = await client.call_tool("stats", {"xs": [1, 2]})
                 assert not ok.is_error and ok.structured_content == {"n": 2, "total": 3}
-                assert "summing 2" in _text(ok)
+                assert len(ok.content) == 1 and "summing 2" not in _text(ok)
+                assert ok.meta is not None and "summing 2" in ok.meta["toolrt/stdout"]
                 failed = await client.call_tool("stats", {"xs": []})
                 text = _text(failed)
                 assert failed.is_error and 'File "tool.py", line 2, in helper' in text and "summing 0" in text

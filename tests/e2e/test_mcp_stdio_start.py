@@ -46,7 +46,7 @@ def test_every_start_answers_the_host_the_same(tmp_path: Path) -> None:
     kept = json.loads((cache / "toolrt" / "mcp-initialize.json").read_text())
     assert len(kept) == 1 and next(iter(kept.values()))["serverInfo"]["name"] == first["server"]["name"]
     later = _session(tmp_path, cache)
-    assert later == first and "register_tool" in first["tools"]
+    assert later == first and "manage_tools" in first["tools"]
 
 
 def test_a_stale_kept_answer_is_replaced_by_the_servers_own(tmp_path: Path) -> None:

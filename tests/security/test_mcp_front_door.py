@@ -333,7 +333,7 @@ def test_serve_makes_a_token_prints_it_once_and_only_it_opens_the_door(tmp_path:
         async def scenario() -> None:
             transport = streamable_http_client(url, http_client=create_mcp_http_client(headers=_bearer(token)))
             async with Client(transport, mode="legacy") as client:
-                assert "register_tool" in {t.name for t in (await client.list_tools()).tools}
+                assert "manage_tools" in {t.name for t in (await client.list_tools()).tools}
 
         anyio.run(scenario)
     finally:

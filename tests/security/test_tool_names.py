@@ -30,6 +30,7 @@ from toolrt.domain import (
     ToolVersion,
     ValidationError,
     Visibility,
+    identifier,
     owner_qualifier,
 )
 
@@ -194,4 +195,4 @@ def test_every_name_shown_says_whose_tool_it_is(tools: list[Tool], viewer: str) 
             if QUALIFIER_SEPARATOR in name:
                 assert name.split(QUALIFIER_SEPARATOR, 1)[0] == owner_qualifier(tool.owner)
             else:
-                assert name == tool.name
+                assert name == identifier(tool.name)  # the tool's own name, '-' shown as '_'

@@ -92,3 +92,32 @@ def test_the_demo_finds_its_samples_as_package_data() -> None:
     folder = default_examples_dir()
     assert folder is not None
     assert all((folder / relative).is_file() for relative, _ in SAMPLES)
+
+
+def test_an_installed_mcp_release_without_a_module_says_so_not_that_mcp_is_missing() -> None:
+    """An mcp SDK that is installed but lacks a module toolrt imports is named with the real import
+    error and the releases toolrt runs on, never as 'mcp is not installed'."""
+    import io
+
+    from rich.console import Console
+
+    from toolrt.adapters.mcp.sdk import SUPPORTED_PIN
+
+    err = io.StringIO()
+    cli = cli_main.Cli(connect=SharedRuntimes(), err=Console(file=err, width=400))
+    with pytest.raises(cli_main.typer.Exit) as caught, cli.guard():
+        raise ModuleNotFoundError("No module named 'mcp.server.context'", name="mcp.server.context")
+    assert caught.value.exit_code == 2
+    line = err.getvalue()
+    assert "mcp.server.context" in line and SUPPORTED_PIN in line and "not installed" not in line
+
+
+def test_the_unusable_release_message_names_the_version_the_error_and_the_fix() -> None:
+    """The one line names the installed release, the import that failed and the pip command."""
+    from toolrt.adapters.cli.context import _unusable_release
+    from toolrt.adapters.mcp.sdk import SUPPORTED_PIN, installed_version
+
+    error = ModuleNotFoundError("No module named 'mcp.server.context'", name="mcp.server.context")
+    text = _unusable_release("mcp", "mcp", error)
+    assert f"mcp {installed_version()}" in text and "mcp.server.context" in text
+    assert SUPPORTED_PIN in text and "not installed" not in text

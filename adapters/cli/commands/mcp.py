@@ -69,11 +69,22 @@ def serve(
         str,
         typer.Option(
             "--search-mode",
-            help="auto: past --search-threshold visible tools, list only your own plus search_tools and call_tool; "
+            help="auto: past --search-threshold visible tools, list only your own plus search_tools and manage_tools; "
             "always; never.",
         ),
     ] = "auto",
     search_threshold: Annotated[int, typer.Option("--search-threshold", min=0)] = 50,
+    management_tools: Annotated[
+        str,
+        typer.Option(
+            "--management-tools",
+            help="compact: search_tools and manage_tools beside the agent's tools; full: each of toolrt's tools.",
+        ),
+    ] = "compact",
+    printed: Annotated[
+        str,
+        typer.Option("--printed", help="Where a tool's printed output goes: meta (the result's _meta) or text."),
+    ] = "meta",
     operator_token: Annotated[
         Optional[list[str]],
         typer.Option(
@@ -127,6 +138,8 @@ def serve(
             tokens=tokens,
             search_mode=search_mode,
             search_threshold=search_threshold,
+            management_tools=management_tools,
+            printed=printed,
             sessions_per_agent=sessions_per_agent,
             listens_per_agent=listens_per_agent,
             session_idle_minutes=session_idle_minutes,
