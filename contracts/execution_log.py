@@ -314,3 +314,17 @@ class ExecutionLogContract:
         ]
         assert [o.status for o in executions.execution_outcomes("t1", since=late)] == [ExecutionStatus.TIMED_OUT]
         assert executions.execution_outcomes("nothing") == []
+
+    def test_bounds_in_another_offset_mean_the_same_moment(self, executions: ExecutionLog) -> None:
+        """A window, a ``since`` or a purge cutoff given in another UTC offset selects the same
+        records as the same moment given in UTC."""
+        self._fleet_records(executions)
+        ahead = timezone(timedelta(hours=2))
+        since, until = b.T0 + timedelta(minutes=1), b.T0 + timedelta(minutes=3)
+        assert executions.execution_summary(since.astimezone(ahead), until.astimezone(ahead)) == (
+            executions.execution_summary(since, until)
+        )
+        outcomes = sorted(executions.execution_outcomes("t1", since), key=lambda o: (o.version, o.status.value))
+        shifted = executions.execution_outcomes("t1", since.astimezone(ahead))
+        assert sorted(shifted, key=lambda o: (o.version, o.status.value)) == outcomes
+        assert executions.purge_executions(since.astimezone(ahead), dry_run=True) == 2

@@ -16,8 +16,8 @@ Attributes = Mapping[ExecutionField, tuple[str, Callable[[Any], dict[str, Any]]]
 
 #: The attributes an execution item carries beside its body for DynamoDB to filter on, and how a
 #: value compared with one is written (see ``DynamoDbToolRepository.record_execution``). Items
-#: written by every release hold these two; a condition
-#: on any other field is checked on the decoded records.
+#: written by every release hold these two; a condition on any other field is checked on the
+#: decoded records.
 ATTRIBUTES: Attributes = {
     ExecutionField.TOOL_ID: ("tool_id", lambda value: {"S": str(value)}),
     ExecutionField.STATUS: ("status", lambda value: {"S": ExecutionStatus(value).value}),

@@ -43,9 +43,10 @@ def _utc_text(moment: datetime) -> str:
     return (moment.astimezone(UTC) if moment.tzinfo is not None else moment).isoformat()
 
 
+Columns = Mapping[ExecutionField, tuple[str, Callable[[Any], Any]]]
+
 #: How SQL reads each field of an execution record: its column, and how a value compared with it is
 #: written. A condition on a field missing here is checked on the decoded records instead.
-Columns = Mapping[ExecutionField, tuple[str, Callable[[Any], Any]]]
 COLUMNS: Columns = {
     ExecutionField.EXECUTION_ID: ("execution_id", str),
     ExecutionField.TOOL_ID: ("tool_id", str),
@@ -173,7 +174,7 @@ class SqliteExecutionLog(SqliteStore):
         check_keep_newest(keep_newest)
         finished = "status NOT IN ('pending', 'running')"
         where = f"created_at < ? AND {finished}"
-        args: tuple[Any, ...] = (before.isoformat(),)
+        args: tuple[Any, ...] = (_utc_text(before),)
         if keep_newest is not None:
             cut = self._db.read(
                 "finding the oldest execution record to keep",
@@ -185,7 +186,7 @@ class SqliteExecutionLog(SqliteStore):
             )
             if cut is not None:
                 where = f"(created_at < ? OR (created_at, execution_id) <= (?, ?)) AND {finished}"
-                args = (before.isoformat(), cut[0], cut[1])
+                args = (_utc_text(before), cut[0], cut[1])
         if dry_run:
             return int(
                 self._db.read(
@@ -249,7 +250,7 @@ class SqliteExecutionLog(SqliteStore):
         args: list[Any] = [tool_id, *final]
         if since is not None:
             sql += " AND created_at >= ?"
-            args.append(since.isoformat())
+            args.append(_utc_text(since))
         rows = self._db.read(f"reading outcomes of {tool_id!r}", lambda c: c.execute(sql, args).fetchall())
         return [
             ExecutionOutcome(int(version), ExecutionStatus(status), float(wall_ms or 0.0), error_type)
@@ -288,7 +289,7 @@ class SqliteExecutionLog(SqliteStore):
         check_window(since, until)
         final = ", ".join(f"'{s.value}'" for s in FINAL_STATUSES)
         where = f"created_at >= ? AND created_at < ? AND status IN ({final})"
-        args: list[Any] = [since.isoformat(), until.isoformat()]
+        args: list[Any] = [_utc_text(since), _utc_text(until)]
         if tool_id is not None:
             where += " AND tool_id = ?"
             args.append(tool_id)
