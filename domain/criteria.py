@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Iterator
+from operator import attrgetter
 from typing import Any
 
 import attrs
@@ -20,7 +21,8 @@ from toolrt.domain.execution import Execution
 
 
 class ExecutionField(enum.Enum):
-    """A field of an execution record a query may compare (the value names the ``Execution`` attribute)."""
+    """A field of an execution record a query may compare (the value is its attribute path in
+    ``Execution``, dotted for a nested one such as ``metrics.isolation``)."""
 
     EXECUTION_ID = "execution_id"
     TOOL_ID = "tool_id"
@@ -31,7 +33,7 @@ class ExecutionField(enum.Enum):
 
     def of(self, execution: Execution) -> Any:
         """This field's value in ``execution``."""
-        return getattr(execution, self.value)
+        return attrgetter(self.value)(execution)
 
 
 #: The order of execution listings: by these fields, descending (newest first, then by id).
