@@ -22,7 +22,16 @@ from toolrt.domain import (
     ValidationReport,
     normalize_code,
 )
-from toolrt.ports import ArtifactStore, Clock, CodeValidator, EventPublisher, MetricsSink, ToolRepository
+from toolrt.ports import (
+    ArtifactStore,
+    Clock,
+    CodeReferences,
+    CodeValidator,
+    EventPublisher,
+    MetricsSink,
+    Teams,
+    ToolRecords,
+)
 
 
 @attrs.frozen
@@ -136,14 +145,19 @@ class CodeIntake:
 
     def __init__(
         self,
-        repository: ToolRepository,
+        *,
+        tools: ToolRecords,
+        references: CodeReferences,
+        teams: Teams,
         artifacts: ArtifactStore,
         validator: CodeValidator,
         clock: Clock,
         metrics: MetricsSink,
         events: EventPublisher,
     ) -> None:
-        self._repository = repository
+        self._tools = tools
+        self._references = references
+        self._teams = teams
         self._artifacts = artifacts
         self._validator = validator
         self._clock = clock
@@ -196,7 +210,11 @@ class CodeIntake:
         return PreparedCode(artifact, cache_hit=False, created=created)
 
     def _visible_user(self, code_hash: CodeHash, agent_id: str) -> bool:
-        return bool(visible_users(self._repository, code_hash, agent_id, limit=1))
+        return bool(
+            visible_users(
+                code_hash, agent_id, tools=self._tools, references=self._references, teams=self._teams, limit=1
+            )
+        )
 
     def ensure_present(self, artifact: Artifact) -> None:
         """Put ``artifact`` back if a concurrent deregistration removed it after we referenced it."""
@@ -205,7 +223,7 @@ class CodeIntake:
 
     def release_if_unreferenced(self, code_hash: CodeHash) -> bool:
         """Delete the artifact when no tool references it; True when deleted."""
-        return release_if_unreferenced(self._repository, self._artifacts, code_hash)
+        return release_if_unreferenced(self._references, self._artifacts, code_hash)
 
 
 #: Past this many users of one code, the visible ones are found through ``discoverable`` (ids only)
@@ -214,24 +232,30 @@ _FEW_USERS = 20
 
 
 def visible_users(
-    repository: ToolRepository, code_hash: CodeHash, agent_id: str, limit: int | None = None
+    code_hash: CodeHash,
+    agent_id: str,
+    *,
+    tools: ToolRecords,
+    references: CodeReferences,
+    teams: Teams,
+    limit: int | None = None,
 ) -> list[Tool]:
     """Active tools using ``code_hash`` that ``agent_id`` may discover (at most ``limit``), by tool id.
 
     Never depends on how many tools the agent cannot see use the code: those are filtered out before
     any limit applies, so neither the answer nor which tools are read tells anything about them.
     """
-    users = sorted(repository.references(code_hash))
+    users = sorted(references.references(code_hash))
     found: list[Tool] = []
-    teams = repository.teams_of(agent_id) if users else frozenset()
+    memberships = teams.teams_of(agent_id) if users else frozenset()
 
     def take(tool_ids: list[str]) -> bool:
         for tool_id in tool_ids:
             try:
-                tool = repository.get(tool_id)
+                tool = tools.get(tool_id)
             except NotFoundError:
                 continue
-            if tool.is_active and tool.can_discover(agent_id, teams):
+            if tool.is_active and tool.can_discover(agent_id, memberships):
                 found.append(tool)
                 if limit is not None and len(found) >= limit:
                     return True
@@ -241,23 +265,23 @@ def visible_users(
     # ``discoverable``). Either way the answer is the first visible users by id.
     if take(users[:_FEW_USERS]) or len(users) <= _FEW_USERS:
         return found
-    allowed = {tool_id for tool_id, _, _ in repository.discoverable(agent_id, teams)}
+    allowed = {tool_id for tool_id, _, _ in tools.discoverable(agent_id, memberships)}
     take([tool_id for tool_id in users[_FEW_USERS:] if tool_id in allowed])
     return found
 
 
-def release_if_unreferenced(repository: ToolRepository, artifacts: ArtifactStore, code_hash: CodeHash) -> bool:
+def release_if_unreferenced(references: CodeReferences, artifacts: ArtifactStore, code_hash: CodeHash) -> bool:
     """Delete the artifact when no tool references it; True when deleted.
 
     A registration of the same code may reference it between the check and the delete (its own
     re-check may already have passed), so the references are read again after deleting and the
     artifact is put back if a tool took it up meanwhile.
     """
-    if repository.references(code_hash):
+    if references.references(code_hash):
         return False
     artifact = artifacts.get(code_hash)
     artifacts.delete(code_hash)
-    if artifact is not None and repository.references(code_hash):
+    if artifact is not None and references.references(code_hash):
         artifacts.put(artifact)
         return False
     return True

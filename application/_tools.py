@@ -10,7 +10,7 @@ import attrs
 
 from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, OwnershipError, RegistrationError, Tool, ToolRuntimeError
-from toolrt.ports import AttributeValue, Clock, MetricsSink, ToolGateway, ToolRepository
+from toolrt.ports import AttributeValue, Clock, MetricsSink, ToolGateway, ToolRecords
 
 log = get_logger(__name__)
 
@@ -34,23 +34,23 @@ def tool_span_attributes(agent_id: str, tool_name: str, language: str) -> dict[s
     return {"toolrt.agent.id": agent_id, "gen_ai.tool.name": tool_name, "toolrt.tool.language": language}
 
 
-def owned_tool(repository: ToolRepository, agent_id: str, tool_id: str, action: str) -> Tool:
+def owned_tool(tools: ToolRecords, agent_id: str, tool_id: str, action: str) -> Tool:
     """The tool, if ``agent_id`` owns it: NotFoundError or OwnershipError otherwise."""
-    tool = repository.get(tool_id)
+    tool = tools.get(tool_id)
     if not tool.is_owned_by(agent_id):
         raise OwnershipError(agent_id, tool_id, action)
     return tool
 
 
-def active_owned_tool(repository: ToolRepository, agent_id: str, tool_id: str, action: str) -> Tool:
+def active_owned_tool(tools: ToolRecords, agent_id: str, tool_id: str, action: str) -> Tool:
     """Like :func:`owned_tool`, and the tool must be active (NotFoundError otherwise)."""
-    tool = owned_tool(repository, agent_id, tool_id, action)
+    tool = owned_tool(tools, agent_id, tool_id, action)
     if not tool.is_active:
         raise NotFoundError("active tool", tool_id)
     return tool
 
 
-def save_and_sync(repository: ToolRepository, gateway: ToolGateway, clock: Clock, before: Tool, after: Tool) -> Tool:
+def save_and_sync(tools: ToolRecords, gateway: ToolGateway, clock: Clock, before: Tool, after: Tool) -> Tool:
     """Store ``after`` and publish it; if publishing fails, put ``before``'s content back in force
     and raise RegistrationError.
 
@@ -60,7 +60,7 @@ def save_and_sync(repository: ToolRepository, gateway: ToolGateway, clock: Clock
     Returns the stored tool. The restoring save keeps the record version moving forward, so a
     concurrent reader never sees an older record version again.
     """
-    repository.save(after)
+    tools.save(after)
     if after.gateway_ref is None:
         return after
     try:
@@ -70,15 +70,15 @@ def save_and_sync(repository: ToolRepository, gateway: ToolGateway, clock: Clock
             log.info("tool missing from the gateway: publishing it again", tool_id=after.tool_id)
             republished = after.with_gateway_ref(gateway.register(after), clock.now())
             try:
-                repository.save(republished)
+                tools.save(republished)
             except Exception:
                 gateway.deregister(republished)  # the record will say the old version: so must the gateway
                 raise
             return republished
     except Exception as failure:
         try:
-            stored = repository.get(after.tool_id).record_version
-            repository.save(attrs.evolve(before, updated_at=clock.now(), record_version=stored + 1))
+            stored = tools.get(after.tool_id).record_version
+            tools.save(attrs.evolve(before, updated_at=clock.now(), record_version=stored + 1))
         except Exception as exc:
             log.error("restoring the previous version failed", tool_id=after.tool_id, error=str(exc))
         error = RegistrationError(

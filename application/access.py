@@ -6,28 +6,28 @@ next call, in every process on the store."""
 from __future__ import annotations
 
 from toolrt.domain import TeamMembershipError, Tool, Visibility
-from toolrt.ports import ToolRepository
+from toolrt.ports import Teams
 
 
-def deciding_teams(repository: ToolRepository, tool: Tool, agent_id: str) -> frozenset[str]:
+def deciding_teams(teams: Teams, tool: Tool, agent_id: str) -> frozenset[str]:
     """``agent_id``'s teams when they decide its access to ``tool``; none otherwise (no read)."""
     if tool.visibility is Visibility.TEAM and not tool.is_owned_by(agent_id):
-        return repository.teams_of(agent_id)
+        return teams.teams_of(agent_id)
     return frozenset()
 
 
-def may_execute(repository: ToolRepository, tool: Tool, agent_id: str) -> bool:
+def may_execute(teams: Teams, tool: Tool, agent_id: str) -> bool:
     """True when ``agent_id`` may run ``tool`` now."""
-    return tool.can_execute(agent_id, deciding_teams(repository, tool, agent_id))
+    return tool.can_execute(agent_id, deciding_teams(teams, tool, agent_id))
 
 
-def may_see(repository: ToolRepository, tool: Tool, agent_id: str) -> bool:
+def may_see(teams: Teams, tool: Tool, agent_id: str) -> bool:
     """True when ``agent_id`` may discover or run ``tool`` (what status and history queries need)."""
-    teams = deciding_teams(repository, tool, agent_id)
-    return tool.can_discover(agent_id, teams) or tool.can_execute(agent_id, teams)
+    deciding = deciding_teams(teams, tool, agent_id)
+    return tool.can_discover(agent_id, deciding) or tool.can_execute(agent_id, deciding)
 
 
-def check_sharing(repository: ToolRepository, agent_id: str, team: str | None) -> None:
+def check_sharing(teams: Teams, agent_id: str, team: str | None) -> None:
     """Refuse to share a tool with ``team`` unless ``agent_id`` belongs to it (TeamMembershipError)."""
-    if team is not None and team not in repository.teams_of(agent_id):
+    if team is not None and team not in teams.teams_of(agent_id):
         raise TeamMembershipError(agent_id, team)

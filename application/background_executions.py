@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import Execution, ExecutionError, ExecutionStatus, OwnershipError
-from toolrt.ports import ToolRepository
+from toolrt.ports import ExecutionLog
 
 
 class BackgroundExecutions:
@@ -20,12 +20,12 @@ class BackgroundExecutions:
       recorded as pending;
     - at most ``max_concurrent_executions`` run at once; the others wait in the pool's queue;
     - only the agent that started an execution may cancel it;
-    - ``wait`` polls the repository every ``poll_interval_s`` at most ``poll_max_attempts`` times.
+    - ``wait`` polls the execution log every ``poll_interval_s`` at most ``poll_max_attempts`` times.
     """
 
-    def __init__(self, execute: ExecuteTool, repository: ToolRepository, policy: ExecutionPolicy) -> None:
+    def __init__(self, *, execute: ExecuteTool, executions: ExecutionLog, policy: ExecutionPolicy) -> None:
         self._execute = execute
-        self._repository = repository
+        self._executions = executions
         self._policy = policy
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
@@ -35,7 +35,7 @@ class BackgroundExecutions:
         """Check the call, record it as pending, and run it in the background."""
         call = self._execute.accept(request)
         pending = call.execution(ExecutionStatus.PENDING)
-        self._repository.record_execution(pending)
+        self._executions.record_execution(pending)
         cancel = threading.Event()
         with self._lock:
             if self._pool is None:
@@ -49,11 +49,11 @@ class BackgroundExecutions:
 
     def status(self, execution_id: str) -> Execution:
         """The execution as last recorded."""
-        return self._repository.get_execution(execution_id)
+        return self._executions.get_execution(execution_id)
 
     def cancel(self, agent_id: str, execution_id: str) -> Execution:
         """Ask a running execution to stop; the caller must be the one who started it."""
-        execution = self._repository.get_execution(execution_id)
+        execution = self._executions.get_execution(execution_id)
         if execution.caller != agent_id:
             raise OwnershipError(agent_id, execution.tool_id, f"cancel execution {execution_id} of")
         with self._lock:
@@ -78,13 +78,13 @@ class BackgroundExecutions:
             try:
                 return entry[1].result(timeout=interval * attempts)
             except TimeoutError:
-                return self._repository.get_execution(execution_id)
-        execution = self._repository.get_execution(execution_id)
+                return self._executions.get_execution(execution_id)
+        execution = self._executions.get_execution(execution_id)
         for _ in range(attempts):
             if execution.status.is_final:
                 break
             time.sleep(interval)
-            execution = self._repository.get_execution(execution_id)
+            execution = self._executions.get_execution(execution_id)
         return execution
 
     def close(self) -> None:

@@ -20,8 +20,18 @@ from toolrt.domain import (
     ToolStatus,
     ValidationError,
 )
-from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolQuery, ToolRepository
-from toolrt.ports.fleet import minute_of
+from toolrt.domain.figures import minute_of
+from toolrt.ports import (
+    ArtifactStore,
+    Clock,
+    CodeReferences,
+    Counters,
+    EventPublisher,
+    ExecutionLog,
+    MetricsSink,
+    ToolQuery,
+    ToolRecords,
+)
 
 log = get_logger(__name__)
 
@@ -176,8 +186,8 @@ class CollectGarbage:
     - it is the runtime owner's action: nothing an agent reaches (the MCP server) offers it, and it
       works across every agent's tools;
     - an artifact goes only when no tool references it (an active tool references the code of every
-      version in its history, whoever owns it), it is older than ``grace_s``, and the repository
-      finds it still unreferenced in the same step that deletes it (``delete_unreferenced``): a
+      version in its history, whoever owns it), it is older than ``grace_s``, and the code
+      references find it still unreferenced in the same step that deletes it (``delete_unreferenced``): a
       registration referencing it meanwhile is either seen, or puts the artifact back itself;
     - only finished execution records older than ``older_than`` (or beyond the newest
       ``keep_executions``) go, never pending or running ones; stored counters older than
@@ -190,13 +200,20 @@ class CollectGarbage:
 
     def __init__(
         self,
-        repository: ToolRepository,
+        *,
+        tools: ToolRecords,
+        references: CodeReferences,
+        executions: ExecutionLog,
+        counters: Counters,
         artifacts: ArtifactStore,
         clock: Clock,
         metrics: MetricsSink,
         events: EventPublisher,
     ) -> None:
-        self._repository = repository
+        self._tools = tools
+        self._references = references
+        self._executions = executions
+        self._counters = counters
         self._artifacts = artifacts
         self._clock = clock
         self._metrics = metrics
@@ -209,14 +226,14 @@ class CollectGarbage:
         before = now - request.older_than
         executions = counters = 0
         try:
-            executions = self._repository.purge_executions(
+            executions = self._executions.purge_executions(
                 before, dry_run=request.dry_run, keep_newest=request.keep_executions
             )
         except ToolRuntimeError as exc:
             problems.append(f"execution records: {exc}")
         try:
             # Stored counters (fleet metrics) follow the execution records' retention.
-            counters = self._repository.purge_counts(minute_of(before), dry_run=request.dry_run)
+            counters = self._counters.purge_counts(minute_of(before), dry_run=request.dry_run)
         except ToolRuntimeError as exc:
             problems.append(f"counters: {exc}")
         pruned = self._prune_versions(request, now, problems)
@@ -252,7 +269,7 @@ class CollectGarbage:
         self, request: CollectGarbageRequest, now: datetime, problems: list[str]
     ) -> tuple[PrunedTool, ...]:
         try:
-            inactive = self._repository.list(ToolQuery(status=ToolStatus.INACTIVE, limit=_EVERY_TOOL))
+            inactive = self._tools.list(ToolQuery(status=ToolStatus.INACTIVE, limit=_EVERY_TOOL))
         except ToolRuntimeError as exc:
             problems.append(f"tool records: {exc}")
             return ()
@@ -265,7 +282,7 @@ class CollectGarbage:
             dropped = tuple(v.number for v in tool.versions if v.number not in kept)
             if not request.dry_run:
                 try:
-                    self._repository.save(smaller)
+                    self._tools.save(smaller)
                 except (ConflictError, NotFoundError):
                     continue  # changed or purged meanwhile: the next collection sees it again
                 except ToolRuntimeError as exc:
@@ -287,7 +304,7 @@ class CollectGarbage:
         young = 0
         for code_hash in stored:
             try:
-                if self._repository.references(code_hash):
+                if self._references.references(code_hash):
                     continue
                 artifact = self._artifacts.get(code_hash)
             except ToolRuntimeError as exc:
@@ -303,7 +320,7 @@ class CollectGarbage:
         if request.dry_run:
             return tuple(eligible), sum(eligible.values()), young
         try:
-            deleted = self._repository.delete_unreferenced(list(eligible), self._artifacts.delete)
+            deleted = self._references.delete_unreferenced(list(eligible), self._artifacts.delete)
         except ToolRuntimeError as exc:
             problems.append(f"artifact removal: {exc}")
             return (), 0, young

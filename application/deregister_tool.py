@@ -10,7 +10,16 @@ from toolrt.application._artifacts import release_if_unreferenced, visible_users
 from toolrt.application._tools import owned_tool
 from toolrt.application.logs import get_logger
 from toolrt.domain import ArtifactDeleted, CodeHash, ToolDeregistered
-from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRepository
+from toolrt.ports import (
+    ArtifactStore,
+    Clock,
+    CodeReferences,
+    EventPublisher,
+    MetricsSink,
+    Teams,
+    ToolGateway,
+    ToolRecords,
+)
 
 log = get_logger(__name__)
 
@@ -59,14 +68,19 @@ class DeregisterTool:
 
     def __init__(
         self,
-        repository: ToolRepository,
+        *,
+        tools: ToolRecords,
+        references: CodeReferences,
+        teams: Teams,
         artifacts: ArtifactStore,
         gateway: ToolGateway,
         clock: Clock,
         metrics: MetricsSink,
         events: EventPublisher,
     ) -> None:
-        self._repository = repository
+        self._tools = tools
+        self._references = references
+        self._teams = teams
         self._artifacts = artifacts
         self._gateway = gateway
         self._clock = clock
@@ -74,7 +88,7 @@ class DeregisterTool:
         self._events = events
 
     def execute(self, request: DeregisterToolRequest) -> Deregistration:
-        tool = owned_tool(self._repository, request.agent_id, request.tool_id, "deregister")
+        tool = owned_tool(self._tools, request.agent_id, request.tool_id, "deregister")
         bound = log.bind(agent_id=request.agent_id, tool_id=tool.tool_id)
         problems: list[str] = []
         now = self._clock.now()
@@ -86,9 +100,9 @@ class DeregisterTool:
 
         try:
             if request.purge:
-                self._repository.delete(tool.tool_id)
+                self._tools.delete(tool.tool_id)
             elif tool.is_active or tool.gateway_ref is not None:
-                self._repository.save(tool.deactivated(now))
+                self._tools.save(tool.deactivated(now))
         except Exception as exc:
             # The record still references its artifacts: deleting them now would strand it.
             problems.append(f"tool record update failed: {exc}")
@@ -97,9 +111,17 @@ class DeregisterTool:
         released: list[CodeHash] = []
         for code_hash in sorted(tool.code_hashes):
             try:
-                if release_if_unreferenced(self._repository, self._artifacts, code_hash):
+                if release_if_unreferenced(self._references, self._artifacts, code_hash):
                     self._events.publish(ArtifactDeleted(now, str(code_hash)))
-                if not visible_users(self._repository, code_hash, request.agent_id, limit=1):
+                users = visible_users(
+                    code_hash,
+                    request.agent_id,
+                    tools=self._tools,
+                    references=self._references,
+                    teams=self._teams,
+                    limit=1,
+                )
+                if not users:
                     released.append(code_hash)
             except Exception as exc:
                 problems.append(f"artifact {code_hash.short} cleanup failed: {exc}")

@@ -11,7 +11,7 @@ from toolrt.application._artifacts import visible_users
 from toolrt.application.search_tools import SearchTools
 from toolrt.domain import Tool, ToolDefinition, ValidationError
 from toolrt.domain.structure import structural_hash
-from toolrt.ports import ToolRepository
+from toolrt.ports import CodeReferences, Teams, ToolRecords
 
 #: How many of the tools closest by name and description are compared structurally.
 NEIGHBOURS = 8
@@ -61,8 +61,10 @@ class DuplicateFinder:
     - Languages never mix: a JavaScript tool is not a duplicate of a Python one.
     """
 
-    def __init__(self, repository: ToolRepository, search: SearchTools) -> None:
-        self._repository = repository
+    def __init__(self, *, tools: ToolRecords, references: CodeReferences, teams: Teams, search: SearchTools) -> None:
+        self._tools = tools
+        self._references = references
+        self._teams = teams
         self._search = search
         self._structures: dict[tuple[str, int], str | None] = {}
         self._lock = threading.Lock()
@@ -84,7 +86,15 @@ class DuplicateFinder:
         # Code shared by thousands of tools (a template's) must not cost thousands of reads: the
         # first few visible users are enough to say "this exists", and to reuse one.
         # Tools the agent cannot see are filtered out before any cap (see visible_users).
-        for tool in visible_users(self._repository, definition.code_hash, agent_id, limit=2 * MAX_EXACT):
+        users = visible_users(
+            definition.code_hash,
+            agent_id,
+            tools=self._tools,
+            references=self._references,
+            teams=self._teams,
+            limit=2 * MAX_EXACT,
+        )
+        for tool in users:
             if tool.code_hash == definition.code_hash:
                 found[tool.tool_id] = SimilarTool(DuplicateKind.EXACT, 1.0, tool.tool_id, tool.name, tool.owner)
                 if len(found) == MAX_EXACT:

@@ -36,7 +36,7 @@ from toolrt.domain import (
     ValidationError,
     ValidationReport,
 )
-from toolrt.ports import IdGenerator, Sandbox, SandboxRequest, SandboxResult, ToolRepository
+from toolrt.ports import CodeReferences, IdGenerator, Sandbox, SandboxRequest, SandboxResult, Teams, ToolRecords
 
 EXCERPT_CHARS = 300
 #: How many of the visible tools using the code are looked at for a version with the same examples.
@@ -81,15 +81,18 @@ class ExampleRunner:
         policy: ExecutionPolicy,
         ids: IdGenerator,
         requirements: Requirements | None = None,
-        repository: ToolRepository | None = None,
+        *,
+        tools: ToolRecords | None = None,
+        references: CodeReferences | None = None,
+        teams: Teams | None = None,
     ) -> None:
         self._sandbox = sandbox
         self._policy = policy
         self._requirements = requirements
         self._ids = ids
-        # Where the tools an agent may discover are found (see _seen_by); without it, every
+        # Where the tools an agent may discover are found (see _seen_by); without them, every
         # registration runs its examples.
-        self._repository = repository
+        self._stores = None if tools is None or references is None or teams is None else (tools, references, teams)
         self._passed: set[str] = set()
         self._lock = threading.Lock()
 
@@ -125,9 +128,13 @@ class ExampleRunner:
 
     def _seen_by(self, definition: ToolDefinition, key: str, agent_id: str) -> bool:
         """Whether a tool ``agent_id`` may discover has a version with ``definition``'s example key."""
-        if self._repository is None:
+        if self._stores is None:
             return False
-        for tool in visible_users(self._repository, definition.code_hash, agent_id, limit=SEEN_USERS):
+        tools, references, teams = self._stores
+        users = visible_users(
+            definition.code_hash, agent_id, tools=tools, references=references, teams=teams, limit=SEEN_USERS
+        )
+        for tool in users:
             if any(v.code_hash == definition.code_hash and _key(v.definition) == key for v in tool.versions):
                 return True
         return False

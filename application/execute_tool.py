@@ -39,6 +39,7 @@ from toolrt.ports import (
     CancelSignal,
     Clock,
     EventPublisher,
+    ExecutionLog,
     IdGenerator,
     MetricsSink,
     NoTracer,
@@ -46,7 +47,8 @@ from toolrt.ports import (
     Sandbox,
     SandboxRequest,
     SandboxResult,
-    ToolRepository,
+    Teams,
+    ToolRecords,
     Tracer,
 )
 
@@ -152,7 +154,10 @@ class ExecuteTool:
 
     def __init__(
         self,
-        repository: ToolRepository,
+        *,
+        tools: ToolRecords,
+        executions: ExecutionLog,
+        teams: Teams,
         sandbox: Sandbox,
         clock: Clock,
         ids: IdGenerator,
@@ -166,7 +171,9 @@ class ExecuteTool:
     ) -> None:
         self._tracer = tracer or NoTracer()
         self._requirements = requirements
-        self._repository = repository
+        self._tools = tools
+        self._executions = executions
+        self._teams = teams
         self._artifacts = artifacts
         self._traffic = traffic
         # Runnable forms of artifacts (TypeScript stripped at registration) and the JavaScript engine
@@ -245,7 +252,7 @@ class ExecuteTool:
                     ExecutionStatus.CANCELLED, error=ExecutionFailure("Cancelled", "cancelled before start")
                 )
                 return self._finish(request, tool, version, execution_id, created, result, bound)
-            self._repository.record_execution(call.execution(ExecutionStatus.RUNNING))
+            self._executions.record_execution(call.execution(ExecutionStatus.RUNNING))
         try:
             result = self._sandbox.run(sandbox_request, cancel)
         except Exception as exc:
@@ -271,8 +278,8 @@ class ExecuteTool:
         check_agent(request.agent_id)
         if request.version is not None and (isinstance(request.version, bool) or not isinstance(request.version, int)):
             raise ValidationError(f"version must be an integer, got {request.version!r}")
-        tool = self._repository.get(request.tool_id)
-        if not may_execute(self._repository, tool, request.agent_id):
+        tool = self._tools.get(request.tool_id)
+        if not may_execute(self._teams, tool, request.agent_id):
             if not tool.is_active:
                 raise NotFoundError("active tool", request.tool_id)
             raise OwnershipError(request.agent_id, request.tool_id, "execute")
@@ -387,7 +394,7 @@ class ExecuteTool:
             **attrs.asdict(result, recurse=False),
         )
         try:
-            self._repository.record_execution(execution)
+            self._executions.record_execution(execution)
         except Exception as exc:  # the caller still gets its result; the record is what is lost
             bound.error("recording the execution failed", error=str(exc))
         status = result.status.value

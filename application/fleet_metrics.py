@@ -24,15 +24,18 @@ import attrs
 from toolrt.application.collect_garbage import parse_duration
 from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionStatus, ValidationError
-from toolrt.ports import Clock, MetricsSink, ToolRepository
-from toolrt.ports.fleet import (
-    FAILURE_STATUSES,
+from toolrt.domain.figures import FAILURE_STATUSES, minute_of
+from toolrt.ports import (
+    Clock,
+    Counters,
+    ExecutionLog,
     ExecutionSummary,
+    MetricsSink,
     StoredCount,
     ToolActivity,
-    check_dimension,
-    minute_of,
+    ToolRecords,
 )
+from toolrt.ports.counters import check_dimension
 
 log = get_logger(__name__)
 
@@ -66,7 +69,7 @@ def _from_minute(minute: int) -> datetime:
 
 class StoredCounters:
     """A MetricsSink that hands everything to ``inner`` and also adds the :data:`STORED_COUNTERS`
-    to per-minute totals in the store (``ToolRepository.add_counts``).
+    to per-minute totals in the store (``Counters.add_counts``).
 
     Increments are gathered in process and written together, at most ``flush_after_s`` after the
     first of them (a timer thread), when fleet metrics are read, and at close: one short write for
@@ -74,11 +77,9 @@ class StoredCounters:
     ``|`` replaced by ``_``. A failing write is logged and its counts kept for the next one.
     """
 
-    def __init__(
-        self, inner: MetricsSink, repository: ToolRepository, clock: Clock, *, flush_after_s: float = 1.0
-    ) -> None:
+    def __init__(self, inner: MetricsSink, counters: Counters, clock: Clock, *, flush_after_s: float = 1.0) -> None:
         self._inner = inner
-        self._repository = repository
+        self._counters = counters
         self._clock = clock
         self._flush_after_s = flush_after_s
         self._lock = threading.Lock()
@@ -127,7 +128,7 @@ class StoredCounters:
                 return
             counts = [StoredCount(m, n, d, v) for (m, n, d), v in sorted(pending.items())]
             try:
-                self._repository.add_counts(counts)
+                self._counters.add_counts(counts)
             except Exception as exc:  # counted again with the next write
                 log.warning("storing counters failed; kept for the next write", error=str(exc), counts=len(counts))
                 with self._lock:
@@ -340,10 +341,20 @@ class ReadFleetMetrics:
     - nothing in it is a parameter, output, printed text or error message of any call.
     """
 
-    def __init__(self, repository: ToolRepository, clock: Clock, counters: StoredCounters | None = None) -> None:
-        self._repository = repository
-        self._clock = clock
+    def __init__(
+        self,
+        *,
+        tools: ToolRecords,
+        executions: ExecutionLog,
+        counters: Counters,
+        clock: Clock,
+        gathered: StoredCounters | None = None,
+    ) -> None:
+        self._tools = tools
+        self._executions = executions
         self._counters = counters
+        self._clock = clock
+        self._gathered = gathered
 
     def execute(
         self, window: timedelta | str | float = "1h", until: datetime | None = None, busiest: int = 10
@@ -353,15 +364,15 @@ class ReadFleetMetrics:
             raise ValidationError(f"busiest must be an integer from 0 to 1000, got {busiest!r}")
         if until is not None and (not isinstance(until, datetime) or until.tzinfo is None):
             raise ValidationError(f"until must be a timezone-aware datetime, got {until!r}")
-        if self._counters is not None:
-            self._counters.flush()
+        if self._gathered is not None:
+            self._gathered.flush()
         last = minute_of(until or self._clock.now()) + 1
         first = last - minutes
         since, end = _from_minute(first), _from_minute(last)
-        summary = self._repository.execution_summary(since, end)
-        census = self._repository.tool_census()
+        summary = self._executions.execution_summary(since, end)
+        census = self._tools.tool_census()
         totals: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
-        for count in self._repository.read_counts(first, last):
+        for count in self._counters.read_counts(first, last):
             key = (count.name, count.dimensions)
             totals[key] = totals.get(key, 0) + count.value
         counters = tuple(CounterTotal(n, d, v) for (n, d), v in sorted(totals.items()))
@@ -453,13 +464,13 @@ class ToolActivitySeries:
 
 
 def tool_activity(
-    repository: ToolRepository, clock: Clock, tool_id: str, window: timedelta | str | float
+    executions: ExecutionLog, clock: Clock, tool_id: str, window: timedelta | str | float
 ) -> ToolActivitySeries:
     """:class:`ToolActivitySeries` of ``tool_id`` over the window ending with the current minute."""
     minutes = parse_window(window)
     last = minute_of(clock.now()) + 1
     first = last - minutes
-    summary = repository.execution_summary(_from_minute(first), _from_minute(last), tool_id)
+    summary = executions.execution_summary(_from_minute(first), _from_minute(last), tool_id)
     bucket = max(1, math.ceil(minutes / MAX_POINTS))
     versions = sorted({m.version for m in summary.per_minute if m.version is not None})
     series = []

@@ -10,7 +10,7 @@ import attrs
 from toolrt.application._artifacts import visible_users
 from toolrt.application.access import may_see
 from toolrt.domain import CodeHash, NotFoundError, Tool, ToolStatus, ToolVersion, Visibility
-from toolrt.ports import ArtifactStore, ToolQuery, ToolRepository
+from toolrt.ports import ArtifactStore, CodeReferences, Teams, ToolQuery, ToolRecords
 
 
 @attrs.frozen
@@ -43,13 +43,17 @@ class GetToolStatus:
     NotFoundError, so that private tools do not reveal their existence.
     """
 
-    def __init__(self, repository: ToolRepository, artifacts: ArtifactStore) -> None:
-        self._repository = repository
+    def __init__(
+        self, *, tools: ToolRecords, references: CodeReferences, teams: Teams, artifacts: ArtifactStore
+    ) -> None:
+        self._tools = tools
+        self._references = references
+        self._teams = teams
         self._artifacts = artifacts
 
     def execute(self, tool_id: str, agent_id: str | None = None) -> ToolStatusReport:
-        tool = self._repository.get(tool_id)
-        if agent_id is not None and not may_see(self._repository, tool, agent_id):
+        tool = self._tools.get(tool_id)
+        if agent_id is not None and not may_see(self._teams, tool, agent_id):
             raise NotFoundError("tool", tool_id)
         return ToolStatusReport(
             tool_id=tool.tool_id,
@@ -76,15 +80,20 @@ class GetToolStatus:
     def _shared_by(self, tool: Tool, agent_id: str | None) -> int:
         # Counting tools the asker cannot see would tell it that someone holds this exact code.
         if agent_id is None:
-            return len(self._repository.references(tool.code_hash))
-        return len(visible_users(self._repository, tool.code_hash, agent_id))
+            return len(self._references.references(tool.code_hash))
+        return len(self._visible_users(tool.code_hash, agent_id))
 
     def _stored(self, tool: Tool, agent_id: str | None) -> bool:
         # An inactive tool's code kept only for tools the asker cannot see is reported as gone.
         stored = self._artifacts.get(tool.code_hash) is not None
         if agent_id is None or not stored or tool.is_active:
             return stored
-        return bool(visible_users(self._repository, tool.code_hash, agent_id, limit=1))
+        return bool(self._visible_users(tool.code_hash, agent_id, limit=1))
+
+    def _visible_users(self, code_hash: CodeHash, agent_id: str, limit: int | None = None) -> list[Tool]:
+        return visible_users(
+            code_hash, agent_id, tools=self._tools, references=self._references, teams=self._teams, limit=limit
+        )
 
 
 class ListTools:
@@ -95,21 +104,22 @@ class ListTools:
     is the runtime owner's unrestricted view.
     """
 
-    def __init__(self, repository: ToolRepository) -> None:
-        self._repository = repository
+    def __init__(self, *, tools: ToolRecords) -> None:
+        self._tools = tools
 
     def execute(self, query: ToolQuery) -> Sequence[Tool]:
-        return self._repository.list(query)
+        return self._tools.list(query)
 
 
 class ListVersions:
     """A tool's version history, oldest first. Same visibility rule as GetToolStatus."""
 
-    def __init__(self, repository: ToolRepository) -> None:
-        self._repository = repository
+    def __init__(self, *, tools: ToolRecords, teams: Teams) -> None:
+        self._tools = tools
+        self._teams = teams
 
     def execute(self, tool_id: str, agent_id: str | None = None) -> Sequence[ToolVersion]:
-        tool = self._repository.get(tool_id)
-        if agent_id is not None and not may_see(self._repository, tool, agent_id):
+        tool = self._tools.get(tool_id)
+        if agent_id is not None and not may_see(self._teams, tool, agent_id):
             raise NotFoundError("tool", tool_id)
         return sorted(tool.versions, key=lambda v: v.number)

@@ -32,14 +32,16 @@ from toolrt.domain import (
 from toolrt.ports import (
     ArtifactStore,
     Clock,
+    CodeReferences,
     CodeValidator,
     EventPublisher,
     IdGenerator,
     MetricsSink,
     NoTracer,
+    Teams,
     ToolGateway,
     ToolQuery,
-    ToolRepository,
+    ToolRecords,
     Tracer,
 )
 
@@ -134,7 +136,10 @@ class RegisterTool:
 
     def __init__(
         self,
-        repository: ToolRepository,
+        *,
+        tools: ToolRecords,
+        references: CodeReferences,
+        teams: Teams,
         artifacts: ArtifactStore,
         validator: CodeValidator,
         gateway: ToolGateway,
@@ -152,7 +157,8 @@ class RegisterTool:
         self._tracer = tracer or NoTracer()
         self._requirements = requirements or Requirements(NoEnvironments("custom"), policy)
         self._updater = updater
-        self._repository = repository
+        self._tools = tools
+        self._teams = teams
         self._artifacts = artifacts
         self._duplicates = duplicates
         self._examples = examples
@@ -162,7 +168,16 @@ class RegisterTool:
         self._metrics = metrics
         self._events = events
         self._policy = policy
-        self._intake = CodeIntake(repository, artifacts, validator, clock, metrics, events)
+        self._intake = CodeIntake(
+            tools=tools,
+            references=references,
+            teams=teams,
+            artifacts=artifacts,
+            validator=validator,
+            clock=clock,
+            metrics=metrics,
+            events=events,
+        )
 
     def execute(self, request: RegisterToolRequest) -> Registration:
         started = time.perf_counter()
@@ -193,7 +208,7 @@ class RegisterTool:
         return registration
 
     def _own_tool(self, request: RegisterToolRequest) -> Tool | None:
-        found = self._repository.list(ToolQuery(owner=request.agent_id, name=request.definition.name, limit=1))
+        found = self._tools.list(ToolQuery(owner=request.agent_id, name=request.definition.name, limit=1))
         return found[0] if found else None
 
     def _update_own(self, request: RegisterToolRequest, tool: Tool) -> Registration:
@@ -235,10 +250,10 @@ class RegisterTool:
             return None
         definition = request.definition
         for match in same_code:
-            tool = self._repository.get(match.tool_id)
+            tool = self._tools.get(match.tool_id)
             if (
                 tool.is_active
-                and tool.can_discover(request.agent_id, deciding_teams(self._repository, tool, request.agent_id))
+                and tool.can_discover(request.agent_id, deciding_teams(self._teams, tool, request.agent_id))
                 and tool.definition.language is definition.language
                 and tool.definition.input_schema == definition.input_schema
             ):
@@ -258,7 +273,7 @@ class RegisterTool:
     def _register(self, request: RegisterToolRequest) -> Registration:
         check_agent(request.agent_id)
         check_new_tool_name(request.definition.name)  # before any validation or example runs
-        check_sharing(self._repository, request.agent_id, request.team)
+        check_sharing(self._teams, request.agent_id, request.team)
         if request.on_duplicate == "update":
             own = self._own_tool(request)
             if own is not None:
@@ -301,7 +316,7 @@ class RegisterTool:
             team=request.team,
         )
         try:
-            self._repository.add(tool)
+            self._tools.add(tool)
         except Exception:
             if prepared.created:
                 self._intake.release_if_unreferenced(prepared.artifact.code_hash)
@@ -335,7 +350,7 @@ class RegisterTool:
         try:
             ref = self._gateway.register(tool)
             published = tool.with_gateway_ref(ref, self._clock.now())
-            self._repository.save(published)
+            self._tools.save(published)
             return published
         except Exception as exc:
             self._roll_back(tool, ref, artifact_created)
@@ -356,7 +371,7 @@ class RegisterTool:
             except Exception as exc:  # keep rolling back; report what stayed behind
                 bound.warning("rollback: gateway deregistration failed", error=str(exc))
         try:
-            self._repository.delete(tool.tool_id)
+            self._tools.delete(tool.tool_id)
         except Exception as exc:
             bound.warning("rollback: tool record removal failed", error=str(exc))
         if artifact_created:

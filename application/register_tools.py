@@ -89,7 +89,7 @@ class RegisterTools:
             try:
                 check_agent(request.agent_id)
                 check_new_tool_name(request.definition.name)
-                check_sharing(single._repository, request.agent_id, request.team)
+                check_sharing(single._teams, request.agent_id, request.team)
                 check_schemas(request.definition)
                 single._policy.check_network(request.definition)
                 if request.definition.name in names:
@@ -250,8 +250,8 @@ class RegisterTools:
     def _store(
         self, published: list[tuple[int, Tool]], results: dict[int, BatchItem], atomic: bool
     ) -> list[tuple[int, Tool]]:
-        repository = self._single._repository
-        add_many = getattr(repository, "add_many", None)
+        records = self._single._tools
+        add_many = getattr(records, "add_many", None)
         if callable(add_many) and published:
             try:
                 add_many([tool for _, tool in published])
@@ -261,7 +261,7 @@ class RegisterTools:
         stored: list[tuple[int, Tool]] = []
         for index, tool in published:
             try:
-                repository.add(tool)
+                records.add(tool)
                 stored.append((index, tool))
             except ToolRuntimeError as exc:
                 results[index] = BatchItem(index, error=exc)
@@ -281,7 +281,7 @@ class RegisterTools:
         for _, tool in stored:
             current = tool
             try:
-                current = single._repository.get(tool.tool_id)
+                current = single._tools.get(tool.tool_id)
             except ToolRuntimeError:
                 pass
             single._roll_back(tool, current.gateway_ref, artifact_created=False)

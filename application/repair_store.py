@@ -21,7 +21,7 @@ from toolrt.domain import (
     ValidationReport,
     normalize_code,
 )
-from toolrt.ports import ArtifactStore, Clock, TempFileKeeper, ToolQuery, ToolRepository
+from toolrt.ports import ArtifactStore, Clock, CodeReferences, SearchIndex, TempFileKeeper, ToolQuery, ToolRecords
 
 log = get_logger(__name__)
 
@@ -113,7 +113,7 @@ class RepairStore:
 
     - A tool record is consistent when its current version exists, its name is the current
       definition's name, every version's code hash is the hash of that version's code, and the
-      repository's references of each hash in its history contain the tool exactly while it is
+      code references of each hash in its history contain the tool exactly while it is
       active. An inconsistent record is repaired by saving a corrected copy (current version falls
       back to the latest, name and hashes are recomputed); saving rewrites its references.
     - Every code hash of an active tool must have a readable artifact. A missing one is restored
@@ -128,13 +128,23 @@ class RepairStore:
       is reported as not repairable here.
     """
 
-    def __init__(self, repository: ToolRepository, artifacts: ArtifactStore, clock: Clock) -> None:
-        self._repository = repository
+    def __init__(
+        self,
+        *,
+        tools: ToolRecords,
+        references: CodeReferences,
+        index: SearchIndex,
+        artifacts: ArtifactStore,
+        clock: Clock,
+    ) -> None:
+        self._tools = tools
+        self._references = references
+        self._index = index
         self._artifacts = artifacts
         self._clock = clock
 
     def execute(self, request: RepairRequest) -> RepairReport:
-        run = _Run(self._repository, self._artifacts, self._clock, request)
+        run = _Run(self._tools, self._references, self._index, self._artifacts, self._clock, request)
         return run.execute()
 
 
@@ -142,9 +152,17 @@ class _Run:
     """The state of one check-and-repair pass."""
 
     def __init__(
-        self, repository: ToolRepository, artifacts: ArtifactStore, clock: Clock, request: RepairRequest
+        self,
+        tools: ToolRecords,
+        references: CodeReferences,
+        index: SearchIndex,
+        artifacts: ArtifactStore,
+        clock: Clock,
+        request: RepairRequest,
     ) -> None:
-        self.repository = repository
+        self.tools = tools
+        self.references = references
+        self.index = index
         self.artifacts = artifacts
         self.clock = clock
         self.request = request
@@ -195,7 +213,7 @@ class _Run:
 
     def _tools(self) -> list[Tool] | None:
         try:
-            return list(self.repository.list(ToolQuery(status=None, limit=_EVERY_TOOL)))
+            return list(self.tools.list(ToolQuery(status=None, limit=_EVERY_TOOL)))
         except StorageError as exc:
             self._find(Problem.UNREADABLE_TOOLS, "repository", f"tool records cannot be read: {exc}", False)
             return None
@@ -203,7 +221,7 @@ class _Run:
     def _check_tool(self, tool: Tool) -> Tool:
         problems, fixed = _corrected(tool)
         for code_hash in sorted(fixed.code_hashes):
-            referenced = tool.tool_id in self.repository.references(code_hash)
+            referenced = tool.tool_id in self.references.references(code_hash)
             if referenced != tool.is_active:
                 state = "active but not referencing" if tool.is_active else "inactive but still referencing"
                 problems.append(f"{state} {code_hash.short}")
@@ -215,7 +233,7 @@ class _Run:
             return fixed
         saved = attrs.evolve(fixed, record_version=tool.record_version + 1, updated_at=self.clock.now())
         try:
-            self.repository.save(saved)
+            self.tools.save(saved)
         except (ConflictError, NotFoundError) as exc:
             self._act(Problem.INCONSISTENT_TOOL, tool.tool_id, "rewrite record", False, f"{exc}; run again")
             return tool
@@ -254,8 +272,8 @@ class _Run:
             self._restore(Problem.MISSING_ARTIFACT, code_hash, version)
 
     def _check_unneeded_artifact(self, code_hash: CodeHash, *, knows_tools: bool) -> None:
-        # The repository is asked again: a tool added since the listing may reference it by now.
-        if self.repository.references(code_hash):
+        # The references are read again: a tool added since the listing may reference it by now.
+        if self.references.references(code_hash):
             return
         try:
             artifact = self.artifacts.get(code_hash)
@@ -278,7 +296,7 @@ class _Run:
             return
         self._find(Problem.ORPHAN_ARTIFACT, str(code_hash), "referenced by no tool", knows_tools)
         if self.request.repair and knows_tools:
-            if self.repository.references(code_hash):
+            if self.references.references(code_hash):
                 self._act(Problem.ORPHAN_ARTIFACT, str(code_hash), "remove", False, "a tool references it now")
                 return
             self._delete(Problem.ORPHAN_ARTIFACT, code_hash)
@@ -316,10 +334,10 @@ class _Run:
     # -- bookkeeping -----------------------------------------------------------------------------
 
     def _check_search_index(self) -> None:
-        # A repository with a separate search index (SQLite's FTS5) can say whether it matches the
-        # records and rebuild it from them; the others search the records themselves.
-        problems = getattr(self.repository, "search_index_problems", None)
-        rebuild = getattr(self.repository, "rebuild_search_index", None)
+        # A separate search index (SQLite's FTS5) can say whether it matches the records and
+        # rebuild it from them; the others search the records themselves.
+        problems = getattr(self.index, "search_index_problems", None)
+        rebuild = getattr(self.index, "rebuild_search_index", None)
         if not callable(problems) or not callable(rebuild):
             return
         try:

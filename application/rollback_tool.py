@@ -9,7 +9,7 @@ import attrs
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, Tool, ToolRolledBack
-from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRepository
+from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRecords
 
 log = get_logger(__name__)
 
@@ -37,14 +37,15 @@ class RollbackTool:
 
     def __init__(
         self,
-        repository: ToolRepository,
+        *,
+        tools: ToolRecords,
         artifacts: ArtifactStore,
         gateway: ToolGateway,
         clock: Clock,
         metrics: MetricsSink,
         events: EventPublisher,
     ) -> None:
-        self._repository = repository
+        self._tools = tools
         self._artifacts = artifacts
         self._gateway = gateway
         self._clock = clock
@@ -57,16 +58,14 @@ class RollbackTool:
             return self._rollback(request, bound)
 
     def _rollback(self, request: RollbackToolRequest, bound: Any) -> Tool:
-        before = active_owned_tool(self._repository, request.agent_id, request.tool_id, "roll back")
+        before = active_owned_tool(self._tools, request.agent_id, request.tool_id, "roll back")
         target = before.version(request.version)
         if before.current_version == target.number:
             return before
         if self._artifacts.get(target.code_hash) is None:
             raise NotFoundError("artifact", f"{target.code_hash} (version {target.number} of {before.tool_id})")
         now = self._clock.now()
-        stored = save_and_sync(
-            self._repository, self._gateway, self._clock, before, before.with_current(target.number, now)
-        )
+        stored = save_and_sync(self._tools, self._gateway, self._clock, before, before.with_current(target.number, now))
         self._metrics.increment("rollbacks", outcome="success")
         self._events.publish(ToolRolledBack(now, before.tool_id, request.agent_id, target.number))
         bound.info("tool rolled back", version=target.number)

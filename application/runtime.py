@@ -127,69 +127,112 @@ class ToolRuntime:
         self.gc_policy = gc_policy or GarbageCollectionPolicy()
         self.profile = profile
         p = ports
+        # One store offers every storage port; each use case takes the ones it needs.
+        store = p.repository
         # Counters no execution record holds also go to the store (see fleet_metrics).
-        self._counters = StoredCounters(p.metrics, p.repository, p.clock)
+        self._counters = StoredCounters(p.metrics, store, p.clock)
         metrics = self._counters
         self._events = EventBus(p.events)
         events = self._events
         #: Requirements: resolves them at registration and finds each call's environment. Its
         #: ``on_progress`` receives a line while an environment builds (the CLI prints it).
         self.requirements = Requirements(p.environments or NoEnvironments(profile), self.policy)
-        self._examples = ExampleRunner(p.sandbox, self.policy, p.ids, self.requirements, p.repository)
-        self._search = SearchTools(p.repository, metrics, p.embedder)
+        self._examples = ExampleRunner(
+            p.sandbox, self.policy, p.ids, self.requirements, tools=store, references=store, teams=store
+        )
+        self._search = SearchTools(
+            tools=store, index=store, teams=store, executions=store, metrics=metrics, embedder=p.embedder
+        )
         self._update = UpdateTool(
-            p.repository,
-            p.artifacts,
-            p.validator,
-            p.gateway,
-            p.clock,
-            metrics,
-            events,
+            tools=store,
+            references=store,
+            teams=store,
+            artifacts=p.artifacts,
+            validator=p.validator,
+            gateway=p.gateway,
+            clock=p.clock,
+            metrics=metrics,
+            events=events,
             examples=self._examples,
             policy=self.policy,
             tracer=p.tracer,
             requirements=self.requirements,
         )
         self._register = RegisterTool(
-            p.repository,
-            p.artifacts,
-            p.validator,
-            p.gateway,
-            p.clock,
-            p.ids,
-            metrics,
-            events,
-            self.policy,
+            tools=store,
+            references=store,
+            teams=store,
+            artifacts=p.artifacts,
+            validator=p.validator,
+            gateway=p.gateway,
+            clock=p.clock,
+            ids=p.ids,
+            metrics=metrics,
+            events=events,
+            policy=self.policy,
             examples=self._examples,
-            duplicates=DuplicateFinder(p.repository, self._search),
+            duplicates=DuplicateFinder(tools=store, references=store, teams=store, search=self._search),
             tracer=p.tracer,
             requirements=self.requirements,
             updater=self._update,
         )
         self._register_many = RegisterTools(self._register)
         self.templates = TemplateCatalog()
-        self._deregister = DeregisterTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
-        self._rollback = RollbackTool(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
-        self._traffic = TrafficControl(p.repository, p.artifacts, p.gateway, p.clock, metrics, events)
+        self._deregister = DeregisterTool(
+            tools=store,
+            references=store,
+            teams=store,
+            artifacts=p.artifacts,
+            gateway=p.gateway,
+            clock=p.clock,
+            metrics=metrics,
+            events=events,
+        )
+        self._rollback = RollbackTool(
+            tools=store, artifacts=p.artifacts, gateway=p.gateway, clock=p.clock, metrics=metrics, events=events
+        )
+        self._traffic = TrafficControl(
+            tools=store,
+            executions=store,
+            teams=store,
+            artifacts=p.artifacts,
+            gateway=p.gateway,
+            clock=p.clock,
+            metrics=metrics,
+            events=events,
+        )
         self._execute = ExecuteTool(
-            p.repository,
-            p.sandbox,
-            p.clock,
-            p.ids,
-            metrics,
-            events,
-            self.policy,
-            p.artifacts,
-            self._traffic,
+            tools=store,
+            executions=store,
+            teams=store,
+            sandbox=p.sandbox,
+            clock=p.clock,
+            ids=p.ids,
+            metrics=metrics,
+            events=events,
+            policy=self.policy,
+            artifacts=p.artifacts,
+            traffic=self._traffic,
             tracer=p.tracer,
             requirements=self.requirements,
         )
-        self._background = BackgroundExecutions(self._execute, p.repository, self.policy)
-        self._status = GetToolStatus(p.repository, p.artifacts)
-        self._list = ListTools(p.repository)
-        self._versions = ListVersions(p.repository)
-        self._gc = CollectGarbage(p.repository, p.artifacts, p.clock, metrics, events)
-        self._fleet = ReadFleetMetrics(p.repository, p.clock, self._counters)
+        self._background = BackgroundExecutions(execute=self._execute, executions=store, policy=self.policy)
+        self._status = GetToolStatus(tools=store, references=store, teams=store, artifacts=p.artifacts)
+        self._list = ListTools(tools=store)
+        self._versions = ListVersions(tools=store, teams=store)
+        self._gc = CollectGarbage(
+            tools=store,
+            references=store,
+            executions=store,
+            counters=store,
+            artifacts=p.artifacts,
+            clock=p.clock,
+            metrics=metrics,
+            events=events,
+        )
+        self._fleet = ReadFleetMetrics(
+            tools=store, executions=store, counters=store, clock=p.clock, gathered=self._counters
+        )
         self._closed = False
 
     # -- writing -------------------------------------------------------------------------------
@@ -859,7 +902,11 @@ class ToolRuntime:
         :class:`RepairStore`); with ``repair``, also fix what can be fixed. ``grace_s``: younger
         unreferenced artifacts and temp files are left alone (another process may be writing)."""
         request = RepairRequest(repair=repair, orphan_grace_s=grace_s, temp_grace_s=min(grace_s, 300.0))
-        return RepairStore(self.ports.repository, self.ports.artifacts, self.ports.clock).execute(request)
+        store = self.ports.repository
+        use_case = RepairStore(
+            tools=store, references=store, index=store, artifacts=self.ports.artifacts, clock=self.ports.clock
+        )
+        return use_case.execute(request)
 
     def health(self) -> dict[str, Any]:
         """Which profile runs, how isolated executions are, and whether the gateway is usable."""

@@ -13,7 +13,17 @@ import attrs
 
 from toolrt.domain import Tool, ValidationError
 from toolrt.domain.search import field_texts, query_terms
-from toolrt.ports import Embedder, MetricsSink, SearchHit, SearchQuery, ToolRepository, ToolUsage
+from toolrt.ports import (
+    Embedder,
+    ExecutionLog,
+    MetricsSink,
+    SearchHit,
+    SearchIndex,
+    SearchQuery,
+    Teams,
+    ToolRecords,
+    ToolUsage,
+)
 
 #: Reciprocal rank fusion's constant (Cormack et al.): damps the weight of the very first ranks.
 RRF_K = 60
@@ -88,8 +98,20 @@ class SearchTools:
     - Vectors are cached per tool version and embedder model, in process.
     """
 
-    def __init__(self, repository: ToolRepository, metrics: MetricsSink, embedder: Embedder | None = None) -> None:
-        self._repository = repository
+    def __init__(
+        self,
+        *,
+        tools: ToolRecords,
+        index: SearchIndex,
+        teams: Teams,
+        executions: ExecutionLog,
+        metrics: MetricsSink,
+        embedder: Embedder | None = None,
+    ) -> None:
+        self._tools = tools
+        self._index = index
+        self._teams = teams
+        self._executions = executions
         self._metrics = metrics
         self._embedder = embedder
         self._vectors: dict[tuple[str, int], Any] = {}
@@ -109,13 +131,13 @@ class SearchTools:
         metrics; ``with_usage`` adds each tool's :class:`ToolUsage`."""
         results = self._rank(agent_id, text, limit=limit, tags=tags, counted=counted)
         if with_usage and results:
-            usage = self._repository.tool_usage([r.tool.tool_id for r in results])
+            usage = self._executions.tool_usage([r.tool.tool_id for r in results])
             results = [attrs.evolve(r, usage=usage[r.tool.tool_id]) for r in results]
         return results
 
     def usage(self, tool_id: str) -> ToolUsage:
         """The usage of one tool (the caller checks it may see the tool)."""
-        return self._repository.tool_usage([tool_id])[tool_id]
+        return self._executions.tool_usage([tool_id])[tool_id]
 
     def _rank(
         self, agent_id: str | None, text: str, *, limit: int, tags: Sequence[str], counted: bool
@@ -124,10 +146,10 @@ class SearchTools:
             raise ValidationError("a search needs words: say what the tool should do, e.g. 'convert miles to km'")
         if isinstance(tags, str):
             tags = (tags,)
-        teams = frozenset() if agent_id is None else self._repository.teams_of(agent_id)
+        teams = frozenset() if agent_id is None else self._teams.teams_of(agent_id)
         query = SearchQuery(query_terms(text), visible_to=agent_id, teams=teams, tags=tuple(tags), limit=limit)
         depth = min(100, max(limit * 3, 30)) if self._embedder is not None else limit
-        lexical = self._repository.search(attrs.evolve(query, limit=depth)) if query.terms else []
+        lexical = self._index.search(attrs.evolve(query, limit=depth)) if query.terms else []
         if counted:
             self._metrics.increment("searches", mode="hybrid" if self._embedder else "lexical")
         if self._embedder is None:
@@ -147,12 +169,12 @@ class SearchTools:
         wanted = frozenset(tags)
         keys = [
             (tool_id, version)
-            for tool_id, version, tool_tags in self._repository.discoverable(agent_id, teams)
+            for tool_id, version, tool_tags in self._tools.discoverable(agent_id, teams)
             if wanted <= frozenset(tool_tags)
         ]
         missing = [key for key in keys if key not in self._vectors]
         if missing:
-            tools = [self._repository.get(tool_id) for tool_id, _ in missing]
+            tools = [self._tools.get(tool_id) for tool_id, _ in missing]
             vectors = embedder.embed([_embedding_text(t) for t in tools])
             with self._lock:
                 if len(self._vectors) + len(tools) > MAX_CACHED_VECTORS:
@@ -165,7 +187,7 @@ class SearchTools:
         scored.sort(key=lambda pair: (-pair[1], pair[0][0]))
         best: list[tuple[Tool, float]] = []
         for (tool_id, _version), similarity in scored[:depth]:
-            tool = self._repository.get(tool_id)
+            tool = self._tools.get(tool_id)
             # Re-checked on the record itself: it may have changed since it was listed.
             if tool.is_active and (agent_id is None or tool.can_discover(agent_id, teams)):
                 best.append((tool, similarity))

@@ -28,16 +28,18 @@ from toolrt.domain import (
     TrafficSplit,
     ValidationError,
 )
+from toolrt.domain.figures import nearest_rank
 from toolrt.ports import (
     ArtifactStore,
     Clock,
     EventPublisher,
+    ExecutionLog,
     ExecutionOutcome,
     MetricsSink,
+    Teams,
     ToolGateway,
-    ToolRepository,
+    ToolRecords,
 )
-from toolrt.ports.fleet import nearest_rank
 
 log = get_logger(__name__)
 
@@ -142,14 +144,19 @@ class TrafficControl:
 
     def __init__(
         self,
-        repository: ToolRepository,
+        *,
+        tools: ToolRecords,
+        executions: ExecutionLog,
+        teams: Teams,
         artifacts: ArtifactStore,
         gateway: ToolGateway,
         clock: Clock,
         metrics: MetricsSink,
         events: EventPublisher,
     ) -> None:
-        self._repository = repository
+        self._tools = tools
+        self._executions = executions
+        self._teams = teams
         self._artifacts = artifacts
         self._gateway = gateway
         self._clock = clock
@@ -166,14 +173,14 @@ class TrafficControl:
         """Route un-pinned calls of ``tool_id`` by ``weights`` (None or empty: all to the version in force)."""
         bound = log.bind(agent_id=agent_id, tool_id=tool_id)
         with refusals_counted(self._metrics, bound, "traffic_changes", "set_traffic"):
-            before = active_owned_tool(self._repository, agent_id, tool_id, "route traffic of")
+            before = active_owned_tool(self._tools, agent_id, tool_id, "route traffic of")
             now = self._clock.now()
             split = TrafficSplit(weights, now, guard) if weights else None
             if split is not None:
                 for version in split.versions:
                     before.version(version)  # NotFoundError names a version the tool does not have
             after = before.with_traffic(split, now)
-            self._repository.save(after)
+            self._tools.save(after)
         self._metrics.increment("traffic_changes", outcome="success")
         self._events.publish(TrafficChanged(now, tool_id, agent_id, split.weights if split else ()))
         bound.info("traffic set", weights=dict(split.weights) if split else {})
@@ -183,13 +190,13 @@ class TrafficControl:
         """Put ``version`` in force and end any split."""
         bound = log.bind(agent_id=agent_id, tool_id=tool_id)
         with refusals_counted(self._metrics, bound, "promotions", "promote"):
-            before = active_owned_tool(self._repository, agent_id, tool_id, "promote a version of")
+            before = active_owned_tool(self._tools, agent_id, tool_id, "promote a version of")
             target = before.version(version)
             if self._artifacts.get(target.code_hash) is None:
                 raise NotFoundError("artifact", f"{target.code_hash} (version {target.number} of {tool_id})")
             now = self._clock.now()
             after = before.promoted(target.number, now)
-            stored = save_and_sync(self._repository, self._gateway, self._clock, before, after)
+            stored = save_and_sync(self._tools, self._gateway, self._clock, before, after)
         self._metrics.increment("promotions", outcome="success")
         if before.current_version != target.number:
             self._events.publish(ToolRolledBack(now, tool_id, agent_id, target.number))
@@ -200,15 +207,15 @@ class TrafficControl:
 
     def tool_metrics(self, tool_id: str, agent_id: str | None = None) -> ToolMetrics:
         """Per-version metrics of ``tool_id`` (NotFoundError when ``agent_id`` may not see it)."""
-        tool = self._repository.get(tool_id)
-        if agent_id is not None and not may_see(self._repository, tool, agent_id):
+        tool = self._tools.get(tool_id)
+        if agent_id is not None and not may_see(self._teams, tool, agent_id):
             raise NotFoundError("tool", tool_id)
         return ToolMetrics(
             tool_id=tool.tool_id,
             current_version=tool.current_version,
             traffic=tool.traffic.weights if tool.traffic else (),
             traffic_note=tool.traffic_note,
-            versions=version_metrics(self._repository.execution_outcomes(tool_id)),
+            versions=version_metrics(self._executions.execution_outcomes(tool_id)),
         )
 
     def after_execution(self, tool: Tool, execution: Execution) -> None:
@@ -218,7 +225,7 @@ class TrafficControl:
             return
         if execution.status not in FAILURES:
             return  # a success or a cancellation never raises the candidate's error rate
-        outcomes = self._repository.execution_outcomes(tool.tool_id, split.since)
+        outcomes = self._executions.execution_outcomes(tool.tool_id, split.since)
         candidate = _counts(outcomes, execution.version)
         current = _counts(outcomes, tool.current_version)
         if not split.guard.breached(candidate, current):
@@ -228,11 +235,11 @@ class TrafficControl:
             f"{tool.current_version} {current[1]} of {current[0]} (margin {split.guard.margin:g})"
         )
         try:
-            fresh = self._repository.get(tool.tool_id)
+            fresh = self._tools.get(tool.tool_id)
             if fresh.traffic != split:
                 return  # the owner (or another process's guard) changed it meanwhile
             now = self._clock.now()
-            self._repository.save(fresh.with_traffic(None, now, note=reason))
+            self._tools.save(fresh.with_traffic(None, now, note=reason))
         except (ConflictError, NotFoundError):
             return  # changed concurrently: the next candidate call looks again
         self._metrics.increment("traffic_guard_trips")

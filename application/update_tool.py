@@ -26,12 +26,14 @@ from toolrt.ports import (
     ArtifactStore,
     AttributeValue,
     Clock,
+    CodeReferences,
     CodeValidator,
     EventPublisher,
     MetricsSink,
     NoTracer,
+    Teams,
     ToolGateway,
-    ToolRepository,
+    ToolRecords,
     Tracer,
 )
 
@@ -98,7 +100,10 @@ class UpdateTool:
 
     def __init__(
         self,
-        repository: ToolRepository,
+        *,
+        tools: ToolRecords,
+        references: CodeReferences,
+        teams: Teams,
         artifacts: ArtifactStore,
         validator: CodeValidator,
         gateway: ToolGateway,
@@ -111,7 +116,8 @@ class UpdateTool:
         requirements: Requirements | None = None,
     ) -> None:
         self._tracer = tracer or NoTracer()
-        self._repository = repository
+        self._tools = tools
+        self._teams = teams
         self._policy = policy or ExecutionPolicy()
         self._requirements = requirements or Requirements(NoEnvironments("custom"), self._policy)
         self._examples = examples
@@ -119,7 +125,16 @@ class UpdateTool:
         self._clock = clock
         self._metrics = metrics
         self._events = events
-        self._intake = CodeIntake(repository, artifacts, validator, clock, metrics, events)
+        self._intake = CodeIntake(
+            tools=tools,
+            references=references,
+            teams=teams,
+            artifacts=artifacts,
+            validator=validator,
+            clock=clock,
+            metrics=metrics,
+            events=events,
+        )
 
     def execute(self, request: UpdateToolRequest) -> ToolUpdate:
         bound = log.bind(agent_id=request.agent_id, tool_id=request.tool_id)
@@ -139,13 +154,13 @@ class UpdateTool:
     def _update(self, request: UpdateToolRequest) -> ToolUpdate:
         if request.definition is None and request.visibility is None:
             raise ValidationError("an update needs a definition, a visibility, or both")
-        before = active_owned_tool(self._repository, request.agent_id, request.tool_id, "update")
+        before = active_owned_tool(self._tools, request.agent_id, request.tool_id, "update")
         if request.definition is not None and request.definition.name != before.name:
             check_new_tool_name(request.definition.name)  # a rename: before anything is resolved or run
         now = self._clock.now()
         after = before
         if request.visibility is not None and (request.visibility, request.team) != (before.visibility, before.team):
-            check_sharing(self._repository, request.agent_id, request.team)
+            check_sharing(self._teams, request.agent_id, request.team)
             after = after.with_visibility(request.visibility, now, request.team)
         definition = request.definition
         if definition is not None:
@@ -154,7 +169,7 @@ class UpdateTool:
         if definition is None or definition == before.definition:
             if after is before:
                 return ToolUpdate(before, False, False, False, ValidationReport())
-            stored = save_and_sync(self._repository, self._gateway, self._clock, before, after)
+            stored = save_and_sync(self._tools, self._gateway, self._clock, before, after)
             return ToolUpdate(stored, False, False, False, ValidationReport())
 
         check_schemas(definition)
@@ -172,7 +187,7 @@ class UpdateTool:
                     self._intake.release_if_unreferenced(definition.code_hash)
                 raise
         try:
-            stored = save_and_sync(self._repository, self._gateway, self._clock, before, after)
+            stored = save_and_sync(self._tools, self._gateway, self._clock, before, after)
         except Exception:
             if prepared.created:
                 self._intake.release_if_unreferenced(definition.code_hash)

@@ -35,7 +35,7 @@ from benchmarks.local_store import definition
 from toolrt.adapters.local import _serde
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
 from toolrt.domain import Execution, ExecutionFailure, ExecutionStatus, Tool
-from toolrt.ports.fleet import minute_of
+from toolrt.domain.figures import minute_of
 
 CHUNK = 10_000
 TOKEN = "benchmark-operator-token"
@@ -99,7 +99,7 @@ def seed(path: Path, tools: int, executions: int) -> str:
                 "namespaces",
             )
 
-    conn = repo._connection()  # noqa: SLF001 (bulk seeding, not a repository operation)
+    conn = repo.database.connection()  # bulk seeding, not a repository operation
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
         "INSERT INTO executions (execution_id, tool_id, status, created_at, body, caller, created_min, version,"

@@ -28,7 +28,7 @@ from toolrt.adapters.local import _serde
 from toolrt.adapters.local.file_artifacts import FileArtifactStore
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
 from toolrt.domain import Artifact, Execution, ExecutionStatus, Tool, ValidationReport, normalize_code
-from toolrt.ports.fleet import minute_of
+from toolrt.domain.figures import minute_of
 
 CHUNK = 10_000
 NOW = datetime.now(UTC)
@@ -84,7 +84,7 @@ def seed(data: Path, tools: int, executions: int, orphans: int) -> None:
             yield (execution_id, f"tool-{i % tools:07d}", "succeeded", created, body, "agent-000001",
                    minute_of(moment), 1, 0.0, None, "process")  # fmt: skip
 
-    conn = repo._connection()  # noqa: SLF001 (bulk seeding, not a repository operation)
+    conn = repo.database.connection()  # bulk seeding, not a repository operation
     conn.execute("BEGIN IMMEDIATE")
     conn.executemany(
         "INSERT INTO executions (execution_id, tool_id, status, created_at, body, caller, created_min, version,"

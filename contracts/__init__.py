@@ -2,12 +2,17 @@
 
 Subclass a suite once per adapter and implement its single factory method::
 
-    class TestMyRepository(ToolRepositoryContract):
-        def make_repository(self) -> ToolRepository:
-            return MyRepository(...)
+    class TestMyTeams(TeamsContract):
+        def make_teams(self) -> Teams:
+            return MyTeams(...)
+
+A store implements the storage ports one at a time (``ToolRecordsContract``,
+``CodeReferencesContract``, ``SearchIndexContract``, ``ExecutionLogContract``, ``TeamsContract``,
+``CountersContract``); ``OneStoreContract`` checks what holds across them in one store, and
+``ToolRepositoryContract`` runs them all against one object (``make_repository``).
 
 The suites are plain pytest classes; they import only ``toolrt.ports`` and ``toolrt.domain``.
-The suites need pytest (a test dependency), so they load on first use: importing
+The suites need pytest and hypothesis (test dependencies), so they load on first use: importing
 ``toolrt.contracts`` itself, as toolrt does at run time to read the file-format schemas in
 ``toolrt.contracts/schemas``, imports no test code.
 """
@@ -19,18 +24,43 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from toolrt.contracts.artifact_store import ArtifactStoreContract
+    from toolrt.contracts.code_references import CodeReferencesContract
+    from toolrt.contracts.counters import CountersContract
+    from toolrt.contracts.execution_log import ExecutionLogContract
     from toolrt.contracts.gateway import ToolGatewayContract
-    from toolrt.contracts.repository import ToolRepositoryContract
+    from toolrt.contracts.repository import OneStoreContract, ToolRepositoryContract
     from toolrt.contracts.sandbox import SandboxContract
+    from toolrt.contracts.search_index import SearchIndexContract
+    from toolrt.contracts.teams import TeamsContract
+    from toolrt.contracts.tool_records import ToolRecordsContract
 
 _SUITES = {
     "ArtifactStoreContract": "artifact_store",
+    "CodeReferencesContract": "code_references",
+    "CountersContract": "counters",
+    "ExecutionLogContract": "execution_log",
+    "OneStoreContract": "repository",
     "SandboxContract": "sandbox",
+    "SearchIndexContract": "search_index",
+    "TeamsContract": "teams",
     "ToolGatewayContract": "gateway",
+    "ToolRecordsContract": "tool_records",
     "ToolRepositoryContract": "repository",
 }
 
-__all__ = ["ArtifactStoreContract", "SandboxContract", "ToolGatewayContract", "ToolRepositoryContract"]
+__all__ = [
+    "ArtifactStoreContract",
+    "CodeReferencesContract",
+    "CountersContract",
+    "ExecutionLogContract",
+    "OneStoreContract",
+    "SandboxContract",
+    "SearchIndexContract",
+    "TeamsContract",
+    "ToolGatewayContract",
+    "ToolRecordsContract",
+    "ToolRepositoryContract",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -19,6 +19,7 @@ from toolrt.domain import (
     ValidationReport,
     Visibility,
 )
+from toolrt.ports import ToolRecords
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -108,3 +109,39 @@ def execution(
         stdout="hello\n",
         metrics=ExecutionMetrics(wall_ms=5.0, cpu_ms=3.0, max_rss_kb=1000, exit_code=0),
     )
+
+
+def searchable(tool_id: str, owner: str, name: str, description: str, **changes: Any) -> Tool:
+    """A tool to search for: public unless ``visibility`` says otherwise; ``changes`` go to the definition."""
+    visibility = changes.pop("visibility", Visibility.PUBLIC)
+    team = changes.pop("team", None)
+    made = definition(name, description=description, **changes)
+    return Tool.create(tool_id=tool_id, owner=owner, definition=made, visibility=visibility, team=team, now=T0)
+
+
+def catalog(records: ToolRecords) -> list[Tool]:
+    """Five tools added to ``records``: a's weather tools and private population tool, b's public
+    unit converter and private weather tool."""
+    tools = [
+        searchable("w1", "a", "get_weather_forecast", "Weather forecast for a city, by day"),
+        searchable("w2", "a", "currentWeather", "The weather now at a place", tags=("weather",)),
+        searchable("u1", "b", "convert_units", "Convert a length between metric and imperial units"),
+        searchable("p1", "a", "city_population", "Population of a city", visibility=Visibility.PRIVATE),
+        searchable("s1", "b", "stolen_weather", "Weather from b's secret station", visibility=Visibility.PRIVATE),
+    ]
+    for made in tools:
+        records.add(made)
+    return tools
+
+
+def team_catalog(records: ToolRecords) -> list[Tool]:
+    """:func:`catalog`, and three team tools: two of team red (b's, c's) and one of team blue (b's)."""
+    team = Visibility.TEAM
+    shared = [
+        searchable("r1", "b", "red_weather", "Weather radar for the red team", visibility=team, team="red"),
+        searchable("r2", "c", "red_city", "City weather station list", visibility=team, team="red"),
+        searchable("k1", "b", "blue_weather", "Weather of the blue team", visibility=team, team="blue"),
+    ]
+    for made in shared:
+        records.add(made)
+    return [*catalog(records), *shared]

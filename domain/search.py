@@ -20,13 +20,13 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
 import attrs
 
-from toolrt.domain.models import ToolDefinition
+from toolrt.domain.models import Tool, ToolDefinition, ToolStatus
 
 #: The fields a tool is searched by, in the order adapters store them.
 FIELDS: tuple[str, ...] = ("name", "description", "params", "tags")
@@ -256,3 +256,37 @@ def rank(
     hits = [(d, s) for d, s in scored if s.value > 0.0]
     hits.sort(key=lambda pair: (-pair[1].value, pair[0].tool_id))
     return hits[:limit]
+
+
+def discoverable_tools(
+    tools: Iterable[Tool], visible_to: str | None, teams: frozenset[str] = frozenset()
+) -> list[Tool]:
+    """The active tools of ``tools`` that ``visible_to`` (a member of ``teams``) may discover; every
+    active tool for None: the corpus a search by ``visible_to`` ranks, and nothing else."""
+    return [
+        t for t in tools if t.status is ToolStatus.ACTIVE and (visible_to is None or t.can_discover(visible_to, teams))
+    ]
+
+
+def rank_tools(
+    tools: Iterable[Tool],
+    terms: tuple[str, ...],
+    *,
+    visible_to: str | None,
+    teams: frozenset[str] = frozenset(),
+    tags: Iterable[str] = (),
+    limit: int,
+    document: Callable[[Tool], SearchDocument] | None = None,
+) -> list[tuple[Tool, Score]]:
+    """The tools a search by ``visible_to`` finds among ``tools``, best first: BM25F over the
+    statistics of exactly :func:`discoverable_tools`, keeping those whose current version carries
+    every one of ``tags``. The reference every store's search index answers as. ``document`` gives a
+    tool's analyzed document (a store may keep them; analyzed afresh when None)."""
+    visible = discoverable_tools(tools, visible_to, teams)
+    analyzed = document or (lambda t: SearchDocument.of(t.tool_id, t.definition))
+    by_id = {t.tool_id: t for t in visible}
+    documents = [analyzed(t) for t in visible]
+    stats = CorpusStats.of(documents, terms)
+    wanted = frozenset(tags)
+    candidates = [d for d in documents if wanted <= frozenset(by_id[d.tool_id].definition.tags)]
+    return [(by_id[d.tool_id], s) for d, s in rank(terms, candidates, stats, limit)]

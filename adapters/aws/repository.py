@@ -34,41 +34,37 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from toolrt.adapters.aws.criteria import execution_filter
 from toolrt.adapters.aws.errors import cancellation_codes, error_code, translate
 from toolrt.adapters.aws.serialization import av, converter, decode_body, encode_body, to_item
+from toolrt.adapters.shared.counters import dimensions_text, parse_dimensions
+from toolrt.adapters.shared.executions import count_usage, listing, outcomes_of, purgeable, summarize_executions
+from toolrt.adapters.shared.tools import EVERY_TOOL, ListedSearchIndex, census_of, discoverable_keys
 from toolrt.application.logs import get_logger
 from toolrt.domain import (
     CodeHash,
     ConflictError,
     Execution,
+    ExecutionStatus,
     NotFoundError,
     StorageError,
     Tool,
     TransientError,
     Visibility,
 )
+from toolrt.domain.criteria import Condition, Equals, ExecutionField, OneOf, holds_all
+from toolrt.domain.figures import check_window
 from toolrt.ports import (
     ExecutionOutcome,
     ExecutionQuery,
+    ExecutionSummary,
     SearchHit,
     SearchQuery,
-    ToolQuery,
-    ToolUsage,
-    count_usage,
-    newest_first,
-    outcomes_of,
-)
-from toolrt.ports.fleet import (
-    ExecutionSummary,
     StoredCount,
     ToolCensus,
-    census_of,
-    check_window,
-    dimensions_text,
-    parse_dimensions,
-    summarize_executions,
+    ToolQuery,
+    ToolUsage,
 )
-from toolrt.ports.repository import InProcessSearch, discoverable_keys, purgeable
 
 log = get_logger(__name__)
 
@@ -158,6 +154,10 @@ def _count_of(item: dict[str, Any]) -> StoredCount:
     return StoredCount(int(minute), name, parse_dimensions(dims), int(item["value"]["N"]))
 
 
+def _execution_key(execution_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": "EXEC"}}
+
+
 def _referenced(tool: Tool | None) -> frozenset[CodeHash]:
     return tool.code_hashes if tool is not None and tool.is_active else frozenset()
 
@@ -172,7 +172,7 @@ class DynamoDbToolRepository:
     def __init__(self, client: Any, table_name: str) -> None:
         self._client = client
         self._table = table_name
-        self._search = InProcessSearch()
+        self._search = ListedSearchIndex(self)
 
     # -- tools -----------------------------------------------------------------------------------
 
@@ -290,7 +290,7 @@ class DynamoDbToolRepository:
         self, visible_to: str | None, teams: frozenset[str] = frozenset()
     ) -> Sequence[tuple[str, int, tuple[str, ...]]]:
         return discoverable_keys(
-            self.list(ToolQuery(visible_to=visible_to, teams=teams, limit=10**9)), visible_to, teams
+            self.list(ToolQuery(visible_to=visible_to, teams=teams, limit=EVERY_TOOL)), visible_to, teams
         )
 
     def search(self, query: SearchQuery) -> Sequence[SearchHit]:
@@ -298,8 +298,7 @@ class DynamoDbToolRepository:
         owner and public indexes (or a scan for ``visible_to=None``); analyzed documents are cached
         per record version, so a search costs the listing plus one BM25F pass. Past tens of
         thousands of tools, pair the gateway's semantic search with this (see the README)."""
-        tools = self.list(ToolQuery(visible_to=query.visible_to, teams=query.teams, limit=10**9))
-        return self._search.search(tools, query)
+        return self._search.search(query)
 
     def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:
         items = self._paginate(
@@ -374,21 +373,10 @@ class DynamoDbToolRepository:
         """Scans the execution records (no index by time yet) and deletes the old finished ones (and
         those beyond the newest ``keep_newest``), each on the condition that its status is still the
         one read (a record being updated stays)."""
-        finished: dict[str, tuple[Execution, dict[str, Any]]] = {}
-        for item in self._paginate(
-            "scan",
-            "execution records",
-            FilterExpression="#sk = :exec AND NOT #status IN (:pending, :running)",
-            ExpressionAttributeNames={"#sk": "sk", "#status": "status"},
-            ExpressionAttributeValues={":exec": av("EXEC"), ":pending": av("pending"), ":running": av("running")},
-        ):
-            try:
-                execution = converter.structure(decode_body(item), Execution)
-            except Exception as exc:
-                raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
-            finished[execution.execution_id] = (execution, {"pk": item["pk"], "sk": item["sk"]})
-        chosen = purgeable([e for e, _ in finished.values()], before, keep_newest)
-        old = [(finished[i][1], finished[i][0].status.value) for i in chosen]
+        finals = OneOf(ExecutionField.STATUS, (s for s in ExecutionStatus if s.is_final))
+        finished = {e.execution_id: e for e in self._scan_executions((finals,))}
+        chosen = purgeable(finished.values(), before, keep_newest)
+        old = [(_execution_key(i), finished[i].status.value) for i in chosen]
         if dry_run:
             return len(old)
         removed = 0
@@ -415,25 +403,12 @@ class DynamoDbToolRepository:
     def execution_summary(self, since: datetime, until: datetime, tool_id: str | None = None) -> ExecutionSummary:
         """Scans the execution records (like :meth:`list_executions`) and aggregates them here."""
         check_window(since, until)
-        if tool_id is not None:
-            return summarize_executions(self.list_executions_of(tool_id), since, until, tool_id)
-        found: builtins.list[Execution] = []
-        for item in self._paginate(
-            "scan",
-            "execution records",
-            FilterExpression="#sk = :exec",
-            ExpressionAttributeNames={"#sk": "sk"},
-            ExpressionAttributeValues={":exec": av("EXEC")},
-        ):
-            try:
-                found.append(converter.structure(decode_body(item), Execution))
-            except Exception as exc:
-                raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
-        return summarize_executions(found, since, until)
+        found = self._scan_executions(() if tool_id is None else (Equals(ExecutionField.TOOL_ID, tool_id),))
+        return summarize_executions(found, since, until, tool_id)
 
     def tool_census(self) -> ToolCensus:
         """Reads every tool record (a scan)."""
-        return census_of(self.list(ToolQuery(status=None, limit=10**9)))
+        return census_of(self.list(ToolQuery(status=None, limit=EVERY_TOOL)))
 
     def add_counts(self, counts: Sequence[StoredCount]) -> None:
         """One atomic ``ADD`` per count on the item of its day, minute, name and dimensions."""
@@ -504,44 +479,19 @@ class DynamoDbToolRepository:
             "get_item",
             f"execution {execution_id}",
             TableName=self._table,
-            Key={"pk": {"S": f"EXEC#{execution_id}"}, "sk": {"S": "EXEC"}},
+            Key=_execution_key(execution_id),
             ConsistentRead=True,
         )
         if "Item" not in response:
             raise NotFoundError("execution", execution_id)
-        try:
-            return converter.structure(decode_body(response["Item"]), Execution)
-        except Exception as exc:
-            raise StorageError(f"execution {execution_id} is unreadable: {exc}", backend=BACKEND) from exc
+        return self._execution_from_item(response["Item"])
 
     def list_executions(self, query: ExecutionQuery) -> Sequence[Execution]:
-        """Scans the execution records (filtered on the table's side to executions, and to the tool
-        or status when given) and orders them here: fine for a history of thousands of calls; a
-        larger one wants an index by caller and time, which this table does not have yet."""
-        names = {"#sk": "sk"}
-        values: dict[str, Any] = {":exec": {"S": "EXEC"}}
-        conditions = ["#sk = :exec"]
-        if query.tool_id is not None:
-            names["#tool"] = "tool_id"
-            values[":tool"] = {"S": query.tool_id}
-            conditions.append("#tool = :tool")
-        if query.status is not None:
-            names["#status"] = "status"
-            values[":status"] = {"S": query.status.value}
-            conditions.append("#status = :status")
-        found = []
-        for item in self._paginate(
-            "scan",
-            "execution records",
-            FilterExpression=" AND ".join(conditions),
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        ):
-            try:
-                found.append(converter.structure(decode_body(item), Execution))
-            except Exception as exc:
-                raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
-        return newest_first(found, query)
+        """Scans the execution records (filtered on the table's side as far as the items'
+        attributes allow, see :mod:`toolrt.adapters.aws.criteria`) and orders them here: fine for a
+        history of thousands of calls; a larger one wants an index by caller and time, which this
+        table does not have yet."""
+        return listing(self._scan_executions(query.criteria()), query.limit)
 
     def execution_outcomes(self, tool_id: str, since: datetime | None = None) -> Sequence[ExecutionOutcome]:
         """Scans the tool's execution records, like :meth:`list_executions`."""
@@ -549,43 +499,39 @@ class DynamoDbToolRepository:
 
     def list_executions_of(self, tool_id: str) -> builtins.list[Execution]:
         """Every execution record of ``tool_id`` (a filtered scan)."""
-        found: builtins.list[Execution] = []
-        for item in self._paginate(
-            "scan",
-            "execution records",
-            FilterExpression="#sk = :exec AND #tool = :tool",
-            ExpressionAttributeNames={"#sk": "sk", "#tool": "tool_id"},
-            ExpressionAttributeValues={":exec": {"S": "EXEC"}, ":tool": {"S": tool_id}},
-        ):
-            try:
-                found.append(converter.structure(decode_body(item), Execution))
-            except Exception as exc:
-                raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
-        return found
+        return self._scan_executions((Equals(ExecutionField.TOOL_ID, tool_id),))
 
     def tool_usage(self, tool_ids: Collection[str]) -> Mapping[str, ToolUsage]:
         """Scans the execution records of these tools (filtered on the table's side, at most 100
         ids per scan), like :meth:`list_executions`; a larger history wants counters kept per tool."""
         wanted = sorted(set(tool_ids))
-        found: list[Execution] = []
+        found: builtins.list[Execution] = []
         for start in range(0, len(wanted), 100):
-            chunk = wanted[start : start + 100]
-            values: dict[str, Any] = {":exec": {"S": "EXEC"}}
-            values.update({f":t{i}": {"S": tool_id} for i, tool_id in enumerate(chunk)})
-            for item in self._paginate(
-                "scan",
-                "execution records",
-                FilterExpression=f"#sk = :exec AND #tool IN ({', '.join(f':t{i}' for i in range(len(chunk)))})",
-                ExpressionAttributeNames={"#sk": "sk", "#tool": "tool_id"},
-                ExpressionAttributeValues=values,
-            ):
-                try:
-                    found.append(converter.structure(decode_body(item), Execution))
-                except Exception as exc:
-                    raise StorageError(
-                        f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND
-                    ) from exc
+            found += self._scan_executions((OneOf(ExecutionField.TOOL_ID, wanted[start : start + 100]),))
         return count_usage(found, wanted)
+
+    def _scan_executions(self, criteria: Sequence[Condition]) -> builtins.list[Execution]:
+        """The execution records every one of ``criteria`` holds for: a scan filtered by what the
+        items' attributes can say, the rest checked on the decoded records."""
+        expression, left = execution_filter(criteria)
+        found: builtins.list[Execution] = []
+        for item in self._paginate(
+            "scan",
+            "execution records",
+            FilterExpression=expression.text,
+            ExpressionAttributeNames=dict(expression.names),
+            ExpressionAttributeValues=dict(expression.values),
+        ):
+            execution = self._execution_from_item(item)
+            if holds_all(left, execution):
+                found.append(execution)
+        return found
+
+    def _execution_from_item(self, item: dict[str, Any]) -> Execution:
+        try:
+            return converter.structure(decode_body(item), Execution)
+        except Exception as exc:
+            raise StorageError(f"execution record {item.get('pk')} is unreadable: {exc}", backend=BACKEND) from exc
 
     # -- teams -----------------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -14,8 +15,28 @@ from moto import mock_aws
 from tests.integration.aws.conftest import INTERCEPTOR_ARN, JWT, ROLE_ARN
 from toolrt.adapters.aws import AgentCoreGateway, DynamoDbToolRepository, S3ArtifactStore
 from toolrt.adapters.aws.provision import provision
-from toolrt.contracts import ArtifactStoreContract, ToolGatewayContract, ToolRepositoryContract
-from toolrt.ports import ArtifactStore, ToolGateway, ToolRepository
+from toolrt.contracts import (
+    ArtifactStoreContract,
+    CodeReferencesContract,
+    CountersContract,
+    ExecutionLogContract,
+    OneStoreContract,
+    SearchIndexContract,
+    TeamsContract,
+    ToolGatewayContract,
+    ToolRecordsContract,
+)
+from toolrt.ports import (
+    ArtifactStore,
+    CodeReferences,
+    Counters,
+    ExecutionLog,
+    SearchIndex,
+    Teams,
+    ToolGateway,
+    ToolRecords,
+    ToolRepository,
+)
 
 pytestmark = pytest.mark.aws
 
@@ -54,11 +75,52 @@ def _client(service: str) -> Any:
     return boto3.client(service, region_name=REGION)
 
 
-class TestDynamoDbToolRepository(ToolRepositoryContract):
+_tables = itertools.count()
+
+
+def _fresh_repository() -> DynamoDbToolRepository:
+    # A table of its own per store: a property test makes a fresh store per example.
+    client = _client("dynamodb")
+    table = f"toolrt-test-{next(_tables)}"
+    provision(dynamodb=client, table_name=table)
+    return DynamoDbToolRepository(client, table)
+
+
+class TestDynamoDbToolRecords(ToolRecordsContract):
+    def make_tool_records(self) -> ToolRecords:
+        return _fresh_repository()
+
+
+class TestDynamoDbCodeReferences(CodeReferencesContract):
+    def make_code_references(self) -> tuple[ToolRecords, CodeReferences]:
+        repo = _fresh_repository()
+        return repo, repo
+
+
+class TestDynamoDbSearchIndex(SearchIndexContract):
+    def make_search_index(self) -> tuple[ToolRecords, SearchIndex]:
+        repo = _fresh_repository()
+        return repo, repo
+
+
+class TestDynamoDbExecutionLog(ExecutionLogContract):
+    def make_execution_log(self) -> ExecutionLog:
+        return _fresh_repository()
+
+
+class TestDynamoDbTeams(TeamsContract):
+    def make_teams(self) -> Teams:
+        return _fresh_repository()
+
+
+class TestDynamoDbCounters(CountersContract):
+    def make_counters(self) -> Counters:
+        return _fresh_repository()
+
+
+class TestDynamoDbToolRepository(OneStoreContract):
     def make_repository(self) -> ToolRepository:
-        client = _client("dynamodb")
-        provision(dynamodb=client, table_name="toolrt-test")
-        return DynamoDbToolRepository(client, "toolrt-test")
+        return _fresh_repository()
 
 
 class TestS3ArtifactStore(ArtifactStoreContract):

@@ -106,7 +106,7 @@ def test_the_doctor_finds_a_damaged_index_and_rebuilds_it(tmp_path: Path) -> Non
             )
         )
         repo.add(tool)
-    doctor = RepairStore(repo, artifacts, SystemClock())
+    doctor = RepairStore(tools=repo, references=repo, index=repo, artifacts=artifacts, clock=SystemClock())
     assert doctor.execute(RepairRequest()).clean
     raw = sqlite3.connect(db)
     raw.execute("DELETE FROM search_public WHERE rowid = (SELECT rowid FROM tools WHERE tool_id = 'w1')")

@@ -156,7 +156,7 @@ def test_doctor_rewrites_a_record_whose_references_were_lost(tmp_path: Path) -> 
         raw.execute("DELETE FROM code_refs WHERE tool_id = 'tool-1'")
     assert repo.references(t.code_hash) == frozenset()
 
-    doctor = RepairStore(repo, store, SystemClock())
+    doctor = RepairStore(tools=repo, references=repo, index=repo, artifacts=store, clock=SystemClock())
     report = doctor.execute(RepairRequest())
     assert [(f.problem, f.subject) for f in report.findings] == [(Problem.INCONSISTENT_TOOL, "tool-1")]
     assert doctor.execute(RepairRequest(repair=True)).unresolved == ()

@@ -6,6 +6,7 @@ import multiprocessing
 import random
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -159,7 +160,7 @@ def test_four_processes_end_with_a_consistent_store(tmp_path: Path) -> None:
         }
 
     # Artifact clean-up races registrations by design; the doctor brings the directory back in line.
-    repair = RepairStore(repo, store, SystemClock())
+    repair = RepairStore(tools=repo, references=repo, index=repo, artifacts=store, clock=SystemClock())
     repair.execute(RepairRequest(repair=True, orphan_grace_s=0))
     assert repair.execute(RepairRequest(orphan_grace_s=0)).clean
     needed = {h for t in tools.values() if t.is_active for h in t.code_hashes}
@@ -178,13 +179,13 @@ def test_concurrent_execution_records_are_group_committed_and_all_durable(tmp_pa
 
     repo = SqliteToolRepository(tmp_path / "tools.db")
     writes: list[int] = []
-    original = repo._write
+    original = repo.database.write
 
-    def counting(doing: str):  # type: ignore[no-untyped-def]
+    def counting(doing: str, **kwargs: Any):  # type: ignore[no-untyped-def]
         writes.append(1)
-        return original(doing)
+        return original(doing, **kwargs)
 
-    repo._write = counting  # type: ignore[method-assign]
+    repo.database.write = counting  # type: ignore[method-assign]
     barrier = threading.Barrier(64)
 
     def record(i: int) -> None:
@@ -249,7 +250,7 @@ def test_execution_records_reach_the_disk_off_the_callers_path_and_tool_writes_w
 
     import attrs
 
-    from toolrt.adapters.local import sqlite_repository
+    from toolrt.adapters.local.sqlite import database
     from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
     from toolrt.contracts import builders as b
     from toolrt.domain import Execution, Visibility
@@ -261,7 +262,7 @@ def test_execution_records_reach_the_disk_off_the_callers_path_and_tool_writes_w
         synced.append(os.readlink(f"/proc/self/fd/{fd}"))
         real_fsync(fd)
 
-    monkeypatch.setattr(sqlite_repository.os, "fsync", spy)
+    monkeypatch.setattr(database.os, "fsync", spy)
     wal = str(tmp_path / "tools.db-wal")
 
     repo = SqliteToolRepository(tmp_path / "tools.db", record_sync_s=0.05)
@@ -272,7 +273,7 @@ def test_execution_records_reach_the_disk_off_the_callers_path_and_tool_writes_w
         time.sleep(0.01)
     assert synced and set(synced) == {wal}
     assert len(synced) < 20  # one fsync covered many records
-    conn = repo._connection()
+    conn = repo.database.connection()
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL: the records' commits
     repo.add(b.tool("t1"))
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL for a tool write
@@ -301,8 +302,8 @@ def test_record_sync_zero_waits_for_the_disk_on_each_record(tmp_path: Path) -> N
 
     repo = SqliteToolRepository(tmp_path / "tools.db", record_sync_s=0)
     repo.record_execution(Execution("e1", "t1", 1, "agent-a", "succeeded", b.T0))
-    assert repo._wal_sync is None
-    assert repo._connection().execute("PRAGMA synchronous").fetchone()[0] == 2
+    assert not repo.database.syncs_in_background
+    assert repo.database.connection().execute("PRAGMA synchronous").fetchone()[0] == 2
     assert repo.get_execution("e1").caller == "agent-a"
     repo.close()
     with pytest.raises(ValidationError, match="record_sync_s"):

@@ -117,7 +117,7 @@ def test_killed_between_artifact_and_record_leaves_a_removable_orphan(paths: tup
     _kill(child)
 
     repo, store = SqliteToolRepository(db), FileArtifactStore(root)
-    doctor = RepairStore(repo, store, SystemClock())
+    doctor = RepairStore(tools=repo, references=repo, index=repo, artifacts=store, clock=SystemClock())
     half = b.definition("half").code_hash
     report = doctor.execute(RepairRequest(orphan_grace_s=0))
     assert [(f.problem, f.subject) for f in report.findings] == [(Problem.ORPHAN_ARTIFACT, str(half))]
@@ -150,7 +150,7 @@ def test_killed_mid_artifact_write_leaves_only_a_stale_temp_file(paths: tuple[Pa
     for h in stored:
         assert store.get(h) is not None  # every listed artifact is whole and matches its hash
 
-    doctor = RepairStore(repo, store, SystemClock())
+    doctor = RepairStore(tools=repo, references=repo, index=repo, artifacts=store, clock=SystemClock())
     doctor.execute(RepairRequest(repair=True, orphan_grace_s=0))
     assert store.remove_stale_temp_files(older_than_s=0) == stale
     assert store.stale_temp_files(older_than_s=0) == []
@@ -181,7 +181,11 @@ def test_killed_inside_a_transaction_leaves_no_half_written_record(paths: tuple[
     assert repo.get("tool-uncommitted-1").name == "one"
     store = FileArtifactStore(root)
     store.put(_artifact(b.definition("one")))
-    assert RepairStore(repo, store, SystemClock()).execute(RepairRequest(orphan_grace_s=0)).clean
+    assert (
+        RepairStore(tools=repo, references=repo, index=repo, artifacts=store, clock=SystemClock())
+        .execute(RepairRequest(orphan_grace_s=0))
+        .clean
+    )
     repo.close()
 
 

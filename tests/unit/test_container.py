@@ -82,7 +82,7 @@ def test_the_local_store_takes_how_execution_records_reach_the_disk(tmp_path: ob
         )
         repo = build_container(settings).adapters.repository()
         try:
-            assert (repo._wal_sync is not None) is background
+            assert repo.database.syncs_in_background is background
         finally:
             repo.close()
     with pytest.raises(SettingsError, match="execution_record_sync_s"):

@@ -10,7 +10,7 @@ import pytest
 import toolrt
 from toolrt.application.fleet_metrics import FleetMetrics, Refusal, StoredCounters, parse_window
 from toolrt.domain import NotFoundError, ValidationError
-from toolrt.ports.fleet import ToolActivity
+from toolrt.ports import ToolActivity
 
 ECHO = "def handler(secret: str) -> str:\n    return secret\n"
 BOOM = "def handler(secret: str) -> str:\n    raise KeyError(secret)\n"

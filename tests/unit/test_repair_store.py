@@ -37,7 +37,9 @@ class Store:
         return tool
 
     def check(self, repair: bool = False, grace_s: float = 600.0) -> RepairReport:
-        use_case = RepairStore(self.repo, self.artifacts, self.clock)
+        use_case = RepairStore(
+            tools=self.repo, references=self.repo, index=self.repo, artifacts=self.artifacts, clock=self.clock
+        )
         return use_case.execute(RepairRequest(repair=repair, orphan_grace_s=grace_s))
 
 

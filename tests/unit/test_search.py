@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from tests.fakes import memory_runtime
 from toolrt.adapters.embedders import SentenceTransformerEmbedder, build_embedder
 from toolrt.adapters.memory import InMemoryToolRepository
+from toolrt.adapters.shared.tools import InProcessSearch
 from toolrt.contracts import builders as b
 from toolrt.domain import MissingDependencyError, NotFoundError, Tool, ValidationError, Visibility
 from toolrt.domain.search import (
@@ -24,7 +25,6 @@ from toolrt.domain.search import (
     score,
 )
 from toolrt.ports import SearchQuery
-from toolrt.ports.repository import InProcessSearch
 
 WORDS = ["weather", "forecast", "city", "convert", "units", "length", "stock", "price", "email", "send", "tide"]
 

@@ -70,9 +70,10 @@ tool_ids = (
 )
 
 
+# A new tool's name never holds "__" (it is reserved for owner-qualified names).
 @given(
     tool_ids,
-    st.from_regex(r"[a-zA-Z][a-zA-Z0-9_]{0,99}", fullmatch=True),
+    st.from_regex(r"[a-zA-Z][a-zA-Z0-9_]{0,99}", fullmatch=True).filter(lambda n: "__" not in n),
     st.sampled_from(["s0", "s42", "s999"]),
 )
 def test_gateway_names_fit_in_64_characters_and_map_back(tool_id: str, name: str, shard: str) -> None:
