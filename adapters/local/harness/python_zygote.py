@@ -1194,6 +1194,9 @@ def enter_namespaces(call: bool, network: bool = False) -> None:
     native.mount(b"proc", "/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     size = b"size=%d" % TMP_SIZE
     native.mount(b"tmpfs", "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size + b",mode=0755")
+    # Into it: the working folder it had (the template's /tmp, under the new mount) is every
+    # zygote's, and a relative path written by a package there would reach other agents' zygotes.
+    os.chdir("/tmp")
     native.mount(b"tmpfs", "/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, size + b",mode=01777")
     if not call:
         # Its own /dev/pts (the sandbox's is every zygote's). A call needs none of its own: it is
