@@ -29,7 +29,7 @@ from typing import Any
 
 from toolrt.adapters.local.cgroups import WorkerCgroup
 from toolrt.adapters.local.egress_proxy import SANDBOX_PROXY_PORT, SANDBOX_SOCKET, EgressGate
-from toolrt.adapters.local.process_tree import descendants, limit_cpu, read_exact, tree_usage
+from toolrt.adapters.local.process_tree import children, descendants, limit_cpu, read_exact, tree_usage
 from toolrt.adapters.local.sandbox_results import MIN_FRAME_CAP, parse_result, worker_fields
 from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError
@@ -137,6 +137,16 @@ class ProcessWorker(Worker):
     ) -> None:
         super().__init__(scratch, namespaced=namespaced, tenant=tenant)
         self.proc = proc
+        # pidfds of what bubblewrap runs (its sandbox's pid 1), taken once it runs (see ``_wait_gone``).
+        self._inner: list[int] = []
+
+    def hold_inner(self) -> None:
+        """Hold pidfds of the processes bubblewrap started (its sandbox's pid 1), for ``_wait_gone``."""
+        for pid in children(self.proc.pid):
+            try:
+                self._inner.append(os.pidfd_open(pid))
+            except OSError:
+                pass  # already gone
 
     @property
     def pid(self) -> int:
@@ -162,13 +172,33 @@ class ProcessWorker(Worker):
                     pass
 
     def _wait_gone(self, timeout: float) -> bool:
+        """Wait for bubblewrap and for its sandbox's pid 1: bubblewrap may exit first, while that pid 1
+        (re-parented to the host's init) is still tearing its namespace down."""
+        deadline = time.monotonic() + timeout
         try:
             self.proc.wait(timeout=timeout)
-            return True
         except subprocess.TimeoutExpired:
             return False
+        gone = True
+        for fd in self._take_inner():
+            try:
+                gone = bool(select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]) and gone
+            finally:
+                os.close(fd)
+        return gone
+
+    def _take_inner(self) -> list[int]:
+        """The held pidfds, each handed to one caller only (kill may run on two threads at once)."""
+        taken = []
+        while True:
+            try:
+                taken.append(self._inner.pop())
+            except IndexError:
+                return taken
 
     def _close_channels(self) -> None:
+        for fd in self._take_inner():
+            os.close(fd)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 try:
@@ -223,6 +253,7 @@ class ZygoteTemplate(ProcessWorker):
             detail = self.stderr_tail()
             self.kill()
             raise ExecutionError(f"the Python sandbox did not start: {detail or 'no reason given'}")
+        self.hold_inner()
 
     def fork_zygote(
         self, cgroup: WorkerCgroup | None, gate: EgressGate | None, scratch: Path | None, timeout: float
