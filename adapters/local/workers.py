@@ -47,7 +47,8 @@ CALL_PIDS = 64
 # Without a pids cgroup, RLIMIT_NPROC is the only bound on how many processes share the memory
 # budget (each under RLIMIT_AS): kept small so the total stays a small multiple of memory_mb.
 FALLBACK_CALL_PROCESSES = 8
-_IDLE_ZYGOTE_TASKS = 4  # the zygote and its spare child (single-threaded), with room to spare
+# The zygote, the pid 1 of its namespaces and its spare child (single-threaded), with room to spare.
+_IDLE_ZYGOTE_TASKS = 5
 
 # Returned by _read_result for a stream frame (compared by identity): the call's result is still to come.
 _STREAMED: dict[str, Any] = {}
@@ -363,7 +364,7 @@ class PythonZygote(Worker):
         return self._pidfd >= 0 and not self.dead and not select.select([self._pidfd], [], [], 0)[0]
 
     def signal_kill(self) -> None:
-        """SIGKILL through its pidfd: with namespaces it is pid 1 of its own, and all of it dies.
+        """SIGKILL through its pidfd: with namespaces that is pid 1 of its own, and all of it dies.
         Without, its calls' processes (each call detaches into a session of its own) go first."""
         if self.dead:
             return
@@ -446,7 +447,7 @@ class PythonZygote(Worker):
         )
         budget = None
         if self.cgroup is not None:
-            # The zygote and its spare child are all that run now: a few tasks on top of the call's own.
+            # The zygote, its pid 1 and its spare child are all that run now: a few tasks on top of the call's own.
             budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, _IDLE_ZYGOTE_TASKS + CALL_PIDS)
             self.idle_bytes = budget.baseline  # what the zygote holds idle: its share of the pools' cap
         self._write_all(

@@ -1,8 +1,13 @@
 """What a zygote holds when it forks a call: nothing that makes two calls alike, nothing shared with another zygote.
 
 An environment zygote imports its packages while idle (third-party code), and every call's child is
-a copy of it. What must hold, seen from the calls' results:
+a copy of it. Two families of things must hold, seen from the calls' results:
 
+- **Fork detection works.** Libraries that keep random state detect a fork by a change of pid
+  (OpenSSL's DRBG, Python's ``tempfile`` names) or by fork hooks (the ``random`` module): a call's
+  child must not have the pid of the process it was forked from, or every call of a pool replays
+  the same "random" bytes (``requests`` and ``aiohttp`` create an SSL context, and with it
+  OpenSSL's generator, at import).
 - **Zygotes share no writable place.** Zygotes forked from one template (one per environment, for
   every agent that uses it) must not reach the template's own files or each other's: a package
   writing anywhere it can (a relative path first) in one agent's zygote leaves nothing for another's.
@@ -80,6 +85,9 @@ def handler() -> dict:
     }
 """
 
+# What each call draws: no two calls, of one pool or of two agents, may draw the same.
+SOURCES = ("ssl", "tempfile", "names", "random")
+
 
 @pytest.fixture
 def rt(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ToolRuntime]:
@@ -108,6 +116,21 @@ def _tool(rt: ToolRuntime, agent: str, name: str) -> str:
         "requirements": ["toolrt-zygote-probe"],
     }
     return rt.register_tool(agent, definition).tool_id
+
+
+def test_no_two_calls_draw_the_same_random_values(rt: ToolRuntime) -> None:
+    """Victor's calls (one pool, one zygote: each call may serve another end user) and Mallory's each
+    draw random bytes, temporary names and random numbers of their own from every generator the
+    zygote's package started before forking them (OpenSSL's, tempfile's, the random module's)."""
+    victor, mallory = _tool(rt, "victor", "random_probe"), _tool(rt, "mallory", "random_probe")
+    outputs = []
+    for agent, tool_id in (("victor", victor), ("mallory", mallory)) * 3:
+        result = rt.execute_tool(agent, tool_id, {})
+        assert result.status is ExecutionStatus.SUCCEEDED, result.error
+        outputs.append(result.output)
+    for source in SOURCES:
+        drawn = [o[source] for o in outputs]
+        assert len(set(drawn)) == len(drawn), (source, drawn)
 
 
 def test_a_package_in_one_agents_zygote_leaves_nothing_for_another_agents(rt: ToolRuntime) -> None:

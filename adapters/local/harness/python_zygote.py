@@ -13,9 +13,10 @@ Three kinds of process run this file, all started from one ``python -I -S`` insi
   anything else it writes ``0`` to each cgroup.procs file (it moves itself into its own cgroup),
   then, with namespaces, it is pid 1 of new user, pid, mount, ipc and network namespaces (made by
   the clone) and gives itself a /proc of its own, a private /tmp and /dev/shm, a new /dev/pts and a
-  read-only /dev, and drops every capability. It serves calls on its control socket (below). Its
-  first frame, ``{"ready": true}``, tells the host (SCM_CREDENTIALS, translated by the kernel into
-  the host's pid namespace) its pid.
+  read-only /dev, and drops every capability. Its first frame, ``{"ready": true}``, tells the host
+  (SCM_CREDENTIALS, translated by the kernel into the host's pid namespace) the pid of that first
+  process, which then stays pid 1 of the namespaces and forks the zygote proper (pid 2: see
+  ``stay_pid_one``), which serves calls on its control socket (below).
 * **A call's child** (a clone of the zygote, forked ahead of the call): with namespaces it is pid 1
   of namespaces of its own (user, pid, mount, ipc, network), so everything it can write or set is
   its own and dies with it: its /proc shows only its own processes, and prlimit, setpriority,
@@ -988,7 +989,7 @@ def import_learned() -> None:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     used = resource.getrusage(resource.RUSAGE_SELF)
-    # As pid 1 the zygote would ignore the kernel's SIGXCPU without a handler of its own.
+    # A handler of its own: past the allowance the zygote ends with the status that says why.
     previous = signal.signal(signal.SIGXCPU, past_allowance)
     resource.setrlimit(resource.RLIMIT_CPU, (int(used.ru_utime + used.ru_stime) + 1 + LEARN_CPU_S[0], hard))
     try:
@@ -1296,8 +1297,8 @@ def zygote_main() -> None:
     global SELF
     SELF = os.getpid()
     gc.disable()  # fewer copy-on-write faults in forked children; each child re-enables it
-    # As pid 1 the zygote gets only the signals it handles, and Python handles SIGINT: it is ignored
-    # here (no call can reach it anyway); each child restores Python's handler for its tool.
+    # SIGINT is ignored here (no call can reach the zygote anyway: each is in a pid namespace and a
+    # session of its own); each child restores Python's handler for its tool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     wake_on_children()
     # Non-dumpable: no process of its user can ptrace it, read its memory or open its /proc fds.
@@ -1310,7 +1311,6 @@ def zygote_main() -> None:
         os.environ["HOME"] = os.environ["TMPDIR"] = BASE
     nproc_base = own_process_count() if not NAMESPACES else 4
     scratch = bytearray(CHUNK)
-    write_frame(CTL, {"ready": True})
     preload()
     warm_up(0.02, CTL)
     last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
@@ -1381,7 +1381,41 @@ def become_zygote(msg: dict[str, Any], fds: list[int]) -> None:
     os.closerange(5 if gate >= 0 else 4, 1 << 16)
     CTL, GATE = 3, (4 if gate >= 0 else -1)
     BASE = str(msg.get("scratch") or "/tmp")
+    # The host learns its pid from this frame (SCM_CREDENTIALS): with namespaces, pid 1 of them,
+    # which it ends them all by.
+    write_frame(CTL, {"ready": True})
+    if NAMESPACES:
+        stay_pid_one()
     zygote_main()
+
+
+def stay_pid_one() -> None:
+    """Fork the zygote off the first process of its namespaces, which stays their pid 1 and ends
+    when the zygote ends (the kernel then ends everything else in them).
+
+    Why not be pid 1 itself: each call's child is pid 1 of its own pid namespace, so a zygote that
+    were pid 1 too would fork children with its own pid, and libraries that tell a fork by a change
+    of pid (OpenSSL's random generator, Python's tempfile names) would carry what the zygote's
+    packages started into every call unchanged: every call of a pool would draw the same "random"
+    bytes. The zygote is pid 2; pid 1 holds no descriptor and runs nothing but this wait, in which
+    it also reaps what a package the zygote imports leaves behind (orphans come to pid 1), and
+    resumes the zygote when such a package stops it (``kill(0, SIGSTOP)``: as pid 1 the zygote
+    ignored that; stopped, it would hold its pool's next call until its deadline)."""
+    pid = os.fork()
+    if pid == 0:
+        return
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.closerange(0, 1 << 16)
+    while True:
+        try:
+            child, status = os.waitpid(-1, os.WUNTRACED)
+        except ChildProcessError:
+            os._exit(0)
+        if child == pid:
+            if not os.WIFSTOPPED(status):
+                os._exit(0)
+            os.kill(pid, signal.SIGCONT)
 
 
 def receive(sock: Any) -> tuple[Any, list[int]]:
