@@ -395,10 +395,25 @@ class PythonZygote(Worker):
     def _stderr_fd(self) -> int:
         return self._err
 
-    def _write_all(self, data: bytes) -> None:
+    def _send(self, data: bytes, deadline: float, cancel: CancelSignal | None) -> bool:
+        """Hand ``data`` to the zygote before ``deadline`` (monotonic). False when it did not take it
+        all in time (it stopped reading: a learned import that never returns, say), or stopped and
+        the call was cancelled meanwhile: the call then ends with the status the host decides, like
+        a call that ran too long, instead of waiting for the zygote forever."""
         view = memoryview(data)
         while view:
-            view = view[os.write(self._in, view) :]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            wait = left if cancel is None else min(left, CANCEL_POLL_S)
+            if select.select([], [self._in], [], wait)[1]:
+                try:
+                    view = view[self._ctl.send(view, socket.MSG_DONTWAIT) :]
+                except BlockingIOError:
+                    continue
+            elif cancel is not None and cancel.is_set():
+                return False
+        return True
 
     def call(
         self,
@@ -450,7 +465,8 @@ class PythonZygote(Worker):
             # The zygote, its pid 1 and its spare child are all that run now: a few tasks on top of the call's own.
             budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, _IDLE_ZYGOTE_TASKS + CALL_PIDS)
             self.idle_bytes = budget.baseline  # what the zygote holds idle: its share of the pools' cap
-        self._write_all(
+        hard_deadline = time.monotonic() + request.timeout_s + GRACE_S
+        sent = self._send(
             request_frame(
                 {
                     "id": seq,
@@ -466,10 +482,14 @@ class PythonZygote(Worker):
                     "spare": next_spare,
                 }
             )
-            + payload
+            + payload,
+            hard_deadline,
+            cancel,
         )
+        if not sent:
+            self.signal_kill()  # it holds part of a request: nothing it says later could be trusted
+            return None, "cancelled" if cancel is not None and cancel.is_set() else "timed_out", b"", b""
         relay = OutputDecoder(request.on_output) if request.on_output is not None else None
-        hard_deadline = time.monotonic() + request.timeout_s + GRACE_S
         cancelled_at: float | None = None
         decided: str | None = None
         doc: dict[str, Any] | None = None
@@ -491,8 +511,11 @@ class PythonZygote(Worker):
                 break
             if cancel is not None and cancelled_at is None and cancel.is_set():
                 cancelled_at = time.monotonic()
-                self._write_all(request_frame({"cancel": seq}))
                 hard_deadline = min(hard_deadline, cancelled_at + GRACE_S)
+                if not self._send(request_frame({"cancel": seq}), hard_deadline, None):
+                    decided = "cancelled"
+                    self.signal_kill()
+                    break
         if self.cgroup is not None and budget is not None and not self.dead:
             peak_kb, oom = self.cgroup.settle(budget)
             if doc is not None:

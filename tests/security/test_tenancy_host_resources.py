@@ -1,0 +1,104 @@
+"""What the host keeps for all agents (templates, kept cgroups, its threads) never carries one agent's calls into another's.
+
+Each test has two agents on one local runtime, one of them hostile (the validator's security rules
+are off: the OS sandbox is the boundary), and asserts from outside, on the results the victim gets:
+
+- the host hands a zygote its request before it waits for the result with the call's deadline: a
+  zygote that stopped reading (a learned import that never returns) must not hold the call past it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.requirements_world import local_runtime, private_environments
+from tests.security.test_hostile_wheel import write_wheel
+from toolrt.application import ToolRuntime
+from toolrt.domain import ExecutionStatus
+
+pytestmark = [pytest.mark.bwrap, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def wheels(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The folder pip on the host finds this module's wheels in (it alone, as an index would be)."""
+    folder = tmp_path_factory.mktemp("host-resources-wheels")
+    for n in range(5):
+        write_wheel(folder, f"toolrt-flavour{n}", {f"flavour{n}/__init__.py": f"N = {n}\n"}, f"flavour{n}\n")
+    # A package with a submodule whose import never returns (a server, a prompt, a lock: here a sleep).
+    write_wheel(
+        folder,
+        "toolrt-stuck",
+        {"stuck/__init__.py": "READY = True\n", "stuck/forever.py": "import time\ntime.sleep(3600)\n"},
+        "stuck\n",
+    )
+    patch = pytest.MonkeyPatch()
+    patch.setenv("PIP_FIND_LINKS", str(folder))
+    patch.setenv("PIP_NO_INDEX", "1")
+    try:
+        yield folder
+    finally:
+        patch.undo()
+
+
+@pytest.fixture
+def rt(tmp_path: Path, wheels: Path) -> Iterator[ToolRuntime]:
+    with private_environments() as root:
+        runtime = local_runtime(tmp_path / "store", root, security_checks=False)
+        try:
+            yield runtime
+        finally:
+            runtime.close()
+
+
+def register(rt: ToolRuntime, agent: str, name: str, code: str, **fields: Any) -> str:
+    visibility = fields.pop("visibility", "private")
+    definition = {
+        "name": name,
+        "description": f"{name}.",
+        "language": "python",
+        "code": code,
+        "input_schema": {"type": "object", "properties": {}},
+        **fields,
+    }
+    return rt.register_tool(agent, definition, visibility).tool_id
+
+
+def in_background(rt: ToolRuntime, agent: str, tool_id: str, params: dict[str, Any], **limits: Any) -> Any:
+    """Start a call on a thread of its own: (the thread, a dict that receives the result)."""
+    out: dict[str, Any] = {}
+    thread = threading.Thread(
+        target=lambda: out.setdefault("result", rt.execute_tool(agent, tool_id, params, **limits)), daemon=True
+    )
+    thread.start()
+    return thread, out
+
+
+# -- a zygote that stops reading ------------------------------------------------------------------
+
+
+def test_a_zygote_stuck_in_a_learned_import_never_holds_a_call_past_its_deadline(rt: ToolRuntime) -> None:
+    """Mallory's public tool names ``stuck.forever`` (in a function it never calls): the zygote that
+    serves Victor's calls of it imports that while idle, and never returns. Victor's next call, with
+    a 2 MB parameter (more than the socket to the zygote buffers), ends as timed out, as a call that
+    ran too long does, instead of waiting for the zygote forever; his later calls work."""
+    code = (
+        "import stuck\n\n\ndef handler(blob: str = '') -> int:\n    return len(blob)\n\n\n"
+        "def never_called() -> None:\n    import stuck.forever\n"
+    )
+    tool_id = register(rt, "mallory", "stuck_tool", code, requirements=["toolrt-stuck"], visibility="public")
+    first = rt.execute_tool("victor", tool_id, {}, timeout_s=2)
+    assert first.status is ExecutionStatus.SUCCEEDED, first.error
+    time.sleep(0.5)  # idle: the zygote imports what the tool named, and sleeps in it
+    thread, out = in_background(rt, "victor", tool_id, {"blob": "x" * (2 << 20)}, timeout_s=2)
+    thread.join(60)
+    assert not thread.is_alive(), "the call was still waiting for its zygote a minute later"
+    assert out["result"].status is ExecutionStatus.TIMED_OUT, out["result"].error
+    again = rt.execute_tool("victor", tool_id, {"blob": "abc"}, timeout_s=2)
+    assert again.status is ExecutionStatus.SUCCEEDED and again.output == 3, again.error
