@@ -3,6 +3,8 @@
 Each test has two agents on one local runtime, one of them hostile (the validator's security rules
 are off: the OS sandbox is the boundary), and asserts from outside, on the results the victim gets:
 
+- a worker's cgroup, once empty, is kept for the next worker, of any agent: its memory peak and OOM
+  count must start again from zero, or one agent's calls report another's memory and OOM kills;
 - the host hands a zygote its request before it waits for the result with the call's deadline: a
   zygote that stopped reading (a learned import that never returns) must not hold the call past it.
 """
@@ -78,6 +80,65 @@ def in_background(rt: ToolRuntime, agent: str, tool_id: str, params: dict[str, A
     )
     thread.start()
     return thread, out
+
+
+# -- kept cgroups ---------------------------------------------------------------------------------
+
+NODE_HOG = """
+function handler() {
+  const held = [];
+  for (let i = 0; i < 24; i++) held.push(Buffer.alloc(8 << 20, 1));
+  return held.length;
+}
+"""
+NODE_BOMB = """
+function handler() {
+  const held = [];
+  for (;;) held.push(Buffer.alloc(16 << 20, 1));
+}
+"""
+NODE_FAILS = """
+function handler() {
+  throw new Error('an ordinary failure');
+}
+"""
+
+
+@pytest.mark.node
+def test_a_kept_cgroup_never_carries_another_agents_memory_peak_or_oom_kill(tmp_path: Path) -> None:
+    """Mallory's Node calls hold 192 MB, then run out of memory; each worker's cgroup is kept and
+    handed to a later worker. Victor's Node tool, which fails with an ordinary error, is reported
+    as that failure with a small peak, never as killed for memory with Mallory's peak."""
+    from toolrt.adapters.node import find_node
+
+    if find_node() is None:
+        pytest.skip("needs Node.js 24")
+    import toolrt
+
+    with toolrt.connect(
+        "local",
+        data_dir=tmp_path,
+        isolation="strict",
+        security_checks=False,
+        sandbox_workers=1,
+        sandbox_js_engine="node",
+    ) as runtime:
+
+        def node_tool(agent: str, name: str, code: str) -> str:
+            return register(runtime, agent, name, code, language="javascript")
+
+        hog, bomb = node_tool("mallory", "hog", NODE_HOG), node_tool("mallory", "bomb", NODE_BOMB)
+        fails = node_tool("victor", "fails", NODE_FAILS)
+        seen = []
+        for _ in range(3):
+            assert runtime.execute_tool("mallory", hog, {}, memory_mb=256).status is ExecutionStatus.SUCCEEDED
+            assert runtime.execute_tool("mallory", bomb, {}, memory_mb=256).status is ExecutionStatus.KILLED
+            for _ in range(3):
+                result = runtime.execute_tool("victor", fails, {}, memory_mb=256)
+                seen.append((result.status, result.error.type if result.error else None, result.metrics.max_rss_kb))
+    for status, error, peak_kb in seen:
+        assert (status, error) == (ExecutionStatus.FAILED, "Error"), seen
+        assert peak_kb < 96 << 10, seen  # Mallory's workers each held over 192 MB
 
 
 # -- a zygote that stops reading ------------------------------------------------------------------
