@@ -11,7 +11,8 @@ dies with it, within one agent too (its calls may serve different end users).
   capabilities; read-only minimal root). It imports what tools commonly use (by flavour, see
   ``zygote_flavor``) and forks zygotes when the host asks, over a unix socket: no tool code ever
   runs in it, it relays nothing of any call, and it keeps none of the descriptors it hands on.
-  There is one per environment and flavour (``MAX_TEMPLATES``, least recently used closed first).
+  There is one per environment and flavour (``MAX_TEMPLATES``, least recently used retired first: it
+  forks no more, and ends when the last of its zygotes, which live in its pid namespace, has ended).
 * **One zygote per pool, and a pool per (caller, owner of the code).** A zygote is a clone of its
   template, made ahead of need (``workers`` pristine ones per kind), and bound to the first pool that
   takes it: the calling agent, the owner of the code, network, environment and flavour
@@ -142,7 +143,14 @@ from toolrt.adapters.local.sandbox_env import (
 from toolrt.adapters.local.sandbox_results import build_result, node_death
 from toolrt.adapters.local.seccomp_filter import PROGRAMS, SeccompUnavailable, filter_program
 from toolrt.adapters.local.worker_pool import WorkerPool, ZygotePools
-from toolrt.adapters.local.workers import CALL_PIDS, NodeWorker, PythonZygote, Worker, ZygoteTemplate
+from toolrt.adapters.local.workers import (
+    CALL_PIDS,
+    NodeWorker,
+    PythonZygote,
+    TemplateRetired,
+    Worker,
+    ZygoteTemplate,
+)
 from toolrt.adapters.node import node_problem, usable_node
 from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError, IsolationLevel, Language
@@ -546,7 +554,7 @@ class SubprocessSandbox:
         with self._lock:
             pool = pools.get(key)
             if pool is None:
-                pool = WorkerPool(self._workers, factory, self._spawner)
+                pool = WorkerPool(self._workers, factory, self._spawner, self._retire)
                 pools[key] = pool
                 while len(pools) > limit:
                     evicted.append(pools.popitem(last=False)[1])
@@ -721,10 +729,24 @@ class SubprocessSandbox:
                 while len(self._templates) > MAX_TEMPLATES:
                     old_key, old = self._templates.popitem(last=False)
                     self._template_locks.pop(old_key, None)
-                    evicted.append(old)
-        for old in evicted:
-            self._retire_later(old)  # its zygotes (all in its pid namespace) go with it
+                    evicted.append((old_key, old))
+        for old_key, old in evicted:
+            self._drain(old_key, old)
         return template
+
+    def _drain(self, key: tuple[Environment | None, str], template: ZygoteTemplate) -> None:
+        """Retire a template that is no longer kept. Its zygotes live in its pid namespace and would
+        die with it, whatever call they serve (another agent's, as like as not): it forks no more,
+        its pristine and idle zygotes are retired now, those serving a call when their call ends,
+        and the template itself when the last of them has ended."""
+        environment, flavor = key
+        with self._lock:
+            spares = [self._spare_pools.pop((network, environment, flavor), None) for network in (False, True)]
+        template.drain(self._retire_later)
+        for pool in spares:
+            if pool is not None:
+                pool.close()
+        self._zygotes.retire_idle(lambda worker: isinstance(worker, PythonZygote) and worker.template is template)
 
     def _start_template(self, environment: Environment | None, flavor: str) -> ZygoteTemplate:
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
@@ -813,7 +835,12 @@ class SubprocessSandbox:
                 _warn_once("could not create a sandbox cgroup; calls keep per-process limits", error=str(exc))
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
         try:
-            zygote = template.fork_zygote(cgroup, gate, scratch, timeout=30)
+            try:
+                zygote = template.fork_zygote(cgroup, gate, scratch, timeout=30)
+            except TemplateRetired:
+                # Retired since it was looked up (the start of another kind pushed it out): its
+                # successor forks the zygote.
+                zygote = self._template(environment, flavor).fork_zygote(cgroup, gate, scratch, timeout=30)
         except BaseException:
             if cgroup is not None:
                 cgroup.remove()

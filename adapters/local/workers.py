@@ -23,7 +23,7 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +82,11 @@ class Worker:
     def pid(self) -> int:
         """The worker's pid on the host (its sandbox's pid 1, or the bare process)."""
         raise NotImplementedError
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the worker may serve another call once this one is done (see ``PythonZygote``)."""
+        return not self.dead
 
     def alive(self) -> bool:
         """Whether the worker's process is still running."""
@@ -217,6 +222,10 @@ def request_frame(doc: dict[str, Any]) -> bytes:
     return struct.pack(">I", len(body)) + body
 
 
+class TemplateRetired(ExecutionError):
+    """A zygote was asked of a template that was retired meanwhile (see ``ZygoteTemplate.drain``)."""
+
+
 class ZygoteTemplate(ProcessWorker):
     """A pristine template zygote: pid 1 of its own bubblewrap sandbox (or a bare process), started
     once per kind of zygote. It forks agent zygotes on request and never runs a call, relays none of
@@ -237,6 +246,39 @@ class ZygoteTemplate(ProcessWorker):
         self._ctl = ctl
         self._lock = threading.Lock()
         self._seq = 0
+        # A template is pid 1 of the pid namespace its zygotes live in, so it must outlive them: one
+        # that is retired (``drain``) forks no more and ends only when none of its zygotes is left
+        # (nor being forked), never under a call one of them serves.
+        self._children: set[Worker] = set()
+        self._forking = 0
+        self._end: Callable[[Worker], None] | None = None
+        self._ended = False
+        self._children_lock = threading.Lock()
+
+    @property
+    def draining(self) -> bool:
+        """Whether the template was retired: it forks no more zygotes, and its zygotes serve no more calls."""
+        return self._end is not None
+
+    def drain(self, end: Callable[[Worker], None]) -> None:
+        """Retire the template: ``end(self)`` ends it once none of its zygotes is left (now, if none is)."""
+        with self._children_lock:
+            self._end = end
+        self._end_if_unused()
+
+    def release(self, zygote: Worker) -> None:
+        """One of its zygotes has ended: the template ends too when it was retired and this was its last."""
+        with self._children_lock:
+            self._children.discard(zygote)
+        self._end_if_unused()
+
+    def _end_if_unused(self) -> None:
+        with self._children_lock:
+            end = self._end
+            if end is None or self._ended or self._children or self._forking:
+                return
+            self._ended = True
+        end(self)
 
     def _frame(self, deadline: float) -> Any:
         head = read_exact(self._ctl.fileno(), 4, deadline)
@@ -261,7 +303,25 @@ class ZygoteTemplate(ProcessWorker):
     ) -> PythonZygote:
         """A new zygote forked from this template, with descriptors of its own: a control socket to
         this host, a stderr pipe, its cgroup's ``cgroup.procs`` (it moves itself in before anything
-        else) and, for calls that may reach hosts, an O_PATH descriptor of its egress socket."""
+        else) and, for calls that may reach hosts, an O_PATH descriptor of its egress socket.
+        ``TemplateRetired`` when it was retired (``drain``): its successor forks the zygote instead."""
+        with self._children_lock:
+            if self._end is not None:
+                raise TemplateRetired("the zygote template was retired")
+            self._forking += 1
+        try:
+            zygote = self._fork_zygote(cgroup, gate, scratch, timeout)
+            with self._children_lock:
+                self._children.add(zygote)
+            return zygote
+        finally:
+            with self._children_lock:
+                self._forking -= 1
+            self._end_if_unused()
+
+    def _fork_zygote(
+        self, cgroup: WorkerCgroup | None, gate: EgressGate | None, scratch: Path | None, timeout: float
+    ) -> PythonZygote:
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # Its first frame then says, through the kernel, which pid it has here (SCM_CREDENTIALS).
         host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -332,6 +392,17 @@ class PythonZygote(Worker):
     @property
     def pid(self) -> int:
         return self._pid
+
+    @property
+    def reusable(self) -> bool:
+        """False once it ended, or once its template was retired (it is then ended after its call)."""
+        return not self.dead and (self.template is None or not self.template.draining)
+
+    def kill(self) -> None:
+        """End it (see ``Worker.kill``); its template learns that it is gone."""
+        super().kill()
+        if self.template is not None:
+            self.template.release(self)
 
     def wait_ready(self, timeout: float) -> None:
         """Wait for the zygote's first frame, and learn its pid on this host from it."""

@@ -3,6 +3,9 @@
 Each test has two agents on one local runtime, one of them hostile (the validator's security rules
 are off: the OS sandbox is the boundary), and asserts from outside, on the results the victim gets:
 
+- starting more zygote templates than the sandbox keeps (one per environment and flavour) retires
+  the least recently used one; a template is pid 1 of the namespaces its zygotes live in, so ending
+  it while a zygote served a call ended another agent's call;
 - a worker's cgroup, once empty, is kept for the next worker, of any agent: its memory peak and OOM
   count must start again from zero, or one agent's calls report another's memory and OOM kills;
 - the host hands a zygote its request before it waits for the result with the call's deadline: a
@@ -80,6 +83,36 @@ def in_background(rt: ToolRuntime, agent: str, tool_id: str, params: dict[str, A
     )
     thread.start()
     return thread, out
+
+
+# -- templates ------------------------------------------------------------------------------------
+
+
+def test_starting_more_templates_than_are_kept_never_ends_another_agents_call(rt: ToolRuntime) -> None:
+    """Victor's call sleeps in a zygote of the plain template; meanwhile Mallory calls tools of five
+    environments in both flavours (ten more templates than the plain one, past the eight kept), so
+    the plain template is the least recently used and is retired. Victor's call still completes,
+    and so does his next one."""
+    slow = register(rt, "victor", "slow", "import time\n\ndef handler():\n    time.sleep(6)\n    return 'done'\n")
+    quick = register(rt, "victor", "quick", "def handler():\n    return 'quick'\n")
+    flavours = []
+    for n in range(5):
+        for flavour, code in (
+            ("plain", f"import flavour{n}\n\ndef handler():\n    return flavour{n}.N\n"),
+            ("async", f"import flavour{n}\n\nasync def handler():\n    return flavour{n}.N\n"),
+        ):
+            flavours.append(register(rt, "mallory", f"f{n}_{flavour}", code, requirements=[f"toolrt-flavour{n}"]))
+    assert rt.execute_tool("victor", quick, {}).status is ExecutionStatus.SUCCEEDED
+    thread, out = in_background(rt, "victor", slow, {}, timeout_s=30)
+    time.sleep(0.5)  # (a start in the same instant would retire an idle template: still a pass)
+    for tool_id in flavours:
+        churn = rt.execute_tool("mallory", tool_id, {})
+        assert churn.status is ExecutionStatus.SUCCEEDED, churn.error
+    thread.join(60)
+    victim = out["result"]
+    assert victim.status is ExecutionStatus.SUCCEEDED, victim.error
+    assert victim.output == "done"
+    assert rt.execute_tool("victor", quick, {}).output == "quick"
 
 
 # -- kept cgroups ---------------------------------------------------------------------------------
