@@ -24,12 +24,13 @@ dies with it, within one agent too (its calls may serve different end users).
   kernel checks the host's rights, which opened them) and, for calls that may reach hosts, an O_PATH
   descriptor of its egress socket; the zygote's first frame tells the host its pid through
   SCM_CREDENTIALS (translated by the kernel into the host's pid namespace), and the host holds a
-  pidfd to it. The zygote has user, pid, mount, ipc and network namespaces of its own (the process
-  the host holds is their pid 1, which only waits for the zygote: the zygote is pid 2, so its calls'
-  children, each pid 1 of its own, never share its pid), with its own /proc, /tmp (its working
-  folder), /dev/shm and /dev/pts and a read-only /dev, no capabilities, and is non-dumpable: what
-  runs in it (a package of its environment) can name no other zygote, no template and no host
-  process. A new agent's first call costs a clone, not a Python start.
+  pidfd to it. The zygote has user, pid, mount, ipc and network namespaces of its own, with its own
+  /proc, /tmp (its working folder), /dev/shm and /dev/pts and a read-only /dev, no capabilities,
+  and is non-dumpable: what runs in it (a package of its environment) can name no other zygote, no
+  template and no host process. It is their pid 1, except in a zygote for an environment: there the
+  process the host holds is pid 1 and only waits for the zygote, which is pid 2, so that its calls'
+  children (each pid 1 of its own) never share its pid, and the random generators its packages
+  started tell each call's from its own. A new agent's first call costs a clone, not a Python start.
 * **Each call in namespaces of its own.** A call's child is cloned from its zygote ahead of the call
   into new user and pid namespaces (it is pid 1 there: ``prlimit``, ``setpriority``, ``sched_*``,
   ``ioprio_set`` and ``kill`` of pid 1, of any pid, of its user or its group reach only the call's
@@ -171,8 +172,8 @@ MAX_SPARE_POOLS = 12
 DEFAULT_MAX_ZYGOTES = 64
 DEFAULT_ZYGOTE_MEMORY_MB = 512
 DEFAULT_ZYGOTE_IDLE_S = 300.0
-# Processes and threads a zygote may have before its first call (its own, its namespaces' pid 1, its
-# spare's, and what a package it imports starts).
+# Processes and threads a zygote may have before its first call (its own, its namespaces' pid 1 for
+# an environment, its spare's, and what a package it imports starts).
 ZYGOTE_PIDS = CALL_PIDS + 5
 # Where a call's environment (its requirements' packages) appears inside the sandbox, read-only.
 ENV_MOUNT = "/opt/toolrt/site"

@@ -47,7 +47,8 @@ CALL_PIDS = 64
 # Without a pids cgroup, RLIMIT_NPROC is the only bound on how many processes share the memory
 # budget (each under RLIMIT_AS): kept small so the total stays a small multiple of memory_mb.
 FALLBACK_CALL_PROCESSES = 8
-# The zygote, the pid 1 of its namespaces and its spare child (single-threaded), with room to spare.
+# The zygote, the pid 1 of its namespaces (environment zygotes) and its spare child (single-threaded),
+# with room to spare.
 _IDLE_ZYGOTE_TASKS = 5
 
 # Returned by _read_result for a stream frame (compared by identity): the call's result is still to come.

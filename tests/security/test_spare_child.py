@@ -52,17 +52,10 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _zygote_process(zygote: PythonZygote) -> int:
-    """The host pid of the process that forks the zygote's calls: the one child of pid 1 of its
-    namespaces (the pid the host holds it by)."""
-    (process,) = _children(zygote.pid)
-    return process
-
-
 def _spare(zygote: PythonZygote) -> tuple[int, int]:
     """The zygote's one waiting child: (host pid, start time)."""
     deadline = time.monotonic() + 30
-    while not (children := _children(_zygote_process(zygote))) and time.monotonic() < deadline:
+    while not (children := _children(zygote.pid)) and time.monotonic() < deadline:
         time.sleep(0.005)  # forked right after the previous call's result went out
     assert len(children) == 1, children
     with open(f"/proc/{children[0]}/stat") as f:
@@ -129,7 +122,7 @@ def test_a_zygote_kept_at_the_cap_forks_its_next_child_only_when_the_call_comes(
         assert first.status is ExecutionStatus.SUCCEEDED, first.error
         ((_, zygote),) = sb._zygotes.idle()  # noqa: SLF001 - the outside view of the zygote
         time.sleep(0.2)
-        assert _children(_zygote_process(zygote)) == []
+        assert _children(zygote.pid) == []
         second = sb.run(SandboxRequest("exec-2", Language.PYTHON, OWN_START, "handler", {}, 10.0, 128, 65536))
         assert second.status is ExecutionStatus.SUCCEEDED, second.error
         assert second.output[0] == 1 and second.output != first.output

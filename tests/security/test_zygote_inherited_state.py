@@ -133,6 +133,19 @@ def test_no_two_calls_draw_the_same_random_values(rt: ToolRuntime) -> None:
         assert len(set(drawn)) == len(drawn), (source, drawn)
 
 
+def test_a_plain_zygote_starts_no_generator_that_tells_a_fork_by_its_pid(rt: ToolRuntime) -> None:
+    """A zygote without an environment is pid 1, like its calls' children and its template: nothing
+    they import before a call (the template's warm-up) may start OpenSSL's generator or tempfile's
+    names, or every call would draw the same values (the zygotes that import packages are pid 2)."""
+    code = "import sys\n\ndef handler() -> list:\n    return [m for m in ('_ssl', 'tempfile') if m in sys.modules]\n"
+    definition = {"name": "plain_probe", "description": "Modules loaded.", "language": "python", "code": code}
+    for agent in ("victor", "mallory"):
+        tool_id = rt.register_tool(agent, definition).tool_id
+        result = rt.execute_tool(agent, tool_id, {})
+        assert result.status is ExecutionStatus.SUCCEEDED, result.error
+        assert result.output == [], result.output
+
+
 def test_a_package_in_one_agents_zygote_leaves_nothing_for_another_agents(rt: ToolRuntime) -> None:
     """The package writes a file in every folder it can (its working folder first) whenever a zygote
     imports it, having looked for such files first. Mallory's and Victor's zygotes (and the pristine

@@ -15,8 +15,8 @@ Three kinds of process run this file, all started from one ``python -I -S`` insi
   the clone) and gives itself a /proc of its own, a private /tmp and /dev/shm, a new /dev/pts and a
   read-only /dev, and drops every capability. Its first frame, ``{"ready": true}``, tells the host
   (SCM_CREDENTIALS, translated by the kernel into the host's pid namespace) the pid of that first
-  process, which then stays pid 1 of the namespaces and forks the zygote proper (pid 2: see
-  ``stay_pid_one``), which serves calls on its control socket (below).
+  process, which serves calls on its control socket (below) or, in a zygote for an environment,
+  stays pid 1 of the namespaces and forks the zygote proper (pid 2: see ``stay_pid_one``).
 * **A call's child** (a clone of the zygote, forked ahead of the call): with namespaces it is pid 1
   of namespaces of its own (user, pid, mount, ipc, network), so everything it can write or set is
   its own and dies with it: its /proc shows only its own processes, and prlimit, setpriority,
@@ -927,6 +927,8 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
 # only in zygotes for async tools, and QuickJS zygotes import no Python modules at all.
 WARM = ["json", "re", "math", "datetime", "collections", "itertools", "functools", "random", "base64",
         "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid", "socket", "threading"]
+# None of them may start a generator that tells a fork by a change of pid (``ssl``, ``tempfile``): the
+# template, a plain zygote and every call are each pid 1 of their pid namespace (see ``stay_pid_one``).
 if FLAVOR == "python":
     WARM.remove("asyncio")
 elif FLAVOR == "quickjs":
@@ -1384,7 +1386,7 @@ def become_zygote(msg: dict[str, Any], fds: list[int]) -> None:
     # The host learns its pid from this frame (SCM_CREDENTIALS): with namespaces, pid 1 of them,
     # which it ends them all by.
     write_frame(CTL, {"ready": True})
-    if NAMESPACES:
+    if NAMESPACES and PRELOAD:
         stay_pid_one()
     zygote_main()
 
@@ -1397,7 +1399,9 @@ def stay_pid_one() -> None:
     were pid 1 too would fork children with its own pid, and libraries that tell a fork by a change
     of pid (OpenSSL's random generator, Python's tempfile names) would carry what the zygote's
     packages started into every call unchanged: every call of a pool would draw the same "random"
-    bytes. The zygote is pid 2; pid 1 holds no descriptor and runs nothing but this wait, in which
+    bytes. Only a zygote for an environment imports such packages (``preload``, ``learn``); a plain
+    one imports what its template did (``WARM``, which starts no such generator), and saves the
+    process. The zygote is pid 2; pid 1 holds no descriptor and runs nothing but this wait, in which
     it also reaps what a package the zygote imports leaves behind (orphans come to pid 1), and
     resumes the zygote when such a package stops it (``kill(0, SIGSTOP)``: as pid 1 the zygote
     ignored that; stopped, it would hold its pool's next call until its deadline)."""
