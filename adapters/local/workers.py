@@ -534,7 +534,8 @@ class PythonZygote(Worker):
         )
         budget = None
         if self.cgroup is not None:
-            # The zygote, its pid 1 and its spare child are all that run now: a few tasks on top of the call's own.
+            # The zygote (for an environment, with its pid 1) and its spare child are all that run now: a
+            # few tasks on top of the call's own.
             budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, _IDLE_ZYGOTE_TASKS + CALL_PIDS)
             self.idle_bytes = budget.baseline  # what the zygote holds idle: its share of the pools' cap
         hard_deadline = time.monotonic() + request.timeout_s + GRACE_S
