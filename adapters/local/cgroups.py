@@ -111,6 +111,8 @@ class WorkerCgroup:
         self._pids_max: int | None = None
         self._fds: dict[str, int] = {}
         self._peak_resettable: bool | None = None  # v2: whether memory.peak takes a per-descriptor reset
+        # OOM kills counted before the group's present worker had it (a kept group's count goes on).
+        self._oom_base = 0
 
     def _fd(self, path: str, flags: int = os.O_RDONLY) -> int:
         fd = self._fds.get(path)
@@ -234,12 +236,14 @@ class WorkerCgroup:
         return max(0, peak - budget.baseline) // 1024, self._oom_kills() > budget.oom_kills
 
     def oom_killed(self) -> bool:
-        """Whether the kernel has OOM-killed anything in this cgroup (Node workers: one call each)."""
-        return self._oom_kills() > 0
+        """Whether the kernel has OOM-killed anything of this worker (Node workers: one call each)."""
+        return self._oom_kills() > self._oom_base
 
     def peak_kb(self) -> int:
-        """The whole worker's peak in kB."""
+        """The whole worker's peak in kB (since it was handed this group: see ``restart``)."""
         try:
+            if self._peak_resettable:
+                return int(os.pread(self._fd(self._peak_file, os.O_RDWR), 64, 0).split()[0]) // 1024
             return _read_int(self._peak_file) // 1024
         except (OSError, ValueError, IndexError):
             return 0
@@ -262,10 +266,24 @@ class WorkerCgroup:
             return
         self.delete()
 
-    def _reset(self) -> None:
-        """Made ready for another worker: its limits are set again before anything runs in it."""
+    def restart(self) -> bool:
+        """Make a kept group ready for another worker, possibly another agent's: its limits are set
+        again before anything runs in it, and its peak and OOM count start from zero for that
+        worker (else one worker's calls would report the memory and OOM kills of the last). False
+        when the peak cannot be reset here (cgroup v2 without per-descriptor resets): such a group
+        is not reused."""
         self._removed = False
         self._limit = self._pids_max = None
+        self._oom_base = self._oom_kills()
+        try:
+            if self.version == 1:
+                _write(self._peak_file, "0")
+            else:
+                os.pwrite(self._fd(self._peak_file, os.O_RDWR), b"0", 0)
+                self._peak_resettable = True
+        except OSError:
+            return False
+        return True
 
     def delete(self) -> None:
         """Delete the cgroup now (after its processes are gone)."""
@@ -311,12 +329,14 @@ class Cgroups:
         return f"cgroup v{self.version} at {self.memory_parent}"
 
     def worker(self) -> WorkerCgroup:
-        """An empty cgroup for one worker: a kept one, or a new one."""
+        """An empty cgroup for one worker: a kept one (see ``WorkerCgroup.restart``), or a new one."""
         with self._lock:
-            if self._kept:
-                group = self._kept.pop()
-                group._reset()
-                return group
+            kept = self._kept.pop() if self._kept else None
+        if kept is not None:
+            if kept.restart():
+                return kept
+            kept.delete()
+        with self._lock:
             name = f"w{next(self._names)}"
         memory_dir = self.memory_parent / name
         pids_dir = self.pids_parent / name

@@ -25,24 +25,30 @@ def processes_of_user(uid: int) -> int:
     return count
 
 
+def children(pid: int) -> list[int]:
+    """Host pids of the processes ``pid`` started (of any of its threads), read from /proc."""
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    found: list[int] = []
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as f:
+                found += [int(k) for k in f.read().split()]
+        except OSError:
+            continue
+    return found
+
+
 def descendants(root: int) -> list[int]:
     """Host pids below ``root`` (read from /proc; used to kill detached processes without namespaces)."""
     found: list[int] = []
     todo = [root]
     while todo:
-        pid = todo.pop()
-        try:
-            tasks = os.listdir(f"/proc/{pid}/task")
-        except OSError:
-            continue
-        for task in tasks:
-            try:
-                with open(f"/proc/{pid}/task/{task}/children") as f:
-                    kids = [int(k) for k in f.read().split()]
-            except OSError:
-                continue
-            found += kids
-            todo += kids
+        kids = children(todo.pop())
+        found += kids
+        todo += kids
     return found
 
 

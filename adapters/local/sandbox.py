@@ -11,7 +11,8 @@ dies with it, within one agent too (its calls may serve different end users).
   capabilities; read-only minimal root). It imports what tools commonly use (by flavour, see
   ``zygote_flavor``) and forks zygotes when the host asks, over a unix socket: no tool code ever
   runs in it, it relays nothing of any call, and it keeps none of the descriptors it hands on.
-  There is one per environment and flavour (``MAX_TEMPLATES``, least recently used closed first).
+  There is one per environment and flavour (``MAX_TEMPLATES``, least recently used retired first: it
+  forks no more, and ends when the last of its zygotes, which live in its pid namespace, has ended).
 * **One zygote per pool, and a pool per (caller, owner of the code).** A zygote is a clone of its
   template, made ahead of need (``workers`` pristine ones per kind), and bound to the first pool that
   takes it: the calling agent, the owner of the code, network, environment and flavour
@@ -23,10 +24,13 @@ dies with it, within one agent too (its calls may serve different end users).
   kernel checks the host's rights, which opened them) and, for calls that may reach hosts, an O_PATH
   descriptor of its egress socket; the zygote's first frame tells the host its pid through
   SCM_CREDENTIALS (translated by the kernel into the host's pid namespace), and the host holds a
-  pidfd to it. The zygote is pid 1 of user, pid, mount, ipc and network namespaces of its own, with
-  its own /proc, /tmp, /dev/shm and /dev/pts and a read-only /dev, no capabilities, and is
-  non-dumpable: what runs in it (a package of its environment) can name no other zygote, no template
-  and no host process. A new agent's first call costs a clone, not a Python start.
+  pidfd to it. The zygote has user, pid, mount, ipc and network namespaces of its own, with its own
+  /proc, /tmp (its working folder), /dev/shm and /dev/pts and a read-only /dev, no capabilities,
+  and is non-dumpable: what runs in it (a package of its environment) can name no other zygote, no
+  template and no host process. It is their pid 1, except in a zygote for an environment: there the
+  process the host holds is pid 1 and only waits for the zygote, which is pid 2, so that its calls'
+  children (each pid 1 of its own) never share its pid, and the random generators its packages
+  started tell each call's from its own. A new agent's first call costs a clone, not a Python start.
 * **Each call in namespaces of its own.** A call's child is cloned from its zygote ahead of the call
   into new user and pid namespaces (it is pid 1 there: ``prlimit``, ``setpriority``, ``sched_*``,
   ``ioprio_set`` and ``kill`` of pid 1, of any pid, of its user or its group reach only the call's
@@ -140,7 +144,14 @@ from toolrt.adapters.local.sandbox_env import (
 from toolrt.adapters.local.sandbox_results import build_result, node_death
 from toolrt.adapters.local.seccomp_filter import PROGRAMS, SeccompUnavailable, filter_program
 from toolrt.adapters.local.worker_pool import WorkerPool, ZygotePools
-from toolrt.adapters.local.workers import CALL_PIDS, NodeWorker, PythonZygote, Worker, ZygoteTemplate
+from toolrt.adapters.local.workers import (
+    CALL_PIDS,
+    NodeWorker,
+    PythonZygote,
+    TemplateRetired,
+    Worker,
+    ZygoteTemplate,
+)
 from toolrt.adapters.node import node_problem, usable_node
 from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError, IsolationLevel, Language
@@ -161,9 +172,9 @@ MAX_SPARE_POOLS = 12
 DEFAULT_MAX_ZYGOTES = 64
 DEFAULT_ZYGOTE_MEMORY_MB = 512
 DEFAULT_ZYGOTE_IDLE_S = 300.0
-# Processes and threads a zygote may have before its first call (its own, its spare's, and what a
-# package it imports starts).
-ZYGOTE_PIDS = CALL_PIDS + 4
+# Processes and threads a zygote may have before its first call (its own, its namespaces' pid 1 for
+# an environment, its spare's, and what a package it imports starts).
+ZYGOTE_PIDS = CALL_PIDS + 5
 # Where a call's environment (its requirements' packages) appears inside the sandbox, read-only.
 ENV_MOUNT = "/opt/toolrt/site"
 # A JavaScript or TypeScript tool's node_modules: Node looks there from /tmp/work/tool.js upwards.
@@ -544,7 +555,7 @@ class SubprocessSandbox:
         with self._lock:
             pool = pools.get(key)
             if pool is None:
-                pool = WorkerPool(self._workers, factory, self._spawner)
+                pool = WorkerPool(self._workers, factory, self._spawner, self._retire)
                 pools[key] = pool
                 while len(pools) > limit:
                     evicted.append(pools.popitem(last=False)[1])
@@ -719,10 +730,24 @@ class SubprocessSandbox:
                 while len(self._templates) > MAX_TEMPLATES:
                     old_key, old = self._templates.popitem(last=False)
                     self._template_locks.pop(old_key, None)
-                    evicted.append(old)
-        for old in evicted:
-            self._retire_later(old)  # its zygotes (all in its pid namespace) go with it
+                    evicted.append((old_key, old))
+        for old_key, old in evicted:
+            self._drain(old_key, old)
         return template
+
+    def _drain(self, key: tuple[Environment | None, str], template: ZygoteTemplate) -> None:
+        """Retire a template that is no longer kept. Its zygotes live in its pid namespace and would
+        die with it, whatever call they serve (another agent's, as like as not): it forks no more,
+        its pristine and idle zygotes are retired now, those serving a call when their call ends,
+        and the template itself when the last of them has ended."""
+        environment, flavor = key
+        with self._lock:
+            spares = [self._spare_pools.pop((network, environment, flavor), None) for network in (False, True)]
+        template.drain(self._retire_later)
+        for pool in spares:
+            if pool is not None:
+                pool.close()
+        self._zygotes.retire_idle(lambda worker: isinstance(worker, PythonZygote) and worker.template is template)
 
     def _start_template(self, environment: Environment | None, flavor: str) -> ZygoteTemplate:
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
@@ -811,7 +836,12 @@ class SubprocessSandbox:
                 _warn_once("could not create a sandbox cgroup; calls keep per-process limits", error=str(exc))
         scratch = None if self._namespaces else self._scratch_dir(workdir=False)
         try:
-            zygote = template.fork_zygote(cgroup, gate, scratch, timeout=30)
+            try:
+                zygote = template.fork_zygote(cgroup, gate, scratch, timeout=30)
+            except TemplateRetired:
+                # Retired since it was looked up (the start of another kind pushed it out): its
+                # successor forks the zygote.
+                zygote = self._template(environment, flavor).fork_zygote(cgroup, gate, scratch, timeout=30)
         except BaseException:
             if cgroup is not None:
                 cgroup.remove()

@@ -17,6 +17,10 @@ __all__ = ["WorkerPool", "ZygotePools"]
 log = get_logger(__name__)
 
 
+def _kill(worker: Worker) -> None:
+    worker.kill()
+
+
 class WorkerPool:
     """Idle workers of one kind, started ahead of need and topped up in the background to ``size``.
 
@@ -24,10 +28,18 @@ class WorkerPool:
     pool of :class:`ZygotePools` when taken). A pool of size 0 keeps nothing: each take starts one.
     """
 
-    def __init__(self, size: int, factory: Callable[[], Worker], spawner: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        size: int,
+        factory: Callable[[], Worker],
+        spawner: ThreadPoolExecutor,
+        retire: Callable[[Worker], None] | None = None,
+    ) -> None:
         self._size = size
         self._factory = factory
         self._spawner = spawner
+        # How a worker it no longer keeps is ended (the sandbox's own bookkeeping goes with it).
+        self._retire = retire if retire is not None else _kill
         self._idle: collections.deque[Worker] = collections.deque()
         self._pending = 0
         self._lock = threading.Lock()
@@ -69,7 +81,7 @@ class WorkerPool:
             if not self._closed:
                 self._idle.append(worker)
                 return
-        worker.kill()
+        self._retire(worker)
 
     def idle_count(self) -> int:
         with self._lock:
@@ -80,7 +92,7 @@ class WorkerPool:
             self._closed = True
             idle, self._idle = list(self._idle), collections.deque()
         for worker in idle:
-            worker.kill()
+            self._retire(worker)
 
 
 class ZygotePools:
@@ -155,9 +167,10 @@ class ZygotePools:
             raise
 
     def give_back(self, key: Hashable, worker: Worker) -> None:
-        """A zygote of ``key`` is done with its call: kept idle, or retired when over the cap or closed."""
+        """A zygote of ``key`` is done with its call: kept idle, or retired when over the cap, closed,
+        or no longer ``reusable`` (its template was retired)."""
         with self._returned:
-            if self._closed or not self._keep:
+            if self._closed or not self._keep or not getattr(worker, "reusable", True):
                 victims = [worker]
                 self._live[key] -= 1
                 self._total -= 1
@@ -189,6 +202,13 @@ class ZygotePools:
                 if since > cutoff:
                     break
                 victims.append(self._evict(worker))
+        for victim in victims:
+            self._retire(victim)
+
+    def retire_idle(self, which: Callable[[Worker], bool]) -> None:
+        """Retire the idle zygotes ``which`` picks (those of a retired template)."""
+        with self._lock:
+            victims = [self._evict(worker) for worker in list(self._lru) if which(worker)]
         for victim in victims:
             self._retire(victim)
 

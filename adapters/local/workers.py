@@ -23,13 +23,13 @@ import struct
 import subprocess
 import threading
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from pathlib import Path
 from typing import Any
 
 from toolrt.adapters.local.cgroups import WorkerCgroup
 from toolrt.adapters.local.egress_proxy import SANDBOX_PROXY_PORT, SANDBOX_SOCKET, EgressGate
-from toolrt.adapters.local.process_tree import descendants, limit_cpu, read_exact, tree_usage
+from toolrt.adapters.local.process_tree import children, descendants, limit_cpu, read_exact, tree_usage
 from toolrt.adapters.local.sandbox_results import MIN_FRAME_CAP, parse_result, worker_fields
 from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError
@@ -47,7 +47,9 @@ CALL_PIDS = 64
 # Without a pids cgroup, RLIMIT_NPROC is the only bound on how many processes share the memory
 # budget (each under RLIMIT_AS): kept small so the total stays a small multiple of memory_mb.
 FALLBACK_CALL_PROCESSES = 8
-_IDLE_ZYGOTE_TASKS = 4  # the zygote and its spare child (single-threaded), with room to spare
+# The zygote, the pid 1 of its namespaces (environment zygotes) and its spare child (single-threaded),
+# with room to spare.
+_IDLE_ZYGOTE_TASKS = 5
 
 # Returned by _read_result for a stream frame (compared by identity): the call's result is still to come.
 _STREAMED: dict[str, Any] = {}
@@ -81,6 +83,11 @@ class Worker:
     def pid(self) -> int:
         """The worker's pid on the host (its sandbox's pid 1, or the bare process)."""
         raise NotImplementedError
+
+    @property
+    def reusable(self) -> bool:
+        """Whether the worker may serve another call once this one is done (see ``PythonZygote``)."""
+        return not self.dead
 
     def alive(self) -> bool:
         """Whether the worker's process is still running."""
@@ -137,6 +144,16 @@ class ProcessWorker(Worker):
     ) -> None:
         super().__init__(scratch, namespaced=namespaced, tenant=tenant)
         self.proc = proc
+        # pidfds of what bubblewrap runs (its sandbox's pid 1), taken once it runs (see ``_wait_gone``).
+        self._inner: list[int] = []
+
+    def hold_inner(self) -> None:
+        """Hold pidfds of the processes bubblewrap started (its sandbox's pid 1), for ``_wait_gone``."""
+        for pid in children(self.proc.pid):
+            try:
+                self._inner.append(os.pidfd_open(pid))
+            except OSError:
+                pass  # already gone
 
     @property
     def pid(self) -> int:
@@ -162,13 +179,33 @@ class ProcessWorker(Worker):
                     pass
 
     def _wait_gone(self, timeout: float) -> bool:
+        """Wait for bubblewrap and for its sandbox's pid 1: bubblewrap may exit first, while that pid 1
+        (re-parented to the host's init) is still tearing its namespace down."""
+        deadline = time.monotonic() + timeout
         try:
             self.proc.wait(timeout=timeout)
-            return True
         except subprocess.TimeoutExpired:
             return False
+        gone = True
+        for fd in self._take_inner():
+            try:
+                gone = bool(select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]) and gone
+            finally:
+                os.close(fd)
+        return gone
+
+    def _take_inner(self) -> list[int]:
+        """The held pidfds, each handed to one caller only (kill may run on two threads at once)."""
+        taken = []
+        while True:
+            try:
+                taken.append(self._inner.pop())
+            except IndexError:
+                return taken
 
     def _close_channels(self) -> None:
+        for fd in self._take_inner():
+            os.close(fd)
         for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 try:
@@ -184,6 +221,10 @@ def request_frame(doc: dict[str, Any]) -> bytes:
     """A frame for the zygote: host-made, so ``marshal`` (cheap to load in a cold zygote) is safe."""
     body = marshal.dumps(doc)
     return struct.pack(">I", len(body)) + body
+
+
+class TemplateRetired(ExecutionError):
+    """A zygote was asked of a template that was retired meanwhile (see ``ZygoteTemplate.drain``)."""
 
 
 class ZygoteTemplate(ProcessWorker):
@@ -206,6 +247,39 @@ class ZygoteTemplate(ProcessWorker):
         self._ctl = ctl
         self._lock = threading.Lock()
         self._seq = 0
+        # A template is pid 1 of the pid namespace its zygotes live in, so it must outlive them: one
+        # that is retired (``drain``) forks no more and ends only when none of its zygotes is left
+        # (nor being forked), never under a call one of them serves.
+        self._children: set[Worker] = set()
+        self._forking = 0
+        self._end: Callable[[Worker], None] | None = None
+        self._ended = False
+        self._children_lock = threading.Lock()
+
+    @property
+    def draining(self) -> bool:
+        """Whether the template was retired: it forks no more zygotes, and its zygotes serve no more calls."""
+        return self._end is not None
+
+    def drain(self, end: Callable[[Worker], None]) -> None:
+        """Retire the template: ``end(self)`` ends it once none of its zygotes is left (now, if none is)."""
+        with self._children_lock:
+            self._end = end
+        self._end_if_unused()
+
+    def release(self, zygote: Worker) -> None:
+        """One of its zygotes has ended: the template ends too when it was retired and this was its last."""
+        with self._children_lock:
+            self._children.discard(zygote)
+        self._end_if_unused()
+
+    def _end_if_unused(self) -> None:
+        with self._children_lock:
+            end = self._end
+            if end is None or self._ended or self._children or self._forking:
+                return
+            self._ended = True
+        end(self)
 
     def _frame(self, deadline: float) -> Any:
         head = read_exact(self._ctl.fileno(), 4, deadline)
@@ -223,13 +297,32 @@ class ZygoteTemplate(ProcessWorker):
             detail = self.stderr_tail()
             self.kill()
             raise ExecutionError(f"the Python sandbox did not start: {detail or 'no reason given'}")
+        self.hold_inner()
 
     def fork_zygote(
         self, cgroup: WorkerCgroup | None, gate: EgressGate | None, scratch: Path | None, timeout: float
     ) -> PythonZygote:
         """A new zygote forked from this template, with descriptors of its own: a control socket to
         this host, a stderr pipe, its cgroup's ``cgroup.procs`` (it moves itself in before anything
-        else) and, for calls that may reach hosts, an O_PATH descriptor of its egress socket."""
+        else) and, for calls that may reach hosts, an O_PATH descriptor of its egress socket.
+        ``TemplateRetired`` when it was retired (``drain``): its successor forks the zygote instead."""
+        with self._children_lock:
+            if self._end is not None:
+                raise TemplateRetired("the zygote template was retired")
+            self._forking += 1
+        try:
+            zygote = self._fork_zygote(cgroup, gate, scratch, timeout)
+            with self._children_lock:
+                self._children.add(zygote)
+            return zygote
+        finally:
+            with self._children_lock:
+                self._forking -= 1
+            self._end_if_unused()
+
+    def _fork_zygote(
+        self, cgroup: WorkerCgroup | None, gate: EgressGate | None, scratch: Path | None, timeout: float
+    ) -> PythonZygote:
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         # Its first frame then says, through the kernel, which pid it has here (SCM_CREDENTIALS).
         host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
@@ -301,6 +394,17 @@ class PythonZygote(Worker):
     def pid(self) -> int:
         return self._pid
 
+    @property
+    def reusable(self) -> bool:
+        """False once it ended, or once its template was retired (it is then ended after its call)."""
+        return not self.dead and (self.template is None or not self.template.draining)
+
+    def kill(self) -> None:
+        """End it (see ``Worker.kill``); its template learns that it is gone."""
+        super().kill()
+        if self.template is not None:
+            self.template.release(self)
+
     def wait_ready(self, timeout: float) -> None:
         """Wait for the zygote's first frame, and learn its pid on this host from it."""
         deadline = time.monotonic() + timeout
@@ -332,7 +436,7 @@ class PythonZygote(Worker):
         return self._pidfd >= 0 and not self.dead and not select.select([self._pidfd], [], [], 0)[0]
 
     def signal_kill(self) -> None:
-        """SIGKILL through its pidfd: with namespaces it is pid 1 of its own, and all of it dies.
+        """SIGKILL through its pidfd: with namespaces that is pid 1 of its own, and all of it dies.
         Without, its calls' processes (each call detaches into a session of its own) go first."""
         if self.dead:
             return
@@ -363,10 +467,25 @@ class PythonZygote(Worker):
     def _stderr_fd(self) -> int:
         return self._err
 
-    def _write_all(self, data: bytes) -> None:
+    def _send(self, data: bytes, deadline: float, cancel: CancelSignal | None) -> bool:
+        """Hand ``data`` to the zygote before ``deadline`` (monotonic). False when it did not take it
+        all in time (it stopped reading: a learned import that never returns, say), or stopped and
+        the call was cancelled meanwhile: the call then ends with the status the host decides, like
+        a call that ran too long, instead of waiting for the zygote forever."""
         view = memoryview(data)
         while view:
-            view = view[os.write(self._in, view) :]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            wait = left if cancel is None else min(left, CANCEL_POLL_S)
+            if select.select([], [self._in], [], wait)[1]:
+                try:
+                    view = view[self._ctl.send(view, socket.MSG_DONTWAIT) :]
+                except BlockingIOError:
+                    continue
+            elif cancel is not None and cancel.is_set():
+                return False
+        return True
 
     def call(
         self,
@@ -415,10 +534,12 @@ class PythonZygote(Worker):
         )
         budget = None
         if self.cgroup is not None:
-            # The zygote and its spare child are all that run now: a few tasks on top of the call's own.
+            # The zygote (for an environment, with its pid 1) and its spare child are all that run now: a
+            # few tasks on top of the call's own.
             budget = self.cgroup.arm(request.memory_mb * 1024 * 1024, _IDLE_ZYGOTE_TASKS + CALL_PIDS)
             self.idle_bytes = budget.baseline  # what the zygote holds idle: its share of the pools' cap
-        self._write_all(
+        hard_deadline = time.monotonic() + request.timeout_s + GRACE_S
+        sent = self._send(
             request_frame(
                 {
                     "id": seq,
@@ -434,10 +555,14 @@ class PythonZygote(Worker):
                     "spare": next_spare,
                 }
             )
-            + payload
+            + payload,
+            hard_deadline,
+            cancel,
         )
+        if not sent:
+            self.signal_kill()  # it holds part of a request: nothing it says later could be trusted
+            return None, "cancelled" if cancel is not None and cancel.is_set() else "timed_out", b"", b""
         relay = OutputDecoder(request.on_output) if request.on_output is not None else None
-        hard_deadline = time.monotonic() + request.timeout_s + GRACE_S
         cancelled_at: float | None = None
         decided: str | None = None
         doc: dict[str, Any] | None = None
@@ -459,8 +584,11 @@ class PythonZygote(Worker):
                 break
             if cancel is not None and cancelled_at is None and cancel.is_set():
                 cancelled_at = time.monotonic()
-                self._write_all(request_frame({"cancel": seq}))
                 hard_deadline = min(hard_deadline, cancelled_at + GRACE_S)
+                if not self._send(request_frame({"cancel": seq}), hard_deadline, None):
+                    decided = "cancelled"
+                    self.signal_kill()
+                    break
         if self.cgroup is not None and budget is not None and not self.dead:
             peak_kb, oom = self.cgroup.settle(budget)
             if doc is not None:

@@ -200,3 +200,39 @@ def test_an_empty_worker_group_is_kept_for_the_next_worker(tmp_path: Path) -> No
     (again.memory_dir / "cgroup.procs").write_text("4242\n")
     again.remove()  # not empty: not kept (a process still in it would follow it to the next worker)
     assert groups.worker() is not first
+
+
+def test_a_kept_group_starts_its_next_worker_with_no_peak_and_no_oom_kill(tmp_path: Path) -> None:
+    """A kept group goes to the next worker of any agent: that worker's peak and OOM kills are its
+    own, not the last worker's (a Node worker reports both for its one call)."""
+    _v1_tree(tmp_path)
+    groups, _ = detect(tmp_path, V1_SELF)
+    assert groups is not None
+    first = groups.worker()
+    for folder in (first.memory_dir, first.pids_dir):
+        (folder / "cgroup.procs").write_text("")
+    _fill_v1_worker(first.memory_dir, usage=300 << 20, peak=300 << 20, oom_kills=3)
+    assert first.oom_killed() and first.peak_kb() == 300 << 10
+    first.remove()
+    again = groups.worker()
+    assert again is first
+    assert (again.memory_dir / "memory.max_usage_in_bytes").read_text() == "0"  # the peak was reset
+    assert not again.oom_killed() and again.peak_kb() == 0
+    (again.memory_dir / "memory.oom_control").write_text("oom_kill_disable 0\nunder_oom 0\noom_kill 4\n")
+    assert again.oom_killed()
+
+
+def test_a_kept_group_whose_peak_cannot_be_reset_is_not_handed_out_again(tmp_path: Path) -> None:
+    """Where the kernel refuses to reset the peak, a kept group would show its last worker's: a new
+    group is made instead."""
+    _v1_tree(tmp_path)
+    groups, _ = detect(tmp_path, V1_SELF)
+    assert groups is not None
+    first = groups.worker()
+    for folder in (first.memory_dir, first.pids_dir):
+        (folder / "cgroup.procs").write_text("")
+    _fill_v1_worker(first.memory_dir, usage=1 << 20, peak=300 << 20, oom_kills=0)
+    first.remove()
+    (first.memory_dir / "memory.max_usage_in_bytes").unlink()
+    (first.memory_dir / "memory.max_usage_in_bytes").mkdir()  # a write fails even as root
+    assert groups.worker() is not first

@@ -21,6 +21,7 @@ class Fake:
         self.key = key
         self.idle_bytes = idle_bytes
         self.killed = False
+        self.reusable = True
 
     def kill(self) -> None:
         self.killed = True
@@ -139,6 +140,25 @@ def test_a_closed_pool_retires_its_idle_zygotes_and_those_that_come_back() -> No
         pools.take("a", 1.0)
 
 
+def test_the_idle_zygotes_of_a_retired_template_go_now_and_its_busy_ones_after_their_call() -> None:
+    """Retiring a template retires its idle zygotes of every key at once; one serving a call (no
+    longer reusable) is retired when it comes back, and its place is free again."""
+    pools, retired = _zygotes(per_key=1)
+    old_idle: Any = pools.take("a", 1.0)
+    old_busy: Any = pools.take("b", 1.0)
+    other: Any = pools.take("c", 1.0)
+    pools.give_back("a", old_idle)
+    pools.give_back("c", other)
+    for zygote in (old_idle, old_busy):
+        zygote.reusable = False
+    pools.retire_idle(lambda zygote: not zygote.reusable)  # type: ignore[attr-defined]
+    assert retired == [old_idle]
+    pools.give_back("b", old_busy)
+    assert retired == [old_idle, old_busy]
+    assert [key for key, _ in pools.idle()] == ["c"] and pools.counts() == (1, 1)
+    assert pools.take("b", 1.0) is not old_busy
+
+
 def test_pre_started_workers_are_topped_up_and_handed_out_once() -> None:
     Fake.started = 0
     spawner = ThreadPoolExecutor(2)
@@ -161,4 +181,44 @@ def test_a_pool_of_size_zero_starts_one_per_take() -> None:
     pool.take(refill=True)
     pool.take(refill=True)
     assert Fake.started == 2 and pool.idle_count() == 0
+    spawner.shutdown()
+
+
+def test_a_retired_template_forks_no_more_and_ends_once_after_its_last_zygote() -> None:
+    """A template is pid 1 of its zygotes' namespace: retired while two of its zygotes live, it
+    refuses new ones, and is ended (once) only when the last of them has ended."""
+    import socket
+    import subprocess
+
+    from toolrt.adapters.local.workers import TemplateRetired, ZygoteTemplate
+
+    host, other = socket.socketpair()
+    template = ZygoteTemplate(subprocess.Popen(["true"]), host, namespaced=True)
+    first, second = Fake(), Fake()
+    template._children |= {first, second}  # noqa: SLF001 - as fork_zygote leaves them
+    ended: list[Any] = []
+    template.drain(ended.append)
+    assert template.draining and ended == []
+    with pytest.raises(TemplateRetired):
+        template.fork_zygote(None, None, None, timeout=1.0)
+    template.release(first)  # type: ignore[arg-type]
+    assert ended == []
+    template.release(second)  # type: ignore[arg-type]
+    template.release(second)  # type: ignore[arg-type]  (a zygote killed twice)
+    assert ended == [template]
+    template.proc.wait()
+    host.close()
+    other.close()
+
+
+def test_a_pool_hands_the_workers_it_no_longer_keeps_to_its_retire_function() -> None:
+    """Closing a pool retires its idle workers through the sandbox's own function (which also drops
+    them from what the sandbox tracks), not by killing them behind its back."""
+    retired: list[Any] = []
+    spawner = ThreadPoolExecutor(1)
+    pool = WorkerPool(0, lambda: Fake(), spawner, retired.append)  # type: ignore[arg-type,return-value]
+    pool._idle.append(Fake())  # type: ignore[arg-type]  # noqa: SLF001 - one pre-started worker
+    idle = pool._idle[0]  # noqa: SLF001
+    pool.close()
+    assert retired == [idle] and not idle.killed  # type: ignore[attr-defined]
     spawner.shutdown()

@@ -13,9 +13,10 @@ Three kinds of process run this file, all started from one ``python -I -S`` insi
   anything else it writes ``0`` to each cgroup.procs file (it moves itself into its own cgroup),
   then, with namespaces, it is pid 1 of new user, pid, mount, ipc and network namespaces (made by
   the clone) and gives itself a /proc of its own, a private /tmp and /dev/shm, a new /dev/pts and a
-  read-only /dev, and drops every capability. It serves calls on its control socket (below). Its
-  first frame, ``{"ready": true}``, tells the host (SCM_CREDENTIALS, translated by the kernel into
-  the host's pid namespace) its pid.
+  read-only /dev, and drops every capability. Its first frame, ``{"ready": true}``, tells the host
+  (SCM_CREDENTIALS, translated by the kernel into the host's pid namespace) the pid of that first
+  process, which serves calls on its control socket (below) or, in a zygote for an environment,
+  stays pid 1 of the namespaces and forks the zygote proper (pid 2: see ``stay_pid_one``).
 * **A call's child** (a clone of the zygote, forked ahead of the call): with namespaces it is pid 1
   of namespaces of its own (user, pid, mount, ipc, network), so everything it can write or set is
   its own and dies with it: its /proc shows only its own processes, and prlimit, setpriority,
@@ -926,6 +927,8 @@ def handle(head: dict[str, Any], spare: Spare, scratch: bytearray) -> tuple[dict
 # only in zygotes for async tools, and QuickJS zygotes import no Python modules at all.
 WARM = ["json", "re", "math", "datetime", "collections", "itertools", "functools", "random", "base64",
         "hashlib", "decimal", "traceback", "linecache", "typing", "asyncio", "uuid", "socket", "threading"]
+# None of them may start a generator that tells a fork by a change of pid (``ssl``, ``tempfile``): the
+# template, a plain zygote and every call are each pid 1 of their pid namespace (see ``stay_pid_one``).
 if FLAVOR == "python":
     WARM.remove("asyncio")
 elif FLAVOR == "quickjs":
@@ -988,7 +991,7 @@ def import_learned() -> None:
         return
     soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
     used = resource.getrusage(resource.RUSAGE_SELF)
-    # As pid 1 the zygote would ignore the kernel's SIGXCPU without a handler of its own.
+    # A handler of its own: past the allowance the zygote ends with the status that says why.
     previous = signal.signal(signal.SIGXCPU, past_allowance)
     resource.setrlimit(resource.RLIMIT_CPU, (int(used.ru_utime + used.ru_stime) + 1 + LEARN_CPU_S[0], hard))
     try:
@@ -1194,6 +1197,9 @@ def enter_namespaces(call: bool, network: bool = False) -> None:
     native.mount(b"proc", "/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     size = b"size=%d" % TMP_SIZE
     native.mount(b"tmpfs", "/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, size + b",mode=0755")
+    # Into it: the working folder it had (the template's /tmp, under the new mount) is every
+    # zygote's, and a relative path written by a package there would reach other agents' zygotes.
+    os.chdir("/tmp")
     native.mount(b"tmpfs", "/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV, size + b",mode=01777")
     if not call:
         # Its own /dev/pts (the sandbox's is every zygote's). A call needs none of its own: it is
@@ -1293,8 +1299,8 @@ def zygote_main() -> None:
     global SELF
     SELF = os.getpid()
     gc.disable()  # fewer copy-on-write faults in forked children; each child re-enables it
-    # As pid 1 the zygote gets only the signals it handles, and Python handles SIGINT: it is ignored
-    # here (no call can reach it anyway); each child restores Python's handler for its tool.
+    # SIGINT is ignored here (no call can reach the zygote anyway: each is in a pid namespace and a
+    # session of its own); each child restores Python's handler for its tool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     wake_on_children()
     # Non-dumpable: no process of its user can ptrace it, read its memory or open its /proc fds.
@@ -1307,7 +1313,6 @@ def zygote_main() -> None:
         os.environ["HOME"] = os.environ["TMPDIR"] = BASE
     nproc_base = own_process_count() if not NAMESPACES else 4
     scratch = bytearray(CHUNK)
-    write_frame(CTL, {"ready": True})
     preload()
     warm_up(0.02, CTL)
     last_js = False  # whether the last call ran on QuickJS: the next spare then prepares a context
@@ -1378,7 +1383,43 @@ def become_zygote(msg: dict[str, Any], fds: list[int]) -> None:
     os.closerange(5 if gate >= 0 else 4, 1 << 16)
     CTL, GATE = 3, (4 if gate >= 0 else -1)
     BASE = str(msg.get("scratch") or "/tmp")
+    # The host learns its pid from this frame (SCM_CREDENTIALS): with namespaces, pid 1 of them,
+    # which it ends them all by.
+    write_frame(CTL, {"ready": True})
+    if NAMESPACES and PRELOAD:
+        stay_pid_one()
     zygote_main()
+
+
+def stay_pid_one() -> None:
+    """Fork the zygote off the first process of its namespaces, which stays their pid 1 and ends
+    when the zygote ends (the kernel then ends everything else in them).
+
+    Why not be pid 1 itself: each call's child is pid 1 of its own pid namespace, so a zygote that
+    were pid 1 too would fork children with its own pid, and libraries that tell a fork by a change
+    of pid (OpenSSL's random generator, Python's tempfile names) would carry what the zygote's
+    packages started into every call unchanged: every call of a pool would draw the same "random"
+    bytes. Only a zygote for an environment imports such packages (``preload``, ``learn``); a plain
+    one imports what its template did (``WARM``, which starts no such generator), and saves the
+    process. The zygote is pid 2; pid 1 holds no descriptor and runs nothing but this wait, in which
+    it also reaps what a package the zygote imports leaves behind (orphans come to pid 1), and
+    resumes the zygote when such a package stops it (``kill(0, SIGSTOP)``: as pid 1 the zygote
+    ignored that; stopped, it would hold its pool's next call until its deadline)."""
+    pid = os.fork()
+    if pid == 0:
+        return
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.closerange(0, 1 << 16)
+    while True:
+        try:
+            child, status = os.waitpid(-1, os.WUNTRACED)
+        except ChildProcessError:
+            os._exit(0)
+        if child == pid:
+            if not os.WIFSTOPPED(status):
+                os._exit(0)
+            os.kill(pid, signal.SIGCONT)
 
 
 def receive(sock: Any) -> tuple[Any, list[int]]:
