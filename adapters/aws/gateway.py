@@ -702,7 +702,10 @@ class AgentCoreGateway:
             functools.partial(self._submit, tid, [c for _, _, c in items]) for tid, items in groups.items()
         ]
         chunks = self._chunks(fresh)
-        jobs += [functools.partial(self._create_shard, chunk, results, turned_away) for chunk in chunks]
+        if chunks:
+            # New shards are made one after another (creation is serialised anyway), in the order of
+            # the tools: near a full gateway the earlier tools are the ones that get a place.
+            jobs.append(functools.partial(self._create_shards, chunks, results, turned_away))
         self._run(jobs)
         for target_id, items in groups.items():
             for index, tool, change in items:
@@ -989,6 +992,15 @@ class AgentCoreGateway:
                 raise self._translate(exc, "update_gateway_target", f"target {target_id}") from exc
         final = self._wait_until_serving(target_id, "update_gateway_target", pending_ok=True)
         return _inline_tools(final)
+
+    def _create_shards(
+        self,
+        chunks: list[list[tuple[int, Tool, dict[str, Any]]]],
+        results: dict[int, str | ToolRuntimeError],
+        turned_away: dict[str, set[str]],
+    ) -> None:
+        for chunk in chunks:
+            self._create_shard(chunk, results, turned_away)
 
     def _create_shard(
         self,
