@@ -82,7 +82,7 @@ class HttpServer:
         on_message: Callable[[Any], Awaitable[None]] | None = None,
     ) -> Client:
         transport = streamable_http_client(self.url, http_client=create_mcp_http_client(headers=headers or {}))
-        return Client(transport, mode=mode, message_handler=on_message)
+        return Client(transport, mode=mode, message_handler=on_message)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -476,7 +476,7 @@ def test_a_long_call_reports_progress_to_its_caller_only() -> None:
                 return await client.call_tool(
                     "stepper",
                     {"steps": 5, "word": word},
-                    progress_callback=recorder(agent) if progress else None,
+                    progress_callback=recorder(agent) if progress else None,  # type: ignore[arg-type]
                 )
 
         async def scenario() -> None:
