@@ -432,53 +432,65 @@ def definition_schema() -> dict[str, Any]:
 
 
 def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
-    def err(rule: str, message: str, hint: str = "") -> Finding:
-        return Finding(rule, Severity.ERROR, message, hint=hint)
+    yield from _text_findings(d)
+    yield from _schema_shape_findings("input_schema", d.input_schema, required=True)
+    if d.output_schema is not None:
+        yield from _schema_shape_findings("output_schema", d.output_schema, required=False)
+    yield from _example_findings(d.examples)
+    if isinstance(d.language, Language):
+        yield from requirement_findings(d.language.value, d.requirements)
+    if d.lock is not None and not d.requirements:
+        yield _error(
+            "definition.lock", "a lock without requirements", "locks are made by the runtime from requirements"
+        )
+    if len(d.tags) > MAX_TAGS:
+        yield _error("definition.tags", f"{len(d.tags)} tags given, at most {MAX_TAGS} allowed")
+    for tag in d.tags:
+        if not NAME_PATTERN.fullmatch(tag):
+            yield _error("definition.tags", f"invalid tag {tag!r}", "tags follow the tool name rules")
 
+
+def _error(rule: str, message: str, hint: str = "") -> Finding:
+    return Finding(rule, Severity.ERROR, message, hint=hint)
+
+
+def _text_findings(d: ToolDefinition) -> Iterable[Finding]:
+    """The name, description, code and entrypoint."""
     if not isinstance(d.name, str) or not NAME_PATTERN.fullmatch(d.name):
-        yield err(
+        yield _error(
             "definition.name",
             f"invalid tool name {d.name!r}",
             "start with a letter; then letters, digits, '_' or '-'; at most 64 characters",
         )
     if not isinstance(d.description, str):
-        yield err("definition.description", "description must be a string")
+        yield _error("definition.description", "description must be a string")
     elif len(d.description) > MAX_DESCRIPTION_CHARS:
-        yield err(
+        yield _error(
             "definition.description",
             f"description is {len(d.description)} characters, at most {MAX_DESCRIPTION_CHARS} allowed",
         )
     if not isinstance(d.code, str) or not d.code.strip():
-        yield err("definition.code", "code is empty", "pass the tool's source code as a string")
+        yield _error("definition.code", "code is empty", "pass the tool's source code as a string")
     if not isinstance(d.entrypoint, str) or not ENTRYPOINT_PATTERN.fullmatch(d.entrypoint):
-        yield err(
+        yield _error(
             "definition.entrypoint",
             f"invalid entrypoint {d.entrypoint!r}",
             "name a top-level function, for example 'handler'",
         )
-    yield from _schema_shape_findings("input_schema", d.input_schema, required=True)
-    if d.output_schema is not None:
-        yield from _schema_shape_findings("output_schema", d.output_schema, required=False)
-    if len(d.examples) > MAX_EXAMPLES:
-        yield err("definition.examples", f"{len(d.examples)} examples given, at most {MAX_EXAMPLES} allowed")
-    for index, example in enumerate(d.examples, 1):
+
+
+def _example_findings(examples: tuple[ToolExample, ...]) -> Iterable[Finding]:
+    if len(examples) > MAX_EXAMPLES:
+        yield _error("definition.examples", f"{len(examples)} examples given, at most {MAX_EXAMPLES} allowed")
+    for index, example in enumerate(examples, 1):
         if not isinstance(example.params, dict):
-            yield err("definition.examples", f"example {index}: params must be a JSON object")
+            yield _error("definition.examples", f"example {index}: params must be a JSON object")
         if example.error is not None and (
             not isinstance(example.error, str) or not _ERROR_TYPE.fullmatch(example.error)
         ):
-            yield err(
+            yield _error(
                 "definition.examples", f"example {index}: error must name an exception type, got {example.error!r}"
             )
-    if isinstance(d.language, Language):
-        yield from requirement_findings(d.language.value, d.requirements)
-    if d.lock is not None and not d.requirements:
-        yield err("definition.lock", "a lock without requirements", "locks are made by the runtime from requirements")
-    if len(d.tags) > MAX_TAGS:
-        yield err("definition.tags", f"{len(d.tags)} tags given, at most {MAX_TAGS} allowed")
-    for tag in d.tags:
-        if not NAME_PATTERN.fullmatch(tag):
-            yield err("definition.tags", f"invalid tag {tag!r}", "tags follow the tool name rules")
 
 
 def _schema_shape_findings(field: str, schema: Any, *, required: bool) -> Iterable[Finding]:
