@@ -146,19 +146,17 @@ class Limits:
         default=None,
         converter=_to_float_or_none,
         validator=_positive_or_none((int, float), "number"),
-        metadata=json_schema(description="Seconds a call may run.", type="number", exclusiveMinimum=0),
+        metadata=json_schema(type="number", exclusiveMinimum=0),
     )
     memory_mb: int | None = attrs.field(
         default=None,
         validator=_positive_or_none(int, "integer"),
-        metadata=json_schema(description="Memory a call may use, in MiB.", type="integer", exclusiveMinimum=0),
+        metadata=json_schema(type="integer", exclusiveMinimum=0),
     )
     max_output_bytes: int | None = attrs.field(
         default=None,
         validator=_positive_or_none(int, "integer"),
-        metadata=json_schema(
-            description="Bytes of result and printed output a call may return.", type="integer", exclusiveMinimum=0
-        ),
+        metadata=json_schema(type="integer", exclusiveMinimum=0),
     )
 
 
@@ -216,11 +214,11 @@ class ToolExample:
     params: dict[str, Any] = attrs.field(
         factory=dict, metadata=json_schema(description="The call's parameters (default: none).", type="object")
     )
-    output: Any = attrs.field(default=None, metadata=json_schema(description="The value the call must return."))
+    output: Any = attrs.field(default=None, metadata=json_schema(description="The value it must return."))
     error: str | None = attrs.field(
         default=None,
         metadata=json_schema(
-            description="The type of the error the call must raise instead.", type="string", pattern=_ERROR_TYPE.pattern
+            description="Or the error type it must raise.", type="string", pattern=_ERROR_TYPE.pattern
         ),
     )
 
@@ -232,7 +230,7 @@ class ToolExample:
 
 
 # Keys an example may carry that it does not keep: a note for the people reading the tool file.
-_EXAMPLE_NOTES = {"description": {"description": "What the example shows (not kept).", "type": "string"}}
+_EXAMPLE_NOTES = {"description": {"description": "A note (not kept).", "type": "string"}}
 
 
 def _to_examples(value: Any) -> tuple[ToolExample, ...]:
@@ -300,8 +298,8 @@ class ToolDefinition:
     input_schema: dict[str, Any] = attrs.field(
         factory=lambda: {"type": "object", "properties": {}},
         metadata=json_schema(
-            description="JSON Schema of the parameters: an object schema. Optional: for Python it is inferred "
-            "from the entrypoint's type hints, otherwise the tool takes no parameters.",
+            description="JSON Schema (type object) of the parameters; for Python, inferred from type hints "
+            "when left out.",
             type="object",
             properties={"type": {"const": "object"}},
             required=["type"],
@@ -322,16 +320,14 @@ class ToolDefinition:
         default=None,
         converter=_to_limits,
         metadata=json_schema(
-            **object_schema(
-                Limits, description="What one call may use; the runtime caps each at its configured maximum."
-            )
+            **object_schema(Limits, description="Limits of one call; the runtime caps each at its maximum.")
         ),
     )
     tags: tuple[str, ...] = attrs.field(
         default=(),
         converter=_to_tags,
         metadata=json_schema(
-            description="Words to find the tool by; each follows the tool name rules.",
+            description="Words to find the tool by.",
             type="array",
             maxItems=MAX_TAGS,
             items={"type": "string", "pattern": NAME_PATTERN.pattern},
@@ -342,8 +338,7 @@ class ToolDefinition:
         default=(),
         converter=_to_examples,
         metadata=json_schema(
-            description="Calls the tool must answer as stated before a version is accepted: params and the "
-            "expected output, or the error type it must raise.",
+            description="Calls the tool must answer as stated before a version is accepted.",
             type="array",
             maxItems=MAX_EXAMPLES,
             items=object_schema(
@@ -359,8 +354,7 @@ class ToolDefinition:
         metadata=json_schema(
             **object_schema(
                 NetworkAccess,
-                description="Hosts the tool may reach through the egress proxy, if the runtime owner's policy "
-                "permits them. Absent: no network.",
+                description="Hosts the tool may reach, if the runtime's owner permits them. Absent: no network.",
             )
         ),
     )
@@ -370,9 +364,8 @@ class ToolDefinition:
         default=(),
         converter=to_requirements,
         metadata=json_schema(
-            description="Third-party packages the tool imports: PEP 508 specifiers for Python "
-            "('python-dateutil>=2.8'), name@range for JavaScript and TypeScript ('lodash@^4.17'). "
-            "Resolved at registration to a lock that is part of the tool's version.",
+            description="Packages the code imports: PEP 508 for Python ('python-dateutil>=2.8'), name@range "
+            "for JavaScript and TypeScript ('lodash@^4.17').",
             type="array",
             maxItems=MAX_REQUIREMENTS,
             items={"type": "string", "minLength": 1, "maxLength": MAX_REQUIREMENT_CHARS},

@@ -180,12 +180,7 @@ class NetworkAccess:
         metadata=json_schema(
             type="array",
             maxItems=MAX_NETWORK_HOSTS,
-            items={
-                "description": "host:port (a DNS name or an exact IP address; an IPv6 address in brackets), "
-                "port 1-65535",
-                "type": "string",
-                "pattern": _HOST_PORT_SHAPE,
-            },
+            items={"description": "host:port ([address]:port for IPv6)", "type": "string", "pattern": _HOST_PORT_SHAPE},
         ),
     )
 
