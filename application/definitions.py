@@ -5,15 +5,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import attrs
-
-from toolrt.domain import Finding, Language, Severity, ToolDefinition, ValidationError, ValidationReport
+from toolrt.domain import (
+    Finding,
+    Language,
+    Severity,
+    ToolDefinition,
+    ValidationError,
+    ValidationReport,
+    definition_schema,
+)
+from toolrt.domain.json_schema import written_fields
 from toolrt.ports import CodeValidator
 
 # The lock is made by the runtime from the requirements, never taken from what users hand over: a
 # "lock" key (a definition read back from `toolrt show` or an MCP update merged into the stored one)
 # is dropped, and the runtime resolves the requirements again or reuses the version's own lock.
-_DEFINITION_FIELDS = {f.name for f in attrs.fields(ToolDefinition)} - {"lock"}
+_DEFINITION_FIELDS = set(written_fields(ToolDefinition))
+_REQUIRED_FIELDS = set(definition_schema()["required"])
 
 DefinitionLike = ToolDefinition | Mapping[str, Any]
 
@@ -31,7 +39,7 @@ def to_definition(data: DefinitionLike, validator: CodeValidator | None = None) 
     fields = dict(data)
     fields.pop("lock", None)
     unknown = sorted(set(fields) - _DEFINITION_FIELDS)
-    missing = sorted({"name", "description", "language", "code"} - set(fields))
+    missing = sorted(_REQUIRED_FIELDS - set(fields))
     findings = [
         Finding(
             "definition.unknown_field",

@@ -11,7 +11,7 @@ CPU per call allows on this machine's cores: with clients and servers on one mac
 what the ratio is measured against.
 ``--servers`` runs toolrt once per count given, as that many ``toolrt serve`` processes on one
 store, each on its own port, the clients spread over them as a balancer that keeps each MCP
-session on one server would (README: "Several servers on one store").
+session on one server would (docs/mcp.md, "Serving more").
 """
 
 from __future__ import annotations

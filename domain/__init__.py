@@ -39,6 +39,7 @@ from toolrt.domain.hashing import CodeHash, normalize_code
 from toolrt.domain.models import (
     NAME_PATTERN,
     VISIBILITY_PATTERN,
+    VISIBILITY_SCHEMA,
     Artifact,
     Language,
     Limits,
@@ -49,6 +50,7 @@ from toolrt.domain.models import (
     ToolVersion,
     Visibility,
     check_team_name,
+    definition_schema,
     parse_visibility,
 )
 from toolrt.domain.naming import (
@@ -85,6 +87,7 @@ __all__ = [
     "NAME_PATTERN",
     "QUALIFIER_SEPARATOR",
     "VISIBILITY_PATTERN",
+    "VISIBILITY_SCHEMA",
     "Artifact",
     "ArtifactCreated",
     "ArtifactDeleted",
@@ -146,6 +149,7 @@ __all__ = [
     "Visibility",
     "check_new_tool_name",
     "check_team_name",
+    "definition_schema",
     "identifier",
     "may_show_plain",
     "owner_qualifier",

@@ -13,9 +13,16 @@ import attrs
 
 from toolrt.domain.errors import LimitExceededError, NotFoundError, ValidationError
 from toolrt.domain.hashing import CodeHash
+from toolrt.domain.json_schema import RUNTIME_SET, json_schema, object_schema, written_fields, written_object
 from toolrt.domain.naming import check_new_tool_name
 from toolrt.domain.network import NetworkAccess, to_network_access
-from toolrt.domain.requirements import Lock, requirement_findings, to_requirements
+from toolrt.domain.requirements import (
+    MAX_REQUIREMENT_CHARS,
+    MAX_REQUIREMENTS,
+    Lock,
+    requirement_findings,
+    to_requirements,
+)
 from toolrt.domain.traffic import TrafficSplit
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
@@ -61,6 +68,12 @@ class Visibility(str, enum.Enum):
 TEAM_PREFIX = "team:"
 #: Every visibility as users write it, as a JSON Schema pattern (tool files, the MCP schemas).
 VISIBILITY_PATTERN = r"^(private|shared|public|team:[A-Za-z][A-Za-z0-9_-]{0,63})$"
+#: The JSON Schema of a visibility as users write it, beside a definition (tool files, MCP).
+VISIBILITY_SCHEMA: Mapping[str, Any] = {
+    "description": "private (default), shared, public, or team:NAME to share with a team the owner belongs to.",
+    "type": "string",
+    "pattern": VISIBILITY_PATTERN,
+}
 
 
 def check_team_name(team: object) -> str:
@@ -130,10 +143,21 @@ class Limits:
     """
 
     timeout_s: float | None = attrs.field(
-        default=None, converter=_to_float_or_none, validator=_positive_or_none((int, float), "number")
+        default=None,
+        converter=_to_float_or_none,
+        validator=_positive_or_none((int, float), "number"),
+        metadata=json_schema(type="number", exclusiveMinimum=0),
     )
-    memory_mb: int | None = attrs.field(default=None, validator=_positive_or_none(int, "integer"))
-    max_output_bytes: int | None = attrs.field(default=None, validator=_positive_or_none(int, "integer"))
+    memory_mb: int | None = attrs.field(
+        default=None,
+        validator=_positive_or_none(int, "integer"),
+        metadata=json_schema(type="integer", exclusiveMinimum=0),
+    )
+    max_output_bytes: int | None = attrs.field(
+        default=None,
+        validator=_positive_or_none(int, "integer"),
+        metadata=json_schema(type="integer", exclusiveMinimum=0),
+    )
 
 
 def _to_limits(value: Any) -> Limits:
@@ -142,12 +166,13 @@ def _to_limits(value: Any) -> Limits:
     if isinstance(value, Limits):
         return value
     if isinstance(value, Mapping):
-        unknown = set(value) - {"timeout_s", "memory_mb", "max_output_bytes"}
+        known = written_fields(Limits)
+        unknown = set(value) - set(known)
         if unknown:
             raise _definition_error(
                 "definition.limits",
-                f"unknown limit(s): {', '.join(sorted(unknown))}",
-                "use timeout_s, memory_mb and max_output_bytes",
+                f"unknown limit(s): {', '.join(sorted(map(str, unknown)))}",
+                f"use {', '.join(known[:-1])} and {known[-1]}",
             )
         return Limits(**value)
     raise _definition_error("definition.limits", f"limits must be an object, got {type(value).__name__}")
@@ -186,9 +211,26 @@ class ToolExample:
     when ``error`` names an exception type (``"ValueError"``, ``"RangeError"``), fail with it.
     """
 
-    params: dict[str, Any] = attrs.field(factory=dict)
-    output: Any = None
-    error: str | None = None
+    params: dict[str, Any] = attrs.field(
+        factory=dict, metadata=json_schema(description="The call's parameters (default: none).", type="object")
+    )
+    output: Any = attrs.field(default=None, metadata=json_schema(description="The value it must return."))
+    error: str | None = attrs.field(
+        default=None,
+        metadata=json_schema(
+            description="Or the error type it must raise.", type="string", pattern=_ERROR_TYPE.pattern
+        ),
+    )
+
+    def to_json(self) -> dict[str, Any]:
+        """The example as a tool file writes it: params, and the output or the error."""
+        if self.error is not None:
+            return {"params": dict(self.params), "error": self.error}
+        return {"params": dict(self.params), "output": self.output}
+
+
+# Keys an example may carry that it does not keep: a note for the people reading the tool file.
+_EXAMPLE_NOTES = {"description": {"description": "A note (not kept).", "type": "string"}}
 
 
 def _to_examples(value: Any) -> tuple[ToolExample, ...]:
@@ -207,7 +249,7 @@ def _to_examples(value: Any) -> tuple[ToolExample, ...]:
             raise _definition_error(
                 "definition.examples", f"example {index} is not an object", 'write {"params": {...}, "output": ...}'
             )
-        unknown = set(item) - {"params", "output", "error", "description"}
+        unknown = set(item) - {*written_fields(ToolExample), *_EXAMPLE_NOTES}
         if unknown or ("output" in item) == ("error" in item):
             raise _definition_error(
                 "definition.examples",
@@ -228,31 +270,120 @@ class ToolDefinition:
     ``CodeValidator`` at registration.
     """
 
-    name: str
-    description: str
-    language: Language = attrs.field(converter=_to_language)
-    code: str
-    input_schema: dict[str, Any] = attrs.field(factory=lambda: {"type": "object", "properties": {}})
-    entrypoint: str = "handler"
-    output_schema: dict[str, Any] | None = None
-    limits: Limits = attrs.field(default=None, converter=_to_limits)
-    tags: tuple[str, ...] = attrs.field(default=(), converter=_to_tags)
+    # Each field's metadata is its JSON shape: definition_schema() (and through it the tool-file
+    # schema and the MCP server's schemas) is built from it. A new field says its shape here.
+    name: str = attrs.field(
+        metadata=json_schema(
+            description="The tool's name: a letter, then letters, digits, '_' or '-'; at most 64 characters.",
+            type="string",
+            pattern=NAME_PATTERN.pattern,
+        )
+    )
+    description: str = attrs.field(
+        metadata=json_schema(
+            description="What the tool does, for the agents that discover it.",
+            type="string",
+            maxLength=MAX_DESCRIPTION_CHARS,
+        )
+    )
+    language: Language = attrs.field(
+        converter=_to_language,
+        metadata=json_schema(description="The language of the code.", enum=[lang.value for lang in Language]),
+    )
+    code: str = attrs.field(
+        metadata=json_schema(
+            description="The tool's source code, defining the entrypoint function.", type="string", pattern=r"\S"
+        )
+    )
+    input_schema: dict[str, Any] = attrs.field(
+        factory=lambda: {"type": "object", "properties": {}},
+        metadata=json_schema(
+            description="JSON Schema (type object) of the parameters; for Python, inferred from type hints "
+            "when left out.",
+            type="object",
+            properties={"type": {"const": "object"}},
+            required=["type"],
+        ),
+    )
+    entrypoint: str = attrs.field(
+        default="handler",
+        metadata=json_schema(
+            description="The function toolrt calls (default: handler).",
+            type="string",
+            pattern=ENTRYPOINT_PATTERN.pattern,
+        ),
+    )
+    output_schema: dict[str, Any] | None = attrs.field(
+        default=None, metadata=json_schema(description="JSON Schema of the returned value.", type="object")
+    )
+    limits: Limits = attrs.field(
+        default=None,
+        converter=_to_limits,
+        metadata=json_schema(
+            **object_schema(Limits, description="Limits of one call; the runtime caps each at its maximum.")
+        ),
+    )
+    tags: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=_to_tags,
+        metadata=json_schema(
+            description="Words to find the tool by.",
+            type="array",
+            maxItems=MAX_TAGS,
+            items={"type": "string", "pattern": NAME_PATTERN.pattern},
+        ),
+    )
     # Calls the version must answer as stated, run in the sandbox at registration and update.
-    examples: tuple[ToolExample, ...] = attrs.field(default=(), converter=_to_examples)
+    examples: tuple[ToolExample, ...] = attrs.field(
+        default=(),
+        converter=_to_examples,
+        metadata=json_schema(
+            description="Calls the tool must answer as stated before a version is accepted.",
+            type="array",
+            maxItems=MAX_EXAMPLES,
+            items=object_schema(
+                ToolExample, extra_properties=_EXAMPLE_NOTES, oneOf=[{"required": ["output"]}, {"required": ["error"]}]
+            ),
+        ),
+    )
     # The hosts the tool may reach through the egress proxy, if the runtime owner's policy permits
     # them (see toolrt.domain.network). Empty: no network at all. Part of the version.
-    network: NetworkAccess = attrs.field(default=None, converter=to_network_access)
+    network: NetworkAccess = attrs.field(
+        default=None,
+        converter=to_network_access,
+        metadata=json_schema(
+            **object_schema(
+                NetworkAccess,
+                description="Hosts the tool may reach, if the runtime's owner permits them. Absent: no network.",
+            )
+        ),
+    )
     # Third-party packages (PEP 508 specifiers for Python, name@range for npm), resolved by the
     # runtime at registration into ``lock``; see toolrt.domain.requirements.
-    requirements: tuple[str, ...] = attrs.field(default=(), converter=to_requirements)
+    requirements: tuple[str, ...] = attrs.field(
+        default=(),
+        converter=to_requirements,
+        metadata=json_schema(
+            description="Packages the code imports: PEP 508 for Python ('python-dateutil>=2.8'), name@range "
+            "for JavaScript and TypeScript ('lodash@^4.17').",
+            type="array",
+            maxItems=MAX_REQUIREMENTS,
+            items={"type": "string", "minLength": 1, "maxLength": MAX_REQUIREMENT_CHARS},
+        ),
+    )
     # What ``requirements`` resolved to, set by the runtime (never taken from an agent): part of the
     # code hash, so the same code with other packages is another artifact.
-    lock: Lock | None = None
+    lock: Lock | None = attrs.field(default=None, metadata=RUNTIME_SET)
 
     def __attrs_post_init__(self) -> None:
         findings = list(_structure_findings(self))
         if findings:
             raise ValidationError(f"invalid tool definition {self.name!r}", ValidationReport(tuple(findings)))
+
+    def to_json(self) -> dict[str, Any]:
+        """The definition as users write it (a tool file, MCP arguments): every field but the lock,
+        those at ``None`` left out. ``to_definition`` makes the same definition of it again."""
+        return written_object(self)
 
     @property
     def code_hash(self) -> CodeHash:
@@ -278,54 +409,81 @@ class ToolDefinition:
         )
 
 
-def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
-    def err(rule: str, message: str, hint: str = "") -> Finding:
-        return Finding(rule, Severity.ERROR, message, hint=hint)
+def definition_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a tool definition as users write it, built from ToolDefinition.
 
+    What JSON and YAML tool files, the MCP server's ``register_tool`` and a mapping passed to
+    ``register_tool`` look like: every field but the ``lock`` the runtime makes. Values it accepts may
+    still be refused when the definition is made (a requirement that does not parse, a host name
+    with an empty label); values it refuses are refused there too.
+    """
+    return object_schema(
+        ToolDefinition,
+        title="toolrt tool definition",
+        description="A tool: its code, the entrypoint toolrt calls and the JSON Schema of its parameters.",
+    )
+
+
+def _structure_findings(d: ToolDefinition) -> Iterable[Finding]:
+    yield from _text_findings(d)
+    yield from _schema_shape_findings("input_schema", d.input_schema, required=True)
+    if d.output_schema is not None:
+        yield from _schema_shape_findings("output_schema", d.output_schema, required=False)
+    yield from _example_findings(d.examples)
+    if isinstance(d.language, Language):
+        yield from requirement_findings(d.language.value, d.requirements)
+    if d.lock is not None and not d.requirements:
+        yield _error(
+            "definition.lock", "a lock without requirements", "locks are made by the runtime from requirements"
+        )
+    if len(d.tags) > MAX_TAGS:
+        yield _error("definition.tags", f"{len(d.tags)} tags given, at most {MAX_TAGS} allowed")
+    for tag in d.tags:
+        if not NAME_PATTERN.fullmatch(tag):
+            yield _error("definition.tags", f"invalid tag {tag!r}", "tags follow the tool name rules")
+
+
+def _error(rule: str, message: str, hint: str = "") -> Finding:
+    return Finding(rule, Severity.ERROR, message, hint=hint)
+
+
+def _text_findings(d: ToolDefinition) -> Iterable[Finding]:
+    """The name, description, code and entrypoint."""
     if not isinstance(d.name, str) or not NAME_PATTERN.fullmatch(d.name):
-        yield err(
+        yield _error(
             "definition.name",
             f"invalid tool name {d.name!r}",
             "start with a letter; then letters, digits, '_' or '-'; at most 64 characters",
         )
     if not isinstance(d.description, str):
-        yield err("definition.description", "description must be a string")
+        yield _error("definition.description", "description must be a string")
     elif len(d.description) > MAX_DESCRIPTION_CHARS:
-        yield err(
+        yield _error(
             "definition.description",
             f"description is {len(d.description)} characters, at most {MAX_DESCRIPTION_CHARS} allowed",
         )
     if not isinstance(d.code, str) or not d.code.strip():
-        yield err("definition.code", "code is empty", "pass the tool's source code as a string")
+        yield _error("definition.code", "code is empty", "pass the tool's source code as a string")
     if not isinstance(d.entrypoint, str) or not ENTRYPOINT_PATTERN.fullmatch(d.entrypoint):
-        yield err(
+        yield _error(
             "definition.entrypoint",
             f"invalid entrypoint {d.entrypoint!r}",
             "name a top-level function, for example 'handler'",
         )
-    yield from _schema_shape_findings("input_schema", d.input_schema, required=True)
-    if d.output_schema is not None:
-        yield from _schema_shape_findings("output_schema", d.output_schema, required=False)
-    if len(d.examples) > MAX_EXAMPLES:
-        yield err("definition.examples", f"{len(d.examples)} examples given, at most {MAX_EXAMPLES} allowed")
-    for index, example in enumerate(d.examples, 1):
+
+
+def _example_findings(examples: tuple[ToolExample, ...]) -> Iterable[Finding]:
+    if len(examples) > MAX_EXAMPLES:
+        yield _error("definition.examples", f"{len(examples)} examples given, at most {MAX_EXAMPLES} allowed")
+    for index, example in enumerate(examples, 1):
         if not isinstance(example.params, dict):
-            yield err("definition.examples", f"example {index}: params must be a JSON object")
+            yield _error("definition.examples", f"example {index}: params must be a JSON object")
         if example.error is not None and (
             not isinstance(example.error, str) or not _ERROR_TYPE.fullmatch(example.error)
         ):
-            yield err(
+            yield _error(
                 "definition.examples", f"example {index}: error must name an exception type, got {example.error!r}"
             )
-    if isinstance(d.language, Language):
-        yield from requirement_findings(d.language.value, d.requirements)
-    if d.lock is not None and not d.requirements:
-        yield err("definition.lock", "a lock without requirements", "locks are made by the runtime from requirements")
-    if len(d.tags) > MAX_TAGS:
-        yield err("definition.tags", f"{len(d.tags)} tags given, at most {MAX_TAGS} allowed")
-    for tag in d.tags:
-        if not NAME_PATTERN.fullmatch(tag):
-            yield err("definition.tags", f"invalid tag {tag!r}", "tags follow the tool name rules")
 
 
 def _schema_shape_findings(field: str, schema: Any, *, required: bool) -> Iterable[Finding]:

@@ -28,6 +28,7 @@ from typing import Any
 import attrs
 
 from toolrt.domain.errors import EgressDeniedError, ValidationError
+from toolrt.domain.json_schema import json_schema, written_fields
 from toolrt.domain.validation import Finding, Severity, ValidationReport
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
 # Hosts one tool may declare: a tool that talks to more than a few web APIs is several tools.
 MAX_NETWORK_HOSTS = 16
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+# The outline of a host:port entry as a JSON Schema pattern; parse_host_port decides the rest.
+_HOST_PORT_SHAPE = r"^([A-Za-z0-9]([A-Za-z0-9.-]{0,252})|\[[0-9A-Fa-f:.]+\]):[0-9]{1,5}$"
 _RULE = "definition.network"
 
 
@@ -171,7 +174,15 @@ class NetworkAccess:
     declarations naming the same hosts are equal (and make the same version).
     """
 
-    allow: tuple[HostPort, ...] = attrs.field(default=(), converter=_to_allow)
+    allow: tuple[HostPort, ...] = attrs.field(
+        default=(),
+        converter=_to_allow,
+        metadata=json_schema(
+            type="array",
+            maxItems=MAX_NETWORK_HOSTS,
+            items={"description": "host:port ([address]:port for IPv6)", "type": "string", "pattern": _HOST_PORT_SHAPE},
+        ),
+    )
 
     def __bool__(self) -> bool:
         return bool(self.allow)
@@ -188,7 +199,7 @@ def to_network_access(value: Any) -> NetworkAccess:
     if isinstance(value, NetworkAccess):
         return value
     if isinstance(value, Mapping):
-        unknown = set(value) - {"allow"}
+        unknown = set(value) - set(written_fields(NetworkAccess))
         if unknown:
             raise _error(
                 f"unknown network field(s): {', '.join(sorted(map(str, unknown)))}", 'write {"allow": ["host:port"]}'

@@ -27,6 +27,7 @@ from toolrt.domain.validation import Finding, Severity, ValidationReport
 
 __all__ = [
     "MAX_REQUIREMENTS",
+    "MAX_REQUIREMENT_CHARS",
     "Lock",
     "LockedPackage",
     "RequirementError",
@@ -40,6 +41,8 @@ __all__ = [
 
 #: Requirements one tool may declare (its direct ones; the lock may hold more).
 MAX_REQUIREMENTS = 32
+#: The longest requirement written (characters): a specifier with markers fits many times over.
+MAX_REQUIREMENT_CHARS = 256
 _RULE = "definition.requirements"
 # npm: an optional @scope/, then a name of lowercase letters, digits, '-', '.', '_' (at most 214).
 _NPM_NAME = re.compile(r"^(@[a-z0-9][a-z0-9._-]*/)?[a-z0-9][a-z0-9._-]*\Z")
@@ -130,6 +133,13 @@ def requirement_findings(language: str, requirements: tuple[str, ...]) -> Iterab
     for requirement in requirements:
         if not requirement:
             yield Finding(_RULE, Severity.ERROR, "a requirement is empty", hint="remove it, or name a package")
+            continue
+        if len(requirement) > MAX_REQUIREMENT_CHARS:
+            yield Finding(
+                _RULE,
+                Severity.ERROR,
+                f"requirement {requirement[:40]!r}... is {len(requirement)} characters, at most {MAX_REQUIREMENT_CHARS}",
+            )
             continue
         if language == "python":
             name = yield from _python_findings(requirement)

@@ -112,13 +112,18 @@ def _schema_text(schema: Any, depth: int = 0) -> Iterator[str]:
         for name, child in properties.items():
             yield str(name)
             yield from _schema_text(child, depth + 1)
-    for key in ("items", "additionalProperties"):
-        yield from _schema_text(schema.get(key), depth + 1)
+    for child in _subschemas(schema):
+        yield from _schema_text(child, depth + 1)
+
+
+def _subschemas(schema: dict[str, Any]) -> Iterator[Any]:
+    # The schemas of array items, of other properties and of each branch.
+    yield schema.get("items")
+    yield schema.get("additionalProperties")
     for key in ("anyOf", "oneOf", "allOf"):
         branches = schema.get(key)
         if isinstance(branches, list):
-            for branch in branches:
-                yield from _schema_text(branch, depth + 1)
+            yield from branches
 
 
 def field_texts(definition: ToolDefinition) -> dict[str, str]:

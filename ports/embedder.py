@@ -13,7 +13,7 @@ class Embedder(Protocol):
     toolrt ships none by default (nothing is downloaded at run time; search is then lexical only).
     Plug one in with ``RuntimePorts(..., embedder=...)`` or ``connect(..., embedder=...)``: any
     object with these two members, e.g. a sentence-transformers model wrapped in a few lines (see
-    the README). ``embed`` must be deterministic for a given ``model`` and return one vector per
+    docs/discovery.md). ``embed`` must be deterministic for a given ``model`` and return one vector per
     text, all of one length; toolrt caches vectors per tool version and model.
     """
 

@@ -22,7 +22,7 @@ from toolrt.application import ToolRuntime
 DATEUTIL = ["python-dateutil>=2.8"]
 NUMPY = ["numpy>=1.26,<3"]
 
-PARSE_DATE = {
+PARSE_DATE: dict[str, Any] = {
     "name": "parse_date",
     "description": "Parse a date written in any common form into ISO 8601.",
     "language": "python",
@@ -120,7 +120,7 @@ def aws_sandbox_runtime(tmp_path: Path, **settings: Any) -> tuple[ToolRuntime, A
         security_checks=False,
         **settings,
     )
-    fake = FakeCodeInterpreter(rt.ports.sandbox._client)
+    fake = FakeCodeInterpreter(rt.ports.sandbox._client)  # type: ignore[attr-defined]
     return rt, fake
 
 

@@ -138,7 +138,7 @@ class Settings:
     poll_interval_s: float = attrs.field(default=_POLICY.poll_interval_s, validator=_positive)
     poll_max_attempts: int = attrs.field(default=_POLICY.poll_max_attempts, validator=_positive)
     max_concurrent_executions: int = attrs.field(default=_POLICY.max_concurrent_executions, validator=_positive)
-    # Egress (the owner's policy, see README "Network egress"): host:port entries or *.domain:port
+    # Egress (the owner's policy, see docs/egress.md): host:port entries or *.domain:port
     # patterns a tool may declare in `network.allow`, comma-separated in TOOLRT_NETWORK_ALLOW; and
     # exact host:port entries that may resolve to private, loopback or link-local addresses
     # (TOOLRT_NETWORK_PRIVATE). Both empty: no tool reaches any network.
@@ -149,7 +149,7 @@ class Settings:
         default=(), converter=host_port_list, validator=_egress_entries(wildcard=False)
     )
 
-    # Requirements (README "Requirements"): packages no tool may install (comma-separated in
+    # Requirements (docs/requirements.md): packages no tool may install (comma-separated in
     # TOOLRT_DENIED_PACKAGES), the most one environment may hold installed, and the most all of them
     # may hold before the least recently used are evicted. environments_dir: where they are built
     # (default: <data_dir>/environments).
@@ -158,7 +158,7 @@ class Settings:
     environment_cache_mb: int = attrs.field(default=_POLICY.environment_cache_mb, validator=_positive)
     environments_dir: Path | None = attrs.field(default=None, converter=attrs.converters.optional(Path))
     # The hosts pip and npm may reach while they resolve and install, besides the package indexes
-    # their own configuration names (README "What the resolver may reach"): host:port entries,
+    # their own configuration names (docs/requirements.md, "What the resolver may reach"): host:port entries,
     # comma-separated in TOOLRT_INDEX_HOSTS, for an index that serves its files from another host.
     index_hosts: tuple[str, ...] = attrs.field(default=(), converter=host_port_list, validator=_host_ports)
 
@@ -171,7 +171,7 @@ class Settings:
     isolation: str = attrs.field(default="auto", validator=_one_of(("auto", "strict")))
     sandbox_workers: int = attrs.field(default=2, validator=_positive)
     # "agent": a zygote serves the calls of one calling agent to one owner's code, and nothing else
-    # (README "Tenant isolation in the local sandbox"); "shared": a weaker mode where one zygote relays
+    # (docs/sandbox.md); "shared": a weaker mode where one zygote relays
     # every agent's calls (each call still runs in namespaces of its own).
     sandbox_tenancy: str = attrs.field(default="agent", validator=_one_of(("agent", "shared")))
     # Zygotes kept for all agents together, the memory their idle ones may hold together, and how
@@ -185,7 +185,7 @@ class Settings:
     sandbox_js_engine: str = attrs.field(default="auto", validator=_one_of(("auto", "node", "quickjs")))
     # Local store: an execution record is committed before the call returns but fsynced in the
     # background within this many seconds (a machine crash may lose that window of records, a
-    # process crash none); 0 waits for the disk on every record (README "Design decisions").
+    # process crash none); 0 waits for the disk on every record (docs/design.md).
     execution_record_sync_s: float = attrs.field(default=0.1, validator=_non_negative_seconds)
 
     # Search: "none" ranks lexically (BM25F); "minilm" adds semantic ranking with the packaged
@@ -220,11 +220,11 @@ class Settings:
     gateway_role_arn: str | None = None
     code_interpreter_id: str = "aws.codeinterpreter.v1"
     # A call granted network hosts on Code Interpreter: "refuse" it (the interpreter cannot confine
-    # it to those hosts) or let the "interpreter"'s own network mode decide (see the README, AWS).
+    # it to those hosts) or let the "interpreter"'s own network mode decide (see docs/aws.md).
     code_interpreter_egress: str = attrs.field(default="refuse", validator=_one_of(("refuse", "interpreter")))
     # The Python version of the Code Interpreter's runtime ("3.12"): tools' requirements resolve to
     # wheels for it. Empty: for the Python running toolrt (compiled wheels then install only when
-    # both are the same version). See the README, AWS.
+    # both are the same version). See docs/aws.md.
     code_interpreter_python: str = attrs.field(default="", validator=_python_version)
     # CloudWatch embedded-metric-format lines on stderr (the aws profile's metrics): "auto" writes them
     # only inside AWS Lambda, where they become metrics; "on" always (a container with the CloudWatch

@@ -297,7 +297,7 @@ class DynamoDbToolRepository:
         """Ranks the visible tools in process: DynamoDB has no text index. The records come from the
         owner and public indexes (or a scan for ``visible_to=None``); analyzed documents are cached
         per record version, so a search costs the listing plus one BM25F pass. Past tens of
-        thousands of tools, pair the gateway's semantic search with this (see the README)."""
+        thousands of tools, pair the gateway's semantic search with this (see docs/discovery.md)."""
         return self._search.search(query)
 
     def find_by_code_hash(self, code_hash: CodeHash) -> Sequence[Tool]:

@@ -18,7 +18,7 @@ created for this sandbox beside the root, or the cgroup v1 ``memory`` and ``pids
 hosts that still mount them), nested under this process's own groups so that any limit placed on
 toolrt itself still applies. Both need toolrt to run as root (or a delegated, writable hierarchy).
 Where neither is available, :func:`detect` says why and the sandbox falls back to rlimits: a small
-``RLIMIT_NPROC`` per call times ``RLIMIT_AS`` per process bounds the total (documented in the README).
+``RLIMIT_NPROC`` per call times ``RLIMIT_AS`` per process bounds the total (documented in docs/sandbox.md).
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ cloud metadata address, and say whether a host path exists. So:
   and npm reach through HTTP; they still read host files a ``file:`` spec names (the refusal is
   worded the same either way, but pip and npm did open the path), a client that ignores the proxy
   variables is not stopped, and the forwarder's loopback port is open to the host's other local
-  processes while the run lasts (through it they reach the index hosts only). ``toolrt doctor`` reports namespaces missing; the README says so.
+  processes while the run lasts (through it they reach the index hosts only). ``toolrt doctor`` reports namespaces missing; docs/requirements.md says so.
 
 Denials are returned to the caller (the ecosystems turn them into ``RequirementError`` naming the
 package that asked, reason ``denied``).

@@ -599,7 +599,7 @@ class SubprocessSandbox:
         """Whether this call runs in a worker with an egress socket (it may reach some host).
 
         Without namespaces there is no network namespace to confine a tool to the proxy: such a
-        worker reaches the network directly, with or without ``network`` (see the README), so the
+        worker reaches the network directly, with or without ``network`` (see docs/egress.md), so the
         proxy is not offered there.
         """
         if request.egress is None or not request.egress:

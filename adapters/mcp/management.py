@@ -16,7 +16,14 @@ from typing import Any
 
 from toolrt.adapters.mcp import compat
 from toolrt.application.duplicates import ON_DUPLICATE
-from toolrt.domain import VISIBILITY_PATTERN, Finding, Language, Severity, ValidationError, ValidationReport
+from toolrt.domain import (
+    VISIBILITY_SCHEMA,
+    Finding,
+    Severity,
+    ValidationError,
+    ValidationReport,
+    definition_schema,
+)
 
 __all__ = [
     "ACTIONS",
@@ -34,40 +41,10 @@ SEARCH = "search_tools"
 MANAGE = "manage_tools"
 MANAGEMENT_MODES = ("compact", "full")
 
-_DEFINITION_PROPERTIES: dict[str, Any] = {
-    "name": {"type": "string", "description": "Tool name: a letter, then letters, digits, '_' or '-' (at most 64)."},
-    "description": {"type": "string", "description": "What the tool does, for agents that discover it."},
-    "language": {"enum": [lang.value for lang in Language]},
-    "code": {"type": "string", "description": "Source code defining the entrypoint function."},
-    "entrypoint": {"type": "string", "description": "Function to call (default handler)."},
-    "input_schema": {
-        "type": "object",
-        "description": "JSON Schema (type object) of the parameters; inferred from type hints for Python when omitted.",
-    },
-    "output_schema": {"type": "object", "description": "JSON Schema of the returned value."},
-    "limits": {
-        "type": "object",
-        "properties": {
-            "timeout_s": {"type": "number"},
-            "memory_mb": {"type": "integer"},
-            "max_output_bytes": {"type": "integer"},
-        },
-        "additionalProperties": False,
-    },
-    "tags": {"type": "array", "items": {"type": "string"}},
-    "requirements": {
-        "type": "array",
-        "items": {"type": "string"},
-        "maxItems": 32,
-        "description": "Third-party packages the code imports: PEP 508 for Python ('python-dateutil>=2.8'), "
-        "name@range for JavaScript/TypeScript ('lodash@^4.17'). Installed where the runtime supports it.",
-    },
-    "visibility": {
-        "type": "string",
-        "pattern": VISIBILITY_PATTERN,
-        "description": "private (default), shared, public, or team:NAME to share with a team you belong to.",
-    },
-}
+# A definition's fields as ToolDefinition describes them (toolrt.domain.definition_schema), and the
+# visibility it is registered with: the same shape a tool file has.
+_DEFINITION = definition_schema()
+_DEFINITION_PROPERTIES: dict[str, Any] = {**_DEFINITION["properties"], "visibility": dict(VISIBILITY_SCHEMA)}
 _TOOL_REF = {"type": "string", "description": "The tool's id, or its name as listed."}
 _TOOL_VERSION = {
     "type": "object",
@@ -90,7 +67,7 @@ FULL_SET: tuple[dict[str, Any], ...] = (
                     "reuse it instead, or error.",
                 },
             },
-            "required": ["name", "description", "language", "code"],
+            "required": _DEFINITION["required"],
             "additionalProperties": False,
         },
     ),
@@ -177,7 +154,7 @@ FULL_SET: tuple[dict[str, Any], ...] = (
             "properties": {
                 "template": {"type": "string", "description": "The template's name (list_templates)."},
                 "values": {"type": "object", "additionalProperties": {"type": "string"}},
-                "visibility": {"type": "string", "pattern": VISIBILITY_PATTERN},
+                "visibility": dict(VISIBILITY_SCHEMA),
                 "on_duplicate": {"enum": list(ON_DUPLICATE)},
             },
             "required": ["template", "values"],

@@ -76,7 +76,6 @@ from starlette.datastructures import Headers
 from toolrt.adapters.cli.lookup import resolve_tool
 from toolrt.adapters.cli.output import (
     deregistration_view,
-    jsonable,
     registration_view,
     template_view,
     tool_view,
@@ -732,7 +731,7 @@ class ToolrtMcpServer:
             visibility = args.pop("visibility", None)
             definition = None
             if args:
-                merged = jsonable(tool.definition)
+                merged = tool.definition.to_json()
                 if "code" in args and "input_schema" not in args and tool.definition.language is Language.PYTHON:
                     merged.pop("input_schema", None)  # new Python code: infer its schema afresh
                 merged.update(args)

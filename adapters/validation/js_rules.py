@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from toolrt.adapters.validation.policy import Policy
@@ -111,32 +111,43 @@ def security_findings(facts: Mapping[str, Any], policy: Policy, *, network: bool
     ``network``: the definition declares hosts, so the policy's ``network_clients`` may be used."""
     section = policy.section("javascript")
     clients = frozenset(section.get("network_clients", []))
-    denied_modules: Mapping[str, str] = section.get("denied_modules", {})
+    report = _Report(policy)
+    _module_findings(report, facts.get("modules", []), section, clients if network else frozenset(), clients)
+    _global_findings(report, facts.get("globals", []), section, clients if network else frozenset(), clients)
+    _member_findings(report, facts.get("members", []), section)
+    _value_findings(report, facts)
+    return report.findings
+
+
+class _Report:
+    """The findings of one check, one per rule and place, at the severity the policy gives each category."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self.findings: list[Finding] = []
+        # A nested member (process.env.HOME) is also seen as its prefix (process.env) at the same
+        # place: one finding per rule and place.
+        self._reported: set[tuple[str, int, int]] = set()
+
+    def __call__(self, rule: str, category: str, item: Mapping[str, Any], message: str, hint: str) -> None:
+        severity = self.policy.severity(category)
+        line, column = int(item.get("line", 0)), int(item.get("column", 0))
+        if severity is not None and (rule, line, column) not in self._reported:
+            self._reported.add((rule, line, column))
+            self.findings.append(Finding(rule, severity, f"{message} [{category}]", line, column, hint))
+
+
+def _module_findings(
+    report: _Report,
+    modules: Iterable[Mapping[str, Any]],
+    section: Mapping[str, Any],
+    permitted_clients: frozenset[str],
+    clients: frozenset[str],
+) -> None:
+    # permitted_clients: the HTTP clients a tool that declares its hosts may use (the egress proxy decides).
+    denied: Mapping[str, str] = section.get("denied_modules", {})
     allowed = {_module_key(m) for m in section.get("allowed_modules", [])}
-    denied_globals: Mapping[str, str] = section.get("denied_globals", {})
-    denied_members: Mapping[str, str] = section.get("denied_members", {})
-    findings: list[Finding] = []
-    # A nested member (process.env.HOME) is also seen as its prefix (process.env) at the same
-    # place: one finding per rule and place.
-    reported: set[tuple[str, int, int]] = set()
-
-    def report(rule: str, category: str, item: Mapping[str, Any], message: str, hint: str) -> None:
-        severity = policy.severity(category)
-        place = (rule, int(item.get("line", 0)), int(item.get("column", 0)))
-        if severity is not None and place not in reported:
-            reported.add(place)
-            findings.append(
-                Finding(
-                    rule,
-                    severity,
-                    f"{message} [{category}]",
-                    int(item.get("line", 0)),
-                    int(item.get("column", 0)),
-                    hint,
-                )
-            )
-
-    for item in facts.get("modules", []):
+    for item in modules:
         name = item.get("name")
         if name is None:
             report(
@@ -151,20 +162,29 @@ def security_findings(facts: Mapping[str, Any], policy: Policy, *, network: bool
         top = key.split("/")[0]
         if key in allowed or top in allowed:
             continue
-        category = denied_modules.get(key) or denied_modules.get(top)
-        if category == "network" and top in clients and network:
-            continue  # an HTTP client of a tool that declares its hosts: the egress proxy decides
-        if category is not None:
-            report(
-                f"security.import.{top}",
-                category,
-                item,
-                f"{item.get('kind')} of module {name!r} is not allowed by the policy",
-                _network_hint(top in clients)
-                if category == "network"
-                else "remove it; tools compute results from their parameters and do not reach the system",
-            )
-    for item in facts.get("globals", []):
+        category = denied.get(key) or denied.get(top)
+        if category is None or (category == "network" and top in permitted_clients):
+            continue
+        report(
+            f"security.import.{top}",
+            category,
+            item,
+            f"{item.get('kind')} of module {name!r} is not allowed by the policy",
+            _network_hint(top in clients)
+            if category == "network"
+            else "remove it; tools compute results from their parameters and do not reach the system",
+        )
+
+
+def _global_findings(
+    report: _Report,
+    names: Iterable[Mapping[str, Any]],
+    section: Mapping[str, Any],
+    permitted_clients: frozenset[str],
+    clients: frozenset[str],
+) -> None:
+    denied: Mapping[str, str] = section.get("denied_globals", {})
+    for item in names:
         name = str(item.get("name"))
         if name == "require":
             if not item.get("called"):
@@ -176,30 +196,37 @@ def security_findings(facts: Mapping[str, Any], policy: Policy, *, network: bool
                     "call require('module') directly with a literal name",
                 )
             continue
-        category = denied_globals.get(name)
-        if category == "network" and name in clients and network:
+        category = denied.get(name)
+        if category is None or (category == "network" and name in permitted_clients):
             continue
-        if category is not None:
-            report(
-                f"security.global.{name}",
-                category,
-                item,
-                f"use of global {name!r} is not allowed by the policy",
-                _network_hint(name in clients)
-                if category == "network"
-                else f"do not use {name}; write the logic directly in the tool",
-            )
-    for item in facts.get("members", []):
-        path = str(item.get("path"))
-        category = denied_members.get(path)
-        if category is None:
-            # Prefixes too: process.binding('fs').open is reported as process.binding.
-            parts = path.split(".")
-            for end in range(len(parts) - 1, 1, -1):
-                category = denied_members.get(".".join(parts[:end]))
-                if category is not None:
-                    path = ".".join(parts[:end])
-                    break
+        report(
+            f"security.global.{name}",
+            category,
+            item,
+            f"use of global {name!r} is not allowed by the policy",
+            _network_hint(name in clients)
+            if category == "network"
+            else f"do not use {name}; write the logic directly in the tool",
+        )
+
+
+def _denied_member(path: str, denied: Mapping[str, str]) -> tuple[str, str | None]:
+    """The member path as denied (itself or a prefix: process.binding('fs').open is process.binding) and its category."""
+    category = denied.get(path)
+    if category is not None:
+        return path, category
+    parts = path.split(".")
+    for end in range(len(parts) - 1, 1, -1):
+        prefix = ".".join(parts[:end])
+        if prefix in denied:
+            return prefix, denied[prefix]
+    return path, None
+
+
+def _member_findings(report: _Report, members: Iterable[Mapping[str, Any]], section: Mapping[str, Any]) -> None:
+    denied: Mapping[str, str] = section.get("denied_members", {})
+    for item in members:
+        path, category = _denied_member(str(item.get("path")), denied)
         if category is not None:
             report(
                 f"security.member.{path}",
@@ -216,6 +243,10 @@ def security_findings(facts: Mapping[str, Any], policy: Policy, *, network: bool
                 f"computed property access on {path.split('[')[0]} can reach any global, including denied ones",
                 "access the property by its literal name",
             )
+
+
+def _value_findings(report: _Report, facts: Mapping[str, Any]) -> None:
+    """Aliased globals, timers given strings, and reaching .constructor: ways to hide what code reaches."""
     for item in facts.get("aliases", []):
         name = str(item.get("name"))
         report(
@@ -241,7 +272,6 @@ def security_findings(facts: Mapping[str, Any], policy: Policy, *, network: bool
             "reaching .constructor (of a function, or of any value through its chain) builds new code from strings, like eval",
             "do not read .constructor; to check a type use typeof, instanceof or Array.isArray",
         )
-    return findings
 
 
 def entrypoint_findings(facts: Mapping[str, Any], entrypoint: str) -> list[Finding]:

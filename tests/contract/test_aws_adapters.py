@@ -72,7 +72,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def _client(service: str) -> Any:
-    return boto3.client(service, region_name=REGION)
+    return boto3.client(service, region_name=REGION)  # type: ignore[call-overload]
 
 
 _tables = itertools.count()

@@ -115,6 +115,7 @@ def test_the_overview_loads_cleanly_and_shows_the_fleet_figures(
     assert _value(browser, "kpi-registrations") == str(fleet.registrations)
     assert float(_value(browser, "kpi-cache")) == pytest.approx(fleet.cache_hit_ratio)
     text = browser.find_element("id", "kpi-failure").text
+    assert fleet.failure_rate is not None
     assert f"{fleet.failure_rate * 100:.1f}%" in text
     bars = browser.find_elements("css selector", "#chart-rate g[data-executions]")
     assert sum(int(b.get_attribute("data-executions")) for b in bars) == fleet.executions

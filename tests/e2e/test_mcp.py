@@ -21,8 +21,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 from tests.e2e.harness import EXAMPLES, SharedRuntimes
+from tests.fakes import EchoSandbox, memory_runtime
 from toolrt.adapters.mcp.server import ToolrtMcpServer, mcp_names
 from toolrt.application import ToolRuntime
+from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import ValidationError
 
 ADD = {
@@ -80,7 +82,7 @@ class HttpServer:
         on_message: Callable[[Any], Awaitable[None]] | None = None,
     ) -> Client:
         transport = streamable_http_client(self.url, http_client=create_mcp_http_client(headers=headers or {}))
-        return Client(transport, mode=mode, message_handler=on_message)
+        return Client(transport, mode=mode, message_handler=on_message)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -472,7 +474,9 @@ def test_a_long_call_reports_progress_to_its_caller_only() -> None:
             async with server.client(headers={"X-Toolrt-Agent": agent}) as client:
                 await client.list_tools()
                 return await client.call_tool(
-                    "stepper", {"steps": 5, "word": word}, progress_callback=recorder(agent) if progress else None
+                    "stepper",
+                    {"steps": 5, "word": word},
+                    progress_callback=recorder(agent) if progress else None,  # type: ignore[arg-type]
                 )
 
         async def scenario() -> None:
@@ -567,3 +571,31 @@ def test_traffic_over_mcp_is_the_owners_alone(http: HttpServer) -> None:
     anyio.run(scenario)
     tool = http.rt.list_tools(owner="olga")[0]
     assert tool.current_version == 2 and tool.traffic is None
+
+
+def test_every_definition_field_registers_and_updates_over_mcp() -> None:
+    """register_tool and update_tool over MCP take every field a definition has: examples and network too."""
+    examples = [{"params": {"a": 1, "b": 2}, "output": {"echo": {"a": 1, "b": 2}}}]
+    policy = ExecutionPolicy(network_allow=["api.example.com:443", "api.example.org:443"])
+    with structlog.testing.capture_logs(), HttpServer(memory_runtime(policy, sandbox=EchoSandbox())) as http:
+        anyio.run(_register_and_update_every_field, http, examples)
+    (tool,) = http.rt.list_tools(agent_id="dana")
+    definition = tool.definition
+    assert [str(host) for host in definition.network.allow] == ["api.example.org:443"]
+    assert [(e.params, e.output) for e in definition.examples] == [(ex["params"], ex["output"]) for ex in examples]
+    assert [v.definition.network.to_json() for v in tool.versions] == [
+        {"allow": ["api.example.com:443"]},
+        {"allow": ["api.example.org:443"]},
+    ]
+
+
+async def _register_and_update_every_field(http: HttpServer, examples: list[dict[str, Any]]) -> None:
+    async with http.client(headers={"X-Toolrt-Agent": "dana"}) as client:
+        reg = await client.call_tool(
+            "register_tool", {**ADD, "examples": examples, "network": {"allow": ["api.example.com:443"]}}
+        )
+        assert not reg.is_error, _text(reg)
+        upd = await client.call_tool(
+            "manage_tools", {"action": "update", "tool": "add", "network": {"allow": ["api.example.org:443"]}}
+        )
+        assert not upd.is_error, _text(upd)

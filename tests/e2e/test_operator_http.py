@@ -180,7 +180,7 @@ def test_event_stream_announces_a_call_with_ids_only(served: tuple[OperatorServe
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     conn.request("GET", "/api/events", headers={"Authorization": f"Bearer {OPERATOR}"})
     response = conn.getresponse()
-    assert response.status == 200 and response.getheader("content-type").startswith("text/event-stream")
+    assert response.status == 200 and (response.getheader("content-type") or "").startswith("text/event-stream")
     assert response.readline().startswith(b"retry:")
     threading.Thread(target=server.rt.execute_tool, args=("alice", ids["echo"], {"secret": "live-secret"})).start()
     lines = [response.readline()]

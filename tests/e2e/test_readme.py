@@ -1,4 +1,4 @@
-"""The README is executed: every Python and shell block runs, as written, in an empty folder.
+"""The README and the guides in docs/ are executed: every Python and shell block runs, as written, in an empty folder.
 
 A block runs against the installed package (this run's virtualenv: its ``bin`` comes first on
 ``PATH``), each in a folder of its own with no ``TOOLRT_*`` variable set. Python blocks run with
@@ -26,7 +26,10 @@ from pathlib import Path
 import attrs
 import pytest
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+GUIDES = sorted((ROOT / "docs").glob("*.md"))
+DOCUMENTS = [README, *GUIDES]
 BIN = Path(sys.executable).parent
 _FENCE = re.compile(r"^```(\w*)\s*$")
 _DIRECTIVE = re.compile(r"<!--\s*readme-test:\s*(skip|setup)\b(.*?)-->", re.S)
@@ -42,15 +45,21 @@ class Block:
     code: str
     skip: str | None = None
     setup: str = ""
+    document: str = "README.md"
 
     @property
     def name(self) -> str:
         first = next((line for line in self.code.splitlines() if line.strip()), "")
-        return f"line{self.line}-{self.language}-{re.sub(r'[^A-Za-z0-9]+', '_', first)[:30].strip('_')}"
+        shown = re.sub(r"[^A-Za-z0-9]+", "_", first)[:30].strip("_")
+        return f"{Path(self.document).stem}-line{self.line}-{self.language}-{shown}"
+
+    @property
+    def where(self) -> str:
+        return f"{self.document} line {self.line}"
 
 
-def readme_blocks(text: str) -> list[Block]:
-    """Every fenced block of ``text`` with its directive, in order."""
+def readme_blocks(text: str, document: str = "README.md") -> list[Block]:
+    """Every fenced block of ``text`` (the contents of ``document``) with its directive, in order."""
     lines = text.splitlines()
     blocks: list[Block] = []
     index = 0
@@ -67,22 +76,68 @@ def readme_blocks(text: str) -> list[Block]:
             kind, body = directive.group(1), directive.group(2)
             if kind == "skip":
                 skip = body.strip()
-                assert skip, f"README line {index + 1}: a skipped block says why"
+                assert skip, f"{document} line {index + 1}: a skipped block says why"
             else:
                 setup = body.strip("\n")
-        blocks.append(Block(index + 1, fence.group(1), "\n".join(lines[index + 1 : end]) + "\n", skip, setup))
+        code = "\n".join(lines[index + 1 : end]) + "\n"
+        blocks.append(Block(index + 1, fence.group(1), code, skip, setup, document))
         index = end + 1
     return blocks
 
 
-BLOCKS = [b for b in readme_blocks(README.read_text(encoding="utf-8")) if b.language in _RUN]
+BLOCKS = [
+    block
+    for document in DOCUMENTS
+    for block in readme_blocks(document.read_text(encoding="utf-8"), str(document.relative_to(ROOT)))
+    if block.language in _RUN
+]
 
 
 def test_the_readme_has_runnable_blocks_and_every_skip_says_why() -> None:
-    """The parser finds the README's blocks; most run, and each one that does not gives a reason."""
+    """The parser finds the blocks of the README and the guides; most run, and each one that does not gives a reason."""
     assert len(BLOCKS) >= 15
     assert sum(1 for b in BLOCKS if b.skip is None) >= len(BLOCKS) * 2 // 3
     assert all(b.skip for b in BLOCKS if b.skip is not None)
+    assert any(b.document == "README.md" and b.skip is None and b.language == "python" for b in BLOCKS)
+
+
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _anchor(heading: str) -> str:
+    """The anchor GitHub gives a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(document: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", document.read_text(encoding="utf-8"), flags=re.S | re.M)
+    return {_anchor(m.group(1)) for m in re.finditer(r"^#{1,6} (.+)$", text, re.M)}
+
+
+def test_every_guide_is_linked_from_the_readme() -> None:
+    """A reader of the README finds every guide in docs/ (and the changelog) from it."""
+    linked = {target.split("#")[0] for target in _LINK.findall(README.read_text(encoding="utf-8"))}
+    assert GUIDES, "docs/ holds the guides"
+    missing = [f"docs/{g.name}" for g in GUIDES if f"docs/{g.name}" not in linked]
+    assert not missing, f"README.md links to no {missing}"
+    assert "CHANGELOG.md" in linked
+
+
+@pytest.mark.parametrize("document", [*DOCUMENTS, ROOT / "CHANGELOG.md"], ids=lambda d: d.name)
+def test_every_link_between_documents_reaches_its_file_and_heading(document: Path) -> None:
+    """A relative link in the README, a guide or the changelog names a file that exists, and a heading in it."""
+    text = re.sub(r"^```.*?^```", "", document.read_text(encoding="utf-8"), flags=re.S | re.M)
+    broken = []
+    for target in _LINK.findall(text):
+        if re.match(r"[a-z]+:", target):
+            continue  # an address on the web, not a file of the repository
+        path, _, fragment = target.partition("#")
+        linked = (document.parent / path).resolve() if path else document
+        if not linked.exists():
+            broken.append(f"{target}: no such file")
+        elif fragment and linked.suffix == ".md" and fragment not in _anchors(linked):
+            broken.append(f"{target}: no heading #{fragment} in {linked.name}")
+    assert not broken, f"{document.name}: {broken}"
 
 
 def _free_port() -> int:
@@ -106,7 +161,7 @@ def _environment(home: Path) -> dict[str, str]:
 def test_readme_block_runs_as_written(block: Block, tmp_path: Path) -> None:
     """The block runs in an empty folder against the installed toolrt and succeeds."""
     if block.skip is not None:
-        pytest.skip(f"README line {block.line}: {block.skip}")
+        pytest.skip(f"{block.where}: {block.skip}")
     work = tmp_path / "work"
     work.mkdir()
     env = _environment(tmp_path)
@@ -140,4 +195,4 @@ def test_readme_block_runs_as_written(block: Block, tmp_path: Path) -> None:
                 pass
             process.wait()
     out = log.read_text(errors="replace")
-    assert process.returncode == 0, f"README line {block.line} failed:\n{out[-6000:]}"
+    assert process.returncode == 0, f"{block.where} failed:\n{out[-6000:]}"

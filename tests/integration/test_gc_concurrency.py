@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,7 +21,7 @@ REGISTRARS = 4
 
 @pytest.fixture(params=["memory", "local"])
 def rt(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[ToolRuntime]:
-    settings = {"data_dir": tmp_path} if request.param == "local" else {}
+    settings: dict[str, Any] = {"data_dir": tmp_path} if request.param == "local" else {}
     with toolrt.connect(request.param, sandbox="inprocess", **settings) as runtime:
         yield runtime
 

@@ -35,8 +35,10 @@ from toolrt.domain import (
     Tool,
     ToolDefinition,
     TransientError,
+    ValidationError,
     ValidationReport,
     Visibility,
+    check_new_tool_name,
 )
 from toolrt.ports import ToolQuery
 
@@ -316,6 +318,14 @@ definitions = st.builds(
 )
 
 
+def _may_rename(definition: ToolDefinition) -> bool:
+    try:
+        check_new_tool_name(definition.name)
+    except ValidationError:
+        return False
+    return True
+
+
 @st.composite
 def tools(draw: st.DrawFn) -> Tool:
     visibility = draw(st.sampled_from(Visibility))
@@ -327,7 +337,8 @@ def tools(draw: st.DrawFn) -> Tool:
         visibility=visibility,
         team=draw(names) if visibility is Visibility.TEAM else None,
     )
-    for definition in draw(st.lists(definitions, max_size=2)):
+    # A later version may rename the tool only to a name a new tool may take (the first may be older).
+    for definition in draw(st.lists(definitions.filter(_may_rename), max_size=2)):
         tool = tool.with_version(definition, draw(datetimes))
     if draw(st.booleans()):
         tool = tool.deactivated(draw(datetimes))

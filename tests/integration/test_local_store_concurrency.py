@@ -250,7 +250,6 @@ def test_execution_records_reach_the_disk_off_the_callers_path_and_tool_writes_w
 
     import attrs
 
-    from toolrt.adapters.local.sqlite import database
     from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
     from toolrt.contracts import builders as b
     from toolrt.domain import Execution, Visibility
@@ -262,7 +261,7 @@ def test_execution_records_reach_the_disk_off_the_callers_path_and_tool_writes_w
         synced.append(os.readlink(f"/proc/self/fd/{fd}"))
         real_fsync(fd)
 
-    monkeypatch.setattr(database.os, "fsync", spy)
+    monkeypatch.setattr("toolrt.adapters.local.sqlite.database.os.fsync", spy)
     wal = str(tmp_path / "tools.db-wal")
 
     repo = SqliteToolRepository(tmp_path / "tools.db", record_sync_s=0.05)

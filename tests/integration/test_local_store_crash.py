@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -64,7 +65,7 @@ def _stop_inside_an_artifact_write(db: str, root: str, ready: Event) -> None:
     _register(repo, store, "tool-two", b.definition("two"))
     real_fsync = os.fsync
 
-    def fsync_then_stop(fd: int) -> None:
+    def fsync_then_stop(fd: Any) -> None:
         # The temp file is written and about to become durable: the kill lands before its link.
         real_fsync(fd)
         if stat.S_ISREG(os.fstat(fd).st_mode):

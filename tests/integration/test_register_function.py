@@ -60,7 +60,7 @@ def rt() -> Iterator[ToolRuntime]:
 def test_a_decorated_function_runs_in_the_sandbox_with_its_imports(rt: ToolRuntime) -> None:
     """@rt.tool registers the function (schema from hints and docstring) and it runs isolated, imports included."""
     decorated = rt.tool("agent-1")(hypotenuse)
-    reg = decorated.toolrt_registration
+    reg = decorated.toolrt_registration  # type: ignore[attr-defined]
     assert decorated is hypotenuse and decorated(3.0) == 5.0  # still callable in-process
     tool = rt.get_tool(reg.tool_id)
     schema = tool.current.definition.input_schema
@@ -153,7 +153,7 @@ def test_on_duplicate_chooses_what_a_second_registration_does(rt: ToolRuntime) -
     rt.register_function("agent-dup", spread)
     with pytest.raises(toolrt.ConflictError):
         rt.register_function("agent-dup", spread, on_duplicate="error")
-    other = rt.tool("agent-dup", name="spread_copy", on_duplicate="create")(spread).toolrt_registration
+    other = rt.tool("agent-dup", name="spread_copy", on_duplicate="create")(spread).toolrt_registration  # type: ignore[attr-defined]
     assert other.tool.name == "spread_copy" and not other.reused
     with pytest.raises(toolrt.ValidationError, match="on_duplicate"):
         rt.register_function("agent-dup", spread, on_duplicate="sometimes")

@@ -95,8 +95,10 @@ def test_tools_with_the_same_lock_share_one_environment(rt: ToolRuntime, parse_d
     assert second.lock == first.lock and other.code_hash != first.code_hash
     assert rt.requirements.location(first) == rt.requirements.location(second)
     with_dateutil = [
-        d for d in env_dirs(environments) if (d / "site" / "dateutil").is_dir() and d.name == first.lock.digest
-    ]  # type: ignore[union-attr]
+        d
+        for d in env_dirs(environments)
+        if (d / "site" / "dateutil").is_dir() and first.lock is not None and d.name == first.lock.digest
+    ]
     assert len(with_dateutil) == 1
     assert rt.requirements.location(first) == str(with_dateutil[0] / "site")
     assert rt.execute_tool("bob", other.tool_id, {"text": "1999-12-31"}).output == 1999
@@ -192,7 +194,7 @@ def year_of(text: str) -> int:
     """The year of a date written in any common form."""
     from dateutil import parser
 
-    return parser.parse(text).year
+    return int(parser.parse(text).year)
 
 
 def test_a_function_of_the_program_registers_with_its_requirements(rt: ToolRuntime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from toolrt.domain import ExecutionStatus, IsolationLevel, RequirementError
 
 pytestmark = [pytest.mark.bwrap, pytest.mark.node, pytest.mark.slow]
 
-CHUNK = {
+CHUNK: dict[str, Any] = {
     "name": "chunk",
     "description": "Split a list into pairs with lodash.",
     "language": "javascript",

@@ -57,7 +57,7 @@ def _spans(prefix: str) -> list[ReadableSpan]:
 
 def _all_attribute_text() -> str:
     return " ".join(
-        f"{k}={v}" for s in EXPORTER.get_finished_spans() for k, v in (s.attributes or {}).items()
+        f"{k}=" + str(v) for s in EXPORTER.get_finished_spans() for k, v in (s.attributes or {}).items()
     ) + " ".join(s.status.description or "" for s in EXPORTER.get_finished_spans())
 
 

@@ -88,7 +88,7 @@ def test_quickjs_calls_fork_from_a_zygote_of_their_own(sandbox: SubprocessSandbo
     js = run(sandbox, "function handler() { return 6 * 7; }", language=Language.JAVASCRIPT, engine="quickjs")
     assert js.status is ExecutionStatus.SUCCEEDED and js.output == 42
     assert run(sandbox, LOADED).status is ExecutionStatus.SUCCEEDED
-    flavors = {key.flavor for key, _ in sandbox._zygotes.idle()}
+    flavors = {key.flavor for key, _ in sandbox._zygotes.idle()}  # type: ignore[attr-defined]
     assert {PLAIN, QUICKJS} <= flavors
     # And the Python zygotes never load the engine.
     assert loaded_when_warm(sandbox, LOADED)["quickjs"] is False
@@ -117,7 +117,7 @@ async def handler():
     with SubprocessSandbox(workers=1, tenancy="shared") as sb:
         first = run(sb, hostile, tenant="mallory")
         assert first.status is ExecutionStatus.SUCCEEDED and first.output == "planted"
-        assert [key.flavor for key, _ in sb._zygotes.idle()].count(ASYNC) == 1  # one async pool serves both
+        assert [key.flavor for key, _ in sb._zygotes.idle()].count(ASYNC) == 1  # type: ignore[attr-defined]  # one async pool serves both
         second = run(sb, victim, tenant="alice")
     assert second.status is ExecutionStatus.SUCCEEDED, second.error
     assert second.output == {"gather": ["a", "b"], "planted": False}

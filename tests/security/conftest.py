@@ -39,7 +39,7 @@ def served(caplog: pytest.LogCaptureFixture) -> Callable[[], list[int]]:
     caplog.set_level(logging.DEBUG, logger="toolrt.adapters.local.sandbox")
 
     def zygotes() -> list[int]:
-        return [r.toolrt["zygote"] for r in caplog.records if "zygote" in getattr(r, "toolrt", {})]
+        return [r.__dict__["toolrt"]["zygote"] for r in caplog.records if "zygote" in getattr(r, "toolrt", {})]
 
     return zygotes
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from tests.fakes import memory_runtime
 from toolrt.adapters.local.sqlite_repository import SqliteToolRepository
@@ -20,7 +21,9 @@ RADAR = {
 
 def team_runtime(store: str, tmp_path: Path) -> ToolRuntime:
     """A runtime on ``store`` (memory, or a SQLite file under ``tmp_path``) with the teams set up."""
-    overrides = {} if store == "memory" else {"repository": SqliteToolRepository(tmp_path / "tools.sqlite")}
+    overrides: dict[str, Any] = (
+        {} if store == "memory" else {"repository": SqliteToolRepository(tmp_path / "tools.sqlite")}
+    )
     runtime = memory_runtime(**overrides)
     runtime.add_team_member("red", "alice")
     runtime.add_team_member("red", "bob")

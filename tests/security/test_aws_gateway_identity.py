@@ -13,7 +13,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -93,7 +93,7 @@ def _claims(idp: LoopbackIdentityProvider, **changes: Any) -> dict[str, Any]:
     return {k: v for k, v in claims.items() if v is not None}
 
 
-FORGERIES = {
+FORGERIES: dict[str, Callable[[LoopbackIdentityProvider], dict[str, Any]]] = {
     "made-up caller argument": lambda idp: {"__toolrt_caller": "owner"},
     "caller name as the identity": lambda idp: {IDENTITY_ARGUMENT: "owner"},
     "unsigned token": lambda idp: {IDENTITY_ARGUMENT: _unsigned(_claims(idp))},

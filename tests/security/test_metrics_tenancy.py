@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -34,12 +34,13 @@ def world() -> Iterator[tuple[Any, str]]:
 def test_per_tool_metrics_of_a_private_tool_answer_a_hostile_agent_as_an_unknown_tool(world: tuple[Any, str]) -> None:
     """By id or by name, tool_metrics, tool_activity and tool_usage refuse Mallory exactly as for a tool that does not exist."""
     rt, tool_id = world
+    reads: tuple[Callable[[str], object], ...] = (
+        lambda r: rt.tool_metrics(r, "mallory"),
+        lambda r: rt.tool_activity(r, "1h", "mallory"),
+        lambda r: rt.tool_usage("mallory", r),
+    )
     for ref in (tool_id, "charge_card"):
-        for read in (
-            lambda r: rt.tool_metrics(r, "mallory"),
-            lambda r: rt.tool_activity(r, "1h", "mallory"),
-            lambda r: rt.tool_usage("mallory", r),
-        ):
+        for read in reads:
             with pytest.raises(NotFoundError) as caught:
                 read(ref)
             with pytest.raises(NotFoundError) as unknown:

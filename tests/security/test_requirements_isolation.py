@@ -364,7 +364,7 @@ def test_a_learned_import_that_never_ends_is_stopped_within_the_calls_cpu_allowa
         first = sandbox.run(call(1))
         assert first.status is ExecutionStatus.SUCCEEDED, first.error
         deadline = time.monotonic() + 120
-        (zygote,) = [worker for key, worker in sandbox._zygotes.idle() if key.environment is not None]
+        (zygote,) = [worker for key, worker in sandbox._zygotes.idle() if key.environment is not None]  # type: ignore[attr-defined]
         while zygote.alive() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not zygote.alive()  # stopped, not left spinning

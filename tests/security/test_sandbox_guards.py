@@ -69,8 +69,8 @@ def _fake(mode: str) -> Iterator[PythonZygote]:
     host_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
     proc = subprocess.Popen(
         [sys.executable, "-I", "-c", FAKE_ZYGOTE, mode],
-        stdin=zygote_end,
-        stdout=zygote_end,
+        stdin=zygote_end.fileno(),
+        stdout=zygote_end.fileno(),
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
@@ -89,8 +89,16 @@ def _fake(mode: str) -> Iterator[PythonZygote]:
 
 def _request(**fields: object) -> SandboxRequest:
     return SandboxRequest(
-        "guard", Language.PYTHON, "def handler():\n    return 1\n", "handler", {}, 5.0, 64, 65536, **fields
-    )  # type: ignore[arg-type]
+        "guard",
+        Language.PYTHON,
+        "def handler():\n    return 1\n",
+        "handler",
+        {},
+        5.0,
+        64,
+        65536,
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 @pytest.mark.parametrize("mode", ["wrong-nonce", "wrong-id", "oversized", "no-nonce"])

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.bwrap
 
 SECRET = "s3cr3t-d0-not-leak-7f3a"
 
-# What process isolation (no bubblewrap) documents it cannot hold (README, "Tenant isolation"):
+# What process isolation (no bubblewrap) documents it cannot hold (docs/sandbox.md, "Tenant isolation"):
 # each of these runs in that mode too, expected to fail, so that a change in what holds is noticed.
 PROCESS_CANNOT_HOLD: dict[str, str] = {
     "test_secrets_on_the_host_are_not_readable": "the host's files that nobody may read are visible",

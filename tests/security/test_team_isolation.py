@@ -115,7 +115,7 @@ def test_identical_code_tells_a_non_member_nothing_of_the_team_tool(rt: ToolRunt
 def test_leaving_a_team_takes_effect_on_the_next_call(rt: ToolRuntime) -> None:
     reg = rt.register_tool("alice", RADAR, "team:red")
     heard: list[TeamMembershipChanged] = []
-    rt.subscribe(TeamMembershipChanged, heard.append)
+    rt.subscribe(TeamMembershipChanged, heard.append)  # type: ignore[arg-type]  # subscribe takes DomainEvent handlers
     assert rt.execute_tool("bob", reg.tool_id, {"station": "x"}).ok
     assert rt.remove_team_member("red", "bob")
     with pytest.raises(OwnershipError):

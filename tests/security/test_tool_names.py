@@ -111,8 +111,8 @@ def test_a_stored_tool_named_like_a_qualified_name_is_only_ever_shown_qualified(
             assert names["mallory__alice__zeta"] == "Stored long ago."
             assert not (await carol.call_tool("alice__zeta", {"a": 1, "b": 2})).is_error
         async with server.client(headers=_as("mallory")) as mallory:
-            names = {t.name for t in (await mallory.list_tools()).tools}
-            assert "mallory__alice__zeta" in names and "alice__zeta" not in names  # hers, qualified even to her
+            hers = {t.name for t in (await mallory.list_tools()).tools}
+            assert "mallory__alice__zeta" in hers and "alice__zeta" not in hers  # hers, qualified even to her
             mine = await mallory.call_tool("mallory__alice__zeta", {"a": 1, "b": 2})
             assert not mine.is_error, _text(mine)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import pytest
 
-from tests.fakes import memory_runtime
+from tests.fakes import EchoSandbox, memory_runtime
 from toolrt.application import ToolRuntime
 from toolrt.contracts import builders as b
 from toolrt.domain import NotFoundError, OwnershipError, ToolRuntimeError, ValidationError
@@ -108,14 +109,14 @@ def test_params_that_violate_the_schema(rt: ToolRuntime, params: Any, words: str
     with pytest.raises(ValidationError) as caught:
         rt.execute_tool("agent-a", tool_id, params)
     assert words in str(caught.value)
-    assert rt.ports.sandbox.requests == []
+    assert cast(EchoSandbox, rt.ports.sandbox).requests == []
     assert snapshot(rt) == before
 
 
 def test_unknown_tool_ids(rt: ToolRuntime) -> None:
     """Every operation on an unknown id is NotFoundError naming the id."""
     before = snapshot(rt)
-    calls = [
+    calls: list[Callable[[], object]] = [
         lambda: rt.execute_tool("agent-a", "tool-nope", {}),
         lambda: rt.update_tool("agent-a", "tool-nope", visibility="public"),
         lambda: rt.deregister_tool("agent-a", "tool-nope"),

@@ -148,8 +148,6 @@ def test_the_files_read_on_every_call_are_opened_once_and_closed_with_the_group(
     opens only what it writes (the v1 peak reset), and removing the group closes them."""
     import os
 
-    from toolrt.adapters.local import cgroups
-
     _v1_tree(tmp_path)
     groups, _ = detect(tmp_path, V1_SELF)
     assert groups is not None
@@ -163,7 +161,7 @@ def test_the_files_read_on_every_call_are_opened_once_and_closed_with_the_group(
         opened.append(os.path.basename(path))
         return real_open(path, *args)
 
-    monkeypatch.setattr(cgroups.os, "open", spy)
+    monkeypatch.setattr(os, "open", spy)  # the os module cgroups uses
     _fill_v1_worker(worker.memory_dir, usage=11 << 20, peak=20 << 20, oom_kills=1)
     budget = worker.arm(128 << 20, 70)
     assert budget.baseline == 11 << 20

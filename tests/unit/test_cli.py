@@ -166,7 +166,7 @@ def test_failed_execution_exits_1(runtimes: SharedRuntimes) -> None:
     from toolrt.ports import SandboxResult
 
     cli_json(runtimes, "register", str(EXAMPLES / "python" / "add.py"))
-    runtimes.sandbox.run = lambda request, cancel=None: SandboxResult(
+    runtimes.sandbox.run = lambda request, cancel=None: SandboxResult(  # type: ignore[method-assign]
         ExecutionStatus.FAILED, error=ExecutionFailure("ZeroDivisionError", "division by zero")
     )  # type: ignore[method-assign]
     result = cli(runtimes, "invoke", "add", "a=1", "b=0")

@@ -16,15 +16,15 @@ def test_every_profile_wires(profile: str) -> None:
     """Each profile's container has every dependency it needs."""
     container = build_container(Settings(profile=profile))
     container.check_dependencies()
-    assert container.adapters.config.repository() == profile
+    assert container.adapters.config.repository() == profile  # type: ignore[attr-defined]
 
 
 def test_one_port_can_be_chosen_on_its_own() -> None:
     """connect("aws", sandbox="local") keeps the AWS stores and runs code locally."""
     settings = Settings(profile="aws", sandbox="local")
     container = build_container(settings)
-    assert container.adapters.config.sandbox() == "local"
-    assert container.adapters.config.repository() == "aws"
+    assert container.adapters.config.sandbox() == "local"  # type: ignore[attr-defined]
+    assert container.adapters.config.repository() == "aws"  # type: ignore[attr-defined]
 
 
 def test_overridden_providers_build_a_working_runtime() -> None:

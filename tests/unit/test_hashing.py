@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from toolrt.domain import CodeHash, normalize_code
 
 code_lines = st.lists(
-    st.text(alphabet=st.characters(blacklist_characters="\r\n", blacklist_categories=("Cs",)), max_size=30),
+    st.text(alphabet=st.characters(exclude_characters="\r\n", exclude_categories=["Cs"]), max_size=30),
     min_size=1,
     max_size=12,
 )

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 import toolrt
 from tests.e2e.harness import SharedRuntimes
-from toolrt.adapters.cli import main as cli_main
+from toolrt.adapters.cli.context import Cli
 from toolrt.adapters.cli.main import build_app
 
 
@@ -48,8 +49,8 @@ def test_serve_without_the_mcp_sdk_is_one_line_naming_the_extra(monkeypatch: pyt
 
 def test_an_import_error_of_an_optional_module_names_its_extra() -> None:
     """Whatever command meets a missing optional module, the CLI names the extra instead of a traceback."""
-    cli = cli_main.Cli(connect=SharedRuntimes())
-    with pytest.raises(cli_main.typer.Exit) as caught, cli.guard():
+    cli = Cli(connect=SharedRuntimes())
+    with pytest.raises(typer.Exit) as caught, cli.guard():
         raise ModuleNotFoundError("No module named 'boto3'", name="boto3")
     assert caught.value.exit_code == 2
 
@@ -104,8 +105,8 @@ def test_an_installed_mcp_release_without_a_module_says_so_not_that_mcp_is_missi
     from toolrt.adapters.mcp.sdk import SUPPORTED_PIN
 
     err = io.StringIO()
-    cli = cli_main.Cli(connect=SharedRuntimes(), err=Console(file=err, width=400))
-    with pytest.raises(cli_main.typer.Exit) as caught, cli.guard():
+    cli = Cli(connect=SharedRuntimes(), err=Console(file=err, width=400))
+    with pytest.raises(typer.Exit) as caught, cli.guard():
         raise ModuleNotFoundError("No module named 'mcp.server.context'", name="mcp.server.context")
     assert caught.value.exit_code == 2
     line = err.getvalue()

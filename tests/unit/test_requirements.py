@@ -223,7 +223,7 @@ def test_a_burst_of_registrations_runs_at_most_two_installers_at_once(
             running -= 1
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
-    monkeypatch.setattr(environments.subprocess, "run", fake_run)
+    monkeypatch.setattr("toolrt.adapters.local.environments.subprocess.run", fake_run)
     pip = environments.PipEnvironments(tmp_path / "envs")
     threads = [threading.Thread(target=pip._pip, args=(["--version"],)) for _ in range(8)]
     for thread in threads:

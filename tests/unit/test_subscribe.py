@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -45,7 +45,7 @@ def test_a_failing_handler_does_not_fail_the_change_or_silence_others() -> None:
             raise RuntimeError("subscriber bug")
 
         rt.subscribe(ToolExecuted, broken)
-        rt.subscribe(ToolExecuted, lambda e: heard.append(e.execution_id))
+        rt.subscribe(ToolExecuted, lambda e: heard.append(cast(ToolExecuted, e).execution_id))
         reg = rt.register_tool("agent-a", ADD)
         assert rt.execute_tool("agent-a", reg.tool_id, {"a": 1}).output == 2
         assert len(heard) == 1

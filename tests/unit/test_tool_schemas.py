@@ -87,7 +87,9 @@ def test_an_unknown_format_is_a_validation_error(rt: ToolRuntime) -> None:
 def test_dispatch_an_openai_tool_call_object(rt: ToolRuntime) -> None:
     """An SDK tool-call object runs the named tool and comes back as a tool message the SDK accepts."""
     call = ChatCompletionMessageFunctionToolCall(
-        id="call_1", type="function", function={"name": "add", "arguments": json.dumps({"a": 1, "b": 2})}
+        id="call_1",
+        type="function",
+        function={"name": "add", "arguments": json.dumps({"a": 1, "b": 2})},  # type: ignore[arg-type]  # the SDK model takes the dict
     )
     message = rt.dispatch("alice", call)
     _strict(ChatCompletionToolMessageParam, message)
@@ -138,7 +140,9 @@ def _openai_message(*calls: tuple[str, str, dict[str, Any]]) -> ChatCompletionMe
         content=None,
         tool_calls=[
             ChatCompletionMessageFunctionToolCall(
-                id=call_id, type="function", function={"name": name, "arguments": json.dumps(args)}
+                id=call_id,
+                type="function",
+                function={"name": name, "arguments": json.dumps(args)},  # type: ignore[arg-type]  # the SDK model takes the dict
             )
             for call_id, name, args in calls
         ],
@@ -159,7 +163,7 @@ def test_dispatch_a_whole_openai_message_returns_every_tool_message_in_order(rt:
         created=0,
         model="m",
         object="chat.completion",
-        choices=[{"index": 0, "finish_reason": "tool_calls", "message": message}],
+        choices=[{"index": 0, "finish_reason": "tool_calls", "message": message}],  # type: ignore[list-item]  # the SDK model takes the dict
     )
     assert rt.dispatch("alice", completion) == results
     assert rt.dispatch("alice", ChatCompletionMessage(role="assistant", content="no tools needed")) == []
@@ -174,7 +178,7 @@ def test_dispatch_responses_output_and_an_anthropic_message_with_several_calls(r
             type="message",
             role="assistant",
             status="completed",
-            content=[{"type": "output_text", "text": "calling", "annotations": []}],
+            content=[{"type": "output_text", "text": "calling", "annotations": []}],  # type: ignore[list-item]  # the SDK model takes the dict
         ),
         ResponseFunctionToolCall(type="function_call", call_id="f1", name="add", arguments='{"a": 1, "b": 1}'),
         ResponseFunctionToolCall(type="function_call", call_id="f2", name="add", arguments='{"a": 2, "b": 2}'),
@@ -189,9 +193,9 @@ def test_dispatch_responses_output_and_an_anthropic_message_with_several_calls(r
         role="assistant",
         model="claude",
         stop_reason="tool_use",
-        usage={"input_tokens": 1, "output_tokens": 1},
+        usage={"input_tokens": 1, "output_tokens": 1},  # type: ignore[arg-type]  # the SDK model takes the dict
         content=[
-            {"type": "text", "text": "Let me add both."},
+            {"type": "text", "text": "Let me add both."},  # type: ignore[list-item]  # the SDK model takes the dict
             ToolUseBlock(type="tool_use", id="toolu_1", name="add", input={"a": 1, "b": 2}),
             ToolUseBlock(type="tool_use", id="toolu_2", name="add", input={"a": 5, "b": 5}),
         ],

@@ -17,7 +17,7 @@ from toolrt.domain.requirements import requirement_findings
 def test_a_name_or_entrypoint_ending_in_a_newline_is_refused(field: str) -> None:
     definition = b.definition()
     with pytest.raises(ValidationError):
-        attrs.evolve(definition, **{field: getattr(definition, field) + "\n"}).validate()
+        attrs.evolve(definition, **{field: getattr(definition, field) + "\n"})
 
 
 def test_other_checked_names_refuse_a_trailing_newline() -> None:

@@ -98,7 +98,7 @@ class AgentCoreQuotas:
         with self._lock:
             self.refused[code] += 1
         headers = {"Content-Type": "application/json", "x-amzn-RequestId": uuid.uuid4().hex, "x-amzn-ErrorType": code}
-        return AWSResponse(request.url, status, headers, _Raw(json.dumps({"message": message}).encode()))
+        return AWSResponse(request.url, status, headers, _Raw(json.dumps({"message": message}).encode()))  # type: ignore[arg-type]  # a dict, as botocore takes it
 
 
 __all__ = ["AgentCoreQuotas"]

@@ -18,14 +18,14 @@ from typing import Any
 
 from toolrt.adapters.aws.interceptor import GatewayInterceptor
 from toolrt.adapters.aws.lambda_router import LambdaRouter
-from toolrt.domain import ExecutionFailure, ExecutionStatus
+from toolrt.domain import ExecutionFailure, ExecutionStatus, IsolationLevel
 from toolrt.ports import SandboxRequest, SandboxResult
 
 
 class EchoSandbox:
     """A sandbox double that records each request and answers with its parameters."""
 
-    isolation = "remote"
+    isolation = IsolationLevel.REMOTE
 
     def __init__(self) -> None:
         self.requests: list[SandboxRequest] = []

@@ -41,6 +41,7 @@ class LoopbackIdentityProvider:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                body: dict[str, Any]
                 if self.path == "/.well-known/openid-configuration":
                     body = {"issuer": provider.issuer, "jwks_uri": f"{provider.issuer}/jwks.json"}
                 elif self.path == "/jwks.json":

@@ -156,7 +156,7 @@ def test_throttling_and_5xx_are_retried_by_botocore(aws_endpoint: str, monkeypat
                 if op == "TransactWriteItems"
                 else b"<Error><Code>%s</Code><Message>injected</Message></Error>" % code.encode()
             )
-            return AWSResponse(request.url, status, {"x-amzn-RequestId": "r"}, _Raw(body))
+            return AWSResponse(request.url, status, {"x-amzn-RequestId": "r"}, _Raw(body))  # type: ignore[arg-type]  # a dict, as botocore takes it
         return None
 
     clients.dynamodb.meta.events.register("before-send.dynamodb", inject)

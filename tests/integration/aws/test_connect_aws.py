@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import pytest
 
 import toolrt
 from tests.integration.aws.conftest import INTERCEPTOR_ARN, JWT, LAMBDA_ARN, REGION, ROLE_ARN
 from toolrt.contracts import builders as b
 
+if TYPE_CHECKING:
+    from toolrt.adapters.aws import AgentCoreGateway, AwsClients
+
+
+def _gateway_id(rt: toolrt.ToolRuntime) -> str:
+    return cast("AgentCoreGateway", rt.ports.gateway).gateway_id
+
+
 pytestmark = pytest.mark.aws
 
 
-def _provisioned(endpoint: str) -> tuple[toolrt.ToolRuntime, object]:
+def _provisioned(endpoint: str) -> tuple[toolrt.ToolRuntime, AwsClients]:
     from toolrt.adapters.aws import make_clients, provision
 
     clients = make_clients(REGION, endpoint)
@@ -50,7 +60,7 @@ def test_register_list_execute_update_deregister(aws_endpoint: str) -> None:
         upd = rt.update_tool("agent-a", reg.tool_id, b.definition(code="def handler(a, b):\n    return a * b\n"))
         assert upd.version == 2
         assert rt.execute_tool("agent-a", reg.tool_id, {"a": 2, "b": 3}).output == 6
-        (shard,) = clients.agentcore_control.list_gateway_targets(gatewayIdentifier=rt.ports.gateway.gateway_id)[
+        (shard,) = clients.agentcore_control.list_gateway_targets(gatewayIdentifier=_gateway_id(rt))[
             "items"
         ]  # both agents' tools share one target
         assert shard["name"] == "s0" and shard["description"] == "toolrt tools (2 tools)"
@@ -65,7 +75,7 @@ def test_gateway_failure_rolls_back_dynamodb_and_s3(aws_endpoint: str) -> None:
     """A gateway that refuses the target leaves no DynamoDB record, reference or S3 artifact."""
     rt, clients = _provisioned(aws_endpoint)
     with rt:
-        clients.agentcore_control.delete_gateway(gatewayIdentifier=rt.ports.gateway.gateway_id)
+        clients.agentcore_control.delete_gateway(gatewayIdentifier=_gateway_id(rt))
         with pytest.raises(toolrt.RegistrationError, match="rolled back"):
             rt.register_tool("agent-a", b.definition())
         assert rt.list_tools(status=None) == []

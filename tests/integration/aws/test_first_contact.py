@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -23,7 +24,7 @@ from toolrt.contracts import builders as b
 pytestmark = pytest.mark.aws
 
 
-def _runtime(endpoint: str, idp: LoopbackIdentityProvider, **settings: str) -> toolrt.ToolRuntime:
+def _runtime(endpoint: str, idp: LoopbackIdentityProvider, **settings: Any) -> toolrt.ToolRuntime:
     from toolrt.adapters.aws import make_clients, provision
 
     clients = make_clients(REGION, endpoint)

@@ -225,9 +225,9 @@ class FakeCodeInterpreter:
         request: Any, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
     ) -> AWSResponse:
         all_headers = {"Content-Type": "application/json", "x-amzn-RequestId": uuid.uuid4().hex, **(headers or {})}
-        return AWSResponse(request.url, status, all_headers, _Raw(json.dumps(body).encode()))
+        return AWSResponse(request.url, status, all_headers, _Raw(json.dumps(body).encode()))  # type: ignore[arg-type]  # a dict, as botocore takes it
 
     @staticmethod
     def _stream(request: Any, data: bytes) -> AWSResponse:
         headers = {"Content-Type": "application/vnd.amazon.eventstream", "x-amzn-RequestId": uuid.uuid4().hex}
-        return AWSResponse(request.url, 200, headers, _Raw(data))
+        return AWSResponse(request.url, 200, headers, _Raw(data))  # type: ignore[arg-type]

@@ -178,7 +178,7 @@ def test_sessions_are_never_shared_between_agents(
     def session_of(tenant: str, tool: str) -> str:
         before = len(runner.requests)
         sandbox.run(_request("def handler():\n    return 1", tenant=tenant, tool=tool))
-        return next(body for op, body in runner.requests[before:] if op == "InvokeCodeInterpreter")["sessionId"]
+        return str(next(body for op, body in runner.requests[before:] if op == "InvokeCodeInterpreter")["sessionId"])
 
     a1 = session_of("agent-a", "tool-1")
     b1 = session_of("agent-b", "tool-1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from jsonschema import Draft202012Validator
 
 from toolrt.adapters.validation import build_validator
@@ -28,7 +30,7 @@ def handler(count: int, ratio: float, name: str, flag: bool, tags: list[str],
 '''
 
 
-def infer(code: str, entrypoint: str = "handler", language: Language = Language.PYTHON) -> dict | None:
+def infer(code: str, entrypoint: str = "handler", language: Language = Language.PYTHON) -> dict[str, Any] | None:
     return VALIDATOR.infer_input_schema(language, code, entrypoint)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from toolrt.adapters.validation import PolicyCodeValidator, build_validator
@@ -16,7 +18,7 @@ SCHEMA = {
 }
 
 
-def python_tool(code: str, schema: dict | None = None, entrypoint: str = "handler") -> ToolDefinition:
+def python_tool(code: str, schema: dict[str, Any] | None = None, entrypoint: str = "handler") -> ToolDefinition:
     return ToolDefinition(
         name="tool",
         description="a tool",
