@@ -195,7 +195,7 @@ def test_a_retired_template_forks_no_more_and_ends_once_after_its_last_zygote() 
     host, other = socket.socketpair()
     template = ZygoteTemplate(subprocess.Popen(["true"]), host, namespaced=True)
     first, second = Fake(), Fake()
-    template._children |= {first, second}  # noqa: SLF001 - as fork_zygote leaves them
+    template._children |= {first, second}  # type: ignore[arg-type]  # as fork_zygote leaves them
     ended: list[Any] = []
     template.drain(ended.append)
     assert template.draining and ended == []
@@ -204,7 +204,7 @@ def test_a_retired_template_forks_no_more_and_ends_once_after_its_last_zygote() 
     template.release(first)  # type: ignore[arg-type]
     assert ended == []
     template.release(second)  # type: ignore[arg-type]
-    template.release(second)  # type: ignore[arg-type]  (a zygote killed twice)
+    template.release(second)  # type: ignore[arg-type]  # a zygote killed twice
     assert ended == [template]
     template.proc.wait()
     host.close()
