@@ -9,7 +9,6 @@ import attrs
 
 from toolrt.application._tools import tool_span_attributes
 from toolrt.application.access import may_execute
-from toolrt.application.logs import get_logger
 from toolrt.application.output_relay import OutputRelay
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.register_tool import check_agent
@@ -33,6 +32,7 @@ from toolrt.domain import (
     ValidationError,
     ValidationReport,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     AttributeValue,

@@ -22,9 +22,9 @@ from typing import Any
 import attrs
 
 from toolrt.application.collect_garbage import parse_duration
-from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionStatus, ValidationError
 from toolrt.domain.figures import FAILURE_STATUSES, minute_of
+from toolrt.logs import get_logger
 from toolrt.ports import (
     Clock,
     Counters,

@@ -11,7 +11,6 @@ from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import refusals_counted, tool_span_attributes
 from toolrt.application.access import check_sharing, deciding_teams
 from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder, DuplicateKind, SimilarTool
-from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.application.schema_advice import with_schema_advice
@@ -29,6 +28,7 @@ from toolrt.domain import (
     Visibility,
     check_new_tool_name,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     Clock,

@@ -32,7 +32,6 @@ from toolrt.application.fleet_metrics import (
     tool_activity,
 )
 from toolrt.application.functions import function_definition
-from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
 from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
@@ -76,6 +75,7 @@ from toolrt.domain import (
     may_show_plain,
     parse_visibility,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import (
     CodeValidator,
     EnvironmentInfo,

@@ -15,7 +15,6 @@ import attrs
 
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.application.access import may_see
-from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ConflictError,
     Execution,
@@ -29,6 +28,7 @@ from toolrt.domain import (
     ValidationError,
 )
 from toolrt.domain.figures import nearest_rank
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     Clock,

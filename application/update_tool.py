@@ -9,7 +9,6 @@ import attrs
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.application.access import check_sharing
-from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.application.schema_advice import with_schema_advice
@@ -22,6 +21,7 @@ from toolrt.domain import (
     Visibility,
     check_new_tool_name,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     AttributeValue,

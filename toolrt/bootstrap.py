@@ -19,9 +19,9 @@ from toolrt.adapters.events import RecordingEventPublisher
 from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMemoryToolRepository, InProcessGateway
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.application import RuntimePorts, ToolRuntime
-from toolrt.application.logs import get_logger
 from toolrt.application.requirements import NoEnvironments
 from toolrt.domain import ExecutionError, IsolationLevel, Language, MissingDependencyError, ValidationError
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     CancelSignal,

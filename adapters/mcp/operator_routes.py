@@ -36,9 +36,9 @@ from starlette.routing import Route
 
 from toolrt.application import ToolRuntime
 from toolrt.application.fleet_metrics import FleetMetrics
-from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, ToolExecuted, ToolRuntimeError, ValidationError
 from toolrt.domain.events import DomainEvent
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -101,7 +101,6 @@ from toolrt.adapters.mcp.limits import (
     SESSIONS_PER_AGENT,
 )
 from toolrt.application import ToolRuntime, check_params
-from toolrt.application.logs import get_logger
 from toolrt.application.tool_schemas import exported_names
 from toolrt.application.traffic import metrics_view
 from toolrt.domain import (
@@ -119,6 +118,7 @@ from toolrt.domain import (
     ValidationError,
     Visibility,
 )
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 
