@@ -11,7 +11,8 @@ import attrs
 
 from toolrt.application._artifacts import PreparedCode, check_schemas
 from toolrt.application.access import check_sharing
-from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
+from toolrt.application.checks import check_agent
+from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
 from toolrt.domain import (
     CodeHash,
     ConflictError,

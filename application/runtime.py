@@ -12,6 +12,7 @@ import attrs
 
 from toolrt.application.access import deciding_teams, may_execute, may_see
 from toolrt.application.background_executions import BackgroundExecutions
+from toolrt.application.checks import check_agent
 from toolrt.application.collect_garbage import (
     CollectGarbage,
     CollectGarbageRequest,
@@ -34,22 +35,14 @@ from toolrt.application.fleet_metrics import (
 from toolrt.application.functions import function_definition
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
-from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
+from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
 from toolrt.application.register_tools import BatchItem, RegisterTools
 from toolrt.application.repair_store import RepairReport, RepairRequest, RepairStore
 from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
 from toolrt.application.runtime_ports import RuntimePorts
 from toolrt.application.search_tools import SearchResult, SearchTools
-from toolrt.application.tool_schemas import (
-    ToolCall,
-    drop_nulls,
-    exported_names,
-    parse_tool_call,
-    parse_tool_calls,
-    render_result,
-    render_schemas,
-)
+from toolrt.application.tool_names import exported_names
 from toolrt.application.tool_templates import TemplateCatalog, ToolTemplate
 from toolrt.application.traffic import ToolMetrics, TrafficControl
 from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
@@ -82,6 +75,7 @@ from toolrt.ports import (
     ExecutionQuery,
     OutputCallback,
     PruneReport,
+    ToolCall,
     ToolQuery,
     ToolUsage,
 )
@@ -713,13 +707,13 @@ class ToolRuntime:
 
         ``format``: ``openai`` (Chat Completions ``tools``), ``openai-responses``, ``anthropic``,
         ``mcp`` (a list of tool entries each), ``openapi`` (a 3.1 document) or ``openapi-3.0``.
-        Names are API-safe and unique (see :mod:`toolrt.application.tool_schemas`);
+        Names are API-safe and unique (see :mod:`toolrt.application.tool_names`);
         :meth:`dispatch` maps them back. ``strict=True`` (OpenAI formats) exports each tool in
         OpenAI's strict mode where its schema allows: closed objects, every property required,
         optional ones nullable (``dispatch`` drops the nulls, so the tool's defaults apply).
         """
         names = exported_names(self.list_tools(agent_id), agent_id)
-        return render_schemas(names, format, title=f"tools of {agent_id}", strict=strict)
+        return self.ports.formats.render_schemas(names, format, title=f"tools of {agent_id}", strict=strict)
 
     def dispatch(self, agent_id: str, tool_call: Any) -> Any:
         """Run a model's tool calls and return what to send back, in the API's own shape.
@@ -735,9 +729,9 @@ class ToolRuntime:
         fails come back as an error result the model can read and act on; only something that is
         not a tool call or message at all raises ValidationError.
         """
-        calls = parse_tool_calls(tool_call)
+        calls = self.ports.formats.parse_tool_calls(tool_call)
         if calls is None:
-            return self._dispatch_one(agent_id, parse_tool_call(tool_call), None)
+            return self._dispatch_one(agent_id, self.ports.formats.parse_tool_call(tool_call), None)
         names = exported_names(self.list_tools(agent_id), agent_id)
         if len(calls) <= 1:
             return [self._dispatch_one(agent_id, call, names) for call in calls]
@@ -748,6 +742,7 @@ class ToolRuntime:
     def _dispatch_one(self, agent_id: str, call: ToolCall, names: Mapping[str, Tool] | None) -> dict[str, Any]:
         if names is None:
             names = exported_names(self.list_tools(agent_id), agent_id)
+        render_result = self.ports.formats.render_result
         tool = names.get(call.name)
         if tool is None:
             return render_result(call, f"error: no tool named {call.name!r} is available", error=True)
@@ -759,7 +754,7 @@ class ToolRuntime:
                 return render_result(call, f"error: the arguments are not valid JSON: {exc}", error=True)
         if not isinstance(arguments, dict):
             return render_result(call, "error: the arguments must be a JSON object", error=True)
-        arguments = drop_nulls(tool.current.definition.input_schema, arguments)
+        arguments = self.ports.formats.drop_nulls(tool.current.definition.input_schema, arguments)
         try:
             execution = self.execute_tool(agent_id, tool.tool_id, arguments)
         except ValidationError as exc:

@@ -22,6 +22,7 @@ from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics
 from toolrt.adapters.memory.gateway import InProcessGateway
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.adapters.validation import build_validator
+from toolrt.adapters.wire_formats import ModelApiFormats
 from toolrt.application import RuntimePorts, ToolRuntime
 from toolrt.domain import ExecutionMetrics, ExecutionStatus, IsolationLevel, Language
 from toolrt.ports import SandboxRequest, SandboxResult
@@ -57,6 +58,7 @@ def main() -> None:
             ids=UuidIdGenerator(),
             metrics=InMemoryMetrics(),
             events=RecordingEventPublisher(),
+            formats=ModelApiFormats(),
         )
         rt = ToolRuntime(ports, profile="bench")
         tool_id = rt.register_tool("a", {**BASE, "code": "def handler():\n    return 1\n"}, "public").tool_id

@@ -8,6 +8,7 @@ from typing import Any
 from toolrt.adapters.events import RecordingEventPublisher
 from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMemoryToolRepository, InProcessGateway
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
+from toolrt.adapters.wire_formats import ModelApiFormats
 from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
 from toolrt.domain import (
     ExecutionMetrics,
@@ -117,6 +118,7 @@ def memory_runtime(policy: ExecutionPolicy | None = None, **overrides: Any) -> T
         "ids": UuidIdGenerator(),
         "metrics": InMemoryMetrics(),
         "events": RecordingEventPublisher(),
+        "formats": ModelApiFormats(),
     }
     parts.update(overrides)
     return ToolRuntime(RuntimePorts(**parts), policy, profile="memory")

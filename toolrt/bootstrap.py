@@ -18,6 +18,7 @@ from toolrt.adapters.embedders import build_embedder
 from toolrt.adapters.events import RecordingEventPublisher
 from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMemoryToolRepository, InProcessGateway
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
+from toolrt.adapters.wire_formats import ModelApiFormats
 from toolrt.application import RuntimePorts, ToolRuntime
 from toolrt.application.requirements import NoEnvironments
 from toolrt.domain import ExecutionError, IsolationLevel, Language, MissingDependencyError, ValidationError
@@ -330,6 +331,7 @@ class AdaptersContainer(containers.DeclarativeContainer):
         aws=providers.Singleton(_agentcore_gateway, settings, aws.clients),
     )
     validator = providers.Singleton(_validator, settings)
+    formats = providers.Singleton(ModelApiFormats)
     # Requirements are installed where tools run: the local sandbox's pip environments, or Code
     # Interpreter sessions (from wheels downloaded here). The memory profile (a test harness with no
     # data folder) refuses them, naming the local profile.
@@ -369,6 +371,7 @@ class RuntimeContainer(containers.DeclarativeContainer):
         embedder=embedder,
         tracer=system.tracer,
         environments=adapters.environments,
+        formats=adapters.formats,
     )
     policy = providers.Singleton(Settings.execution_policy, settings)
     gc_policy = providers.Singleton(Settings.gc_policy, settings)

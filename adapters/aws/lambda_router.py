@@ -38,7 +38,7 @@ from toolrt.adapters.aws.identity import (
     TokenRejected,
 )
 from toolrt.application.access import may_execute
-from toolrt.application.execute_tool import check_params
+from toolrt.application.checks import check_params
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import ExecutionError, ExecutionStatus, Language, Lock, NotFoundError, ToolRuntimeError
 from toolrt.logs import get_logger

@@ -478,7 +478,7 @@ def dashboard_app(
     dashboard``): no MCP, the same access rules and Host checks as next to ``/mcp``."""
     from starlette.applications import Starlette
 
-    from toolrt.adapters.mcp.server import is_loopback, transport_security
+    from toolrt.adapters.mcp.exposure import is_loopback, transport_security
 
     security = transport_security(host, list(allowed_hosts))
     access = OperatorAccess(

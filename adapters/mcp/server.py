@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import threading
 import time
 from collections.abc import Callable, Coroutine, Hashable, Mapping
@@ -73,19 +72,9 @@ import anyio
 import anyio.to_thread
 from starlette.datastructures import Headers
 
-from toolrt.adapters.cli.lookup import resolve_tool
-from toolrt.adapters.cli.output import (
-    deregistration_view,
-    jsonable,
-    registration_view,
-    template_view,
-    tool_view,
-    update_view,
-    usage_view,
-    version_view,
-)
 from toolrt.adapters.mcp import compat, management, results
 from toolrt.adapters.mcp.compat import MODERN_PROTOCOL_VERSIONS, RequestContext, types
+from toolrt.adapters.mcp.exposure import check_exposure, is_loopback, transport_security
 from toolrt.adapters.mcp.front_door import (
     REQUEST_AGENT,
     AgentListens,
@@ -100,9 +89,19 @@ from toolrt.adapters.mcp.limits import (
     SESSION_IDLE_MINUTES,
     SESSIONS_PER_AGENT,
 )
+from toolrt.adapters.views import (
+    deregistration_view,
+    jsonable,
+    metrics_view,
+    registration_view,
+    template_view,
+    tool_view,
+    update_view,
+    usage_view,
+    version_view,
+)
 from toolrt.application import ToolRuntime, check_params
-from toolrt.application.tool_schemas import exported_names
-from toolrt.application.traffic import metrics_view
+from toolrt.application.tool_names import exported_names
 from toolrt.domain import (
     Execution,
     Language,
@@ -134,59 +133,6 @@ AGENT_LIMITERS = 1024
 # Worker threads all agents' requests may hold at once (each agent within its own share).
 ALL_THREADS = 128
 _T = TypeVar("_T")
-_LOOPBACK_NAMES = ("localhost",)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) only accepts connections from this machine."""
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_exposure(host: str, tokens: Mapping[str, str], insecure_no_auth: bool) -> None:
-    """Refuse to serve HTTP beyond loopback without tokens, unless explicitly told to (then warn)."""
-    if is_loopback(host) or tokens:
-        return
-    if not insecure_no_auth:
-        raise ValidationError(
-            f"serving MCP on {host} (not loopback) needs bearer tokens: pass --token TOKEN=AGENT "
-            "(one per agent), or --insecure-no-auth to let anyone who can connect act as any agent"
-        )
-    log.warning(
-        "MCP server exposed without authentication: any client can act as any agent",
-        host=host,
-        remedy="pass --token TOKEN=AGENT",
-    )
-
-
-def _host_pattern(name: str) -> str:
-    """``name`` as the SDK's allowed-host pattern: ``host:port`` as given, else ``host:*``."""
-    if name.startswith("["):
-        return name if "]:" in name else f"{name}:*"
-    if name.count(":") > 1:  # a bare IPv6 address
-        return f"[{name}]:*"
-    return name if ":" in name else f"{name}:*"
-
-
-def transport_security(host: str, allowed_hosts: list[str] | tuple[str, ...] = ()) -> Any:
-    """Host/Origin checks for ``host``: loopback names for loopback, else the address and ``allowed_hosts``."""
-    from mcp.server.transport_security import TransportSecuritySettings
-
-    if is_loopback(host):
-        names = ["127.0.0.1", "localhost", "[::1]"]
-    else:
-        names = [] if host in ("0.0.0.0", "::", "[::]") else [host]
-    hosts = []
-    for name in [*names, *allowed_hosts]:
-        pattern = _host_pattern(name)
-        # The SDK's "host:*" needs a port in the header; a default port (behind a proxy) sends none.
-        hosts += [pattern, pattern[:-2]] if pattern.endswith(":*") else [pattern]
-    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
 MANAGEMENT_NAMES = management.ALL_NAMES
@@ -812,7 +758,7 @@ class ToolrtMcpServer:
         tool = self._named_tool(named, ref, self._listings.get(key, {}).get(ref))
         if tool is not None:
             return tool
-        tool = resolve_tool(self.runtime, agent, ref, include_inactive=True)
+        tool = self.runtime.resolve_tool(agent, ref, include_inactive=True)
         if tool.owner != agent and tool.tool_id != ref:
             raise NotFoundError("tool", ref)
         return tool

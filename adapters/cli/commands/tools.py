@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from toolrt.adapters.cli import output
+from toolrt.adapters import views
 from toolrt.adapters.cli.context import (
     EXIT_FAILURE,
     EXIT_OK,
@@ -21,9 +21,8 @@ from toolrt.adapters.cli.context import (
     current_cli,
     exit_code_for,
 )
-from toolrt.adapters.cli.lookup import resolve_tool
+from toolrt.adapters.cli.lookup import parse_weights, resolve_tool
 from toolrt.adapters.cli.tool_files import DATA_SUFFIXES, PYTHON_SUFFIXES, ToolFile, load_tool_file
-from toolrt.application.traffic import metrics_view, parse_weights
 from toolrt.domain import ValidationError, Visibility
 
 
@@ -108,12 +107,12 @@ def register(
                     tool_file = load_tool_file(path, name=name, entrypoint=entrypoint, description=description)
                     chosen = visibility or tool_file.visibility or Visibility.PRIVATE
                     reg = rt.register_tool(cli.agent, tool_file.definition, chosen, on_duplicate=on_duplicate)
-                    results.append({"file": str(path), "ok": True, **output.registration_view(reg)})
+                    results.append({"file": str(path), "ok": True, **views.registration_view(reg)})
                 except Exception as exc:
                     code = exit_code_for(exc)
                     # A failure (1) outranks a user error (2): scripts retry on 1, fix input on 2.
                     worst = EXIT_FAILURE if EXIT_FAILURE in (worst, code) else code
-                    results.append({"file": str(path), "ok": False, "exit_code": code, "error": output.error_view(exc)})
+                    results.append({"file": str(path), "ok": False, "exit_code": code, "error": views.error_view(exc)})
                     if len(files) == 1:
                         cli.fail(code, about(path, exc), exc)
                 progress.advance(task)
@@ -190,7 +189,7 @@ def update(
             if file is None:
                 raise
             cli.fail(EXIT_USER_ERROR, about(file, exc), exc)
-    view = output.update_view(result)
+    view = views.update_view(result)
     if cli.json:
         cli.emit(view)
     elif result.new_version:
@@ -216,7 +215,7 @@ def deregister(
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
         result = rt.deregister_tool(cli.agent, found.tool_id, purge)
-    view = output.deregistration_view(result)
+    view = views.deregistration_view(result)
     if cli.json:
         cli.emit(view)
     else:
@@ -261,7 +260,7 @@ def traffic(
             )
     split = {str(v): w for v, w in found.traffic.weights} if found.traffic else {}
     if cli.json:
-        cli.emit(output.tool_view(found) | {"traffic": split, "traffic_note": found.traffic_note})
+        cli.emit(views.tool_view(found) | {"traffic": split, "traffic_note": found.traffic_note})
         return
     if split:
         shares = ", ".join(f"v{v} {w}%" for v, w in split.items())
@@ -281,7 +280,7 @@ def promote(
     with cli.runtime() as rt:
         after = rt.promote(cli.agent, resolve_tool(rt, cli.agent, tool).tool_id, version)
     if cli.json:
-        cli.emit(output.tool_view(after))
+        cli.emit(views.tool_view(after))
     else:
         cli.out.print(f"{after.name} ({after.tool_id}): version {after.current_version} in force", highlight=False)
 
@@ -291,7 +290,7 @@ def metrics(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool i
     cli = current_cli(ctx)
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
-        view = metrics_view(rt.tool_metrics(found.tool_id, cli.agent))
+        view = views.metrics_view(rt.tool_metrics(found.tool_id, cli.agent))
     if cli.json:
         cli.emit(view)
         return
@@ -325,6 +324,6 @@ def rollback(
         found = resolve_tool(rt, cli.agent, tool)
         after = rt.rollback_tool(cli.agent, found.tool_id, version)
     if cli.json:
-        cli.emit(output.tool_view(after))
+        cli.emit(views.tool_view(after))
     else:
         cli.out.print(f"{after.name} ({after.tool_id}): version {after.current_version} in force", highlight=False)
