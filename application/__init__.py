@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from toolrt.application.runtime import ExecutionPage, ToolRuntime
     from toolrt.application.runtime_ports import RuntimePorts
     from toolrt.application.search_tools import SearchResult, SearchTools
+    from toolrt.application.services import RuntimeServices
     from toolrt.application.tool_templates import Placeholder, TemplateCatalog, ToolTemplate
     from toolrt.application.traffic import ToolMetrics, TrafficControl, VersionMetrics
     from toolrt.application.update_tool import ToolUpdate, Update, UpdateTool, UpdateToolRequest
@@ -73,6 +74,7 @@ _SOURCES: dict[str, str] = {
     "ExecutionPage": "toolrt.application.runtime",
     "ToolRuntime": "toolrt.application.runtime",
     "RuntimePorts": "toolrt.application.runtime_ports",
+    "RuntimeServices": "toolrt.application.services",
     "SearchResult": "toolrt.application.search_tools",
     "SearchTools": "toolrt.application.search_tools",
     "Placeholder": "toolrt.application.tool_templates",
@@ -134,6 +136,7 @@ __all__ = [
     "RollbackTool",
     "RollbackToolRequest",
     "RuntimePorts",
+    "RuntimeServices",
     "SearchResult",
     "ToolMetrics",
     "TrafficControl",

@@ -77,11 +77,11 @@ class ExampleRunner:
 
     def __init__(
         self,
+        *,
         sandbox: Sandbox,
         policy: ExecutionPolicy,
         ids: IdGenerator,
         requirements: Requirements | None = None,
-        *,
         tools: ToolRecords | None = None,
         references: CodeReferences | None = None,
         teams: Teams | None = None,

@@ -77,7 +77,7 @@ class StoredCounters:
     ``|`` replaced by ``_``. A failing write is logged and its counts kept for the next one.
     """
 
-    def __init__(self, inner: MetricsSink, counters: Counters, clock: Clock, *, flush_after_s: float = 1.0) -> None:
+    def __init__(self, *, inner: MetricsSink, counters: Counters, clock: Clock, flush_after_s: float = 1.0) -> None:
         self._inner = inner
         self._counters = counters
         self._clock = clock

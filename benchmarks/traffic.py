@@ -23,9 +23,10 @@ from toolrt.adapters.memory.gateway import InProcessGateway
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.adapters.validation import build_validator
 from toolrt.adapters.wire_formats import ModelApiFormats
-from toolrt.application import RuntimePorts, ToolRuntime
+from toolrt.application import RuntimePorts
 from toolrt.domain import ExecutionMetrics, ExecutionStatus, IsolationLevel, Language
 from toolrt.ports import SandboxRequest, SandboxResult
+from toolrt.services import build_runtime
 
 BASE = {"name": "price", "description": "Price.", "language": "python"}
 
@@ -60,7 +61,7 @@ def main() -> None:
             events=RecordingEventPublisher(),
             formats=ModelApiFormats(),
         )
-        rt = ToolRuntime(ports, profile="bench")
+        rt = build_runtime(ports, profile="bench")
         tool_id = rt.register_tool("a", {**BASE, "code": "def handler():\n    return 1\n"}, "public").tool_id
         rt.update_tool("a", tool_id, {**BASE, "code": "def handler():\n    return 2\n"})
 

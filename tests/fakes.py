@@ -24,6 +24,7 @@ from toolrt.domain import (
     ValidationReport,
 )
 from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
+from toolrt.services import build_runtime
 
 
 class CountingValidator:
@@ -121,4 +122,4 @@ def memory_runtime(policy: ExecutionPolicy | None = None, **overrides: Any) -> T
         "formats": ModelApiFormats(),
     }
     parts.update(overrides)
-    return ToolRuntime(RuntimePorts(**parts), policy, profile="memory")
+    return build_runtime(RuntimePorts(**parts), policy=policy, profile="memory")

@@ -37,6 +37,7 @@ from toolrt.ports import (
     ToolRepository,
     Tracer,
 )
+from toolrt.services import ServicesContainer
 from toolrt.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
@@ -375,9 +376,11 @@ class RuntimeContainer(containers.DeclarativeContainer):
     )
     policy = providers.Singleton(Settings.execution_policy, settings)
     gc_policy = providers.Singleton(Settings.gc_policy, settings)
-    runtime = providers.Singleton(
-        ToolRuntime, ports=ports, policy=policy, profile=settings.provided.profile, gc_policy=gc_policy
+    # The use cases, built on these ports (toolrt.services: the facade only delegates to them).
+    services = providers.Container(
+        ServicesContainer, ports=ports, policy=policy, gc_policy=gc_policy, profile=settings.provided.profile
     )
+    runtime: providers.Provider[ToolRuntime] = services.runtime
 
 
 def build_container(settings: Settings) -> RuntimeContainer:
