@@ -89,22 +89,14 @@ from toolrt.adapters.mcp.limits import (
     SESSION_IDLE_MINUTES,
     SESSIONS_PER_AGENT,
 )
+from toolrt.adapters.operations import OPERATIONS, ToolOperation
 from toolrt.adapters.views import (
-    deregistration_view,
-    jsonable,
-    metrics_view,
-    registration_view,
-    template_view,
-    tool_view,
-    update_view,
     usage_view,
-    version_view,
 )
 from toolrt.application import ToolRuntime, check_params
 from toolrt.application.tool_names import exported_names
 from toolrt.domain import (
     Execution,
-    Language,
     NotFoundError,
     TeamMembershipChanged,
     Tool,
@@ -115,7 +107,6 @@ from toolrt.domain import (
     ToolUpdated,
     TrafficChanged,
     ValidationError,
-    Visibility,
 )
 from toolrt.logs import get_logger
 
@@ -143,13 +134,6 @@ SEARCH_MODES = ("auto", "always", "never")
 PROGRESS_INTERVAL_S = 1.0
 PROGRESS_MIN_GAP_S = 0.2
 PROGRESS_LINE_CHARS = 200
-
-
-def _version_arg(args: dict[str, Any]) -> int:
-    version = args.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ValidationError(f"version must be an integer, got {version!r}")
-    return version
 
 
 def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, Tool]:
@@ -654,69 +638,15 @@ class ToolrtMcpServer:
         return dict(tool.definition.input_schema) if tool is not None else None
 
     def _manage(self, agent: str, key: Hashable, action: str, args: dict[str, Any]) -> Any:
-        rt = self.runtime
-        if action == "search_tools":
+        if action == "search_tools":  # the session's listing learns the names it shows
             return self._search(agent, key, args)
-        if action == "list_templates":
-            return {"templates": [template_view(t) for t in rt.list_templates()]}
-        if action == "create_from_template":
-            return registration_view(
-                rt.create_from_template(
-                    agent,
-                    str(args["template"]),
-                    dict(args["values"]),
-                    args.get("visibility") or Visibility.PRIVATE,
-                    on_duplicate=str(args.get("on_duplicate") or "warn"),
-                )
-            )
-        if action == "register_tool":
-            visibility = args.pop("visibility", None) or Visibility.PRIVATE
-            on_duplicate = str(args.pop("on_duplicate", None) or "warn")
-            return registration_view(rt.register_tool(agent, args, visibility, on_duplicate=on_duplicate))
-        tool = self._resolve(agent, key, str(args.pop("tool", "")))
-        if action == "update_tool":
-            visibility = args.pop("visibility", None)
-            definition = None
-            if args:
-                merged = jsonable(tool.definition)
-                if "code" in args and "input_schema" not in args and tool.definition.language is Language.PYTHON:
-                    merged.pop("input_schema", None)  # new Python code: infer its schema afresh
-                merged.update(args)
-                definition = merged
-            return update_view(rt.update_tool(agent, tool.tool_id, definition, visibility))
-        if action == "deregister_tool":
-            return deregistration_view(rt.deregister_tool(agent, tool.tool_id, args.get("purge") is True))
-        if action == "list_versions":
-            history = rt.list_versions(tool.tool_id, agent)
-            return {
-                "tool_id": tool.tool_id,
-                "name": tool.name,
-                "current_version": tool.current_version,
-                "versions": [version_view(v) for v in history],
-            }
-        if action == "test_tool":
-            results = rt.test_tool(agent, tool.tool_id, args.get("version"))
-            return {
-                "tool_id": tool.tool_id,
-                "passed": all(r.passed for r in results),
-                "examples": [{"index": r.index, "passed": r.passed, "detail": r.describe()} for r in results],
-            }
-        if action == "rollback_tool":
-            return tool_view(rt.rollback_tool(agent, tool.tool_id, _version_arg(args)))
-        if action == "promote":
-            return tool_view(rt.promote(agent, tool.tool_id, _version_arg(args)))
-        if action == "set_traffic":
-            weights = args["weights"]  # JSON keys are strings: TrafficSplit reads "2" as version 2
-            guard = None
-            if "guard_margin" in args or "guard_min_calls" in args:
-                guard = {k.removeprefix("guard_"): args[k] for k in ("guard_margin", "guard_min_calls") if k in args}
-            after = rt.set_traffic(agent, tool.tool_id, weights, guard=guard)
-            return tool_view(after) | {
-                "traffic": {str(v): w for v, w in (after.traffic.weights if after.traffic else ())}
-            }
-        if action == "tool_metrics":
-            return metrics_view(rt.tool_metrics(tool.tool_id, agent))
-        raise ValidationError(f"unknown management tool {action!r}")
+        operation = OPERATIONS.get(action)
+        if operation is None:
+            raise ValidationError(f"unknown management tool {action!r}")
+        if isinstance(operation, ToolOperation):
+            tool = self._resolve(agent, key, str(args.pop("tool", "")))
+            return operation.run(self.runtime, agent, tool, args)
+        return operation.run(self.runtime, agent, args)
 
     def _search(self, agent: str, key: Hashable, args: dict[str, Any]) -> dict[str, Any]:
         results = self.runtime.search_tools(

@@ -11,6 +11,7 @@ from rich.table import Table
 from toolrt.adapters.cli.context import EXIT_USER_ERROR, current_cli
 from toolrt.adapters.cli.lookup import resolve_tool
 from toolrt.adapters.cli.output import inert
+from toolrt.adapters.operations import run_on_tool
 from toolrt.adapters.views import (
     execution_view,
     registration_view,
@@ -18,7 +19,6 @@ from toolrt.adapters.views import (
     template_view,
     tool_view,
     usage_view,
-    version_view,
 )
 
 
@@ -133,11 +133,11 @@ def versions(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool 
     cli = current_cli(ctx)
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
-        history = rt.list_versions(found.tool_id, cli.agent)
-    views = [version_view(v) | {"current": v.number == found.current_version} for v in history]
+        view = run_on_tool("list_versions", rt, cli.agent, found, {})
     if cli.json:
-        cli.emit({"tool_id": found.tool_id, "name": found.name, "versions": views})
+        cli.emit(view)
         return
+    views = view["versions"]
     title = f"{inert(found.name)} ({inert(found.tool_id)})"
     table = Table("version", "", "code hash", "created", "description", title=title)
     for v in views:

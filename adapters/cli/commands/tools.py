@@ -16,6 +16,7 @@ from toolrt.adapters.cli.context import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USER_ERROR,
+    Cli,
     VisibilityOption,
     about,
     current_cli,
@@ -23,6 +24,7 @@ from toolrt.adapters.cli.context import (
 )
 from toolrt.adapters.cli.lookup import parse_weights, resolve_tool
 from toolrt.adapters.cli.tool_files import DATA_SUFFIXES, PYTHON_SUFFIXES, ToolFile, load_tool_file
+from toolrt.adapters.operations import run_on_tool
 from toolrt.domain import ValidationError, Visibility
 
 
@@ -214,17 +216,16 @@ def deregister(
     cli = current_cli(ctx)
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
-        result = rt.deregister_tool(cli.agent, found.tool_id, purge)
-    view = views.deregistration_view(result)
+        view = run_on_tool("deregister_tool", rt, cli.agent, found, {"purge": purge})
     if cli.json:
         cli.emit(view)
     else:
-        what = "deleted" if result.purged else "deregistered (kept inactive)"
-        freed = f", freed {len(result.deleted_artifacts)} artifact(s)" if result.deleted_artifacts else ""
+        what = "deleted" if view["purged"] else "deregistered (kept inactive)"
+        freed = f", freed {len(view['deleted_artifacts'])} artifact(s)" if view["deleted_artifacts"] else ""
         cli.out.print(f"{found.name} ({found.tool_id}) {what}{freed}", highlight=False)
-        for problem in result.problems:
+        for problem in view["problems"]:
             cli.err.print(f"warning: {problem}", markup=False, highlight=False)
-    if result.problems:
+    if view["problems"]:
         raise typer.Exit(EXIT_FAILURE)
 
 
@@ -252,22 +253,24 @@ def traffic(
         if weights or clear:
             if weights and clear:
                 cli.fail(EXIT_USER_ERROR, "give weights or --clear, not both")
-            guard = None
-            if guard_margin is not None or guard_min_calls is not None:
-                guard = {"margin": 0.1 if guard_margin is None else guard_margin, "min_calls": guard_min_calls or 20}
-            found = rt.set_traffic(
-                cli.agent, found.tool_id, None if clear else parse_weights(weights or []), guard=guard
-            )
-    split = {str(v): w for v, w in found.traffic.weights} if found.traffic else {}
+            args: dict[str, Any] = {"weights": None if clear else parse_weights(weights or [])}
+            if guard_margin is not None:
+                args["guard_margin"] = guard_margin
+            if guard_min_calls is not None:
+                args["guard_min_calls"] = guard_min_calls
+            view = run_on_tool("set_traffic", rt, cli.agent, found, args)
+        else:
+            split = {str(v): w for v, w in found.traffic.weights} if found.traffic else {}
+            view = views.tool_view(found) | {"traffic": split, "traffic_note": found.traffic_note}
     if cli.json:
-        cli.emit(views.tool_view(found) | {"traffic": split, "traffic_note": found.traffic_note})
+        cli.emit(view)
         return
-    if split:
-        shares = ", ".join(f"v{v} {w}%" for v, w in split.items())
+    if view["traffic"]:
+        shares = ", ".join(f"v{v} {w}%" for v, w in view["traffic"].items())
         cli.out.print(f"{found.name} ({found.tool_id}): {shares}", highlight=False)
     else:
-        note = f" ({found.traffic_note})" if found.traffic_note else ""
-        cli.out.print(f"{found.name}: every call to version {found.current_version}{note}", highlight=False)
+        note = f" ({view['traffic_note']})" if view["traffic_note"] else ""
+        cli.out.print(f"{found.name}: every call to version {view['version']}{note}", highlight=False)
 
 
 def promote(
@@ -278,11 +281,8 @@ def promote(
     """Put a version in force and end any traffic split."""
     cli = current_cli(ctx)
     with cli.runtime() as rt:
-        after = rt.promote(cli.agent, resolve_tool(rt, cli.agent, tool).tool_id, version)
-    if cli.json:
-        cli.emit(views.tool_view(after))
-    else:
-        cli.out.print(f"{after.name} ({after.tool_id}): version {after.current_version} in force", highlight=False)
+        view = run_on_tool("promote", rt, cli.agent, resolve_tool(rt, cli.agent, tool), {"version": version})
+    _in_force(cli, view)
 
 
 def metrics(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id or name.")]) -> None:
@@ -290,7 +290,7 @@ def metrics(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool i
     cli = current_cli(ctx)
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
-        view = views.metrics_view(rt.tool_metrics(found.tool_id, cli.agent))
+        view = run_on_tool("tool_metrics", rt, cli.agent, found, {})
     if cli.json:
         cli.emit(view)
         return
@@ -321,9 +321,13 @@ def rollback(
     """Put an earlier version of a tool back in force."""
     cli = current_cli(ctx)
     with cli.runtime() as rt:
-        found = resolve_tool(rt, cli.agent, tool)
-        after = rt.rollback_tool(cli.agent, found.tool_id, version)
+        view = run_on_tool("rollback_tool", rt, cli.agent, resolve_tool(rt, cli.agent, tool), {"version": version})
+    _in_force(cli, view)
+
+
+def _in_force(cli: Cli, view: dict[str, Any]) -> None:
+    """What a rollback or a promotion left in force."""
     if cli.json:
-        cli.emit(views.tool_view(after))
+        cli.emit(view)
     else:
-        cli.out.print(f"{after.name} ({after.tool_id}): version {after.current_version} in force", highlight=False)
+        cli.out.print(f"{view['name']} ({view['tool_id']}): version {view['version']} in force", highlight=False)
