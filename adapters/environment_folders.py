@@ -26,8 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
-from toolrt.application.logs import get_logger
 from toolrt.domain import Lock
+from toolrt.logs import get_logger
 from toolrt.ports import EnvironmentInfo
 
 __all__ = [

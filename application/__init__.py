@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from toolrt.application.async_runtime import AsyncToolRuntime
     from toolrt.application.background_executions import BackgroundExecutions
+    from toolrt.application.checks import check_params
     from toolrt.application.collect_garbage import (
         CollectGarbage,
         CollectGarbageRequest,
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from toolrt.application.definitions import to_definition
     from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
     from toolrt.application.examples import ExampleResult, ExampleRunner
-    from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest, check_params
+    from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
     from toolrt.application.policy import ExecutionPolicy
     from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
     from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from toolrt.application.runtime import ExecutionPage, ToolRuntime
     from toolrt.application.runtime_ports import RuntimePorts
     from toolrt.application.search_tools import SearchResult, SearchTools
+    from toolrt.application.services import RuntimeServices
     from toolrt.application.tool_templates import Placeholder, TemplateCatalog, ToolTemplate
     from toolrt.application.traffic import ToolMetrics, TrafficControl, VersionMetrics
     from toolrt.application.update_tool import ToolUpdate, Update, UpdateTool, UpdateToolRequest
@@ -53,7 +55,7 @@ _SOURCES: dict[str, str] = {
     "ExampleRunner": "toolrt.application.examples",
     "ExecuteTool": "toolrt.application.execute_tool",
     "ExecuteToolRequest": "toolrt.application.execute_tool",
-    "check_params": "toolrt.application.execute_tool",
+    "check_params": "toolrt.application.checks",
     "ExecutionPolicy": "toolrt.application.policy",
     "GetToolStatus": "toolrt.application.queries",
     "ListTools": "toolrt.application.queries",
@@ -72,6 +74,7 @@ _SOURCES: dict[str, str] = {
     "ExecutionPage": "toolrt.application.runtime",
     "ToolRuntime": "toolrt.application.runtime",
     "RuntimePorts": "toolrt.application.runtime_ports",
+    "RuntimeServices": "toolrt.application.services",
     "SearchResult": "toolrt.application.search_tools",
     "SearchTools": "toolrt.application.search_tools",
     "Placeholder": "toolrt.application.tool_templates",
@@ -133,6 +136,7 @@ __all__ = [
     "RollbackTool",
     "RollbackToolRequest",
     "RuntimePorts",
+    "RuntimeServices",
     "SearchResult",
     "ToolMetrics",
     "TrafficControl",

@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 
-from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, OwnershipError, RegistrationError, Tool, ToolRuntimeError
+from toolrt.logs import get_logger
 from toolrt.ports import AttributeValue, Clock, MetricsSink, ToolGateway, ToolRecords
 
 log = get_logger(__name__)

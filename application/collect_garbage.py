@@ -10,7 +10,6 @@ from typing import Any
 
 import attrs
 
-from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ArtifactDeleted,
     CodeHash,
@@ -21,6 +20,7 @@ from toolrt.domain import (
     ValidationError,
 )
 from toolrt.domain.figures import minute_of
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     Clock,

@@ -8,8 +8,8 @@ import attrs
 
 from toolrt.application._artifacts import release_if_unreferenced, visible_users
 from toolrt.application._tools import owned_tool
-from toolrt.application.logs import get_logger
 from toolrt.domain import ArtifactDeleted, CodeHash, ToolDeregistered
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     Clock,

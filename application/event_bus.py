@@ -13,8 +13,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from toolrt.application.logs import get_logger
 from toolrt.domain import DomainEvent, ValidationError
+from toolrt.logs import get_logger
 from toolrt.ports import EventPublisher
 
 log = get_logger(__name__)

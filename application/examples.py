@@ -24,7 +24,7 @@ from typing import Any
 import attrs
 
 from toolrt.application._artifacts import visible_users
-from toolrt.application.execute_tool import check_params
+from toolrt.application.checks import check_params
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.requirements import Requirements
 from toolrt.domain import (
@@ -77,11 +77,11 @@ class ExampleRunner:
 
     def __init__(
         self,
+        *,
         sandbox: Sandbox,
         policy: ExecutionPolicy,
         ids: IdGenerator,
         requirements: Requirements | None = None,
-        *,
         tools: ToolRecords | None = None,
         references: CodeReferences | None = None,
         teams: Teams | None = None,

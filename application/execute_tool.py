@@ -9,10 +9,9 @@ import attrs
 
 from toolrt.application._tools import tool_span_attributes
 from toolrt.application.access import may_execute
-from toolrt.application.logs import get_logger
+from toolrt.application.checks import check_agent, check_params
 from toolrt.application.output_relay import OutputRelay
 from toolrt.application.policy import ExecutionPolicy
-from toolrt.application.register_tool import check_agent
 from toolrt.application.requirements import Requirements
 from toolrt.application.traffic import TrafficControl
 from toolrt.domain import (
@@ -20,19 +19,17 @@ from toolrt.domain import (
     ExecutionError,
     ExecutionFailure,
     ExecutionStatus,
-    Finding,
     Language,
     LimitExceededError,
     NotFoundError,
     OwnershipError,
-    Severity,
     Tool,
     ToolDefinition,
     ToolExecuted,
     ToolRuntimeError,
     ValidationError,
-    ValidationReport,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     AttributeValue,
@@ -54,8 +51,6 @@ from toolrt.ports import (
 
 log = get_logger(__name__)
 
-_MAX_PARAM_FINDINGS = 20
-
 
 @attrs.frozen(hash=False)
 class ExecuteToolRequest:
@@ -72,37 +67,6 @@ class ExecuteToolRequest:
     on_output: OutputCallback | None = attrs.field(default=None, eq=False, repr=False)
     # Under a traffic split, calls with one sticky key run the same version (None: a weighted draw).
     sticky_key: str | None = None
-
-
-def check_params(tool_name: str, schema: dict[str, Any], params: Any, checker: Any = None) -> None:
-    """Raise ValidationError listing every way ``params`` breaks ``schema``."""
-    if not isinstance(params, dict):
-        finding = Finding("params.type", Severity.ERROR, f"params must be a JSON object, got {type(params).__name__}")
-        raise ValidationError(f"invalid params for tool {tool_name!r}", ValidationReport((finding,)))
-    if checker is None:
-        import jsonschema  # here: loading it costs tens of milliseconds a command may not need
-
-        checker = jsonschema.validators.validator_for(schema)(schema)
-    try:
-        if checker.is_valid(params):
-            return
-        errors = sorted(checker.iter_errors(params), key=lambda e: list(e.absolute_path))
-    except Exception as exc:  # an unresolvable $ref in a schema stored before refs were checked
-        raise ValidationError(
-            f"the input_schema of tool {tool_name!r} cannot be applied: {type(exc).__name__}: {exc}"
-        ) from exc
-    if not errors:
-        return
-    findings = tuple(
-        Finding(
-            "params.schema",
-            Severity.ERROR,
-            f"{'/'.join(str(p) for p in e.absolute_path) or '(params)'}: {e.message}",
-            hint=f"schema rule {e.validator!r} at {'/'.join(str(p) for p in e.absolute_schema_path)}",
-        )
-        for e in errors[:_MAX_PARAM_FINDINGS]
-    )
-    raise ValidationError(f"invalid params for tool {tool_name!r}", ValidationReport(findings))
 
 
 @attrs.frozen

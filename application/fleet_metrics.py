@@ -22,9 +22,9 @@ from typing import Any
 import attrs
 
 from toolrt.application.collect_garbage import parse_duration
-from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionStatus, ValidationError
 from toolrt.domain.figures import FAILURE_STATUSES, minute_of
+from toolrt.logs import get_logger
 from toolrt.ports import (
     Clock,
     Counters,
@@ -77,7 +77,7 @@ class StoredCounters:
     ``|`` replaced by ``_``. A failing write is logged and its counts kept for the next one.
     """
 
-    def __init__(self, inner: MetricsSink, counters: Counters, clock: Clock, *, flush_after_s: float = 1.0) -> None:
+    def __init__(self, *, inner: MetricsSink, counters: Counters, clock: Clock, flush_after_s: float = 1.0) -> None:
         self._inner = inner
         self._counters = counters
         self._clock = clock

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from toolrt.application.logs import get_logger
+from toolrt.logs import get_logger
 from toolrt.ports import OutputCallback
 
 log = get_logger(__name__)

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import attrs
 
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import refusals_counted, tool_span_attributes
 from toolrt.application.access import check_sharing, deciding_teams
+from toolrt.application.checks import check_agent
 from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder, DuplicateKind, SimilarTool
-from toolrt.application.logs import get_logger
+from toolrt.application.examples import ExampleRunner
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.application.schema_advice import with_schema_advice
@@ -29,6 +29,7 @@ from toolrt.domain import (
     Visibility,
     check_new_tool_name,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     Clock,
@@ -44,9 +45,6 @@ from toolrt.ports import (
     ToolRecords,
     Tracer,
 )
-
-if TYPE_CHECKING:  # the runner imports execute_tool, which imports this module
-    from toolrt.application.examples import ExampleRunner
 
 log = get_logger(__name__)
 
@@ -100,12 +98,6 @@ class Registration:
     def version(self) -> int:
         """The version in force: 1 for a new tool."""
         return self.tool.current_version
-
-
-def check_agent(agent_id: str) -> None:
-    """Reject an empty or blank agent id."""
-    if not isinstance(agent_id, str) or not agent_id.strip():
-        raise ValidationError(f"agent_id must be a non-empty string, got {agent_id!r}")
 
 
 class RegisterTool:

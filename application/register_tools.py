@@ -11,8 +11,8 @@ import attrs
 
 from toolrt.application._artifacts import PreparedCode, check_schemas
 from toolrt.application.access import check_sharing
-from toolrt.application.logs import get_logger
-from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
+from toolrt.application.checks import check_agent
+from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration
 from toolrt.domain import (
     CodeHash,
     ConflictError,
@@ -22,6 +22,7 @@ from toolrt.domain import (
     ToolRuntimeError,
     check_new_tool_name,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import AttributeValue
 
 log = get_logger(__name__)

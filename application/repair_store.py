@@ -8,7 +8,6 @@ from typing import Any
 
 import attrs
 
-from toolrt.application.logs import get_logger
 from toolrt.domain import (
     Artifact,
     CodeHash,
@@ -21,6 +20,7 @@ from toolrt.domain import (
     ValidationReport,
     normalize_code,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import ArtifactStore, Clock, CodeReferences, SearchIndex, TempFileKeeper, ToolQuery, ToolRecords
 
 log = get_logger(__name__)

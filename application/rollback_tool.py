@@ -7,8 +7,8 @@ from typing import Any
 import attrs
 
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
-from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, Tool, ToolRolledBack
+from toolrt.logs import get_logger
 from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRecords
 
 log = get_logger(__name__)

@@ -11,49 +11,33 @@ from typing import Any
 import attrs
 
 from toolrt.application.access import deciding_teams, may_execute, may_see
-from toolrt.application.background_executions import BackgroundExecutions
+from toolrt.application.checks import check_agent
 from toolrt.application.collect_garbage import (
-    CollectGarbage,
     CollectGarbageRequest,
     GarbageCollection,
-    GarbageCollectionPolicy,
 )
 from toolrt.application.definitions import DefinitionLike, to_definition
-from toolrt.application.deregister_tool import DeregisterTool, DeregisterToolRequest, Deregistration
-from toolrt.application.duplicates import ON_DUPLICATE, DuplicateFinder
-from toolrt.application.event_bus import EventBus
-from toolrt.application.examples import ExampleResult, ExampleRunner
-from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
+from toolrt.application.deregister_tool import DeregisterToolRequest, Deregistration
+from toolrt.application.duplicates import ON_DUPLICATE
+from toolrt.application.examples import ExampleResult
+from toolrt.application.execute_tool import ExecuteToolRequest
 from toolrt.application.fleet_metrics import (
     FleetMetrics,
-    ReadFleetMetrics,
-    StoredCounters,
     ToolActivitySeries,
     tool_activity,
 )
 from toolrt.application.functions import function_definition
-from toolrt.application.logs import get_logger
-from toolrt.application.policy import ExecutionPolicy
-from toolrt.application.queries import GetToolStatus, ListTools, ListVersions, ToolStatusReport
-from toolrt.application.register_tool import RegisterTool, RegisterToolRequest, Registration, check_agent
-from toolrt.application.register_tools import BatchItem, RegisterTools
-from toolrt.application.repair_store import RepairReport, RepairRequest, RepairStore
-from toolrt.application.requirements import NoEnvironments, Requirements
-from toolrt.application.rollback_tool import RollbackTool, RollbackToolRequest
-from toolrt.application.runtime_ports import RuntimePorts
-from toolrt.application.search_tools import SearchResult, SearchTools
-from toolrt.application.tool_schemas import (
-    ToolCall,
-    drop_nulls,
-    exported_names,
-    parse_tool_call,
-    parse_tool_calls,
-    render_result,
-    render_schemas,
-)
-from toolrt.application.tool_templates import TemplateCatalog, ToolTemplate
-from toolrt.application.traffic import ToolMetrics, TrafficControl
-from toolrt.application.update_tool import ToolUpdate, UpdateTool, UpdateToolRequest
+from toolrt.application.queries import ToolStatusReport
+from toolrt.application.register_tool import RegisterToolRequest, Registration
+from toolrt.application.register_tools import BatchItem
+from toolrt.application.repair_store import RepairReport, RepairRequest
+from toolrt.application.rollback_tool import RollbackToolRequest
+from toolrt.application.search_tools import SearchResult
+from toolrt.application.services import RuntimeServices
+from toolrt.application.tool_names import exported_names
+from toolrt.application.tool_templates import ToolTemplate
+from toolrt.application.traffic import ToolMetrics
+from toolrt.application.update_tool import ToolUpdate, UpdateToolRequest
 from toolrt.domain import (
     DomainEvent,
     Execution,
@@ -76,12 +60,14 @@ from toolrt.domain import (
     may_show_plain,
     parse_visibility,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import (
     CodeValidator,
     EnvironmentInfo,
     ExecutionQuery,
     OutputCallback,
     PruneReport,
+    ToolCall,
     ToolQuery,
     ToolUsage,
 )
@@ -115,124 +101,35 @@ class ToolRuntime:
     Build it with ``toolrt.connect(...)``; close it (or use ``with``) to stop sandboxes and pools.
     """
 
-    def __init__(
-        self,
-        ports: RuntimePorts,
-        policy: ExecutionPolicy | None = None,
-        profile: str = "custom",
-        gc_policy: GarbageCollectionPolicy | None = None,
-    ) -> None:
-        self.ports = ports
-        self.policy = policy or ExecutionPolicy()
-        self.gc_policy = gc_policy or GarbageCollectionPolicy()
-        self.profile = profile
-        p = ports
-        # One store offers every storage port; each use case takes the ones it needs.
-        store = p.repository
-        # Counters no execution record holds also go to the store (see fleet_metrics).
-        self._counters = StoredCounters(p.metrics, store, p.clock)
-        metrics = self._counters
-        self._events = EventBus(p.events)
-        events = self._events
+    def __init__(self, services: RuntimeServices) -> None:
+        """A runtime over ``services``, the use cases the composition root built
+        (``toolrt.connect``, or ``toolrt.services.build_runtime`` over ports a caller made)."""
+        self.ports = services.ports
+        self.policy = services.policy
+        self.gc_policy = services.gc_policy
+        self.profile = services.profile
         #: Requirements: resolves them at registration and finds each call's environment. Its
         #: ``on_progress`` receives a line while an environment builds (the CLI prints it).
-        self.requirements = Requirements(p.environments or NoEnvironments(profile), self.policy)
-        self._examples = ExampleRunner(
-            p.sandbox, self.policy, p.ids, self.requirements, tools=store, references=store, teams=store
-        )
-        self._search = SearchTools(
-            tools=store, index=store, teams=store, executions=store, metrics=metrics, embedder=p.embedder
-        )
-        self._update = UpdateTool(
-            tools=store,
-            references=store,
-            teams=store,
-            artifacts=p.artifacts,
-            validator=p.validator,
-            gateway=p.gateway,
-            clock=p.clock,
-            metrics=metrics,
-            events=events,
-            examples=self._examples,
-            policy=self.policy,
-            tracer=p.tracer,
-            requirements=self.requirements,
-        )
-        self._register = RegisterTool(
-            tools=store,
-            references=store,
-            teams=store,
-            artifacts=p.artifacts,
-            validator=p.validator,
-            gateway=p.gateway,
-            clock=p.clock,
-            ids=p.ids,
-            metrics=metrics,
-            events=events,
-            policy=self.policy,
-            examples=self._examples,
-            duplicates=DuplicateFinder(tools=store, references=store, teams=store, search=self._search),
-            tracer=p.tracer,
-            requirements=self.requirements,
-            updater=self._update,
-        )
-        self._register_many = RegisterTools(self._register)
-        self.templates = TemplateCatalog()
-        self._deregister = DeregisterTool(
-            tools=store,
-            references=store,
-            teams=store,
-            artifacts=p.artifacts,
-            gateway=p.gateway,
-            clock=p.clock,
-            metrics=metrics,
-            events=events,
-        )
-        self._rollback = RollbackTool(
-            tools=store, artifacts=p.artifacts, gateway=p.gateway, clock=p.clock, metrics=metrics, events=events
-        )
-        self._traffic = TrafficControl(
-            tools=store,
-            executions=store,
-            teams=store,
-            artifacts=p.artifacts,
-            gateway=p.gateway,
-            clock=p.clock,
-            metrics=metrics,
-            events=events,
-        )
-        self._execute = ExecuteTool(
-            tools=store,
-            executions=store,
-            teams=store,
-            sandbox=p.sandbox,
-            clock=p.clock,
-            ids=p.ids,
-            metrics=metrics,
-            events=events,
-            policy=self.policy,
-            artifacts=p.artifacts,
-            traffic=self._traffic,
-            tracer=p.tracer,
-            requirements=self.requirements,
-        )
-        self._background = BackgroundExecutions(execute=self._execute, executions=store, policy=self.policy)
-        self._status = GetToolStatus(tools=store, references=store, teams=store, artifacts=p.artifacts)
-        self._list = ListTools(tools=store)
-        self._versions = ListVersions(tools=store, teams=store)
-        self._gc = CollectGarbage(
-            tools=store,
-            references=store,
-            executions=store,
-            counters=store,
-            artifacts=p.artifacts,
-            clock=p.clock,
-            metrics=metrics,
-            events=events,
-        )
-        self._fleet = ReadFleetMetrics(
-            tools=store, executions=store, counters=store, clock=p.clock, gathered=self._counters
-        )
+        self.requirements = services.requirements
+        self.templates = services.templates
+        self._counters = services.counters
+        self._events = services.events
+        self._examples = services.examples
+        self._search = services.search
+        self._register = services.register
+        self._register_many = services.register_many
+        self._update = services.update
+        self._deregister = services.deregister
+        self._rollback = services.rollback
+        self._traffic = services.traffic
+        self._execute = services.execute
+        self._background = services.background
+        self._status = services.status
+        self._list = services.list
+        self._versions = services.versions
+        self._gc = services.collect_garbage
+        self._fleet = services.fleet
+        self._repair = services.repair
         self._closed = False
 
     # -- writing -------------------------------------------------------------------------------
@@ -713,13 +610,13 @@ class ToolRuntime:
 
         ``format``: ``openai`` (Chat Completions ``tools``), ``openai-responses``, ``anthropic``,
         ``mcp`` (a list of tool entries each), ``openapi`` (a 3.1 document) or ``openapi-3.0``.
-        Names are API-safe and unique (see :mod:`toolrt.application.tool_schemas`);
+        Names are API-safe and unique (see :mod:`toolrt.application.tool_names`);
         :meth:`dispatch` maps them back. ``strict=True`` (OpenAI formats) exports each tool in
         OpenAI's strict mode where its schema allows: closed objects, every property required,
         optional ones nullable (``dispatch`` drops the nulls, so the tool's defaults apply).
         """
         names = exported_names(self.list_tools(agent_id), agent_id)
-        return render_schemas(names, format, title=f"tools of {agent_id}", strict=strict)
+        return self.ports.formats.render_schemas(names, format, title=f"tools of {agent_id}", strict=strict)
 
     def dispatch(self, agent_id: str, tool_call: Any) -> Any:
         """Run a model's tool calls and return what to send back, in the API's own shape.
@@ -735,9 +632,9 @@ class ToolRuntime:
         fails come back as an error result the model can read and act on; only something that is
         not a tool call or message at all raises ValidationError.
         """
-        calls = parse_tool_calls(tool_call)
+        calls = self.ports.formats.parse_tool_calls(tool_call)
         if calls is None:
-            return self._dispatch_one(agent_id, parse_tool_call(tool_call), None)
+            return self._dispatch_one(agent_id, self.ports.formats.parse_tool_call(tool_call), None)
         names = exported_names(self.list_tools(agent_id), agent_id)
         if len(calls) <= 1:
             return [self._dispatch_one(agent_id, call, names) for call in calls]
@@ -748,6 +645,7 @@ class ToolRuntime:
     def _dispatch_one(self, agent_id: str, call: ToolCall, names: Mapping[str, Tool] | None) -> dict[str, Any]:
         if names is None:
             names = exported_names(self.list_tools(agent_id), agent_id)
+        render_result = self.ports.formats.render_result
         tool = names.get(call.name)
         if tool is None:
             return render_result(call, f"error: no tool named {call.name!r} is available", error=True)
@@ -759,7 +657,7 @@ class ToolRuntime:
                 return render_result(call, f"error: the arguments are not valid JSON: {exc}", error=True)
         if not isinstance(arguments, dict):
             return render_result(call, "error: the arguments must be a JSON object", error=True)
-        arguments = drop_nulls(tool.current.definition.input_schema, arguments)
+        arguments = self.ports.formats.drop_nulls(tool.current.definition.input_schema, arguments)
         try:
             execution = self.execute_tool(agent_id, tool.tool_id, arguments)
         except ValidationError as exc:
@@ -902,11 +800,7 @@ class ToolRuntime:
         :class:`RepairStore`); with ``repair``, also fix what can be fixed. ``grace_s``: younger
         unreferenced artifacts and temp files are left alone (another process may be writing)."""
         request = RepairRequest(repair=repair, orphan_grace_s=grace_s, temp_grace_s=min(grace_s, 300.0))
-        store = self.ports.repository
-        use_case = RepairStore(
-            tools=store, references=store, index=store, artifacts=self.ports.artifacts, clock=self.ports.clock
-        )
-        return use_case.execute(request)
+        return self._repair.execute(request)
 
     def health(self) -> dict[str, Any]:
         """Which profile runs, how isolated executions are, and whether the gateway is usable."""

@@ -14,6 +14,7 @@ from toolrt.ports import (
     IdGenerator,
     MetricsSink,
     Sandbox,
+    ToolFormats,
     ToolGateway,
     ToolRepository,
     Tracer,
@@ -39,3 +40,5 @@ class RuntimePorts:
     tracer: Tracer | None = None
     #: Optional: installs tools' requirements. None: requirements are refused (RequirementsUnsupportedError).
     environments: EnvironmentBuilder | None = None
+    #: Model APIs' wire formats, for ``tool_schemas`` and ``dispatch`` (``toolrt.adapters.wire_formats``).
+    formats: ToolFormats = attrs.field(kw_only=True)

@@ -9,13 +9,11 @@ them; retention (garbage collection of old records) bounds them.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 import attrs
 
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.application.access import may_see
-from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ConflictError,
     Execution,
@@ -26,9 +24,9 @@ from toolrt.domain import (
     TrafficChanged,
     TrafficGuard,
     TrafficSplit,
-    ValidationError,
 )
 from toolrt.domain.figures import nearest_rank
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     Clock,
@@ -245,32 +243,3 @@ class TrafficControl:
         self._metrics.increment("traffic_guard_trips")
         self._events.publish(TrafficChanged(now, tool.tool_id, tool.owner, (), reason))
         log.warning("traffic split ended by its guard", tool_id=tool.tool_id, reason=reason)
-
-
-def parse_weights(text: Sequence[str]) -> dict[int, int]:
-    """``["1=90", "2=10"]`` as ``{1: 90, 2: 10}`` (for the CLI); ValidationError otherwise."""
-    weights: dict[int, int] = {}
-    for item in text:
-        version, sep, weight = str(item).partition("=")
-        if not sep or not version.strip().isdigit() or not weight.strip().isdigit():
-            raise ValidationError(f"a weight is VERSION=PERCENT, e.g. 2=10, got {item!r}")
-        weights[int(version)] = int(weight)
-    return weights
-
-
-def metrics_view(metrics: ToolMetrics) -> dict[str, Any]:
-    """``metrics`` as plain JSON data (CLI and MCP)."""
-    return {
-        "tool_id": metrics.tool_id,
-        "current_version": metrics.current_version,
-        "traffic": {str(v): w for v, w in metrics.traffic},
-        "traffic_note": metrics.traffic_note,
-        "versions": [
-            {
-                **attrs.asdict(v, recurse=False),
-                "errors": dict(v.errors),
-                "error_rate": v.error_rate,
-            }
-            for v in metrics.versions
-        ],
-    }

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import attrs
 
 from toolrt.application._artifacts import CodeIntake, check_schemas
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.application.access import check_sharing
-from toolrt.application.logs import get_logger
+from toolrt.application.examples import ExampleRunner
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.application.requirements import NoEnvironments, Requirements
 from toolrt.application.schema_advice import with_schema_advice
@@ -22,6 +20,7 @@ from toolrt.domain import (
     Visibility,
     check_new_tool_name,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     AttributeValue,
@@ -36,9 +35,6 @@ from toolrt.ports import (
     ToolRecords,
     Tracer,
 )
-
-if TYPE_CHECKING:  # the runner imports execute_tool, which imports this module
-    from toolrt.application.examples import ExampleRunner
 
 log = get_logger(__name__)
 

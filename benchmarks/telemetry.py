@@ -31,6 +31,7 @@ from benchmarks._stats import measure, quiet_logs, row
 from benchmarks.traffic import NullSandbox
 from toolrt.application import ToolRuntime
 from toolrt.domain import DomainEvent
+from toolrt.services import build_runtime
 
 CODE = "def handler(x: int) -> int:\n    return x + 1\n"
 
@@ -65,7 +66,7 @@ def _variants(base: ToolRuntime) -> list[tuple[str, ToolRuntime]]:
     dropped = _Dropped()
 
     def runtime(**changes: Any) -> ToolRuntime:
-        return ToolRuntime(attrs.evolve(ports, **changes), base.policy, profile="local")
+        return build_runtime(attrs.evolve(ports, **changes), policy=base.policy, profile="local")
 
     observed = runtime(metrics=InMemoryMetrics(), tracer=None)
     observed.subscribe(DomainEvent, lambda event: None)
@@ -93,7 +94,9 @@ def main() -> None:
         for sandbox_label, null in (("null sandbox", True), ("local sandbox", False)):
             base = toolrt.connect("local", data_dir=Path(data) / sandbox_label.replace(" ", "-"), telemetry="off")
             if null:
-                base = ToolRuntime(attrs.evolve(base.ports, sandbox=NullSandbox()), base.policy, profile="local")
+                base = build_runtime(
+                    attrs.evolve(base.ports, sandbox=NullSandbox()), policy=base.policy, profile="local"
+                )
             tool_id = base.register_tool(
                 "bench", {"name": "inc", "description": "Add one.", "language": "python", "code": CODE}
             ).tool_id

@@ -22,9 +22,11 @@ from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics
 from toolrt.adapters.memory.gateway import InProcessGateway
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
 from toolrt.adapters.validation import build_validator
-from toolrt.application import RuntimePorts, ToolRuntime
+from toolrt.adapters.wire_formats import ModelApiFormats
+from toolrt.application import RuntimePorts
 from toolrt.domain import ExecutionMetrics, ExecutionStatus, IsolationLevel, Language
 from toolrt.ports import SandboxRequest, SandboxResult
+from toolrt.services import build_runtime
 
 BASE = {"name": "price", "description": "Price.", "language": "python"}
 
@@ -57,8 +59,9 @@ def main() -> None:
             ids=UuidIdGenerator(),
             metrics=InMemoryMetrics(),
             events=RecordingEventPublisher(),
+            formats=ModelApiFormats(),
         )
-        rt = ToolRuntime(ports, profile="bench")
+        rt = build_runtime(ports, profile="bench")
         tool_id = rt.register_tool("a", {**BASE, "code": "def handler():\n    return 1\n"}, "public").tool_id
         rt.update_tool("a", tool_id, {**BASE, "code": "def handler():\n    return 2\n"})
 

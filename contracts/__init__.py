@@ -9,7 +9,8 @@ Subclass a suite once per adapter and implement its single factory method::
 A store implements the storage ports one at a time (``ToolRecordsContract``,
 ``CodeReferencesContract``, ``SearchIndexContract``, ``ExecutionLogContract``, ``TeamsContract``,
 ``CountersContract``); ``OneStoreContract`` checks what holds across them in one store, and
-``ToolRepositoryContract`` runs them all against one object (``make_repository``).
+``ToolRepositoryContract`` runs them all against one object (``make_repository``). A sandbox that
+claims to isolate tools also passes ``SandboxIsolationContract``: hostile tools, checked from outside.
 
 The suites are plain pytest classes; they import only ``toolrt.ports`` and ``toolrt.domain``.
 The suites need pytest and hypothesis (test dependencies), so they load on first use: importing
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from toolrt.contracts.counters import CountersContract
     from toolrt.contracts.execution_log import ExecutionLogContract
     from toolrt.contracts.gateway import ToolGatewayContract
+    from toolrt.contracts.isolation import SandboxIsolationContract
     from toolrt.contracts.repository import OneStoreContract, ToolRepositoryContract
     from toolrt.contracts.sandbox import SandboxContract
     from toolrt.contracts.search_index import SearchIndexContract
@@ -41,6 +43,7 @@ _SUITES = {
     "ExecutionLogContract": "execution_log",
     "OneStoreContract": "repository",
     "SandboxContract": "sandbox",
+    "SandboxIsolationContract": "isolation",
     "SearchIndexContract": "search_index",
     "TeamsContract": "teams",
     "ToolGatewayContract": "gateway",
@@ -55,6 +58,7 @@ __all__ = [
     "ExecutionLogContract",
     "OneStoreContract",
     "SandboxContract",
+    "SandboxIsolationContract",
     "SearchIndexContract",
     "TeamsContract",
     "ToolGatewayContract",

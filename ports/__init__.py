@@ -15,6 +15,7 @@ from toolrt.ports.search_index import SearchHit, SearchIndex, SearchQuery
 from toolrt.ports.system import Clock, IdGenerator
 from toolrt.ports.teams import Teams
 from toolrt.ports.telemetry import AttributeValue, NoTracer, Span, Tracer
+from toolrt.ports.tool_formats import ToolCall, ToolFormats
 from toolrt.ports.tool_records import ToolQuery, ToolRecords
 from toolrt.ports.validator import CodeValidator
 
@@ -55,6 +56,8 @@ __all__ = [
     "SearchQuery",
     "Span",
     "TempFileKeeper",
+    "ToolCall",
+    "ToolFormats",
     "ToolGateway",
     "ToolQuery",
     "ToolRepository",

@@ -8,6 +8,7 @@ from typing import Any
 from toolrt.adapters.events import RecordingEventPublisher
 from toolrt.adapters.memory import InMemoryArtifactStore, InMemoryMetrics, InMemoryToolRepository, InProcessGateway
 from toolrt.adapters.system import SystemClock, UuidIdGenerator
+from toolrt.adapters.wire_formats import ModelApiFormats
 from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
 from toolrt.domain import (
     ExecutionMetrics,
@@ -23,6 +24,7 @@ from toolrt.domain import (
     ValidationReport,
 )
 from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
+from toolrt.services import build_runtime
 
 
 class CountingValidator:
@@ -117,6 +119,7 @@ def memory_runtime(policy: ExecutionPolicy | None = None, **overrides: Any) -> T
         "ids": UuidIdGenerator(),
         "metrics": InMemoryMetrics(),
         "events": RecordingEventPublisher(),
+        "formats": ModelApiFormats(),
     }
     parts.update(overrides)
-    return ToolRuntime(RuntimePorts(**parts), policy, profile="memory")
+    return build_runtime(RuntimePorts(**parts), policy=policy, profile="memory")

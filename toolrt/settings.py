@@ -17,7 +17,6 @@ from toolrt.domain.network import parse_host_port
 
 PROFILES = ("memory", "local", "aws")
 _POLICY = ExecutionPolicy()
-_BACKEND_CHOICES = (None, *PROFILES)
 
 
 class SettingsError(ToolRuntimeError):
@@ -33,6 +32,15 @@ def _one_of(choices: tuple[Any, ...]) -> Any:
             raise SettingsError(f"setting {attribute.name}={value!r} is not one of: {shown}")
 
     return check
+
+
+def _backend_name(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # Which names exist is toolrt.backends' to say (packages add their own): checked when connecting.
+    if value is not None and not (isinstance(value, str) and re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", value)):
+        raise SettingsError(
+            f"setting {attribute.name}={value!r} is not a backend name (lower-case letters, digits, '-', '_'): "
+            f"one of {', '.join(PROFILES)}, or one a package registers"
+        )
 
 
 def _python_version(instance: object, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -119,11 +127,12 @@ class Settings:
     """
 
     profile: str = attrs.field(default="local", validator=_one_of(PROFILES))
-    repository: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
-    artifacts: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
+    # Backend names (toolrt.backends: the profiles' names, and those installed packages register).
+    repository: str | None = attrs.field(default=None, validator=_backend_name)
+    artifacts: str | None = attrs.field(default=None, validator=_backend_name)
     # "inprocess": Python tools run in this process (trusted test code only; isolation "none").
-    sandbox: str | None = attrs.field(default=None, validator=_one_of((*_BACKEND_CHOICES, "inprocess")))
-    gateway: str | None = attrs.field(default=None, validator=_one_of(_BACKEND_CHOICES))
+    sandbox: str | None = attrs.field(default=None, validator=_backend_name)
+    gateway: str | None = attrs.field(default=None, validator=_backend_name)
     data_dir: Path = attrs.field(factory=lambda: default_data_dir(), converter=Path)
 
     # Execution limits: a tool's own limits fall back to the defaults and are capped by the maxima.

@@ -37,7 +37,6 @@ from typing import Protocol
 from urllib.parse import unquote, urlparse
 
 from toolrt.adapters.environment_folders import EnvironmentFolders, ResolutionMemo, over_cache, prune_plan
-from toolrt.application.logs import get_logger
 from toolrt.domain import (
     Language,
     Lock,
@@ -46,6 +45,7 @@ from toolrt.domain import (
     TransientError,
     refuse_denied,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import EnvironmentInfo, ProgressCallback, PruneReport
 
 __all__ = ["CodeInterpreterEnvironments", "LockResolver", "interpreter_target", "wheel_modules"]

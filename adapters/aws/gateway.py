@@ -38,8 +38,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from toolrt.adapters.aws.errors import error_code, translate
 from toolrt.adapters.aws.identity import IDENTITY_ARGUMENT
 from toolrt.adapters.aws.leases import Leases, ProcessLeases
-from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, RegistrationError, Tool, ToolDefinition, ToolRuntimeError
+from toolrt.logs import get_logger
 from toolrt.ports import GatewayHealth
 
 log = get_logger(__name__)

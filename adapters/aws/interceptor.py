@@ -47,8 +47,8 @@ from toolrt.adapters.aws.identity import (
     bearer_token,
 )
 from toolrt.application.access import may_execute
-from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, Tool, ToolRuntimeError
+from toolrt.logs import get_logger
 from toolrt.ports import ToolQuery, ToolRepository
 
 log = get_logger(__name__)

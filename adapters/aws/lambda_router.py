@@ -38,10 +38,10 @@ from toolrt.adapters.aws.identity import (
     TokenRejected,
 )
 from toolrt.application.access import may_execute
-from toolrt.application.execute_tool import check_params
-from toolrt.application.logs import get_logger
+from toolrt.application.checks import check_params
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import ExecutionError, ExecutionStatus, Language, Lock, NotFoundError, ToolRuntimeError
+from toolrt.logs import get_logger
 from toolrt.ports import ArtifactStore, EnvironmentBuilder, Sandbox, SandboxRequest, ToolRepository
 
 log = get_logger(__name__)

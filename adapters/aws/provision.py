@@ -32,9 +32,9 @@ from toolrt.adapters.aws.identity import ENV_AGENT_CLAIM, JwtAuthorizer
 __all__ = ["AwsNames", "AwsStatus", "JwtAuthorizer", "ProvisionResult", "Provisioner", "find_gateway_id", "provision"]
 from toolrt.adapters.aws.lambda_package import LambdaPackage, build_lambda_package
 from toolrt.adapters.aws.repository import OWNER_INDEX, table_definition
-from toolrt.application.logs import get_logger
 from toolrt.application.policy import ExecutionPolicy
 from toolrt.domain import StorageError, ToolRuntimeError, ValidationError
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -40,7 +40,6 @@ from toolrt.adapters.aws.serialization import av, converter, decode_body, encode
 from toolrt.adapters.shared.counters import dimensions_text, parse_dimensions
 from toolrt.adapters.shared.executions import count_usage, listing, outcomes_of, purgeable, summarize_executions
 from toolrt.adapters.shared.tools import EVERY_TOOL, ListedSearchIndex, census_of, discoverable_keys
-from toolrt.application.logs import get_logger
 from toolrt.domain import (
     CodeHash,
     ConflictError,
@@ -54,6 +53,7 @@ from toolrt.domain import (
 )
 from toolrt.domain.criteria import Condition, Equals, ExecutionField, OneOf, holds_all
 from toolrt.domain.figures import check_window
+from toolrt.logs import get_logger
 from toolrt.ports import (
     ExecutionOutcome,
     ExecutionQuery,

@@ -34,7 +34,6 @@ from toolrt.adapters.aws.errors import (
     is_transient,
     translate,
 )
-from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ExecutionError,
     ExecutionFailure,
@@ -44,6 +43,7 @@ from toolrt.domain import (
     Language,
     TransientError,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
 
 log = get_logger(__name__)

@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from toolrt.adapters import views
 from toolrt.adapters.cli import output
 from toolrt.domain import (
     MissingDependencyError,
@@ -125,7 +126,7 @@ class Cli:
     def fail(self, code: int, message: str, exc: BaseException | None = None) -> NoReturn:
         """Report an error and leave with ``code``."""
         if self.json:
-            payload = {"ok": False, "exit_code": code, "error": output.error_view(exc) if exc else {"message": message}}
+            payload = {"ok": False, "exit_code": code, "error": views.error_view(exc) if exc else {"message": message}}
             self.out.print_json(json.dumps(payload))
         if isinstance(exc, ValidationError) and exc.report.findings and not self.json:
             # The findings follow one per line; the headline need not run them all together.
@@ -142,13 +143,13 @@ class Cli:
             # Every problem, each on its line with its place and hint: fixing them one run at a time
             # would take as many runs. Warnings and notes stay for -v.
             errors = tuple(f for f in exc.report.findings if f.severity is Severity.ERROR)
-            for line in output.finding_lines(errors[:_SHOWN_FINDINGS]):
+            for line in views.finding_lines(errors[:_SHOWN_FINDINGS]):
                 self.err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
             if len(exc.report.findings) > min(len(errors), _SHOWN_FINDINGS):
                 self.err.print("  (run with -v for every finding)", highlight=False, markup=False)
         if self.verbose:
             if isinstance(exc, ValidationError):
-                for line in output.finding_lines(exc.report.findings):
+                for line in views.finding_lines(exc.report.findings):
                     self.err.print(f"  {line}", highlight=False, markup=False, soft_wrap=True)
             if (
                 self.verbose > 1
@@ -161,7 +162,7 @@ class Cli:
 
     def emit(self, data: Any) -> None:
         """Print ``data`` as JSON (for ``--json``)."""
-        self.out.print_json(json.dumps(output.jsonable(data)))
+        self.out.print_json(json.dumps(views.jsonable(data)))
 
 
 def about(path: Path, exc: BaseException) -> str:

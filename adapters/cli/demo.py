@@ -10,9 +10,9 @@ import attrs
 from rich.console import Console
 from rich.table import Table
 
-from toolrt.adapters.cli.output import jsonable
 from toolrt.adapters.cli.tool_files import ToolFile, load_tool_file
 from toolrt.adapters.node import node_usable
+from toolrt.adapters.views import jsonable
 from toolrt.application import ToolRuntime
 from toolrt.domain import NotFoundError, Tool, ToolDefinition, Visibility
 

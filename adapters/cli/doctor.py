@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 
-from toolrt.adapters.cli.output import jsonable
 from toolrt.adapters.node import MIN_NODE_MAJOR, find_node
+from toolrt.adapters.views import jsonable
 from toolrt.settings import Settings
 
 

@@ -1,6 +1,6 @@
 """How the command line (and the MCP server it starts) writes toolrt's logs: stderr, rendered by structlog.
 
-The library only logs through standard ``logging`` (``toolrt.application.logs``); an application
+The library only logs through standard ``logging`` (``toolrt.logs``); an application
 decides where records go and how they read. The CLI renders them with structlog's standard-library
 integration (``structlog.stdlib.ProcessorFormatter``): ``TOOLRT_LOG_FORMAT=text`` (the default)
 gives ``2026-12-07T10:00:00Z [info     ] tool executed  agent_id=... tool_id=...`` lines for people,
@@ -18,7 +18,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from toolrt.adapters.cli.output import strip_controls
-from toolrt.application.logs import ROOT_LOGGER
+from toolrt.logs import ROOT_LOGGER
 
 __all__ = ["LOG_FORMATS", "configure", "log_format"]
 

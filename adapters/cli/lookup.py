@@ -1,4 +1,4 @@
-"""Finding a tool by id or by name, as an agent refers to it, and parsing call parameters."""
+"""Finding a tool by id or by name, as an agent refers to it, and parsing call parameters and weights."""
 
 from __future__ import annotations
 
@@ -47,3 +47,14 @@ def parse_params(args: Sequence[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             params[key] = raw
     return params
+
+
+def parse_weights(text: Sequence[str]) -> dict[int, int]:
+    """``["1=90", "2=10"]`` as ``{1: 90, 2: 10}``; ValidationError otherwise."""
+    weights: dict[int, int] = {}
+    for item in text:
+        version, sep, weight = str(item).partition("=")
+        if not sep or not version.strip().isdigit() or not weight.strip().isdigit():
+            raise ValidationError(f"a weight is VERSION=PERCENT, e.g. 2=10, got {item!r}")
+        weights[int(version)] = int(weight)
+    return weights

@@ -15,10 +15,10 @@ from typer.core import TyperGroup
 
 import toolrt
 from toolrt.adapters.cli import logs as cli_logs
+from toolrt.adapters.cli.argv import command_named
 from toolrt.adapters.cli.commands import catalog, environments, executions, machine, mcp, teams, tools
 from toolrt.adapters.cli.commands.aws import aws_app
 from toolrt.adapters.cli.context import Cli, RuntimeFactory
-from toolrt.adapters.cli.entry import command_named
 
 if TYPE_CHECKING:
     from toolrt.application import ToolRuntime

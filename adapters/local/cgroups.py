@@ -31,7 +31,7 @@ from pathlib import Path
 
 __all__ = ["CallBudget", "Cgroups", "WorkerCgroup", "detect"]
 
-from toolrt.application.logs import get_logger
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -62,9 +62,9 @@ from toolrt.adapters.local.egress_http import (
     read_request,
     send_body,
 )
-from toolrt.application.logs import get_logger
 from toolrt.domain import EgressGrant, HostPort, is_public_address, parse_host_port
 from toolrt.domain.network import is_ip_literal
+from toolrt.logs import get_logger
 
 __all__ = [
     "MAX_CALL_CONNECTIONS",

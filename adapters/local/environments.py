@@ -57,7 +57,6 @@ from toolrt.adapters.environment_folders import (
 from toolrt.adapters.local.resolver_jail import IndexAccess, ResolverJail, npm_index_access, pip_index_access
 from toolrt.adapters.local.sandbox_env import bytecode_magic, drop_to_nobody, find_python, world_executable
 from toolrt.adapters.node import find_node
-from toolrt.application.logs import get_logger
 from toolrt.domain import (
     ExecutionError,
     Language,
@@ -69,6 +68,7 @@ from toolrt.domain import (
     canonical_package,
     refuse_denied,
 )
+from toolrt.logs import get_logger
 from toolrt.ports import EnvironmentInfo, ProgressCallback, PruneReport
 
 __all__ = [

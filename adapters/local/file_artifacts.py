@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from toolrt.adapters.local import _serde
-from toolrt.application.logs import get_logger
 from toolrt.domain import Artifact, CodeHash, NotFoundError, StorageError, ValidationReport
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -57,8 +57,8 @@ import attrs
 
 from toolrt.adapters.local.egress_proxy import EgressProxy
 from toolrt.adapters.local.sandbox_env import find_bwrap, system_binds
-from toolrt.application.logs import get_logger
 from toolrt.domain import EgressGrant, HostPort, parse_host_port
+from toolrt.logs import get_logger
 
 __all__ = ["IndexAccess", "ResolverJail", "npm_index_access", "pip_index_access"]
 

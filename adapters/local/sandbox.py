@@ -153,8 +153,8 @@ from toolrt.adapters.local.workers import (
     ZygoteTemplate,
 )
 from toolrt.adapters.node import node_problem, usable_node
-from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError, IsolationLevel, Language
+from toolrt.logs import get_logger
 from toolrt.ports import CancelSignal, SandboxRequest, SandboxResult
 
 __all__ = ["SubprocessSandbox", "probe_environment"]

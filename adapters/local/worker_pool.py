@@ -9,8 +9,8 @@ from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 
 from toolrt.adapters.local.workers import Worker
-from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError
+from toolrt.logs import get_logger
 
 __all__ = ["WorkerPool", "ZygotePools"]
 

@@ -31,8 +31,8 @@ from toolrt.adapters.local.cgroups import WorkerCgroup
 from toolrt.adapters.local.egress_proxy import SANDBOX_PROXY_PORT, SANDBOX_SOCKET, EgressGate
 from toolrt.adapters.local.process_tree import children, descendants, limit_cpu, read_exact, tree_usage
 from toolrt.adapters.local.sandbox_results import MIN_FRAME_CAP, parse_result, worker_fields
-from toolrt.application.logs import get_logger
 from toolrt.domain import ExecutionError
+from toolrt.logs import get_logger
 from toolrt.ports import CancelSignal, SandboxRequest
 
 __all__ = ["NodeWorker", "ProcessWorker", "PythonZygote", "Worker", "ZygoteTemplate"]

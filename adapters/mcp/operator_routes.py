@@ -36,9 +36,9 @@ from starlette.routing import Route
 
 from toolrt.application import ToolRuntime
 from toolrt.application.fleet_metrics import FleetMetrics
-from toolrt.application.logs import get_logger
 from toolrt.domain import NotFoundError, ToolExecuted, ToolRuntimeError, ValidationError
 from toolrt.domain.events import DomainEvent
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -478,7 +478,7 @@ def dashboard_app(
     dashboard``): no MCP, the same access rules and Host checks as next to ``/mcp``."""
     from starlette.applications import Starlette
 
-    from toolrt.adapters.mcp.server import is_loopback, transport_security
+    from toolrt.adapters.mcp.exposure import is_loopback, transport_security
 
     security = transport_security(host, list(allowed_hosts))
     access = OperatorAccess(

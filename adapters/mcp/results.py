@@ -17,9 +17,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from toolrt.adapters.cli.output import jsonable
 from toolrt.adapters.mcp import compat
 from toolrt.adapters.mcp.compat import types
+from toolrt.adapters.views import jsonable
 from toolrt.domain import Execution, Tool
 
 __all__ = [

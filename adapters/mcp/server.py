@@ -63,7 +63,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import threading
 import time
 from collections.abc import Callable, Coroutine, Hashable, Mapping
@@ -73,18 +72,9 @@ import anyio
 import anyio.to_thread
 from starlette.datastructures import Headers
 
-from toolrt.adapters.cli.lookup import resolve_tool
-from toolrt.adapters.cli.output import (
-    deregistration_view,
-    registration_view,
-    template_view,
-    tool_view,
-    update_view,
-    usage_view,
-    version_view,
-)
 from toolrt.adapters.mcp import compat, management, results
 from toolrt.adapters.mcp.compat import MODERN_PROTOCOL_VERSIONS, RequestContext, types
+from toolrt.adapters.mcp.exposure import check_exposure, is_loopback, transport_security
 from toolrt.adapters.mcp.front_door import (
     REQUEST_AGENT,
     AgentListens,
@@ -99,13 +89,14 @@ from toolrt.adapters.mcp.limits import (
     SESSION_IDLE_MINUTES,
     SESSIONS_PER_AGENT,
 )
+from toolrt.adapters.operations import OPERATIONS, ToolOperation
+from toolrt.adapters.views import (
+    usage_view,
+)
 from toolrt.application import ToolRuntime, check_params
-from toolrt.application.logs import get_logger
-from toolrt.application.tool_schemas import exported_names
-from toolrt.application.traffic import metrics_view
+from toolrt.application.tool_names import exported_names
 from toolrt.domain import (
     Execution,
-    Language,
     NotFoundError,
     TeamMembershipChanged,
     Tool,
@@ -116,8 +107,8 @@ from toolrt.domain import (
     ToolUpdated,
     TrafficChanged,
     ValidationError,
-    Visibility,
 )
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 
@@ -133,59 +124,6 @@ AGENT_LIMITERS = 1024
 # Worker threads all agents' requests may hold at once (each agent within its own share).
 ALL_THREADS = 128
 _T = TypeVar("_T")
-_LOOPBACK_NAMES = ("localhost",)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` (an address or ``localhost``) only accepts connections from this machine."""
-    if host in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def check_exposure(host: str, tokens: Mapping[str, str], insecure_no_auth: bool) -> None:
-    """Refuse to serve HTTP beyond loopback without tokens, unless explicitly told to (then warn)."""
-    if is_loopback(host) or tokens:
-        return
-    if not insecure_no_auth:
-        raise ValidationError(
-            f"serving MCP on {host} (not loopback) needs bearer tokens: pass --token TOKEN=AGENT "
-            "(one per agent), or --insecure-no-auth to let anyone who can connect act as any agent"
-        )
-    log.warning(
-        "MCP server exposed without authentication: any client can act as any agent",
-        host=host,
-        remedy="pass --token TOKEN=AGENT",
-    )
-
-
-def _host_pattern(name: str) -> str:
-    """``name`` as the SDK's allowed-host pattern: ``host:port`` as given, else ``host:*``."""
-    if name.startswith("["):
-        return name if "]:" in name else f"{name}:*"
-    if name.count(":") > 1:  # a bare IPv6 address
-        return f"[{name}]:*"
-    return name if ":" in name else f"{name}:*"
-
-
-def transport_security(host: str, allowed_hosts: list[str] | tuple[str, ...] = ()) -> Any:
-    """Host/Origin checks for ``host``: loopback names for loopback, else the address and ``allowed_hosts``."""
-    from mcp.server.transport_security import TransportSecuritySettings
-
-    if is_loopback(host):
-        names = ["127.0.0.1", "localhost", "[::1]"]
-    else:
-        names = [] if host in ("0.0.0.0", "::", "[::]") else [host]
-    hosts = []
-    for name in [*names, *allowed_hosts]:
-        pattern = _host_pattern(name)
-        # The SDK's "host:*" needs a port in the header; a default port (behind a proxy) sends none.
-        hosts += [pattern, pattern[:-2]] if pattern.endswith(":*") else [pattern]
-    origins = [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
-    return TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins)
 
 
 MANAGEMENT_NAMES = management.ALL_NAMES
@@ -196,13 +134,6 @@ SEARCH_MODES = ("auto", "always", "never")
 PROGRESS_INTERVAL_S = 1.0
 PROGRESS_MIN_GAP_S = 0.2
 PROGRESS_LINE_CHARS = 200
-
-
-def _version_arg(args: dict[str, Any]) -> int:
-    version = args.get("version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise ValidationError(f"version must be an integer, got {version!r}")
-    return version
 
 
 def mcp_names(tools: list[Tool] | tuple[Tool, ...], agent_id: str) -> dict[str, Tool]:
@@ -707,69 +638,15 @@ class ToolrtMcpServer:
         return dict(tool.definition.input_schema) if tool is not None else None
 
     def _manage(self, agent: str, key: Hashable, action: str, args: dict[str, Any]) -> Any:
-        rt = self.runtime
-        if action == "search_tools":
+        if action == "search_tools":  # the session's listing learns the names it shows
             return self._search(agent, key, args)
-        if action == "list_templates":
-            return {"templates": [template_view(t) for t in rt.list_templates()]}
-        if action == "create_from_template":
-            return registration_view(
-                rt.create_from_template(
-                    agent,
-                    str(args["template"]),
-                    dict(args["values"]),
-                    args.get("visibility") or Visibility.PRIVATE,
-                    on_duplicate=str(args.get("on_duplicate") or "warn"),
-                )
-            )
-        if action == "register_tool":
-            visibility = args.pop("visibility", None) or Visibility.PRIVATE
-            on_duplicate = str(args.pop("on_duplicate", None) or "warn")
-            return registration_view(rt.register_tool(agent, args, visibility, on_duplicate=on_duplicate))
-        tool = self._resolve(agent, key, str(args.pop("tool", "")))
-        if action == "update_tool":
-            visibility = args.pop("visibility", None)
-            definition = None
-            if args:
-                merged = tool.definition.to_json()
-                if "code" in args and "input_schema" not in args and tool.definition.language is Language.PYTHON:
-                    merged.pop("input_schema", None)  # new Python code: infer its schema afresh
-                merged.update(args)
-                definition = merged
-            return update_view(rt.update_tool(agent, tool.tool_id, definition, visibility))
-        if action == "deregister_tool":
-            return deregistration_view(rt.deregister_tool(agent, tool.tool_id, args.get("purge") is True))
-        if action == "list_versions":
-            history = rt.list_versions(tool.tool_id, agent)
-            return {
-                "tool_id": tool.tool_id,
-                "name": tool.name,
-                "current_version": tool.current_version,
-                "versions": [version_view(v) for v in history],
-            }
-        if action == "test_tool":
-            results = rt.test_tool(agent, tool.tool_id, args.get("version"))
-            return {
-                "tool_id": tool.tool_id,
-                "passed": all(r.passed for r in results),
-                "examples": [{"index": r.index, "passed": r.passed, "detail": r.describe()} for r in results],
-            }
-        if action == "rollback_tool":
-            return tool_view(rt.rollback_tool(agent, tool.tool_id, _version_arg(args)))
-        if action == "promote":
-            return tool_view(rt.promote(agent, tool.tool_id, _version_arg(args)))
-        if action == "set_traffic":
-            weights = args["weights"]  # JSON keys are strings: TrafficSplit reads "2" as version 2
-            guard = None
-            if "guard_margin" in args or "guard_min_calls" in args:
-                guard = {k.removeprefix("guard_"): args[k] for k in ("guard_margin", "guard_min_calls") if k in args}
-            after = rt.set_traffic(agent, tool.tool_id, weights, guard=guard)
-            return tool_view(after) | {
-                "traffic": {str(v): w for v, w in (after.traffic.weights if after.traffic else ())}
-            }
-        if action == "tool_metrics":
-            return metrics_view(rt.tool_metrics(tool.tool_id, agent))
-        raise ValidationError(f"unknown management tool {action!r}")
+        operation = OPERATIONS.get(action)
+        if operation is None:
+            raise ValidationError(f"unknown management tool {action!r}")
+        if isinstance(operation, ToolOperation):
+            tool = self._resolve(agent, key, str(args.pop("tool", "")))
+            return operation.run(self.runtime, agent, tool, args)
+        return operation.run(self.runtime, agent, args)
 
     def _search(self, agent: str, key: Hashable, args: dict[str, Any]) -> dict[str, Any]:
         results = self.runtime.search_tools(
@@ -811,7 +688,7 @@ class ToolrtMcpServer:
         tool = self._named_tool(named, ref, self._listings.get(key, {}).get(ref))
         if tool is not None:
             return tool
-        tool = resolve_tool(self.runtime, agent, ref, include_inactive=True)
+        tool = self.runtime.resolve_tool(agent, ref, include_inactive=True)
         if tool.owner != agent and tool.tool_id != ref:
             raise NotFoundError("tool", ref)
         return tool

@@ -27,7 +27,7 @@ import threading
 from pathlib import Path
 from typing import IO, Any, cast
 
-from toolrt.application.logs import get_logger
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -65,7 +65,7 @@ from typing import Any
 from toolrt.adapters.validation.node_checker import CheckerUnavailable, NodeChecker
 from toolrt.adapters.validation.policy import Policy, PolicyError, load_policy
 from toolrt.adapters.validation.validator import PolicyCodeValidator
-from toolrt.application.logs import get_logger
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from toolrt.adapters.node import node_problem, usable_node
-from toolrt.application.logs import get_logger
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 

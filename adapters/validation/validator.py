@@ -14,8 +14,8 @@ from toolrt.adapters.validation.python_entrypoint import check_entrypoint
 from toolrt.adapters.validation.python_imports import check_imports
 from toolrt.adapters.validation.python_security import check_security
 from toolrt.adapters.validation.python_syntax import parse_python
-from toolrt.application.logs import get_logger
 from toolrt.domain import Finding, Language, Severity, ToolDefinition, ValidationReport
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -8,6 +8,7 @@ from typing import Any
 from tests.fakes import CountingValidator, EchoSandbox
 from toolrt.application import RuntimePorts, ToolRuntime
 from toolrt.bootstrap import build_container
+from toolrt.services import build_runtime
 from toolrt.settings import Settings
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -31,8 +32,8 @@ class SharedRuntimes:
 
     def __call__(self, profile: str | None = None, **settings: Any) -> ToolRuntime:
         self.calls.append((profile, settings))
-        return ToolRuntime(self.ports, profile="memory")
+        return build_runtime(self.ports, profile="memory")
 
     def runtime(self) -> ToolRuntime:
         """A runtime over the shared adapters, for a test to look at what commands did."""
-        return ToolRuntime(self.ports, profile="memory")
+        return build_runtime(self.ports, profile="memory")

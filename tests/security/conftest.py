@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 
 from toolrt.adapters.local.sandbox import SubprocessSandbox
-from toolrt.domain import Language
-from toolrt.ports import SandboxRequest, SandboxResult
+
+# The outside-view helpers are the shipped isolation suite's (toolrt.contracts.isolation).
+from toolrt.contracts.isolation import host_processes_with
+from toolrt.contracts.isolation import run_hostile as run
+
+__all__ = ["ISOLATION_MODES", "host_processes_with", "one_worker_sandbox", "run"]
 
 ISOLATION_MODES = ["namespaces", "process"]
 
@@ -42,31 +44,3 @@ def served(caplog: pytest.LogCaptureFixture) -> Callable[[], list[int]]:
         return [r.__dict__["toolrt"]["zygote"] for r in caplog.records if "zygote" in getattr(r, "toolrt", {})]
 
     return zygotes
-
-
-def run(
-    sb: SubprocessSandbox,
-    code: str,
-    params: dict[str, Any] | None = None,
-    *,
-    language: Language = Language.PYTHON,
-    **limits: Any,
-) -> SandboxResult:
-    fields: dict[str, Any] = {"timeout_s": 10.0, "memory_mb": 128, "max_output_bytes": 64 * 1024}
-    fields.update(limits)
-    return sb.run(SandboxRequest("hostile", language, code, "handler", params or {}, **fields))
-
-
-def host_processes_with(marker: str) -> list[int]:
-    """Host pids whose command line contains ``marker`` (the outside view of surviving processes)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                if marker.encode() in f.read():
-                    found.append(int(name))
-        except OSError:
-            continue
-    return found

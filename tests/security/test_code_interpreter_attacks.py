@@ -21,6 +21,7 @@ from tests.unit.aws.fake_agentcore import FakeCodeInterpreter
 from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
 from toolrt.application import ToolRuntime
 from toolrt.domain import ExecutionStatus, RequirementError
+from toolrt.services import build_runtime
 
 pytestmark = [pytest.mark.aws, pytest.mark.slow]
 
@@ -58,7 +59,7 @@ def agent_scoped(tmp_path: Path) -> Iterator[tuple[ToolRuntime, FakeCodeInterpre
     """A runtime on the aws sandbox whose Code Interpreter sessions are shared per agent."""
     base, fake = aws_sandbox_runtime(tmp_path)
     sandbox = AgentCoreCodeInterpreterSandbox(base.ports.sandbox._client, session_scope="agent")  # type: ignore[attr-defined]
-    rt = ToolRuntime(attrs.evolve(base.ports, sandbox=sandbox), base.policy, base.profile)
+    rt = build_runtime(attrs.evolve(base.ports, sandbox=sandbox), policy=base.policy, profile=base.profile)
     try:
         yield rt, fake
     finally:

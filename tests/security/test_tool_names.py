@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from tests.e2e.harness import SharedRuntimes
 from tests.e2e.test_mcp import ADD, HttpServer, _text
 from toolrt.adapters.mcp.server import mcp_names
-from toolrt.application.tool_schemas import exported_names
+from toolrt.application.tool_names import exported_names
 from toolrt.contracts import builders as b
 from toolrt.domain import (
     QUALIFIER_SEPARATOR,

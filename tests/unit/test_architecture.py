@@ -48,3 +48,21 @@ def test_driving_adapters_use_the_facade_only() -> None:
                 if isinstance(node, ast.Attribute) and node.attr == "ports":
                     offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert offenders == []
+
+
+def test_no_module_imports_itself_through_others() -> None:
+    """No import circle anywhere in the package, counting imports inside functions and under
+    ``TYPE_CHECKING``: a circle ties modules that then change together and load in a fragile order.
+    Each circle found is named as its chain of imports."""
+    import grimp
+
+    graph = grimp.build_graph("toolrt")
+    circles: list[str] = []
+    for module in sorted(graph.modules):
+        for imported in sorted(graph.find_modules_directly_imported_by(module)):
+            if imported > module:  # each circle once, from its smallest module
+                continue
+            back = graph.find_shortest_chain(importer=imported, imported=module)
+            if back is not None and (imported != module):
+                circles.append(" -> ".join((module, *back)))
+    assert circles == []

@@ -283,7 +283,7 @@ def test_cli_logs_render_toolrt_events_as_text_or_json_lines(monkeypatch: pytest
     import logging
 
     from toolrt.adapters.cli import logs as cli_logs
-    from toolrt.application.logs import get_logger
+    from toolrt.logs import get_logger
 
     for fmt in cli_logs.LOG_FORMATS:
         stream = io.StringIO()

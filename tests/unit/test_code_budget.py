@@ -46,7 +46,6 @@ OVER_RUFF_BUDGET = frozenset(
         "adapters/local/workers.py::NodeWorker.call",
         "adapters/local/workers.py::PythonZygote.call",
         "adapters/mcp/operator_routes.py::operator_routes",
-        "adapters/mcp/server.py::ToolrtMcpServer._manage",
         "adapters/validation/inference.py::annotation_schema",
         "adapters/validation/inference.py::docstring_params",
         "adapters/validation/js_engine.py::_needs",
@@ -55,8 +54,8 @@ OVER_RUFF_BUDGET = frozenset(
         "adapters/validation/python_security.py::_bound_names",
         "application/functions.py::function_definition",
         "application/register_tools.py::RegisterTools._execute",
-        "application/tool_schemas.py::render_schemas",
-        "application/tool_schemas.py::strict_schema",
+        "adapters/wire_formats.py::render_schemas",
+        "adapters/wire_formats.py::strict_schema",
         "application/update_tool.py::UpdateTool._update",
         "benchmarks/dashboard.py::main",
         "benchmarks/egress.py::main",
@@ -104,11 +103,9 @@ LONG_FUNCTIONS = frozenset(
         "adapters/mcp/operator_routes.py::prometheus_text",
         "adapters/mcp/operator_routes.py::prometheus_text.FleetCollector.collect",
         "adapters/mcp/server.py::ToolrtMcpServer.__init__",
-        "adapters/mcp/server.py::ToolrtMcpServer._manage",
         "adapters/validation/python_entrypoint.py::_check_params",
         "application/fleet_metrics.py::ReadFleetMetrics.execute",
         "application/register_tools.py::RegisterTools._execute",
-        "application/runtime.py::ToolRuntime.__init__",
     }
 )
 LIBRARY = ("domain", "ports", "application", "adapters", "contracts")

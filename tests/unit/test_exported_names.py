@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from toolrt.application.tool_schemas import exported_names
+from toolrt.application.tool_names import exported_names
 from toolrt.contracts import builders as b
 from toolrt.domain import Tool, ValidationError, Visibility, check_new_tool_name, owner_qualifier
 

@@ -75,6 +75,25 @@ def test_the_async_runtime_has_every_public_method_with_the_same_signature() -> 
         assert list(signature.parameters.values()) == list(asynchronous[name].parameters.values()), name
 
 
+# The async twin's methods that are not coroutines: they never block, or run at import time.
+_AT_ONCE = {"tool", "subscribe", "list_templates", "add_template", "metrics"}
+# The only ones written out rather than derived from the sync method.
+_WRITTEN_OUT = {"wait_execution", "close"}
+
+
+def test_the_async_runtime_is_derived_from_the_sync_one() -> None:
+    """Every async method but two is the sync method's derived twin (same name, signature and
+    docstring), a coroutine unless it never blocks: a method added to ToolRuntime needs one line."""
+    for name, method in inspect.getmembers(AsyncToolRuntime, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        assert inspect.iscoroutinefunction(method) is (name not in _AT_ONCE), name
+        if name in _WRITTEN_OUT:
+            continue
+        assert getattr(method, "__wrapped__", None) is getattr(ToolRuntime, name), name
+        assert method.__doc__ == getattr(ToolRuntime, name).__doc__, name
+
+
 def test_the_async_runtime_executes_by_name() -> None:
     """The async twin runs a tool by name with per-call limits, like the sync one."""
     rt, sandbox = _runtime()

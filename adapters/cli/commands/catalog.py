@@ -8,10 +8,18 @@ from typing import Annotated, Any, Optional
 import typer
 from rich.table import Table
 
-from toolrt.adapters.cli import output
 from toolrt.adapters.cli.context import EXIT_USER_ERROR, current_cli
 from toolrt.adapters.cli.lookup import resolve_tool
 from toolrt.adapters.cli.output import inert
+from toolrt.adapters.operations import run_on_tool
+from toolrt.adapters.views import (
+    execution_view,
+    registration_view,
+    status_view,
+    template_view,
+    tool_view,
+    usage_view,
+)
 
 
 def list_(
@@ -34,7 +42,7 @@ def list_(
             text=text,
         )
         usage = rt.tools_usage(cli.agent, [t.tool_id for t in tools]) if tools else {}
-    views = [output.tool_view(t) | {"usage": output.usage_view(usage.get(t.tool_id))} for t in tools]
+    views = [tool_view(t) | {"usage": usage_view(usage.get(t.tool_id))} for t in tools]
     if cli.json:
         cli.emit(views)
         return
@@ -89,8 +97,8 @@ def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id o
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
         status = rt.get_tool_status(found.tool_id, cli.agent)
-    view = output.tool_view(found, with_definition=True)
-    view["status_report"] = output.status_view(status)
+    view = tool_view(found, with_definition=True)
+    view["status_report"] = status_view(status)
     if cli.verbose:
         view["definition"]["code"] = found.definition.code
     if cli.json:
@@ -125,11 +133,11 @@ def versions(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool 
     cli = current_cli(ctx)
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
-        history = rt.list_versions(found.tool_id, cli.agent)
-    views = [output.version_view(v) | {"current": v.number == found.current_version} for v in history]
+        view = run_on_tool("list_versions", rt, cli.agent, found, {})
     if cli.json:
-        cli.emit({"tool_id": found.tool_id, "name": found.name, "versions": views})
+        cli.emit(view)
         return
+    views = view["versions"]
     title = f"{inert(found.name)} ({inert(found.tool_id)})"
     table = Table("version", "", "code hash", "created", "description", title=title)
     for v in views:
@@ -159,7 +167,7 @@ def history(
     with cli.runtime() as rt:
         page = rt.list_executions(cli.agent, tool=tool, status=status, limit=limit, cursor=cursor)
     if cli.json:
-        cli.emit({"executions": [output.execution_view(e) for e in page.items], "next_cursor": page.next_cursor})
+        cli.emit({"executions": [execution_view(e) for e in page.items], "next_cursor": page.next_cursor})
         return
     if not page.items:
         cli.out.print("no executions")
@@ -201,10 +209,10 @@ def search(
         results = rt.search_tools(cli.agent, query, limit=limit, tags=tag or (), with_usage=True)
     views = [
         {
-            **output.tool_view(r.tool),
+            **tool_view(r.tool),
             "score": round(r.score, 6),
             "matched": list(r.matched),
-            "usage": output.usage_view(r.usage),
+            "usage": usage_view(r.usage),
         }
         for r in results
     ]
@@ -248,7 +256,7 @@ def templates(
     cli = current_cli(ctx)
     with cli.runtime() as rt:
         found = [rt.templates.get(show)] if show else rt.list_templates()
-    views = [output.template_view(t) for t in found]
+    views = [template_view(t) for t in found]
     if cli.json:
         cli.emit(views[0] if show else views)
         return
@@ -286,7 +294,7 @@ def from_template(
         filled[key] = value
     with cli.runtime() as rt:
         reg = rt.create_from_template(cli.agent, template, filled, visibility or "private", on_duplicate=on_duplicate)
-    view = output.registration_view(reg)
+    view = registration_view(reg)
     if cli.json:
         cli.emit(view)
         return

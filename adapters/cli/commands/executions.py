@@ -12,6 +12,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from toolrt.adapters import views
 from toolrt.adapters.cli import output
 from toolrt.adapters.cli.context import EXIT_FAILURE, current_cli
 from toolrt.adapters.cli.lookup import parse_params, resolve_tool
@@ -81,7 +82,7 @@ def invoke(
             )
 
         execution = _with_spinner(cli.err, found.name, run) if spinning else run()
-    view = output.execution_view(execution)
+    view = views.execution_view(execution)
     if cli.json:
         cli.emit(view)
     else:

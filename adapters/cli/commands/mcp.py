@@ -127,7 +127,8 @@ def serve(
         for module in ("mcp", "anyio", *(("uvicorn",) if transport == "http" else ())):
             if importlib.util.find_spec(module) is None:
                 raise MissingDependencyError("toolrt serve (the MCP server)", module, "mcp")
-        from toolrt.adapters.mcp.server import ToolrtMcpServer, check_exposure
+        from toolrt.adapters.mcp.exposure import check_exposure
+        from toolrt.adapters.mcp.server import ToolrtMcpServer
 
         if transport == "http":
             check_exposure(host, tokens, insecure_no_auth)  # before the store is opened
@@ -216,8 +217,8 @@ def dashboard(
         for module in ("starlette", "uvicorn", "prometheus_client"):
             if importlib.util.find_spec(module) is None:
                 raise MissingDependencyError("toolrt dashboard", module, "mcp")
+        from toolrt.adapters.mcp.exposure import is_loopback
         from toolrt.adapters.mcp.operator_routes import dashboard_app
-        from toolrt.adapters.mcp.server import is_loopback
 
         if not tokens and not is_loopback(host) and not insecure_no_auth:
             raise ValidationError(

@@ -11,19 +11,20 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
-from toolrt.adapters.cli import output
+from toolrt.adapters import views
 from toolrt.adapters.cli.context import (
     EXIT_FAILURE,
     EXIT_OK,
     EXIT_USER_ERROR,
+    Cli,
     VisibilityOption,
     about,
     current_cli,
     exit_code_for,
 )
-from toolrt.adapters.cli.lookup import resolve_tool
+from toolrt.adapters.cli.lookup import parse_weights, resolve_tool
 from toolrt.adapters.cli.tool_files import DATA_SUFFIXES, PYTHON_SUFFIXES, ToolFile, load_tool_file
-from toolrt.application.traffic import metrics_view, parse_weights
+from toolrt.adapters.operations import run_on_tool
 from toolrt.domain import ValidationError, Visibility
 
 
@@ -108,12 +109,12 @@ def register(
                     tool_file = load_tool_file(path, name=name, entrypoint=entrypoint, description=description)
                     chosen = visibility or tool_file.visibility or Visibility.PRIVATE
                     reg = rt.register_tool(cli.agent, tool_file.definition, chosen, on_duplicate=on_duplicate)
-                    results.append({"file": str(path), "ok": True, **output.registration_view(reg)})
+                    results.append({"file": str(path), "ok": True, **views.registration_view(reg)})
                 except Exception as exc:
                     code = exit_code_for(exc)
                     # A failure (1) outranks a user error (2): scripts retry on 1, fix input on 2.
                     worst = EXIT_FAILURE if EXIT_FAILURE in (worst, code) else code
-                    results.append({"file": str(path), "ok": False, "exit_code": code, "error": output.error_view(exc)})
+                    results.append({"file": str(path), "ok": False, "exit_code": code, "error": views.error_view(exc)})
                     if len(files) == 1:
                         cli.fail(code, about(path, exc), exc)
                 progress.advance(task)
@@ -190,7 +191,7 @@ def update(
             if file is None:
                 raise
             cli.fail(EXIT_USER_ERROR, about(file, exc), exc)
-    view = output.update_view(result)
+    view = views.update_view(result)
     if cli.json:
         cli.emit(view)
     elif result.new_version:
@@ -215,17 +216,16 @@ def deregister(
     cli = current_cli(ctx)
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
-        result = rt.deregister_tool(cli.agent, found.tool_id, purge)
-    view = output.deregistration_view(result)
+        view = run_on_tool("deregister_tool", rt, cli.agent, found, {"purge": purge})
     if cli.json:
         cli.emit(view)
     else:
-        what = "deleted" if result.purged else "deregistered (kept inactive)"
-        freed = f", freed {len(result.deleted_artifacts)} artifact(s)" if result.deleted_artifacts else ""
+        what = "deleted" if view["purged"] else "deregistered (kept inactive)"
+        freed = f", freed {len(view['deleted_artifacts'])} artifact(s)" if view["deleted_artifacts"] else ""
         cli.out.print(f"{found.name} ({found.tool_id}) {what}{freed}", highlight=False)
-        for problem in result.problems:
+        for problem in view["problems"]:
             cli.err.print(f"warning: {problem}", markup=False, highlight=False)
-    if result.problems:
+    if view["problems"]:
         raise typer.Exit(EXIT_FAILURE)
 
 
@@ -253,22 +253,24 @@ def traffic(
         if weights or clear:
             if weights and clear:
                 cli.fail(EXIT_USER_ERROR, "give weights or --clear, not both")
-            guard = None
-            if guard_margin is not None or guard_min_calls is not None:
-                guard = {"margin": 0.1 if guard_margin is None else guard_margin, "min_calls": guard_min_calls or 20}
-            found = rt.set_traffic(
-                cli.agent, found.tool_id, None if clear else parse_weights(weights or []), guard=guard
-            )
-    split = {str(v): w for v, w in found.traffic.weights} if found.traffic else {}
+            args: dict[str, Any] = {"weights": None if clear else parse_weights(weights or [])}
+            if guard_margin is not None:
+                args["guard_margin"] = guard_margin
+            if guard_min_calls is not None:
+                args["guard_min_calls"] = guard_min_calls
+            view = run_on_tool("set_traffic", rt, cli.agent, found, args)
+        else:
+            split = {str(v): w for v, w in found.traffic.weights} if found.traffic else {}
+            view = views.tool_view(found) | {"traffic": split, "traffic_note": found.traffic_note}
     if cli.json:
-        cli.emit(output.tool_view(found) | {"traffic": split, "traffic_note": found.traffic_note})
+        cli.emit(view)
         return
-    if split:
-        shares = ", ".join(f"v{v} {w}%" for v, w in split.items())
+    if view["traffic"]:
+        shares = ", ".join(f"v{v} {w}%" for v, w in view["traffic"].items())
         cli.out.print(f"{found.name} ({found.tool_id}): {shares}", highlight=False)
     else:
-        note = f" ({found.traffic_note})" if found.traffic_note else ""
-        cli.out.print(f"{found.name}: every call to version {found.current_version}{note}", highlight=False)
+        note = f" ({view['traffic_note']})" if view["traffic_note"] else ""
+        cli.out.print(f"{found.name}: every call to version {view['version']}{note}", highlight=False)
 
 
 def promote(
@@ -279,11 +281,8 @@ def promote(
     """Put a version in force and end any traffic split."""
     cli = current_cli(ctx)
     with cli.runtime() as rt:
-        after = rt.promote(cli.agent, resolve_tool(rt, cli.agent, tool).tool_id, version)
-    if cli.json:
-        cli.emit(output.tool_view(after))
-    else:
-        cli.out.print(f"{after.name} ({after.tool_id}): version {after.current_version} in force", highlight=False)
+        view = run_on_tool("promote", rt, cli.agent, resolve_tool(rt, cli.agent, tool), {"version": version})
+    _in_force(cli, view)
 
 
 def metrics(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id or name.")]) -> None:
@@ -291,7 +290,7 @@ def metrics(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool i
     cli = current_cli(ctx)
     with cli.runtime() as rt:
         found = resolve_tool(rt, cli.agent, tool, include_inactive=True)
-        view = metrics_view(rt.tool_metrics(found.tool_id, cli.agent))
+        view = run_on_tool("tool_metrics", rt, cli.agent, found, {})
     if cli.json:
         cli.emit(view)
         return
@@ -322,9 +321,13 @@ def rollback(
     """Put an earlier version of a tool back in force."""
     cli = current_cli(ctx)
     with cli.runtime() as rt:
-        found = resolve_tool(rt, cli.agent, tool)
-        after = rt.rollback_tool(cli.agent, found.tool_id, version)
+        view = run_on_tool("rollback_tool", rt, cli.agent, resolve_tool(rt, cli.agent, tool), {"version": version})
+    _in_force(cli, view)
+
+
+def _in_force(cli: Cli, view: dict[str, Any]) -> None:
+    """What a rollback or a promotion left in force."""
     if cli.json:
-        cli.emit(output.tool_view(after))
+        cli.emit(view)
     else:
-        cli.out.print(f"{after.name} ({after.tool_id}): version {after.current_version} in force", highlight=False)
+        cli.out.print(f"{view['name']} ({view['tool_id']}): version {view['version']} in force", highlight=False)

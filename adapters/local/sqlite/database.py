@@ -16,8 +16,8 @@ from typing import Self, TypeVar
 from toolrt.adapters.local import _serde
 from toolrt.adapters.local.sqlite.derived import fill_search_index
 from toolrt.adapters.local.sqlite.schema import MIGRATIONS, SCHEMA_VERSION, SEARCH_SCHEMA
-from toolrt.application.logs import get_logger
 from toolrt.domain import StorageError, Tool, TransientError, ValidationError
+from toolrt.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -1,31 +1,24 @@
-"""An agent's tools in the shapes model APIs take (OpenAI, Anthropic, MCP, OpenAPI), and tool calls back.
+"""Model APIs' wire formats (OpenAI, Anthropic, MCP, OpenAPI): an agent's tools in the shapes those APIs
+take, and their tool calls and results back; the :class:`~toolrt.ports.ToolFormats` adapter.
 
-Names. Model APIs accept function names of at most 64 characters from ``[A-Za-z0-9_-]``, and
-frameworks (smolagents, LangChain, pydantic-ai) take identifiers: every exported name is a letter,
-then letters, digits and ``_`` (a tool's ``-`` is shown as ``_``). A tool is exported under its own
-name; when another visible tool has the same name, the agent's own keeps it and the others become
-``<qualifier>__<name>``, the qualifier derived from the owner's id alone
-(``toolrt.domain.naming``: different owners never share one, and no tool's own name holds ``__``,
-so no agent can register a name another agent's tool is exported as), cut to 64 characters with a
-short hash of the tool id when too long. The mapping depends only on the tools the agent can see,
-so :func:`exported_names` gives the same names when a call comes back.
+The names the tools are exported under are the application's (``toolrt.application.tool_names``):
+they decide what an agent sees, so they follow the tenancy rules, not any one API.
 """
 
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from toolrt.domain import Tool, ValidationError, identifier, may_show_plain, qualified_name
+from toolrt.domain import Tool, ValidationError
+from toolrt.ports import ToolCall
 
 __all__ = [
     "FORMATS",
-    "ToolCall",
+    "ModelApiFormats",
     "drop_nulls",
-    "exported_names",
     "parse_tool_call",
     "parse_tool_calls",
     "render_result",
@@ -34,37 +27,6 @@ __all__ = [
 ]
 
 FORMATS = ("openai", "openai-responses", "anthropic", "mcp", "openapi", "openapi-3.0")
-MAX_NAME = 64
-
-
-def _fit(name: str, tool_id: str) -> str:
-    if len(name) <= MAX_NAME:
-        return name
-    suffix = "_" + hashlib.sha256(tool_id.encode()).hexdigest()[:8]
-    return name[: MAX_NAME - len(suffix)] + suffix
-
-
-def exported_names(tools: Sequence[Tool], agent_id: str, *, reserved: Collection[str] = ()) -> dict[str, Tool]:
-    """API-safe, unique names for ``tools`` as ``agent_id`` sees them (deterministic).
-
-    A name in ``reserved`` (the MCP server's own tools) is never given to a tool unqualified, nor is
-    a name holding ``__`` (a tool stored before that was refused). Qualified names of different
-    owners never clash; two of one owner's tools that would are told apart by their ids."""
-    by_name: dict[str, list[Tool]] = {}
-    for tool in sorted(tools, key=lambda t: t.tool_id):
-        by_name.setdefault(identifier(tool.name), []).append(tool)
-    names: dict[str, Tool] = {}
-    for name, group in sorted(by_name.items()):
-        plain = None
-        if name not in reserved and may_show_plain(name):
-            own = [t for t in group if t.owner == agent_id]
-            plain = own[0] if own else (group[0] if len(group) == 1 else None)
-        for tool in group:
-            exported = name if tool is plain else _fit(qualified_name(tool.owner, name), tool.tool_id)
-            if exported in names:  # two of one owner's tools: the tool id decides
-                exported = _fit(f"{exported}_{identifier(tool.tool_id)}", tool.tool_id)
-            names[exported] = tool
-    return names
 
 
 def _openapi_30(schema: Any) -> Any:
@@ -255,18 +217,6 @@ def _openapi(entries: list[Any], fmt: str, title: str) -> dict[str, Any]:
     }
 
 
-class ToolCall:
-    """A model's request to call a tool, in whichever API shape it came."""
-
-    __slots__ = ("arguments", "call_id", "name", "shape")
-
-    def __init__(self, shape: str, call_id: str, name: str, arguments: Any) -> None:
-        self.shape = shape
-        self.call_id = call_id
-        self.name = name
-        self.arguments = arguments
-
-
 def _as_mapping(call: Any) -> Mapping[str, Any]:
     if isinstance(call, Mapping):
         return call
@@ -343,3 +293,29 @@ def render_result(call: ToolCall, content: Any, *, error: bool) -> dict[str, Any
     if call.shape == "openai-responses":
         return {"type": "function_call_output", "call_id": call.call_id, "output": text}
     return {"type": "tool_result", "tool_use_id": call.call_id, "content": text, "is_error": error}
+
+
+class ModelApiFormats:
+    """The wire formats of OpenAI (Chat Completions and Responses), Anthropic, MCP and OpenAPI."""
+
+    formats = FORMATS
+
+    def render_schemas(self, names: Mapping[str, Tool], fmt: str, *, title: str, strict: bool = False) -> Any:
+        """See :func:`render_schemas`."""
+        return render_schemas(names, fmt, title=title, strict=strict)
+
+    def parse_tool_calls(self, message: Any) -> list[ToolCall] | None:
+        """See :func:`parse_tool_calls`."""
+        return parse_tool_calls(message)
+
+    def parse_tool_call(self, call: Any) -> ToolCall:
+        """See :func:`parse_tool_call`."""
+        return parse_tool_call(call)
+
+    def drop_nulls(self, schema: Any, value: Any) -> Any:
+        """See :func:`drop_nulls`."""
+        return drop_nulls(schema, value)
+
+    def render_result(self, call: ToolCall, content: Any, *, error: bool) -> dict[str, Any]:
+        """See :func:`render_result`."""
+        return render_result(call, content, error=error)

@@ -14,6 +14,11 @@ Why not structlog's bound loggers in the library, which this mirrors: importing 
 rich and asyncio with it (about 0.1 s on every ``import toolrt``), and a library needs only binding
 and one formatting step. structlog renders where output is configured, in the applications, and is
 imported only when the first record is written.
+
+Why here, at the package root beside ``settings``: every layer but the domain logs (use cases,
+adapters, the bootstrap), and logging is none of theirs. Under ``toolrt.application`` an adapter
+had to reach into the application layer for a logger; here it depends on nothing of toolrt, and
+import-linter keeps it the lowest layer (it imports no other toolrt module) and out of the domain.
 """
 
 from __future__ import annotations
