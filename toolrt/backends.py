@@ -106,9 +106,10 @@ def _memory_repository(parts: BackendParts) -> ToolRepository:
 
 
 def _dynamodb_repository(parts: BackendParts) -> ToolRepository:
+    clients = parts.aws_clients()  # first: without boto3 it says which extra to install
     from toolrt.adapters.aws import DynamoDbToolRepository
 
-    return DynamoDbToolRepository(parts.aws_clients().dynamodb, parts.settings.dynamodb_table)
+    return DynamoDbToolRepository(clients.dynamodb, parts.settings.dynamodb_table)
 
 
 def _memory_artifacts(parts: BackendParts) -> ArtifactStore:
@@ -124,9 +125,10 @@ def _file_artifacts(parts: BackendParts) -> ArtifactStore:
 
 
 def _s3_artifacts(parts: BackendParts) -> ArtifactStore:
+    clients = parts.aws_clients()  # first: without boto3 it says which extra to install
     from toolrt.adapters.aws import S3ArtifactStore
 
-    return S3ArtifactStore(parts.aws_clients().s3, parts.settings.s3_bucket)
+    return S3ArtifactStore(clients.s3, parts.settings.s3_bucket)
 
 
 class DeferredSandbox:
@@ -200,11 +202,12 @@ def _inprocess_sandbox(parts: BackendParts) -> Sandbox:
 
 
 def _code_interpreter(parts: BackendParts) -> Sandbox:
+    clients = parts.aws_clients()  # first: without boto3 it says which extra to install
     from toolrt.adapters.aws.sandbox import AgentCoreCodeInterpreterSandbox
 
     settings = parts.settings
     return AgentCoreCodeInterpreterSandbox(
-        parts.aws_clients().agentcore,
+        clients.agentcore,
         settings.code_interpreter_id,
         egress=settings.code_interpreter_egress,
         endpoint_url=settings.aws_endpoint_url,
@@ -246,10 +249,10 @@ def _memory_gateway(parts: BackendParts) -> ToolGateway:
 
 
 def _agentcore_gateway(parts: BackendParts) -> ToolGateway:
+    settings, clients = parts.settings, parts.aws_clients()  # first: without boto3, names the extra
     from toolrt.adapters.aws import AgentCoreGateway
     from toolrt.adapters.aws.provision import find_gateway_id, find_router_arn
 
-    settings, clients = parts.settings, parts.aws_clients()
     gateway_id = settings.gateway_id or find_gateway_id(clients.agentcore_control, settings.gateway_name)
     lambda_arn = settings.gateway_lambda_arn or find_router_arn(clients.client("lambda"), settings.router_function)
     if not gateway_id or not lambda_arn:

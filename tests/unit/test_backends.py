@@ -102,3 +102,46 @@ def test_connect_refuses_an_object_that_is_no_port() -> None:
         toolrt.connect("memory", sandbox=object())
     with pytest.raises(ValidationError, match="validator must be a CodeValidator, got int"):
         toolrt.connect("memory", validator=3)
+
+
+_WITHOUT_BOTO3 = """
+import sys
+sys.modules["boto3"] = sys.modules["botocore"] = None  # as if the aws extra were not installed
+import toolrt
+from toolrt import backends
+from toolrt.bootstrap import build_container
+from toolrt.settings import Settings
+
+settings = Settings(profile="aws")
+parts = build_container(settings).adapters.parts()
+for port in ("repository", "artifacts", "sandbox", "gateway"):
+    try:
+        backends.build_backend(port, "aws", parts)
+    except toolrt.MissingDependencyError as exc:
+        assert exc.extra == "aws", exc
+        print(port, "names the extra")
+    else:
+        raise SystemExit(port + ": built without boto3")
+try:
+    toolrt.connect("aws")
+except toolrt.MissingDependencyError as exc:
+    assert exc.extra == "aws", exc
+    print("connect names the extra")
+"""
+
+
+def test_every_aws_backend_without_boto3_names_the_extra_to_install() -> None:
+    """Each aws backend asks for its clients before it imports the aws adapters: without boto3 the
+    error is MissingDependencyError('aws'), not a ModuleNotFoundError from deep inside."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_BOTO3], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split("\n")[:5] == [
+        "repository names the extra",
+        "artifacts names the extra",
+        "sandbox names the extra",
+        "gateway names the extra",
+        "connect names the extra",
+    ]
