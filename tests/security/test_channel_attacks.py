@@ -1,0 +1,171 @@
+"""Attacks on tenancy through the channels around the sandbox, by a hostile agent (mallory) against
+a victim (alice), asserted from outside: the runtime's agent-facing calls, and the MCP server over
+HTTP with agent tokens through the official SDK client.
+
+The rule under attack (DESIGN, Tenancy: Answers): every answer an agent gets is computed from what
+it may see, the same for another agent's private tool, or execution, as for one that does not
+exist. An id is no key: knowing one must not tell mallory that the tool or execution behind it
+exists, whose it is, or let it act on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import anyio
+import mcp_types as types
+import pytest
+import structlog
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import toolrt
+from tests.e2e.harness import SharedRuntimes
+from tests.e2e.test_mcp import ADD, HttpServer, _text
+from tests.security.test_mcp_front_door import MALLORY, TOKENS, _bearer
+from toolrt.adapters.mcp import management
+from toolrt.application import ToolRuntime
+from toolrt.domain import ToolRuntimeError
+
+DOUBLE = {
+    "name": "payroll",
+    "description": "Alice's payroll: doubles a salary.",
+    "language": "python",
+    "code": "def handler(x: int) -> int:\n    return x * 2\n",
+    "examples": [{"params": {"x": 2}, "output": 4}],
+}
+UNKNOWN = "tool-00000000000000000000000000000000"
+
+
+def _answer(call: Callable[[], object], ref: str) -> tuple[str, str]:
+    """What a call told its caller: the error's type and text with ``ref`` blanked, or 'ok'."""
+    try:
+        call()
+    except ToolRuntimeError as exc:
+        return type(exc).__name__, str(exc).replace(ref, "<ref>")
+    return "ok", ""
+
+
+# Every runtime call an agent makes about one tool, by reference (what a host passes on for it).
+TOOL_CALLS: dict[str, Callable[[ToolRuntime, str], object]] = {
+    "execute_tool": lambda rt, ref: rt.execute_tool("mallory", ref, {"x": 1}),
+    "start_execution": lambda rt, ref: rt.start_execution("mallory", ref, {"x": 1}),
+    "test_tool": lambda rt, ref: rt.test_tool("mallory", ref),
+    "update_tool(code)": lambda rt, ref: rt.update_tool(
+        "mallory", ref, {**DOUBLE, "code": "def handler(x):\n    return 0\n"}
+    ),
+    "update_tool(visibility)": lambda rt, ref: rt.update_tool("mallory", ref, visibility="public"),
+    "deregister_tool": lambda rt, ref: rt.deregister_tool("mallory", ref, purge=True),
+    "rollback_tool": lambda rt, ref: rt.rollback_tool("mallory", ref, 1),
+    "promote": lambda rt, ref: rt.promote("mallory", ref, 1),
+    "set_traffic": lambda rt, ref: rt.set_traffic("mallory", ref, {1: 50, 2: 50}),
+    "tool_metrics": lambda rt, ref: rt.tool_metrics(ref, "mallory"),
+    "tool_activity": lambda rt, ref: rt.tool_activity(ref, "1h", "mallory"),
+    "tool_usage": lambda rt, ref: rt.tool_usage("mallory", ref),
+    "list_versions": lambda rt, ref: rt.list_versions(ref, "mallory"),
+    "get_tool_status": lambda rt, ref: rt.get_tool_status(ref, "mallory"),
+    "list_executions(tool)": lambda rt, ref: rt.list_executions("mallory", tool=ref),
+    "resolve_tool": lambda rt, ref: rt.resolve_tool("mallory", ref, include_inactive=True),
+}
+
+
+@pytest.fixture(scope="module")
+def hidden() -> Iterator[tuple[ToolRuntime, dict[str, str]]]:
+    """Alice's tools mallory may not see, each with two versions and a call: private, shared with a
+    team mallory is not in, and private and withdrawn."""
+    with toolrt.connect("memory", sandbox="inprocess") as rt:
+        rt.add_team_member("red", "alice")
+        ids = {}
+        for kind, visibility in (("private", "private"), ("team", "team:red"), ("withdrawn", "private")):
+            tool_id = rt.register_tool("alice", {**DOUBLE, "name": f"payroll_{kind}"}, visibility).tool_id
+            rt.update_tool("alice", tool_id, {**DOUBLE, "name": f"payroll_{kind}", "description": "Version two."})
+            rt.execute_tool("alice", tool_id, {"x": 21})
+            ids[kind] = tool_id
+        rt.deregister_tool("alice", ids["withdrawn"])
+        yield rt, ids
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(call=st.sampled_from(sorted(TOOL_CALLS)), kind=st.sampled_from(["private", "team", "withdrawn"]))
+def test_every_call_by_tool_id_answers_another_agents_hidden_tool_as_an_unknown_one(
+    hidden: tuple[ToolRuntime, dict[str, str]], call: str, kind: str
+) -> None:
+    """By id, each call answers mallory about alice's private, team or withdrawn tool exactly as
+    about an id no tool has (type and text), and alice's tool is unchanged afterwards."""
+    rt, ids = hidden
+    tool_id = ids[kind]
+    before = rt.get_tool(tool_id)
+    hostile = _answer(lambda: TOOL_CALLS[call](rt, tool_id), tool_id)
+    unknown = _answer(lambda: TOOL_CALLS[call](rt, UNKNOWN), UNKNOWN)
+    assert hostile == unknown
+    assert hostile[0] == "NotFoundError"
+    assert rt.get_tool(tool_id) == before
+
+
+def test_cancelling_another_agents_execution_tells_nothing_of_it() -> None:
+    """Mallory holding the id of alice's running call can neither stop it nor learn its tool's id."""
+    with toolrt.connect("memory", sandbox="inprocess") as rt:
+        slow = "import time\n\ndef handler(s: float) -> str:\n    time.sleep(s)\n    return 'paid'\n"
+        reg = rt.register_tool("alice", {**DOUBLE, "code": slow, "examples": []})
+        running = rt.start_execution("alice", reg.tool_id, {"s": 1.0})
+        hostile = _answer(lambda: rt.cancel_execution("mallory", running.execution_id), running.execution_id)
+        unknown = _answer(lambda: rt.cancel_execution("mallory", "exec-unknown"), "exec-unknown")
+        assert hostile == unknown == ("NotFoundError", "execution '<ref>' not found")
+        done = rt.wait_execution(running.execution_id, poll_interval_s=0.05, max_attempts=400)
+        assert done.ok and done.output == "paid"
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[tuple[HttpServer, str]]:
+    runtimes = SharedRuntimes()
+    with structlog.testing.capture_logs(), HttpServer(runtimes.runtime(), tokens=TOKENS) as server:
+        reg = server.rt.register_tool("alice", {**ADD, "name": "payroll", "description": "Alice's private payroll."})
+        server.rt.update_tool("alice", reg.tool_id, {**ADD, "name": "payroll", "description": "Version two."})
+        server.rt.execute_tool("alice", reg.tool_id, {"a": 1, "b": 2})
+        yield server, reg.tool_id
+
+
+# What each manage_tools action needs beside its tool to get as far as the tool is looked at.
+_ACTION_ARGS: dict[str, dict[str, Any]] = {
+    "update": {"description": "Taken over."},
+    "rollback": {"version": 1},
+    "promote": {"version": 1},
+    "traffic": {"weights": {"1": 50, "2": 50}},
+    "deregister": {"purge": True},
+    "call": {"arguments": {"a": 1, "b": 2}},
+}
+
+
+def test_every_mcp_action_on_a_tool_answers_a_hidden_tool_as_an_unknown_one(served: tuple[HttpServer, str]) -> None:
+    """Over HTTP with mallory's token, every manage_tools action that names a tool (and a direct
+    call) answers alice's private tool, by id, plain name or owner-qualified name, as a tool that
+    does not exist; alice's tool is unchanged."""
+    server, tool_id = served
+    before = server.rt.get_tool(tool_id)
+    actions = [a for a, full in management.ACTIONS.items() if "tool" in management.SCHEMAS[full].get("required", [])]
+    actions.append("call")
+    refs = (tool_id, "payroll", "alice__payroll")
+
+    async def answers() -> dict[tuple[str, str], tuple[bool, str]]:
+        got: dict[tuple[str, str], tuple[bool, str]] = {}
+        async with server.client(headers=_bearer(MALLORY)) as client:
+            for action in actions:
+                for ref in (*refs, UNKNOWN, "no_such_tool"):
+                    result = await client.call_tool(
+                        "manage_tools", {"action": action, "tool": ref, **_ACTION_ARGS.get(action, {})}
+                    )
+                    got[action, ref] = (result.is_error, _text(result).replace(ref, "<ref>"))
+            for ref in (*refs, "no_such_tool"):
+                direct: types.CallToolResult = await client.call_tool(ref, {"a": 1, "b": 2})
+                got["direct", ref] = (direct.is_error, _text(direct).replace(ref, "<ref>"))
+        return got
+
+    got = anyio.run(answers)
+    for action in (*actions, "direct"):
+        unknown = got[action, "no_such_tool"]
+        assert unknown[0], (action, unknown)
+        for ref in refs:
+            assert got[action, ref] == unknown, (action, ref)
+    assert server.rt.get_tool(tool_id) == before
+    assert server.rt.list_executions("mallory").items == ()
