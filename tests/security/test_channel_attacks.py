@@ -19,11 +19,13 @@ import pytest
 import structlog
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 import toolrt
 from tests.e2e.harness import SharedRuntimes
 from tests.e2e.test_mcp import ADD, HttpServer, _text
 from tests.security.test_mcp_front_door import MALLORY, TOKENS, _bearer
+from toolrt.adapters.cli.main import build_app
 from toolrt.adapters.mcp import management
 from toolrt.application import ToolRuntime
 from toolrt.domain import ToolRuntimeError
@@ -137,10 +139,14 @@ _ACTION_ARGS: dict[str, dict[str, Any]] = {
 }
 
 
-def test_every_mcp_action_on_a_tool_answers_a_hidden_tool_as_an_unknown_one(served: tuple[HttpServer, str]) -> None:
-    """Over HTTP with mallory's token, every manage_tools action that names a tool (and a direct
-    call) answers alice's private tool, by id, plain name or owner-qualified name, as a tool that
-    does not exist; alice's tool is unchanged."""
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+def test_every_mcp_action_on_a_tool_answers_a_hidden_tool_as_an_unknown_one(
+    served: tuple[HttpServer, str], mode: str
+) -> None:
+    """Over HTTP with mallory's token (handshake-era sessions, and the newest protocol), every
+    manage_tools action that names a tool, the full-set tool it stands for, and a direct call answer
+    alice's private tool, by id, plain name or owner-qualified name, as a tool that does not exist;
+    alice's tool is unchanged and holds no call of mallory's."""
     server, tool_id = served
     before = server.rt.get_tool(tool_id)
     actions = [a for a, full in management.ACTIONS.items() if "tool" in management.SCHEMAS[full].get("required", [])]
@@ -149,23 +155,71 @@ def test_every_mcp_action_on_a_tool_answers_a_hidden_tool_as_an_unknown_one(serv
 
     async def answers() -> dict[tuple[str, str], tuple[bool, str]]:
         got: dict[tuple[str, str], tuple[bool, str]] = {}
-        async with server.client(headers=_bearer(MALLORY)) as client:
+
+        def note(kind: str, ref: str, result: types.CallToolResult) -> None:
+            got[kind, ref] = (bool(result.is_error), _text(result).replace(ref, "<ref>"))
+
+        async with server.client(headers=_bearer(MALLORY), mode=mode) as client:
             for action in actions:
+                extra = _ACTION_ARGS.get(action, {})
                 for ref in (*refs, UNKNOWN, "no_such_tool"):
-                    result = await client.call_tool(
-                        "manage_tools", {"action": action, "tool": ref, **_ACTION_ARGS.get(action, {})}
-                    )
-                    got[action, ref] = (result.is_error, _text(result).replace(ref, "<ref>"))
+                    note(action, ref, await client.call_tool("manage_tools", {"action": action, "tool": ref, **extra}))
+                    full = management.ACTIONS[action]
+                    if full != "call_tool":
+                        note(full, ref, await client.call_tool(full, {"tool": ref, **extra}))
             for ref in (*refs, "no_such_tool"):
-                direct: types.CallToolResult = await client.call_tool(ref, {"a": 1, "b": 2})
-                got["direct", ref] = (direct.is_error, _text(direct).replace(ref, "<ref>"))
+                note("direct", ref, await client.call_tool(ref, {"a": 1, "b": 2}))
         return got
 
     got = anyio.run(answers)
-    for action in (*actions, "direct"):
-        unknown = got[action, "no_such_tool"]
-        assert unknown[0], (action, unknown)
+    for kind in {kind for kind, _ in got}:
+        unknown = got[kind, "no_such_tool"]
+        assert unknown[0], (kind, unknown)
         for ref in refs:
-            assert got[action, ref] == unknown, (action, ref)
+            assert got[kind, ref] == unknown, (kind, ref)
     assert server.rt.get_tool(tool_id) == before
     assert server.rt.list_executions("mallory").items == ()
+
+
+# Each CLI command that names a tool, as mallory would run it (``{}``: the tool reference).
+CLI_COMMANDS: tuple[tuple[str, ...], ...] = (
+    ("show", "{}"),
+    ("versions", "{}"),
+    ("history", "--tool", "{}"),
+    ("invoke", "{}", "x=1"),
+    ("test", "{}"),
+    ("update", "--tool", "{}", "--visibility", "public"),
+    ("deregister", "{}"),
+    ("rollback", "{}", "1"),
+    ("traffic", "{}"),
+    ("traffic", "{}", "1=50", "2=50"),
+    ("promote", "{}", "1"),
+    ("metrics", "{}"),
+)
+
+
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_every_cli_command_answers_another_agents_hidden_tool_as_an_unknown_one(output: str) -> None:
+    """``toolrt --agent mallory CMD REF``: the exit code and everything printed are the same for
+    alice's private tool (by id or name) as for a tool that does not exist; alice's tool is unchanged."""
+    runtimes = SharedRuntimes()
+    rt = runtimes.runtime()
+    secret = {**DOUBLE, "examples": []}  # the CLI's runtimes echo their params: no example holds
+    tool_id = rt.register_tool("alice", secret).tool_id
+    rt.update_tool("alice", tool_id, {**secret, "description": "Version two."})
+    rt.execute_tool("alice", tool_id, {"x": 21})
+    before = rt.get_tool(tool_id)
+    flags = ("--json",) if output == "json" else ()
+
+    def run(command: tuple[str, ...], ref: str) -> tuple[int, str]:
+        args = [*flags, "--agent", "mallory", *(part.replace("{}", ref) for part in command)]
+        with structlog.testing.capture_logs():
+            result = CliRunner().invoke(build_app(runtimes), args)
+        return result.exit_code, (result.stdout + result.stderr).replace(ref, "<ref>")
+
+    for command in CLI_COMMANDS:
+        for hidden, unknown in ((tool_id, UNKNOWN), ("payroll", "no_such_tool")):
+            answer = run(command, hidden)
+            assert answer == run(command, unknown), command
+            assert answer[0] != 0, (command, answer)
+    assert rt.get_tool(tool_id) == before
