@@ -223,3 +223,24 @@ def test_every_cli_command_answers_another_agents_hidden_tool_as_an_unknown_one(
             assert answer == run(command, unknown), command
             assert answer[0] != 0, (command, answer)
     assert rt.get_tool(tool_id) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a split's guard counts every caller's calls of a candidate, pinned ones too: another agent "
+    "pinning the candidate with inputs every version fails on ends the owner's rollout. Needs execution "
+    "records to say whether the split chose the version (a field in every store), so the guard counts "
+    "only the calls it routed.",
+)
+def test_another_agent_cannot_end_a_public_tools_traffic_split() -> None:
+    """Mallory may call alice's public tool, but her calls pinned to the candidate version, with
+    an input on which every version fails, must not end alice's guarded split."""
+    with toolrt.connect("memory", sandbox="inprocess") as rt:
+        code = "def handler(x: int) -> int:\n    return 10 // x\n"
+        tool = {**DOUBLE, "code": code, "examples": []}
+        tool_id = rt.register_tool("alice", tool, "public").tool_id
+        rt.update_tool("alice", tool_id, {**tool, "description": "Version two."})
+        split = rt.set_traffic("alice", tool_id, {1: 10, 2: 90}, guard={"margin": 0.1, "min_calls": 3}).traffic
+        for _ in range(3):
+            assert not rt.execute_tool("mallory", tool_id, {"x": 0}, version=1).ok  # fails on every version
+        assert rt.get_tool(tool_id).traffic == split
