@@ -10,7 +10,10 @@ exists, whose it is, or let it act on it.
 
 from __future__ import annotations
 
+import re
+import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import anyio
@@ -244,3 +247,90 @@ def test_another_agent_cannot_end_a_public_tools_traffic_split() -> None:
         for _ in range(3):
             assert not rt.execute_tool("mallory", tool_id, {"x": 0}, version=1).ok  # fails on every version
         assert rt.get_tool(tool_id).traffic == split
+
+
+_IDS = re.compile(r"(tool|exec)-[0-9a-f]{32}")
+_TIMES = re.compile(r"datetime\.datetime\([^)]*\)|\d{4}-\d\d-\d\dT[\d:.]+(\+00:00|Z)?")
+_ELAPSED = re.compile(r"(elapsed_ms|wall_ms|duration_ms|p50_ms|p95_ms)=[\d.e-]+")
+
+
+def _transcript(rt: ToolRuntime, code: str, words: str) -> list[str]:
+    """Everything mallory's own calls answer about her own tool, ids, times and durations blanked."""
+    said: list[str] = []
+
+    def say(call: Callable[[], object]) -> None:
+        try:
+            answer = repr(call())
+        except ToolRuntimeError as exc:
+            answer = f"{type(exc).__name__}: {exc}"
+        said.append(_ELAPSED.sub(r"\1=_", _TIMES.sub("T", _IDS.sub("ID", answer))))
+
+    mine = {"name": "payroll", "description": words, "language": "python", "code": code, "examples": []}
+    say(lambda: rt.register_tool("mallory", mine, on_duplicate="warn"))
+    tool_id = rt.resolve_tool("mallory", "payroll").tool_id
+    say(lambda: rt.register_tool("mallory", {**mine, "name": "payroll_again"}, on_duplicate="reuse"))
+    say(lambda: rt.register_tool("mallory", {**mine, "name": "payroll_strict"}, on_duplicate="error"))
+    say(lambda: rt.get_tool_status(tool_id, "mallory"))
+    say(lambda: rt.execute_tool("mallory", tool_id, {"x": 3}).output)
+    say(lambda: rt.search_tools("mallory", words, with_usage=True))
+    say(lambda: rt.tool_schemas("mallory", format="mcp"))
+    say(lambda: rt.tool_usage("mallory", tool_id))
+    say(lambda: rt.list_executions("mallory").items[0].output)
+    say(lambda: rt.deregister_tool("mallory", tool_id, purge=True))
+    say(lambda: rt.register_tool("mallory", mine, "public", on_duplicate="warn"))
+    return said
+
+
+_CODES = (
+    "def handler(x: int) -> int:\n    return x * 2\n",
+    "def handler(x: int) -> int:\n    # doubled\n    return x * 2\n",
+    "def handler(x: int) -> int:\n    return x + 40\n",
+)
+_WORDS = ("Compute the payroll bonus", "payroll payroll salary", "Doubles a number")
+
+
+@contextmanager
+def _runtime(backend: str) -> Iterator[ToolRuntime]:
+    """A runtime on ``backend``: the memory adapters, or the local profile's SQLite store."""
+    if backend == "memory":
+        with toolrt.connect("memory", sandbox="inprocess") as rt:
+            yield rt
+        return
+    with tempfile.TemporaryDirectory() as data, toolrt.connect("local", data_dir=data, sandbox="inprocess") as rt:
+        yield rt
+
+
+@pytest.mark.parametrize("backend", ["memory", "local"])
+@settings(max_examples=20, deadline=None)
+@given(
+    hidden=st.lists(
+        st.tuples(
+            st.sampled_from(["private", "team:red", "withdrawn"]),
+            st.sampled_from(_CODES),
+            st.sampled_from(_WORDS),
+            st.sampled_from(["payroll", "payroll_again", "bonus"]),
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    code=st.sampled_from(_CODES),
+    words=st.sampled_from(_WORDS),
+)
+def test_what_an_agent_hears_of_its_own_tool_is_the_same_beside_any_hidden_tools(
+    backend: str, hidden: list[tuple[str, str, str, str]], code: str, words: str
+) -> None:
+    """Mallory registers (warn, reuse, error on duplicates), inspects, runs, searches, deregisters
+    and registers again a tool of her own: every answer is the same whether or not alice holds
+    private, team or withdrawn tools with the same code, words or names beside it."""
+    with _runtime(backend) as alone:
+        expected = _transcript(alone, code, words)
+    with _runtime(backend) as rt:
+        rt.add_team_member("red", "alice")
+        for i, (kind, their_code, their_words, name) in enumerate(hidden):
+            theirs = {"name": f"{name}_{i}" if i else name, "description": their_words, "language": "python"}
+            visibility = "private" if kind == "withdrawn" else kind
+            reg = rt.register_tool("alice", {**theirs, "code": their_code}, visibility, on_duplicate="create")
+            rt.execute_tool("alice", reg.tool_id, {"x": 5})
+            if kind == "withdrawn":
+                rt.deregister_tool("alice", reg.tool_id)
+        assert _transcript(rt, code, words) == expected
