@@ -305,7 +305,7 @@ def _runtime(backend: str) -> Iterator[ToolRuntime]:
 @given(
     hidden=st.lists(
         st.tuples(
-            st.sampled_from(["private", "team:red", "withdrawn"]),
+            st.sampled_from(["private", "shared", "team:red", "withdrawn"]),
             st.sampled_from(_CODES),
             st.sampled_from(_WORDS),
             st.sampled_from(["payroll", "payroll_again", "bonus"]),
@@ -321,7 +321,8 @@ def test_what_an_agent_hears_of_its_own_tool_is_the_same_beside_any_hidden_tools
 ) -> None:
     """Mallory registers (warn, reuse, error on duplicates), inspects, runs, searches, deregisters
     and registers again a tool of her own: every answer is the same whether or not alice holds
-    private, team or withdrawn tools with the same code, words or names beside it."""
+    private, shared (run by id only), team or withdrawn tools with the same code, words or names
+    beside it."""
     with _runtime(backend) as alone:
         expected = _transcript(alone, code, words)
     with _runtime(backend) as rt:
