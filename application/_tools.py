@@ -8,9 +8,9 @@ from typing import Any
 
 import attrs
 
+from toolrt.application.access import may_see
 from toolrt.domain import NotFoundError, OwnershipError, RegistrationError, Tool, ToolRuntimeError
 from toolrt.logs import get_logger
-from toolrt.application.access import may_see
 from toolrt.ports import AttributeValue, Clock, MetricsSink, Teams, ToolGateway, ToolRecords
 
 log = get_logger(__name__)
