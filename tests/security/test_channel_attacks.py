@@ -1,6 +1,6 @@
 """Attacks on tenancy through the channels around the sandbox, by a hostile agent (mallory) against
-a victim (alice), asserted from outside: the runtime's agent-facing calls, and the MCP server over
-HTTP with agent tokens through the official SDK client.
+a victim (alice), asserted from outside: the runtime's agent-facing calls, the CLI run with
+``--agent``, and the MCP server over HTTP with agent tokens through the official SDK client.
 
 The rule under attack (DESIGN, Tenancy: Answers): every answer an agent gets is computed from what
 it may see, the same for another agent's private tool, or execution, as for one that does not
