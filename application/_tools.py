@@ -8,9 +8,10 @@ from typing import Any
 
 import attrs
 
+from toolrt.application.access import may_see
 from toolrt.domain import NotFoundError, OwnershipError, RegistrationError, Tool, ToolRuntimeError
 from toolrt.logs import get_logger
-from toolrt.ports import AttributeValue, Clock, MetricsSink, ToolGateway, ToolRecords
+from toolrt.ports import AttributeValue, Clock, MetricsSink, Teams, ToolGateway, ToolRecords
 
 log = get_logger(__name__)
 
@@ -34,17 +35,21 @@ def tool_span_attributes(agent_id: str, tool_name: str, language: str) -> dict[s
     return {"toolrt.agent.id": agent_id, "gen_ai.tool.name": tool_name, "toolrt.tool.language": language}
 
 
-def owned_tool(tools: ToolRecords, agent_id: str, tool_id: str, action: str) -> Tool:
-    """The tool, if ``agent_id`` owns it: NotFoundError or OwnershipError otherwise."""
+def owned_tool(tools: ToolRecords, teams: Teams, agent_id: str, tool_id: str, action: str) -> Tool:
+    """The tool, if ``agent_id`` owns it. Another agent's tool is OwnershipError when ``agent_id``
+    may see it, and otherwise NotFoundError, the answer an unknown id gets: whether a private tool
+    exists is no one else's to learn."""
     tool = tools.get(tool_id)
     if not tool.is_owned_by(agent_id):
+        if not may_see(teams, tool, agent_id):
+            raise NotFoundError("tool", tool_id)
         raise OwnershipError(agent_id, tool_id, action)
     return tool
 
 
-def active_owned_tool(tools: ToolRecords, agent_id: str, tool_id: str, action: str) -> Tool:
+def active_owned_tool(tools: ToolRecords, teams: Teams, agent_id: str, tool_id: str, action: str) -> Tool:
     """Like :func:`owned_tool`, and the tool must be active (NotFoundError otherwise)."""
-    tool = owned_tool(tools, agent_id, tool_id, action)
+    tool = owned_tool(tools, teams, agent_id, tool_id, action)
     if not tool.is_active:
         raise NotFoundError("active tool", tool_id)
     return tool

@@ -5,7 +5,7 @@ next call, in every process on the store."""
 
 from __future__ import annotations
 
-from toolrt.domain import TeamMembershipError, Tool, Visibility
+from toolrt.domain import NotFoundError, OwnershipError, TeamMembershipError, Tool, Visibility
 from toolrt.ports import Teams
 
 
@@ -19,6 +19,19 @@ def deciding_teams(teams: Teams, tool: Tool, agent_id: str) -> frozenset[str]:
 def may_execute(teams: Teams, tool: Tool, agent_id: str) -> bool:
     """True when ``agent_id`` may run ``tool`` now."""
     return tool.can_execute(agent_id, deciding_teams(teams, tool, agent_id))
+
+
+def check_execute(teams: Teams, tool: Tool, agent_id: str) -> None:
+    """Refuse ``agent_id`` a run of ``tool`` it may not make: NotFoundError for a tool it may not
+    see (the answer an unknown id gets: the id tells it nothing) or one withdrawn, OwnershipError
+    for one it sees but may not run."""
+    if may_execute(teams, tool, agent_id):
+        return
+    if not may_see(teams, tool, agent_id):
+        raise NotFoundError("tool", tool.tool_id)
+    if not tool.is_active:
+        raise NotFoundError("active tool", tool.tool_id)
+    raise OwnershipError(agent_id, tool.tool_id, "execute")
 
 
 def may_see(teams: Teams, tool: Tool, agent_id: str) -> bool:

@@ -8,7 +8,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 from toolrt.application.execute_tool import ExecuteTool, ExecuteToolRequest
 from toolrt.application.policy import ExecutionPolicy
-from toolrt.domain import Execution, ExecutionError, ExecutionStatus, OwnershipError
+from toolrt.domain import Execution, ExecutionError, ExecutionStatus, NotFoundError
 from toolrt.ports import ExecutionLog
 
 
@@ -52,10 +52,12 @@ class BackgroundExecutions:
         return self._executions.get_execution(execution_id)
 
     def cancel(self, agent_id: str, execution_id: str) -> Execution:
-        """Ask a running execution to stop; the caller must be the one who started it."""
+        """Ask a running execution to stop; the caller must be the one who started it. Another
+        agent's execution is NotFoundError, the answer an unknown id gets (nothing of it, not even
+        its tool's id, is told)."""
         execution = self._executions.get_execution(execution_id)
         if execution.caller != agent_id:
-            raise OwnershipError(agent_id, execution.tool_id, f"cancel execution {execution_id} of")
+            raise NotFoundError("execution", execution_id)
         with self._lock:
             entry = self._running.get(execution_id)
         if entry is None:

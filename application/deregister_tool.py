@@ -88,7 +88,7 @@ class DeregisterTool:
         self._events = events
 
     def execute(self, request: DeregisterToolRequest) -> Deregistration:
-        tool = owned_tool(self._tools, request.agent_id, request.tool_id, "deregister")
+        tool = owned_tool(self._tools, self._teams, request.agent_id, request.tool_id, "deregister")
         bound = log.bind(agent_id=request.agent_id, tool_id=tool.tool_id)
         problems: list[str] = []
         now = self._clock.now()

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 
 from toolrt.application._tools import tool_span_attributes
-from toolrt.application.access import may_execute
+from toolrt.application.access import check_execute
 from toolrt.application.checks import check_agent, check_params
 from toolrt.application.output_relay import OutputRelay
 from toolrt.application.policy import ExecutionPolicy
@@ -21,8 +21,6 @@ from toolrt.domain import (
     ExecutionStatus,
     Language,
     LimitExceededError,
-    NotFoundError,
-    OwnershipError,
     Tool,
     ToolDefinition,
     ToolExecuted,
@@ -243,10 +241,7 @@ class ExecuteTool:
         if request.version is not None and (isinstance(request.version, bool) or not isinstance(request.version, int)):
             raise ValidationError(f"version must be an integer, got {request.version!r}")
         tool = self._tools.get(request.tool_id)
-        if not may_execute(self._teams, tool, request.agent_id):
-            if not tool.is_active:
-                raise NotFoundError("active tool", request.tool_id)
-            raise OwnershipError(request.agent_id, request.tool_id, "execute")
+        check_execute(self._teams, tool, request.agent_id)
         if request.version is None and tool.traffic is not None:
             request = attrs.evolve(request, version=tool.route(request.sticky_key))  # fixed from here on
         version = tool.version(request.version) if request.version is not None else tool.current

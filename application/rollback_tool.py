@@ -9,7 +9,7 @@ import attrs
 from toolrt.application._tools import active_owned_tool, refusals_counted, save_and_sync
 from toolrt.domain import NotFoundError, Tool, ToolRolledBack
 from toolrt.logs import get_logger
-from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, ToolGateway, ToolRecords
+from toolrt.ports import ArtifactStore, Clock, EventPublisher, MetricsSink, Teams, ToolGateway, ToolRecords
 
 log = get_logger(__name__)
 
@@ -39,6 +39,7 @@ class RollbackTool:
         self,
         *,
         tools: ToolRecords,
+        teams: Teams,
         artifacts: ArtifactStore,
         gateway: ToolGateway,
         clock: Clock,
@@ -46,6 +47,7 @@ class RollbackTool:
         events: EventPublisher,
     ) -> None:
         self._tools = tools
+        self._teams = teams
         self._artifacts = artifacts
         self._gateway = gateway
         self._clock = clock
@@ -58,7 +60,7 @@ class RollbackTool:
             return self._rollback(request, bound)
 
     def _rollback(self, request: RollbackToolRequest, bound: Any) -> Tool:
-        before = active_owned_tool(self._tools, request.agent_id, request.tool_id, "roll back")
+        before = active_owned_tool(self._tools, self._teams, request.agent_id, request.tool_id, "roll back")
         target = before.version(request.version)
         if before.current_version == target.number:
             return before

@@ -558,11 +558,9 @@ class ToolRuntime:
         raise ValidationError(f"the name {ref!r} matches {len(visible)} tools: {ids}; pass a tool id")
 
     def _tool_by_ref(self, agent_id: str, ref: str) -> Tool:
-        """The tool with id ``ref``, else the one the agent's name ``ref`` resolves to."""
-        try:
-            return self.ports.repository.get(ref)
-        except NotFoundError:
-            return self.resolve_tool(agent_id, ref)
+        """The tool with id ``ref`` (one the agent may see: another agent's private tool is
+        NotFoundError, as an unknown id is), else the one the agent's name ``ref`` resolves to."""
+        return self.resolve_tool(agent_id, ref)
 
     def _by_ref(
         self,

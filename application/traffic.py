@@ -171,7 +171,7 @@ class TrafficControl:
         """Route un-pinned calls of ``tool_id`` by ``weights`` (None or empty: all to the version in force)."""
         bound = log.bind(agent_id=agent_id, tool_id=tool_id)
         with refusals_counted(self._metrics, bound, "traffic_changes", "set_traffic"):
-            before = active_owned_tool(self._tools, agent_id, tool_id, "route traffic of")
+            before = active_owned_tool(self._tools, self._teams, agent_id, tool_id, "route traffic of")
             now = self._clock.now()
             split = TrafficSplit(weights, now, guard) if weights else None
             if split is not None:
@@ -188,7 +188,7 @@ class TrafficControl:
         """Put ``version`` in force and end any split."""
         bound = log.bind(agent_id=agent_id, tool_id=tool_id)
         with refusals_counted(self._metrics, bound, "promotions", "promote"):
-            before = active_owned_tool(self._tools, agent_id, tool_id, "promote a version of")
+            before = active_owned_tool(self._tools, self._teams, agent_id, tool_id, "promote a version of")
             target = before.version(version)
             if self._artifacts.get(target.code_hash) is None:
                 raise NotFoundError("artifact", f"{target.code_hash} (version {target.number} of {tool_id})")

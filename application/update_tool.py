@@ -150,7 +150,7 @@ class UpdateTool:
     def _update(self, request: UpdateToolRequest) -> ToolUpdate:
         if request.definition is None and request.visibility is None:
             raise ValidationError("an update needs a definition, a visibility, or both")
-        before = active_owned_tool(self._tools, request.agent_id, request.tool_id, "update")
+        before = active_owned_tool(self._tools, self._teams, request.agent_id, request.tool_id, "update")
         if request.definition is not None and request.definition.name != before.name:
             check_new_tool_name(request.definition.name)  # a rename: before anything is resolved or run
         now = self._clock.now()

@@ -132,6 +132,7 @@ class ServicesContainer(containers.DeclarativeContainer):
     rollback = providers.Singleton(
         RollbackTool,
         tools=store,
+        teams=store,
         artifacts=artifacts,
         gateway=ports.provided.gateway,
         clock=clock,

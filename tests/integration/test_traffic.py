@@ -22,7 +22,6 @@ from toolrt.domain import (
     ExecutionMetrics,
     ExecutionStatus,
     NotFoundError,
-    OwnershipError,
     TrafficChanged,
     TrafficSplit,
     ValidationError,
@@ -156,9 +155,9 @@ def test_another_agent_changes_no_split_and_reads_no_private_metrics(rt: ToolRun
     tool_id = _two_versions(rt, "private")
     rt.execute_tool("owner", tool_id, {"item": "secret"})
     before = rt.get_tool(tool_id)
-    with pytest.raises(OwnershipError):
+    with pytest.raises(NotFoundError):  # a private tool: as for an unknown id
         rt.set_traffic("mallory", tool_id, {1: 50, 2: 50})
-    with pytest.raises(OwnershipError):
+    with pytest.raises(NotFoundError):
         rt.promote("mallory", tool_id, 2)
     with pytest.raises(NotFoundError):
         rt.tool_metrics(tool_id, "mallory")

@@ -97,10 +97,11 @@ def test_a_member_sees_its_own_calls_of_a_team_tool_never_the_owners(rt: ToolRun
     bobs = rt.list_executions("bob", tool=reg.tool_id).items
     assert [e.caller for e in bobs] == ["bob"] and "alice-secret" not in repr(bobs)
     assert "alice-secret" not in repr(rt.list_executions("bob").items)
-    # By id, the team tool answers as another agent's private tool does (its calls: none of hers).
+    # By id, the team tool answers as another agent's private tool does: as an unknown id.
     private = rt.register_tool("alice", {**RADAR, "name": "private_radar"})
-    assert rt.list_executions("mallory", tool=reg.tool_id).items == ()
-    assert rt.list_executions("mallory", tool=private.tool_id).items == ()
+    for hidden in (reg.tool_id, private.tool_id):
+        with pytest.raises(NotFoundError):
+            rt.list_executions("mallory", tool=hidden)
     with pytest.raises(NotFoundError):
         rt.list_executions("mallory", tool="red_radar")  # by name: nothing of that name for her
     assert rt.list_executions("mallory").items == ()

@@ -57,8 +57,8 @@ def test_a_non_member_meets_a_team_tool_as_if_it_did_not_exist(rt: ToolRuntime) 
     assert rt.tools_usage("bob", [reg.tool_id])[reg.tool_id].executions == 1
     with pytest.raises(NotFoundError):
         rt.execute_tool("mallory", "red_radar", {"station": "x"})  # its name resolves to nothing
-    with pytest.raises(OwnershipError):
-        rt.execute_tool("mallory", reg.tool_id, {"station": "x"})  # the id: refused as for a private tool
+    with pytest.raises(NotFoundError):
+        rt.execute_tool("mallory", reg.tool_id, {"station": "x"})  # the id: refused as an unknown id
     with pytest.raises(ToolRuntimeError):
         rt.test_tool("mallory", reg.tool_id)
     # Her history holds nothing of Alice's call, parameters or output.
@@ -118,7 +118,7 @@ def test_leaving_a_team_takes_effect_on_the_next_call(rt: ToolRuntime) -> None:
     rt.subscribe(TeamMembershipChanged, heard.append)  # type: ignore[arg-type]  # subscribe takes DomainEvent handlers
     assert rt.execute_tool("bob", reg.tool_id, {"station": "x"}).ok
     assert rt.remove_team_member("red", "bob")
-    with pytest.raises(OwnershipError):
+    with pytest.raises(NotFoundError):
         rt.execute_tool("bob", reg.tool_id, {"station": "x"})
     assert rt.list_tools("bob") == [] and rt.search_tools("bob", "radar") == []
     assert [(e.team, e.agent_id, e.added) for e in heard] == [("red", "bob", False)]

@@ -131,7 +131,8 @@ def test_unknown_tool_ids(rt: ToolRuntime) -> None:
 
 
 def test_non_owner_cannot_change_a_tool(rt: ToolRuntime) -> None:
-    """Another agent's update, rollback or deregister is OwnershipError and changes nothing."""
+    """Another agent's update, rollback or deregister of a private tool is refused as for an
+    unknown id (NotFoundError: the id tells it nothing) and changes nothing."""
     tool_id = rt.list_tools("agent-a")[0].tool_id
     before = snapshot(rt)
     for call in (
@@ -140,7 +141,7 @@ def test_non_owner_cannot_change_a_tool(rt: ToolRuntime) -> None:
         lambda: rt.deregister_tool("agent-b", tool_id),
         lambda: rt.rollback_tool("agent-b", tool_id, 1),
     ):
-        with pytest.raises(OwnershipError, match="agent 'agent-b' may not"):
+        with pytest.raises(NotFoundError, match=f"tool '{tool_id}' not found"):
             call()
     assert snapshot(rt) == before
 

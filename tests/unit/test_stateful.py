@@ -10,7 +10,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from tests.fakes import memory_runtime
 from toolrt.contracts import builders as b
-from toolrt.domain import CodeHash, OwnershipError, TeamMembershipError, ToolRuntimeError
+from toolrt.domain import CodeHash, NotFoundError, OwnershipError, TeamMembershipError, Tool, ToolRuntimeError
 
 AGENTS = ("a", "b", "c")
 TEAMS = ("red", "blue")
@@ -60,6 +60,16 @@ class RuntimeMachine(RuleBasedStateMachine):
             assert self.rt.remove_team_member(team, agent) == (agent in self.members[team])
             self.members[team].discard(agent)
 
+    def refused_as_seen(self, agent: str, before: Tool, refused: ToolRuntimeError) -> None:
+        """Another agent's change is refused: OwnershipError when it may see the tool, else the
+        NotFoundError an unknown id gets (an inactive tool of its own is not found either)."""
+        teams = {team for team, members in self.members.items() if agent in members}
+        if agent == before.owner:
+            assert isinstance(refused, NotFoundError) and not before.is_active
+        else:
+            sees = before.can_discover(agent, teams) or before.can_execute(agent, teams)
+            assert isinstance(refused, OwnershipError) == sees
+
     @precondition(lambda self: self.tools())
     @rule(data=st.data(), agent=st.sampled_from(AGENTS), body=st.sampled_from(BODIES))
     def update(self, data: st.DataObject, agent: str, body: str) -> None:
@@ -67,8 +77,8 @@ class RuntimeMachine(RuleBasedStateMachine):
         before = self.rt.get_tool(tool_id)
         try:
             self.rt.update_tool(agent, tool_id, b.definition(before.name, f"def handler(a, b):\n    {body}\n"))
-        except OwnershipError:
-            assert agent != before.owner
+        except (OwnershipError, NotFoundError) as refused:
+            self.refused_as_seen(agent, before, refused)
             assert self.rt.get_tool(tool_id) == before
         except ToolRuntimeError:
             assert self.rt.get_tool(tool_id) == before
@@ -80,8 +90,8 @@ class RuntimeMachine(RuleBasedStateMachine):
         before = self.rt.get_tool(tool_id)
         try:
             self.rt.deregister_tool(agent, tool_id, purge)
-        except OwnershipError:
-            assert agent != before.owner
+        except (OwnershipError, NotFoundError) as refused:
+            self.refused_as_seen(agent, before, refused)
             assert self.rt.get_tool(tool_id) == before
 
     @precondition(lambda self: self.tools())

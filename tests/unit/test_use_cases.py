@@ -13,7 +13,6 @@ from toolrt.contracts import builders as b
 from toolrt.domain import (
     ExecutionStatus,
     NotFoundError,
-    OwnershipError,
     RegistrationError,
     ToolStatus,
     ValidationError,
@@ -145,10 +144,11 @@ def test_failed_gateway_update_leaves_the_previous_version_in_force() -> None:
 
 
 def test_visibility_update_lets_others_execute() -> None:
-    """A private tool is the owner's; shared lets anyone with the id execute; public lists it too."""
+    """A private tool is the owner's (by id, another agent finds none); shared lets anyone with the
+    id execute; public lists it too."""
     rt = memory_runtime()
     reg = rt.register_tool("agent-a", b.definition(code=CODE))
-    with pytest.raises(OwnershipError):
+    with pytest.raises(NotFoundError):
         rt.execute_tool("agent-b", reg.tool_id, {"a": 1, "b": 1})
     rt.update_tool("agent-a", reg.tool_id, visibility="shared")
     assert rt.execute_tool("agent-b", reg.tool_id, {"a": 1, "b": 1}).ok
@@ -245,7 +245,7 @@ def test_background_execution_start_wait_cancel() -> None:
     done = rt.wait_execution(pending.execution_id, poll_interval_s=0.01, max_attempts=500)
     assert done.status is ExecutionStatus.SUCCEEDED
     blocking = rt.start_execution("agent-a", reg.tool_id, {"block_s": 30})
-    with pytest.raises(OwnershipError):
+    with pytest.raises(NotFoundError):  # another agent's execution: as an unknown id
         rt.cancel_execution("agent-b", blocking.execution_id)
     rt.cancel_execution("agent-a", blocking.execution_id)
     assert rt.wait_execution(blocking.execution_id, 0.01, 500).status is ExecutionStatus.CANCELLED

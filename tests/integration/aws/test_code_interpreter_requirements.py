@@ -19,7 +19,7 @@ from toolrt.application import ToolRuntime
 from toolrt.domain import (
     ExecutionError,
     Language,
-    OwnershipError,
+    NotFoundError,
     RequirementError,
     RequirementsUnsupportedError,
 )
@@ -103,7 +103,7 @@ def test_another_agents_tool_gets_no_packages_in_its_own_session(
     mallory_sessions = {s for s, _ in fake.tools} - alice_sessions
     assert len(mallory_sessions) == 1
     assert _tools(fake, mallory_sessions.pop()) == ["executeCode"]
-    with pytest.raises(OwnershipError):
+    with pytest.raises(NotFoundError):  # alice's private tool: as an unknown id
         rt.execute_tool("mallory", reg.tool_id, {"text": "today"})
 
 
