@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -23,7 +22,13 @@ from toolrt.adapters.cli.context import (
     exit_code_for,
 )
 from toolrt.adapters.cli.lookup import parse_weights, resolve_tool
-from toolrt.adapters.cli.tool_files import DATA_SUFFIXES, PYTHON_SUFFIXES, ToolFile, load_tool_file
+from toolrt.adapters.cli.tool_files import (
+    DATA_SUFFIXES,
+    PYTHON_SUFFIXES,
+    ToolFile,
+    code_file_named,
+    load_tool_file,
+)
 from toolrt.adapters.operations import run_on_tool
 from toolrt.domain import ValidationError, Visibility
 
@@ -42,11 +47,11 @@ def _expand(paths: list[Path]) -> list[Path]:
         described: set[Path] = set()
         for data in (p for p in found if p.suffix.lower() in DATA_SUFFIXES):
             try:
-                loaded = yaml.safe_load(data.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                code_file = code_file_named(data)
+            except ValidationError:
                 continue  # registering it reports what is wrong with it
-            if isinstance(loaded, dict) and isinstance(loaded.get("code_file"), str):
-                described.add((path / loaded["code_file"]).resolve())
+            if code_file is not None:
+                described.add(code_file)
         expanded += [p for p in found if p.resolve() not in described]
     return expanded
 
@@ -146,8 +151,10 @@ def register(
                         highlight=False,
                     )
             else:
+                message = r["error"]["message"].splitlines()[0]
+                named = message if message.startswith(r["file"]) else f"{r['file']}: {message}"  # the file, once
                 cli.err.print(
-                    f"[bold red]error[/] ({r['error']['type']}): {escape(r['file'])}: {escape(r['error']['message'].splitlines()[0])}",
+                    f"[bold red]error[/] ({r['error']['type']}): {escape(named)}",
                     highlight=False,
                     soft_wrap=True,
                 )
