@@ -98,6 +98,7 @@ def load_tool_file(
 def _file_error(
     path: Path, rule: str, message: str, *, line: int = 0, column: int = 0, hint: str = ""
 ) -> ValidationError:
+    # The place is said once, by the finding (``line L, col C``), never in ``message`` too.
     finding = Finding(rule, Severity.ERROR, message, line, column, hint)
     return ValidationError(f"{path}: {message}", ValidationReport((finding,)))
 
@@ -261,13 +262,7 @@ def _parse(path: Path, text: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _file_error(
-                path,
-                "file.json",
-                f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                line=exc.lineno,
-                column=exc.colno,
-            ) from None
+            raise _file_error(path, "file.json", exc.msg, line=exc.lineno, column=exc.colno) from None
         except RecursionError:
             raise _file_error(path, "file.json", "nested too deeply to be a tool file") from None
     try:
@@ -279,9 +274,7 @@ def _parse(path: Path, text: str) -> Any:
         line = mark.line + 1 if mark is not None else 0
         column = mark.column + 1 if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc)
-        raise _file_error(
-            path, "file.yaml", f"line {line}, column {column}: {problem}", line=line, column=column
-        ) from None
+        raise _file_error(path, "file.yaml", problem, line=line, column=column) from None
 
 
 def _schema_finding(error: jsonschema.ValidationError) -> Finding:
