@@ -312,3 +312,33 @@ def test_an_unknown_log_format_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("TOOLRT_LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="text, json"):
         cli_logs.log_format()
+
+
+def test_show_json_gives_the_definition_as_a_tool_file_takes_it(runtimes: SharedRuntimes, tmp_path: Path) -> None:
+    """`toolrt show --json NAME` prints the definition as users write it: saved to a file, it
+    registers (as another agent) and updates (as the owner) to the same definition."""
+    tool = tmp_path / "tool.yaml"
+    tool.write_text(
+        "name: greet\n"
+        "description: Greet someone by name.\n"
+        "language: python\n"
+        "entrypoint: main\n"
+        "code: |\n  def main(who: str) -> dict:\n      return {'echo': {'who': who}}\n"
+        "input_schema: {type: object, properties: {who: {type: string, description: Who to greet.}}, required: [who]}\n"
+        "output_schema: {type: object}\n"
+        "limits: {timeout_s: 5, memory_mb: 128}\n"
+        "tags: [demo, greeting]\n"
+        "examples: [{params: {who: ada}, output: {echo: {who: ada}}}]\n"
+    )
+    cli_json(runtimes, "--agent", "alice", "register", str(tool))
+    shown = cli_json(runtimes, "--agent", "alice", "show", "greet")
+    definition = shown["definition"]
+    assert definition["code"].startswith("def main(who: str)") and "code_hash" not in definition
+    assert shown["code_hash"] and shown["versions"] and shown["status_report"]  # the rest of the view is kept
+    saved = tmp_path / "greet.json"
+    saved.write_text(json.dumps(definition))
+    cli_json(runtimes, "--agent", "bob", "register", str(saved))
+    assert cli_json(runtimes, "--agent", "bob", "show", "greet")["definition"] == definition
+    cli_json(runtimes, "--agent", "alice", "update", str(saved))
+    again = cli_json(runtimes, "--agent", "alice", "show", "greet")
+    assert again["definition"] == definition and again["version"] == shown["version"]
