@@ -342,3 +342,19 @@ def test_show_json_gives_the_definition_as_a_tool_file_takes_it(runtimes: Shared
     cli_json(runtimes, "--agent", "alice", "update", str(saved))
     again = cli_json(runtimes, "--agent", "alice", "show", "greet")
     assert again["definition"] == definition and again["version"] == shown["version"]
+
+
+def test_registering_a_name_the_agent_already_has_says_how_to_update_it(runtimes: SharedRuntimes) -> None:
+    """Registering a file again (the README, then the command-line guide) is refused with the next
+    step: `toolrt update FILE`, or --on-duplicate update; alone and in a batch."""
+    add = str(EXAMPLES / "python" / "add.py")
+    cli_json(runtimes, "register", add)
+    alone = cli(runtimes, "register", add)
+    assert alone.exit_code == 2
+    (line,) = alone.stderr.splitlines()
+    assert "already has an active tool named 'add'" in line and f"toolrt update {add}" in line
+    assert "--on-duplicate update" in line
+    batch = cli(runtimes, "register", add, str(EXAMPLES / "python" / "word_stats.py"))
+    assert batch.exit_code == 2 and f"toolrt update {add}" in batch.stderr
+    shown = cli(runtimes, "--json", "register", add, str(EXAMPLES / "python" / "word_stats.py"))
+    assert f"toolrt update {add}" in json.loads(shown.stdout)[0]["error"]["hint"]

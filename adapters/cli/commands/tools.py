@@ -30,7 +30,8 @@ from toolrt.adapters.cli.tool_files import (
     load_tool_file,
 )
 from toolrt.adapters.operations import run_on_tool
-from toolrt.domain import ValidationError, Visibility
+from toolrt.application import ToolRuntime
+from toolrt.domain import ConflictError, ValidationError, Visibility
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -110,6 +111,7 @@ def register(
             task = progress.add_task("registering", total=len(files))
             for path in files:
                 progress.update(task, description=f"registering {path.name}")
+                tool_file: ToolFile | None = None
                 try:
                     tool_file = load_tool_file(path, name=name, entrypoint=entrypoint, description=description)
                     chosen = visibility or tool_file.visibility or Visibility.PRIVATE
@@ -119,54 +121,78 @@ def register(
                     code = exit_code_for(exc)
                     # A failure (1) outranks a user error (2): scripts retry on 1, fix input on 2.
                     worst = EXIT_FAILURE if EXIT_FAILURE in (worst, code) else code
-                    results.append({"file": str(path), "ok": False, "exit_code": code, "error": views.error_view(exc)})
+                    error = views.error_view(exc)
+                    hint = _name_taken_hint(rt, cli.agent, path, tool_file, name, exc)
+                    if hint:
+                        error["hint"] = hint
+                    results.append({"file": str(path), "ok": False, "exit_code": code, "error": error})
                     if len(files) == 1:
-                        cli.fail(code, about(path, exc), exc)
+                        cli.fail(code, about(path, exc) + (f"; {hint}" if hint else ""), exc)
                 progress.advance(task)
     if cli.json:
         cli.emit(results if len(files) > 1 else results[0])
     else:
-        for r in results:
-            if r["ok"] and r["reused"]:
-                cli.out.print(
-                    f"reused [bold]{escape(r['name'])}[/] ({r['tool_id']}) instead of registering {escape(r['file'])}",
+        _print_registrations(cli, results)
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _name_taken_hint(
+    rt: ToolRuntime, agent: str, path: Path, tool_file: ToolFile | None, name: str | None, exc: Exception
+) -> str:
+    """The next step when registering failed because ``agent`` already has an active tool of that
+    name (the file registered before, by the README or an earlier run): update it instead."""
+    if not isinstance(exc, ConflictError) or tool_file is None:
+        return ""
+    if not rt.list_tools(agent, owner=agent, name=tool_file.name):
+        return ""  # another conflict (a concurrent change): retrying is the step
+    again = f"toolrt update {path}" + (f" --name {name}" if name else "")
+    return f"to give it a new version: {again}, or register with --on-duplicate update"
+
+
+def _print_registrations(cli: Cli, results: list[dict[str, Any]]) -> None:
+    """One line per file: registered, reused or the error (naming the file once, with its next step)."""
+    for r in results:
+        if r["ok"] and r["reused"]:
+            cli.out.print(
+                f"reused [bold]{escape(r['name'])}[/] ({r['tool_id']}) instead of registering {escape(r['file'])}",
+                highlight=False,
+            )
+        elif r["ok"]:
+            cache = "reused stored code (cache hit)" if r["cache_hit"] else "new code validated"
+            for similar in r["similar"]:
+                cli.err.print(
+                    f"  note: {similar['kind']} match: {similar['name']} ({similar['tool_id']}, owner {similar['owner']})",
+                    markup=False,
                     highlight=False,
                 )
-            elif r["ok"]:
-                cache = "reused stored code (cache hit)" if r["cache_hit"] else "new code validated"
-                for similar in r["similar"]:
+            cli.out.print(
+                f"registered [bold]{r['name']}[/] as {r['tool_id']} (v{r['version']}, {cache}, hash {r['code_hash'][:12]})",
+                highlight=False,
+            )
+            for finding in r["report"]["findings"]:
+                cli.out.print(
+                    f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}",
+                    markup=False,
+                    highlight=False,
+                )
+        else:
+            message = r["error"]["message"].splitlines()[0]
+            named = message if message.startswith(r["file"]) else f"{r['file']}: {message}"  # the file, once
+            if "hint" in r["error"]:
+                named += f"; {r['error']['hint']}"
+            cli.err.print(
+                f"[bold red]error[/] ({r['error']['type']}): {escape(named)}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            if cli.verbose:
+                for finding in r["error"].get("findings", []):
                     cli.err.print(
-                        f"  note: {similar['kind']} match: {similar['name']} ({similar['tool_id']}, owner {similar['owner']})",
-                        markup=False,
-                        highlight=False,
-                    )
-                cli.out.print(
-                    f"registered [bold]{r['name']}[/] as {r['tool_id']} (v{r['version']}, {cache}, hash {r['code_hash'][:12]})",
-                    highlight=False,
-                )
-                for finding in r["report"]["findings"]:
-                    cli.out.print(
                         f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}",
                         markup=False,
                         highlight=False,
                     )
-            else:
-                message = r["error"]["message"].splitlines()[0]
-                named = message if message.startswith(r["file"]) else f"{r['file']}: {message}"  # the file, once
-                cli.err.print(
-                    f"[bold red]error[/] ({r['error']['type']}): {escape(named)}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-                if cli.verbose:
-                    for finding in r["error"].get("findings", []):
-                        cli.err.print(
-                            f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}",
-                            markup=False,
-                            highlight=False,
-                        )
-    if worst:
-        raise typer.Exit(worst)
 
 
 def update(
