@@ -358,3 +358,10 @@ def test_registering_a_name_the_agent_already_has_says_how_to_update_it(runtimes
     assert batch.exit_code == 2 and f"toolrt update {add}" in batch.stderr
     shown = cli(runtimes, "--json", "register", add, str(EXAMPLES / "python" / "word_stats.py"))
     assert f"toolrt update {add}" in json.loads(shown.stdout)[0]["error"]["hint"]
+
+
+def test_a_batch_registration_off_a_terminal_prints_no_progress_residue(runtimes: SharedRuntimes) -> None:
+    """Off a terminal (a script, a pipe) several files register without the progress bar's blank line."""
+    done = cli(runtimes, "register", str(EXAMPLES / "python" / "add.py"), str(EXAMPLES / "python" / "word_stats.py"))
+    assert done.exit_code == 0, done.stderr
+    assert not done.stderr.startswith("\n"), repr(done.stderr)

@@ -104,7 +104,8 @@ def register(
             BarColumn(),
             MofNCompleteColumn(),
             console=cli.err,
-            disable=cli.json or len(files) < 2,
+            # Off a terminal the bar would leave only a blank line behind.
+            disable=cli.json or len(files) < 2 or not cli.err.is_terminal,
             transient=True,
         )
         with progress:
