@@ -365,3 +365,18 @@ def test_a_batch_registration_off_a_terminal_prints_no_progress_residue(runtimes
     done = cli(runtimes, "register", str(EXAMPLES / "python" / "add.py"), str(EXAMPLES / "python" / "word_stats.py"))
     assert done.exit_code == 0, done.stderr
     assert not done.stderr.startswith("\n"), repr(done.stderr)
+
+
+def test_a_folder_of_folders_names_where_the_tool_files_are(runtimes: SharedRuntimes, tmp_path: Path) -> None:
+    """`toolrt register examples` (the folder `toolrt examples` fills, tools one level down) names
+    the folder and the subfolders to give instead of only saying nothing was found."""
+    for sub in ("python", "javascript"):
+        (tmp_path / "examples" / sub).mkdir(parents=True)
+    (tmp_path / "examples" / "README.md").write_text("samples\n")
+    (tmp_path / "examples" / "python" / "add.py").write_text((EXAMPLES / "python" / "add.py").read_text())
+    (tmp_path / "examples" / "javascript" / "slugify.yaml").write_text("name: slugify\n")
+    done = cli(runtimes, "register", str(tmp_path / "examples"))
+    assert done.exit_code == 2
+    (line,) = done.stderr.splitlines()
+    assert f"no tool files found in {tmp_path / 'examples'}; subfolders are not searched: give " in line
+    assert line.endswith(f"give {tmp_path / 'examples' / 'javascript'} {tmp_path / 'examples' / 'python'}")

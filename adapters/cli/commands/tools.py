@@ -42,9 +42,7 @@ def _expand(paths: list[Path]) -> list[Path]:
         if not path.is_dir():
             expanded.append(path)
             continue
-        found = sorted(
-            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (*PYTHON_SUFFIXES, *DATA_SUFFIXES)
-        )
+        found = sorted(filter(_is_tool_file, path.iterdir()))
         described: set[Path] = set()
         for data in (p for p in found if p.suffix.lower() in DATA_SUFFIXES):
             try:
@@ -91,9 +89,9 @@ def register(
 ) -> None:
     """Register tools from files (several at once with a progress bar)."""
     cli = current_cli(ctx)
-    files = _expand(files)
+    given, files = files, _expand(files)
     if not files:
-        cli.fail(EXIT_USER_ERROR, "no tool files found: give .py, .yaml, .yml or .json files, or folders holding them")
+        cli.fail(EXIT_USER_ERROR, _nothing_found(given))
     if (name or description) and len(files) > 1:
         cli.fail(EXIT_USER_ERROR, "--name and --description need exactly one file")
     results: list[dict[str, Any]] = []
@@ -136,6 +134,28 @@ def register(
         _print_registrations(cli, results)
     if worst:
         raise typer.Exit(worst)
+
+
+def _is_tool_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in (*PYTHON_SUFFIXES, *DATA_SUFFIXES)
+
+
+def _holds_tool_files(folder: Path) -> bool:
+    try:
+        return any(map(_is_tool_file, folder.iterdir()))
+    except OSError:  # a subfolder we may not read: not one to suggest
+        return False
+
+
+def _nothing_found(given: list[Path]) -> str:
+    """Why no tool file came of the folders given, and where some are: folders are read one level
+    deep, so ``toolrt register examples`` finds nothing in the folder the samples are copied to."""
+    folders = [p for p in given if p.is_dir()]
+    below = [d for f in folders for d in sorted(f.iterdir()) if d.is_dir() and _holds_tool_files(d)]
+    where = f" in {', '.join(map(str, folders))}" if folders else ""
+    if below:
+        return f"no tool files found{where}; subfolders are not searched: give {' '.join(map(str, below))}"
+    return f"no tool files found{where}: give .py, .yaml, .yml or .json files, or folders holding them"
 
 
 def _name_taken_hint(
