@@ -137,6 +137,6 @@ def test_a_folder_of_hostile_tool_files_is_refused_file_by_file(tmp_path: Path) 
         assert message.startswith(str(folder / name)) and "\n" not in message, message
     shown = _register(tmp_path / "again", folder)
     assert shown.returncode == 2 and "Traceback" not in shown.stderr, shown.stderr
-    for name in expected:
+    for name, words in expected.items():
         (line,) = [line for line in shown.stderr.splitlines() if line.startswith("error") and name in line]
-        assert line.count(str(folder / name)) == 1, line
+        assert line.count(str(folder / name)) == 1 and line.count(words) == 1, line

@@ -31,7 +31,7 @@ from toolrt.adapters.cli.tool_files import (
 )
 from toolrt.adapters.operations import run_on_tool
 from toolrt.application import ToolRuntime
-from toolrt.domain import ConflictError, ValidationError, Visibility
+from toolrt.domain import ConflictError, Finding, Severity, ValidationError, Visibility
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -171,6 +171,18 @@ def _name_taken_hint(
     return f"to give it a new version: {again}, or register with --on-duplicate update"
 
 
+def _failure_line(result: dict[str, Any]) -> str:
+    """A file's error in one line that names the file once and says the problem once: a validation
+    error with a single error finding is that finding (rule, place, hint), else the message."""
+    error, file = result["error"], result["file"]
+    errors = [f for f in error.get("findings", []) if f["severity"] == Severity.ERROR.value]
+    if len(errors) == 1:
+        text = str(Finding(**{**errors[0], "severity": Severity.ERROR}))
+    else:
+        text = error["message"].splitlines()[0].removeprefix(f"{file}: ")
+    return f"{file}: {text}" + (f"; {error['hint']}" if "hint" in error else "")
+
+
 def _print_registrations(cli: Cli, results: list[dict[str, Any]]) -> None:
     """One line per file: registered, reused or the error (naming the file once, with its next step)."""
     for r in results:
@@ -198,12 +210,8 @@ def _print_registrations(cli: Cli, results: list[dict[str, Any]]) -> None:
                     highlight=False,
                 )
         else:
-            message = r["error"]["message"].splitlines()[0]
-            named = message if message.startswith(r["file"]) else f"{r['file']}: {message}"  # the file, once
-            if "hint" in r["error"]:
-                named += f"; {r['error']['hint']}"
             cli.err.print(
-                f"[bold red]error[/] ({r['error']['type']}): {escape(named)}",
+                f"[bold red]error[/] ({r['error']['type']}): {escape(_failure_line(r))}",
                 highlight=False,
                 soft_wrap=True,
             )
