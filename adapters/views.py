@@ -18,7 +18,6 @@ from toolrt.domain import (
     Execution,
     Finding,
     Tool,
-    ToolDefinition,
     ToolRuntimeError,
     ToolVersion,
     ValidationError,
@@ -58,14 +57,6 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def definition_view(definition: ToolDefinition) -> dict[str, Any]:
-    """A definition without its code (listed separately, it would drown everything else)."""
-    data: dict[str, Any] = jsonable(definition)
-    data.pop("code", None)
-    data["code_hash"] = str(definition.code_hash)
-    return data
-
-
 def version_view(version: ToolVersion) -> dict[str, Any]:
     """One version: number, hash, when, and its description."""
     return {
@@ -78,7 +69,8 @@ def version_view(version: ToolVersion) -> dict[str, Any]:
 
 
 def tool_view(tool: Tool, *, with_definition: bool = False) -> dict[str, Any]:
-    """A tool's record; ``with_definition`` adds the definition in force and the version history."""
+    """A tool's record; ``with_definition`` adds the definition in force, as users write it (saved to
+    a file, it registers again), and the version history."""
     data: dict[str, Any] = {
         "tool_id": tool.tool_id,
         "name": tool.name,
@@ -95,7 +87,7 @@ def tool_view(tool: Tool, *, with_definition: bool = False) -> dict[str, Any]:
         "updated_at": tool.updated_at.isoformat(),
     }
     if with_definition:
-        data["definition"] = definition_view(tool.definition)
+        data["definition"] = tool.definition.to_json()
         data["versions"] = [version_view(v) for v in sorted(tool.versions, key=lambda v: v.number)]
     return data
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import functools
 import json
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -97,6 +98,7 @@ def load_tool_file(
 def _file_error(
     path: Path, rule: str, message: str, *, line: int = 0, column: int = 0, hint: str = ""
 ) -> ValidationError:
+    # The place is said once, by the finding (``line L, col C``), never in ``message`` too.
     finding = Finding(rule, Severity.ERROR, message, line, column, hint)
     return ValidationError(f"{path}: {message}", ValidationReport((finding,)))
 
@@ -213,12 +215,30 @@ def _data_tool(path: Path) -> ToolFile:
                 path, "file.code_file", f"at $.code_file: {code_file!r} does not exist (looked in {path.parent})"
             )
         try:
-            definition["code"] = source.read_text(encoding="utf-8")
+            definition["code"] = _bounded_read(source).decode("utf-8")
+        except _TooLarge as exc:
+            raise _file_error(
+                path,
+                "file.code_file",
+                f"at $.code_file: {code_file!r} is {exc.size} bytes; code may be at most {MAX_TOOL_FILE_BYTES} bytes",
+                hint="is this the right file?",
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise _file_error(
                 path, "file.code_file", f"at $.code_file: {code_file!r} cannot be read as UTF-8 text: {exc}"
             ) from exc
     return ToolFile(path, definition, visibility)
+
+
+def code_file_named(path: Path) -> Path | None:
+    """The code file a ``tool.yaml``/``tool.json`` names (``code_file``, resolved beside it), or None.
+
+    The file is read within the bounds :func:`load_tool_file` keeps (size, aliases, nesting); a file
+    that cannot be read or parsed raises the same ValidationError registering it would.
+    """
+    data = _parse(path, _read_text(path))
+    code_file = data.get("code_file") if isinstance(data, dict) else None
+    return (path.parent / code_file).resolve() if isinstance(code_file, str) else None
 
 
 class _NoAliasLoader(yaml.SafeLoader):
@@ -242,13 +262,7 @@ def _parse(path: Path, text: str) -> Any:
         try:
             return json.loads(text)
         except json.JSONDecodeError as exc:
-            raise _file_error(
-                path,
-                "file.json",
-                f"line {exc.lineno}, column {exc.colno}: {exc.msg}",
-                line=exc.lineno,
-                column=exc.colno,
-            ) from None
+            raise _file_error(path, "file.json", exc.msg, line=exc.lineno, column=exc.colno) from None
         except RecursionError:
             raise _file_error(path, "file.json", "nested too deeply to be a tool file") from None
     try:
@@ -260,9 +274,7 @@ def _parse(path: Path, text: str) -> Any:
         line = mark.line + 1 if mark is not None else 0
         column = mark.column + 1 if mark is not None else 0
         problem = getattr(exc, "problem", None) or str(exc)
-        raise _file_error(
-            path, "file.yaml", f"line {line}, column {column}: {problem}", line=line, column=column
-        ) from None
+        raise _file_error(path, "file.yaml", problem, line=line, column=column) from None
 
 
 def _schema_finding(error: jsonschema.ValidationError) -> Finding:
@@ -283,17 +295,36 @@ def json_path(parts: Any) -> str:
     return out
 
 
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _bounded_read(path: Path) -> bytes:
+    """The bytes of ``path``, or _TooLarge without reading it whole: its size is checked first and
+    the read stops one byte past the limit (a file that grows meanwhile, or a /proc file that says
+    it is empty, is still bounded)."""
+    with path.open("rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > MAX_TOOL_FILE_BYTES:
+            raise _TooLarge(size)
+        data = f.read(MAX_TOOL_FILE_BYTES + 1)
+    if len(data) > MAX_TOOL_FILE_BYTES:
+        raise _TooLarge(len(data))
+    return data
+
+
 def _read_text(path: Path) -> str:
     try:
-        size = path.stat().st_size
-        if size > MAX_TOOL_FILE_BYTES:
-            raise _file_error(
-                path,
-                "file.size",
-                f"is {size} bytes; a tool file may be at most {MAX_TOOL_FILE_BYTES} bytes",
-                hint="a tool's code and schema fit well within it: is this the right file?",
-            )
-        return path.read_text(encoding="utf-8")
+        return _bounded_read(path).decode("utf-8")
+    except _TooLarge as exc:
+        raise _file_error(
+            path,
+            "file.size",
+            f"is {exc.size} bytes; a tool file may be at most {MAX_TOOL_FILE_BYTES} bytes",
+            hint="a tool's code and schema fit well within it: is this the right file?",
+        ) from None
     except UnicodeDecodeError as exc:
         raise _file_error(path, "file.encoding", f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except OSError as exc:

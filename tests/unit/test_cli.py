@@ -312,3 +312,71 @@ def test_an_unknown_log_format_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("TOOLRT_LOG_FORMAT", "xml")
     with pytest.raises(ValueError, match="text, json"):
         cli_logs.log_format()
+
+
+def test_show_json_gives_the_definition_as_a_tool_file_takes_it(runtimes: SharedRuntimes, tmp_path: Path) -> None:
+    """`toolrt show --json NAME` prints the definition as users write it: saved to a file, it
+    registers (as another agent) and updates (as the owner) to the same definition."""
+    tool = tmp_path / "tool.yaml"
+    tool.write_text(
+        "name: greet\n"
+        "description: Greet someone by name.\n"
+        "language: python\n"
+        "entrypoint: main\n"
+        "code: |\n  def main(who: str) -> dict:\n      return {'echo': {'who': who}}\n"
+        "input_schema: {type: object, properties: {who: {type: string, description: Who to greet.}}, required: [who]}\n"
+        "output_schema: {type: object}\n"
+        "limits: {timeout_s: 5, memory_mb: 128}\n"
+        "tags: [demo, greeting]\n"
+        "examples: [{params: {who: ada}, output: {echo: {who: ada}}}]\n"
+    )
+    cli_json(runtimes, "--agent", "alice", "register", str(tool))
+    shown = cli_json(runtimes, "--agent", "alice", "show", "greet")
+    definition = shown["definition"]
+    assert definition["code"].startswith("def main(who: str)") and "code_hash" not in definition
+    assert shown["code_hash"] and shown["versions"] and shown["status_report"]  # the rest of the view is kept
+    saved = tmp_path / "greet.json"
+    saved.write_text(json.dumps(definition))
+    cli_json(runtimes, "--agent", "bob", "register", str(saved))
+    assert cli_json(runtimes, "--agent", "bob", "show", "greet")["definition"] == definition
+    cli_json(runtimes, "--agent", "alice", "update", str(saved))
+    again = cli_json(runtimes, "--agent", "alice", "show", "greet")
+    assert again["definition"] == definition and again["version"] == shown["version"]
+
+
+def test_registering_a_name_the_agent_already_has_says_how_to_update_it(runtimes: SharedRuntimes) -> None:
+    """Registering a file again (the README, then the command-line guide) is refused with the next
+    step: `toolrt update FILE`, or --on-duplicate update; alone and in a batch."""
+    add = str(EXAMPLES / "python" / "add.py")
+    cli_json(runtimes, "register", add)
+    alone = cli(runtimes, "register", add)
+    assert alone.exit_code == 2
+    (line,) = alone.stderr.splitlines()
+    assert "already has an active tool named 'add'" in line and f"toolrt update {add}" in line
+    assert "--on-duplicate update" in line
+    batch = cli(runtimes, "register", add, str(EXAMPLES / "python" / "word_stats.py"))
+    assert batch.exit_code == 2 and f"toolrt update {add}" in batch.stderr
+    shown = cli(runtimes, "--json", "register", add, str(EXAMPLES / "python" / "word_stats.py"))
+    assert f"toolrt update {add}" in json.loads(shown.stdout)[0]["error"]["hint"]
+
+
+def test_a_batch_registration_off_a_terminal_prints_no_progress_residue(runtimes: SharedRuntimes) -> None:
+    """Off a terminal (a script, a pipe) several files register without the progress bar's blank line."""
+    done = cli(runtimes, "register", str(EXAMPLES / "python" / "add.py"), str(EXAMPLES / "python" / "word_stats.py"))
+    assert done.exit_code == 0, done.stderr
+    assert not done.stderr.startswith("\n"), repr(done.stderr)
+
+
+def test_a_folder_of_folders_names_where_the_tool_files_are(runtimes: SharedRuntimes, tmp_path: Path) -> None:
+    """`toolrt register examples` (the folder `toolrt examples` fills, tools one level down) names
+    the folder and the subfolders to give instead of only saying nothing was found."""
+    for sub in ("python", "javascript"):
+        (tmp_path / "examples" / sub).mkdir(parents=True)
+    (tmp_path / "examples" / "README.md").write_text("samples\n")
+    (tmp_path / "examples" / "python" / "add.py").write_text((EXAMPLES / "python" / "add.py").read_text())
+    (tmp_path / "examples" / "javascript" / "slugify.yaml").write_text("name: slugify\n")
+    done = cli(runtimes, "register", str(tmp_path / "examples"))
+    assert done.exit_code == 2
+    (line,) = done.stderr.splitlines()
+    assert f"no tool files found in {tmp_path / 'examples'}; subfolders are not searched: give " in line
+    assert line.endswith(f"give {tmp_path / 'examples' / 'javascript'} {tmp_path / 'examples' / 'python'}")

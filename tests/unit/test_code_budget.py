@@ -27,7 +27,6 @@ OVER_RUFF_BUDGET = frozenset(
         "adapters/aws/sandbox.py::AgentCoreCodeInterpreterSandbox.run",
         "adapters/cli/commands/executions.py::invoke",
         "adapters/cli/commands/mcp.py::serve",
-        "adapters/cli/commands/tools.py::register",
         "adapters/cli/context.py::Cli.fail",
         "adapters/local/cgroups.py::detect",
         "adapters/local/egress_http.py::send_body",

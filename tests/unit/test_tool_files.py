@@ -96,12 +96,26 @@ def test_malformed_tool_files_name_the_file_and_the_json_path(
     assert str(path) in str(caught.value) and words in str(caught.value)
 
 
-def test_yaml_syntax_errors_give_the_line(tmp_path: Path) -> None:
-    """Broken YAML is reported with its line and column."""
-    path = tmp_path / "tool.yaml"
-    path.write_text("name: x\ndescription: [unclosed\n")
-    with pytest.raises(ValidationError, match=r"tool.yaml: line 3, column 1"):
+@pytest.mark.parametrize(
+    ("name", "text", "place"),
+    [
+        ("tool.yaml", "name: x\ndescription: [unclosed\n", (3, 1)),
+        ("tool.yaml", "name: x\ncode: &c 'def handler(): pass'\ndescription: *c\n", (3, 14)),
+        ("tool.json", '{"name": "x",\n "description": }', (2, 17)),
+    ],
+)
+def test_syntax_errors_give_the_line_and_column_once(
+    tmp_path: Path, name: str, text: str, place: tuple[int, int]
+) -> None:
+    """Broken YAML or JSON is reported with its line and column, said once in the message."""
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(ValidationError) as caught:
         load_tool_file(path)
+    (finding,) = caught.value.report.findings
+    assert (finding.line, finding.column) == place
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and message.count(f"line {place[0]}") == 1, message
 
 
 def test_python_files_without_docstring_or_entrypoint_are_refused(tmp_path: Path) -> None:

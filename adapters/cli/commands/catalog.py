@@ -14,6 +14,7 @@ from toolrt.adapters.cli.output import inert
 from toolrt.adapters.operations import run_on_tool
 from toolrt.adapters.views import (
     execution_view,
+    jsonable,
     registration_view,
     status_view,
     template_view,
@@ -99,8 +100,8 @@ def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id o
         status = rt.get_tool_status(found.tool_id, cli.agent)
     view = tool_view(found, with_definition=True)
     view["status_report"] = status_view(status)
-    if cli.verbose:
-        view["definition"]["code"] = found.definition.code
+    if found.definition.lock is not None:  # made by the runtime, so not part of the definition as written
+        view["lock"] = jsonable(found.definition.lock)
     if cli.json:
         cli.emit(view)
         return
@@ -113,7 +114,7 @@ def show(ctx: typer.Context, tool: Annotated[str, typer.Argument(help="Tool id o
     cli.out.print(d["description"], markup=False, highlight=False)
     cli.out.print(
         f"language {d['language']}, entrypoint {inert(d['entrypoint'])}, version {found.current_version} of "
-        f"{found.latest_version}, code hash {d['code_hash'][:16]}",
+        f"{found.latest_version}, code hash {view['code_hash'][:16]}",
         highlight=False,
     )
     cli.out.print(

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
@@ -23,9 +22,16 @@ from toolrt.adapters.cli.context import (
     exit_code_for,
 )
 from toolrt.adapters.cli.lookup import parse_weights, resolve_tool
-from toolrt.adapters.cli.tool_files import DATA_SUFFIXES, PYTHON_SUFFIXES, ToolFile, load_tool_file
+from toolrt.adapters.cli.tool_files import (
+    DATA_SUFFIXES,
+    PYTHON_SUFFIXES,
+    ToolFile,
+    code_file_named,
+    load_tool_file,
+)
 from toolrt.adapters.operations import run_on_tool
-from toolrt.domain import ValidationError, Visibility
+from toolrt.application import ToolRuntime
+from toolrt.domain import ConflictError, Finding, Severity, ValidationError, Visibility
 
 
 def _expand(paths: list[Path]) -> list[Path]:
@@ -36,17 +42,15 @@ def _expand(paths: list[Path]) -> list[Path]:
         if not path.is_dir():
             expanded.append(path)
             continue
-        found = sorted(
-            p for p in path.iterdir() if p.is_file() and p.suffix.lower() in (*PYTHON_SUFFIXES, *DATA_SUFFIXES)
-        )
+        found = sorted(filter(_is_tool_file, path.iterdir()))
         described: set[Path] = set()
         for data in (p for p in found if p.suffix.lower() in DATA_SUFFIXES):
             try:
-                loaded = yaml.safe_load(data.read_text(encoding="utf-8"))
-            except (OSError, UnicodeDecodeError, yaml.YAMLError):
+                code_file = code_file_named(data)
+            except ValidationError:
                 continue  # registering it reports what is wrong with it
-            if isinstance(loaded, dict) and isinstance(loaded.get("code_file"), str):
-                described.add((path / loaded["code_file"]).resolve())
+            if code_file is not None:
+                described.add(code_file)
         expanded += [p for p in found if p.resolve() not in described]
     return expanded
 
@@ -85,9 +89,9 @@ def register(
 ) -> None:
     """Register tools from files (several at once with a progress bar)."""
     cli = current_cli(ctx)
-    files = _expand(files)
+    given, files = files, _expand(files)
     if not files:
-        cli.fail(EXIT_USER_ERROR, "no tool files found: give .py, .yaml, .yml or .json files, or folders holding them")
+        cli.fail(EXIT_USER_ERROR, _nothing_found(given))
     if (name or description) and len(files) > 1:
         cli.fail(EXIT_USER_ERROR, "--name and --description need exactly one file")
     results: list[dict[str, Any]] = []
@@ -98,13 +102,15 @@ def register(
             BarColumn(),
             MofNCompleteColumn(),
             console=cli.err,
-            disable=cli.json or len(files) < 2,
+            # Off a terminal the bar would leave only a blank line behind.
+            disable=cli.json or len(files) < 2 or not cli.err.is_terminal,
             transient=True,
         )
         with progress:
             task = progress.add_task("registering", total=len(files))
             for path in files:
                 progress.update(task, description=f"registering {path.name}")
+                tool_file: ToolFile | None = None
                 try:
                     tool_file = load_tool_file(path, name=name, entrypoint=entrypoint, description=description)
                     chosen = visibility or tool_file.visibility or Visibility.PRIVATE
@@ -114,52 +120,108 @@ def register(
                     code = exit_code_for(exc)
                     # A failure (1) outranks a user error (2): scripts retry on 1, fix input on 2.
                     worst = EXIT_FAILURE if EXIT_FAILURE in (worst, code) else code
-                    results.append({"file": str(path), "ok": False, "exit_code": code, "error": views.error_view(exc)})
+                    error = views.error_view(exc)
+                    hint = _name_taken_hint(rt, cli.agent, path, tool_file, name, exc)
+                    if hint:
+                        error["hint"] = hint
+                    results.append({"file": str(path), "ok": False, "exit_code": code, "error": error})
                     if len(files) == 1:
-                        cli.fail(code, about(path, exc), exc)
+                        cli.fail(code, about(path, exc) + (f"; {hint}" if hint else ""), exc)
                 progress.advance(task)
     if cli.json:
         cli.emit(results if len(files) > 1 else results[0])
     else:
-        for r in results:
-            if r["ok"] and r["reused"]:
-                cli.out.print(
-                    f"reused [bold]{escape(r['name'])}[/] ({r['tool_id']}) instead of registering {escape(r['file'])}",
+        _print_registrations(cli, results)
+    if worst:
+        raise typer.Exit(worst)
+
+
+def _is_tool_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in (*PYTHON_SUFFIXES, *DATA_SUFFIXES)
+
+
+def _holds_tool_files(folder: Path) -> bool:
+    try:
+        return any(map(_is_tool_file, folder.iterdir()))
+    except OSError:  # a subfolder we may not read: not one to suggest
+        return False
+
+
+def _nothing_found(given: list[Path]) -> str:
+    """Why no tool file came of the folders given, and where some are: folders are read one level
+    deep, so ``toolrt register examples`` finds nothing in the folder the samples are copied to."""
+    folders = [p for p in given if p.is_dir()]
+    below = [d for f in folders for d in sorted(f.iterdir()) if d.is_dir() and _holds_tool_files(d)]
+    where = f" in {', '.join(map(str, folders))}" if folders else ""
+    if below:
+        return f"no tool files found{where}; subfolders are not searched: give {' '.join(map(str, below))}"
+    return f"no tool files found{where}: give .py, .yaml, .yml or .json files, or folders holding them"
+
+
+def _name_taken_hint(
+    rt: ToolRuntime, agent: str, path: Path, tool_file: ToolFile | None, name: str | None, exc: Exception
+) -> str:
+    """The next step when registering failed because ``agent`` already has an active tool of that
+    name (the file registered before, by the README or an earlier run): update it instead."""
+    if not isinstance(exc, ConflictError) or tool_file is None:
+        return ""
+    if not rt.list_tools(agent, owner=agent, name=tool_file.name):
+        return ""  # another conflict (a concurrent change): retrying is the step
+    again = f"toolrt update {path}" + (f" --name {name}" if name else "")
+    return f"to give it a new version: {again}, or register with --on-duplicate update"
+
+
+def _failure_line(result: dict[str, Any]) -> str:
+    """A file's error in one line that names the file once and says the problem once: a validation
+    error with a single error finding is that finding (rule, place, hint), else the message."""
+    error, file = result["error"], result["file"]
+    errors = [f for f in error.get("findings", []) if f["severity"] == Severity.ERROR.value]
+    if len(errors) == 1:
+        text = str(Finding(**{**errors[0], "severity": Severity.ERROR}))
+    else:
+        text = error["message"].splitlines()[0].removeprefix(f"{file}: ")
+    return f"{file}: {text}" + (f"; {error['hint']}" if "hint" in error else "")
+
+
+def _print_registrations(cli: Cli, results: list[dict[str, Any]]) -> None:
+    """One line per file: registered, reused or the error (naming the file once, with its next step)."""
+    for r in results:
+        if r["ok"] and r["reused"]:
+            cli.out.print(
+                f"reused [bold]{escape(r['name'])}[/] ({r['tool_id']}) instead of registering {escape(r['file'])}",
+                highlight=False,
+            )
+        elif r["ok"]:
+            cache = "reused stored code (cache hit)" if r["cache_hit"] else "new code validated"
+            for similar in r["similar"]:
+                cli.err.print(
+                    f"  note: {similar['kind']} match: {similar['name']} ({similar['tool_id']}, owner {similar['owner']})",
+                    markup=False,
                     highlight=False,
                 )
-            elif r["ok"]:
-                cache = "reused stored code (cache hit)" if r["cache_hit"] else "new code validated"
-                for similar in r["similar"]:
+            cli.out.print(
+                f"registered [bold]{r['name']}[/] as {r['tool_id']} (v{r['version']}, {cache}, hash {r['code_hash'][:12]})",
+                highlight=False,
+            )
+            for finding in r["report"]["findings"]:
+                cli.out.print(
+                    f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}",
+                    markup=False,
+                    highlight=False,
+                )
+        else:
+            cli.err.print(
+                f"[bold red]error[/] ({r['error']['type']}): {escape(_failure_line(r))}",
+                highlight=False,
+                soft_wrap=True,
+            )
+            if cli.verbose:
+                for finding in r["error"].get("findings", []):
                     cli.err.print(
-                        f"  note: {similar['kind']} match: {similar['name']} ({similar['tool_id']}, owner {similar['owner']})",
-                        markup=False,
-                        highlight=False,
-                    )
-                cli.out.print(
-                    f"registered [bold]{r['name']}[/] as {r['tool_id']} (v{r['version']}, {cache}, hash {r['code_hash'][:12]})",
-                    highlight=False,
-                )
-                for finding in r["report"]["findings"]:
-                    cli.out.print(
                         f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}",
                         markup=False,
                         highlight=False,
                     )
-            else:
-                cli.err.print(
-                    f"[bold red]error[/] ({r['error']['type']}): {escape(r['file'])}: {escape(r['error']['message'].splitlines()[0])}",
-                    highlight=False,
-                    soft_wrap=True,
-                )
-                if cli.verbose:
-                    for finding in r["error"].get("findings", []):
-                        cli.err.print(
-                            f"  [{finding['severity']}] {finding['rule_id']}: {finding['message']}",
-                            markup=False,
-                            highlight=False,
-                        )
-    if worst:
-        raise typer.Exit(worst)
 
 
 def update(
