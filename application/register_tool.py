@@ -33,7 +33,6 @@ from toolrt.logs import get_logger
 from toolrt.ports import (
     ArtifactStore,
     Clock,
-    CodeReferences,
     CodeValidator,
     EventPublisher,
     IdGenerator,
@@ -130,10 +129,9 @@ class RegisterTool:
         self,
         *,
         tools: ToolRecords,
-        references: CodeReferences,
+        intake: CodeIntake,
         teams: Teams,
         artifacts: ArtifactStore,
-        validator: CodeValidator,
         gateway: ToolGateway,
         clock: Clock,
         ids: IdGenerator,
@@ -160,16 +158,7 @@ class RegisterTool:
         self._metrics = metrics
         self._events = events
         self._policy = policy
-        self._intake = CodeIntake(
-            tools=tools,
-            references=references,
-            teams=teams,
-            artifacts=artifacts,
-            validator=validator,
-            clock=clock,
-            metrics=metrics,
-            events=events,
-        )
+        self._intake = intake
 
     def execute(self, request: RegisterToolRequest) -> Registration:
         started = time.perf_counter()

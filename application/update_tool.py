@@ -22,10 +22,8 @@ from toolrt.domain import (
 )
 from toolrt.logs import get_logger
 from toolrt.ports import (
-    ArtifactStore,
     AttributeValue,
     Clock,
-    CodeReferences,
     CodeValidator,
     EventPublisher,
     MetricsSink,
@@ -98,10 +96,8 @@ class UpdateTool:
         self,
         *,
         tools: ToolRecords,
-        references: CodeReferences,
+        intake: CodeIntake,
         teams: Teams,
-        artifacts: ArtifactStore,
-        validator: CodeValidator,
         gateway: ToolGateway,
         clock: Clock,
         metrics: MetricsSink,
@@ -121,16 +117,7 @@ class UpdateTool:
         self._clock = clock
         self._metrics = metrics
         self._events = events
-        self._intake = CodeIntake(
-            tools=tools,
-            references=references,
-            teams=teams,
-            artifacts=artifacts,
-            validator=validator,
-            clock=clock,
-            metrics=metrics,
-            events=events,
-        )
+        self._intake = intake
 
     def execute(self, request: UpdateToolRequest) -> ToolUpdate:
         bound = log.bind(agent_id=request.agent_id, tool_id=request.tool_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from toolrt.application import ExecutionPolicy, RuntimePorts, ToolRuntime
+from toolrt.application._artifacts import CodeIntake
 from toolrt.application.background_executions import BackgroundExecutions
 from toolrt.application.collect_garbage import CollectGarbage, GarbageCollectionPolicy
 from toolrt.application.deregister_tool import DeregisterTool
@@ -82,13 +83,23 @@ class ServicesContainer(containers.DeclarativeContainer):
         metrics=counters,
         embedder=ports.provided.embedder,
     )
-    update = providers.Singleton(
-        UpdateTool,
+    # New code comes in one way, for registrations and updates alike (validated, stored once, counted).
+    intake = providers.Singleton(
+        CodeIntake,
         tools=store,
         references=store,
         teams=store,
         artifacts=artifacts,
         validator=ports.provided.validator,
+        clock=clock,
+        metrics=counters,
+        events=events,
+    )
+    update = providers.Singleton(
+        UpdateTool,
+        tools=store,
+        intake=intake,
+        teams=store,
         gateway=ports.provided.gateway,
         clock=clock,
         metrics=counters,
@@ -101,10 +112,9 @@ class ServicesContainer(containers.DeclarativeContainer):
     register = providers.Singleton(
         RegisterTool,
         tools=store,
-        references=store,
+        intake=intake,
         teams=store,
         artifacts=artifacts,
-        validator=ports.provided.validator,
         gateway=ports.provided.gateway,
         clock=clock,
         ids=ids,
